@@ -1,0 +1,84 @@
+#define _GNU_SOURCE
+#include "args.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+#define MAX_DIM 9999
+
+/* MASK:ROWSxCOLS, every number strictly decimal and in range. */
+static bool parse_pty_spec(const char *s, struct request *req) {
+  char buf[32];
+  if (strlen(s) >= sizeof buf)
+    return false;
+  strcpy(buf, s);
+  char *colon = strchr(buf, ':');
+  char *x = colon ? strchr(colon + 1, 'x') : NULL;
+  if (!colon || !x)
+    return false;
+  *colon = '\0';
+  *x = '\0';
+  uint32_t mask, rows, cols;
+  if (!parse_u32(buf, &mask) || !parse_u32(colon + 1, &rows) || !parse_u32(x + 1, &cols))
+    return false;
+  if (mask < 1 || mask > 7 || rows < 1 || rows > MAX_DIM || cols < 1 || cols > MAX_DIM)
+    return false;
+  req->pty_mask = mask;
+  req->rows = (unsigned short)rows;
+  req->cols = (unsigned short)cols;
+  return true;
+}
+
+bool parse_args(int argc, char **argv, struct request *req, char *err, size_t errlen) {
+  memset(req, 0, sizeof *req);
+  if (argc < 2 || !argv[0]) {
+    snprintf(err, errlen, "usage: cellsh-helper login|run|stop ...");
+    return false;
+  }
+  int i = 2;
+  const char *verb = argv[1];
+  if (!strcmp(verb, "stop")) {
+    req->verb = VERB_STOP;
+    if (argc == 3) {
+      uint32_t uid;
+      if (!parse_u32(argv[2], &uid) || uid == 0 || uid == UINT32_MAX) {
+        snprintf(err, errlen, "stop: \"%.64s\" is not a uid", argv[2]);
+        return false;
+      }
+      req->has_stop_uid = true;
+      req->stop_uid = uid;
+    } else if (argc != 2) {
+      snprintf(err, errlen, "usage: cellsh-helper stop [UID]");
+      return false;
+    }
+    return true;
+  }
+  if (!strcmp(verb, "login"))
+    req->verb = VERB_LOGIN;
+  else if (!strcmp(verb, "run"))
+    req->verb = VERB_RUN;
+  else {
+    snprintf(err, errlen, "unknown verb \"%.64s\"", verb);
+    return false;
+  }
+  if (i < argc && !strcmp(argv[i], "--pty")) {
+    if (i + 1 >= argc || !parse_pty_spec(argv[i + 1], req)) {
+      snprintf(err, errlen, "--pty wants MASK:ROWSxCOLS (MASK 1-7, sizes 1-%d)", MAX_DIM);
+      return false;
+    }
+    i += 2;
+  }
+  if (req->verb == VERB_RUN) {
+    if (i + 1 != argc) {
+      snprintf(err, errlen, "usage: cellsh-helper run [--pty SPEC] COMMAND");
+      return false;
+    }
+    req->command = argv[i];
+  } else if (i != argc) {
+    snprintf(err, errlen, "usage: cellsh-helper login [--pty SPEC]");
+    return false;
+  }
+  return true;
+}

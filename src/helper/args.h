@@ -1,0 +1,34 @@
+/* The helper's whole command-line grammar. No option carries a uid, path, mount,
+ * namespace or limit: those come from the compiled policy only (SA-02, SA-09).
+ *
+ *   cellsh-helper login [--pty SPEC]          the user's login shell, inside
+ *   cellsh-helper run [--pty SPEC] COMMAND    COMMAND (one opaque string) through
+ *                                             the user's shell with -c, inside
+ *   cellsh-helper stop [UID]                  stop the caller's container; UID is
+ *                                             accepted only from root
+ *
+ * SPEC is MASK:ROWSxCOLS. MASK (1-7) says which of fds 0, 1, 2 get the inner
+ * pty; the pty master is then sent over fd 3, which must be an AF_UNIX
+ * SOCK_SEQPACKET socket whose peer runs as the caller. */
+#ifndef CELLSH_ARGS_H
+#define CELLSH_ARGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum verb { VERB_LOGIN, VERB_RUN, VERB_STOP };
+
+struct request {
+  enum verb verb;
+  char *command;        /* VERB_RUN: the string for "shell -c" (points into argv) */
+  unsigned pty_mask;    /* 0: no pty; bit i: fd i gets the inner pty */
+  unsigned short rows, cols;
+  bool has_stop_uid;    /* VERB_STOP with an explicit UID */
+  uid_t stop_uid;
+};
+
+/* Parse argv; returns false (with a reason in err) if it is not in the grammar. */
+bool parse_args(int argc, char **argv, struct request *req, char *err, size_t errlen);
+
+#endif

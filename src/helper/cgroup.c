@@ -1,0 +1,78 @@
+#define _GNU_SOURCE
+#include "cgroup.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+#include "config.h"
+#include "trust.h"
+#include "util.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+const struct cg_backend *cg_detect(void) {
+  struct statfs fs;
+  if (statfs("/sys/fs/cgroup", &fs) < 0)
+    die_errno(EXIT_REFUSED, "can't apply resource limits: \"/sys/fs/cgroup\" is not available");
+  return fs.f_type == CGROUP2_SUPER_MAGIC ? &cg_v2 : &cg_v1;
+}
+
+int cg_open_root(const char *path, long magic) {
+  int fd = RETRY(open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  struct statfs fs;
+  if (fd < 0 || fstatfs(fd, &fs) < 0 || fs.f_type != magic)
+    die(EXIT_REFUSED, "can't apply resource limits: \"%s\" is not a mounted cgroup hierarchy; "
+        "ask your administrator to run \"cellsh-admin doctor\"", path);
+  trusted_check_fd(fd, path);
+  return fd;
+}
+
+int cg_subdir(int parent, const char *name, const char *what) {
+  if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+    die_errno(EXIT_REFUSED, "can't create the cgroup %s/%s", what, name);
+  int fd = RETRY(openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd < 0)
+    die_errno(EXIT_REFUSED, "can't open the cgroup %s/%s", what, name);
+  trusted_check_fd(fd, name);
+  return fd;
+}
+
+void cg_write(int dir, const char *file, const char *value, const char *what) {
+  cleanup_fd int fd = RETRY(openat(dir, file, O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd < 0 || !write_all(fd, value, strlen(value)))
+    die_errno(EXIT_REFUSED, "can't set %s to \"%s\" in the cgroup %s", file, value, what);
+}
+
+/* Send SIGKILL to every process listed in dir/cgroup.procs until it is empty
+ * (cgroup v1 has no cgroup.kill; v2 uses this only as a fallback). */
+void cg_kill_procs(int dir, const char *what) {
+  for (int round = 0; round < 200; round++) {
+    cleanup_free char *procs = read_small_at(dir, "cgroup.procs", 1 << 20, NULL);
+    if (!procs || !procs[0])
+      return;
+    for (char *save = NULL, *tok = strtok_r(procs, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+      uint32_t pid;
+      if (parse_u32(tok, &pid) && pid > 1)
+        kill((pid_t)pid, SIGKILL);
+    }
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  }
+  die(EXIT_INTERNAL, "processes in the cgroup %s survived SIGKILL for 2 s", what);
+}
+
+void cg_enter(struct cg_entry *entry) {
+  for (int i = 0; i < entry->n; i++) {
+    /* "0" means the writing process itself. */
+    if (!write_all(entry->fds[i], "0", 1))
+      die_errno(EXIT_REFUSED, "can't move into the container's cgroup");
+    close(entry->fds[i]);
+  }
+  entry->n = 0;
+}

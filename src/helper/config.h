@@ -1,0 +1,25 @@
+/* Compiled-in locations. The helper takes no path from its caller: install.sh
+ * (and the test harness, for a private install) sets these at build time. */
+#ifndef CELLSH_CONFIG_H
+#define CELLSH_CONFIG_H
+
+#ifndef CELLSH_POLICY_PATH
+#define CELLSH_POLICY_PATH "/var/lib/cellsh/policy.compiled"
+#endif
+#ifndef CELLSH_STATE_DIR /* runtime records and locks, one of each per uid */
+#define CELLSH_STATE_DIR "/run/cellsh"
+#endif
+#ifndef CELLSH_LOG_PATH /* the audit log (pino's JSON line format) */
+#define CELLSH_LOG_PATH "/var/log/cellsh/cellsh.log"
+#endif
+#ifndef CELLSH_CGROUP_NAME /* the subtree under each cgroup hierarchy */
+#define CELLSH_CGROUP_NAME "cellsh"
+#endif
+#ifndef CELLSH_LIBDIR /* the launcher's Node script lives under here */
+#define CELLSH_LIBDIR "/usr/local/lib/cellsh"
+#endif
+#ifndef CELLSH_NODE /* the Node.js binary the launcher runs */
+#define CELLSH_NODE "/usr/bin/node"
+#endif
+
+#endif

@@ -1,0 +1,216 @@
+/* cellsh-helper: setuid root, the only privileged code in cellsh. It creates or
+ * joins the caller's own container and runs the caller's shell inside with no
+ * privilege left. It trusts nobody who calls it: identity comes from the real
+ * uid, every setting from the root-owned compiled policy, and the caller's
+ * argv, environment, fds and cwd are checked or dropped before anything else.
+ *
+ * Phases: entry hygiene -> parse argv -> verify (policy, caller) -> lock and
+ * decide (join or create) -> session (see session.c). */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "args.h"
+#include "cgroup.h"
+#include "env.h"
+#include "log.h"
+#include "ns.h"
+#include "policy.h"
+#include "session.h"
+#include "state.h"
+#include "util.h"
+
+#define CHANNEL_FD 3
+#define STOP_WAIT_MS 5000
+
+extern char **environ;
+
+static uid_t caller_uid;
+static const char *caller_name;
+
+/* fds 0-2 must be open, or a file opened later would land on them and receive
+ * what is meant for stderr (SA-05); everything above the channel goes. */
+static void sanitize_fds(void) {
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && RETRY(open("/dev/null", O_RDWR)) != fd)
+      _exit(EXIT_INTERNAL);
+  close_range(CHANNEL_FD + 1, ~0U, 0);
+}
+
+/* Refuse to run from an environment that already lost privilege (no_new_privs,
+ * i.e. inside a container) and set up a clean privileged state: no core dumps,
+ * not dumpable, default signal dispositions, nothing blocked (SA-07). */
+static void check_entry(void) {
+  if (geteuid() != 0)
+    die(EXIT_CONFIG, "cellsh-helper is not installed setuid root; ask your administrator to run install.sh");
+  /* Files the helper creates belong to root:root, not to the caller's group. */
+  if (setegid(0) < 0)
+    die_errno(EXIT_INTERNAL, "can't set the effective gid");
+  if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0)
+    die(EXIT_REFUSED, "no_new_privs is set: cellsh can't start a container from inside one");
+  struct rlimit none = {0, 0};
+  if (setrlimit(RLIMIT_CORE, &none) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't secure the helper process");
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      signal(sig, SIG_DFL);
+  sigset_t none_blocked;
+  sigemptyset(&none_blocked);
+  sigprocmask(SIG_SETMASK, &none_blocked, NULL);
+}
+
+/* The container never gets a terminal from outside; cellsh passes /dev/null or
+ * pipes in their place and relays the terminal itself (SA-31). */
+static void refuse_terminals(void) {
+  for (int fd = 0; fd < 3; fd++)
+    if (isatty(fd))
+      die(EXIT_USAGE, "refusing to run with a terminal on fd %d: it would reach into the container; "
+          "log in through cellsh, which relays the terminal", fd);
+}
+
+/* fd 3, when present, must be an AF_UNIX SOCK_SEQPACKET socket whose peer is
+ * the caller; anything else is closed (or refused when a pty is asked for). */
+static int take_channel(bool required, uid_t uid) {
+  struct stat st;
+  int type = 0, domain = 0;
+  struct ucred cred = {0};
+  socklen_t l1 = sizeof type, l2 = sizeof domain, l3 = sizeof cred;
+  bool ok = fstat(CHANNEL_FD, &st) == 0 && S_ISSOCK(st.st_mode) &&
+            getsockopt(CHANNEL_FD, SOL_SOCKET, SO_TYPE, &type, &l1) == 0 && type == SOCK_SEQPACKET &&
+            getsockopt(CHANNEL_FD, SOL_SOCKET, SO_DOMAIN, &domain, &l2) == 0 && domain == AF_UNIX &&
+            getsockopt(CHANNEL_FD, SOL_SOCKET, SO_PEERCRED, &cred, &l3) == 0 && cred.uid == uid &&
+            fcntl(CHANNEL_FD, F_SETFD, FD_CLOEXEC) == 0;
+  if (ok)
+    return CHANNEL_FD;
+  close(CHANNEL_FD);
+  if (required)
+    die(EXIT_USAGE, "--pty needs fd %d to be cellsh's channel (an AF_UNIX SOCK_SEQPACKET socket)", CHANNEL_FD);
+  return -1;
+}
+
+/* Record refusals and failures in the audit log before exiting. */
+static void log_failure(int code, const char *msg) {
+  struct log_fields f = {0};
+  log_num(&f, "uid", caller_uid);
+  if (caller_name)
+    log_str(&f, "user", caller_name);
+  log_num(&f, "code", code);
+  log_str(&f, "reason", msg);
+  log_event(code == EXIT_REFUSED || code == EXIT_CONFIG || code == EXIT_USAGE ? "denied" : "error", &f);
+}
+
+static NORETURN void do_stop(const struct request *req, uid_t caller) {
+  uid_t target = caller;
+  log_open();
+  die_hook = log_failure;
+  if (req->has_stop_uid && caller != 0)
+    die(EXIT_REFUSED, "only root may stop another user's container");
+  if (req->has_stop_uid)
+    target = req->stop_uid;
+  else if (caller == 0)
+    die(EXIT_USAGE, "root must name the uid: cellsh-helper stop UID");
+  cleanup_fd int dir = state_dir();
+  cleanup_fd int lock = state_lock(dir, target);
+  struct container_record rec;
+  bool had = state_read(dir, target, &rec);
+  cleanup_fd int pidfd = had ? state_pin(&rec) : -1;
+  if (pidfd >= 0 && pidfd_send_signal(pidfd, SIGKILL, NULL, 0) == 0) {
+    /* pid 1's death takes the whole pid namespace with it (pid_namespaces(7)). */
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    RETRY(poll(&p, 1, STOP_WAIT_MS));
+  }
+  cg_detect()->destroy(target);
+  state_remove(dir, target);
+  if (had) {
+    struct log_fields f = {0};
+    log_num(&f, "uid", target);
+    log_str(&f, "container", rec.id);
+    log_num(&f, "by_uid", caller);
+    log_event("container-stop", &f);
+  }
+  _exit(0);
+}
+
+static void log_login(const struct session *s) {
+  struct log_fields f = {0};
+  log_str(&f, "user", s->user->name);
+  log_num(&f, "uid", s->user->uid);
+  log_str(&f, "session", s->id);
+  log_str(&f, "mode", s->req->verb == VERB_LOGIN ? "login" : "command");
+  log_bool(&f, "tty", s->req->pty_mask != 0);
+  if (s->req->command)
+    log_str(&f, "command", s->req->command);
+  if (env_value(s->env, "SSH_CONNECTION"))
+    log_str(&f, "ssh_connection", env_value(s->env, "SSH_CONNECTION"));
+  log_event("login", &f);
+}
+
+static void log_start(const struct session *s) {
+  struct log_fields f = {0};
+  log_str(&f, "user", s->user->name);
+  log_num(&f, "uid", s->user->uid);
+  log_str(&f, "session", s->id);
+  log_str(&f, "container", s->container->id);
+  log_num(&f, "init_pid", s->container->init_pid);
+  log_event("container-start", &f);
+}
+
+int main(int argc, char **argv) {
+  helper_argv = argv;
+  sanitize_fds();
+  struct kept_env env;
+  env_keep(environ, &env);
+  clearenv(); /* never read again (SA-03) */
+  struct request req;
+  char err[256];
+  if (!parse_args(argc, argv, &req, err, sizeof err))
+    die(EXIT_USAGE, "%s", err);
+  check_entry();
+  caller_uid = getuid();
+  if (req.verb == VERB_STOP)
+    do_stop(&req, caller_uid);
+  if (caller_uid == 0)
+    die(EXIT_REFUSED, "cellsh does not serve root");
+  refuse_terminals();
+  int channel = take_channel(req.pty_mask != 0, caller_uid);
+  mode_t user_umask = umask(077);
+  log_open();
+  die_hook = log_failure;
+
+  struct user_policy user;
+  policy_load(caller_uid, &user);
+  caller_name = user.name;
+  struct container_record rec;
+  struct session s = {.req = &req, .user = &user, .env = &env, .container = &rec, .channel = channel,
+                      .umask = user_umask, .started_ms = now_ms()};
+  random_hex(s.id, 6);
+  log_login(&s);
+
+  s.cg = cg_detect();
+  int dir = state_dir();
+  int lock = state_lock(dir, caller_uid);
+  s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
+  if (s.init_pidfd < 0) {
+    /* None, or stale (its init died, or its pid now names someone else): clear
+     * what is left and start afresh (SA-23). */
+    s.cg->destroy(caller_uid);
+    state_remove(dir, caller_uid);
+    s.init_pidfd = container_create(&user, s.cg, &rec);
+    state_write(dir, &rec);
+    s.created = true;
+    log_start(&s);
+  }
+  flock(lock, LOCK_UN);
+  close(lock);
+  close(dir);
+  session_run(&s);
+}

@@ -1,0 +1,199 @@
+#define _GNU_SOURCE
+#include "ns.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "privs.h"
+#include "rootfs.h"
+#include "util.h"
+
+char **helper_argv;
+
+struct cg_limits limits_of(const struct user_policy *u) {
+  return (struct cg_limits){.memory = u->memory, .pids = u->pids, .cpu = u->cpu};
+}
+
+/* One byte of the create handshake; false if the other side is gone. */
+static bool expect(int fd, char want) {
+  char c;
+  return RETRY(read(fd, &c, 1)) == 1 && c == want;
+}
+
+/* The child failed and said why on stderr: pass its exit code on. */
+static NORETURN void child_failed(pid_t pid) {
+  int status;
+  if (RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    _exit(WEXITSTATUS(status));
+  die(EXIT_INTERNAL, "the container's init died while starting");
+}
+
+/* Write a uid_map, gid_map or setgroups file of the child and read it back:
+ * the kernel accepts each only once, and only whole (user_namespaces(7)). */
+static void write_map(int procfd, const char *file, const char *text) {
+  if (!write_file_at(procfd, file, text))
+    die_errno(EXIT_INTERNAL, "can't write %s of the container", file);
+  cleanup_free char *back = read_small_at(procfd, file, 4096, NULL);
+  unsigned a, b, c, want_a, want_b, want_c;
+  bool same = back && (!strcmp(file, "setgroups")
+                           ? !strcmp(back, "deny\n")
+                           : sscanf(back, "%u %u %u", &a, &b, &c) == 3 &&
+                                 sscanf(text, "%u %u %u", &want_a, &want_b, &want_c) == 3 &&
+                                 a == want_a && b == want_b && c == want_c && !strchr(strchr(back, '\n') + 1, '\n'));
+  if (!same)
+    die(EXIT_INTERNAL, "the container's %s did not take effect", file);
+}
+
+/* Only the user's own uid and gid are mapped, each to itself, so files the
+ * container makes in ~ are the user's on the host. setgroups is denied before
+ * gid_map is written (CVE-2014-8989; shadow's fix for CVE-2018-7169), so no one
+ * inside can shed a group that denies access. */
+static void write_id_maps(pid_t pid, const struct user_policy *u) {
+  char path[32], map[64];
+  xsnprintf(path, sizeof path, "/proc/%d", (int)pid);
+  cleanup_fd int procfd = RETRY(open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (procfd < 0)
+    die_errno(EXIT_INTERNAL, "can't open %s", path);
+  write_map(procfd, "setgroups", "deny");
+  xsnprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
+  write_map(procfd, "gid_map", map);
+  xsnprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
+  write_map(procfd, "uid_map", map);
+}
+
+static void loopback_up(void) {
+  cleanup_fd int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = {0};
+  strcpy(ifr.ifr_name, "lo");
+  if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+    die_errno(EXIT_INTERNAL, "can't read the container's loopback interface");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+    die_errno(EXIT_INTERNAL, "can't bring up the container's loopback interface");
+}
+
+/* Show "cellsh-init" in ps inside, instead of the first login's command line. */
+static void rename_init(void) {
+  prctl(PR_SET_NAME, "cellsh-init", 0, 0, 0);
+  if (!helper_argv || !helper_argv[0])
+    return;
+  char *start = helper_argv[0], *end = start;
+  for (char **a = helper_argv; *a; a++)
+    end = *a + strlen(*a);
+  memset(start, 0, (size_t)(end - start));
+  if (end - start >= 12)
+    memcpy(start, "cellsh-init", 11);
+}
+
+/* pid 1: reap orphans; stop everything on SIGTERM. Signals are blocked and
+ * taken with sigwaitinfo, so pid 1 never runs a handler. */
+static NORETURN void init_loop(void) {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig == SIGCHLD) {
+      while (waitpid(-1, NULL, WNOHANG) > 0) {
+      }
+    } else if (sig == SIGTERM) {
+      kill(-1, SIGKILL);
+      _exit(0);
+    }
+  }
+}
+
+static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int up, int down) {
+  rename_init();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't set the parent-death signal");
+  /* A session of its own: without one, /dev/tty would still reach the caller's
+   * terminal (SA-31). */
+  if (setsid() < 0)
+    die_errno(EXIT_INTERNAL, "can't start a new session");
+  cg_enter(entry); /* limits hold before anything else runs in the container */
+  if (unshare(CLONE_NEWCGROUP) < 0)
+    die_errno(EXIT_INTERNAL, "can't create the cgroup namespace");
+  cleanup_fd int home = open_home(u);
+  rootfs_build(u, home);
+  if (sethostname(u->hostname, strlen(u->hostname)) < 0)
+    die_errno(EXIT_INTERNAL, "can't set the container's hostname");
+  if (u->network == NETWORK_NONE)
+    loopback_up();
+  /* The OOM killer should pick the program that ate the memory, not the init
+   * whose death would end every session. Lowering it needs CAP_SYS_RESOURCE. */
+  write_file_at(AT_FDCWD, "/proc/self/oom_score_adj", "-1000");
+  gid_t g = u->gid;
+  if (setgroups(1, &g) < 0)
+    die_errno(EXIT_INTERNAL, "can't set the init's groups");
+  /* Created while still root, so root owns it and the user's host processes get
+   * no capability over it (SA-24; bubblewrap b48c129). */
+  if (unshare(CLONE_NEWUSER) < 0)
+    die_errno(EXIT_INTERNAL, "can't create the user namespace");
+  if (!write_all(up, "u", 1) || !expect(down, 'g'))
+    _exit(EXIT_INTERNAL);
+  drop_privileges(u->uid, u->gid);
+  int null = RETRY(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+    _exit(EXIT_INTERNAL);
+  if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0 || !write_all(up, "r", 1))
+    _exit(EXIT_INTERNAL);
+  close_range(3, ~0U, 0);
+  init_loop();
+}
+
+int container_create(const struct user_policy *u, const struct cg_backend *cg, struct container_record *rec) {
+  struct cg_limits limits = limits_of(u);
+  cg->create(u->uid, &limits);
+  struct cg_entry entry;
+  if (cg->open_entry(u->uid, &limits, &entry) < 0)
+    die(EXIT_INTERNAL, "the container's cgroup vanished while it was being created");
+  int up[2], down[2];
+  if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0)
+    die_errno(EXIT_INTERNAL, "can't create a pipe");
+  unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD | SIGCHLD;
+  if (u->network == NETWORK_NONE)
+    flags |= CLONE_NEWNET;
+  int pidfd = -1;
+  /* clone(2) with no new stack behaves like fork(2) here: one thread, no CLONE_VM. */
+  pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, &pidfd, NULL, 0);
+  if (pid < 0)
+    die_errno(EXIT_INTERNAL, "can't create the container's namespaces");
+  if (pid == 0) {
+    close(up[0]);
+    close(down[1]);
+    init_child(u, &entry, up[1], down[0]);
+  }
+  close(up[1]);
+  close(down[0]);
+  for (int i = 0; i < entry.n; i++)
+    close(entry.fds[i]);
+  if (!expect(up[0], 'u'))
+    child_failed(pid);
+  write_id_maps(pid, u);
+  if (!write_all(down[1], "g", 1) || !expect(up[0], 'r'))
+    child_failed(pid);
+  close(up[0]);
+  close(down[1]);
+  memset(rec, 0, sizeof *rec);
+  rec->uid = u->uid;
+  rec->init_pid = pid;
+  rec->network = u->network;
+  rec->created_ms = now_ms();
+  random_hex(rec->id, 6);
+  if (!proc_identity(pid, rec))
+    child_failed(pid);
+  return pidfd;
+}

@@ -1,0 +1,86 @@
+#define _GNU_SOURCE
+#include "privs.h"
+
+#include <grp.h>
+#include <linux/capability.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static int capget_raw(struct __user_cap_data_struct data[2]) {
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  return (int)syscall(SYS_capget, &hdr, data);
+}
+
+static int capset_raw(struct __user_cap_data_struct data[2]) {
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/* The bounding set can only shrink, and only with CAP_SETPCAP, so this comes
+ * before the uid change. prctl answers EINVAL past the kernel's last cap. */
+static void drop_bounding_set(void) {
+  for (int cap = 0; cap < 64; cap++) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
+      break;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+      die_errno(EXIT_INTERNAL, "can't drop capability %d from the bounding set", cap);
+  }
+}
+
+static void verify_dropped(uid_t uid, gid_t gid) {
+  uid_t r, e, s;
+  gid_t rg, eg, sg;
+  if (getresuid(&r, &e, &s) < 0 || r != uid || e != uid || s != uid ||
+      getresgid(&rg, &eg, &sg) < 0 || rg != gid || eg != gid || sg != gid)
+    die(EXIT_INTERNAL, "dropping privileges did not take effect (uid/gid)");
+  struct __user_cap_data_struct caps[2];
+  if (capget_raw(caps) < 0 || caps[0].effective || caps[0].permitted || caps[0].inheritable ||
+      caps[1].effective || caps[1].permitted || caps[1].inheritable)
+    die(EXIT_INTERNAL, "dropping privileges did not take effect (capabilities)");
+  if (prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0 ||
+      prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SYS_ADMIN, 0, 0) != 0 ||
+      prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+    die(EXIT_INTERNAL, "dropping privileges did not take effect (bounding set or no_new_privs)");
+  /* The Murky Issue of Changing Process Identity (Tsafrir et al., 2008): try to go back. */
+  if (setuid(0) == 0 || setgid(0) == 0)
+    die(EXIT_INTERNAL, "dropping privileges did not take effect (could regain root)");
+}
+
+void set_groups(const struct user_policy *u) {
+  if (setgroups(u->n_groups, u->groups) < 0)
+    die_errno(EXIT_INTERNAL, "can't set the supplementary groups of %s", u->name);
+}
+
+void drop_privileges(uid_t uid, gid_t gid) {
+  drop_bounding_set();
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't clear the ambient capabilities");
+  if (setresgid(gid, gid, gid) < 0)
+    die_errno(EXIT_INTERNAL, "can't change to gid %u", (unsigned)gid);
+  if (setresuid(uid, uid, uid) < 0)
+    die_errno(EXIT_INTERNAL, "can't change to uid %u", (unsigned)uid);
+  struct __user_cap_data_struct none[2] = {{0, 0, 0}, {0, 0, 0}};
+  if (capset_raw(none) < 0)
+    die_errno(EXIT_INTERNAL, "can't clear the capability sets");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't set no_new_privs");
+  verify_dropped(uid, gid);
+}
+
+void fs_as_user(uid_t uid, gid_t gid) {
+  setfsgid(gid);
+  setfsuid(uid);
+  if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid)
+    die(EXIT_INTERNAL, "can't switch file-system identity to uid %u", (unsigned)uid);
+}
+
+void fs_as_root(void) {
+  setfsuid(0);
+  setfsgid(0);
+  if (setfsuid((uid_t)-1) != 0 || setfsgid((gid_t)-1) != 0)
+    die(EXIT_INTERNAL, "can't switch file-system identity back to root");
+}

@@ -1,0 +1,26 @@
+/* Giving up privilege, in one order, checked after every step (SA-26). */
+#ifndef CELLSH_PRIVS_H
+#define CELLSH_PRIVS_H
+
+#include <sys/types.h>
+
+#include "policy.h"
+
+/* Become uid/gid for good: empty bounding, ambient, inheritable, permitted and
+ * effective capability sets, no_new_privs, and a check that each took effect
+ * (including that setuid(0) now fails). Works in the host user namespace (the
+ * monitor) and in the container's (where uid 0 is unmapped, so the kernel does
+ * not clear capabilities on setresuid by itself and this must). Supplementary
+ * groups must already be set: in the container's namespace setgroups(2) is
+ * denied. */
+void drop_privileges(uid_t uid, gid_t gid);
+
+/* Set the supplementary groups (while still root in the host namespace). */
+void set_groups(const struct user_policy *u);
+
+/* Run with the user's file-system rights (fsuid/fsgid) or back to root's;
+ * setfsuid(2) reports no errors, so each call reads the value back. */
+void fs_as_user(uid_t uid, gid_t gid);
+void fs_as_root(void);
+
+#endif

@@ -1,0 +1,232 @@
+/* Runs in the container's pid 1 while it is still real root in a private mount
+ * namespace and before the user namespace exists, so every mount here belongs
+ * to the host's user namespace: nothing in the container can undo ro, nosuid or
+ * nodev later (SA-20). Targets live in a tmpfs created here, which no user can
+ * have shaped; the only user-controlled source, the home, arrives as an fd. */
+#define _GNU_SOURCE
+#include "rootfs.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "privs.h"
+#include "trust.h"
+#include "util.h"
+
+/* The new root is assembled on top of the state folder's path: it exists and is
+ * root's, and this mount namespace is private, so the host never sees it. */
+#define STAGE CELLSH_STATE_DIR
+
+static const char *const usr_links[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
+
+/* Host /etc entries the container must not see: other users, their hashes,
+ * subordinate ids, sudo rules and cellsh's own policy. */
+static const char *const etc_hidden[] = {
+  "passwd-", "group-", "shadow", "shadow-", "gshadow", "gshadow-", "subuid", "subuid-",
+  "subgid", "subgid-", "sudoers", "sudoers.d", "cellsh", ".pwd.lock", "security",
+};
+
+static void mnt(const char *src, const char *target, const char *type, unsigned long flags, const char *data) {
+  if (mount(src, target, type, flags, data) < 0)
+    die_errno(EXIT_INTERNAL, "can't mount %s on \"%s\"", type ? type : src ? src : "(remount)", target);
+}
+
+static void setattr(const char *target, unsigned int flags, uint64_t set) {
+  struct mount_attr a = {.attr_set = set};
+  if (mount_setattr(AT_FDCWD, target, flags, &a, sizeof a) < 0)
+    die_errno(EXIT_INTERNAL, "can't make \"%s\" read-only", target);
+}
+
+static void bind_ro(const char *src, const char *target) {
+  mnt(src, target, NULL, MS_BIND | MS_REC, NULL);
+  setattr(target, AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+}
+
+static void make_dir(int dir, const char *name, mode_t mode) {
+  if (mkdirat(dir, name, mode) < 0 && errno != EEXIST)
+    die_errno(EXIT_INTERNAL, "can't create \"%s/%s\"", STAGE, name);
+  if (fchmodat(dir, name, mode, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't set the mode of \"%s/%s\"", STAGE, name);
+}
+
+static void make_file(int dir, const char *name, const char *content) {
+  cleanup_fd int fd = RETRY(openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (fd < 0 || !write_all(fd, content, strlen(content)))
+    die_errno(EXIT_INTERNAL, "can't write /etc/%s for the container", name);
+}
+
+static void make_link(int dir, const char *target, const char *name) {
+  if (symlinkat(target, dir, name) < 0)
+    die_errno(EXIT_INTERNAL, "can't create the link \"%s\"", name);
+}
+
+int open_home(const struct user_policy *u) {
+  const char *slash = strrchr(u->home, '/');
+  char parent[PATH_MAX_LEN + 1];
+  xsnprintf(parent, sizeof parent, "%.*s", (int)(slash - u->home), u->home);
+  cleanup_fd int up = trusted_dir(parent[0] ? parent : "/");
+  fs_as_user(u->uid, u->gid);
+  int fd = RETRY(openat(up, slash + 1, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  int saved = errno;
+  fs_as_root();
+  errno = saved;
+  if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+    die(EXIT_REFUSED, "your home \"%s\" is a symlink or not a folder; cellsh binds only a real "
+        "folder: ask your administrator", u->home);
+  if (fd < 0)
+    die_errno(EXIT_REFUSED, "can't open your home \"%s\"", u->home);
+  struct stat st;
+  if (fstat(fd, &st) < 0 || st.st_uid != u->uid)
+    die(EXIT_REFUSED, "your home \"%s\" does not belong to you (owner %u); ask your administrator",
+        u->home, (unsigned)st.st_uid);
+  return fd;
+}
+
+/* /etc: the host's, read-only, through an overlay whose upper lower layer holds
+ * the synthesized files and whiteouts (0/0 character devices) for hidden ones. */
+static void build_etc(int root, const struct user_policy *u) {
+  make_dir(root, "etc", 0755);
+  cleanup_fd int etc = RETRY(openat(root, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (etc < 0)
+    die_errno(EXIT_INTERNAL, "can't open the container's /etc");
+  char buf[4 * PATH_MAX_LEN + 512];
+  xsnprintf(buf, sizeof buf,
+            "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+            "%s:x:%u:%u:%s:%s:%s\n",
+            u->name, (unsigned)u->uid, (unsigned)u->gid, u->name, u->home, u->shell);
+  make_file(etc, "passwd", buf);
+  xsnprintf(buf, sizeof buf, "root:x:0:\nnogroup:x:65534:\n");
+  if (u->gid != 0 && u->gid != 65534)
+    xsnprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s:x:%u:\n", u->group, (unsigned)u->gid);
+  make_file(etc, "group", buf);
+  xsnprintf(buf, sizeof buf, "%s\n", u->hostname);
+  make_file(etc, "hostname", buf);
+  xsnprintf(buf, sizeof buf, "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            u->hostname);
+  make_file(etc, "hosts", buf);
+  make_file(etc, "nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
+            "networks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n");
+  for (size_t i = 0; i < sizeof etc_hidden / sizeof *etc_hidden; i++)
+    if (mknodat(etc, etc_hidden[i], S_IFCHR | 0000, makedev(0, 0)) < 0)
+      die_errno(EXIT_INTERNAL, "can't hide /etc/%s", etc_hidden[i]);
+  mnt("overlay", STAGE "/etc", "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
+      "lowerdir=" STAGE "/etc:/etc");
+}
+
+/* /usr read-only, and bin, sbin, lib... as the host has them: links on a
+ * usr-merged host, read-only binds where they are real folders. */
+static void build_usr(int root) {
+  make_dir(root, "usr", 0755);
+  bind_ro("/usr", STAGE "/usr");
+  for (size_t i = 0; i < sizeof usr_links / sizeof *usr_links; i++) {
+    char host[16], target[PATH_MAX_LEN + 1], stage[64];
+    xsnprintf(host, sizeof host, "/%s", usr_links[i]);
+    struct stat st;
+    if (lstat(host, &st) < 0)
+      continue;
+    if (S_ISLNK(st.st_mode)) {
+      ssize_t n = readlink(host, target, sizeof target - 1);
+      if (n <= 0)
+        die_errno(EXIT_INTERNAL, "can't read the link \"%s\"", host);
+      target[n] = '\0';
+      make_link(root, target, usr_links[i]);
+    } else if (S_ISDIR(st.st_mode)) {
+      make_dir(root, usr_links[i], 0755);
+      xsnprintf(stage, sizeof stage, STAGE "/%s", usr_links[i]);
+      bind_ro(host, stage);
+    }
+  }
+}
+
+static void build_dev(int root) {
+  make_dir(root, "dev", 0755);
+  mnt("tmpfs", STAGE "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
+  cleanup_fd int dev = RETRY(openat(root, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  static const struct { const char *name; unsigned maj, min; } nodes[] = {
+    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+  };
+  for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++)
+    if (dev < 0 || mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
+      die_errno(EXIT_INTERNAL, "can't create /dev/%s for the container", nodes[i].name);
+  make_link(dev, "/proc/self/fd", "fd");
+  make_link(dev, "/proc/self/fd/0", "stdin");
+  make_link(dev, "/proc/self/fd/1", "stdout");
+  make_link(dev, "/proc/self/fd/2", "stderr");
+  make_link(dev, "pts/ptmx", "ptmx");
+  make_dir(dev, "pts", 0755);
+  make_dir(dev, "shm", 01777);
+  /* Its own devpts instance: the container's terminals are invisible outside
+   * and outside terminals are invisible in it (SA-31). */
+  mnt("devpts", STAGE "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  mnt("tmpfs", STAGE "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  setattr(STAGE "/dev", 0, MOUNT_ATTR_RDONLY);
+}
+
+/* Create each missing component of path below root (mode 0755). */
+static void make_path(int root, const char *path) {
+  char rel[PATH_MAX_LEN + 1];
+  xsnprintf(rel, sizeof rel, "%s", path + 1);
+  for (char *p = rel;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdirat(root, rel, 0755) < 0 && errno != EEXIST)
+        die_errno(EXIT_INTERNAL, "can't create the mount point for your home \"%s\"", path);
+      if (c == '\0')
+        return;
+      *p = c;
+    }
+  }
+}
+
+static void bind_home(int root, int home_fd, const struct user_policy *u) {
+  make_path(root, u->home);
+  cleanup_fd int tree = (int)syscall(SYS_open_tree, home_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0)
+    die_errno(EXIT_INTERNAL, "can't bind your home \"%s\"", u->home);
+  struct mount_attr a = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+  if (mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof a) < 0 ||
+      move_mount(tree, "", root, u->home + 1, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    die_errno(EXIT_INTERNAL, "can't bind-mount your home \"%s\"", u->home);
+}
+
+void rootfs_build(const struct user_policy *u, int home_fd) {
+  umask(0);
+  /* First act in the new namespace: nothing mounted here reaches the host (SA-20). */
+  mnt(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
+  mnt("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+  cleanup_fd int root = RETRY(open(STAGE, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (root < 0)
+    die_errno(EXIT_INTERNAL, "can't open the new root");
+  build_usr(root);
+  build_etc(root, u);
+  build_dev(root);
+  make_dir(root, "proc", 0555);
+  mnt("proc", STAGE "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  make_dir(root, "sys", 0555);
+  if (mount("sysfs", STAGE "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    bind_ro("/sys", STAGE "/sys"); /* e.g. inside systemd-nspawn, where sysfs can't be mounted anew */
+  make_dir(root, "tmp", 01777);
+  mnt("tmpfs", STAGE "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  make_dir(root, "var", 0755);
+  make_dir(root, "var/tmp", 01777);
+  mnt("tmpfs", STAGE "/var/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  make_link(root, "../run", "var/run");
+  make_dir(root, "run", 0755);
+  mnt("tmpfs", STAGE "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+  make_dir(root, "root", 0700);
+  bind_home(root, home_fd, u);
+  setattr(STAGE, 0, MOUNT_ATTR_RDONLY);
+  /* pivot_root(".", ".") stacks the old root under the new one; detach it at
+   * once so no path leads back to the host (SA-06). */
+  if (fchdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+    die_errno(EXIT_INTERNAL, "can't switch to the container's root");
+}

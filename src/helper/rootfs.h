@@ -1,0 +1,20 @@
+/* The container's file system for the built-in "host" image: a fresh tmpfs
+ * root holding the host's /usr (and the usr-merged links) read-only, a filtered
+ * read-only /etc with a passwd and group that name only root, nobody and the
+ * user, the home bind-mounted at its host path, and private /tmp, /run, /proc,
+ * /sys (read-only) and a minimal /dev with its own devpts instance. */
+#ifndef CELLSH_ROOTFS_H
+#define CELLSH_ROOTFS_H
+
+#include "policy.h"
+
+/* Open the user's home for binding, with the user's file-system rights and
+ * without following symlinks (SA-13); dies with EXIT_REFUSED if it is a
+ * symlink, not a folder, or not the user's. */
+int open_home(const struct user_policy *u);
+
+/* Build the root in the calling process's fresh mount namespace, pivot into it
+ * and drop the old root. home_fd comes from open_home. */
+void rootfs_build(const struct user_policy *u, int home_fd);
+
+#endif

@@ -1,0 +1,186 @@
+#define _GNU_SOURCE
+#include "session.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ns.h"
+#include "privs.h"
+
+#define DEVPTS_SUPER_MAGIC 0x1cd1
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+
+static pid_t child_pid;
+
+/* The inner terminal, allocated in the container's own devpts by the confined
+ * child (SA-31): check it is that devpts, unlock it, take the peer by fd
+ * (TIOCGPTPEER, no path lookup) and make it the controlling terminal. */
+static int open_inner_pty(const struct request *req, int *slave, char *name, size_t namelen) {
+  int master = RETRY(open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  struct statfs fs;
+  int unlock = 0, index = -1;
+  if (master < 0 || fstatfs(master, &fs) < 0 || fs.f_type != DEVPTS_SUPER_MAGIC ||
+      ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &index) < 0)
+    die_errno(EXIT_INTERNAL, "can't open a terminal in the container");
+  *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  struct winsize ws = {.ws_row = req->rows, .ws_col = req->cols};
+  if (*slave < 0 || ioctl(*slave, TIOCSWINSZ, &ws) < 0 || ioctl(*slave, TIOCSCTTY, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't set up the container's terminal");
+  xsnprintf(name, namelen, "/dev/pts/%d", index);
+  return master;
+}
+
+/* Send one text message, optionally with an fd, over the channel. */
+static void send_message(int channel, char *text, int fd) {
+  char control[CMSG_SPACE(sizeof(int))] = {0};
+  struct iovec iov = {.iov_base = text, .iov_len = strlen(text)};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  if (RETRY(sendmsg(channel, &msg, MSG_NOSIGNAL)) < 0)
+    die_errno(EXIT_INTERNAL, "can't reach cellsh over its channel");
+}
+
+/* The program's environment, from scratch: identity and PATH from the policy,
+ * session variables from the caller's allowlisted ones (SA-03). */
+static void build_env(const struct session *s, const char *tty, struct kept_env *out) {
+  const struct user_policy *u = s->user;
+  memset(out, 0, sizeof *out);
+  env_add(out, "HOME", u->home);
+  env_add(out, "USER", u->name);
+  env_add(out, "LOGNAME", u->name);
+  env_add(out, "SHELL", u->shell);
+  env_add(out, "PATH", DEFAULT_PATH);
+  static const char *const pass[] = {"TERM", "COLORTERM", "LANG", "LANGUAGE", "SSH_CONNECTION", "SSH_CLIENT",
+                                     "SSH_ORIGINAL_COMMAND"};
+  for (size_t i = 0; i < sizeof pass / sizeof *pass; i++)
+    if (env_value(s->env, pass[i]))
+      env_add(out, pass[i], env_value(s->env, pass[i]));
+  for (size_t i = 0; i < s->env->n; i++)
+    if (!strncmp(s->env->vars[i], "LC_", 3) && out->n < ENV_MAX_VARS)
+      out->vars[out->n++] = s->env->vars[i];
+  out->vars[out->n] = NULL;
+  if (tty && env_value(s->env, "SSH_CONNECTION"))
+    env_add(out, "SSH_TTY", tty);
+}
+
+/* In the child: enter every namespace of the pinned init, become the user,
+ * set up stdio and exec the shell. */
+static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *entry) {
+  const struct user_policy *u = s->user;
+  if (setsid() < 0) /* no controlling terminal from outside, ever (SA-31) */
+    die_errno(EXIT_INTERNAL, "can't start a new session");
+  cg_enter(entry);
+  if (setns(s->init_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
+    die_errno(EXIT_INTERNAL, "can't enter your container");
+  set_groups(u); /* before the user namespace, where setgroups(2) is denied */
+  if (setns(s->init_pidfd, CLONE_NEWUSER) < 0)
+    die_errno(EXIT_INTERNAL, "can't enter your container's user namespace");
+  drop_privileges(u->uid, u->gid);
+  umask(s->umask);
+  char tty[32] = "";
+  int master = -1;
+  if (s->req->pty_mask) {
+    int slave;
+    master = open_inner_pty(s->req, &slave, tty, sizeof tty);
+    for (int fd = 0; fd < 3; fd++)
+      if ((s->req->pty_mask & (1u << fd)) && dup2(slave, fd) < 0)
+        die_errno(EXIT_INTERNAL, "can't attach the terminal");
+    close(slave);
+  }
+  struct kept_env env;
+  build_env(s, tty[0] ? tty : NULL, &env);
+  if (chdir(u->home) < 0 && chdir("/") < 0)
+    die_errno(EXIT_INTERNAL, "can't change to your home");
+  if (s->channel >= 0) {
+    char msg[96];
+    xsnprintf(msg, sizeof msg, "started %s %s %s", s->id, s->container->id, s->created ? "created" : "joined");
+    send_message(s->channel, msg, master);
+  }
+  /* Nothing but stdio crosses into the user's program (SA-05). */
+  close_range(3, ~0U, 0);
+  const char *base = strrchr(u->shell, '/') + 1;
+  char arg0[PATH_MAX_LEN + 2];
+  xsnprintf(arg0, sizeof arg0, "%s%s", s->req->verb == VERB_LOGIN ? "-" : "", base);
+  char *argv[4] = {arg0, NULL, NULL, NULL};
+  if (s->req->verb == VERB_RUN) {
+    argv[1] = "-c";
+    argv[2] = s->req->command;
+  }
+  execve(u->shell, argv, env.vars);
+  die_errno(127, "can't run your shell \"%s\" in the container", u->shell);
+}
+
+static void forward_signal(int sig) {
+  if (child_pid > 0)
+    kill(child_pid, sig);
+}
+
+/* In the parent, outside the container: become the user too, pass signals on,
+ * wait, log the end and exit with the program's status. */
+static NORETURN void monitor(const struct session *s, pid_t child) {
+  const struct user_policy *u = s->user;
+  struct log_fields f = {0};
+  log_str(&f, "user", u->name);
+  log_num(&f, "uid", u->uid);
+  log_str(&f, "session", s->id);
+  log_str(&f, "container", s->container->id);
+  if (!s->created)
+    log_event("container-join", &f);
+  set_groups(u);
+  drop_privileges(u->uid, u->gid);
+  child_pid = child;
+  static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+  for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+    sigaction(forwarded[i], &(struct sigaction){.sa_handler = forward_signal, .sa_flags = SA_RESTART}, NULL);
+  if (s->channel >= 0)
+    close(s->channel);
+  int status;
+  if (RETRY(waitpid(child, &status, 0)) != child)
+    die_errno(EXIT_INTERNAL, "can't wait for your program");
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  log_num(&f, "status", code);
+  if (WIFSIGNALED(status))
+    log_num(&f, "signal", WTERMSIG(status));
+  log_num(&f, "duration_ms", (int64_t)(now_ms() - s->started_ms));
+  log_event("exit", &f);
+  _exit(code);
+}
+
+void session_run(const struct session *s) {
+  struct cg_limits limits = limits_of(s->user);
+  struct cg_entry entry;
+  if (s->cg->open_entry(s->user->uid, &limits, &entry) < 0)
+    die(EXIT_REFUSED, "your container's cgroup is missing or predates a policy change; log out of "
+        "every session or ask your administrator to run \"cellsh-admin stop %s\"", s->user->name);
+  /* setns(CLONE_NEWPID) places only our children in the container's pid
+   * namespace; this process stays outside and waits. */
+  if (setns(s->init_pidfd, CLONE_NEWPID) < 0)
+    die_errno(EXIT_INTERNAL, "can't enter your container (it may have just stopped; try again)");
+  pid_t child = fork();
+  if (child < 0)
+    die_errno(EXIT_INTERNAL, "can't start your session");
+  if (child == 0)
+    enter_and_exec(s, &entry);
+  for (int i = 0; i < entry.n; i++)
+    close(entry.fds[i]);
+  monitor(s, child);
+}

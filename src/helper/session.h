@@ -1,0 +1,34 @@
+/* One login: enter the container by pidfd, confine, give the program its
+ * terminal or the caller's pipes, exec; the parent stays outside as the
+ * monitor that waits, logs and exits with the program's status. */
+#ifndef CELLSH_SESSION_H
+#define CELLSH_SESSION_H
+
+#include <stdbool.h>
+
+#include "args.h"
+#include "cgroup.h"
+#include "env.h"
+#include "policy.h"
+#include "state.h"
+#include "util.h"
+
+struct session {
+  const struct request *req;
+  const struct user_policy *user;
+  const struct kept_env *env;       /* the caller's allowlisted variables */
+  const struct container_record *container;
+  const struct cg_backend *cg;
+  bool created;                     /* this login started the container */
+  int init_pidfd;                   /* pins the container's pid 1 */
+  int channel;                      /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
+  char id[13];                      /* session id for the log */
+  mode_t umask;                     /* the caller's, restored for the program */
+  uint64_t started_ms;
+};
+
+/* Run the session; never returns. Exits with the program's status (128+N if
+ * it died of signal N). */
+NORETURN void session_run(const struct session *s);
+
+#endif

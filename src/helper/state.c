@@ -1,0 +1,174 @@
+#define _GNU_SOURCE
+#include "state.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "trust.h"
+#include "util.h"
+
+#define LOCK_TIMEOUT_S 60
+#define RECORD_MAX 2048
+
+const char *const ns_names[NS_COUNT] = {"pid", "mnt", "uts", "ipc", "net", "cgroup", "user"};
+
+int state_dir(void) {
+  const char *slash = strrchr(CELLSH_STATE_DIR, '/');
+  char parent[256];
+  xsnprintf(parent, sizeof parent, "%.*s", (int)(slash - CELLSH_STATE_DIR), CELLSH_STATE_DIR);
+  /* /run is a tmpfs on most hosts, so the folder may be gone after a reboot.
+   * Creating it is safe: its parent must already be root's and closed to others. */
+  cleanup_fd int up = trusted_dir(parent[0] ? parent : "/");
+  if (mkdirat(up, slash + 1, 0700) < 0 && errno != EEXIST)
+    die_errno(EXIT_INTERNAL, "can't create \"%s\"", CELLSH_STATE_DIR);
+  return trusted_dir(CELLSH_STATE_DIR);
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+int state_lock(int dir, uid_t uid) {
+  char name[32];
+  xsnprintf(name, sizeof name, "%u.lock", (unsigned)uid);
+  int fd = RETRY(openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  if (fd < 0)
+    die_errno(EXIT_INTERNAL, "can't open the lock \"%s/%s\"", CELLSH_STATE_DIR, name);
+  /* A blocking flock, bounded by an alarm so a wedged login can't hang the next. */
+  struct sigaction sa = {.sa_handler = on_alarm};
+  sigaction(SIGALRM, &sa, NULL);
+  alarm(LOCK_TIMEOUT_S);
+  int r = flock(fd, LOCK_EX);
+  alarm(0);
+  if (r < 0)
+    die(EXIT_INTERNAL, "timed out after %d s waiting for another login to start your container; "
+        "try again", LOCK_TIMEOUT_S);
+  return fd;
+}
+
+static bool field_u64(const char *buf, const char *key, uint64_t *out) {
+  char pat[32];
+  xsnprintf(pat, sizeof pat, "\n%s ", key);
+  const char *p = strstr(buf, pat);
+  if (!p)
+    return false;
+  p += strlen(pat);
+  char num[24];
+  size_t n = strcspn(p, "\n");
+  if (n == 0 || n >= sizeof num)
+    return false;
+  memcpy(num, p, n);
+  num[n] = '\0';
+  return parse_u64(num, out);
+}
+
+int state_read(int dir, uid_t uid, struct container_record *rec) {
+  char name[32];
+  xsnprintf(name, sizeof name, "%u.state", (unsigned)uid);
+  cleanup_free char *buf = read_small_at(dir, name, RECORD_MAX, NULL);
+  if (!buf)
+    return 0;
+  memset(rec, 0, sizeof *rec);
+  uint64_t v[5];
+  const char *id = strstr(buf, "\nid ");
+  if (strncmp(buf, "cellsh-state 1\n", 15) || !id || strspn(id + 4, "0123456789abcdef") != 12 ||
+      !field_u64(buf, "uid", &v[0]) || !field_u64(buf, "init_pid", &v[1]) ||
+      !field_u64(buf, "init_start", &v[2]) || !field_u64(buf, "created_ms", &v[3]) ||
+      !field_u64(buf, "network", &v[4]) || v[0] != uid || v[1] < 2 || v[1] > INT32_MAX || v[4] > 1)
+    return 0;
+  for (int i = 0; i < NS_COUNT; i++) {
+    char key[16];
+    xsnprintf(key, sizeof key, "ns_%s", ns_names[i]);
+    if (!field_u64(buf, key, &rec->ns[i]))
+      return 0;
+  }
+  memcpy(rec->id, id + 4, 12);
+  rec->uid = uid;
+  rec->init_pid = (pid_t)v[1];
+  rec->init_start = v[2];
+  rec->created_ms = v[3];
+  rec->network = (enum network_mode)v[4];
+  return 1;
+}
+
+void state_write(int dir, const struct container_record *rec) {
+  char text[RECORD_MAX], tmp[32], name[32];
+  int n = snprintf(text, sizeof text,
+                   "cellsh-state 1\nuid %u\nid %s\ninit_pid %d\ninit_start %" PRIu64
+                   "\ncreated_ms %" PRIu64 "\nnetwork %d\n",
+                   (unsigned)rec->uid, rec->id, (int)rec->init_pid, rec->init_start,
+                   rec->created_ms, (int)rec->network);
+  for (int i = 0; i < NS_COUNT; i++)
+    n += snprintf(text + n, sizeof text - (size_t)n, "ns_%s %" PRIu64 "\n", ns_names[i], rec->ns[i]);
+  xsnprintf(tmp, sizeof tmp, "%u.state.tmp", (unsigned)rec->uid);
+  xsnprintf(name, sizeof name, "%u.state", (unsigned)rec->uid);
+  unlinkat(dir, tmp, 0);
+  cleanup_fd int fd = RETRY(openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (fd < 0 || !write_all(fd, text, (size_t)n) || renameat(dir, tmp, dir, name) < 0)
+    die_errno(EXIT_INTERNAL, "can't write the record \"%s/%s\"", CELLSH_STATE_DIR, name);
+}
+
+void state_remove(int dir, uid_t uid) {
+  char name[32];
+  xsnprintf(name, sizeof name, "%u.state", (unsigned)uid);
+  if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
+    die_errno(EXIT_INTERNAL, "can't remove \"%s/%s\"", CELLSH_STATE_DIR, name);
+}
+
+/* Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces and
+ * parentheses, so count from the last ')'. */
+static bool start_time_of(int procfd, uint64_t *out) {
+  cleanup_free char *buf = read_small_at(procfd, "stat", 4096, NULL);
+  char *p = buf ? strrchr(buf, ')') : NULL;
+  if (!p)
+    return false;
+  for (int field = 2; field < 22; field++) {
+    p = strchr(p + 1, ' ');
+    if (!p)
+      return false;
+  }
+  char num[24];
+  size_t n = strcspn(p + 1, " ");
+  if (n == 0 || n >= sizeof num)
+    return false;
+  memcpy(num, p + 1, n);
+  num[n] = '\0';
+  return parse_u64(num, out);
+}
+
+bool proc_identity(pid_t pid, struct container_record *rec) {
+  char path[32];
+  xsnprintf(path, sizeof path, "/proc/%d", (int)pid);
+  cleanup_fd int procfd = RETRY(open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (procfd < 0 || !start_time_of(procfd, &rec->init_start))
+    return false;
+  for (int i = 0; i < NS_COUNT; i++) {
+    char ns[16];
+    struct stat st;
+    xsnprintf(ns, sizeof ns, "ns/%s", ns_names[i]);
+    if (fstatat(procfd, ns, &st, 0) < 0)
+      return false;
+    rec->ns[i] = st.st_ino;
+  }
+  return true;
+}
+
+int state_pin(const struct container_record *rec) {
+  cleanup_fd int pidfd = pidfd_open(rec->init_pid, 0);
+  if (pidfd < 0)
+    return -1;
+  struct container_record now = *rec;
+  if (!proc_identity(rec->init_pid, &now) || now.init_start != rec->init_start ||
+      memcmp(now.ns, rec->ns, sizeof now.ns) != 0)
+    return -1;
+  /* The process behind the pidfd is still alive, so the /proc reads above were
+   * about it and not about a newcomer that reused the pid. */
+  if (pidfd_send_signal(pidfd, 0, NULL, 0) < 0)
+    return -1;
+  return steal_fd(&pidfd);
+}

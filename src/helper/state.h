@@ -1,0 +1,54 @@
+/* Which container belongs to whom: one root-owned record per uid in the state
+ * folder, written only after the container is fully confined, and a lock that
+ * makes concurrent first logins create exactly one container (SA-22, SA-23, SA-25).
+ *
+ * Record file "<uid>.state" (text, one "key value" per line):
+ *   cellsh-state 1 / uid / id / init_pid / init_start / created_ms / network /
+ *   ns_pid ns_mnt ns_uts ns_ipc ns_net ns_cgroup ns_user (namespace inode numbers) */
+#ifndef CELLSH_STATE_H
+#define CELLSH_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "policy.h"
+
+/* The namespaces of a container, in the order they are recorded. */
+enum { NS_PID, NS_MNT, NS_UTS, NS_IPC, NS_NET, NS_CGROUP, NS_USER, NS_COUNT };
+extern const char *const ns_names[NS_COUNT];
+
+struct container_record {
+  uid_t uid;
+  char id[13];             /* 12 hex digits, shown in logs and cellsh-admin ps */
+  pid_t init_pid;          /* host pid of the container's pid 1 */
+  uint64_t init_start;     /* its start time (/proc/PID/stat field 22), against pid reuse */
+  uint64_t created_ms;
+  enum network_mode network;
+  uint64_t ns[NS_COUNT];   /* inode numbers of /proc/PID/ns/<name> */
+};
+
+/* Open (creating if needed) and check the state folder; returns a dir fd. */
+int state_dir(void);
+
+/* Take the per-uid lock, waiting a bounded time; returns the lock fd. */
+int state_lock(int dir, uid_t uid);
+
+/* Read uid's record: 1 if present and well formed, 0 if absent or damaged. */
+int state_read(int dir, uid_t uid, struct container_record *rec);
+
+/* Publish a record atomically (temp file, then rename). */
+void state_write(int dir, const struct container_record *rec);
+
+/* Remove uid's record if present. */
+void state_remove(int dir, uid_t uid);
+
+/* Fill the start time and namespace inodes of a live pid into rec. */
+bool proc_identity(pid_t pid, struct container_record *rec);
+
+/* Pin the recorded init with a pidfd and check that it is still the process the
+ * record names (start time and every namespace inode); returns the pidfd, or -1
+ * if the record is stale. */
+int state_pin(const struct container_record *rec);
+
+#endif

@@ -1,0 +1,80 @@
+#define _GNU_SOURCE
+#include "trust.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+void trusted_check_fd(int fd, const char *what) {
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    die_errno(EXIT_CONFIG, "can't inspect %s", what);
+  if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+    die(EXIT_CONFIG, "refusing to trust %s: it must belong to root and be writable by root "
+        "only (owner %u, mode %04o); fix it or run \"cellsh-admin doctor\"",
+        what, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+}
+
+/* Walk path from "/" one component at a time with O_NOFOLLOW, checking every
+ * folder; stop before the last component when leaf is true. Returns the fd of
+ * the last folder checked and sets *rest to the unwalked remainder. */
+static int walk(const char *path, bool leaf, const char **rest) {
+  if (path[0] != '/')
+    die(EXIT_INTERNAL, "internal error: \"%s\" is not absolute", path);
+  int fd = RETRY(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (fd < 0)
+    die_errno(EXIT_INTERNAL, "can't open \"/\"");
+  trusted_check_fd(fd, "\"/\"");
+  const char *p = path + 1;
+  for (;;) {
+    const char *slash = strchr(p, '/');
+    if (!slash && leaf)
+      break;
+    char comp[256];
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || n >= sizeof comp)
+      die(EXIT_INTERNAL, "internal error: bad path \"%s\"", path);
+    memcpy(comp, p, n);
+    comp[n] = '\0';
+    int next = RETRY(openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    if (next < 0)
+      die_errno(EXIT_CONFIG, "can't open \"%.*s\" as a real folder", (int)(p - path + n), path);
+    char what[300];
+    xsnprintf(what, sizeof what, "\"%.*s\"", (int)(p - path + n), path);
+    trusted_check_fd(next, what);
+    fd = next;
+    if (!slash)
+      break;
+    p = slash + 1;
+  }
+  *rest = p;
+  return fd;
+}
+
+int trusted_dir(const char *path) {
+  const char *rest;
+  return walk(path, false, &rest);
+}
+
+char *trusted_read(const char *path, size_t max, size_t *len) {
+  const char *name;
+  cleanup_fd int dir = walk(path, true, &name);
+  cleanup_fd int fd = RETRY(openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (fd < 0)
+    die_errno(EXIT_CONFIG, "can't open \"%s\"", path);
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0 || (size_t)st.st_size > max)
+    die(EXIT_CONFIG, "refusing \"%s\": not a regular file of at most %zu bytes", path, max);
+  char what[300];
+  xsnprintf(what, sizeof what, "\"%s\"", path);
+  trusted_check_fd(fd, what);
+  char *buf = read_fd(fd, max, len);
+  if (!buf)
+    die_errno(EXIT_CONFIG, "can't read \"%s\"", path);
+  return buf;
+}

@@ -1,0 +1,22 @@
+/* Opening root's own files without trusting anything a user could have shaped.
+ * (sudo's secure_path model, applied to the whole ancestor chain; SA-08, SA-18.) */
+#ifndef CELLSH_TRUST_H
+#define CELLSH_TRUST_H
+
+#include <stddef.h>
+
+/* Open the absolute path as a directory after walking it from "/" without
+ * following symlinks, checking that it and each folder above it belong to root
+ * and are writable by no one else. Dies with EXIT_CONFIG naming the offending
+ * folder. Returns an O_PATH|O_DIRECTORY fd. */
+int trusted_dir(const char *path);
+
+/* Same walk for the folders above path; the file itself must be a regular file
+ * owned by root, not writable by group or others, at most max bytes. Returns its
+ * contents, NUL-terminated, and the length in *len. */
+char *trusted_read(const char *path, size_t max, size_t *len);
+
+/* Check an already-open fd the same way (owner root, no group/other write). */
+void trusted_check_fd(int fd, const char *what);
+
+#endif

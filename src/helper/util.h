@@ -1,0 +1,70 @@
+/* Small shared toolkit of the helper and the launcher: fatal errors, cleanup
+ * attributes, checked I/O and strict number parsing. */
+#ifndef CELLSH_UTIL_H
+#define CELLSH_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* Exit codes, sysexits style (mirrored in src/helper-client/protocol.ts). */
+enum {
+  EXIT_USAGE = 64,     /* malformed argv or environment from the caller */
+  EXIT_INTERNAL = 70,  /* a kernel call failed where it should not */
+  EXIT_REFUSED = 77,   /* the policy or an ownership check says no */
+  EXIT_CONFIG = 78,    /* the compiled policy or the install is untrusted or invalid */
+};
+
+#define NORETURN __attribute__((noreturn))
+#define PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Prefix of every message a person sees ("cellsh: ..."). */
+extern const char *prog_name;
+
+/* Called with the exit code and message before a fatal error exits (the audit
+ * log uses it to record refusals). */
+extern void (*die_hook)(int code, const char *msg);
+
+/* Print "cellsh: <message>" and exit with code. */
+NORETURN PRINTF(2, 3) void die(int code, const char *fmt, ...);
+/* Same, with ": <strerror(errno)>" appended. */
+NORETURN PRINTF(2, 3) void die_errno(int code, const char *fmt, ...);
+
+#define cleanup_fd __attribute__((cleanup(close_fd_ptr)))
+#define cleanup_free __attribute__((cleanup(free_ptr)))
+void close_fd_ptr(int *fd);
+void free_ptr(void *p);
+/* Hand a cleanup-managed fd to someone else. */
+static inline int steal_fd(int *fd) { int r = *fd; *fd = -1; return r; }
+
+#define RETRY(expr) ({ long _r; do _r = (long)(expr); while (_r == -1 && errno == EINTR); _r; })
+
+/* Write all of buf, retrying short writes; false on error. */
+bool write_all(int fd, const void *buf, size_t len);
+/* Read all of fd (at most max bytes) into a NUL-terminated malloc'd buffer;
+ * NULL with errno set on failure, EFBIG if it is larger. */
+char *read_fd(int fd, size_t max, size_t *len);
+/* Read a whole small file (at most max bytes) at dirfd/path into a NUL-terminated
+ * malloc'd buffer; NULL with errno set on failure or if it is larger. */
+char *read_small_at(int dirfd, const char *path, size_t max, size_t *len);
+/* Open dirfd/path (O_WRONLY, no follow) and write s; false on error. */
+bool write_file_at(int dirfd, const char *path, const char *s);
+
+/* Strict decimal parsing: no sign, no spaces, no trailing bytes, no overflow. */
+bool parse_u64(const char *s, uint64_t *out);
+bool parse_u32(const char *s, uint32_t *out);
+
+/* snprintf that dies instead of truncating. */
+PRINTF(3, 4) void xsnprintf(char *buf, size_t size, const char *fmt, ...);
+
+/* Fill buf with 2*n lowercase hex digits from the kernel's random source. */
+void random_hex(char *buf, size_t n);
+
+/* Milliseconds since the epoch (CLOCK_REALTIME). */
+uint64_t now_ms(void);
+
+#endif

@@ -1,0 +1,60 @@
+// Where an installation keeps its files. install.sh writes layout.json beside
+// the compiled code (root-owned); the helper has the same paths compiled in.
+// A test installation uses a private root so it never touches a real one.
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Paths of one installation. */
+export interface Layout {
+  /** The folder holding the helper, the compiled code and node_modules. */
+  readonly libDir: string;
+  /** The setuid helper. */
+  readonly helper: string;
+  /** The admin's YAML policy and its drop-in folder. */
+  readonly policyFile: string;
+  readonly policyDir: string;
+  /** The compiled policy the helper reads. */
+  readonly compiledPolicy: string;
+  /** Runtime records of running containers. */
+  readonly stateDir: string;
+  /** The audit log. */
+  readonly logFile: string;
+  /** The cgroup subtree name under each hierarchy. */
+  readonly cgroupName: string;
+  /** The Unix group whose members may run the helper (enrolled users). */
+  readonly group: string;
+  /** The login shell path users get in /etc/passwd. */
+  readonly launcher: string;
+}
+
+/** The layout of a default installation under /usr/local. */
+export const DEFAULT_LAYOUT: Layout = {
+  libDir: '/usr/local/lib/cellsh',
+  helper: '/usr/local/lib/cellsh/cellsh-helper',
+  policyFile: '/etc/cellsh/policy.yaml',
+  policyDir: '/etc/cellsh/policy.d',
+  compiledPolicy: '/var/lib/cellsh/policy.compiled',
+  stateDir: '/run/cellsh',
+  logFile: '/var/log/cellsh/cellsh.log',
+  cgroupName: 'cellsh',
+  group: 'cellsh',
+  launcher: '/usr/local/bin/cellsh',
+};
+
+/** The lib folder this code runs from: dist/src/<x>.js lives two levels below it. */
+export function libDirOfThisCode(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+/** Load layout.json from the lib folder this code was installed into, or the default. */
+export function loadLayout(libDir: string = libDirOfThisCode()): Layout {
+  let text: string;
+  try {
+    text = readFileSync(join(libDir, 'layout.json'), 'utf8');
+  } catch {
+    return DEFAULT_LAYOUT;
+  }
+  const raw = JSON.parse(text) as Partial<Layout>;
+  return { ...DEFAULT_LAYOUT, ...raw, libDir, helper: join(libDir, 'cellsh-helper') };
+}

@@ -1,0 +1,74 @@
+// The audit log: JSON lines in pino's format with a fixed event vocabulary.
+// Session events (login, container-start/join, exit, denied, container-stop) are
+// written by the helper itself, because it is the one component the user cannot
+// tamper with (src/helper/log.c writes the same shape). Admin events are written
+// here through pino. Loggers are always passed in, never imported.
+import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { hostname } from 'node:os';
+import pino, { type Logger } from 'pino';
+
+/** Every event name that may appear in the log. */
+export const EVENTS = [
+  'login',
+  'container-start',
+  'container-join',
+  'exit',
+  'denied',
+  'container-stop',
+  'policy-apply',
+  'policy-rejected',
+  'enroll',
+  'unenroll',
+] as const;
+export type EventName = (typeof EVENTS)[number];
+
+/** Fields each event carries besides pino's own (level, time, pid, hostname, msg). */
+export interface EventFields {
+  'login': { user: string; uid: number; session: string; mode: 'login' | 'command'; tty: boolean; command?: string; ssh_client?: string };
+  'container-start': { user: string; uid: number; session: string; container: string; init_pid: number };
+  'container-join': { user: string; uid: number; session: string; container: string };
+  'exit': { user: string; uid: number; session: string; container: string; status: number; signal?: number; duration_ms: number };
+  'denied': { uid: number; reason: string; user?: string };
+  'container-stop': { uid: number; container: string; by_uid: number; user?: string };
+  'policy-apply': { files: string[]; users: number; by_uid: number };
+  'policy-rejected': { files: string[]; problems: number; by_uid: number };
+  'enroll': { user: string; uid: number; by_uid: number };
+  'unenroll': { user: string; uid: number; by_uid: number };
+}
+
+/** A parsed log line. */
+export type LogRecord = { [E in EventName]: { event: E; level: number; time: number; pid: number; hostname: string; msg: string } & EventFields[E] }[EventName];
+
+/** The logger type passed around. */
+export type EventLogger = Logger;
+
+/** Write one event through a logger. */
+export function logEvent<E extends EventName>(log: EventLogger, event: E, fields: EventFields[E]): void {
+  log.info({ event, ...fields }, event);
+}
+
+/** A pino logger appending to the audit log file (root only: the file is 0600). */
+export function openAuditLog(file: string): { log: EventLogger; close(): void } {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
+  const fd = openSync(file, 'a', 0o600);
+  const dest = pino.destination({ dest: fd, sync: true });
+  const log = pino({ base: { pid: process.pid, hostname: hostnameOf() } }, dest);
+  return { log, close: () => { dest.flushSync(); closeSync(fd); } };
+}
+
+/** A logger that keeps records in memory, for tests. */
+export function memoryLogger(): { log: EventLogger; records: Array<Record<string, unknown>> } {
+  const records: Array<Record<string, unknown>> = [];
+  const stream = { write(line: string) { records.push(JSON.parse(line) as Record<string, unknown>); } };
+  return { log: pino({ base: { pid: process.pid, hostname: hostnameOf() } }, stream), records };
+}
+
+/** A logger that drops everything. */
+export function silentLogger(): EventLogger {
+  return pino({ level: 'silent' });
+}
+
+function hostnameOf(): string {
+  return hostname();
+}

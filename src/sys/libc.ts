@@ -1,0 +1,231 @@
+// The libc calls Node lacks, through koffi. This is the only module that imports
+// koffi: every declaration here has an explicit TypeScript signature.
+import koffi from 'koffi';
+
+const libc = koffi.load('libc.so.6');
+
+// ---- users and groups, through NSS (files, LDAP, sssd, ...) ----------------
+
+/** A passwd entry. */
+export interface PasswdEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly gecos: string;
+  readonly home: string;
+  readonly shell: string;
+}
+
+/** A group entry. */
+export interface GroupEntry {
+  readonly name: string;
+  readonly gid: number;
+  readonly members: readonly string[];
+}
+
+const passwdT = koffi.struct('passwd', {
+  pw_name: 'char *', pw_passwd: 'char *', pw_uid: 'uint32_t', pw_gid: 'uint32_t',
+  pw_gecos: 'char *', pw_dir: 'char *', pw_shell: 'char *',
+});
+const groupT = koffi.struct('group', {
+  gr_name: 'char *', gr_passwd: 'char *', gr_gid: 'uint32_t', gr_mem: 'void *',
+});
+type RawPasswd = { pw_name: string; pw_uid: number; pw_gid: number; pw_gecos: string | null; pw_dir: string; pw_shell: string };
+type RawGroup = { gr_name: string; gr_gid: number; gr_mem: unknown };
+
+const getpwnamR = libc.func('int getpwnam_r(const char *name, _Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)') as
+  (name: string, pwd: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getpwuidR = libc.func('int getpwuid_r(uint32_t uid, _Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)') as
+  (uid: number, pwd: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getgrnamR = libc.func('int getgrnam_r(const char *name, _Out_ group *grp, uint8_t *buf, size_t len, _Out_ void **res)') as
+  (name: string, grp: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getgrgidR = libc.func('int getgrgid_r(uint32_t gid, _Out_ group *grp, uint8_t *buf, size_t len, _Out_ void **res)') as
+  (gid: number, grp: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getgrouplistC = libc.func('int getgrouplist(const char *user, uint32_t group, _Inout_ uint32_t *groups, _Inout_ int *ngroups)') as
+  (user: string, gid: number, groups: Uint32Array, ngroups: Int32Array) => number;
+const setpwent = libc.func('void setpwent(void)') as () => void;
+const endpwent = libc.func('void endpwent(void)') as () => void;
+const getpwentR = libc.func('int getpwent_r(_Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)') as
+  (pwd: object, buf: Buffer, len: number, res: unknown[]) => number;
+
+const ERANGE = 34;
+const NSS_BUF_START = 16 * 1024;
+const NSS_BUF_MAX = 4 * 1024 * 1024;
+
+/** Call a *_r lookup, growing the buffer on ERANGE; returns the raw struct or undefined. */
+function lookup<T>(call: (out: object, buf: Buffer, res: unknown[]) => number): T | undefined {
+  for (let size = NSS_BUF_START; size <= NSS_BUF_MAX; size *= 4) {
+    const buf = Buffer.alloc(size);
+    const out = {};
+    const res: unknown[] = [null];
+    const rc = call(out, buf, res);
+    if (rc === ERANGE) continue;
+    if (rc !== 0 || res[0] === null) return undefined;
+    return out as T;
+  }
+  throw new Error('an NSS entry is larger than 4 MiB');
+}
+
+function toPasswd(p: RawPasswd): PasswdEntry {
+  return { name: p.pw_name, uid: p.pw_uid, gid: p.pw_gid, gecos: p.pw_gecos ?? '', home: p.pw_dir, shell: p.pw_shell };
+}
+
+function toGroup(g: RawGroup): GroupEntry {
+  const members: string[] = [];
+  if (g.gr_mem !== null) {
+    for (let i = 0; ; i++) {
+      const s = koffi.decode(g.gr_mem, i * 8, 'char *') as string | null;
+      if (s === null) break;
+      members.push(s);
+    }
+  }
+  return { name: g.gr_name, gid: g.gr_gid, members };
+}
+
+/** Look a user up by name. */
+export function getpwnam(name: string): PasswdEntry | undefined {
+  const p = lookup<RawPasswd>((out, buf, res) => getpwnamR(name, out, buf, buf.length, res));
+  return p && toPasswd(p);
+}
+
+/** Look a user up by uid. */
+export function getpwuid(uid: number): PasswdEntry | undefined {
+  const p = lookup<RawPasswd>((out, buf, res) => getpwuidR(uid, out, buf, buf.length, res));
+  return p && toPasswd(p);
+}
+
+/** Look a group up by name. */
+export function getgrnam(name: string): GroupEntry | undefined {
+  const g = lookup<RawGroup>((out, buf, res) => getgrnamR(name, out, buf, buf.length, res));
+  return g && toGroup(g);
+}
+
+/** Look a group up by gid. */
+export function getgrgid(gid: number): GroupEntry | undefined {
+  const g = lookup<RawGroup>((out, buf, res) => getgrgidR(gid, out, buf, buf.length, res));
+  return g && toGroup(g);
+}
+
+/** The groups a user is in (primary first), as initgroups(3) would set them. */
+export function getgrouplist(user: string, gid: number): number[] {
+  for (let n = 64; n <= 65536; n *= 4) {
+    const groups = new Uint32Array(n);
+    const count = new Int32Array([n]);
+    if (getgrouplistC(user, gid, groups, count) >= 0) return Array.from(groups.subarray(0, count[0]));
+  }
+  throw new Error(`user ${user} is in more than 65536 groups`);
+}
+
+/** Every user NSS can enumerate (LDAP and sssd may list only some). */
+export function listUsers(): PasswdEntry[] {
+  const users: PasswdEntry[] = [];
+  setpwent();
+  try {
+    for (;;) {
+      const p = lookup<RawPasswd>((out, buf, res) => getpwentR(out, buf, buf.length, res));
+      if (!p) break;
+      users.push(toPasswd(p));
+    }
+  } finally {
+    endpwent();
+  }
+  return users;
+}
+
+// ---- the helper channel: a SOCK_SEQPACKET pair, and fds passed over it -----
+
+const iovecT = koffi.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
+const msghdrT = koffi.struct('msghdr', {
+  msg_name: 'void *', msg_namelen: 'uint32_t', msg_iov: koffi.pointer(iovecT), msg_iovlen: 'size_t',
+  msg_control: 'void *', msg_controllen: 'size_t', msg_flags: 'int',
+});
+type Msghdr = {
+  msg_name: null; msg_namelen: number; msg_iov: Array<{ iov_base: Buffer; iov_len: number }>; msg_iovlen: number;
+  msg_control: Buffer; msg_controllen: number; msg_flags: number;
+};
+void msghdrT;
+
+const socketpairC = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)') as
+  (domain: number, type: number, protocol: number, sv: Int32Array) => number;
+const recvmsgC = libc.func('intptr_t recvmsg(int fd, _Inout_ msghdr *msg, int flags)') as
+  ((fd: number, msg: Msghdr, flags: number) => number | bigint) & {
+    async: (fd: number, msg: Msghdr, flags: number, cb: (err: unknown, n: number | bigint) => void) => void;
+  };
+const closeC = libc.func('int close(int fd)') as (fd: number) => number;
+
+const AF_UNIX = 1;
+const SOCK_SEQPACKET = 5;
+const SOCK_CLOEXEC = 0o2000000;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const CMSG_HEADER = 16; // cmsg_len (size_t), cmsg_level (int), cmsg_type (int) on LP64
+const MAX_MESSAGE = 4096;
+
+/** A connected AF_UNIX SOCK_SEQPACKET pair, both ends close-on-exec. */
+export function seqpacketPair(): [number, number] {
+  const sv = new Int32Array(2);
+  if (socketpairC(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) !== 0) throw errnoError('socketpair');
+  return [sv[0]!, sv[1]!];
+}
+
+/** One message read from a channel: its text, and the fd it carried, if any. */
+export interface ChannelMessage {
+  readonly text: string;
+  readonly fd: number | undefined;
+}
+
+/** Wait (on a worker thread) for the next message on a SEQPACKET socket; undefined at EOF. */
+export function receiveMessage(fd: number): Promise<ChannelMessage | undefined> {
+  const data = Buffer.alloc(MAX_MESSAGE);
+  const control = Buffer.alloc(64);
+  const msg: Msghdr = {
+    msg_name: null, msg_namelen: 0, msg_iov: [{ iov_base: data, iov_len: data.length }], msg_iovlen: 1,
+    msg_control: control, msg_controllen: control.length, msg_flags: 0,
+  };
+  return new Promise((resolve, reject) => {
+    recvmsgC.async(fd, msg, MSG_CMSG_CLOEXEC, (err, n) => {
+      if (err) return reject(err);
+      const len = Number(n);
+      if (len < 0) return reject(errnoError('recvmsg'));
+      if (len === 0) return resolve(undefined);
+      resolve({ text: data.subarray(0, len).toString('utf8'), fd: fdFromControl(control, msg.msg_controllen) });
+    });
+  });
+}
+
+function fdFromControl(control: Buffer, used: number): number | undefined {
+  if (used < CMSG_HEADER + 4) return undefined;
+  const level = control.readInt32LE(8);
+  const type = control.readInt32LE(12);
+  return level === SOL_SOCKET && type === SCM_RIGHTS ? control.readInt32LE(CMSG_HEADER) : undefined;
+}
+
+/** close(2) an fd Node does not own. */
+export function closeFd(fd: number): void {
+  closeC(fd);
+}
+
+// ---- terminals -------------------------------------------------------------
+
+const winsizeT = koffi.struct('winsize', { ws_row: 'uint16_t', ws_col: 'uint16_t', ws_xpixel: 'uint16_t', ws_ypixel: 'uint16_t' });
+const ioctlWinsize = libc.func('int ioctl(int fd, unsigned long req, const winsize *ws)') as
+  (fd: number, req: number, ws: { ws_row: number; ws_col: number; ws_xpixel: number; ws_ypixel: number }) => number;
+void winsizeT;
+const TIOCSWINSZ = 0x5414;
+
+/** Set a terminal's window size (on a pty master this reaches the slave's programs as SIGWINCH). */
+export function setWindowSize(fd: number, rows: number, cols: number): void {
+  if (ioctlWinsize(fd, TIOCSWINSZ, { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 }) !== 0) {
+    throw errnoError('ioctl(TIOCSWINSZ)');
+  }
+}
+
+// ---- errors ----------------------------------------------------------------
+
+function errnoError(call: string): Error {
+  const code = koffi.errno();
+  const err = new Error(`${call} failed (errno ${code})`) as Error & { errno: number };
+  err.errno = code;
+  return err;
+}
