@@ -45,7 +45,7 @@ export type EventLogger = Logger;
 
 /** Write one event through a logger. */
 export function logEvent<E extends EventName>(log: EventLogger, event: E, fields: EventFields[E]): void {
-  log.info({ event, ...fields }, event);
+  log.info({ event, ...fields } as Record<string, unknown>, event);
 }
 
 /** A pino logger appending to the audit log file (root only: the file is 0600). */

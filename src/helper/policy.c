@@ -116,8 +116,19 @@ static int parse_field(const char *key, const char *v, struct user_policy *u) {
   if (!strcmp(key, "pids"))
     return parse_u32(v, &u->pids) ? K_PIDS : 0;
   if (!strcmp(key, "cpu"))
-    return parse_u32(v, &u->cpu) && u->cpu <= 1024000 ? K_CPU : 0;
+    return parse_u32(v, &u->cpu) && u->cpu <= 1024000 && (u->cpu == 0 || u->cpu >= 10) ? K_CPU : 0;
   return 0;
+}
+
+static const char *const key_names[] = {"name", "gid", "group", "groups", "home", "shell",
+                                        "hostname", "network", "memory", "pids", "cpu"};
+
+/* The first required key a record has not seen. */
+static const char *missing_key(int seen) {
+  for (int i = 0; i < 11; i++)
+    if (!(seen & (1 << i)))
+      return key_names[i];
+  return "?";
 }
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
@@ -135,8 +146,8 @@ static long check_envelope(const char *buf, char *err, size_t errlen) {
     last--;
   uint64_t want = 0;
   if (strncmp(last, "checksum ", 9) != 0 || strlen(last) != 9 + 16 + 1 ||
-      sscanf(last + 9, "%16" SCNx64, &want) != 1)
-    FAIL("the last line is not \"checksum <16 hex digits>\"");
+      strspn(last + 9, "0123456789abcdef") != 16 || sscanf(last + 9, "%16" SCNx64, &want) != 1)
+    FAIL("the last line is not \"checksum <16 lowercase hex digits>\"");
   if (fnv1a64(buf, (size_t)(last - buf)) != want)
     FAIL("checksum mismatch: the file was changed after cellsh-admin wrote it");
   return last - buf;
@@ -148,6 +159,7 @@ int policy_parse(const char *buf, uid_t uid, struct user_policy *out, char *err,
     return -1;
   struct user_policy cur;
   int seen = -1, found = 0; /* seen < 0: outside a record */
+  uint32_t prev_uid = 0;
   unsigned lineno = 1;
   const char *p = strchr(buf, '\n') + 1;
   while (p < buf + body) {
@@ -169,14 +181,17 @@ int policy_parse(const char *buf, uid_t uid, struct user_policy *out, char *err,
       uint32_t u;
       if (strcmp(line, "user") || !parse_u32(v, &u) || u == 0 || u == UINT32_MAX)
         FAIL("line %u: expected \"user <uid>\" (uid 0 is never served)", lineno);
-      if (u == uid && found)
-        FAIL("line %u: uid %u appears twice", lineno, u);
+      /* cellsh-admin writes records by increasing uid, so a repeated uid
+       * (or any reordering) is caught here in passing. */
+      if (u <= prev_uid)
+        FAIL("line %u: uid %u is not above the previous record's %u", lineno, u, prev_uid);
+      prev_uid = u;
       memset(&cur, 0, sizeof cur);
       cur.uid = u;
       seen = 0;
     } else if (!strcmp(line, "end") && !sp) {
       if (seen != K_ALL)
-        FAIL("line %u: the record for uid %u misses a key", lineno, cur.uid);
+        FAIL("line %u: the record for uid %u has no \"%s\"", lineno, cur.uid, missing_key(seen));
       if (cur.uid == uid) {
         *out = cur;
         found = 1;

@@ -9,7 +9,8 @@
  *
  *   cellsh-policy 1                  first line: magic and format version
  *   # ...                            comment lines are ignored
- *   user <uid>                       starts a record; every key below is required
+ *   user <uid>                       starts a record (uids strictly increasing);
+ *                                    every key below is required
  *   <key> <value>                    the fields of struct user_policy, in any order
  *   end                              closes the record
  *   checksum <16 hex digits>         last line: FNV-1a 64 of every byte before it

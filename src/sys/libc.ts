@@ -23,11 +23,12 @@ export interface GroupEntry {
   readonly members: readonly string[];
 }
 
-const passwdT = koffi.struct('passwd', {
+// Each koffi.struct call registers the type name the prototypes below use.
+koffi.struct('passwd', {
   pw_name: 'char *', pw_passwd: 'char *', pw_uid: 'uint32_t', pw_gid: 'uint32_t',
   pw_gecos: 'char *', pw_dir: 'char *', pw_shell: 'char *',
 });
-const groupT = koffi.struct('group', {
+koffi.struct('group', {
   gr_name: 'char *', gr_passwd: 'char *', gr_gid: 'uint32_t', gr_mem: 'void *',
 });
 type RawPasswd = { pw_name: string; pw_uid: number; pw_gid: number; pw_gecos: string | null; pw_dir: string; pw_shell: string };
@@ -135,7 +136,7 @@ export function listUsers(): PasswdEntry[] {
 // ---- the helper channel: a SOCK_SEQPACKET pair, and fds passed over it -----
 
 const iovecT = koffi.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
-const msghdrT = koffi.struct('msghdr', {
+koffi.struct('msghdr', {
   msg_name: 'void *', msg_namelen: 'uint32_t', msg_iov: koffi.pointer(iovecT), msg_iovlen: 'size_t',
   msg_control: 'void *', msg_controllen: 'size_t', msg_flags: 'int',
 });
@@ -143,7 +144,6 @@ type Msghdr = {
   msg_name: null; msg_namelen: number; msg_iov: Array<{ iov_base: Buffer; iov_len: number }>; msg_iovlen: number;
   msg_control: Buffer; msg_controllen: number; msg_flags: number;
 };
-void msghdrT;
 
 const socketpairC = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)') as
   (domain: number, type: number, protocol: number, sv: Int32Array) => number;
@@ -208,10 +208,9 @@ export function closeFd(fd: number): void {
 
 // ---- terminals -------------------------------------------------------------
 
-const winsizeT = koffi.struct('winsize', { ws_row: 'uint16_t', ws_col: 'uint16_t', ws_xpixel: 'uint16_t', ws_ypixel: 'uint16_t' });
+koffi.struct('winsize', { ws_row: 'uint16_t', ws_col: 'uint16_t', ws_xpixel: 'uint16_t', ws_ypixel: 'uint16_t' });
 const ioctlWinsize = libc.func('int ioctl(int fd, unsigned long req, const winsize *ws)') as
   (fd: number, req: number, ws: { ws_row: number; ws_col: number; ws_xpixel: number; ws_ypixel: number }) => number;
-void winsizeT;
 const TIOCSWINSZ = 0x5414;
 
 /** Set a terminal's window size (on a pty master this reaches the slave's programs as SIGWINCH). */

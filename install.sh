@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# cellsh installer: builds cellsh and installs it, as root, on Debian 12.
+#
+#   sudo ./install.sh              install under /usr/local (idempotent)
+#   sudo ./install.sh --demo       install, enroll a demo user and open their container shell
+#   sudo ./install.sh --uninstall  remove exactly what an earlier install put in place
+#
+# Options:
+#   --prefix DIR       where programs go (default /usr/local): DIR/bin/cellsh,
+#                      DIR/sbin/cellsh-admin, DIR/lib/cellsh/
+#   --root DIR         keep cellsh's config, state and log under DIR instead of
+#                      /etc, /var/lib, /run and /var/log (a private install, used by the tests)
+#   --group NAME       the group of enrolled users, allowed to run the helper (default cellsh)
+#   --cgroup-name NAME the cgroup subtree name (default cellsh)
+#   --skip-packages    do not run apt-get (everything needed is already installed)
+#   --packages-only    only install the Debian packages cellsh needs, then stop
+#   --demo-user NAME   the demo user --demo creates (default cellsh-demo)
+#
+# What it installs: the setuid helper (root:GROUP 4750), the launcher, the
+# compiled TypeScript with its production node_modules, cellsh-admin, the
+# default policy (never over an existing one), the state, log and policy
+# folders, /etc/shells and tmpfiles.d entries. The list is kept in
+# DIR/lib/cellsh/install-manifest for --uninstall.
+set -euo pipefail
+
+# ---- messages ----------------------------------------------------------------
+info() { printf 'install.sh: %s\n' "$*"; }
+warn() { printf 'install.sh: warning: %s\n' "$*" >&2; }
+fatal() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+# ---- settings ----------------------------------------------------------------
+PREFIX=/usr/local
+ROOT=""
+GROUP=cellsh
+CGROUP_NAME=cellsh
+SKIP_PACKAGES=0
+MODE=install
+DEMO_USER=cellsh-demo
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NODE_MIN_MAJOR=18
+PACKAGES=(nodejs npm gcc make libc6-dev ca-certificates procps)
+
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+parse_args() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --prefix) PREFIX=${2:?--prefix needs a folder}; shift ;;
+      --root) ROOT=${2:?--root needs a folder}; shift ;;
+      --group) GROUP=${2:?--group needs a name}; shift ;;
+      --cgroup-name) CGROUP_NAME=${2:?--cgroup-name needs a name}; shift ;;
+      --skip-packages) SKIP_PACKAGES=1 ;;
+      --packages-only) MODE=packages ;;
+      --demo) MODE=demo ;;
+      --demo-user) DEMO_USER=${2:?--demo-user needs a name}; shift ;;
+      --uninstall) MODE=uninstall ;;
+      -h|--help) usage; exit 0 ;;
+      *) fatal "unknown option \"$1\" (see --help)" ;;
+    esac
+    shift
+  done
+  case "$PREFIX$ROOT" in *[!A-Za-z0-9_./+@-]*) fatal "paths may only use the characters A-Z a-z 0-9 _ . / + @ -" ;; esac
+  LIBDIR=$PREFIX/lib/cellsh
+  CONFDIR=$ROOT/etc/cellsh
+  VARDIR=$ROOT/var/lib/cellsh
+  STATEDIR=$ROOT/run/cellsh
+  LOGDIR=$ROOT/var/log/cellsh
+  LAUNCHER=$PREFIX/bin/cellsh
+  ADMIN=$PREFIX/sbin/cellsh-admin
+  MANIFEST=$LIBDIR/install-manifest
+}
+
+# ---- checks ------------------------------------------------------------------
+preflight() {
+  [ "$(id -u)" -eq 0 ] || fatal "run me as root (sudo ./install.sh)"
+  if [ ! -f "$SRC/package.json" ] || [ ! -d "$SRC/src/helper" ]; then fatal "run me from a cellsh checkout"; fi
+  [ -r /proc/self/ns/user ] || fatal "this kernel has no user namespaces"
+  grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || fatal "this kernel has no overlayfs"
+}
+
+# ---- packages ----------------------------------------------------------------
+install_packages() {
+  if [ "$SKIP_PACKAGES" = 1 ]; then return; fi
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # A Node.js installed outside Debian's packages (nodesource, nvm) serves as well.
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
+  fi
+  local want=()
+  for p in "${missing[@]}"; do [ -n "$p" ] && want+=("$p"); done
+  [ ${#want[@]} -eq 0 ] && return
+  command -v apt-get >/dev/null || fatal "missing packages: ${want[*]} (and no apt-get to install them)"
+  info "installing packages: ${want[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+}
+
+check_node() {
+  NODE=$(command -v node) || fatal "node is not installed (apt-get install nodejs)"
+  NODE=$(readlink -f "$NODE")
+  local major
+  major=$("$NODE" -p 'process.versions.node.split(".")[0]')
+  [ "$major" -ge "$NODE_MIN_MAJOR" ] || fatal "Node.js $NODE_MIN_MAJOR or newer is needed; $NODE is $("$NODE" --version)"
+}
+
+# ---- build -------------------------------------------------------------------
+# Dependencies' install scripts are never run implicitly: koffi's (which only
+# checks its bundled binary) is run by name, so no npm version can silently
+# skip or add one (npm 11's allowScripts).
+build() {
+  cd "$SRC"
+  local lockhash
+  lockhash=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ "$(cat node_modules/.cellsh-lock 2>/dev/null)" != "$lockhash" ]; then
+    info "installing build dependencies (npm ci)"
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+    npm rebuild koffi --loglevel=error
+    echo "$lockhash" > node_modules/.cellsh-lock
+  fi
+  info "compiling TypeScript"
+  "$NODE" node_modules/typescript/bin/tsc -p tsconfig.json
+  info "compiling the helper and the launcher"
+  HELPER_BUILD=$SRC/build/helper-$(printf '%s' "$PREFIX|$ROOT|$CGROUP_NAME|$NODE" | sha256sum | cut -c1-12)
+  make -s -C src/helper OUT="$HELPER_BUILD" POLICY_PATH="$VARDIR/policy.compiled" STATE_DIR="$STATEDIR" \
+    LOG_PATH="$LOGDIR/cellsh.log" CGROUP_NAME="$CGROUP_NAME" LIBDIR="$LIBDIR" NODE="$NODE"
+}
+
+# Production node_modules, assembled apart from the checkout's.
+stage_modules() {
+  STAGE=$(mktemp -d)
+  trap 'rm -rf "$STAGE"' EXIT
+  cp "$SRC/package.json" "$SRC/package-lock.json" "$STAGE/"
+  (cd "$STAGE" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error && npm rebuild koffi --loglevel=error)
+}
+
+# ---- install -----------------------------------------------------------------
+record() { printf '%s\n' "$@" >> "$MANIFEST.new"; }
+
+# Create a folder (and record it) if it does not exist, then set owner and mode.
+ensure_dir() {
+  local dir=$1 mode=$2 owner=$3
+  if [ ! -d "$dir" ]; then mkdir -p "$dir"; record "dir $dir"; fi
+  chown "$owner" "$dir"; chmod "$mode" "$dir"
+}
+
+install_files() {
+  if ! getent group "$GROUP" >/dev/null; then groupadd --system "$GROUP"; record "group $GROUP"; fi
+  mkdir -p "$LIBDIR"; : > "$MANIFEST.new"
+  if [ -f "$MANIFEST" ]; then grep -E '^(dir|group|shells|policy|tmpfiles) ' "$MANIFEST" >> "$MANIFEST.new" || true; fi
+  ensure_dir "$PREFIX/bin" 0755 root:root
+  ensure_dir "$PREFIX/sbin" 0755 root:root
+  ensure_dir "$LIBDIR" 0755 root:root
+  rm -rf "$LIBDIR/dist.new" "$LIBDIR/node_modules.new"
+  cp -a "$SRC/dist" "$LIBDIR/dist.new"
+  cp -a "$STAGE/node_modules" "$LIBDIR/node_modules.new"
+  cp "$SRC/package.json" "$LIBDIR/package.json"
+  chown -R root:root "$LIBDIR/dist.new" "$LIBDIR/node_modules.new"
+  chmod -R go-w "$LIBDIR/dist.new" "$LIBDIR/node_modules.new"
+  rm -rf "$LIBDIR/dist" "$LIBDIR/node_modules"
+  mv "$LIBDIR/dist.new" "$LIBDIR/dist"; mv "$LIBDIR/node_modules.new" "$LIBDIR/node_modules"
+  cat > "$LIBDIR/layout.json" <<EOF
+{
+  "policyFile": "$CONFDIR/policy.yaml",
+  "policyDir": "$CONFDIR/policy.d",
+  "compiledPolicy": "$VARDIR/policy.compiled",
+  "stateDir": "$STATEDIR",
+  "logFile": "$LOGDIR/cellsh.log",
+  "cgroupName": "$CGROUP_NAME",
+  "group": "$GROUP",
+  "launcher": "$LAUNCHER"
+}
+EOF
+  # The helper: setuid root, runnable only by root and the enrolled group.
+  install -o root -g "$GROUP" -m 4750 "$HELPER_BUILD/cellsh-helper" "$LIBDIR/cellsh-helper.new"
+  mv -f "$LIBDIR/cellsh-helper.new" "$LIBDIR/cellsh-helper"
+  install -o root -g root -m 0755 "$HELPER_BUILD/cellsh" "$LAUNCHER.new" && mv -f "$LAUNCHER.new" "$LAUNCHER"
+  cat > "$ADMIN.new" <<EOF
+#!/bin/sh
+# cellsh-admin: the admin's command line (installed by install.sh).
+exec "$NODE" --disallow-code-generation-from-strings "$LIBDIR/dist/src/cli/admin.js" "\$@"
+EOF
+  chmod 0755 "$ADMIN.new" && mv -f "$ADMIN.new" "$ADMIN"
+  record "file $LIBDIR/cellsh-helper" "file $LAUNCHER" "file $ADMIN" "file $LIBDIR/layout.json" \
+    "file $LIBDIR/package.json" "tree $LIBDIR/dist" "tree $LIBDIR/node_modules"
+
+  ensure_dir "$CONFDIR" 0755 root:root
+  ensure_dir "$CONFDIR/policy.d" 0755 root:root
+  ensure_dir "$VARDIR" 0755 root:root
+  ensure_dir "$LOGDIR" 0750 root:root
+  ensure_dir "$STATEDIR" 0700 root:root
+  if [ ! -e "$CONFDIR/policy.yaml" ]; then
+    install -o root -g root -m 0644 "$SRC/config/policy.yaml" "$CONFDIR/policy.yaml"
+    record "policy $CONFDIR/policy.yaml $(sha256sum < "$CONFDIR/policy.yaml" | cut -d' ' -f1)"
+  else
+    info "keeping the existing $CONFDIR/policy.yaml"
+  fi
+  if ! grep -qxF "$LAUNCHER" /etc/shells; then echo "$LAUNCHER" >> /etc/shells; record "shells $LAUNCHER"; fi
+  # /run is emptied at boot: have systemd-tmpfiles recreate the state folder.
+  if [ -z "$ROOT" ] && [ -d /usr/lib/tmpfiles.d ] && [ ! -e /usr/lib/tmpfiles.d/cellsh.conf ]; then
+    printf 'd %s 0700 root root -\n' "$STATEDIR" > /usr/lib/tmpfiles.d/cellsh.conf
+    record "tmpfiles /usr/lib/tmpfiles.d/cellsh.conf"
+  fi
+  record "file $MANIFEST"
+  sort -u "$MANIFEST.new" > "$MANIFEST" && rm -f "$MANIFEST.new"
+}
+
+apply_policy() {
+  info "compiling the policy"
+  "$ADMIN" apply
+}
+
+# ---- demo --------------------------------------------------------------------
+demo() {
+  if ! id "$DEMO_USER" >/dev/null 2>&1; then
+    useradd --create-home --shell "$LAUNCHER" --groups "$GROUP" --comment "cellsh demo" "$DEMO_USER"
+    echo "user $DEMO_USER" >> "$MANIFEST"
+  fi
+  usermod --shell "$LAUNCHER" --append --groups "$GROUP" "$DEMO_USER"
+  "$ADMIN" apply
+  info "done. You are now entering $DEMO_USER's container (type exit to leave)."
+  if [ -t 0 ] && [ -t 1 ]; then
+    exec su - "$DEMO_USER"
+  fi
+  info "no terminal here: run \"su - $DEMO_USER\" to enter the container"
+}
+
+# ---- uninstall ---------------------------------------------------------------
+uninstall() {
+  [ -f "$MANIFEST" ] || fatal "no install manifest at $MANIFEST: nothing installed there"
+  if [ -x "$LIBDIR/cellsh-helper" ] && [ -d "$STATEDIR" ]; then
+    for rec in "$STATEDIR"/*.state; do
+      [ -e "$rec" ] || continue
+      "$LIBDIR/cellsh-helper" stop "$(basename "$rec" .state)" || warn "could not stop the container of uid $(basename "$rec" .state)"
+    done
+  fi
+  local kind path rest manifest
+  manifest=$(cat "$MANIFEST")
+  # Users first (their shell is about to vanish), then files, then folders deepest first.
+  while read -r kind path rest; do
+    case "$kind" in
+      user) userdel --remove "$path" 2>/dev/null || warn "could not remove user $path" ;;
+    esac
+  done <<< "$manifest"
+  while read -r kind path rest; do
+    case "$kind" in
+      file|tmpfiles) rm -f "$path" ;;
+      tree) rm -rf "$path" ;;
+      shells) sed -i "\\|^$path\$|d" /etc/shells ;;
+      policy) if [ "$(sha256sum < "$path" 2>/dev/null | cut -d' ' -f1)" = "$rest" ]; then rm -f "$path"; else
+                info "keeping $path: it was changed after install"; fi ;;
+    esac
+  done <<< "$manifest"
+  rm -f "$VARDIR/policy.compiled" "$LOGDIR/cellsh.log" "$STATEDIR"/*.lock
+  for cg in /sys/fs/cgroup/*/"$CGROUP_NAME" /sys/fs/cgroup/"$CGROUP_NAME"; do
+    if [ -d "$cg" ]; then rmdir "$cg" 2>/dev/null || true; fi
+  done
+  grep '^dir ' <<< "$manifest" | cut -d' ' -f2- | sort -r | while read -r dir; do rmdir "$dir" 2>/dev/null || true; done
+  while read -r kind path rest; do
+    case "$kind" in
+      group) groupdel "$path" 2>/dev/null || warn "could not remove group $path" ;;
+    esac
+  done <<< "$manifest"
+  info "uninstalled"
+}
+
+main() {
+  parse_args "$@"
+  preflight
+  if [ "$MODE" = uninstall ]; then uninstall; return; fi
+  install_packages
+  check_node
+  if [ "$MODE" = packages ]; then return; fi
+  build
+  stage_modules
+  install_files
+  apply_policy
+  info "installed: $LAUNCHER, $ADMIN, $LIBDIR"
+  if [ "$MODE" = demo ]; then demo; fi
+}
+
+main "$@"

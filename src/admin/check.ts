@@ -1,0 +1,63 @@
+// `cellsh-admin check [FILE]`: validate a policy exactly as `apply` would
+// (schema, accounts, compilation) without writing anything, and report every
+// problem with its place in the file.
+import { hostname } from 'node:os';
+import type { Layout } from '../layout.js';
+import type { UserDirectory } from '../sys/users.js';
+import {
+  buildPolicy, countProblems, diagnosticJson, errorsOf, formatDiagnostic, plural, shortHostname, warningsOf,
+  type Built, type Diagnostic, type PolicyEnv,
+} from '../policy/index.js';
+import { ExitCode } from '../errors.js';
+
+/** Where a verb writes text (process.stdout in the CLI, a collector in tests). */
+export interface TextOut {
+  write(text: string): unknown;
+}
+
+/** What check needs. */
+export interface CheckOptions {
+  /** The policy file to check. */
+  readonly file: string;
+  /** Print one JSON object to `out` instead of text. */
+  readonly json: boolean;
+  readonly env: PolicyEnv;
+  readonly out: TextOut;
+  readonly err: TextOut;
+}
+
+/** The accounts and host facts a layout's policy is compiled against. */
+export function policyEnv(layout: Layout, dir: UserDirectory, host: string = shortHostname(hostname())): PolicyEnv {
+  return { dir, group: layout.group, host };
+}
+
+/** Print each problem on its own line. */
+export function printDiagnostics(list: readonly Diagnostic[], err: TextOut): void {
+  for (const d of list) err.write(formatDiagnostic(d) + '\n');
+}
+
+/** "policy.yaml: OK, 3 users" or "policy.yaml: 2 errors, 1 warning". */
+export function summaryLine(file: string, built: Built): string {
+  const problems = countProblems(built.diagnostics);
+  if (errorsOf(built.diagnostics).length > 0) return `${file}: ${problems}`;
+  return `${file}: OK, ${plural(built.users.length, 'user')}${problems ? `, ${problems}` : ''}`;
+}
+
+/** Run the check; returns the exit code (0: no errors, 78: errors). */
+export function runCheck(opts: CheckOptions): number {
+  const built = buildPolicy(opts.file, opts.env);
+  const errors = errorsOf(built.diagnostics);
+  if (opts.json) {
+    const report = {
+      ok: errors.length === 0,
+      errors: errors.map(diagnosticJson),
+      warnings: warningsOf(built.diagnostics).map(diagnosticJson),
+      users: built.users.length,
+    };
+    opts.out.write(JSON.stringify(report, null, 2) + '\n');
+  } else {
+    printDiagnostics(built.diagnostics, opts.err);
+    opts.out.write(summaryLine(opts.file, built) + '\n');
+  }
+  return errors.length === 0 ? ExitCode.ok : ExitCode.config;
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// `cellsh-admin`: the admin's command. Each verb is one row of VERBS (usage,
+// help, and how to run it with the real layout, accounts and audit log); the
+// work itself lives in src/admin/<verb>.ts and takes its dependencies as
+// parameters. Errors are shown as one or two plain lines, never a stack.
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { assertRoot, runApply } from '../admin/apply.js';
+import { policyEnv, runCheck, type TextOut } from '../admin/check.js';
+import { CellshError, describeError, exitCodeOf, ExitCode } from '../errors.js';
+import { loadLayout } from '../layout.js';
+import { openAuditLog } from '../log.js';
+import { closestWord } from '../policy/index.js';
+import { nssDirectory } from '../sys/users.js';
+
+const PROG = 'cellsh-admin';
+
+/** The streams a verb writes to. */
+export interface Io {
+  readonly out: TextOut;
+  readonly err: TextOut;
+}
+
+/** One verb: its one-line summary, usage, help text, and runner (returns the exit code). */
+interface Verb {
+  readonly summary: string;
+  readonly usage: string;
+  readonly help: string;
+  readonly options: Readonly<Record<string, { type: 'boolean' | 'string'; short?: string }>>;
+  readonly maxArgs: number;
+  run(args: { values: Record<string, unknown>; positionals: string[] }, io: Io): number | Promise<number>;
+}
+
+/** Every verb. Add a row here for a new verb. */
+const VERBS: Readonly<Record<string, Verb>> = {
+  check: {
+    summary: 'validate the policy and report every problem with file:line:col',
+    usage: 'check [FILE] [--json]',
+    help: [
+      'Validate FILE (default: the installed policy, /etc/cellsh/policy.yaml) exactly as',
+      '"apply" would, without changing anything. Problems go to stderr, one per line as',
+      'file:line:col: key.path: message; a one-line summary goes to stdout.',
+      '',
+      'options:',
+      '  --json   print {ok, errors, warnings, users} to stdout instead',
+      '',
+      'exit status: 0 no errors (warnings allowed), 78 errors, 64 usage error',
+    ].join('\n'),
+    options: { json: { type: 'boolean' } },
+    maxArgs: 1,
+    run: ({ values, positionals }, io) => {
+      const layout = loadLayout();
+      const file = positionals[0] ?? layout.policyFile;
+      return runCheck({ file, json: values['json'] === true, env: policyEnv(layout, nssDirectory()), ...io });
+    },
+  },
+  apply: {
+    summary: 'validate the policy and install it for the helper (root only)',
+    usage: 'apply',
+    help: [
+      'Validate the installed policy (/etc/cellsh/policy.yaml) and, if it has no errors,',
+      'write its compiled form (/var/lib/cellsh/policy.compiled) atomically. With errors',
+      'nothing changes: the last applied policy keeps working. Logged to the audit log.',
+      'Changes take effect at each container\'s next start.',
+      '',
+      'exit status: 0 applied, 78 policy rejected, 77 not root, 64 usage error',
+    ].join('\n'),
+    options: {},
+    maxArgs: 0,
+    run: (_args, io) => {
+      const layout = loadLayout();
+      assertRoot(process.geteuid?.() ?? -1, layout);
+      const audit = openAuditLog(layout.logFile);
+      try {
+        return runApply({
+          layout, env: policyEnv(layout, nssDirectory()), log: audit.log, ...io,
+          euid: process.geteuid?.() ?? -1, byUid: process.getuid?.() ?? -1,
+        });
+      } finally {
+        audit.close();
+      }
+    },
+  },
+};
+
+function topHelp(): string {
+  const width = Math.max(...Object.values(VERBS).map((v) => v.usage.length));
+  const rows = Object.values(VERBS).map((v) => `  ${v.usage.padEnd(width)}  ${v.summary}`);
+  return [`usage: ${PROG} <command> [options]`, '', 'commands:', ...rows, '',
+    `Run "${PROG} <command> --help" for a command's details.`].join('\n') + '\n';
+}
+
+function usageError(message: string, usage: string): CellshError {
+  return new CellshError('usage', message, { hint: `usage: ${PROG} ${usage}`, exitCode: ExitCode.usage });
+}
+
+/** Run one command line (without node and the script); returns the exit code. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  try {
+    const [name, ...rest] = argv;
+    if (name === undefined) throw usageError('no command given', '<command> [options]; see --help');
+    if (name === '--help' || name === '-h' || name === 'help') {
+      io.out.write(topHelp());
+      return ExitCode.ok;
+    }
+    const verb = Object.hasOwn(VERBS, name) ? VERBS[name] : undefined;
+    if (!verb) {
+      const near = closestWord(name, Object.keys(VERBS));
+      throw usageError(`unknown command "${name}"${near ? `; did you mean "${near}"?` : ''}`, '<command> [options]; see --help');
+    }
+    let parsed: { values: Record<string, unknown>; positionals: string[] };
+    try {
+      parsed = parseArgs({ args: [...rest], options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    } catch (err) {
+      throw usageError(`${name}: ${(err as Error).message.split('. ')[0]}`, verb.usage);
+    }
+    if (parsed.values['help'] === true) {
+      io.out.write(`usage: ${PROG} ${verb.usage}\n\n${verb.summary}.\n\n${verb.help}\n`);
+      return ExitCode.ok;
+    }
+    if (parsed.positionals.length > verb.maxArgs) throw usageError(`${name}: too many arguments`, verb.usage);
+    return await verb.run(parsed, io);
+  } catch (err) {
+    io.err.write(describeError(PROG, err));
+    return exitCodeOf(err);
+  }
+}
+
+/** True when this file is the program being run (not imported by a test). */
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = await main(process.argv.slice(2), { out: process.stdout, err: process.stderr });
+}

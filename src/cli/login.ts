@@ -1,0 +1,26 @@
+// The Node login shell: what the launcher (src/helper/launcher.c) starts as
+// the user, with a scrubbed environment, HOME at a root-owned folder and cwd
+// "/". It decides how to run the session, starts the helper and relays.
+// argv: node, this script, "--", the caller's argv[0], the caller's arguments.
+import { describeError, exitCodeOf } from '../errors.js';
+import { loadLayout } from '../layout.js';
+import { parseInvocation } from '../session/invocation.js';
+import { runSession } from '../session/run.js';
+
+const PROG = 'cellsh';
+
+async function main(argv: readonly string[]): Promise<number> {
+  const sep = argv.indexOf('--', 2);
+  const args = sep >= 0 ? argv.slice(sep + 2) : argv.slice(2);
+  const invocation = parseInvocation(args);
+  const layout = loadLayout();
+  return runSession(layout.helper, invocation);
+}
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(describeError(PROG, err));
+    process.exit(exitCodeOf(err));
+  },
+);

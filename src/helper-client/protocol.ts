@@ -1,0 +1,48 @@
+// The helper's command line and channel message, mirrored from
+// src/helper/args.h and src/helper/session.c. test/unit/helper-client checks
+// the C parser accepts exactly what this module produces.
+
+/** The fd the helper expects its channel on. */
+export const CHANNEL_FD = 3;
+
+/** Which of fds 0, 1, 2 get the inner pty, and its initial size. */
+export interface PtySpec {
+  readonly mask: number;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** What to run: the login shell, or a command through the shell's -c. */
+export type HelperRequest = { readonly verb: 'login' } | { readonly verb: 'run'; readonly command: string };
+
+const MAX_DIM = 9999;
+
+/** The helper's argv (without argv[0]) for a request. */
+export function helperArgs(req: HelperRequest, pty?: PtySpec): string[] {
+  const args: string[] = [req.verb];
+  if (pty) {
+    if (pty.mask < 1 || pty.mask > 7) throw new RangeError(`pty mask ${pty.mask} is not 1-7`);
+    args.push('--pty', `${pty.mask}:${clampDim(pty.rows)}x${clampDim(pty.cols)}`);
+  }
+  if (req.verb === 'run') args.push(req.command);
+  return args;
+}
+
+function clampDim(n: number): number {
+  return Math.min(MAX_DIM, Math.max(1, Math.floor(n) || 1));
+}
+
+/** The message the helper sends once the program is about to start. */
+export interface StartedMessage {
+  readonly session: string;
+  readonly container: string;
+  readonly created: boolean;
+}
+
+const STARTED = /^started ([0-9a-f]{12}) ([0-9a-f]{12}) (created|joined)$/;
+
+/** Parse "started <session> <container> created|joined", or undefined. */
+export function parseStarted(text: string): StartedMessage | undefined {
+  const m = STARTED.exec(text);
+  return m ? { session: m[1]!, container: m[2]!, created: m[3] === 'created' } : undefined;
+}

@@ -1,0 +1,203 @@
+/* TAP unit tests for the helper's pure functions: argv grammar, environment
+ * allowlist, compiled-policy parser and validators, audit-log escaping.
+ * Built with ASan and UBSan, never installed. "test-units parse-policy FILE UID"
+ * prints the record the C parser reads, for the TypeScript round-trip test. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "env.h"
+#include "log.h"
+#include "policy.h"
+#include "util.h"
+
+static int n_tests, n_failed;
+
+static void ok(int cond, const char *what) {
+  n_tests++;
+  if (!cond)
+    n_failed++;
+  printf("%s %d - %s\n", cond ? "ok" : "not ok", n_tests, what);
+}
+
+static bool args_ok(int argc, char **argv, struct request *req) {
+  char err[256];
+  return parse_args(argc, argv, req, err, sizeof err);
+}
+
+static void test_args(void) {
+  struct request r;
+  char *login[] = {"h", "login", NULL};
+  ok(args_ok(2, login, &r) && r.verb == VERB_LOGIN && r.pty_mask == 0, "login alone");
+  char *pty[] = {"h", "run", "--pty", "7:24x80", "echo hi", NULL};
+  ok(args_ok(5, pty, &r) && r.verb == VERB_RUN && r.pty_mask == 7 && r.rows == 24 && r.cols == 80 &&
+         !strcmp(r.command, "echo hi"), "run with --pty");
+  char *opaque[] = {"h", "run", "--pty", NULL};
+  ok(!args_ok(3, opaque, &r), "--pty without a value is refused");
+  char *dash[] = {"h", "run", "--uid=0", NULL};
+  ok(args_ok(3, dash, &r) && !strcmp(r.command, "--uid=0"), "an option look-alike is the opaque command");
+  char *two[] = {"h", "run", "a", "b", NULL};
+  ok(!args_ok(4, two, &r), "two commands are refused");
+  const char *bad_specs[] = {"0:24x80", "8:24x80", "7:0x80", "7:24x10000", "7:24x", "7:-1x80", "+7:24x80",
+                             "7:24x80 ", "07:24x80", "7:24X80", "18446744073709551623:24x80"};
+  for (size_t i = 0; i < sizeof bad_specs / sizeof *bad_specs; i++) {
+    char *v[] = {"h", "login", "--pty", (char *)(uintptr_t)bad_specs[i], NULL};
+    char what[80];
+    snprintf(what, sizeof what, "pty spec \"%s\" is refused", bad_specs[i]);
+    ok(!args_ok(4, v, &r), what);
+  }
+  char *stop[] = {"h", "stop", "1001", NULL};
+  ok(args_ok(3, stop, &r) && r.verb == VERB_STOP && r.has_stop_uid && r.stop_uid == 1001, "stop UID");
+  char *stop0[] = {"h", "stop", "0", NULL};
+  ok(!args_ok(3, stop0, &r), "stop 0 is refused");
+  char *none[] = {"h", NULL};
+  ok(!args_ok(1, none, &r), "no verb is refused");
+  char *empty[] = {NULL};
+  ok(!args_ok(0, empty, &r), "argc 0 is refused (PwnKit)");
+  char *unknown[] = {"h", "shell", NULL};
+  ok(!args_ok(2, unknown, &r), "unknown verb is refused");
+}
+
+static void free_env(struct kept_env *e) {
+  for (size_t i = 0; i < e->n; i++)
+    free(e->vars[i]);
+  e->n = 0;
+}
+
+static void test_env(void) {
+  char *envp[] = {"TERM=xterm-256color", "LD_PRELOAD=/tmp/evil.so", "NODE_OPTIONS=--require=/x",
+                  "LANG=en_US.UTF-8", "LC_ALL=C.UTF-8", "LC_=x", "TERM=vt100", "GLIBC_TUNABLES=glibc.malloc=1",
+                  "TERM2=x", "HOME=/home/bob", "USER=bob", "LANGUAGE=en:de", "TZ=/etc/shadow",
+                  "SSH_CONNECTION=10.0.0.1 5000 10.0.0.2 22", "SSH_ORIGINAL_COMMAND=echo $HOME\nls",
+                  "=novalue", "noequals", NULL};
+  struct kept_env e;
+  env_keep(envp, &e);
+  ok(env_value(&e, "TERM") && !strcmp(env_value(&e, "TERM"), "xterm-256color"), "TERM kept, first of duplicates wins");
+  ok(!env_value(&e, "LD_PRELOAD") && !env_value(&e, "NODE_OPTIONS") && !env_value(&e, "GLIBC_TUNABLES"),
+     "loader and Node variables dropped");
+  ok(!env_value(&e, "HOME") && !env_value(&e, "USER") && !env_value(&e, "TZ"), "identity and TZ dropped");
+  ok(env_value(&e, "LANG") && env_value(&e, "LC_ALL") && !env_value(&e, "LC_"), "locale kept, bare LC_ dropped");
+  ok(!env_value(&e, "TERM2"), "a name that only starts like an allowed one is dropped");
+  ok(env_value(&e, "LANGUAGE") && env_value(&e, "SSH_CONNECTION") && env_value(&e, "SSH_ORIGINAL_COMMAND"),
+     "session variables kept");
+  free_env(&e);
+  char *bad[] = {"TERM=../../etc/x", "LANG=en/../../x", "LC_CTYPE=a b", "SSH_CLIENT=1.2.3.4;rm", NULL};
+  env_keep(bad, &e);
+  ok(e.n == 0, "values with path tricks or odd characters are dropped");
+  free_env(&e);
+}
+
+static const char *good_record =
+    "user 1001\nname alice\ngid 1001\ngroup alice\ngroups 1001 27\nhome /home/alice\nshell /bin/bash\n"
+    "hostname alice\nnetwork none\nmemory 2147483648\npids 512\ncpu 1500\nend\n";
+
+/* A compiled policy around body, with a correct checksum. */
+static char *with_envelope(const char *body) {
+  static char buf[8192];
+  int n = snprintf(buf, sizeof buf, "%s\n%s", POLICY_MAGIC, body);
+  snprintf(buf + n, sizeof buf - (size_t)n, "checksum %016llx\n", (unsigned long long)fnv1a64(buf, (size_t)n));
+  return buf;
+}
+
+static int parse(const char *text, uid_t uid, struct user_policy *u) {
+  char err[256];
+  return policy_parse(text, uid, u, err, sizeof err);
+}
+
+static void test_policy(void) {
+  struct user_policy u;
+  ok(parse(with_envelope(good_record), 1001, &u) == 1 && u.gid == 1001 && u.n_groups == 2 && u.groups[1] == 27 &&
+         !strcmp(u.home, "/home/alice") && u.memory == 2147483648ull && u.cpu == 1500 && u.network == NETWORK_NONE,
+     "a good record parses");
+  ok(parse(with_envelope(good_record), 1002, &u) == 0, "another uid is absent");
+  char tampered[8192];
+  snprintf(tampered, sizeof tampered, "%s", with_envelope(good_record));
+  *strstr(tampered, "pids 512") = 'P';
+  ok(parse(tampered, 1001, &u) < 0, "a changed byte fails the checksum");
+  const char *broken[][2] = {
+    {"unknown key", "user 1001\nname alice\nextra 1\nend\n"},
+    {"missing keys", "user 1001\nname alice\nend\n"},
+    {"uid 0", "user 0\nend\n"},
+    {"relative home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome home/a\nshell /bin/sh\nhostname a\nnetwork none\nmemory 0\npids 0\ncpu 0\nend\n"},
+    {"dot-dot home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /home/../etc\nshell /bin/sh\nhostname a\nnetwork none\nmemory 0\npids 0\ncpu 0\nend\n"},
+    {"bad network", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork bridge\nmemory 0\npids 0\ncpu 0\nend\n"},
+    {"duplicate key", "user 1001\nname a\nname b\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\nmemory 0\npids 0\ncpu 0\nend\n"},
+    {"negative number", "user 1001\nname a\ngid -1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\nmemory 0\npids 0\ncpu 0\nend\n"},
+    {"no end", "user 1001\nname a\n"},
+  };
+  for (size_t i = 0; i < sizeof broken / sizeof *broken; i++) {
+    char what[80];
+    snprintf(what, sizeof what, "invalid file: %s", broken[i][0]);
+    ok(parse(with_envelope(broken[i][1]), 1001, &u) < 0, what);
+  }
+  char dup[4096];
+  snprintf(dup, sizeof dup, "%s%s", good_record, good_record);
+  ok(parse(with_envelope(dup), 1001, &u) < 0, "the caller's uid twice is refused");
+  ok(parse(with_envelope(dup), 1002, &u) < 0, "any uid twice makes the file invalid");
+  char order[4096];
+  snprintf(order, sizeof order, "%s%s", good_record, good_record);
+  memcpy(strstr(order + 10, "user 1001"), "user 1000", 9);
+  ok(parse(with_envelope(order), 1001, &u) < 0, "records out of uid order are refused");
+  ok(parse("cellsh-policy 2\nchecksum 0000000000000000\n", 1001, &u) < 0, "another format version is refused");
+  ok(valid_abs_path("/home/a.b") && !valid_abs_path("/home/a/") && !valid_abs_path("//x") && !valid_abs_path("/a/./b") &&
+         !valid_abs_path("/a b") && !valid_abs_path("/"), "path validator");
+  ok(valid_name("alice") && !valid_name("-x") && !valid_name("a/b") && !valid_name("") &&
+         !valid_name("abcdefghijabcdefghijabcdefghijabc"), "name validator");
+  ok(valid_hostname("a-1.b") && !valid_hostname("-a") && !valid_hostname("a_b"), "hostname validator");
+}
+
+static void test_log(void) {
+  struct log_fields f = {0};
+  log_str(&f, "command", "a\"b\\c\n\x1b[2J\xff\xc3\xa9");
+  f.buf[f.n] = '\0';
+  ok(!strcmp(f.buf, ",\"command\":\"a\\\"b\\\\c\\u000a\\u001b[2J\\ufffd\xc3\xa9\""),
+     "quotes, control bytes and invalid UTF-8 are escaped; valid UTF-8 kept");
+  char big[3 * LOG_VALUE_MAX];
+  memset(big, '\x01', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  struct log_fields g = {0};
+  log_str(&g, "command", big);
+  g.buf[g.n] = '\0';
+  ok(strstr(g.buf, "\"command_truncated\":true") != NULL && g.n < LOG_VALUE_MAX + 128 && !g.overflow,
+     "long values are cut and marked");
+}
+
+static int parse_policy_file(const char *path, const char *uid_text) {
+  FILE *fp = fopen(path, "r");
+  static char buf[POLICY_MAX_BYTES + 1];
+  size_t n = fp ? fread(buf, 1, POLICY_MAX_BYTES, fp) : 0;
+  if (fp)
+    fclose(fp);
+  buf[n] = '\0';
+  uint32_t uid;
+  struct user_policy u;
+  char err[256];
+  if (!parse_u32(uid_text, &uid))
+    return 2;
+  int r = policy_parse(buf, uid, &u, err, sizeof err);
+  if (r < 0)
+    printf("error %s\n", err);
+  if (r == 0)
+    printf("absent\n");
+  if (r <= 0)
+    return 0;
+  printf("user %u\nname %s\ngid %u\ngroup %s\ngroups", u.uid, u.name, u.gid, u.group);
+  for (unsigned i = 0; i < u.n_groups; i++)
+    printf(" %u", u.groups[i]);
+  printf("\nhome %s\nshell %s\nhostname %s\nnetwork %s\nmemory %llu\npids %u\ncpu %u\nend\n", u.home, u.shell,
+         u.hostname, u.network == NETWORK_HOST ? "host" : "none", (unsigned long long)u.memory, u.pids, u.cpu);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 4 && !strcmp(argv[1], "parse-policy"))
+    return parse_policy_file(argv[2], argv[3]);
+  test_args();
+  test_env();
+  test_policy();
+  test_log();
+  printf("1..%d\n", n_tests);
+  return n_failed ? 1 : 0;
+}

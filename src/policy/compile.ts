@@ -1,0 +1,93 @@
+// From the resolved Policy and the host's accounts to the records the helper
+// reads: one per enrolled user and per user named in the policy, sorted by uid.
+// Account facts the helper cannot look up itself (group names, supplementary
+// groups, home) are taken here, and checked against the helper's rules.
+import { enrolledUsers, type PasswdEntry } from '../sys/users.js';
+import { Diagnostics, type Diagnostic, type SourceLoc } from './diagnostics.js';
+import { expandHostname } from './hostname.js';
+import { effectiveFor, type Policy, type PolicyEnv } from './resolve.js';
+import { UNLIMITED, type Limit } from './sizes.js';
+import { MAX_GROUPS, type CompiledUser } from './compiled.js';
+import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
+
+/** The result of compiling: records for the users that passed, and every problem. */
+export interface Compiled {
+  readonly users: readonly CompiledUser[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** A gid the kernel uses for "no group" ((gid_t)-1); the helper refuses it. */
+const NO_ID = 0xffffffff;
+
+/** A limit in the compiled form: 0 means no limit. */
+function limitValue(v: Limit): number {
+  return v === UNLIMITED ? 0 : v;
+}
+
+/** Every user to compile: enrolled users and users with an entry, by uid. Root is left out. */
+function targets(policy: Policy, env: PolicyEnv, diags: Diagnostics): PasswdEntry[] {
+  const byName = new Map<string, PasswdEntry>();
+  for (const u of enrolledUsers(env.dir, env.group)) {
+    if (u.uid === 0) diags.warning(policy.files[0] ?? '', undefined, '', `${u.name} (uid 0) is in the "${env.group}" group, but root is never served by cellsh; left out`);
+    else byName.set(u.name, u);
+  }
+  for (const u of policy.users.values()) byName.set(u.account.name, u.account);
+  return [...byName.values()].sort((a, b) => a.uid - b.uid || a.name.localeCompare(b.name));
+}
+
+/** Compile the policy for every user it serves. Problems with one user are errors:
+ * the helper would refuse the whole file, so the file is not written. */
+export function compilePolicy(policy: Policy, env: PolicyEnv): Compiled {
+  const diags = new Diagnostics();
+  const users: CompiledUser[] = [];
+  let previous: PasswdEntry | undefined;
+  for (const account of targets(policy, env, diags)) {
+    const entry = policy.users.get(account.name);
+    const file = entry?.at.file ?? policy.files[0] ?? '';
+    const report = (at: SourceLoc | undefined, path: string, message: string): void =>
+      diags.error(at?.file ?? file, at, path, message);
+    const where: [SourceLoc | undefined, string] = entry ? [entry.at, `users.${account.name}`] : [undefined, ''];
+    if (previous && previous.uid === account.uid) {
+      report(...where, `users ${previous.name} and ${account.name} share uid ${account.uid}; cellsh serves one name per uid`);
+      continue;
+    }
+    previous = account;
+    const record = compileUser(policy, env, account, report, where);
+    if (record) users.push(record);
+  }
+  return { users, diagnostics: diags.list };
+}
+
+/** One user's record, or undefined after reporting why the helper could not accept it. */
+function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
+  report: (at: SourceLoc | undefined, path: string, message: string) => void,
+  where: [SourceLoc | undefined, string]): CompiledUser | undefined {
+  const { name, uid, gid, home } = account;
+  const { settings, origins } = effectiveFor(policy, name);
+  const problems: string[] = [];
+  const nameBad = nameProblem(name);
+  if (nameBad) problems.push(`user name "${name}" is not one cellsh supports (${nameBad})`);
+  const group = env.dir.groupName(gid);
+  const groupBad = group === undefined ? 'it has no name' : nameProblem(group);
+  if (gid === NO_ID || groupBad) problems.push(`the primary group (gid ${gid}) of ${name} is not one cellsh supports (${groupBad ?? 'invalid gid'})`);
+  const groups = [...new Set(env.dir.groupsOf(account))];
+  if (groups.length > MAX_GROUPS) problems.push(`${name} is in ${groups.length} groups; cellsh supports at most ${MAX_GROUPS}`);
+  if (groups.includes(NO_ID)) problems.push(`${name} is in a group with the invalid gid ${NO_ID}`);
+  const homeBad = pathProblem(home);
+  if (homeBad) problems.push(`the home of ${name}, "${home}", is not a path cellsh supports (${homeBad})`);
+  for (const p of problems) report(...where, p);
+
+  const hostname = expandHostname(settings.hostname, { user: name, uid, host: env.host });
+  const hostBad = hostnameProblem(hostname);
+  if (hostBad) {
+    const origin = origins.hostname;
+    const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.hostname`] : where;
+    report(at, path, `"${settings.hostname}" gives "${hostname}" for ${name}, which is not a valid hostname (${hostBad}); set users.${name}.hostname`);
+  }
+  if (problems.length > 0 || hostBad) return undefined;
+  return {
+    uid, gid, name, group: group!, groups, home,
+    shell: settings.shell, hostname, network: settings.network,
+    memory: limitValue(settings.limits.memory), pids: limitValue(settings.limits.pids), cpu: limitValue(settings.limits.cpu),
+  };
+}

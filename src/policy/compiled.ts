@@ -1,0 +1,209 @@
+// The compiled policy the setuid helper reads: a mirror of src/helper/policy.h
+// (struct user_policy and the file format), with a writer and a reader that is
+// at least as strict as policy_parse in src/helper/policy.c.
+import { CellshError, ExitCode } from '../errors.js';
+import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
+
+/** One user's record; the fields of struct user_policy. Zero for a limit means no limit. */
+export interface CompiledUser {
+  /** "user": the record key, the real uid (never 0). */
+  readonly uid: number;
+  /** "gid": primary group id. */
+  readonly gid: number;
+  /** "name": login name. */
+  readonly name: string;
+  /** "group": primary group name. */
+  readonly group: string;
+  /** "groups": supplementary gids (primary first), at most 64. */
+  readonly groups: readonly number[];
+  /** "home": canonical absolute path, bind-mounted at the same path. */
+  readonly home: string;
+  /** "shell": canonical absolute path inside the container. */
+  readonly shell: string;
+  /** "hostname": the container's uts name. */
+  readonly hostname: string;
+  /** "network": none | host. */
+  readonly network: 'none' | 'host';
+  /** "memory": bytes (0 = unlimited). */
+  readonly memory: number;
+  /** "pids": max tasks (0 = unlimited). */
+  readonly pids: number;
+  /** "cpu": thousandths of a CPU (0 = unlimited). */
+  readonly cpu: number;
+}
+
+/** First line of every compiled policy (POLICY_MAGIC). */
+export const POLICY_MAGIC = 'cellsh-policy 1';
+/** The helper refuses larger files (POLICY_MAX_BYTES). */
+export const POLICY_MAX_BYTES = 8 * 1024 * 1024;
+/** The helper's line buffer is 1024 bytes including the NUL. */
+export const LINE_MAX = 1023;
+/** At most this many supplementary groups per user (MAX_GROUPS). */
+export const MAX_GROUPS = 64;
+/** The helper's groups buffer: MAX_GROUPS * 11 + 1 bytes including the NUL. */
+const GROUPS_VALUE_MAX = MAX_GROUPS * 11;
+const U32_MAX = 0xffffffff;
+/** memory must be below 2^62 (policy.c); above 2^53 a JavaScript number is not exact. */
+const MEMORY_LIMIT = 2n ** 62n;
+/** cpu is 0 (no limit) or 0.01 to 1024 CPUs, in thousandths. */
+const CPU_MIN = 10;
+const CPU_MAX = 1024000;
+
+/** A compiled policy that is malformed; line is 1-based, 0 for the whole file. */
+export class CompiledPolicyError extends CellshError {
+  readonly line: number;
+  constructor(line: number, message: string) {
+    super('policy-compiled-invalid', line > 0 ? `line ${line}: ${message}` : message, { exitCode: ExitCode.config });
+    this.line = line;
+  }
+}
+
+/** FNV-1a 64 of bytes, as 16 lowercase hex digits (fnv1a64 in policy.c). */
+export function fnv1a64(bytes: Uint8Array): string {
+  const MASK = 0xffffffffffffffffn;
+  let h = 0xcbf29ce484222325n;
+  for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & MASK;
+  return h.toString(16).padStart(16, '0');
+}
+
+/** Why a record cannot be written or was read wrongly, or undefined if the helper would accept it. */
+export function recordProblem(u: CompiledUser): string | undefined {
+  const u32 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= U32_MAX;
+  const id = (n: number): boolean => u32(n) && n !== U32_MAX;
+  const text: Array<[string, string | undefined]> = [
+    ['name', nameProblem(u.name)], ['group', nameProblem(u.group)], ['home', pathProblem(u.home)],
+    ['shell', pathProblem(u.shell)], ['hostname', hostnameProblem(u.hostname)],
+  ];
+  for (const [key, problem] of text) if (problem) return `${key}: ${problem}`;
+  if (!id(u.uid) || u.uid === 0) return 'user: uid must be 1 to 4294967294';
+  if (!id(u.gid)) return 'gid: must be 0 to 4294967294';
+  if (u.groups.length > MAX_GROUPS) return `groups: more than ${MAX_GROUPS}`;
+  if (!u.groups.every(id)) return 'groups: each gid must be 0 to 4294967294';
+  if (u.network !== 'none' && u.network !== 'host') return 'network: must be none or host';
+  if (!Number.isSafeInteger(u.memory) || u.memory < 0) return 'memory: must be a whole number of bytes';
+  if (!u32(u.pids)) return 'pids: must be 0 to 4294967295';
+  if (!u32(u.cpu) || u.cpu > CPU_MAX || (u.cpu > 0 && u.cpu < CPU_MIN)) return `cpu: must be 0 or ${CPU_MIN} to ${CPU_MAX}`;
+  return undefined;
+}
+
+/** The text of a compiled policy: magic, comment lines, one record per user, checksum.
+ * Throws if a record would not be accepted by the helper. */
+export function formatCompiled(users: readonly CompiledUser[], comment: string): string {
+  const lines = [POLICY_MAGIC, ...comment.split('\n').map((l) => (l ? `# ${l}` : '#'))];
+  let prevUid = 0;
+  for (const u of users) {
+    const problem = recordProblem(u);
+    if (problem) throw new CellshError('policy-compile', `can't write the record of uid ${u.uid} (${u.name}): ${problem}`, { exitCode: ExitCode.internal });
+    if (u.uid <= prevUid) throw new CellshError('policy-compile', `records must be in increasing uid order (${u.uid} after ${prevUid})`, { exitCode: ExitCode.internal });
+    prevUid = u.uid;
+    lines.push(`user ${u.uid}`, `name ${u.name}`, `gid ${u.gid}`, `group ${u.group}`, `groups ${u.groups.join(' ')}`,
+      `home ${u.home}`, `shell ${u.shell}`, `hostname ${u.hostname}`, `network ${u.network}`,
+      `memory ${u.memory}`, `pids ${u.pids}`, `cpu ${u.cpu}`, 'end');
+  }
+  const long = lines.find((l) => Buffer.byteLength(l) > LINE_MAX);
+  if (long !== undefined) throw new CellshError('policy-compile', `a line is longer than ${LINE_MAX} bytes: ${long.slice(0, 40)}...`, { exitCode: ExitCode.internal });
+  const body = lines.join('\n') + '\n';
+  const text = `${body}checksum ${fnv1a64(Buffer.from(body, 'utf8'))}\n`;
+  if (Buffer.byteLength(text) > POLICY_MAX_BYTES) {
+    throw new CellshError('policy-too-large', `the compiled policy would be larger than ${POLICY_MAX_BYTES} bytes`, { exitCode: ExitCode.config });
+  }
+  return text;
+}
+
+type FieldKey = Exclude<keyof CompiledUser, 'uid'>;
+type Fields = { -readonly [K in FieldKey]?: CompiledUser[K] };
+
+/** Strict decimal (parse_u64 in util.c): digits only, no sign, no leading zero. */
+function decimal(v: string): bigint | undefined {
+  return /^(0|[1-9][0-9]*)$/.test(v) ? BigInt(v) : undefined;
+}
+function u32(v: string, max = U32_MAX): number | undefined {
+  const n = decimal(v);
+  return n !== undefined && n <= BigInt(max) ? Number(n) : undefined;
+}
+const checked = (problem: (s: string) => string | undefined) => (v: string): string | undefined =>
+  (problem(v) === undefined ? v : undefined);
+
+/** How each key's value is read; undefined means invalid (parse_field in policy.c). */
+const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] | undefined } = {
+  name: checked(nameProblem),
+  gid: (v) => u32(v, U32_MAX - 1),
+  group: checked(nameProblem),
+  groups: (v) => {
+    if (v.length > GROUPS_VALUE_MAX) return undefined;
+    const gids = v.split(' ').filter((t) => t !== '').map((t) => u32(t, U32_MAX - 1));
+    return gids.length <= MAX_GROUPS && gids.every((g) => g !== undefined) ? (gids as number[]) : undefined;
+  },
+  home: checked(pathProblem),
+  shell: checked(pathProblem),
+  hostname: checked(hostnameProblem),
+  network: (v) => (v === 'none' || v === 'host' ? v : undefined),
+  memory: (v) => {
+    const n = decimal(v);
+    return n !== undefined && n < MEMORY_LIMIT && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : undefined;
+  },
+  pids: (v) => u32(v),
+  cpu: (v) => {
+    const n = u32(v, CPU_MAX);
+    return n === 0 || (n !== undefined && n >= CPU_MIN) ? n : undefined;
+  },
+};
+const FIELD_KEYS = Object.keys(FIELD_READERS) as FieldKey[];
+
+/** Check the magic line and the checksum trailer; returns the lines the checksum covers. */
+function envelope(bytes: Buffer): string[] {
+  if (bytes.includes(0)) throw new CompiledPolicyError(0, 'the file contains a NUL byte');
+  if (bytes.length > POLICY_MAX_BYTES) throw new CompiledPolicyError(0, `the file is larger than ${POLICY_MAX_BYTES} bytes`);
+  const text = bytes.toString('latin1'); // one char per byte, like the C reader
+  if (!text.startsWith(`${POLICY_MAGIC}\n`)) throw new CompiledPolicyError(1, `expected "${POLICY_MAGIC}"`);
+  if (!text.endsWith('\n')) throw new CompiledPolicyError(0, 'the file does not end with a newline');
+  const lastStart = text.lastIndexOf('\n', text.length - 2) + 1;
+  const lines = text.slice(0, lastStart).split('\n').slice(0, -1);
+  const m = /^checksum ([0-9a-f]{16})$/.exec(text.slice(lastStart, -1));
+  if (!m) throw new CompiledPolicyError(lines.length + 1, 'the last line is not "checksum <16 hex digits>"');
+  if (fnv1a64(bytes.subarray(0, lastStart)) !== m[1]) {
+    throw new CompiledPolicyError(lines.length + 1, 'checksum mismatch: the file was changed after cellsh-admin wrote it');
+  }
+  return lines;
+}
+
+/** Read a compiled policy, refusing anything policy.c would refuse (and duplicate uids
+ * anywhere). Throws CompiledPolicyError naming the line. */
+export function parseCompiled(input: string | Uint8Array): CompiledUser[] {
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input);
+  const lines = envelope(bytes);
+  const users: CompiledUser[] = [];
+  let prevUid = 0;
+  let cur: { uid: number; fields: Fields; start: number } | undefined;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const lineno = i + 1;
+    const fail = (message: string): never => { throw new CompiledPolicyError(lineno, message); };
+    if (line.length > LINE_MAX) fail('too long');
+    if (line.startsWith('#')) continue;
+    const sp = line.indexOf(' ');
+    const key = sp < 0 ? line : line.slice(0, sp);
+    const value = sp < 0 ? '' : line.slice(sp + 1);
+    if (!cur) {
+      const uid = key === 'user' ? u32(value, U32_MAX - 1) : undefined;
+      if (uid === undefined || uid === 0) fail('expected "user <uid>" (uid 0 is never served)');
+      if (uid! <= prevUid) fail(`uid ${uid} is not above the previous record's ${prevUid}`);
+      prevUid = uid!;
+      cur = { uid: uid!, fields: {}, start: lineno };
+    } else if (key === 'end' && sp < 0) {
+      const missing = FIELD_KEYS.filter((k) => cur!.fields[k] === undefined);
+      if (missing.length > 0) fail(`the record for uid ${cur.uid} misses ${missing.map((k) => `"${k}"`).join(', ')}`);
+      users.push({ uid: cur.uid, ...(cur.fields as Required<Fields>) });
+      cur = undefined;
+    } else {
+      if (!Object.hasOwn(FIELD_READERS, key)) fail(`unknown key "${key}"`);
+      const k = key as FieldKey;
+      if (cur.fields[k] !== undefined) fail(`"${k}" appears twice`);
+      const v = FIELD_READERS[k](value);
+      if (v === undefined) fail(`invalid value for "${k}": ${JSON.stringify(value)}`);
+      (cur.fields as Record<string, unknown>)[k] = v;
+    }
+  }
+  if (cur) throw new CompiledPolicyError(cur.start, `the record for uid ${cur.uid} has no "end"`);
+  return users;
+}

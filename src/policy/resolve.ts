@@ -1,0 +1,141 @@
+// From RawPolicy layers to the effective Policy: built-in defaults <- each
+// file's `defaults:` <- each file's `users.<name>:`, merged key by key (so
+// `limits:` merges per limit). Every value remembers which layer it came from,
+// which is what `cellsh-admin show` will print. Users named in the policy are
+// checked against the host's accounts here.
+import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
+import { Diagnostics, type SourceLoc } from './diagnostics.js';
+import { BUILTIN_DEFAULTS, SETTING_KEYS, type Image, type Network, type SettingKey, type SettingValues } from './schema.js';
+import type { Limit } from './sizes.js';
+import { nameProblem } from './validators.js';
+import type { RawPolicy, RawSettings, RawUserEntry } from './raw.js';
+
+/** What resolving and compiling need to know about the host. */
+export interface PolicyEnv {
+  /** Accounts (NSS on a real host, a table in tests). */
+  readonly dir: UserDirectory;
+  /** The Unix group whose members are enrolled (layout.group). */
+  readonly group: string;
+  /** The host's short hostname, for {host} in hostname templates. */
+  readonly host: string;
+}
+
+/** Resource limits: a number in the helper's unit (bytes, tasks, thousandths of a CPU) or 'unlimited'. */
+export interface Limits {
+  readonly memory: Limit;
+  readonly pids: Limit;
+  readonly cpu: Limit;
+}
+
+/** One user's effective settings, every key present. */
+export interface Settings {
+  readonly image: Image;
+  readonly shell: string;
+  /** The template; expanded per user when compiling. */
+  readonly hostname: string;
+  readonly network: Network;
+  readonly limits: Limits;
+}
+
+/** Where an effective value came from: the built-in default, or a layer of a file. */
+export type Origin =
+  | { readonly layer: 'built-in' }
+  | { readonly layer: string; readonly at: SourceLoc };
+
+/** Effective settings and the origin of each. */
+export interface Effective {
+  readonly settings: Settings;
+  readonly origins: Readonly<Record<SettingKey, Origin>>;
+}
+
+/** A user named under `users:` who exists and may be served. */
+export interface PolicyUser extends Effective {
+  readonly account: PasswdEntry;
+  /** Where the user's entry is written (the last layer naming them). */
+  readonly at: SourceLoc;
+}
+
+/** The resolved policy. */
+export interface Policy {
+  /** The files it was read from, in layer order. */
+  readonly files: readonly string[];
+  /** What a user with no entry gets. */
+  readonly defaults: Effective;
+  /** Users with an entry, by name. */
+  readonly users: ReadonlyMap<string, PolicyUser>;
+}
+
+/** A named set of settings in override order. */
+interface Layer {
+  readonly name: string;
+  readonly settings: RawSettings | undefined;
+}
+
+/** Merge layers over the built-in defaults, key by key. */
+function merge(layers: readonly Layer[]): Effective {
+  const values: Record<string, unknown> = { ...BUILTIN_DEFAULTS };
+  const origins = Object.fromEntries(SETTING_KEYS.map((k) => [k, { layer: 'built-in' }])) as Record<SettingKey, Origin>;
+  for (const layer of layers) {
+    for (const key of SETTING_KEYS) {
+      const v = layer.settings?.[key];
+      if (v === undefined) continue;
+      values[key] = v.value;
+      origins[key] = { layer: layer.name, at: v.at };
+    }
+  }
+  return { settings: nest(values as unknown as SettingValues), origins };
+}
+
+/** The flat key table's values as the nested shape code reads. */
+function nest(v: SettingValues): Settings {
+  return Object.freeze({
+    image: v.image,
+    shell: v.shell,
+    hostname: v.hostname,
+    network: v.network,
+    limits: Object.freeze({ memory: v['limits.memory'], pids: v['limits.pids'], cpu: v['limits.cpu'] }),
+  });
+}
+
+/** Resolve layers (one per file, in order) against the host's accounts. */
+export function resolvePolicy(raws: readonly RawPolicy[], env: PolicyEnv, diags: Diagnostics): Policy {
+  const defaultLayers = raws.map((r) => ({ name: 'defaults', settings: r.defaults }));
+  const entries = new Map<string, RawUserEntry[]>();
+  for (const raw of raws) for (const u of raw.users) entries.set(u.name, [...(entries.get(u.name) ?? []), u]);
+  const enrolled = new Set(enrolledUsers(env.dir, env.group).map((u) => u.name));
+  const users = new Map<string, PolicyUser>();
+  for (const [name, list] of entries) {
+    const last = list[list.length - 1]!;
+    const account = checkAccount(name, last, env, enrolled, diags);
+    if (!account) continue;
+    const own = list.map((u) => ({ name: `users.${name}`, settings: u.settings }));
+    users.set(name, { ...merge([...defaultLayers, ...own]), account, at: last.at });
+  }
+  return { files: raws.map((r) => r.file), defaults: merge(defaultLayers), users };
+}
+
+/** The account a `users:` entry names, or undefined (with an error) if cellsh cannot serve it. */
+function checkAccount(name: string, entry: RawUserEntry, env: PolicyEnv, enrolled: ReadonlySet<string>,
+  diags: Diagnostics): PasswdEntry | undefined {
+  const path = `users.${name}`;
+  const problem = nameProblem(name);
+  const account = problem ? undefined : env.dir.user(name);
+  if (!account) {
+    diags.error(entry.at.file, entry.at, path, problem ? `not a user name cellsh supports (${problem})` : 'no such user on this host');
+    return undefined;
+  }
+  if (account.uid === 0) {
+    diags.error(entry.at.file, entry.at, path, 'root is never served by cellsh');
+    return undefined;
+  }
+  if (!enrolled.has(name)) {
+    diags.warning(entry.at.file, entry.at, path,
+      `${name} is not enrolled (not in the "${env.group}" group), so cellsh does not serve them yet; run "cellsh-admin enroll ${name}"`);
+  }
+  return account;
+}
+
+/** The effective settings of a user: their own entry, or the defaults. */
+export function effectiveFor(policy: Policy, name: string): Effective {
+  return policy.users.get(name) ?? policy.defaults;
+}

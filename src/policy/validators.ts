@@ -1,0 +1,74 @@
+// The string rules the helper enforces on the compiled policy (valid_name,
+// valid_abs_path and valid_hostname in src/helper/policy.c), as functions that
+// say what is wrong. The schema, the compiler and the compiled-file reader all
+// use these, so nothing the TypeScript side accepts is refused by the helper.
+
+/** Longest user or group name (NAME_MAX_LEN in policy.h). */
+export const NAME_MAX_LEN = 32;
+/** Longest home or shell path (PATH_MAX_LEN in policy.h). */
+export const PATH_MAX_LEN = 255;
+/** Longest container hostname (HOSTNAME_MAX_LEN in policy.h). */
+export const HOSTNAME_MAX_LEN = 63;
+
+const NAME_CHARS = /^[A-Za-z0-9_.-]*$/;
+const PATH_CHARS = /^[A-Za-z0-9_./+@-]*$/;
+const HOSTNAME_CHARS = /^[A-Za-z0-9.-]*$/;
+
+/** Why s is not a user or group name the helper accepts (a short reason), or undefined if it is. */
+export function nameProblem(s: string): string | undefined {
+  if (s.length === 0) return 'empty';
+  if (s.length > NAME_MAX_LEN) return `longer than ${NAME_MAX_LEN} characters`;
+  if (s.startsWith('-') || s.startsWith('.')) return 'starts with "-" or "."';
+  if (!NAME_CHARS.test(s)) return 'has characters other than letters, digits, _ . -';
+  return undefined;
+}
+
+/** Why s is not a canonical absolute path the helper accepts, or undefined if it is. */
+export function pathProblem(s: string): string | undefined {
+  if (!s.startsWith('/')) return 'not absolute';
+  if (s.length < 2) return 'the root folder';
+  if (s.length > PATH_MAX_LEN) return `longer than ${PATH_MAX_LEN} characters`;
+  if (!PATH_CHARS.test(s)) return 'has characters other than letters, digits, _ . / + @ -';
+  const parts = s.slice(1).split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) {
+    return 'not canonical: no "//", "." or ".." parts, no trailing "/"';
+  }
+  return undefined;
+}
+
+/** Why s is not a hostname the helper accepts, or undefined if it is. */
+export function hostnameProblem(s: string): string | undefined {
+  if (s.length === 0) return 'empty';
+  if (s.length > HOSTNAME_MAX_LEN) return `longer than ${HOSTNAME_MAX_LEN} characters`;
+  if (s.startsWith('-') || s.startsWith('.')) return 'starts with "-" or "."';
+  if (!HOSTNAME_CHARS.test(s)) return 'has characters other than letters, digits, . -';
+  return undefined;
+}
+
+/** Edit distance between two short strings (Levenshtein), for "did you mean" hints. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The known word closest to an unknown one (edit distance <= 2, or a prefix either way). */
+export function closestWord(word: string, known: readonly string[]): string | undefined {
+  const MAX_DISTANCE = 2;
+  let best: { word: string; score: number } | undefined;
+  const lower = word.toLowerCase();
+  for (const k of known) {
+    const d = editDistance(lower, k.toLowerCase());
+    const prefix = lower.length > 0 && (k.startsWith(lower) || lower.startsWith(k));
+    const score = d <= MAX_DISTANCE ? d : prefix ? MAX_DISTANCE + 1 : Infinity;
+    if (score !== Infinity && (!best || score < best.score)) best = { word: k, score };
+  }
+  return best?.word;
+}

@@ -1,0 +1,105 @@
+// The terminal relay: the outer terminal (sshd's pty, or the one su ran in)
+// in raw mode on one side, the pty master from inside the container on the
+// other. The outer terminal never enters the container; only bytes cross.
+import { ReadStream } from 'node:tty';
+import { setWindowSize } from '../sys/libc.js';
+import { PtyWriter } from './pty-writer.js';
+
+/** After the program exits, keep reading until the inner pty reports EIO (every
+ * writer gone) or stays quiet this long: a background job may hold it open. */
+const DRAIN_IDLE_MS = 100;
+/** ...but never longer than this. */
+const DRAIN_MAX_MS = 2000;
+
+/** The two ends the relay connects. */
+export interface RelayEnds {
+  readonly master: number;
+  readonly input: NodeJS.ReadStream;
+  readonly output: NodeJS.WriteStream;
+}
+
+/** A running relay; dispose() restores the outer terminal. */
+export class TerminalRelay {
+  private readonly reader: ReadStream;
+  private readonly writer: PtyWriter;
+  private readonly ended: Promise<void>;
+  private lastData = Date.now();
+  private eof = false;
+  private wasRaw = false;
+
+  constructor(private readonly ends: RelayEnds) {
+    this.reader = new ReadStream(ends.master);
+    this.writer = new PtyWriter(ends.master, () => this.hangup());
+    this.ended = new Promise((resolve) => {
+      const done = (): void => {
+        this.eof = true;
+        resolve();
+      };
+      this.reader.on('end', done);
+      // EIO is how Linux says "the other side of the pty is closed".
+      this.reader.on('error', done);
+      this.reader.on('close', done);
+    });
+  }
+
+  /** Start relaying in both directions and forwarding window size changes. */
+  start(): void {
+    const { input, output } = this.ends;
+    this.reader.on('data', (chunk: Buffer) => {
+      this.lastData = Date.now();
+      output.write(chunk);
+    });
+    if (input.isTTY) {
+      this.wasRaw = input.isRaw;
+      input.setRawMode(true);
+    }
+    input.on('data', this.onInput);
+    input.on('end', this.onInputEnd);
+    input.resume();
+    output.on('resize', this.onResize);
+  }
+
+  /** The program ended: wait until its last bytes are through, then stop. */
+  async finish(): Promise<void> {
+    const deadline = Date.now() + DRAIN_MAX_MS;
+    this.lastData = Date.now();
+    while (!this.eof && Date.now() < deadline && Date.now() - this.lastData < DRAIN_IDLE_MS) {
+      await Promise.race([this.ended, sleep(DRAIN_IDLE_MS / 4)]);
+    }
+    this.dispose();
+  }
+
+  /** The outer side went away: close the master, which hangs up the inner terminal. */
+  hangup(): void {
+    this.dispose();
+  }
+
+  /** Stop relaying and give the outer terminal back as it was. */
+  dispose(): void {
+    const { input, output } = this.ends;
+    input.off('data', this.onInput);
+    input.off('end', this.onInputEnd);
+    output.off('resize', this.onResize);
+    if (input.isTTY) input.setRawMode(this.wasRaw);
+    input.pause();
+    this.writer.close();
+    this.reader.destroy();
+  }
+
+  private readonly onInput = (chunk: Buffer): void => this.writer.write(chunk);
+  private readonly onInputEnd = (): void => this.hangup();
+  private readonly onResize = (): void => {
+    const { rows, columns } = this.ends.output;
+    if (rows > 0 && columns > 0) {
+      try {
+        setWindowSize(this.ends.master, rows, columns);
+      } catch {
+        // the inner terminal is already gone
+      }
+    }
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

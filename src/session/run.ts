@@ -1,0 +1,93 @@
+// One login, from the Node side: decide how the terminal is handled, start the
+// helper, relay, and come back with the program's exit status.
+//
+//   stdin and stdout are terminals  -> an inner pty (allocated in the
+//     container) replaces every terminal among fds 0-2; we relay it.
+//   otherwise                        -> no pty: non-terminal fds go straight
+//     through (byte-exact, e.g. sshd's pipes); a terminal fd, if any, is
+//     replaced by a pipe we relay, so no outside terminal reaches inside.
+import { isatty } from 'node:tty';
+import type { StdioOptions } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { startHelper, type HelperProcess } from '../helper-client/client.js';
+import type { HelperRequest } from '../helper-client/protocol.js';
+import { TerminalRelay } from './relay.js';
+import type { Invocation } from './invocation.js';
+
+/** Signals cellsh passes on to the session (through the helper's monitor). */
+const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'];
+/** How long pipe relays may keep draining after the program exited. */
+const PIPE_DRAIN_MS = 200;
+
+/** Run the invocation in the user's container; resolves with the exit status. */
+export async function runSession(helper: string, inv: Invocation): Promise<number> {
+  const req: HelperRequest = inv.kind === 'login' ? { verb: 'login' } : { verb: 'run', command: inv.command };
+  const ttys = [0, 1, 2].map((fd) => isatty(fd));
+  return ttys[0] && ttys[1] ? runWithPty(helper, req, ttys) : runWithPipes(helper, req, ttys);
+}
+
+async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[]): Promise<number> {
+  const mask = ttys.reduce((m, t, fd) => (t ? m | (1 << fd) : m), 0);
+  // Terminals are replaced by /dev/null; stderr by a pipe so the helper's own
+  // messages still reach the person. Non-terminal fds pass straight through.
+  const stdio: StdioOptions & unknown[] = [ttys[0] ? 'ignore' : 'inherit', ttys[1] ? 'ignore' : 'inherit', ttys[2] ? 'pipe' : 'inherit'];
+  const out = process.stdout;
+  const proc = startHelper(helper, req, stdio, { mask, rows: out.rows || 24, cols: out.columns || 80 });
+  proc.child.stderr?.pipe(process.stderr, { end: false });
+  const unforward = forwardSignals(proc);
+  try {
+    const started = await Promise.race([proc.started, proc.exited.then(() => undefined)]);
+    if (!started || started.master === undefined) return await proc.exited;
+    const relay = new TerminalRelay({ master: started.master, input: process.stdin, output: out });
+    process.once('SIGHUP', () => relay.hangup());
+    relay.start();
+    try {
+      const status = await proc.exited;
+      await relay.finish();
+      return status;
+    } finally {
+      relay.dispose();
+    }
+  } finally {
+    unforward();
+  }
+}
+
+async function runWithPipes(helper: string, req: HelperRequest, ttys: boolean[]): Promise<number> {
+  const stdio: StdioOptions & unknown[] = ttys.map((t) => (t ? 'pipe' : 'inherit'));
+  const proc = startHelper(helper, req, stdio);
+  const relays: Array<Promise<void>> = [];
+  if (proc.child.stdin && ttys[0]) process.stdin.pipe(proc.child.stdin).on('error', () => undefined);
+  if (proc.child.stdout) relays.push(pipeUntilEnd(proc.child.stdout, process.stdout));
+  if (proc.child.stderr) relays.push(pipeUntilEnd(proc.child.stderr, process.stderr));
+  const unforward = forwardSignals(proc);
+  try {
+    const status = await proc.exited;
+    await Promise.race([Promise.all(relays), sleep(PIPE_DRAIN_MS)]);
+    if (ttys[0]) process.stdin.unpipe().pause();
+    return status;
+  } finally {
+    unforward();
+  }
+}
+
+function pipeUntilEnd(from: Readable, to: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    from.on('end', resolve).on('error', () => resolve());
+    from.pipe(to, { end: false });
+  });
+}
+
+function forwardSignals(proc: HelperProcess): () => void {
+  const handler = (sig: NodeJS.Signals): void => {
+    proc.child.kill(sig);
+  };
+  for (const sig of FORWARDED_SIGNALS) process.on(sig, handler);
+  return () => {
+    for (const sig of FORWARDED_SIGNALS) process.off(sig, handler);
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,70 @@
+// The private installation the integration tests run against. test/run.sh
+// installs cellsh with install.sh under a root-owned test root and passes its
+// location here; nothing touches a real installation.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, type Result } from './system.js';
+import { packageRoot } from './fixtures.js';
+
+/** Where the private installation's pieces are. */
+export interface TestInstall {
+  readonly root: string;
+  readonly prefix: string;
+  readonly libDir: string;
+  readonly helper: string;
+  readonly launcher: string;
+  readonly admin: string;
+  readonly group: string;
+  readonly cgroupName: string;
+  readonly policyFile: string;
+  readonly compiledPolicy: string;
+  readonly stateDir: string;
+  readonly logFile: string;
+  /** The C unit-test binary (built by test/run.sh). */
+  readonly testUnits: string;
+}
+
+/** The private installation, or undefined when the tests run without one. */
+export function testInstall(): TestInstall | undefined {
+  const root = process.env['CELLSH_TEST_ROOT'];
+  const prefix = process.env['CELLSH_TEST_PREFIX'];
+  if (!root || !prefix || process.getuid?.() !== 0) return undefined;
+  const libDir = join(prefix, 'lib', 'cellsh');
+  const layout = JSON.parse(readFileSync(join(libDir, 'layout.json'), 'utf8')) as Record<string, string>;
+  return {
+    root, prefix, libDir,
+    helper: join(libDir, 'cellsh-helper'),
+    launcher: layout['launcher']!,
+    admin: join(prefix, 'sbin', 'cellsh-admin'),
+    group: layout['group']!,
+    cgroupName: layout['cgroupName']!,
+    policyFile: layout['policyFile']!,
+    compiledPolicy: layout['compiledPolicy']!,
+    stateDir: layout['stateDir']!,
+    logFile: layout['logFile']!,
+    testUnits: join(packageRoot(), 'build', 'test-units'),
+  };
+}
+
+/** Why integration tests are skipped, or false when they can run. */
+export function skipReason(inst: TestInstall | undefined): string | false {
+  if (process.getuid?.() !== 0) return 'integration tests need root (run test/run.sh as root)';
+  return inst ? false : 'no private installation: run the suite through test/run.sh';
+}
+
+/** Write the policy YAML and apply it with the private cellsh-admin. */
+export function applyPolicy(inst: TestInstall, yaml: string): Result {
+  writeFileSync(inst.policyFile, yaml, { mode: 0o644 });
+  return run(inst.admin, ['apply']);
+}
+
+/** The audit log's records (parsed JSON lines). */
+export function logRecords(inst: TestInstall): Array<Record<string, unknown>> {
+  let text = '';
+  try {
+    text = readFileSync(inst.logFile, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}

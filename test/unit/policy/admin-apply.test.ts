@@ -1,0 +1,122 @@
+// `cellsh-admin apply` against a temp layout: atomic write with mode 0644,
+// rejected policies leave the old file alone and are logged, root only.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { runApply, type ApplyOptions } from '../../../src/admin/apply.js';
+import { CellshError } from '../../../src/errors.js';
+import { memoryLogger } from '../../../src/log.js';
+import { parseCompiled } from '../../../src/policy/index.js';
+import { sampleEnv, tempLayout, textSink } from '../../helpers/fixtures.js';
+
+/** A temp installation with a policy file; apply() runs the verb against it. */
+function setup(policy: string) {
+  const tmp = tempLayout();
+  mkdirSync(dirname(tmp.layout.policyFile), { recursive: true });
+  writeFileSync(tmp.layout.policyFile, policy);
+  const logger = memoryLogger();
+  const apply = (extra: Partial<ApplyOptions> = {}) => {
+    const out = textSink();
+    const err = textSink();
+    const code = runApply({ layout: tmp.layout, env: sampleEnv(), log: logger.log, out, err, euid: 0, byUid: 1000, ...extra });
+    return { code, out: out.text(), err: err.text() };
+  };
+  return { ...tmp, records: logger.records, apply, setPolicy: (text: string) => writeFileSync(tmp.layout.policyFile, text) };
+}
+
+const GOOD = 'defaults:\n  limits: {memory: 1G}\n';
+const BAD = 'defaults:\n  limits: {memory: lots}\n';
+
+test('apply writes the compiled policy with mode 0644 in a 0755 folder and logs policy-apply', () => {
+  const t = setup(GOOD);
+  const mask = process.umask(0o077);
+  try {
+    const r = t.apply();
+    assert.deepEqual(r, { code: 0, out: `applied: 2 users -> ${t.layout.compiledPolicy}\n`, err: '' });
+    const st = statSync(t.layout.compiledPolicy);
+    assert.equal(st.mode & 0o7777, 0o644);
+    assert.equal(statSync(dirname(t.layout.compiledPolicy)).mode & 0o7777, 0o755);
+    const users = parseCompiled(readFileSync(t.layout.compiledPolicy));
+    assert.deepEqual(users.map((u) => [u.name, u.memory]), [['alice', 2 ** 30], ['bob', 2 ** 30]]);
+    assert.deepEqual(readdirSync(dirname(t.layout.compiledPolicy)), ['policy.compiled']);
+    assert.deepEqual(t.records.map((r) => [r['event'], r['files'], r['users'], r['by_uid']]), [
+      ['policy-apply', [t.layout.policyFile], 2, 1000],
+    ]);
+  } finally {
+    process.umask(mask);
+    t.remove();
+  }
+});
+
+test('a rejected policy leaves the previous file byte-identical and logs policy-rejected', () => {
+  const t = setup(GOOD);
+  try {
+    assert.equal(t.apply().code, 0);
+    const before = readFileSync(t.layout.compiledPolicy);
+    t.setPolicy(BAD);
+    const r = t.apply();
+    assert.equal(r.code, 78);
+    assert.equal(r.out, '');
+    assert.equal(r.err, [
+      `${t.layout.policyFile}:2:20: defaults.limits.memory: expected a size like "512M", got "lots"`,
+      `${t.layout.policyFile}: 1 error; nothing applied, ${t.layout.compiledPolicy} is unchanged`, '',
+    ].join('\n'));
+    assert.deepEqual(readFileSync(t.layout.compiledPolicy), before);
+    assert.deepEqual(t.records.map((r) => [r['event'], r['problems'] ?? r['users']]), [['policy-apply', 2], ['policy-rejected', 1]]);
+  } finally {
+    t.remove();
+  }
+});
+
+test('a crash before the rename leaves the old file and no temp file', () => {
+  const t = setup(GOOD);
+  try {
+    t.apply();
+    const before = readFileSync(t.layout.compiledPolicy);
+    t.setPolicy('defaults:\n  network: host\n');
+    assert.throws(() => t.apply({ beforeRename: () => { throw new Error('simulated crash'); } }),
+      (err: unknown) => err instanceof CellshError && /can't write ".*policy\.compiled": simulated crash/.test(err.message));
+    assert.deepEqual(readFileSync(t.layout.compiledPolicy), before);
+    assert.deepEqual(readdirSync(dirname(t.layout.compiledPolicy)), ['policy.compiled']);
+    assert.equal(t.records.filter((r) => r['event'] === 'policy-apply').length, 1);
+  } finally {
+    t.remove();
+  }
+});
+
+test('a second apply replaces the file', () => {
+  const t = setup(GOOD);
+  try {
+    t.apply();
+    t.setPolicy('defaults:\n  network: host\n');
+    assert.equal(t.apply().code, 0);
+    assert.deepEqual(parseCompiled(readFileSync(t.layout.compiledPolicy)).map((u) => u.network), ['host', 'host']);
+  } finally {
+    t.remove();
+  }
+});
+
+test('apply refuses to run as a non-root user (exit 77) and writes nothing', () => {
+  const t = setup(GOOD);
+  try {
+    assert.throws(() => t.apply({ euid: 1000 }), (err: unknown) =>
+      err instanceof CellshError && err.exitCode === 77 && err.message === `apply must run as root: it writes ${t.layout.compiledPolicy}`);
+    assert.throws(() => statSync(t.layout.compiledPolicy), /ENOENT/);
+    assert.deepEqual(t.records, []);
+  } finally {
+    t.remove();
+  }
+});
+
+test('warnings are printed and the policy is applied', () => {
+  const t = setup('users:\n  carol: {}\n');
+  try {
+    const r = t.apply();
+    assert.equal(r.code, 0);
+    assert.match(r.err, /warning: users\.carol: carol is not enrolled/);
+    assert.equal(r.out, `applied: 3 users -> ${t.layout.compiledPolicy}\n`);
+  } finally {
+    t.remove();
+  }
+});

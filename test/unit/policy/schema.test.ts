@@ -1,0 +1,192 @@
+// Every setting's rule: each valid form and its converted value, each invalid
+// form with its exact message and position.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { FIELDS, renderPolicyTable, type SettingKey } from '../../../src/policy/index.js';
+import { BUILTIN_DEFAULTS, checkText, SETTING_KEYS } from '../../../src/policy/schema.js';
+import { buildText, fixturePath, packageRoot, problemsOf } from '../../helpers/fixtures.js';
+import { join } from 'node:path';
+
+/** A policy setting one key under defaults, and where its value starts. */
+function snippet(key: SettingKey, yamlValue: string): { text: string; line: number; col: number } {
+  const [group, leaf] = key.includes('.') ? key.split('.') as [string, string] : [undefined, key];
+  if (group) return { text: `defaults:\n  ${group}:\n    ${leaf}: ${yamlValue}\n`, line: 3, col: 5 + leaf.length + 2 };
+  return { text: `defaults:\n  ${leaf}: ${yamlValue}\n`, line: 2, col: 3 + leaf.length + 2 };
+}
+
+/** The effective default of a key after setting it to yamlValue (no problems allowed). */
+function accepted(key: SettingKey, yamlValue: string): unknown {
+  const { text } = snippet(key, yamlValue);
+  const built = buildText(text);
+  assert.deepEqual(built.diagnostics, [], `${key}: ${yamlValue} should be valid`);
+  return flat(built.policy.defaults.settings)[key];
+}
+
+function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings']): Record<SettingKey, unknown> {
+  return { 'image': s.image, 'shell': s.shell, 'hostname': s.hostname, 'network': s.network,
+    'limits.memory': s.limits.memory, 'limits.pids': s.limits.pids, 'limits.cpu': s.limits.cpu };
+}
+
+/** The single problem reported for key: yamlValue, as a person sees it. */
+function rejected(key: SettingKey, yamlValue: string): string {
+  const { text, line, col } = snippet(key, yamlValue);
+  const got = problemsOf(text);
+  assert.equal(got.length, 1, `${key}: ${yamlValue} should give one problem, got ${JSON.stringify(got)}`);
+  const prefix = `policy.yaml:${line}:${col}: defaults.${key}: `;
+  assert.ok(got[0]!.startsWith(prefix), `${got[0]} should start with ${prefix}`);
+  return got[0]!.slice(prefix.length);
+}
+
+const VALID: Array<[SettingKey, string, unknown]> = [
+  ['image', 'host', 'host'],
+  ['shell', '/bin/bash', '/bin/bash'],
+  ['shell', '/opt/x+y@z/bin/sh-5.2_1', '/opt/x+y@z/bin/sh-5.2_1'],
+  ['shell', '/home/a/.local/bin/fish', '/home/a/.local/bin/fish'],
+  ['hostname', '"{user}"', '{user}'],
+  ['hostname', '"{user}-{host}.{uid}"', '{user}-{host}.{uid}'],
+  ['hostname', 'box', 'box'],
+  ['hostname', '42', '42'],
+  ['network', 'none', 'none'],
+  ['network', 'host', 'host'],
+  ['limits.memory', '512M', 512 * 2 ** 20],
+  ['limits.memory', '2G', 2 * 2 ** 30],
+  ['limits.memory', '1.5G', 1610612736],
+  ['limits.memory', '2GiB', 2 * 2 ** 30],
+  ['limits.memory', '2gb', 2 * 2 ** 30],
+  ['limits.memory', '"1 G"', 2 ** 30],
+  ['limits.memory', '32768k', 32 * 2 ** 20],
+  ['limits.memory', '1Ti', 2 ** 40],
+  ['limits.memory', '33554432', 33554432],
+  ['limits.memory', 'unlimited', 'unlimited'],
+  ['limits.memory', 'Unlimited', 'unlimited'],
+  ['limits.pids', '1', 1],
+  ['limits.pids', '512', 512],
+  ['limits.pids', '4194304', 4194304],
+  ['limits.pids', '"256"', 256],
+  ['limits.pids', 'unlimited', 'unlimited'],
+  ['limits.cpu', '1.5', 1500],
+  ['limits.cpu', '0.25', 250],
+  ['limits.cpu', '2', 2000],
+  ['limits.cpu', '0.01', 10],
+  ['limits.cpu', '1.50', 1500],
+  ['limits.cpu', '1024', 1024000],
+  ['limits.cpu', '"0.5"', 500],
+  ['limits.cpu', 'unlimited', 'unlimited'],
+];
+
+for (const [key, yamlValue, want] of VALID) {
+  test(`${key}: ${yamlValue} is accepted as ${JSON.stringify(want)}`, () => {
+    assert.deepEqual(accepted(key, yamlValue), want);
+  });
+}
+
+const NOT_CANONICAL = 'not canonical: no "//", "." or ".." parts, no trailing "/"';
+const INVALID: Array<[SettingKey, string, string]> = [
+  ['image', 'alpine', 'expected "host", got "alpine"'],
+  ['image', '5', 'expected "host", got 5'],
+  ['shell', 'bash', 'expected an absolute path like "/bin/bash", got "bash" (not absolute)'],
+  ['shell', '/bin//bash', `expected an absolute path like "/bin/bash", got "/bin//bash" (${NOT_CANONICAL})`],
+  ['shell', '/bin/./bash', `expected an absolute path like "/bin/bash", got "/bin/./bash" (${NOT_CANONICAL})`],
+  ['shell', '/bin/../bash', `expected an absolute path like "/bin/bash", got "/bin/../bash" (${NOT_CANONICAL})`],
+  ['shell', '/bin/bash/', `expected an absolute path like "/bin/bash", got "/bin/bash/" (${NOT_CANONICAL})`],
+  ['shell', '"/bin/ba sh"', 'expected an absolute path like "/bin/bash", got "/bin/ba sh" (has characters other than letters, digits, _ . / + @ -)'],
+  ['shell', '"/bin/bash\\nuser 0"', 'expected an absolute path like "/bin/bash", got "/bin/bash\\nuser 0" (has characters other than letters, digits, _ . / + @ -)'],
+  ['shell', '/', 'expected an absolute path like "/bin/bash", got "/" (the root folder)'],
+  ['shell', `/${'a'.repeat(255)}`, `expected an absolute path like "/bin/bash", got "/${'a'.repeat(255)}" (longer than 255 characters)`],
+  ['shell', '[/bin/sh]', 'expected an absolute path like "/bin/bash", got a list (not a string)'],
+  ['hostname', '"{usr}"', 'unknown token "{usr}" in "{usr}"; did you mean "{user}"?'],
+  ['hostname', '"{foo}"', 'unknown token "{foo}" in "{foo}"; known tokens: {user}, {uid}, {host}'],
+  ['hostname', '"{user"', 'unmatched "{" in "{user"'],
+  ['hostname', '"user}"', 'unmatched "}" in "user}"'],
+  ['hostname', '"-{user}"', 'expected a hostname template like "{user}", got "-{user}" (starts with "-" or ".")'],
+  ['hostname', '".x"', 'expected a hostname template like "{user}", got ".x" (starts with "-" or ".")'],
+  ['hostname', '"{user}_x"', 'expected a hostname template like "{user}", got "{user}_x" (has characters other than letters, digits, . -)'],
+  ['hostname', '""', 'expected a hostname template like "{user}", got "" (empty)'],
+  ['hostname', 'a'.repeat(64), `expected a hostname template like "{user}", got "${'a'.repeat(64)}" (longer than 63 characters)`],
+  ['hostname', 'true', 'expected a hostname template like "{user}", got true'],
+  ['network', 'private', 'expected "none" or "host", got "private"'],
+  ['network', '{}', 'expected "none" or "host", got a mapping'],
+  ['limits.memory', 'lots', 'expected a size like "512M", got "lots"'],
+  ['limits.memory', '2X', 'expected a size like "512M", got "2X"'],
+  ['limits.memory', '1iB', 'expected a size like "512M", got "1iB"'],
+  ['limits.memory', '-1', 'expected a size like "512M", got -1'],
+  ['limits.memory', '1.5', 'expected a size like "512M", got 1.5'],
+  ['limits.memory', '16M', 'expected at least 32M, got "16M"'],
+  ['limits.memory', '64k', 'expected at least 32M, got "64k"'],
+  ['limits.memory', '1000', 'expected at least 32M, got 1000'],
+  ['limits.memory', '0', 'expected at least 32M, got 0'],
+  ['limits.memory', '9000T', 'expected at most 8191T, got "9000T"'],
+  ['limits.pids', '0', 'expected a whole number from 1 to 4194304 or "unlimited", got 0'],
+  ['limits.pids', '4194305', 'expected a whole number from 1 to 4194304 or "unlimited", got 4194305'],
+  ['limits.pids', '1.5', 'expected a whole number from 1 to 4194304 or "unlimited", got 1.5'],
+  ['limits.pids', '-1', 'expected a whole number from 1 to 4194304 or "unlimited", got -1'],
+  ['limits.pids', 'lots', 'expected a whole number from 1 to 4194304 or "unlimited", got "lots"'],
+  ['limits.cpu', '0', 'expected at least 0.01 CPUs (the smallest share the kernel enforces), got 0'],
+  ['limits.cpu', '-1', 'expected at least 0.01 CPUs (the smallest share the kernel enforces), got -1'],
+  ['limits.cpu', '1025', 'expected at most 1024 CPUs, got 1025'],
+  ['limits.cpu', '0.0005', 'expected at least 0.01 CPUs (the smallest share the kernel enforces), got 0.0005'],
+  ['limits.cpu', '0.009', 'expected at least 0.01 CPUs (the smallest share the kernel enforces), got 0.009'],
+  ['limits.cpu', '1.0001', 'expected at most 3 decimals, got 1.0001'],
+  ['limits.cpu', 'lots', 'expected a number of CPUs like 1.5 or "unlimited", got "lots"'],
+  ['limits.cpu', '.inf', 'expected a number of CPUs like 1.5 or "unlimited", got .inf'],
+  ['limits.cpu', '[1]', 'expected a number of CPUs like 1.5 or "unlimited", got a list'],
+];
+
+for (const [key, yamlValue, message] of INVALID) {
+  test(`${key}: ${yamlValue.slice(0, 30)} is rejected`, () => {
+    assert.equal(rejected(key, yamlValue), message);
+  });
+}
+
+test('an empty value is reported at its key', () => {
+  assert.deepEqual(problemsOf('defaults:\n  shell:\n'), [
+    'policy.yaml:2:3: defaults.shell: expected an absolute path like "/bin/bash", got nothing (not a string)',
+  ]);
+});
+
+test('limits must be a mapping', () => {
+  assert.deepEqual(problemsOf('defaults:\n  limits: 5\n'), [
+    'policy.yaml:2:11: defaults.limits: expected a mapping with memory, pids, cpu, got 5',
+  ]);
+});
+
+test('the built-in defaults are the documented ones', () => {
+  assert.deepEqual(BUILTIN_DEFAULTS, {
+    'image': 'host', 'shell': '/bin/bash', 'hostname': '{user}', 'network': 'none',
+    'limits.memory': 2 * 2 ** 30, 'limits.pids': 512, 'limits.cpu': 1500,
+  });
+});
+
+test('every example passes its own checker and formats back', () => {
+  for (const key of SETTING_KEYS) {
+    const spec = FIELDS[key] as { example: string; default: string; format: (v: unknown) => string };
+    assert.doesNotThrow(() => checkText(key, spec.example), key);
+    assert.equal(spec.format(checkText(key, spec.default)), spec.default, key);
+  }
+});
+
+test('no setting may be set by users yet', () => {
+  for (const key of SETTING_KEYS) assert.equal(FIELDS[key].userMay, false, key);
+});
+
+test('renderPolicyTable has a header and one row per setting', () => {
+  const lines = renderPolicyTable().trimEnd().split('\n');
+  assert.equal(lines[0], '| key | type | default | example | description |');
+  assert.equal(lines.length, 2 + SETTING_KEYS.length);
+  assert.equal(lines[6], '| `limits.memory` | size or `unlimited` | `2G` | `512M` | Memory the whole container may use (binary units: K, M, G, T; at least 32M). |');
+  for (const line of lines) assert.equal(line.split(/(?<!\\)\|/).length, 7, line);
+});
+
+test('src/policy/README.md shows the current table', () => {
+  const readme = readFileSync(join(packageRoot(), 'src', 'policy', 'README.md'), 'utf8');
+  assert.ok(readme.includes(renderPolicyTable()), 'paste renderPolicyTable() into src/policy/README.md');
+});
+
+test('the installed default policy (config/policy.yaml) is valid and equals the built-in defaults', () => {
+  const text = readFileSync(join(packageRoot(), 'config', 'policy.yaml'), 'utf8');
+  const built = buildText(text);
+  assert.deepEqual(built.diagnostics, []);
+  assert.deepEqual(flat(built.policy.defaults.settings), BUILTIN_DEFAULTS);
+  assert.ok(fixturePath('policy').endsWith('test/fixtures/policy'));
+});
