@@ -137,19 +137,23 @@ stage_modules() {
 }
 
 # ---- install -----------------------------------------------------------------
-record() { printf '%s\n' "$@" >> "$MANIFEST.new"; }
+record() { printf '%s\n' "$@" >> "$NEW_MANIFEST"; }
 
-# Create a folder (and record it) if it does not exist, then set owner and mode.
+# Create a folder and any missing parents (recording each one created), then
+# set the folder's owner and mode.
 ensure_dir() {
-  local dir=$1 mode=$2 owner=$3
-  if [ ! -d "$dir" ]; then mkdir -p "$dir"; record "dir $dir"; fi
+  local dir=$1 mode=$2 owner=$3 d=$1
+  while [ ! -d "$d" ]; do record "dir $d"; d=$(dirname "$d"); done
+  mkdir -p "$dir"
   chown "$owner" "$dir"; chmod "$mode" "$dir"
 }
 
 install_files() {
+  NEW_MANIFEST=$STAGE/manifest
+  : > "$NEW_MANIFEST"
+  # What an earlier install created stays ours to remove.
+  if [ -f "$MANIFEST" ]; then grep -E '^(dir|group|shells|policy|tmpfiles|user) ' "$MANIFEST" >> "$NEW_MANIFEST" || true; fi
   if ! getent group "$GROUP" >/dev/null; then groupadd --system "$GROUP"; record "group $GROUP"; fi
-  mkdir -p "$LIBDIR"; : > "$MANIFEST.new"
-  if [ -f "$MANIFEST" ]; then grep -E '^(dir|group|shells|policy|tmpfiles) ' "$MANIFEST" >> "$MANIFEST.new" || true; fi
   ensure_dir "$PREFIX/bin" 0755 root:root
   ensure_dir "$PREFIX/sbin" 0755 root:root
   ensure_dir "$LIBDIR" 0755 root:root
@@ -204,7 +208,7 @@ EOF
     record "tmpfiles /usr/lib/tmpfiles.d/cellsh.conf"
   fi
   record "file $MANIFEST"
-  sort -u "$MANIFEST.new" > "$MANIFEST" && rm -f "$MANIFEST.new"
+  sort -u "$NEW_MANIFEST" > "$MANIFEST"
 }
 
 apply_policy() {
@@ -267,6 +271,7 @@ uninstall() {
 }
 
 main() {
+  umask 022
   parse_args "$@"
   preflight
   if [ "$MODE" = uninstall ]; then uninstall; return; fi

@@ -70,7 +70,10 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
   const group = env.dir.groupName(gid);
   const groupBad = group === undefined ? 'it has no name' : nameProblem(group);
   if (gid === NO_ID || groupBad) problems.push(`the primary group (gid ${gid}) of ${name} is not one cellsh supports (${groupBad ?? 'invalid gid'})`);
-  const groups = [...new Set(env.dir.groupsOf(account))];
+  // The enrolment group only lets its members run the helper on the host; inside
+  // the container it would be an unmapped id that grants nothing.
+  const enrolment = env.dir.group(env.group)?.gid;
+  const groups = [...new Set(env.dir.groupsOf(account))].filter((g) => g !== enrolment || g === gid);
   if (groups.length > MAX_GROUPS) problems.push(`${name} is in ${groups.length} groups; cellsh supports at most ${MAX_GROUPS}`);
   if (groups.includes(NO_ID)) problems.push(`${name} is in a group with the invalid gid ${NO_ID}`);
   const homeBad = pathProblem(home);

@@ -2,7 +2,7 @@
 // in raw mode on one side, the pty master from inside the container on the
 // other. The outer terminal never enters the container; only bytes cross.
 import { ReadStream } from 'node:tty';
-import { setWindowSize } from '../sys/libc.js';
+import { makeRaw, restoreTerminal, setWindowSize } from '../sys/libc.js';
 import { PtyWriter } from './pty-writer.js';
 
 /** After the program exits, keep reading until the inner pty reports EIO (every
@@ -16,6 +16,8 @@ export interface RelayEnds {
   readonly master: number;
   readonly input: NodeJS.ReadStream;
   readonly output: NodeJS.WriteStream;
+  /** The outer terminal's fd, put in raw mode while relaying (the input's, usually 0). */
+  readonly terminalFd: number;
 }
 
 /** A running relay; dispose() restores the outer terminal. */
@@ -25,7 +27,7 @@ export class TerminalRelay {
   private readonly ended: Promise<void>;
   private lastData = Date.now();
   private eof = false;
-  private wasRaw = false;
+  private savedTerminal: Buffer | undefined;
 
   constructor(private readonly ends: RelayEnds) {
     this.reader = new ReadStream(ends.master);
@@ -49,10 +51,9 @@ export class TerminalRelay {
       this.lastData = Date.now();
       output.write(chunk);
     });
-    if (input.isTTY) {
-      this.wasRaw = input.isRaw;
-      input.setRawMode(true);
-    }
+    // Fully raw, output processing included (libuv's raw mode keeps ONLCR,
+    // which would turn the inner pty's "\r\n" into "\r\r\n").
+    if (input.isTTY) this.savedTerminal = makeRaw(this.ends.terminalFd);
     input.on('data', this.onInput);
     input.on('end', this.onInputEnd);
     input.resume();
@@ -80,7 +81,10 @@ export class TerminalRelay {
     input.off('data', this.onInput);
     input.off('end', this.onInputEnd);
     output.off('resize', this.onResize);
-    if (input.isTTY) input.setRawMode(this.wasRaw);
+    if (this.savedTerminal) {
+      restoreTerminal(this.ends.terminalFd, this.savedTerminal);
+      this.savedTerminal = undefined;
+    }
     input.pause();
     this.writer.close();
     this.reader.destroy();

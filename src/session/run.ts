@@ -38,7 +38,7 @@ async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[]): 
   try {
     const started = await Promise.race([proc.started, proc.exited.then(() => undefined)]);
     if (!started || started.master === undefined) return await proc.exited;
-    const relay = new TerminalRelay({ master: started.master, input: process.stdin, output: out });
+    const relay = new TerminalRelay({ master: started.master, input: process.stdin, output: out, terminalFd: 0 });
     process.once('SIGHUP', () => relay.hangup());
     relay.start();
     try {

@@ -213,6 +213,29 @@ const ioctlWinsize = libc.func('int ioctl(int fd, unsigned long req, const winsi
   (fd: number, req: number, ws: { ws_row: number; ws_col: number; ws_xpixel: number; ws_ypixel: number }) => number;
 const TIOCSWINSZ = 0x5414;
 
+const tcgetattrC = libc.func('int tcgetattr(int fd, uint8_t *termios)') as (fd: number, t: Buffer) => number;
+const tcsetattrC = libc.func('int tcsetattr(int fd, int when, const uint8_t *termios)') as (fd: number, when: number, t: Buffer) => number;
+const cfmakerawC = libc.func('void cfmakeraw(uint8_t *termios)') as (t: Buffer) => void;
+/** Room for glibc's struct termios (60 bytes on Linux). */
+const TERMIOS_BYTES = 64;
+const TCSANOW = 0;
+
+/** Put a terminal in raw mode as cfmakeraw(3) does (output processing off too,
+ * so relayed bytes pass unchanged); returns the settings to restore. */
+export function makeRaw(fd: number): Buffer {
+  const saved = Buffer.alloc(TERMIOS_BYTES);
+  if (tcgetattrC(fd, saved) !== 0) throw errnoError('tcgetattr');
+  const raw = Buffer.from(saved);
+  cfmakerawC(raw);
+  if (tcsetattrC(fd, TCSANOW, raw) !== 0) throw errnoError('tcsetattr');
+  return saved;
+}
+
+/** Give a terminal back the settings makeRaw saved. */
+export function restoreTerminal(fd: number, saved: Buffer): void {
+  tcsetattrC(fd, TCSANOW, saved);
+}
+
 /** Set a terminal's window size (on a pty master this reaches the slave's programs as SIGWINCH). */
 export function setWindowSize(fd: number, rows: number, cols: number): void {
   if (ioctlWinsize(fd, TIOCSWINSZ, { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 }) !== 0) {

@@ -58,6 +58,12 @@ export function applyPolicy(inst: TestInstall, yaml: string): Result {
   return run(inst.admin, ['apply']);
 }
 
+/** Apply a policy (the defaults when none is given) or fail the test with its output. */
+export function mustApply(inst: TestInstall, yaml = 'defaults: {}\n'): void {
+  const r = applyPolicy(inst, yaml);
+  if (r.status !== 0) throw new Error(`cellsh-admin apply exited ${r.status}\n${r.err}`);
+}
+
 /** The audit log's records (parsed JSON lines). */
 export function logRecords(inst: TestInstall): Array<Record<string, unknown>> {
   let text = '';

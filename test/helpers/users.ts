@@ -44,9 +44,11 @@ export function su(user: TestUser, command: string, opts: { input?: string | Buf
   return runAsync('su', ['-', user.name, '-c', command], { input: opts.input ?? '', timeout: opts.timeoutMs ?? 60_000 });
 }
 
-/** Run a program directly with the user's ids (no PAM), as a local attacker would. */
+/** Run a program directly with the user's ids (no PAM), as a local attacker would.
+ * setpriv keeps its capabilities until its own execve (so it could exec what the
+ * user may not); going through env(1) makes the last exec a capability-free one. */
 export function asUser(user: TestUser, file: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Result> {
-  return runAsync('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', file, ...args], {
+  return runAsync('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/usr/bin/env', file, ...args], {
     env: opts.env ?? { PATH: '/usr/bin:/bin', TERM: 'xterm' }, input: opts.input ?? '',
   });
 }

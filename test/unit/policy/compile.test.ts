@@ -7,16 +7,16 @@ import { buildText, fixturePath, problemsOf, sampleEnv, tableDirectory, type Use
 
 const G = 2 ** 30;
 
-test('enrolled users and users named in the policy are compiled, sorted by uid', () => {
+test('enrolled users and users named in the policy are compiled, sorted by uid, without the enrolment group', () => {
   const built = buildText(readFileSync(fixturePath('policy', 'valid-full', 'policy.yaml'), 'utf8'));
   assert.deepEqual(built.diagnostics, []);
   assert.deepEqual(built.users, [
     {
-      uid: 1001, gid: 1001, name: 'alice', group: 'alice', groups: [1001, 900, 950], home: '/home/alice',
+      uid: 1001, gid: 1001, name: 'alice', group: 'alice', groups: [1001, 950], home: '/home/alice',
       shell: '/usr/bin/zsh', hostname: 'alice-box-1001', network: 'host', memory: 0, pids: 0, cpu: 0,
     },
     {
-      uid: 1002, gid: 1002, name: 'bob', group: 'bob', groups: [1002, 900], home: '/home/bob',
+      uid: 1002, gid: 1002, name: 'bob', group: 'bob', groups: [1002], home: '/home/bob',
       shell: '/bin/bash', hostname: 'bob', network: 'none', memory: 2 * G, pids: 512, cpu: 1500,
     },
   ]);

@@ -1,0 +1,169 @@
+// Issue point 5: a terminal from inside the container — tty names a /dev/pts
+// that exists there, tmux starts and attaches, vim and job control work, a
+// resize outside reaches the program inside, and TIOCSTI from inside can't
+// push input into the outer terminal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { createUser } from '../helpers/users.js';
+import { interactiveLogin, promptOf, runTyped } from '../helpers/session.js';
+import { Terminal } from '../helpers/terminal.js';
+
+const inst = testInstall();
+const skip = skipReason(inst);
+const ESC = '\x1b';
+
+test('5. tty prints a /dev/pts path that exists inside, from the container\'s own devpts', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p5-tty');
+  mustApply(inst!);
+  const term = await interactiveLogin(user);
+  t.after(() => term.kill());
+  const out = await runTyped(term, user, 'tty; test -c "$(tty)" && echo exists; stat -f -c %T "$(tty)"');
+  assert.match(out, /^\/dev\/pts\/\d+\nexists\ndevpts/);
+  await term.type('exit\r');
+  await term.exited;
+});
+
+test('5. tmux starts, attaches, detaches and reattaches', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p5-tmux');
+  mustApply(inst!);
+  const term = await interactiveLogin(user);
+  t.after(() => term.kill());
+  await term.type('tmux new-session -s cs\r');
+  await term.expect('[cs] 0:bash*');
+  await term.type('echo inside-$((40+2))\r');
+  await term.expect('inside-42');
+  term.send('\x02d'); // C-b d
+  await term.expect('[detached');
+  await term.expect(promptOf(user));
+  assert.match(await runTyped(term, user, 'tmux ls'), /^cs: 1 windows/);
+  await term.type('tmux attach -t cs\r');
+  await term.expect('inside-42');
+  await term.type('exit\r');
+  await term.expect('[exited]');
+  await term.type('exit\r');
+  await term.exited;
+});
+
+test('5. vim edits a file; job control: Ctrl-Z stops, fg resumes, Ctrl-C interrupts', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p5-vim');
+  mustApply(inst!);
+  const term = await interactiveLogin(user);
+  t.after(() => term.kill());
+  await term.type('vim -u NONE -N ~/note.txt\r');
+  await term.expect(/note\.txt/);
+  await term.type('iwritten in vim');
+  term.send(ESC);
+  await term.type(':wq\r');
+  await term.expect(promptOf(user));
+  assert.equal(readFileSync(`${user.home}/note.txt`, 'utf8'), 'written in vim\n');
+
+  await term.type('sleep 1000\r');
+  await new Promise((r) => setTimeout(r, 300));
+  term.send('\x1a'); // Ctrl-Z
+  await term.expect(/Stopped\s+sleep 1000/);
+  await term.expect(promptOf(user));
+  assert.match(await runTyped(term, user, 'jobs'), /\[1\]\+\s+Stopped\s+sleep 1000/);
+  await term.type('fg\r');
+  await term.expect('sleep 1000');
+  await new Promise((r) => setTimeout(r, 300));
+  term.send('\x03'); // Ctrl-C
+  await term.expect(promptOf(user));
+  assert.match(await runTyped(term, user, 'echo status=$?'), /status=130/);
+  await term.type('exit\r');
+  await term.exited;
+});
+
+test('5. the relay passes the inner terminal\'s bytes unchanged (no second CR added outside)', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p5-bytes');
+  mustApply(inst!);
+  const term = await interactiveLogin(user);
+  t.after(() => term.kill());
+  await term.type('printf "one\\ntwo\\t\\033[1mthree\\033[0m\\n"\r');
+  await term.expect('one\r\ntwo\t\x1b[1mthree\x1b[0m\r\n');
+  assert.doesNotMatch(term.output, /\r\r\n/);
+  await term.type('exit\r');
+  await term.exited;
+});
+
+test('5. a window resize outside reaches the program inside (SIGWINCH and the new size)', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p5-resize');
+  mustApply(inst!);
+  const term = await interactiveLogin(user, { cols: 90, rows: 25 });
+  t.after(() => term.kill());
+  assert.match(await runTyped(term, user, 'stty size'), /^25 90/);
+  await term.type('trap \'echo "WINCH $(stty size)"\' WINCH; sleep 5 & wait\r');
+  await new Promise((r) => setTimeout(r, 500));
+  term.resize(132, 43);
+  await term.expect('WINCH 43 132');
+  await term.type('exit\r');
+  await term.exited;
+});
+
+/** A probe pushing "touch MARKER" into every terminal it can reach, by TIOCSTI. */
+function tiocstiProbe(marker: string): string {
+  return [
+    'import fcntl, os, termios',
+    `payload = b"touch ${marker}\\n"`,
+    'fds = [0, 1, 2]',
+    'try:',
+    '    fds.append(os.open("/dev/tty", os.O_RDWR))',
+    'except OSError:',
+    '    pass',
+    'done = 0',
+    'for fd in fds:',
+    '    try:',
+    '        for b in payload:',
+    '            fcntl.ioctl(fd, termios.TIOCSTI, bytes([b]))',
+    '        done += 1',
+    '    except OSError:',
+    '        pass',
+    'print("PROBE-DONE", done)',
+  ].join('\n');
+}
+
+test('5. TIOCSTI from inside reaches only the inner terminal, never the outer one', { skip }, async (t) => {
+  const sysctl = '/proc/sys/dev/tty/legacy_tiocsti';
+  if (existsSync(sysctl)) {
+    const before = readFileSync(sysctl, 'utf8');
+    writeFileSync(sysctl, '1'); // make the attack possible, so the test can see a failure
+    t.after(() => writeFileSync(sysctl, before));
+  }
+  const user = createUser(t, inst!, 'p5-sti');
+  const control = createUser(t, inst!, 'p5-sticontrol', { enrolled: false });
+  mustApply(inst!);
+  const marker = `/tmp/cellsh-t-tiocsti-${process.pid}`;
+  t.after(() => rmSync(marker, { force: true }));
+  for (const u of [user, control]) writeFileSync(`${u.home}/probe.py`, tiocstiProbe(marker), { mode: 0o644 });
+
+  // The outer terminal: a root shell, in which a person types `su - user`.
+  const outer = Terminal.spawn('/bin/bash', ['--norc', '--noprofile', '-i'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm', PS1: 'ROOT# ' } });
+  t.after(() => outer.kill());
+  await outer.expect('ROOT# ');
+
+  // Negative control: a plain bash user's injection lands in root's terminal
+  // (interactively: util-linux su -c already calls setsid, which stops it).
+  await outer.type(`su - ${control.name}\r`);
+  await outer.expect(`${control.name}@`);
+  await outer.type('python3 ~/probe.py; exit\r');
+  await outer.expect(/PROBE-DONE [1-9]/);
+  await outer.expect('ROOT# ');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(existsSync(marker), 'control: without cellsh, TIOCSTI reaches the outer terminal (the attack works here)');
+  rmSync(marker);
+
+  // The same through cellsh, both -c and an interactive login.
+  await outer.type(`su - ${user.name} -c "python3 ~/probe.py"\r`);
+  await outer.expect(/PROBE-DONE \d/);
+  await outer.expect('ROOT# ');
+  await outer.type(`su - ${user.name}\r`);
+  await outer.expect(promptOf(user));
+  await outer.type('python3 ~/probe.py; exit\r');
+  await outer.expect(/PROBE-DONE \d/);
+  await outer.expect('ROOT# ');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(!existsSync(marker), 'no injected command ran in the outer (root) shell');
+  await outer.type('exit\r');
+  await outer.exited;
+});
