@@ -116,8 +116,8 @@ build() {
   lockhash=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ "$(cat node_modules/.cellsh-lock 2>/dev/null)" != "$lockhash" ]; then
     info "installing build dependencies (npm ci)"
-    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-    npm rebuild koffi --loglevel=error
+    npm ci --ignore-scripts --no-audit --no-fund --no-progress --loglevel=error
+    npm rebuild koffi --no-progress --loglevel=error
     echo "$lockhash" > node_modules/.cellsh-lock
   fi
   info "compiling TypeScript"
@@ -133,7 +133,7 @@ stage_modules() {
   STAGE=$(mktemp -d)
   trap 'rm -rf "$STAGE"' EXIT
   cp "$SRC/package.json" "$SRC/package-lock.json" "$STAGE/"
-  (cd "$STAGE" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error && npm rebuild koffi --loglevel=error)
+  (cd "$STAGE" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --no-progress --loglevel=error && npm rebuild koffi --no-progress --loglevel=error)
 }
 
 # ---- install -----------------------------------------------------------------
@@ -219,11 +219,10 @@ apply_policy() {
 # ---- demo --------------------------------------------------------------------
 demo() {
   if ! id "$DEMO_USER" >/dev/null 2>&1; then
-    useradd --create-home --shell "$LAUNCHER" --groups "$GROUP" --comment "cellsh demo" "$DEMO_USER"
+    useradd --create-home --shell /bin/bash --comment "cellsh demo" "$DEMO_USER"
     echo "user $DEMO_USER" >> "$MANIFEST"
   fi
-  usermod --shell "$LAUNCHER" --append --groups "$GROUP" "$DEMO_USER"
-  "$ADMIN" apply
+  "$ADMIN" enroll "$DEMO_USER"
   info "done. You are now entering $DEMO_USER's container (type exit to leave)."
   if [ -t 0 ] && [ -t 1 ]; then
     exec su - "$DEMO_USER"

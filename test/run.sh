@@ -8,7 +8,7 @@
 #   sudo test/run.sh FILTER    only test files whose path contains FILTER
 set -euo pipefail
 
-TEST_PACKAGES=(tmux vim procps python3 g++ make strace debootstrap systemd-container iproute2 psmisc)
+TEST_PACKAGES=(tmux vim procps python3 g++ make strace debootstrap systemd-container cpio iproute2 psmisc)
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 info() { printf 'test/run.sh: %s\n' "$*"; }
@@ -35,8 +35,8 @@ build() {
   lockhash=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ "$(cat node_modules/.cellsh-lock 2>/dev/null)" != "$lockhash" ] || [ ! -e node_modules/node-pty/build/Release/pty.node ]; then
     info "installing dependencies (npm ci) and building koffi and node-pty"
-    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-    npm rebuild koffi node-pty --loglevel=error
+    npm ci --ignore-scripts --no-audit --no-fund --no-progress --loglevel=error
+    npm rebuild koffi node-pty --no-progress --loglevel=error
     echo "$lockhash" > node_modules/.cellsh-lock
   fi
   node node_modules/typescript/bin/tsc -p tsconfig.json

@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { assertRoot, runApply } from '../admin/apply.js';
 import { policyEnv, runCheck, type TextOut } from '../admin/check.js';
+import { runEnroll, runUnenroll, stopContainer, type EnrollOptions } from '../admin/enroll.js';
 import { CellshError, describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { loadLayout } from '../layout.js';
 import { openAuditLog } from '../log.js';
@@ -82,7 +83,71 @@ const VERBS: Readonly<Record<string, Verb>> = {
       }
     },
   },
+  enroll: {
+    summary: 'make USER a cellsh user: login shell, group, then apply (root only)',
+    usage: 'enroll USER',
+    help: [
+      'Add USER to the cellsh group (its members may run the helper), make cellsh',
+      'their login shell (the old one is remembered for unenroll) and apply the policy.',
+      '',
+      'exit status: 0 enrolled, 78 the policy was rejected, 77 not root, 64 usage error',
+    ].join('\n'),
+    options: {},
+    maxArgs: 1,
+    run: ({ positionals }, io) => withAdmin(io, (opts) => runEnroll(requireUser(positionals, 'enroll USER'), opts)),
+  },
+  unenroll: {
+    summary: 'stop USER\'s container and undo enroll (root only)',
+    usage: 'unenroll USER',
+    help: [
+      'Stop USER\'s container, give them back the login shell they had before enroll',
+      '(/bin/sh if unknown), take them out of the cellsh group and apply the policy.',
+      '',
+      'exit status: 0 unenrolled, 78 the policy was rejected, 77 not root, 64 usage error',
+    ].join('\n'),
+    options: {},
+    maxArgs: 1,
+    run: ({ positionals }, io) => withAdmin(io, (opts) =>
+      runUnenroll(requireUser(positionals, 'unenroll USER'), { ...opts, stop: (uid) => stopContainer(opts.layout, uid) })),
+  },
+  stop: {
+    summary: 'stop USER\'s container and everything in it (root only)',
+    usage: 'stop USER',
+    help: 'Kill every process in USER\'s container and remove its cgroup and record.\n\nexit status: 0 stopped (or none ran), 77 not root, 64 usage error',
+    options: {},
+    maxArgs: 1,
+    run: ({ positionals }, io) => withAdmin(io, (opts) => {
+      const name = requireUser(positionals, 'stop USER');
+      const user = opts.dir.user(name);
+      if (!user) throw new CellshError('no-such-user', `no user "${name}" on this host`, { exitCode: ExitCode.usage });
+      stopContainer(opts.layout, user.uid);
+      io.out.write(`stopped the container of ${name}\n`);
+      return ExitCode.ok;
+    }),
+  },
 };
+
+function requireUser(positionals: string[], usage: string): string {
+  if (positionals.length !== 1) throw usageError('a user name is needed', usage);
+  return positionals[0]!;
+}
+
+/** Run an admin verb as root with the real layout, accounts and audit log. */
+function withAdmin(io: Io, fn: (opts: EnrollOptions) => number): number {
+  const layout = loadLayout();
+  if (process.geteuid?.() !== 0) {
+    throw new CellshError('not-root', 'this command must run as root', { hint: 'run it with sudo', exitCode: ExitCode.refused });
+  }
+  const audit = openAuditLog(layout.logFile);
+  const dir = nssDirectory();
+  const byUid = process.getuid?.() ?? -1;
+  try {
+    const apply = (): number => runApply({ layout, env: policyEnv(layout, nssDirectory()), log: audit.log, ...io, euid: 0, byUid });
+    return fn({ layout, dir, log: audit.log, out: io.out, byUid, apply });
+  } finally {
+    audit.close();
+  }
+}
 
 function topHelp(): string {
   const width = Math.max(...Object.values(VERBS).map((v) => v.usage.length));

@@ -72,15 +72,19 @@ static void write_id_maps(pid_t pid, const struct user_policy *u) {
   write_map(procfd, "uid_map", map);
 }
 
-static void loopback_up(void) {
+/* Bring up "lo" in the current network namespace; false if not allowed (EPERM). */
+static bool loopback_up(void) {
   cleanup_fd int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct ifreq ifr = {0};
   strcpy(ifr.ifr_name, "lo");
   if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
     die_errno(EXIT_INTERNAL, "can't read the container's loopback interface");
   ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0)
+    return true;
+  if (errno != EPERM)
     die_errno(EXIT_INTERNAL, "can't bring up the container's loopback interface");
+  return false;
 }
 
 /* Show "cellsh-init" in ps inside, instead of the first login's command line. */
@@ -130,8 +134,10 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
   rootfs_build(u, home);
   if (sethostname(u->hostname, strlen(u->hostname)) < 0)
     die_errno(EXIT_INTERNAL, "can't set the container's hostname");
-  if (u->network == NETWORK_NONE)
-    loopback_up();
+  /* Where root lacks CAP_NET_ADMIN (systemd-nspawn without a private network
+   * grants none), the network namespace is made again below, once the user
+   * namespace exists: owned by it, the init holds CAP_NET_ADMIN there. */
+  bool net_later = u->network == NETWORK_NONE && !loopback_up();
   /* The OOM killer should pick the program that ate the memory, not the init
    * whose death would end every session. Lowering it needs CAP_SYS_RESOURCE. */
   write_file_at(AT_FDCWD, "/proc/self/oom_score_adj", "-1000");
@@ -144,6 +150,8 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
     die_errno(EXIT_INTERNAL, "can't create the user namespace");
   if (!write_all(up, "u", 1) || !expect(down, 'g'))
     _exit(EXIT_INTERNAL);
+  if (net_later && (unshare(CLONE_NEWNET) < 0 || !loopback_up()))
+    die_errno(EXIT_INTERNAL, "can't give the container a network namespace with loopback");
   drop_privileges(u->uid, u->gid);
   int null = RETRY(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)

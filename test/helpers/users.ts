@@ -1,7 +1,7 @@
 // Real Unix users for tests, named cellsh-t-*, removed (with their container,
 // processes and home) after the test even when it fails.
 import type { TestContext } from 'node:test';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { must, run, runAsync, type Result } from './system.js';
 import type { TestInstall } from './install.js';
 
@@ -18,6 +18,7 @@ export function createUser(t: TestContext | undefined, inst: TestInstall, suffix
   const name = `cellsh-t-${suffix}`;
   if (name.length > 32) throw new Error(`user name ${name} is too long`);
   removeUser(inst, name);
+  rmSync(`/home/${name}`, { recursive: true, force: true }); // left by a run that crashed
   const enrolled = opts.enrolled ?? true;
   must('useradd', ['--create-home', '--shell', enrolled ? inst.launcher : '/bin/bash', ...(enrolled ? ['--groups', inst.group] : []), name]);
   const id = (flag: string): number => Number(must('id', [flag, name]).out.trim());
@@ -48,7 +49,7 @@ export function su(user: TestUser, command: string, opts: { input?: string | Buf
  * setpriv keeps its capabilities until its own execve (so it could exec what the
  * user may not); going through env(1) makes the last exec a capability-free one. */
 export function asUser(user: TestUser, file: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Result> {
-  return runAsync('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/usr/bin/env', file, ...args], {
+  return runAsync('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/usr/bin/env', file, ...args], {
     env: opts.env ?? { PATH: '/usr/bin:/bin', TERM: 'xterm' }, input: opts.input ?? '',
   });
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Run commands as root on a fresh, minimal Debian 12 (debootstrap minbase: no
+# Node, no compiler, no python) holding a copy of this checkout at /src: the
+# machine a new admin starts from. It shares this host's kernel and network
+# (systemd-nspawn, no user namespace), with the cgroup v1 hierarchies bound in
+# writable so limits apply. The debootstrapped base is cached; each run starts
+# from a fresh copy of it and removes the copy afterwards.
+#
+#   test/harness/fresh-debian.sh 'commands'
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BASE=/var/tmp/cellsh-fresh-bookworm
+WORK=$(mktemp -d /var/tmp/cellsh-fresh-run.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+fatal() { printf 'fresh-debian.sh: %s\n' "$*" >&2; exit 1; }
+
+make_base() {
+  [ -x "$BASE/bin/bash" ] && return
+  command -v debootstrap >/dev/null || fatal "debootstrap is not installed"
+  local mirror
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  rm -rf "$BASE.tmp"
+  debootstrap --variant=minbase bookworm "$BASE.tmp" "${mirror:-http://deb.debian.org/debian}" > "$BASE.log" 2>&1 ||
+    fatal "debootstrap failed (see $BASE.log)"
+  cp /etc/apt/sources.list.d/debian.sources "$BASE.tmp/etc/apt/sources.list.d/" 2>/dev/null && rm -f "$BASE.tmp/etc/apt/sources.list"
+  mv "$BASE.tmp" "$BASE"
+}
+
+main() {
+  [ "$(id -u)" -eq 0 ] || fatal "run me as root"
+  command -v systemd-nspawn >/dev/null || fatal "systemd-nspawn is not installed (systemd-container)"
+  make_base
+  cp -a "$BASE/." "$WORK/"
+  cp /etc/resolv.conf "$WORK/etc/" 2>/dev/null || true
+  mkdir -p "$WORK/src"
+  (cd "$REPO" && git ls-files -z | cpio -0 -pdm --quiet "$WORK/src")
+  local args=(--quiet --register=no --keep-unit --directory="$WORK" --chdir=/src)
+  # This machine reaches the npm registry through a local CA; a real fresh host needs none.
+  local ca
+  ca=$(npm config get cafile 2>/dev/null || true)
+  if [ -n "$ca" ] && [ -f "$ca" ]; then
+    cp "$ca" "$WORK/etc/local-registry-ca.pem"
+    args+=(--setenv=NODE_EXTRA_CA_CERTS=/etc/local-registry-ca.pem --setenv=npm_config_cafile=/etc/local-registry-ca.pem)
+  fi
+  local pre=""
+  for h in memory pids cpu cpuacct blkio; do
+    [ -d "/sys/fs/cgroup/$h" ] || continue
+    args+=("--bind=/sys/fs/cgroup/$h:/mnt/.cg-$h")
+    pre+="mount --bind /mnt/.cg-$h /sys/fs/cgroup/$h 2>/dev/null; "
+  done
+  systemd-nspawn "${args[@]}" /bin/bash -c "$pre $*"
+}
+
+main "$@"
