@@ -1,9 +1,11 @@
 // The Node login shell: what the launcher (src/helper/launcher.c) starts as
 // the user, with a scrubbed environment, HOME at a root-owned folder and cwd
-// "/". It decides how to run the session, starts the helper and relays.
+// "/". It reads its record in the applied policy, decides how to run the
+// session, starts the helper and relays.
 // argv: node, this script, "--", the caller's argv[0], the caller's arguments.
 import { describeError, exitCodeOf } from '../errors.js';
 import { loadLayout } from '../layout.js';
+import { assertEnrolled } from '../session/enrolment.js';
 import { parseInvocation } from '../session/invocation.js';
 import { runSession } from '../session/run.js';
 
@@ -14,6 +16,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const args = sep >= 0 ? argv.slice(sep + 2) : argv.slice(2);
   const invocation = parseInvocation(args);
   const layout = loadLayout();
+  assertEnrolled(layout.compiledPolicy, process.getuid!());
   return runSession(layout.helper, invocation);
 }
 

@@ -61,7 +61,9 @@ static void v2_destroy(uid_t uid) {
       nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
   }
-  cg_kill_procs(leaf, "of the container");
+  char member[96];
+  xsnprintf(member, sizeof member, ":/%s/u%u", CELLSH_CGROUP_NAME, (unsigned)uid);
+  cg_kill_procs(leaf, member, "of the container");
   char rel[96];
   xsnprintf(rel, sizeof rel, ROOT "/%s/u%u", CELLSH_CGROUP_NAME, (unsigned)uid);
   if (rmdir(rel) < 0 && errno != ENOENT)
@@ -93,11 +95,30 @@ static void v2_create(uid_t uid, const struct cg_limits *l) {
   }
 }
 
+/* Does the leaf enforce at least the policy's limits? */
+static bool enforces(int leaf, const struct cg_limits *l) {
+  uint64_t v, quota = 0;
+  bool unlimited;
+  if (l->memory && !(cg_read_limit(leaf, "memory.max", 0, &v, &unlimited) && !unlimited && v <= l->memory))
+    return false;
+  if (l->pids && !(cg_read_limit(leaf, "pids.max", 0, &v, &unlimited) && !unlimited && v <= l->pids))
+    return false;
+  if (l->cpu) { /* cpu.max: "QUOTA PERIOD" or "max PERIOD" */
+    cleanup_free char *text = read_small_at(leaf, "cpu.max", 128, NULL);
+    unsigned long long q, p;
+    if (!text || sscanf(text, "%llu %llu", &q, &p) != 2 || p == 0)
+      return false;
+    quota = (uint64_t)q * CPU_PERIOD_US / p;
+    if (quota > (uint64_t)l->cpu * CPU_PERIOD_US / 1000u)
+      return false;
+  }
+  return true;
+}
+
 static int v2_open_entry(uid_t uid, const struct cg_limits *l, struct cg_entry *e) {
-  (void)l; /* one node carries every limit; it exists or the join is refused */
   e->n = 0;
   cleanup_fd int leaf = open_leaf(uid);
-  if (leaf < 0)
+  if (leaf < 0 || !enforces(leaf, l))
     return -1;
   int fd = RETRY(openat(leaf, "cgroup.procs", O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
   if (fd < 0)

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -37,6 +38,9 @@ int cg_open_root(const char *path, long magic) {
 int cg_subdir(int parent, const char *name, const char *what) {
   if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
     die_errno(EXIT_REFUSED, "can't create the cgroup %s/%s", what, name);
+  /* 0755 whatever the umask, so tools can read the usage (nothing else may write). */
+  if (fchmodat(parent, name, 0755, 0) < 0)
+    die_errno(EXIT_REFUSED, "can't set the mode of the cgroup %s/%s", what, name);
   int fd = RETRY(openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (fd < 0)
     die_errno(EXIT_REFUSED, "can't open the cgroup %s/%s", what, name);
@@ -50,21 +54,56 @@ void cg_write(int dir, const char *file, const char *value, const char *what) {
     die_errno(EXIT_REFUSED, "can't set %s to \"%s\" in the cgroup %s", file, value, what);
 }
 
-/* Send SIGKILL to every process listed in dir/cgroup.procs until it is empty
- * (cgroup v1 has no cgroup.kill; v2 uses this only as a fallback). */
-void cg_kill_procs(int dir, const char *what) {
+/* Does /proc/PID/cgroup (read after pinning the pid) still list member? */
+static bool still_member(pid_t pid, const char *member) {
+  char path[32];
+  xsnprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+  cleanup_free char *lines = read_small_at(AT_FDCWD, path, 1 << 16, NULL);
+  if (!lines)
+    return false;
+  for (char *save = NULL, *l = strtok_r(lines, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    const char *rest = strchr(l, ':'); /* "N:controllers:path" */
+    if (rest && !strcmp(rest + 1, member))
+      return true;
+  }
+  return false;
+}
+
+/* cgroup v1 has no cgroup.kill (and v2 uses this as a fallback). Each pid is
+ * pinned with a pidfd and checked against the cgroup before the signal, so a
+ * pid that was recycled after cgroup.procs was read is never hit. */
+void cg_kill_procs(int dir, const char *member, const char *what) {
   for (int round = 0; round < 200; round++) {
     cleanup_free char *procs = read_small_at(dir, "cgroup.procs", 1 << 20, NULL);
-    if (!procs || !procs[0])
+    if (!procs)
+      die_errno(EXIT_INTERNAL, "can't list the processes of the cgroup %s", what);
+    if (!procs[0])
       return;
     for (char *save = NULL, *tok = strtok_r(procs, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
       uint32_t pid;
-      if (parse_u32(tok, &pid) && pid > 1)
-        kill((pid_t)pid, SIGKILL);
+      if (!parse_u32(tok, &pid) || pid < 2)
+        continue;
+      cleanup_fd int pidfd = pidfd_open((pid_t)pid, 0);
+      if (pidfd >= 0 && still_member((pid_t)pid, member))
+        pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
     }
     nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
   }
   die(EXIT_INTERNAL, "processes in the cgroup %s survived SIGKILL for 2 s", what);
+}
+
+bool cg_read_limit(int dir, const char *file, uint64_t unlimited_value, uint64_t *v, bool *unlimited) {
+  cleanup_free char *text = read_small_at(dir, file, 128, NULL);
+  if (!text)
+    return false;
+  text[strcspn(text, " \n")] = '\0';
+  *unlimited = !strcmp(text, "max") || !strcmp(text, "-1");
+  if (*unlimited)
+    return true;
+  if (!parse_u64(text, v))
+    return false;
+  *unlimited = *v == unlimited_value;
+  return true;
 }
 
 void cg_enter(struct cg_entry *entry) {

@@ -6,6 +6,7 @@
 #ifndef CELLSH_CGROUP_H
 #define CELLSH_CGROUP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -27,8 +28,9 @@ struct cg_backend {
   const char *name;
   /* Create uid's cgroup afresh (removing a stale one) with these limits. */
   void (*create)(uid_t uid, const struct cg_limits *limits);
-  /* Open uid's cgroup.procs files; returns 0, or -1 if a node needed for one
-   * of these limits is missing (so a join never runs unlimited). */
+  /* Open uid's cgroup.procs files; returns 0, or -1 if a node is missing or
+   * enforces less than these limits (a policy made them stricter since the
+   * container started): a join never runs with less than the policy says. */
   int (*open_entry)(uid_t uid, const struct cg_limits *limits, struct cg_entry *entry);
   /* Kill whatever still runs in uid's cgroup and remove it; missing is fine. */
   void (*destroy)(uid_t uid);
@@ -46,6 +48,11 @@ void cg_enter(struct cg_entry *entry);
 int cg_open_root(const char *path, long magic);
 int cg_subdir(int parent, const char *name, const char *what);
 void cg_write(int dir, const char *file, const char *value, const char *what);
-void cg_kill_procs(int dir, const char *what);
+/* SIGKILL every process of dir/cgroup.procs whose /proc/PID/cgroup still has
+ * the line member (e.g. "pids:/cellsh/u1001"), through a pidfd, until none is left. */
+void cg_kill_procs(int dir, const char *member, const char *what);
+/* A limit file's value: true with *v set, or true with *unlimited set for "max"
+ * (or the given unlimited_value); false if it can't be read. */
+bool cg_read_limit(int dir, const char *file, uint64_t unlimited_value, uint64_t *v, bool *unlimited);
 
 #endif

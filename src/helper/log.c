@@ -16,11 +16,22 @@ static int log_fd = -1;
 static char host[65];
 
 void log_open(void) {
-  const char *slash = strrchr(CELLSH_LOG_PATH, '/');
-  char dir[256];
-  xsnprintf(dir, sizeof dir, "%.*s", (int)(slash - CELLSH_LOG_PATH), CELLSH_LOG_PATH);
+  char dir[256], parent[256];
+  xsnprintf(dir, sizeof dir, "%s", CELLSH_LOG_PATH);
+  char *slash = strrchr(dir, '/');
+  *slash = '\0'; /* dir: the log's folder */
+  const char *file = CELLSH_LOG_PATH + (slash - dir) + 1;
+  xsnprintf(parent, sizeof parent, "%s", dir);
+  char *up = strrchr(parent, '/');
+  *up = '\0';
+  {
+    /* Make the folder if it is missing (its parent must be root's alone). */
+    cleanup_fd int pfd = trusted_dir(parent[0] ? parent : "/");
+    if (mkdirat(pfd, dir + (up - parent) + 1, 0750) < 0 && errno != EEXIST)
+      die_errno(EXIT_CONFIG, "can't create the log folder \"%s\"", dir);
+  }
   cleanup_fd int dfd = trusted_dir(dir);
-  log_fd = RETRY(openat(dfd, slash + 1, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  log_fd = RETRY(openat(dfd, file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
   if (log_fd >= 0)
     trusted_check_fd(log_fd, CELLSH_LOG_PATH);
   struct utsname u;
@@ -28,7 +39,8 @@ void log_open(void) {
     xsnprintf(host, sizeof host, "%s", u.nodename);
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one. */
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one:
+ * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629). */
 static size_t utf8_len(const unsigned char *p) {
   if (p[0] < 0x80)
     return 1;
@@ -38,6 +50,9 @@ static size_t utf8_len(const unsigned char *p) {
   for (size_t i = 1; i < n; i++)
     if ((p[i] & 0xc0) != 0x80)
       return 0;
+  if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
+      (p[0] == 0xf4 && p[1] >= 0x90))
+    return 0;
   return n;
 }
 

@@ -20,7 +20,8 @@ struct log_fields {
   bool overflow; /* a put did not fit: the line is dropped rather than cut */
 };
 
-/* Open the log (as root) and remember the fd; harmless if it can't be opened. */
+/* Open the log (as root) and remember the fd. An untrusted log folder is fatal
+ * (EXIT_CONFIG); a log file that can't be written loses lines, not logins. */
 void log_open(void);
 
 void log_str(struct log_fields *f, const char *key, const char *value);

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "args.h"
 #include "cgroup.h"
@@ -31,6 +32,9 @@
 
 #define CHANNEL_FD 3
 #define STOP_WAIT_MS 5000
+#define STOP_LOCK_WAIT_S 5 /* then stop anyway: killing through the pinned pidfd needs no lock */
+#define MIN_NOFILE 64
+#define LOCK_WAIT_S 60
 
 extern char **environ;
 
@@ -46,19 +50,36 @@ static void sanitize_fds(void) {
   close_range(CHANNEL_FD + 1, ~0U, 0);
 }
 
+/* The caller's limits, restored for the user's program (session.c). */
+static struct caller_limits limits;
+
 /* Refuse to run from an environment that already lost privilege (no_new_privs,
- * i.e. inside a container) and set up a clean privileged state: no core dumps,
- * not dumpable, default signal dispositions, nothing blocked (SA-07). */
+ * i.e. inside a container) and set up a clean privileged state (SA-07): no
+ * core dumps, not dumpable, default signal dispositions, nothing blocked, and
+ * no caller rlimit that could cut a root write short (RLIMIT_FSIZE would
+ * truncate an audit line mid-way) or starve it (RLIMIT_NOFILE). */
 static void check_entry(void) {
+  if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0)
+    die(EXIT_REFUSED, "no_new_privs is set: cellsh can't start a container from inside one");
   if (geteuid() != 0)
     die(EXIT_CONFIG, "cellsh-helper is not installed setuid root; ask your administrator to run install.sh");
   /* Files the helper creates belong to root:root, not to the caller's group. */
   if (setegid(0) < 0)
     die_errno(EXIT_INTERNAL, "can't set the effective gid");
-  if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0)
-    die(EXIT_REFUSED, "no_new_privs is set: cellsh can't start a container from inside one");
-  struct rlimit none = {0, 0};
-  if (setrlimit(RLIMIT_CORE, &none) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+  struct rlimit nofile, unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+  if (getrlimit(RLIMIT_FSIZE, &limits.fsize) < 0 || getrlimit(RLIMIT_CORE, &limits.core) < 0 ||
+      getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+    die_errno(EXIT_INTERNAL, "can't read the resource limits");
+  if (nofile.rlim_cur < MIN_NOFILE)
+    die(EXIT_USAGE, "the open-files limit (ulimit -n %llu) is below the %d cellsh needs", (unsigned long long)nofile.rlim_cur, MIN_NOFILE);
+  /* Raising a hard limit needs CAP_SYS_RESOURCE, which a host may have taken
+   * out of root's bounding set; a soft limit can always go up to the hard one.
+   * If neither gets the file-size limit to unlimited, refuse. */
+  if (setrlimit(RLIMIT_FSIZE, &unlimited) < 0 &&
+      (limits.fsize.rlim_max != RLIM_INFINITY || setrlimit(RLIMIT_FSIZE, &unlimited) < 0))
+    die(EXIT_USAGE, "the file-size limit (ulimit -Hf %llu) is below what cellsh needs", (unsigned long long)limits.fsize.rlim_max);
+  struct rlimit no_core = {0, limits.core.rlim_max};
+  if (setrlimit(RLIMIT_CORE, &no_core) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die_errno(EXIT_INTERNAL, "can't secure the helper process");
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP)
@@ -66,6 +87,34 @@ static void check_entry(void) {
   sigset_t none_blocked;
   sigemptyset(&none_blocked);
   sigprocmask(SIG_SETMASK, &none_blocked, NULL);
+}
+
+/* Keep the caller's uid as data and drop it as the real uid: a process whose
+ * real uid is the caller's can be stopped, killed or reniced by the caller at
+ * any instruction, and so could the root children forked from it (SA-07,
+ * SA-25). The monitor and every child become the user again explicitly. */
+static uid_t take_identity(void) {
+  uid_t uid = getuid();
+  if (setresuid(0, 0, 0) < 0 || getuid() != 0)
+    die_errno(EXIT_INTERNAL, "can't take the real uid");
+  return uid;
+}
+
+/* fds 0-2 may only carry data into the container: pipes, sockets, regular
+ * files and the harmless devices. An O_PATH or directory fd would be a handle
+ * on the host's file system, a device another way out (SA-05). */
+static void check_stdio(void) {
+  for (int fd = 0; fd < 3; fd++) {
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+    if (fstat(fd, &st) < 0 || flags < 0)
+      die_errno(EXIT_USAGE, "can't inspect fd %d", fd);
+    bool harmless_dev = S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 &&
+                        (minor(st.st_rdev) == 3 || minor(st.st_rdev) == 5 || minor(st.st_rdev) == 7 ||
+                         minor(st.st_rdev) == 8 || minor(st.st_rdev) == 9);
+    if ((flags & O_PATH) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode) || (S_ISCHR(st.st_mode) && !harmless_dev))
+      die(EXIT_USAGE, "refusing fd %d: only pipes, sockets, files and /dev/null may be passed into the container", fd);
+  }
 }
 
 /* The container never gets a terminal from outside; cellsh passes /dev/null or
@@ -119,7 +168,11 @@ static NORETURN void do_stop(const struct request *req, uid_t caller) {
   else if (caller == 0)
     die(EXIT_USAGE, "root must name the uid: cellsh-helper stop UID");
   cleanup_fd int dir = state_dir();
-  cleanup_fd int lock = state_lock(dir, target);
+  /* A login wedged while holding the lock must not keep root from stopping
+   * the container: after a short wait, go on without it. */
+  cleanup_fd int lock = state_lock(dir, target, caller == 0 ? STOP_LOCK_WAIT_S : LOCK_WAIT_S);
+  if (lock < 0 && caller != 0)
+    die(EXIT_INTERNAL, "timed out after %d s waiting for a login to finish; try again", LOCK_WAIT_S);
   struct container_record rec;
   bool had = state_read(dir, target, &rec);
   cleanup_fd int pidfd = had ? state_pin(&rec) : -1;
@@ -175,12 +228,13 @@ int main(int argc, char **argv) {
   if (!parse_args(argc, argv, &req, err, sizeof err))
     die(EXIT_USAGE, "%s", err);
   check_entry();
-  caller_uid = getuid();
+  caller_uid = take_identity();
   if (req.verb == VERB_STOP)
     do_stop(&req, caller_uid);
   if (caller_uid == 0)
     die(EXIT_REFUSED, "cellsh does not serve root");
   refuse_terminals();
+  check_stdio();
   int channel = take_channel(req.pty_mask != 0, caller_uid);
   mode_t user_umask = umask(077);
   log_open();
@@ -191,21 +245,27 @@ int main(int argc, char **argv) {
   caller_name = user.name;
   struct container_record rec;
   struct session s = {.req = &req, .user = &user, .env = &env, .container = &rec, .channel = channel,
-                      .umask = user_umask, .started_ms = now_ms()};
+                      .umask = user_umask, .limits = limits, .started_ms = now_ms()};
   random_hex(s.id, 6);
   log_login(&s);
 
   s.cg = cg_detect();
   int dir = state_dir();
-  int lock = state_lock(dir, caller_uid);
+  int lock = state_lock(dir, caller_uid, LOCK_WAIT_S);
+  if (lock < 0)
+    die(EXIT_INTERNAL, "timed out after %d s waiting for another login to start your container; try again", LOCK_WAIT_S);
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
+  if (s.init_pidfd >= 0 && rec.gid != user.gid)
+    restart_needed(user.name, "the user's group id");
   if (s.init_pidfd < 0) {
     /* None, or stale (its init died, or its pid now names someone else): clear
      * what is left and start afresh (SA-23). */
     s.cg->destroy(caller_uid);
     state_remove(dir, caller_uid);
-    s.init_pidfd = container_create(&user, s.cg, &rec);
+    int commit;
+    s.init_pidfd = container_create(&user, s.cg, &rec, &commit);
     state_write(dir, &rec);
+    container_commit(commit);
     s.created = true;
     log_start(&s);
   }

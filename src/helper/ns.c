@@ -119,10 +119,17 @@ static NORETURN void init_loop(void) {
   }
 }
 
-static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int up, int down) {
-  rename_init();
+/* Die with the helper until the container is committed (SA-25). The kernel
+ * clears this on every credential change, setfsuid included (commit_creds in
+ * kernel/cred.c), so it is armed again after each. */
+static void die_with_parent(void) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
     die_errno(EXIT_INTERNAL, "can't set the parent-death signal");
+}
+
+static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int up, int down) {
+  rename_init();
+  die_with_parent();
   /* A session of its own: without one, /dev/tty would still reach the caller's
    * terminal (SA-31). */
   if (setsid() < 0)
@@ -131,6 +138,7 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
   if (unshare(CLONE_NEWCGROUP) < 0)
     die_errno(EXIT_INTERNAL, "can't create the cgroup namespace");
   cleanup_fd int home = open_home(u);
+  die_with_parent();
   rootfs_build(u, home);
   if (sethostname(u->hostname, strlen(u->hostname)) < 0)
     die_errno(EXIT_INTERNAL, "can't set the container's hostname");
@@ -139,8 +147,10 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
    * namespace exists: owned by it, the init holds CAP_NET_ADMIN there. */
   bool net_later = u->network == NETWORK_NONE && !loopback_up();
   /* The OOM killer should pick the program that ate the memory, not the init
-   * whose death would end every session. Lowering it needs CAP_SYS_RESOURCE. */
-  write_file_at(AT_FDCWD, "/proc/self/oom_score_adj", "-1000");
+   * whose death would end every session. Best effort on purpose: lowering it
+   * needs CAP_SYS_RESOURCE, which nested hosts may not grant, and without it
+   * the init is only as killable as any other process. */
+  (void)write_file_at(AT_FDCWD, "/proc/self/oom_score_adj", "-1000");
   gid_t g = u->gid;
   if (setgroups(1, &g) < 0)
     die_errno(EXIT_INTERNAL, "can't set the init's groups");
@@ -152,17 +162,20 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
     _exit(EXIT_INTERNAL);
   if (net_later && (unshare(CLONE_NEWNET) < 0 || !loopback_up()))
     die_errno(EXIT_INTERNAL, "can't give the container a network namespace with loopback");
-  drop_privileges(u->uid, u->gid);
+  drop_privileges(u->uid, u->gid, 1);
+  die_with_parent();
   int null = RETRY(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
     _exit(EXIT_INTERNAL);
-  if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0 || !write_all(up, "r", 1))
+  /* Ready; then live on by itself only once the record naming it is written,
+   * so a helper killed in between leaves no container that nothing tracks. */
+  if (!write_all(up, "r", 1) || !expect(down, 'p') || prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
     _exit(EXIT_INTERNAL);
   close_range(3, ~0U, 0);
   init_loop();
 }
 
-int container_create(const struct user_policy *u, const struct cg_backend *cg, struct container_record *rec) {
+int container_create(const struct user_policy *u, const struct cg_backend *cg, struct container_record *rec, int *commit) {
   struct cg_limits limits = limits_of(u);
   cg->create(u->uid, &limits);
   struct cg_entry entry;
@@ -194,14 +207,21 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   if (!write_all(down[1], "g", 1) || !expect(up[0], 'r'))
     child_failed(pid);
   close(up[0]);
-  close(down[1]);
+  *commit = down[1];
   memset(rec, 0, sizeof *rec);
   rec->uid = u->uid;
   rec->init_pid = pid;
   rec->network = u->network;
+  rec->gid = u->gid;
   rec->created_ms = now_ms();
   random_hex(rec->id, 6);
   if (!proc_identity(pid, rec))
     child_failed(pid);
   return pidfd;
+}
+
+void container_commit(int commit) {
+  if (!write_all(commit, "p", 1))
+    die_errno(EXIT_INTERNAL, "can't hand the container over to its init");
+  close(commit);
 }

@@ -8,8 +8,12 @@
 
 /* Start uid's container and fill rec with its identity. Returns a pidfd for its
  * init. The init is fully confined (no privileges, no_new_privs, in the cgroup)
- * before this returns, and then lives on by itself. */
-int container_create(const struct user_policy *u, const struct cg_backend *cg, struct container_record *rec);
+ * before this returns, but dies with the caller until container_commit(*commit)
+ * is called, once rec is published. */
+int container_create(const struct user_policy *u, const struct cg_backend *cg, struct container_record *rec, int *commit);
+
+/* Let the init live on by itself (the record naming it is written). */
+void container_commit(int commit);
 
 /* The limits the policy sets for u. */
 struct cg_limits limits_of(const struct user_policy *u);

@@ -31,7 +31,7 @@ static void drop_bounding_set(void) {
   }
 }
 
-static void verify_dropped(uid_t uid, gid_t gid) {
+static void verify_dropped(uid_t uid, gid_t gid, unsigned n_groups) {
   uid_t r, e, s;
   gid_t rg, eg, sg;
   if (getresuid(&r, &e, &s) < 0 || r != uid || e != uid || s != uid ||
@@ -41,6 +41,11 @@ static void verify_dropped(uid_t uid, gid_t gid) {
   if (capget_raw(caps) < 0 || caps[0].effective || caps[0].permitted || caps[0].inheritable ||
       caps[1].effective || caps[1].permitted || caps[1].inheritable)
     die(EXIT_INTERNAL, "dropping privileges did not take effect (capabilities)");
+  gid_t groups[MAX_GROUPS + 1];
+  if (getgroups(MAX_GROUPS + 1, groups) != (int)n_groups)
+    die(EXIT_INTERNAL, "dropping privileges did not take effect (supplementary groups)");
+  if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+    die(EXIT_INTERNAL, "dropping privileges did not take effect (dumpable)");
   if (prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0 ||
       prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SYS_ADMIN, 0, 0) != 0 ||
       prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
@@ -55,7 +60,7 @@ void set_groups(const struct user_policy *u) {
     die_errno(EXIT_INTERNAL, "can't set the supplementary groups of %s", u->name);
 }
 
-void drop_privileges(uid_t uid, gid_t gid) {
+void drop_privileges(uid_t uid, gid_t gid, unsigned n_groups) {
   drop_bounding_set();
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
     die_errno(EXIT_INTERNAL, "can't clear the ambient capabilities");
@@ -63,12 +68,17 @@ void drop_privileges(uid_t uid, gid_t gid) {
     die_errno(EXIT_INTERNAL, "can't change to gid %u", (unsigned)gid);
   if (setresuid(uid, uid, uid) < 0)
     die_errno(EXIT_INTERNAL, "can't change to uid %u", (unsigned)uid);
+  /* A uid change resets "dumpable" to fs.suid_dumpable, which may be 1; until
+   * exec, this process still holds root-opened fds (the audit log), so nobody
+   * may ptrace it or read its /proc files. execve(2) resets it for the program. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't stay non-dumpable");
   struct __user_cap_data_struct none[2] = {{0, 0, 0}, {0, 0, 0}};
   if (capset_raw(none) < 0)
     die_errno(EXIT_INTERNAL, "can't clear the capability sets");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     die_errno(EXIT_INTERNAL, "can't set no_new_privs");
-  verify_dropped(uid, gid);
+  verify_dropped(uid, gid, n_groups);
 }
 
 void fs_as_user(uid_t uid, gid_t gid) {

@@ -12,8 +12,9 @@
  * monitor) and in the container's (where uid 0 is unmapped, so the kernel does
  * not clear capabilities on setresuid by itself and this must). Supplementary
  * groups must already be set: in the container's namespace setgroups(2) is
- * denied. */
-void drop_privileges(uid_t uid, gid_t gid);
+ * denied; n_groups is how many were set, checked again after the drop. The
+ * process stays non-dumpable until it execs. */
+void drop_privileges(uid_t uid, gid_t gid, unsigned n_groups);
 
 /* Set the supplementary groups (while still root in the host namespace). */
 void set_groups(const struct user_policy *u);

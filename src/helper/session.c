@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -94,8 +95,10 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   set_groups(u); /* before the user namespace, where setgroups(2) is denied */
   if (setns(s->init_pidfd, CLONE_NEWUSER) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container's user namespace");
-  drop_privileges(u->uid, u->gid);
+  drop_privileges(u->uid, u->gid, u->n_groups);
   umask(s->umask);
+  if (setrlimit(RLIMIT_FSIZE, &s->limits.fsize) < 0 || setrlimit(RLIMIT_CORE, &s->limits.core) < 0)
+    die_errno(EXIT_INTERNAL, "can't restore your resource limits");
   char tty[32] = "";
   int master = -1;
   if (s->req->pty_mask) {
@@ -146,7 +149,7 @@ static NORETURN void monitor(const struct session *s, pid_t child) {
   if (!s->created)
     log_event("container-join", &f);
   set_groups(u);
-  drop_privileges(u->uid, u->gid);
+  drop_privileges(u->uid, u->gid, u->n_groups);
   child_pid = child;
   static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
@@ -165,12 +168,17 @@ static NORETURN void monitor(const struct session *s, pid_t child) {
   _exit(code);
 }
 
+void restart_needed(const char *user, const char *what) {
+  die(EXIT_REFUSED, "your running container predates a policy change (%s) and must be restarted first: "
+      "run \"kill 1\" in a session of yours, or ask your administrator to run \"cellsh-admin stop %s\" "
+      "(either ends every process in it)", what, user);
+}
+
 void session_run(const struct session *s) {
   struct cg_limits limits = limits_of(s->user);
   struct cg_entry entry;
   if (s->cg->open_entry(s->user->uid, &limits, &entry) < 0)
-    die(EXIT_REFUSED, "your container's cgroup is missing or predates a policy change; log out of "
-        "every session or ask your administrator to run \"cellsh-admin stop %s\"", s->user->name);
+    restart_needed(s->user->name, "its resource limits");
   /* setns(CLONE_NEWPID) places only our children in the container's pid
    * namespace; this process stays outside and waits. */
   if (setns(s->init_pidfd, CLONE_NEWPID) < 0)

@@ -5,6 +5,7 @@
 #define CELLSH_SESSION_H
 
 #include <stdbool.h>
+#include <sys/resource.h>
 
 #include "args.h"
 #include "cgroup.h"
@@ -12,6 +13,12 @@
 #include "policy.h"
 #include "state.h"
 #include "util.h"
+
+/* Resource limits of the caller that the helper replaced while privileged. */
+struct caller_limits {
+  struct rlimit fsize; /* raised to unlimited: an audit line must never be cut */
+  struct rlimit core;  /* soft limit 0: no dumps of a privileged process */
+};
 
 struct session {
   const struct request *req;
@@ -24,8 +31,13 @@ struct session {
   int channel;                      /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
   char id[13];                      /* session id for the log */
   mode_t umask;                     /* the caller's, restored for the program */
+  struct caller_limits limits;      /* likewise */
   uint64_t started_ms;
 };
+
+/* Refuse a join to a container that no longer matches the policy (limits made
+ * stricter, another gid): it must be restarted first. */
+NORETURN void restart_needed(const char *user, const char *what);
 
 /* Run the session; never returns. Exits with the program's status (128+N if
  * it died of signal N). */

@@ -14,7 +14,6 @@
 #include "trust.h"
 #include "util.h"
 
-#define LOCK_TIMEOUT_S 60
 #define RECORD_MAX 2048
 
 const char *const ns_names[NS_COUNT] = {"pid", "mnt", "uts", "ipc", "net", "cgroup", "user"};
@@ -33,21 +32,23 @@ int state_dir(void) {
 
 static void on_alarm(int sig) { (void)sig; }
 
-int state_lock(int dir, uid_t uid) {
+int state_lock(int dir, uid_t uid, unsigned wait_s) {
   char name[32];
   xsnprintf(name, sizeof name, "%u.lock", (unsigned)uid);
   int fd = RETRY(openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
   if (fd < 0)
     die_errno(EXIT_INTERNAL, "can't open the lock \"%s/%s\"", CELLSH_STATE_DIR, name);
   /* A blocking flock, bounded by an alarm so a wedged login can't hang the next. */
-  struct sigaction sa = {.sa_handler = on_alarm};
-  sigaction(SIGALRM, &sa, NULL);
-  alarm(LOCK_TIMEOUT_S);
+  struct sigaction sa = {.sa_handler = on_alarm}, old;
+  sigaction(SIGALRM, &sa, &old);
+  alarm(wait_s);
   int r = flock(fd, LOCK_EX);
   alarm(0);
-  if (r < 0)
-    die(EXIT_INTERNAL, "timed out after %d s waiting for another login to start your container; "
-        "try again", LOCK_TIMEOUT_S);
+  sigaction(SIGALRM, &old, NULL);
+  if (r < 0) {
+    close(fd);
+    return -1;
+  }
   return fd;
 }
 
@@ -71,15 +72,18 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
   char name[32];
   xsnprintf(name, sizeof name, "%u.state", (unsigned)uid);
   cleanup_free char *buf = read_small_at(dir, name, RECORD_MAX, NULL);
-  if (!buf)
+  if (!buf && errno == ENOENT)
     return 0;
+  if (!buf)
+    die_errno(EXIT_INTERNAL, "can't read the record \"%s/%s\"", CELLSH_STATE_DIR, name);
   memset(rec, 0, sizeof *rec);
-  uint64_t v[5];
+  uint64_t v[6];
   const char *id = strstr(buf, "\nid ");
   if (strncmp(buf, "cellsh-state 1\n", 15) || !id || strspn(id + 4, "0123456789abcdef") != 12 ||
       !field_u64(buf, "uid", &v[0]) || !field_u64(buf, "init_pid", &v[1]) ||
       !field_u64(buf, "init_start", &v[2]) || !field_u64(buf, "created_ms", &v[3]) ||
-      !field_u64(buf, "network", &v[4]) || v[0] != uid || v[1] < 2 || v[1] > INT32_MAX || v[4] > 1)
+      !field_u64(buf, "network", &v[4]) || !field_u64(buf, "gid", &v[5]) || v[0] != uid || v[1] < 2 ||
+      v[1] > INT32_MAX || v[4] > 1 || v[5] >= UINT32_MAX)
     return 0;
   for (int i = 0; i < NS_COUNT; i++) {
     char key[16];
@@ -93,6 +97,7 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
   rec->init_start = v[2];
   rec->created_ms = v[3];
   rec->network = (enum network_mode)v[4];
+  rec->gid = (gid_t)v[5];
   return 1;
 }
 
@@ -100,9 +105,9 @@ void state_write(int dir, const struct container_record *rec) {
   char text[RECORD_MAX], tmp[32], name[32];
   int n = snprintf(text, sizeof text,
                    "cellsh-state 1\nuid %u\nid %s\ninit_pid %d\ninit_start %" PRIu64
-                   "\ncreated_ms %" PRIu64 "\nnetwork %d\n",
+                   "\ncreated_ms %" PRIu64 "\nnetwork %d\ngid %u\n",
                    (unsigned)rec->uid, rec->id, (int)rec->init_pid, rec->init_start,
-                   rec->created_ms, (int)rec->network);
+                   rec->created_ms, (int)rec->network, (unsigned)rec->gid);
   for (int i = 0; i < NS_COUNT; i++)
     n += snprintf(text + n, sizeof text - (size_t)n, "ns_%s %" PRIu64 "\n", ns_names[i], rec->ns[i]);
   xsnprintf(tmp, sizeof tmp, "%u.state.tmp", (unsigned)rec->uid);
@@ -124,9 +129,13 @@ void state_remove(int dir, uid_t uid) {
  * parentheses, so count from the last ')'. */
 static bool start_time_of(int procfd, uint64_t *out) {
   cleanup_free char *buf = read_small_at(procfd, "stat", 4096, NULL);
-  char *p = buf ? strrchr(buf, ')') : NULL;
-  if (!p)
+  if (!buf && (errno == ENOENT || errno == ESRCH))
     return false;
+  if (!buf)
+    die_errno(EXIT_INTERNAL, "can't read a process's start time");
+  char *p = strrchr(buf, ')');
+  if (!p)
+    die(EXIT_INTERNAL, "malformed /proc/PID/stat");
   for (int field = 2; field < 22; field++) {
     p = strchr(p + 1, ' ');
     if (!p)
@@ -145,14 +154,19 @@ bool proc_identity(pid_t pid, struct container_record *rec) {
   char path[32];
   xsnprintf(path, sizeof path, "/proc/%d", (int)pid);
   cleanup_fd int procfd = RETRY(open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (procfd < 0 && errno != ENOENT)
+    die_errno(EXIT_INTERNAL, "can't open %s", path);
   if (procfd < 0 || !start_time_of(procfd, &rec->init_start))
     return false;
   for (int i = 0; i < NS_COUNT; i++) {
     char ns[16];
     struct stat st;
     xsnprintf(ns, sizeof ns, "ns/%s", ns_names[i]);
-    if (fstatat(procfd, ns, &st, 0) < 0)
-      return false;
+    if (fstatat(procfd, ns, &st, 0) < 0) {
+      if (errno == ENOENT || errno == ESRCH) /* gone, or a zombie: no namespaces left */
+        return false;
+      die_errno(EXIT_INTERNAL, "can't read the namespaces of %s", path);
+    }
     rec->ns[i] = st.st_ino;
   }
   return true;
@@ -160,15 +174,17 @@ bool proc_identity(pid_t pid, struct container_record *rec) {
 
 int state_pin(const struct container_record *rec) {
   cleanup_fd int pidfd = pidfd_open(rec->init_pid, 0);
-  if (pidfd < 0)
+  if (pidfd < 0 && errno == ESRCH)
     return -1;
+  if (pidfd < 0)
+    die_errno(EXIT_INTERNAL, "can't pin your container's init");
   struct container_record now = *rec;
   if (!proc_identity(rec->init_pid, &now) || now.init_start != rec->init_start ||
       memcmp(now.ns, rec->ns, sizeof now.ns) != 0)
     return -1;
   /* The process behind the pidfd is still alive, so the /proc reads above were
    * about it and not about a newcomer that reused the pid. */
-  if (pidfd_send_signal(pidfd, 0, NULL, 0) < 0)
+  if (pidfd_send_signal(pidfd, 0, NULL, 0) < 0 && errno == ESRCH)
     return -1;
   return steal_fd(&pidfd);
 }

@@ -3,7 +3,7 @@
  * makes concurrent first logins create exactly one container (SA-22, SA-23, SA-25).
  *
  * Record file "<uid>.state" (text, one "key value" per line):
- *   cellsh-state 1 / uid / id / init_pid / init_start / created_ms / network /
+ *   cellsh-state 1 / uid / id / init_pid / init_start / created_ms / network / gid /
  *   ns_pid ns_mnt ns_uts ns_ipc ns_net ns_cgroup ns_user (namespace inode numbers) */
 #ifndef CELLSH_STATE_H
 #define CELLSH_STATE_H
@@ -25,16 +25,19 @@ struct container_record {
   uint64_t init_start;     /* its start time (/proc/PID/stat field 22), against pid reuse */
   uint64_t created_ms;
   enum network_mode network;
+  gid_t gid;               /* the gid mapped inside: changing it needs a restart */
   uint64_t ns[NS_COUNT];   /* inode numbers of /proc/PID/ns/<name> */
 };
 
 /* Open (creating if needed) and check the state folder; returns a dir fd. */
 int state_dir(void);
 
-/* Take the per-uid lock, waiting a bounded time; returns the lock fd. */
-int state_lock(int dir, uid_t uid);
+/* Take the per-uid lock, waiting at most wait_s seconds; returns the lock fd,
+ * or -1 (with the fd closed) if it timed out. */
+int state_lock(int dir, uid_t uid, unsigned wait_s);
 
-/* Read uid's record: 1 if present and well formed, 0 if absent or damaged. */
+/* Read uid's record: 1 if present and well formed, 0 if absent or damaged;
+ * any other failure to read it is fatal. */
 int state_read(int dir, uid_t uid, struct container_record *rec);
 
 /* Publish a record atomically (temp file, then rename). */
@@ -43,12 +46,15 @@ void state_write(int dir, const struct container_record *rec);
 /* Remove uid's record if present. */
 void state_remove(int dir, uid_t uid);
 
-/* Fill the start time and namespace inodes of a live pid into rec. */
+/* Fill the start time and namespace inodes of pid into rec: true, or false if
+ * the process is gone (or a zombie); any other failure is fatal. */
 bool proc_identity(pid_t pid, struct container_record *rec);
 
 /* Pin the recorded init with a pidfd and check that it is still the process the
  * record names (start time and every namespace inode); returns the pidfd, or -1
- * if the record is stale. */
+ * if the record is stale (the init is gone or the pid names someone else).
+ * Errors that say nothing about the container (EMFILE, ENOMEM...) are fatal:
+ * taking them for "stale" would destroy a live container. */
 int state_pin(const struct container_record *rec);
 
 #endif

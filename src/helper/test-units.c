@@ -154,6 +154,11 @@ static void test_log(void) {
   f.buf[f.n] = '\0';
   ok(!strcmp(f.buf, ",\"command\":\"a\\\"b\\\\c\\u000a\\u001b[2J\\ufffd\xc3\xa9\""),
      "quotes, control bytes and invalid UTF-8 are escaped; valid UTF-8 kept");
+  struct log_fields o = {0};
+  log_str(&o, "c", "\xe0\x80\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xf0\x9f\x98\x80");
+  o.buf[o.n] = '\0';
+  ok(!strcmp(o.buf, ",\"c\":\"\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd|\xf0\x9f\x98\x80\""),
+     "overlong forms, surrogates and code points past U+10FFFF are replaced");
   char big[3 * LOG_VALUE_MAX];
   memset(big, '\x01', sizeof big - 1);
   big[sizeof big - 1] = '\0';

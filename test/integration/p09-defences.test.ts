@@ -5,10 +5,11 @@
 // process visible inside.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, copyFileSync, chmodSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
-import { mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { chownSync, copyFileSync, chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { asUser, containerRecord, createUser } from '../helpers/users.js';
-import { must, run } from '../helpers/system.js';
+import { must, run, waitFor } from '../helpers/system.js';
 import { cellshCommand } from '../helpers/session.js';
 
 const inst = testInstall();
@@ -148,4 +149,80 @@ test('9. nothing inside sees a host pid or a host process', { skip }, async (t) 
   const host = await cellshCommand(inst!, user, `cat /proc/${process.pid}/cmdline`);
   assert.notEqual(host.status, 0);
   assert.doesNotMatch(host.out, /node/);
+});
+
+test('9. the caller\'s rlimits can\'t cut a root write short, and the program gets them back', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p9-rlimit');
+  mustApply(inst!);
+  await cellshCommand(inst!, user, 'true');
+  // Allow only a few bytes more than the log already has: a helper running with
+  // this limit would write part of a line and be killed by SIGXFSZ.
+  const limit = statSync(inst!.logFile).size + 60;
+  const soft = await asUser(user, '/usr/bin/prlimit', [`--fsize=${limit}:unlimited`, '--', inst!.helper, 'run', 'ulimit -f']);
+  assert.equal(soft.status, 0, soft.err);
+  assert.equal(soft.out.trim(), String(Math.floor(limit / 1024)), 'the program runs with the caller\'s file-size limit');
+  // A hard limit: lifted where root may (CAP_SYS_RESOURCE), refused where it may not.
+  const hard = await asUser(user, '/usr/bin/prlimit', [`--fsize=${statSync(inst!.logFile).size + 60}`, '--', inst!.helper, 'run', 'true']);
+  assert.ok(hard.status === 0 || (hard.status === 64 && /file-size limit/.test(hard.err)), `${hard.status}: ${hard.err}`);
+  const records = logRecords(inst!); // throws on any line that is not whole JSON
+  assert.ok(records.filter((x) => x['user'] === user.name && x['event'] === 'login').length >= 2);
+  const nofile = await asUser(user, '/usr/bin/prlimit', ['--nofile=8', '--', inst!.helper, 'run', 'true']);
+  assert.equal(nofile.status, 64);
+  assert.match(nofile.err, /open-files limit/);
+  assert.ok(containerRecord(inst!, user), 'a starved helper leaves the running container alone');
+});
+
+test('9. the caller cannot signal the helper while it is privileged; root\'s stop does not wait on a wedged login', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p9-signal');
+  mustApply(inst!);
+  await cellshCommand(inst!, user, 'true');
+  // Hold the user's lock, so their next helper waits inside its privileged phase.
+  const holder = spawn('flock', ['-o', `${inst!.stateDir}/${user.uid}.lock`, 'sleep', '30'], { stdio: 'ignore', detached: true });
+  const release = (): void => { try { process.kill(-holder.pid!, 'SIGKILL'); } catch { /* gone */ } };
+  t.after(release);
+  await waitFor('the lock to be held', () => run('flock', ['-n', `${inst!.stateDir}/${user.uid}.lock`, 'true']).status !== 0);
+  const waiting = asUser(user, inst!.helper, ['run', 'echo joined']);
+  const helperPid = await waitFor('the helper', () => run('pgrep', ['-f', `^${inst!.helper} run echo joined`]).out.trim().split('\n')[0]);
+  const kill = await asUser(user, '/bin/kill', ['-STOP', helperPid]);
+  assert.notEqual(kill.status, 0);
+  assert.match(kill.err, /Operation not permitted/);
+  assert.match(readFileSync(`/proc/${helperPid}/status`, 'utf8'), /^Uid:\s+0\s+0\s+0\s+0$/m, 'no trace of the caller\'s uid');
+  const started = Date.now();
+  const stop = run(inst!.helper, ['stop', String(user.uid)]);
+  assert.equal(stop.status, 0, stop.err);
+  assert.ok(Date.now() - started < 15_000, 'root\'s stop goes ahead after a short wait');
+  assert.equal(containerRecord(inst!, user), undefined);
+  release();
+  const r = await waiting;
+  assert.equal(r.out, 'joined\n', `the waiting login went on once the lock was free: ${r.err}`);
+});
+
+test('9. stdio fds that are handles on the host (O_PATH, folders, devices) are refused', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p9-stdio');
+  mustApply(inst!);
+  const via = (stdin: string): Promise<ReturnType<typeof run>> => asUser(user, '/usr/bin/python3', ['-c', [
+    'import os, sys',
+    `fd = ${stdin}`,
+    'os.dup2(fd, 0)',
+    `os.execv("${inst!.helper}", ["cellsh-helper", "run", "echo ran"])`,
+  ].join('\n')]);
+  for (const [what, stdin] of [['O_PATH', 'os.open("/etc/shadow", os.O_PATH)'], ['a folder', 'os.open("/", os.O_RDONLY)']] as const) {
+    const r = await via(stdin);
+    assert.equal(r.status, 64, `${what}: ${r.out}${r.err}`);
+    assert.match(r.err, /refusing fd 0/);
+  }
+  // A device fd handed down by a more privileged parent (opened as root, then
+  // the process becomes the user and runs the helper).
+  const groupGid = Number(must('getent', ['group', inst!.group]).out.split(':')[2]);
+  const device = run('/usr/bin/python3', ['-c', [
+    'import os',
+    'fd = os.open("/dev/net/tun", os.O_RDWR)',
+    'os.dup2(fd, 0)',
+    `os.setgroups([${groupGid}]); os.setresgid(${user.gid}, ${user.gid}, ${user.gid}); os.setresuid(${user.uid}, ${user.uid}, ${user.uid})`,
+    `os.execv("${inst!.helper}", ["cellsh-helper", "run", "echo ran"])`,
+  ].join('\n')]);
+  assert.equal(device.status, 64, device.out + device.err);
+  assert.match(device.err, /refusing fd 0/);
+  assert.equal((await via('os.open("/dev/null", os.O_RDONLY)')).out, 'ran\n');
+  assert.equal((await via('os.open("/etc/hostname", os.O_RDONLY)')).out, 'ran\n', 'a plain file is fine');
 });

@@ -63,9 +63,15 @@ test('10. refusals are logged, and the person sees one or two plain lines', { sk
   const user = createUser(t, inst!, 'p10-refused');
   mustApply(inst!);
   const late = createUser(t, inst!, 'p10-late'); // enrolled after the policy was applied
+  // Through cellsh: the login shell names the user and the admin's command.
   const r = await cellshCommand(inst!, late, 'true');
   assert.equal(r.status, 77);
-  assert.match(r.err, /^cellsh: uid \d+ is not enrolled in cellsh; ask your administrator to run "cellsh-admin enroll"\n$/);
+  assert.equal(r.err, `cellsh: ${late.name} is not enrolled in cellsh, so there is no container to log in to\n` +
+    `cellsh: ask your administrator to run "cellsh-admin enroll ${late.name}"\n`);
+  // The helper itself (run directly) refuses too, and logs it.
+  const h = await asUser(late, inst!.helper, ['run', 'true']);
+  assert.equal(h.status, 77);
+  assert.match(h.err, /^cellsh: uid \d+ is not enrolled in cellsh; ask your administrator to run "cellsh-admin enroll"\n$/);
   const denied = logRecords(inst!).filter((x) => x['uid'] === late.uid && x['event'] === 'denied').at(-1);
   assert.match(String(denied?.['reason']), /not enrolled/);
   const usage = await asUser(user, inst!.launcher, ['-x']);

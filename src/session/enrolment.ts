@@ -1,0 +1,28 @@
+// Before starting the helper, the login shell reads its own record in the
+// applied policy, so a user who is not enrolled hears it by name, with the
+// command the admin needs (the helper, which does no NSS look-ups, only knows
+// the uid). Anything else wrong with the policy is the helper's to report.
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { CellshError, ExitCode } from '../errors.js';
+import { parseCompiled, type CompiledUser } from '../policy/compiled.js';
+
+/** The caller's record, or undefined when the policy can't be read (the helper will say why). */
+export function ownRecord(compiledPolicy: string, uid: number): CompiledUser | undefined | 'absent' {
+  let users: CompiledUser[];
+  try {
+    users = parseCompiled(readFileSync(compiledPolicy));
+  } catch {
+    return undefined;
+  }
+  return users.find((u) => u.uid === uid) ?? 'absent';
+}
+
+/** Refuse, in plain words, a user the applied policy does not list. */
+export function assertEnrolled(compiledPolicy: string, uid: number): void {
+  if (ownRecord(compiledPolicy, uid) !== 'absent') return;
+  const name = userInfo().username;
+  throw new CellshError('not-enrolled', `${name} is not enrolled in cellsh, so there is no container to log in to`, {
+    hint: `ask your administrator to run "cellsh-admin enroll ${name}"`, exitCode: ExitCode.refused,
+  });
+}

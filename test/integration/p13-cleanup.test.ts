@@ -1,0 +1,29 @@
+// Issue point 13: tests clean up users, mounts and cgroups even when they fail.
+// A fixture test fails on purpose mid-session; afterwards nothing of it is left.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { skipReason, testInstall } from '../helpers/install.js';
+import { packageRoot } from '../helpers/fixtures.js';
+import { run, runAsync } from '../helpers/system.js';
+
+const inst = testInstall();
+const skip = skipReason(inst);
+
+test('13. a test that fails midway still removes its user, home, container, cgroups and processes', { skip }, async () => {
+  const fixture = join(packageRoot(), 'dist/test/fixtures/cleanup/fails-after-login.js');
+  const r = await runAsync(process.execPath, ['--test', '--test-reporter=tap', fixture], { env: process.env, timeout: 120_000 });
+  assert.notEqual(r.status, 0, 'the fixture test failed as it should');
+  assert.match(r.out, /deliberate failure/);
+  const uid = /UID=(\d+)/.exec(r.out)?.[1];
+  assert.ok(uid, r.out);
+  assert.notEqual(run('getent', ['passwd', 'cellsh-t-p13-fails']).status, 0, 'the user is gone');
+  assert.ok(!existsSync('/home/cellsh-t-p13-fails'), 'the home is gone');
+  assert.ok(!existsSync(`${inst!.stateDir}/${uid}.state`), 'the container record is gone');
+  assert.notEqual(run('pgrep', ['-U', uid!]).status, 0, 'no process of the user is left');
+  for (const controller of ['memory', 'pids', 'cpu', '']) {
+    assert.ok(!existsSync(join('/sys/fs/cgroup', controller, inst!.cgroupName, `u${uid}`)), `no ${controller || 'v2'} cgroup`);
+  }
+  assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /cellsh-t-p13-fails/, 'no mount on the host');
+});
