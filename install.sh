@@ -40,7 +40,7 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NODE_MIN_MAJOR=18
 PACKAGES=(nodejs npm gcc make libc6-dev ca-certificates procps)
 
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 parse_args() {
   while [ $# -gt 0 ]; do

@@ -1,5 +1,6 @@
 // Running real commands from tests: argv arrays, captured bytes, exit status.
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** The outcome of a finished command. */
 export interface Result {
@@ -67,5 +68,14 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** True once a process has exited: no /proc entry, or a zombie not yet reaped. */
+export function processGone(pid: number | string): boolean {
+  try {
+    return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
   }
 }

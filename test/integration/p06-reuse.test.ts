@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { containerRecord, createUser, su } from '../helpers/users.js';
-import { must, run, waitFor } from '../helpers/system.js';
+import { must, processGone, run, waitFor } from '../helpers/system.js';
 import { cellshCommand, interactiveLogin } from '../helpers/session.js';
 
 const inst = testInstall();
@@ -50,7 +50,7 @@ test('6. a container whose init died is detected and replaced', { skip }, async 
   assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
   const before = containerRecord(inst!, user)!;
   must('kill', ['-KILL', before['init_pid']!]);
-  await waitFor('the init to die', () => run('kill', ['-0', before['init_pid']!]).status !== 0);
+  await waitFor('the init to die', () => processGone(before['init_pid']!));
   const r = await cellshCommand(inst!, user, 'cat /proc/1/comm; readlink /proc/self/ns/pid');
   assert.equal(r.status, 0, r.err);
   const after = containerRecord(inst!, user)!;
@@ -66,7 +66,8 @@ test('6. when the dead init\'s pid is reused by another process, the login never
   const before = containerRecord(inst!, user)!;
   const pid = Number(before['init_pid']);
   must('kill', ['-KILL', String(pid)]);
-  await waitFor('the init to die', () => run('kill', ['-0', String(pid)]).status !== 0);
+  // Reaped, not just dead: a zombie still holds its pid.
+  await waitFor('the init to be reaped', () => !existsSync(`/proc/${pid}`));
   // Recycle the pid for one of the user's own processes on the host (ns_last_pid
   // picks the next pid the kernel hands out), as an attacker cycling pids would.
   let impostor: ReturnType<typeof spawn> | undefined;

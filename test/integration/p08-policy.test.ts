@@ -8,7 +8,7 @@ import { chmodSync, chownSync, copyFileSync, readFileSync, renameSync, rmSync, s
 import { dirname } from 'node:path';
 import { applyPolicy, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { asUser, containerRecord, createUser, su } from '../helpers/users.js';
-import { run, waitFor } from '../helpers/system.js';
+import { processGone, run, waitFor } from '../helpers/system.js';
 import { cellshCommand } from '../helpers/session.js';
 
 const inst = testInstall();
@@ -106,13 +106,7 @@ test('8. cellsh-admin enroll and unenroll set and restore the login shell and gr
   const stop = run(inst!.admin, ['stop', user.name]);
   assert.equal(stop.status, 0, stop.err);
   assert.equal(containerRecord(inst!, user), undefined);
-  await waitFor('its init to be gone (a zombie until the host reaps it counts as gone)', () => {
-    try {
-      return / Z /.test(readFileSync(`/proc/${rec['init_pid']}/stat`, 'utf8'));
-    } catch {
-      return true;
-    }
-  });
+  await waitFor('its init to be gone (a zombie until the host reaps it counts as gone)', () => processGone(rec['init_pid']!));
   assert.equal((await su(user, 'true')).status, 0);
   const un = run(inst!.admin, ['unenroll', user.name]);
   assert.equal(un.status, 0, un.err);
@@ -121,4 +115,24 @@ test('8. cellsh-admin enroll and unenroll set and restore the login shell and gr
   const notRoot = await asUser(user, inst!.admin, ['enroll', user.name]);
   assert.equal(notRoot.status, 77);
   assert.equal(run(inst!.admin, ['enroll', 'cellsh-t-nosuchuser']).status, 64);
+});
+
+test('8. a stricter policy never reaches a running container unlimited: joins are refused until it restarts', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p8-stricter');
+  const limit = (n: number): string => `users:\n  ${user.name}:\n    limits: {pids: ${n}}\n`;
+  mustApply(inst!, limit(100));
+  assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
+  const first = containerRecord(inst!, user)!;
+  mustApply(inst!, limit(50));
+  const refused = await cellshCommand(inst!, user, 'echo joined');
+  assert.equal(refused.status, 77);
+  assert.match(refused.err, /predates a policy change \(its resource limits\) and must be restarted first: run "kill 1"/);
+  mustApply(inst!, limit(200)); // looser than what runs: joining is safe
+  assert.equal((await cellshCommand(inst!, user, 'echo joined')).out, 'joined\n');
+  // kill 1 inside stops the container; the next login starts one with the policy's limits.
+  await cellshCommand(inst!, user, 'kill 1');
+  await waitFor('the container to stop', () => processGone(first['init_pid']!));
+  assert.equal((await cellshCommand(inst!, user, 'echo fresh')).out, 'fresh\n');
+  assert.notEqual(containerRecord(inst!, user)!['id'], first['id']);
+  assert.equal(readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${user.uid}/pids.max`, 'utf8').trim(), '200');
 });
