@@ -3,7 +3,6 @@
 // master must come back.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
-import { closeFd, receiveMessage, seqpacketPair } from '../sys/libc.js';
 import { helperArgs, parseStarted, type HelperRequest, type PtySpec, type StartedMessage } from './protocol.js';
 import { CellshError, ExitCode } from '../errors.js';
 
@@ -21,16 +20,15 @@ export interface HelperProcess {
   readonly started: Promise<Started | undefined>;
 }
 
-/** Start the helper. stdio gives fds 0-2 for it; a channel is added when pty is set. */
-export function startHelper(helper: string, req: HelperRequest, stdio: StdioOptions & unknown[], pty?: PtySpec): HelperProcess {
-  let channel: [number, number] | undefined;
+/** Start the helper. stdio gives fds 0-2 for it; a channel is added when pty is set.
+ * koffi (libc) is loaded only then: commands without a terminal don't pay for it. */
+export async function startHelper(helper: string, req: HelperRequest, stdio: StdioOptions & unknown[], pty?: PtySpec): Promise<HelperProcess> {
+  const libc = pty ? await import('../sys/libc.js') : undefined;
+  const channel = libc?.seqpacketPair();
   const fds = [...stdio];
-  if (pty) {
-    channel = seqpacketPair();
-    fds[3] = channel[1];
-  }
+  if (channel) fds[3] = channel[1];
   const child = spawn(helper, helperArgs(req, pty), { stdio: fds as StdioOptions, env: process.env });
-  if (channel) closeFd(channel[1]);
+  if (channel) libc!.closeFd(channel[1]);
   const exited = new Promise<number>((resolve, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) => {
       reject(new CellshError('helper-unavailable', `can't run ${helper}: ${err.code ?? err.message}`, {
@@ -40,23 +38,23 @@ export function startHelper(helper: string, req: HelperRequest, stdio: StdioOpti
     });
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
   });
-  const started = channel ? receiveStarted(channel[0]) : Promise.resolve(undefined);
+  const started = channel ? receiveStarted(libc!, channel[0]) : Promise.resolve(undefined);
   return { child, exited, started };
 }
 
-async function receiveStarted(fd: number): Promise<Started | undefined> {
+async function receiveStarted(libc: typeof import('../sys/libc.js'), fd: number): Promise<Started | undefined> {
   try {
-    const msg = await receiveMessage(fd);
+    const msg = await libc.receiveMessage(fd);
     if (!msg) return undefined;
     const parsed = parseStarted(msg.text);
     if (!parsed) {
-      if (msg.fd !== undefined) closeFd(msg.fd);
+      if (msg.fd !== undefined) libc.closeFd(msg.fd);
       throw new CellshError('helper-protocol', `the helper sent an unexpected message: ${JSON.stringify(msg.text.slice(0, 80))}`, {
         exitCode: ExitCode.internal,
       });
     }
     return { ...parsed, master: msg.fd };
   } finally {
-    closeFd(fd);
+    libc.closeFd(fd);
   }
 }

@@ -11,7 +11,6 @@ import type { StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { startHelper, type HelperProcess } from '../helper-client/client.js';
 import type { HelperRequest } from '../helper-client/protocol.js';
-import { TerminalRelay } from './relay.js';
 import type { Invocation } from './invocation.js';
 
 /** Signals cellsh passes on to the session (through the helper's monitor). */
@@ -32,7 +31,8 @@ async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[]): 
   // messages still reach the person. Non-terminal fds pass straight through.
   const stdio: StdioOptions & unknown[] = [ttys[0] ? 'ignore' : 'inherit', ttys[1] ? 'ignore' : 'inherit', ttys[2] ? 'pipe' : 'inherit'];
   const out = process.stdout;
-  const proc = startHelper(helper, req, stdio, { mask, rows: out.rows || 24, cols: out.columns || 80 });
+  const proc = await startHelper(helper, req, stdio, { mask, rows: out.rows || 24, cols: out.columns || 80 });
+  const { TerminalRelay } = await import('./relay.js');
   proc.child.stderr?.pipe(process.stderr, { end: false });
   const unforward = forwardSignals(proc);
   try {
@@ -55,7 +55,7 @@ async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[]): 
 
 async function runWithPipes(helper: string, req: HelperRequest, ttys: boolean[]): Promise<number> {
   const stdio: StdioOptions & unknown[] = ttys.map((t) => (t ? 'pipe' : 'inherit'));
-  const proc = startHelper(helper, req, stdio);
+  const proc = await startHelper(helper, req, stdio);
   const relays: Array<Promise<void>> = [];
   if (proc.child.stdin && ttys[0]) process.stdin.pipe(proc.child.stdin).on('error', () => undefined);
   if (proc.child.stdout) relays.push(pipeUntilEnd(proc.child.stdout, process.stdout));
