@@ -62,7 +62,7 @@ check_leftovers() {
   local left=""
   getent passwd | grep -q '^cellsh-t-' && left+=" users:$(getent passwd | grep -c '^cellsh-t-')"
   grep -q "$CGROUP" /proc/self/mountinfo && left+=" mounts"
-  find /sys/fs/cgroup -maxdepth 2 -name "$CGROUP" 2>/dev/null | grep -q . && left+=" cgroups"
+  find /sys/fs/cgroup -maxdepth 2 \( -name "$CGROUP" -o -name 'cellsh-fresh-*' \) 2>/dev/null | grep -q . && left+=" cgroups"
   [ -z "$left" ] || fatal "the tests left things behind:$left"
 }
 

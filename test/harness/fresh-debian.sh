@@ -2,9 +2,11 @@
 # Run commands as root on a fresh, minimal Debian 12 (debootstrap minbase: no
 # Node, no compiler, no python) holding a copy of this checkout at /src: the
 # machine a new admin starts from. It shares this host's kernel and network
-# (systemd-nspawn, no user namespace), with the cgroup v1 hierarchies bound in
-# writable so limits apply. The debootstrapped base is cached; each run starts
-# from a fresh copy of it and removes the copy afterwards.
+# (systemd-nspawn, no user namespace). Each cgroup v1 hierarchy is given to it
+# as a subtree of its own (cellsh-fresh-PID), so the guest's cellsh can apply
+# limits without seeing, or colliding with, this host's cgroups; the subtree is
+# removed afterwards. The debootstrapped base is cached; each run starts from a
+# fresh copy of it and removes the copy afterwards.
 #
 #   test/harness/fresh-debian.sh 'commands'
 set -euo pipefail
@@ -12,7 +14,17 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BASE=/var/tmp/cellsh-fresh-bookworm
 WORK=$(mktemp -d /var/tmp/cellsh-fresh-run.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+CGSUB=cellsh-fresh-$$
+CONTROLLERS=(memory pids cpu cpuacct blkio)
+
+cleanup() {
+  rm -rf "$WORK"
+  for h in "${CONTROLLERS[@]}"; do
+    [ -d "/sys/fs/cgroup/$h/$CGSUB" ] && find "/sys/fs/cgroup/$h/$CGSUB" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  return 0
+}
+trap cleanup EXIT
 
 fatal() { printf 'fresh-debian.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -45,9 +57,10 @@ main() {
     args+=(--setenv=NODE_EXTRA_CA_CERTS=/etc/local-registry-ca.pem --setenv=npm_config_cafile=/etc/local-registry-ca.pem)
   fi
   local pre=""
-  for h in memory pids cpu cpuacct blkio; do
+  for h in "${CONTROLLERS[@]}"; do
     [ -d "/sys/fs/cgroup/$h" ] || continue
-    args+=("--bind=/sys/fs/cgroup/$h:/mnt/.cg-$h")
+    mkdir -p "/sys/fs/cgroup/$h/$CGSUB"
+    args+=("--bind=/sys/fs/cgroup/$h/$CGSUB:/mnt/.cg-$h")
     pre+="mount --bind /mnt/.cg-$h /sys/fs/cgroup/$h 2>/dev/null; "
   done
   systemd-nspawn "${args[@]}" /bin/bash -c "$pre $*"
