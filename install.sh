@@ -19,8 +19,10 @@
 # What it installs: the setuid helper (root:GROUP 4750), the launcher, the
 # compiled TypeScript with its production node_modules, cellsh-admin, the
 # default policy (never over an existing one), the state, log and policy
-# folders, /etc/shells and tmpfiles.d entries. The list is kept in
-# DIR/lib/cellsh/install-manifest for --uninstall.
+# folders, /etc/shells and tmpfiles.d entries, and an sshd drop-in
+# (/etc/ssh/sshd_config.d/cellsh.conf) that sends every ssh session of GROUP's
+# members through cellsh and closes what would go around it. The list is kept
+# in DIR/lib/cellsh/install-manifest for --uninstall.
 set -euo pipefail
 
 # ---- messages ----------------------------------------------------------------
@@ -207,8 +209,61 @@ EOF
     printf 'd %s 0700 root root -\n' "$STATEDIR" > /usr/lib/tmpfiles.d/cellsh.conf
     record "tmpfiles /usr/lib/tmpfiles.d/cellsh.conf"
   fi
+}
+
+# The manifest, last: everything above recorded what it created.
+write_manifest() {
   record "file $MANIFEST"
   sort -u "$NEW_MANIFEST" > "$MANIFEST"
+}
+
+# ---- sshd ----------------------------------------------------------------------
+# Every ssh session of an enrolled user goes through cellsh (ForceCommand: also
+# sftp, whatever the Subsystem line says, and authorized_keys command= options),
+# and nothing sshd can do on the host's side is left open: port and socket
+# forwarding, X11, tunnels, ~/.ssh/rc, ~/.ssh/environment. Agent forwarding
+# stays: cellsh relays the agent into the container itself.
+sshd_dropin() {
+  local dir=$ROOT/etc/ssh/sshd_config.d
+  if [ -z "$ROOT" ] && [ ! -d "$dir" ]; then
+    info "no OpenSSH server here ($dir is missing): no sshd drop-in written"
+    return
+  fi
+  ensure_dir "$dir" 0755 root:root
+  local conf=$dir/cellsh.conf
+  cat > "$conf.new" <<EOF
+# cellsh: sshd settings for the users cellsh serves (members of group $GROUP).
+# Written by install.sh and removed by install.sh --uninstall; check them with
+# "cellsh-admin doctor". See README.md, "OpenSSH", for what each line closes.
+PermitUserEnvironment no
+Match Group $GROUP
+    ForceCommand $LAUNCHER
+    AllowTcpForwarding no
+    AllowStreamLocalForwarding no
+    X11Forwarding no
+    PermitTunnel no
+    PermitUserRC no
+    PermitListen none
+    PermitOpen none
+    AllowAgentForwarding yes
+EOF
+  chmod 0644 "$conf.new"
+  mv -f "$conf.new" "$conf"
+  record "file $conf"
+  if [ -z "$ROOT" ] && command -v sshd >/dev/null; then
+    [ -d /run/sshd ] || install -d -m 0755 /run/sshd # what Debian's tmpfiles.d/sshd.conf makes
+    sshd -t || fatal "sshd does not accept its configuration with $conf; fix it, then run install.sh again"
+    reload_sshd
+  fi
+}
+
+# Make a running sshd read its configuration again.
+reload_sshd() {
+  if [ -d /run/systemd/system ] && systemctl is-active --quiet ssh 2>/dev/null; then
+    systemctl reload ssh
+  elif [ -s /run/sshd.pid ] && kill -0 "$(cat /run/sshd.pid)" 2>/dev/null; then
+    kill -HUP "$(cat /run/sshd.pid)"
+  fi
 }
 
 apply_policy() {
@@ -266,6 +321,7 @@ uninstall() {
       group) groupdel "$path" 2>/dev/null || warn "could not remove group $path" ;;
     esac
   done <<< "$manifest"
+  if [ -z "$ROOT" ] && grep -q "/sshd_config.d/cellsh.conf$" <<< "$manifest"; then reload_sshd; fi
   info "uninstalled"
 }
 
@@ -280,6 +336,8 @@ main() {
   build
   stage_modules
   install_files
+  sshd_dropin
+  write_manifest
   apply_policy
   info "installed: $LAUNCHER, $ADMIN, $LIBDIR"
   if [ "$MODE" = demo ]; then demo; fi

@@ -59,11 +59,21 @@ function lookup(dir: UserDirectory, name: string): PasswdEntry {
   return user;
 }
 
-/** Enroll a user; returns the exit code of the policy apply. */
-export function runEnroll(name: string, opts: EnrollOptions): number {
+/** Shells that read nothing of the user's for "-c": safe as the passwd shell
+ * under sshd's ForceCommand (bash reads ~/.bashrc there, zsh ~/.zshenv: SA-36). */
+export const SAFE_FORCED_SHELLS = ['/bin/sh', '/usr/bin/sh', '/bin/dash', '/usr/bin/dash'];
+
+/** Enroll a user; returns the exit code of the policy apply. With keepShell
+ * (sshd ForceCommand deployments) the login shell stays, if it is a safe one. */
+export function runEnroll(name: string, opts: EnrollOptions & { keepShell?: boolean }): number {
   const user = lookup(opts.dir, name);
   const { layout } = opts;
-  if (user.shell !== layout.launcher) {
+  if (opts.keepShell && user.shell !== layout.launcher && !SAFE_FORCED_SHELLS.includes(user.shell)) {
+    throw new CellshError('unsafe-shell', `${user.name}'s login shell ${user.shell} reads files from the home before sshd's ForceCommand runs`, {
+      hint: `give ${user.name} cellsh or /bin/sh as login shell, or enroll without --keep-shell`, exitCode: ExitCode.refused,
+    });
+  }
+  if (!opts.keepShell && user.shell !== layout.launcher) {
     const saved = readSaved(layout);
     saved[user.name] = user.shell;
     writeSaved(layout, saved);
@@ -71,7 +81,7 @@ export function runEnroll(name: string, opts: EnrollOptions): number {
   }
   accountTool('usermod', ['--append', '--groups', layout.group, user.name], user.name);
   logEvent(opts.log, 'enroll', { user: user.name, uid: user.uid, by_uid: opts.byUid });
-  opts.out.write(`enrolled ${user.name}: login shell ${layout.launcher}, group ${layout.group}\n`);
+  opts.out.write(`enrolled ${user.name}: login shell ${opts.keepShell ? user.shell : layout.launcher}, group ${layout.group}\n`);
   return opts.apply();
 }
 

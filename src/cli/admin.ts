@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util';
 import { assertRoot, runApply } from '../admin/apply.js';
 import { policyEnv, runCheck, type TextOut } from '../admin/check.js';
 import { runEnroll, runUnenroll, stopContainer, type EnrollOptions } from '../admin/enroll.js';
+import { runDoctor } from '../admin/doctor.js';
+import { spawnSync } from 'node:child_process';
 import { CellshError, describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { loadLayout } from '../layout.js';
 import { openAuditLog } from '../log.js';
@@ -85,16 +87,21 @@ const VERBS: Readonly<Record<string, Verb>> = {
   },
   enroll: {
     summary: 'make USER a cellsh user: login shell, group, then apply (root only)',
-    usage: 'enroll USER',
+    usage: 'enroll USER [--keep-shell]',
     help: [
       'Add USER to the cellsh group (its members may run the helper), make cellsh',
       'their login shell (the old one is remembered for unenroll) and apply the policy.',
       '',
-      'exit status: 0 enrolled, 78 the policy was rejected, 77 not root, 64 usage error',
+      'options:',
+      '  --keep-shell   leave the login shell as it is (sshd ForceCommand deployments);',
+      '                 it must read no startup files for -c: /bin/sh (dash) does',
+      '',
+      'exit status: 0 enrolled, 78 the policy was rejected, 77 not root or unsafe shell, 64 usage error',
     ].join('\n'),
-    options: {},
+    options: { 'keep-shell': { type: 'boolean' } },
     maxArgs: 1,
-    run: ({ positionals }, io) => withAdmin(io, (opts) => runEnroll(requireUser(positionals, 'enroll USER'), opts)),
+    run: ({ positionals, values }, io) => withAdmin(io, (opts) =>
+      runEnroll(requireUser(positionals, 'enroll USER'), { ...opts, keepShell: values['keep-shell'] === true })),
   },
   unenroll: {
     summary: 'stop USER\'s container and undo enroll (root only)',
@@ -109,6 +116,37 @@ const VERBS: Readonly<Record<string, Verb>> = {
     maxArgs: 1,
     run: ({ positionals }, io) => withAdmin(io, (opts) =>
       runUnenroll(requireUser(positionals, 'unenroll USER'), { ...opts, stop: (uid) => stopContainer(opts.layout, uid) })),
+  },
+  doctor: {
+    summary: 'check the live system for ways around the containers (root only)',
+    usage: 'doctor [--sshd-config FILE] [--json]',
+    help: [
+      'Check the install, and for each enrolled user the sshd settings they really get',
+      '(sshd -T -C user=NAME), their login shell and the sshd PAM stack. Every finding is',
+      'a line: ok, warn, open (a way around the container) or fail (broken), with the fix.',
+      '',
+      'options:',
+      '  --sshd-config FILE   the sshd configuration to check (default /etc/ssh/sshd_config)',
+      '  --json               print {ok, findings} instead',
+      '',
+      'exit status: 0 nothing open or broken, 1 something is, 77 not root, 64 usage error',
+    ].join('\n'),
+    options: { 'sshd-config': { type: 'string' }, json: { type: 'boolean' } },
+    maxArgs: 0,
+    run: ({ values }, io) => {
+      if (process.geteuid?.() !== 0) {
+        throw new CellshError('not-root', 'doctor must run as root (it asks sshd for every user\'s settings)', { hint: 'run it with sudo', exitCode: ExitCode.refused });
+      }
+      return runDoctor({
+        layout: loadLayout(), dir: nssDirectory(), out: io.out, json: values['json'] === true,
+        sshdConfig: typeof values['sshd-config'] === 'string' ? values['sshd-config'] : '/etc/ssh/sshd_config',
+        pamFile: '/etc/pam.d/sshd',
+        sshd: (args) => {
+          const r = spawnSync('/usr/sbin/sshd', args, { encoding: 'utf8' });
+          return r.error ? undefined : { status: r.status ?? 1, out: r.stdout, err: r.stderr };
+        },
+      });
+    },
   },
   stop: {
     summary: 'stop USER\'s container and everything in it (root only)',

@@ -14,8 +14,8 @@ const PROG = 'cellsh';
 async function main(argv: readonly string[]): Promise<number> {
   const sep = argv.indexOf('--', 2);
   const args = sep >= 0 ? argv.slice(sep + 2) : argv.slice(2);
-  const invocation = parseInvocation(args);
   const layout = loadLayout();
+  const invocation = parseInvocation(args, { self: layout.launcher, originalCommand: process.env['SSH_ORIGINAL_COMMAND'] });
   assertEnrolled(layout.compiledPolicy, process.getuid!());
   return runSession(layout.helper, invocation);
 }

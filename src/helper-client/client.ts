@@ -6,9 +6,18 @@ import { constants } from 'node:os';
 import { helperArgs, parseStarted, type HelperRequest, type PtySpec, type StartedMessage } from './protocol.js';
 import { CellshError, ExitCode } from '../errors.js';
 
-/** What the helper sends when the program starts: who, where, and the pty master if asked for. */
+/** What the helper sends when the program starts: who, where, and the fds asked for. */
 export interface Started extends StartedMessage {
+  /** The pty master (with a pty). */
   readonly master: number | undefined;
+  /** The agent's listening socket and its folder inside the container (with --agent). */
+  readonly agent: { readonly listener: number; readonly dir: number } | undefined;
+}
+
+/** What to ask the helper for beyond the program itself. */
+export interface HelperOptions {
+  readonly pty?: PtySpec | undefined;
+  readonly agent?: boolean | undefined;
 }
 
 /** A running helper. */
@@ -20,14 +29,16 @@ export interface HelperProcess {
   readonly started: Promise<Started | undefined>;
 }
 
-/** Start the helper. stdio gives fds 0-2 for it; a channel is added when pty is set.
- * koffi (libc) is loaded only then: commands without a terminal don't pay for it. */
-export async function startHelper(helper: string, req: HelperRequest, stdio: StdioOptions & unknown[], pty?: PtySpec): Promise<HelperProcess> {
-  const libc = pty ? await import('../sys/libc.js') : undefined;
+/** Start the helper. stdio gives fds 0-2 for it; a channel is added when a pty
+ * or an agent is asked for. koffi (libc) is loaded only then: plain commands
+ * don't pay for it. */
+export async function startHelper(helper: string, req: HelperRequest, stdio: StdioOptions & unknown[], opts: HelperOptions = {}): Promise<HelperProcess> {
+  const { pty, agent = false } = opts;
+  const libc = pty || agent ? await import('../sys/libc.js') : undefined;
   const channel = libc?.seqpacketPair();
   const fds = [...stdio];
   if (channel) fds[3] = channel[1];
-  const child = spawn(helper, helperArgs(req, pty), { stdio: fds as StdioOptions, env: process.env });
+  const child = spawn(helper, helperArgs(req, pty, agent), { stdio: fds as StdioOptions, env: process.env });
   if (channel) libc!.closeFd(channel[1]);
   const exited = new Promise<number>((resolve, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) => {
@@ -38,22 +49,23 @@ export async function startHelper(helper: string, req: HelperRequest, stdio: Std
     });
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
   });
-  const started = channel ? receiveStarted(libc!, channel[0]) : Promise.resolve(undefined);
+  const started = channel ? receiveStarted(libc!, channel[0], pty !== undefined, agent) : Promise.resolve(undefined);
   return { child, exited, started };
 }
 
-async function receiveStarted(libc: typeof import('../sys/libc.js'), fd: number): Promise<Started | undefined> {
+async function receiveStarted(libc: typeof import('../sys/libc.js'), fd: number, pty: boolean, agent: boolean): Promise<Started | undefined> {
   try {
     const msg = await libc.receiveMessage(fd);
     if (!msg) return undefined;
     const parsed = parseStarted(msg.text);
-    if (!parsed) {
-      if (msg.fd !== undefined) libc.closeFd(msg.fd);
+    if (!parsed || msg.fds.length !== (pty ? 1 : 0) + (agent ? 2 : 0)) {
+      for (const f of msg.fds) libc.closeFd(f);
       throw new CellshError('helper-protocol', `the helper sent an unexpected message: ${JSON.stringify(msg.text.slice(0, 80))}`, {
         exitCode: ExitCode.internal,
       });
     }
-    return { ...parsed, master: msg.fd };
+    const [master, listener, dir] = pty ? msg.fds : [undefined, ...msg.fds];
+    return { ...parsed, master, agent: agent ? { listener: listener!, dir: dir! } : undefined };
   } finally {
     libc.closeFd(fd);
   }

@@ -18,12 +18,13 @@ export type HelperRequest = { readonly verb: 'login' } | { readonly verb: 'run';
 const MAX_DIM = 9999;
 
 /** The helper's argv (without argv[0]) for a request. */
-export function helperArgs(req: HelperRequest, pty?: PtySpec): string[] {
+export function helperArgs(req: HelperRequest, pty?: PtySpec, agent = false): string[] {
   const args: string[] = [req.verb];
   if (pty) {
     if (pty.mask < 1 || pty.mask > 7) throw new RangeError(`pty mask ${pty.mask} is not 1-7`);
     args.push('--pty', `${pty.mask}:${clampDim(pty.rows)}x${clampDim(pty.cols)}`);
   }
+  if (agent) args.push('--agent');
   if (req.verb === 'run') args.push(req.command);
   return args;
 }

@@ -70,14 +70,18 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
     }
     i += 2;
   }
+  if (i < argc && !strcmp(argv[i], "--agent")) {
+    req->agent = true;
+    i++;
+  }
   if (req->verb == VERB_RUN) {
     if (i + 1 != argc) {
-      snprintf(err, errlen, "usage: cellsh-helper run [--pty SPEC] COMMAND");
+      snprintf(err, errlen, "usage: cellsh-helper run [--pty SPEC] [--agent] COMMAND");
       return false;
     }
     req->command = argv[i];
   } else if (i != argc) {
-    snprintf(err, errlen, "usage: cellsh-helper login [--pty SPEC]");
+    snprintf(err, errlen, "usage: cellsh-helper login [--pty SPEC] [--agent]");
     return false;
   }
   return true;

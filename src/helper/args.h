@@ -1,15 +1,19 @@
 /* The helper's whole command-line grammar. No option carries a uid, path, mount,
  * namespace or limit: those come from the compiled policy only (SA-02, SA-09).
  *
- *   cellsh-helper login [--pty SPEC]          the user's login shell, inside
- *   cellsh-helper run [--pty SPEC] COMMAND    COMMAND (one opaque string) through
- *                                             the user's shell with -c, inside
+ *   cellsh-helper login [--pty SPEC] [--agent]          the user's login shell, inside
+ *   cellsh-helper run [--pty SPEC] [--agent] COMMAND    COMMAND (one opaque string)
+ *                                             through the user's shell with -c, inside
  *   cellsh-helper stop [UID]                  stop the caller's container; UID is
  *                                             accepted only from root
  *
  * SPEC is MASK:ROWSxCOLS. MASK (1-7) says which of fds 0, 1, 2 get the inner
  * pty; the pty master is then sent over fd 3, which must be an AF_UNIX
- * SOCK_SEQPACKET socket whose peer runs as the caller. */
+ * SOCK_SEQPACKET socket whose peer runs as the caller.
+ *
+ * --agent asks for an SSH agent socket inside the container: the program gets
+ * SSH_AUTH_SOCK=/run/cellsh/agents/current, and a listening socket there plus
+ * the folder's fd are sent over fd 3 (the caller relays them to its agent). */
 #ifndef CELLSH_ARGS_H
 #define CELLSH_ARGS_H
 
@@ -24,6 +28,7 @@ struct request {
   char *command;        /* VERB_RUN: the string for "shell -c" (points into argv) */
   unsigned pty_mask;    /* 0: no pty; bit i: fd i gets the inner pty */
   unsigned short rows, cols;
+  bool agent;           /* --agent: an agent socket inside, relayed by the caller */
   bool has_stop_uid;    /* VERB_STOP with an explicit UID */
   uid_t stop_uid;
 };

@@ -142,7 +142,7 @@ static int take_channel(bool required, uid_t uid) {
     return CHANNEL_FD;
   close(CHANNEL_FD);
   if (required)
-    die(EXIT_USAGE, "--pty needs fd %d to be cellsh's channel (an AF_UNIX SOCK_SEQPACKET socket)", CHANNEL_FD);
+    die(EXIT_USAGE, "--pty and --agent need fd %d to be cellsh's channel (an AF_UNIX SOCK_SEQPACKET socket)", CHANNEL_FD);
   return -1;
 }
 
@@ -235,7 +235,7 @@ int main(int argc, char **argv) {
     die(EXIT_REFUSED, "cellsh does not serve root");
   refuse_terminals();
   check_stdio();
-  int channel = take_channel(req.pty_mask != 0, caller_uid);
+  int channel = take_channel(req.pty_mask != 0 || req.agent, caller_uid);
   mode_t user_umask = umask(077);
   log_open();
   die_hook = log_failure;

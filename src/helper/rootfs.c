@@ -222,6 +222,11 @@ void rootfs_build(const struct user_policy *u, int home_fd) {
   make_link(root, "../run", "var/run");
   make_dir(root, "run", 0755);
   mnt("tmpfs", STAGE "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+  /* /run/cellsh/agents: the user's own, for the SSH agent sockets of sessions. */
+  make_dir(root, "run/cellsh", 0755);
+  make_dir(root, AGENTS_DIR + 1, 0700);
+  if (fchownat(root, AGENTS_DIR + 1, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    die_errno(EXIT_INTERNAL, "can't give %s to the user", AGENTS_DIR);
   make_dir(root, "root", 0700);
   bind_home(root, home_fd, u);
   setattr(STAGE, 0, MOUNT_ATTR_RDONLY);

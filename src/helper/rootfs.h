@@ -8,6 +8,11 @@
 
 #include "policy.h"
 
+/* Inside the container: the folder of SSH agent sockets (the user's, 0700) and
+ * the stable name programs use (SSH_AUTH_SOCK), kept up to date by the relays. */
+#define AGENTS_DIR "/run/cellsh/agents"
+#define AGENT_SOCK AGENTS_DIR "/current"
+
 /* Open the user's home for binding, with the user's file-system rights and
  * without following symlinks (SA-13); dies with EXIT_REFUSED if it is a
  * symlink, not a folder, or not the user's. */

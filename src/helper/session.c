@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -18,6 +20,7 @@
 #include "log.h"
 #include "ns.h"
 #include "privs.h"
+#include "rootfs.h"
 
 #define DEVPTS_SUPER_MAGIC 0x1cd1
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
@@ -42,22 +45,44 @@ static int open_inner_pty(const struct request *req, int *slave, char *name, siz
   return master;
 }
 
-/* Send one text message, optionally with an fd, over the channel. */
-static void send_message(int channel, char *text, int fd) {
-  char control[CMSG_SPACE(sizeof(int))] = {0};
+#define MAX_SENT_FDS 3
+
+/* Send one text message, with up to MAX_SENT_FDS fds, over the channel. */
+static void send_message(int channel, char *text, const int *fds, size_t n_fds) {
+  char control[CMSG_SPACE(MAX_SENT_FDS * sizeof(int))] = {0};
   struct iovec iov = {.iov_base = text, .iov_len = strlen(text)};
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (fd >= 0) {
+  if (n_fds > 0) {
     msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
   }
   if (RETRY(sendmsg(channel, &msg, MSG_NOSIGNAL)) < 0)
     die_errno(EXIT_INTERNAL, "can't reach cellsh over its channel");
+}
+
+/* The session's SSH agent socket inside the container, made by the confined
+ * child as the user in the user's own folder; the caller relays what connects
+ * to it to the agent sshd made on the host. No host folder is bound in (SA-16). */
+static void open_agent(const struct session *s, int *listener, int *dir) {
+  char name[64], tmp[64];
+  xsnprintf(name, sizeof name, "%" PRIu64 "-%s.sock", s->started_ms, s->id);
+  xsnprintf(tmp, sizeof tmp, ".current.%s", s->id);
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  xsnprintf(addr.sun_path, sizeof addr.sun_path, AGENTS_DIR "/%s", name);
+  *listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  *dir = RETRY(open(AGENTS_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (*listener < 0 || *dir < 0 || bind(*listener, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(*listener, 16) < 0)
+    die_errno(EXIT_INTERNAL, "can't make the agent socket \"%s\" in your container", addr.sun_path);
+  /* The newest session's socket is the current one, before the program starts
+   * (the caller hands it on when this session ends). */
+  unlinkat(*dir, tmp, 0);
+  if (symlinkat(name, *dir, tmp) < 0 || renameat(*dir, tmp, *dir, "current") < 0)
+    die_errno(EXIT_INTERNAL, "can't point %s at this session's agent", AGENT_SOCK);
 }
 
 /* The program's environment, from scratch: identity and PATH from the policy,
@@ -81,6 +106,8 @@ static void build_env(const struct session *s, const char *tty, struct kept_env 
   out->vars[out->n] = NULL;
   if (tty && env_value(s->env, "SSH_CONNECTION"))
     env_add(out, "SSH_TTY", tty);
+  if (s->req->agent)
+    env_add(out, "SSH_AUTH_SOCK", AGENT_SOCK);
 }
 
 /* In the child: enter every namespace of the pinned init, become the user,
@@ -113,10 +140,18 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   build_env(s, tty[0] ? tty : NULL, &env);
   if (chdir(u->home) < 0 && chdir("/") < 0)
     die_errno(EXIT_INTERNAL, "can't change to your home");
+  int fds[MAX_SENT_FDS];
+  size_t n_fds = 0;
+  if (master >= 0)
+    fds[n_fds++] = master;
+  if (s->req->agent) {
+    open_agent(s, &fds[n_fds], &fds[n_fds + 1]);
+    n_fds += 2;
+  }
   if (s->channel >= 0) {
     char msg[96];
     xsnprintf(msg, sizeof msg, "started %s %s %s", s->id, s->container->id, s->created ? "created" : "joined");
-    send_message(s->channel, msg, master);
+    send_message(s->channel, msg, fds, n_fds);
   }
   /* Nothing but stdio crosses into the user's program (SA-05). */
   close_range(3, ~0U, 0);

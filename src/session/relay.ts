@@ -49,13 +49,16 @@ export class TerminalRelay {
     const { input, output } = this.ends;
     this.reader.on('data', (chunk: Buffer) => {
       this.lastData = Date.now();
-      output.write(chunk);
+      if (output.writable) output.write(chunk);
     });
     // Fully raw, output processing included (libuv's raw mode keeps ONLCR,
     // which would turn the inner pty's "\r\n" into "\r\r\n").
     if (input.isTTY) this.savedTerminal = makeRaw(this.ends.terminalFd);
     input.on('data', this.onInput);
     input.on('end', this.onInputEnd);
+    // The outer terminal hung up (the connection dropped): stop writing to it.
+    output.on('error', this.onInputEnd);
+    input.on('error', this.onInputEnd);
     input.resume();
     output.on('resize', this.onResize);
   }

@@ -9,7 +9,9 @@
 import { isatty } from 'node:tty';
 import type { StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { startHelper, type HelperProcess } from '../helper-client/client.js';
+import { startHelper, type HelperProcess, type Started } from '../helper-client/client.js';
+import { hostAgentSocket } from './agent.js';
+import type { AgentRelay } from './agent.js';
 import type { HelperRequest } from '../helper-client/protocol.js';
 import type { Invocation } from './invocation.js';
 
@@ -22,22 +24,24 @@ const PIPE_DRAIN_MS = 200;
 export async function runSession(helper: string, inv: Invocation): Promise<number> {
   const req: HelperRequest = inv.kind === 'login' ? { verb: 'login' } : { verb: 'run', command: inv.command };
   const ttys = [0, 1, 2].map((fd) => isatty(fd));
-  return ttys[0] && ttys[1] ? runWithPty(helper, req, ttys) : runWithPipes(helper, req, ttys);
+  const agent = hostAgentSocket(process.env['SSH_AUTH_SOCK'], process.getuid!());
+  return ttys[0] && ttys[1] ? runWithPty(helper, req, ttys, agent) : runWithPipes(helper, req, ttys, agent);
 }
 
-async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[]): Promise<number> {
+async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[], agent: string | undefined): Promise<number> {
   const mask = ttys.reduce((m, t, fd) => (t ? m | (1 << fd) : m), 0);
   // Terminals are replaced by /dev/null; stderr by a pipe so the helper's own
   // messages still reach the person. Non-terminal fds pass straight through.
   const stdio: StdioOptions & unknown[] = [ttys[0] ? 'ignore' : 'inherit', ttys[1] ? 'ignore' : 'inherit', ttys[2] ? 'pipe' : 'inherit'];
   const out = process.stdout;
-  const proc = await startHelper(helper, req, stdio, { mask, rows: out.rows || 24, cols: out.columns || 80 });
+  const proc = await startHelper(helper, req, stdio, { pty: { mask, rows: out.rows || 24, cols: out.columns || 80 }, agent: agent !== undefined });
   const { TerminalRelay } = await import('./relay.js');
   proc.child.stderr?.pipe(process.stderr, { end: false });
   const unforward = forwardSignals(proc);
   try {
     const started = await Promise.race([proc.started, proc.exited.then(() => undefined)]);
     if (!started || started.master === undefined) return await proc.exited;
+    const agentRelay = await startAgent(started, agent);
     const relay = new TerminalRelay({ master: started.master, input: process.stdin, output: out, terminalFd: 0 });
     process.once('SIGHUP', () => relay.hangup());
     relay.start();
@@ -47,28 +51,41 @@ async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[]): 
       return status;
     } finally {
       relay.dispose();
+      await agentRelay?.stop();
     }
   } finally {
     unforward();
   }
 }
 
-async function runWithPipes(helper: string, req: HelperRequest, ttys: boolean[]): Promise<number> {
+async function runWithPipes(helper: string, req: HelperRequest, ttys: boolean[], agent: string | undefined): Promise<number> {
   const stdio: StdioOptions & unknown[] = ttys.map((t) => (t ? 'pipe' : 'inherit'));
-  const proc = await startHelper(helper, req, stdio);
+  const proc = await startHelper(helper, req, stdio, { agent: agent !== undefined });
   const relays: Array<Promise<void>> = [];
   if (proc.child.stdin && ttys[0]) process.stdin.pipe(proc.child.stdin).on('error', () => undefined);
   if (proc.child.stdout) relays.push(pipeUntilEnd(proc.child.stdout, process.stdout));
   if (proc.child.stderr) relays.push(pipeUntilEnd(proc.child.stderr, process.stderr));
   const unforward = forwardSignals(proc);
   try {
+    const started = agent ? await Promise.race([proc.started, proc.exited.then(() => undefined)]) : undefined;
+    const agentRelay = started ? await startAgent(started, agent) : undefined;
     const status = await proc.exited;
     await Promise.race([Promise.all(relays), sleep(PIPE_DRAIN_MS)]);
     if (ttys[0]) process.stdin.unpipe().pause();
+    await agentRelay?.stop();
     return status;
   } finally {
     unforward();
   }
+}
+
+/** Relay the session's agent socket inside the container to sshd's, if both exist. */
+async function startAgent(started: Started, host: string | undefined): Promise<AgentRelay | undefined> {
+  if (!started.agent || !host) return undefined;
+  const { AgentRelay } = await import('./agent.js');
+  const relay = new AgentRelay({ ...started.agent, host, session: started.session });
+  relay.start();
+  return relay;
 }
 
 function pipeUntilEnd(from: Readable, to: Writable): Promise<void> {

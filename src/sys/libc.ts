@@ -169,10 +169,10 @@ export function seqpacketPair(): [number, number] {
   return [sv[0]!, sv[1]!];
 }
 
-/** One message read from a channel: its text, and the fd it carried, if any. */
+/** One message read from a channel: its text, and the fds it carried, in order. */
 export interface ChannelMessage {
   readonly text: string;
-  readonly fd: number | undefined;
+  readonly fds: readonly number[];
 }
 
 /** Wait (on a worker thread) for the next message on a SEQPACKET socket; undefined at EOF. */
@@ -189,16 +189,18 @@ export function receiveMessage(fd: number): Promise<ChannelMessage | undefined> 
       const len = Number(n);
       if (len < 0) return reject(errnoError('recvmsg'));
       if (len === 0) return resolve(undefined);
-      resolve({ text: data.subarray(0, len).toString('utf8'), fd: fdFromControl(control, msg.msg_controllen) });
+      resolve({ text: data.subarray(0, len).toString('utf8'), fds: fdsFromControl(control, msg.msg_controllen) });
     });
   });
 }
 
-function fdFromControl(control: Buffer, used: number): number | undefined {
-  if (used < CMSG_HEADER + 4) return undefined;
-  const level = control.readInt32LE(8);
-  const type = control.readInt32LE(12);
-  return level === SOL_SOCKET && type === SCM_RIGHTS ? control.readInt32LE(CMSG_HEADER) : undefined;
+function fdsFromControl(control: Buffer, used: number): number[] {
+  if (used < CMSG_HEADER + 4) return [];
+  const len = Number(control.readBigUInt64LE(0));
+  if (control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_RIGHTS || len > used) return [];
+  const fds: number[] = [];
+  for (let off = CMSG_HEADER; off + 4 <= len; off += 4) fds.push(control.readInt32LE(off));
+  return fds;
 }
 
 /** close(2) an fd Node does not own. */

@@ -1,0 +1,163 @@
+// `cellsh-admin doctor`: look at the live system the way a login would meet it
+// and report every way around the container that is open, with the line to
+// change. sshd is asked for each enrolled user's effective settings
+// (`sshd -T -C user=...`), so Match blocks, includes and defaults all count.
+import { readFileSync, statSync } from 'node:fs';
+import type { Layout } from '../layout.js';
+import type { CompiledUser } from '../policy/compiled.js';
+import { parseCompiled } from '../policy/compiled.js';
+import type { UserDirectory } from '../sys/users.js';
+import { SAFE_FORCED_SHELLS } from './enroll.js';
+import type { TextOut } from './check.js';
+
+/** ok: fine; warn: worth changing, not a way out; open: a way around the container; fail: broken. */
+export type Status = 'ok' | 'warn' | 'open' | 'fail';
+
+/** One thing doctor found. */
+export interface Finding {
+  readonly status: Status;
+  readonly area: 'install' | 'sshd' | 'shell' | 'pam';
+  readonly message: string;
+  readonly fix?: string;
+}
+
+/** What doctor needs; the sshd runner and file paths are parameters for the tests. */
+export interface DoctorOptions {
+  readonly layout: Layout;
+  readonly dir: UserDirectory;
+  readonly sshdConfig: string;
+  readonly pamFile: string;
+  /** Run sshd with these arguments; undefined if there is no sshd. */
+  readonly sshd: (args: string[]) => { status: number; out: string; err: string } | undefined;
+  readonly out: TextOut;
+  readonly json: boolean;
+}
+
+/** Settings that must be "no" for an enrolled user, what each would open, and whether it is a way out. */
+const MUST_BE_NO: ReadonlyArray<[key: string, option: string, why: string, status: Status]> = [
+  ['allowtcpforwarding', 'AllowTcpForwarding', 'port forwarding reaches the host\'s network and services', 'open'],
+  ['allowstreamlocalforwarding', 'AllowStreamLocalForwarding', 'socket forwarding reaches the host\'s unix sockets', 'open'],
+  ['x11forwarding', 'X11Forwarding', 'X11 forwarding connects to displays on the host', 'open'],
+  ['permittunnel', 'PermitTunnel', 'tun devices are made on the host', 'open'],
+  ['permituserrc', 'PermitUserRC', '~/.ssh/rc is run for each login', 'warn'],
+  ['permituserenvironment', 'PermitUserEnvironment', '~/.ssh/environment sets variables for the login (cellsh drops them)', 'warn'],
+];
+
+/** Run every check; returns the exit code (0 nothing open or broken, 1 otherwise). */
+export function runDoctor(opts: DoctorOptions): number {
+  const findings = [...checkInstall(opts.layout), ...checkSshd(opts), ...checkPam(opts.pamFile)];
+  if (opts.json) {
+    opts.out.write(`${JSON.stringify({ ok: !findings.some(bad), findings }, null, 2)}\n`);
+  } else {
+    for (const f of findings) {
+      opts.out.write(`${f.status.padEnd(4)}  ${f.area.padEnd(7)}  ${f.message}\n`);
+      if (f.fix) opts.out.write(`${' '.repeat(15)}fix: ${f.fix}\n`);
+    }
+    const count = (s: Status): number => findings.filter((f) => f.status === s).length;
+    opts.out.write(`doctor: ${count('open')} open, ${count('fail')} broken, ${count('warn')} warnings\n`);
+  }
+  return findings.some(bad) ? 1 : 0;
+}
+
+function bad(f: Finding): boolean {
+  return f.status === 'open' || f.status === 'fail';
+}
+
+function checkInstall(layout: Layout): Finding[] {
+  try {
+    const st = statSync(layout.helper);
+    if (st.uid !== 0 || (st.mode & 0o4000) === 0) {
+      return [{ status: 'fail', area: 'install', message: `${layout.helper} is not setuid root: no one can log in`, fix: 'run install.sh again' }];
+    }
+    if ((st.mode & 0o7777) !== 0o4750) {
+      return [{ status: 'warn', area: 'install', message: `${layout.helper} has mode ${(st.mode & 0o7777).toString(8)}, not 4750: users outside the cellsh group may run it`, fix: `chmod 4750 ${layout.helper}` }];
+    }
+    return [{ status: 'ok', area: 'install', message: `${layout.helper} is setuid root, runnable by the ${layout.group} group only` }];
+  } catch {
+    return [{ status: 'fail', area: 'install', message: `${layout.helper} is missing`, fix: 'run install.sh again' }];
+  }
+}
+
+function enrolled(layout: Layout): CompiledUser[] {
+  try {
+    return parseCompiled(readFileSync(layout.compiledPolicy));
+  } catch {
+    return [];
+  }
+}
+
+function checkSshd(opts: DoctorOptions): Finding[] {
+  const users = enrolled(opts.layout);
+  if (users.length === 0) return [{ status: 'ok', area: 'sshd', message: 'no enrolled users: nothing to check for sshd' }];
+  const findings: Finding[] = [];
+  for (const u of users) {
+    const shell = opts.dir.user(u.name)?.shell ?? '';
+    const r = opts.sshd(['-T', '-f', opts.sshdConfig, '-C', `user=${u.name},host=localhost,addr=127.0.0.1`]);
+    if (!r) return [{ status: 'warn', area: 'sshd', message: 'no OpenSSH server installed: nothing to check for sshd' }];
+    if (r.status !== 0) {
+      findings.push({ status: 'fail', area: 'sshd', message: `sshd -T failed for ${u.name}: ${r.err.trim().split('\n')[0]}` });
+      continue;
+    }
+    findings.push(...checkUser(u.name, shell, settingsOf(r.out), opts));
+  }
+  return findings;
+}
+
+/** sshd -T prints "key value..." lines, keys in lower case; several lines may share a key. */
+function settingsOf(text: string): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp <= 0) continue;
+    const key = line.slice(0, sp);
+    map.set(key, [...(map.get(key) ?? []), line.slice(sp + 1)]);
+  }
+  return map;
+}
+
+function checkUser(name: string, shell: string, cfg: Map<string, string[]>, opts: DoctorOptions): Finding[] {
+  const { launcher, group } = opts.layout;
+  const where = `under "Match Group ${group}" in /etc/ssh/sshd_config.d/cellsh.conf (install.sh writes it)`;
+  const found: Finding[] = [];
+  const forced = cfg.get('forcecommand')?.[0] ?? 'none';
+  const internalSftp = (cfg.get('subsystem') ?? []).some((s) => /^sftp\s+internal-sftp\b/.test(s));
+  if (forced === launcher) {
+    if (shell !== launcher && !SAFE_FORCED_SHELLS.includes(shell)) {
+      found.push({ status: 'open', area: 'shell', message: `${name}'s login shell ${shell} runs first, on the host, and reads files from the home before cellsh starts (e.g. bash's ~/.bashrc)`,
+        fix: `cellsh-admin enroll ${name} (cellsh as login shell), or chsh -s /bin/sh ${name}` });
+    } else {
+      found.push({ status: 'ok', area: 'sshd', message: `${name}: every ssh session goes through cellsh (ForceCommand, login shell ${shell})` });
+    }
+  } else if (forced !== 'none') {
+    found.push({ status: 'open', area: 'sshd', message: `${name}: ForceCommand "${forced}" runs on the host instead of cellsh`, fix: `"ForceCommand ${launcher}" ${where}` });
+  } else if (shell !== launcher) {
+    found.push({ status: 'open', area: 'sshd', message: `${name}: ssh sessions run the login shell ${shell} on the host, not cellsh`, fix: `"ForceCommand ${launcher}" ${where}` });
+  } else if (internalSftp) {
+    found.push({ status: 'open', area: 'sshd', message: `${name}: sftp is served by sshd itself on the host (Subsystem sftp internal-sftp)`, fix: `"ForceCommand ${launcher}" ${where}` });
+  } else {
+    found.push({ status: 'ok', area: 'sshd', message: `${name}: ssh sessions go through cellsh (login shell)` });
+  }
+  for (const [key, option, why, status] of MUST_BE_NO) {
+    const value = cfg.get(key)?.[0];
+    if (value !== undefined && value !== 'no') {
+      found.push({ status, area: 'sshd', message: `${name}: ${option} is ${value}: ${why}`, fix: `"${option} no" ${where}` });
+    }
+  }
+  return found;
+}
+
+function checkPam(file: string): Finding[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const found: Finding[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (/^\s*#/.test(line) || !/pam_env\.so/.test(line) || !/\buser_readenv=1\b/.test(line)) return;
+    found.push({ status: 'warn', area: 'pam', message: `${file}:${i + 1} reads each user's ~/.pam_environment (user_readenv=1); cellsh's launcher drops those variables, but nothing should read them`,
+      fix: `change user_readenv=1 to user_readenv=0 on ${file}:${i + 1}` });
+  });
+  return found;
+}

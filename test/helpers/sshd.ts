@@ -1,0 +1,134 @@
+// A real OpenSSH server for tests: Debian's sshd on 127.0.0.1 and a spare
+// port, with its own host key and configuration (the private install's sshd
+// drop-in included), key logins for cellsh-t-* users, and the real ssh, scp,
+// sftp, rsync and git clients run as root against it. Stopped after the test.
+import type { TestContext } from 'node:test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { must, runAsync, type Result } from './system.js';
+import type { TestInstall } from './install.js';
+import type { TestUser } from './users.js';
+import { Terminal } from './terminal.js';
+
+/** How the test server is set up. */
+export interface SshdOptions {
+  /** Include the drop-in install.sh wrote (ForceCommand and the closed features); default true. */
+  readonly dropIn?: boolean;
+  /** The sftp Subsystem line's command; default Debian's sftp-server. */
+  readonly subsystem?: string;
+  /** More global settings, placed before the drop-in (so they win over it). */
+  readonly extra?: readonly string[];
+}
+
+/** Where Debian keeps the sftp server. */
+export const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
+
+/** Why ssh tests can't run here, or false. */
+export function sshSkipReason(): string | false {
+  for (const bin of ['/usr/sbin/sshd', '/usr/bin/ssh', '/usr/bin/scp', '/usr/bin/sftp', '/usr/bin/rsync', '/usr/bin/git', SFTP_SERVER]) {
+    if (!existsSync(bin)) return `${bin} is not installed (test/run.sh installs openssh-server, rsync and git)`;
+  }
+  return false;
+}
+
+async function sparePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A running test sshd. */
+export class TestSshd {
+  private constructor(readonly dir: string, readonly port: number, readonly config: string, readonly proc: ChildProcess) {}
+
+  /** Start a server; it is stopped (by pid) and its folder removed after t. */
+  static async start(t: TestContext, inst: TestInstall, opts: SshdOptions = {}): Promise<TestSshd> {
+    const dir = mkdtempSync('/var/lib/cellsh-test-sshd-');
+    must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+    must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'cellsh-test-client', '-f', join(dir, 'client_key')]);
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation folder
+    const port = await sparePort();
+    const dropIn = join(inst.root, 'etc/ssh/sshd_config.d/cellsh.conf');
+    const config = join(dir, 'sshd_config');
+    writeFileSync(config, [
+      `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `PidFile ${join(dir, 'sshd.pid')}`,
+      'UsePAM yes', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PubkeyAuthentication yes',
+      'AuthorizedKeysFile .ssh/authorized_keys', 'PrintMotd no', 'LogLevel VERBOSE', 'AcceptEnv LANG LC_*',
+      `Subsystem sftp ${opts.subsystem ?? SFTP_SERVER}`,
+      ...(opts.extra ?? []),
+      ...(opts.dropIn === false ? [] : [`Include ${dropIn}`]),
+      '',
+    ].join('\n'));
+    const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr!.on('data', (b: Buffer) => { log += b.toString(); });
+    t.after(() => {
+      proc.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const deadline = Date.now() + 10_000;
+    while (!/Server listening on 127\.0\.0\.1 port/.test(log)) {
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start:\n${log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const sshd = new TestSshd(dir, port, config, proc);
+    sshd.logText = () => log;
+    return sshd;
+  }
+
+  /** What sshd has logged so far. */
+  logText: () => string = () => '';
+
+  /** The client's private key (root's, for the tests). */
+  get key(): string {
+    return join(this.dir, 'client_key');
+  }
+
+  /** Let the test's key log in as user (~/.ssh/authorized_keys, as sshd's StrictModes wants it). */
+  authorize(user: TestUser, options = ''): void {
+    const ssh = join(user.home, '.ssh');
+    mkdirSync(ssh, { recursive: true, mode: 0o700 });
+    chownSync(ssh, user.uid, user.gid);
+    const keys = join(ssh, 'authorized_keys');
+    writeFileSync(keys, `${options ? `${options} ` : ''}${readFileSync(`${this.key}.pub`, 'utf8')}`, { mode: 0o600 });
+    chownSync(keys, user.uid, user.gid);
+  }
+
+  /** The client options every connection uses. */
+  clientOptions(): string[] {
+    return ['-F', '/dev/null', '-i', this.key, '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no',
+      '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR'];
+  }
+
+  /** An ssh command line for -e (rsync) or GIT_SSH_COMMAND. */
+  sshCommand(): string {
+    return ['ssh', ...this.clientOptions(), '-p', String(this.port)].join(' ');
+  }
+
+  /** user@127.0.0.1 */
+  target(user: TestUser): string {
+    return `${user.name}@127.0.0.1`;
+  }
+
+  /** ssh [options] user@host [command...], pipes only (no tty). */
+  ssh(user: TestUser, args: readonly string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; options?: string[]; timeoutMs?: number } = {}): Promise<Result> {
+    return runAsync('ssh', [...this.clientOptions(), ...(opts.options ?? []), '-p', String(this.port), this.target(user), ...args], {
+      input: opts.input ?? '', env: opts.env ?? { PATH: '/usr/bin:/bin', HOME: '/root' }, timeout: opts.timeoutMs ?? 120_000,
+    });
+  }
+
+  /** ssh -tt on a real terminal (node-pty), as a person would. */
+  terminal(user: TestUser, args: readonly string[] = [], opts: { env?: NodeJS.ProcessEnv; options?: string[]; cols?: number; rows?: number } = {}): Terminal {
+    return Terminal.spawn('ssh', [...this.clientOptions(), ...(opts.options ?? []), '-tt', '-p', String(this.port), this.target(user), ...args], {
+      env: opts.env ?? { PATH: '/usr/bin:/bin', HOME: '/root', TERM: 'xterm-256color', LANG: 'C.UTF-8' },
+      ...(opts.cols ? { cols: opts.cols } : {}), ...(opts.rows ? { rows: opts.rows } : {}),
+    });
+  }
+}
