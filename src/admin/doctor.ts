@@ -45,7 +45,11 @@ const MUST_BE_NO: ReadonlyArray<[key: string, option: string, why: string, statu
 
 /** Run every check; returns the exit code (0 nothing open or broken, 1 otherwise). */
 export function runDoctor(opts: DoctorOptions): number {
-  const findings = [...checkInstall(opts.layout), ...checkSshd(opts), ...checkPam(opts.pamFile)];
+  const users = enrolled(opts.layout);
+  // A login shell other than cellsh is the first program sshd runs, on the host
+  // and dynamically linked: variables PAM reads from the home reach its loader.
+  const foreignShells = users.filter((u) => (opts.dir.user(u.name)?.shell ?? '') !== opts.layout.launcher).map((u) => u.name);
+  const findings = [...checkInstall(opts.layout), ...checkSshd(opts, users), ...checkPam(opts.pamFile, foreignShells)];
   if (opts.json) {
     opts.out.write(`${JSON.stringify({ ok: !findings.some(bad), findings }, null, 2)}\n`);
   } else {
@@ -86,8 +90,7 @@ function enrolled(layout: Layout): CompiledUser[] {
   }
 }
 
-function checkSshd(opts: DoctorOptions): Finding[] {
-  const users = enrolled(opts.layout);
+function checkSshd(opts: DoctorOptions, users: CompiledUser[]): Finding[] {
   if (users.length === 0) return [{ status: 'ok', area: 'sshd', message: 'no enrolled users: nothing to check for sshd' }];
   const findings: Finding[] = [];
   for (const u of users) {
@@ -146,7 +149,7 @@ function checkUser(name: string, shell: string, cfg: Map<string, string[]>, opts
   return found;
 }
 
-function checkPam(file: string): Finding[] {
+function checkPam(file: string, foreignShells: string[]): Finding[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -156,8 +159,12 @@ function checkPam(file: string): Finding[] {
   const found: Finding[] = [];
   text.split('\n').forEach((line, i) => {
     if (/^\s*#/.test(line) || !/pam_env\.so/.test(line) || !/\buser_readenv=1\b/.test(line)) return;
-    found.push({ status: 'warn', area: 'pam', message: `${file}:${i + 1} reads each user's ~/.pam_environment (user_readenv=1); cellsh's launcher drops those variables, but nothing should read them`,
-      fix: `change user_readenv=1 to user_readenv=0 on ${file}:${i + 1}` });
+    const where = `${file}:${i + 1} reads each user's ~/.pam_environment (user_readenv=1)`;
+    found.push(foreignShells.length > 0
+      ? { status: 'open', area: 'pam', message: `${where}, so e.g. LD_PRELOAD set there acts in the login shell of ${foreignShells.join(', ')}, on the host, before cellsh starts`,
+        fix: `change user_readenv=1 to user_readenv=0 on ${file}:${i + 1}, or make cellsh their login shell (cellsh-admin enroll NAME)` }
+      : { status: 'warn', area: 'pam', message: `${where}; cellsh, the login shell of every enrolled user, drops those variables, but nothing should read them`,
+        fix: `change user_readenv=1 to user_readenv=0 on ${file}:${i + 1}` });
   });
   return found;
 }

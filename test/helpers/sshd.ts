@@ -8,8 +8,8 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { must, runAsync, type Result } from './system.js';
-import type { TestInstall } from './install.js';
-import type { TestUser } from './users.js';
+import { mustApply, type TestInstall } from './install.js';
+import { createUser, type TestUser } from './users.js';
 import { Terminal } from './terminal.js';
 
 /** How the test server is set up. */
@@ -131,4 +131,16 @@ export class TestSshd {
       ...(opts.cols ? { cols: opts.cols } : {}), ...(opts.rows ? { rows: opts.rows } : {}),
     });
   }
+}
+
+/** The two deployments the tests cover: cellsh as the passwd shell (sshd runs
+ * "cellsh -c CMD" itself, no drop-in), and sshd's ForceCommand from the drop-in
+ * with the user's passwd shell left as /bin/sh ("sh -c cellsh"). */
+export async function deploy(t: TestContext, inst: TestInstall, mode: 'login-shell' | 'force-command', suffix: string): Promise<{ user: TestUser; sshd: TestSshd }> {
+  const user = createUser(t, inst, suffix);
+  if (mode === 'force-command') must('usermod', ['--shell', '/bin/sh', user.name]);
+  mustApply(inst);
+  const sshd = await TestSshd.start(t, inst, { dropIn: mode === 'force-command' });
+  sshd.authorize(user);
+  return { user, sshd };
 }

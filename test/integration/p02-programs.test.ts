@@ -3,7 +3,8 @@
 // and script), and the setuid helper as the only privileged code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { markerPayloads } from '../helpers/payloads.js';
 import { join } from 'node:path';
 import { mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, asUser } from '../helpers/users.js';
@@ -13,24 +14,10 @@ import { interactiveLogin } from '../helpers/session.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
-/** A shared object whose constructor writes a marker file, and a Node script that does too. */
-function markerPayloads(): { dir: string; so: string; js: string; soMarker: string; jsMarker: string } {
-  const dir = mkdtempSync('/tmp/cellsh-t-payload-');
-  chmodSync(dir, 0o755);
-  const soMarker = join(dir, 'so-ran');
-  const jsMarker = join(dir, 'js-ran');
-  writeFileSync(join(dir, 'evil.c'), `#include <stdio.h>\n__attribute__((constructor)) static void f(void) { FILE *p = fopen("${soMarker}", "w"); if (p) fclose(p); }\n`);
-  must('gcc', ['-shared', '-fPIC', '-o', join(dir, 'evil.so'), join(dir, 'evil.c')]);
-  writeFileSync(join(dir, 'evil.js'), `require('fs').writeFileSync(${JSON.stringify(jsMarker)}, 'x');\n`);
-  chmodSync(dir, 0o777); // the user must be able to leave markers
-  return { dir, so: join(dir, 'evil.so'), js: join(dir, 'evil.js'), soMarker, jsMarker };
-}
-
 test('2. the launcher clears LD_PRELOAD and NODE_OPTIONS before any loader or Node runs', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p2-env');
   mustApply(inst!);
-  const p = markerPayloads();
-  t.after(() => rmSync(p.dir, { recursive: true, force: true }));
+  const p = markerPayloads(t);
   // env(1) sets the variables for the last program only, as sshd's PAM would.
   const hostile = [`LD_PRELOAD=${p.so}`, `NODE_OPTIONS=--require=${p.js}`, `NODE_PATH=${p.dir}`];
   // Negative controls: the payloads do run in an ordinary dynamic program and in Node.

@@ -54,6 +54,9 @@ test('11. install.sh sets owners and modes, registers the shell, compiles the po
   assert.ok(shells().split('\n').includes(`${l.prefix}/bin/cellsh`), '/etc/shells lists the launcher');
   assert.equal(readFileSync(`${l.root}/etc/cellsh/policy.yaml`, 'utf8'), readFileSync(join(packageRoot(), 'config/policy.yaml'), 'utf8'));
   assert.match(readFileSync(`${l.root}/var/lib/cellsh/policy.compiled`, 'utf8'), /^cellsh-policy 1\n/);
+  const dropIn = readFileSync(`${l.root}/etc/ssh/sshd_config.d/cellsh.conf`, 'utf8');
+  assert.match(dropIn, new RegExp(`^Match Group ${l.group}\n    ForceCommand ${l.prefix}/bin/cellsh\n`, 'm'), 'the sshd drop-in for this group');
+  assert.match(dropIn, /^    AllowTcpForwarding no$/m);
 
   // The admin edits the policy; a second install keeps it and changes nothing else.
   const adminPolicy = '# mine\ndefaults:\n  limits: {pids: 100}\n';

@@ -2,29 +2,17 @@
 // cellsh as the login shell in /etc/passwd (sshd runs "cellsh -c CMD"), and
 // cellsh as sshd's ForceCommand with the user's passwd shell left as /bin/sh
 // (sshd runs "sh -c cellsh", the request in SSH_ORIGINAL_COMMAND).
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mustApply, skipReason, testInstall, type TestInstall } from '../helpers/install.js';
-import { createUser, type TestUser } from '../helpers/users.js';
-import { must, run, waitFor } from '../helpers/system.js';
-import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
+import { skipReason, testInstall } from '../helpers/install.js';
+import { run, waitFor } from '../helpers/system.js';
+import { deploy, sshSkipReason } from '../helpers/sshd.js';
 import { promptOf, stripControls } from '../helpers/session.js';
 
 const inst = testInstall();
 const skip = skipReason(inst) || sshSkipReason();
-
-/** The two deployments: the user, and an sshd that serves them. */
-export async function deploy(t: TestContext, i: TestInstall, mode: 'login-shell' | 'force-command', suffix: string): Promise<{ user: TestUser; sshd: TestSshd }> {
-  const user = createUser(t, i, suffix);
-  if (mode === 'force-command') must('usermod', ['--shell', '/bin/sh', user.name]);
-  mustApply(i);
-  // login-shell: no drop-in, so sshd itself runs the passwd shell, cellsh, with -c.
-  const sshd = await TestSshd.start(t, i, { dropIn: mode === 'force-command' });
-  sshd.authorize(user);
-  return { user, sshd };
-}
 
 const MODES = ['login-shell', 'force-command'] as const;
 

@@ -1,0 +1,77 @@
+// OpenSSH issue, point 4: agent forwarding (ssh -A) reaches inside the
+// container without the host's /tmp: only the agent is reachable, at a stable
+// path that keeps working across several sessions and when the session that
+// brought the agent ends while another lives on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { skipReason, testInstall } from '../helpers/install.js';
+import { containerRecord } from '../helpers/users.js';
+import { must, waitFor } from '../helpers/system.js';
+import { deploy, sshSkipReason } from '../helpers/sshd.js';
+
+const inst = testInstall();
+const skip = skipReason(inst) || sshSkipReason();
+const STABLE = '/run/cellsh/agents/current';
+
+test('ssh 4. ssh -A: the client\'s keys are listed inside, through a stable path, with no host /tmp in the container', { skip }, async (t) => {
+  const { user, sshd } = await deploy(t, inst!, 'force-command', 's4agent');
+  const dir = mkdtempSync('/tmp/cellsh-t-agent-');
+  must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'cellsh-agent-test-key', '-f', join(dir, 'key')]);
+  const agent = must('ssh-agent', ['-a', join(dir, 'sock')]);
+  const agentPid = /SSH_AGENT_PID=(\d+)/.exec(agent.out)![1]!;
+  t.after(() => {
+    process.kill(Number(agentPid));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const env = { PATH: '/usr/bin:/bin', HOME: '/root', SSH_AUTH_SOCK: join(dir, 'sock') };
+  must('ssh-add', ['-q', join(dir, 'key')], { env });
+
+  const r = await sshd.ssh(user, ['echo $SSH_AUTH_SOCK; ssh-add -l; ls -d /tmp/ssh-* 2>/dev/null; grep -c "/tmp/ssh-" /proc/self/mountinfo'], { env, options: ['-A'] });
+  const [sock, keys, ...rest] = r.out.trim().split('\n');
+  assert.equal(sock, STABLE);
+  assert.match(keys!, /cellsh-agent-test-key \(ED25519\)/);
+  assert.deepEqual(rest, ['0'], 'no host /tmp/ssh-* folder is visible or mounted inside');
+
+  // Without -A there is no agent inside.
+  const none = await sshd.ssh(user, ['echo "sock=$SSH_AUTH_SOCK"; ssh-add -l'], { env });
+  assert.match(none.out, /^sock=\n/);
+  assert.notEqual(none.status, 0);
+
+  // Two sessions bring the agent; the newest one ends first; a third session,
+  // which has no agent of its own, uses the stable path all along.
+  const waitUntil = (file: string): string => `while [ ! -e ~/${file} ]; do sleep 0.1; done`;
+  const older = sshd.ssh(user, [waitUntil('stop-older')], { env, options: ['-A'] });
+  await waitFor('the older session\'s agent socket', () => agentSockets(user).length === 1);
+  await new Promise((res) => setTimeout(res, 20)); // a later start time for the newer one
+  const newer = sshd.ssh(user, [waitUntil('stop-newer')], { env, options: ['-A'] });
+  await waitFor('the newer session\'s agent socket', () => agentSockets(user).length === 2);
+  const viaStable = async (): Promise<{ status: number; out: string }> =>
+    sshd.ssh(user, [`SSH_AUTH_SOCK=${STABLE} ssh-add -l`]);
+  assert.match((await viaStable()).out, /cellsh-agent-test-key/, 'with two sessions');
+  writeMarker(user, 'stop-newer');
+  assert.equal((await newer).status, 0);
+  assert.match((await viaStable()).out, /cellsh-agent-test-key/, 'after the newest session that brought it ended, the other one serves');
+  writeMarker(user, 'stop-older');
+  assert.equal((await older).status, 0);
+  const gone = await viaStable();
+  assert.notEqual(gone.status, 0, 'no agent once no session has one');
+  assert.equal((await sshd.ssh(user, [`test -e ${STABLE} || echo gone`])).out, 'gone\n');
+});
+
+/** The session agent sockets in the user's container (root sees them through /proc/PID/root). */
+function agentSockets(user: { uid: number }): string[] {
+  const init = containerRecord(inst!, user as never)?.['init_pid'];
+  try {
+    return init ? readdirSync(`/proc/${init}/root/run/cellsh/agents`).filter((n) => n.endsWith('.sock')) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A file in the user's home, as the user (the sessions wait for these). */
+function writeMarker(user: { home: string; uid: number; gid: number }, name: string): void {
+  writeFileSync(join(user.home, name), '');
+  chownSync(join(user.home, name), user.uid, user.gid);
+}

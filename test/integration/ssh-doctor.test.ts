@@ -1,0 +1,82 @@
+// OpenSSH issue, point 7: cellsh-admin doctor checks the live sshd settings of
+// each enrolled user (sshd -T -C user=...) and the PAM stack, reports each way
+// around the container that is open with the line to change, and exits
+// non-zero when something is open.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chownSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { createUser } from '../helpers/users.js';
+import { must, run } from '../helpers/system.js';
+import { markerPayloads } from '../helpers/payloads.js';
+import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
+
+const inst = testInstall();
+const skip = skipReason(inst) || sshSkipReason();
+const readsPamEnv = existsSync('/etc/pam.d/sshd') && /^[^#]*pam_env\.so.*\buser_readenv=1\b/m.test(readFileSync('/etc/pam.d/sshd', 'utf8'));
+
+function doctor(config: string, json = false): { status: number; out: string } {
+  const r = run(inst!.admin, ['doctor', '--sshd-config', config, ...(json ? ['--json'] : [])]);
+  return { status: r.status, out: r.out + r.err };
+}
+
+test('ssh 7. doctor: with the drop-in and cellsh as login shell nothing is open', { skip }, async (t) => {
+  createUser(t, inst!, 's7ok');
+  mustApply(inst!);
+  const sshd = await TestSshd.start(t, inst!);
+  const r = doctor(sshd.config);
+  assert.equal(r.status, 0, r.out);
+  assert.match(r.out, /ok +sshd +cellsh-t-s7ok: every ssh session goes through cellsh \(ForceCommand/);
+  assert.doesNotMatch(r.out, /^open/m);
+  if (readsPamEnv) assert.match(r.out, /^warn +pam +\/etc\/pam\.d\/sshd:\d+ reads each user's ~\/\.pam_environment/m);
+  const json = JSON.parse(doctor(sshd.config, true).out) as { ok: boolean; findings: Array<{ status: string }> };
+  assert.equal(json.ok, true);
+});
+
+test('ssh 7. doctor: without the drop-in, open forwarding is reported with the line to change, exit 1', { skip }, async (t) => {
+  createUser(t, inst!, 's7open');
+  mustApply(inst!);
+  const sshd = await TestSshd.start(t, inst!, { dropIn: false, extra: ['AllowTcpForwarding yes', 'X11Forwarding yes'] });
+  const r = doctor(sshd.config);
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /^open +sshd +cellsh-t-s7open: AllowTcpForwarding is yes: port forwarding reaches the host's network/m);
+  assert.match(r.out, /fix: "AllowTcpForwarding no" under "Match Group cellsh-t-g\d+"/);
+  assert.match(r.out, /^open +sshd +cellsh-t-s7open: AllowStreamLocalForwarding is yes/m);
+  assert.match(r.out, /^open +sshd +cellsh-t-s7open: X11Forwarding is yes/m);
+  // Without ForceCommand, sftp served by sshd itself is open too.
+  const sftp = await TestSshd.start(t, inst!, { dropIn: false, subsystem: 'internal-sftp' });
+  assert.match(doctor(sftp.config).out, /^open +sshd +cellsh-t-s7open: sftp is served by sshd itself on the host/m);
+});
+
+test('ssh 7. doctor: a ForceCommand user whose login shell reads startup files, or sees ~/.pam_environment first, is open', { skip }, async (t) => {
+  const user = createUser(t, inst!, 's7shell');
+  mustApply(inst!);
+  const sshd = await TestSshd.start(t, inst!);
+  must('usermod', ['--shell', '/bin/bash', user.name]);
+  let r = doctor(sshd.config);
+  assert.equal(r.status, 1);
+  assert.match(r.out, /^open +shell +cellsh-t-s7shell's login shell \/bin\/bash runs first, on the host/m);
+  assert.match(r.out, /fix: cellsh-admin enroll cellsh-t-s7shell/);
+  must('usermod', ['--shell', '/bin/sh', user.name]);
+  r = doctor(sshd.config);
+  assert.doesNotMatch(r.out, /^open +shell/m);
+  if (!readsPamEnv) return t.skip('this host\'s /etc/pam.d/sshd does not read ~/.pam_environment');
+  // /bin/sh is dynamically linked and runs before cellsh: PAM's variables reach its loader.
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /^open +pam +\/etc\/pam\.d\/sshd:\d+ reads each user's ~\/\.pam_environment \(user_readenv=1\), so e\.g\. LD_PRELOAD set there acts in the login shell of cellsh-t-s7shell/m);
+  // ...and that is real: shown through the same sshd.
+  const p = markerPayloads(t);
+  sshd.authorize(user);
+  writeFileSync(join(user.home, '.pam_environment'), `LD_PRELOAD DEFAULT=${p.so}\n`);
+  chownSync(join(user.home, '.pam_environment'), user.uid, user.gid);
+  await sshd.ssh(user, ['true']);
+  assert.ok(existsSync(p.soMarker), 'LD_PRELOAD from ~/.pam_environment ran in /bin/sh on the host');
+  rmSync(p.soMarker);
+  // With cellsh as the login shell, the same file does nothing and doctor only warns.
+  must('usermod', ['--shell', inst!.launcher, user.name]);
+  await sshd.ssh(user, ['true']);
+  assert.ok(!existsSync(p.soMarker));
+  r = doctor(sshd.config);
+  assert.equal(r.status, 0, r.out);
+});
