@@ -3,6 +3,7 @@
 // change. sshd is asked for each enrolled user's effective settings
 // (`sshd -T -C user=...`), so Match blocks, includes and defaults all count.
 import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Layout } from '../layout.js';
 import type { CompiledUser } from '../policy/compiled.js';
 import { parseCompiled } from '../policy/compiled.js';
@@ -150,21 +151,33 @@ function checkUser(name: string, shell: string, cfg: Map<string, string[]>, opts
 }
 
 function checkPam(file: string, foreignShells: string[]): Finding[] {
+  return pamEnvReaders(file).map(({ file: f, line }): Finding => {
+    const where = `${f}:${line} reads each user's ~/.pam_environment (user_readenv=1)`;
+    return foreignShells.length > 0
+      ? { status: 'open', area: 'pam', message: `${where}, so e.g. LD_PRELOAD set there acts in the login shell of ${foreignShells.join(', ')}, on the host, before cellsh starts`,
+        fix: `change user_readenv=1 to user_readenv=0 on ${f}:${line}, or make cellsh their login shell (cellsh-admin enroll NAME)` }
+      : { status: 'warn', area: 'pam', message: `${where}; cellsh, the login shell of every enrolled user, drops those variables, but nothing should read them`,
+        fix: `change user_readenv=1 to user_readenv=0 on ${f}:${line}` };
+  });
+}
+
+/** Every pam_env line with user_readenv=1 in a PAM service file and the files it
+ *  pulls in (`@include X`, `include X`, `substack X`), as file and line number. */
+export function pamEnvReaders(file: string, seen = new Set<string>()): Array<{ file: string; line: number }> {
+  if (seen.has(file)) return [];
+  seen.add(file);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
     return [];
   }
-  const found: Finding[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (/^\s*#/.test(line) || !/pam_env\.so/.test(line) || !/\buser_readenv=1\b/.test(line)) return;
-    const where = `${file}:${i + 1} reads each user's ~/.pam_environment (user_readenv=1)`;
-    found.push(foreignShells.length > 0
-      ? { status: 'open', area: 'pam', message: `${where}, so e.g. LD_PRELOAD set there acts in the login shell of ${foreignShells.join(', ')}, on the host, before cellsh starts`,
-        fix: `change user_readenv=1 to user_readenv=0 on ${file}:${i + 1}, or make cellsh their login shell (cellsh-admin enroll NAME)` }
-      : { status: 'warn', area: 'pam', message: `${where}; cellsh, the login shell of every enrolled user, drops those variables, but nothing should read them`,
-        fix: `change user_readenv=1 to user_readenv=0 on ${file}:${i + 1}` });
+  const found: Array<{ file: string; line: number }> = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/#.*/, '').trim();
+    const pulled = /^@include\s+(\S+)/.exec(line) ?? /^-?\w+\s+(?:include|substack)\s+(\S+)/.exec(line);
+    if (pulled) found.push(...pamEnvReaders(resolve(dirname(file), pulled[1]), seen));
+    else if (/\bpam_env\.so\b/.test(line) && /\buser_readenv=1\b/.test(line)) found.push({ file, line: i + 1 });
   });
   return found;
 }
