@@ -248,13 +248,23 @@ Match Group $GROUP
     AllowAgentForwarding yes
 EOF
   chmod 0644 "$conf.new"
-  mv -f "$conf.new" "$conf"
-  record "file $conf"
-  if [ -z "$ROOT" ] && command -v sshd >/dev/null; then
-    [ -d /run/sshd ] || install -d -m 0755 /run/sshd # what Debian's tmpfiles.d/sshd.conf makes
-    sshd -t || fatal "sshd does not accept its configuration with $conf; fix it, then run install.sh again"
-    reload_sshd
+  if [ -n "$ROOT" ] || ! command -v sshd >/dev/null; then
+    mv -f "$conf.new" "$conf"
+    record "file $conf"
+    return
   fi
+  # sshd reads only *.conf: try the new file in place, and put the old one
+  # back if sshd refuses the result (a broken config stops the next restart).
+  [ -d /run/sshd ] || install -d -m 0755 /run/sshd # what Debian's tmpfiles.d/sshd.conf makes
+  if [ -f "$conf" ]; then cp -p "$conf" "$conf.old"; fi
+  mv -f "$conf.new" "$conf"
+  if ! sshd -t; then
+    if [ -f "$conf.old" ]; then mv -f "$conf.old" "$conf"; else rm -f "$conf"; fi
+    fatal "sshd does not accept its configuration with cellsh's drop-in; fix the sshd configuration (sshd -t says why), then run install.sh again"
+  fi
+  rm -f "$conf.old"
+  record "file $conf"
+  reload_sshd
 }
 
 # Make a running sshd read its configuration again.

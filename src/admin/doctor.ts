@@ -2,12 +2,11 @@
 // and report every way around the container that is open, with the line to
 // change. sshd is asked for each enrolled user's effective settings
 // (`sshd -T -C user=...`), so Match blocks, includes and defaults all count.
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Layout } from '../layout.js';
-import type { CompiledUser } from '../policy/compiled.js';
 import { parseCompiled } from '../policy/compiled.js';
-import type { UserDirectory } from '../sys/users.js';
+import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import { SAFE_FORCED_SHELLS } from './enroll.js';
 import type { TextOut } from './check.js';
 
@@ -46,11 +45,12 @@ const MUST_BE_NO: ReadonlyArray<[key: string, option: string, why: string, statu
 
 /** Run every check; returns the exit code (0 nothing open or broken, 1 otherwise). */
 export function runDoctor(opts: DoctorOptions): number {
-  const users = enrolled(opts.layout);
+  const { users, findings: policyFindings } = servedUsers(opts);
   // A login shell other than cellsh is the first program sshd runs, on the host
   // and dynamically linked: variables PAM reads from the home reach its loader.
-  const foreignShells = users.filter((u) => (opts.dir.user(u.name)?.shell ?? '') !== opts.layout.launcher).map((u) => u.name);
-  const findings = [...checkInstall(opts.layout), ...checkSshd(opts, users), ...checkPam(opts.pamFile, foreignShells)];
+  const foreignShells = users.filter((u) => u.shell !== opts.layout.launcher).map((u) => u.name);
+  const findings = [...checkInstall(opts.layout), ...policyFindings, ...checkSshd(opts, users),
+    ...checkMatchAddress(opts.sshdConfig), ...checkPam(opts.pamFile, foreignShells)];
   if (opts.json) {
     opts.out.write(`${JSON.stringify({ ok: !findings.some(bad), findings }, null, 2)}\n`);
   } else {
@@ -83,19 +83,28 @@ function checkInstall(layout: Layout): Finding[] {
   }
 }
 
-function enrolled(layout: Layout): CompiledUser[] {
+/** Everyone cellsh serves: the group's members (whom the sshd drop-in matches)
+ * and the users in the compiled policy (whom the helper serves). */
+function servedUsers(opts: DoctorOptions): { users: PasswdEntry[]; findings: Finding[] } {
+  const byName = new Map(enrolledUsers(opts.dir, opts.layout.group).map((u) => [u.name, u]));
+  const findings: Finding[] = [];
   try {
-    return parseCompiled(readFileSync(layout.compiledPolicy));
-  } catch {
-    return [];
+    for (const c of parseCompiled(readFileSync(opts.layout.compiledPolicy))) {
+      const u = opts.dir.user(c.name);
+      if (u && !byName.has(u.name)) byName.set(u.name, u);
+    }
+  } catch (e) {
+    findings.push({ status: 'fail', area: 'install', message: `${opts.layout.compiledPolicy} can't be read (${(e as Error).message}): no one can log in`,
+      fix: 'cellsh-admin apply' });
   }
+  return { users: [...byName.values()].sort((a, b) => a.uid - b.uid), findings };
 }
 
-function checkSshd(opts: DoctorOptions, users: CompiledUser[]): Finding[] {
+function checkSshd(opts: DoctorOptions, users: PasswdEntry[]): Finding[] {
   if (users.length === 0) return [{ status: 'ok', area: 'sshd', message: 'no enrolled users: nothing to check for sshd' }];
   const findings: Finding[] = [];
   for (const u of users) {
-    const shell = opts.dir.user(u.name)?.shell ?? '';
+    const shell = u.shell;
     const r = opts.sshd(['-T', '-f', opts.sshdConfig, '-C', `user=${u.name},host=localhost,addr=127.0.0.1`]);
     if (!r) return [{ status: 'warn', area: 'sshd', message: 'no OpenSSH server installed: nothing to check for sshd' }];
     if (r.status !== 0) {
@@ -129,6 +138,8 @@ function checkUser(name: string, shell: string, cfg: Map<string, string[]>, opts
     if (shell !== launcher && !SAFE_FORCED_SHELLS.includes(shell)) {
       found.push({ status: 'open', area: 'shell', message: `${name}'s login shell ${shell} runs first, on the host, and reads files from the home before cellsh starts (e.g. bash's ~/.bashrc)`,
         fix: `cellsh-admin enroll ${name} (cellsh as login shell), or chsh -s /bin/sh ${name}` });
+    } else if (shell !== launcher) {
+      found.push(...checkKeptShell(name, shell, cfg));
     } else {
       found.push({ status: 'ok', area: 'sshd', message: `${name}: every ssh session goes through cellsh (ForceCommand, login shell ${shell})` });
     }
@@ -146,6 +157,52 @@ function checkUser(name: string, shell: string, cfg: Map<string, string[]>, opts
     if (value !== undefined && value !== 'no') {
       found.push({ status, area: 'sshd', message: `${name}: ${option} is ${value}: ${why}`, fix: `"${option} no" ${where}` });
     }
+  }
+  return found;
+}
+
+/** Variable names sshd may take from the client that no loader or shell acts on. */
+const SAFE_ACCEPTENV = /^(LANG|LANGUAGE|LC_\*|LC_[A-Z_]+|TZ|COLORTERM)$/;
+
+/** A ForceCommand user who kept a host shell (enroll --keep-shell): that shell
+ * runs first, on the host, with whatever environment sshd lets the client send. */
+function checkKeptShell(name: string, shell: string, cfg: Map<string, string[]>): Finding[] {
+  const accepted = (cfg.get('acceptenv') ?? []).flatMap((v) => v.split(/\s+/)).filter((p) => p !== '');
+  const risky = accepted.filter((p) => !SAFE_ACCEPTENV.test(p));
+  const found: Finding[] = [{ status: 'ok', area: 'sshd', message: `${name}: every ssh session goes through cellsh (ForceCommand, login shell ${shell})` }];
+  if (risky.length > 0) {
+    found.push({ status: 'open', area: 'sshd', message: `${name}: AcceptEnv ${risky.join(' ')} lets the client set variables such as LD_PRELOAD for ${shell}, which runs on the host before cellsh`,
+      fix: `"AcceptEnv LANG LC_*" for ${name} in sshd_config, or cellsh-admin enroll ${name} (cellsh as login shell)` });
+  }
+  found.push({ status: 'warn', area: 'shell', message: `${name}'s login shell is ${shell}: su, the console and other PAM services give a shell on the host, outside the container`,
+    fix: `cellsh-admin enroll ${name} (cellsh as login shell) unless that is intended` });
+  return found;
+}
+
+/** sshd -T is asked for a connection from 127.0.0.1 only; Match blocks keyed on
+ * the client's or the server's address or port may give other clients more. */
+function checkMatchAddress(sshdConfig: string): Finding[] {
+  const files = [sshdConfig];
+  try {
+    const d = join(dirname(sshdConfig), 'sshd_config.d');
+    files.push(...readdirSync(d).filter((n) => n.endsWith('.conf')).map((n) => join(d, n)));
+  } catch {
+    // no drop-in folder
+  }
+  const found: Finding[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    text.split('\n').forEach((line, i) => {
+      if (/^\s*Match\b.*\b(Address|Host|LocalAddress|LocalPort|RDomain)\b/i.test(line)) {
+        found.push({ status: 'warn', area: 'sshd', message: `${file}:${i + 1} "${line.trim()}" is checked here for a client at 127.0.0.1 only`,
+          fix: `check it by hand: sshd -T -C user=NAME,addr=CLIENT,host=NAME,laddr=ADDR,lport=PORT` });
+      }
+    });
   }
   return found;
 }

@@ -6,7 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { assertRoot, runApply } from '../admin/apply.js';
+import { runApply } from '../admin/apply.js';
 import { policyEnv, runCheck, type TextOut } from '../admin/check.js';
 import { runEnroll, runUnenroll, stopContainer, type EnrollOptions } from '../admin/enroll.js';
 import { runDoctor } from '../admin/doctor.js';
@@ -71,19 +71,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
     ].join('\n'),
     options: {},
     maxArgs: 0,
-    run: (_args, io) => {
-      const layout = loadLayout();
-      assertRoot(process.geteuid?.() ?? -1, layout);
-      const audit = openAuditLog(layout.logFile);
-      try {
-        return runApply({
-          layout, env: policyEnv(layout, nssDirectory()), log: audit.log, ...io,
-          euid: process.geteuid?.() ?? -1, byUid: process.getuid?.() ?? -1,
-        });
-      } finally {
-        audit.close();
-      }
-    },
+    run: (_args, io) => withAdmin(io, (opts) => opts.apply()),
   },
   enroll: {
     summary: 'make USER a cellsh user: login shell, group, then apply (root only)',
@@ -134,9 +122,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
     options: { 'sshd-config': { type: 'string' }, json: { type: 'boolean' } },
     maxArgs: 0,
     run: ({ values }, io) => {
-      if (process.geteuid?.() !== 0) {
-        throw new CellshError('not-root', 'doctor must run as root (it asks sshd for every user\'s settings)', { hint: 'run it with sudo', exitCode: ExitCode.refused });
-      }
+      requireRoot('doctor must run as root (it asks sshd for every user\'s settings)');
       return runDoctor({
         layout: loadLayout(), dir: nssDirectory(), out: io.out, json: values['json'] === true,
         sshdConfig: typeof values['sshd-config'] === 'string' ? values['sshd-config'] : '/etc/ssh/sshd_config',
@@ -173,9 +159,7 @@ function requireUser(positionals: string[], usage: string): string {
 /** Run an admin verb as root with the real layout, accounts and audit log. */
 function withAdmin(io: Io, fn: (opts: EnrollOptions) => number): number {
   const layout = loadLayout();
-  if (process.geteuid?.() !== 0) {
-    throw new CellshError('not-root', 'this command must run as root', { hint: 'run it with sudo', exitCode: ExitCode.refused });
-  }
+  requireRoot('this command must run as root');
   const audit = openAuditLog(layout.logFile);
   const dir = nssDirectory();
   const byUid = process.getuid?.() ?? -1;
@@ -185,6 +169,10 @@ function withAdmin(io: Io, fn: (opts: EnrollOptions) => number): number {
   } finally {
     audit.close();
   }
+}
+
+function requireRoot(message: string): void {
+  if (process.geteuid?.() !== 0) throw new CellshError('not-root', message, { hint: 'run it with sudo', exitCode: ExitCode.refused });
 }
 
 function topHelp(): string {

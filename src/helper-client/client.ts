@@ -10,8 +10,8 @@ import { CellshError, ExitCode } from '../errors.js';
 export interface Started extends StartedMessage {
   /** The pty master (with a pty). */
   readonly master: number | undefined;
-  /** The agent's listening socket and its folder inside the container (with --agent). */
-  readonly agent: { readonly listener: number; readonly dir: number } | undefined;
+  /** The agent's listening socket, its folder inside the container and its name there (with --agent). */
+  readonly agent: { readonly listener: number; readonly dir: number; readonly name: string } | undefined;
 }
 
 /** What to ask the helper for beyond the program itself. */
@@ -58,14 +58,14 @@ async function receiveStarted(libc: typeof import('../sys/libc.js'), fd: number,
     const msg = await libc.receiveMessage(fd);
     if (!msg) return undefined;
     const parsed = parseStarted(msg.text);
-    if (!parsed || msg.fds.length !== (pty ? 1 : 0) + (agent ? 2 : 0)) {
+    if (!parsed || msg.fds.length !== (pty ? 1 : 0) + (agent ? 2 : 0) || (parsed.agentSocket !== undefined) !== agent) {
       for (const f of msg.fds) libc.closeFd(f);
       throw new CellshError('helper-protocol', `the helper sent an unexpected message: ${JSON.stringify(msg.text.slice(0, 80))}`, {
         exitCode: ExitCode.internal,
       });
     }
     const [master, listener, dir] = pty ? msg.fds : [undefined, ...msg.fds];
-    return { ...parsed, master, agent: agent ? { listener: listener!, dir: dir! } : undefined };
+    return { ...parsed, master, agent: agent ? { listener: listener!, dir: dir!, name: parsed.agentSocket! } : undefined };
   } finally {
     libc.closeFd(fd);
   }

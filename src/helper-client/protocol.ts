@@ -38,12 +38,14 @@ export interface StartedMessage {
   readonly session: string;
   readonly container: string;
   readonly created: boolean;
+  /** With --agent: the name of this session's socket in the container's agents folder. */
+  readonly agentSocket: string | undefined;
 }
 
-const STARTED = /^started ([0-9a-f]{12}) ([0-9a-f]{12}) (created|joined)$/;
+const STARTED = /^started ([0-9a-f]{12}) ([0-9a-f]{12}) (created|joined)(?: ([0-9]{1,20}-\1\.sock))?$/;
 
-/** Parse "started <session> <container> created|joined", or undefined. */
+/** Parse "started <session> <container> created|joined [<ms>-<session>.sock]", or undefined. */
 export function parseStarted(text: string): StartedMessage | undefined {
   const m = STARTED.exec(text);
-  return m ? { session: m[1]!, container: m[2]!, created: m[3] === 'created' } : undefined;
+  return m ? { session: m[1]!, container: m[2]!, created: m[3] === 'created', agentSocket: m[4] } : undefined;
 }

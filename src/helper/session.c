@@ -68,9 +68,9 @@ static void send_message(int channel, char *text, const int *fds, size_t n_fds) 
 /* The session's SSH agent socket inside the container, made by the confined
  * child as the user in the user's own folder; the caller relays what connects
  * to it to the agent sshd made on the host. No host folder is bound in (SA-16). */
-static void open_agent(const struct session *s, int *listener, int *dir) {
-  char name[64], tmp[64];
-  xsnprintf(name, sizeof name, "%" PRIu64 "-%s.sock", s->started_ms, s->id);
+static void open_agent(const struct session *s, int *listener, int *dir, char *name, size_t namelen) {
+  char tmp[64];
+  xsnprintf(name, namelen, "%" PRIu64 "-%s.sock", s->started_ms, s->id);
   xsnprintf(tmp, sizeof tmp, ".current.%s", s->id);
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   xsnprintf(addr.sun_path, sizeof addr.sun_path, AGENTS_DIR "/%s", name);
@@ -142,15 +142,17 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
     die_errno(EXIT_INTERNAL, "can't change to your home");
   int fds[MAX_SENT_FDS];
   size_t n_fds = 0;
+  char agent[64] = "";
   if (master >= 0)
     fds[n_fds++] = master;
   if (s->req->agent) {
-    open_agent(s, &fds[n_fds], &fds[n_fds + 1]);
+    open_agent(s, &fds[n_fds], &fds[n_fds + 1], agent, sizeof agent);
     n_fds += 2;
   }
   if (s->channel >= 0) {
-    char msg[96];
-    xsnprintf(msg, sizeof msg, "started %s %s %s", s->id, s->container->id, s->created ? "created" : "joined");
+    char msg[160];
+    xsnprintf(msg, sizeof msg, "started %s %s %s%s%s", s->id, s->container->id, s->created ? "created" : "joined",
+              agent[0] ? " " : "", agent);
     send_message(s->channel, msg, fds, n_fds);
   }
   /* Nothing but stdio crosses into the user's program (SA-05). */

@@ -5,7 +5,7 @@
 // SSH_AUTH_SOCK) points at the newest session socket that still has a relay:
 // the helper points it at each new session's socket before the program starts,
 // and when this session ends the relay points it at another live one, if any.
-import { closeSync, lstatSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -13,6 +13,10 @@ import { dirname } from 'node:path';
 const SSHD_AGENT_SOCKET = /^\/tmp\/ssh-[A-Za-z0-9]{10}\/agent\.[0-9]+$/;
 /** The stable name inside the container (AGENT_SOCK in src/helper/rootfs.h). */
 const CURRENT = 'current';
+/** A session's socket name, as the helper makes it. */
+const SESSION_SOCKET = /^\d+-[0-9a-f]{12}\.sock$/;
+/** open(2)'s O_PATH (not in fs.constants). */
+const O_PATH = 0o10000000;
 /** How long a socket may take to accept before it counts as dead. */
 const PROBE_TIMEOUT_MS = 300;
 
@@ -38,9 +42,11 @@ export interface AgentEnds {
   readonly listener: number;
   /** /run/cellsh/agents inside the container (O_PATH fd). */
   readonly dir: number;
+  /** This session's socket in that folder, "<ms>-<session>.sock" (named by the helper). */
+  readonly name: string;
   /** sshd's agent socket on the host. */
   readonly host: string;
-  /** This session's id: its socket is "<ms>-<session>.sock". */
+  /** This session's id. */
   readonly session: string;
 }
 
@@ -72,23 +78,18 @@ export class AgentRelay {
     }
   }
 
+  /** The folder is the container user's: every name in it is looked at without
+   * following links, and a socket is probed through an fd, never by a path the
+   * host would resolve. Sockets whose session died (SIGKILL) are removed. */
   private async handOver(): Promise<void> {
-    const own = this.ownName();
-    if (!own) return;
-    try {
-      unlinkSync(`${this.folder}/${own}`);
-    } catch {
-      // already gone
+    this.remove(this.ends.name);
+    if (this.currentTarget() !== this.ends.name) return;
+    for (const other of this.sockets()) {
+      const state = await this.probe(other);
+      if (state === 'live') return this.pointAt(other);
+      if (state === 'dead') this.remove(other);
     }
-    if (this.currentTarget() !== own) return;
-    for (const other of this.sockets().filter((n) => n !== own)) {
-      if (await this.alive(other)) return this.pointAt(other);
-    }
-    try {
-      unlinkSync(`${this.folder}/${CURRENT}`);
-    } catch {
-      // already gone
-    }
+    this.remove(CURRENT);
   }
 
   private relay(inner: Socket): void {
@@ -105,17 +106,22 @@ export class AgentRelay {
     outer.pipe(inner);
   }
 
-  /** Session sockets in the folder, newest first (names start with the time). */
+  /** Other sessions' sockets in the folder, newest first (names start with the time). */
   private sockets(): string[] {
     try {
-      return readdirSync(this.folder).filter((n) => /^\d+-[0-9a-f]{12}\.sock$/.test(n)).sort().reverse();
+      return readdirSync(this.folder).filter((n) => SESSION_SOCKET.test(n) && n !== this.ends.name).sort().reverse();
     } catch {
       return [];
     }
   }
 
-  private ownName(): string | undefined {
-    return this.sockets().find((n) => n.endsWith(`-${this.ends.session}.sock`));
+  /** Unlink a name in the folder (unlink never follows a link). */
+  private remove(name: string): void {
+    try {
+      unlinkSync(`${this.folder}/${name}`);
+    } catch {
+      // already gone
+    }
   }
 
   private currentTarget(): string | undefined {
@@ -137,15 +143,34 @@ export class AgentRelay {
     }
   }
 
-  private alive(name: string): Promise<boolean> {
+  /** Does a session still accept on this socket? Opened with O_PATH|O_NOFOLLOW
+   * (a link planted under a session name is not a socket and counts as dead),
+   * then connected to through /proc/self/fd, so no path is resolved on the host.
+   * "dead" only when nobody listens; a slow answer is "unknown" and left alone. */
+  private probe(name: string): Promise<'live' | 'dead' | 'unknown'> {
+    let fd: number;
+    try {
+      fd = openSync(`${this.folder}/${name}`, O_PATH | constants.O_NOFOLLOW);
+    } catch {
+      return Promise.resolve('unknown');
+    }
+    if (!fstatSync(fd).isSocket()) {
+      closeSync(fd);
+      return Promise.resolve('dead');
+    }
     return new Promise((resolve) => {
-      const probe = connect(`${this.folder}/${name}`);
-      const done = (ok: boolean): void => {
+      const probe = connect(`/proc/self/fd/${fd}`);
+      let settled = false;
+      const done = (answer: 'live' | 'dead' | 'unknown'): void => {
+        if (settled) return;
+        settled = true;
         probe.destroy();
-        resolve(ok);
+        closeSync(fd);
+        resolve(answer);
       };
-      probe.setTimeout(PROBE_TIMEOUT_MS, () => done(false));
-      probe.on('connect', () => done(true)).on('error', () => done(false));
+      probe.setTimeout(PROBE_TIMEOUT_MS, () => done('unknown'));
+      probe.on('connect', () => done('live'));
+      probe.on('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' ? 'dead' : 'unknown'));
     });
   }
 }

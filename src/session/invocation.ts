@@ -24,7 +24,7 @@ export interface InvocationContext {
 // command still runs through "shell -c", and everything else is a login.
 
 /** Parse the arguments after argv[0]. */
-export function parseInvocation(args: readonly string[], ctx: InvocationContext = { self: '', originalCommand: undefined }): Invocation {
+export function parseInvocation(args: readonly string[], ctx: InvocationContext): Invocation {
   let command: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -35,21 +35,23 @@ export function parseInvocation(args: readonly string[], ctx: InvocationContext 
       throw new CellshError('usage', `unexpected argument ${JSON.stringify(a.slice(0, 64))}`, { hint: USAGE, exitCode: ExitCode.usage });
     }
   }
-  // Run as sshd's ForceCommand: the client's request, or a login when it asked for none.
-  if (ctx.originalCommand !== undefined && (command === undefined || command === ctx.self)) {
-    return ctx.originalCommand === '' ? { kind: 'login' } : { kind: 'command', command: forcedCommand(ctx.originalCommand) };
+  // Run as sshd's ForceCommand ("shell -c cellsh", or plain "cellsh" through
+  // /bin/sh): the client's request, or a login when it asked for none.
+  if (command === undefined || command === ctx.self) {
+    const original = ctx.originalCommand;
+    return original ? { kind: 'command', command: forcedCommand(original) } : { kind: 'login' };
   }
-  if (command !== undefined && command === ctx.self) return { kind: 'login' };
-  return command === undefined ? { kind: 'login' } : { kind: 'command', command };
+  return { kind: 'command', command };
 }
 
 /** The command a forced session runs; sshd's in-process sftp becomes the sftp
  * server inside the container (it must never run in sshd, on the host). */
 function forcedCommand(original: string): string {
-  if (original.trim() !== 'internal-sftp') return original;
+  const [first, ...options] = original.trim().split(/\s+/);
+  if (first !== 'internal-sftp') return original;
   const server = SFTP_SERVERS.find((p) => existsSync(p));
   if (!server) throw new CellshError('no-sftp-server', 'sftp needs an sftp-server program, and none is installed', {
     hint: 'ask your administrator to install openssh-sftp-server', exitCode: ExitCode.failure,
   });
-  return server;
+  return [server, ...options].join(' ');
 }

@@ -10,8 +10,7 @@ import { isatty } from 'node:tty';
 import type { StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { startHelper, type HelperProcess, type Started } from '../helper-client/client.js';
-import { hostAgentSocket } from './agent.js';
-import type { AgentRelay } from './agent.js';
+import { AgentRelay, hostAgentSocket } from './agent.js';
 import type { HelperRequest } from '../helper-client/protocol.js';
 import type { Invocation } from './invocation.js';
 
@@ -41,11 +40,11 @@ async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[], a
   try {
     const started = await Promise.race([proc.started, proc.exited.then(() => undefined)]);
     if (!started || started.master === undefined) return await proc.exited;
-    const agentRelay = await startAgent(started, agent);
+    const agentRelay = startAgent(started, agent);
     const relay = new TerminalRelay({ master: started.master, input: process.stdin, output: out, terminalFd: 0 });
     process.once('SIGHUP', () => relay.hangup());
-    relay.start();
     try {
+      relay.start();
       const status = await proc.exited;
       await relay.finish();
       return status;
@@ -68,21 +67,23 @@ async function runWithPipes(helper: string, req: HelperRequest, ttys: boolean[],
   const unforward = forwardSignals(proc);
   try {
     const started = agent ? await Promise.race([proc.started, proc.exited.then(() => undefined)]) : undefined;
-    const agentRelay = started ? await startAgent(started, agent) : undefined;
-    const status = await proc.exited;
-    await Promise.race([Promise.all(relays), sleep(PIPE_DRAIN_MS)]);
-    if (ttys[0]) process.stdin.unpipe().pause();
-    await agentRelay?.stop();
-    return status;
+    const agentRelay = started ? startAgent(started, agent) : undefined;
+    try {
+      const status = await proc.exited;
+      await Promise.race([Promise.all(relays), sleep(PIPE_DRAIN_MS)]);
+      if (ttys[0]) process.stdin.unpipe().pause();
+      return status;
+    } finally {
+      await agentRelay?.stop();
+    }
   } finally {
     unforward();
   }
 }
 
 /** Relay the session's agent socket inside the container to sshd's, if both exist. */
-async function startAgent(started: Started, host: string | undefined): Promise<AgentRelay | undefined> {
+function startAgent(started: Started, host: string | undefined): AgentRelay | undefined {
   if (!started.agent || !host) return undefined;
-  const { AgentRelay } = await import('./agent.js');
   const relay = new AgentRelay({ ...started.agent, host, session: started.session });
   relay.start();
   return relay;

@@ -20,6 +20,8 @@ export interface SshdOptions {
   readonly subsystem?: string;
   /** More global settings, placed before the drop-in (so they win over it). */
   readonly extra?: readonly string[];
+  /** Lines after the drop-in (Match blocks of the test's own). */
+  readonly after?: readonly string[];
 }
 
 /** Where Debian keeps the sftp server. */
@@ -64,6 +66,7 @@ export class TestSshd {
       `Subsystem sftp ${opts.subsystem ?? SFTP_SERVER}`,
       ...(opts.extra ?? []),
       ...(opts.dropIn === false ? [] : [`Include ${dropIn}`]),
+      ...(opts.after ?? []),
       '',
     ].join('\n'));
     const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -4,7 +4,8 @@
 // brought the agent ends while another lives on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { skipReason, testInstall } from '../helpers/install.js';
 import { containerRecord } from '../helpers/users.js';
@@ -58,6 +59,41 @@ test('ssh 4. ssh -A: the client\'s keys are listed inside, through a stable path
   const gone = await viaStable();
   assert.notEqual(gone.status, 0, 'no agent once no session has one');
   assert.equal((await sshd.ssh(user, [`test -e ${STABLE} || echo gone`])).out, 'gone\n');
+});
+
+test('ssh 4. names planted in the container\'s agents folder are never followed on the host; dead sockets are cleared', { skip }, async (t) => {
+  const { user, sshd } = await deploy(t, inst!, 'force-command', 's4plant');
+  const dir = mkdtempSync('/tmp/cellsh-t-agent-');
+  const agent = must('ssh-agent', ['-a', join(dir, 'sock')]);
+  const agentPid = /SSH_AGENT_PID=(\d+)/.exec(agent.out)![1]!;
+  // A unix socket only the host has, open to everyone, counting connections.
+  const hostSock = join(dir, 'host-service.sock');
+  let hits = 0;
+  const srv = createServer((c) => { hits++; c.end(); });
+  await new Promise<void>((res) => srv.listen(hostSock, res));
+  chmodSync(dir, 0o755);
+  chmodSync(hostSock, 0o666);
+  t.after(() => {
+    srv.close();
+    process.kill(Number(agentPid));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const env = { PATH: '/usr/bin:/bin', HOME: '/root', SSH_AUTH_SOCK: join(dir, 'sock') };
+  const session = sshd.ssh(user, ['while [ ! -e ~/stop ]; do sleep 0.1; done'], { env, options: ['-A'] });
+  await waitFor('the session\'s agent socket', () => agentSockets(user).length === 1);
+  // From inside: a link to the host's socket under a name that sorts as the
+  // newest session, and the socket of a session that died without cleaning up.
+  const planted = await sshd.ssh(user, [[
+    `ln -s ${hostSock} /run/cellsh/agents/9999999999999-aaaaaaaaaaaa.sock`,
+    'python3 -c "import socket; socket.socket(socket.AF_UNIX).bind(\'/run/cellsh/agents/1000-bbbbbbbbbbbb.sock\')"',
+    'ls /run/cellsh/agents',
+  ].join(' && ')]);
+  assert.match(planted.out, /9999999999999-aaaaaaaaaaaa\.sock/, planted.err);
+  writeMarker(user, 'stop');
+  assert.equal((await session).status, 0);
+  assert.equal(hits, 0, 'the relay connected to a host socket the container named');
+  const left = await sshd.ssh(user, ['ls -A /run/cellsh/agents']);
+  assert.equal(left.out, '', 'the planted link, the dead socket and "current" are gone');
 });
 
 /** The session agent sockets in the user's container (root sees them through /proc/PID/root). */

@@ -46,8 +46,18 @@ async function hostService(t: TestContext): Promise<{ port: number; hits: () => 
   return { port: (srv.address() as { port: number }).port, hits: () => hits };
 }
 
+/** Everything a unix socket sends until it closes ('' if refused). */
+function readSocket(path: string): Promise<string> {
+  return new Promise<string>((res) => {
+    let data = '';
+    const c = connect(path);
+    c.on('data', (b) => { data += b.toString(); }).on('close', () => res(data)).on('error', () => res(data));
+  });
+}
+
 test('ssh 6. TCP, stream-local and tunnel forwarding and X11 are refused for cellsh users', { skip }, async (t) => {
-  const { user, plain, sshd } = await pair(t, 's6fw');
+  // X11 and tunnels allowed globally (Debian's sshd_config allows X11): the drop-in must close them.
+  const { user, plain, sshd } = await pair(t, 's6fw', { extra: ['X11Forwarding yes', 'PermitTunnel yes'] });
   const svc = await hostService(t);
   // Control: a plain user reaches the host-only service through -W.
   const control = await sshd.ssh(plain, [], { options: ['-W', `127.0.0.1:${svc.port}`] });
@@ -60,8 +70,14 @@ test('ssh 6. TCP, stream-local and tunnel forwarding and X11 are refused for cel
   const r = await sshd.ssh(user, ['true'], { options: ['-o', 'ExitOnForwardFailure=yes', '-R', `0:127.0.0.1:${svc.port}`] });
   assert.equal(r.status, 255, 'remote forwarding refused');
   assert.match(r.err, /forwarding failed/);
-  const tun = await sshd.ssh(user, ['true'], { options: ['-o', 'ExitOnForwardFailure=yes', '-o', 'Tunnel=point-to-point', '-w', 'any:any'] });
+  // Tunnels: sshd's own refusal (seen with -v) comes only from the policy; a plain
+  // user's request gets past it (and then fails to make a tun device without root).
+  const tunnel = { options: ['-v', '-o', 'ExitOnForwardFailure=yes', '-o', 'Tunnel=point-to-point', '-w', 'any:any'] };
+  const ptun = await sshd.ssh(plain, ['true'], tunnel);
+  assert.doesNotMatch(ptun.err, /Server has rejected tunnel device forwarding/, 'control: PermitTunnel yes lets a plain user\'s request through');
+  const tun = await sshd.ssh(user, ['true'], tunnel);
   assert.equal(tun.status, 255, 'tunnel refused');
+  assert.match(tun.err, /Server has rejected tunnel device forwarding/);
   // Stream-local: a unix socket service on the host, offered through -L.
   const hostSock = `/tmp/cellsh-t-svc-${process.pid}.sock`;
   const localSock = `/tmp/cellsh-t-fwd-${process.pid}.sock`;
@@ -73,16 +89,23 @@ test('ssh 6. TCP, stream-local and tunnel forwarding and X11 are refused for cel
   const fwd = spawn('ssh', [...sshd.clientOptions(), '-p', String(sshd.port), '-N', '-L', `${localSock}:${hostSock}`, sshd.target(user)], { stdio: 'ignore' });
   t.after(() => fwd.kill());
   await waitFor('the local end of the forward', () => existsSync(localSock));
-  const got = await new Promise<string>((res) => {
-    let data = '';
-    const c = connect(localSock);
-    c.on('data', (b) => { data += b.toString(); }).on('close', () => res(data)).on('error', () => res(data));
-  });
+  const got = await readSocket(localSock);
   assert.equal(got, '', 'nothing from the host socket');
   assert.equal(sockHits, 0);
   fwd.kill();
-  const x11 = await sshd.ssh(user, ['echo "display=$DISPLAY"'], { options: ['-o', 'ForwardX11=yes'], env: { PATH: '/usr/bin:/bin', HOME: '/root', DISPLAY: ':99' } });
-  assert.match(x11.out, /^display=$/m, 'no X11 display inside');
+  rmSync(localSock, { force: true });
+  // Control: the same forward for a plain user reaches the host socket.
+  const plainFwd = spawn('ssh', [...sshd.clientOptions(), '-p', String(sshd.port), '-N', '-L', `${localSock}:${hostSock}`, sshd.target(plain)], { stdio: 'ignore' });
+  t.after(() => plainFwd.kill());
+  await waitFor('the local end of the plain user\'s forward', () => existsSync(localSock));
+  assert.equal(await readSocket(localSock), 'host socket\n', 'control: stream-local forwarding reaches the host');
+  plainFwd.kill();
+  // X11: sshd answers the client's request (seen with -v); a plain user gets a display.
+  const x11 = { options: ['-v', '-o', 'ForwardX11=yes'], env: { PATH: '/usr/bin:/bin', HOME: '/root', DISPLAY: ':99' } };
+  const px = await sshd.ssh(plain, ['echo "display=$DISPLAY"'], x11);
+  assert.match(px.out, /^display=localhost:\d+\.0$/m, `control: X11 forwarding works for a plain user: ${px.err.slice(-400)}`);
+  const cx = await sshd.ssh(user, ['true'], x11);
+  assert.match(cx.err, /X11 forwarding request failed/, 'sshd refused X11 forwarding');
   assert.equal(svc.hits(), 1, 'only the control reached the host service');
 });
 

@@ -61,6 +61,7 @@ test('ssh 7. doctor: a ForceCommand user whose login shell reads startup files, 
   must('usermod', ['--shell', '/bin/sh', user.name]);
   r = doctor(sshd.config);
   assert.doesNotMatch(r.out, /^open +shell/m);
+  assert.match(r.out, /^warn +shell +cellsh-t-s7shell's login shell is \/bin\/sh: su, the console and other PAM services give a shell on the host/m);
   if (!readsPamEnv) return t.skip('this host\'s /etc/pam.d/sshd does not read ~/.pam_environment');
   // /bin/sh is dynamically linked and runs before cellsh: PAM's variables reach its loader.
   assert.equal(r.status, 1, r.out);
@@ -79,4 +80,43 @@ test('ssh 7. doctor: a ForceCommand user whose login shell reads startup files, 
   assert.ok(!existsSync(p.soMarker));
   r = doctor(sshd.config);
   assert.equal(r.status, 0, r.out);
+});
+
+test('ssh 7. doctor: AcceptEnv that lets the client send LD_PRELOAD to a kept host shell is open, and that is real', { skip }, async (t) => {
+  const user = createUser(t, inst!, 's7env');
+  mustApply(inst!);
+  const sshd = await TestSshd.start(t, inst!, { extra: ['AcceptEnv LD_*'] });
+  sshd.authorize(user);
+  const p = markerPayloads(t);
+  // SetEnv sends the variable without setting it in the client (which would load it itself).
+  const send = { options: ['-o', `SetEnv=LD_PRELOAD=${p.so}`] };
+  // With cellsh as the login shell the variable reaches nothing on the host.
+  await sshd.ssh(user, ['true'], send);
+  assert.ok(!existsSync(p.soMarker), 'LD_PRELOAD sent by the client acted on the host with cellsh as login shell');
+  assert.doesNotMatch(doctor(sshd.config).out, /AcceptEnv/);
+  // With a kept /bin/sh (enroll --keep-shell) the shell sshd runs first loads it.
+  must('usermod', ['--shell', '/bin/sh', user.name]);
+  await sshd.ssh(user, ['true'], send);
+  assert.ok(existsSync(p.soMarker), 'control: LD_PRELOAD sent by the client ran in /bin/sh on the host');
+  const r = doctor(sshd.config);
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /^open +sshd +cellsh-t-s7env: AcceptEnv LD_\* lets the client set variables such as LD_PRELOAD for \/bin\/sh/m);
+  assert.match(r.out, /fix: "AcceptEnv LANG LC_\*" for cellsh-t-s7env/);
+});
+
+test('ssh 7. doctor: an unreadable compiled policy is broken; Match blocks on addresses are flagged for a manual check', { skip }, async (t) => {
+  createUser(t, inst!, 's7misc');
+  mustApply(inst!);
+  const sshd = await TestSshd.start(t, inst!, { after: ['Match Address 10.0.0.0/8', '  AllowTcpForwarding yes'] });
+  let r = doctor(sshd.config);
+  assert.match(r.out, new RegExp(`^warn +sshd +${sshd.config.replace(/[/.]/g, '\\$&')}:\\d+ "Match Address 10\\.0\\.0\\.0/8" is checked here for a client at 127\\.0\\.0\\.1 only`, 'm'));
+  const compiled = inst!.compiledPolicy;
+  const good = readFileSync(compiled);
+  t.after(() => writeFileSync(compiled, good));
+  writeFileSync(compiled, Buffer.concat([good.subarray(0, good.length - 3), Buffer.from('00\n')]));
+  r = doctor(sshd.config);
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /^fail +install +\S+policy\.compiled can't be read \(.*checksum mismatch.*\): no one can log in/m);
+  // The group's members are still checked.
+  assert.match(r.out, /cellsh-t-s7misc: every ssh session goes through cellsh/);
 });

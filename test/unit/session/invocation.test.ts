@@ -41,4 +41,7 @@ test('a -c command other than cellsh itself is run as given, whatever SSH_ORIGIN
 
 test('internal-sftp becomes the sftp server inside the container, never sshd\'s own', { skip: existsSync('/usr/lib/openssh/sftp-server') ? false : 'no sftp-server installed here' }, () => {
   assert.deepEqual(parseInvocation(['-c', self], { self, originalCommand: 'internal-sftp' }), { kind: 'command', command: '/usr/lib/openssh/sftp-server' });
+  assert.deepEqual(parseInvocation([], { self, originalCommand: 'internal-sftp -l INFO -f AUTH' }), { kind: 'command', command: '/usr/lib/openssh/sftp-server -l INFO -f AUTH' },
+    'a Subsystem line with options keeps them (sftp-server takes the same ones)');
+  assert.deepEqual(parseInvocation([], { self, originalCommand: 'internal-sftpx' }), { kind: 'command', command: 'internal-sftpx' });
 });
