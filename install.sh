@@ -11,7 +11,9 @@
 #   --root DIR         keep cellsh's config, state and log under DIR instead of
 #                      /etc, /var/lib, /run and /var/log (a private install, used by the tests)
 #   --group NAME       the group of enrolled users, allowed to run the helper (default cellsh)
-#   --cgroup-name NAME the cgroup subtree name (default cellsh)
+#   --cgroup-name NAME the cgroup subtree name, and on systemd hosts the name of
+#                      the slice and service that delegate it (default cellsh;
+#                      lower-case letters, digits and _)
 #   --skip-packages    do not run apt-get (everything needed is already installed)
 #   --packages-only    only install the Debian packages cellsh needs, then stop
 #   --demo-user NAME   the demo user --demo creates (default cellsh-demo)
@@ -21,8 +23,10 @@
 # default policy (never over an existing one), the state, log and policy
 # folders, /etc/shells and tmpfiles.d entries, and an sshd drop-in
 # (/etc/ssh/sshd_config.d/cellsh.conf) that sends every ssh session of GROUP's
-# members through cellsh and closes what would go around it. The list is kept
-# in DIR/lib/cellsh/install-manifest for --uninstall.
+# members through cellsh and closes what would go around it, and on systemd
+# hosts cellsh.slice and cellsh.service, which delegates to cellsh the cgroup
+# the containers live in. The list is kept in DIR/lib/cellsh/install-manifest
+# for --uninstall.
 set -euo pipefail
 
 # ---- messages ----------------------------------------------------------------
@@ -62,6 +66,8 @@ parse_args() {
     shift
   done
   case "$PREFIX$ROOT" in *[!A-Za-z0-9_./+@-]*) fatal "paths may only use the characters A-Z a-z 0-9 _ . / + @ -" ;; esac
+  # systemd reads "-" in a slice's name as nesting: keep the name plain.
+  [[ "$CGROUP_NAME" =~ ^[a-z][a-z0-9_]{0,31}$ ]] || fatal "--cgroup-name takes lower-case letters, digits and _ (up to 32, a letter first)"
   LIBDIR=$PREFIX/lib/cellsh
   CONFDIR=$ROOT/etc/cellsh
   VARDIR=$ROOT/var/lib/cellsh
@@ -70,6 +76,7 @@ parse_args() {
   LAUNCHER=$PREFIX/bin/cellsh
   ADMIN=$PREFIX/sbin/cellsh-admin
   MANIFEST=$LIBDIR/install-manifest
+  UNITDIR=$ROOT/etc/systemd/system
 }
 
 # ---- checks ------------------------------------------------------------------
@@ -267,6 +274,51 @@ EOF
   reload_sshd
 }
 
+# ---- systemd -----------------------------------------------------------------
+# On cgroup v2 systemd owns the hierarchy and lets others manage only what it
+# delegates. cellsh.service is a unit that runs nothing but holds a delegated
+# cgroup (Delegate=yes), in which the helper makes one cgroup per container;
+# cellsh.slice holds it, so an admin can cap all containers together
+# (systemctl set-property cellsh.slice MemoryMax=80%). Stopping the service
+# stops every container in it.
+systemd_units() {
+  if [ -z "$ROOT" ] && [ ! -d /etc/systemd/system ]; then return; fi
+  ensure_dir "$UNITDIR" 0755 root:root
+  cat > "$UNITDIR/$CGROUP_NAME.slice" <<UNIT
+# Written by cellsh's install.sh; removed by install.sh --uninstall.
+[Unit]
+Description=cellsh: every user's container
+UNIT
+  cat > "$UNITDIR/$CGROUP_NAME.service" <<UNIT
+# Written by cellsh's install.sh; removed by install.sh --uninstall.
+# Holds the cgroup systemd delegates to cellsh: each user's container gets a
+# cgroup below it, with the limits of cellsh's policy. Stopping this unit
+# stops every container.
+[Unit]
+Description=cellsh: the delegated cgroup of users' containers
+Documentation=man:systemd.resource-control(5)
+Before=systemd-user-sessions.service ssh.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+Delegate=yes
+Slice=$CGROUP_NAME.slice
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  chmod 0644 "$UNITDIR/$CGROUP_NAME.slice" "$UNITDIR/$CGROUP_NAME.service"
+  record "unit $UNITDIR/$CGROUP_NAME.service" "file $UNITDIR/$CGROUP_NAME.slice"
+  if [ -n "$ROOT" ]; then return; fi
+  systemctl enable --quiet "$CGROUP_NAME.service" 2>/dev/null || warn "could not enable $CGROUP_NAME.service"
+  if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl start "$CGROUP_NAME.service" || fatal "systemd did not start $CGROUP_NAME.service (systemctl status $CGROUP_NAME.service says why)"
+  fi
+}
+
 # Make a running sshd read its configuration again.
 reload_sshd() {
   if [ -d /run/systemd/system ] && systemctl is-active --quiet ssh 2>/dev/null; then
@@ -314,6 +366,16 @@ uninstall() {
   done <<< "$manifest"
   while read -r kind path rest; do
     case "$kind" in
+      unit) if [ -z "$ROOT" ]; then
+              systemctl disable --quiet "$(basename "$path")" 2>/dev/null || true
+              if [ -d /run/systemd/system ]; then systemctl stop "$(basename "$path")" || true; fi
+            fi
+            rm -f "$path" ;;
+    esac
+  done <<< "$manifest"
+  if [ -z "$ROOT" ] && [ -d /run/systemd/system ] && grep -q '^unit ' <<< "$manifest"; then systemctl daemon-reload; fi
+  while read -r kind path rest; do
+    case "$kind" in
       file|tmpfiles) rm -f "$path" ;;
       tree) rm -rf "$path" ;;
       shells) sed -i "\\|^$path\$|d" /etc/shells ;;
@@ -322,7 +384,7 @@ uninstall() {
     esac
   done <<< "$manifest"
   rm -f "$VARDIR/policy.compiled" "$LOGDIR/cellsh.log" "$STATEDIR"/*.lock
-  for cg in /sys/fs/cgroup/*/"$CGROUP_NAME" /sys/fs/cgroup/"$CGROUP_NAME"; do
+  for cg in /sys/fs/cgroup/*/"$CGROUP_NAME" /sys/fs/cgroup/"$CGROUP_NAME" /sys/fs/cgroup/"$CGROUP_NAME".slice/"$CGROUP_NAME".service; do
     if [ -d "$cg" ]; then rmdir "$cg" 2>/dev/null || true; fi
   done
   grep '^dir ' <<< "$manifest" | cut -d' ' -f2- | sort -r | while read -r dir; do rmdir "$dir" 2>/dev/null || true; done
@@ -346,6 +408,7 @@ main() {
   build
   stage_modules
   install_files
+  systemd_units
   sshd_dropin
   write_manifest
   apply_policy

@@ -74,7 +74,7 @@ main() {
   ROOT=/var/lib/cellsh-test-$id
   PREFIX=$ROOT/prefix
   GROUP=cellsh-t-g$id
-  CGROUP=cellsh-test-$id
+  CGROUP=cellsh_test_$id
   trap cleanup EXIT
   info "installing a private copy under $ROOT"
   "$REPO/install.sh" --skip-packages --prefix "$PREFIX" --root "$ROOT" --group "$GROUP" --cgroup-name "$CGROUP" >/dev/null

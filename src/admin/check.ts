@@ -1,6 +1,7 @@
 // `cellsh-admin check [FILE]`: validate a policy exactly as `apply` would
 // (schema, accounts, compilation) without writing anything, and report every
 // problem with its place in the file.
+import { blockDevice } from '../sys/block.js';
 import { hostname } from 'node:os';
 import type { Layout } from '../layout.js';
 import type { UserDirectory } from '../sys/users.js';
@@ -28,7 +29,7 @@ export interface CheckOptions {
 
 /** The accounts and host facts a layout's policy is compiled against. */
 export function policyEnv(layout: Layout, dir: UserDirectory, host: string = shortHostname(hostname())): PolicyEnv {
-  return { dir, group: layout.group, host };
+  return { dir, group: layout.group, host, devices: blockDevice };
 }
 
 /** Print each problem on its own line. */

@@ -1,14 +1,15 @@
 /* cgroup v1 backend: one node per controller hierarchy, at
- * /sys/fs/cgroup/<controller>/<CELLSH_CGROUP_NAME>/u<uid>. The pids node always
- * exists (with "max" if the policy sets no limit), so every container's
- * processes can be found and killed. The container never mounts a v1
- * hierarchy, so release_agent and notify_on_release are out of its reach
- * (CVE-2022-0492). */
+ * /sys/fs/cgroup/<controller>/<CELLSH_CGROUP_NAME>/u<uid>, in every hierarchy
+ * that is mounted (so usage can be shown), and refused when a limit needs one
+ * that is not. The pids node always exists, so every container's processes can
+ * be found and killed. The container never mounts a v1 hierarchy, so
+ * release_agent and notify_on_release are out of its reach (CVE-2022-0492). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -20,8 +21,10 @@
 #define MEMORY_UNLIMITED 9223372036854771712ull /* what v1 reports for "no limit" */
 #define PAGE_MASK (~4095ull)                    /* v1 rounds memory limits down to pages */
 
-enum { C_MEMORY, C_PIDS, C_CPU, C_COUNT };
-static const char *const controllers[C_COUNT] = {"memory", "pids", "cpu"};
+enum { C_MEMORY, C_PIDS, C_CPU, C_BLKIO, C_COUNT };
+static const char *const controllers[C_COUNT] = {"memory", "pids", "cpu", "blkio"};
+static const char *const io_files[4] = {"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+                                        "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device"};
 
 /* The leaf for uid under one controller, or -1 if that hierarchy or node is missing. */
 static int open_leaf(int c, uid_t uid, bool create) {
@@ -57,56 +60,137 @@ static void v1_destroy(uid_t uid) {
   }
 }
 
-static bool wanted(int c, const struct cg_limits *l) {
-  return c == C_MEMORY ? l->memory > 0 : c == C_PIDS ? true : l->cpu > 0;
+/* A swap limit matters only where the host swaps. */
+static bool swap_limited(const struct cg_limits *l) {
+  return l->swap != SWAP_ANY && cg_host_has_swap();
+}
+
+static bool needed(int c, const struct cg_limits *l) {
+  switch (c) {
+  case C_MEMORY: return l->memory || l->memory_high || swap_limited(l);
+  case C_PIDS: return true;
+  case C_CPU: return l->cpu > 0;
+  default: return l->io_weight || l->n_io;
+  }
+}
+
+static void write_u64(int leaf, const char *file, uint64_t v, const char *what) {
+  char text[24];
+  xsnprintf(text, sizeof text, "%" PRIu64, v);
+  cg_write(leaf, file, text, what);
+}
+
+static void write_memory(int leaf, const struct cg_limits *l) {
+  if (l->memory)
+    write_u64(leaf, "memory.limit_in_bytes", l->memory, "memory");
+  if (l->memory_high) /* v1's nearest: reclaimed first when the host runs short */
+    write_u64(leaf, "memory.soft_limit_in_bytes", l->memory_high, "memory");
+  if (!swap_limited(l))
+    return;
+  /* v1 caps memory plus swap together, so a swap limit needs a memory limit. */
+  if (!l->memory)
+    die(EXIT_REFUSED, "can't apply the swap limit: on cgroup v1 it needs a memory limit too; "
+        "ask your administrator to set limits.memory, or limits.swap to unlimited");
+  if (faccessat(leaf, "memory.memsw.limit_in_bytes", F_OK, 0) < 0)
+    die(EXIT_REFUSED, "can't apply the swap limit: this kernel does not account swap per cgroup "
+        "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
+  write_u64(leaf, "memory.memsw.limit_in_bytes", l->memory + l->swap, "memory");
+}
+
+static void write_blkio(int leaf, const struct cg_limits *l) {
+  if (l->io_weight) {
+    /* v1 weights run 10-1000 (CFQ) or 1-1000 (BFQ); v2's run 1-10000. */
+    uint32_t w = l->io_weight / 10;
+    if (faccessat(leaf, "blkio.weight", F_OK, 0) == 0)
+      write_u64(leaf, "blkio.weight", w < 10 ? 10 : w, "blkio");
+    else if (faccessat(leaf, "blkio.bfq.weight", F_OK, 0) == 0)
+      write_u64(leaf, "blkio.bfq.weight", w < 1 ? 1 : w, "blkio");
+    else
+      die(EXIT_REFUSED, "can't apply the io_weight limit: no block device here schedules by weight on cgroup v1 "
+          "(it needs BFQ); ask your administrator to run \"cellsh-admin doctor\"");
+  }
+  for (unsigned i = 0; i < l->n_io; i++) {
+    const struct io_limit *d = &l->io[i];
+    const uint64_t v[4] = {d->rbps, d->wbps, d->riops, d->wiops};
+    for (int k = 0; k < 4; k++) {
+      char text[64];
+      if (!v[k])
+        continue;
+      xsnprintf(text, sizeof text, "%u:%u %" PRIu64, d->major, d->minor, v[k]);
+      cg_write(leaf, io_files[k], text, "blkio");
+    }
+  }
 }
 
 static void v1_create(uid_t uid, const struct cg_limits *l) {
   v1_destroy(uid);
   char v[32];
   for (int c = 0; c < C_COUNT; c++) {
-    if (!wanted(c, l))
-      continue;
     cleanup_fd int leaf = open_leaf(c, uid, true);
-    if (leaf < 0)
+    if (leaf < 0) {
+      if (!needed(c, l))
+        continue;
       die(EXIT_REFUSED, "can't apply the %s limit: the %s cgroup controller is not mounted; "
           "ask your administrator to run \"cellsh-admin doctor\"", controllers[c], controllers[c]);
+    }
     switch (c) {
     case C_MEMORY:
-      xsnprintf(v, sizeof v, "%" PRIu64, l->memory);
-      cg_write(leaf, "memory.limit_in_bytes", v, "memory");
-      /* Memory plus swap capped at the same value: no swap beyond the limit. */
-      if (faccessat(leaf, "memory.memsw.limit_in_bytes", F_OK, 0) == 0)
-        cg_write(leaf, "memory.memsw.limit_in_bytes", v, "memory");
+      write_memory(leaf, l);
       break;
     case C_PIDS:
       if (l->pids)
         xsnprintf(v, sizeof v, "%" PRIu32, l->pids);
       cg_write(leaf, "pids.max", l->pids ? v : "max", "pids");
       break;
+    case C_CPU:
+      if (!l->cpu)
+        break;
+      write_u64(leaf, "cpu.cfs_period_us", CPU_PERIOD_US, "cpu");
+      write_u64(leaf, "cpu.cfs_quota_us", (uint64_t)l->cpu * CPU_PERIOD_US / 1000u, "cpu");
+      break;
     default:
-      xsnprintf(v, sizeof v, "%u", CPU_PERIOD_US);
-      cg_write(leaf, "cpu.cfs_period_us", v, "cpu");
-      xsnprintf(v, sizeof v, "%" PRIu64, (uint64_t)l->cpu * CPU_PERIOD_US / 1000u);
-      cg_write(leaf, "cpu.cfs_quota_us", v, "cpu");
+      write_blkio(leaf, l);
       break;
     }
   }
 }
 
-/* Does controller c of this leaf enforce at least the policy's limit? */
-static bool enforces(int c, int leaf, const struct cg_limits *l) {
+/* Is a limit file at most want (0 = no limit wanted)? */
+static bool at_most(int leaf, const char *file, uint64_t unlimited_value, uint64_t want) {
   uint64_t v;
   bool unlimited;
+  return !want || (cg_read_limit(leaf, file, unlimited_value, &v, &unlimited) && !unlimited && v <= want);
+}
+
+/* The value a blkio throttle file holds for a device, or 0 if none. */
+static uint64_t device_value(int leaf, const char *file, const struct io_limit *d) {
+  char head[32];
+  xsnprintf(head, sizeof head, "%u:%u", d->major, d->minor);
+  return cg_read_key(leaf, file, head);
+}
+
+/* Does controller c of this leaf enforce at least the policy's limit? */
+static bool enforces(int c, int leaf, const struct cg_limits *l) {
   switch (c) {
   case C_MEMORY:
-    return !l->memory || (cg_read_limit(leaf, "memory.limit_in_bytes", MEMORY_UNLIMITED, &v, &unlimited) &&
-                          !unlimited && v <= (l->memory & PAGE_MASK));
+    return at_most(leaf, "memory.limit_in_bytes", MEMORY_UNLIMITED, l->memory & PAGE_MASK) &&
+           at_most(leaf, "memory.soft_limit_in_bytes", MEMORY_UNLIMITED, l->memory_high & PAGE_MASK) &&
+           (!swap_limited(l) ||
+            at_most(leaf, "memory.memsw.limit_in_bytes", MEMORY_UNLIMITED, (l->memory + l->swap) & PAGE_MASK));
   case C_PIDS:
-    return !l->pids || (cg_read_limit(leaf, "pids.max", 0, &v, &unlimited) && !unlimited && v <= l->pids);
+    return at_most(leaf, "pids.max", 0, l->pids);
+  case C_CPU:
+    return at_most(leaf, "cpu.cfs_quota_us", 0, (uint64_t)l->cpu * CPU_PERIOD_US / 1000u);
   default:
-    return !l->cpu || (cg_read_limit(leaf, "cpu.cfs_quota_us", 0, &v, &unlimited) && !unlimited &&
-                       v <= (uint64_t)l->cpu * CPU_PERIOD_US / 1000u);
+    for (unsigned i = 0; i < l->n_io; i++) {
+      const uint64_t want[4] = {l->io[i].rbps, l->io[i].wbps, l->io[i].riops, l->io[i].wiops};
+      for (int k = 0; k < 4; k++) {
+        uint64_t have = device_value(leaf, io_files[k], &l->io[i]);
+        if (want[k] && (!have || have > want[k]))
+          return false;
+      }
+    }
+    return true;
   }
 }
 
@@ -114,7 +198,7 @@ static int v1_open_entry(uid_t uid, const struct cg_limits *l, struct cg_entry *
   e->n = 0;
   for (int c = 0; c < C_COUNT; c++) {
     cleanup_fd int leaf = open_leaf(c, uid, false);
-    if (leaf < 0 && !wanted(c, l))
+    if (leaf < 0 && !needed(c, l))
       continue;
     int fd = leaf < 0 || !enforces(c, leaf, l) ? -1 : RETRY(openat(leaf, "cgroup.procs", O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
     if (fd < 0) {
@@ -128,6 +212,31 @@ static int v1_open_entry(uid_t uid, const struct cg_limits *l, struct cg_entry *
   return 0;
 }
 
+/* v1 tells of OOM through an eventfd registered on memory.oom_control (a
+ * root-only write to cgroup.event_control); pids.events notifies inotify. */
+static void v1_watch(uid_t uid, struct cg_watch *w) {
+  *w = (struct cg_watch){.wake = {-1, -1}, .memory_dir = open_leaf(C_MEMORY, uid, false),
+                         .pids_dir = open_leaf(C_PIDS, uid, false)};
+  if (w->memory_dir >= 0) {
+    cleanup_fd int oom = RETRY(openat(w->memory_dir, "memory.oom_control", O_RDONLY | O_CLOEXEC));
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    char reg[32];
+    xsnprintf(reg, sizeof reg, "%d %d", efd, oom);
+    if (oom >= 0 && efd >= 0 && write_file_at(w->memory_dir, "cgroup.event_control", reg))
+      w->wake[0] = efd;
+    else if (efd >= 0)
+      close(efd);
+  }
+  if (w->pids_dir >= 0)
+    cg_watch_file(&w->wake[1], w->pids_dir, "pids.events");
+}
+
+static void v1_events(const struct cg_watch *w, struct cg_events *out) {
+  out->oom_kills = w->memory_dir < 0 ? 0 : cg_read_key(w->memory_dir, "memory.oom_control", "oom_kill");
+  out->pids_max = w->pids_dir < 0 ? 0 : cg_read_key(w->pids_dir, "pids.events", "max");
+}
+
 const struct cg_backend cg_v1 = {
   .name = "v1", .create = v1_create, .open_entry = v1_open_entry, .destroy = v1_destroy,
+  .watch = v1_watch, .events = v1_events,
 };

@@ -1,7 +1,10 @@
-/* cgroup v2 backend: /sys/fs/cgroup/<CELLSH_CGROUP_NAME>/u<uid>, with the
- * controllers enabled down the path (v2 puts limits only on nodes whose parent
- * enables the controller, and processes only in leaves). Delegation under a
- * systemd slice is left to the install (issue: cgroup v2 and delegation). */
+/* cgroup v2 backend. Where systemd runs the host, the containers live below the
+ * cgroup systemd delegates to cellsh.service (install.sh writes the unit with
+ * Delegate=yes): /sys/fs/cgroup/cellsh.slice/cellsh.service/u<uid>. systemd
+ * owns everything down to that node and never touches what is below it.
+ * Without systemd, cellsh owns a plain subtree: /sys/fs/cgroup/cellsh/u<uid>.
+ * Either way controllers are enabled down the path (a limit file exists only
+ * where the parent enables its controller) and processes live only in leaves. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <inttypes.h>
@@ -12,40 +15,91 @@
 
 #include "cgroup.h"
 #include "config.h"
+#include "trust.h"
 #include "util.h"
 
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #define CPU_PERIOD_US 100000u
 #define ROOT "/sys/fs/cgroup"
 
-static int open_leaf(uid_t uid) {
-  char rel[96];
-  xsnprintf(rel, sizeof rel, ROOT "/%s/u%u", CELLSH_CGROUP_NAME, (unsigned)uid);
-  return RETRY(open(rel, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+enum { C_MEMORY, C_PIDS, C_CPU, C_IO, C_COUNT };
+static const char *const controllers[C_COUNT] = {"memory", "pids", "cpu", "io"};
+
+/* Does systemd run this host (sd_booted(3))? Then it owns the hierarchy. */
+static bool under_systemd(void) {
+  return access("/run/systemd/system", F_OK) == 0;
 }
 
-/* Enable in dir's children every controller of want that dir offers; die if a
- * wanted one is not offered. */
-static void enable_controllers(int dir, const struct cg_limits *l, const char *what) {
+/* The folder below ROOT that holds the containers' cgroups. */
+static void base_path(char *buf, size_t len) {
+  if (under_systemd())
+    xsnprintf(buf, len, "%s.slice/%s.service", CELLSH_CGROUP_NAME, CELLSH_CGROUP_NAME);
+  else
+    xsnprintf(buf, len, "%s", CELLSH_CGROUP_NAME);
+}
+
+static bool needed(int c, const struct cg_limits *l) {
+  switch (c) {
+  case C_MEMORY: return l->memory || l->memory_high || l->swap != SWAP_ANY;
+  case C_PIDS: return l->pids > 0;
+  case C_CPU: return l->cpu > 0;
+  default: return l->io_weight || l->n_io;
+  }
+}
+
+/* Enable in dir's children every controller dir offers (so usage can be shown
+ * for all of them); die if one the limits need is not offered. */
+static void enable_controllers(int dir, const struct cg_limits *l, const char *what, const char *missing_hint) {
   cleanup_free char *have = read_small_at(dir, "cgroup.controllers", 4096, NULL);
-  const char *names[3] = {"memory", "pids", "cpu"};
-  bool want[3] = {l->memory > 0, l->pids > 0, l->cpu > 0};
-  for (int i = 0; i < 3; i++) {
-    if (!want[i])
+  char padded[4200];
+  xsnprintf(padded, sizeof padded, " %s ", have ? have : "");
+  for (char *p = padded; *p; p++)
+    if (*p == '\n')
+      *p = ' ';
+  for (int c = 0; c < C_COUNT; c++) {
+    char pat[16], op[16];
+    xsnprintf(pat, sizeof pat, " %s ", controllers[c]);
+    if (!strstr(padded, pat)) {
+      if (needed(c, l))
+        die(EXIT_REFUSED, "can't apply the %s limit: the %s controller is not %s \"%s\"; "
+            "ask your administrator to run \"cellsh-admin doctor\"", controllers[c], controllers[c], missing_hint, what);
       continue;
-    char pat[16], padded[4200];
-    xsnprintf(pat, sizeof pat, " %s ", names[i]);
-    xsnprintf(padded, sizeof padded, " %s ", have ? have : "");
-    for (char *p = padded; *p; p++)
-      if (*p == '\n')
-        *p = ' ';
-    if (!strstr(padded, pat))
-      die(EXIT_REFUSED, "can't apply the %s limit: the %s controller is not available in the "
-          "cgroup %s; ask your administrator to run \"cellsh-admin doctor\"", names[i], names[i], what);
-    char op[16];
-    xsnprintf(op, sizeof op, "+%s", names[i]);
+    }
+    xsnprintf(op, sizeof op, "+%s", controllers[c]);
     cg_write(dir, "cgroup.subtree_control", op, what);
   }
+}
+
+/* The base folder, or -1 if it is missing and create is false. Creating it
+ * enables the controllers on the way down; under systemd only the delegated
+ * node is ours to change, and systemd must have made it. */
+static int open_base(const struct cg_limits *l) {
+  char base[128], path[160];
+  base_path(base, sizeof base);
+  xsnprintf(path, sizeof path, ROOT "/%s", base);
+  if (!l)
+    return RETRY(open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (under_systemd()) {
+    int fd = RETRY(open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd < 0)
+      die(EXIT_REFUSED, "can't apply resource limits: %s, the cgroup systemd delegates to %s.service, is missing; "
+          "ask your administrator to run \"systemctl enable --now %s.service\"", path, CELLSH_CGROUP_NAME, CELLSH_CGROUP_NAME);
+    trusted_check_fd(fd, path);
+    enable_controllers(fd, l, path, "delegated to");
+    return fd;
+  }
+  cleanup_fd int root = cg_open_root(ROOT, CGROUP2_SUPER_MAGIC);
+  enable_controllers(root, l, ROOT, "available in");
+  int fd = cg_subdir(root, base, ROOT);
+  enable_controllers(fd, l, path, "enabled in");
+  return fd;
+}
+
+static int open_leaf(uid_t uid) {
+  cleanup_fd int base = open_base(NULL);
+  char leaf[32];
+  xsnprintf(leaf, sizeof leaf, "u%u", (unsigned)uid);
+  return base < 0 ? -1 : RETRY(openat(base, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
 
 static void v2_destroy(uid_t uid) {
@@ -61,29 +115,65 @@ static void v2_destroy(uid_t uid) {
       nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
   }
-  char member[96];
-  xsnprintf(member, sizeof member, ":/%s/u%u", CELLSH_CGROUP_NAME, (unsigned)uid);
+  char base[128], member[160], leafname[32];
+  base_path(base, sizeof base);
+  xsnprintf(member, sizeof member, ":/%s/u%u", base, (unsigned)uid);
+  xsnprintf(leafname, sizeof leafname, "u%u", (unsigned)uid);
   cg_kill_procs(leaf, member, "of the container");
-  char rel[96];
-  xsnprintf(rel, sizeof rel, ROOT "/%s/u%u", CELLSH_CGROUP_NAME, (unsigned)uid);
-  if (rmdir(rel) < 0 && errno != ENOENT)
-    die_errno(EXIT_INTERNAL, "can't remove the cgroup \"%s\"", rel);
+  cleanup_fd int basefd = open_base(NULL);
+  if (basefd >= 0 && unlinkat(basefd, leafname, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    die_errno(EXIT_INTERNAL, "can't remove the cgroup of uid %u", (unsigned)uid);
+}
+
+/* "max" for no limit, else the number. */
+static const char *num_or_max(char *buf, size_t len, uint64_t v) {
+  if (!v)
+    return "max";
+  xsnprintf(buf, len, "%" PRIu64, v);
+  return buf;
+}
+
+static void write_io(int leaf, const struct cg_limits *l, const char *what) {
+  char v[160];
+  if (l->io_weight) {
+    if (faccessat(leaf, "io.weight", F_OK, 0) < 0)
+      die(EXIT_REFUSED, "can't apply the io_weight limit: this kernel has no io.weight (neither BFQ nor io.cost); "
+          "ask your administrator to run \"cellsh-admin doctor\"");
+    xsnprintf(v, sizeof v, "default %u", l->io_weight);
+    cg_write(leaf, "io.weight", v, what);
+  }
+  for (unsigned i = 0; i < l->n_io; i++) {
+    const struct io_limit *d = &l->io[i];
+    char r[24], w[24], ri[24], wi[24];
+    xsnprintf(v, sizeof v, "%u:%u rbps=%s wbps=%s riops=%s wiops=%s", d->major, d->minor,
+              num_or_max(r, sizeof r, d->rbps), num_or_max(w, sizeof w, d->wbps),
+              num_or_max(ri, sizeof ri, d->riops), num_or_max(wi, sizeof wi, d->wiops));
+    cg_write(leaf, "io.max", v, what);
+  }
 }
 
 static void v2_create(uid_t uid, const struct cg_limits *l) {
   v2_destroy(uid);
-  cleanup_fd int root = cg_open_root(ROOT, CGROUP2_SUPER_MAGIC);
-  enable_controllers(root, l, ROOT);
-  cleanup_fd int parent = cg_subdir(root, CELLSH_CGROUP_NAME, ROOT);
-  enable_controllers(parent, l, CELLSH_CGROUP_NAME);
+  cleanup_fd int base = open_base(l);
   char leafname[32], v[48];
   xsnprintf(leafname, sizeof leafname, "u%u", (unsigned)uid);
-  cleanup_fd int leaf = cg_subdir(parent, leafname, CELLSH_CGROUP_NAME);
+  cleanup_fd int leaf = cg_subdir(base, leafname, CELLSH_CGROUP_NAME);
   if (l->memory) {
     xsnprintf(v, sizeof v, "%" PRIu64, l->memory);
     cg_write(leaf, "memory.max", v, leafname);
-    if (faccessat(leaf, "memory.swap.max", F_OK, 0) == 0)
-      cg_write(leaf, "memory.swap.max", "0", leafname);
+  }
+  if (l->memory_high) {
+    xsnprintf(v, sizeof v, "%" PRIu64, l->memory_high);
+    cg_write(leaf, "memory.high", v, leafname);
+  }
+  if (l->swap != SWAP_ANY) {
+    if (faccessat(leaf, "memory.swap.max", F_OK, 0) == 0) {
+      xsnprintf(v, sizeof v, "%" PRIu64, l->swap);
+      cg_write(leaf, "memory.swap.max", v, leafname);
+    } else if (cg_host_has_swap()) {
+      die(EXIT_REFUSED, "can't apply the swap limit: this kernel does not account swap per cgroup "
+          "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
+    }
   }
   if (l->pids) {
     xsnprintf(v, sizeof v, "%" PRIu32, l->pids);
@@ -93,23 +183,59 @@ static void v2_create(uid_t uid, const struct cg_limits *l) {
     xsnprintf(v, sizeof v, "%" PRIu64 " %u", (uint64_t)l->cpu * CPU_PERIOD_US / 1000u, CPU_PERIOD_US);
     cg_write(leaf, "cpu.max", v, leafname);
   }
+  write_io(leaf, l, leafname);
+}
+
+/* Is a limit file at most want (0 = no limit wanted)? */
+static bool at_most(int leaf, const char *file, uint64_t want) {
+  uint64_t v;
+  bool unlimited;
+  return !want || (cg_read_limit(leaf, file, 0, &v, &unlimited) && !unlimited && v <= want);
+}
+
+/* Does io.max hold every device's limits at most as high as the policy's? */
+static bool io_enforced(int leaf, const struct cg_limits *l) {
+  if (!l->n_io)
+    return true;
+  cleanup_free char *text = read_small_at(leaf, "io.max", 1 << 16, NULL);
+  for (unsigned i = 0; i < l->n_io; i++) {
+    const struct io_limit *d = &l->io[i];
+    char head[32];
+    xsnprintf(head, sizeof head, "%u:%u ", d->major, d->minor);
+    const char *line = text;
+    while (line && strncmp(line, head, strlen(head)))
+      line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL;
+    const char *keys[] = {"rbps=", "wbps=", "riops=", "wiops="};
+    const uint64_t want[] = {d->rbps, d->wbps, d->riops, d->wiops};
+    for (int k = 0; k < 4; k++) {
+      if (!want[k])
+        continue;
+      const char *at = line ? strstr(line, keys[k]) : NULL;
+      const char *end = line ? strchr(line, '\n') : NULL;
+      unsigned long long have;
+      if (!at || (end && at > end) || sscanf(at + strlen(keys[k]), "%llu", &have) != 1 || have > want[k])
+        return false;
+    }
+  }
+  return true;
 }
 
 /* Does the leaf enforce at least the policy's limits? */
 static bool enforces(int leaf, const struct cg_limits *l) {
-  uint64_t v, quota = 0;
-  bool unlimited;
-  if (l->memory && !(cg_read_limit(leaf, "memory.max", 0, &v, &unlimited) && !unlimited && v <= l->memory))
+  if (!at_most(leaf, "memory.max", l->memory) || !at_most(leaf, "memory.high", l->memory_high) ||
+      !at_most(leaf, "pids.max", l->pids) || !io_enforced(leaf, l))
     return false;
-  if (l->pids && !(cg_read_limit(leaf, "pids.max", 0, &v, &unlimited) && !unlimited && v <= l->pids))
-    return false;
+  if (l->swap != SWAP_ANY && faccessat(leaf, "memory.swap.max", F_OK, 0) == 0) {
+    uint64_t v;
+    bool unlimited;
+    if (!cg_read_limit(leaf, "memory.swap.max", 0, &v, &unlimited) || unlimited || v > l->swap)
+      return false;
+  }
   if (l->cpu) { /* cpu.max: "QUOTA PERIOD" or "max PERIOD" */
     cleanup_free char *text = read_small_at(leaf, "cpu.max", 128, NULL);
     unsigned long long q, p;
-    if (!text || sscanf(text, "%llu %llu", &q, &p) != 2 || p == 0)
-      return false;
-    quota = (uint64_t)q * CPU_PERIOD_US / p;
-    if (quota > (uint64_t)l->cpu * CPU_PERIOD_US / 1000u)
+    if (!text || sscanf(text, "%llu %llu", &q, &p) != 2 || p == 0 ||
+        (uint64_t)q * CPU_PERIOD_US / p > (uint64_t)l->cpu * CPU_PERIOD_US / 1000u)
       return false;
   }
   return true;
@@ -127,6 +253,23 @@ static int v2_open_entry(uid_t uid, const struct cg_limits *l, struct cg_entry *
   return 0;
 }
 
+/* memory.events and pids.events notify inotify watchers when they change. */
+static void v2_watch(uid_t uid, struct cg_watch *w) {
+  *w = (struct cg_watch){.wake = {-1, -1}, .memory_dir = -1, .pids_dir = -1};
+  w->memory_dir = open_leaf(uid);
+  if (w->memory_dir < 0)
+    return;
+  w->pids_dir = fcntl(w->memory_dir, F_DUPFD_CLOEXEC, 3);
+  cg_watch_file(&w->wake[0], w->memory_dir, "memory.events");
+  cg_watch_file(&w->wake[0], w->memory_dir, "pids.events");
+}
+
+static void v2_events(const struct cg_watch *w, struct cg_events *out) {
+  out->oom_kills = w->memory_dir < 0 ? 0 : cg_read_key(w->memory_dir, "memory.events", "oom_kill");
+  out->pids_max = w->pids_dir < 0 ? 0 : cg_read_key(w->pids_dir, "pids.events", "max");
+}
+
 const struct cg_backend cg_v2 = {
   .name = "v2", .create = v2_create, .open_entry = v2_open_entry, .destroy = v2_destroy,
+  .watch = v2_watch, .events = v2_events,
 };

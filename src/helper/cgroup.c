@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -104,6 +105,39 @@ bool cg_read_limit(int dir, const char *file, uint64_t unlimited_value, uint64_t
     return false;
   *unlimited = *v == unlimited_value;
   return true;
+}
+
+uint64_t cg_read_key(int dir, const char *file, const char *key) {
+  cleanup_free char *text = read_small_at(dir, file, 4096, NULL);
+  size_t klen = strlen(key);
+  for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    if (!strncmp(line, key, klen) && line[klen] == ' ') {
+      line[klen + 1 + strcspn(line + klen + 1, "\n")] = '\0';
+      uint64_t v;
+      return parse_u64(line + klen + 1, &v) ? v : 0;
+    }
+  }
+  return 0;
+}
+
+bool cg_host_has_swap(void) {
+  static int known = -1; /* read once per run */
+  if (known < 0) {
+    cleanup_free char *swaps = read_small_at(AT_FDCWD, "/proc/swaps", 1 << 16, NULL);
+    /* A header line, then one line per active swap area; unreadable counts as swapping. */
+    const char *nl = swaps ? strchr(swaps, '\n') : NULL;
+    known = !swaps || (nl && nl[1] != '\0');
+  }
+  return known;
+}
+
+void cg_watch_file(int *fd, int dir, const char *file) {
+  if (*fd < 0)
+    *fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  char path[64];
+  xsnprintf(path, sizeof path, "/proc/self/fd/%d/%s", dir, file);
+  if (*fd >= 0)
+    (void)inotify_add_watch(*fd, path, IN_MODIFY);
 }
 
 void cg_enter(struct cg_entry *entry) {

@@ -1,5 +1,5 @@
 /* Resource limits of a container, behind one narrow interface with a cgroup v2
- * and a cgroup v1 backend (crun's four-function table is the model). Every
+ * and a cgroup v1 backend (crun's table of functions is the model). Every
  * node is root's, named from the numeric uid only, and created before any of
  * the user's code runs; if a limit can't be applied the login is refused,
  * never run unlimited (SA-30). */
@@ -10,18 +10,28 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct cg_limits {
-  uint64_t memory; /* bytes, 0 = none */
-  uint32_t pids;   /* tasks, 0 = none */
-  uint32_t cpu;    /* thousandths of a CPU, 0 = none */
-};
+#include "policy.h"
 
-#define CG_MAX_FDS 3
+#define CG_MAX_FDS 4
 
 /* Open handles on the cgroup.procs files of one container's cgroup(s). */
 struct cg_entry {
   int fds[CG_MAX_FDS];
   int n;
+};
+
+/* How often the container ran into a limit, as the kernel counts it. */
+struct cg_events {
+  uint64_t oom_kills; /* processes the OOM killer ended at the memory limit */
+  uint64_t pids_max;  /* forks refused at the pids limit */
+};
+
+/* What a session's monitor watches: fds that become readable when a counter
+ * may have moved (an inotify fd, or a v1 OOM eventfd), and the folders whose
+ * files hold the counters. Opened as root, read as the user. -1 = none. */
+struct cg_watch {
+  int wake[2];
+  int memory_dir, pids_dir;
 };
 
 struct cg_backend {
@@ -34,6 +44,11 @@ struct cg_backend {
   int (*open_entry)(uid_t uid, const struct cg_limits *limits, struct cg_entry *entry);
   /* Kill whatever still runs in uid's cgroup and remove it; missing is fine. */
   void (*destroy)(uid_t uid);
+  /* Open what tells about uid's limit events (as root, before the privilege
+   * drop); whatever can't be watched is left at -1. */
+  void (*watch)(uid_t uid, struct cg_watch *w);
+  /* Read the counters; those that can't be read stay 0. */
+  void (*events)(const struct cg_watch *w, struct cg_events *out);
 };
 
 extern const struct cg_backend cg_v1, cg_v2;
@@ -54,5 +69,12 @@ void cg_kill_procs(int dir, const char *member, const char *what);
 /* A limit file's value: true with *v set, or true with *unlimited set for "max"
  * (or the given unlimited_value); false if it can't be read. */
 bool cg_read_limit(int dir, const char *file, uint64_t unlimited_value, uint64_t *v, bool *unlimited);
+/* The number after "key " in a flat-keyed file ("oom_kill 3"), or 0. */
+uint64_t cg_read_key(int dir, const char *file, const char *key);
+/* Is swap in use on this host (a line in /proc/swaps)? Swap limits that the
+ * kernel can't enforce matter only then. */
+bool cg_host_has_swap(void);
+/* Watch dir/file for changes with an inotify fd (created on first use in *fd). */
+void cg_watch_file(int *fd, int dir, const char *file);
 
 #endif

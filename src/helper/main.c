@@ -66,8 +66,8 @@ static void check_entry(void) {
   /* Files the helper creates belong to root:root, not to the caller's group. */
   if (setegid(0) < 0)
     die_errno(EXIT_INTERNAL, "can't set the effective gid");
-  struct rlimit nofile, unlimited = {RLIM_INFINITY, RLIM_INFINITY};
-  if (getrlimit(RLIMIT_FSIZE, &limits.fsize) < 0 || getrlimit(RLIMIT_CORE, &limits.core) < 0 ||
+  struct rlimit nofile, core, unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+  if (getrlimit(RLIMIT_FSIZE, &limits.fsize) < 0 || getrlimit(RLIMIT_CORE, &core) < 0 ||
       getrlimit(RLIMIT_NOFILE, &nofile) < 0)
     die_errno(EXIT_INTERNAL, "can't read the resource limits");
   if (nofile.rlim_cur < MIN_NOFILE)
@@ -78,7 +78,7 @@ static void check_entry(void) {
   if (setrlimit(RLIMIT_FSIZE, &unlimited) < 0 &&
       (limits.fsize.rlim_max != RLIM_INFINITY || setrlimit(RLIMIT_FSIZE, &unlimited) < 0))
     die(EXIT_USAGE, "the file-size limit (ulimit -Hf %llu) is below what cellsh needs", (unsigned long long)limits.fsize.rlim_max);
-  struct rlimit no_core = {0, limits.core.rlim_max};
+  struct rlimit no_core = {0, core.rlim_max};
   if (setrlimit(RLIMIT_CORE, &no_core) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die_errno(EXIT_INTERNAL, "can't secure the helper process");
   for (int sig = 1; sig < NSIG; sig++)

@@ -21,10 +21,6 @@
 
 char **helper_argv;
 
-struct cg_limits limits_of(const struct user_policy *u) {
-  return (struct cg_limits){.memory = u->memory, .pids = u->pids, .cpu = u->cpu};
-}
-
 /* One byte of the create handshake; false if the other side is gone. */
 static bool expect(int fd, char want) {
   char c;
@@ -176,10 +172,9 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
 }
 
 int container_create(const struct user_policy *u, const struct cg_backend *cg, struct container_record *rec, int *commit) {
-  struct cg_limits limits = limits_of(u);
-  cg->create(u->uid, &limits);
+  cg->create(u->uid, &u->limits);
   struct cg_entry entry;
-  if (cg->open_entry(u->uid, &limits, &entry) < 0)
+  if (cg->open_entry(u->uid, &u->limits, &entry) < 0)
     die(EXIT_INTERNAL, "the container's cgroup vanished while it was being created");
   int up[2], down[2];
   if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0)

@@ -15,9 +15,6 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
 /* Let the init live on by itself (the record naming it is written). */
 void container_commit(int commit);
 
-/* The limits the policy sets for u. */
-struct cg_limits limits_of(const struct user_policy *u);
-
 /* argv of main, so the init can rename itself in ps (cmdline) as well as comm. */
 extern char **helper_argv;
 

@@ -9,12 +9,16 @@
 #include "trust.h"
 #include "util.h"
 
-/* Bits of the keys a record has seen; every one is required. */
-enum {
-  K_NAME = 1 << 0, K_GID = 1 << 1, K_GROUP = 1 << 2, K_GROUPS = 1 << 3, K_HOME = 1 << 4,
-  K_SHELL = 1 << 5, K_HOSTNAME = 1 << 6, K_NETWORK = 1 << 7, K_MEMORY = 1 << 8,
-  K_PIDS = 1 << 9, K_CPU = 1 << 10, K_ALL = (1 << 11) - 1,
-};
+/* The keys of a record, in the order cellsh-admin writes them; each is
+ * required, and a record's seen keys are a bit set over this table. */
+static const char *const key_names[] = {"name", "gid", "group", "groups", "home", "shell", "hostname",
+                                        "network", "memory", "memory_high", "swap", "pids", "cpu",
+                                        "io_weight", "io", "nofile", "nproc", "core"};
+#define N_KEYS ((int)(sizeof key_names / sizeof *key_names))
+#define K_ALL ((1 << N_KEYS) - 1)
+
+const int rlimit_resource[RL_COUNT] = {RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_CORE};
+const char *const rlimit_key[RL_COUNT] = {"nofile", "nproc", "core"};
 
 bool valid_name(const char *s) {
   size_t n = strlen(s);
@@ -87,45 +91,92 @@ static bool parse_groups(const char *v, struct user_policy *u) {
   return true;
 }
 
-/* Apply one "key value" line to a record; returns the key's bit or 0 if the key
- * is unknown or the value invalid. */
-static int parse_field(const char *key, const char *v, struct user_policy *u) {
-  uint32_t n32;
-  if (!strcmp(key, "name"))
-    return copy_checked(u->name, sizeof u->name, v, valid_name) ? K_NAME : 0;
-  if (!strcmp(key, "group"))
-    return copy_checked(u->group, sizeof u->group, v, valid_name) ? K_GROUP : 0;
-  if (!strcmp(key, "gid"))
-    return parse_u32(v, &n32) && n32 != UINT32_MAX && (u->gid = n32, true) ? K_GID : 0;
-  if (!strcmp(key, "groups"))
-    return parse_groups(v, u) ? K_GROUPS : 0;
-  if (!strcmp(key, "home"))
-    return copy_checked(u->home, sizeof u->home, v, valid_abs_path) ? K_HOME : 0;
-  if (!strcmp(key, "shell"))
-    return copy_checked(u->shell, sizeof u->shell, v, valid_abs_path) ? K_SHELL : 0;
-  if (!strcmp(key, "hostname"))
-    return copy_checked(u->hostname, sizeof u->hostname, v, valid_hostname) ? K_HOSTNAME : 0;
-  if (!strcmp(key, "network")) {
-    if (!strcmp(v, "none")) u->network = NETWORK_NONE;
-    else if (!strcmp(v, "host")) u->network = NETWORK_HOST;
-    else return 0;
-    return K_NETWORK;
-  }
-  if (!strcmp(key, "memory"))
-    return parse_u64(v, &u->memory) && u->memory < (1ull << 62) ? K_MEMORY : 0;
-  if (!strcmp(key, "pids"))
-    return parse_u32(v, &u->pids) ? K_PIDS : 0;
-  if (!strcmp(key, "cpu"))
-    return parse_u32(v, &u->cpu) && u->cpu <= 1024000 && (u->cpu == 0 || u->cpu >= 10) ? K_CPU : 0;
-  return 0;
+static bool parse_size(const char *v, uint64_t *out) {
+  return parse_u64(v, out) && *out < SIZE_LIMIT;
 }
 
-static const char *const key_names[] = {"name", "gid", "group", "groups", "home", "shell",
-                                        "hostname", "network", "memory", "pids", "cpu"};
+/* "SOFT HARD", each a number or "max". */
+static bool parse_rlimit(const char *v, struct rlimit *out) {
+  char soft[24], hard[24];
+  if (sscanf(v, "%23[0-9max] %23[0-9max]", soft, hard) != 2 || strlen(soft) + strlen(hard) + 1 != strlen(v))
+    return false;
+  uint64_t n[2];
+  const char *t[2] = {soft, hard};
+  for (int i = 0; i < 2; i++) {
+    if (!strcmp(t[i], "max"))
+      n[i] = RLIM_INFINITY;
+    else if (!parse_u64(t[i], &n[i]) || n[i] >= RLIM_INFINITY)
+      return false;
+  }
+  out->rlim_cur = n[0];
+  out->rlim_max = n[1];
+  return n[0] <= n[1];
+}
+
+/* Groups of five: "MAJ:MIN RBPS WBPS RIOPS WIOPS", space separated; may be empty. */
+static bool parse_io(const char *v, struct cg_limits *l) {
+  char buf[MAX_IO_DEVICES * 5 * 21 + 1];
+  if (strlen(v) >= sizeof buf)
+    return false;
+  strcpy(buf, v);
+  l->n_io = 0;
+  unsigned field = 0;
+  struct io_limit *d = NULL;
+  for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field = (field + 1) % 5) {
+    if (field == 0) {
+      char *colon = strchr(tok, ':');
+      if (l->n_io == MAX_IO_DEVICES || !colon)
+        return false;
+      *colon = '\0';
+      d = &l->io[l->n_io++];
+      if (!parse_u32(tok, &d->major) || !parse_u32(colon + 1, &d->minor))
+        return false;
+      continue;
+    }
+    uint64_t *slot[] = {&d->rbps, &d->wbps, &d->riops, &d->wiops};
+    if (!parse_size(tok, slot[field - 1]))
+      return false;
+  }
+  return field == 0;
+}
+
+/* Apply one "key value" line (key index k) to a record; false if the value is invalid. */
+static bool parse_field(int k, const char *v, struct user_policy *u) {
+  uint32_t n32;
+  struct cg_limits *l = &u->limits;
+  switch (k) {
+  case 0: return copy_checked(u->name, sizeof u->name, v, valid_name);
+  case 1: return parse_u32(v, &n32) && n32 != UINT32_MAX && (u->gid = n32, true);
+  case 2: return copy_checked(u->group, sizeof u->group, v, valid_name);
+  case 3: return parse_groups(v, u);
+  case 4: return copy_checked(u->home, sizeof u->home, v, valid_abs_path);
+  case 5: return copy_checked(u->shell, sizeof u->shell, v, valid_abs_path);
+  case 6: return copy_checked(u->hostname, sizeof u->hostname, v, valid_hostname);
+  case 7:
+    u->network = !strcmp(v, "host") ? NETWORK_HOST : NETWORK_NONE;
+    return !strcmp(v, "host") || !strcmp(v, "none");
+  case 8: return parse_size(v, &l->memory);
+  case 9: return parse_size(v, &l->memory_high);
+  case 10: return !strcmp(v, "max") ? (l->swap = SWAP_ANY, true) : parse_size(v, &l->swap);
+  case 11: return parse_u32(v, &l->pids);
+  case 12: return parse_u32(v, &l->cpu) && l->cpu <= 1024000 && (l->cpu == 0 || l->cpu >= 10);
+  case 13: return parse_u32(v, &l->io_weight) && l->io_weight <= IO_WEIGHT_MAX;
+  case 14: return parse_io(v, l);
+  case 15: case 16: case 17: return parse_rlimit(v, &u->rlimits[k - 15]);
+  default: return false;
+  }
+}
+
+static int key_index(const char *key) {
+  for (int i = 0; i < N_KEYS; i++)
+    if (!strcmp(key, key_names[i]))
+      return i;
+  return -1;
+}
 
 /* The first required key a record has not seen. */
 static const char *missing_key(int seen) {
-  for (int i = 0; i < 11; i++)
+  for (int i = 0; i < N_KEYS; i++)
     if (!(seen & (1 << i)))
       return key_names[i];
   return "?";
@@ -198,12 +249,14 @@ int policy_parse(const char *buf, uid_t uid, struct user_policy *out, char *err,
       }
       seen = -1;
     } else {
-      int bit = parse_field(line, v, &cur);
-      if (!bit)
-        FAIL("line %u: unknown key or invalid value for \"%s\"", lineno, line);
-      if (seen & bit)
+      int k = key_index(line);
+      if (k < 0)
+        FAIL("line %u: unknown key \"%s\"", lineno, line);
+      if (seen & (1 << k))
         FAIL("line %u: \"%s\" appears twice", lineno, line);
-      seen |= bit;
+      if (!parse_field(k, v, &cur))
+        FAIL("line %u: invalid value for \"%s\"", lineno, line);
+      seen |= 1 << k;
     }
   }
   if (seen >= 0)

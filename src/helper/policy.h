@@ -7,7 +7,7 @@
  *
  * Format (one "key value" per line, single space, no leading blanks, LF ends):
  *
- *   cellsh-policy 1                  first line: magic and format version
+ *   cellsh-policy 2                  first line: magic and format version
  *   # ...                            comment lines are ignored
  *   user <uid>                       starts a record (uids strictly increasing);
  *                                    every key below is required
@@ -23,21 +23,50 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
-#define POLICY_MAGIC "cellsh-policy 1"
+#define POLICY_MAGIC "cellsh-policy 2"
 #define POLICY_MAX_BYTES (8u << 20) /* refuse larger files */
 #define NAME_MAX_LEN 32             /* user and group names */
 #define PATH_MAX_LEN 255            /* home and shell */
 #define HOSTNAME_MAX_LEN 63
 #define MAX_GROUPS 64
+#define MAX_IO_DEVICES 8
+#define SIZE_LIMIT (1ull << 62) /* sizes are below this */
+#define SWAP_ANY UINT64_MAX     /* "swap max": no swap limit */
+#define IO_WEIGHT_MAX 10000
 
 enum network_mode {
   NETWORK_NONE = 0, /* "none": a new network namespace with only loopback, up */
   NETWORK_HOST = 1, /* "host": share the host's network namespace */
 };
 
-/* One user's fully resolved settings. Zero for a limit means "no limit". */
+/* Bandwidth limits on one block device; 0 = no limit. */
+struct io_limit {
+  uint32_t major, minor;
+  uint64_t rbps, wbps;   /* bytes per second */
+  uint64_t riops, wiops; /* operations per second */
+};
+
+/* What the container's cgroup enforces. Zero for a limit means "no limit". */
+struct cg_limits {
+  uint64_t memory;      /* "memory": bytes, hard limit */
+  uint64_t memory_high; /* "memory_high": bytes, throttled and reclaimed above it */
+  uint64_t swap;        /* "swap": bytes of swap on top of memory, or SWAP_ANY ("max") */
+  uint32_t pids;        /* "pids": max tasks */
+  uint32_t cpu;         /* "cpu": CPU time in thousandths of a CPU */
+  uint32_t io_weight;   /* "io_weight": 1-10000, 0 = the kernel's default */
+  unsigned n_io;        /* "io": MAJ:MIN RBPS WBPS RIOPS WIOPS, repeated (may be empty) */
+  struct io_limit io[MAX_IO_DEVICES];
+};
+
+/* The per-process limits a session's program starts with. */
+enum { RL_NOFILE, RL_NPROC, RL_CORE, RL_COUNT };
+extern const int rlimit_resource[RL_COUNT]; /* RLIMIT_NOFILE, ... */
+extern const char *const rlimit_key[RL_COUNT]; /* "nofile", ... */
+
+/* One user's fully resolved settings. */
 struct user_policy {
   uid_t uid;                           /* "user": the record key, the real uid */
   gid_t gid;                           /* "gid": primary group id */
@@ -49,9 +78,9 @@ struct user_policy {
   char shell[PATH_MAX_LEN + 1];        /* "shell": absolute path inside the container */
   char hostname[HOSTNAME_MAX_LEN + 1]; /* "hostname": the container's uts name */
   enum network_mode network;           /* "network": none | host */
-  uint64_t memory;                     /* "memory": bytes, hard limit */
-  uint32_t pids;                       /* "pids": max tasks */
-  uint32_t cpu;                        /* "cpu": CPU time in thousandths of a CPU */
+  struct cg_limits limits;             /* the cgroup keys above */
+  struct rlimit rlimits[RL_COUNT];     /* "nofile" / "nproc" / "core": SOFT HARD, each a
+                                          number or "max" (unlimited), soft <= hard */
 };
 
 /* Parse a whole compiled policy held in buf (NUL-terminated) and copy the record

@@ -18,14 +18,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "monitor.h"
 #include "ns.h"
 #include "privs.h"
 #include "rootfs.h"
 
 #define DEVPTS_SUPER_MAGIC 0x1cd1
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
-
-static pid_t child_pid;
 
 /* The inner terminal, allocated in the container's own devpts by the confined
  * child (SA-31): check it is that devpts, unlock it, take the peer by fd
@@ -110,6 +109,26 @@ static void build_env(const struct session *s, const char *tty, struct kept_env 
     env_add(out, "SSH_AUTH_SOCK", AGENT_SOCK);
 }
 
+/* The policy's per-process limits, before the program starts. Raising a hard
+ * limit needs CAP_SYS_RESOURCE, which some hosts take out of root's bounding
+ * set: there the login's own hard limit is the ceiling (never above the
+ * policy's; cellsh-admin doctor reports it). */
+static void set_rlimits(const struct user_policy *u) {
+  for (int i = 0; i < RL_COUNT; i++) {
+    struct rlimit want = u->rlimits[i], have;
+    if (setrlimit(rlimit_resource[i], &want) == 0)
+      continue;
+    if (errno == EPERM && getrlimit(rlimit_resource[i], &have) == 0) {
+      want.rlim_max = want.rlim_max < have.rlim_max ? want.rlim_max : have.rlim_max;
+      want.rlim_cur = want.rlim_cur < want.rlim_max ? want.rlim_cur : want.rlim_max;
+      if (setrlimit(rlimit_resource[i], &want) == 0)
+        continue;
+    }
+    die_errno(EXIT_REFUSED, "can't apply the %s limit (%llu %llu); ask your administrator to run \"cellsh-admin doctor\"",
+              rlimit_key[i], (unsigned long long)u->rlimits[i].rlim_cur, (unsigned long long)u->rlimits[i].rlim_max);
+  }
+}
+
 /* In the child: enter every namespace of the pinned init, become the user,
  * set up stdio and exec the shell. */
 static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *entry) {
@@ -120,12 +139,13 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   if (setns(s->init_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container");
   set_groups(u); /* before the user namespace, where setgroups(2) is denied */
+  set_rlimits(u); /* and raising a hard limit needs root in the host's */
   if (setns(s->init_pidfd, CLONE_NEWUSER) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container's user namespace");
   drop_privileges(u->uid, u->gid, u->n_groups);
   umask(s->umask);
-  if (setrlimit(RLIMIT_FSIZE, &s->limits.fsize) < 0 || setrlimit(RLIMIT_CORE, &s->limits.core) < 0)
-    die_errno(EXIT_INTERNAL, "can't restore your resource limits");
+  if (setrlimit(RLIMIT_FSIZE, &s->limits.fsize) < 0)
+    die_errno(EXIT_INTERNAL, "can't restore your file-size limit");
   char tty[32] = "";
   int master = -1;
   if (s->req->pty_mask) {
@@ -169,42 +189,6 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   die_errno(127, "can't run your shell \"%s\" in the container", u->shell);
 }
 
-static void forward_signal(int sig) {
-  if (child_pid > 0)
-    kill(child_pid, sig);
-}
-
-/* In the parent, outside the container: become the user too, pass signals on,
- * wait, log the end and exit with the program's status. */
-static NORETURN void monitor(const struct session *s, pid_t child) {
-  const struct user_policy *u = s->user;
-  struct log_fields f = {0};
-  log_str(&f, "user", u->name);
-  log_num(&f, "uid", u->uid);
-  log_str(&f, "session", s->id);
-  log_str(&f, "container", s->container->id);
-  if (!s->created)
-    log_event("container-join", &f);
-  set_groups(u);
-  drop_privileges(u->uid, u->gid, u->n_groups);
-  child_pid = child;
-  static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-  for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
-    sigaction(forwarded[i], &(struct sigaction){.sa_handler = forward_signal, .sa_flags = SA_RESTART}, NULL);
-  if (s->channel >= 0)
-    close(s->channel);
-  int status;
-  if (RETRY(waitpid(child, &status, 0)) != child)
-    die_errno(EXIT_INTERNAL, "can't wait for your program");
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  log_num(&f, "status", code);
-  if (WIFSIGNALED(status))
-    log_num(&f, "signal", WTERMSIG(status));
-  log_num(&f, "duration_ms", (int64_t)(now_ms() - s->started_ms));
-  log_event("exit", &f);
-  _exit(code);
-}
-
 void restart_needed(const char *user, const char *what) {
   die(EXIT_REFUSED, "your running container predates a policy change (%s) and must be restarted first: "
       "run \"kill 1\" in a session of yours, or ask your administrator to run \"cellsh-admin stop %s\" "
@@ -212,9 +196,8 @@ void restart_needed(const char *user, const char *what) {
 }
 
 void session_run(const struct session *s) {
-  struct cg_limits limits = limits_of(s->user);
   struct cg_entry entry;
-  if (s->cg->open_entry(s->user->uid, &limits, &entry) < 0)
+  if (s->cg->open_entry(s->user->uid, &s->user->limits, &entry) < 0)
     restart_needed(s->user->name, "its resource limits");
   /* setns(CLONE_NEWPID) places only our children in the container's pid
    * namespace; this process stays outside and waits. */

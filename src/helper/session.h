@@ -14,10 +14,10 @@
 #include "state.h"
 #include "util.h"
 
-/* Resource limits of the caller that the helper replaced while privileged. */
+/* Resource limits of the caller that the helper replaced while privileged
+ * (the policy sets the others: nofile, nproc, core). */
 struct caller_limits {
   struct rlimit fsize; /* raised to unlimited: an audit line must never be cut */
-  struct rlimit core;  /* soft limit 0: no dumps of a privileged process */
 };
 
 struct session {

@@ -89,9 +89,21 @@ static void test_env(void) {
   free_env(&e);
 }
 
+/* The limit keys of a record, every one set to something plain. */
+#define LIMITS "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 1024 4096\nnproc max max\ncore 0 max\n"
+
 static const char *good_record =
     "user 1001\nname alice\ngid 1001\ngroup alice\ngroups 1001 27\nhome /home/alice\nshell /bin/bash\n"
-    "hostname alice\nnetwork none\nmemory 2147483648\npids 512\ncpu 1500\nend\n";
+    "hostname alice\nnetwork none\nmemory 2147483648\nmemory_high 1073741824\nswap max\npids 512\ncpu 1500\n"
+    "io_weight 50\nio 8:0 1048576 0 0 100 254:16 0 2097152 0 0\nnofile 1024 524288\nnproc 100 200\ncore 0 max\nend\n";
+
+/* A record for uid 1001 with the given extra lines in place of the limits. */
+static const char *record_with(const char *limits) {
+  static char buf[2048];
+  snprintf(buf, sizeof buf, "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\n"
+           "network none\n%send\n", limits);
+  return buf;
+}
 
 /* A compiled policy around body, with a correct checksum. */
 static char *with_envelope(const char *body) {
@@ -109,8 +121,32 @@ static int parse(const char *text, uid_t uid, struct user_policy *u) {
 static void test_policy(void) {
   struct user_policy u;
   ok(parse(with_envelope(good_record), 1001, &u) == 1 && u.gid == 1001 && u.n_groups == 2 && u.groups[1] == 27 &&
-         !strcmp(u.home, "/home/alice") && u.memory == 2147483648ull && u.cpu == 1500 && u.network == NETWORK_NONE,
-     "a good record parses");
+         !strcmp(u.home, "/home/alice") && u.limits.memory == 2147483648ull && u.limits.cpu == 1500 &&
+         u.network == NETWORK_NONE, "a good record parses");
+  ok(u.limits.memory_high == 1073741824ull && u.limits.swap == SWAP_ANY && u.limits.io_weight == 50 && u.limits.n_io == 2 &&
+         u.limits.io[0].major == 8 && u.limits.io[0].rbps == 1048576 && u.limits.io[0].wiops == 100 &&
+         u.limits.io[1].major == 254 && u.limits.io[1].minor == 16 && u.limits.io[1].wbps == 2097152,
+     "cgroup limits parse: memory_high, swap max, io weight and two devices");
+  ok(u.rlimits[RL_NOFILE].rlim_cur == 1024 && u.rlimits[RL_NOFILE].rlim_max == 524288 &&
+         u.rlimits[RL_NPROC].rlim_max == 200 && u.rlimits[RL_CORE].rlim_cur == 0 &&
+         u.rlimits[RL_CORE].rlim_max == RLIM_INFINITY, "rlimits parse, \"max\" is unlimited");
+  const char *bad_limits[][2] = {
+    {"soft above hard", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096 1024\nnproc max max\ncore 0 max\n"},
+    {"one rlimit value", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096\nnproc max max\ncore 0 max\n"},
+    {"io weight above 10000", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 10001\nio \nnofile 1 1\nnproc max max\ncore 0 max\n"},
+    {"io device without its four values", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1 2 3\nnofile 1 1\nnproc max max\ncore 0 max\n"},
+    {"io device without minor", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8 1 2 3 4\nnofile 1 1\nnproc max max\ncore 0 max\n"},
+    {"nine io devices", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 1:0 1 1 1 1 1:1 1 1 1 1 1:2 1 1 1 1 "
+     "1:3 1 1 1 1 1:4 1 1 1 1 1:5 1 1 1 1 1:6 1 1 1 1 1:7 1 1 1 1 1:8 1 1 1 1\nnofile 1 1\nnproc max max\ncore 0 max\n"},
+    {"swap of 2^62", "memory 0\nmemory_high 0\nswap 4611686018427387904\npids 0\ncpu 0\nio_weight 0\nio \nnofile 1 1\nnproc max max\ncore 0 max\n"},
+    {"a missing rlimit", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 1 1\nnproc max max\n"},
+  };
+  for (size_t i = 0; i < sizeof bad_limits / sizeof *bad_limits; i++) {
+    char what[80];
+    snprintf(what, sizeof what, "invalid limits: %s", bad_limits[i][0]);
+    ok(parse(with_envelope(record_with(bad_limits[i][1])), 1001, &u) < 0, what);
+  }
+  ok(parse(with_envelope(record_with(LIMITS)), 1001, &u) == 1 && u.limits.n_io == 0, "the plain limits parse");
   ok(parse(with_envelope(good_record), 1002, &u) == 0, "another uid is absent");
   char tampered[8192];
   snprintf(tampered, sizeof tampered, "%s", with_envelope(good_record));
@@ -120,11 +156,11 @@ static void test_policy(void) {
     {"unknown key", "user 1001\nname alice\nextra 1\nend\n"},
     {"missing keys", "user 1001\nname alice\nend\n"},
     {"uid 0", "user 0\nend\n"},
-    {"relative home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome home/a\nshell /bin/sh\nhostname a\nnetwork none\nmemory 0\npids 0\ncpu 0\nend\n"},
-    {"dot-dot home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /home/../etc\nshell /bin/sh\nhostname a\nnetwork none\nmemory 0\npids 0\ncpu 0\nend\n"},
-    {"bad network", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork bridge\nmemory 0\npids 0\ncpu 0\nend\n"},
-    {"duplicate key", "user 1001\nname a\nname b\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\nmemory 0\npids 0\ncpu 0\nend\n"},
-    {"negative number", "user 1001\nname a\ngid -1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\nmemory 0\npids 0\ncpu 0\nend\n"},
+    {"relative home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome home/a\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
+    {"dot-dot home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /home/../etc\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
+    {"bad network", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork bridge\n" LIMITS "end\n"},
+    {"duplicate key", "user 1001\nname a\nname b\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
+    {"negative number", "user 1001\nname a\ngid -1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
     {"no end", "user 1001\nname a\n"},
   };
   for (size_t i = 0; i < sizeof broken / sizeof *broken; i++) {
@@ -140,7 +176,7 @@ static void test_policy(void) {
   snprintf(order, sizeof order, "%s%s", good_record, good_record);
   memcpy(strstr(order + 10, "user 1001"), "user 1000", 9);
   ok(parse(with_envelope(order), 1001, &u) < 0, "records out of uid order are refused");
-  ok(parse("cellsh-policy 2\nchecksum 0000000000000000\n", 1001, &u) < 0, "another format version is refused");
+  ok(parse("cellsh-policy 1\nchecksum 0000000000000000\n", 1001, &u) < 0, "another format version is refused");
   ok(valid_abs_path("/home/a.b") && !valid_abs_path("/home/a/") && !valid_abs_path("//x") && !valid_abs_path("/a/./b") &&
          !valid_abs_path("/a b") && !valid_abs_path("/"), "path validator");
   ok(valid_name("alice") && !valid_name("-x") && !valid_name("a/b") && !valid_name("") &&
@@ -188,11 +224,36 @@ static int parse_policy_file(const char *path, const char *uid_text) {
     printf("absent\n");
   if (r <= 0)
     return 0;
-  printf("user %u\nname %s\ngid %u\ngroup %s\ngroups", u.uid, u.name, u.gid, u.group);
+  printf("user %u\nname %s\ngid %u\ngroup %s\ngroups ", u.uid, u.name, u.gid, u.group);
   for (unsigned i = 0; i < u.n_groups; i++)
-    printf(" %u", u.groups[i]);
-  printf("\nhome %s\nshell %s\nhostname %s\nnetwork %s\nmemory %llu\npids %u\ncpu %u\nend\n", u.home, u.shell,
-         u.hostname, u.network == NETWORK_HOST ? "host" : "none", (unsigned long long)u.memory, u.pids, u.cpu);
+    printf(i ? " %u" : "%u", u.groups[i]);
+  const struct cg_limits *l = &u.limits;
+  printf("\nhome %s\nshell %s\nhostname %s\nnetwork %s\nmemory %llu\nmemory_high %llu\n", u.home, u.shell,
+         u.hostname, u.network == NETWORK_HOST ? "host" : "none", (unsigned long long)l->memory,
+         (unsigned long long)l->memory_high);
+  if (l->swap == SWAP_ANY)
+    printf("swap max\n");
+  else
+    printf("swap %llu\n", (unsigned long long)l->swap);
+  printf("pids %u\ncpu %u\nio_weight %u\nio", l->pids, l->cpu, l->io_weight);
+  for (unsigned i = 0; i < l->n_io; i++)
+    printf(" %u:%u %llu %llu %llu %llu", l->io[i].major, l->io[i].minor, (unsigned long long)l->io[i].rbps,
+           (unsigned long long)l->io[i].wbps, (unsigned long long)l->io[i].riops, (unsigned long long)l->io[i].wiops);
+  if (!l->n_io)
+    printf(" ");
+  printf("\n");
+  for (int i = 0; i < RL_COUNT; i++) {
+    printf("%s", rlimit_key[i]);
+    const rlim_t v[2] = {u.rlimits[i].rlim_cur, u.rlimits[i].rlim_max};
+    for (int k = 0; k < 2; k++) {
+      if (v[k] == RLIM_INFINITY)
+        printf(" max");
+      else
+        printf(" %llu", (unsigned long long)v[k]);
+    }
+    printf("\n");
+  }
+  printf("end\n");
   return 0;
 }
 

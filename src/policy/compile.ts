@@ -7,7 +7,8 @@ import { Diagnostics, type Diagnostic, type SourceLoc } from './diagnostics.js';
 import { expandHostname } from './hostname.js';
 import { effectiveFor, type Policy, type PolicyEnv } from './resolve.js';
 import { UNLIMITED, type Limit } from './sizes.js';
-import { MAX_GROUPS, type CompiledUser } from './compiled.js';
+import { MAX_GROUPS, type CompiledIo, type CompiledRlimit, type CompiledUser } from './compiled.js';
+import type { IoDevice, RlimitValue } from './values.js';
 import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
 
 /** The result of compiling: records for the users that passed, and every problem. */
@@ -22,6 +23,31 @@ const NO_ID = 0xffffffff;
 /** A limit in the compiled form: 0 means no limit. */
 function limitValue(v: Limit): number {
   return v === UNLIMITED ? 0 : v;
+}
+
+/** An rlimit in the compiled form: 'max' means unlimited. */
+function rlimitValue(v: RlimitValue): CompiledRlimit {
+  const one = (x: Limit): number | 'max' => (x === UNLIMITED ? 'max' : x);
+  return { soft: one(v.soft), hard: one(v.hard) };
+}
+
+/** The devices' numbers on this host, or the problems that stop it. */
+function ioValues(list: readonly IoDevice[], env: PolicyEnv): { io: CompiledIo[]; problems: string[] } {
+  const io: CompiledIo[] = [];
+  const problems: string[] = [];
+  for (const d of list) {
+    const disk = env.devices(d.device);
+    if (typeof disk === 'string') {
+      problems.push(disk);
+      continue;
+    }
+    if (io.some((o) => o.major === disk.major && o.minor === disk.minor)) {
+      problems.push(`${d.device} is the disk ${disk.major}:${disk.minor} again; give each disk one entry`);
+      continue;
+    }
+    io.push({ ...disk, rbps: limitValue(d.read_bps), wbps: limitValue(d.write_bps), riops: limitValue(d.read_iops), wiops: limitValue(d.write_iops) });
+  }
+  return { io, problems };
 }
 
 /** Every user to compile: enrolled users and users with an entry, by uid. Root is left out. */
@@ -87,10 +113,19 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
     const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.hostname`] : where;
     report(at, path, `"${settings.hostname}" gives "${hostname}" for ${name}, which is not a valid hostname (${hostBad}); set users.${name}.hostname`);
   }
-  if (problems.length > 0 || hostBad) return undefined;
+  const l = settings.limits;
+  const { io, problems: ioProblems } = ioValues(l.io, env);
+  for (const p of ioProblems) {
+    const origin = origins['limits.io'];
+    const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.limits.io`] : where;
+    report(at, path, p);
+  }
+  if (problems.length > 0 || hostBad || ioProblems.length > 0) return undefined;
   return {
     uid, gid, name, group: group!, groups, home,
     shell: settings.shell, hostname, network: settings.network,
-    memory: limitValue(settings.limits.memory), pids: limitValue(settings.limits.pids), cpu: limitValue(settings.limits.cpu),
+    memory: limitValue(l.memory), memory_high: limitValue(l.memory_high), swap: l.swap === UNLIMITED ? 'max' : l.swap,
+    pids: limitValue(l.pids), cpu: limitValue(l.cpu), io_weight: l.io_weight === 'default' ? 0 : l.io_weight, io,
+    nofile: rlimitValue(settings.rlimits.nofile), nproc: rlimitValue(settings.rlimits.nproc), core: rlimitValue(settings.rlimits.core),
   };
 }

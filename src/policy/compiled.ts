@@ -4,7 +4,24 @@
 import { CellshError, ExitCode } from '../errors.js';
 import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
 
-/** One user's record; the fields of struct user_policy. Zero for a limit means no limit. */
+/** An rlimit as the helper sets it: soft and hard, a number or 'max' (RLIM_INFINITY). */
+export interface CompiledRlimit {
+  readonly soft: number | 'max';
+  readonly hard: number | 'max';
+}
+
+/** Bandwidth limits on one block device (struct io_limit); 0 = no limit. */
+export interface CompiledIo {
+  readonly major: number;
+  readonly minor: number;
+  readonly rbps: number;
+  readonly wbps: number;
+  readonly riops: number;
+  readonly wiops: number;
+}
+
+/** One user's record; the fields of struct user_policy, named as the file's
+ * keys. Zero for a limit means no limit. */
 export interface CompiledUser {
   /** "user": the record key, the real uid (never 0). */
   readonly uid: number;
@@ -26,14 +43,26 @@ export interface CompiledUser {
   readonly network: 'none' | 'host';
   /** "memory": bytes (0 = unlimited). */
   readonly memory: number;
+  /** "memory_high": bytes (0 = none). */
+  readonly memory_high: number;
+  /** "swap": bytes of swap on top of memory, or 'max' (no limit). */
+  readonly swap: number | 'max';
   /** "pids": max tasks (0 = unlimited). */
   readonly pids: number;
   /** "cpu": thousandths of a CPU (0 = unlimited). */
   readonly cpu: number;
+  /** "io_weight": 1-10000, 0 = the kernel's default. */
+  readonly io_weight: number;
+  /** "io": per-device bandwidth limits, at most 8. */
+  readonly io: readonly CompiledIo[];
+  /** "nofile", "nproc", "core": per-process limits. */
+  readonly nofile: CompiledRlimit;
+  readonly nproc: CompiledRlimit;
+  readonly core: CompiledRlimit;
 }
 
 /** First line of every compiled policy (POLICY_MAGIC). */
-export const POLICY_MAGIC = 'cellsh-policy 1';
+export const POLICY_MAGIC = 'cellsh-policy 2';
 /** The helper refuses larger files (POLICY_MAX_BYTES). */
 export const POLICY_MAX_BYTES = 8 * 1024 * 1024;
 /** The helper's line buffer is 1024 bytes including the NUL. */
@@ -48,6 +77,11 @@ const MEMORY_LIMIT = 2n ** 62n;
 /** cpu is 0 (no limit) or 0.01 to 1024 CPUs, in thousandths. */
 const CPU_MIN = 10;
 const CPU_MAX = 1024000;
+/** io_weight's range (IO_WEIGHT_MAX) and the device count (MAX_IO_DEVICES). */
+const IO_WEIGHT_MAX = 10000;
+const MAX_IO_DEVICES = 8;
+/** The rlimit keys, in file order. */
+const RLIMIT_KEYS = ['nofile', 'nproc', 'core'] as const;
 
 /** A compiled policy that is malformed; line is 1-based, 0 for the whole file. */
 export class CompiledPolicyError extends CellshError {
@@ -80,10 +114,35 @@ export function recordProblem(u: CompiledUser): string | undefined {
   if (u.groups.length > MAX_GROUPS) return `groups: more than ${MAX_GROUPS}`;
   if (!u.groups.every(id)) return 'groups: each gid must be 0 to 4294967294';
   if (u.network !== 'none' && u.network !== 'host') return 'network: must be none or host';
-  if (!Number.isSafeInteger(u.memory) || u.memory < 0) return 'memory: must be a whole number of bytes';
+  const bytes = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+  if (!bytes(u.memory)) return 'memory: must be a whole number of bytes';
+  if (!bytes(u.memory_high)) return 'memory_high: must be a whole number of bytes';
+  if (u.swap !== 'max' && !bytes(u.swap)) return 'swap: must be a whole number of bytes or max';
   if (!u32(u.pids)) return 'pids: must be 0 to 4294967295';
   if (!u32(u.cpu) || u.cpu > CPU_MAX || (u.cpu > 0 && u.cpu < CPU_MIN)) return `cpu: must be 0 or ${CPU_MIN} to ${CPU_MAX}`;
+  if (!u32(u.io_weight) || u.io_weight > IO_WEIGHT_MAX) return `io_weight: must be 0 to ${IO_WEIGHT_MAX}`;
+  if (u.io.length > MAX_IO_DEVICES) return `io: more than ${MAX_IO_DEVICES} devices`;
+  if (!u.io.every((d) => u32(d.major) && u32(d.minor) && [d.rbps, d.wbps, d.riops, d.wiops].every(bytes))) return 'io: invalid device limits';
+  for (const key of RLIMIT_KEYS) {
+    const { soft, hard } = u[key];
+    if (![soft, hard].every((v) => v === 'max' || bytes(v)) || (soft === 'max' && hard !== 'max') ||
+        (soft !== 'max' && hard !== 'max' && soft > hard)) return `${key}: soft and hard must be numbers or max, soft <= hard`;
+  }
   return undefined;
+}
+
+/** The value of the "io" line: MAJ:MIN RBPS WBPS RIOPS WIOPS per device. */
+function ioValue(io: readonly CompiledIo[]): string {
+  return io.map((d) => `${d.major}:${d.minor} ${d.rbps} ${d.wbps} ${d.riops} ${d.wiops}`).join(' ');
+}
+
+/** A record's lines, in the order policy.c lists its keys. */
+function recordLines(u: CompiledUser): string[] {
+  return [`user ${u.uid}`, `name ${u.name}`, `gid ${u.gid}`, `group ${u.group}`, `groups ${u.groups.join(' ')}`,
+    `home ${u.home}`, `shell ${u.shell}`, `hostname ${u.hostname}`, `network ${u.network}`,
+    `memory ${u.memory}`, `memory_high ${u.memory_high}`, `swap ${u.swap}`, `pids ${u.pids}`, `cpu ${u.cpu}`,
+    `io_weight ${u.io_weight}`, `io ${ioValue(u.io)}`,
+    ...RLIMIT_KEYS.map((k) => `${k} ${u[k].soft} ${u[k].hard}`), 'end'];
 }
 
 /** The text of a compiled policy: magic, comment lines, one record per user, checksum.
@@ -96,9 +155,7 @@ export function formatCompiled(users: readonly CompiledUser[], comment: string):
     if (problem) throw new CellshError('policy-compile', `can't write the record of uid ${u.uid} (${u.name}): ${problem}`, { exitCode: ExitCode.internal });
     if (u.uid <= prevUid) throw new CellshError('policy-compile', `records must be in increasing uid order (${u.uid} after ${prevUid})`, { exitCode: ExitCode.internal });
     prevUid = u.uid;
-    lines.push(`user ${u.uid}`, `name ${u.name}`, `gid ${u.gid}`, `group ${u.group}`, `groups ${u.groups.join(' ')}`,
-      `home ${u.home}`, `shell ${u.shell}`, `hostname ${u.hostname}`, `network ${u.network}`,
-      `memory ${u.memory}`, `pids ${u.pids}`, `cpu ${u.cpu}`, 'end');
+    lines.push(...recordLines(u));
   }
   const long = lines.find((l) => Buffer.byteLength(l) > LINE_MAX);
   if (long !== undefined) throw new CellshError('policy-compile', `a line is longer than ${LINE_MAX} bytes: ${long.slice(0, 40)}...`, { exitCode: ExitCode.internal });
@@ -138,16 +195,47 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
   shell: checked(pathProblem),
   hostname: checked(hostnameProblem),
   network: (v) => (v === 'none' || v === 'host' ? v : undefined),
-  memory: (v) => {
-    const n = decimal(v);
-    return n !== undefined && n < MEMORY_LIMIT && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : undefined;
-  },
+  memory: (v) => size(v),
+  memory_high: (v) => size(v),
+  swap: (v) => (v === 'max' ? 'max' : size(v)),
   pids: (v) => u32(v),
   cpu: (v) => {
     const n = u32(v, CPU_MAX);
     return n === 0 || (n !== undefined && n >= CPU_MIN) ? n : undefined;
   },
+  io_weight: (v) => u32(v, IO_WEIGHT_MAX),
+  io: (v) => {
+    const t = v.split(' ').filter((x) => x !== '');
+    if (t.length % 5 !== 0 || t.length / 5 > MAX_IO_DEVICES || (v !== '' && t.join(' ') !== v)) return undefined;
+    const out: CompiledIo[] = [];
+    for (let i = 0; i < t.length; i += 5) {
+      const m = /^(\d+):(\d+)$/.exec(t[i]!);
+      const [major, minor] = m ? [u32(m[1]!), u32(m[2]!)] : [undefined, undefined];
+      const [rbps, wbps, riops, wiops] = t.slice(i + 1, i + 5).map(size);
+      if ([major, minor, rbps, wbps, riops, wiops].some((x) => x === undefined)) return undefined;
+      out.push({ major: major!, minor: minor!, rbps: rbps!, wbps: wbps!, riops: riops!, wiops: wiops! });
+    }
+    return out;
+  },
+  nofile: (v) => rlimitPair(v),
+  nproc: (v) => rlimitPair(v),
+  core: (v) => rlimitPair(v),
 };
+
+/** A size below 2^62 that a JavaScript number holds exactly. */
+function size(v: string): number | undefined {
+  const n = decimal(v);
+  return n !== undefined && n < MEMORY_LIMIT && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : undefined;
+}
+
+/** "SOFT HARD", each a number or "max", soft <= hard (parse_rlimit in policy.c). */
+function rlimitPair(v: string): CompiledRlimit | undefined {
+  const m = /^(\d+|max) (\d+|max)$/.exec(v);
+  if (!m) return undefined;
+  const [soft, hard] = [m[1]!, m[2]!].map((x) => (x === 'max' ? 'max' : size(x)));
+  if (soft === undefined || hard === undefined || (soft === 'max' && hard !== 'max') || (soft !== 'max' && hard !== 'max' && soft > hard)) return undefined;
+  return { soft, hard };
+}
 const FIELD_KEYS = Object.keys(FIELD_READERS) as FieldKey[];
 
 /** Check the magic line and the checksum trailer; returns the lines the checksum covers. */

@@ -29,23 +29,32 @@ export interface DiagnosticJson {
   message: string;
 }
 
-/** Collects problems in the order they are found. */
+/** Collects problems in the order they are found, each once (a default that
+ * is wrong for every user it reaches is one problem at one place). */
 export class Diagnostics {
   readonly list: Diagnostic[] = [];
+  private readonly seen = new Set<string>();
 
   /** Record an error at a place (or for the whole file when at is undefined). */
   error(file: string, at: SourceLoc | undefined, path: string, message: string): void {
-    this.list.push({ severity: 'error', file, at, path, message });
+    this.add({ severity: 'error', file, at, path, message });
   }
 
   /** Record a warning: reported, but the policy may still be applied. */
   warning(file: string, at: SourceLoc | undefined, path: string, message: string): void {
-    this.list.push({ severity: 'warning', file, at, path, message });
+    this.add({ severity: 'warning', file, at, path, message });
   }
 
   /** Append problems found by another stage. */
   addAll(more: readonly Diagnostic[]): void {
-    this.list.push(...more);
+    for (const d of more) this.add(d);
+  }
+
+  private add(d: Diagnostic): void {
+    const key = JSON.stringify([d.severity, d.file, d.at?.line, d.at?.col, d.path, d.message]);
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.list.push(d);
   }
 }
 

@@ -4,9 +4,11 @@
 // which is what `cellsh-admin show` will print. Users named in the policy are
 // checked against the host's accounts here.
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
+import type { DiskNumbers } from '../sys/block.js';
 import { Diagnostics, type SourceLoc } from './diagnostics.js';
 import { BUILTIN_DEFAULTS, SETTING_KEYS, type Image, type Network, type SettingKey, type SettingValues } from './schema.js';
 import type { Limit } from './sizes.js';
+import type { IoDevice, RlimitValue } from './values.js';
 import { nameProblem } from './validators.js';
 import type { RawPolicy, RawSettings, RawUserEntry } from './raw.js';
 
@@ -18,13 +20,27 @@ export interface PolicyEnv {
   readonly group: string;
   /** The host's short hostname, for {host} in hostname templates. */
   readonly host: string;
+  /** The disk a device path names, for I/O limits, or why there is none (blockDevice on a real host). */
+  readonly devices: (path: string) => DiskNumbers | string;
 }
 
-/** Resource limits: a number in the helper's unit (bytes, tasks, thousandths of a CPU) or 'unlimited'. */
+/** Resource limits of the whole container: a number in the helper's unit
+ * (bytes, tasks, thousandths of a CPU) or 'unlimited'. */
 export interface Limits {
   readonly memory: Limit;
+  readonly memory_high: Limit;
+  readonly swap: Limit;
   readonly pids: Limit;
   readonly cpu: Limit;
+  readonly io_weight: number | 'default';
+  readonly io: readonly IoDevice[];
+}
+
+/** Limits of each process (setrlimit). */
+export interface Rlimits {
+  readonly nofile: RlimitValue;
+  readonly nproc: RlimitValue;
+  readonly core: RlimitValue;
 }
 
 /** One user's effective settings, every key present. */
@@ -35,6 +51,7 @@ export interface Settings {
   readonly hostname: string;
   readonly network: Network;
   readonly limits: Limits;
+  readonly rlimits: Rlimits;
 }
 
 /** Where an effective value came from: the built-in default, or a layer of a file. */
@@ -93,7 +110,11 @@ function nest(v: SettingValues): Settings {
     shell: v.shell,
     hostname: v.hostname,
     network: v.network,
-    limits: Object.freeze({ memory: v['limits.memory'], pids: v['limits.pids'], cpu: v['limits.cpu'] }),
+    limits: Object.freeze({
+      memory: v['limits.memory'], memory_high: v['limits.memory_high'], swap: v['limits.swap'], pids: v['limits.pids'],
+      cpu: v['limits.cpu'], io_weight: v['limits.io_weight'], io: v['limits.io'],
+    }),
+    rlimits: Object.freeze({ nofile: v['rlimits.nofile'], nproc: v['rlimits.nproc'], core: v['rlimits.core'] }),
   });
 }
 

@@ -2,7 +2,10 @@
 // description. Validation, the built-in defaults and the README's reference
 // table are all derived from FIELDS, so they cannot drift apart.
 import { parseDocument } from 'yaml';
-import { absolutePath, count, cpus, hostnameTemplate, limitText, oneOf, size, type Checker } from './values.js';
+import {
+  absolutePath, count, cpus, hostnameTemplate, ioDevices, IO_WEIGHT_MAX, limitText, oneOf, rlimit, size, weight,
+  type Checker, type IoDevice, type RlimitValue,
+} from './values.js';
 import type { Limit } from './sizes.js';
 
 /** Container images cellsh can build a root from ("host": the host's /usr and a filtered /etc). */
@@ -19,10 +22,24 @@ export interface SettingValues {
   'network': Network;
   /** Bytes. */
   'limits.memory': Limit;
+  /** Bytes. */
+  'limits.memory_high': Limit;
+  /** Bytes of swap on top of memory. */
+  'limits.swap': Limit;
   /** Tasks. */
   'limits.pids': Limit;
   /** Thousandths of a CPU. */
   'limits.cpu': Limit;
+  /** 1-10000, or the kernel's default. */
+  'limits.io_weight': number | 'default';
+  /** Bandwidth limits per block device. */
+  'limits.io': readonly IoDevice[];
+  /** Open files per process. */
+  'rlimits.nofile': RlimitValue;
+  /** Processes of the user (the kernel counts per uid). */
+  'rlimits.nproc': RlimitValue;
+  /** Bytes of a core dump. */
+  'rlimits.core': RlimitValue;
 }
 /** A setting's dotted key. */
 export type SettingKey = keyof SettingValues;
@@ -53,6 +70,18 @@ export const MEMORY_MAX_BYTES = 8191 * 2 ** 40;
 export const PIDS_MAX = 4194304;
 /** Matches the helper's cap of 1024000 thousandths. */
 export const CPUS_MAX = 1024;
+/** The kernel's ceiling for open files per process (NR_OPEN). */
+export const NOFILE_MAX = 1073741816;
+/** Bandwidth limits at least this (a lower one stalls a process for seconds per request). */
+export const BPS_MIN = 4096;
+/** Sizes below 2^62 (the helper's SIZE_LIMIT) that a JavaScript number holds exactly. */
+const BYTES_MAX = Number.MAX_SAFE_INTEGER;
+
+const rlimitText = (format: (v: Limit) => string) => (v: RlimitValue): string =>
+  v.soft === v.hard ? format(v.soft) : `{soft: ${format(v.soft)}, hard: ${format(v.hard)}}`;
+const ioText = (list: readonly IoDevice[]): string => (list.length === 0 ? '[]'
+  : `[${list.map((d) => `{device: ${d.device}${(['read_bps', 'write_bps', 'read_iops', 'write_iops'] as const)
+    .filter((k) => d[k] !== 'unlimited').map((k) => `, ${k}: ${k.endsWith('bps') ? limitText.size(d[k]) : limitText.count(d[k])}`).join('')}}`).join(', ')}]`);
 
 const IMAGES: readonly Image[] = ['host'];
 const NETWORKS: readonly Network[] = ['none', 'host'];
@@ -85,6 +114,16 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     description: 'Memory the whole container may use (binary units: K, M, G, T; at least 32M).',
     check: size({ min: MEMORY_MIN_BYTES, max: MEMORY_MAX_BYTES }), format: limitText.size,
   },
+  'limits.memory_high': {
+    type: 'size or `unlimited`', default: 'unlimited', example: '1536M', userMay: false,
+    description: 'Above this the container is slowed down and its memory reclaimed first, before the hard limit (v2 memory.high; v1: soft limit, reclaimed first when the host runs short).',
+    check: size({ min: MEMORY_MIN_BYTES, max: MEMORY_MAX_BYTES }), format: limitText.size,
+  },
+  'limits.swap': {
+    type: 'size or `unlimited`', default: '0', example: '1G', userMay: false,
+    description: 'Swap the container may use on top of its memory. Enforced when the host has swap; on cgroup v1 it needs a memory limit.',
+    check: size({ min: 0, max: MEMORY_MAX_BYTES }), format: limitText.size,
+  },
   'limits.pids': {
     type: `integer 1-${PIDS_MAX} or \`unlimited\``, default: '512', example: '256', userMay: false,
     description: 'Processes and threads the container may run at once.',
@@ -94,6 +133,32 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     type: `CPUs (up to 3 decimals, at most ${CPUS_MAX}) or \`unlimited\``, default: '1.5', example: '0.5', userMay: false,
     description: 'CPU time the container may use, in CPUs (1.5 = one and a half cores).',
     check: cpus({ max: CPUS_MAX }), format: limitText.cpus,
+  },
+  'limits.io_weight': {
+    type: `integer 1-${IO_WEIGHT_MAX} or \`default\``, default: 'default', example: '50', userMay: false,
+    description: 'The container\'s share of disk time against others (100 is the kernel\'s default); needs a device scheduled by BFQ (or io.cost on v2).',
+    check: weight(), format: (v) => String(v),
+  },
+  'limits.io': {
+    type: 'list of `{device, read_bps, write_bps, read_iops, write_iops}`', default: '[]',
+    example: '[{device: /dev/sda, write_bps: 50M}]', userMay: false,
+    description: 'Bandwidth caps per block device: bytes (read_bps, write_bps: sizes per second) and operations (read_iops, write_iops) per second. A partition stands for its disk.',
+    check: ioDevices({ bps: size({ min: BPS_MIN, max: BYTES_MAX }), iops: count({ min: 1, max: 2 ** 32 - 1 }) }), format: ioText,
+  },
+  'rlimits.nofile': {
+    type: 'integer, `unlimited` or `{soft, hard}`', default: '{soft: 1024, hard: 524288}', example: '4096', userMay: false,
+    description: 'Open files per process (`ulimit -n`); a user may raise the soft limit up to the hard one.',
+    check: rlimit(count({ min: 64, max: NOFILE_MAX })), format: rlimitText(limitText.count),
+  },
+  'rlimits.nproc': {
+    type: 'integer, `unlimited` or `{soft, hard}`', default: 'unlimited', example: '1024', userMay: false,
+    description: 'Processes the user may have (`ulimit -u`; the kernel counts them per uid). `limits.pids` is the container-wide cap.',
+    check: rlimit(count({ min: 1, max: PIDS_MAX })), format: rlimitText(limitText.count),
+  },
+  'rlimits.core': {
+    type: 'size, `unlimited` or `{soft, hard}`', default: '{soft: 0, hard: unlimited}', example: 'unlimited', userMay: false,
+    description: 'Largest core dump a process may write (`ulimit -c`).',
+    check: rlimit(size({ min: 0, max: BYTES_MAX })), format: rlimitText(limitText.size),
   },
 };
 
@@ -112,7 +177,7 @@ export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze(
   Object.fromEntries(SETTING_KEYS.map((k) => [k, checkText(k, FIELDS[k].default)])) as unknown as SettingValues,
 );
 
-/** The keys that may appear in a settings mapping under a prefix: [] -> image, ..., limits; ["limits"] -> memory, pids, cpu. */
+/** The keys that may appear in a settings mapping under a prefix: [] -> image, ..., limits, rlimits; ["limits"] -> memory, ... */
 export function keysUnder(prefix: readonly string[]): string[] {
   const out = new Set<string>();
   for (const key of SETTING_KEYS) {

@@ -128,3 +128,101 @@ export const limitText = {
   count: (v: Limit): string => (v === UNLIMITED ? v : String(v)),
   cpus: (v: Limit): string => (v === UNLIMITED ? v : formatCpu(v)),
 };
+
+/** Smallest I/O weight (cgroup v2's io.weight range). */
+export const IO_WEIGHT_MIN = 1;
+/** Largest I/O weight. */
+export const IO_WEIGHT_MAX = 10000;
+/** The word for "the kernel's default weight". */
+export const DEFAULT_WORD = 'default';
+
+/** A relative I/O weight from 1 to 10000, or "default" (the kernel's, 100). */
+export function weight(): Checker<number | 'default'> {
+  return (node) => {
+    const v = scalarValue(node);
+    if (typeof v === 'string' && v.trim().toLowerCase() === DEFAULT_WORD) return ok(DEFAULT_WORD);
+    const text = numberText(node);
+    const n = text !== undefined && /^\d+$/.test(text) ? Number(text) : NaN;
+    return n >= IO_WEIGHT_MIN && n <= IO_WEIGHT_MAX ? ok(n)
+      : bad(`expected a weight from ${IO_WEIGHT_MIN} to ${IO_WEIGHT_MAX} or "default", got ${describeValue(node)}`);
+  };
+}
+
+/** A per-process limit: soft and hard, each in the field's unit or "unlimited". */
+export interface RlimitValue {
+  readonly soft: Limit;
+  readonly hard: Limit;
+}
+
+/** An rlimit: one value for both soft and hard, or {soft, hard} with soft <= hard. */
+export function rlimit(each: Checker<Limit>): Checker<RlimitValue> {
+  const above = (a: Limit, b: Limit): boolean => a === UNLIMITED ? b !== UNLIMITED : b !== UNLIMITED && a > b;
+  return (node) => {
+    if (!isMap(node)) {
+      const one = each(node);
+      return one.ok ? ok({ soft: one.value, hard: one.value }) : bad(`${one.message} (or {soft: N, hard: N})`);
+    }
+    const fields = new Map(node.items.map((p) => [isScalar(p.key) ? String(p.key.value) : '', p.value]));
+    const unknown = [...fields.keys()].filter((k) => k !== 'soft' && k !== 'hard');
+    if (unknown.length > 0 || !fields.has('soft') || !fields.has('hard')) {
+      return bad(`expected {soft: N, hard: N}, got a mapping with ${[...fields.keys()].map((k) => `"${k}"`).join(', ') || 'no keys'}`);
+    }
+    const soft = each(fields.get('soft'));
+    if (!soft.ok) return bad(`soft: ${soft.message}`);
+    const hard = each(fields.get('hard'));
+    if (!hard.ok) return bad(`hard: ${hard.message}`);
+    if (above(soft.value, hard.value)) return bad('the soft limit is above the hard limit');
+    return ok({ soft: soft.value, hard: hard.value });
+  };
+}
+
+/** Bandwidth limits on one block device, as the policy states them. */
+export interface IoDevice {
+  /** The device's path on the host (/dev/sda); a partition stands for its disk. */
+  readonly device: string;
+  /** Bytes per second, or unlimited. */
+  readonly read_bps: Limit;
+  readonly write_bps: Limit;
+  /** Operations per second, or unlimited. */
+  readonly read_iops: Limit;
+  readonly write_iops: Limit;
+}
+
+/** How many devices one container may have limits on (MAX_IO_DEVICES in policy.h). */
+export const MAX_IO_DEVICES = 8;
+const IO_KEYS = ['read_bps', 'write_bps', 'read_iops', 'write_iops'] as const;
+
+/** A list of {device, read_bps, write_bps, read_iops, write_iops}; each names a
+ * device under /dev and sets at least one limit. */
+export function ioDevices(opts: { bps: Checker<Limit>; iops: Checker<Limit> }): Checker<readonly IoDevice[]> {
+  return (node) => {
+    if (node === null || node === undefined || (isScalar(node) && node.value === null)) return ok([]);
+    if (!isSeq(node)) return bad(`expected a list of {device, read_bps, write_bps, read_iops, write_iops}, got ${describeValue(node)}`);
+    if (node.items.length > MAX_IO_DEVICES) return bad(`expected at most ${MAX_IO_DEVICES} devices, got ${node.items.length}`);
+    const out: IoDevice[] = [];
+    for (const [i, item] of node.items.entries()) {
+      const at = `item ${i + 1}`;
+      if (!isMap(item)) return bad(`${at}: expected {device: /dev/NAME, ...}, got ${describeValue(item)}`);
+      const fields = new Map(item.items.map((p) => [isScalar(p.key) ? String(p.key.value) : '', p.value]));
+      const unknown = [...fields.keys()].find((k) => k !== 'device' && !(IO_KEYS as readonly string[]).includes(k));
+      if (unknown !== undefined) return bad(`${at}: unknown key "${unknown}"; expected device, ${IO_KEYS.join(', ')}`);
+      const device = scalarValue(fields.get('device'));
+      if (typeof device !== 'string' || !/^\/dev\/[A-Za-z0-9._/-]+$/.test(device) || device.includes('..')) {
+        return bad(`${at}: expected device: /dev/NAME, got ${describeValue(fields.get('device'))}`);
+      }
+      const limits: Record<string, Limit> = {};
+      for (const key of IO_KEYS) {
+        if (!fields.has(key)) {
+          limits[key] = UNLIMITED;
+          continue;
+        }
+        const r = (key.endsWith('bps') ? opts.bps : opts.iops)(fields.get(key));
+        if (!r.ok) return bad(`${at}: ${key}: ${r.message}`);
+        limits[key] = r.value;
+      }
+      if (IO_KEYS.every((k) => limits[k] === UNLIMITED)) return bad(`${at}: set at least one of ${IO_KEYS.join(', ')}`);
+      out.push({ device, ...limits } as unknown as IoDevice);
+    }
+    return ok(out);
+  };
+}

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_LAYOUT, type Layout } from '../../src/layout.js';
 import type { GroupEntry, PasswdEntry, UserDirectory } from '../../src/sys/users.js';
+import type { DiskNumbers } from '../../src/sys/block.js';
 import { buildPolicy, formatDiagnostic, type Built, type PolicyEnv } from '../../src/policy/index.js';
 
 /** The folder holding package.json, found by walking up from this file. */
@@ -83,9 +84,15 @@ export function tempLayout(): { layout: Layout; root: string; remove(): void } {
   return { layout, root, remove: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-/** The env most policy tests use: sampleDirectory(), group "cellsh", host "box". */
+/** Block devices of the sample host: /dev/sda (8:0) with a partition, and /dev/nvme0n1 (259:0). */
+export function sampleDevices(path: string): DiskNumbers | string {
+  const disks: Record<string, DiskNumbers> = { '/dev/sda': { major: 8, minor: 0 }, '/dev/sda1': { major: 8, minor: 0 }, '/dev/nvme0n1': { major: 259, minor: 0 } };
+  return disks[path] ?? `${path} does not exist on this host`;
+}
+
+/** The env most policy tests use: sampleDirectory(), group "cellsh", host "box", sampleDevices. */
 export function sampleEnv(): PolicyEnv {
-  return { dir: sampleDirectory(), group: 'cellsh', host: 'box' };
+  return { dir: sampleDirectory(), group: 'cellsh', host: 'box', devices: sampleDevices };
 }
 
 /** Build (load, resolve, compile) a policy given as text, named policy.yaml in messages. */

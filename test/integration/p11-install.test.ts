@@ -23,7 +23,7 @@ function layout(tag: string): { root: string; prefix: string; group: string; cgr
   const root = `/var/lib/cellsh-test-${id}`;
   const prefix = `${root}/prefix`;
   const group = `cellsh-t-g${id}`;
-  const cgroup = `cellsh-test-${id}`;
+  const cgroup = `cellsh_test_${id}`;
   return { root, prefix, group, cgroup, args: ['--skip-packages', '--prefix', prefix, '--root', root, '--group', group, '--cgroup-name', cgroup] };
 }
 

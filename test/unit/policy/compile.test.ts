@@ -6,6 +6,11 @@ import { readFileSync } from 'node:fs';
 import { buildText, fixturePath, problemsOf, sampleEnv, tableDirectory, type UserRow } from '../../helpers/fixtures.js';
 
 const G = 2 ** 30;
+/** The built-in defaults of the keys the fixture leaves alone. */
+const REST = {
+  memory_high: 0, swap: 0, io_weight: 0, io: [],
+  nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'max', hard: 'max' }, core: { soft: 0, hard: 'max' },
+} as const;
 
 test('enrolled users and users named in the policy are compiled, sorted by uid, without the enrolment group', () => {
   const built = buildText(readFileSync(fixturePath('policy', 'valid-full', 'policy.yaml'), 'utf8'));
@@ -13,11 +18,11 @@ test('enrolled users and users named in the policy are compiled, sorted by uid, 
   assert.deepEqual(built.users, [
     {
       uid: 1001, gid: 1001, name: 'alice', group: 'alice', groups: [1001, 950], home: '/home/alice',
-      shell: '/usr/bin/zsh', hostname: 'alice-box-1001', network: 'host', memory: 0, pids: 0, cpu: 0,
+      shell: '/usr/bin/zsh', hostname: 'alice-box-1001', network: 'host', memory: 0, pids: 0, cpu: 0, ...REST,
     },
     {
       uid: 1002, gid: 1002, name: 'bob', group: 'bob', groups: [1002], home: '/home/bob',
-      shell: '/bin/bash', hostname: 'bob', network: 'none', memory: 2 * G, pids: 512, cpu: 1500,
+      shell: '/bin/bash', hostname: 'bob', network: 'none', memory: 2 * G, pids: 512, cpu: 1500, ...REST,
     },
   ]);
 });
@@ -90,4 +95,27 @@ test('two names with one uid are an error', () => {
 test('unlimited limits compile to 0', () => {
   const built = buildText('defaults:\n  limits: {memory: unlimited, pids: unlimited, cpu: unlimited}\n');
   assert.deepEqual(built.users.map((u) => [u.memory, u.pids, u.cpu]), [[0, 0, 0], [0, 0, 0]]);
+});
+
+test('the limits and rlimits reach the record in the helper\'s units', () => {
+  const built = buildText([
+    'users:', '  alice:', '    limits:', '      memory: 1G', '      memory_high: 768M', '      swap: unlimited', '      io_weight: 50',
+    '      io:', '        - {device: /dev/sda1, read_bps: 10M, write_iops: 200}', '        - {device: /dev/nvme0n1, write_bps: 1M}',
+    '    rlimits: {nofile: 4096, nproc: {soft: 100, hard: 200}, core: unlimited}', '',
+  ].join('\n'));
+  assert.deepEqual(built.diagnostics, []);
+  const alice = built.users.find((u) => u.name === 'alice')!;
+  assert.deepEqual({ ...alice, uid: 0, gid: 0, name: '', group: '', groups: [], home: '', shell: '', hostname: '', network: 'none' }, {
+    uid: 0, gid: 0, name: '', group: '', groups: [], home: '', shell: '', hostname: '', network: 'none',
+    memory: G, memory_high: 768 * 2 ** 20, swap: 'max', pids: 512, cpu: 1500, io_weight: 50,
+    io: [{ major: 8, minor: 0, rbps: 10 * 2 ** 20, wbps: 0, riops: 0, wiops: 200 }, { major: 259, minor: 0, rbps: 0, wbps: 2 ** 20, riops: 0, wiops: 0 }],
+    nofile: { soft: 4096, hard: 4096 }, nproc: { soft: 100, hard: 200 }, core: { soft: 'max', hard: 'max' },
+  });
+});
+
+test('an I/O limit on a device this host lacks, or on one disk twice, is an error at the key', () => {
+  assert.deepEqual(problemsOf('defaults:\n  limits:\n    io: [{device: /dev/sdz, read_bps: 1M}]\n'),
+    ['policy.yaml:3:9: defaults.limits.io: /dev/sdz does not exist on this host'], 'once, though both users get it');
+  assert.deepEqual(problemsOf('users:\n  alice:\n    limits:\n      io: [{device: /dev/sda, read_bps: 1M}, {device: /dev/sda1, write_bps: 1M}]\n'),
+    ['policy.yaml:4:11: users.alice.limits.io: /dev/sda1 is the disk 8:0 again; give each disk one entry']);
 });

@@ -3,8 +3,8 @@
 // writer produces (built from source with gcc when available).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompiledPolicyError, fnv1a64, formatCompiled, parseCompiled, type CompiledUser } from '../../../src/policy/index.js';
@@ -12,12 +12,19 @@ import { packageRoot } from '../../helpers/fixtures.js';
 
 const alice: CompiledUser = {
   uid: 1001, gid: 1001, name: 'alice', group: 'alice', groups: [1001, 27, 100], home: '/home/alice',
-  shell: '/bin/bash', hostname: 'alice-box', network: 'none', memory: 2147483648, pids: 512, cpu: 1500,
+  shell: '/bin/bash', hostname: 'alice-box', network: 'none', memory: 2147483648, memory_high: 1073741824, swap: 0,
+  pids: 512, cpu: 1500, io_weight: 50, io: [{ major: 8, minor: 0, rbps: 1048576, wbps: 0, riops: 0, wiops: 100 }, { major: 259, minor: 16, rbps: 0, wbps: 2097152, riops: 7, wiops: 0 }],
+  nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'max', hard: 'max' }, core: { soft: 0, hard: 'max' },
 };
 const bob: CompiledUser = {
   uid: 1002, gid: 100, name: 'bob.smith', group: 'users', groups: [], home: '/srv/home/bob.smith',
-  shell: '/usr/bin/zsh', hostname: 'bob', network: 'host', memory: 0, pids: 0, cpu: 0,
+  shell: '/usr/bin/zsh', hostname: 'bob', network: 'host', memory: 0, memory_high: 0, swap: 'max', pids: 0, cpu: 0,
+  io_weight: 0, io: [], nofile: { soft: 64, hard: 64 }, nproc: { soft: 10, hard: 20 }, core: { soft: 'max', hard: 'max' },
 };
+
+// Line numbers in a one-record file: 1 magic, 2 comment, 3 user ... 22 end, 23 checksum.
+const L = { name: 4, gid: 5, groups: 7, home: 8, shell: 9, hostname: 10, network: 11, memory: 12, memory_high: 13, swap: 14,
+  pids: 15, cpu: 16, io_weight: 17, io: 18, nofile: 19, nproc: 20, core: 21, end: 22, checksum: 23 };
 
 /** A valid file with one line replaced (1-based, counting the magic line), checksum recomputed. */
 function withLine(lineno: number, replacement: string | null, users: CompiledUser[] = [alice]): string {
@@ -46,9 +53,10 @@ test('the writer produces exactly the documented layout', () => {
   const text = formatCompiled([alice], 'written by a test');
   const lines = text.split('\n');
   assert.deepEqual(lines.slice(0, -2), [
-    'cellsh-policy 1', '# written by a test', 'user 1001', 'name alice', 'gid 1001', 'group alice',
+    'cellsh-policy 2', '# written by a test', 'user 1001', 'name alice', 'gid 1001', 'group alice',
     'groups 1001 27 100', 'home /home/alice', 'shell /bin/bash', 'hostname alice-box', 'network none',
-    'memory 2147483648', 'pids 512', 'cpu 1500', 'end',
+    'memory 2147483648', 'memory_high 1073741824', 'swap 0', 'pids 512', 'cpu 1500', 'io_weight 50',
+    'io 8:0 1048576 0 0 100 259:16 0 2097152 7 0', 'nofile 1024 524288', 'nproc max max', 'core 0 max', 'end',
   ]);
   assert.match(lines.at(-2)!, /^checksum [0-9a-f]{16}$/);
   assert.equal(lines.at(-1), '');
@@ -64,17 +72,18 @@ test('format -> parse gives back the same records (empty groups too)', () => {
   assert.deepEqual(parseCompiled(formatCompiled([alice, bob], 'two users\nand a second comment line')), [alice, bob]);
   assert.deepEqual(parseCompiled(formatCompiled([], '')), []);
   assert.ok(formatCompiled([bob], 'x').includes('\ngroups \n'));
+  assert.ok(formatCompiled([bob], 'x').includes('\nio \n'));
 });
 
 test('the reader refuses a bad magic line', () => {
-  rejects(formatCompiled([alice], 'x').replace('cellsh-policy 1', 'cellsh-policy 2'), 1, /expected "cellsh-policy 1"/);
-  rejects('', 1, /expected "cellsh-policy 1"/);
+  rejects(formatCompiled([alice], 'x').replace('cellsh-policy 2', 'cellsh-policy 1'), 1, /expected "cellsh-policy 2"/);
+  rejects('', 1, /expected "cellsh-policy 2"/);
 });
 
 test('the reader refuses a changed byte (bad checksum)', () => {
   const text = formatCompiled([alice], 'x').replace('memory 2147483648', 'memory 4147483648');
-  rejects(text, 16, /checksum mismatch/);
-  rejects(formatCompiled([alice], 'x').replace(/checksum .*/, 'checksum 0123'), 16, /not "checksum <16 hex digits>"/);
+  rejects(text, L.checksum, /checksum mismatch/);
+  rejects(formatCompiled([alice], 'x').replace(/checksum .*/, 'checksum 0123'), L.checksum, /not "checksum <16 hex digits>"/);
   rejects(formatCompiled([alice], 'x').slice(0, -1), 0, /does not end with a newline/);
 });
 
@@ -83,25 +92,26 @@ test('the reader refuses a duplicate key', () => {
 });
 
 test('the reader refuses a missing key', () => {
-  rejects(withLine(14, null), 14, /the record for uid 1001 misses "cpu"/);
-  rejects(withLine(15, null), 3, /the record for uid 1001 has no "end"/);
+  rejects(withLine(L.cpu, null), L.end - 1, /the record for uid 1001 misses "cpu"/);
+  rejects(withLine(L.core, null), L.end - 1, /the record for uid 1001 misses "core"/);
+  rejects(withLine(L.end, null), 3, /the record for uid 1001 has no "end"/);
 });
 
 test('the reader refuses an unknown key, and "end" with a value', () => {
-  rejects(withLine(14, 'cpu 1500\nswap 0'), 15, /unknown key "swap"/);
-  rejects(withLine(15, 'end '), 15, /unknown key "end"/);
+  rejects(withLine(L.cpu, 'cpu 1500\ncpus 1'), L.cpu + 1, /unknown key "cpus"/);
+  rejects(withLine(L.end, 'end '), L.end, /unknown key "end"/);
 });
 
 test('the reader refuses uid 0 and duplicate uids', () => {
   rejects(withLine(3, 'user 0'), 3, /uid 0 is never served/);
   rejects(withLine(3, 'user 01001'), 3, /expected "user <uid>"/);
   const twice = formatCompiled([alice, { ...bob, uid: 1003 }], 'x').replace('user 1003', 'user 1001').split('checksum')[0]!;
-  rejects(resign(twice), 16, /uid 1001 is not above the previous record's 1001/);
+  rejects(resign(twice), L.end + 1, /uid 1001 is not above the previous record's 1001/);
 });
 
 test('the reader refuses a newline injection attempt', () => {
   // A shell value smuggling a second record: the extra lines are unknown keys.
-  rejects(withLine(9, 'shell /bin/bash\nend\nuser 1\nname x'), 10, /unknown key "end"|appears twice|misses/);
+  rejects(withLine(L.shell, 'shell /bin/bash\nend\nuser 1\nname x'), L.shell + 1, /unknown key "end"|appears twice|misses/);
   // The writer never lets a newline through.
   assert.throws(() => formatCompiled([{ ...alice, shell: '/bin/bash\nuser 0' }], 'x'), /shell: has characters other than/);
   assert.throws(() => formatCompiled([{ ...alice, hostname: 'a\nb' }], 'x'), /hostname/);
@@ -122,16 +132,27 @@ test('the reader applies the helper\'s value rules', () => {
     [8, 'home home/alice', /invalid value for "home"/],
     [10, 'hostname -x', /invalid value for "hostname"/],
     [11, 'network private', /invalid value for "network"/],
-    [12, 'memory 4611686018427387904', /invalid value for "memory"/],
-    [12, 'memory 1.5', /invalid value for "memory"/],
-    [13, 'pids 4294967296', /invalid value for "pids"/],
-    [14, 'cpu 1024001', /invalid value for "cpu"/],
-    [14, 'cpu +1', /invalid value for "cpu"/],
+    [L.memory, 'memory 4611686018427387904', /invalid value for "memory"/],
+    [L.memory, 'memory 1.5', /invalid value for "memory"/],
+    [L.memory_high, 'memory_high max', /invalid value for "memory_high"/],
+    [L.swap, 'swap -1', /invalid value for "swap"/],
+    [L.pids, 'pids 4294967296', /invalid value for "pids"/],
+    [L.cpu, 'cpu 1024001', /invalid value for "cpu"/],
+    [L.cpu, 'cpu +1', /invalid value for "cpu"/],
+    [L.io_weight, 'io_weight 10001', /invalid value for "io_weight"/],
+    [L.io, 'io 8:0 1 2 3', /invalid value for "io"/],
+    [L.io, 'io 8 1 2 3 4', /invalid value for "io"/],
+    [L.io, `io ${Array.from({ length: 9 }, (_, i) => `1:${i} 1 1 1 1`).join(' ')}`, /invalid value for "io"/],
+    [L.io, 'io 8:0  1 2 3 4', /invalid value for "io"/],
+    [L.nofile, 'nofile 4096 1024', /invalid value for "nofile"/],
+    [L.nofile, 'nofile 4096', /invalid value for "nofile"/],
+    [L.nproc, 'nproc max 10', /invalid value for "nproc"/],
+    [L.core, 'core 0 unlimited', /invalid value for "core"/],
   ];
   for (const [line, replacement, message] of bad) rejects(withLine(line, replacement), line, message);
-  const ok = parseCompiled(withLine(7, 'groups  5  6 '));
+  const ok = parseCompiled(withLine(L.groups, 'groups  5  6 '));
   assert.deepEqual(ok[0]!.groups, [5, 6]);
-  assert.deepEqual(parseCompiled(withLine(7, 'groups'))[0]!.groups, []);
+  assert.deepEqual(parseCompiled(withLine(L.groups, 'groups'))[0]!.groups, []);
 });
 
 test('the reader refuses NUL bytes, long lines and oversized files', () => {
@@ -140,55 +161,28 @@ test('the reader refuses NUL bytes, long lines and oversized files', () => {
   assert.throws(() => formatCompiled([alice], 'x'.repeat(1100)), /longer than 1023 bytes/);
 });
 
-/** Build a tiny program around src/helper/policy.c that prints the record for each uid argument. */
-function buildCReader(dir: string): string | { skip: string } {
-  const helper = join(packageRoot(), 'src', 'helper');
-  const main = join(dir, 'main.c');
-  writeFileSync(main, [
-    '#include <stdio.h>', '#include <stdlib.h>', '#include "policy.h"', '#include "util.h"',
-    'int main(int argc, char **argv) {',
-    '  size_t len; char *buf = read_fd(0, POLICY_MAX_BYTES, &len); if (!buf) return 2;',
-    '  for (int i = 1; i < argc; i++) {',
-    '    struct user_policy u; char err[256];',
-    '    int r = policy_parse(buf, (uid_t)strtoul(argv[i], NULL, 10), &u, err, sizeof err);',
-    '    if (r < 0) { printf("invalid: %s\\n", err); return 1; }',
-    '    if (r == 0) { printf("absent %s\\n", argv[i]); continue; }',
-    '    printf("%u %u %s %s [", (unsigned)u.uid, (unsigned)u.gid, u.name, u.group);',
-    '    for (unsigned g = 0; g < u.n_groups; g++) printf("%s%u", g ? " " : "", (unsigned)u.groups[g]);',
-    '    printf("] %s %s %s %d %llu %u %u\\n", u.home, u.shell, u.hostname, (int)u.network,',
-    '           (unsigned long long)u.memory, (unsigned)u.pids, (unsigned)u.cpu);',
-    '  }',
-    '  return 0;',
-    '}', '',
-  ].join('\n'));
-  const out = join(dir, 'policy-reader');
-  const r = spawnSync('gcc', ['-std=gnu11', '-Wall', '-Wextra', `-I${helper}`, '-o', out, main,
-    join(helper, 'policy.c'), join(helper, 'util.c'), join(helper, 'trust.c')], { encoding: 'utf8' });
-  if (r.error) return { skip: `gcc is not available (${r.error.message})` };
-  if (r.status !== 0) return { skip: `the helper's policy reader does not build right now: ${r.stderr.split('\n').find((l) => l.includes('error')) ?? r.stderr}` };
-  return out;
-}
+/** The helper's own parser (src/helper/policy.c), as built into build/test-units by test/run.sh. */
+const testUnits = join(packageRoot(), 'build', 'test-units');
+const noUnits = existsSync(testUnits) ? false : 'build/test-units is not built (test/run.sh builds it)';
 
-test('policy.c accepts what formatCompiled writes and reads the same values', (t) => {
+/** What policy.c reads from text for uid: the record as it prints it, or its error. */
+function readByC(text: string, uid: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'cellsh-policy-c-'));
   try {
-    const reader = buildCReader(dir);
-    if (typeof reader !== 'string') {
-      t.skip(reader.skip);
-      return;
-    }
-    const text = formatCompiled([alice, bob], 'cross-check');
-    const out = execFileSync(reader, ['1001', '1002', '1003'], { input: text, encoding: 'utf8' });
-    assert.equal(out, [
-      '1001 1001 alice alice [1001 27 100] /home/alice /bin/bash alice-box 0 2147483648 512 1500',
-      '1002 100 bob.smith users [] /srv/home/bob.smith /usr/bin/zsh bob 1 0 0 0',
-      'absent 1003', '',
-    ].join('\n'));
-    const tampered = spawnSync(reader, ['1001'], { input: text.replace('pids 512', 'pids 513'), encoding: 'utf8' });
-    assert.match(tampered.stdout, /^invalid: checksum mismatch/);
-    const unknown = spawnSync(reader, ['1001'], { input: withLine(14, 'cpu 1500\nswap 0'), encoding: 'utf8' });
-    assert.match(unknown.stdout, /^invalid: line 15: unknown key or invalid value for "swap"/);
+    writeFileSync(join(dir, 'policy'), text);
+    return execFileSync(testUnits, ['parse-policy', join(dir, 'policy'), String(uid)], { encoding: 'utf8' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('policy.c accepts what formatCompiled writes and reads the same values', { skip: noUnits }, () => {
+  const text = formatCompiled([alice, bob], 'cross-check');
+  const records = text.split('\nend\n');
+  // policy.c prints a record in the file's own layout: it must be the writer's, line for line.
+  assert.equal(readByC(text, 1001), `${records[0]!.slice(records[0]!.indexOf('user 1001'))}\nend\n`);
+  assert.equal(readByC(text, 1002), `${records[1]}\nend\n`);
+  assert.equal(readByC(text, 1003), 'absent\n');
+  assert.match(readByC(text.replace('pids 512', 'pids 513'), 1001), /^error checksum mismatch/);
+  assert.match(readByC(withLine(L.cpu, 'cpu 1500\ncpus 1'), 1001), /^error line 17: unknown key "cpus"/);
 });

@@ -12,7 +12,8 @@ test('a user with no entry gets built-in defaults overlaid with defaults:', () =
   const { policy } = buildText(layering);
   assert.deepEqual(effectiveFor(policy, 'carol').settings, {
     image: 'host', shell: '/bin/bash', hostname: '{user}', network: 'host',
-    limits: { memory: 2 ** 30, pids: 256, cpu: 1500 },
+    limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
+    rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
   });
 });
 
@@ -20,11 +21,13 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
   const { policy } = buildText(layering);
   assert.deepEqual(effectiveFor(policy, 'bob').settings, {
     image: 'host', shell: '/bin/bash', hostname: '{user}', network: 'host',
-    limits: { memory: 4 * 2 ** 30, pids: 256, cpu: 1500 },
+    limits: { memory: 4 * 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
+    rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
   });
   assert.deepEqual(effectiveFor(policy, 'alice').settings, {
     image: 'host', shell: '/usr/bin/zsh', hostname: '{user}-{host}', network: 'host',
-    limits: { memory: 2 ** 30, pids: 256, cpu: 1500 },
+    limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
+    rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
   });
 });
 

@@ -25,7 +25,9 @@ function accepted(key: SettingKey, yamlValue: string): unknown {
 
 function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings']): Record<SettingKey, unknown> {
   return { 'image': s.image, 'shell': s.shell, 'hostname': s.hostname, 'network': s.network,
-    'limits.memory': s.limits.memory, 'limits.pids': s.limits.pids, 'limits.cpu': s.limits.cpu };
+    'limits.memory': s.limits.memory, 'limits.memory_high': s.limits.memory_high, 'limits.swap': s.limits.swap,
+    'limits.pids': s.limits.pids, 'limits.cpu': s.limits.cpu, 'limits.io_weight': s.limits.io_weight, 'limits.io': s.limits.io,
+    'rlimits.nofile': s.rlimits.nofile, 'rlimits.nproc': s.rlimits.nproc, 'rlimits.core': s.rlimits.core };
 }
 
 /** The single problem reported for key: yamlValue, as a person sees it. */
@@ -73,6 +75,24 @@ const VALID: Array<[SettingKey, string, unknown]> = [
   ['limits.cpu', '1024', 1024000],
   ['limits.cpu', '"0.5"', 500],
   ['limits.cpu', 'unlimited', 'unlimited'],
+  ['limits.memory_high', '1536M', 1536 * 2 ** 20],
+  ['limits.memory_high', 'unlimited', 'unlimited'],
+  ['limits.swap', '0', 0],
+  ['limits.swap', '1G', 2 ** 30],
+  ['limits.swap', 'unlimited', 'unlimited'],
+  ['limits.io_weight', '50', 50],
+  ['limits.io_weight', '10000', 10000],
+  ['limits.io_weight', 'default', 'default'],
+  ['limits.io', '[]', []],
+  ['limits.io', '[{device: /dev/sda, write_bps: 50M}]',
+    [{ device: '/dev/sda', read_bps: 'unlimited', write_bps: 50 * 2 ** 20, read_iops: 'unlimited', write_iops: 'unlimited' }]],
+  ['limits.io', '[{device: /dev/nvme0n1, read_bps: 1G, write_bps: 100M, read_iops: 5000, write_iops: 1000}]',
+    [{ device: '/dev/nvme0n1', read_bps: 2 ** 30, write_bps: 100 * 2 ** 20, read_iops: 5000, write_iops: 1000 }]],
+  ['rlimits.nofile', '4096', { soft: 4096, hard: 4096 }],
+  ['rlimits.nofile', '{soft: 1024, hard: unlimited}', { soft: 1024, hard: 'unlimited' }],
+  ['rlimits.nproc', 'unlimited', { soft: 'unlimited', hard: 'unlimited' }],
+  ['rlimits.core', '0', { soft: 0, hard: 0 }],
+  ['rlimits.core', '{soft: 0, hard: 1G}', { soft: 0, hard: 2 ** 30 }],
 ];
 
 for (const [key, yamlValue, want] of VALID) {
@@ -131,6 +151,24 @@ const INVALID: Array<[SettingKey, string, string]> = [
   ['limits.cpu', 'lots', 'expected a number of CPUs like 1.5 or "unlimited", got "lots"'],
   ['limits.cpu', '.inf', 'expected a number of CPUs like 1.5 or "unlimited", got .inf'],
   ['limits.cpu', '[1]', 'expected a number of CPUs like 1.5 or "unlimited", got a list'],
+  ['limits.memory_high', '1M', 'expected at least 32M, got "1M"'],
+  ['limits.swap', 'lots', 'expected a size like "512M", got "lots"'],
+  ['limits.io_weight', '0', 'expected a weight from 1 to 10000 or "default", got 0'],
+  ['limits.io_weight', '10001', 'expected a weight from 1 to 10000 or "default", got 10001'],
+  ['limits.io', '/dev/sda', 'expected a list of {device, read_bps, write_bps, read_iops, write_iops}, got "/dev/sda"'],
+  ['limits.io', '[{device: /dev/sda}]', 'item 1: set at least one of read_bps, write_bps, read_iops, write_iops'],
+  ['limits.io', '[{device: sda, read_bps: 1M}]', 'item 1: expected device: /dev/NAME, got "sda"'],
+  ['limits.io', '[{device: /dev/../etc/passwd, read_bps: 1M}]', 'item 1: expected device: /dev/NAME, got "/dev/../etc/passwd"'],
+  ['limits.io', '[{device: /dev/sda, read_bps: 1k}]', 'item 1: read_bps: expected at least 4K, got "1k"'],
+  ['limits.io', '[{device: /dev/sda, write_iops: 0}]', 'item 1: write_iops: expected a whole number from 1 to 4294967295 or "unlimited", got 0'],
+  ['limits.io', '[{device: /dev/sda, speed: 1M}]', 'item 1: unknown key "speed"; expected device, read_bps, write_bps, read_iops, write_iops'],
+  ['limits.io', `[${Array.from({ length: 9 }, () => '{device: /dev/sda, read_bps: 1M}').join(', ')}]`, 'expected at most 8 devices, got 9'],
+  ['rlimits.nofile', '10', 'expected a whole number from 64 to 1073741816 or "unlimited", got 10 (or {soft: N, hard: N})'],
+  ['rlimits.nofile', '{soft: 4096, hard: 1024}', 'the soft limit is above the hard limit'],
+  ['rlimits.nofile', '{soft: unlimited, hard: 1024}', 'the soft limit is above the hard limit'],
+  ['rlimits.nofile', '{soft: 1024}', 'expected {soft: N, hard: N}, got a mapping with "soft"'],
+  ['rlimits.nproc', '{soft: 1, hard: lots}', 'hard: expected a whole number from 1 to 4194304 or "unlimited", got "lots"'],
+  ['rlimits.core', 'big', 'expected a size like "512M", got "big" (or {soft: N, hard: N})'],
 ];
 
 for (const [key, yamlValue, message] of INVALID) {
@@ -147,14 +185,17 @@ test('an empty value is reported at its key', () => {
 
 test('limits must be a mapping', () => {
   assert.deepEqual(problemsOf('defaults:\n  limits: 5\n'), [
-    'policy.yaml:2:11: defaults.limits: expected a mapping with memory, pids, cpu, got 5',
+    'policy.yaml:2:11: defaults.limits: expected a mapping with memory, memory_high, swap, pids, cpu, io_weight, io, got 5',
   ]);
 });
 
 test('the built-in defaults are the documented ones', () => {
   assert.deepEqual(BUILTIN_DEFAULTS, {
     'image': 'host', 'shell': '/bin/bash', 'hostname': '{user}', 'network': 'none',
-    'limits.memory': 2 * 2 ** 30, 'limits.pids': 512, 'limits.cpu': 1500,
+    'limits.memory': 2 * 2 ** 30, 'limits.memory_high': 'unlimited', 'limits.swap': 0, 'limits.pids': 512, 'limits.cpu': 1500,
+    'limits.io_weight': 'default', 'limits.io': [],
+    'rlimits.nofile': { soft: 1024, hard: 524288 }, 'rlimits.nproc': { soft: 'unlimited', hard: 'unlimited' },
+    'rlimits.core': { soft: 0, hard: 'unlimited' },
   });
 });
 

@@ -1,0 +1,146 @@
+#define _GNU_SOURCE
+#include "monitor.h"
+
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "privs.h"
+
+#define NOTICE_EVERY_MS 30000 /* repeats of one kind of notice, at most this often */
+
+static pid_t child_pid;
+
+static void forward_signal(int sig) {
+  if (child_pid > 0)
+    kill(child_pid, sig);
+}
+
+/* What the monitor has told so far, per kind of limit. */
+struct notices {
+  struct cg_events told;   /* counters as of the last notice (or the start) */
+  uint64_t told_ms[2];     /* when each kind was last told; 0 = never */
+};
+
+/* "512M", "2G", or bytes. */
+static void format_size(char *buf, size_t len, uint64_t bytes) {
+  static const char units[] = "TGMK";
+  for (int i = 0; i < 4; i++) {
+    uint64_t unit = 1ull << (10 * (4 - i));
+    if (bytes >= unit && bytes % unit == 0) {
+      xsnprintf(buf, len, "%" PRIu64 "%c", bytes / unit, units[i]);
+      return;
+    }
+  }
+  xsnprintf(buf, len, "%" PRIu64 " bytes", bytes);
+}
+
+/* One line to the person (their terminal is raw while cellsh relays a pty),
+ * and one event in the log. */
+static void tell(const struct session *s, const char *event, const char *limit, uint64_t count, const char *line) {
+  const char *nl = s->req->pty_mask ? "\r\n" : "\n";
+  dprintf(STDERR_FILENO, "%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, nl);
+  struct log_fields f = {0};
+  log_str(&f, "user", s->user->name);
+  log_num(&f, "uid", s->user->uid);
+  log_str(&f, "session", s->id);
+  log_str(&f, "container", s->container->id);
+  log_str(&f, "limit", limit);
+  log_num(&f, "count", (int64_t)count);
+  log_event(event, &f);
+}
+
+/* Compare the counters with what was told; tell what is new, unless the same
+ * kind was told less than NOTICE_EVERY_MS ago (a fork bomb counts thousands). */
+static void check_limits(const struct session *s, const struct cg_watch *w, struct notices *n, bool final) {
+  struct cg_events now;
+  s->cg->events(w, &now);
+  const struct cg_limits *l = &s->user->limits;
+  uint64_t t = now_ms();
+  char line[256], value[32];
+  if (now.oom_kills > n->told.oom_kills && (!n->told_ms[0] || (!final && t - n->told_ms[0] >= NOTICE_EVERY_MS))) {
+    uint64_t k = now.oom_kills - n->told.oom_kills;
+    format_size(value, sizeof value, l->memory);
+    if (l->memory)
+      xsnprintf(line, sizeof line, "your container reached its memory limit (%s): the kernel ended %" PRIu64 " process%s to free memory",
+                value, k, k == 1 ? "" : "es");
+    else
+      xsnprintf(line, sizeof line, "memory ran out: the kernel ended %" PRIu64 " process%s in your container", k, k == 1 ? "" : "es");
+    tell(s, "oom", l->memory ? value : "none", k, line);
+    n->told.oom_kills = now.oom_kills;
+    n->told_ms[0] = t;
+  }
+  if (now.pids_max > n->told.pids_max && (!n->told_ms[1] || (!final && t - n->told_ms[1] >= NOTICE_EVERY_MS))) {
+    xsnprintf(value, sizeof value, "%" PRIu32, l->pids);
+    xsnprintf(line, sizeof line, "your container reached its limit of %s processes and threads: "
+              "some could not start", value);
+    tell(s, "pids-limit", value, now.pids_max - n->told.pids_max, line);
+    n->told.pids_max = now.pids_max;
+    n->told_ms[1] = t;
+  }
+}
+
+static void drain(int fd) {
+  char buf[4096];
+  while (read(fd, buf, sizeof buf) > 0)
+    ;
+}
+
+/* Wait for the program, waking for limit events (the wake fds) on the way. */
+static int wait_watching(const struct session *s, pid_t child, const struct cg_watch *w, struct notices *n) {
+  int pidfd = (int)pidfd_open(child, 0);
+  struct pollfd p[3] = {{.fd = pidfd, .events = POLLIN}, {.fd = w->wake[0], .events = POLLIN},
+                        {.fd = w->wake[1], .events = POLLIN}};
+  while (pidfd >= 0 && !(p[0].revents & POLLIN)) {
+    if (poll(p, 3, -1) < 0 && errno != EINTR)
+      break;
+    if ((p[1].revents | p[2].revents) & POLLIN) {
+      for (int i = 1; i < 3; i++)
+        if (p[i].revents & POLLIN)
+          drain(p[i].fd);
+      check_limits(s, w, n, false);
+    }
+  }
+  int status;
+  if (RETRY(waitpid(child, &status, 0)) != child)
+    die_errno(EXIT_INTERNAL, "can't wait for your program");
+  return status;
+}
+
+void monitor(const struct session *s, pid_t child) {
+  const struct user_policy *u = s->user;
+  struct log_fields f = {0};
+  log_str(&f, "user", u->name);
+  log_num(&f, "uid", u->uid);
+  log_str(&f, "session", s->id);
+  log_str(&f, "container", s->container->id);
+  if (!s->created)
+    log_event("container-join", &f);
+  struct cg_watch w;
+  s->cg->watch(u->uid, &w); /* as root: v1 registers its OOM eventfd with a root-only write */
+  struct notices n = {0};
+  s->cg->events(&w, &n.told);
+  set_groups(u);
+  drop_privileges(u->uid, u->gid, u->n_groups);
+  child_pid = child;
+  static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+  for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+    sigaction(forwarded[i], &(struct sigaction){.sa_handler = forward_signal, .sa_flags = SA_RESTART}, NULL);
+  if (s->channel >= 0)
+    close(s->channel);
+  int status = wait_watching(s, child, &w, &n);
+  check_limits(s, &w, &n, true);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  log_num(&f, "status", code);
+  if (WIFSIGNALED(status))
+    log_num(&f, "signal", WTERMSIG(status));
+  log_num(&f, "duration_ms", (int64_t)(now_ms() - s->started_ms));
+  log_event("exit", &f);
+  _exit(code);
+}
