@@ -276,8 +276,8 @@ EOF
 
 # ---- systemd -----------------------------------------------------------------
 # On cgroup v2 systemd owns the hierarchy and lets others manage only what it
-# delegates. cellsh.service is a unit that runs nothing but holds a delegated
-# cgroup (Delegate=yes), in which the helper makes one cgroup per container;
+# delegates. cellsh.service is a unit whose only process sleeps, to hold a
+# delegated cgroup (Delegate=yes) in which the helper makes one per container;
 # cellsh.slice holds it, so an admin can cap all containers together
 # (systemctl set-property cellsh.slice MemoryMax=80%). Stopping the service
 # stops every container in it.
@@ -292,17 +292,16 @@ UNIT
   cat > "$UNITDIR/$CGROUP_NAME.service" <<UNIT
 # Written by cellsh's install.sh; removed by install.sh --uninstall.
 # Holds the cgroup systemd delegates to cellsh: each user's container gets a
-# cgroup below it, with the limits of cellsh's policy. Stopping this unit
-# stops every container.
+# cgroup below it, with the limits of cellsh's policy. The process only keeps
+# the unit (and so its cgroup) alive; cellsh moves it into a leaf of its own.
+# Stopping this unit stops every container.
 [Unit]
 Description=cellsh: the delegated cgroup of users' containers
 Documentation=man:systemd.resource-control(5)
 Before=systemd-user-sessions.service ssh.service
 
 [Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/true
+ExecStart=/bin/sleep infinity
 Delegate=yes
 Slice=$CGROUP_NAME.slice
 

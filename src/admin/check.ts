@@ -1,9 +1,9 @@
 // `cellsh-admin check [FILE]`: validate a policy exactly as `apply` would
 // (schema, accounts, compilation) without writing anything, and report every
 // problem with its place in the file.
-import { blockDevice } from '../sys/block.js';
 import { hostname } from 'node:os';
 import type { Layout } from '../layout.js';
+import { blockDevice } from '../sys/block.js';
 import type { UserDirectory } from '../sys/users.js';
 import {
   buildPolicy, countProblems, diagnosticJson, errorsOf, formatDiagnostic, plural, shortHostname, warningsOf,

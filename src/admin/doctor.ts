@@ -1,11 +1,12 @@
 // `cellsh-admin doctor`: look at the live system the way a login would meet it
-// and report every way around the container that is open, with the line to
-// change. sshd is asked for each enrolled user's effective settings
+// and report every way around the container that is open, and every limit the
+// kernel can't apply (doctor-cgroups.ts), with the line to change. sshd is asked for each enrolled user's effective settings
 // (`sshd -T -C user=...`), so Match blocks, includes and defaults all count.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Layout } from '../layout.js';
-import { parseCompiled } from '../policy/compiled.js';
+import { parseCompiled, type CompiledUser } from '../policy/index.js';
+import { checkCgroups } from './doctor-cgroups.js';
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import { SAFE_FORCED_SHELLS } from './enroll.js';
 import type { TextOut } from './check.js';
@@ -16,7 +17,7 @@ export type Status = 'ok' | 'warn' | 'open' | 'fail';
 /** One thing doctor found. */
 export interface Finding {
   readonly status: Status;
-  readonly area: 'install' | 'sshd' | 'shell' | 'pam';
+  readonly area: 'install' | 'sshd' | 'shell' | 'pam' | 'cgroup';
   readonly message: string;
   readonly fix?: string;
 }
@@ -45,12 +46,12 @@ const MUST_BE_NO: ReadonlyArray<[key: string, option: string, why: string, statu
 
 /** Run every check; returns the exit code (0 nothing open or broken, 1 otherwise). */
 export function runDoctor(opts: DoctorOptions): number {
-  const { users, findings: policyFindings } = servedUsers(opts);
+  const { users, compiled, findings: policyFindings } = servedUsers(opts);
   // A login shell other than cellsh is the first program sshd runs, on the host
   // and dynamically linked: variables PAM reads from the home reach its loader.
   const foreignShells = users.filter((u) => u.shell !== opts.layout.launcher).map((u) => u.name);
-  const findings = [...checkInstall(opts.layout), ...policyFindings, ...checkSshd(opts, users),
-    ...checkMatchAddress(opts.sshdConfig), ...checkPam(opts.pamFile, foreignShells)];
+  const findings = [...checkInstall(opts.layout), ...policyFindings, ...checkCgroups(opts.layout, compiled),
+    ...checkSshd(opts, users), ...checkMatchAddress(opts.sshdConfig), ...checkPam(opts.pamFile, foreignShells)];
   if (opts.json) {
     opts.out.write(`${JSON.stringify({ ok: !findings.some(bad), findings }, null, 2)}\n`);
   } else {
@@ -85,11 +86,13 @@ function checkInstall(layout: Layout): Finding[] {
 
 /** Everyone cellsh serves: the group's members (whom the sshd drop-in matches)
  * and the users in the compiled policy (whom the helper serves). */
-function servedUsers(opts: DoctorOptions): { users: PasswdEntry[]; findings: Finding[] } {
+function servedUsers(opts: DoctorOptions): { users: PasswdEntry[]; compiled: CompiledUser[]; findings: Finding[] } {
   const byName = new Map(enrolledUsers(opts.dir, opts.layout.group).map((u) => [u.name, u]));
   const findings: Finding[] = [];
+  let compiled: CompiledUser[] = [];
   try {
-    for (const c of parseCompiled(readFileSync(opts.layout.compiledPolicy))) {
+    compiled = parseCompiled(readFileSync(opts.layout.compiledPolicy));
+    for (const c of compiled) {
       const u = opts.dir.user(c.name);
       if (u && !byName.has(u.name)) byName.set(u.name, u);
     }
@@ -97,7 +100,7 @@ function servedUsers(opts: DoctorOptions): { users: PasswdEntry[]; findings: Fin
     findings.push({ status: 'fail', area: 'install', message: `${opts.layout.compiledPolicy} can't be read (${(e as Error).message}): no one can log in`,
       fix: 'cellsh-admin apply' });
   }
-  return { users: [...byName.values()].sort((a, b) => a.uid - b.uid), findings };
+  return { users: [...byName.values()].sort((a, b) => a.uid - b.uid), compiled, findings };
 }
 
 function checkSshd(opts: DoctorOptions, users: PasswdEntry[]): Finding[] {

@@ -10,6 +10,7 @@ import { runApply } from '../admin/apply.js';
 import { policyEnv, runCheck, type TextOut } from '../admin/check.js';
 import { runEnroll, runUnenroll, stopContainer, type EnrollOptions } from '../admin/enroll.js';
 import { runDoctor } from '../admin/doctor.js';
+import { runPs } from '../admin/ps.js';
 import { spawnSync } from 'node:child_process';
 import { CellshError, describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { loadLayout } from '../layout.js';
@@ -132,6 +133,26 @@ const VERBS: Readonly<Record<string, Verb>> = {
           return r.error ? undefined : { status: r.status ?? 1, out: r.stdout, err: r.stderr };
         },
       });
+    },
+  },
+  ps: {
+    summary: 'list running containers with their memory, CPU and process use (root only)',
+    usage: 'ps [--json]',
+    help: [
+      'List every running container: its user, id and start, and what it uses against its',
+      'limits: memory, CPU (in CPUs, measured over half a second) and processes, and how',
+      'often it ran into its memory limit (OOM kills) or its process limit.',
+      '',
+      'options:',
+      '  --json   print {cgroup, containers} instead',
+      '',
+      'exit status: 0, 77 not root, 64 usage error',
+    ].join('\n'),
+    options: { json: { type: 'boolean' } },
+    maxArgs: 0,
+    run: ({ values }, io) => {
+      requireRoot('ps must run as root (it reads the containers\' records)');
+      return runPs({ layout: loadLayout(), dir: nssDirectory(), out: io.out, json: values['json'] === true, sampleMs: 500 });
     },
   },
   stop: {

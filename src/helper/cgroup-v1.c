@@ -99,14 +99,15 @@ static void write_memory(int leaf, const struct cg_limits *l) {
 
 static void write_blkio(int leaf, const struct cg_limits *l) {
   if (l->io_weight) {
-    /* v1 weights run 10-1000 (CFQ) or 1-1000 (BFQ); v2's run 1-10000. */
-    uint32_t w = l->io_weight / 10;
-    if (faccessat(leaf, "blkio.weight", F_OK, 0) == 0)
+    /* v2's weights run 1-10000 around a default of 100, BFQ's on v1 1-1000
+     * around the same default; the older blkio.weight runs 10-1000. */
+    uint32_t w = l->io_weight > 1000 ? 1000 : l->io_weight;
+    if (faccessat(leaf, "blkio.bfq.weight", F_OK, 0) == 0)
+      write_u64(leaf, "blkio.bfq.weight", w, "blkio");
+    else if (faccessat(leaf, "blkio.weight", F_OK, 0) == 0)
       write_u64(leaf, "blkio.weight", w < 10 ? 10 : w, "blkio");
-    else if (faccessat(leaf, "blkio.bfq.weight", F_OK, 0) == 0)
-      write_u64(leaf, "blkio.bfq.weight", w < 1 ? 1 : w, "blkio");
     else
-      die(EXIT_REFUSED, "can't apply the io_weight limit: no block device here schedules by weight on cgroup v1 "
+      die(EXIT_REFUSED, "can't apply the io_weight limit: this kernel has no disk weights on cgroup v1 "
           "(it needs BFQ); ask your administrator to run \"cellsh-admin doctor\"");
   }
   for (unsigned i = 0; i < l->n_io; i++) {
@@ -178,9 +179,9 @@ static bool enforces(int c, int leaf, const struct cg_limits *l) {
            (!swap_limited(l) ||
             at_most(leaf, "memory.memsw.limit_in_bytes", MEMORY_UNLIMITED, (l->memory + l->swap) & PAGE_MASK));
   case C_PIDS:
-    return at_most(leaf, "pids.max", 0, l->pids);
+    return at_most(leaf, "pids.max", UINT64_MAX, l->pids);
   case C_CPU:
-    return at_most(leaf, "cpu.cfs_quota_us", 0, (uint64_t)l->cpu * CPU_PERIOD_US / 1000u);
+    return at_most(leaf, "cpu.cfs_quota_us", UINT64_MAX, (uint64_t)l->cpu * CPU_PERIOD_US / 1000u);
   default:
     for (unsigned i = 0; i < l->n_io; i++) {
       const uint64_t want[4] = {l->io[i].rbps, l->io[i].wbps, l->io[i].riops, l->io[i].wiops};
@@ -213,10 +214,13 @@ static int v1_open_entry(uid_t uid, const struct cg_limits *l, struct cg_entry *
 }
 
 /* v1 tells of OOM through an eventfd registered on memory.oom_control (a
- * root-only write to cgroup.event_control); pids.events notifies inotify. */
+ * root-only write to cgroup.event_control); its pids.events notifies no one,
+ * so that one is read once a second. */
+#define V1_PIDS_POLL_MS 1000
+
 static void v1_watch(uid_t uid, struct cg_watch *w) {
   *w = (struct cg_watch){.wake = {-1, -1}, .memory_dir = open_leaf(C_MEMORY, uid, false),
-                         .pids_dir = open_leaf(C_PIDS, uid, false)};
+                         .pids_dir = open_leaf(C_PIDS, uid, false), .poll_ms = V1_PIDS_POLL_MS};
   if (w->memory_dir >= 0) {
     cleanup_fd int oom = RETRY(openat(w->memory_dir, "memory.oom_control", O_RDONLY | O_CLOEXEC));
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -227,8 +231,6 @@ static void v1_watch(uid_t uid, struct cg_watch *w) {
     else if (efd >= 0)
       close(efd);
   }
-  if (w->pids_dir >= 0)
-    cg_watch_file(&w->wake[1], w->pids_dir, "pids.events");
 }
 
 static void v1_events(const struct cg_watch *w, struct cg_events *out) {

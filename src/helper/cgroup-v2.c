@@ -70,6 +70,20 @@ static void enable_controllers(int dir, const struct cg_limits *l, const char *w
   }
 }
 
+/* v2 allows processes only in leaves, and systemd starts the delegating
+ * unit's own process (it holds the cgroup open) in the base itself: move any
+ * there into a leaf of their own, as systemd's delegation rules expect of the
+ * delegatee (DelegateSubgroup= does the same on newer systemd). */
+static void move_out_supervisor(int base, const char *what) {
+  cleanup_free char *procs = read_small_at(base, "cgroup.procs", 1 << 16, NULL);
+  if (!procs || !procs[0])
+    return;
+  cleanup_fd int leaf = cg_subdir(base, "supervisor", what);
+  for (char *save = NULL, *pid = strtok_r(procs, "\n", &save); pid; pid = strtok_r(NULL, "\n", &save))
+    if (!write_file_at(leaf, "cgroup.procs", pid) && errno != ESRCH)
+      die_errno(EXIT_INTERNAL, "can't move process %s of %s into its own leaf", pid, what);
+}
+
 /* The base folder, or -1 if it is missing and create is false. Creating it
  * enables the controllers on the way down; under systemd only the delegated
  * node is ours to change, and systemd must have made it. */
@@ -85,6 +99,7 @@ static int open_base(const struct cg_limits *l) {
       die(EXIT_REFUSED, "can't apply resource limits: %s, the cgroup systemd delegates to %s.service, is missing; "
           "ask your administrator to run \"systemctl enable --now %s.service\"", path, CELLSH_CGROUP_NAME, CELLSH_CGROUP_NAME);
     trusted_check_fd(fd, path);
+    move_out_supervisor(fd, path);
     enable_controllers(fd, l, path, "delegated to");
     return fd;
   }
@@ -190,7 +205,7 @@ static void v2_create(uid_t uid, const struct cg_limits *l) {
 static bool at_most(int leaf, const char *file, uint64_t want) {
   uint64_t v;
   bool unlimited;
-  return !want || (cg_read_limit(leaf, file, 0, &v, &unlimited) && !unlimited && v <= want);
+  return !want || (cg_read_limit(leaf, file, UINT64_MAX, &v, &unlimited) && !unlimited && v <= want);
 }
 
 /* Does io.max hold every device's limits at most as high as the policy's? */
@@ -228,7 +243,7 @@ static bool enforces(int leaf, const struct cg_limits *l) {
   if (l->swap != SWAP_ANY && faccessat(leaf, "memory.swap.max", F_OK, 0) == 0) {
     uint64_t v;
     bool unlimited;
-    if (!cg_read_limit(leaf, "memory.swap.max", 0, &v, &unlimited) || unlimited || v > l->swap)
+    if (!cg_read_limit(leaf, "memory.swap.max", UINT64_MAX, &v, &unlimited) || unlimited || v > l->swap)
       return false;
   }
   if (l->cpu) { /* cpu.max: "QUOTA PERIOD" or "max PERIOD" */
@@ -255,7 +270,7 @@ static int v2_open_entry(uid_t uid, const struct cg_limits *l, struct cg_entry *
 
 /* memory.events and pids.events notify inotify watchers when they change. */
 static void v2_watch(uid_t uid, struct cg_watch *w) {
-  *w = (struct cg_watch){.wake = {-1, -1}, .memory_dir = -1, .pids_dir = -1};
+  *w = (struct cg_watch){.wake = {-1, -1}, .memory_dir = -1, .pids_dir = -1, .poll_ms = 0};
   w->memory_dir = open_leaf(uid);
   if (w->memory_dir < 0)
     return;

@@ -28,10 +28,12 @@ struct cg_events {
 
 /* What a session's monitor watches: fds that become readable when a counter
  * may have moved (an inotify fd, or a v1 OOM eventfd), and the folders whose
- * files hold the counters. Opened as root, read as the user. -1 = none. */
+ * files hold the counters. Opened as root, read as the user. -1 = none. A
+ * counter the kernel never notifies about is read every poll_ms (0: none). */
 struct cg_watch {
   int wake[2];
   int memory_dir, pids_dir;
+  int poll_ms;
 };
 
 struct cg_backend {
@@ -67,7 +69,7 @@ void cg_write(int dir, const char *file, const char *value, const char *what);
  * the line member (e.g. "pids:/cellsh/u1001"), through a pidfd, until none is left. */
 void cg_kill_procs(int dir, const char *member, const char *what);
 /* A limit file's value: true with *v set, or true with *unlimited set for "max"
- * (or the given unlimited_value); false if it can't be read. */
+ * (or the given unlimited_value; UINT64_MAX for none); false if it can't be read. */
 bool cg_read_limit(int dir, const char *file, uint64_t unlimited_value, uint64_t *v, bool *unlimited);
 /* The number after "key " in a flat-keyed file ("oom_kill 3"), or 0. */
 uint64_t cg_read_key(int dir, const char *file, const char *key);

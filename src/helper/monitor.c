@@ -98,9 +98,10 @@ static int wait_watching(const struct session *s, pid_t child, const struct cg_w
   struct pollfd p[3] = {{.fd = pidfd, .events = POLLIN}, {.fd = w->wake[0], .events = POLLIN},
                         {.fd = w->wake[1], .events = POLLIN}};
   while (pidfd >= 0 && !(p[0].revents & POLLIN)) {
-    if (poll(p, 3, -1) < 0 && errno != EINTR)
+    int ready = poll(p, 3, w->poll_ms ? w->poll_ms : -1);
+    if (ready < 0 && errno != EINTR)
       break;
-    if ((p[1].revents | p[2].revents) & POLLIN) {
+    if (ready == 0 || (p[1].revents | p[2].revents) & POLLIN) {
       for (int i = 1; i < 3; i++)
         if (p[i].revents & POLLIN)
           drain(p[i].fd);

@@ -13,6 +13,7 @@ export {
   type Diagnostic, type DiagnosticJson, type SourceLoc,
 } from './diagnostics.js';
 export { shortHostname } from './hostname.js';
+export { formatCpu } from './sizes.js';
 export { loadPolicy, loadPolicyText, type Loaded } from './load.js';
 export type { RawPolicy, RawSettings } from './raw.js';
 export { effectiveFor, type Effective, type Limits, type Origin, type Policy, type PolicyEnv, type Settings } from './resolve.js';

@@ -6,7 +6,7 @@
 # binaries, the same cellsh install and the same test users as the host, and
 # changes nothing here. The guest's /dev/vda is an empty scratch disk.
 #
-#   test/harness/cgroup2-vm.sh [--systemd] SCRIPT [ARG...]
+#   test/harness/cgroup2-vm.sh [--systemd] [--append KERNEL_ARGS] SCRIPT [ARG...]
 #
 # Without --systemd the script is the guest's only process tree (a plain
 # cgroup2 mount, no service manager). With --systemd the guest boots this
@@ -88,9 +88,16 @@ EOF
 
 main() {
   [ "$(id -u)" -eq 0 ] || fatal "run me as root"
-  local systemd=no
-  if [ "${1:-}" = --systemd ]; then systemd=yes; shift; fi
-  [ $# -ge 1 ] || fatal "usage: cgroup2-vm.sh [--systemd] SCRIPT [ARG...]"
+  local systemd=no append=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --systemd) systemd=yes ;;
+      --append) append=${2:?--append needs kernel arguments}; shift ;;
+      *) break ;;
+    esac
+    shift
+  done
+  [ $# -ge 1 ] || fatal "usage: cgroup2-vm.sh [--systemd] [--append KERNEL_ARGS] SCRIPT [ARG...]"
   command -v qemu-system-x86_64 >/dev/null || fatal "qemu-system-x86 is not installed"
   local script
   script=$(realpath "$1"); shift
@@ -114,7 +121,7 @@ main() {
   local status=0
   timeout --kill-after=10 "$TIMEOUT_S" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 -nographic -no-reboot \
     -kernel "/boot/vmlinuz-$kver" -initrd "$ramfs" \
-    -append "console=ttyS0 quiet loglevel=3 panic=-1 cellsh.boot=$work/boot.sh" \
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 cellsh.boot=$work/boot.sh $append" \
     -virtfs local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap,id=host \
     -drive "file=$work/disk.img,if=virtio,format=raw,cache=unsafe" \
     -nic none -serial mon:stdio < /dev/null | tr -d '\r' | tee "$work/console.log" | sed -n '/^cellsh-vm: begin$/,/^cellsh-vm: end /p' || status=$?

@@ -1,0 +1,141 @@
+// `cellsh-admin ps`: every running container with what it uses against its
+// limits: memory, CPU (measured over a short sample) and processes, and how
+// often it ran into its memory or pids limit.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Layout } from '../layout.js';
+import { formatCpu } from '../policy/index.js';
+import { cgroupHost, containerUsage, type CgroupHost, type Usage } from '../sys/cgroups.js';
+import type { UserDirectory } from '../sys/users.js';
+import type { TextOut } from './check.js';
+
+/** What ps needs; the sample time and clock are parameters for tests. */
+export interface PsOptions {
+  readonly layout: Layout;
+  readonly dir: UserDirectory;
+  readonly out: TextOut;
+  readonly json: boolean;
+  /** How long to measure CPU use over (ms). */
+  readonly sampleMs: number;
+}
+
+/** One container as the helper recorded it (src/helper/state.h). */
+interface Record_ {
+  readonly uid: number;
+  readonly id: string;
+  readonly initPid: number;
+  readonly initStart: number;
+  readonly createdMs: number;
+}
+
+/** One row of the listing. */
+export interface PsRow {
+  readonly user: string;
+  readonly uid: number;
+  readonly container: string;
+  readonly started: string;
+  readonly memory: { readonly used: number | null; readonly limit: number | null };
+  /** CPUs in use over the sample, and the limit in CPUs. */
+  readonly cpu: { readonly used: number | null; readonly limit: number | null };
+  readonly pids: { readonly used: number | null; readonly limit: number | null };
+  readonly oom_kills: number;
+  readonly pids_limit_hits: number;
+}
+
+/** List the running containers; returns the exit code. */
+export async function runPs(opts: PsOptions): Promise<number> {
+  const host = cgroupHost(opts.layout.cgroupName);
+  const records = readRecords(opts.layout.stateDir).filter(alive);
+  const before = new Map(records.map((r) => [r.uid, containerUsage(host, r.uid)]));
+  const t0 = Date.now();
+  if (records.length > 0) await new Promise((res) => setTimeout(res, opts.sampleMs));
+  const seconds = (Date.now() - t0) / 1000;
+  const rows = records.map((r) => row(r, opts.dir, before.get(r.uid), containerUsage(host, r.uid), seconds));
+  if (opts.json) {
+    opts.out.write(`${JSON.stringify({ cgroup: describeHost(host), containers: rows }, null, 2)}\n`);
+  } else {
+    opts.out.write(table(rows));
+  }
+  return 0;
+}
+
+function describeHost(host: CgroupHost): { version: string; path: string } {
+  return host.version === 'v2' ? { version: 'v2', path: host.base } : { version: 'v1', path: host.bases['pids']! };
+}
+
+/** The records in the state folder; damaged ones are skipped. */
+function readRecords(stateDir: string): Record_[] {
+  let names: string[];
+  try {
+    names = readdirSync(stateDir).filter((n) => /^\d+\.state$/.test(n));
+  } catch {
+    return [];
+  }
+  const out: Record_[] = [];
+  for (const name of names) {
+    let text: string;
+    try {
+      text = readFileSync(join(stateDir, name), 'utf8');
+    } catch {
+      continue;
+    }
+    const kv = new Map(text.split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
+    const n = (k: string): number => Number(kv.get(k));
+    if (!text.startsWith('cellsh-state 1\n') || !/^[0-9a-f]{12}$/.test(kv.get('id') ?? '')) continue;
+    out.push({ uid: n('uid'), id: kv.get('id')!, initPid: n('init_pid'), initStart: n('init_start'), createdMs: n('created_ms') });
+  }
+  return out.sort((a, b) => a.uid - b.uid);
+}
+
+/** Is the recorded init still that process (same pid, same start time)? */
+function alive(r: Record_): boolean {
+  try {
+    const stat = readFileSync(`/proc/${r.initPid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) === r.initStart;
+  } catch {
+    return false;
+  }
+}
+
+function row(r: Record_, dir: UserDirectory, before: Usage | undefined, after: Usage | undefined, seconds: number): PsRow {
+  const cpuUsed = before?.cpu.usec !== undefined && after?.cpu.usec !== undefined && seconds > 0
+    ? Math.max(0, (after.cpu.usec - before.cpu.usec) / 1e6 / seconds) : null;
+  return {
+    user: dir.userById(r.uid)?.name ?? String(r.uid),
+    uid: r.uid,
+    container: r.id,
+    started: new Date(r.createdMs).toISOString(),
+    memory: { used: after?.memory.used ?? null, limit: after?.memory.limit ?? null },
+    cpu: { used: cpuUsed === null ? null : Math.round(cpuUsed * 100) / 100, limit: after?.cpu.limit === undefined ? null : after.cpu.limit / 1000 },
+    pids: { used: after?.pids.used ?? null, limit: after?.pids.limit ?? null },
+    oom_kills: after?.oomKills ?? 0,
+    pids_limit_hits: after?.pidsMax ?? 0,
+  };
+}
+
+/** 1.5G, 212M, 900K: one decimal below 10. */
+export function humanBytes(n: number): string {
+  const units = ['', 'K', 'M', 'G', 'T'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 && i > 0 ? v.toFixed(1).replace(/\.0$/, '') : Math.round(v)}${units[i]}`;
+}
+
+function table(rows: readonly PsRow[]): string {
+  if (rows.length === 0) return 'no containers are running\n';
+  const of = (used: string, limit: number | null, fmt: (n: number) => string): string => `${used} / ${limit === null ? 'unlimited' : fmt(limit)}`;
+  const cells = rows.map((r) => [
+    r.user, String(r.uid), r.container, r.started.slice(0, 19).replace('T', ' '),
+    of(r.memory.used === null ? '?' : humanBytes(r.memory.used), r.memory.limit, humanBytes),
+    of(r.cpu.used === null ? '?' : r.cpu.used.toFixed(2), r.cpu.limit, (c) => formatCpu(Math.round(c * 1000))),
+    of(r.pids.used === null ? '?' : String(r.pids.used), r.pids.limit, String),
+    [r.oom_kills ? `oom ${r.oom_kills}` : '', r.pids_limit_hits ? `pids ${r.pids_limit_hits}` : ''].filter((x) => x).join(', ') || '-',
+  ]);
+  const head = ['USER', 'UID', 'CONTAINER', 'STARTED (UTC)', 'MEMORY', 'CPU', 'PIDS', 'LIMIT HITS'];
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  return [head, ...cells].map((c) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}

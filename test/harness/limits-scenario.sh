@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The resource-limit scenario, run as root against an installed cellsh, the same
+# on this host's cgroup v1 and in the cgroup v2 VM (cgroup2-vm.sh): it applies a
+# policy with limits for user A (and a roomy one for B), runs the helper as the
+# users the way a login does, tries what a user would try against their limits,
+# and prints what happened as "result KEY VALUE" lines for the test to judge.
+#
+#   limits-scenario.sh USER_A USER_B
+#
+# Environment: CELLSH_HELPER, CELLSH_ADMIN, CELLSH_POLICY (the policy.yaml
+# apply reads), CELLSH_LOG, CELLSH_STATE_DIR, CELLSH_CGROUP_NAME.
+set -uo pipefail
+
+A=$1 B=$2
+WORK=$(mktemp -d /tmp/cellsh-scenario.XXXXXX)
+chmod 0755 "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+
+result() { printf 'result %s %s\n' "$1" "$(printf '%s' "${*:2}" | tr '\n' '|')"; }
+
+# Run CMD in USER's container through the helper, as a login does (no terminal).
+# Sets OUT, ERR and STATUS.
+run_as() {
+  local user=$1 cmd=$2
+  setpriv --reuid "$user" --regid "$(id -g "$user")" --init-groups --reset-env -- \
+    "$CELLSH_HELPER" run "$cmd" < /dev/null > "$WORK/out" 2> "$WORK/err"
+  STATUS=$?
+  OUT=$(cat "$WORK/out")
+  ERR=$(cat "$WORK/err")
+}
+
+# The same user on the host, outside any container.
+host_as() {
+  local user=$1; shift
+  setpriv --reuid "$user" --regid "$(id -g "$user")" --init-groups --reset-env -- "$@"
+}
+
+# ---- where the cgroups are --------------------------------------------------
+if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+  V=v2
+  if [ -d /run/systemd/system ]; then BASE=/sys/fs/cgroup/$CELLSH_CGROUP_NAME.slice/$CELLSH_CGROUP_NAME.service
+  else BASE=/sys/fs/cgroup/$CELLSH_CGROUP_NAME; fi
+else
+  V=v1
+fi
+leaf() { # leaf CONTROLLER USER
+  if [ "$V" = v2 ]; then echo "$BASE/u$(id -u "$2")"; else echo "/sys/fs/cgroup/$1/$CELLSH_CGROUP_NAME/u$(id -u "$2")"; fi
+}
+result hierarchy "$V" "${BASE:-}"
+
+# ---- the policy ---------------------------------------------------------------
+HOME_A=$(getent passwd "$A" | cut -d: -f6)
+DEV=$(findmnt -no SOURCE -T "$HOME_A")
+case "$DEV" in /dev/*) IO="io: [{device: $DEV, write_bps: 2M}]," ;; *) IO=""; DEV="" ;; esac
+result io_device "${DEV:-none}"
+cat > "$CELLSH_POLICY" <<EOF
+users:
+  $A:
+    limits: {memory: 64M, memory_high: 56M, pids: 40, cpu: 0.5, $IO io_weight: default}
+    rlimits: {nofile: {soft: 512, hard: 1024}, nproc: {soft: 2000, hard: 3000}, core: 0}
+  $B:
+    limits: {memory: 1G, pids: 200}
+EOF
+"$CELLSH_ADMIN" apply > "$WORK/apply" 2>&1
+result apply $? "$(cat "$WORK/apply")"
+
+# ---- the first process already runs limited ------------------------------------
+run_as "$A" 'cat /proc/self/cgroup; echo "nofile $(ulimit -Sn) $(ulimit -Hn) nproc $(ulimit -Su) $(ulimit -Hu) core $(ulimit -Sc) $(ulimit -Hc)"'
+result first "$STATUS" "$OUT" "$ERR"
+INIT=$(awk '$1 == "init_pid" {print $2}' "$CELLSH_STATE_DIR/$(id -u "$A").state")
+result init_cgroup "$(cat "/proc/$INIT/cgroup")"
+if [ "$V" = v2 ]; then
+  for f in memory.max memory.high memory.swap.max pids.max cpu.max io.max; do result "file_$f" "$(cat "$(leaf x "$A")/$f")"; done
+  result subtree_control "$(cat "$BASE/cgroup.subtree_control")"
+else
+  result file_memory.limit_in_bytes "$(cat "$(leaf memory "$A")/memory.limit_in_bytes")"
+  result file_memory.soft_limit_in_bytes "$(cat "$(leaf memory "$A")/memory.soft_limit_in_bytes")"
+  result file_pids.max "$(cat "$(leaf pids "$A")/pids.max")"
+  result file_cpu.cfs_quota_us "$(cat "$(leaf cpu "$A")/cpu.cfs_quota_us")"
+  result file_blkio.throttle.write_bps_device "$(cat "$(leaf blkio "$A")/blkio.throttle.write_bps_device")"
+fi
+result nodes_owner "$(stat -c '%U %a' "$(leaf pids "$A")" "$(leaf pids "$A")/pids.max" "$(leaf pids "$A")/cgroup.procs")"
+
+# ---- a fork bomb stops at the pids limit ------------------------------------------
+FORKER='import os, sys, time
+kids, err = [], 0
+try:
+    for i in range(500):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(20)
+            os._exit(0)
+        kids.append(pid)
+except OSError as e:
+    err = e.errno
+print(len(kids), err)
+for k in kids: os.kill(k, 9)'
+run_as "$A" "python3 -c '$FORKER'"
+result forkbomb "$STATUS" "$OUT"
+result forkbomb_err "$ERR"
+# Told while the session goes on, not only when it ends: the line comes first.
+setpriv --reuid "$A" --regid "$(id -g "$A")" --init-groups --reset-env -- \
+  "$CELLSH_HELPER" run "python3 -c '$FORKER' >/dev/null; sleep 3; echo after" < /dev/null > "$WORK/live" 2>&1
+result live_notice "$(cat "$WORK/live")"
+
+# ---- a memory hog is killed inside only ---------------------------------------------
+HOG="python3 -c 'b = [bytearray(8 << 20) for _ in range(64)]; print(\"survived\")'"
+run_as "$A" "$HOG"
+result hog "$STATUS" "$OUT"
+result hog_err "$ERR"
+run_as "$A" 'cat /proc/1/comm'
+result after_hog "$STATUS" "$OUT"
+run_as "$B" "$HOG"
+result hog_other "$STATUS" "$OUT"
+
+# ---- a cpu-bound loop gets its share and no more ----------------------------------------
+BURN='import os, time
+def spin(t):
+    end = time.time() + t
+    while time.time() < end: pass
+kids = []
+for i in range(2):
+    pid = os.fork()
+    if pid == 0:
+        spin(3); os._exit(0)
+    kids.append(pid)
+for k in kids: os.waitpid(k, 0)
+t = os.times()
+print(round(t.children_user + t.children_system, 2))'
+run_as "$A" "python3 -c '$BURN'"
+result cpu "$STATUS" "$OUT"
+run_as "$B" "python3 -c '$BURN'"
+result cpu_other "$STATUS" "$OUT"
+
+# ---- disk writes are held to the bandwidth limit -------------------------------------------
+if [ -n "$DEV" ]; then
+  run_as "$A" 's=$(date +%s.%N); dd if=/dev/zero of=$HOME/io-test bs=1M count=8 oflag=direct 2>/dev/null; echo "$? $(awk "BEGIN {print $(date +%s.%N) - $s}")"'
+  result io "$STATUS" "$OUT"
+  s=$(date +%s.%N)
+  dd if=/dev/zero of="$HOME_A/io-control" bs=1M count=8 oflag=direct 2>/dev/null
+  result io_control "$? $(awk "BEGIN {print $(date +%s.%N) - $s}")"
+  rm -f "$HOME_A/io-test" "$HOME_A/io-control"
+fi
+
+# ---- the user can't raise, leave or remount their limits -----------------------------------
+run_as "$A" 'for f in /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/cgroup.procs; do
+  (echo max > $f) 2>/dev/null && echo "wrote $f"; done
+mkdir -p /tmp/cg; mount -t cgroup2 none /tmp/cg 2>/dev/null && echo "mounted cgroup2"
+mount -t cgroup -o memory none /tmp/cg 2>/dev/null && echo "mounted cgroup v1"
+echo "cgroup mounts $(grep -c " - cgroup" /proc/self/mountinfo)"
+echo done'
+result inside_escape "$STATUS" "$OUT"
+PIDS_LEAF=$(leaf pids "$A")
+host_as "$A" bash -c "
+  (echo max > $PIDS_LEAF/pids.max) 2>/dev/null && echo 'raised pids.max'
+  (echo 0 > $PIDS_LEAF/cgroup.procs) 2>/dev/null && echo 'moved into its own leaf'
+  (echo 0 > $(dirname "$PIDS_LEAF")/cgroup.procs) 2>/dev/null && echo 'moved to the parent'
+  (echo 0 > $(dirname "$(dirname "$PIDS_LEAF")")/cgroup.procs) 2>/dev/null && echo 'moved to the root'
+  mkdir $PIDS_LEAF/sub 2>/dev/null && echo 'made a sub-cgroup'
+  echo done" > "$WORK/host" 2>&1
+result host_escape "$(cat "$WORK/host")"
+
+# ---- told in plain words, and logged ----------------------------------------------------------
+result log_oom "$(grep -c "\"event\":\"oom\".*\"user\":\"$A\"\|\"user\":\"$A\".*\"event\":\"oom\"" "$CELLSH_LOG")"
+result log_pids "$(grep -c "\"event\":\"pids-limit\".*\"user\":\"$A\"\|\"user\":\"$A\".*\"event\":\"pids-limit\"" "$CELLSH_LOG")"
+
+# ---- what ps shows while something runs -------------------------------------------------------
+setpriv --reuid "$A" --regid "$(id -g "$A")" --init-groups --reset-env -- \
+  "$CELLSH_HELPER" run 'python3 -c "b = bytearray(24 << 20); import time; time.sleep(60)"' < /dev/null > /dev/null 2>&1 &
+SLEEPER=$!
+for _ in $(seq 1 100); do
+  [ "$(cat "$(leaf memory "$A")/memory.current" "$(leaf memory "$A")/memory.usage_in_bytes" 2>/dev/null | head -1)" -gt 20000000 ] && break
+  sleep 0.2
+done
+"$CELLSH_ADMIN" ps --json > "$WORK/ps" 2>&1
+result ps $? "$(tr -d ' \n' < "$WORK/ps")"
+kill "$SLEEPER" 2>/dev/null; wait "$SLEEPER" 2>/dev/null
+
+# ---- doctor on this hierarchy -----------------------------------------------------------------
+"$CELLSH_ADMIN" doctor --json > "$WORK/doctor" 2>&1
+result doctor $? "$(tr -d '\n' < "$WORK/doctor")"
+
+# ---- a disk weight --------------------------------------------------------------------------
+"$CELLSH_HELPER" stop "$(id -u "$B")" > /dev/null 2>&1
+sed -i "s/limits: {memory: 1G, pids: 200}/limits: {memory: 1G, pids: 200, io_weight: 50}/" "$CELLSH_POLICY"
+"$CELLSH_ADMIN" apply > /dev/null 2>&1
+run_as "$B" 'echo in'
+result io_weight "$STATUS" "$OUT" "$ERR"
+if [ "$V" = v2 ]; then result file_io_weight "$(cat "$(leaf io "$B")/io.weight" 2>&1)"
+else result file_io_weight "$(cat "$(leaf blkio "$B")/blkio.bfq.weight" "$(leaf blkio "$B")/blkio.weight" 2>/dev/null)"; fi
+for u in "$A" "$B"; do "$CELLSH_HELPER" stop "$(id -u "$u")" > /dev/null 2>&1; done
+result end ok
