@@ -154,6 +154,13 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
     assert.equal(get('host_escape'), 'done', 'as the user on the host: no write to the limits, no move, no sub-cgroup');
   });
 
+  if (h.version === 'v1') {
+    await t.test('limits 3. no v1 hierarchy, so no release_agent or notify_on_release, is reachable from inside', () => {
+      assert.match(get('inside_escape'), /\|?cgroup mounts 0\|/, 'no cgroup file system is mounted in the container');
+      assert.doesNotMatch(get('inside_escape'), /mounted cgroup v1/, 'and a v1 hierarchy can\'t be mounted there');
+    });
+  }
+
   await t.test('limits 5. the session says which limit was reached, and the event is logged', () => {
     assert.match(get('forkbomb_err'), /cellsh: your container reached its limit of 40 processes and threads: some could not start/);
     assert.match(get('hog_err'), /cellsh: your container reached its memory limit \(64M\): the kernel ended 1 process to free memory/);
