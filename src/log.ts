@@ -15,6 +15,9 @@ export const EVENTS = [
   'container-join',
   'exit',
   'denied',
+  'error',
+  'oom',
+  'pids-limit',
   'container-stop',
   'policy-apply',
   'policy-rejected',
@@ -29,7 +32,10 @@ export interface EventFields {
   'container-start': { user: string; uid: number; session: string; container: string; init_pid: number };
   'container-join': { user: string; uid: number; session: string; container: string };
   'exit': { user: string; uid: number; session: string; container: string; status: number; signal?: number; duration_ms: number };
-  'denied': { uid: number; reason: string; user?: string };
+  'denied': { uid: number; reason: string; code: number; user?: string };
+  'error': { uid: number; reason: string; code: number; user?: string };
+  'oom': { user: string; uid: number; session: string; container: string; limit: string; count: number };
+  'pids-limit': { user: string; uid: number; session: string; container: string; limit: string; count: number };
   'container-stop': { uid: number; container: string; by_uid: number; user?: string };
   'policy-apply': { files: string[]; users: number; by_uid: number };
   'policy-rejected': { files: string[]; problems: number; by_uid: number };

@@ -10,7 +10,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { CellshError, ExitCode } from '../errors.js';
 import type { Layout } from '../layout.js';
 import { logEvent, type EventLogger } from '../log.js';
-import { buildPolicy, errorsOf, formatCompiled, parseCompiled, plural, type PolicyEnv } from '../policy/index.js';
+import { errorsOf, formatCompiled, parseCompiled, plural, type PolicyEnv, type PolicySource } from '../policy/index.js';
+import { buildInstalled } from './installed.js';
 import { printDiagnostics, type TextOut } from './check.js';
 
 /** The compiled policy is readable by all (the login path reads it), writable by root. */
@@ -28,6 +29,8 @@ export interface ApplyOptions {
   /** The effective uid (must be 0) and the real uid recorded as by_uid. */
   readonly euid: number;
   readonly byUid: number;
+  /** A file of the policy whose text is given here instead of read (edit's checked copy). */
+  readonly replace?: PolicySource;
   /** Test seam: called after the temp file is complete, before the rename. */
   readonly beforeRename?: () => void;
 }
@@ -45,7 +48,7 @@ export function assertRoot(euid: number, layout: Layout): void {
 export function runApply(opts: ApplyOptions): number {
   assertRoot(opts.euid, opts.layout);
   const { layout } = opts;
-  const built = buildPolicy(layout.policyFile, opts.env);
+  const built = buildInstalled(layout, opts.env, opts.replace);
   const files = [...built.policy.files];
   printDiagnostics(built.diagnostics, opts.err);
   const errors = errorsOf(built.diagnostics);

@@ -1,4 +1,4 @@
-// `cellsh-admin check [FILE]`: validate a policy exactly as `apply` would
+// `cellsh-admin check [FILE...]`: validate a policy exactly as `apply` would
 // (schema, accounts, compilation) without writing anything, and report every
 // problem with its place in the file.
 import { hostname } from 'node:os';
@@ -6,7 +6,7 @@ import type { Layout } from '../layout.js';
 import { blockDevice } from '../sys/block.js';
 import type { UserDirectory } from '../sys/users.js';
 import {
-  buildPolicy, countProblems, diagnosticJson, errorsOf, formatDiagnostic, plural, shortHostname, warningsOf,
+  buildPolicy, countProblems, diagnosticJson, errorsOf, formatDiagnostic, plural, shortHostname, sortDiagnostics, warningsOf,
   type Built, type Diagnostic, type PolicyEnv,
 } from '../policy/index.js';
 import { ExitCode } from '../errors.js';
@@ -18,8 +18,10 @@ export interface TextOut {
 
 /** What check needs. */
 export interface CheckOptions {
-  /** The policy file to check. */
-  readonly file: string;
+  /** The policy files to check, in layer order. */
+  readonly files: readonly string[];
+  /** Problems found while listing them (policy.d's odd names). */
+  readonly listing?: readonly Diagnostic[];
   /** Print one JSON object to `out` instead of text. */
   readonly json: boolean;
   readonly env: PolicyEnv;
@@ -37,16 +39,18 @@ export function printDiagnostics(list: readonly Diagnostic[], err: TextOut): voi
   for (const d of list) err.write(formatDiagnostic(d) + '\n');
 }
 
-/** "policy.yaml: OK, 3 users" or "policy.yaml: 2 errors, 1 warning". */
-export function summaryLine(file: string, built: Built): string {
+/** "policy.yaml: OK, 3 users" or "policy.yaml (+2 files): 2 errors, 1 warning". */
+export function summaryLine(files: readonly string[], built: Built): string {
+  const name = files.length > 1 ? `${files[0]} (+${plural(files.length - 1, 'file')})` : files[0] ?? 'policy';
   const problems = countProblems(built.diagnostics);
-  if (errorsOf(built.diagnostics).length > 0) return `${file}: ${problems}`;
-  return `${file}: OK, ${plural(built.users.length, 'user')}${problems ? `, ${problems}` : ''}`;
+  if (errorsOf(built.diagnostics).length > 0) return `${name}: ${problems}`;
+  return `${name}: OK, ${plural(built.users.length, 'user')}${problems ? `, ${problems}` : ''}`;
 }
 
 /** Run the check; returns the exit code (0: no errors, 78: errors). */
 export function runCheck(opts: CheckOptions): number {
-  const built = buildPolicy(opts.file, opts.env);
+  const read = buildPolicy(opts.files.map((file) => ({ file })), opts.env);
+  const built = { ...read, diagnostics: sortDiagnostics([...(opts.listing ?? []), ...read.diagnostics]) };
   const errors = errorsOf(built.diagnostics);
   if (opts.json) {
     const report = {
@@ -54,11 +58,12 @@ export function runCheck(opts: CheckOptions): number {
       errors: errors.map(diagnosticJson),
       warnings: warningsOf(built.diagnostics).map(diagnosticJson),
       users: built.users.length,
+      files: opts.files,
     };
     opts.out.write(JSON.stringify(report, null, 2) + '\n');
   } else {
     printDiagnostics(built.diagnostics, opts.err);
-    opts.out.write(summaryLine(opts.file, built) + '\n');
+    opts.out.write(summaryLine(opts.files, built) + '\n');
   }
   return errors.length === 0 ? ExitCode.ok : ExitCode.config;
 }

@@ -9,13 +9,16 @@ import { parseArgs } from 'node:util';
 import { runApply } from '../admin/apply.js';
 import { policyEnv, runCheck, type TextOut } from '../admin/check.js';
 import { runEnroll, runUnenroll, stopContainer, type EnrollOptions } from '../admin/enroll.js';
+import { runDiff } from '../admin/diff.js';
 import { runDoctor } from '../admin/doctor.js';
+import { runLogs } from '../admin/logs.js';
 import { runPs } from '../admin/ps.js';
+import { runShow } from '../admin/show.js';
 import { spawnSync } from 'node:child_process';
 import { CellshError, describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { loadLayout } from '../layout.js';
 import { openAuditLog } from '../log.js';
-import { closestWord } from '../policy/index.js';
+import { closestWord, policyFiles } from '../policy/index.js';
 import { nssDirectory } from '../sys/users.js';
 
 const PROG = 'cellsh-admin';
@@ -40,31 +43,75 @@ interface Verb {
 const VERBS: Readonly<Record<string, Verb>> = {
   check: {
     summary: 'validate the policy and report every problem with file:line:col',
-    usage: 'check [FILE] [--json]',
+    usage: 'check [FILE...] [--json]',
     help: [
-      'Validate FILE (default: the installed policy, /etc/cellsh/policy.yaml) exactly as',
-      '"apply" would, without changing anything. Problems go to stderr, one per line as',
-      'file:line:col: key.path: message; a one-line summary goes to stdout.',
+      'Validate the policy exactly as "apply" would, without changing anything: the',
+      'installed one (/etc/cellsh/policy.yaml, then /etc/cellsh/policy.d/*.yaml in name',
+      'order), or the FILEs given, layered in the order given. Problems go to stderr, one',
+      'per line as file:line:col: key.path: message; a one-line summary goes to stdout.',
       '',
       'options:',
-      '  --json   print {ok, errors, warnings, users} to stdout instead',
+      '  --json   print {ok, errors, warnings, users, files} to stdout instead',
       '',
       'exit status: 0 no errors (warnings allowed), 78 errors, 64 usage error',
+    ].join('\n'),
+    options: { json: { type: 'boolean' } },
+    maxArgs: Infinity,
+    run: ({ values, positionals }, io) => {
+      const layout = loadLayout();
+      const { files, diagnostics } = positionals.length > 0 ? { files: positionals, diagnostics: [] }
+        : policyFiles(layout.policyFile, layout.policyDir);
+      return runCheck({ files, listing: diagnostics, json: values['json'] === true, env: policyEnv(layout, nssDirectory()), ...io });
+    },
+  },
+  show: {
+    summary: 'what USER gets and why: each setting with the layer and file:line it came from',
+    usage: 'show USER [--json]',
+    help: [
+      'Print the policy USER gets from the installed files: every setting, its value and',
+      'where it came from (built-in, defaults, groups.NAME or users.NAME, with file:line),',
+      'the layers that apply to USER in order, whether USER is enrolled, and whether the',
+      'applied policy already says the same (if not, "diff" shows what apply would change).',
+      '',
+      'options:',
+      '  --json   print {user, uid, groups, enrolled, applied, layers, settings} instead',
+      '',
+      'exit status: 0 shown, 64 no such user or usage error, 78 the applied policy is damaged',
     ].join('\n'),
     options: { json: { type: 'boolean' } },
     maxArgs: 1,
     run: ({ values, positionals }, io) => {
       const layout = loadLayout();
-      const file = positionals[0] ?? layout.policyFile;
-      return runCheck({ file, json: values['json'] === true, env: policyEnv(layout, nssDirectory()), ...io });
+      return runShow({ layout, env: policyEnv(layout, nssDirectory()), name: requireUser(positionals, 'show USER'), json: values['json'] === true, ...io });
+    },
+  },
+  diff: {
+    summary: 'what "apply" would change, user by user',
+    usage: 'diff [--json]',
+    help: [
+      'Compile the installed policy files against the accounts as they are now (group',
+      'memberships included) and compare with the applied policy: users who would be',
+      'added or dropped, and each setting that would change, before -> after.',
+      '',
+      'options:',
+      '  --json   print {applied, changes: [{user, uid, change, fields}]} instead',
+      '',
+      'exit status: 0 no changes, 1 changes, 78 the files have errors, 64 usage error',
+    ].join('\n'),
+    options: { json: { type: 'boolean' } },
+    maxArgs: 0,
+    run: ({ values }, io) => {
+      const layout = loadLayout();
+      return runDiff({ layout, env: policyEnv(layout, nssDirectory()), json: values['json'] === true, ...io });
     },
   },
   apply: {
     summary: 'validate the policy and install it for the helper (root only)',
     usage: 'apply',
     help: [
-      'Validate the installed policy (/etc/cellsh/policy.yaml) and, if it has no errors,',
-      'write its compiled form (/var/lib/cellsh/policy.compiled) atomically. With errors',
+      'Validate the installed policy (/etc/cellsh/policy.yaml, then /etc/cellsh/policy.d/',
+      '*.yaml in name order) and, if it has no errors, write its compiled form',
+      '(/var/lib/cellsh/policy.compiled) atomically ("diff" shows what changes). With errors',
       'nothing changes: the last applied policy keeps working. Logged to the audit log.',
       'Changes take effect at each container\'s next start.',
       '',
@@ -153,6 +200,43 @@ const VERBS: Readonly<Record<string, Verb>> = {
     run: ({ values }, io) => {
       requireRoot('ps must run as root (it reads the containers\' records)');
       return runPs({ layout: loadLayout(), dir: nssDirectory(), out: io.out, json: values['json'] === true, sampleMs: 500 });
+    },
+  },
+  logs: {
+    summary: 'the audit log, readable (root only)',
+    usage: 'logs [--user U] [-n N] [-f] [--json]',
+    help: [
+      'Print the audit log (/var/log/cellsh/cellsh.log): logins, containers started,',
+      'joined and stopped, exits, refusals, limits reached, policy changes. One line',
+      'per event: local time, event, user, then its fields.',
+      '',
+      'options:',
+      '  --user U         only events of user U (a name or a uid)',
+      '  --lines N, -n N  only the last N of them',
+      '  --follow, -f     keep printing new events until interrupted',
+      '  --json           print the log\'s own JSON lines (filtered) instead',
+      '',
+      'exit status: 0, 77 not root, 64 usage error',
+    ].join('\n'),
+    options: { user: { type: 'string' }, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } },
+    maxArgs: 0,
+    run: async ({ values }, io) => {
+      requireRoot('logs must run as root (the log is readable by root only)');
+      const lines = values['lines'] === undefined ? undefined : Number(values['lines']);
+      if (lines !== undefined && !(Number.isInteger(lines) && lines >= 0)) throw usageError(`logs: --lines needs a whole number, got "${String(values['lines'])}"`, 'logs [--lines N]');
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        return await runLogs({
+          file: loadLayout().logFile, user: values['user'] as string | undefined, lines,
+          follow: values['follow'] === true, json: values['json'] === true, out: io.out, signal: stop.signal,
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     },
   },
   stop: {

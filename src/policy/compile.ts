@@ -1,5 +1,7 @@
 // From the resolved Policy and the host's accounts to the records the helper
 // reads: one per enrolled user and per user named in the policy, sorted by uid.
+// Group entries are resolved here, from the groups each user has now (NSS): a
+// change of membership takes effect at the next apply.
 // Account facts the helper cannot look up itself (group names, supplementary
 // groups, home) are taken here, and checked against the helper's rules.
 import { enrolledUsers, type PasswdEntry } from '../sys/users.js';
@@ -89,7 +91,8 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
   report: (at: SourceLoc | undefined, path: string, message: string) => void,
   where: [SourceLoc | undefined, string]): CompiledUser | undefined {
   const { name, uid, gid, home } = account;
-  const { settings, origins } = effectiveFor(policy, name);
+  const loginGroups = env.dir.groupsOf(account);
+  const { settings, origins } = effectiveFor(policy, name, loginGroups);
   const problems: string[] = [];
   const nameBad = nameProblem(name);
   if (nameBad) problems.push(`user name "${name}" is not one cellsh supports (${nameBad})`);
@@ -99,7 +102,7 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
   // The enrolment group only lets its members run the helper on the host; inside
   // the container it would be an unmapped id that grants nothing.
   const enrolment = env.dir.group(env.group)?.gid;
-  const groups = [...new Set(env.dir.groupsOf(account))].filter((g) => g !== enrolment || g === gid);
+  const groups = [...new Set(loginGroups)].filter((g) => g !== enrolment || g === gid);
   if (groups.length > MAX_GROUPS) problems.push(`${name} is in ${groups.length} groups; cellsh supports at most ${MAX_GROUPS}`);
   if (groups.includes(NO_ID)) problems.push(`${name} is in a group with the invalid gid ${NO_ID}`);
   const homeBad = pathProblem(home);

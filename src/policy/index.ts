@@ -3,7 +3,7 @@
 import { compilePolicy } from './compile.js';
 import type { CompiledUser } from './compiled.js';
 import { sortDiagnostics, type Diagnostic } from './diagnostics.js';
-import { loadPolicy, loadPolicyText } from './load.js';
+import { loadPolicy, type PolicySource } from './load.js';
 import type { Policy, PolicyEnv } from './resolve.js';
 
 export { compilePolicy, type Compiled } from './compile.js';
@@ -14,9 +14,11 @@ export {
 } from './diagnostics.js';
 export { shortHostname } from './hostname.js';
 export { formatCpu } from './sizes.js';
-export { loadPolicy, loadPolicyText, type Loaded } from './load.js';
+export { loadPolicy, policyFiles, type Loaded, type PolicySource } from './load.js';
 export type { RawPolicy, RawSettings } from './raw.js';
-export { effectiveFor, type Effective, type Limits, type Origin, type Policy, type PolicyEnv, type Settings } from './resolve.js';
+export {
+  effectiveFor, layersFor, type Effective, type Limits, type Origin, type Policy, type PolicyEnv, type PolicyLayer, type Settings,
+} from './resolve.js';
 export { FIELDS, renderPolicyTable, type SettingKey } from './schema.js';
 export { closestWord } from './validators.js';
 
@@ -27,9 +29,9 @@ export interface Built {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-/** Load, resolve and compile a policy file (or text, when given) in one go. */
-export function buildPolicy(file: string, env: PolicyEnv, text?: string): Built {
-  const loaded = text === undefined ? loadPolicy(file, env) : loadPolicyText(text, file, env);
+/** Load, resolve and compile a policy (its files in layer order) in one go. */
+export function buildPolicy(sources: readonly PolicySource[], env: PolicyEnv): Built {
+  const loaded = loadPolicy(sources, env);
   const compiled = compilePolicy(loaded.policy, env);
   return { policy: loaded.policy, users: compiled.users, diagnostics: sortDiagnostics([...loaded.diagnostics, ...compiled.diagnostics]) };
 }

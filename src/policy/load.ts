@@ -1,7 +1,9 @@
-// The one entry point from a policy file to a resolved Policy: read, parse the
-// YAML keeping positions, check against the schema, resolve against the host's
-// accounts. Every problem of every stage comes back together.
-import { readFileSync } from 'node:fs';
+// The one entry point from policy files to a resolved Policy: list the files
+// (policy.yaml, then policy.d/*.yaml), read, parse the YAML keeping positions,
+// check against the schema, resolve against the host's accounts. Every problem
+// of every stage and every file comes back together.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { Diagnostics, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { resolvePolicy, type Policy, type PolicyEnv } from './resolve.js';
@@ -36,24 +38,60 @@ export function parseRawPolicy(text: string, file: string, diags: Diagnostics): 
   return raw;
 }
 
-/** Load, check and resolve a policy given as text (file names it in messages). */
-export function loadPolicyText(text: string, file: string, env: PolicyEnv): Loaded {
+/** One file of a policy: its name, and its text when it is not to be read from disk. */
+export interface PolicySource {
+  readonly file: string;
+  readonly text?: string;
+}
+
+/** The files of an installed policy: the main file, then every `*.yaml` in
+ * the drop-in folder in name order (byte order, as `ls` in the C locale).
+ * Hidden files are skipped; other names are skipped with a warning, so a
+ * `10-dev.yml` is not silently ignored. A missing folder is no drop-ins. */
+export function policyFiles(mainFile: string, dropinDir: string): { files: string[]; diagnostics: Diagnostic[] } {
   const diags = new Diagnostics();
-  const raw = parseRawPolicy(text, file, diags);
-  const policy = resolvePolicy([raw], env, diags);
+  let names: string[];
+  try {
+    names = readdirSync(dropinDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') diags.error(dropinDir, undefined, '', `can't read the drop-in folder: ${(err as Error).message}`);
+    return { files: [mainFile], diagnostics: diags.list };
+  }
+  const files = [mainFile];
+  for (const name of names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (name.startsWith('.')) continue;
+    if (name.endsWith('.yaml')) files.push(join(dropinDir, name));
+    else diags.warning(join(dropinDir, name), undefined, '', 'ignored: only files whose name ends in .yaml are read');
+  }
+  return { files, diagnostics: diags.list };
+}
+
+/** Load, check and resolve a policy made of files layered in order. An
+ * unreadable file is one error; the others are still checked. */
+export function loadPolicy(sources: readonly PolicySource[], env: PolicyEnv): Loaded {
+  const diags = new Diagnostics();
+  const raws: RawPolicy[] = [];
+  for (const { file, text } of sources) {
+    const body = text ?? readPolicyFile(file, diags);
+    if (body !== undefined) raws.push(parseRawPolicy(body, file, diags));
+  }
+  const policy = resolvePolicy(raws, env, diags);
   return { policy, diagnostics: sortDiagnostics(diags.list) };
 }
 
-/** Load, check and resolve the policy file. An unreadable file is one error. */
-export function loadPolicy(file: string, env: PolicyEnv): Loaded {
-  let text: string;
+/** A policy file's text, or undefined after recording why it can't be read. */
+function readPolicyFile(file: string, diags: Diagnostics): string | undefined {
   try {
-    text = readFileSync(file, 'utf8');
+    const st = statSync(file);
+    if (!st.isFile()) {
+      diags.error(file, undefined, '', "can't read the policy: not a regular file");
+      return undefined;
+    }
+    return readFileSync(file, 'utf8');
   } catch (err) {
-    const diags = new Diagnostics();
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     diags.error(file, undefined, '', `can't read the policy: ${reason}`);
-    return { policy: resolvePolicy([], env, diags), diagnostics: diags.list };
+    return undefined;
   }
-  return loadPolicyText(text, file, env);
 }

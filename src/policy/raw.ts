@@ -16,10 +16,11 @@ export interface Located<T> {
  * reported as invalid. */
 export type RawSettings = { readonly [K in SettingKey]?: Located<SettingValues[K]> };
 
-/** One entry under `users:`. */
-export interface RawUserEntry {
+/** One entry under `groups:` or `users:`. */
+export interface RawEntry {
+  /** The group's or user's name. */
   readonly name: string;
-  /** Where the user's key is written. */
+  /** Where the name is written. */
   readonly at: SourceLoc;
   readonly settings: RawSettings;
 }
@@ -29,6 +30,8 @@ export interface RawPolicy {
   readonly file: string;
   /** `defaults:`, if the file has it. */
   readonly defaults: RawSettings | undefined;
+  /** `groups:` entries in file order. */
+  readonly groups: readonly RawEntry[];
   /** `users:` entries in file order. */
-  readonly users: readonly RawUserEntry[];
+  readonly users: readonly RawEntry[];
 }

@@ -1,8 +1,9 @@
 // From RawPolicy layers to the effective Policy: built-in defaults <- each
-// file's `defaults:` <- each file's `users.<name>:`, merged key by key (so
-// `limits:` merges per limit). Every value remembers which layer it came from,
-// which is what `cellsh-admin show` will print. Users named in the policy are
-// checked against the host's accounts here.
+// file's `defaults:` <- each file's `groups.<name>:` the user is in, in the
+// order written <- each file's `users.<name>:`, merged key by key (so `limits:`
+// merges per limit). Every value remembers which layer it came from, which is
+// what `cellsh-admin show` prints. Users and groups named in the policy are
+// checked against the host's accounts (NSS) here.
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import type { DiskNumbers } from '../sys/block.js';
 import { Diagnostics, type SourceLoc } from './diagnostics.js';
@@ -10,7 +11,7 @@ import { BUILTIN_DEFAULTS, SETTING_KEYS, type Image, type Network, type SettingK
 import type { Limit } from './sizes.js';
 import type { IoDevice, RlimitValue } from './values.js';
 import { nameProblem } from './validators.js';
-import type { RawPolicy, RawSettings, RawUserEntry } from './raw.js';
+import type { RawEntry, RawPolicy, RawSettings } from './raw.js';
 
 /** What resolving and compiling need to know about the host. */
 export interface PolicyEnv {
@@ -65,10 +66,34 @@ export interface Effective {
   readonly origins: Readonly<Record<SettingKey, Origin>>;
 }
 
+/** Who a layer applies to. */
+export type Scope =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'group'; readonly gid: number }
+  | { readonly kind: 'user'; readonly name: string };
+
+/** One mapping of settings from one file, in the order layers apply. */
+export interface PolicyLayer {
+  /** "defaults", "groups.NAME" or "users.NAME". */
+  readonly name: string;
+  readonly file: string;
+  /** Where the section or entry starts (absent for an empty `defaults:`). */
+  readonly at: SourceLoc | undefined;
+  readonly scope: Scope;
+  readonly settings: RawSettings | undefined;
+}
+
 /** A user named under `users:` who exists and may be served. */
-export interface PolicyUser extends Effective {
+export interface PolicyUser {
   readonly account: PasswdEntry;
   /** Where the user's entry is written (the last layer naming them). */
+  readonly at: SourceLoc;
+}
+
+/** A group named under `groups:` that exists on this host. */
+export interface PolicyGroup {
+  readonly gid: number;
+  /** Where the group's entry is written (the last layer naming it). */
   readonly at: SourceLoc;
 }
 
@@ -76,20 +101,19 @@ export interface PolicyUser extends Effective {
 export interface Policy {
   /** The files it was read from, in layer order. */
   readonly files: readonly string[];
-  /** What a user with no entry gets. */
+  /** Every layer in the order they apply: each file's `defaults:`, then each
+   * file's `groups:` entries, then each file's `users:` entries. */
+  readonly layers: readonly PolicyLayer[];
+  /** What a user in no listed group and with no entry gets. */
   readonly defaults: Effective;
+  /** Groups with an entry, by name. */
+  readonly groups: ReadonlyMap<string, PolicyGroup>;
   /** Users with an entry, by name. */
   readonly users: ReadonlyMap<string, PolicyUser>;
 }
 
-/** A named set of settings in override order. */
-interface Layer {
-  readonly name: string;
-  readonly settings: RawSettings | undefined;
-}
-
 /** Merge layers over the built-in defaults, key by key. */
-function merge(layers: readonly Layer[]): Effective {
+function merge(layers: readonly Pick<PolicyLayer, 'name' | 'settings'>[]): Effective {
   const values: Record<string, unknown> = { ...BUILTIN_DEFAULTS };
   const origins = Object.fromEntries(SETTING_KEYS.map((k) => [k, { layer: 'built-in' }])) as Record<SettingKey, Origin>;
   for (const layer of layers) {
@@ -120,24 +144,46 @@ function nest(v: SettingValues): Settings {
 
 /** Resolve layers (one per file, in order) against the host's accounts. */
 export function resolvePolicy(raws: readonly RawPolicy[], env: PolicyEnv, diags: Diagnostics): Policy {
-  const defaultLayers = raws.map((r) => ({ name: 'defaults', settings: r.defaults }));
-  const entries = new Map<string, RawUserEntry[]>();
-  for (const raw of raws) for (const u of raw.users) entries.set(u.name, [...(entries.get(u.name) ?? []), u]);
+  const layers: PolicyLayer[] = raws.map((r) => ({
+    name: 'defaults', file: r.file, at: undefined, scope: { kind: 'all' }, settings: r.defaults,
+  }));
+  const groups = new Map<string, PolicyGroup>();
+  for (const raw of raws) {
+    for (const g of raw.groups) {
+      const gid = checkGroup(g, env, diags);
+      if (gid === undefined) continue;
+      groups.set(g.name, { gid, at: g.at });
+      layers.push({ name: `groups.${g.name}`, file: raw.file, at: g.at, scope: { kind: 'group', gid }, settings: g.settings });
+    }
+  }
   const enrolled = new Set(enrolledUsers(env.dir, env.group).map((u) => u.name));
   const users = new Map<string, PolicyUser>();
-  for (const [name, list] of entries) {
-    const last = list[list.length - 1]!;
-    const account = checkAccount(name, last, env, enrolled, diags);
-    if (!account) continue;
-    const own = list.map((u) => ({ name: `users.${name}`, settings: u.settings }));
-    users.set(name, { ...merge([...defaultLayers, ...own]), account, at: last.at });
+  for (const raw of raws) {
+    for (const u of raw.users) {
+      const account = users.get(u.name)?.account ?? checkAccount(u, env, enrolled, diags);
+      if (!account) continue;
+      users.set(u.name, { account, at: u.at });
+      layers.push({ name: `users.${u.name}`, file: raw.file, at: u.at, scope: { kind: 'user', name: u.name }, settings: u.settings });
+    }
   }
-  return { files: raws.map((r) => r.file), defaults: merge(defaultLayers), users };
+  return { files: raws.map((r) => r.file), layers, defaults: merge(layers.filter((l) => l.scope.kind === 'all')), groups, users };
+}
+
+/** The gid of a group a `groups:` entry names, or undefined (with an error) if there is none. */
+function checkGroup(entry: RawEntry, env: PolicyEnv, diags: Diagnostics): number | undefined {
+  const path = `groups.${entry.name}`;
+  const problem = nameProblem(entry.name);
+  const group = problem ? undefined : env.dir.group(entry.name);
+  if (!group) {
+    diags.error(entry.at.file, entry.at, path, problem ? `not a group name cellsh supports (${problem})` : 'no such group on this host');
+    return undefined;
+  }
+  return group.gid;
 }
 
 /** The account a `users:` entry names, or undefined (with an error) if cellsh cannot serve it. */
-function checkAccount(name: string, entry: RawUserEntry, env: PolicyEnv, enrolled: ReadonlySet<string>,
-  diags: Diagnostics): PasswdEntry | undefined {
+function checkAccount(entry: RawEntry, env: PolicyEnv, enrolled: ReadonlySet<string>, diags: Diagnostics): PasswdEntry | undefined {
+  const { name } = entry;
   const path = `users.${name}`;
   const problem = nameProblem(name);
   const account = problem ? undefined : env.dir.user(name);
@@ -156,7 +202,15 @@ function checkAccount(name: string, entry: RawUserEntry, env: PolicyEnv, enrolle
   return account;
 }
 
-/** The effective settings of a user: their own entry, or the defaults. */
-export function effectiveFor(policy: Policy, name: string): Effective {
-  return policy.users.get(name) ?? policy.defaults;
+/** The layers that apply to a user (by name, and the gids they get at login), in order. */
+export function layersFor(policy: Policy, name: string, gids: readonly number[]): PolicyLayer[] {
+  return policy.layers.filter((l) => l.scope.kind === 'all'
+    || (l.scope.kind === 'group' && gids.includes(l.scope.gid))
+    || (l.scope.kind === 'user' && l.scope.name === name));
+}
+
+/** The effective settings of a user: the defaults, then the entries of the
+ * groups they are in (in the order written), then their own entries. */
+export function effectiveFor(policy: Policy, name: string, gids: readonly number[] = []): Effective {
+  return merge(layersFor(policy, name, gids));
 }

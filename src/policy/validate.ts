@@ -6,7 +6,7 @@ import { dotted, type Diagnostics, type SourceLoc } from './diagnostics.js';
 import { FIELDS, keysUnder, settingAt, type SettingKey } from './schema.js';
 import { closestWord } from './validators.js';
 import { describeValue, type Checker } from './values.js';
-import type { Located, RawPolicy, RawSettings, RawUserEntry } from './raw.js';
+import type { Located, RawEntry, RawPolicy, RawSettings } from './raw.js';
 
 /** What the walk carries: the file, positions, and where problems go. */
 interface Walk {
@@ -25,10 +25,11 @@ interface Entry {
 
 type Sections = { -readonly [K in keyof RawPolicy]?: RawPolicy[K] };
 
-/** The top-level keys and how to read each. Add `groups:` here. */
+/** The top-level keys and how to read each. */
 const SECTIONS: Readonly<Record<string, (w: Walk, e: Entry) => Sections>> = {
   defaults: (w, e) => ({ defaults: readSettingsBlock(w, e, ['defaults']) }),
-  users: (w, e) => ({ users: readUsers(w, e) }),
+  groups: (w, e) => ({ groups: readNamed(w, e, 'groups', 'group') }),
+  users: (w, e) => ({ users: readNamed(w, e, 'users', 'user') }),
 };
 
 /** The 1-based line and column of an offset in the file. */
@@ -52,11 +53,11 @@ function error(w: Walk, at: SourceLoc, path: readonly string[], message: string)
 /** Turn a parsed document into a RawPolicy, recording every problem in w.diags. */
 export function validateDocument(file: string, doc: Document.Parsed, lines: LineCounter, diags: Diagnostics): RawPolicy {
   const w: Walk = { file, doc, lines, diags };
-  const policy: Sections = { file, defaults: undefined, users: [] };
+  const policy: Sections = { file, defaults: undefined, groups: [], users: [] };
   const top = doc.contents;
   if (top === null || (isScalar(top) && top.value === null)) return policy as RawPolicy;
   if (!isMap(top)) {
-    error(w, nodeLoc(w, top), [], `expected a mapping with "defaults:" and "users:", got ${describeValue(top)}`);
+    error(w, nodeLoc(w, top), [], `expected a mapping with "defaults:", "groups:" and "users:", got ${describeValue(top)}`);
     return policy as RawPolicy;
   }
   for (const e of entries(w, top, [])) {
@@ -136,13 +137,13 @@ function readSettings(w: Walk, map: YAMLMap, path: readonly string[], prefix: re
   }
 }
 
-/** The `users:` mapping: user name to settings. */
-function readUsers(w: Walk, e: Entry): RawUserEntry[] {
-  const map = mappingOf(w, e, ['users'], 'a mapping of user names to settings');
+/** The `groups:` or `users:` mapping: group or user name to settings. */
+function readNamed(w: Walk, e: Entry, section: 'groups' | 'users', what: string): RawEntry[] {
+  const map = mappingOf(w, e, [section], `a mapping of ${what} names to settings`);
   if (!map) return [];
-  return entries(w, map, ['users']).map((u) => ({
+  return entries(w, map, [section]).map((u) => ({
     name: u.name,
     at: nodeLoc(w, u.keyNode),
-    settings: readSettingsBlock(w, u, ['users', u.name]),
+    settings: readSettingsBlock(w, u, [section, u.name]),
   }));
 }

@@ -97,7 +97,7 @@ export function sampleEnv(): PolicyEnv {
 
 /** Build (load, resolve, compile) a policy given as text, named policy.yaml in messages. */
 export function buildText(text: string, env: PolicyEnv = sampleEnv()): Built {
-  return buildPolicy('policy.yaml', env, text);
+  return buildPolicy([{ file: 'policy.yaml', text }], env);
 }
 
 /** Every problem of a policy text as the line a person sees. */

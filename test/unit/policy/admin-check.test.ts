@@ -9,7 +9,7 @@ import { fixturePath, sampleEnv, tempLayout, textSink } from '../../helpers/fixt
 function check(file: string, json = false): { code: number; out: string; err: string } {
   const out = textSink();
   const err = textSink();
-  const code = runCheck({ file, json, env: sampleEnv(), out, err });
+  const code = runCheck({ files: [file], json, env: sampleEnv(), out, err });
   return { code, out: out.text(), err: err.text() };
 }
 
@@ -59,13 +59,14 @@ test('--json prints one object and nothing else', () => {
       { file, line: 6, col: 3, path: 'users.carol', message: 'carol is not enrolled (not in the "cellsh" group), so cellsh does not serve them yet; run "cellsh-admin enroll carol"' },
     ],
     users: 3,
+    files: [file],
   });
 });
 
 test('--json for a valid policy, and for a missing file', () => {
   const ok = check(fixturePath('policy', 'comments-only', 'policy.yaml'), true);
   assert.equal(ok.code, 0);
-  assert.deepEqual(JSON.parse(ok.out), { ok: true, errors: [], warnings: [], users: 2 });
+  assert.deepEqual(JSON.parse(ok.out), { ok: true, errors: [], warnings: [], users: 2, files: [fixturePath('policy', 'comments-only', 'policy.yaml')] });
   const missing = check('/nonexistent/policy.yaml', true);
   assert.equal(missing.code, 78);
   assert.deepEqual(JSON.parse(missing.out).errors, [

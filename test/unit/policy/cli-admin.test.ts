@@ -19,10 +19,10 @@ test('--help lists the verbs and exits 0', async () => {
     const r = await run(flag);
     assert.equal(r.code, 0);
     assert.match(r.out, /^usage: cellsh-admin <command> \[options\]\n/);
-    for (const verb of ['check', 'apply', 'enroll', 'unenroll', 'doctor', 'stop']) {
+    for (const verb of ['check', 'show', 'diff', 'apply', 'enroll', 'unenroll', 'doctor', 'ps', 'logs', 'stop']) {
       assert.match(r.out, new RegExp(`\\n  ${verb} .* {2}\\S`), `--help lists ${verb}`);
     }
-    assert.match(r.out, /\n {2}check \[FILE\] \[--json\] +validate the policy/);
+    assert.match(r.out, /\n {2}check \[FILE\.\.\.\] \[--json\] +validate the policy/);
     assert.equal(r.err, '');
   }
 });
@@ -30,7 +30,7 @@ test('--help lists the verbs and exits 0', async () => {
 test('<verb> --help shows that verb\'s usage and exits 0', async () => {
   const check = await run('check', '--help');
   assert.equal(check.code, 0);
-  assert.match(check.out, /^usage: cellsh-admin check \[FILE\] \[--json\]\n/);
+  assert.match(check.out, /^usage: cellsh-admin check \[FILE\.\.\.\] \[--json\]\n/);
   assert.match(check.out, /exit status: 0 no errors/);
   const apply = await run('apply', '-h');
   assert.equal(apply.code, 0);
@@ -41,8 +41,11 @@ test('usage errors exit 64 with two plain lines', async () => {
   const cases: Array<[string[], string]> = [
     [[], 'cellsh-admin: no command given\ncellsh-admin: usage: cellsh-admin <command> [options]; see --help\n'],
     [['chek'], 'cellsh-admin: unknown command "chek"; did you mean "check"?\ncellsh-admin: usage: cellsh-admin <command> [options]; see --help\n'],
-    [['check', 'a', 'b'], 'cellsh-admin: check: too many arguments\ncellsh-admin: usage: cellsh-admin check [FILE] [--json]\n'],
-    [['check', '--bogus'], "cellsh-admin: check: Unknown option '--bogus'\ncellsh-admin: usage: cellsh-admin check [FILE] [--json]\n"],
+    [['show', 'a', 'b'], 'cellsh-admin: show: too many arguments\ncellsh-admin: usage: cellsh-admin show USER [--json]\n'],
+    [['show'], 'cellsh-admin: a user name is needed\ncellsh-admin: usage: cellsh-admin show USER\n'],
+    [['check', '--bogus'], "cellsh-admin: check: Unknown option '--bogus'\ncellsh-admin: usage: cellsh-admin check [FILE...] [--json]\n"],
+    [['diff', 'x'], 'cellsh-admin: diff: too many arguments\ncellsh-admin: usage: cellsh-admin diff [--json]\n'],
+    [['logs', '-n', 'ten'], 'cellsh-admin: logs: --lines needs a whole number, got "ten"\ncellsh-admin: usage: cellsh-admin logs [--lines N]\n'],
     [['apply', 'now'], 'cellsh-admin: apply: too many arguments\ncellsh-admin: usage: cellsh-admin apply\n'],
   ];
   for (const [argv, err] of cases) assert.deepEqual(await run(...argv), { code: 64, out: '', err }, argv.join(' '));

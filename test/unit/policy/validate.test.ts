@@ -29,9 +29,11 @@ test('a prefix of a known key gets a hint too', () => {
   ]);
 });
 
-test('groups: is not a section yet', () => {
-  assert.deepEqual(problemsOf('groups: {}\n'), [
-    'policy.yaml:1:1: groups: unknown key "groups"; expected one of: defaults, users',
+test('the top level has defaults:, groups: and users:, with hints for near misses', () => {
+  assert.deepEqual(problemsOf('group: {}\nuser: {}\nextra: {}\n'), [
+    'policy.yaml:1:1: group: unknown key "group"; did you mean "groups"?',
+    'policy.yaml:2:1: user: unknown key "user"; did you mean "users"?',
+    'policy.yaml:3:1: extra: unknown key "extra"; expected one of: defaults, groups, users',
   ]);
 });
 
@@ -79,7 +81,7 @@ test('duplicate keys are errors at the second one', () => {
 
 test('sections must be mappings; an empty section is fine', () => {
   assert.deepEqual(problemsOf('- defaults\n'), [
-    'policy.yaml:1:1: expected a mapping with "defaults:" and "users:", got a list',
+    'policy.yaml:1:1: expected a mapping with "defaults:", "groups:" and "users:", got a list',
   ]);
   assert.deepEqual(problemsOf('defaults: none\nusers: [alice]\n'), [
     'policy.yaml:1:11: defaults: expected a mapping of settings, got "none"',
@@ -106,9 +108,9 @@ test('anchors and aliases are followed', () => {
 
 test('loadPolicy names the real file in messages, and an unreadable file is one error', () => {
   const file = fixturePath('policy', 'duplicate-keys', 'policy.yaml');
-  const loaded = loadPolicy(file, sampleEnv());
+  const loaded = loadPolicy([{ file }], sampleEnv());
   assert.equal(loaded.diagnostics[0]!.at?.file, file);
-  const missing = loadPolicy('/nonexistent/policy.yaml', sampleEnv());
+  const missing = loadPolicy([{ file: '/nonexistent/policy.yaml' }], sampleEnv());
   assert.deepEqual(missing.diagnostics.map((d) => [d.severity, d.at, d.message]), [
     ['error', undefined, "can't read the policy: no such file"],
   ]);
