@@ -11,6 +11,7 @@ import { policyEnv, runCheck, type TextOut } from '../admin/check.js';
 import { runEnroll, runUnenroll, stopContainer, type EnrollOptions } from '../admin/enroll.js';
 import { runDiff } from '../admin/diff.js';
 import { runDoctor } from '../admin/doctor.js';
+import { runEdit, systemEditor, terminalQuestion } from '../admin/edit.js';
 import { runLogs } from '../admin/logs.js';
 import { runPs } from '../admin/ps.js';
 import { runShow } from '../admin/show.js';
@@ -104,6 +105,26 @@ const VERBS: Readonly<Record<string, Verb>> = {
       const layout = loadLayout();
       return runDiff({ layout, env: policyEnv(layout, nssDirectory()), json: values['json'] === true, ...io });
     },
+  },
+  edit: {
+    summary: 'edit a policy file safely: check the copy, loop on errors, then apply (root only)',
+    usage: 'edit [FILE]',
+    help: [
+      'Open a copy of FILE (default /etc/cellsh/policy.yaml; or a NAME.yaml in',
+      '/etc/cellsh/policy.d, new or not) in $VISUAL, $EDITOR or editor. When the editor',
+      'exits, the whole policy is checked with the copy in FILE\'s place. With errors you',
+      'may edit again or leave FILE unchanged; without, FILE is replaced atomically and',
+      'the policy applied. One edit at a time.',
+      '',
+      'exit status: 0 saved and applied (or no change), 78 errors: FILE unchanged,',
+      '1 the editor failed, 77 not root or FILE is being edited, 64 usage error',
+    ].join('\n'),
+    options: {},
+    maxArgs: 1,
+    run: ({ positionals }, io) => withAdmin(io, (opts) => runEdit({
+      layout: opts.layout, env: policyEnv(opts.layout, opts.dir), file: positionals[0] ?? opts.layout.policyFile,
+      editor: systemEditor(), ask: terminalQuestion(), apply: opts.apply, ...io,
+    })),
   },
   apply: {
     summary: 'validate the policy and install it for the helper (root only)',

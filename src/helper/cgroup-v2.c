@@ -66,7 +66,13 @@ static void enable_controllers(int dir, const struct cg_limits *l, const char *w
       continue;
     }
     xsnprintf(op, sizeof op, "+%s", controllers[c]);
-    cg_write(dir, "cgroup.subtree_control", op, what);
+    /* A controller the limits don't need is enabled for usage figures only:
+     * if the kernel refuses it (cpu with a real-time task in the subtree),
+     * go on without it. */
+    if (needed(c, l))
+      cg_write(dir, "cgroup.subtree_control", op, what);
+    else
+      (void)write_file_at(dir, "cgroup.subtree_control", op);
   }
 }
 
@@ -240,7 +246,10 @@ static bool enforces(int leaf, const struct cg_limits *l) {
   if (!at_most(leaf, "memory.max", l->memory) || !at_most(leaf, "memory.high", l->memory_high) ||
       !at_most(leaf, "pids.max", l->pids) || !io_enforced(leaf, l))
     return false;
-  if (l->swap != SWAP_ANY && faccessat(leaf, "memory.swap.max", F_OK, 0) == 0) {
+  bool has_swap_file = faccessat(leaf, "memory.swap.max", F_OK, 0) == 0;
+  if (l->swap != SWAP_ANY && !has_swap_file && cg_host_has_swap())
+    return false; /* the host swaps now, and this leaf can't hold the limit */
+  if (l->swap != SWAP_ANY && has_swap_file) {
     uint64_t v;
     bool unlimited;
     if (!cg_read_limit(leaf, "memory.swap.max", UINT64_MAX, &v, &unlimited) || unlimited || v > l->swap)

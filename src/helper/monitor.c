@@ -133,6 +133,9 @@ void monitor(const struct session *s, pid_t child) {
   static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
     sigaction(forwarded[i], &(struct sigaction){.sa_handler = forward_signal, .sa_flags = SA_RESTART}, NULL);
+  /* A reader of stderr that went away must not kill the monitor: the exit
+   * status and the exit event would be lost. */
+  signal(SIGPIPE, SIG_IGN);
   if (s->channel >= 0)
     close(s->channel);
   int status = wait_watching(s, child, &w, &n);

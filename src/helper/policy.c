@@ -129,8 +129,12 @@ static bool parse_io(const char *v, struct cg_limits *l) {
         return false;
       *colon = '\0';
       d = &l->io[l->n_io++];
-      if (!parse_u32(tok, &d->major) || !parse_u32(colon + 1, &d->minor))
+      if (!parse_u32(tok, &d->major) || !parse_u32(colon + 1, &d->minor) || d->major > MAJOR_MAX || d->minor > MINOR_MAX)
         return false;
+      /* One line per disk: a second one would silently override the first. */
+      for (struct io_limit *o = l->io; o < d; o++)
+        if (o->major == d->major && o->minor == d->minor)
+          return false;
       continue;
     }
     uint64_t *slot[] = {&d->rbps, &d->wbps, &d->riops, &d->wiops};
@@ -158,11 +162,12 @@ static bool parse_field(int k, const char *v, struct user_policy *u) {
   case 8: return parse_size(v, &l->memory);
   case 9: return parse_size(v, &l->memory_high);
   case 10: return !strcmp(v, "max") ? (l->swap = SWAP_ANY, true) : parse_size(v, &l->swap);
-  case 11: return parse_u32(v, &l->pids);
+  case 11: return parse_u32(v, &l->pids) && l->pids <= PIDS_MAX;
   case 12: return parse_u32(v, &l->cpu) && l->cpu <= 1024000 && (l->cpu == 0 || l->cpu >= 10);
   case 13: return parse_u32(v, &l->io_weight) && l->io_weight <= IO_WEIGHT_MAX;
   case 14: return parse_io(v, l);
-  case 15: case 16: case 17: return parse_rlimit(v, &u->rlimits[k - 15]);
+  case 15: return parse_rlimit(v, &u->rlimits[RL_NOFILE]) && u->rlimits[RL_NOFILE].rlim_cur >= NOFILE_MIN;
+  case 16: case 17: return parse_rlimit(v, &u->rlimits[k - 15]);
   default: return false;
   }
 }

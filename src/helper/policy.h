@@ -36,6 +36,10 @@
 #define SIZE_LIMIT (1ull << 62) /* sizes are below this */
 #define SWAP_ANY UINT64_MAX     /* "swap max": no swap limit */
 #define IO_WEIGHT_MAX 10000
+#define PIDS_MAX 4194304        /* the kernel's PID_MAX_LIMIT on 64-bit */
+#define MAJOR_MAX 4095          /* device numbers: 12 bits of major, 20 of minor */
+#define MINOR_MAX 1048575
+#define NOFILE_MIN 64           /* below this the helper itself can't work */
 
 enum network_mode {
   NETWORK_NONE = 0, /* "none": a new network namespace with only loopback, up */

@@ -114,6 +114,15 @@ static void build_env(const struct session *s, const char *tty, struct kept_env 
  * set: there the login's own hard limit is the ceiling (never above the
  * policy's; cellsh-admin doctor reports it). */
 static void set_rlimits(const struct user_policy *u) {
+  /* Real-time scheduling is never the login's to pass on: CFS bandwidth (the
+   * cpu limit) does not throttle SCHED_FIFO/RR tasks, and a raised nice
+   * ceiling would let the user outrank other users' containers. */
+  static const int never[] = {RLIMIT_RTPRIO, RLIMIT_RTTIME, RLIMIT_NICE};
+  for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
+    struct rlimit zero = {0, 0};
+    if (setrlimit(never[i], &zero) < 0)
+      die_errno(EXIT_INTERNAL, "can't clear the real-time and nice limits");
+  }
   for (int i = 0; i < RL_COUNT; i++) {
     struct rlimit want = u->rlimits[i], have;
     if (setrlimit(rlimit_resource[i], &want) == 0)

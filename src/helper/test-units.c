@@ -133,13 +133,17 @@ static void test_policy(void) {
   const char *bad_limits[][2] = {
     {"soft above hard", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096 1024\nnproc max max\ncore 0 max\n"},
     {"one rlimit value", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096\nnproc max max\ncore 0 max\n"},
-    {"io weight above 10000", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 10001\nio \nnofile 1 1\nnproc max max\ncore 0 max\n"},
-    {"io device without its four values", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1 2 3\nnofile 1 1\nnproc max max\ncore 0 max\n"},
-    {"io device without minor", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8 1 2 3 4\nnofile 1 1\nnproc max max\ncore 0 max\n"},
+    {"io weight above 10000", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 10001\nio \nnofile 64 64\nnproc max max\ncore 0 max\n"},
+    {"io device without its four values", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1 2 3\nnofile 64 64\nnproc max max\ncore 0 max\n"},
+    {"io device without minor", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8 1 2 3 4\nnofile 64 64\nnproc max max\ncore 0 max\n"},
     {"nine io devices", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 1:0 1 1 1 1 1:1 1 1 1 1 1:2 1 1 1 1 "
-     "1:3 1 1 1 1 1:4 1 1 1 1 1:5 1 1 1 1 1:6 1 1 1 1 1:7 1 1 1 1 1:8 1 1 1 1\nnofile 1 1\nnproc max max\ncore 0 max\n"},
-    {"swap of 2^62", "memory 0\nmemory_high 0\nswap 4611686018427387904\npids 0\ncpu 0\nio_weight 0\nio \nnofile 1 1\nnproc max max\ncore 0 max\n"},
-    {"a missing rlimit", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 1 1\nnproc max max\n"},
+     "1:3 1 1 1 1 1:4 1 1 1 1 1:5 1 1 1 1 1:6 1 1 1 1 1:7 1 1 1 1 1:8 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n"},
+    {"swap of 2^62", "memory 0\nmemory_high 0\nswap 4611686018427387904\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n"},
+    {"a disk listed twice", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1048576 0 0 0 8:0 0 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n"},
+    {"a major above 4095", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 4096:0 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n"},
+    {"pids above the kernel's 4194304", "memory 0\nmemory_high 0\nswap 0\npids 4194305\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n"},
+    {"nofile below 64", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 63 64\nnproc max max\ncore 0 max\n"},
+    {"a missing rlimit", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\n"},
   };
   for (size_t i = 0; i < sizeof bad_limits / sizeof *bad_limits; i++) {
     char what[80];
@@ -147,6 +151,9 @@ static void test_policy(void) {
     ok(parse(with_envelope(record_with(bad_limits[i][1])), 1001, &u) < 0, what);
   }
   ok(parse(with_envelope(record_with(LIMITS)), 1001, &u) == 1 && u.limits.n_io == 0, "the plain limits parse");
+  ok(parse(with_envelope(record_with("memory 0\nmemory_high 0\nswap 0\npids 4194304\ncpu 0\nio_weight 0\n"
+                                      "io 4095:1048575 1 1 1 1 8:0 1 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n")), 1001, &u) == 1 &&
+         u.limits.pids == 4194304 && u.limits.n_io == 2, "the edges parse: pids 4194304, device 4095:1048575, nofile 64");
   ok(parse(with_envelope(good_record), 1002, &u) == 0, "another uid is absent");
   char tampered[8192];
   snprintf(tampered, sizeof tampered, "%s", with_envelope(good_record));

@@ -80,6 +80,11 @@ const CPU_MAX = 1024000;
 /** io_weight's range (IO_WEIGHT_MAX) and the device count (MAX_IO_DEVICES). */
 const IO_WEIGHT_MAX = 10000;
 const MAX_IO_DEVICES = 8;
+/** PIDS_MAX, MAJOR_MAX, MINOR_MAX and NOFILE_MIN in policy.h. */
+const PIDS_MAX = 4194304;
+const MAJOR_MAX = 4095;
+const MINOR_MAX = 1048575;
+const NOFILE_MIN = 64;
 /** The rlimit keys, in file order. */
 const RLIMIT_KEYS = ['nofile', 'nproc', 'core'] as const;
 
@@ -118,11 +123,13 @@ export function recordProblem(u: CompiledUser): string | undefined {
   if (!bytes(u.memory)) return 'memory: must be a whole number of bytes';
   if (!bytes(u.memory_high)) return 'memory_high: must be a whole number of bytes';
   if (u.swap !== 'max' && !bytes(u.swap)) return 'swap: must be a whole number of bytes or max';
-  if (!u32(u.pids)) return 'pids: must be 0 to 4294967295';
+  if (!u32(u.pids) || u.pids > PIDS_MAX) return `pids: must be 0 to ${PIDS_MAX}`;
   if (!u32(u.cpu) || u.cpu > CPU_MAX || (u.cpu > 0 && u.cpu < CPU_MIN)) return `cpu: must be 0 or ${CPU_MIN} to ${CPU_MAX}`;
   if (!u32(u.io_weight) || u.io_weight > IO_WEIGHT_MAX) return `io_weight: must be 0 to ${IO_WEIGHT_MAX}`;
   if (u.io.length > MAX_IO_DEVICES) return `io: more than ${MAX_IO_DEVICES} devices`;
-  if (!u.io.every((d) => u32(d.major) && u32(d.minor) && [d.rbps, d.wbps, d.riops, d.wiops].every(bytes))) return 'io: invalid device limits';
+  if (!u.io.every((d) => u32(d.major) && d.major <= MAJOR_MAX && u32(d.minor) && d.minor <= MINOR_MAX && [d.rbps, d.wbps, d.riops, d.wiops].every(bytes))) return 'io: invalid device limits';
+  if (new Set(u.io.map((d) => `${d.major}:${d.minor}`)).size !== u.io.length) return 'io: a disk is listed twice';
+  if (u.nofile.soft !== 'max' && u.nofile.soft < NOFILE_MIN) return `nofile: the soft limit must be at least ${NOFILE_MIN}`;
   for (const key of RLIMIT_KEYS) {
     const { soft, hard } = u[key];
     if (![soft, hard].every((v) => v === 'max' || bytes(v)) || (soft === 'max' && hard !== 'max') ||

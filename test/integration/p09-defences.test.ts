@@ -9,7 +9,7 @@ import { chownSync, copyFileSync, chmodSync, mkdirSync, readFileSync, renameSync
 import { spawn } from 'node:child_process';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { asUser, containerRecord, createUser } from '../helpers/users.js';
-import { must, run, waitFor } from '../helpers/system.js';
+import { must, run, runAsync, waitFor } from '../helpers/system.js';
 import { cellshCommand } from '../helpers/session.js';
 
 const inst = testInstall();
@@ -170,6 +170,23 @@ test('9. the caller\'s rlimits can\'t cut a root write short, and the program ge
   assert.equal(nofile.status, 64);
   assert.match(nofile.err, /open-files limit/);
   assert.ok(containerRecord(inst!, user), 'a starved helper leaves the running container alone');
+});
+
+test('9. real-time and nice limits of the login never reach the container (the cpu limit does not hold real-time tasks)', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'p9-rtprio');
+  mustApply(inst!);
+  const asUserWith = (limits: string[], command: string) => runAsync('/usr/bin/prlimit', [...limits, '--',
+    '/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', inst!.helper, 'run', command],
+  { env: { PATH: '/usr/bin:/bin' }, input: '' });
+  // Control: the login really has the limits (as pam_limits' "rtprio 95" would give it).
+  const control = await asUserWith(['--rtprio=95', '--nice=30', '--rttime=unlimited'], 'true');
+  assert.equal(control.status, 0, control.err);
+  const outside = await runAsync('/usr/bin/prlimit', ['--rtprio=95', '--nice=30', '--', '/usr/bin/setpriv', '--reuid', String(user.uid),
+    '--regid', String(user.gid), '--init-groups', '--', '/bin/sh', '-c', 'ulimit -r; ulimit -e'], { env: { PATH: '/usr/bin:/bin' }, input: '' });
+  assert.deepEqual(outside.out.trim().split('\n'), ['95', '30'], 'the limits pass to a plain program');
+  const inside = await asUserWith(['--rtprio=95', '--nice=30'], 'ulimit -r; ulimit -e; chrt -f 1 true && echo rt-allowed || echo rt-refused');
+  assert.equal(inside.status, 0, inside.err);
+  assert.deepEqual(inside.out.trim().split('\n'), ['0', '0', 'rt-refused']);
 });
 
 test('9. the caller cannot signal the helper while it is privileged; root\'s stop does not wait on a wedged login', { skip }, async (t) => {
