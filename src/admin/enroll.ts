@@ -104,8 +104,8 @@ export function runUnenroll(name: string, opts: EnrollOptions & { stop: (uid: nu
 }
 
 /** Stop a user's container through the helper (as root it may name any uid). */
-export function stopContainer(layout: Layout, uid: number): void {
-  const r = spawnSync(layout.helper, ['stop', String(uid)], { encoding: 'utf8' });
+export function stopContainer(layout: Layout, uid: number, notice?: string): void {
+  const r = spawnSync(layout.helper, ['stop', String(uid), ...(notice === undefined ? [] : ['--notice', notice])], { encoding: 'utf8' });
   if (r.status !== 0) {
     throw new CellshError('stop-failed', `can't stop the container of uid ${uid}: ${(r.stderr || r.error?.message || '').trim()}`, {
       exitCode: r.status ?? ExitCode.internal,

@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { CellshError, ExitCode } from '../errors.js';
 import type { Layout } from '../layout.js';
 import { describeOrigin, explainUser } from '../policy/explain.js';
-import { errorsOf, plural, type PolicyEnv } from '../policy/index.js';
+import { errorsOf, plural, type Origin, type PolicyEnv, type SourceLoc } from '../policy/index.js';
 import { enrolledUsers } from '../sys/users.js';
 import type { TextOut } from './check.js';
 import { buildInstalled, readApplied } from './installed.js';
@@ -48,13 +48,13 @@ export function runShow(opts: ShowOptions): number {
   const groupNames = gids.map((g) => env.dir.groupName(g) ?? String(g));
 
   if (opts.json) {
-    const at = (o: { at?: { file: string; line: number; col: number } }): object =>
-      o.at ? { file: o.at.file, line: o.at.line, col: o.at.col } : {};
+    const at = (o: { at?: SourceLoc | undefined } | Origin): object =>
+      'at' in o && o.at ? { file: o.at.file, line: o.at.line, col: o.at.col } : {};
     opts.out.write(JSON.stringify({
       user: name, uid: account.uid, groups: groupNames, enrolled, applied: state, policy_errors: errors,
       hostname: record?.hostname ?? null,
       layers: explained.layers.map((l) => ({ layer: l.name, file: l.file, ...at(l) })),
-      settings: Object.fromEntries(explained.settings.map((s) => [s.key, { value: s.value, layer: s.origin.layer, ...at(s.origin as never) }])),
+      settings: Object.fromEntries(explained.settings.map((s) => [s.key, { value: s.value, layer: s.origin.layer, ...at(s.origin) }])),
     }, null, 2) + '\n');
     return ExitCode.ok;
   }

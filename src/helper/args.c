@@ -8,6 +8,16 @@
 
 #define MAX_DIM 9999
 
+bool valid_notice(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > NOTICE_MAX)
+    return false;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if (*p < 0x20 || *p == 0x7f)
+      return false; /* no control characters: it is printed on users' terminals */
+  return true;
+}
+
 /* MASK:ROWSxCOLS, every number strictly decimal and in range. */
 static bool parse_pty_spec(const char *s, struct request *req) {
   char buf[32];
@@ -41,7 +51,7 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
   const char *verb = argv[1];
   if (!strcmp(verb, "stop")) {
     req->verb = VERB_STOP;
-    if (argc == 3) {
+    if (argc == 3 || argc == 5) {
       uint32_t uid;
       if (!parse_u32(argv[2], &uid) || uid == 0 || uid == UINT32_MAX) {
         snprintf(err, errlen, "stop: \"%.64s\" is not a uid", argv[2]);
@@ -49,8 +59,15 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
       }
       req->has_stop_uid = true;
       req->stop_uid = uid;
-    } else if (argc != 2) {
-      snprintf(err, errlen, "usage: cellsh-helper stop [UID]");
+    }
+    if (argc == 5) {
+      if (strcmp(argv[3], "--notice") || !valid_notice(argv[4])) {
+        snprintf(err, errlen, "stop: --notice wants 1-%d printable characters", NOTICE_MAX);
+        return false;
+      }
+      req->notice = argv[4];
+    } else if (argc != 2 && argc != 3) {
+      snprintf(err, errlen, "usage: cellsh-helper stop [UID [--notice TEXT]]");
       return false;
     }
     return true;

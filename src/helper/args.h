@@ -4,8 +4,9 @@
  *   cellsh-helper login [--pty SPEC] [--agent]          the user's login shell, inside
  *   cellsh-helper run [--pty SPEC] [--agent] COMMAND    COMMAND (one opaque string)
  *                                             through the user's shell with -c, inside
- *   cellsh-helper stop [UID]                  stop the caller's container; UID is
- *                                             accepted only from root
+ *   cellsh-helper stop [UID [--notice TEXT]]  stop the caller's container; UID (and
+ *                                             a line each session prints as it ends,
+ *                                             the reason) is accepted only from root
  *
  * SPEC is MASK:ROWSxCOLS. MASK (1-7) says which of fds 0, 1, 2 get the inner
  * pty; the pty master is then sent over fd 3, which must be an AF_UNIX
@@ -31,7 +32,13 @@ struct request {
   bool agent;           /* --agent: an agent socket inside, relayed by the caller */
   bool has_stop_uid;    /* VERB_STOP with an explicit UID */
   uid_t stop_uid;
+  const char *notice;   /* VERB_STOP: what the stopped sessions print, or NULL */
 };
+
+#define NOTICE_MAX 300
+
+/* A notice is 1-NOTICE_MAX bytes without control characters. */
+bool valid_notice(const char *s);
 
 /* Parse argv; returns false (with a reason in err) if it is not in the grammar. */
 bool parse_args(int argc, char **argv, struct request *req, char *err, size_t errlen);

@@ -161,7 +161,7 @@ static NORETURN void do_stop(const struct request *req, uid_t caller) {
   uid_t target = caller;
   log_open();
   die_hook = log_failure;
-  if (req->has_stop_uid && caller != 0)
+  if ((req->has_stop_uid || req->notice) && caller != 0)
     die(EXIT_REFUSED, "only root may stop another user's container");
   if (req->has_stop_uid)
     target = req->stop_uid;
@@ -176,6 +176,9 @@ static NORETURN void do_stop(const struct request *req, uid_t caller) {
   struct container_record rec;
   bool had = state_read(dir, target, &rec);
   cleanup_fd int pidfd = had ? state_pin(&rec) : -1;
+  /* Sessions print the notice as they end, so it is in place before the kill. */
+  if (pidfd >= 0 && req->notice)
+    notice_write(dir, target, rec.id, req->notice);
   if (pidfd >= 0 && pidfd_send_signal(pidfd, SIGKILL, NULL, 0) == 0) {
     /* pid 1's death takes the whole pid namespace with it (pid_namespaces(7)). */
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
@@ -183,6 +186,7 @@ static NORETURN void do_stop(const struct request *req, uid_t caller) {
   }
   cg_detect()->destroy(target);
   state_remove(dir, target);
+  notice_remove(dir, target); /* the sessions read it through the fds they hold */
   if (had) {
     struct log_fields f = {0};
     log_num(&f, "uid", target);
@@ -262,6 +266,7 @@ int main(int argc, char **argv) {
      * what is left and start afresh (SA-23). */
     s.cg->destroy(caller_uid);
     state_remove(dir, caller_uid);
+    notice_remove(dir, caller_uid);
     int commit;
     s.init_pidfd = container_create(&user, s.cg, &rec, &commit);
     state_write(dir, &rec);

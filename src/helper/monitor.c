@@ -56,6 +56,13 @@ static void tell(const struct session *s, const char *event, const char *limit, 
   log_event(event, &f);
 }
 
+/* If root stopped the container with a notice, say it as the session ends. */
+static void tell_stop_notice(const struct session *s, int notice) {
+  char line[NOTICE_MAX + 1];
+  if (notice_read(notice, s->container->id, line, sizeof line))
+    dprintf(STDERR_FILENO, "%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, s->req->pty_mask ? "\r\n" : "\n");
+}
+
 /* Compare the counters with what was told; tell what is new, unless the same
  * kind was told less than NOTICE_EVERY_MS ago (a fork bomb counts thousands). */
 static void check_limits(const struct session *s, const struct cg_watch *w, struct notices *n, bool final) {
@@ -127,6 +134,7 @@ void monitor(const struct session *s, pid_t child) {
   s->cg->watch(u->uid, &w); /* as root: v1 registers its OOM eventfd with a root-only write */
   struct notices n = {0};
   s->cg->events(&w, &n.told);
+  int notice = notice_open_for_reading(u->uid); /* as root: the state folder is root's */
   set_groups(u);
   drop_privileges(u->uid, u->gid, u->n_groups);
   child_pid = child;
@@ -140,6 +148,7 @@ void monitor(const struct session *s, pid_t child) {
     close(s->channel);
   int status = wait_watching(s, child, &w, &n);
   check_limits(s, &w, &n, true);
+  tell_stop_notice(s, notice);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   log_num(&f, "status", code);
   if (WIFSIGNALED(status))

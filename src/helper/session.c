@@ -200,7 +200,7 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
 
 void restart_needed(const char *user, const char *what) {
   die(EXIT_REFUSED, "your running container predates a policy change (%s) and must be restarted first: "
-      "run \"kill 1\" in a session of yours, or ask your administrator to run \"cellsh-admin stop %s\" "
+      "run \"kill 1\" in a session of yours, or ask your administrator to run \"cellsh-admin restart %s\" "
       "(either ends every process in it)", what, user);
 }
 

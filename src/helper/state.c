@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "state.h"
 
+#include "args.h"
+
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -121,6 +123,54 @@ void state_write(int dir, const struct container_record *rec) {
 void state_remove(int dir, uid_t uid) {
   char name[32];
   xsnprintf(name, sizeof name, "%u.state", (unsigned)uid);
+  if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
+    die_errno(EXIT_INTERNAL, "can't remove \"%s/%s\"", CELLSH_STATE_DIR, name);
+}
+
+/* "<uid>.notice", written in place: each session's monitor opened it (as
+ * root, before dropping privileges) and reads it through that fd. */
+static int notice_open(int dir, uid_t uid, int flags) {
+  char name[32];
+  xsnprintf(name, sizeof name, "%u.notice", (unsigned)uid);
+  return RETRY(openat(dir, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+}
+
+int notice_open_for_reading(uid_t uid) {
+  cleanup_fd int dir = RETRY(open(CELLSH_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  return dir < 0 ? -1 : notice_open(dir, uid, O_RDONLY);
+}
+
+void notice_write(int dir, uid_t uid, const char *container, const char *text) {
+  char body[NOTICE_MAX + 64];
+  int n = snprintf(body, sizeof body, "%s\n%s\n", container, text);
+  if (n < 0 || (size_t)n >= sizeof body)
+    die(EXIT_USAGE, "the notice is too long");
+  cleanup_fd int fd = notice_open(dir, uid, O_WRONLY);
+  if (fd < 0 || ftruncate(fd, 0) < 0 || pwrite(fd, body, (size_t)n, 0) != n)
+    die_errno(EXIT_INTERNAL, "can't write the notice for uid %u", (unsigned)uid);
+}
+
+bool notice_read(int fd, const char *container, char *buf, size_t len) {
+  char text[NOTICE_MAX + 64];
+  ssize_t n = fd < 0 ? -1 : pread(fd, text, sizeof text - 1, 0);
+  if (n <= 0)
+    return false;
+  text[n] = '\0';
+  char *nl = strchr(text, '\n');
+  if (!nl)
+    return false;
+  *nl = '\0';
+  char *line = nl + 1;
+  line[strcspn(line, "\n")] = '\0';
+  if (strcmp(text, container) || !valid_notice(line) || strlen(line) >= len)
+    return false;
+  strcpy(buf, line);
+  return true;
+}
+
+void notice_remove(int dir, uid_t uid) {
+  char name[32];
+  xsnprintf(name, sizeof name, "%u.notice", (unsigned)uid);
   if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
     die_errno(EXIT_INTERNAL, "can't remove \"%s/%s\"", CELLSH_STATE_DIR, name);
 }

@@ -46,6 +46,20 @@ void state_write(int dir, const struct container_record *rec);
 /* Remove uid's record if present. */
 void state_remove(int dir, uid_t uid);
 
+/* The notice of a stop, "<uid>.notice": the stopped container's id and the
+ * line its sessions print as they end. Written by root before the kill. */
+void notice_write(int dir, uid_t uid, const char *container, const char *text);
+
+/* Open (creating if needed) uid's notice for a session's monitor, as root;
+ * -1 if that fails (the session then just won't say why it ended). */
+int notice_open_for_reading(uid_t uid);
+
+/* The notice in fd if it is for the container `container` (into buf). */
+bool notice_read(int fd, const char *container, char *buf, size_t len);
+
+/* Remove uid's notice (a new container starts). */
+void notice_remove(int dir, uid_t uid);
+
 /* Fill the start time and namespace inodes of pid into rec: true, or false if
  * the process is gone (or a zombie); any other failure is fatal. */
 bool proc_identity(pid_t pid, struct container_record *rec);

@@ -17,6 +17,7 @@ export interface TestInstall {
   readonly group: string;
   readonly cgroupName: string;
   readonly policyFile: string;
+  readonly policyDir: string;
   readonly compiledPolicy: string;
   readonly stateDir: string;
   readonly logFile: string;
@@ -39,6 +40,7 @@ export function testInstall(): TestInstall | undefined {
     group: layout['group']!,
     cgroupName: layout['cgroupName']!,
     policyFile: layout['policyFile']!,
+    policyDir: layout['policyDir']!,
     compiledPolicy: layout['compiledPolicy']!,
     stateDir: layout['stateDir']!,
     logFile: layout['logFile']!,
