@@ -43,6 +43,13 @@ interface Verb {
 /** The longest --reason (the helper takes notices of up to 300 bytes, with the words around it). */
 const NOTICE_REASON_MAX = 200;
 
+/** What stop and restart tell the sessions, and the admin. */
+const STOP_TEXT = {
+  stop: { notice: (why: string) => `your container was stopped by the administrator: ${why}`, done: '', status: 'stopped' },
+  restart: { notice: (why: string) => `your container was restarted by the administrator: ${why}; log in again`,
+    done: '; their next login starts a new one', status: 'restarted' },
+} as const;
+
 /** Every verb. Add a row here for a new verb. */
 const VERBS: Readonly<Record<string, Verb>> = {
   check: {
@@ -263,59 +270,44 @@ const VERBS: Readonly<Record<string, Verb>> = {
       }
     },
   },
-  stop: {
-    summary: 'stop USER\'s container and everything in it; their sessions are told why (root only)',
-    usage: 'stop USER [--reason TEXT]',
-    help: [
-      'Kill every process in USER\'s container and remove its cgroup and record. Each of',
-      'USER\'s sessions prints, as it ends, "cellsh: your container was stopped by the',
-      'administrator: TEXT". The next login starts a new container.',
-      '',
-      'options:',
-      `  --reason TEXT   why, in ${NOTICE_REASON_MAX} characters at most, no control characters`,
-      '',
-      'exit status: 0 stopped (or none ran), 77 not root, 64 usage error or no such user',
-    ].join('\n'),
-    options: { reason: { type: 'string' } },
-    maxArgs: 1,
-    run: ({ positionals, values }, io) => stopVerb(io, positionals, values, 'stop'),
-  },
-  restart: {
-    summary: 'restart USER\'s container: stop it now, the next login starts it afresh (root only)',
-    usage: 'restart USER [--reason TEXT]',
-    help: [
-      'Stop USER\'s container as "stop" does, telling each session "cellsh: your container',
-      'was restarted by the administrator: TEXT; log in again". The next login starts a',
-      'new container with the applied policy (use this after a change that needs a restart).',
-      '',
-      'options:',
-      `  --reason TEXT   why, in ${NOTICE_REASON_MAX} characters at most, no control characters`,
-      '',
-      'exit status: 0 restarted (or none ran), 77 not root, 64 usage error or no such user',
-    ].join('\n'),
-    options: { reason: { type: 'string' } },
-    maxArgs: 1,
-    run: ({ positionals, values }, io) => stopVerb(io, positionals, values, 'restart'),
-  },
+  stop: stopVerb('stop', 'stop USER\'s container and everything in it; their sessions are told why (root only)', [
+    'Kill every process in USER\'s container and remove its cgroup and record. Each of',
+    'USER\'s sessions prints, as it ends, "cellsh: your container was stopped by the',
+    'administrator: TEXT". The next login starts a new container.',
+  ]),
+  restart: stopVerb('restart', 'restart USER\'s container: stop it now, the next login starts it afresh (root only)', [
+    'Stop USER\'s container as "stop" does, telling each session "cellsh: your container',
+    'was restarted by the administrator: TEXT; log in again". The next login starts a',
+    'new container with the applied policy (use this after a change that needs a restart).',
+  ]),
 };
 
-/** stop and restart: the notice the sessions print, then the helper's stop. */
-function stopVerb(io: Io, positionals: string[], values: Record<string, unknown>, verb: 'stop' | 'restart'): number {
-  const reason = typeof values['reason'] === 'string' ? values['reason'] : undefined;
-  if (reason !== undefined && (reason.length === 0 || Buffer.byteLength(reason) > NOTICE_REASON_MAX || /[\x00-\x1f\x7f]/.test(reason))) {
-    throw usageError(`${verb}: --reason wants 1 to ${NOTICE_REASON_MAX} characters without control characters`, `${verb} USER [--reason TEXT]`);
-  }
-  return withAdmin(io, (opts) => {
-    const name = requireUser(positionals, `${verb} USER`);
-    const user = opts.dir.user(name);
-    if (!user) throw new CellshError('no-such-user', `no user "${name}" on this host`, { exitCode: ExitCode.usage });
-    const why = reason ?? 'no reason given';
-    stopContainer(opts.layout, user.uid, verb === 'stop'
-      ? `your container was stopped by the administrator: ${why}`
-      : `your container was restarted by the administrator: ${why}; log in again`);
-    io.out.write(verb === 'stop' ? `stopped the container of ${name}\n` : `stopped the container of ${name}; their next login starts a new one\n`);
-    return ExitCode.ok;
-  });
+/** The stop and restart verbs: the notice the sessions print, then the helper's stop. */
+function stopVerb(verb: keyof typeof STOP_TEXT, summary: string, description: string[]): Verb {
+  const usage = `${verb} USER [--reason TEXT]`;
+  const text = STOP_TEXT[verb];
+  return {
+    summary, usage,
+    help: [...description, '', 'options:',
+      `  --reason TEXT   why, in ${NOTICE_REASON_MAX} characters at most, no control characters`, '',
+      `exit status: 0 ${text.status} (or none ran), 77 not root, 64 usage error or no such user`].join('\n'),
+    options: { reason: { type: 'string' } },
+    maxArgs: 1,
+    run: ({ positionals, values }, io) => {
+      const reason = typeof values['reason'] === 'string' ? values['reason'] : undefined;
+      if (reason !== undefined && (reason.length === 0 || Buffer.byteLength(reason) > NOTICE_REASON_MAX || /[\x00-\x1f\x7f]/.test(reason))) {
+        throw usageError(`${verb}: --reason wants 1 to ${NOTICE_REASON_MAX} characters without control characters`, usage);
+      }
+      return withAdmin(io, (opts) => {
+        const name = requireUser(positionals, `${verb} USER`);
+        const user = opts.dir.user(name);
+        if (!user) throw new CellshError('no-such-user', `no user "${name}" on this host`, { exitCode: ExitCode.usage });
+        stopContainer(opts.layout, user.uid, text.notice(reason ?? 'no reason given'));
+        io.out.write(`stopped the container of ${name}${text.done}\n`);
+        return ExitCode.ok;
+      });
+    },
+  };
 }
 
 function requireUser(positionals: string[], usage: string): string {
