@@ -8,6 +8,7 @@ import { loadLayout } from '../layout.js';
 import { assertEnrolled } from '../session/enrolment.js';
 import { parseInvocation } from '../session/invocation.js';
 import { runSession } from '../session/run.js';
+import { userSettings } from '../session/user-settings.js';
 
 const PROG = 'cellsh';
 
@@ -16,8 +17,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const args = sep >= 0 ? argv.slice(sep + 2) : argv.slice(2);
   const layout = loadLayout();
   const invocation = parseInvocation(args, { self: layout.launcher, originalCommand: process.env['SSH_ORIGINAL_COMMAND'] });
-  assertEnrolled(layout.compiledPolicy, process.getuid!());
-  return runSession(layout.helper, invocation);
+  const record = assertEnrolled(layout.compiledPolicy, process.getuid!());
+  const mine = record ? await userSettings(record) : undefined;
+  for (const line of mine?.messages ?? []) process.stderr.write(`${PROG}: ${line}\n`);
+  return runSession(layout.helper, invocation, mine?.sets);
 }
 
 main(process.argv).then(

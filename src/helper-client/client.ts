@@ -18,6 +18,8 @@ export interface Started extends StartedMessage {
 export interface HelperOptions {
   readonly pty?: PtySpec | undefined;
   readonly agent?: boolean | undefined;
+  /** The user's own settings (--set KEY=VALUE), already checked against their record. */
+  readonly sets?: readonly string[] | undefined;
 }
 
 /** A running helper. */
@@ -33,12 +35,12 @@ export interface HelperProcess {
  * or an agent is asked for. koffi (libc) is loaded only then: plain commands
  * don't pay for it. */
 export async function startHelper(helper: string, req: HelperRequest, stdio: StdioOptions & unknown[], opts: HelperOptions = {}): Promise<HelperProcess> {
-  const { pty, agent = false } = opts;
+  const { pty, agent = false, sets = [] } = opts;
   const libc = pty || agent ? await import('../sys/libc.js') : undefined;
   const channel = libc?.seqpacketPair();
   const fds = [...stdio];
   if (channel) fds[3] = channel[1];
-  const child = spawn(helper, helperArgs(req, pty, agent), { stdio: fds as StdioOptions, env: process.env });
+  const child = spawn(helper, helperArgs(req, pty, agent, sets), { stdio: fds as StdioOptions, env: process.env });
   if (channel) libc!.closeFd(channel[1]);
   const exited = new Promise<number>((resolve, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) => {

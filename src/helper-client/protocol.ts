@@ -17,14 +17,16 @@ export type HelperRequest = { readonly verb: 'login' } | { readonly verb: 'run';
 
 const MAX_DIM = 9999;
 
-/** The helper's argv (without argv[0]) for a request. */
-export function helperArgs(req: HelperRequest, pty?: PtySpec, agent = false): string[] {
+/** The helper's argv (without argv[0]) for a request; sets are the user's own
+ * settings as KEY=VALUE in the compiled policy's notation. */
+export function helperArgs(req: HelperRequest, pty?: PtySpec, agent = false, sets: readonly string[] = []): string[] {
   const args: string[] = [req.verb];
   if (pty) {
     if (pty.mask < 1 || pty.mask > 7) throw new RangeError(`pty mask ${pty.mask} is not 1-7`);
     args.push('--pty', `${pty.mask}:${clampDim(pty.rows)}x${clampDim(pty.cols)}`);
   }
   if (agent) args.push('--agent');
+  for (const set of sets) args.push('--set', set);
   if (req.verb === 'run') args.push(req.command);
   return args;
 }

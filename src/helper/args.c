@@ -91,9 +91,19 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
     req->agent = true;
     i++;
   }
+  /* run keeps its last word for the command, even if that is "--set". */
+  while (i < argc - (req->verb == VERB_RUN) && !strcmp(argv[i], "--set")) {
+    if (i + 1 >= argc - (req->verb == VERB_RUN) || req->n_sets == MAX_SETS || !strchr(argv[i + 1], '=') ||
+        strlen(argv[i + 1]) > SET_MAX) {
+      snprintf(err, errlen, "--set wants KEY=VALUE (at most %d of them)", MAX_SETS);
+      return false;
+    }
+    req->sets[req->n_sets++] = argv[i + 1];
+    i += 2;
+  }
   if (req->verb == VERB_RUN) {
     if (i + 1 != argc) {
-      snprintf(err, errlen, "usage: cellsh-helper run [--pty SPEC] [--agent] COMMAND");
+      snprintf(err, errlen, "usage: cellsh-helper run [--pty SPEC] [--agent] [--set KEY=VALUE]... COMMAND");
       return false;
     }
     req->command = argv[i];

@@ -1,9 +1,11 @@
 /* The helper's whole command-line grammar. No option carries a uid, path, mount,
  * namespace or limit: those come from the compiled policy only (SA-02, SA-09).
  *
- *   cellsh-helper login [--pty SPEC] [--agent]          the user's login shell, inside
- *   cellsh-helper run [--pty SPEC] [--agent] COMMAND    COMMAND (one opaque string)
- *                                             through the user's shell with -c, inside
+ *   cellsh-helper login [--pty SPEC] [--agent] [--set KEY=VALUE]...
+ *                                             the user's login shell, inside
+ *   cellsh-helper run [--pty SPEC] [--agent] [--set KEY=VALUE]... COMMAND
+ *                                             COMMAND (one opaque string) through
+ *                                             the user's shell with -c, inside
  *   cellsh-helper stop [UID [--notice TEXT]]  stop the caller's container; UID (and
  *                                             a line each session prints as it ends,
  *                                             the reason) is accepted only from root
@@ -11,6 +13,11 @@
  * SPEC is MASK:ROWSxCOLS. MASK (1-7) says which of fds 0, 1, 2 get the inner
  * pty; the pty master is then sent over fd 3, which must be an AF_UNIX
  * SOCK_SEQPACKET socket whose peer runs as the caller.
+ *
+ * --set is a setting the user chose for themselves (~/.config/cellsh.yaml, read
+ * by cellsh as the user), in the compiled policy's notation; the helper takes it
+ * only if the policy lets the user set that key, and never above the admin's
+ * value (policy_override in policy.h).
  *
  * --agent asks for an SSH agent socket inside the container: the program gets
  * SSH_AUTH_SOCK=/run/cellsh/agents/current, and a listening socket there plus
@@ -24,6 +31,9 @@
 
 enum verb { VERB_LOGIN, VERB_RUN, VERB_STOP };
 
+#define MAX_SETS 16
+#define SET_MAX 1100 /* bytes of one KEY=VALUE (env's value is at most 1000) */
+
 struct request {
   enum verb verb;
   char *command;        /* VERB_RUN: the string for "shell -c" (points into argv) */
@@ -33,6 +43,8 @@ struct request {
   bool has_stop_uid;    /* VERB_STOP with an explicit UID */
   uid_t stop_uid;
   const char *notice;   /* VERB_STOP: what the stopped sessions print, or NULL */
+  const char *sets[MAX_SETS]; /* --set KEY=VALUE, in order (point into argv) */
+  unsigned n_sets;
 };
 
 #define NOTICE_MAX 300

@@ -247,6 +247,9 @@ int main(int argc, char **argv) {
   struct user_policy user;
   policy_load(caller_uid, &user);
   caller_name = user.name;
+  for (unsigned i = 0; i < req.n_sets; i++)
+    if (!policy_override(&user, req.sets[i], err, sizeof err))
+      die(EXIT_USAGE, "%s", err);
   struct container_record rec;
   struct session s = {.req = &req, .user = &user, .env = &env, .container = &rec, .channel = channel,
                       .umask = user_umask, .limits = limits, .started_ms = now_ms()};

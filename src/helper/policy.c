@@ -13,12 +13,20 @@
  * required, and a record's seen keys are a bit set over this table. */
 static const char *const key_names[] = {"name", "gid", "group", "groups", "home", "shell", "hostname",
                                         "network", "memory", "memory_high", "swap", "pids", "cpu",
-                                        "io_weight", "io", "nofile", "nproc", "core"};
+                                        "io_weight", "io", "nofile", "nproc", "core", "env", "restart",
+                                        "user_may"};
 #define N_KEYS ((int)(sizeof key_names / sizeof *key_names))
 #define K_ALL ((1 << N_KEYS) - 1)
 
 const int rlimit_resource[RL_COUNT] = {RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_CORE};
 const char *const rlimit_key[RL_COUNT] = {"nofile", "nproc", "core"};
+const char *const user_may_key[MAY_COUNT] = {"shell", "hostname", "env", "network", "memory", "memory_high",
+                                             "swap", "pids", "cpu", "io_weight", "nofile", "nproc", "core"};
+static const char *const restart_names[] = {"idle", "login", "manual"};
+
+/* Set by cellsh itself in every session (session.c), or passed from the login. */
+static const char *const reserved_env[] = {"HOME", "USER", "LOGNAME", "SHELL", "TERM", "SSH_AUTH_SOCK", "SSH_TTY",
+                                           "SSH_CONNECTION", "SSH_CLIENT", "SSH_ORIGINAL_COMMAND"};
 
 bool valid_name(const char *s) {
   size_t n = strlen(s);
@@ -56,6 +64,19 @@ bool valid_hostname(const char *s) {
   for (; *s; s++)
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
           *s == '-' || *s == '.'))
+      return false;
+  return true;
+}
+
+bool valid_env_name(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > ENV_NAME_MAX || (s[0] >= '0' && s[0] <= '9'))
+    return false;
+  for (const char *p = s; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+      return false;
+  for (size_t i = 0; i < sizeof reserved_env / sizeof *reserved_env; i++)
+    if (!strcmp(s, reserved_env[i]))
       return false;
   return true;
 }
@@ -144,6 +165,82 @@ static bool parse_io(const char *v, struct cg_limits *l) {
   return field == 0;
 }
 
+/* Bytes an env value may hold unencoded; every other byte is %XX (uppercase). */
+#define ENV_PLAIN "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/:,@+="
+
+static int hex_digit(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* "NAME=VALUE ..." with percent-encoded values into u->env (replacing it); a
+ * name twice, a reserved name or a control character in a value is invalid. */
+static bool parse_env(const char *v, struct user_policy *u) {
+  char buf[1024];
+  if (strlen(v) >= sizeof buf)
+    return false;
+  strcpy(buf, v);
+  u->n_env = 0;
+  for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+    char *eq = strchr(tok, '=');
+    if (!eq || u->n_env == POLICY_ENV_MAX)
+      return false;
+    *eq = '\0';
+    struct env_var *e = &u->env[u->n_env];
+    if (!valid_env_name(tok))
+      return false;
+    for (unsigned i = 0; i < u->n_env; i++)
+      if (!strcmp(u->env[i].name, tok))
+        return false;
+    strcpy(e->name, tok);
+    size_t n = 0;
+    for (const char *p = eq + 1; *p; p++) {
+      int c = (unsigned char)*p;
+      if (*p == '%') {
+        int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
+        if (lo < 0)
+          return false;
+        c = hi * 16 + lo;
+        p += 2;
+        if (c < 0x20 || c == 0x7f)
+          return false;
+      } else if (!strchr(ENV_PLAIN, c)) {
+        return false;
+      }
+      if (n == ENV_VALUE_MAX)
+        return false;
+      e->value[n++] = (char)c;
+    }
+    e->value[n] = '\0';
+    u->n_env++;
+  }
+  return true;
+}
+
+/* Words from a fixed table, space separated, each at most once, into a bit set. */
+static bool parse_words(const char *v, const char *const *words, int n_words, unsigned *bits) {
+  char buf[256];
+  if (strlen(v) >= sizeof buf)
+    return false;
+  strcpy(buf, v);
+  *bits = 0;
+  for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+    int i = 0;
+    while (i < n_words && strcmp(tok, words[i]))
+      i++;
+    if (i == n_words || (*bits & (1u << i)))
+      return false;
+    *bits |= 1u << i;
+  }
+  return true;
+}
+
+static bool parse_restart(const char *v, enum restart_mode *out) {
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(v, restart_names[i]))
+      return *out = (enum restart_mode)i, true;
+  return false;
+}
+
 /* Apply one "key value" line (key index k) to a record; false if the value is invalid. */
 static bool parse_field(int k, const char *v, struct user_policy *u) {
   uint32_t n32;
@@ -168,6 +265,9 @@ static bool parse_field(int k, const char *v, struct user_policy *u) {
   case 14: return parse_io(v, l);
   case 15: return parse_rlimit(v, &u->rlimits[RL_NOFILE]) && u->rlimits[RL_NOFILE].rlim_cur >= NOFILE_MIN;
   case 16: case 17: return parse_rlimit(v, &u->rlimits[k - 15]);
+  case 18: return parse_env(v, u);
+  case 19: return parse_restart(v, &u->restart);
+  case 20: return parse_words(v, user_may_key, MAY_COUNT, &u->user_may);
   default: return false;
   }
 }
@@ -217,9 +317,10 @@ int policy_parse(const char *buf, uid_t uid, struct user_policy *out, char *err,
   int seen = -1, found = 0; /* seen < 0: outside a record */
   uint32_t prev_uid = 0;
   unsigned lineno = 1;
-  const char *p = strchr(buf, '\n') + 1;
+  const char *p = strchr(buf, '\n') + 1, *record = NULL;
   while (p < buf + body) {
     lineno++;
+    const char *start = p;
     const char *nl = strchr(p, '\n');
     char line[1024];
     if ((size_t)(nl - p) >= sizeof line)
@@ -245,10 +346,12 @@ int policy_parse(const char *buf, uid_t uid, struct user_policy *out, char *err,
       memset(&cur, 0, sizeof cur);
       cur.uid = u;
       seen = 0;
+      record = start;
     } else if (!strcmp(line, "end") && !sp) {
       if (seen != K_ALL)
         FAIL("line %u: the record for uid %u has no \"%s\"", lineno, cur.uid, missing_key(seen));
       if (cur.uid == uid) {
+        cur.record_hash = fnv1a64(record, (size_t)(p - record));
         *out = cur;
         found = 1;
       }
@@ -283,4 +386,72 @@ void policy_load(uid_t uid, struct user_policy *out) {
   if (r == 0)
     die(EXIT_REFUSED, "uid %u is not enrolled in cellsh; ask your administrator to run "
         "\"cellsh-admin enroll\"", (unsigned)uid);
+}
+
+/* Set one variable in u's environment, replacing one of the same name. */
+static bool set_env(struct user_policy *u, const struct env_var *e) {
+  for (unsigned i = 0; i < u->n_env; i++)
+    if (!strcmp(u->env[i].name, e->name))
+      return u->env[i] = *e, true;
+  if (u->n_env == POLICY_ENV_MAX)
+    return false;
+  u->env[u->n_env++] = *e;
+  return true;
+}
+
+/* Is want no more than have, for a limit where 0 means none? */
+static bool within(uint64_t want, uint64_t have) {
+  return have == 0 || (want != 0 && want <= have);
+}
+
+bool policy_override(struct user_policy *u, const char *setting, char *err, size_t errlen) {
+  const char *eq = strchr(setting, '=');
+  int m = 0;
+  while (eq && m < MAY_COUNT && (strlen(user_may_key[m]) != (size_t)(eq - setting) ||
+                                 strncmp(setting, user_may_key[m], (size_t)(eq - setting))))
+    m++;
+  if (!eq || m == MAY_COUNT) {
+    snprintf(err, errlen, "--set wants KEY=VALUE with KEY one of the user-settable keys");
+    return false;
+  }
+  if (!(u->user_may & (1u << m))) {
+    snprintf(err, errlen, "the policy does not let you set \"%s\"", user_may_key[m]);
+    return false;
+  }
+  struct user_policy t = *u;
+  const char *v = eq + 1;
+  int k = key_index(user_may_key[m]);
+  bool ok = parse_field(k, v, &t);
+  struct user_policy mine = t; /* for env: the user's own variables */
+  const struct cg_limits *a = &u->limits, *b = &t.limits;
+  if (ok) {
+    switch (m) {
+    case MAY_NETWORK: ok = t.network == NETWORK_NONE || u->network == NETWORK_HOST; break;
+    case MAY_MEMORY: ok = within(b->memory, a->memory); break;
+    case MAY_MEMORY_HIGH: ok = within(b->memory_high, a->memory_high); break;
+    case MAY_SWAP: ok = a->swap == SWAP_ANY || (b->swap != SWAP_ANY && b->swap <= a->swap); break;
+    case MAY_PIDS: ok = within(b->pids, a->pids); break;
+    case MAY_CPU: ok = within(b->cpu, a->cpu); break;
+    case MAY_IO_WEIGHT: ok = (b->io_weight ? b->io_weight : 100) <= (a->io_weight ? a->io_weight : 100); break;
+    case MAY_NOFILE: case MAY_NPROC: case MAY_CORE: {
+      int r = m - MAY_NOFILE;
+      ok = t.rlimits[r].rlim_max <= u->rlimits[r].rlim_max; /* RLIM_INFINITY is the largest */
+      break;
+    }
+    case MAY_ENV: /* the user's variables join the admin's, replacing the same names */
+      t.n_env = u->n_env;
+      memcpy(t.env, u->env, sizeof t.env);
+      for (unsigned i = 0; ok && i < mine.n_env; i++)
+        ok = set_env(&t, &mine.env[i]);
+      break;
+    default: break;
+    }
+  }
+  if (!ok) {
+    snprintf(err, errlen, "\"%s\" is not a value you may set for %s (not valid, or beyond what the policy allows)",
+             v, user_may_key[m]);
+    return false;
+  }
+  *u = t;
+  return true;
 }

@@ -7,7 +7,7 @@
  *
  * Format (one "key value" per line, single space, no leading blanks, LF ends):
  *
- *   cellsh-policy 2                  first line: magic and format version
+ *   cellsh-policy 3                  first line: magic and format version
  *   # ...                            comment lines are ignored
  *   user <uid>                       starts a record (uids strictly increasing);
  *                                    every key below is required
@@ -26,7 +26,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#define POLICY_MAGIC "cellsh-policy 2"
+#define POLICY_MAGIC "cellsh-policy 3"
 #define POLICY_MAX_BYTES (8u << 20) /* refuse larger files */
 #define NAME_MAX_LEN 32             /* user and group names */
 #define PATH_MAX_LEN 255            /* home and shell */
@@ -40,10 +40,36 @@
 #define MAJOR_MAX 4095          /* device numbers: 12 bits of major, 20 of minor */
 #define MINOR_MAX 1048575
 #define NOFILE_MIN 64           /* below this the helper itself can't work */
+#define POLICY_ENV_MAX 16       /* variables set by the policy */
+#define ENV_NAME_MAX 63
+#define ENV_VALUE_MAX 255
 
 enum network_mode {
   NETWORK_NONE = 0, /* "none": a new network namespace with only loopback, up */
   NETWORK_HOST = 1, /* "host": share the host's network namespace */
+};
+
+/* When a container restarts for a policy change that cgroups can't apply live
+ * (hostname, network, home, names, gid). */
+enum restart_mode {
+  RESTART_IDLE = 0,   /* "idle": at a login once nothing of the user's runs in it */
+  RESTART_LOGIN = 1,  /* "login": at the next login, ending what runs in it */
+  RESTART_MANUAL = 2, /* "manual": only by "kill 1" or cellsh-admin restart */
+};
+
+/* The settings a user may set for themselves in ~/.config/cellsh.yaml, as
+ * bits of "user_may" (the keys' names below); the helper re-checks each value
+ * the caller passes with --set against the admin's (policy_override). */
+enum user_may_bit {
+  MAY_SHELL, MAY_HOSTNAME, MAY_ENV, MAY_NETWORK, MAY_MEMORY, MAY_MEMORY_HIGH, MAY_SWAP,
+  MAY_PIDS, MAY_CPU, MAY_IO_WEIGHT, MAY_NOFILE, MAY_NPROC, MAY_CORE, MAY_COUNT
+};
+extern const char *const user_may_key[MAY_COUNT]; /* "shell", "hostname", ... */
+
+/* One variable the policy sets in every session. */
+struct env_var {
+  char name[ENV_NAME_MAX + 1];
+  char value[ENV_VALUE_MAX + 1];
 };
 
 /* Bandwidth limits on one block device; 0 = no limit. */
@@ -85,6 +111,13 @@ struct user_policy {
   struct cg_limits limits;             /* the cgroup keys above */
   struct rlimit rlimits[RL_COUNT];     /* "nofile" / "nproc" / "core": SOFT HARD, each a
                                           number or "max" (unlimited), soft <= hard */
+  struct env_var env[POLICY_ENV_MAX];  /* "env": NAME=VALUE items, space separated, each
+                                          VALUE percent-encoded (may be empty) */
+  unsigned n_env;
+  enum restart_mode restart;           /* "restart": idle | login | manual */
+  unsigned user_may;                   /* "user_may": key names, space separated (bits) */
+  uint64_t record_hash;                /* not a key: FNV-1a 64 of the record's lines, so a
+                                          container can tell the policy changed */
 };
 
 /* Parse a whole compiled policy held in buf (NUL-terminated) and copy the record
@@ -96,6 +129,16 @@ int policy_parse(const char *buf, uid_t uid, struct user_policy *out, char *err,
  * every folder above it belong to root and are writable by nobody else; dies with
  * EXIT_CONFIG if not, EXIT_REFUSED if the caller has no record. */
 void policy_load(uid_t uid, struct user_policy *out);
+
+/* Apply one setting the user chose ("key=value", the key one of user_may_key,
+ * the value in this file's notation) on top of the admin's record: refused
+ * unless the record lets the user set that key and the value is no more than
+ * the admin's (limits only lower, network only "none" unless the admin gives
+ * "host"). Returns true, or false with a reason in err. */
+bool policy_override(struct user_policy *u, const char *setting, char *err, size_t errlen);
+
+/* Is name a variable the policy may set (not one cellsh sets itself)? */
+bool valid_env_name(const char *name);
 
 /* Validators shared with the parser and the environment filter. */
 bool valid_name(const char *s);

@@ -103,6 +103,10 @@ static void build_env(const struct session *s, const char *tty, struct kept_env 
     if (!strncmp(s->env->vars[i], "LC_", 3) && out->n < ENV_MAX_VARS)
       out->vars[out->n++] = s->env->vars[i];
   out->vars[out->n] = NULL;
+  /* The policy's variables (the admin's, with the user's own on top); PATH
+   * among them replaces the default. Names cellsh sets are never among them. */
+  for (unsigned i = 0; i < u->n_env; i++)
+    env_set(out, u->env[i].name, u->env[i].value);
   if (tty && env_value(s->env, "SSH_CONNECTION"))
     env_add(out, "SSH_TTY", tty);
   if (s->req->agent)

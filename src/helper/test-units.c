@@ -48,6 +48,15 @@ static void test_args(void) {
     snprintf(what, sizeof what, "pty spec \"%s\" is refused", bad_specs[i]);
     ok(!args_ok(4, v, &r), what);
   }
+  char *sets[] = {"h", "run", "--set", "hostname=box", "--set", "pids=10", "--set", NULL};
+  ok(args_ok(7, sets, &r) && r.n_sets == 2 && !strcmp(r.sets[1], "pids=10") && !strcmp(r.command, "--set"),
+     "--set repeats; run's last word is the command even if it is \"--set\"");
+  char *set_login[] = {"h", "login", "--pty", "7:24x80", "--agent", "--set", "shell=/bin/sh", NULL};
+  ok(args_ok(7, set_login, &r) && r.agent && r.n_sets == 1, "--set after --pty and --agent");
+  char *set_bad[] = {"h", "login", "--set", "noequals", NULL};
+  ok(!args_ok(4, set_bad, &r), "--set without KEY=VALUE is refused");
+  char *set_order[] = {"h", "login", "--set", "a=b", "--agent", NULL};
+  ok(!args_ok(5, set_order, &r), "--set before --agent is refused");
   char *stop[] = {"h", "stop", "1001", NULL};
   ok(args_ok(3, stop, &r) && r.verb == VERB_STOP && r.has_stop_uid && r.stop_uid == 1001, "stop UID");
   char *stop0[] = {"h", "stop", "0", NULL};
@@ -90,12 +99,14 @@ static void test_env(void) {
 }
 
 /* The limit keys of a record, every one set to something plain. */
-#define LIMITS "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 1024 4096\nnproc max max\ncore 0 max\n"
+#define EXTRA "env \nrestart idle\nuser_may \n"
+#define LIMITS "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 1024 4096\nnproc max max\ncore 0 max\n" EXTRA
 
 static const char *good_record =
     "user 1001\nname alice\ngid 1001\ngroup alice\ngroups 1001 27\nhome /home/alice\nshell /bin/bash\n"
     "hostname alice\nnetwork none\nmemory 2147483648\nmemory_high 1073741824\nswap max\npids 512\ncpu 1500\n"
-    "io_weight 50\nio 8:0 1048576 0 0 100 254:16 0 2097152 0 0\nnofile 1024 524288\nnproc 100 200\ncore 0 max\nend\n";
+    "io_weight 50\nio 8:0 1048576 0 0 100 254:16 0 2097152 0 0\nnofile 1024 524288\nnproc 100 200\ncore 0 max\n"
+    "env http_proxy=http://proxy:3128 GREETING=hello%20world%21\nrestart manual\nuser_may hostname memory pids network env nofile\nend\n";
 
 /* A record for uid 1001 with the given extra lines in place of the limits. */
 static const char *record_with(const char *limits) {
@@ -118,6 +129,69 @@ static int parse(const char *text, uid_t uid, struct user_policy *u) {
   return policy_parse(text, uid, u, err, sizeof err);
 }
 
+/* env, restart and user_may; then the user's own settings on top (policy_override). */
+static void test_policy_extras(void) {
+  struct user_policy u;
+  char err[256];
+  ok(parse(with_envelope(good_record), 1001, &u) == 1 && u.n_env == 2 && !strcmp(u.env[0].name, "http_proxy") &&
+         !strcmp(u.env[0].value, "http://proxy:3128") && !strcmp(u.env[1].value, "hello world!") &&
+         u.restart == RESTART_MANUAL && (u.user_may & (1u << MAY_HOSTNAME)) && !(u.user_may & (1u << MAY_SHELL)),
+     "env (percent-decoded), restart and user_may parse");
+  const char *bad_extra[][2] = {
+    {"a reserved variable", "env HOME=/x\nrestart idle\nuser_may \n"},
+    {"a variable twice", "env A=1 A=2\nrestart idle\nuser_may \n"},
+    {"a control character in a value", "env A=%0A\nrestart idle\nuser_may \n"},
+    {"a raw odd byte in a value", "env A=a;b\nrestart idle\nuser_may \n"},
+    {"lowercase hex", "env A=%2f\nrestart idle\nuser_may \n"},
+    {"a name with a digit first", "env 1A=x\nrestart idle\nuser_may \n"},
+    {"an unknown restart mode", "env \nrestart sometimes\nuser_may \n"},
+    {"an unknown user_may key", "env \nrestart idle\nuser_may mounts\n"},
+    {"a user_may key twice", "env \nrestart idle\nuser_may shell shell\n"},
+    {"no restart", "env \nuser_may \n"},
+  };
+  for (size_t i = 0; i < sizeof bad_extra / sizeof *bad_extra; i++) {
+    char what[80], limits[512];
+    snprintf(what, sizeof what, "invalid record: %s", bad_extra[i][0]);
+    snprintf(limits, sizeof limits, "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\n"
+             "nproc max max\ncore 0 max\n%s", bad_extra[i][1]);
+    ok(parse(with_envelope(record_with(limits)), 1001, &u) < 0, what);
+  }
+  /* good_record: memory 2G, pids 512, network none, nofile 1024 524288; the
+   * user may set hostname, memory, pids, network, env and nofile. */
+  parse(with_envelope(good_record), 1001, &u);
+  uint64_t hash = u.record_hash;
+  ok(hash != 0 && policy_override(&u, "hostname=mybox", err, sizeof err) && !strcmp(u.hostname, "mybox") &&
+         u.record_hash == hash, "a user may set an allowed key; the record's hash stays the admin's");
+  ok(policy_override(&u, "memory=536870912", err, sizeof err) && u.limits.memory == 536870912ull &&
+         policy_override(&u, "pids=100", err, sizeof err) && u.limits.pids == 100, "a user may lower limits");
+  parse(with_envelope(good_record), 1001, &u);
+  const char *refused[][2] = {
+    {"shell=/bin/sh", "a key the policy does not allow"},
+    {"memory=4294967296", "memory above the admin's"},
+    {"memory=0", "no memory limit under the admin's"},
+    {"pids=513", "pids above the admin's"},
+    {"network=host", "the host network the admin does not give"},
+    {"nofile=1024 1048576", "a hard nofile above the admin's"},
+    {"hostname=-bad", "an invalid hostname"},
+    {"env=HOME=/tmp", "a reserved variable"},
+    {"mounts=/x", "a key that is never the user's"},
+    {"hostname", "no value"},
+    {"cpu=100", "cpu, not allowed here"},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    struct user_policy before = u;
+    char what[96];
+    snprintf(what, sizeof what, "refused, changing nothing: %s", refused[i][1]);
+    ok(!policy_override(&u, refused[i][0], err, sizeof err) && !memcmp(&before, &u, sizeof u), what);
+  }
+  ok(policy_override(&u, "network=none", err, sizeof err) && u.network == NETWORK_NONE &&
+         policy_override(&u, "nofile=256 4096", err, sizeof err) && u.rlimits[RL_NOFILE].rlim_max == 4096,
+     "network none and a lower nofile are accepted");
+  ok(policy_override(&u, "env=EDITOR=vim http_proxy=", err, sizeof err) && u.n_env == 3 &&
+         !strcmp(u.env[0].name, "http_proxy") && u.env[0].value[0] == '\0' && !strcmp(u.env[2].name, "EDITOR"),
+     "the user's variables join the admin's, replacing the same names");
+}
+
 static void test_policy(void) {
   struct user_policy u;
   ok(parse(with_envelope(good_record), 1001, &u) == 1 && u.gid == 1001 && u.n_groups == 2 && u.groups[1] == 27 &&
@@ -131,19 +205,19 @@ static void test_policy(void) {
          u.rlimits[RL_NPROC].rlim_max == 200 && u.rlimits[RL_CORE].rlim_cur == 0 &&
          u.rlimits[RL_CORE].rlim_max == RLIM_INFINITY, "rlimits parse, \"max\" is unlimited");
   const char *bad_limits[][2] = {
-    {"soft above hard", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096 1024\nnproc max max\ncore 0 max\n"},
-    {"one rlimit value", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096\nnproc max max\ncore 0 max\n"},
-    {"io weight above 10000", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 10001\nio \nnofile 64 64\nnproc max max\ncore 0 max\n"},
-    {"io device without its four values", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1 2 3\nnofile 64 64\nnproc max max\ncore 0 max\n"},
-    {"io device without minor", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8 1 2 3 4\nnofile 64 64\nnproc max max\ncore 0 max\n"},
+    {"soft above hard", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096 1024\nnproc max max\ncore 0 max\n" EXTRA},
+    {"one rlimit value", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096\nnproc max max\ncore 0 max\n" EXTRA},
+    {"io weight above 10000", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 10001\nio \nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+    {"io device without its four values", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1 2 3\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+    {"io device without minor", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8 1 2 3 4\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
     {"nine io devices", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 1:0 1 1 1 1 1:1 1 1 1 1 1:2 1 1 1 1 "
-     "1:3 1 1 1 1 1:4 1 1 1 1 1:5 1 1 1 1 1:6 1 1 1 1 1:7 1 1 1 1 1:8 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n"},
-    {"swap of 2^62", "memory 0\nmemory_high 0\nswap 4611686018427387904\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n"},
-    {"a disk listed twice", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1048576 0 0 0 8:0 0 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n"},
-    {"a major above 4095", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 4096:0 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n"},
-    {"pids above the kernel's 4194304", "memory 0\nmemory_high 0\nswap 0\npids 4194305\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n"},
-    {"nofile below 64", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 63 64\nnproc max max\ncore 0 max\n"},
-    {"a missing rlimit", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\n"},
+     "1:3 1 1 1 1 1:4 1 1 1 1 1:5 1 1 1 1 1:6 1 1 1 1 1:7 1 1 1 1 1:8 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+    {"swap of 2^62", "memory 0\nmemory_high 0\nswap 4611686018427387904\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+    {"a disk listed twice", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1048576 0 0 0 8:0 0 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+    {"a major above 4095", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 4096:0 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+    {"pids above the kernel's 4194304", "memory 0\nmemory_high 0\nswap 0\npids 4194305\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+    {"nofile below 64", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 63 64\nnproc max max\ncore 0 max\n" EXTRA},
+    {"a missing rlimit", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\n" EXTRA},
   };
   for (size_t i = 0; i < sizeof bad_limits / sizeof *bad_limits; i++) {
     char what[80];
@@ -152,9 +226,10 @@ static void test_policy(void) {
   }
   ok(parse(with_envelope(record_with(LIMITS)), 1001, &u) == 1 && u.limits.n_io == 0, "the plain limits parse");
   ok(parse(with_envelope(record_with("memory 0\nmemory_high 0\nswap 0\npids 4194304\ncpu 0\nio_weight 0\n"
-                                      "io 4095:1048575 1 1 1 1 8:0 1 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n")), 1001, &u) == 1 &&
+                                      "io 4095:1048575 1 1 1 1 8:0 1 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA)), 1001, &u) == 1 &&
          u.limits.pids == 4194304 && u.limits.n_io == 2, "the edges parse: pids 4194304, device 4095:1048575, nofile 64");
   ok(parse(with_envelope(good_record), 1002, &u) == 0, "another uid is absent");
+  test_policy_extras();
   char tampered[8192];
   snprintf(tampered, sizeof tampered, "%s", with_envelope(good_record));
   *strstr(tampered, "pids 512") = 'P';
@@ -260,7 +335,21 @@ static int parse_policy_file(const char *path, const char *uid_text) {
     }
     printf("\n");
   }
-  printf("end\n");
+  printf("env");
+  for (unsigned i = 0; i < u.n_env; i++) {
+    printf(i ? " %s=" : " %s=", u.env[i].name);
+    for (const unsigned char *p = (const unsigned char *)u.env[i].value; *p; p++)
+      printf(*p < 0x80 && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/:,@+=", *p) ? "%c" : "%%%02X", *p);
+  }
+  static const char *const restarts[] = {"idle", "login", "manual"};
+  printf("%s\nrestart %s\nuser_may", u.n_env ? "" : " ", restarts[u.restart]);
+  bool first = true;
+  for (int m = 0; m < MAY_COUNT; m++)
+    if (u.user_may & (1u << m)) {
+      printf(" %s", user_may_key[m]);
+      first = false;
+    }
+  printf("%s\nend\n", first ? " " : "");
   return 0;
 }
 

@@ -9,7 +9,7 @@ import { Diagnostics, type Diagnostic, type SourceLoc } from './diagnostics.js';
 import { expandHostname } from './hostname.js';
 import { effectiveFor, type Policy, type PolicyEnv } from './resolve.js';
 import { UNLIMITED, type Limit } from './sizes.js';
-import { MAX_GROUPS, type CompiledIo, type CompiledRlimit, type CompiledUser } from './compiled.js';
+import { MAX_GROUPS, USER_MAY_KEYS, type CompiledIo, type CompiledRlimit, type CompiledUser, type UserMayKey } from './compiled.js';
 import type { IoDevice, RlimitValue } from './values.js';
 import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
 
@@ -21,6 +21,13 @@ export interface Compiled {
 
 /** A gid the kernel uses for "no group" ((gid_t)-1); the helper refuses it. */
 const NO_ID = 0xffffffff;
+
+/** The compiled name of a user-settable setting key ("limits.memory" -> "memory"). */
+export function compiledKeyOf(key: string): UserMayKey {
+  const name = key.slice(key.lastIndexOf('.') + 1);
+  if (!(USER_MAY_KEYS as readonly string[]).includes(name)) throw new Error(`${key} is not a user-settable key`);
+  return name as UserMayKey;
+}
 
 /** A limit in the compiled form: 0 means no limit. */
 function limitValue(v: Limit): number {
@@ -130,5 +137,7 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
     memory: limitValue(l.memory), memory_high: limitValue(l.memory_high), swap: l.swap === UNLIMITED ? 'max' : l.swap,
     pids: limitValue(l.pids), cpu: limitValue(l.cpu), io_weight: l.io_weight === 'default' ? 0 : l.io_weight, io,
     nofile: rlimitValue(settings.rlimits.nofile), nproc: rlimitValue(settings.rlimits.nproc), core: rlimitValue(settings.rlimits.core),
+    env: Object.entries(settings.env), restart: settings.restart,
+    user_may: settings.user_may_set.map(compiledKeyOf),
   };
 }

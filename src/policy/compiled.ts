@@ -2,7 +2,7 @@
 // (struct user_policy and the file format), with a writer and a reader that is
 // at least as strict as policy_parse in src/helper/policy.c.
 import { CellshError, ExitCode } from '../errors.js';
-import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
+import { ENV_MAX_VARS, envNameProblem, envValueProblem, hostnameProblem, nameProblem, pathProblem } from './validators.js';
 
 /** An rlimit as the helper sets it: soft and hard, a number or 'max' (RLIM_INFINITY). */
 export interface CompiledRlimit {
@@ -59,10 +59,60 @@ export interface CompiledUser {
   readonly nofile: CompiledRlimit;
   readonly nproc: CompiledRlimit;
   readonly core: CompiledRlimit;
+  /** "env": variables set in every session, in order. */
+  readonly env: readonly (readonly [string, string])[];
+  /** "restart": when a change cgroups can't apply live restarts the container. */
+  readonly restart: 'idle' | 'login' | 'manual';
+  /** "user_may": the compiled keys the user may set (USER_MAY_KEYS). */
+  readonly user_may: readonly UserMayKey[];
+}
+
+/** The keys a user may be let set, by their compiled names (user_may_key in policy.c). */
+export const USER_MAY_KEYS = ['shell', 'hostname', 'env', 'network', 'memory', 'memory_high', 'swap', 'pids', 'cpu',
+  'io_weight', 'nofile', 'nproc', 'core'] as const;
+export type UserMayKey = typeof USER_MAY_KEYS[number];
+const RESTARTS = ['idle', 'login', 'manual'] as const;
+
+/** Bytes an env value holds unencoded (ENV_PLAIN in policy.c); others are %XX. */
+const ENV_PLAIN = /[A-Za-z0-9\-._~/:,@+=]/;
+
+/** NAME=VALUE items for the "env" line, values percent-encoded byte by byte. */
+export function encodeEnv(env: readonly (readonly [string, string])[]): string {
+  const enc = (v: string): string => [...Buffer.from(v, 'utf8')]
+    .map((b) => (b < 0x80 && ENV_PLAIN.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');
+  return env.map(([k, v]) => `${k}=${enc(v)}`).join(' ');
+}
+
+/** The "env" value back to pairs, or undefined if policy.c would refuse it. */
+function decodeEnv(v: string): Array<[string, string]> | undefined {
+  const out: Array<[string, string]> = [];
+  for (const item of v.split(' ').filter((x) => x !== '')) {
+    const eq = item.indexOf('=');
+    const name = eq < 0 ? '' : item.slice(0, eq);
+    if (eq < 0 || envNameProblem(name) || out.some(([n]) => n === name) || out.length === ENV_MAX_VARS) return undefined;
+    const bytes: number[] = [];
+    const text = item.slice(eq + 1);
+    for (let i = 0; i < text.length; i++) {
+      if (text[i] === '%') {
+        if (!/^[0-9A-F]{2}$/.test(text.slice(i + 1, i + 3))) return undefined;
+        bytes.push(parseInt(text.slice(i + 1, i + 3), 16));
+        i += 2;
+      } else if (ENV_PLAIN.test(text[i]!)) {
+        bytes.push(text.charCodeAt(i));
+      } else {
+        return undefined;
+      }
+    }
+    const value = Buffer.from(bytes).toString('utf8');
+    if (bytes.some((b) => b < 0x20 || b === 0x7f) || bytes.length > 255 || envValueProblem(value)) return undefined;
+    out.push([name, value]);
+  }
+  return v === '' || out.length > 0 ? out : undefined;
 }
 
 /** First line of every compiled policy (POLICY_MAGIC). */
-export const POLICY_MAGIC = 'cellsh-policy 2';
+export const POLICY_MAGIC = 'cellsh-policy 3';
 /** The helper refuses larger files (POLICY_MAX_BYTES). */
 export const POLICY_MAX_BYTES = 8 * 1024 * 1024;
 /** The helper's line buffer is 1024 bytes including the NUL. */
@@ -135,6 +185,14 @@ export function recordProblem(u: CompiledUser): string | undefined {
     if (![soft, hard].every((v) => v === 'max' || bytes(v)) || (soft === 'max' && hard !== 'max') ||
         (soft !== 'max' && hard !== 'max' && soft > hard)) return `${key}: soft and hard must be numbers or max, soft <= hard`;
   }
+  if (u.env.length > ENV_MAX_VARS) return `env: more than ${ENV_MAX_VARS} variables`;
+  for (const [name, value] of u.env) {
+    const problem = envNameProblem(name) ?? envValueProblem(value);
+    if (problem) return `env: ${name}: ${problem}`;
+  }
+  if (new Set(u.env.map(([n]) => n)).size !== u.env.length) return 'env: a variable is set twice';
+  if (!RESTARTS.includes(u.restart)) return 'restart: must be idle, login or manual';
+  if (!u.user_may.every((k) => USER_MAY_KEYS.includes(k)) || new Set(u.user_may).size !== u.user_may.length) return 'user_may: unknown or repeated key';
   return undefined;
 }
 
@@ -149,7 +207,8 @@ function recordLines(u: CompiledUser): string[] {
     `home ${u.home}`, `shell ${u.shell}`, `hostname ${u.hostname}`, `network ${u.network}`,
     `memory ${u.memory}`, `memory_high ${u.memory_high}`, `swap ${u.swap}`, `pids ${u.pids}`, `cpu ${u.cpu}`,
     `io_weight ${u.io_weight}`, `io ${ioValue(u.io)}`,
-    ...RLIMIT_KEYS.map((k) => `${k} ${u[k].soft} ${u[k].hard}`), 'end'];
+    ...RLIMIT_KEYS.map((k) => `${k} ${u[k].soft} ${u[k].hard}`),
+    `env ${encodeEnv(u.env)}`, `restart ${u.restart}`, `user_may ${USER_MAY_KEYS.filter((k) => u.user_may.includes(k)).join(' ')}`, 'end'];
 }
 
 /** The text of a compiled policy: magic, comment lines, one record per user, checksum.
@@ -227,6 +286,13 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
   nofile: (v) => rlimitPair(v),
   nproc: (v) => rlimitPair(v),
   core: (v) => rlimitPair(v),
+  env: (v) => decodeEnv(v),
+  restart: (v) => RESTARTS.find((r) => r === v),
+  user_may: (v) => {
+    const words = v.split(' ').filter((x) => x !== '');
+    return (v === '' || words.join(' ') === v) && words.every((w) => (USER_MAY_KEYS as readonly string[]).includes(w)) &&
+      new Set(words).size === words.length ? (words as UserMayKey[]) : undefined;
+  },
 };
 
 /** A size below 2^62 that a JavaScript number holds exactly. */

@@ -4,11 +4,11 @@
 // of every stage and every file comes back together.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import { Diagnostics, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { resolvePolicy, type Policy, type PolicyEnv } from './resolve.js';
-import { locOf, validateDocument } from './validate.js';
-import type { RawPolicy } from './raw.js';
+import { locOf, validateDocument, validateSettingsDocument } from './validate.js';
+import type { RawPolicy, RawSettings } from './raw.js';
 
 /** A resolved policy and every problem found on the way. The policy is a best
  * effort when there are errors (invalid values fall back to the layer below):
@@ -22,6 +22,16 @@ export interface Loaded {
  * problems on a line that has a YAML syntax error are left out: they are echoes
  * of the syntax error (a tab-indented key looks like an unknown top-level key). */
 export function parseRawPolicy(text: string, file: string, diags: Diagnostics): RawPolicy {
+  return parseChecked(text, file, diags, validateDocument);
+}
+
+/** Parse and check a user's own settings file (a settings mapping at the top). */
+export function parseRawSettings(text: string, file: string, diags: Diagnostics): RawSettings {
+  return parseChecked(text, file, diags, validateSettingsDocument);
+}
+
+function parseChecked<T>(text: string, file: string, diags: Diagnostics,
+  validate: (file: string, doc: Document.Parsed, lines: LineCounter, diags: Diagnostics) => T): T {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const firstLine = (m: string): string => m.split('\n')[0]!;
@@ -33,7 +43,7 @@ export function parseRawPolicy(text: string, file: string, diags: Diagnostics): 
   }
   for (const e of doc.warnings) diags.warning(file, locOf({ file, lines }, e.pos[0]), '', `YAML: ${firstLine(e.message)}`);
   const schema = new Diagnostics();
-  const raw = validateDocument(file, doc, lines, schema);
+  const raw = validate(file, doc, lines, schema);
   diags.addAll(schema.list.filter((d) => !d.at || !brokenLines.has(d.at.line)));
   return raw;
 }

@@ -7,7 +7,7 @@
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import type { DiskNumbers } from '../sys/block.js';
 import { Diagnostics, type SourceLoc } from './diagnostics.js';
-import { BUILTIN_DEFAULTS, SETTING_KEYS, type Image, type Network, type SettingKey, type SettingValues } from './schema.js';
+import { BUILTIN_DEFAULTS, SETTING_KEYS, type Image, type Network, type RestartMode, type SettingKey, type SettingValues } from './schema.js';
 import type { Limit } from './sizes.js';
 import type { IoDevice, RlimitValue } from './values.js';
 import { nameProblem } from './validators.js';
@@ -51,8 +51,12 @@ export interface Settings {
   /** The template; expanded per user when compiling. */
   readonly hostname: string;
   readonly network: Network;
+  readonly env: Readonly<Record<string, string>>;
   readonly limits: Limits;
   readonly rlimits: Rlimits;
+  readonly restart: RestartMode;
+  /** Setting keys the user may set in ~/.config/cellsh.yaml. */
+  readonly user_may_set: readonly string[];
 }
 
 /** Where an effective value came from: the built-in default, or a layer of a file. */
@@ -134,11 +138,14 @@ function nest(v: SettingValues): Settings {
     shell: v.shell,
     hostname: v.hostname,
     network: v.network,
+    env: v.env,
     limits: Object.freeze({
       memory: v['limits.memory'], memory_high: v['limits.memory_high'], swap: v['limits.swap'], pids: v['limits.pids'],
       cpu: v['limits.cpu'], io_weight: v['limits.io_weight'], io: v['limits.io'],
     }),
     rlimits: Object.freeze({ nofile: v['rlimits.nofile'], nproc: v['rlimits.nproc'], core: v['rlimits.core'] }),
+    restart: v.restart,
+    user_may_set: v.user_may_set,
   });
 }
 

@@ -3,15 +3,18 @@
 // table are all derived from FIELDS, so they cannot drift apart.
 import { parseDocument } from 'yaml';
 import {
-  absolutePath, count, cpus, hostnameTemplate, ioDevices, IO_WEIGHT_MAX, limitText, oneOf, rlimit, size, weight,
+  absolutePath, count, cpus, envMap, hostnameTemplate, ioDevices, IO_WEIGHT_MAX, limitText, oneOf, rlimit, size, weight, wordList,
   type Checker, type IoDevice, type RlimitValue,
 } from './values.js';
+import { ENV_MAX_VARS } from './validators.js';
 import type { Limit } from './sizes.js';
 
 /** Container images cellsh can build a root from ("host": the host's /usr and a filtered /etc). */
 export type Image = 'host';
 /** Network modes the helper implements (enum network_mode in policy.h). */
 export type Network = 'none' | 'host';
+/** When a container restarts for a change cgroups can't apply live (enum restart_mode). */
+export type RestartMode = 'idle' | 'login' | 'manual';
 
 /** Every setting by its dotted key, with the type of its checked value. */
 export interface SettingValues {
@@ -20,6 +23,8 @@ export interface SettingValues {
   /** A template; see hostname.ts. */
   'hostname': string;
   'network': Network;
+  /** Variables set in every session. */
+  'env': Readonly<Record<string, string>>;
   /** Bytes. */
   'limits.memory': Limit;
   /** Bytes. */
@@ -40,6 +45,9 @@ export interface SettingValues {
   'rlimits.nproc': RlimitValue;
   /** Bytes of a core dump. */
   'rlimits.core': RlimitValue;
+  'restart': RestartMode;
+  /** Setting keys the user may set in ~/.config/cellsh.yaml. */
+  'user_may_set': readonly string[];
 }
 /** A setting's dotted key. */
 export type SettingKey = keyof SettingValues;
@@ -54,7 +62,8 @@ export interface FieldSpec<T> {
   readonly example: string;
   /** One line for the reference table. */
   readonly description: string;
-  /** Whether a user may set it for themselves (the per-user file comes later; off for all). */
+  /** Whether an admin may let users set it in ~/.config/cellsh.yaml (`user_may_set`);
+   * limits only ever lower than the admin's. */
   readonly userMay: boolean;
   readonly check: Checker<T>;
   /** The value in the policy's own notation (for `show` and the table). */
@@ -84,6 +93,9 @@ const ioText = (list: readonly IoDevice[]): string => (list.length === 0 ? '[]'
     .filter((k) => d[k] !== 'unlimited').map((k) => `, ${k}: ${k.endsWith('bps') ? limitText.size(d[k]) : limitText.count(d[k])}`).join('')}}`).join(', ')}]`);
 
 const IMAGES: readonly Image[] = ['host'];
+const RESTARTS: readonly RestartMode[] = ['idle', 'login', 'manual'];
+const envText = (v: Readonly<Record<string, string>>): string =>
+  `{${Object.entries(v).map(([k, x]) => `${k}: ${JSON.stringify(x)}`).join(', ')}}`;
 const NETWORKS: readonly Network[] = ['none', 'host'];
 const quoted = (s: string): string => `"${s}"`;
 
@@ -95,47 +107,52 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     check: oneOf(IMAGES), format: (v) => v,
   },
   'shell': {
-    type: 'absolute path', default: '/bin/bash', example: '/usr/bin/zsh', userMay: false,
+    type: 'absolute path', default: '/bin/bash', example: '/usr/bin/zsh', userMay: true,
     description: 'The shell run inside the container for logins and `-c` commands.',
     check: absolutePath('/bin/bash'), format: (v) => v,
   },
   'hostname': {
-    type: 'template', default: '"{user}"', example: '"{user}-{host}"', userMay: false,
+    type: 'template', default: '"{user}"', example: '"{user}-{host}"', userMay: true,
     description: 'The container\'s hostname; `{user}`, `{uid}` and `{host}` (the host\'s short name) expand.',
     check: hostnameTemplate(), format: quoted,
   },
   'network': {
-    type: NETWORKS.map((n) => `\`${n}\``).join(' \\| '), default: 'none', example: 'host', userMay: false,
+    type: NETWORKS.map((n) => `\`${n}\``).join(' \\| '), default: 'none', example: 'host', userMay: true,
     description: '`none`: only a loopback interface; `host`: the host\'s network.',
     check: oneOf(NETWORKS), format: (v) => v,
   },
+  'env': {
+    type: 'mapping of NAME: value', default: '{}', example: '{http_proxy: "http://proxy:3128"}', userMay: true,
+    description: `Variables set in every session (at most ${ENV_MAX_VARS}; not HOME, USER, LOGNAME, SHELL, TERM or SSH_*). Layers replace the whole mapping; a user's own variables are added to it.`,
+    check: envMap(), format: envText,
+  },
   'limits.memory': {
-    type: 'size or `unlimited`', default: '2G', example: '512M', userMay: false,
+    type: 'size or `unlimited`', default: '2G', example: '512M', userMay: true,
     description: 'Memory the whole container may use (binary units: K, M, G, T; at least 32M).',
     check: size({ min: MEMORY_MIN_BYTES, max: MEMORY_MAX_BYTES }), format: limitText.size,
   },
   'limits.memory_high': {
-    type: 'size or `unlimited`', default: 'unlimited', example: '1536M', userMay: false,
+    type: 'size or `unlimited`', default: 'unlimited', example: '1536M', userMay: true,
     description: 'Above this the container is slowed down and its memory reclaimed first, before the hard limit (v2 memory.high; v1: soft limit, reclaimed first when the host runs short).',
     check: size({ min: MEMORY_MIN_BYTES, max: MEMORY_MAX_BYTES }), format: limitText.size,
   },
   'limits.swap': {
-    type: 'size or `unlimited`', default: '0', example: '1G', userMay: false,
+    type: 'size or `unlimited`', default: '0', example: '1G', userMay: true,
     description: 'Swap the container may use on top of its memory. Enforced when the host has swap; on cgroup v1 it needs a memory limit.',
     check: size({ min: 0, max: MEMORY_MAX_BYTES }), format: limitText.size,
   },
   'limits.pids': {
-    type: `integer 1-${PIDS_MAX} or \`unlimited\``, default: '512', example: '256', userMay: false,
+    type: `integer 1-${PIDS_MAX} or \`unlimited\``, default: '512', example: '256', userMay: true,
     description: 'Processes and threads the container may run at once.',
     check: count({ min: 1, max: PIDS_MAX }), format: limitText.count,
   },
   'limits.cpu': {
-    type: `CPUs (up to 3 decimals, at most ${CPUS_MAX}) or \`unlimited\``, default: '1.5', example: '0.5', userMay: false,
+    type: `CPUs (up to 3 decimals, at most ${CPUS_MAX}) or \`unlimited\``, default: '1.5', example: '0.5', userMay: true,
     description: 'CPU time the container may use, in CPUs (1.5 = one and a half cores).',
     check: cpus({ max: CPUS_MAX }), format: limitText.cpus,
   },
   'limits.io_weight': {
-    type: `integer 1-${IO_WEIGHT_MAX} or \`default\``, default: 'default', example: '50', userMay: false,
+    type: `integer 1-${IO_WEIGHT_MAX} or \`default\``, default: 'default', example: '50', userMay: true,
     description: 'The container\'s share of disk time against others (100 is the kernel\'s default); needs a device scheduled by BFQ (or io.cost on v2).',
     check: weight(), format: (v) => String(v),
   },
@@ -146,24 +163,38 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     check: ioDevices({ bps: size({ min: BPS_MIN, max: BYTES_MAX }), iops: count({ min: 1, max: 2 ** 32 - 1 }) }), format: ioText,
   },
   'rlimits.nofile': {
-    type: 'integer, `unlimited` or `{soft, hard}`', default: '{soft: 1024, hard: 524288}', example: '4096', userMay: false,
+    type: 'integer, `unlimited` or `{soft, hard}`', default: '{soft: 1024, hard: 524288}', example: '4096', userMay: true,
     description: 'Open files per process (`ulimit -n`); a user may raise the soft limit up to the hard one.',
     check: rlimit(count({ min: 64, max: NOFILE_MAX })), format: rlimitText(limitText.count),
   },
   'rlimits.nproc': {
-    type: 'integer, `unlimited` or `{soft, hard}`', default: 'unlimited', example: '1024', userMay: false,
+    type: 'integer, `unlimited` or `{soft, hard}`', default: 'unlimited', example: '1024', userMay: true,
     description: 'Processes the user may have (`ulimit -u`; the kernel counts them per uid). `limits.pids` is the container-wide cap.',
     check: rlimit(count({ min: 1, max: PIDS_MAX })), format: rlimitText(limitText.count),
   },
   'rlimits.core': {
-    type: 'size, `unlimited` or `{soft, hard}`', default: '{soft: 0, hard: unlimited}', example: 'unlimited', userMay: false,
+    type: 'size, `unlimited` or `{soft, hard}`', default: '{soft: 0, hard: unlimited}', example: 'unlimited', userMay: true,
     description: 'Largest core dump a process may write (`ulimit -c`).',
     check: rlimit(size({ min: 0, max: BYTES_MAX })), format: rlimitText(limitText.size),
+  },
+  'restart': {
+    type: RESTARTS.map((r) => `\`${r}\``).join(' \\| '), default: 'idle', example: 'login', userMay: false,
+    description: 'When a running container restarts for a change that can\'t reach it live (hostname, network, home, names): `idle` at a login once nothing of the user\'s runs in it, `login` at the next login (ending what runs), `manual` only by `cellsh-admin restart` or the user. Limits change live.',
+    check: oneOf(RESTARTS), format: (v) => v,
+  },
+  'user_may_set': {
+    type: 'list of keys', default: '[]', example: '[hostname, env, limits.memory]', userMay: false,
+    description: 'Settings the user may choose in `~/.config/cellsh.yaml`: any of `shell`, `hostname`, `env`, `network`, `limits.*` but `io`, `rlimits.*`. Limits only lower than the admin\'s, `network` only `none` unless the admin gives `host`.',
+    check: wordList(() => USER_SETTABLE, (w) => ((SETTING_KEYS as string[]).includes(w) ? `"${w}" is never the user's to set` : undefined)),
+    format: (v) => `[${v.join(', ')}]`,
   },
 };
 
 /** Every setting key, in table order. */
 export const SETTING_KEYS = Object.keys(FIELDS) as SettingKey[];
+
+/** The keys an admin may let users set (userMay), in table order. */
+export const USER_SETTABLE: readonly SettingKey[] = SETTING_KEYS.filter((k) => FIELDS[k].userMay);
 
 /** Check a YAML text (a default or an example) with a field's checker; throws if it fails. */
 export function checkText<K extends SettingKey>(key: K, text: string): SettingValues[K] {

@@ -68,6 +68,20 @@ export function validateDocument(file: string, doc: Document.Parsed, lines: Line
   return policy as RawPolicy;
 }
 
+/** A whole document that is one settings mapping (a user's ~/.config/cellsh.yaml). */
+export function validateSettingsDocument(file: string, doc: Document.Parsed, lines: LineCounter, diags: Diagnostics): RawSettings {
+  const w: Walk = { file, doc, lines, diags };
+  const top = doc.contents;
+  if (top === null || (isScalar(top) && top.value === null)) return {};
+  if (!isMap(top)) {
+    error(w, nodeLoc(w, top), [], `expected a mapping of settings like "hostname: mybox", got ${describeValue(top)}`);
+    return {};
+  }
+  const out: { [K in SettingKey]?: Located<unknown> } = {};
+  readSettings(w, top, [], [], out);
+  return out as RawSettings;
+}
+
 /** The keys of a mapping in order, reporting keys that are not plain names and duplicates. */
 function entries(w: Walk, map: YAMLMap, path: readonly string[]): Entry[] {
   const out: Entry[] = [];

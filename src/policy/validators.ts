@@ -45,6 +45,31 @@ export function hostnameProblem(s: string): string | undefined {
   return undefined;
 }
 
+/** Variables the policy may set, at most (POLICY_ENV_MAX in policy.h). */
+export const ENV_MAX_VARS = 16;
+/** Longest variable name and value, in bytes (ENV_NAME_MAX, ENV_VALUE_MAX). */
+export const ENV_NAME_MAX = 63;
+export const ENV_VALUE_MAX = 255;
+/** Variables cellsh sets itself or takes from the login (reserved_env in policy.c). */
+export const RESERVED_ENV: readonly string[] = ['HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'SSH_AUTH_SOCK', 'SSH_TTY',
+  'SSH_CONNECTION', 'SSH_CLIENT', 'SSH_ORIGINAL_COMMAND'];
+
+/** Why name is not a variable the policy may set (valid_env_name), or undefined. */
+export function envNameProblem(name: string): string | undefined {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return 'a name is letters, digits and _, not starting with a digit';
+  if (name.length > ENV_NAME_MAX) return `longer than ${ENV_NAME_MAX} characters`;
+  if (RESERVED_ENV.includes(name)) return 'cellsh sets this one itself';
+  return undefined;
+}
+
+/** Why value is not one the helper accepts for a variable, or undefined. */
+export function envValueProblem(value: string): string | undefined {
+  if (Buffer.byteLength(value) > ENV_VALUE_MAX) return `longer than ${ENV_VALUE_MAX} bytes`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) return 'has a control character (a newline or tab, say)';
+  return undefined;
+}
+
 /** Edit distance between two short strings (Levenshtein), for "did you mean" hints. */
 export function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);

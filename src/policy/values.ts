@@ -3,7 +3,8 @@
 // a message in the shape `expected <what>, got <what was written>`.
 import { isMap, isScalar, isSeq } from 'yaml';
 import { formatCpu, formatSize, parseCpuText, parseSizeText, UNLIMITED, type Limit } from './sizes.js';
-import { pathProblem } from './validators.js';
+import { encodeEnv } from './compiled.js';
+import { closestWord, ENV_MAX_VARS, envNameProblem, envValueProblem, pathProblem } from './validators.js';
 import { hostnameTemplateProblem } from './hostname.js';
 
 /** The outcome of checking one value. */
@@ -222,6 +223,59 @@ export function ioDevices(opts: { bps: Checker<Limit>; iops: Checker<Limit> }): 
       }
       if (IO_KEYS.every((k) => limits[k] === UNLIMITED)) return bad(`${at}: set at least one of ${IO_KEYS.join(', ')}`);
       out.push({ device, ...limits } as unknown as IoDevice);
+    }
+    return ok(out);
+  };
+}
+
+/** The longest "env" value of a compiled record (its line is at most 1023 bytes). */
+export const ENV_ENCODED_MAX = 1000;
+
+/** Variables set in every session: NAME: value, at most ENV_MAX_VARS. */
+export function envMap(): Checker<Readonly<Record<string, string>>> {
+  return (node) => {
+    if (node === null || node === undefined || (isScalar(node) && node.value === null)) return ok({});
+    if (!isMap(node)) return bad(`expected a mapping of variable names to values, like {EDITOR: vim}, got ${describeValue(node)}`);
+    if (node.items.length > ENV_MAX_VARS) return bad(`expected at most ${ENV_MAX_VARS} variables, got ${node.items.length}`);
+    const out: Record<string, string> = {};
+    for (const pair of node.items) {
+      const name = isScalar(pair.key) ? String(pair.key.value) : '';
+      const nameBad = envNameProblem(name);
+      if (nameBad) return bad(`"${name}": ${nameBad}`);
+      if (Object.hasOwn(out, name)) return bad(`"${name}" is set twice`);
+      const v = pair.value;
+      const text = v === null || (isScalar(v) && v.value === null) ? ''
+        : isScalar(v) && typeof v.value === 'string' ? v.value
+          : isScalar(v) && (typeof v.value === 'number' || typeof v.value === 'boolean') ? (v.source ?? String(v.value)) : undefined;
+      if (text === undefined) return bad(`${name}: expected a string, got ${describeValue(v)}`);
+      const valueBad = envValueProblem(text);
+      if (valueBad) return bad(`${name}: ${valueBad}`);
+      out[name] = text;
+    }
+    const encoded = Buffer.byteLength(encodeEnv(Object.entries(out)));
+    if (encoded > ENV_ENCODED_MAX) return bad(`the variables take ${encoded} bytes in the compiled policy, at most ${ENV_ENCODED_MAX}; set fewer or shorter ones`);
+    return ok(out);
+  };
+}
+
+/** A list of words from a fixed set, each at most once ([] allowed). */
+export function wordList(known: () => readonly string[], refuse: (w: string) => string | undefined): Checker<readonly string[]> {
+  return (node) => {
+    if (node === null || node === undefined || (isScalar(node) && node.value === null)) return ok([]);
+    if (!isSeq(node)) return bad(`expected a list like [shell, limits.memory], got ${describeValue(node)}`);
+    const out: string[] = [];
+    for (const item of node.items) {
+      const w = scalarValue(item);
+      if (typeof w !== 'string') return bad(`expected a key name, got ${describeValue(item)}`);
+      const words = known();
+      if (!words.includes(w)) {
+        const why = refuse(w);
+        if (why) return bad(why);
+        const near = closestWord(w, words);
+        return bad(`unknown key "${w}"; ${near ? `did you mean "${near}"?` : `expected one of: ${words.join(', ')}`}`);
+      }
+      if (out.includes(w)) return bad(`"${w}" is listed twice`);
+      out.push(w);
     }
     return ok(out);
   };

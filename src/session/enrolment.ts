@@ -18,9 +18,11 @@ export function ownRecord(compiledPolicy: string, uid: number): CompiledUser | u
   return users.find((u) => u.uid === uid) ?? 'absent';
 }
 
-/** Refuse, in plain words, a user the applied policy does not list. */
-export function assertEnrolled(compiledPolicy: string, uid: number): void {
-  if (ownRecord(compiledPolicy, uid) !== 'absent') return;
+/** Refuse, in plain words, a user the applied policy does not list; returns
+ * their record when it could be read. */
+export function assertEnrolled(compiledPolicy: string, uid: number): CompiledUser | undefined {
+  const record = ownRecord(compiledPolicy, uid);
+  if (record !== 'absent') return record;
   const name = userInfo().username;
   throw new CellshError('not-enrolled', `${name} is not enrolled in cellsh, so there is no container to log in to`, {
     hint: `ask your administrator to run "cellsh-admin enroll ${name}"`, exitCode: ExitCode.refused,

@@ -19,21 +19,33 @@ const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQU
 /** How long pipe relays may keep draining after the program exited. */
 const PIPE_DRAIN_MS = 200;
 
+/** How to start the helper for this session. */
+interface Start {
+  readonly helper: string;
+  readonly req: HelperRequest;
+  readonly ttys: readonly boolean[];
+  /** sshd's agent socket on the host, when the session forwards one. */
+  readonly agent: string | undefined;
+  /** The user's own settings (--set KEY=VALUE). */
+  readonly sets: readonly string[];
+}
+
 /** Run the invocation in the user's container; resolves with the exit status. */
-export async function runSession(helper: string, inv: Invocation): Promise<number> {
+export async function runSession(helper: string, inv: Invocation, sets: readonly string[] = []): Promise<number> {
   const req: HelperRequest = inv.kind === 'login' ? { verb: 'login' } : { verb: 'run', command: inv.command };
   const ttys = [0, 1, 2].map((fd) => isatty(fd));
   const agent = hostAgentSocket(process.env['SSH_AUTH_SOCK'], process.getuid!());
-  return ttys[0] && ttys[1] ? runWithPty(helper, req, ttys, agent) : runWithPipes(helper, req, ttys, agent);
+  const start: Start = { helper, req, ttys, agent, sets };
+  return ttys[0] && ttys[1] ? runWithPty(start) : runWithPipes(start);
 }
 
-async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[], agent: string | undefined): Promise<number> {
+async function runWithPty({ helper, req, ttys, agent, sets }: Start): Promise<number> {
   const mask = ttys.reduce((m, t, fd) => (t ? m | (1 << fd) : m), 0);
   // Terminals are replaced by /dev/null; stderr by a pipe so the helper's own
   // messages still reach the person. Non-terminal fds pass straight through.
   const stdio: StdioOptions & unknown[] = [ttys[0] ? 'ignore' : 'inherit', ttys[1] ? 'ignore' : 'inherit', ttys[2] ? 'pipe' : 'inherit'];
   const out = process.stdout;
-  const proc = await startHelper(helper, req, stdio, { pty: { mask, rows: out.rows || 24, cols: out.columns || 80 }, agent: agent !== undefined });
+  const proc = await startHelper(helper, req, stdio, { pty: { mask, rows: out.rows || 24, cols: out.columns || 80 }, agent: agent !== undefined, sets });
   const { TerminalRelay } = await import('./relay.js');
   proc.child.stderr?.pipe(process.stderr, { end: false });
   const unforward = forwardSignals(proc);
@@ -57,9 +69,9 @@ async function runWithPty(helper: string, req: HelperRequest, ttys: boolean[], a
   }
 }
 
-async function runWithPipes(helper: string, req: HelperRequest, ttys: boolean[], agent: string | undefined): Promise<number> {
+async function runWithPipes({ helper, req, ttys, agent, sets }: Start): Promise<number> {
   const stdio: StdioOptions & unknown[] = ttys.map((t) => (t ? 'pipe' : 'inherit'));
-  const proc = await startHelper(helper, req, stdio, { agent: agent !== undefined });
+  const proc = await startHelper(helper, req, stdio, { agent: agent !== undefined, sets });
   const relays: Array<Promise<void>> = [];
   if (proc.child.stdin && ttys[0]) process.stdin.pipe(proc.child.stdin).on('error', () => undefined);
   if (proc.child.stdout) relays.push(pipeUntilEnd(proc.child.stdout, process.stdout));

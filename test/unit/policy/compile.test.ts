@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { formatCompiled } from '../../../src/policy/index.js';
 import { buildText, fixturePath, problemsOf, sampleEnv, tableDirectory, type UserRow } from '../../helpers/fixtures.js';
 
 const G = 2 ** 30;
@@ -10,6 +11,7 @@ const G = 2 ** 30;
 const REST = {
   memory_high: 0, swap: 0, io_weight: 0, io: [],
   nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'max', hard: 'max' }, core: { soft: 0, hard: 'max' },
+  env: [], restart: 'idle', user_may: [],
 } as const;
 
 test('enrolled users and users named in the policy are compiled, sorted by uid, without the enrolment group', () => {
@@ -110,7 +112,20 @@ test('the limits and rlimits reach the record in the helper\'s units', () => {
     memory: G, memory_high: 768 * 2 ** 20, swap: 'max', pids: 512, cpu: 1500, io_weight: 50,
     io: [{ major: 8, minor: 0, rbps: 10 * 2 ** 20, wbps: 0, riops: 0, wiops: 200 }, { major: 259, minor: 0, rbps: 0, wbps: 2 ** 20, riops: 0, wiops: 0 }],
     nofile: { soft: 4096, hard: 4096 }, nproc: { soft: 100, hard: 200 }, core: { soft: 'max', hard: 'max' },
+    env: [], restart: 'idle', user_may: [],
   });
+});
+
+test('env, restart and user_may_set reach the record (user_may by compiled names, in the helper\'s order)', () => {
+  const built = buildText([
+    'defaults:', '  env: {http_proxy: "http://proxy:3128"}', '  restart: manual', '  user_may_set: [limits.memory, env, shell]',
+    'users:', '  alice:', '    env: {EDITOR: vim}', '    restart: login', '',
+  ].join('\n'));
+  assert.deepEqual(built.diagnostics, []);
+  const [alice, bob] = built.users;
+  assert.deepEqual([alice!.env, alice!.restart, alice!.user_may], [[['EDITOR', 'vim']], 'login', ['memory', 'env', 'shell']]);
+  assert.deepEqual([bob!.env, bob!.restart], [[['http_proxy', 'http://proxy:3128']], 'manual']);
+  assert.match(formatCompiled(built.users, 'x'), /\nuser_may shell env memory\n/);
 });
 
 test('an I/O limit on a device this host lacks, or on one disk twice, is an error at the key', () => {

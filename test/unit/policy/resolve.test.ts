@@ -14,6 +14,7 @@ test('a user with no entry gets built-in defaults overlaid with defaults:', () =
     image: 'host', shell: '/bin/bash', hostname: '{user}', network: 'host',
     limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
     rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
+    env: {}, restart: 'idle', user_may_set: [],
   });
 });
 
@@ -23,11 +24,13 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
     image: 'host', shell: '/bin/bash', hostname: '{user}', network: 'host',
     limits: { memory: 4 * 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
     rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
+    env: {}, restart: 'idle', user_may_set: [],
   });
   assert.deepEqual(effectiveFor(policy, 'alice').settings, {
     image: 'host', shell: '/usr/bin/zsh', hostname: '{user}-{host}', network: 'host',
     limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
     rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
+    env: {}, restart: 'idle', user_may_set: [],
   });
 });
 

@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { FIELDS, renderPolicyTable, type SettingKey } from '../../../src/policy/index.js';
-import { BUILTIN_DEFAULTS, checkText, SETTING_KEYS } from '../../../src/policy/schema.js';
+import { BUILTIN_DEFAULTS, checkText, SETTING_KEYS, USER_SETTABLE } from '../../../src/policy/schema.js';
+import { compiledKeyOf } from '../../../src/policy/compile.js';
+import { USER_MAY_KEYS } from '../../../src/policy/compiled.js';
 import { buildText, fixturePath, packageRoot, problemsOf } from '../../helpers/fixtures.js';
 import { join } from 'node:path';
 
@@ -27,7 +29,8 @@ function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings'])
   return { 'image': s.image, 'shell': s.shell, 'hostname': s.hostname, 'network': s.network,
     'limits.memory': s.limits.memory, 'limits.memory_high': s.limits.memory_high, 'limits.swap': s.limits.swap,
     'limits.pids': s.limits.pids, 'limits.cpu': s.limits.cpu, 'limits.io_weight': s.limits.io_weight, 'limits.io': s.limits.io,
-    'rlimits.nofile': s.rlimits.nofile, 'rlimits.nproc': s.rlimits.nproc, 'rlimits.core': s.rlimits.core };
+    'rlimits.nofile': s.rlimits.nofile, 'rlimits.nproc': s.rlimits.nproc, 'rlimits.core': s.rlimits.core,
+    'env': s.env, 'restart': s.restart, 'user_may_set': s.user_may_set };
 }
 
 /** The single problem reported for key: yamlValue, as a person sees it. */
@@ -93,6 +96,14 @@ const VALID: Array<[SettingKey, string, unknown]> = [
   ['rlimits.nproc', 'unlimited', { soft: 'unlimited', hard: 'unlimited' }],
   ['rlimits.core', '0', { soft: 0, hard: 0 }],
   ['rlimits.core', '{soft: 0, hard: 1G}', { soft: 0, hard: 2 ** 30 }],
+  ['env', '{}', {}],
+  ['env', '{EDITOR: vim, http_proxy: "http://proxy:3128", N: 5, EMPTY: ""}', { EDITOR: 'vim', http_proxy: 'http://proxy:3128', N: '5', EMPTY: '' }],
+  ['env', '{PATH: "/opt/tools/bin:/usr/bin:/bin", GREETING: "grüß dich; 100%"}', { PATH: '/opt/tools/bin:/usr/bin:/bin', GREETING: 'grüß dich; 100%' }],
+  ['restart', 'idle', 'idle'],
+  ['restart', 'login', 'login'],
+  ['restart', 'manual', 'manual'],
+  ['user_may_set', '[]', []],
+  ['user_may_set', '[shell, hostname, env, network, limits.memory, rlimits.nofile]', ['shell', 'hostname', 'env', 'network', 'limits.memory', 'rlimits.nofile']],
 ];
 
 for (const [key, yamlValue, want] of VALID) {
@@ -169,6 +180,24 @@ const INVALID: Array<[SettingKey, string, string]> = [
   ['rlimits.nofile', '{soft: 1024}', 'expected {soft: N, hard: N}, got a mapping with "soft"'],
   ['rlimits.nproc', '{soft: 1, hard: lots}', 'hard: expected a whole number from 1 to 4194304 or "unlimited", got "lots"'],
   ['rlimits.core', 'big', 'expected a size like "512M", got "big" (or {soft: N, hard: N})'],
+  ['env', 'EDITOR=vim', 'expected a mapping of variable names to values, like {EDITOR: vim}, got "EDITOR=vim"'],
+  ['env', '{HOME: /tmp}', '"HOME": cellsh sets this one itself'],
+  ['env', '{SSH_AUTH_SOCK: /tmp/x}', '"SSH_AUTH_SOCK": cellsh sets this one itself'],
+  ['env', '{1X: a}', '"1X": a name is letters, digits and _, not starting with a digit'],
+  ['env', '{"A-B": a}', '"A-B": a name is letters, digits and _, not starting with a digit'],
+  ['env', '{A: "two\\nlines"}', 'A: has a control character (a newline or tab, say)'],
+  ['env', '{A: [1]}', 'A: expected a string, got a list'],
+  ['env', `{A: ${'x'.repeat(256)}}`, 'A: longer than 255 bytes'],
+  ['env', `{${Array.from({ length: 17 }, (_, i) => `V${i}: x`).join(', ')}}`, 'expected at most 16 variables, got 17'],
+  ['env', `{${Array.from({ length: 5 }, (_, i) => `V${i}: "${';'.repeat(80)}"`).join(', ')}}`, 'the variables take 1219 bytes in the compiled policy, at most 1000; set fewer or shorter ones'],
+  ['restart', 'never', 'expected "idle", "login" or "manual", got "never"'],
+  ['user_may_set', 'shell', 'expected a list like [shell, limits.memory], got "shell"'],
+  ['user_may_set', '[limits.io]', '"limits.io" is never the user\'s to set'],
+  ['user_may_set', '[image]', '"image" is never the user\'s to set'],
+  ['user_may_set', '[user_may_set]', '"user_may_set" is never the user\'s to set'],
+  ['user_may_set', '[limits.memroy]', 'unknown key "limits.memroy"; did you mean "limits.memory"?'],
+  ['user_may_set', '[mounts]', `unknown key "mounts"; expected one of: ${USER_SETTABLE.join(', ')}`],
+  ['user_may_set', '[shell, shell]', '"shell" is listed twice'],
 ];
 
 for (const [key, yamlValue, message] of INVALID) {
@@ -196,6 +225,7 @@ test('the built-in defaults are the documented ones', () => {
     'limits.io_weight': 'default', 'limits.io': [],
     'rlimits.nofile': { soft: 1024, hard: 524288 }, 'rlimits.nproc': { soft: 'unlimited', hard: 'unlimited' },
     'rlimits.core': { soft: 0, hard: 'unlimited' },
+    'env': {}, 'restart': 'idle', 'user_may_set': [],
   });
 });
 
@@ -207,15 +237,18 @@ test('every example passes its own checker and formats back', () => {
   }
 });
 
-test('no setting may be set by users yet', () => {
-  for (const key of SETTING_KEYS) assert.equal(FIELDS[key].userMay, false, key);
+test('users may be let set the session settings and limits, never the image, io devices or the policy keys', () => {
+  assert.deepEqual(USER_SETTABLE, ['shell', 'hostname', 'network', 'env', 'limits.memory', 'limits.memory_high', 'limits.swap',
+    'limits.pids', 'limits.cpu', 'limits.io_weight', 'rlimits.nofile', 'rlimits.nproc', 'rlimits.core']);
+  // Each maps to a key the helper's --set knows (user_may_key in policy.c).
+  assert.deepEqual(USER_SETTABLE.map(compiledKeyOf).sort(), [...USER_MAY_KEYS].sort());
 });
 
 test('renderPolicyTable has a header and one row per setting', () => {
   const lines = renderPolicyTable().trimEnd().split('\n');
   assert.equal(lines[0], '| key | type | default | example | description |');
   assert.equal(lines.length, 2 + SETTING_KEYS.length);
-  assert.equal(lines[6], '| `limits.memory` | size or `unlimited` | `2G` | `512M` | Memory the whole container may use (binary units: K, M, G, T; at least 32M). |');
+  assert.equal(lines[7], '| `limits.memory` | size or `unlimited` | `2G` | `512M` | Memory the whole container may use (binary units: K, M, G, T; at least 32M). |');
   for (const line of lines) assert.equal(line.split(/(?<!\\)\|/).length, 7, line);
 });
 
