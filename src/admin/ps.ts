@@ -1,10 +1,12 @@
 // `cellsh-admin ps`: every running container with what it uses against its
 // limits: memory, CPU (measured over a short sample) and processes, and how
-// often it ran into its memory or pids limit.
-import { readdirSync, readFileSync } from 'node:fs';
+// often it ran into its memory or pids limit; its uptime, sessions, and whether
+// it runs the applied policy (current), not yet (changed: the next login
+// applies it) or waits for a restart (pending).
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Layout } from '../layout.js';
-import { formatCpu } from '../policy/index.js';
+import { fnv1a64, formatCpu } from '../policy/index.js';
 import { cgroupHost, containerUsage, type CgroupHost, type Usage } from '../sys/cgroups.js';
 import type { UserDirectory } from '../sys/users.js';
 import type { TextOut } from './check.js';
@@ -26,6 +28,10 @@ interface Record_ {
   readonly initPid: number;
   readonly initStart: number;
   readonly createdMs: number;
+  /** The admin's record it was last brought in line with (16 hex digits), if known. */
+  readonly policyHash: string | undefined;
+  /** Settings waiting for a restart ("" none). */
+  readonly pending: string;
 }
 
 /** One row of the listing. */
@@ -34,6 +40,13 @@ export interface PsRow {
   readonly uid: number;
   readonly container: string;
   readonly started: string;
+  readonly uptime_s: number;
+  /** Sessions running in it now (each session's monitor holds its notice file open). */
+  readonly sessions: number;
+  /** current | changed (applies at the next login) | pending (waits for a restart) | unknown. */
+  readonly policy: 'current' | 'changed' | 'pending' | 'unknown';
+  /** With policy pending: what waits for the restart. */
+  readonly pending: string;
   readonly memory: { readonly used: number | null; readonly limit: number | null };
   /** CPUs in use over the sample, and the limit in CPUs. */
   readonly cpu: { readonly used: number | null; readonly limit: number | null };
@@ -50,7 +63,11 @@ export async function runPs(opts: PsOptions): Promise<number> {
   const t0 = Date.now();
   if (records.length > 0) await new Promise((res) => setTimeout(res, opts.sampleMs));
   const seconds = (Date.now() - t0) / 1000;
-  const rows = records.map((r) => row(r, opts.dir, before.get(r.uid), containerUsage(host, r.uid), seconds));
+  const hashes = recordHashes(opts.layout.compiledPolicy);
+  const sessions = sessionCounts(opts.layout.stateDir);
+  const rows = records.map((r) => row(r, opts.dir, before.get(r.uid), containerUsage(host, r.uid), seconds, {
+    sessions: sessions.get(r.uid) ?? 0, policy: policyState(r, hashes.get(r.uid)),
+  }));
   if (opts.json) {
     opts.out.write(`${JSON.stringify({ cgroup: describeHost(host), containers: rows }, null, 2)}\n`);
   } else {
@@ -81,8 +98,12 @@ function readRecords(stateDir: string): Record_[] {
     }
     const kv = new Map(text.split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
     const n = (k: string): number => Number(kv.get(k));
-    if (!text.startsWith('cellsh-state 1\n') || !/^[0-9a-f]{12}$/.test(kv.get('id') ?? '')) continue;
-    out.push({ uid: n('uid'), id: kv.get('id')!, initPid: n('init_pid'), initStart: n('init_start'), createdMs: n('created_ms') });
+    if (!/^cellsh-state [12]\n/.test(text) || !/^[0-9a-f]{12}$/.test(kv.get('id') ?? '')) continue;
+    const pending = kv.get('pending');
+    out.push({
+      uid: n('uid'), id: kv.get('id')!, initPid: n('init_pid'), initStart: n('init_start'), createdMs: n('created_ms'),
+      policyHash: kv.get('policy'), pending: pending === undefined || pending === '-' ? '' : pending,
+    });
   }
   return out.sort((a, b) => a.uid - b.uid);
 }
@@ -97,7 +118,65 @@ function alive(r: Record_): boolean {
   }
 }
 
-function row(r: Record_, dir: UserDirectory, before: Usage | undefined, after: Usage | undefined, seconds: number): PsRow {
+/** Each record's FNV-1a 64 in the applied policy, by uid: its bytes from "user N" through "end" (record_hash in policy.c). */
+function recordHashes(compiledPolicy: string): Map<number, string> {
+  const out = new Map<number, string>();
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(compiledPolicy);
+  } catch {
+    return out;
+  }
+  let start = -1;
+  let uid = 0;
+  for (let at = 0; at < bytes.length;) {
+    const nl = bytes.indexOf(0x0a, at);
+    if (nl < 0) break;
+    const line = bytes.subarray(at, nl).toString('latin1');
+    if (line.startsWith('user ')) [start, uid] = [at, Number(line.slice(5))];
+    else if (line === 'end' && start >= 0) out.set(uid, fnv1a64(bytes.subarray(start, nl + 1)));
+    at = nl + 1;
+  }
+  return out;
+}
+
+function policyState(r: Record_, current: string | undefined): Pick<PsRow, 'policy' | 'pending'> {
+  if (r.policyHash === undefined || current === undefined) return { policy: 'unknown', pending: '' };
+  if (r.policyHash !== current) return { policy: 'changed', pending: '' };
+  return r.pending ? { policy: 'pending', pending: r.pending } : { policy: 'current', pending: '' };
+}
+
+/** Sessions per uid: fds that point at the state folder's <uid>.notice (every session's monitor holds one). */
+function sessionCounts(stateDir: string): Map<number, number> {
+  const out = new Map<number, number>();
+  const pattern = new RegExp(`^${stateDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(\\d+)\\.notice$`);
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = pattern.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) out.set(Number(m[1]), (out.get(Number(m[1])) ?? 0) + 1);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+function row(r: Record_, dir: UserDirectory, before: Usage | undefined, after: Usage | undefined, seconds: number,
+  extra: { sessions: number; policy: Pick<PsRow, 'policy' | 'pending'> }): PsRow {
   const cpuUsed = before?.cpu.usec !== undefined && after?.cpu.usec !== undefined && seconds > 0
     ? Math.max(0, (after.cpu.usec - before.cpu.usec) / 1e6 / seconds) : null;
   return {
@@ -105,12 +184,23 @@ function row(r: Record_, dir: UserDirectory, before: Usage | undefined, after: U
     uid: r.uid,
     container: r.id,
     started: new Date(r.createdMs).toISOString(),
+    uptime_s: Math.max(0, Math.round((Date.now() - r.createdMs) / 1000)),
+    sessions: extra.sessions,
+    ...extra.policy,
     memory: { used: after?.memory.used ?? null, limit: after?.memory.limit ?? null },
     cpu: { used: cpuUsed === null ? null : Math.round(cpuUsed * 100) / 100, limit: after?.cpu.limit === undefined ? null : after.cpu.limit / 1000 },
     pids: { used: after?.pids.used ?? null, limit: after?.pids.limit ?? null },
     oom_kills: after?.oomKills ?? 0,
     pids_limit_hits: after?.pidsMax ?? 0,
   };
+}
+
+/** 45s, 12m, 3h05m, 2d04h. */
+export function duration(s: number): string {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`;
 }
 
 /** 1.5G, 212M, 900K: one decimal below 10. */
@@ -129,13 +219,14 @@ function table(rows: readonly PsRow[]): string {
   if (rows.length === 0) return 'no containers are running\n';
   const of = (used: string, limit: number | null, fmt: (n: number) => string): string => `${used} / ${limit === null ? 'unlimited' : fmt(limit)}`;
   const cells = rows.map((r) => [
-    r.user, String(r.uid), r.container, r.started.slice(0, 19).replace('T', ' '),
+    r.user, String(r.uid), r.container, duration(r.uptime_s), String(r.sessions),
+    r.policy === 'pending' ? `restart pending (${r.pending})` : r.policy === 'changed' ? 'changed (next login)' : r.policy,
     of(r.memory.used === null ? '?' : humanBytes(r.memory.used), r.memory.limit, humanBytes),
     of(r.cpu.used === null ? '?' : r.cpu.used.toFixed(2), r.cpu.limit, (c) => formatCpu(Math.round(c * 1000))),
     of(r.pids.used === null ? '?' : String(r.pids.used), r.pids.limit, String),
     [r.oom_kills ? `oom ${r.oom_kills}` : '', r.pids_limit_hits ? `pids ${r.pids_limit_hits}` : ''].filter((x) => x).join(', ') || '-',
   ]);
-  const head = ['USER', 'UID', 'CONTAINER', 'STARTED (UTC)', 'MEMORY', 'CPU', 'PIDS', 'LIMIT HITS'];
+  const head = ['USER', 'UID', 'CONTAINER', 'UPTIME', 'SESSIONS', 'POLICY', 'MEMORY', 'CPU', 'PIDS', 'LIMIT HITS'];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   return [head, ...cells].map((c) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }

@@ -74,58 +74,98 @@ static bool needed(int c, const struct cg_limits *l) {
   }
 }
 
-static void write_u64(int leaf, const char *file, uint64_t v, const char *what) {
-  char text[24];
-  xsnprintf(text, sizeof text, "%" PRIu64, v);
-  cg_write(leaf, file, text, what);
+/* The value a blkio throttle file holds for a device, or 0 if none. */
+static uint64_t device_value(int leaf, const char *file, const struct io_limit *d) {
+  char head[32];
+  xsnprintf(head, sizeof head, "%u:%u", d->major, d->minor);
+  return cg_read_key(leaf, file, head);
 }
 
-static void write_memory(int leaf, const struct cg_limits *l) {
-  if (l->memory)
-    write_u64(leaf, "memory.limit_in_bytes", l->memory, "memory");
-  if (l->memory_high) /* v1's nearest: reclaimed first when the host runs short */
-    write_u64(leaf, "memory.soft_limit_in_bytes", l->memory_high, "memory");
-  if (!swap_limited(l))
-    return;
-  /* v1 caps memory plus swap together, so a swap limit needs a memory limit. */
-  if (!l->memory)
-    die(EXIT_REFUSED, "can't apply the swap limit: on cgroup v1 it needs a memory limit too; "
-        "ask your administrator to set limits.memory, or limits.swap to unlimited");
-  if (faccessat(leaf, "memory.memsw.limit_in_bytes", F_OK, 0) < 0)
-    die(EXIT_REFUSED, "can't apply the swap limit: this kernel does not account swap per cgroup "
-        "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
-  write_u64(leaf, "memory.memsw.limit_in_bytes", l->memory + l->swap, "memory");
+static const char *u64_or(char *buf, size_t len, uint64_t v, const char *none) {
+  if (!v)
+    return none;
+  xsnprintf(buf, len, "%" PRIu64, v);
+  return buf;
 }
 
-static void write_blkio(int leaf, const struct cg_limits *l) {
-  if (l->io_weight) {
-    /* v2's weights run 1-10000 around a default of 100, BFQ's on v1 1-1000
-     * around the same default; the older blkio.weight runs 10-1000. */
-    uint32_t w = l->io_weight > 1000 ? 1000 : l->io_weight;
-    if (faccessat(leaf, "blkio.bfq.weight", F_OK, 0) == 0)
-      write_u64(leaf, "blkio.bfq.weight", w, "blkio");
-    else if (faccessat(leaf, "blkio.weight", F_OK, 0) == 0)
-      write_u64(leaf, "blkio.weight", w < 10 ? 10 : w, "blkio");
-    else
-      die(EXIT_REFUSED, "can't apply the io_weight limit: this kernel has no disk weights on cgroup v1 "
-          "(it needs BFQ); ask your administrator to run \"cellsh-admin doctor\"");
-  }
-  for (unsigned i = 0; i < l->n_io; i++) {
-    const struct io_limit *d = &l->io[i];
-    const uint64_t v[4] = {d->rbps, d->wbps, d->riops, d->wiops};
-    for (int k = 0; k < 4; k++) {
-      char text[64];
-      if (!v[k])
-        continue;
-      xsnprintf(text, sizeof text, "%u:%u %" PRIu64, d->major, d->minor, v[k]);
-      cg_write(leaf, io_files[k], text, "blkio");
+/* v1 caps memory and memory+swap separately, and memsw may never be below
+ * memory: write them in the order that keeps that true at every step. */
+static void write_memory(int leaf, const struct cg_limits *l, struct cg_fail *f) {
+  char mem[24], memsw[24], soft[24];
+  u64_or(mem, sizeof mem, l->memory, "-1");
+  bool has_memsw = faccessat(leaf, "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
+  if (swap_limited(l) && !l->memory)
+    cg_refuse(f, "can't apply the swap limit: on cgroup v1 it needs a memory limit too; "
+              "ask your administrator to set limits.memory, or limits.swap to unlimited");
+  else if (swap_limited(l) && !has_memsw)
+    cg_refuse(f, "can't apply the swap limit: this kernel does not account swap per cgroup "
+              "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
+  if (!has_memsw) {
+    cg_set(f, leaf, "memory.limit_in_bytes", mem);
+  } else {
+    u64_or(memsw, sizeof memsw, swap_limited(l) && l->memory ? l->memory + l->swap : 0, "-1");
+    if (write_file_at(leaf, "memory.limit_in_bytes", mem)) {
+      cg_set(f, leaf, "memory.memsw.limit_in_bytes", memsw);
+    } else {
+      cg_set(f, leaf, "memory.memsw.limit_in_bytes", memsw);
+      cg_set(f, leaf, "memory.limit_in_bytes", mem);
     }
+  }
+  /* v1's nearest to memory.high: reclaimed first when the host runs short */
+  cg_set(f, leaf, "memory.soft_limit_in_bytes", u64_or(soft, sizeof soft, l->memory_high, "-1"));
+}
+
+static void write_blkio(int leaf, const struct cg_limits *l, struct cg_fail *f) {
+  /* v2's weights run 1-10000 around a default of 100, BFQ's on v1 1-1000
+   * around the same default; the older blkio.weight runs 10-1000 around 500. */
+  uint32_t w = l->io_weight > 1000 ? 1000 : l->io_weight;
+  char v[64];
+  if (faccessat(leaf, "blkio.bfq.weight", F_OK, 0) == 0) {
+    xsnprintf(v, sizeof v, "%u", w ? w : 100u);
+    cg_set(f, leaf, "blkio.bfq.weight", v);
+  } else if (faccessat(leaf, "blkio.weight", F_OK, 0) == 0) {
+    xsnprintf(v, sizeof v, "%u", w ? (w < 10 ? 10 : w) : 500u);
+    cg_set(f, leaf, "blkio.weight", v);
+  } else if (w) {
+    cg_refuse(f, "can't apply the io_weight limit: this kernel has no disk weights on cgroup v1 "
+              "(it needs BFQ); ask your administrator to run \"cellsh-admin doctor\"");
+  }
+  for (int k = 0; k < 4; k++) {
+    for (unsigned i = 0; i < l->n_io; i++) {
+      const struct io_limit *d = &l->io[i];
+      const uint64_t want[4] = {d->rbps, d->wbps, d->riops, d->wiops};
+      /* 0 removes the device's rule (a limit the policy dropped). */
+      xsnprintf(v, sizeof v, "%u:%u %" PRIu64, d->major, d->minor, want[k]);
+      if (want[k] || device_value(leaf, io_files[k], d))
+        cg_set(f, leaf, io_files[k], v);
+    }
+    cg_clear_other_devices(f, leaf, io_files[k], l, "0");
+  }
+}
+
+/* Every limit of one controller's leaf, "no limit" where the policy sets none. */
+static void write_limits(int c, int leaf, const struct cg_limits *l, struct cg_fail *f) {
+  char v[32];
+  switch (c) {
+  case C_MEMORY:
+    write_memory(leaf, l, f);
+    break;
+  case C_PIDS:
+    cg_set(f, leaf, "pids.max", u64_or(v, sizeof v, l->pids, "max"));
+    break;
+  case C_CPU:
+    xsnprintf(v, sizeof v, "%u", CPU_PERIOD_US);
+    cg_set(f, leaf, "cpu.cfs_period_us", v);
+    cg_set(f, leaf, "cpu.cfs_quota_us", u64_or(v, sizeof v, (uint64_t)l->cpu * CPU_PERIOD_US / 1000u, "-1"));
+    break;
+  default:
+    write_blkio(leaf, l, f);
+    break;
   }
 }
 
 static void v1_create(uid_t uid, const struct cg_limits *l) {
   v1_destroy(uid);
-  char v[32];
   for (int c = 0; c < C_COUNT; c++) {
     cleanup_fd int leaf = open_leaf(c, uid, true);
     if (leaf < 0) {
@@ -134,26 +174,24 @@ static void v1_create(uid_t uid, const struct cg_limits *l) {
       die(EXIT_REFUSED, "can't apply the %s limit: the %s cgroup controller is not mounted; "
           "ask your administrator to run \"cellsh-admin doctor\"", controllers[c], controllers[c]);
     }
-    switch (c) {
-    case C_MEMORY:
-      write_memory(leaf, l);
-      break;
-    case C_PIDS:
-      if (l->pids)
-        xsnprintf(v, sizeof v, "%" PRIu32, l->pids);
-      cg_write(leaf, "pids.max", l->pids ? v : "max", "pids");
-      break;
-    case C_CPU:
-      if (!l->cpu)
-        break;
-      write_u64(leaf, "cpu.cfs_period_us", CPU_PERIOD_US, "cpu");
-      write_u64(leaf, "cpu.cfs_quota_us", (uint64_t)l->cpu * CPU_PERIOD_US / 1000u, "cpu");
-      break;
-    default:
-      write_blkio(leaf, l);
-      break;
-    }
+    write_limits(c, leaf, l, NULL);
   }
+}
+
+static bool v1_update(uid_t uid, const struct cg_limits *l, struct cg_fail *f) {
+  for (int c = 0; c < C_COUNT; c++) {
+    cleanup_fd int leaf = open_leaf(c, uid, false);
+    if (leaf >= 0)
+      write_limits(c, leaf, l, f);
+    else if (needed(c, l))
+      cg_refuse(f, "the container has no %s cgroup to hold the new limit", controllers[c]);
+  }
+  return !f->failed;
+}
+
+static int v1_procs(uid_t uid) {
+  cleanup_fd int leaf = open_leaf(C_PIDS, uid, false);
+  return leaf < 0 ? -1 : cg_count_procs(leaf);
 }
 
 /* Is a limit file at most want (0 = no limit wanted)? */
@@ -161,13 +199,6 @@ static bool at_most(int leaf, const char *file, uint64_t unlimited_value, uint64
   uint64_t v;
   bool unlimited;
   return !want || (cg_read_limit(leaf, file, unlimited_value, &v, &unlimited) && !unlimited && v <= want);
-}
-
-/* The value a blkio throttle file holds for a device, or 0 if none. */
-static uint64_t device_value(int leaf, const char *file, const struct io_limit *d) {
-  char head[32];
-  xsnprintf(head, sizeof head, "%u:%u", d->major, d->minor);
-  return cg_read_key(leaf, file, head);
 }
 
 /* Does controller c of this leaf enforce at least the policy's limit? */
@@ -239,6 +270,6 @@ static void v1_events(const struct cg_watch *w, struct cg_events *out) {
 }
 
 const struct cg_backend cg_v1 = {
-  .name = "v1", .create = v1_create, .open_entry = v1_open_entry, .destroy = v1_destroy,
+  .name = "v1", .create = v1_create, .update = v1_update, .procs = v1_procs, .open_entry = v1_open_entry, .destroy = v1_destroy,
   .watch = v1_watch, .events = v1_events,
 };

@@ -154,57 +154,88 @@ static const char *num_or_max(char *buf, size_t len, uint64_t v) {
   return buf;
 }
 
-static void write_io(int leaf, const struct cg_limits *l, const char *what) {
+/* Write a limit file; one that does not exist is skipped unless the limit is
+ * wanted (its controller is then missing, which create_base already refused). */
+static void set_limit(struct cg_fail *f, int leaf, const char *file, const char *value, bool wanted) {
+  if (wanted || faccessat(leaf, file, F_OK, 0) == 0)
+    cg_set(f, leaf, file, value);
+}
+
+static void write_io(int leaf, const struct cg_limits *l, struct cg_fail *f) {
   char v[160];
-  if (l->io_weight) {
-    if (faccessat(leaf, "io.weight", F_OK, 0) < 0)
-      die(EXIT_REFUSED, "can't apply the io_weight limit: this kernel has no io.weight (neither BFQ nor io.cost); "
-          "ask your administrator to run \"cellsh-admin doctor\"");
-    xsnprintf(v, sizeof v, "default %u", l->io_weight);
-    cg_write(leaf, "io.weight", v, what);
-  }
+  if (l->io_weight && faccessat(leaf, "io.weight", F_OK, 0) < 0)
+    cg_refuse(f, "can't apply the io_weight limit: this kernel has no io.weight (neither BFQ nor io.cost); "
+              "ask your administrator to run \"cellsh-admin doctor\"");
+  xsnprintf(v, sizeof v, "default %u", l->io_weight ? l->io_weight : 100u);
+  set_limit(f, leaf, "io.weight", v, false);
   for (unsigned i = 0; i < l->n_io; i++) {
     const struct io_limit *d = &l->io[i];
     char r[24], w[24], ri[24], wi[24];
     xsnprintf(v, sizeof v, "%u:%u rbps=%s wbps=%s riops=%s wiops=%s", d->major, d->minor,
               num_or_max(r, sizeof r, d->rbps), num_or_max(w, sizeof w, d->wbps),
               num_or_max(ri, sizeof ri, d->riops), num_or_max(wi, sizeof wi, d->wiops));
-    cg_write(leaf, "io.max", v, what);
+    cg_set(f, leaf, "io.max", v);
   }
+  if (faccessat(leaf, "io.max", F_OK, 0) == 0)
+    cg_clear_other_devices(f, leaf, "io.max", l, "rbps=max wbps=max riops=max wiops=max");
+}
+
+/* Every limit, "max" where the policy sets none: the same for a new leaf and
+ * for a live update. */
+static void write_limits(int leaf, const struct cg_limits *l, struct cg_fail *f) {
+  char v[48];
+  set_limit(f, leaf, "memory.max", num_or_max(v, sizeof v, l->memory), l->memory);
+  set_limit(f, leaf, "memory.high", num_or_max(v, sizeof v, l->memory_high), l->memory_high);
+  if (faccessat(leaf, "memory.swap.max", F_OK, 0) == 0) {
+    if (l->swap == SWAP_ANY)
+      xsnprintf(v, sizeof v, "max");
+    else
+      xsnprintf(v, sizeof v, "%" PRIu64, l->swap);
+    cg_set(f, leaf, "memory.swap.max", v);
+  } else if (l->swap != SWAP_ANY && cg_host_has_swap()) {
+    cg_refuse(f, "can't apply the swap limit: this kernel does not account swap per cgroup "
+              "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
+  }
+  set_limit(f, leaf, "pids.max", num_or_max(v, sizeof v, l->pids), l->pids);
+  if (l->cpu)
+    xsnprintf(v, sizeof v, "%" PRIu64 " %u", (uint64_t)l->cpu * CPU_PERIOD_US / 1000u, CPU_PERIOD_US);
+  else
+    xsnprintf(v, sizeof v, "max %u", CPU_PERIOD_US);
+  set_limit(f, leaf, "cpu.max", v, l->cpu);
+  write_io(leaf, l, f);
 }
 
 static void v2_create(uid_t uid, const struct cg_limits *l) {
   v2_destroy(uid);
   cleanup_fd int base = open_base(l);
-  char leafname[32], v[48];
+  char leafname[32];
   xsnprintf(leafname, sizeof leafname, "u%u", (unsigned)uid);
   cleanup_fd int leaf = cg_subdir(base, leafname, CELLSH_CGROUP_NAME);
-  if (l->memory) {
-    xsnprintf(v, sizeof v, "%" PRIu64, l->memory);
-    cg_write(leaf, "memory.max", v, leafname);
+  write_limits(leaf, l, NULL);
+}
+
+static bool v2_update(uid_t uid, const struct cg_limits *l, struct cg_fail *f) {
+  cleanup_fd int leaf = open_leaf(uid);
+  if (leaf < 0) {
+    cg_refuse(f, "the container's cgroup is missing");
+    return false;
   }
-  if (l->memory_high) {
-    xsnprintf(v, sizeof v, "%" PRIu64, l->memory_high);
-    cg_write(leaf, "memory.high", v, leafname);
+  /* A limit whose controller the base does not enable yet (none was needed
+   * when the container started): enable it on the way, or fail. */
+  cleanup_fd int base = open_base(NULL);
+  for (int c = 0; c < C_COUNT; c++) {
+    char op[16];
+    xsnprintf(op, sizeof op, "+%s", controllers[c]);
+    if (needed(c, l) && base >= 0)
+      (void)write_file_at(base, "cgroup.subtree_control", op);
   }
-  if (l->swap != SWAP_ANY) {
-    if (faccessat(leaf, "memory.swap.max", F_OK, 0) == 0) {
-      xsnprintf(v, sizeof v, "%" PRIu64, l->swap);
-      cg_write(leaf, "memory.swap.max", v, leafname);
-    } else if (cg_host_has_swap()) {
-      die(EXIT_REFUSED, "can't apply the swap limit: this kernel does not account swap per cgroup "
-          "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
-    }
-  }
-  if (l->pids) {
-    xsnprintf(v, sizeof v, "%" PRIu32, l->pids);
-    cg_write(leaf, "pids.max", v, leafname);
-  }
-  if (l->cpu) {
-    xsnprintf(v, sizeof v, "%" PRIu64 " %u", (uint64_t)l->cpu * CPU_PERIOD_US / 1000u, CPU_PERIOD_US);
-    cg_write(leaf, "cpu.max", v, leafname);
-  }
-  write_io(leaf, l, leafname);
+  write_limits(leaf, l, f);
+  return !f->failed;
+}
+
+static int v2_procs(uid_t uid) {
+  cleanup_fd int leaf = open_leaf(uid);
+  return leaf < 0 ? -1 : cg_count_procs(leaf);
 }
 
 /* Is a limit file at most want (0 = no limit wanted)? */
@@ -294,6 +325,6 @@ static void v2_events(const struct cg_watch *w, struct cg_events *out) {
 }
 
 const struct cg_backend cg_v2 = {
-  .name = "v2", .create = v2_create, .open_entry = v2_open_entry, .destroy = v2_destroy,
+  .name = "v2", .create = v2_create, .update = v2_update, .procs = v2_procs, .open_entry = v2_open_entry, .destroy = v2_destroy,
   .watch = v2_watch, .events = v2_events,
 };

@@ -2,6 +2,7 @@
 #include "cgroup.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,6 +54,60 @@ void cg_write(int dir, const char *file, const char *value, const char *what) {
   cleanup_fd int fd = RETRY(openat(dir, file, O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
   if (fd < 0 || !write_all(fd, value, strlen(value)))
     die_errno(EXIT_REFUSED, "can't set %s to \"%s\" in the cgroup %s", file, value, what);
+}
+
+bool cg_set(struct cg_fail *f, int dir, const char *file, const char *value) {
+  if (!f) {
+    cg_write(dir, file, value, "of the container");
+    return true;
+  }
+  if (write_file_at(dir, file, value))
+    return true;
+  if (!f->failed)
+    snprintf(f->why, sizeof f->why, "%s to \"%s\": %s", file, value, strerror(errno));
+  f->failed = true;
+  return false;
+}
+
+void cg_refuse(struct cg_fail *f, const char *fmt, ...) {
+  char msg[sizeof f->why];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (!f)
+    die(EXIT_REFUSED, "%s", msg);
+  if (!f->failed)
+    memcpy(f->why, msg, sizeof msg);
+  f->failed = true;
+}
+
+int cg_count_procs(int dir) {
+  cleanup_free char *text = read_small_at(dir, "cgroup.procs", 1 << 20, NULL);
+  if (!text)
+    return -1;
+  int n = 0;
+  for (const char *p = text; *p; p++)
+    n += *p == '\n';
+  return n;
+}
+
+void cg_clear_other_devices(struct cg_fail *f, int dir, const char *file, const struct cg_limits *l,
+                            const char *clear) {
+  cleanup_free char *text = read_small_at(dir, file, 1 << 16, NULL);
+  for (char *save = NULL, *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+    unsigned maj, min;
+    if (sscanf(line, "%u:%u", &maj, &min) != 2)
+      continue;
+    bool listed = false;
+    for (unsigned i = 0; i < l->n_io; i++)
+      listed |= l->io[i].major == maj && l->io[i].minor == min;
+    if (listed)
+      continue;
+    char v[96];
+    xsnprintf(v, sizeof v, "%u:%u %s", maj, min, clear);
+    cg_set(f, dir, file, v);
+  }
 }
 
 /* Does /proc/PID/cgroup (read after pinning the pid) still list member? */

@@ -36,6 +36,14 @@ struct cg_watch {
   int poll_ms;
 };
 
+/* Where a failed limit write goes: NULL dies (a new container gets every
+ * limit or none at all); otherwise the first failure is recorded here (a live
+ * update says what it could not apply, and the login decides). */
+struct cg_fail {
+  bool failed;
+  char why[320];
+};
+
 struct cg_backend {
   const char *name;
   /* Create uid's cgroup afresh (removing a stale one) with these limits. */
@@ -44,6 +52,12 @@ struct cg_backend {
    * enforces less than these limits (a policy made them stricter since the
    * container started): a join never runs with less than the policy says. */
   int (*open_entry)(uid_t uid, const struct cg_limits *limits, struct cg_entry *entry);
+  /* Set every limit of uid's existing cgroup to these (one the policy dropped
+   * goes back to no limit); false, with the reason in f, if one could not be
+   * applied (v1 refuses a memory limit below what is in use). */
+  bool (*update)(uid_t uid, const struct cg_limits *limits, struct cg_fail *f);
+  /* How many processes run in uid's cgroup (its init counts), or -1. */
+  int (*procs)(uid_t uid);
   /* Kill whatever still runs in uid's cgroup and remove it; missing is fine. */
   void (*destroy)(uid_t uid);
   /* Open what tells about uid's limit events (as root, before the privilege
@@ -65,6 +79,18 @@ void cg_enter(struct cg_entry *entry);
 int cg_open_root(const char *path, long magic);
 int cg_subdir(int parent, const char *name, const char *what);
 void cg_write(int dir, const char *file, const char *value, const char *what);
+/* Write value to dir/file: with f NULL as cg_write (dies), else false with the
+ * first failure recorded in f. */
+bool cg_set(struct cg_fail *f, int dir, const char *file, const char *value);
+/* A limit that cannot be had: with f NULL die (EXIT_REFUSED) with the message,
+ * else record it in f. */
+void cg_refuse(struct cg_fail *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Lines in dir/cgroup.procs, or -1 if it can't be read. */
+int cg_count_procs(int dir);
+/* Remove every device rule in a keyed file ("MAJ:MIN ...") that the limits do
+ * not list, by writing "MAJ:MIN <clear>" for it. */
+void cg_clear_other_devices(struct cg_fail *f, int dir, const char *file, const struct cg_limits *l,
+                            const char *clear);
 /* SIGKILL every process of dir/cgroup.procs whose /proc/PID/cgroup still has
  * the line member (e.g. "pids:/cellsh/u1001"), through a pidfd, until none is left. */
 void cg_kill_procs(int dir, const char *member, const char *what);

@@ -22,6 +22,7 @@
 
 #include "args.h"
 #include "cgroup.h"
+#include "drift.h"
 #include "env.h"
 #include "log.h"
 #include "ns.h"
@@ -157,6 +158,21 @@ static void log_failure(int code, const char *msg) {
   log_event(code == EXIT_REFUSED || code == EXIT_CONFIG || code == EXIT_USAGE ? "denied" : "error", &f);
 }
 
+/* End a container: the notice (if any) in place for its sessions first, then
+ * SIGKILL to its init through the pinned pidfd (pid 1's death takes the whole
+ * pid namespace with it, pid_namespaces(7)), then its cgroup and records. */
+static void end_container(int dir, uid_t uid, const char *id, int pidfd, const char *notice) {
+  if (pidfd >= 0 && notice)
+    notice_write(dir, uid, id, notice);
+  if (pidfd >= 0 && pidfd_send_signal(pidfd, SIGKILL, NULL, 0) == 0) {
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    RETRY(poll(&p, 1, STOP_WAIT_MS));
+  }
+  cg_detect()->destroy(uid);
+  state_remove(dir, uid);
+  notice_remove(dir, uid); /* the sessions read it through the fds they hold */
+}
+
 static NORETURN void do_stop(const struct request *req, uid_t caller) {
   uid_t target = caller;
   log_open();
@@ -176,17 +192,7 @@ static NORETURN void do_stop(const struct request *req, uid_t caller) {
   struct container_record rec;
   bool had = state_read(dir, target, &rec);
   cleanup_fd int pidfd = had ? state_pin(&rec) : -1;
-  /* Sessions print the notice as they end, so it is in place before the kill. */
-  if (pidfd >= 0 && req->notice)
-    notice_write(dir, target, rec.id, req->notice);
-  if (pidfd >= 0 && pidfd_send_signal(pidfd, SIGKILL, NULL, 0) == 0) {
-    /* pid 1's death takes the whole pid namespace with it (pid_namespaces(7)). */
-    struct pollfd p = {.fd = pidfd, .events = POLLIN};
-    RETRY(poll(&p, 1, STOP_WAIT_MS));
-  }
-  cg_detect()->destroy(target);
-  state_remove(dir, target);
-  notice_remove(dir, target); /* the sessions read it through the fds they hold */
+  end_container(dir, target, pidfd >= 0 ? rec.id : NULL, pidfd, req->notice);
   if (had) {
     struct log_fields f = {0};
     log_num(&f, "uid", target);
@@ -219,6 +225,61 @@ static void log_start(const struct session *s) {
   log_str(&f, "container", s->container->id);
   log_num(&f, "init_pid", s->container->init_pid);
   log_event("container-start", &f);
+}
+
+static void log_policy(const struct session *s, const char *event, const char *what, const char *detail) {
+  struct log_fields f = {0};
+  log_str(&f, "user", s->user->name);
+  log_num(&f, "uid", s->user->uid);
+  log_str(&f, "session", s->id);
+  log_str(&f, "container", s->container->id);
+  log_str(&f, what, detail);
+  log_event(event, &f);
+}
+
+/* A join: bring the running container in line with the policy as far as it
+ * can be live, then join it as it is, or end it for a restart (drift.h).
+ * Leaves s->init_pidfd at -1 when the container was ended. */
+static void bring_in_line(struct session *s, int dir, struct container_record *rec, struct user_policy *u,
+                          char *pending, char *restarted_for, size_t len) {
+  drift_fields(rec, u, pending, len);
+  struct cg_fail fail = {0};
+  bool limits_live = limits_hash(&u->limits) == rec->limits_hash || s->cg->update(u->uid, &u->limits, &fail);
+  if (limits_live && limits_hash(&u->limits) != rec->limits_hash)
+    log_policy(s, "limits-update", "reason", "the policy's limits changed");
+  /* Verified like every join: never run with less than the policy says. */
+  bool enforced = limits_live && s->cg->open_entry(u->uid, &u->limits, &s->entry) == 0;
+  if (!enforced)
+    snprintf(pending + strlen(pending), len - strlen(pending), "%sresource limits", pending[0] ? ", " : "");
+  if (pending[0]) {
+    int procs = s->cg->procs(u->uid);
+    bool restart_now = u->restart == RESTART_LOGIN || (u->restart == RESTART_IDLE && procs >= 0 && procs <= 1);
+    if (restart_now) {
+      if (enforced)
+        for (int i = 0; i < s->entry.n; i++)
+          close(s->entry.fds[i]);
+      char notice[NOTICE_MAX + 1];
+      xsnprintf(notice, sizeof notice, "your container was restarted by a new login to apply changed settings (%s)", pending);
+      log_policy(s, "container-restart", "reason", pending);
+      end_container(dir, u->uid, rec->id, s->init_pidfd, notice);
+      close(s->init_pidfd);
+      s->init_pidfd = -1;
+      strcpy(restarted_for, pending);
+      pending[0] = '\0';
+      return;
+    }
+    if (!enforced)
+      restart_needed(u->name, fail.failed ? fail.why : "its resource limits");
+    log_policy(s, "restart-pending", "pending", pending);
+    drift_adopt(rec, u);
+  }
+  /* Remember what it holds now, for ps and the next login. */
+  if (rec->limits_hash != limits_hash(&u->limits) || rec->policy_hash != u->record_hash || strcmp(rec->pending, pending)) {
+    rec->limits_hash = limits_hash(&u->limits);
+    rec->policy_hash = u->record_hash;
+    xsnprintf(rec->pending, sizeof rec->pending, "%s", pending);
+    state_write(dir, rec);
+  }
 }
 
 int main(int argc, char **argv) {
@@ -262,20 +323,26 @@ int main(int argc, char **argv) {
   if (lock < 0)
     die(EXIT_INTERNAL, "timed out after %d s waiting for another login to start your container; try again", LOCK_WAIT_S);
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
-  if (s.init_pidfd >= 0 && rec.gid != user.gid)
-    restart_needed(user.name, "the user's group id");
+  static char pending[96], restarted_for[96];
+  s.pending = pending;
+  s.restarted_for = restarted_for;
+  if (s.init_pidfd >= 0)
+    bring_in_line(&s, dir, &rec, &user, pending, restarted_for, sizeof pending);
   if (s.init_pidfd < 0) {
-    /* None, or stale (its init died, or its pid now names someone else): clear
-     * what is left and start afresh (SA-23). */
+    /* None, stale (its init died, or its pid now names someone else: SA-23),
+     * or just ended for a restart: clear what is left and start afresh. */
     s.cg->destroy(caller_uid);
     state_remove(dir, caller_uid);
     notice_remove(dir, caller_uid);
     int commit;
     s.init_pidfd = container_create(&user, s.cg, &rec, &commit);
+    drift_record(&rec, &user);
     state_write(dir, &rec);
     container_commit(commit);
     s.created = true;
     log_start(&s);
+    if (s.cg->open_entry(caller_uid, &user.limits, &s.entry) < 0)
+      die(EXIT_INTERNAL, "can't enter the cgroup of the container just made");
   }
   flock(lock, LOCK_UN);
   close(lock);

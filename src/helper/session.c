@@ -203,15 +203,30 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
 }
 
 void restart_needed(const char *user, const char *what) {
-  die(EXIT_REFUSED, "your running container predates a policy change (%s) and must be restarted first: "
+  die(EXIT_REFUSED, "your running container can't take a policy change live (%s) and must be restarted first: "
       "run \"kill 1\" in a session of yours, or ask your administrator to run \"cellsh-admin restart %s\" "
       "(either ends every process in it)", what, user);
 }
 
+/* What an interactive login hears about a policy change (commands stay quiet:
+ * their stderr is a script's). */
+static void tell_policy_change(const struct session *s) {
+  if (s->req->verb != VERB_LOGIN)
+    return;
+  if (s->restarted_for[0])
+    fprintf(stderr, "cellsh: your container was restarted to apply changed settings (%s).\n", s->restarted_for);
+  else if (s->pending[0] && s->user->restart == RESTART_MANUAL)
+    fprintf(stderr, "cellsh: your container's settings changed (%s); they apply when it restarts: run \"kill 1\" "
+            "(ends every process in it) or ask your administrator (\"cellsh-admin restart %s\").\n",
+            s->pending, s->user->name);
+  else if (s->pending[0])
+    fprintf(stderr, "cellsh: your container's settings changed (%s); they apply when it restarts, at your first "
+            "login once nothing of yours runs in it (or now: \"kill 1\" ends every process in it).\n", s->pending);
+}
+
 void session_run(const struct session *s) {
-  struct cg_entry entry;
-  if (s->cg->open_entry(s->user->uid, &s->user->limits, &entry) < 0)
-    restart_needed(s->user->name, "its resource limits");
+  struct cg_entry entry = s->entry;
+  tell_policy_change(s);
   /* setns(CLONE_NEWPID) places only our children in the container's pid
    * namespace; this process stays outside and waits. */
   if (setns(s->init_pidfd, CLONE_NEWPID) < 0)

@@ -27,6 +27,9 @@ struct session {
   const struct container_record *container;
   const struct cg_backend *cg;
   bool created;                     /* this login started the container */
+  const char *pending;              /* settings waiting for a restart ("" none) */
+  const char *restarted_for;        /* this login restarted it for these ("" no) */
+  struct cg_entry entry;            /* the container's cgroup.procs, opened */
   int init_pidfd;                   /* pins the container's pid 1 */
   int channel;                      /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
   char id[13];                      /* session id for the log */
@@ -35,8 +38,8 @@ struct session {
   uint64_t started_ms;
 };
 
-/* Refuse a join to a container that no longer matches the policy (limits made
- * stricter, another gid): it must be restarted first. */
+/* Refuse a join to a container that can't be brought in line with the policy
+ * (a limit that can't be applied live) and can't restart now. */
 NORETURN void restart_needed(const char *user, const char *what);
 
 /* Run the session; never returns. Exits with the program's status (128+N if

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/pidfd.h>
@@ -70,6 +71,46 @@ static bool field_u64(const char *buf, const char *key, uint64_t *out) {
   return parse_u64(num, out);
 }
 
+uint64_t limits_hash(const struct cg_limits *l) {
+  return fnv1a64((const char *)l, sizeof *l);
+}
+
+/* The rest of the line after "\nkey " into out, if it passes ok; else "". */
+static void field_str(const char *buf, const char *key, char *out, size_t len, bool (*ok)(const char *)) {
+  char pat[32];
+  xsnprintf(pat, sizeof pat, "\n%s ", key);
+  const char *p = strstr(buf, pat);
+  out[0] = '\0';
+  if (!p)
+    return;
+  p += strlen(pat);
+  size_t n = strcspn(p, "\n");
+  if (n >= len)
+    return;
+  memcpy(out, p, n);
+  out[n] = '\0';
+  if (!ok(out))
+    out[0] = '\0';
+}
+
+static bool field_hex(const char *buf, const char *key, uint64_t *out) {
+  char text[17];
+  char pat[32];
+  xsnprintf(pat, sizeof pat, "\n%s ", key);
+  const char *p = strstr(buf, pat);
+  *out = 0;
+  if (!p || strspn(p + strlen(pat), "0123456789abcdef") != 16)
+    return false;
+  memcpy(text, p + strlen(pat), 16);
+  text[16] = '\0';
+  *out = strtoull(text, NULL, 16);
+  return true;
+}
+
+static bool valid_pending(const char *s) {
+  return strspn(s, "abcdefghijklmnopqrstuvwxyz, -") == strlen(s);
+}
+
 int state_read(int dir, uid_t uid, struct container_record *rec) {
   char name[32];
   xsnprintf(name, sizeof name, "%u.state", (unsigned)uid);
@@ -81,7 +122,8 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
   memset(rec, 0, sizeof *rec);
   uint64_t v[6];
   const char *id = strstr(buf, "\nid ");
-  if (strncmp(buf, "cellsh-state 1\n", 15) || !id || strspn(id + 4, "0123456789abcdef") != 12 ||
+  bool v2 = !strncmp(buf, "cellsh-state 2\n", 15);
+  if ((!v2 && strncmp(buf, "cellsh-state 1\n", 15)) || !id || strspn(id + 4, "0123456789abcdef") != 12 ||
       !field_u64(buf, "uid", &v[0]) || !field_u64(buf, "init_pid", &v[1]) ||
       !field_u64(buf, "init_start", &v[2]) || !field_u64(buf, "created_ms", &v[3]) ||
       !field_u64(buf, "network", &v[4]) || !field_u64(buf, "gid", &v[5]) || v[0] != uid || v[1] < 2 ||
@@ -100,16 +142,29 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
   rec->created_ms = v[3];
   rec->network = (enum network_mode)v[4];
   rec->gid = (gid_t)v[5];
+  if (v2) {
+    field_str(buf, "name", rec->name, sizeof rec->name, valid_name);
+    field_str(buf, "group", rec->group, sizeof rec->group, valid_name);
+    field_str(buf, "home", rec->home, sizeof rec->home, valid_abs_path);
+    field_str(buf, "hostname", rec->hostname, sizeof rec->hostname, valid_hostname);
+    field_str(buf, "pending", rec->pending, sizeof rec->pending, valid_pending);
+    if (!strcmp(rec->pending, "-"))
+      rec->pending[0] = '\0';
+    field_hex(buf, "policy", &rec->policy_hash);
+    field_hex(buf, "limits", &rec->limits_hash);
+  }
   return 1;
 }
 
 void state_write(int dir, const struct container_record *rec) {
   char text[RECORD_MAX], tmp[32], name[32];
   int n = snprintf(text, sizeof text,
-                   "cellsh-state 1\nuid %u\nid %s\ninit_pid %d\ninit_start %" PRIu64
-                   "\ncreated_ms %" PRIu64 "\nnetwork %d\ngid %u\n",
+                   "cellsh-state 2\nuid %u\nid %s\ninit_pid %d\ninit_start %" PRIu64
+                   "\ncreated_ms %" PRIu64 "\nnetwork %d\ngid %u\nname %s\ngroup %s\nhome %s\nhostname %s\n"
+                   "policy %016" PRIx64 "\nlimits %016" PRIx64 "\npending %s\n",
                    (unsigned)rec->uid, rec->id, (int)rec->init_pid, rec->init_start,
-                   rec->created_ms, (int)rec->network, (unsigned)rec->gid);
+                   rec->created_ms, (int)rec->network, (unsigned)rec->gid, rec->name, rec->group, rec->home,
+                   rec->hostname, rec->policy_hash, rec->limits_hash, rec->pending[0] ? rec->pending : "-");
   for (int i = 0; i < NS_COUNT; i++)
     n += snprintf(text + n, sizeof text - (size_t)n, "ns_%s %" PRIu64 "\n", ns_names[i], rec->ns[i]);
   xsnprintf(tmp, sizeof tmp, "%u.state.tmp", (unsigned)rec->uid);

@@ -3,8 +3,14 @@
  * makes concurrent first logins create exactly one container (SA-22, SA-23, SA-25).
  *
  * Record file "<uid>.state" (text, one "key value" per line):
- *   cellsh-state 1 / uid / id / init_pid / init_start / created_ms / network / gid /
- *   ns_pid ns_mnt ns_uts ns_ipc ns_net ns_cgroup ns_user (namespace inode numbers) */
+ *   cellsh-state 2 / uid / id / init_pid / init_start / created_ms / network / gid /
+ *   ns_pid ns_mnt ns_uts ns_ipc ns_net ns_cgroup ns_user (namespace inode numbers) /
+ *   name / group / home / hostname (what the container was made with) /
+ *   policy (the admin's record it was last brought in line with, 16 hex digits) /
+ *   limits (the cgroup limits it has, 16 hex digits) / pending (changes waiting
+ *   for a restart, comma separated, "-" for none)
+ * A version 1 record (written before policy changes reached running
+ * containers) is read with those fields unknown: empty, 0 and none. */
 #ifndef CELLSH_STATE_H
 #define CELLSH_STATE_H
 
@@ -27,7 +33,16 @@ struct container_record {
   enum network_mode network;
   gid_t gid;               /* the gid mapped inside: changing it needs a restart */
   uint64_t ns[NS_COUNT];   /* inode numbers of /proc/PID/ns/<name> */
+  /* Made with these; a change needs a restart ("" if unknown). */
+  char name[NAME_MAX_LEN + 1], group[NAME_MAX_LEN + 1];
+  char home[PATH_MAX_LEN + 1], hostname[HOSTNAME_MAX_LEN + 1];
+  uint64_t policy_hash;    /* record_hash of the admin's record at the last login */
+  uint64_t limits_hash;    /* limits_hash() of what its cgroup holds */
+  char pending[96];        /* what waits for a restart, "" for nothing */
 };
+
+/* FNV-1a 64 of a set of cgroup limits (the struct's bytes, zero-filled). */
+uint64_t limits_hash(const struct cg_limits *l);
 
 /* Open (creating if needed) and check the state folder; returns a dir fd. */
 int state_dir(void);

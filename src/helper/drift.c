@@ -1,0 +1,51 @@
+#define _GNU_SOURCE
+#include "drift.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+static void add(char *out, size_t len, const char *what) {
+  size_t n = strlen(out);
+  snprintf(out + n, len - n, "%s%s", n ? ", " : "", what);
+}
+
+void drift_fields(const struct container_record *rec, const struct user_policy *u, char *out, size_t len) {
+  out[0] = '\0';
+  if (rec->name[0] && strcmp(rec->name, u->name))
+    add(out, len, "user name");
+  if (rec->gid != u->gid)
+    add(out, len, "group id");
+  if (rec->group[0] && strcmp(rec->group, u->group))
+    add(out, len, "group name");
+  if (rec->home[0] && strcmp(rec->home, u->home))
+    add(out, len, "home");
+  if (rec->hostname[0] && strcmp(rec->hostname, u->hostname))
+    add(out, len, "hostname");
+  if (rec->network != u->network)
+    add(out, len, "network");
+}
+
+void drift_adopt(const struct container_record *rec, struct user_policy *u) {
+  u->gid = rec->gid;
+  u->network = rec->network;
+  if (rec->name[0])
+    strcpy(u->name, rec->name);
+  if (rec->group[0])
+    strcpy(u->group, rec->group);
+  if (rec->home[0])
+    strcpy(u->home, rec->home);
+  if (rec->hostname[0])
+    strcpy(u->hostname, rec->hostname);
+}
+
+void drift_record(struct container_record *rec, const struct user_policy *u) {
+  strcpy(rec->name, u->name);
+  strcpy(rec->group, u->group);
+  strcpy(rec->home, u->home);
+  strcpy(rec->hostname, u->hostname);
+  rec->policy_hash = u->record_hash;
+  rec->limits_hash = limits_hash(&u->limits);
+  rec->pending[0] = '\0';
+}

@@ -1,0 +1,31 @@
+/* Policy changes reaching a running container. Each container's record keeps
+ * what it was made with and the limits its cgroup holds (state.h). At a join,
+ * under the per-uid lock:
+ *  - limits cgroups can change live (memory, memory_high, swap, pids, cpu,
+ *    io) are written in place, and verified like any join's;
+ *  - settings that shape the container itself (names, gid, home, hostname,
+ *    network) wait for a restart, which the policy's `restart` times: at a
+ *    login once nothing of the user's runs in it (idle), at the next login
+ *    (login), or only by hand (manual). Until then sessions join the container
+ *    as it is, and interactive logins are told what is pending and when.
+ * Settings applied per session (shell, groups, rlimits, env) need neither. */
+#ifndef CELLSH_DRIFT_H
+#define CELLSH_DRIFT_H
+
+#include <stddef.h>
+
+#include "policy.h"
+#include "state.h"
+
+/* The settings that differ and need a restart, as "hostname, network" (empty
+ * if none). A version-1 record's unknown fields count as unchanged. */
+void drift_fields(const struct container_record *rec, const struct user_policy *u, char *out, size_t len);
+
+/* Give u the container's own values of those settings, so a session joining
+ * it matches it (its mapped gid, its home, its names). */
+void drift_adopt(const struct container_record *rec, struct user_policy *u);
+
+/* Note in rec what a container made from u is made of and holds. */
+void drift_record(struct container_record *rec, const struct user_policy *u);
+
+#endif
