@@ -19,6 +19,9 @@ export const EVENTS = [
   'oom',
   'pids-limit',
   'container-stop',
+  'limits-update',
+  'restart-pending',
+  'container-restart',
   'policy-apply',
   'policy-rejected',
   'enroll',
@@ -28,7 +31,7 @@ export type EventName = (typeof EVENTS)[number];
 
 /** Fields each event carries besides pino's own (level, time, pid, hostname, msg). */
 export interface EventFields {
-  'login': { user: string; uid: number; session: string; mode: 'login' | 'command'; tty: boolean; command?: string; ssh_client?: string };
+  'login': { user: string; uid: number; session: string; mode: 'login' | 'command'; tty: boolean; command?: string; ssh_client?: string; user_settings?: string };
   'container-start': { user: string; uid: number; session: string; container: string; init_pid: number };
   'container-join': { user: string; uid: number; session: string; container: string };
   'exit': { user: string; uid: number; session: string; container: string; status: number; signal?: number; duration_ms: number };
@@ -37,6 +40,12 @@ export interface EventFields {
   'oom': { user: string; uid: number; session: string; container: string; limit: string; count: number };
   'pids-limit': { user: string; uid: number; session: string; container: string; limit: string; count: number };
   'container-stop': { uid: number; container: string; by_uid: number; user?: string };
+  /** A login wrote changed limits into a running container's cgroup. */
+  'limits-update': { user: string; uid: number; session: string; container: string; reason: string };
+  /** A login joined a container whose settings wait for a restart (comma separated). */
+  'restart-pending': { user: string; uid: number; session: string; container: string; pending: string };
+  /** A login ended the container to start it with changed settings. */
+  'container-restart': { user: string; uid: number; session: string; container: string; reason: string };
   'policy-apply': { files: string[]; users: number; by_uid: number };
   'policy-rejected': { files: string[]; problems: number; by_uid: number };
   'enroll': { user: string; uid: number; by_uid: number };

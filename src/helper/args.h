@@ -32,7 +32,7 @@
 enum verb { VERB_LOGIN, VERB_RUN, VERB_STOP };
 
 #define MAX_SETS 16
-#define SET_MAX 1100 /* bytes of one KEY=VALUE (env's value is at most 1000) */
+#define SET_MAX 1100 /* bytes of one KEY=VALUE (policy.c refuses an env value of 1024 or more) */
 
 struct request {
   enum verb verb;

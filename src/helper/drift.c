@@ -27,6 +27,11 @@ void drift_fields(const struct container_record *rec, const struct user_policy *
     add(out, len, "network");
 }
 
+bool drift_takes_access(const struct container_record *rec, const struct user_policy *u) {
+  return rec->gid != u->gid || (rec->home[0] && strcmp(rec->home, u->home)) ||
+         (rec->network == NETWORK_HOST && u->network != NETWORK_HOST);
+}
+
 void drift_adopt(const struct container_record *rec, struct user_policy *u) {
   u->gid = rec->gid;
   u->network = rec->network;

@@ -8,10 +8,13 @@
  *    login once nothing of the user's runs in it (idle), at the next login
  *    (login), or only by hand (manual). Until then sessions join the container
  *    as it is, and interactive logins are told what is pending and when.
+ *    A change that takes access away (gid, home, host network) restarts at
+ *    the next login whatever the timing: the old container would keep it.
  * Settings applied per session (shell, groups, rlimits, env) need neither. */
 #ifndef CELLSH_DRIFT_H
 #define CELLSH_DRIFT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "policy.h"
@@ -20,6 +23,10 @@
 /* The settings that differ and need a restart, as "hostname, network" (empty
  * if none). A version-1 record's unknown fields count as unchanged. */
 void drift_fields(const struct container_record *rec, const struct user_policy *u, char *out, size_t len);
+
+/* Does the change take access away (another group id, another home, the
+ * host's network gone)? Then the old container must not serve another login. */
+bool drift_takes_access(const struct container_record *rec, const struct user_policy *u);
 
 /* Give u the container's own values of those settings, so a session joining
  * it matches it (its mapped gid, its home, its names). */

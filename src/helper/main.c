@@ -203,6 +203,15 @@ static NORETURN void do_stop(const struct request *req, uid_t caller) {
   _exit(0);
 }
 
+/* The caller's record in the applied policy, with their own settings on top. */
+static void load_settings(const struct request *req, struct user_policy *user) {
+  char err[256];
+  policy_load(caller_uid, user);
+  for (unsigned i = 0; i < req->n_sets; i++)
+    if (!policy_override(user, req->sets[i], err, sizeof err))
+      die(EXIT_USAGE, "%s", err);
+}
+
 static void log_login(const struct session *s) {
   struct log_fields f = {0};
   log_str(&f, "user", s->user->name);
@@ -212,6 +221,13 @@ static void log_login(const struct session *s) {
   log_bool(&f, "tty", s->req->pty_mask != 0);
   if (s->req->command)
     log_str(&f, "command", s->req->command);
+  if (s->req->n_sets) { /* the keys the user set for themselves */
+    char keys[256] = "";
+    for (unsigned i = 0; i < s->req->n_sets; i++)
+      snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%.*s", i ? " " : "",
+               (int)strcspn(s->req->sets[i], "="), s->req->sets[i]);
+    log_str(&f, "user_settings", keys);
+  }
   if (env_value(s->env, "SSH_CONNECTION"))
     log_str(&f, "ssh_connection", env_value(s->env, "SSH_CONNECTION"));
   log_event("login", &f);
@@ -252,8 +268,12 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
   if (!enforced)
     snprintf(pending + strlen(pending), len - strlen(pending), "%sresource limits", pending[0] ? ", " : "");
   if (pending[0]) {
+    /* The old container would keep access the change takes away: restart now,
+     * whatever the policy's timing. Otherwise: login, or idle when nothing of
+     * the user's runs in it and no other login is on its way in. */
     int procs = s->cg->procs(u->uid);
-    bool restart_now = u->restart == RESTART_LOGIN || (u->restart == RESTART_IDLE && procs >= 0 && procs <= 1);
+    bool restart_now = drift_takes_access(rec, u) || u->restart == RESTART_LOGIN ||
+                       (u->restart == RESTART_IDLE && procs >= 0 && procs <= 1 && join_idle(dir, u->uid));
     if (restart_now) {
       if (enforced)
         for (int i = 0; i < s->entry.n; i++)
@@ -306,11 +326,8 @@ int main(int argc, char **argv) {
   die_hook = log_failure;
 
   struct user_policy user;
-  policy_load(caller_uid, &user);
+  load_settings(&req, &user);
   caller_name = user.name;
-  for (unsigned i = 0; i < req.n_sets; i++)
-    if (!policy_override(&user, req.sets[i], err, sizeof err))
-      die(EXIT_USAGE, "%s", err);
   struct container_record rec;
   struct session s = {.req = &req, .user = &user, .env = &env, .container = &rec, .channel = channel,
                       .umask = user_umask, .limits = limits, .started_ms = now_ms()};
@@ -322,6 +339,9 @@ int main(int argc, char **argv) {
   int lock = state_lock(dir, caller_uid, LOCK_WAIT_S);
   if (lock < 0)
     die(EXIT_INTERNAL, "timed out after %d s waiting for another login to start your container; try again", LOCK_WAIT_S);
+  /* Read again under the lock: a login that waited must not write back the
+   * limits of a policy an apply replaced meanwhile. */
+  load_settings(&req, &user);
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
   static char pending[96], restarted_for[96];
   s.pending = pending;
@@ -344,6 +364,9 @@ int main(int argc, char **argv) {
     if (s.cg->open_entry(caller_uid, &user.limits, &s.entry) < 0)
       die(EXIT_INTERNAL, "can't enter the cgroup of the container just made");
   }
+  /* Held until the session's process is inside (session.c), so an idle
+   * restart never ends the container under a login on its way in. */
+  s.join_lock = join_lock(dir, caller_uid);
   flock(lock, LOCK_UN);
   close(lock);
   close(dir);

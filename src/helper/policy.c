@@ -427,8 +427,8 @@ bool policy_override(struct user_policy *u, const char *setting, char *err, size
   if (ok) {
     switch (m) {
     case MAY_NETWORK: ok = t.network == NETWORK_NONE || u->network == NETWORK_HOST; break;
-    case MAY_MEMORY: ok = within(b->memory, a->memory); break;
-    case MAY_MEMORY_HIGH: ok = within(b->memory_high, a->memory_high); break;
+    case MAY_MEMORY: ok = within(b->memory, a->memory) && b->memory >= MEMORY_MIN; break;
+    case MAY_MEMORY_HIGH: ok = within(b->memory_high, a->memory_high) && b->memory_high >= MEMORY_MIN; break;
     case MAY_SWAP: ok = a->swap == SWAP_ANY || (b->swap != SWAP_ANY && b->swap <= a->swap); break;
     case MAY_PIDS: ok = within(b->pids, a->pids); break;
     case MAY_CPU: ok = within(b->cpu, a->cpu); break;
@@ -448,8 +448,9 @@ bool policy_override(struct user_policy *u, const char *setting, char *err, size
     }
   }
   if (!ok) {
-    snprintf(err, errlen, "\"%s\" is not a value you may set for %s (not valid, or beyond what the policy allows)",
-             v, user_may_key[m]);
+    /* The value is not echoed: it is the caller's, and stderr may be a terminal. */
+    snprintf(err, errlen, "the value given for %s is not one you may set (not valid, or beyond what the policy allows)",
+             user_may_key[m]);
     return false;
   }
   *u = t;

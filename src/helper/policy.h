@@ -40,6 +40,7 @@
 #define MAJOR_MAX 4095          /* device numbers: 12 bits of major, 20 of minor */
 #define MINOR_MAX 1048575
 #define NOFILE_MIN 64           /* below this the helper itself can't work */
+#define MEMORY_MIN (32ull << 20) /* the least memory a user may set for themselves (the schema's minimum) */
 #define POLICY_ENV_MAX 16       /* variables set by the policy */
 #define ENV_NAME_MAX 63
 #define ENV_VALUE_MAX 255

@@ -24,6 +24,7 @@
 #include "rootfs.h"
 
 #define DEVPTS_SUPER_MAGIC 0x1cd1
+#define LC_MAX 13 /* the locale categories glibc knows */
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
 
 /* The inner terminal, allocated in the container's own devpts by the confined
@@ -99,14 +100,19 @@ static void build_env(const struct session *s, const char *tty, struct kept_env 
   for (size_t i = 0; i < sizeof pass / sizeof *pass; i++)
     if (env_value(s->env, pass[i]))
       env_add(out, pass[i], env_value(s->env, pass[i]));
+  size_t n_lc = 0;
   for (size_t i = 0; i < s->env->n; i++)
-    if (!strncmp(s->env->vars[i], "LC_", 3) && out->n < ENV_MAX_VARS)
-      out->vars[out->n++] = s->env->vars[i];
-  out->vars[out->n] = NULL;
+    if (!strncmp(s->env->vars[i], "LC_", 3) && n_lc++ < LC_MAX) {
+      const char *eq = strchr(s->env->vars[i], '=');
+      char name[32];
+      xsnprintf(name, sizeof name, "%.*s", (int)(eq - s->env->vars[i]), s->env->vars[i]);
+      env_add(out, name, eq + 1); /* a copy: env_set below may replace it */
+    }
   /* The policy's variables (the admin's, with the user's own on top); PATH
    * among them replaces the default. Names cellsh sets are never among them. */
   for (unsigned i = 0; i < u->n_env; i++)
-    env_set(out, u->env[i].name, u->env[i].value);
+    if (env_set(out, u->env[i].name, u->env[i].value) < 0)
+      die(EXIT_INTERNAL, "too many environment variables for the session");
   if (tty && env_value(s->env, "SSH_CONNECTION"))
     env_add(out, "SSH_TTY", tty);
   if (s->req->agent)
@@ -151,6 +157,7 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   cg_enter(entry);
   if (setns(s->init_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container");
+  close(s->join_lock); /* inside: the container counts this process now */
   set_groups(u); /* before the user namespace, where setgroups(2) is denied */
   set_rlimits(u); /* and raising a hard limit needs root in the host's */
   if (setns(s->init_pidfd, CLONE_NEWUSER) < 0)
@@ -236,6 +243,7 @@ void session_run(const struct session *s) {
     die_errno(EXIT_INTERNAL, "can't start your session");
   if (child == 0)
     enter_and_exec(s, &entry);
+  close(s->join_lock);
   for (int i = 0; i < entry.n; i++)
     close(entry.fds[i]);
   monitor(s, child);

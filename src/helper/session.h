@@ -30,6 +30,7 @@ struct session {
   const char *pending;              /* settings waiting for a restart ("" none) */
   const char *restarted_for;        /* this login restarted it for these ("" no) */
   struct cg_entry entry;            /* the container's cgroup.procs, opened */
+  int join_lock;                    /* shared lock held until the program is inside */
   int init_pidfd;                   /* pins the container's pid 1 */
   int channel;                      /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
   char id[13];                      /* session id for the log */

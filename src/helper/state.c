@@ -230,6 +230,28 @@ void notice_remove(int dir, uid_t uid) {
     die_errno(EXIT_INTERNAL, "can't remove \"%s/%s\"", CELLSH_STATE_DIR, name);
 }
 
+static int join_open(int dir, uid_t uid) {
+  char name[32];
+  xsnprintf(name, sizeof name, "%u.join", (unsigned)uid);
+  int fd = RETRY(openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  if (fd < 0)
+    die_errno(EXIT_INTERNAL, "can't open \"%s/%s\"", CELLSH_STATE_DIR, name);
+  return fd;
+}
+
+int join_lock(int dir, uid_t uid) {
+  int fd = join_open(dir, uid);
+  /* Only join_idle takes it exclusively, and never waits: this won't block long. */
+  if (RETRY(flock(fd, LOCK_SH)) < 0)
+    die_errno(EXIT_INTERNAL, "can't lock your container's join file");
+  return fd;
+}
+
+bool join_idle(int dir, uid_t uid) {
+  cleanup_fd int fd = join_open(dir, uid);
+  return flock(fd, LOCK_EX | LOCK_NB) == 0; /* released when fd closes */
+}
+
 /* Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces and
  * parentheses, so count from the last ')'. */
 static bool start_time_of(int procfd, uint64_t *out) {

@@ -75,6 +75,13 @@ bool notice_read(int fd, const char *container, char *buf, size_t len);
 /* Remove uid's notice (a new container starts). */
 void notice_remove(int dir, uid_t uid);
 
+/* "<uid>.join": every login on its way into a running container holds a
+ * shared lock on it until its process is inside. Returns the fd. */
+int join_lock(int dir, uid_t uid);
+
+/* Is no login on its way in (the exclusive lock can be had)? */
+bool join_idle(int dir, uid_t uid);
+
 /* Fill the start time and namespace inodes of pid into rec: true, or false if
  * the process is gone (or a zombie); any other failure is fatal. */
 bool proc_identity(pid_t pid, struct container_record *rec);

@@ -177,6 +177,7 @@ static void test_policy_extras(void) {
     {"mounts=/x", "a key that is never the user's"},
     {"hostname", "no value"},
     {"cpu=100", "cpu, not allowed here"},
+    {"memory=4096", "memory below the schema's 32M (a container that can't start)"},
   };
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
     struct user_policy before = u;

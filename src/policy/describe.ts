@@ -13,6 +13,12 @@ const rlimit = (r: CompiledRlimit, one: (n: number) => string): string => {
   return r.soft === r.hard ? v(r.soft) : `{soft: ${v(r.soft)}, hard: ${v(r.hard)}}`;
 };
 
+/** The policy's key for a compiled user-settable name ("memory" -> "limits.memory"). */
+function settingKeyOf(name: string): string {
+  if (['shell', 'hostname', 'env', 'network'].includes(name)) return name;
+  return ['nofile', 'nproc', 'core'].includes(name) ? `rlimits.${name}` : `limits.${name}`;
+}
+
 /** Describe a record; `groupName` names gids (undefined: just the number). */
 export function describeCompiled(u: CompiledUser, groupName: (gid: number) => string | undefined): Described {
   const gid = (g: number): string => (groupName(g) === undefined ? String(g) : `${groupName(g)} (${g})`);
@@ -37,6 +43,9 @@ export function describeCompiled(u: CompiledUser, groupName: (gid: number) => st
     'rlimits.nofile': rlimit(u.nofile, String),
     'rlimits.nproc': rlimit(u.nproc, String),
     'rlimits.core': rlimit(u.core, formatSize),
+    'env': `{${u.env.map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(', ')}}`,
+    'restart': u.restart,
+    'user_may_set': `[${u.user_may.map(settingKeyOf).join(', ')}]`,
   };
 }
 

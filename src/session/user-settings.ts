@@ -8,7 +8,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { encodeEnv, type CompiledRlimit, type CompiledUser } from '../policy/compiled.js';
-import { Diagnostics, errorsOf, formatDiagnostic, type SourceLoc } from '../policy/diagnostics.js';
+import { Diagnostics, errorsOf, formatDiagnostic, sortDiagnostics, type SourceLoc } from '../policy/diagnostics.js';
 import { expandHostname, shortHostname } from '../policy/hostname.js';
 import type { SettingKey, SettingValues } from '../policy/schema.js';
 import { formatCpu, formatSize, UNLIMITED, type Limit } from '../policy/sizes.js';
@@ -55,7 +55,7 @@ export async function userSettings(record: CompiledUser): Promise<UserSettings> 
     if (problem) diags.error(shown, located.at, key, problem);
     else sets.push(`${name}=${compiledValue(key, located.value, record)}`);
   }
-  const errors = errorsOf(diags.list);
+  const errors = sortDiagnostics(errorsOf(diags.list));
   if (errors.length > 0) return ignored(shown, errors.map(formatDiagnostic));
   return { sets, messages: [] };
 }
@@ -69,13 +69,19 @@ function valueProblem(key: SettingKey, value: unknown, r: CompiledUser): string 
   const lower = (want: Limit, admin: number, text: (n: number) => string): string | undefined =>
     admin === 0 || (want !== UNLIMITED && want <= admin) ? undefined : `at most ${text(admin)}, your administrator's limit`;
   switch (key) {
-    case 'shell':
+    case 'shell': {
+      // As chsh(1): one of the host's login shells (all under /usr, which the
+      // container shares), and one that runs.
+      const listed = readShells().includes(value as string);
+      let runs = true;
       try {
         accessSync(value as string, constants.X_OK);
-        return undefined;
       } catch {
-        return `${value as string} is not a program you can run; a shell that can't start would lock you out`;
+        runs = false;
       }
+      return listed && runs ? undefined
+        : `${value as string} is not ${listed ? 'a program you can run' : 'in /etc/shells (the login shells this host offers)'}; a shell that can't start would lock you out`;
+    }
     case 'hostname': {
       const problem = hostnameProblem(hostnameFor(value as string, r));
       return problem ? `not a valid hostname (${problem})` : undefined;
@@ -102,6 +108,15 @@ function valueProblem(key: SettingKey, value: unknown, r: CompiledUser): string 
       return admin === 'max' || (mine !== UNLIMITED && mine <= admin) ? undefined : `the hard limit may be at most ${admin}, your administrator's`;
     }
     default: return undefined;
+  }
+}
+
+/** The login shells /etc/shells lists ([] if it can't be read). */
+function readShells(): string[] {
+  try {
+    return readFileSync('/etc/shells', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/'));
+  } catch {
+    return [];
   }
 }
 

@@ -180,6 +180,37 @@ kill "$SLEEPER" 2>/dev/null; wait "$SLEEPER" 2>/dev/null
 "$CELLSH_ADMIN" doctor --json > "$WORK/doctor" 2>&1
 result doctor $? "$(tr -d '\n' < "$WORK/doctor")"
 
+# ---- a policy change reaches the running container live -----------------------------------------
+# A keeps running (a sleeper): memory goes up, pids down, cpu, memory_high and
+# the disk limit are dropped; the next login writes them into the same cgroup.
+ID_BEFORE=$(awk '$1 == "id" {print $2}' "$CELLSH_STATE_DIR/$(id -u "$A").state")
+setpriv --reuid "$A" --regid "$(id -g "$A")" --init-groups --reset-env -- \
+  "$CELLSH_HELPER" run 'sleep 30' < /dev/null > /dev/null 2>&1 &
+LIVE_SLEEPER=$!
+cat > "$CELLSH_POLICY" <<EOF
+users:
+  $A:
+    limits: {memory: 96M, pids: 30, cpu: unlimited}
+    rlimits: {nofile: {soft: 512, hard: 1024}, nproc: {soft: 2000, hard: 3000}, core: 0}
+  $B:
+    limits: {memory: 1G, pids: 200}
+EOF
+"$CELLSH_ADMIN" apply > "$WORK/apply" 2>&1
+result live_apply $? "$(cat "$WORK/apply")"
+run_as "$A" 'echo live'
+result live_update "$STATUS" "$OUT" "$ERR"
+result live_same "$([ "$(awk '$1 == "id" {print $2}' "$CELLSH_STATE_DIR/$(id -u "$A").state")" = "$ID_BEFORE" ] && echo yes || echo no)"
+if [ "$V" = v2 ]; then
+  for f in memory.max memory.high pids.max cpu.max io.max; do result "live_$f" "$(cat "$(leaf x "$A")/$f")"; done
+else
+  result live_memory.limit_in_bytes "$(cat "$(leaf memory "$A")/memory.limit_in_bytes")"
+  result live_memory.soft_limit_in_bytes "$(cat "$(leaf memory "$A")/memory.soft_limit_in_bytes")"
+  result live_pids.max "$(cat "$(leaf pids "$A")/pids.max")"
+  result live_cpu.cfs_quota_us "$(cat "$(leaf cpu "$A")/cpu.cfs_quota_us")"
+  result live_blkio.throttle.write_bps_device "$(cat "$(leaf blkio "$A")/blkio.throttle.write_bps_device")"
+fi
+kill "$LIVE_SLEEPER" 2>/dev/null; wait "$LIVE_SLEEPER" 2>/dev/null
+
 # ---- a disk weight --------------------------------------------------------------------------
 "$CELLSH_HELPER" stop "$(id -u "$B")" > /dev/null 2>&1
 sed -i "s/limits: {memory: 1G, pids: 200}/limits: {memory: 1G, pids: 200, io_weight: 50}/" "$CELLSH_POLICY"

@@ -188,6 +188,25 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
     assert.ok((row['pids_limit_hits'] as number) >= 1);
   });
 
+  await t.test('limits: a policy change reaches the running container live (stricter, looser, dropped)', () => {
+    assert.match(get('live_apply'), /^0 /);
+    assert.equal(get('live_update'), '0 live ');
+    assert.equal(get('live_same'), 'yes', 'the same container: no restart');
+    if (h.version === 'v2') {
+      assert.equal(get('live_memory.max'), String(96 * 2 ** 20));
+      assert.equal(get('live_memory.high'), 'max');
+      assert.equal(get('live_pids.max'), '30');
+      assert.equal(get('live_cpu.max'), 'max 100000');
+      assert.equal(get('live_io.max'), '', 'the dropped disk limit is gone');
+    } else {
+      assert.equal(get('live_memory.limit_in_bytes'), String(96 * 2 ** 20));
+      assert.equal(get('live_memory.soft_limit_in_bytes'), '9223372036854771712');
+      assert.equal(get('live_pids.max'), '30');
+      assert.equal(get('live_cpu.cfs_quota_us'), '-1');
+      assert.equal(get('live_blkio.throttle.write_bps_device'), '', 'the dropped disk limit is gone');
+    }
+  });
+
   await t.test('limits 2. a disk weight is set where the kernel has one', () => {
     assert.match(get('io_weight'), /^0 in/);
     assert.match(get('file_io_weight'), h.version === 'v2' ? /^default 50$/ : /^(default )?50$/);
@@ -230,7 +249,7 @@ test('limits on cgroup v2 under systemd, in the cgroup cellsh.service delegates 
     const [status, cgroup, pidsMax, id, idBefore] = r.get('after_reload')!.split(' ');
     assert.equal(status, '0');
     assert.equal(cgroup, '0::/');
-    assert.equal(pidsMax, '40', 'the limit is still in place after systemctl daemon-reload');
+    assert.equal(pidsMax, '30', 'the limit (the scenario last applied pids 30) is still in place after systemctl daemon-reload');
     assert.equal(id, idBefore, 'the same container is joined');
   });
   await t.test('limits 4. without the delegated cgroup the login is refused, never run unlimited', () => {
