@@ -1,0 +1,56 @@
+// The launcher's fast path: a plain command with no terminal, no agent and no
+// user settings goes from the launcher straight to the helper (no Node), and
+// everything else still takes the Node login shell. Which path ran is told by
+// the helper's pid in its login log line: on the fast path the helper is the
+// very process the caller started (exec all the way down).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { createUser, type TestUser } from '../helpers/users.js';
+import { runAsync } from '../helpers/system.js';
+
+const inst = testInstall();
+const skip = skipReason(inst);
+
+/** Run the launcher as the user with args; returns its output after the pid line,
+ * its status, and whether the helper ran in the caller's own process. */
+async function launch(user: TestUser, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ out: string; err: string; status: number; direct: boolean }> {
+  const script = `echo $$; exec /usr/bin/setpriv --reuid ${user.uid} --regid ${user.gid} --init-groups -- /usr/bin/env "$@"`;
+  const r = await runAsync('bash', ['-c', script, 'launch', inst!.launcher, ...args], { env: { PATH: '/usr/bin:/bin', ...env } });
+  const [pidLine, ...rest] = r.out.split('\n');
+  const logins = logRecords(inst!).filter((l) => l['msg'] === 'login' && l['uid'] === user.uid);
+  assert.ok(logins.length > 0, `a login line for ${user.name}: ${r.err}`);
+  return { out: rest.join('\n'), err: r.err, status: r.status, direct: logins.at(-1)!['pid'] === Number(pidLine) };
+}
+
+test('fast path: a plain command runs without Node, with the same output and exit status', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'fp-plain');
+  mustApply(inst!);
+  const r = await launch(user, ['-c', 'echo "hi $(id -un)"; exit 7']);
+  assert.deepEqual([r.out, r.status, r.direct], [`hi ${user.name}\n`, 7, true], r.err);
+  const login = await launch(user, ['-l', '-c', 'echo as-login-shell']);
+  assert.deepEqual([login.out, login.direct], ['as-login-shell\n', true]);
+});
+
+test('fast path: an agent, settings of the user\'s own, or sshd\'s ForceCommand take the Node path', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'fp-node');
+  mustApply(inst!);
+  const agent = await launch(user, ['-c', 'echo agent'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' });
+  assert.deepEqual([agent.out, agent.direct], ['agent\n', false], agent.err);
+  const forced = await launch(user, ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: 'echo forced' });
+  assert.deepEqual([forced.out, forced.direct], ['forced\n', false], forced.err);
+  const usage = await launch(user, ['-x']);
+  assert.equal(usage.status, 64, 'a usage error is Node\'s to explain');
+  mustApply(inst!, `users:\n  ${user.name}:\n    user_may_set: [hostname]\n`);
+  const settings = await launch(user, ['-c', 'echo settings']);
+  assert.deepEqual([settings.out, settings.direct], ['settings\n', false], settings.err);
+});
+
+test('fast path: a user the policy does not list gets Node\'s message naming them, not the helper\'s uid', { skip }, async (t) => {
+  const other = createUser(t, inst!, 'fp-absent', { enrolled: false });
+  mustApply(inst!);
+  const r = await runAsync('/usr/bin/setpriv', ['--reuid', String(other.uid), '--regid', String(other.gid), '--init-groups', '--',
+    '/usr/bin/env', inst!.launcher, '-c', 'true'], { env: { PATH: '/usr/bin:/bin' } });
+  assert.equal(r.status, 77, r.err);
+  assert.match(r.err, new RegExp(`^cellsh: ${other.name} is not enrolled in cellsh`));
+});
