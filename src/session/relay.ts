@@ -2,11 +2,11 @@
 // in raw mode on one side, the pty master from inside the container on the
 // other. The outer terminal never enters the container; only bytes cross.
 import { ReadStream } from 'node:tty';
-import { makeRaw, restoreTerminal, setWindowSize } from '../sys/libc.js';
+import { closeFd, makeRaw, openPtyPeer, restoreTerminal, setWindowSize } from '../sys/libc.js';
 import { PtyWriter } from './pty-writer.js';
 
-/** After the program exits, keep reading until the inner pty reports EIO (every
- * writer gone) or stays quiet this long: a background job may hold it open. */
+/** After the program exits, keep reading until the inner pty stays quiet this
+ * long (or reports EIO): a background job may hold it open. */
 const DRAIN_IDLE_MS = 100;
 /** ...but never longer than this. */
 const DRAIN_MAX_MS = 2000;
@@ -28,8 +28,19 @@ export class TerminalRelay {
   private lastData = Date.now();
   private eof = false;
   private savedTerminal: Buffer | undefined;
+  /** The inner pty's slave, held open by the relay itself. When the last
+   * program closes its side, Linux may answer the master's reads with EIO
+   * while the program's last bytes are still in the pty's buffers (node-pty
+   * loses the tail of the output this way, microsoft/node-pty#72); with the
+   * slave held here, EIO never comes early and finish() drains by quiet time. */
+  private peer: number;
 
   constructor(private readonly ends: RelayEnds) {
+    try {
+      this.peer = openPtyPeer(ends.master);
+    } catch {
+      this.peer = -1; // drained until EIO as before: the tail may be cut
+    }
     this.reader = new ReadStream(ends.master);
     this.writer = new PtyWriter(ends.master, () => this.hangup());
     this.ended = new Promise((resolve) => {
@@ -91,6 +102,10 @@ export class TerminalRelay {
     input.pause();
     this.writer.close();
     this.reader.destroy();
+    if (this.peer >= 0) {
+      closeFd(this.peer);
+      this.peer = -1;
+    }
   }
 
   private readonly onInput = (chunk: Buffer): void => this.writer.write(chunk);

@@ -238,6 +238,19 @@ export function restoreTerminal(fd: number, saved: Buffer): void {
   tcsetattrC(fd, TCSANOW, saved);
 }
 
+const ioctlInt = libc.func('int ioctl(int fd, unsigned long req, int arg)') as (fd: number, req: number, arg: number) => number;
+const TIOCGPTPEER = 0x5441;
+const O_RDONLY_NOCTTY_CLOEXEC = 0x100 | 0x80000;
+
+/** Open the slave of a pty master through the master itself (TIOCGPTPEER: no
+ * path lookup, so it works for a pty of another mount namespace); read-only,
+ * never the controlling terminal. Returns the fd. */
+export function openPtyPeer(master: number): number {
+  const fd = ioctlInt(master, TIOCGPTPEER, O_RDONLY_NOCTTY_CLOEXEC);
+  if (fd < 0) throw errnoError('ioctl(TIOCGPTPEER)');
+  return fd;
+}
+
 /** Set a terminal's window size (on a pty master this reaches the slave's programs as SIGWINCH). */
 export function setWindowSize(fd: number, rows: number, cols: number): void {
   if (ioctlWinsize(fd, TIOCSWINSZ, { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 }) !== 0) {
