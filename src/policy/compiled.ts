@@ -73,6 +73,12 @@ export const USER_MAY_KEYS = ['shell', 'hostname', 'env', 'network', 'memory', '
 export type UserMayKey = typeof USER_MAY_KEYS[number];
 const RESTARTS = ['idle', 'login', 'manual'] as const;
 
+/** The policy's key for a compiled user-settable name ("memory" -> "limits.memory"). */
+export function settingKeyOf(name: UserMayKey): string {
+  if (['shell', 'hostname', 'env', 'network'].includes(name)) return name;
+  return ['nofile', 'nproc', 'core'].includes(name) ? `rlimits.${name}` : `limits.${name}`;
+}
+
 /** Bytes an env value holds unencoded (ENV_PLAIN in policy.c); others are %XX. */
 const ENV_PLAIN = /[A-Za-z0-9\-._~/:,@+=]/;
 

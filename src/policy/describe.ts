@@ -1,7 +1,7 @@
 // A compiled record in the admin's words, field by field: what `diff`
 // compares between the applied policy and the edited files, and how it
 // prints each side ("4G", "1.5 CPUs", "dev (950)").
-import type { CompiledRlimit, CompiledUser } from './compiled.js';
+import { settingKeyOf, type CompiledRlimit, type CompiledUser } from './compiled.js';
 import { formatCpu, formatSize } from './sizes.js';
 
 /** Each field of a record as text, keyed by the policy key it comes from. */
@@ -12,12 +12,6 @@ const rlimit = (r: CompiledRlimit, one: (n: number) => string): string => {
   const v = (x: number | 'max'): string => (x === 'max' ? 'unlimited' : one(x));
   return r.soft === r.hard ? v(r.soft) : `{soft: ${v(r.soft)}, hard: ${v(r.hard)}}`;
 };
-
-/** The policy's key for a compiled user-settable name ("memory" -> "limits.memory"). */
-function settingKeyOf(name: string): string {
-  if (['shell', 'hostname', 'env', 'network'].includes(name)) return name;
-  return ['nofile', 'nproc', 'core'].includes(name) ? `rlimits.${name}` : `limits.${name}`;
-}
 
 /** Describe a record; `groupName` names gids (undefined: just the number). */
 export function describeCompiled(u: CompiledUser, groupName: (gid: number) => string | undefined): Described {

@@ -7,7 +7,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { encodeEnv, type CompiledRlimit, type CompiledUser } from '../policy/compiled.js';
+import { encodeEnv, settingKeyOf, type CompiledRlimit, type CompiledUser } from '../policy/compiled.js';
 import { Diagnostics, errorsOf, formatDiagnostic, sortDiagnostics, type SourceLoc } from '../policy/diagnostics.js';
 import { expandHostname, shortHostname } from '../policy/hostname.js';
 import type { SettingKey, SettingValues } from '../policy/schema.js';
@@ -50,7 +50,7 @@ export async function userSettings(record: CompiledUser): Promise<UserSettings> 
     // The helper's name for the key is its last part ("limits.memory" -> "memory").
     const name = key.slice(key.lastIndexOf('.') + 1);
     const problem = !(record.user_may as readonly string[]).includes(name)
-      ? `your administrator does not let you set this (you may set: ${record.user_may.join(', ')})`
+      ? `your administrator does not let you set this (you may set: ${record.user_may.map(settingKeyOf).join(', ')})`
       : valueProblem(key, located.value, record);
     if (problem) diags.error(shown, located.at, key, problem);
     else sets.push(`${name}=${compiledValue(key, located.value, record)}`);

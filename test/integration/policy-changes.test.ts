@@ -200,7 +200,7 @@ test('user settings: what the admin allows applies (hostname, env, a lower pids 
   assert.equal(refused.status, 0, 'a bad file never fails the login');
   assert.equal(refused.out, '[]\n');
   assert.match(refused.err, /cellsh: ~\/\.config\/cellsh\.yaml:2:9: limits\.pids: at most 100, your administrator's limit/);
-  assert.match(refused.err, /~\/\.config\/cellsh\.yaml:3:8: shell: your administrator does not let you set this \(you may set: hostname, env, pids\)/);
+  assert.match(refused.err, /~\/\.config\/cellsh\.yaml:3:8: shell: your administrator does not let you set this \(you may set: hostname, env, limits\.pids\)/);
   assert.match(refused.err, /ignoring ~\/\.config\/cellsh\.yaml: your administrator's settings apply/);
   assert.equal(pidsMax(user.uid), '100', 'back to the admin\'s limit, live');
 
