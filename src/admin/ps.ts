@@ -6,7 +6,8 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Layout } from '../layout.js';
-import { fnv1a64, formatCpu } from '../policy/index.js';
+import { formatCpu } from '../policy/index.js';
+import { recordHashes } from '../policy/compiled.js';
 import { cgroupHost, containerUsage, type CgroupHost, type Usage } from '../sys/cgroups.js';
 import type { UserDirectory } from '../sys/users.js';
 import type { TextOut } from './check.js';
@@ -63,7 +64,7 @@ export async function runPs(opts: PsOptions): Promise<number> {
   const t0 = Date.now();
   if (records.length > 0) await new Promise((res) => setTimeout(res, opts.sampleMs));
   const seconds = (Date.now() - t0) / 1000;
-  const hashes = recordHashes(opts.layout.compiledPolicy);
+  const hashes = appliedHashes(opts.layout.compiledPolicy);
   const sessions = sessionCounts(opts.layout.stateDir);
   const rows = records.map((r) => row(r, opts.dir, before.get(r.uid), containerUsage(host, r.uid), seconds, {
     sessions: sessions.get(r.uid) ?? 0, policy: policyState(r, hashes.get(r.uid)),
@@ -118,26 +119,13 @@ function alive(r: Record_): boolean {
   }
 }
 
-/** Each record's FNV-1a 64 in the applied policy, by uid: its bytes from "user N" through "end" (record_hash in policy.c). */
-function recordHashes(compiledPolicy: string): Map<number, string> {
-  const out = new Map<number, string>();
-  let bytes: Buffer;
+/** Each record's hash in the applied policy, by uid (none if it can't be read). */
+function appliedHashes(compiledPolicy: string): Map<number, string> {
   try {
-    bytes = readFileSync(compiledPolicy);
+    return recordHashes(readFileSync(compiledPolicy));
   } catch {
-    return out;
+    return new Map();
   }
-  let start = -1;
-  let uid = 0;
-  for (let at = 0; at < bytes.length;) {
-    const nl = bytes.indexOf(0x0a, at);
-    if (nl < 0) break;
-    const line = bytes.subarray(at, nl).toString('latin1');
-    if (line.startsWith('user ')) [start, uid] = [at, Number(line.slice(5))];
-    else if (line === 'end' && start >= 0) out.set(uid, fnv1a64(bytes.subarray(start, nl + 1)));
-    at = nl + 1;
-  }
-  return out;
 }
 
 function policyState(r: Record_, current: string | undefined): Pick<PsRow, 'policy' | 'pending'> {

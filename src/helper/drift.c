@@ -6,7 +6,7 @@
 
 #include "util.h"
 
-static void add(char *out, size_t len, const char *what) {
+void drift_list_add(char *out, size_t len, const char *what) {
   size_t n = strlen(out);
   snprintf(out + n, len - n, "%s%s", n ? ", " : "", what);
 }
@@ -14,17 +14,17 @@ static void add(char *out, size_t len, const char *what) {
 void drift_fields(const struct container_record *rec, const struct user_policy *u, char *out, size_t len) {
   out[0] = '\0';
   if (rec->name[0] && strcmp(rec->name, u->name))
-    add(out, len, "user name");
+    drift_list_add(out, len, "user name");
   if (rec->gid != u->gid)
-    add(out, len, "group id");
+    drift_list_add(out, len, "group id");
   if (rec->group[0] && strcmp(rec->group, u->group))
-    add(out, len, "group name");
+    drift_list_add(out, len, "group name");
   if (rec->home[0] && strcmp(rec->home, u->home))
-    add(out, len, "home");
+    drift_list_add(out, len, "home");
   if (rec->hostname[0] && strcmp(rec->hostname, u->hostname))
-    add(out, len, "hostname");
+    drift_list_add(out, len, "hostname");
   if (rec->network != u->network)
-    add(out, len, "network");
+    drift_list_add(out, len, "network");
 }
 
 bool drift_takes_access(const struct container_record *rec, const struct user_policy *u) {

@@ -24,6 +24,9 @@
  * if none). A version-1 record's unknown fields count as unchanged. */
 void drift_fields(const struct container_record *rec, const struct user_policy *u, char *out, size_t len);
 
+/* Append what to a ", " separated list in out. */
+void drift_list_add(char *out, size_t len, const char *what);
+
 /* Does the change take access away (another group id, another home, the
  * host's network gone)? Then the old container must not serve another login. */
 bool drift_takes_access(const struct container_record *rec, const struct user_policy *u);

@@ -259,14 +259,15 @@ static void log_policy(const struct session *s, const char *event, const char *w
 static void bring_in_line(struct session *s, int dir, struct container_record *rec, struct user_policy *u,
                           char *pending, char *restarted_for, size_t len) {
   drift_fields(rec, u, pending, len);
+  uint64_t want = limits_hash(&u->limits);
   struct cg_fail fail = {0};
-  bool limits_live = limits_hash(&u->limits) == rec->limits_hash || s->cg->update(u->uid, &u->limits, &fail);
-  if (limits_live && limits_hash(&u->limits) != rec->limits_hash)
+  bool limits_live = want == rec->limits_hash || s->cg->update(u->uid, &u->limits, &fail);
+  if (limits_live && want != rec->limits_hash)
     log_policy(s, "limits-update", "reason", "the policy's limits changed");
   /* Verified like every join: never run with less than the policy says. */
   bool enforced = limits_live && s->cg->open_entry(u->uid, &u->limits, &s->entry) == 0;
   if (!enforced)
-    snprintf(pending + strlen(pending), len - strlen(pending), "%sresource limits", pending[0] ? ", " : "");
+    drift_list_add(pending, len, "resource limits");
   if (pending[0]) {
     /* The old container would keep access the change takes away: restart now,
      * whatever the policy's timing. Otherwise: login, or idle when nothing of
@@ -294,8 +295,8 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
     drift_adopt(rec, u);
   }
   /* Remember what it holds now, for ps and the next login. */
-  if (rec->limits_hash != limits_hash(&u->limits) || rec->policy_hash != u->record_hash || strcmp(rec->pending, pending)) {
-    rec->limits_hash = limits_hash(&u->limits);
+  if (rec->limits_hash != want || rec->policy_hash != u->record_hash || strcmp(rec->pending, pending)) {
+    rec->limits_hash = want;
     rec->policy_hash = u->record_hash;
     xsnprintf(rec->pending, sizeof rec->pending, "%s", pending);
     state_write(dir, rec);
@@ -325,23 +326,20 @@ int main(int argc, char **argv) {
   log_open();
   die_hook = log_failure;
 
+  int dir = state_dir();
+  int lock = state_lock(dir, caller_uid, LOCK_WAIT_S);
+  if (lock < 0)
+    die(EXIT_INTERNAL, "timed out after %d s waiting for another login to start your container; try again", LOCK_WAIT_S);
+  /* Read under the lock: a login that waited must not write back the limits
+   * of a policy an apply replaced meanwhile. */
   struct user_policy user;
   load_settings(&req, &user);
   caller_name = user.name;
   struct container_record rec;
   struct session s = {.req = &req, .user = &user, .env = &env, .container = &rec, .channel = channel,
-                      .umask = user_umask, .limits = limits, .started_ms = now_ms()};
+                      .umask = user_umask, .limits = limits, .started_ms = now_ms(), .cg = cg_detect()};
   random_hex(s.id, 6);
   log_login(&s);
-
-  s.cg = cg_detect();
-  int dir = state_dir();
-  int lock = state_lock(dir, caller_uid, LOCK_WAIT_S);
-  if (lock < 0)
-    die(EXIT_INTERNAL, "timed out after %d s waiting for another login to start your container; try again", LOCK_WAIT_S);
-  /* Read again under the lock: a login that waited must not write back the
-   * limits of a policy an apply replaced meanwhile. */
-  load_settings(&req, &user);
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
   static char pending[96], restarted_for[96];
   s.pending = pending;

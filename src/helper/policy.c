@@ -422,7 +422,6 @@ bool policy_override(struct user_policy *u, const char *setting, char *err, size
   const char *v = eq + 1;
   int k = key_index(user_may_key[m]);
   bool ok = parse_field(k, v, &t);
-  struct user_policy mine = t; /* for env: the user's own variables */
   const struct cg_limits *a = &u->limits, *b = &t.limits;
   if (ok) {
     switch (m) {
@@ -438,12 +437,16 @@ bool policy_override(struct user_policy *u, const char *setting, char *err, size
       ok = t.rlimits[r].rlim_max <= u->rlimits[r].rlim_max; /* RLIM_INFINITY is the largest */
       break;
     }
-    case MAY_ENV: /* the user's variables join the admin's, replacing the same names */
+    case MAY_ENV: { /* the user's variables join the admin's, replacing the same names */
+      struct env_var mine[POLICY_ENV_MAX];
+      unsigned n_mine = t.n_env;
+      memcpy(mine, t.env, sizeof mine);
       t.n_env = u->n_env;
       memcpy(t.env, u->env, sizeof t.env);
-      for (unsigned i = 0; ok && i < mine.n_env; i++)
-        ok = set_env(&t, &mine.env[i]);
+      for (unsigned i = 0; ok && i < n_mine; i++)
+        ok = set_env(&t, &mine[i]);
       break;
+    }
     default: break;
     }
   }

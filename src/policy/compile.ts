@@ -8,9 +8,9 @@ import { enrolledUsers, type PasswdEntry } from '../sys/users.js';
 import { Diagnostics, type Diagnostic, type SourceLoc } from './diagnostics.js';
 import { expandHostname } from './hostname.js';
 import { effectiveFor, type Policy, type PolicyEnv } from './resolve.js';
-import { UNLIMITED, type Limit } from './sizes.js';
-import { MAX_GROUPS, USER_MAY_KEYS, type CompiledIo, type CompiledRlimit, type CompiledUser, type UserMayKey } from './compiled.js';
-import type { IoDevice, RlimitValue } from './values.js';
+import { UNLIMITED } from './sizes.js';
+import { compiledLimit, compiledRlimit, MAX_GROUPS, userMayKeyOf, type CompiledIo, type CompiledUser, type UserMayKey } from './compiled.js';
+import type { IoDevice } from './values.js';
 import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
 
 /** The result of compiling: records for the users that passed, and every problem. */
@@ -24,20 +24,9 @@ const NO_ID = 0xffffffff;
 
 /** The compiled name of a user-settable setting key ("limits.memory" -> "memory"). */
 export function compiledKeyOf(key: string): UserMayKey {
-  const name = key.slice(key.lastIndexOf('.') + 1);
-  if (!(USER_MAY_KEYS as readonly string[]).includes(name)) throw new Error(`${key} is not a user-settable key`);
-  return name as UserMayKey;
-}
-
-/** A limit in the compiled form: 0 means no limit. */
-function limitValue(v: Limit): number {
-  return v === UNLIMITED ? 0 : v;
-}
-
-/** An rlimit in the compiled form: 'max' means unlimited. */
-function rlimitValue(v: RlimitValue): CompiledRlimit {
-  const one = (x: Limit): number | 'max' => (x === UNLIMITED ? 'max' : x);
-  return { soft: one(v.soft), hard: one(v.hard) };
+  const name = userMayKeyOf(key);
+  if (name === undefined) throw new Error(`${key} is not a user-settable key`);
+  return name;
 }
 
 /** The devices' numbers on this host, or the problems that stop it. */
@@ -54,7 +43,7 @@ function ioValues(list: readonly IoDevice[], env: PolicyEnv): { io: CompiledIo[]
       problems.push(`${d.device} is the disk ${disk.major}:${disk.minor} again; give each disk one entry`);
       continue;
     }
-    io.push({ ...disk, rbps: limitValue(d.read_bps), wbps: limitValue(d.write_bps), riops: limitValue(d.read_iops), wiops: limitValue(d.write_iops) });
+    io.push({ ...disk, rbps: compiledLimit(d.read_bps), wbps: compiledLimit(d.write_bps), riops: compiledLimit(d.read_iops), wiops: compiledLimit(d.write_iops) });
   }
   return { io, problems };
 }
@@ -134,9 +123,9 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
   return {
     uid, gid, name, group: group!, groups, home,
     shell: settings.shell, hostname, network: settings.network,
-    memory: limitValue(l.memory), memory_high: limitValue(l.memory_high), swap: l.swap === UNLIMITED ? 'max' : l.swap,
-    pids: limitValue(l.pids), cpu: limitValue(l.cpu), io_weight: l.io_weight === 'default' ? 0 : l.io_weight, io,
-    nofile: rlimitValue(settings.rlimits.nofile), nproc: rlimitValue(settings.rlimits.nproc), core: rlimitValue(settings.rlimits.core),
+    memory: compiledLimit(l.memory), memory_high: compiledLimit(l.memory_high), swap: l.swap === UNLIMITED ? 'max' : l.swap,
+    pids: compiledLimit(l.pids), cpu: compiledLimit(l.cpu), io_weight: l.io_weight === 'default' ? 0 : l.io_weight, io,
+    nofile: compiledRlimit(settings.rlimits.nofile), nproc: compiledRlimit(settings.rlimits.nproc), core: compiledRlimit(settings.rlimits.core),
     env: Object.entries(settings.env), restart: settings.restart,
     user_may: settings.user_may_set.map(compiledKeyOf),
   };

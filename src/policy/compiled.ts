@@ -2,6 +2,8 @@
 // (struct user_policy and the file format), with a writer and a reader that is
 // at least as strict as policy_parse in src/helper/policy.c.
 import { CellshError, ExitCode } from '../errors.js';
+import { UNLIMITED, type Limit } from './sizes.js';
+import type { RlimitValue } from './values.js';
 import { ENV_MAX_VARS, envNameProblem, envValueProblem, hostnameProblem, nameProblem, pathProblem } from './validators.js';
 
 /** An rlimit as the helper sets it: soft and hard, a number or 'max' (RLIM_INFINITY). */
@@ -67,16 +69,37 @@ export interface CompiledUser {
   readonly user_may: readonly UserMayKey[];
 }
 
-/** The keys a user may be let set, by their compiled names (user_may_key in policy.c). */
-export const USER_MAY_KEYS = ['shell', 'hostname', 'env', 'network', 'memory', 'memory_high', 'swap', 'pids', 'cpu',
-  'io_weight', 'nofile', 'nproc', 'core'] as const;
-export type UserMayKey = typeof USER_MAY_KEYS[number];
+/** The keys a user may be let set: compiled name (user_may_key in policy.c) ->
+ * the policy's setting key. One table for both directions. */
+const USER_MAY_SETTINGS = {
+  shell: 'shell', hostname: 'hostname', env: 'env', network: 'network', memory: 'limits.memory',
+  memory_high: 'limits.memory_high', swap: 'limits.swap', pids: 'limits.pids', cpu: 'limits.cpu',
+  io_weight: 'limits.io_weight', nofile: 'rlimits.nofile', nproc: 'rlimits.nproc', core: 'rlimits.core',
+} as const;
+export type UserMayKey = keyof typeof USER_MAY_SETTINGS;
+/** In the helper's order. */
+export const USER_MAY_KEYS = Object.keys(USER_MAY_SETTINGS) as UserMayKey[];
 const RESTARTS = ['idle', 'login', 'manual'] as const;
 
 /** The policy's key for a compiled user-settable name ("memory" -> "limits.memory"). */
 export function settingKeyOf(name: UserMayKey): string {
-  if (['shell', 'hostname', 'env', 'network'].includes(name)) return name;
-  return ['nofile', 'nproc', 'core'].includes(name) ? `rlimits.${name}` : `limits.${name}`;
+  return USER_MAY_SETTINGS[name];
+}
+
+/** The compiled name of a user-settable setting key, or undefined if users may never set it. */
+export function userMayKeyOf(key: string): UserMayKey | undefined {
+  return USER_MAY_KEYS.find((k) => USER_MAY_SETTINGS[k] === key);
+}
+
+/** A limit in the compiled form: 0 means no limit. */
+export function compiledLimit(v: Limit): number {
+  return v === UNLIMITED ? 0 : v;
+}
+
+/** An rlimit in the compiled form: 'max' means unlimited. */
+export function compiledRlimit(v: RlimitValue): CompiledRlimit {
+  const one = (x: Limit): number | 'max' => (x === UNLIMITED ? 'max' : x);
+  return { soft: one(v.soft), hard: one(v.hard) };
 }
 
 /** Bytes an env value holds unencoded (ENV_PLAIN in policy.c); others are %XX. */
@@ -373,4 +396,21 @@ export function parseCompiled(input: string | Uint8Array): CompiledUser[] {
   }
   if (cur) throw new CompiledPolicyError(cur.start, `the record for uid ${cur.uid} has no "end"`);
   return users;
+}
+
+/** Each record's FNV-1a 64, by uid: its bytes from "user N" through "end" and
+ * its newline (record_hash in policy.c, which a container's state remembers). */
+export function recordHashes(bytes: Buffer): Map<number, string> {
+  const out = new Map<number, string>();
+  let start = -1;
+  let uid = 0;
+  for (let at = 0; at < bytes.length;) {
+    const nl = bytes.indexOf(0x0a, at);
+    if (nl < 0) break;
+    const line = bytes.subarray(at, nl).toString('latin1');
+    if (line.startsWith('user ')) [start, uid] = [at, Number(line.slice(5))];
+    else if (line === 'end' && start >= 0) out.set(uid, fnv1a64(bytes.subarray(start, nl + 1)));
+    at = nl + 1;
+  }
+  return out;
 }

@@ -2,6 +2,7 @@
 // compares between the applied policy and the edited files, and how it
 // prints each side ("4G", "1.5 CPUs", "dev (950)").
 import { settingKeyOf, type CompiledRlimit, type CompiledUser } from './compiled.js';
+import { FIELDS } from './schema.js';
 import { formatCpu, formatSize } from './sizes.js';
 
 /** Each field of a record as text, keyed by the policy key it comes from. */
@@ -37,7 +38,7 @@ export function describeCompiled(u: CompiledUser, groupName: (gid: number) => st
     'rlimits.nofile': rlimit(u.nofile, String),
     'rlimits.nproc': rlimit(u.nproc, String),
     'rlimits.core': rlimit(u.core, formatSize),
-    'env': `{${u.env.map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(', ')}}`,
+    'env': FIELDS.env.format(Object.fromEntries(u.env)),
     'restart': u.restart,
     'user_may_set': `[${u.user_may.map(settingKeyOf).join(', ')}]`,
   };

@@ -7,7 +7,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { encodeEnv, settingKeyOf, type CompiledRlimit, type CompiledUser } from '../policy/compiled.js';
+import { compiledLimit, compiledRlimit, encodeEnv, settingKeyOf, userMayKeyOf, type CompiledUser } from '../policy/compiled.js';
 import { Diagnostics, errorsOf, formatDiagnostic, sortDiagnostics, type SourceLoc } from '../policy/diagnostics.js';
 import { expandHostname, shortHostname } from '../policy/hostname.js';
 import type { SettingKey, SettingValues } from '../policy/schema.js';
@@ -47,13 +47,12 @@ export async function userSettings(record: CompiledUser): Promise<UserSettings> 
   const raw = parseRawSettings(text, shown, diags);
   const sets: string[] = [];
   for (const [key, located] of Object.entries(raw) as Array<[SettingKey, { value: unknown; at: SourceLoc }]>) {
-    // The helper's name for the key is its last part ("limits.memory" -> "memory").
-    const name = key.slice(key.lastIndexOf('.') + 1);
-    const problem = !(record.user_may as readonly string[]).includes(name)
+    const name = userMayKeyOf(key);
+    const problem = name === undefined || !record.user_may.includes(name)
       ? `your administrator does not let you set this (you may set: ${record.user_may.map(settingKeyOf).join(', ')})`
       : valueProblem(key, located.value, record);
     if (problem) diags.error(shown, located.at, key, problem);
-    else sets.push(`${name}=${compiledValue(key, located.value, record)}`);
+    else sets.push(`${name!}=${compiledValue(key, located.value, record)}`);
   }
   const errors = sortDiagnostics(errorsOf(diags.list));
   if (errors.length > 0) return ignored(shown, errors.map(formatDiagnostic));
@@ -126,18 +125,15 @@ function hostnameFor(template: string, r: CompiledUser): string {
 
 /** The value in the compiled policy's notation (what --set takes). */
 function compiledValue(key: SettingKey, value: unknown, r: CompiledUser): string {
-  const limit = (v: Limit): string => String(v === UNLIMITED ? 0 : v);
-  const one = (v: Limit): number | 'max' => (v === UNLIMITED ? 'max' : v);
   switch (key) {
     case 'hostname': return hostnameFor(value as string, r);
     case 'env': return encodeEnv(Object.entries(value as SettingValues['env']));
     case 'limits.swap': return value === UNLIMITED ? 'max' : String(value);
     case 'limits.io_weight': return String(value === 'default' ? 0 : value);
-    case 'limits.memory': case 'limits.memory_high': case 'limits.pids': case 'limits.cpu': return limit(value as Limit);
+    case 'limits.memory': case 'limits.memory_high': case 'limits.pids': case 'limits.cpu': return String(compiledLimit(value as Limit));
     case 'rlimits.nofile': case 'rlimits.nproc': case 'rlimits.core': {
-      const v = value as RlimitValue;
-      const c: CompiledRlimit = { soft: one(v.soft), hard: one(v.hard) };
-      return `${c.soft} ${c.hard}`;
+      const { soft, hard } = compiledRlimit(value as RlimitValue);
+      return `${soft} ${hard}`;
     }
     default: return String(value);
   }

@@ -48,6 +48,19 @@ leaf() { # leaf CONTROLLER USER
 }
 result hierarchy "$V" "${BASE:-}"
 
+# Report A's limit files as PREFIX<file> results; on v2, also the extra files named.
+limit_files() {
+  local prefix=$1; shift
+  if [ "$V" = v2 ]; then
+    for f in memory.max memory.high "$@" pids.max cpu.max io.max; do result "$prefix$f" "$(cat "$(leaf x "$A")/$f")"; done
+  else
+    for cf in memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes pids/pids.max cpu/cpu.cfs_quota_us \
+              blkio/blkio.throttle.write_bps_device; do
+      result "$prefix${cf#*/}" "$(cat "$(leaf "${cf%%/*}" "$A")/${cf#*/}")"
+    done
+  fi
+}
+
 # ---- the policy ---------------------------------------------------------------
 HOME_A=$(getent passwd "$A" | cut -d: -f6)
 DEV=$(findmnt -no SOURCE -T "$HOME_A")
@@ -69,16 +82,8 @@ run_as "$A" 'cat /proc/self/cgroup; echo "nofile $(ulimit -Sn) $(ulimit -Hn) npr
 result first "$STATUS" "$OUT" "$ERR"
 INIT=$(awk '$1 == "init_pid" {print $2}' "$CELLSH_STATE_DIR/$(id -u "$A").state")
 result init_cgroup "$(cat "/proc/$INIT/cgroup")"
-if [ "$V" = v2 ]; then
-  for f in memory.max memory.high memory.swap.max pids.max cpu.max io.max; do result "file_$f" "$(cat "$(leaf x "$A")/$f")"; done
-  result subtree_control "$(cat "$BASE/cgroup.subtree_control")"
-else
-  result file_memory.limit_in_bytes "$(cat "$(leaf memory "$A")/memory.limit_in_bytes")"
-  result file_memory.soft_limit_in_bytes "$(cat "$(leaf memory "$A")/memory.soft_limit_in_bytes")"
-  result file_pids.max "$(cat "$(leaf pids "$A")/pids.max")"
-  result file_cpu.cfs_quota_us "$(cat "$(leaf cpu "$A")/cpu.cfs_quota_us")"
-  result file_blkio.throttle.write_bps_device "$(cat "$(leaf blkio "$A")/blkio.throttle.write_bps_device")"
-fi
+limit_files file_ memory.swap.max
+[ "$V" = v2 ] && result subtree_control "$(cat "$BASE/cgroup.subtree_control")"
 result nodes_owner "$(stat -c '%U %a' "$(leaf pids "$A")" "$(leaf pids "$A")/pids.max" "$(leaf pids "$A")/cgroup.procs")"
 
 # ---- a fork bomb stops at the pids limit ------------------------------------------
@@ -200,15 +205,7 @@ result live_apply $? "$(cat "$WORK/apply")"
 run_as "$A" 'echo live'
 result live_update "$STATUS" "$OUT" "$ERR"
 result live_same "$([ "$(awk '$1 == "id" {print $2}' "$CELLSH_STATE_DIR/$(id -u "$A").state")" = "$ID_BEFORE" ] && echo yes || echo no)"
-if [ "$V" = v2 ]; then
-  for f in memory.max memory.high pids.max cpu.max io.max; do result "live_$f" "$(cat "$(leaf x "$A")/$f")"; done
-else
-  result live_memory.limit_in_bytes "$(cat "$(leaf memory "$A")/memory.limit_in_bytes")"
-  result live_memory.soft_limit_in_bytes "$(cat "$(leaf memory "$A")/memory.soft_limit_in_bytes")"
-  result live_pids.max "$(cat "$(leaf pids "$A")/pids.max")"
-  result live_cpu.cfs_quota_us "$(cat "$(leaf cpu "$A")/cpu.cfs_quota_us")"
-  result live_blkio.throttle.write_bps_device "$(cat "$(leaf blkio "$A")/blkio.throttle.write_bps_device")"
-fi
+limit_files live_
 kill "$LIVE_SLEEPER" 2>/dev/null; wait "$LIVE_SLEEPER" 2>/dev/null
 
 # ---- a disk weight --------------------------------------------------------------------------
