@@ -1,13 +1,17 @@
 // The terminal relay: the outer terminal (sshd's pty, or the one su ran in)
 // in raw mode on one side, the pty master from inside the container on the
 // other. The outer terminal never enters the container; only bytes cross.
+import { readSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
-import { closeFd, makeRaw, openPtyPeer, restoreTerminal, setWindowSize } from '../sys/libc.js';
+import { closeFd, makeRaw, openPtyPeer, restoreTerminal, setNonBlocking, setWindowSize } from '../sys/libc.js';
 import { PtyWriter } from './pty-writer.js';
 
-/** After the program exits, keep reading until the inner pty stays quiet this
- * long (or reports EIO): a background job may hold it open. */
-const DRAIN_IDLE_MS = 100;
+/** After the program exits and what it wrote is read, keep reading until the
+ * inner pty stays quiet this long (or reports EIO): a background job may hold
+ * it open and still write. */
+const DRAIN_IDLE_MS = 20;
+/** The most drainNow() reads at once (64 KiB each; the pty holds far less). */
+const DRAIN_READS_MAX = 1024;
 /** ...but never longer than this. */
 const DRAIN_MAX_MS = 2000;
 
@@ -41,6 +45,7 @@ export class TerminalRelay {
     } catch {
       this.peer = -1; // drained until EIO as before: the tail may be cut
     }
+    setNonBlocking(ends.master); // drainNow() must never wait
     this.reader = new ReadStream(ends.master);
     this.writer = new PtyWriter(ends.master, () => this.hangup());
     this.ended = new Promise((resolve) => {
@@ -76,12 +81,32 @@ export class TerminalRelay {
 
   /** The program ended: wait until its last bytes are through, then stop. */
   async finish(): Promise<void> {
+    this.drainNow();
     const deadline = Date.now() + DRAIN_MAX_MS;
     this.lastData = Date.now();
     while (!this.eof && Date.now() < deadline && Date.now() - this.lastData < DRAIN_IDLE_MS) {
       await Promise.race([this.ended, sleep(DRAIN_IDLE_MS / 4)]);
     }
     this.dispose();
+  }
+
+  /** Read what the inner pty holds now, without waiting: everything the program
+   * wrote before it exited. A read of a pty master that finds nothing first
+   * flushes the kernel's pending pty buffers (n_tty_read calls
+   * tty_buffer_flush_work before answering EAGAIN), so this needs no timing. */
+  private drainNow(): void {
+    const buf = Buffer.allocUnsafe(65536);
+    for (let i = 0; i < DRAIN_READS_MAX && !this.eof; i++) {
+      let n: number;
+      try {
+        n = readSync(this.ends.master, buf, 0, buf.length, null);
+      } catch {
+        return; // EAGAIN: all read; EIO: the other side is gone
+      }
+      if (n <= 0) return;
+      this.lastData = Date.now();
+      if (this.ends.output.writable) this.ends.output.write(Buffer.from(buf.subarray(0, n)));
+    }
   }
 
   /** The outer side went away: close the master, which hangs up the inner terminal. */

@@ -251,6 +251,17 @@ export function openPtyPeer(master: number): number {
   return fd;
 }
 
+const fcntlInt = libc.func('int fcntl(int fd, int cmd, int arg)') as (fd: number, cmd: number, arg: number) => number;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0x800;
+
+/** Make reads of fd answer EAGAIN instead of waiting. */
+export function setNonBlocking(fd: number): void {
+  const flags = fcntlInt(fd, F_GETFL, 0);
+  if (flags < 0 || fcntlInt(fd, F_SETFL, flags | O_NONBLOCK) !== 0) throw errnoError('fcntl(O_NONBLOCK)');
+}
+
 /** Set a terminal's window size (on a pty master this reaches the slave's programs as SIGWINCH). */
 export function setWindowSize(fd: number, rows: number, cols: number): void {
   if (ioctlWinsize(fd, TIOCSWINSZ, { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 }) !== 0) {
