@@ -54,7 +54,7 @@ export function measureCommands(bench: Bench): CommandResults {
   if (b.legacyNote) commandRows.push({ label: 'host: `/bin/true` in the legacy cgroup view (as crun runs)', key: 'legacy-true' });
   const notes = [
     'Every row as its own process started by the stopwatch (fork, exec, wait) with the environment a login has; rows interleaved in a new order each round.',
-    'cellsh runs the user\'s shell (`bash -c true`) inside the container, as sshd would on the host; the baselines run busybox `true` in a 2 MB busybox root.',
+    'Every container row runs the same program, `bash -c true`: cellsh the user\'s shell inside the container (as sshd would on the host), the baselines the host\'s bash copied with its libraries into a small busybox root.',
     'First-login rows stop the container (untimed) before each run; crun exec and lxc-attach enter containers with the same namespaces, ids shifted by 100000 and memory/pids/cpu limits; unshare and nsenter have no cgroup.',
   ];
   if (b.legacyNote) notes.push(b.legacyNote);
@@ -69,7 +69,7 @@ export function measureCommands(bench: Bench): CommandResults {
         baselineRow(b.nsenter, 'nsenter', 'nsenter into a running container'),
         baselineRow(b.unshare, 'unshare', 'unshare + chroot, new container'),
       ], runs),
-      notes: ['Same interleaved run as the table above. The helper checks the caller, policy and state, joins or builds the container (mounts, cgroup limits, ids) and runs `bash -c true` in it.'],
+      notes: ['Same interleaved run as the table above. The helper checks the caller, policy and state, joins or builds the container (mounts, cgroup limits, ids) and runs `bash -c true` in it; the baselines run the same.'],
     },
   ];
   return { tables, runs };

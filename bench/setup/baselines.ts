@@ -4,7 +4,7 @@
 // this host the reason goes into the table instead of a number.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Command } from '../timer.js';
 
 /** A baseline's command, or why it has none here. */
@@ -26,6 +26,8 @@ export interface Baselines {
 }
 
 const CRUN_ID = 'cellsh-bench';
+/** What every baseline runs in its container: what cellsh runs for `cellsh -c true`. */
+const LOGIN_TRUE = ['/bin/bash', '-c', 'true'] as const;
 const CGROUP = 'cellsh-bench';
 
 function sh(file: string, args: readonly string[]): { ok: boolean; text: string } {
@@ -38,7 +40,7 @@ function legacyView(args: readonly string[]): string[] {
   return ['/usr/bin/unshare', '-m', '--propagation', 'private', '/bin/sh', '-c', 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$@"', 'sh', ...args];
 }
 
-/** A 2 MB root: static busybox and its applets, owned by root, readable by all. */
+/** A small root: static busybox and its applets, and bash; owned by root, readable by all. */
 function makeRootfs(dir: string): string | undefined {
   const busybox = '/bin/busybox';
   if (!existsSync(busybox)) return 'busybox-static is not installed';
@@ -47,7 +49,23 @@ function makeRootfs(dir: string): string | undefined {
   copyFileSync(busybox, join(dir, 'bin/busybox'));
   chmodSync(join(dir, 'bin/busybox'), 0o755);
   for (const a of ['sh', 'true', 'sleep', 'cat']) symlinkSync('busybox', join(dir, 'bin', a));
+  mkdirSync(join(dir, 'usr/bin'), { recursive: true, mode: 0o755 });
   writeFileSync(join(dir, 'etc/passwd'), 'root:x:0:0:root:/:/bin/sh\n');
+  return copyBash(dir);
+}
+
+/** The host's bash and the libraries it links, so every baseline runs what a
+ * login runs (`bash -c true`), not a cheaper program. */
+function copyBash(dir: string): string | undefined {
+  const ldd = sh('/usr/bin/ldd', ['/bin/bash']);
+  if (!ldd.ok) return `ldd /bin/bash failed: ${ldd.text}`;
+  const files = ['/bin/bash', ...[...ldd.text.matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]!)];
+  for (const f of files) {
+    const to = join(dir, f);
+    mkdirSync(dirname(to), { recursive: true, mode: 0o755 });
+    copyFileSync(f, to);
+    chmodSync(to, 0o755);
+  }
   return undefined;
 }
 
@@ -146,7 +164,7 @@ export function setUpBaselines(work: string, uid: number): Baselines {
   const has = (p: string): boolean => existsSync(p);
   const unshareArgs = ['/usr/bin/unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount', '--uts', '--ipc', '--net', '--cgroup'];
 
-  const unshare: Baseline = { cmd: { name: 'unshare', uid, argv: [...unshareArgs, '/usr/sbin/chroot', rootfs, '/bin/true'] } };
+  const unshare: Baseline = { cmd: { name: 'unshare', uid, argv: [...unshareArgs, '/usr/sbin/chroot', rootfs, ...LOGIN_TRUE] } };
 
   // nsenter: into a container started by unshare (as the user), which runs sleep.
   let nsenter: Baseline;
@@ -156,7 +174,7 @@ export function setUpBaselines(work: string, uid: number): Baselines {
   const inner = target.pid ? childOf(target.pid) : undefined;
   if (inner) {
     stops.push(() => { try { process.kill(inner, 'SIGKILL'); } catch { /* gone */ } });
-    nsenter = { cmd: { name: 'nsenter', uid, argv: ['/usr/bin/nsenter', '-t', String(inner), '--user', '--preserve-credentials', '--pid', '--mount', '--uts', '--ipc', '--net', '--cgroup', '--root', '--wd', '/bin/true'] } };
+    nsenter = { cmd: { name: 'nsenter', uid, argv: ['/usr/bin/nsenter', '-t', String(inner), '--user', '--preserve-credentials', '--pid', '--mount', '--uts', '--ipc', '--net', '--cgroup', '--root', '--wd', ...LOGIN_TRUE] } };
   } else {
     nsenter = none('the unshare container to enter did not start');
     if (target.pid) try { process.kill(target.pid, 'SIGKILL'); } catch { /* gone */ }
@@ -164,7 +182,7 @@ export function setUpBaselines(work: string, uid: number): Baselines {
   target.unref();
 
   const bwrap: Baseline = has('/usr/bin/bwrap')
-    ? { cmd: { name: 'bwrap', uid, argv: ['/usr/bin/bwrap', '--unshare-all', '--ro-bind', rootfs, '/', '--proc', '/proc', '--dev', '/dev', '--chdir', '/', '/bin/true'] } }
+    ? { cmd: { name: 'bwrap', uid, argv: ['/usr/bin/bwrap', '--unshare-all', '--ro-bind', rootfs, '/', '--proc', '/proc', '--dev', '/dev', '--chdir', '/', ...LOGIN_TRUE] } }
     : none('bubblewrap is not installed');
 
   // crun: refuses a hybrid cgroup layout; then it runs in the legacy view (see legacyNote).
@@ -172,7 +190,7 @@ export function setUpBaselines(work: string, uid: number): Baselines {
   let crunExec: Baseline = none('crun is not installed');
   let legacyNote: string | undefined;
   if (has('/usr/bin/crun')) {
-    for (const [dir, args, id] of [['crun-run', ['/bin/true'], 'run'], ['crun-exec', ['/bin/sleep', '1000000'], 'exec']] as const) {
+    for (const [dir, args, id] of [['crun-run', LOGIN_TRUE, 'run'], ['crun-exec', ['/bin/sleep', '1000000'], 'exec']] as const) {
       mkdirSync(join(work, dir));
       writeFileSync(join(work, dir, 'config.json'), ociConfig(rootfs, args, id));
     }
@@ -187,7 +205,7 @@ export function setUpBaselines(work: string, uid: number): Baselines {
       crunRun = { cmd: { name: 'crun run', legacy, argv: ['/usr/bin/crun', 'run', '--bundle', join(work, 'crun-run'), `${CRUN_ID}-run`] } };
       const started = sh(crun(['run', '-d', '--bundle', join(work, 'crun-exec'), `${CRUN_ID}-exec`])[0]!, crun(['run', '-d', '--bundle', join(work, 'crun-exec'), `${CRUN_ID}-exec`]).slice(1));
       crunExec = started.ok
-        ? { cmd: { name: 'crun exec', legacy, argv: ['/usr/bin/crun', 'exec', `${CRUN_ID}-exec`, '/bin/true'] } }
+        ? { cmd: { name: 'crun exec', legacy, argv: ['/usr/bin/crun', 'exec', `${CRUN_ID}-exec`, ...LOGIN_TRUE] } }
         : none(`crun run -d failed: ${started.text.split('\n')[0]}`);
       stops.push(() => {
         const del = crun(['delete', '-f', `${CRUN_ID}-exec`]);
@@ -206,7 +224,7 @@ export function setUpBaselines(work: string, uid: number): Baselines {
     writeFileSync(join(lxcPath, 'bench', 'config'), LXC_CONFIG(rootfs));
     const started = sh('/usr/bin/lxc-start', ['-P', lxcPath, '-n', 'bench', '-d', '-l', 'ERROR', '-o', join(lxcPath, 'log')]);
     lxcAttach = started.ok
-      ? { cmd: { name: 'lxc-attach', argv: ['/usr/bin/lxc-attach', '-P', lxcPath, '-n', 'bench', '--', '/bin/true'] } }
+      ? { cmd: { name: 'lxc-attach', argv: ['/usr/bin/lxc-attach', '-P', lxcPath, '-n', 'bench', '--', ...LOGIN_TRUE] } }
       : none(`lxc-start failed: ${(started.text || readFileSync(join(lxcPath, 'log'), 'utf8')).split('\n')[0]}`);
     stops.push(() => {
       sh('/usr/bin/lxc-stop', ['-P', lxcPath, '-n', 'bench', '-k']);
