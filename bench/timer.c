@@ -30,6 +30,7 @@
  * {"ready":[pids]} once every command printed its `until`, then keeps them on
  * their terminals until its stdin ends, hangs up and prints the run lines. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -66,6 +67,9 @@ struct cmd {
   char *env[MAX_ENV + 1];
   int envc;
   long uid;
+  struct passwd pw; /* resolved with its groups before any run: NSS is not timed */
+  gid_t groups[64];
+  int ngroups;
   bool legacy, pty;
   char *until, *send;
   size_t until_len, send_len;
@@ -112,12 +116,15 @@ static size_t unescape(char *s) {
     case 'n': *out++ = '\n'; break;
     case 'r': *out++ = '\r'; break;
     case 't': *out++ = '\t'; break;
-    case 'x': {
-      char hex[3] = {p[1], p[1] ? p[2] : 0, 0};
-      *out++ = (char)strtol(hex, NULL, 16);
-      p += 2;
+    case 'x':
+      if (isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+        char hex[3] = {p[1], p[2], 0};
+        *out++ = (char)strtol(hex, NULL, 16);
+        p += 2;
+      } else {
+        *out++ = 'x';
+      }
       break;
-    }
     default: *out++ = *p; break;
     }
   }
@@ -173,9 +180,23 @@ static void read_spec(FILE *in) {
       die("unknown spec line \"%s\"", line);
   }
   free(line);
-  for (int i = 0; i < ncmds; i++)
-    if (!cmds[i].argc)
-      die("command \"%s\" has no arg", cmds[i].name);
+  for (int i = 0; i < ncmds; i++) {
+    struct cmd *k = &cmds[i];
+    if (!k->argc)
+      die("command \"%s\" has no arg", k->name);
+    if (k->uid < 0)
+      continue;
+    struct passwd *pw = getpwuid((uid_t)k->uid);
+    if (!pw)
+      die("command \"%s\": no user %ld", k->name, k->uid);
+    k->pw = *pw;
+    k->pw.pw_name = strdup(pw->pw_name);
+    k->pw.pw_dir = strdup(pw->pw_dir);
+    k->pw.pw_shell = strdup(pw->pw_shell);
+    k->ngroups = 64;
+    if (getgrouplist(k->pw.pw_name, k->pw.pw_gid, k->groups, &k->ngroups) < 0)
+      die("command \"%s\": user %s is in more than 64 groups", k->name, k->pw.pw_name);
+  }
 }
 
 static void set_error(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -215,9 +236,9 @@ static void build_env(const struct cmd *c, const struct passwd *pw, char **envp,
 
 /* In the child: everything between fork and exec. Never returns. */
 static void child(const struct cmd *c, int stdin_fd, int out_fd, int err_fd) {
-  struct passwd *pw = c->uid >= 0 ? getpwuid((uid_t)c->uid) : NULL;
-  if (c->uid >= 0 && !pw)
-    _exit(121);
+  const struct passwd *pw = c->uid >= 0 ? &c->pw : NULL;
+  if (!c->pty)
+    setpgid(0, 0); /* its own group, so a timeout ends everything it started */
   if (c->legacy) {
     if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
       _exit(122);
@@ -228,7 +249,7 @@ static void child(const struct cmd *c, int stdin_fd, int out_fd, int err_fd) {
   dup2(err_fd, 2);
   close_range(3, ~0U, 0);
   if (pw) {
-    if (initgroups(pw->pw_name, pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid))
+    if (setgroups((size_t)c->ngroups, c->groups) || setgid(pw->pw_gid) || setuid(pw->pw_uid))
       _exit(123);
     if (chdir(pw->pw_dir))
       _exit(124);
@@ -263,6 +284,8 @@ static bool run_pre(struct cmd *c) {
 /* Waits for pid until deadline (ms); kills its process group and pid past it. */
 static int wait_deadline(pid_t pid, double deadline, bool *timed_out) {
   int st = 0;
+  if (pid <= 0)
+    return -1; /* never waitpid(-1) or kill(-1): fork failed */
   for (;;) {
     pid_t r = waitpid(pid, &st, WNOHANG);
     if (r == pid)
@@ -306,6 +329,8 @@ static void run_plain(struct cmd *c, double timeout_ms, bool keep) {
   lseek(errfd, 0, SEEK_SET);
   double t0 = now_ms();
   pid_t pid = fork();
+  if (pid < 0)
+    die("fork failed: %s", strerror(errno));
   if (pid == 0)
     child(c, null, null, errfd);
   bool timed_out = false;
@@ -335,10 +360,14 @@ static int open_pty(char *slave_name, size_t len) {
 }
 
 /* Forks c on a new pty; returns the master, the pid in *pid. */
-static int spawn_pty(struct cmd *c, pid_t *pid) {
+static int spawn_pty(struct cmd *c, pid_t *pid, double *t0) {
   char name[64];
   int m = open_pty(name, sizeof name);
+  if (t0)
+    *t0 = now_ms();
   *pid = fork();
+  if (*pid < 0)
+    die("fork failed: %s", strerror(errno));
   if (*pid == 0) {
     setsid();
     int s = open(name, O_RDWR); /* the first tty a session leader opens becomes its ctty */
@@ -369,20 +398,23 @@ static void keep_tail(char *tail, size_t *tlen, const char *buf, size_t n) {
 }
 
 static void run_pty(struct cmd *c, double timeout_ms, bool keep) {
-  double t0 = now_ms(), first = -1, last = -1, deadline = t0 + timeout_ms;
+  double t0, first = -1, last = -1;
   pid_t pid;
-  int m = spawn_pty(c, &pid);
+  int m = spawn_pty(c, &pid, &t0);
+  double deadline = t0 + timeout_ms;
   char buf[65536], tail[ERR_MAX];
   size_t tlen = 0;
   long total = 0;
   bool timed_out = false;
   for (;;) {
     struct pollfd p = {.fd = m, .events = POLLIN};
-    int left = (int)(deadline - now_ms());
-    if (left <= 0 || poll(&p, 1, left) == 0) {
+    int left = (int)(deadline - now_ms()), r;
+    if (left <= 0 || (r = poll(&p, 1, left)) == 0) {
       timed_out = true;
       break;
     }
+    if (r < 0)
+      continue; /* EINTR */
     ssize_t n = read(m, buf, sizeof buf);
     if (n <= 0) {
       if (n < 0 && errno == EINTR)
@@ -542,7 +574,7 @@ static void cmd_echo(int pings, int gap_us, double timeout_ms) {
   alloc_results(pings);
   bool ready[MAX_CMDS];
   for (int i = 0; i < ncmds; i++) {
-    cmds[i].master = spawn_pty(&cmds[i], &cmds[i].pid);
+    cmds[i].master = spawn_pty(&cmds[i], &cmds[i].pid, NULL);
     ready[i] = await_text(&cmds[i], now_ms() + timeout_ms);
     if (ready[i])
       drain(cmds[i].master, 200);
@@ -578,6 +610,8 @@ static void cmd_burst(double timeout_ms) {
   for (int i = 0; i < ncmds; i++) {
     errfds[i] = memfd_create("timer-stderr", MFD_CLOEXEC);
     pids[i] = fork();
+    if (pids[i] < 0)
+      die("fork failed: %s", strerror(errno));
     if (pids[i] == 0)
       child(&cmds[i], null, null, errfds[i]);
   }
@@ -585,7 +619,9 @@ static void cmd_burst(double timeout_ms) {
   while (left > 0) {
     int st;
     pid_t p = waitpid(-1, &st, WNOHANG);
-    if (p <= 0) {
+    if (p < 0)
+      break; /* ECHILD: none left */
+    if (p == 0) {
       if (now_ms() - t0 > timeout_ms)
         break;
       usleep(200);
@@ -621,7 +657,7 @@ static void cmd_hold(double timeout_ms) {
   alloc_results(1);
   printf("{\"ready\":[");
   for (int i = 0; i < ncmds; i++) {
-    cmds[i].master = spawn_pty(&cmds[i], &cmds[i].pid);
+    cmds[i].master = spawn_pty(&cmds[i], &cmds[i].pid, NULL);
     bool ok = await_text(&cmds[i], now_ms() + timeout_ms);
     printf(i ? ",%d" : "%d", ok ? (int)cmds[i].pid : -1);
   }
@@ -630,6 +666,13 @@ static void cmd_hold(double timeout_ms) {
   char buf[256];
   while (read(0, buf, sizeof buf) > 0)
     ;
+  for (int i = 0; i < ncmds; i++) {
+    int st;
+    if (cmds[i].pid > 0 && waitpid(cmds[i].pid, &st, WNOHANG) == cmds[i].pid) {
+      set_error(&cmds[i], "ended during the hold (status %d)", st);
+      cmds[i].pid = 0;
+    }
+  }
   for (int i = 0; i < ncmds; i++) {
     close(cmds[i].master);
     bool timed_out = false;

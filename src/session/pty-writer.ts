@@ -1,7 +1,8 @@
-// Writing to a pty master whose fd libuv has made non-blocking: queue the
-// bytes and retry on EAGAIN, in order. (tty.WriteStream would switch the fd to
-// blocking mode, which the read side shares, so it can't be used here.)
-import { write } from 'node:fs';
+// Writing to a pty master the relay has made non-blocking: write at once (a
+// keystroke goes straight in, no thread pool round trip), queue what the pty
+// can't take yet and retry on EAGAIN, in order. (tty.WriteStream would switch
+// the fd to blocking mode, which the read side shares, so it can't be used here.)
+import { writeSync } from 'node:fs';
 
 /** Time to wait before retrying a write the pty could not take yet. */
 const EAGAIN_RETRY_MS = 2;
@@ -28,26 +29,25 @@ export class PtyWriter {
   }
 
   private pump(): void {
-    const head = this.queue[0];
-    if (!head || this.closed) {
-      this.busy = false;
-      return;
-    }
     this.busy = true;
-    write(this.fd, head, 0, head.length, null, (err, n) => {
-      if (this.closed) return;
-      if (err && err.code === 'EAGAIN') {
-        setTimeout(() => this.pump(), EAGAIN_RETRY_MS);
-        return;
-      }
-      if (err) {
+    while (!this.closed && this.queue.length > 0) {
+      const head = this.queue[0]!;
+      let n: number;
+      try {
+        n = writeSync(this.fd, head, 0, head.length, null);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code === 'EAGAIN') {
+          setTimeout(() => this.pump(), EAGAIN_RETRY_MS);
+          return;
+        }
         this.close();
         this.onError(err);
         return;
       }
       if (n < head.length) this.queue[0] = head.subarray(n);
       else this.queue.shift();
-      this.pump();
-    });
+    }
+    this.busy = false;
   }
 }

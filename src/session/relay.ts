@@ -10,8 +10,11 @@ import { PtyWriter } from './pty-writer.js';
  * inner pty stays quiet this long (or reports EIO): a background job may hold
  * it open and still write. */
 const DRAIN_IDLE_MS = 20;
-/** The most drainNow() reads at once (64 KiB each; the pty holds far less). */
-const DRAIN_READS_MAX = 1024;
+/** The most drainNow() reads at once: a pty holds about 12 KiB (8 KiB of flip
+ * buffers, 4 KiB read buffer) and hands out at most 4 KiB a read; a background
+ * writer's endless output is left to the timed loop, so a slow outer terminal
+ * can't hold the event loop. */
+const DRAIN_READS_MAX = 16;
 /** ...but never longer than this. */
 const DRAIN_MAX_MS = 2000;
 
@@ -40,12 +43,12 @@ export class TerminalRelay {
   private peer: number;
 
   constructor(private readonly ends: RelayEnds) {
+    setNonBlocking(ends.master); // drainNow() must never wait (libuv leaves a master blocking)
     try {
       this.peer = openPtyPeer(ends.master);
     } catch {
       this.peer = -1; // drained until EIO as before: the tail may be cut
     }
-    setNonBlocking(ends.master); // drainNow() must never wait
     this.reader = new ReadStream(ends.master);
     this.writer = new PtyWriter(ends.master, () => this.hangup());
     this.ended = new Promise((resolve) => {
