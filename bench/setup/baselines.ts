@@ -30,8 +30,9 @@ const CRUN_ID = 'cellsh-bench';
 const LOGIN_TRUE = ['/bin/bash', '-c', 'true'] as const;
 const CGROUP = 'cellsh-bench';
 
-function sh(file: string, args: readonly string[]): { ok: boolean; text: string } {
-  const r = spawnSync(file, args, { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs argv to its end; ok and what it printed. */
+function sh(...argv: string[]): { ok: boolean; text: string } {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
   return { ok: r.status === 0, text: `${r.stderr ?? ''}${r.stdout ?? ''}${r.error ? String(r.error) : ''}`.trim() };
 }
 
@@ -44,7 +45,7 @@ function legacyView(args: readonly string[]): string[] {
 function makeRootfs(dir: string): string | undefined {
   const busybox = '/bin/busybox';
   if (!existsSync(busybox)) return 'busybox-static is not installed';
-  if (!/not a dynamic executable|statically linked/.test(sh('/usr/bin/ldd', [busybox]).text)) return `${busybox} is not static (install busybox-static)`;
+  if (!/not a dynamic executable|statically linked/.test(sh('/usr/bin/ldd', busybox).text)) return `${busybox} is not static (install busybox-static)`;
   for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc']) mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
   copyFileSync(busybox, join(dir, 'bin/busybox'));
   chmodSync(join(dir, 'bin/busybox'), 0o755);
@@ -57,7 +58,7 @@ function makeRootfs(dir: string): string | undefined {
 /** The host's bash and the libraries it links, so every baseline runs what a
  * login runs (`bash -c true`), not a cheaper program. */
 function copyBash(dir: string): string | undefined {
-  const ldd = sh('/usr/bin/ldd', ['/bin/bash']);
+  const ldd = sh('/usr/bin/ldd', '/bin/bash');
   if (!ldd.ok) return `ldd /bin/bash failed: ${ldd.text}`;
   const files = ['/bin/bash', ...[...ldd.text.matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]!)];
   for (const f of files) {
@@ -194,23 +195,20 @@ export function setUpBaselines(work: string, uid: number): Baselines {
       mkdirSync(join(work, dir));
       writeFileSync(join(work, dir, 'config.json'), ociConfig(rootfs, args, id));
     }
-    const probe = sh('/usr/bin/crun', ['run', '--bundle', join(work, 'crun-run'), `${CRUN_ID}-probe`]);
+    const probe = sh('/usr/bin/crun', 'run', '--bundle', join(work, 'crun-run'), `${CRUN_ID}-probe`);
     const legacy = !probe.ok && /hybrid/.test(probe.text);
     if (legacy) legacyNote = `crun refuses this host's hybrid cgroup layout ("${probe.text.split('\n')[0]}"); its rows run in a private mount namespace with /sys/fs/cgroup/unified detached, which adds the cost of that namespace (the "legacy view" row shows it)`;
-    const probe2 = legacy ? sh(legacyView(['/usr/bin/crun'])[0]!, [...legacyView(['/usr/bin/crun']).slice(1), 'run', '--bundle', join(work, 'crun-run'), `${CRUN_ID}-probe`]) : probe;
-    const crun = (args: readonly string[]): string[] => (legacy ? legacyView(['/usr/bin/crun', ...args]) : ['/usr/bin/crun', ...args]);
+    const crun = (...args: string[]): string[] => (legacy ? legacyView(['/usr/bin/crun', ...args]) : ['/usr/bin/crun', ...args]);
+    const probe2 = legacy ? sh(...crun('run', '--bundle', join(work, 'crun-run'), `${CRUN_ID}-probe`)) : probe;
     if (!probe2.ok) {
       crunRun = crunExec = none(`crun run failed: ${probe2.text.split('\n')[0]}`);
     } else {
       crunRun = { cmd: { name: 'crun run', legacy, argv: ['/usr/bin/crun', 'run', '--bundle', join(work, 'crun-run'), `${CRUN_ID}-run`] } };
-      const started = sh(crun(['run', '-d', '--bundle', join(work, 'crun-exec'), `${CRUN_ID}-exec`])[0]!, crun(['run', '-d', '--bundle', join(work, 'crun-exec'), `${CRUN_ID}-exec`]).slice(1));
+      const started = sh(...crun('run', '-d', '--bundle', join(work, 'crun-exec'), `${CRUN_ID}-exec`));
       crunExec = started.ok
         ? { cmd: { name: 'crun exec', legacy, argv: ['/usr/bin/crun', 'exec', `${CRUN_ID}-exec`, ...LOGIN_TRUE] } }
         : none(`crun run -d failed: ${started.text.split('\n')[0]}`);
-      stops.push(() => {
-        const del = crun(['delete', '-f', `${CRUN_ID}-exec`]);
-        sh(del[0]!, del.slice(1));
-      });
+      stops.push(() => { sh(...crun('delete', '-f', `${CRUN_ID}-exec`)); });
     }
     stops.push(() => removeCgroupTree(CGROUP));
   }
@@ -222,12 +220,12 @@ export function setUpBaselines(work: string, uid: number): Baselines {
     const lxcPath = join(work, 'lxc');
     mkdirSync(join(lxcPath, 'bench'), { recursive: true });
     writeFileSync(join(lxcPath, 'bench', 'config'), LXC_CONFIG(rootfs));
-    const started = sh('/usr/bin/lxc-start', ['-P', lxcPath, '-n', 'bench', '-d', '-l', 'ERROR', '-o', join(lxcPath, 'log')]);
+    const started = sh('/usr/bin/lxc-start', '-P', lxcPath, '-n', 'bench', '-d', '-l', 'ERROR', '-o', join(lxcPath, 'log'));
     lxcAttach = started.ok
       ? { cmd: { name: 'lxc-attach', argv: ['/usr/bin/lxc-attach', '-P', lxcPath, '-n', 'bench', '--', ...LOGIN_TRUE] } }
       : none(`lxc-start failed: ${(started.text || readFileSync(join(lxcPath, 'log'), 'utf8')).split('\n')[0]}`);
     stops.push(() => {
-      sh('/usr/bin/lxc-stop', ['-P', lxcPath, '-n', 'bench', '-k']);
+      sh('/usr/bin/lxc-stop', '-P', lxcPath, '-n', 'bench', '-k');
       for (const d of cgroupRootEntries()) if (!before.has(d) && /\/lxc[.][^/]*$/.test(d)) removeCgroupTree(d.slice(d.lastIndexOf('/') + 1));
     });
   }
