@@ -35,6 +35,7 @@ main() {
   CELLSH_TEST_ROOT=$ROOT CELLSH_TEST_PREFIX=$PREFIX BENCH_TIMER=$REPO/build/bench-timer node "$REPO/dist/bench/main.js" "$@" || status=$?
   private_uninstall
   check_leftovers
+  ! find /sys/fs/cgroup -maxdepth 2 -name cellsh-bench 2>/dev/null | grep -q . || fatal "the baselines left cgroups named cellsh-bench"
   return "$status"
 }
 

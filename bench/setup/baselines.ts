@@ -232,6 +232,6 @@ export function setUpBaselines(work: string, uid: number): Baselines {
 
   return {
     unshare, nsenter, bwrap, crunRun, crunExec, lxcAttach, legacyNote, idle: { argv: idle, uid },
-    stop: () => { for (const s of stops.reverse()) s(); },
+    stop: () => { for (const s of stops) s(); }, // in order: crun's container goes before its cgroup folder
   };
 }
