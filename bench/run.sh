@@ -16,20 +16,13 @@ fatal() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=test/private-install.sh
 . "$REPO/test/private-install.sh"
 
-cleanup() {
-  local status=$?
-  set +e
-  private_cleanup
-  exit "$status"
-}
-
 main() {
   [ "$(id -u)" -eq 0 ] || fatal "run me as root (sudo npm run bench)"
   ensure_packages "${BENCH_PACKAGES[@]}"
   build_tree >&2
   mkdir -p "$REPO/build"
   gcc -O2 -Wall -Wextra -Werror -o "$REPO/build/bench-timer" "$REPO/bench/timer.c"
-  trap cleanup EXIT
+  trap private_cleanup_on_exit EXIT
   private_install bench $$
   local status=0
   CELLSH_TEST_ROOT=$ROOT CELLSH_TEST_PREFIX=$PREFIX BENCH_TIMER=$REPO/build/bench-timer node "$REPO/dist/bench/main.js" "$@" || status=$?

@@ -59,6 +59,14 @@ private_cleanup() {
   rm -rf "$ROOT"
 }
 
+# For `trap private_cleanup_on_exit EXIT`: the safety net, keeping the exit status.
+private_cleanup_on_exit() {
+  local status=$?
+  set +e
+  private_cleanup
+  exit "$status"
+}
+
 check_leftovers() {
   local left=""
   getent passwd | grep -q '^cellsh-t-' && left+=" users:$(getent passwd | grep -c '^cellsh-t-')"

@@ -17,19 +17,12 @@ fatal() { printf 'test/run.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=test/private-install.sh
 . "$REPO/test/private-install.sh"
 
-cleanup() {
-  local status=$?
-  set +e
-  private_cleanup
-  exit "$status"
-}
-
 main() {
   [ "$(id -u)" -eq 0 ] || fatal "run me as root (sudo test/run.sh)"
   ensure_packages "${TEST_PACKAGES[@]}"
   build_tree
   make -s -C src/helper OUT="$REPO/build" "$REPO/build/test-units"
-  trap cleanup EXIT
+  trap private_cleanup_on_exit EXIT
   private_install test $$
   mapfile -t files < <(find "$REPO/dist/test" -name '*.test.js' | sort | grep -F -- "${1:-}")
   [ ${#files[@]} -gt 0 ] || fatal "no test files match \"${1:-}\""

@@ -39,25 +39,20 @@ export function sampleHost(n = 7): HostMemory {
   return { used: mid(used), slabUnreclaimable: mid(slab) };
 }
 
-/** Proportional set size of a process in bytes (0 if it is gone). */
-export function pss(pid: number): number {
+/** A "Name:   N kB" field of a /proc/PID file in bytes (0 if the process is gone). */
+function procKb(pid: number, file: string, field: string): number {
   try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;
   }
 }
 
-/** Resident set size of a process in bytes (0 if it is gone). */
-export function rss(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
+/** Proportional set size of a process in bytes. */
+export const pss = (pid: number): number => procKb(pid, 'smaps_rollup', 'Pss');
+/** Resident set size of a process in bytes. */
+export const rss = (pid: number): number => procKb(pid, 'status', 'VmRSS');
 
 /** Every process below pid (not pid itself). */
 export function descendants(pid: number): number[] {
