@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { mustApply, testInstall } from '../test/helpers/install.js';
 import { FULL, QUICK, type Bench } from './context.js';
 import { measureCommands } from './questions/commands.js';
@@ -47,7 +48,7 @@ function machine(): string {
   const cg = sh('/usr/bin/stat', ['-fc', '%T', '/sys/fs/cgroup']) === 'cgroup2fs' ? 'cgroup v2' : 'cgroup v1 (hybrid)';
   const debian = (() => { try { return readFileSync('/etc/debian_version', 'utf8').trim(); } catch { return '?'; } })();
   return [
-    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${sh('git', ['-C', new URL('../..', import.meta.url).pathname, 'rev-parse', '--short', 'HEAD'])}.`,
+    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${sh('git', ['-C', join(__dirname, '..', '..'), 'rev-parse', '--short', 'HEAD'])}.`,
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${sh('uname', ['-r'])}, Debian ${debian}, ${cg}, Node ${process.version}.`,
   ].join('\n');
 }

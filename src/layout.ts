@@ -2,8 +2,7 @@
 // the compiled code (root-owned); the helper has the same paths compiled in.
 // A test installation uses a private root so it never touches a real one.
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 
 /** Paths of one installation. */
 export interface Layout {
@@ -44,7 +43,7 @@ export const DEFAULT_LAYOUT: Layout = {
 
 /** The lib folder this code runs from: dist/src/<x>.js lives two levels below it. */
 export function libDirOfThisCode(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  return resolve(__dirname, '..', '..');
 }
 
 /** Load layout.json from the lib folder this code was installed into, or the default. */

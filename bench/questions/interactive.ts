@@ -1,6 +1,7 @@
 // Interactive logins (`ssh host` with a terminal) to the first byte of the
 // prompt, container running and not, against the least Node program that runs
 // something on a terminal (node-pty spawn of /bin/true).
+import { join } from 'node:path';
 import type { Bench } from '../context.js';
 import { timingRows, TIMING_HEAD, type Table } from '../report.js';
 import { timeRuns, type Command, type Runs } from '../timer.js';
@@ -24,7 +25,7 @@ export function measureInteractive(bench: Bench): InteractiveResults {
     { name: 'login-warm', ...login(users.warm.uid) },
     { name: 'login-cold', ...login(users.cold.uid), pre: [inst.helper, 'stop', String(users.cold.uid)] },
     { name: 'bash-login', file: '/bin/bash', argv: ['-bash'], uid: users.warm.uid, pty: true, until: bench.prompt, send: 'exit\n' },
-    { name: 'nodepty', argv: [node, new URL('../nodepty-true.js', import.meta.url).pathname] },
+    { name: 'nodepty', argv: [node, join(__dirname, '..', 'nodepty-true.js')] },
     { name: 'node0', argv: [node, '-e', '0'] },
     { name: 'node-modules', uid: users.warm.uid, argv: [node, '--input-type=module', '-e', LOAD_MODULES(inst.libDir)] },
     { name: 'script', uid: users.warm.uid, argv: ['/usr/bin/script', '-qc', 'true', '/dev/null'], env: { SHELL: '/bin/sh' } },

@@ -3,8 +3,6 @@
 // help, and how to run it with the real layout, accounts and audit log); the
 // work itself lives in src/admin/<verb>.ts and takes its dependencies as
 // parameters. Errors are shown as one or two plain lines, never a stack.
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runApply } from '../admin/apply.js';
 import { policyEnv, runCheck, type TextOut } from '../admin/check.js';
@@ -377,15 +375,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
-/** True when this file is the program being run (not imported by a test). */
-function isEntryPoint(): boolean {
-  try {
-    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
-  process.exitCode = await main(process.argv.slice(2), { out: process.stdout, err: process.stderr });
+// Run only when this file is the program (not when a test imports it).
+if (require.main === module) {
+  void main(process.argv.slice(2), { out: process.stdout, err: process.stderr }).then((code) => {
+    process.exitCode = code;
+  });
 }

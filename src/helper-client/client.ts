@@ -2,8 +2,11 @@
 // environment the launcher left, and the SEQPACKET channel on fd 3 when a pty
 // master must come back.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import { helperArgs, parseStarted, type HelperRequest, type PtySpec, type StartedMessage } from './protocol.js';
+import type { Readable } from 'node:stream';
+import { isatty } from 'node:tty';
+import { CHANNEL_FD, helperArgs, parseStarted, type HelperRequest, type PtySpec, type StartedMessage } from './protocol.js';
 import { CellshError, ExitCode } from '../errors.js';
 
 /** What the helper sends when the program starts: who, where, and the fds asked for. */
@@ -22,13 +25,21 @@ export interface HelperOptions {
   readonly sets?: readonly string[] | undefined;
 }
 
-/** A running helper. */
-export interface HelperProcess {
-  readonly child: ChildProcess;
+/** A running helper, whoever started it. */
+export interface RunningHelper {
+  /** Send the session a signal (the helper's monitor passes it on to the program). */
+  kill(signal: NodeJS.Signals): void;
+  /** The helper's stderr, when it is a pipe for us to relay. */
+  readonly stderr: Readable | null;
   /** Resolves with the exit status the helper reports (128+N for signal N). */
   readonly exited: Promise<number>;
   /** Resolves once the program is starting; undefined if the helper ended first. */
   readonly started: Promise<Started | undefined>;
+}
+
+/** A helper started here. */
+export interface HelperProcess extends RunningHelper {
+  readonly child: ChildProcess;
 }
 
 /** Start the helper. stdio gives fds 0-2 for it; a channel is added when a pty
@@ -52,8 +63,50 @@ export async function startHelper(helper: string, req: HelperRequest, stdio: Std
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
   });
   const started = channel ? receiveStarted(libc!, channel[0], pty !== undefined, agent) : Promise.resolve(undefined);
-  return { child, exited, started };
+  return { child, kill: (sig) => child.kill(sig), stderr: child.stderr, exited, started };
 }
+
+/** The fd the launcher passes the helper's stderr on, when ours is a terminal. */
+const ATTACHED_STDERR_FD = 4;
+
+/** The helper the launcher started for a terminal session (src/helper/launcher.c,
+ * the early start): our child, though not Node's (libuv only reaps its own, so
+ * SIGCHLD and waitpid tell when it ends), its channel on fd 3 and its stderr on
+ * fd 4 when ours is a terminal. Until we reap it, its pid can't be reused, so
+ * signalling it by pid is safe. */
+export async function attachHelper(pid: number): Promise<RunningHelper> {
+  const libc = await import('../sys/libc.js');
+  const started = receiveStarted(libc, CHANNEL_FD, true, false);
+  let reaped = false;
+  const exited = new Promise<number>((resolve, reject) => {
+    const done = (settle: () => void): void => {
+      reaped = true;
+      process.off('SIGCHLD', check);
+      settle();
+    };
+    const check = (): void => {
+      try {
+        const code = libc.reapChild(pid);
+        if (code !== undefined) done(() => resolve(code));
+      } catch (err) {
+        done(() => reject(new CellshError('helper-lost', `lost track of the session: ${(err as Error).message}`, { exitCode: ExitCode.internal })));
+      }
+    };
+    process.on('SIGCHLD', check);
+    check();
+  });
+  const stderr = isatty(2) ? new Socket({ fd: ATTACHED_STDERR_FD, readable: true, writable: false }) : null;
+  const kill = (sig: NodeJS.Signals): void => {
+    if (reaped) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // still setting up as root (not ours to signal yet), or already gone
+    }
+  };
+  return { kill, stderr, exited, started };
+}
+
 
 async function receiveStarted(libc: typeof import('../sys/libc.js'), fd: number, pty: boolean, agent: boolean): Promise<Started | undefined> {
   try {

@@ -5,15 +5,27 @@
  * a fixed script, with HOME pointing at a root-owned folder and cwd "/", so
  * Node loads nothing from the user's home (SA-37, SA-38).
  *
- * The fast path: a plain command (`ssh host cmd`, scp, rsync, git) with no
- * terminal, no agent to relay and no settings of the user's own to read needs
- * nothing Node does, so it goes to the helper directly: the cost of a login is
- * then the helper's, not Node's start. The helper checks everything itself, as
- * on every path; anything unusual (a terminal, an agent, a login, sftp through
- * ForceCommand, a user not in the policy) takes the Node path. */
+ * Two routes skip work Node would do for nothing. Both are taken only for a
+ * user in the policy with no settings of their own to read, and the helper
+ * checks everything itself, as on every path; anything unusual (an agent to
+ * relay, sftp through ForceCommand, a user not in the policy, arguments Node
+ * must explain) takes the Node path.
+ * - The fast path: a plain command (`ssh host cmd`, scp, rsync, git) with no
+ *   terminal goes to the helper directly: its cost is then the helper's, not
+ *   Node's start.
+ * - The early start: a terminal session (`ssh host`, `su - user`, `ssh -t host
+ *   cmd`) starts the helper here, so the container's shell is starting while
+ *   Node loads (about 25 ms), and Node only relays (src/cli/attached.ts). The
+ *   helper gets what Node would give it: the pty request, its channel on fd 3,
+ *   /dev/null for the terminals and a pipe for stderr when that is one (no
+ *   outside terminal reaches the container, SA-31). Node gets the channel on
+ *   fd 3 and the pipe on fd 4. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -22,8 +34,20 @@
 #include "util.h"
 
 #define LOGIN_SCRIPT CELLSH_LIBDIR "/dist/src/cli/login.js"
+#define ATTACHED_SCRIPT CELLSH_LIBDIR "/dist/src/cli/attached.js"
 #define HELPER CELLSH_LIBDIR "/cellsh-helper"
 #define MAX_ARGS 4096
+#define CHANNEL_FD 3    /* the helper's channel: fd 3 in the helper and in Node */
+#define HELPER_ERR_FD 4 /* Node's end of the helper's stderr, when ours is a terminal */
+#define FIRST_FREE_FD 10 /* our own fds live above the ones we hand on */
+#define MAX_DIM 9999    /* the helper's bound on a terminal's rows and columns */
+
+/* What a session asks for, as far as the launcher needs to know. */
+enum route {
+  ROUTE_NODE,    /* something for Node to decide or explain */
+  ROUTE_LOGIN,   /* a login shell */
+  ROUTE_COMMAND, /* one command through the shell's -c */
+};
 
 extern char **environ;
 
@@ -46,26 +70,128 @@ static bool plain_record(void) {
   return buf && strlen(buf) == len && policy_parse(buf, getuid(), &u, err, sizeof err) == 1 && u.user_may == 0;
 }
 
-/* The command of a fast-path invocation, or NULL for the Node path. */
-static char *fast_command(int argc, char **argv, const struct kept_env *env) {
-  char *cmd = NULL;
+/* Read the arguments the way Node does (src/session/invocation.ts), as far
+ * as a plain login or command goes. */
+static enum route route_of(int argc, char **argv, const struct kept_env *env, char **cmd) {
+  *cmd = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-l") || !strcmp(argv[i], "--login"))
       continue;
-    if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "-lc") || !strcmp(argv[i], "-cl")) && !cmd && i + 1 < argc) {
-      cmd = argv[++i];
+    if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "-lc") || !strcmp(argv[i], "-cl")) && !*cmd && i + 1 < argc) {
+      *cmd = argv[++i];
       continue;
     }
-    return NULL; /* Node says what is wrong with the arguments */
+    return ROUTE_NODE; /* Node says what is wrong with the arguments */
   }
-  if (!cmd || is_self(cmd))
-    return NULL; /* a login, or ForceCommand (SSH_ORIGINAL_COMMAND, internal-sftp) */
-  for (int fd = 0; fd < 3; fd++)
+  if (*cmd ? is_self(*cmd) : env_value(env, "SSH_ORIGINAL_COMMAND") != NULL)
+    return ROUTE_NODE; /* ForceCommand: SSH_ORIGINAL_COMMAND, internal-sftp */
+  if (env_value(env, "SSH_AUTH_SOCK"))
+    return ROUTE_NODE; /* the agent is relayed by Node */
+  return *cmd ? ROUTE_COMMAND : ROUTE_LOGIN;
+}
+
+/* Which of fds 0-2 are terminals, as a mask; -1 if one of them is closed. */
+static int terminals(void) {
+  int mask = 0;
+  for (int fd = 0; fd < 3; fd++) {
+    if (fcntl(fd, F_GETFD) < 0)
+      return -1;
     if (isatty(fd))
-      return NULL; /* the terminal is relayed by Node */
-  if (env_value(env, "SSH_AUTH_SOCK") || !plain_record())
-    return NULL;
-  return cmd;
+      mask |= 1 << fd;
+  }
+  return mask;
+}
+
+/* fd, moved above the fds handed on (close-on-exec, as all of ours). */
+static int raise_fd(int fd) {
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
+  close(fd);
+  return high;
+}
+
+static void close_all(const int *fds, int n) {
+  for (int i = 0; i < n; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+}
+
+/* Put fd at target, inheritable, and close the original. */
+static void place_fd(int fd, int target) {
+  if (dup2(fd, target) < 0)
+    die_errno(EXIT_INTERNAL, "can't pass the session to Node");
+  close(fd);
+}
+
+static unsigned dimension(unsigned short n, unsigned fallback) {
+  return n == 0 ? fallback : n > MAX_DIM ? MAX_DIM : n;
+}
+
+/* Run Node on one of our scripts. Where Node parses input the user controls
+ * (their settings file, on the login.js path), eval and new Function are
+ * switched off as a second line of defence. That flag makes V8 reject Node's
+ * own compiled code cache, which costs a login over 10 ms, so the relay of an
+ * early start (which copies bytes and parses nothing) runs without it. */
+static NORETURN void exec_node(char *script, bool parses_input, char **args, int n_args, char **envp) {
+  char *nargv[MAX_ARGS + 8];
+  int n = 0;
+  nargv[n++] = (char *)CELLSH_NODE;
+  if (parses_input)
+    nargv[n++] = "--disallow-code-generation-from-strings";
+  nargv[n++] = "--no-warnings";
+  nargv[n++] = script;
+  nargv[n++] = "--";
+  for (int i = 0; i < n_args; i++)
+    nargv[n++] = args[i];
+  nargv[n] = NULL;
+  execve(CELLSH_NODE, nargv, envp);
+  die_errno(EXIT_CONFIG, "can't start %s", CELLSH_NODE);
+}
+
+/* In the child: become the helper, with the stdio and channel Node would give it. */
+static NORETURN void exec_helper(char **hargv, char **envp, int channel, int err) {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+      (err >= 0 && dup2(err, STDERR_FILENO) < 0) || dup2(channel, CHANNEL_FD) < 0)
+    die_errno(EXIT_INTERNAL, "can't prepare your session");
+  execve(HELPER, hargv, envp);
+  die_errno(EXIT_CONFIG, "can't run %s; ask your administrator to run \"cellsh-admin doctor\"", HELPER);
+}
+
+/* The early start: start the helper for this terminal session, then become
+ * Node's relay for it. Returns only if nothing was started. */
+static void start_early(enum route route, char *cmd, int ttys, char **envp) {
+  int ch[2], err[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0)
+    return;
+  if ((ttys & 4) && pipe2(err, O_CLOEXEC) < 0) {
+    close_all(ch, 2);
+    return;
+  }
+  for (int i = 0; i < 2; i++) {
+    ch[i] = raise_fd(ch[i]);
+    if (err[i] >= 0)
+      err[i] = raise_fd(err[i]);
+  }
+  struct winsize ws = {0};
+  ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws);
+  char pty[32];
+  xsnprintf(pty, sizeof pty, "%d:%ux%u", ttys, dimension(ws.ws_row, 24), dimension(ws.ws_col, 80));
+  char *hargv[] = {"cellsh-helper", route == ROUTE_LOGIN ? "login" : "run", "--pty", pty, cmd, NULL};
+  pid_t pid = ch[0] < 0 || ch[1] < 0 || (ttys & 4 && (err[0] < 0 || err[1] < 0)) ? -1 : fork();
+  if (pid == 0)
+    exec_helper(hargv, envp, ch[1], err[1]);
+  close_all((int[]){ch[1], err[1]}, 2);
+  if (pid < 0) {
+    close_all((int[]){ch[0], err[0]}, 2);
+    return;
+  }
+  place_fd(ch[0], CHANNEL_FD);
+  if (err[0] >= 0)
+    place_fd(err[0], HELPER_ERR_FD);
+  char pid_arg[24];
+  xsnprintf(pid_arg, sizeof pid_arg, "%d", (int)pid);
+  char *args[] = {pid_arg};
+  exec_node(ATTACHED_SCRIPT, false, args, 1, envp);
 }
 
 int main(int argc, char **argv) {
@@ -81,24 +207,25 @@ int main(int argc, char **argv) {
     die(EXIT_INTERNAL, "environment too large");
   if (chdir("/") < 0)
     die_errno(EXIT_INTERNAL, "can't change to \"/\"");
-  char *fast = fast_command(argc, argv, &env);
-  if (fast) {
-    char *hargv[] = {"cellsh-helper", "run", fast, NULL};
-    execve(HELPER, hargv, env.vars);
-    /* not there or not ours to run: the Node path says why in plain words */
+  char *cmd;
+  enum route route = route_of(argc, argv, &env, &cmd);
+  int ttys = terminals();
+  bool fast = route == ROUTE_COMMAND && ttys == 0;
+  bool early = route != ROUTE_NODE && ttys >= 0 && (ttys & 3) == 3 && access(HELPER, X_OK) == 0;
+  if ((fast || early) && plain_record()) {
+    if (fast) {
+      char *hargv[] = {"cellsh-helper", "run", cmd, NULL};
+      execve(HELPER, hargv, env.vars);
+      /* not there or not ours to run: the Node path says why in plain words */
+    } else {
+      start_early(route, cmd, ttys, env.vars);
+    }
   }
-  char *nargv[MAX_ARGS + 8];
-  int n = 0;
-  nargv[n++] = (char *)CELLSH_NODE;
-  nargv[n++] = "--disallow-code-generation-from-strings";
-  nargv[n++] = "--no-warnings";
-  nargv[n++] = (char *)LOGIN_SCRIPT;
-  nargv[n++] = "--";
   /* argv[0] is passed on as data: a leading '-' means "login shell". */
-  nargv[n++] = argc > 0 && argv[0] ? argv[0] : "cellsh";
+  char *args[MAX_ARGS];
+  int n = 0;
+  args[n++] = argc > 0 && argv[0] ? argv[0] : "cellsh";
   for (int i = 1; i < argc; i++)
-    nargv[n++] = argv[i];
-  nargv[n] = NULL;
-  execve(CELLSH_NODE, nargv, env.vars);
-  die_errno(EXIT_CONFIG, "can't start %s", CELLSH_NODE);
+    args[n++] = argv[i];
+  exec_node(LOGIN_SCRIPT, true, args, n, env.vars);
 }

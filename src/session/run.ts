@@ -9,8 +9,8 @@
 import { isatty } from 'node:tty';
 import type { StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { startHelper, type HelperProcess, type Started } from '../helper-client/client.js';
-import { AgentRelay, hostAgentSocket } from './agent.js';
+import { startHelper, type RunningHelper, type Started } from '../helper-client/client.js';
+import type { AgentRelay } from './agent.js';
 import type { HelperRequest } from '../helper-client/protocol.js';
 import type { Invocation } from './invocation.js';
 
@@ -34,7 +34,9 @@ interface Start {
 export async function runSession(helper: string, inv: Invocation, sets: readonly string[] = []): Promise<number> {
   const req: HelperRequest = inv.kind === 'login' ? { verb: 'login' } : { verb: 'run', command: inv.command };
   const ttys = [0, 1, 2].map((fd) => isatty(fd));
-  const agent = hostAgentSocket(process.env['SSH_AUTH_SOCK'], process.getuid!());
+  const sock = process.env['SSH_AUTH_SOCK'];
+  // The agent relay is loaded only for sessions that forward one.
+  const agent = sock ? (await import('./agent.js')).hostAgentSocket(sock, process.getuid!()) : undefined;
   const start: Start = { helper, req, ttys, agent, sets };
   return ttys[0] && ttys[1] ? runWithPty(start) : runWithPipes(start);
 }
@@ -46,14 +48,20 @@ async function runWithPty({ helper, req, ttys, agent, sets }: Start): Promise<nu
   const stdio: StdioOptions & unknown[] = [ttys[0] ? 'ignore' : 'inherit', ttys[1] ? 'ignore' : 'inherit', ttys[2] ? 'pipe' : 'inherit'];
   const out = process.stdout;
   const proc = await startHelper(helper, req, stdio, { pty: { mask, rows: out.rows || 24, cols: out.columns || 80 }, agent: agent !== undefined, sets });
+  return relayTerminal(proc, agent);
+}
+
+/** Relay a terminal session until it ends, whether its helper was started
+ * here or by the launcher (src/cli/attached.ts); resolves with its exit status. */
+export async function relayTerminal(proc: RunningHelper, agent: string | undefined = undefined): Promise<number> {
   const { TerminalRelay } = await import('./relay.js');
-  proc.child.stderr?.pipe(process.stderr, { end: false });
+  proc.stderr?.pipe(process.stderr, { end: false });
   const unforward = forwardSignals(proc);
   try {
     const started = await Promise.race([proc.started, proc.exited.then(() => undefined)]);
     if (!started || started.master === undefined) return await proc.exited;
-    const agentRelay = startAgent(started, agent);
-    const relay = new TerminalRelay({ master: started.master, input: process.stdin, output: out, terminalFd: 0 });
+    const agentRelay = await startAgent(started, agent);
+    const relay = new TerminalRelay({ master: started.master, input: process.stdin, output: process.stdout, terminalFd: 0 });
     process.once('SIGHUP', () => relay.hangup());
     try {
       relay.start();
@@ -79,7 +87,7 @@ async function runWithPipes({ helper, req, ttys, agent, sets }: Start): Promise<
   const unforward = forwardSignals(proc);
   try {
     const started = agent ? await Promise.race([proc.started, proc.exited.then(() => undefined)]) : undefined;
-    const agentRelay = started ? startAgent(started, agent) : undefined;
+    const agentRelay = started ? await startAgent(started, agent) : undefined;
     try {
       const status = await proc.exited;
       await Promise.race([Promise.all(relays), sleep(PIPE_DRAIN_MS)]);
@@ -94,8 +102,9 @@ async function runWithPipes({ helper, req, ttys, agent, sets }: Start): Promise<
 }
 
 /** Relay the session's agent socket inside the container to sshd's, if both exist. */
-function startAgent(started: Started, host: string | undefined): AgentRelay | undefined {
+async function startAgent(started: Started, host: string | undefined): Promise<AgentRelay | undefined> {
   if (!started.agent || !host) return undefined;
+  const { AgentRelay } = await import('./agent.js');
   const relay = new AgentRelay({ ...started.agent, host, session: started.session });
   relay.start();
   return relay;
@@ -108,9 +117,9 @@ function pipeUntilEnd(from: Readable, to: Writable): Promise<void> {
   });
 }
 
-function forwardSignals(proc: HelperProcess): () => void {
+function forwardSignals(proc: RunningHelper): () => void {
   const handler = (sig: NodeJS.Signals): void => {
-    proc.child.kill(sig);
+    proc.kill(sig);
   };
   for (const sig of FORWARDED_SIGNALS) process.on(sig, handler);
   return () => {

@@ -1,8 +1,28 @@
 // The libc calls Node lacks, through koffi. This is the only module that imports
 // koffi: every declaration here has an explicit TypeScript signature.
-import koffi from 'koffi';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
+type Koffi = typeof import('koffi');
+
+const koffi = loadKoffi();
 const libc = koffi.load('libc.so.6');
+
+/** koffi's entry script (index.js) also loads its download and build tools,
+ * and with them Node's https, crypto and zlib: about 14 ms on every login that
+ * needs libc. All we use is its native module, so on the two platforms it is
+ * built for here that module is loaded directly, with the check koffi's entry
+ * makes (the module's version is the package's); anywhere else, the entry. */
+function loadKoffi(): Koffi {
+  const entry = require.resolve('koffi');
+  const triplet = `${process.platform}_${process.arch}`;
+  if (triplet !== 'linux_x64' && triplet !== 'linux_arm64') return require('koffi') as Koffi;
+  const root = dirname(entry);
+  const native = require(join(root, 'build', 'koffi', triplet, 'koffi.node')) as Koffi & { version: string };
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  if (native.version !== version) throw new Error(`koffi's native module is version ${native.version}, its package ${version}: reinstall cellsh`);
+  return native;
+}
 
 // ---- users and groups, through NSS (files, LDAP, sssd, ...) ----------------
 
@@ -157,6 +177,8 @@ const AF_UNIX = 1;
 const SOCK_SEQPACKET = 5;
 const SOCK_CLOEXEC = 0o2000000;
 const MSG_CMSG_CLOEXEC = 0x40000000;
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const CMSG_HEADER = 16; // cmsg_len (size_t), cmsg_level (int), cmsg_type (int) on LP64
@@ -175,7 +197,9 @@ export interface ChannelMessage {
   readonly fds: readonly number[];
 }
 
-/** Wait (on a worker thread) for the next message on a SEQPACKET socket; undefined at EOF. */
+/** The next message on a SEQPACKET socket; undefined at EOF. One already
+ * there is taken at once, else it is waited for on a worker thread (Node's
+ * exit waits for that thread: until the peer sends or closes). */
 export function receiveMessage(fd: number): Promise<ChannelMessage | undefined> {
   const data = Buffer.alloc(MAX_MESSAGE);
   const control = Buffer.alloc(64);
@@ -183,13 +207,28 @@ export function receiveMessage(fd: number): Promise<ChannelMessage | undefined> 
     msg_name: null, msg_namelen: 0, msg_iov: [{ iov_base: data, iov_len: data.length }], msg_iovlen: 1,
     msg_control: control, msg_controllen: control.length, msg_flags: 0,
   };
+  const received = (n: number | bigint): ChannelMessage | undefined => {
+    const len = Number(n);
+    if (len < 0) throw errnoError('recvmsg');
+    return len === 0 ? undefined : { text: data.subarray(0, len).toString('utf8'), fds: fdsFromControl(control, msg.msg_controllen) };
+  };
   return new Promise((resolve, reject) => {
+    const now = recvmsgC(fd, msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (Number(now) >= 0 || koffi.errno() !== EAGAIN) {
+      try {
+        return resolve(received(now));
+      } catch (e) {
+        return reject(e);
+      }
+    }
+    msg.msg_controllen = control.length;
     recvmsgC.async(fd, msg, MSG_CMSG_CLOEXEC, (err, n) => {
       if (err) return reject(err);
-      const len = Number(n);
-      if (len < 0) return reject(errnoError('recvmsg'));
-      if (len === 0) return resolve(undefined);
-      resolve({ text: data.subarray(0, len).toString('utf8'), fds: fdsFromControl(control, msg.msg_controllen) });
+      try {
+        resolve(received(n));
+      } catch (e) {
+        reject(e);
+      }
     });
   });
 }
@@ -206,6 +245,25 @@ function fdsFromControl(control: Buffer, used: number): number[] {
 /** close(2) an fd Node does not own. */
 export function closeFd(fd: number): void {
   closeC(fd);
+}
+
+// ---- children libuv did not start -------------------------------------------
+
+const waitpidC = libc.func('int waitpid(int pid, _Out_ int *status, int options)') as
+  (pid: number, status: Int32Array, options: number) => number;
+const WNOHANG = 1;
+
+/** If the child pid has ended, reap it and return its exit code (128+N for
+ * signal N); undefined while it runs. For a child of this process that Node
+ * did not spawn (libuv reaps only its own). */
+export function reapChild(pid: number): number | undefined {
+  const status = new Int32Array(1);
+  const got = waitpidC(pid, status, WNOHANG);
+  if (got < 0) throw errnoError('waitpid');
+  if (got === 0) return undefined;
+  const s = status[0]!;
+  const signal = s & 0x7f;
+  return signal === 0 ? (s >> 8) & 0xff : 128 + signal;
 }
 
 // ---- terminals -------------------------------------------------------------

@@ -4,7 +4,6 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_LAYOUT, type Layout } from '../../src/layout.js';
 import type { GroupEntry, PasswdEntry, UserDirectory } from '../../src/sys/users.js';
 import type { DiskNumbers } from '../../src/sys/block.js';
@@ -12,10 +11,10 @@ import { buildPolicy, formatDiagnostic, type Built, type PolicyEnv } from '../..
 
 /** The folder holding package.json, found by walking up from this file. */
 export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
+  let dir = __dirname;
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url));
+    if (up === dir) throw new Error('package.json not found above ' + __filename);
     dir = up;
   }
   return dir;

@@ -1,6 +1,6 @@
 // A terminal driven the way a person uses one: node-pty is the outer terminal
 // (sshd's pty, or the one su runs in), the test types into it and reads the screen.
-import pty from 'node-pty';
+import * as pty from 'node-pty';
 
 /** How long expect() waits by default. */
 const EXPECT_TIMEOUT_MS = 15_000;

@@ -34,32 +34,47 @@ test('2. the launcher clears LD_PRELOAD and NODE_OPTIONS before any loader or No
   assert.ok(!existsSync(p.jsMarker), 'NODE_OPTIONS must not reach Node');
 });
 
-test('2. the Node login shell runs as the user, with fixed flags and script, HOME at a root folder, cwd /', { skip }, async (t) => {
-  const user = createUser(t, inst!, 'p2-node');
-  mustApply(inst!);
-  const term = await interactiveLogin(user);
-  t.after(() => term.kill());
-  const nodePid = await waitFor('the login shell\'s node process', () => {
+/** The Node process of a user's interactive login (the script it runs, by uid and cmdline). */
+async function loginNode(uid: number, script: string): Promise<string> {
+  return waitFor(`the login's node process (${script})`, () => {
     for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
       try {
         const status = readFileSync(`/proc/${pid}/status`, 'utf8');
         const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        if (new RegExp(`^Uid:\\s+${user.uid}\\s`, 'm').test(status) && cmd.some((a) => a.endsWith('/dist/src/cli/login.js'))) return pid;
+        if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status) && cmd.some((a) => a.endsWith(`/dist/src/cli/${script}`))) return pid;
       } catch { /* gone */ }
     }
     return undefined;
   });
-  const cmdline = readFileSync(`/proc/${nodePid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  assert.deepEqual(cmdline.slice(1, 5), ['--disallow-code-generation-from-strings', '--no-warnings', join(inst!.libDir, 'dist/src/cli/login.js'), '--']);
-  const env = readFileSync(`/proc/${nodePid}/environ`, 'utf8').split('\0').filter(Boolean);
-  assert.ok(env.includes(`HOME=${inst!.libDir}`), env.join(' '));
-  assert.ok(!env.some((e) => /^(LD_|NODE_)/.test(e)), env.join(' '));
-  assert.equal(run('readlink', [`/proc/${nodePid}/cwd`]).out.trim(), '/');
-  const status = readFileSync(`/proc/${nodePid}/status`, 'utf8');
-  assert.match(status, new RegExp(`^Uid:\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}$`, 'm'), 'Node never runs as root');
-  await term.type('exit\r');
-  await term.exited;
-});
+}
+
+// Both routes of an interactive login: the launcher's early start (helper
+// started first, Node only relays: no eval switch needed, it parses nothing)
+// and the full login shell (a user with settings of their own, which Node
+// parses: eval and new Function switched off).
+for (const route of [
+  { name: 'early start', script: 'attached.js', policy: undefined, flags: ['--no-warnings'] },
+  { name: 'login shell', script: 'login.js', policy: 'user_may_set: [hostname]', flags: ['--disallow-code-generation-from-strings', '--no-warnings'] },
+]) {
+  test(`2. Node (${route.name}) runs as the user, with fixed flags and script, HOME at a root folder, cwd /`, { skip }, async (t) => {
+    const user = createUser(t, inst!, route.script === 'login.js' ? 'p2-node' : 'p2-early');
+    mustApply(inst!, route.policy ? `users:\n  ${user.name}:\n    ${route.policy}\n` : undefined);
+    const term = await interactiveLogin(user);
+    t.after(() => term.kill());
+    const nodePid = await loginNode(user.uid, route.script);
+    const cmdline = readFileSync(`/proc/${nodePid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const script = join(inst!.libDir, 'dist/src/cli', route.script);
+    assert.deepEqual(cmdline.slice(1, route.flags.length + 3), [...route.flags, script, '--']);
+    const env = readFileSync(`/proc/${nodePid}/environ`, 'utf8').split('\0').filter(Boolean);
+    assert.ok(env.includes(`HOME=${inst!.libDir}`), env.join(' '));
+    assert.ok(!env.some((e) => /^(LD_|NODE_)/.test(e)), env.join(' '));
+    assert.equal(run('readlink', [`/proc/${nodePid}/cwd`]).out.trim(), '/');
+    const status = readFileSync(`/proc/${nodePid}/status`, 'utf8');
+    assert.match(status, new RegExp(`^Uid:\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}$`, 'm'), 'Node never runs as root');
+    await term.type('exit\r');
+    await term.exited;
+  });
+}
 
 test('2. the launcher refuses to run as root (a login never runs Node as root)', { skip }, () => {
   const r = run(inst!.launcher, ['-c', 'true']);

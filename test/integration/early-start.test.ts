@@ -1,0 +1,91 @@
+// The launcher's early start: a terminal session of a user with nothing for
+// Node to decide first has its helper started by the launcher itself, so the
+// container's shell starts while Node loads; Node (dist/src/cli/attached.js)
+// only relays. Which route ran is told by the process tree while the session
+// runs: Node's script, and the helper's pid (from its login log line) being
+// the one the launcher handed to Node, as Node's child.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { createUser, type TestUser } from '../helpers/users.js';
+import { waitFor } from '../helpers/system.js';
+import { cellshCommand, interactiveLogin, promptOf } from '../helpers/session.js';
+import { Terminal } from '../helpers/terminal.js';
+
+const inst = testInstall();
+const skip = skipReason(inst);
+
+/** The launcher as the user on a new terminal, with args and extra environment. */
+function onTerminal(t: TestContext, user: TestUser, args: readonly string[], env: Readonly<Record<string, string>> = {}): Terminal {
+  const vars = Object.entries({ TERM: 'xterm-256color', ...env }).map(([k, v]) => `${k}=${v}`);
+  const term = Terminal.spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
+    '/usr/bin/env', '-i', 'PATH=/usr/bin:/bin', ...vars, inst!.launcher, ...args]);
+  t.after(() => term.kill());
+  return term;
+}
+
+/** The user's Node process and its arguments after the script. */
+function nodeOf(user: TestUser): { pid: number; script: string; args: string[] } | undefined {
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const at = cmd.findIndex((a) => /\/dist\/src\/cli\/(attached|login)\.js$/.test(a));
+      if (at > 0 && new RegExp(`^Uid:\\s+${user.uid}\\s`, 'm').test(status)) {
+        return { pid: Number(pid), script: cmd[at]!.split('/').at(-1)!, args: cmd.slice(at + 1) };
+      }
+    } catch { /* gone */ }
+  }
+  return undefined;
+}
+
+const parentOf = (pid: number): number => Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+test('early start: a plain user\'s terminal session gets its helper from the launcher; Node relays it, exit status and all', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'es-plain');
+  mustApply(inst!);
+  const term = onTerminal(t, user, ['-c', 'tty; read -r line; exit 3']);
+  await term.expect(/\/dev\/pts\/\d+\r\n/);
+  const login = logRecords(inst!).filter((l) => l['msg'] === 'login' && l['uid'] === user.uid).at(-1)!;
+  assert.deepEqual([login['mode'], login['tty']], ['command', true]);
+  const node = await waitFor('the session\'s Node process', () => nodeOf(user));
+  assert.deepEqual([node.script, node.args], ['attached.js', ['--', String(login['pid'])]], 'the launcher started the helper and handed it to Node');
+  assert.equal(parentOf(login['pid'] as number), node.pid, 'the helper is Node\'s child');
+  await term.type('\r');
+  assert.equal((await term.exited).exitCode, 3);
+});
+
+test('early start: what the helper tells the person (a settings change waiting for a restart) reaches their terminal', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'es-notice');
+  mustApply(inst!, `users:\n  ${user.name}:\n    hostname: old-{user}\n`);
+  const busy = await cellshCommand(inst!, user, 'nohup sleep 120 >/dev/null 2>&1 &');
+  assert.equal(busy.status, 0, busy.err);
+  mustApply(inst!, `users:\n  ${user.name}:\n    hostname: new-{user}\n`);
+  const term = await interactiveLogin(user);
+  t.after(() => term.kill());
+  assert.match(term.output, /cellsh: your container's settings changed \(hostname\); they apply when it restarts/);
+  assert.equal(nodeOf(user)?.script, 'attached.js');
+  await term.type('exit\r');
+  await term.exited;
+});
+
+test('early start: an agent to relay, or sshd\'s ForceCommand, keeps the terminal session on the Node login shell', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'es-node');
+  mustApply(inst!);
+  for (const [what, args, env] of [
+    ['an agent', ['-c', 'echo agent; read -r line'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' }],
+    ['ForceCommand', ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: 'echo forced; read -r line' }],
+  ] as const) {
+    const term = onTerminal(t, user, args, env);
+    await term.expect(/(agent|forced)\r\n/);
+    assert.equal((await waitFor('the session\'s Node process', () => nodeOf(user))).script, 'login.js', what);
+    await term.type('\r');
+    assert.equal((await term.exited).exitCode, 0, what);
+  }
+  const login = onTerminal(t, user, []);
+  await login.expect(promptOf(user));
+  assert.equal(nodeOf(user)?.script, 'attached.js', 'a login with neither starts early');
+  await login.type('exit\r');
+  await login.exited;
+});
