@@ -1,7 +1,7 @@
 // Starting the setuid helper: argv arrays only (never a shell), the allowlisted
 // environment the launcher left, and the SEQPACKET channel on fd 3 when a pty
 // master must come back.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -47,6 +47,7 @@ export interface HelperProcess extends RunningHelper {
  * don't pay for it. */
 export async function startHelper(helper: string, req: HelperRequest, stdio: StdioOptions & unknown[], opts: HelperOptions = {}): Promise<HelperProcess> {
   const { pty, agent = false, sets = [] } = opts;
+  const { spawn } = await import('node:child_process'); // not on the early start's path
   const libc = pty || agent ? await import('../sys/libc.js') : undefined;
   const channel = libc?.seqpacketPair();
   const fds = [...stdio];

@@ -44,8 +44,7 @@ static void format_size(char *buf, size_t len, uint64_t bytes) {
 /* One line to the person (their terminal is raw while cellsh relays a pty),
  * and one event in the log. */
 static void tell(const struct session *s, const char *event, const char *limit, uint64_t count, const char *line) {
-  const char *nl = s->req->pty_mask ? "\r\n" : "\n";
-  dprintf(STDERR_FILENO, "%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, nl);
+  dprintf(STDERR_FILENO, "%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, tell_nl(s));
   struct log_fields f = {0};
   log_str(&f, "user", s->user->name);
   log_num(&f, "uid", s->user->uid);
@@ -60,7 +59,7 @@ static void tell(const struct session *s, const char *event, const char *limit, 
 static void tell_stop_notice(const struct session *s, int notice) {
   char line[NOTICE_MAX + 1];
   if (notice_read(notice, s->container->id, line, sizeof line))
-    dprintf(STDERR_FILENO, "%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, s->req->pty_mask ? "\r\n" : "\n");
+    dprintf(STDERR_FILENO, "%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, tell_nl(s));
 }
 
 /* Compare the counters with what was told; tell what is new, unless the same

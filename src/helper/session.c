@@ -221,14 +221,14 @@ static void tell_policy_change(const struct session *s) {
   if (s->req->verb != VERB_LOGIN)
     return;
   if (s->restarted_for[0])
-    fprintf(stderr, "cellsh: your container was restarted to apply changed settings (%s).\n", s->restarted_for);
+    fprintf(stderr, "cellsh: your container was restarted to apply changed settings (%s).%s", s->restarted_for, tell_nl(s));
   else if (s->pending[0] && s->user->restart == RESTART_MANUAL)
     fprintf(stderr, "cellsh: your container's settings changed (%s); they apply when it restarts: run \"kill 1\" "
-            "(ends every process in it) or ask your administrator (\"cellsh-admin restart %s\").\n",
-            s->pending, s->user->name);
+            "(ends every process in it) or ask your administrator (\"cellsh-admin restart %s\").%s",
+            s->pending, s->user->name, tell_nl(s));
   else if (s->pending[0])
     fprintf(stderr, "cellsh: your container's settings changed (%s); they apply when it restarts, at your first "
-            "login once nothing of yours runs in it (or now: \"kill 1\" ends every process in it).\n", s->pending);
+            "login once nothing of yours runs in it (or now: \"kill 1\" ends every process in it).%s", s->pending, tell_nl(s));
 }
 
 void session_run(const struct session *s) {

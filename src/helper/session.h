@@ -39,6 +39,12 @@ struct session {
   uint64_t started_ms;
 };
 
+/* The line end of what the helper tells the person: with a pty, their
+ * terminal is raw while cellsh relays (or soon will be), so "\r\n". */
+static inline const char *tell_nl(const struct session *s) {
+  return s->req->pty_mask ? "\r\n" : "\n";
+}
+
 /* Refuse a join to a container that can't be brought in line with the policy
  * (a limit that can't be applied live) and can't restart now. */
 NORETURN void restart_needed(const char *user, const char *what);

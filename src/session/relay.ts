@@ -17,6 +17,10 @@ const DRAIN_IDLE_MS = 20;
 const DRAIN_READS_MAX = 16;
 /** ...but never longer than this. */
 const DRAIN_MAX_MS = 2000;
+/** The most a pty master hands out per read (the line discipline's buffer). */
+const PTY_READ_MAX = 4096;
+/** What a full read gathers before one write to the outer terminal. */
+const BATCH_BYTES = 64 * 1024;
 
 /** The two ends the relay connects. */
 export interface RelayEnds {
@@ -66,10 +70,7 @@ export class TerminalRelay {
   /** Start relaying in both directions and forwarding window size changes. */
   start(): void {
     const { input, output } = this.ends;
-    this.reader.on('data', (chunk: Buffer) => {
-      this.lastData = Date.now();
-      if (output.writable) output.write(chunk);
-    });
+    this.reader.on('data', this.onOutput);
     // Fully raw, output processing included (libuv's raw mode keeps ONLCR,
     // which would turn the inner pty's "\r\n" into "\r\r\n").
     if (input.isTTY) this.savedTerminal = makeRaw(this.ends.terminalFd);
@@ -134,6 +135,33 @@ export class TerminalRelay {
       closeFd(this.peer);
       this.peer = -1;
     }
+  }
+
+  /** What the program wrote, to the outer terminal. A full read means more is
+   * waiting: it is read at once into one write, instead of a turn of the event
+   * loop per 4 KiB. (Node writes to a terminal blocking, so a slow outer
+   * terminal holds the relay, and through the full pty the program.) */
+  private readonly onOutput = (chunk: Buffer): void => {
+    this.lastData = Date.now();
+    const { output } = this.ends;
+    if (output.writable) output.write(chunk.length < PTY_READ_MAX ? chunk : this.withPending(chunk));
+  };
+
+  /** first, and what the master holds now, up to BATCH_BYTES. */
+  private withPending(first: Buffer): Buffer {
+    const buf = Buffer.allocUnsafe(BATCH_BYTES);
+    let n = first.copy(buf);
+    while (n + PTY_READ_MAX <= buf.length) {
+      let got: number;
+      try {
+        got = readSync(this.ends.master, buf, n, buf.length - n, null);
+      } catch {
+        break; // EAGAIN: all read; EIO: the other side is gone (the stream sees it next)
+      }
+      if (got <= 0) break;
+      n += got;
+    }
+    return buf.subarray(0, n);
   }
 
   private readonly onInput = (chunk: Buffer): void => this.writer.write(chunk);

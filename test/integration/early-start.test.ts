@@ -64,7 +64,8 @@ test('early start: what the helper tells the person (a settings change waiting f
   mustApply(inst!, `users:\n  ${user.name}:\n    hostname: new-{user}\n`);
   const term = await interactiveLogin(user);
   t.after(() => term.kill());
-  assert.match(term.output, /cellsh: your container's settings changed \(hostname\); they apply when it restarts/);
+  // Whole lines on the raw terminal: CR LF, not a bare LF that leaves the prompt mid-line.
+  assert.match(term.output, /cellsh: your container's settings changed \(hostname\); they apply when it restarts[^\n]*\.\r\n/);
   assert.equal(nodeOf(user)?.script, 'attached.js');
   await term.type('exit\r');
   await term.exited;
