@@ -22,6 +22,7 @@
  *   fd 3 and the pipe on fd 4. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -149,6 +150,10 @@ static NORETURN void exec_node(char *script, bool parses_input, char **args, int
 
 /* In the child: become the helper, with the stdio and channel Node would give it. */
 static NORETURN void exec_helper(char **hargv, char **envp, int channel, int err) {
+  /* Out of the terminal's foreground process group: a key typed before the
+   * relay makes the terminal raw (^C, ^\ or ^Z) cannot signal the helper while
+   * it is root. Node passes signals on, as the user, once it may. */
+  setpgid(0, 0);
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
       (err >= 0 && dup2(err, STDERR_FILENO) < 0) || dup2(channel, CHANNEL_FD) < 0)
@@ -177,6 +182,9 @@ static void start_early(enum route route, char *cmd, int ttys, char **envp) {
   char pty[32];
   xsnprintf(pty, sizeof pty, "%d:%ux%u", ttys, dimension(ws.ws_row, 24), dimension(ws.ws_col, 80));
   char *hargv[] = {"cellsh-helper", route == ROUTE_LOGIN ? "login" : "run", "--pty", pty, cmd, NULL};
+  /* Node learns of the helper's end by SIGCHLD and waitpid: an ignored SIGCHLD
+   * (it survives exec) would let the kernel reap it, status and all. */
+  signal(SIGCHLD, SIG_DFL);
   pid_t pid = ch[0] < 0 || ch[1] < 0 || (ttys & 4 && (err[0] < 0 || err[1] < 0)) ? -1 : fork();
   if (pid == 0)
     exec_helper(hargv, envp, ch[1], err[1]);

@@ -84,6 +84,7 @@ export class TerminalRelay {
     input.on('error', this.onInputEnd);
     input.resume();
     output.on('resize', this.onResize);
+    this.onResize(); // the size may have changed since the session was asked for
   }
 
   /** The program ended: wait until its last bytes are through, then stop. */
@@ -148,7 +149,10 @@ export class TerminalRelay {
   private readonly onOutput = (chunk: Buffer): void => {
     this.lastData = Date.now();
     const { output } = this.ends;
-    if (output.writable) output.write(chunk.length < BULK_READ ? chunk : this.withPending(chunk));
+    if (!output.writable) return;
+    // (Read on only when the stream holds nothing back, or bytes would pass it.)
+    const bulk = chunk.length >= BULK_READ && this.reader.readableLength === 0;
+    output.write(bulk ? this.withPending(chunk) : chunk);
   };
 
   /** first, and what the master holds now, up to BATCH_BYTES. */

@@ -55,10 +55,15 @@ async function runWithPty({ helper, req, ttys, agent, sets }: Start): Promise<nu
  * here or by the launcher (src/cli/attached.ts); resolves with its exit status. */
 export async function relayTerminal(proc: RunningHelper, agent: string | undefined = undefined): Promise<number> {
   const { TerminalRelay } = await import('./relay.js');
-  proc.stderr?.pipe(process.stderr, { end: false });
+  // The helper's own lines, to its end: its last (a refusal, a stop notice)
+  // come just before it exits, maybe before this Node has even started.
+  const helperSaid = proc.stderr ? pipeUntilEnd(proc.stderr, process.stderr) : Promise.resolve();
   const unforward = forwardSignals(proc);
   try {
-    const started = await Promise.race([proc.started, proc.exited.then(() => undefined)]);
+    // A quick program may end before its "started" is read: the channel still
+    // holds it (and the master with its output) until the helper is gone.
+    const started = (await Promise.race([proc.started, proc.exited.then(() => undefined)])) ??
+      (await Promise.race([proc.started, sleep(PIPE_DRAIN_MS).then(() => undefined)]));
     if (!started || started.master === undefined) return await proc.exited;
     const agentRelay = await startAgent(started, agent);
     const relay = new TerminalRelay({ master: started.master, input: process.stdin, output: process.stdout, terminalFd: 0 });
@@ -74,6 +79,7 @@ export async function relayTerminal(proc: RunningHelper, agent: string | undefin
     }
   } finally {
     unforward();
+    await Promise.race([helperSaid, sleep(PIPE_DRAIN_MS)]);
   }
 }
 

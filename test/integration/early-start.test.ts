@@ -6,7 +6,7 @@
 // the one the launcher handed to Node, as Node's child.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { chownSync, readFileSync, readdirSync } from 'node:fs';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 import { waitFor } from '../helpers/system.js';
@@ -16,11 +16,16 @@ import { Terminal } from '../helpers/terminal.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
+/** Runs argv with SIGCHLD ignored, as a careless caller may leave it (it survives exec). */
+const IGNORING_SIGCHLD = ['/usr/bin/python3', '-c', 'import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])'];
+
 /** The launcher as the user on a new terminal, with args and extra environment. */
-function onTerminal(t: TestContext, user: TestUser, args: readonly string[], env: Readonly<Record<string, string>> = {}): Terminal {
+function onTerminal(t: TestContext, user: TestUser, args: readonly string[], env: Readonly<Record<string, string>> = {}, opts: { ignoreSigchld?: boolean } = {}): Terminal {
   const vars = Object.entries({ TERM: 'xterm-256color', ...env }).map(([k, v]) => `${k}=${v}`);
-  const term = Terminal.spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
-    '/usr/bin/env', '-i', 'PATH=/usr/bin:/bin', ...vars, inst!.launcher, ...args]);
+  const argv = ['/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
+    '/usr/bin/env', '-i', 'PATH=/usr/bin:/bin', ...vars, inst!.launcher, ...args];
+  const [file, ...rest] = opts.ignoreSigchld ? [...IGNORING_SIGCHLD, ...argv] : argv;
+  const term = Terminal.spawn(file!, rest);
   t.after(() => term.kill());
   return term;
 }
@@ -41,6 +46,8 @@ function nodeOf(user: TestUser): { pid: number; script: string; args: string[] }
 }
 
 const parentOf = (pid: number): number => Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+/** The process group (field 5 of /proc/PID/stat, after the parenthesised name). */
+const groupOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
 
 test('early start: a plain user\'s terminal session gets its helper from the launcher; Node relays it, exit status and all', { skip }, async (t) => {
   const user = createUser(t, inst!, 'es-plain');
@@ -52,6 +59,7 @@ test('early start: a plain user\'s terminal session gets its helper from the lau
   const node = await waitFor('the session\'s Node process', () => nodeOf(user));
   assert.deepEqual([node.script, node.args], ['attached.js', ['--', String(login['pid'])]], 'the launcher started the helper and handed it to Node');
   assert.equal(parentOf(login['pid'] as number), node.pid, 'the helper is Node\'s child');
+  assert.notEqual(groupOf(login['pid'] as number), groupOf(node.pid), 'the helper is out of the terminal\'s process group (keys typed early can\'t signal it as root)');
   await term.type('\r');
   assert.equal((await term.exited).exitCode, 3);
 });
@@ -89,4 +97,16 @@ test('early start: an agent to relay, or sshd\'s ForceCommand, keeps the termina
   assert.equal(nodeOf(user)?.script, 'attached.js', 'a login with neither starts early');
   await login.type('exit\r');
   await login.exited;
+});
+
+test('early start: a helper that refuses at once is still heard, message and exit status, even with SIGCHLD ignored by the caller', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'es-refused');
+  mustApply(inst!);
+  chownSync(user.home, 0, 0); // the helper refuses a home that is not the user's, before any container exists
+  for (const ignoreSigchld of [false, true]) {
+    const term = onTerminal(t, user, [], {}, { ignoreSigchld });
+    const { exitCode } = await term.exited;
+    assert.match(term.output, /cellsh: your home "[^"]+" does not belong to you/, `SIGCHLD ignored: ${ignoreSigchld}`);
+    assert.equal(exitCode, 77, `SIGCHLD ignored: ${ignoreSigchld}: ${term.output}`);
+  }
 });
