@@ -108,7 +108,6 @@ export async function attachHelper(pid: number): Promise<RunningHelper> {
   return { kill, stderr, exited, started };
 }
 
-
 async function receiveStarted(libc: typeof import('../sys/libc.js'), fd: number, pty: boolean, agent: boolean): Promise<Started | undefined> {
   try {
     const msg = await libc.receiveMessage(fd);

@@ -10,11 +10,6 @@ import { PtyWriter } from './pty-writer.js';
  * inner pty stays quiet this long (or reports EIO): a background job may hold
  * it open and still write. */
 const DRAIN_IDLE_MS = 20;
-/** The most drainNow() reads at once: a pty holds about 12 KiB (8 KiB of flip
- * buffers, 4 KiB read buffer) and hands out at most 4 KiB a read; a background
- * writer's endless output is left to the timed loop, so a slow outer terminal
- * can't hold the event loop. */
-const DRAIN_READS_MAX = 16;
 /** ...but never longer than this. */
 const DRAIN_MAX_MS = 2000;
 /** The most a pty master hands out per read (the line discipline's buffer). */
@@ -22,7 +17,9 @@ const PTY_READ_MAX = 4096;
 /** A read this large is bulk output (an echoed keystroke is a few bytes): what
  * else is waiting is read at once. */
 const BULK_READ = 1024;
-/** What bulk output gathers before one write to the outer terminal. */
+/** The most read at once (bulk output, and the drain at exit): a pty holds
+ * about 12 KiB (8 KiB of flip buffers, 4 KiB read buffer); a writer's endless
+ * output is left to the event loop, so a slow outer terminal can't hold it. */
 const BATCH_BYTES = 64 * 1024;
 
 /** The two ends the relay connects. */
@@ -103,18 +100,11 @@ export class TerminalRelay {
    * flushes the kernel's pending pty buffers (n_tty_read calls
    * tty_buffer_flush_work before answering EAGAIN), so this needs no timing. */
   private drainNow(): void {
-    const buf = Buffer.allocUnsafe(65536);
-    for (let i = 0; i < DRAIN_READS_MAX && !this.eof; i++) {
-      let n: number;
-      try {
-        n = readSync(this.ends.master, buf, 0, buf.length, null);
-      } catch {
-        return; // EAGAIN: all read; EIO: the other side is gone
-      }
-      if (n <= 0) return;
-      this.lastData = Date.now();
-      if (this.ends.output.writable) this.ends.output.write(Buffer.from(buf.subarray(0, n)));
-    }
+    if (this.eof) return;
+    const waiting = this.withPending(Buffer.alloc(0));
+    if (waiting.length === 0) return;
+    this.lastData = Date.now();
+    if (this.ends.output.writable) this.ends.output.write(waiting);
   }
 
   /** The outer side went away: close the master, which hangs up the inner terminal. */
@@ -155,7 +145,7 @@ export class TerminalRelay {
     output.write(bulk ? this.withPending(chunk) : chunk);
   };
 
-  /** first, and what the master holds now, up to BATCH_BYTES. */
+  /** first, and what the master holds now (never waiting), up to BATCH_BYTES. */
   private withPending(first: Buffer): Buffer {
     const buf = Buffer.allocUnsafe(BATCH_BYTES);
     let n = first.copy(buf);
