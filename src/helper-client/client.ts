@@ -6,7 +6,7 @@ import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { isatty } from 'node:tty';
-import { CHANNEL_FD, helperArgs, parseStarted, type HelperRequest, type PtySpec, type StartedMessage } from './protocol.js';
+import { ATTACHED_STDERR_FD, CHANNEL_FD, helperArgs, parseStarted, type HelperRequest, type PtySpec, type StartedMessage } from './protocol.js';
 import { CellshError, ExitCode } from '../errors.js';
 
 /** What the helper sends when the program starts: who, where, and the fds asked for. */
@@ -66,9 +66,6 @@ export async function startHelper(helper: string, req: HelperRequest, stdio: Std
   const started = channel ? receiveStarted(libc!, channel[0], pty !== undefined, agent) : Promise.resolve(undefined);
   return { child, kill: (sig) => child.kill(sig), stderr: child.stderr, exited, started };
 }
-
-/** The fd the launcher passes the helper's stderr on, when ours is a terminal. */
-const ATTACHED_STDERR_FD = 4;
 
 /** The helper the launcher started for a terminal session (src/helper/launcher.c,
  * the early start): our child, though not Node's (libuv only reaps its own, so

@@ -2,8 +2,11 @@
 // src/helper/args.h and src/helper/session.c. test/unit/helper-client checks
 // the C parser accepts exactly what this module produces.
 
-/** The fd the helper expects its channel on. */
+/** The fd the helper expects its channel on (CHANNEL_FD in args.h). */
 export const CHANNEL_FD = 3;
+/** The fd the launcher's early start hands Node the helper's stderr on, when
+ * Node's own is a terminal (HELPER_ERR_FD in launcher.c). */
+export const ATTACHED_STDERR_FD = 4;
 
 /** Which of fds 0, 1, 2 get the inner pty, and its initial size. */
 export interface PtySpec {

@@ -6,7 +6,6 @@
 
 #include "util.h"
 
-#define MAX_DIM 9999
 
 bool valid_notice(const char *s) {
   size_t n = strlen(s);
@@ -33,7 +32,7 @@ static bool parse_pty_spec(const char *s, struct request *req) {
   uint32_t mask, rows, cols;
   if (!parse_u32(buf, &mask) || !parse_u32(colon + 1, &rows) || !parse_u32(x + 1, &cols))
     return false;
-  if (mask < 1 || mask > 7 || rows < 1 || rows > MAX_DIM || cols < 1 || cols > MAX_DIM)
+  if (mask < 1 || mask > 7 || rows < 1 || rows > PTY_MAX_DIM || cols < 1 || cols > PTY_MAX_DIM)
     return false;
   req->pty_mask = mask;
   req->rows = (unsigned short)rows;
@@ -82,7 +81,7 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
   }
   if (i < argc && !strcmp(argv[i], "--pty")) {
     if (i + 1 >= argc || !parse_pty_spec(argv[i + 1], req)) {
-      snprintf(err, errlen, "--pty wants MASK:ROWSxCOLS (MASK 1-7, sizes 1-%d)", MAX_DIM);
+      snprintf(err, errlen, "--pty wants MASK:ROWSxCOLS (MASK 1-7, sizes 1-%d)", PTY_MAX_DIM);
       return false;
     }
     i += 2;

@@ -32,6 +32,8 @@
 enum verb { VERB_LOGIN, VERB_RUN, VERB_STOP };
 
 #define MAX_SETS 16
+#define PTY_MAX_DIM 9999 /* --pty rows and columns are 1..this */
+#define CHANNEL_FD 3     /* the channel to cellsh's Node side (with --pty or --agent) */
 #define SET_MAX 1100 /* bytes of one KEY=VALUE (policy.c refuses an env value of 1024 or more) */
 
 struct request {

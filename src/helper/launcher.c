@@ -23,12 +23,12 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "config.h"
 #include "env.h"
 #include "policy.h"
@@ -38,10 +38,8 @@
 #define ATTACHED_SCRIPT CELLSH_LIBDIR "/dist/src/cli/attached.js"
 #define HELPER CELLSH_LIBDIR "/cellsh-helper"
 #define MAX_ARGS 4096
-#define CHANNEL_FD 3    /* the helper's channel: fd 3 in the helper and in Node */
 #define HELPER_ERR_FD 4 /* Node's end of the helper's stderr, when ours is a terminal */
 #define FIRST_FREE_FD 10 /* our own fds live above the ones we hand on */
-#define MAX_DIM 9999    /* the helper's bound on a terminal's rows and columns */
 
 /* What a session asks for, as far as the launcher needs to know. */
 enum route {
@@ -124,7 +122,7 @@ static void place_fd(int fd, int target) {
 }
 
 static unsigned dimension(unsigned short n, unsigned fallback) {
-  return n == 0 ? fallback : n > MAX_DIM ? MAX_DIM : n;
+  return n == 0 ? fallback : n > PTY_MAX_DIM ? PTY_MAX_DIM : n;
 }
 
 /* Run Node on one of our scripts. Where Node parses input the user controls

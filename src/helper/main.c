@@ -31,7 +31,6 @@
 #include "state.h"
 #include "util.h"
 
-#define CHANNEL_FD 3
 #define STOP_WAIT_MS 5000
 #define STOP_LOCK_WAIT_S 5 /* then stop anyway: killing through the pinned pidfd needs no lock */
 #define MIN_NOFILE 64
