@@ -214,6 +214,12 @@ sed -i "s/limits: {memory: 1G, pids: 200}/limits: {memory: 1G, pids: 200, io_wei
 "$CELLSH_ADMIN" apply > /dev/null 2>&1
 run_as "$B" 'echo in'
 result io_weight "$STATUS" "$OUT" "$ERR"
+# Whether this kernel has disk weights at all (BFQ, or io.cost on v2), seen
+# in any cgroup below the root (weights are not on the root), independently of
+# what the helper did.
+if [ "$V" = v2 ]; then weights=$(ls "$BASE"/*/io.weight "$BASE"/io.weight 2>/dev/null | head -n 1)
+else weights=$(ls /sys/fs/cgroup/blkio/*/blkio.bfq.weight /sys/fs/cgroup/blkio/*/blkio.weight 2>/dev/null | head -n 1); fi
+result kernel_io_weight "$([ -n "$weights" ] && echo yes || echo no)"
 if [ "$V" = v2 ]; then result file_io_weight "$(cat "$(leaf io "$B")/io.weight" 2>&1)"
 else result file_io_weight "$(cat "$(leaf blkio "$B")/blkio.bfq.weight" "$(leaf blkio "$B")/blkio.weight" 2>/dev/null)"; fi
 for u in "$A" "$B"; do "$CELLSH_HELPER" stop "$(id -u "$u")" > /dev/null 2>&1; done

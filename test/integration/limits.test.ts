@@ -207,9 +207,14 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
     }
   });
 
-  await t.test('limits 2. a disk weight is set where the kernel has one', () => {
+  const noWeights = get('kernel_io_weight') === 'no' && 'this kernel has no disk weights (no BFQ, no io.cost)';
+  await t.test('limits 2. a disk weight is set where the kernel has one', { skip: noWeights }, () => {
     assert.match(get('io_weight'), /^0 in/);
     assert.match(get('file_io_weight'), h.version === 'v2' ? /^default 50$/ : /^(default )?50$/);
+  });
+
+  await t.test('limits 2. a disk weight the kernel can\'t give refuses the login and says why', { skip: !noWeights && 'this kernel has disk weights' }, () => {
+    assert.match(get('io_weight'), /^77 {2}cellsh: can't apply the io_weight limit: this kernel has no/);
   });
 
   await t.test('limits doctor reports the cgroup version, the controllers and the delegation', () => {
