@@ -38,6 +38,13 @@ function clampDim(n: number): number {
   return Math.min(MAX_DIM, Math.max(1, Math.floor(n) || 1));
 }
 
+/** The fds the "started" message carries, in order: the program's pidfd
+ * always, the pty master with --pty, the agent's listening socket and its
+ * folder with --agent (src/helper/session.c, enter_and_exec). */
+export function startedFdCount(pty: boolean, agent: boolean): number {
+  return 1 + (pty ? 1 : 0) + (agent ? 2 : 0);
+}
+
 /** The message the helper sends once the program is about to start. */
 export interface StartedMessage {
   readonly session: string;

@@ -14,6 +14,19 @@
 
 static int log_fd = -1;
 static char host[65];
+static uint64_t written; /* bytes this process appended */
+
+/* Open the log file in dfd for appending; -1 if it can't be, or if it is not
+ * a regular file root's alone to write. */
+static int open_log_file(int dfd, const char *file) {
+  int fd = RETRY(openat(dfd, file, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  struct stat st;
+  if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 void log_open(void) {
   char dir[256], parent[256];
@@ -31,7 +44,8 @@ void log_open(void) {
       die_errno(EXIT_CONFIG, "can't create the log folder \"%s\"", dir);
   }
   cleanup_fd int dfd = trusted_dir(dir);
-  log_fd = RETRY(openat(dfd, file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  /* Read access too: an event checks the last byte (mid_line). */
+  log_fd = RETRY(openat(dfd, file, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
   if (log_fd >= 0)
     trusted_check_fd(log_fd, CELLSH_LOG_PATH);
   struct utsname u;
@@ -65,8 +79,24 @@ static void put(struct log_fields *f, const char *s, size_t n) {
   f->n += n;
 }
 
-/* A JSON string: quotes, backslashes and control bytes escaped, invalid UTF-8
- * replaced, so a command can never forge a field or a line (SA-33). */
+/* The code point of a valid 2- or 3-byte UTF-8 sequence (utf8_len said so). */
+static uint32_t utf8_point(const unsigned char *p, size_t len) {
+  return len == 2 ? (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f)
+                  : (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+}
+
+/* Characters that drive or fool a terminal though they are valid text: the C1
+ * controls (U+009B is CSI), the bidirectional overrides and isolates (which
+ * reorder what an admin reads, "Trojan Source", CVE-2021-42574) and the line
+ * and paragraph separators. */
+static bool terminal_control(uint32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+         (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029;
+}
+
+/* A JSON string: quotes, backslashes, control bytes and terminal controls
+ * escaped, invalid UTF-8 replaced, so a command can never forge a field or a
+ * line, nor drive the terminal of an admin reading the log (SA-33). */
 static bool put_json_string(struct log_fields *f, const char *s) {
   put(f, "\"", 1);
   size_t start = f->n;
@@ -88,6 +118,10 @@ static bool put_json_string(struct log_fields *f, const char *s) {
     } else if (*p < 0x20 || *p == 0x7f) {
       snprintf(esc, sizeof esc, "\\u%04x", *p++);
       put(f, esc, 6);
+    } else if ((len == 2 || len == 3) && terminal_control(utf8_point(p, len))) {
+      snprintf(esc, sizeof esc, "\\u%04x", (unsigned)utf8_point(p, len));
+      put(f, esc, 6);
+      p += len;
     } else {
       put(f, (const char *)p, len);
       p += len;
@@ -124,11 +158,51 @@ void log_bool(struct log_fields *f, const char *key, bool value) {
   put(f, value ? "true" : "false", value ? 4 : 5);
 }
 
+/* The log was rotated (renamed away, a new file in its place): a session's
+ * monitor, which may outlive several rotations, follows it, so its exit event
+ * lands in the current file and not in one about to be compressed and removed. */
+static void follow_rotation(void) {
+  struct stat have, now;
+  if (fstat(log_fd, &have) < 0 || (stat(CELLSH_LOG_PATH, &now) == 0 && now.st_ino == have.st_ino && now.st_dev == have.st_dev))
+    return;
+  const char *slash = strrchr(CELLSH_LOG_PATH, '/');
+  char dir[256];
+  xsnprintf(dir, sizeof dir, "%.*s", (int)(slash - CELLSH_LOG_PATH), CELLSH_LOG_PATH);
+  cleanup_fd int dfd = RETRY(open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat ds;
+  if (dfd < 0 || fstat(dfd, &ds) < 0 || ds.st_uid != 0 || (ds.st_mode & (S_IWGRP | S_IWOTH)))
+    return; /* keep writing where we were */
+  int fd = open_log_file(dfd, slash + 1);
+  if (fd >= 0 && dup3(fd, log_fd, O_CLOEXEC) >= 0)
+    close(fd);
+  else if (fd >= 0)
+    close(fd);
+}
+
+/* Does the log end in the middle of a line (a write cut short by a full disk,
+ * say)? Then the next event starts a line of its own, and stays readable. */
+static bool mid_line(void) {
+  struct stat st;
+  char last;
+  return fstat(log_fd, &st) == 0 && st.st_size > 0 && pread(log_fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
+}
+
+void log_close(void) {
+  if (log_fd >= 0)
+    close(log_fd);
+  log_fd = -1;
+}
+
+uint64_t log_written(void) { return written; }
+
 void log_event(const char *event, const struct log_fields *f) {
   if (log_fd < 0)
     return;
+  follow_rotation();
   static struct log_fields line;
   memset(&line, 0, sizeof line);
+  if (mid_line())
+    put(&line, "\n", 1);
   char head[96];
   int n = snprintf(head, sizeof head, "{\"level\":30,\"time\":%" PRIu64 ",\"pid\":%d", now_ms(), (int)getpid());
   put(&line, head, (size_t)n);
@@ -141,6 +215,6 @@ void log_event(const char *event, const struct log_fields *f) {
   log_str(&line, "msg", event);
   put(&line, "}\n", 2);
   /* One write(2) on an O_APPEND fd: concurrent sessions never interleave lines. */
-  if (!line.overflow)
-    (void)write_all(log_fd, line.buf, line.n);
+  if (!line.overflow && write_all(log_fd, line.buf, line.n))
+    written += line.n;
 }

@@ -24,6 +24,13 @@ struct log_fields {
  * (EXIT_CONFIG); a log file that can't be written loses lines, not logins. */
 void log_open(void);
 
+/* Close the log: a process about to lose its privileges must not keep it
+ * (a limit the user sets on the process could cut a line short). */
+void log_close(void);
+
+/* Bytes this process has appended so far (what budget.h charges). */
+uint64_t log_written(void);
+
 void log_str(struct log_fields *f, const char *key, const char *value);
 void log_num(struct log_fields *f, const char *key, int64_t value);
 void log_bool(struct log_fields *f, const char *key, bool value);

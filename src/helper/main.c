@@ -21,6 +21,8 @@
 #include <sys/sysmacros.h>
 
 #include "args.h"
+#include "budget.h"
+#include "caller.h"
 #include "cgroup.h"
 #include "drift.h"
 #include "env.h"
@@ -33,118 +35,12 @@
 
 #define STOP_WAIT_MS 5000
 #define STOP_LOCK_WAIT_S 5 /* then stop anyway: killing through the pinned pidfd needs no lock */
-#define MIN_NOFILE 64
 #define LOCK_WAIT_S 60
 
 extern char **environ;
 
 static uid_t caller_uid;
 static const char *caller_name;
-
-/* fds 0-2 must be open, or a file opened later would land on them and receive
- * what is meant for stderr (SA-05); everything above the channel goes. */
-static void sanitize_fds(void) {
-  for (int fd = 0; fd < 3; fd++)
-    if (fcntl(fd, F_GETFD) < 0 && RETRY(open("/dev/null", O_RDWR)) != fd)
-      _exit(EXIT_INTERNAL);
-  close_range(CHANNEL_FD + 1, ~0U, 0);
-}
-
-/* The caller's limits, restored for the user's program (session.c). */
-static struct caller_limits limits;
-
-/* Refuse to run from an environment that already lost privilege (no_new_privs,
- * i.e. inside a container) and set up a clean privileged state (SA-07): no
- * core dumps, not dumpable, default signal dispositions, nothing blocked, and
- * no caller rlimit that could cut a root write short (RLIMIT_FSIZE would
- * truncate an audit line mid-way) or starve it (RLIMIT_NOFILE). */
-static void check_entry(void) {
-  if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0)
-    die(EXIT_REFUSED, "no_new_privs is set: cellsh can't start a container from inside one");
-  if (geteuid() != 0)
-    die(EXIT_CONFIG, "cellsh-helper is not installed setuid root; ask your administrator to run install.sh");
-  /* Files the helper creates belong to root:root, not to the caller's group. */
-  if (setegid(0) < 0)
-    die_errno(EXIT_INTERNAL, "can't set the effective gid");
-  struct rlimit nofile, core, unlimited = {RLIM_INFINITY, RLIM_INFINITY};
-  if (getrlimit(RLIMIT_FSIZE, &limits.fsize) < 0 || getrlimit(RLIMIT_CORE, &core) < 0 ||
-      getrlimit(RLIMIT_NOFILE, &nofile) < 0)
-    die_errno(EXIT_INTERNAL, "can't read the resource limits");
-  if (nofile.rlim_cur < MIN_NOFILE)
-    die(EXIT_USAGE, "the open-files limit (ulimit -n %llu) is below the %d cellsh needs", (unsigned long long)nofile.rlim_cur, MIN_NOFILE);
-  /* Raising a hard limit needs CAP_SYS_RESOURCE, which a host may have taken
-   * out of root's bounding set; a soft limit can always go up to the hard one.
-   * If neither gets the file-size limit to unlimited, refuse. */
-  if (setrlimit(RLIMIT_FSIZE, &unlimited) < 0 &&
-      (limits.fsize.rlim_max != RLIM_INFINITY || setrlimit(RLIMIT_FSIZE, &unlimited) < 0))
-    die(EXIT_USAGE, "the file-size limit (ulimit -Hf %llu) is below what cellsh needs", (unsigned long long)limits.fsize.rlim_max);
-  struct rlimit no_core = {0, core.rlim_max};
-  if (setrlimit(RLIMIT_CORE, &no_core) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-    die_errno(EXIT_INTERNAL, "can't secure the helper process");
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP)
-      signal(sig, SIG_DFL);
-  sigset_t none_blocked;
-  sigemptyset(&none_blocked);
-  sigprocmask(SIG_SETMASK, &none_blocked, NULL);
-}
-
-/* Keep the caller's uid as data and drop it as the real uid: a process whose
- * real uid is the caller's can be stopped, killed or reniced by the caller at
- * any instruction, and so could the root children forked from it (SA-07,
- * SA-25). The monitor and every child become the user again explicitly. */
-static uid_t take_identity(void) {
-  uid_t uid = getuid();
-  if (setresuid(0, 0, 0) < 0 || getuid() != 0)
-    die_errno(EXIT_INTERNAL, "can't take the real uid");
-  return uid;
-}
-
-/* fds 0-2 may only carry data into the container: pipes, sockets, regular
- * files and the harmless devices. An O_PATH or directory fd would be a handle
- * on the host's file system, a device another way out (SA-05). */
-static void check_stdio(void) {
-  for (int fd = 0; fd < 3; fd++) {
-    struct stat st;
-    int flags = fcntl(fd, F_GETFL);
-    if (fstat(fd, &st) < 0 || flags < 0)
-      die_errno(EXIT_USAGE, "can't inspect fd %d", fd);
-    bool harmless_dev = S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 &&
-                        (minor(st.st_rdev) == 3 || minor(st.st_rdev) == 5 || minor(st.st_rdev) == 7 ||
-                         minor(st.st_rdev) == 8 || minor(st.st_rdev) == 9);
-    if ((flags & O_PATH) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode) || (S_ISCHR(st.st_mode) && !harmless_dev))
-      die(EXIT_USAGE, "refusing fd %d: only pipes, sockets, files and /dev/null may be passed into the container", fd);
-  }
-}
-
-/* The container never gets a terminal from outside; cellsh passes /dev/null or
- * pipes in their place and relays the terminal itself (SA-31). */
-static void refuse_terminals(void) {
-  for (int fd = 0; fd < 3; fd++)
-    if (isatty(fd))
-      die(EXIT_USAGE, "refusing to run with a terminal on fd %d: it would reach into the container; "
-          "log in through cellsh, which relays the terminal", fd);
-}
-
-/* fd 3, when present, must be an AF_UNIX SOCK_SEQPACKET socket whose peer is
- * the caller; anything else is closed (or refused when a pty is asked for). */
-static int take_channel(bool required, uid_t uid) {
-  struct stat st;
-  int type = 0, domain = 0;
-  struct ucred cred = {0};
-  socklen_t l1 = sizeof type, l2 = sizeof domain, l3 = sizeof cred;
-  bool ok = fstat(CHANNEL_FD, &st) == 0 && S_ISSOCK(st.st_mode) &&
-            getsockopt(CHANNEL_FD, SOL_SOCKET, SO_TYPE, &type, &l1) == 0 && type == SOCK_SEQPACKET &&
-            getsockopt(CHANNEL_FD, SOL_SOCKET, SO_DOMAIN, &domain, &l2) == 0 && domain == AF_UNIX &&
-            getsockopt(CHANNEL_FD, SOL_SOCKET, SO_PEERCRED, &cred, &l3) == 0 && cred.uid == uid &&
-            fcntl(CHANNEL_FD, F_SETFD, FD_CLOEXEC) == 0;
-  if (ok)
-    return CHANNEL_FD;
-  close(CHANNEL_FD);
-  if (required)
-    die(EXIT_USAGE, "--pty and --agent need fd %d to be cellsh's channel (an AF_UNIX SOCK_SEQPACKET socket)", CHANNEL_FD);
-  return -1;
-}
 
 /* Record refusals and failures in the audit log before exiting. */
 static void log_failure(int code, const char *msg) {
@@ -155,6 +51,19 @@ static void log_failure(int code, const char *msg) {
   log_num(&f, "code", code);
   log_str(&f, "reason", msg);
   log_event(code == EXIT_REFUSED || code == EXIT_CONFIG || code == EXIT_USAGE ? "denied" : "error", &f);
+  budget_settle(false);
+}
+
+/* A login over the user's log budget is refused before it logs anything but,
+ * once a minute, the refusal (budget.h). */
+static void admit_to_log(int dir, uid_t uid) {
+  enum budget_answer a = budget_admit(dir, uid);
+  if (a == BUDGET_OK)
+    return;
+  if (a == BUDGET_OVER_QUIET)
+    die_hook = NULL;
+  die(EXIT_REFUSED, "you have started sessions faster than the audit log allows (about %d a second over time); "
+      "wait a few seconds and try again", BUDGET_RATE / 512);
 }
 
 /* End a container: the notice (if any) in place for its sessions first, then
@@ -302,25 +211,12 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
   }
 }
 
-int main(int argc, char **argv) {
-  helper_argv = argv;
-  sanitize_fds();
-  struct kept_env env;
-  env_keep(environ, &env);
-  clearenv(); /* never read again (SA-03) */
-  struct request req;
-  char err[256];
-  if (!parse_args(argc, argv, &req, err, sizeof err))
-    die(EXIT_USAGE, "%s", err);
-  check_entry();
-  caller_uid = take_identity();
-  if (req.verb == VERB_STOP)
-    do_stop(&req, caller_uid);
-  if (caller_uid == 0)
-    die(EXIT_REFUSED, "cellsh does not serve root");
-  refuse_terminals();
-  check_stdio();
-  int channel = take_channel(req.pty_mask != 0 || req.agent, caller_uid);
+/* A login or command, once the caller is checked and root holds the real
+ * uid: lock, decide (join or create), run the session. A function of its own
+ * (never inlined) so that its large frame is only touched after the caller's
+ * stack limit was raised (caller_check_entry): main's stays small. */
+static NORETURN __attribute__((noinline)) void login(const struct request *req, const struct kept_env *env,
+                                                    const struct caller_limits *limits, int channel, int slot) {
   mode_t user_umask = umask(077);
   log_open();
   die_hook = log_failure;
@@ -329,14 +225,15 @@ int main(int argc, char **argv) {
   int lock = state_lock(dir, caller_uid, LOCK_WAIT_S);
   if (lock < 0)
     die(EXIT_INTERNAL, "timed out after %d s waiting for another login to start your container; try again", LOCK_WAIT_S);
+  admit_to_log(dir, caller_uid);
   /* Read under the lock: a login that waited must not write back the limits
    * of a policy an apply replaced meanwhile. */
   struct user_policy user;
-  load_settings(&req, &user);
+  load_settings(req, &user);
   caller_name = user.name;
   struct container_record rec;
-  struct session s = {.req = &req, .user = &user, .env = &env, .container = &rec, .channel = channel,
-                      .umask = user_umask, .limits = limits, .started_ms = now_ms(), .cg = cg_detect()};
+  struct session s = {.req = req, .user = &user, .env = env, .container = &rec, .channel = channel, .slot = slot,
+                      .umask = user_umask, .limits = *limits, .started_ms = now_ms(), .cg = cg_detect()};
   random_hex(s.id, 6);
   log_login(&s);
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
@@ -364,8 +261,37 @@ int main(int argc, char **argv) {
   /* Held until the session's process is inside (session.c), so an idle
    * restart never ends the container under a login on its way in. */
   s.join_lock = join_lock(dir, caller_uid);
+  budget_settle(true);
   flock(lock, LOCK_UN);
   close(lock);
   close(dir);
   session_run(&s);
+}
+
+int main(int argc, char **argv) {
+  caller_sanitize_fds_and_timers();
+  helper_argv = argv;
+  struct kept_env env;
+  env_keep(environ, &env);
+  clearenv(); /* never read again (SA-03) */
+  struct request req;
+  char err[256];
+  if (!parse_args(argc, argv, &req, err, sizeof err))
+    die(EXIT_USAGE, "%s", err);
+  struct caller_limits limits;
+  caller_check_entry(&limits);
+  if (req.verb == VERB_STOP) {
+    if (getuid() != 0)
+      (void)session_slot(getuid(), limits.nproc); /* held until exit */
+    do_stop(&req, caller_take_identity());
+  }
+  /* Every refusal that needs nothing of root's comes before the real uid
+   * becomes 0 (caller.h), the bound on what one uid may hold at once too. */
+  if (getuid() == 0)
+    die(EXIT_REFUSED, "cellsh does not serve root");
+  caller_check_stdio();
+  int channel = caller_take_channel(req.pty_mask != 0 || req.agent, getuid());
+  int slot = session_slot(getuid(), limits.nproc);
+  caller_uid = caller_take_identity();
+  login(&req, &env, &limits, channel, slot);
 }

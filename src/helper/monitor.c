@@ -44,7 +44,7 @@ static void format_size(char *buf, size_t len, uint64_t bytes) {
 /* One line to the person (their terminal is raw while cellsh relays a pty),
  * and one event in the log. */
 static void tell(const struct session *s, const char *event, const char *limit, uint64_t count, const char *line) {
-  dprintf(STDERR_FILENO, "%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, tell_nl(s));
+  say("%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, tell_nl(s));
   struct log_fields f = {0};
   log_str(&f, "user", s->user->name);
   log_num(&f, "uid", s->user->uid);
@@ -59,7 +59,7 @@ static void tell(const struct session *s, const char *event, const char *limit, 
 static void tell_stop_notice(const struct session *s, int notice) {
   char line[NOTICE_MAX + 1];
   if (notice_read(notice, s->container->id, line, sizeof line))
-    dprintf(STDERR_FILENO, "%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, tell_nl(s));
+    say("%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, tell_nl(s));
 }
 
 /* Compare the counters with what was told; tell what is new, unless the same
@@ -120,7 +120,30 @@ static int wait_watching(const struct session *s, pid_t child, const struct cg_w
   return status;
 }
 
-void monitor(const struct session *s, pid_t child) {
+/* What the child said before it failed, if anything: "CODE REASON". */
+static void log_child_failure(const struct session *s, int reports) {
+  char buf[640];
+  ssize_t n = read(reports, buf, sizeof buf - 1);
+  uint32_t code;
+  if (n <= 0)
+    return;
+  buf[n] = '\0';
+  char *sp = strchr(buf, ' ');
+  if (!sp)
+    return;
+  *sp = '\0';
+  if (!parse_u32(buf, &code))
+    return;
+  struct log_fields f = {0};
+  log_str(&f, "user", s->user->name);
+  log_num(&f, "uid", s->user->uid);
+  log_str(&f, "session", s->id);
+  log_num(&f, "code", code);
+  log_str(&f, "reason", sp + 1);
+  log_event(code == EXIT_REFUSED || code == EXIT_USAGE ? "denied" : "error", &f);
+}
+
+void monitor(const struct session *s, pid_t child, int reports) {
   const struct user_policy *u = s->user;
   struct log_fields f = {0};
   log_str(&f, "user", u->name);
@@ -134,20 +157,19 @@ void monitor(const struct session *s, pid_t child) {
   struct notices n = {0};
   s->cg->events(&w, &n.told);
   int notice = notice_open_for_reading(u->uid); /* as root: the state folder is root's */
-  set_groups(u);
-  drop_privileges(u->uid, u->gid, u->n_groups);
+  confine_monitor();
   child_pid = child;
   static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
     sigaction(forwarded[i], &(struct sigaction){.sa_handler = forward_signal, .sa_flags = SA_RESTART}, NULL);
-  /* A reader of stderr that went away must not kill the monitor: the exit
-   * status and the exit event would be lost. */
-  signal(SIGPIPE, SIG_IGN);
+  /* SIGPIPE stays ignored (caller.c): a reader of stderr that went away must
+   * not kill the monitor, or the exit status and the exit event would be lost. */
   if (s->channel >= 0)
     close(s->channel);
   int status = wait_watching(s, child, &w, &n);
   check_limits(s, &w, &n, true);
   tell_stop_notice(s, notice);
+  log_child_failure(s, reports);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   log_num(&f, "status", code);
   if (WIFSIGNALED(status))

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "privs.h"
+#include "log.h"
 #include "rootfs.h"
 #include "util.h"
 
@@ -158,7 +159,16 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
     _exit(EXIT_INTERNAL);
   if (net_later && (unshare(CLONE_NEWNET) < 0 || !loopback_up()))
     die_errno(EXIT_INTERNAL, "can't give the container a network namespace with loopback");
+  /* Nothing of root's crosses the drop (as for a session, session.c): the
+   * user's host processes may prlimit(2) the init once it is theirs. Its
+   * failures reach the helper as its exit status. */
+  die_hook = NULL;
+  log_close();
+  int keep[] = {up, down, say_handle()};
+  close_all_but(keep, sizeof keep / sizeof *keep);
   drop_privileges(u->uid, u->gid, 1);
+  say_reset();
+  fresh_session_keyring();
   die_with_parent();
   int null = RETRY(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)

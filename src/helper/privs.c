@@ -3,6 +3,7 @@
 
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -53,6 +54,33 @@ static void verify_dropped(uid_t uid, gid_t gid, unsigned n_groups) {
   /* The Murky Issue of Changing Process Identity (Tsafrir et al., 2008): try to go back. */
   if (setuid(0) == 0 || setgid(0) == 0)
     die(EXIT_INTERNAL, "dropping privileges did not take effect (could regain root)");
+}
+
+void confine_monitor(void) {
+  if (setgroups(0, NULL) < 0)
+    die_errno(EXIT_INTERNAL, "can't clear the monitor's groups");
+  drop_bounding_set();
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't clear the ambient capabilities");
+  struct __user_cap_data_struct none[2] = {{0, 0, 0}, {0, 0, 0}};
+  if (capset_raw(none) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't confine the session's monitor");
+  uid_t r, e, s;
+  struct __user_cap_data_struct caps[2];
+  if (getresuid(&r, &e, &s) < 0 || r || e || s || capget_raw(caps) < 0 || caps[0].effective || caps[0].permitted ||
+      caps[0].inheritable || caps[1].effective || caps[1].permitted || caps[1].inheritable ||
+      getgroups(0, NULL) != 0 || prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0)
+    die(EXIT_INTERNAL, "confining the session's monitor did not take effect");
+}
+
+/* su without "-" hands down the caller's session keyring (root's, from a root
+ * shell), and so would anything else that starts no keyring of its own: the
+ * user's program would possess root's keys (session-keyring(7)). Every process
+ * in the container starts with a new, empty one of its own (ns.c does the same
+ * for the init). A kernel without keys has none to hand down. */
+void fresh_session_keyring(void) {
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
+    die_errno(EXIT_INTERNAL, "can't give your session a keyring of its own");
 }
 
 void set_groups(const struct user_policy *u) {

@@ -16,6 +16,17 @@
  * process stays non-dumpable until it execs. */
 void drop_privileges(uid_t uid, gid_t gid, unsigned n_groups);
 
+/* The session's monitor: stays uid 0 (real, effective, saved), so the user
+ * can't signal, stop, renice, prlimit or ptrace it and the exit event can't be
+ * suppressed or cut (SA-07), but holds no capability and no supplementary
+ * group, sets no_new_privs and stays non-dumpable; checked after. It can still
+ * signal the session's program: as the owner of the container's user namespace
+ * it has CAP_KILL there (user_namespaces(7), "Capabilities"). */
+void confine_monitor(void);
+
+/* Join a new, empty session keyring of this process's own (or die). */
+void fresh_session_keyring(void);
+
 /* Set the supplementary groups (while still root in the host namespace). */
 void set_groups(const struct user_policy *u);
 

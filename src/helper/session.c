@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -45,7 +46,7 @@ static int open_inner_pty(const struct request *req, int *slave, char *name, siz
   return master;
 }
 
-#define MAX_SENT_FDS 3
+#define MAX_SENT_FDS 4
 
 /* Send one text message, with up to MAX_SENT_FDS fds, over the channel. */
 static void send_message(int channel, char *text, const int *fds, size_t n_fds) {
@@ -148,9 +149,19 @@ static void set_rlimits(const struct user_policy *u) {
   }
 }
 
+/* The child's last words go to the monitor, which logs them: the child closed
+ * the log before it became the user (see below). */
+static int report_fd = -1;
+static void report_to_monitor(int code, const char *msg) {
+  char line[600];
+  int n = snprintf(line, sizeof line, "%d %s", code, msg);
+  if (n > 0)
+    (void)write_all(report_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
 /* In the child: enter every namespace of the pinned init, become the user,
  * set up stdio and exec the shell. */
-static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *entry) {
+static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *entry, int report) {
   const struct user_policy *u = s->user;
   if (setsid() < 0) /* no controlling terminal from outside, ever (SA-31) */
     die_errno(EXIT_INTERNAL, "can't start a new session");
@@ -162,15 +173,31 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   set_rlimits(u); /* and raising a hard limit needs root in the host's */
   if (setns(s->init_pidfd, CLONE_NEWUSER) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container's user namespace");
+  /* Once this process is the user's, the container's processes can see it,
+   * and they and the user's host processes may prlimit(2) or signal it
+   * (prlimit needs only matching ids): nothing of root's may cross the drop.
+   * The log, the init's pidfd, the session slot and every other fd the helper
+   * opened as root are closed first; only the caller's own channel, stderr
+   * and the report pipe to the monitor stay. */
+  report_fd = report;
+  die_hook = report_to_monitor;
+  log_close();
+  int keep[] = {s->channel, report, say_handle()};
+  close_all_but(keep, sizeof keep / sizeof *keep);
   drop_privileges(u->uid, u->gid, u->n_groups);
+  say_reset(); /* a write that blocks now blocks only the user's own process */
+  fresh_session_keyring();
   umask(s->umask);
-  if (setrlimit(RLIMIT_FSIZE, &s->limits.fsize) < 0)
-    die_errno(EXIT_INTERNAL, "can't restore your file-size limit");
   char tty[32] = "";
-  int master = -1;
+  int fds[MAX_SENT_FDS];
+  size_t n_fds = 0;
+  /* The program's own pidfd, so cellsh passes signals to it directly: the
+   * monitor stays root and the user can't signal that. */
+  if (s->channel >= 0 && (fds[n_fds++] = (int)pidfd_open(getpid(), 0)) < 0)
+    die_errno(EXIT_INTERNAL, "can't make a pidfd for your session");
   if (s->req->pty_mask) {
     int slave;
-    master = open_inner_pty(s->req, &slave, tty, sizeof tty);
+    fds[n_fds++] = open_inner_pty(s->req, &slave, tty, sizeof tty);
     for (int fd = 0; fd < 3; fd++)
       if ((s->req->pty_mask & (1u << fd)) && dup2(slave, fd) < 0)
         die_errno(EXIT_INTERNAL, "can't attach the terminal");
@@ -180,11 +207,7 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   build_env(s, tty[0] ? tty : NULL, &env);
   if (chdir(u->home) < 0 && chdir("/") < 0)
     die_errno(EXIT_INTERNAL, "can't change to your home");
-  int fds[MAX_SENT_FDS];
-  size_t n_fds = 0;
   char agent[64] = "";
-  if (master >= 0)
-    fds[n_fds++] = master;
   if (s->req->agent) {
     open_agent(s, &fds[n_fds], &fds[n_fds + 1], agent, sizeof agent);
     n_fds += 2;
@@ -195,6 +218,9 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
               agent[0] ? " " : "", agent);
     send_message(s->channel, msg, fds, n_fds);
   }
+  /* The caller's own limits last: a small address space must not fail an
+   * allocation of this process's on the way. */
+  caller_restore_limits(&s->limits);
   /* Nothing but stdio crosses into the user's program (SA-05). */
   close_range(3, ~0U, 0);
   const char *base = strrchr(u->shell, '/') + 1;
@@ -221,14 +247,14 @@ static void tell_policy_change(const struct session *s) {
   if (s->req->verb != VERB_LOGIN)
     return;
   if (s->restarted_for[0])
-    fprintf(stderr, "cellsh: your container was restarted to apply changed settings (%s).%s", s->restarted_for, tell_nl(s));
+    say("cellsh: your container was restarted to apply changed settings (%s).%s", s->restarted_for, tell_nl(s));
   else if (s->pending[0] && s->user->restart == RESTART_MANUAL)
-    fprintf(stderr, "cellsh: your container's settings changed (%s); they apply when it restarts: run \"kill 1\" "
-            "(ends every process in it) or ask your administrator (\"cellsh-admin restart %s\").%s",
-            s->pending, s->user->name, tell_nl(s));
+    say("cellsh: your container's settings changed (%s); they apply when it restarts: run \"kill 1\" "
+        "(ends every process in it) or ask your administrator (\"cellsh-admin restart %s\").%s",
+        s->pending, s->user->name, tell_nl(s));
   else if (s->pending[0])
-    fprintf(stderr, "cellsh: your container's settings changed (%s); they apply when it restarts, at your first "
-            "login once nothing of yours runs in it (or now: \"kill 1\" ends every process in it).%s", s->pending, tell_nl(s));
+    say("cellsh: your container's settings changed (%s); they apply when it restarts, at your first "
+        "login once nothing of yours runs in it (or now: \"kill 1\" ends every process in it).%s", s->pending, tell_nl(s));
 }
 
 void session_run(const struct session *s) {
@@ -238,13 +264,19 @@ void session_run(const struct session *s) {
    * namespace; this process stays outside and waits. */
   if (setns(s->init_pidfd, CLONE_NEWPID) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container (it may have just stopped; try again)");
+  int report[2];
+  if (pipe2(report, O_CLOEXEC | O_NONBLOCK) < 0)
+    die_errno(EXIT_INTERNAL, "can't create a pipe");
   pid_t child = fork();
   if (child < 0)
     die_errno(EXIT_INTERNAL, "can't start your session");
-  if (child == 0)
-    enter_and_exec(s, &entry);
+  if (child == 0) {
+    close(report[0]);
+    enter_and_exec(s, &entry, report[1]);
+  }
+  close(report[1]);
   close(s->join_lock);
   for (int i = 0; i < entry.n; i++)
     close(entry.fds[i]);
-  monitor(s, child);
+  monitor(s, child, report[0]);
 }

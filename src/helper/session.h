@@ -8,17 +8,12 @@
 #include <sys/resource.h>
 
 #include "args.h"
+#include "caller.h"
 #include "cgroup.h"
 #include "env.h"
 #include "policy.h"
 #include "state.h"
 #include "util.h"
-
-/* Resource limits of the caller that the helper replaced while privileged
- * (the policy sets the others: nofile, nproc, core). */
-struct caller_limits {
-  struct rlimit fsize; /* raised to unlimited: an audit line must never be cut */
-};
 
 struct session {
   const struct request *req;
@@ -33,9 +28,10 @@ struct session {
   int join_lock;                    /* shared lock held until the program is inside */
   int init_pidfd;                   /* pins the container's pid 1 */
   int channel;                      /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
+  int slot;                         /* holds one of the uid's session slots (state.h) */
   char id[13];                      /* session id for the log */
   mode_t umask;                     /* the caller's, restored for the program */
-  struct caller_limits limits;      /* likewise */
+  struct caller_limits limits;      /* the caller's, restored for the program */
   uint64_t started_ms;
 };
 

@@ -33,6 +33,26 @@ int state_dir(void) {
   return trusted_dir(CELLSH_STATE_DIR);
 }
 
+int session_slot(uid_t uid, rlim_t nproc) {
+  unsigned max = nproc < SESSIONS_MAX ? (unsigned)nproc : SESSIONS_MAX;
+  char name[32];
+  xsnprintf(name, sizeof name, "%u.slots", (unsigned)uid);
+  cleanup_fd int dir = state_dir();
+  cleanup_fd int fd = RETRY(openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  if (fd < 0)
+    die_errno(EXIT_INTERNAL, "can't open \"%s/%s\"", CELLSH_STATE_DIR, name);
+  /* Start where this pid points, so concurrent logins rarely try the same byte. */
+  for (unsigned k = 0, start = max ? (unsigned)getpid() % max : 0; k < max; k++) {
+    struct flock byte = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (start + k) % max, .l_len = 1};
+    if (fcntl(fd, F_OFD_SETLK, &byte) == 0)
+      return steal_fd(&fd);
+    if (errno != EAGAIN && errno != EACCES)
+      die_errno(EXIT_INTERNAL, "can't lock \"%s/%s\"", CELLSH_STATE_DIR, name);
+  }
+  die(EXIT_REFUSED, "you have %u cellsh sessions running or starting, the most your process limit allows "
+      "(ulimit -u); end one and try again", max);
+}
+
 static void on_alarm(int sig) { (void)sig; }
 
 int state_lock(int dir, uid_t uid, unsigned wait_s) {

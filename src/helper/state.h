@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "policy.h"
@@ -81,6 +82,15 @@ int join_lock(int dir, uid_t uid);
 
 /* Is no login on its way in (the exclusive lock can be had)? */
 bool join_idle(int dir, uid_t uid);
+
+/* "<uid>.slots": every helper of uid holds a write lock (an open file
+ * description lock, F_OFD_SETLK) on one byte of it until it exits, so one uid
+ * never has more than min(its process limit, SESSIONS_MAX) helpers at once:
+ * the helper's real uid becomes 0, so the kernel no longer counts them against
+ * that limit (SA-25). Returns the fd holding the lock, or dies (EXIT_REFUSED)
+ * when every slot is taken. Called before the real uid becomes 0. */
+#define SESSIONS_MAX 1024
+int session_slot(uid_t uid, rlim_t nproc);
 
 /* Fill the start time and namespace inodes of pid into rec: true, or false if
  * the process is gone (or a zombie); any other failure is fatal. */

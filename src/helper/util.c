@@ -6,11 +6,92 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
 const char *prog_name = "cellsh";
 void (*die_hook)(int code, const char *msg);
+
+static int say_fd = STDERR_FILENO;
+static bool say_socket;
+
+/* Is fd's file on a FUSE mount? Answered from /proc/self/fdinfo (its mount
+ * id) and /proc/self/mountinfo (that mount's type): asking the file system
+ * itself (fstatfs) could wait on the FUSE server. Unknown counts as yes. */
+static bool on_fuse(int fd) {
+  char path[48];
+  xsnprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  cleanup_free char *info = read_small_at(AT_FDCWD, path, 4096, NULL);
+  const char *m = info ? strstr(info, "\nmnt_id:\t") : NULL;
+  char id[16];
+  if (!m || sscanf(m, "\nmnt_id:\t%15[0-9]", id) != 1)
+    return true;
+  cleanup_free char *mounts = read_small_at(AT_FDCWD, "/proc/self/mountinfo", 4u << 20, NULL);
+  for (char *line = mounts; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    size_t n = strlen(id);
+    if (strncmp(line, id, n) || line[n] != ' ')
+      continue;
+    const char *sep = strstr(line, " - "); /* then: fstype source options */
+    return !sep || !strncmp(sep + 3, "fuse", 4);
+  }
+  return true;
+}
+
+void say_prepare(void) {
+  struct stat st;
+  say_fd = -1;
+  if (fstat(STDERR_FILENO, &st) < 0)
+    return;
+  if (S_ISFIFO(st.st_mode)) /* a description of our own: O_NONBLOCK on the caller's would change theirs */
+    say_fd = RETRY(open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  else if (S_ISSOCK(st.st_mode))
+    say_fd = STDERR_FILENO, say_socket = true;
+  else if (S_ISCHR(st.st_mode) || (S_ISREG(st.st_mode) && !on_fuse(STDERR_FILENO)))
+    say_fd = STDERR_FILENO; /* /dev/null and its kind (the only devices allowed), local files */
+}
+
+void say_write(const char *buf, size_t len) {
+  if (say_fd < 0)
+    return;
+  if (say_socket)
+    (void)send(say_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  else if (write(say_fd, buf, len) < 0)
+    return; /* full or gone: dropped */
+}
+
+int say_handle(void) { return say_fd; }
+
+void say_reset(void) {
+  say_fd = STDERR_FILENO;
+  say_socket = false;
+}
+
+void close_all_but(const int *keep, size_t n) {
+  unsigned from = 3;
+  for (;;) {
+    unsigned next = ~0U; /* the lowest kept fd at or above from */
+    for (size_t i = 0; i < n; i++)
+      if (keep[i] >= (int)from && (unsigned)keep[i] < next)
+        next = (unsigned)keep[i];
+    if (next == ~0U)
+      break;
+    if (next > from)
+      close_range(from, next - 1, 0);
+    from = next + 1;
+  }
+  close_range(from, ~0U, 0);
+}
+
+void say(const char *fmt, ...) {
+  char buf[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    say_write(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
 
 static NORETURN void vdie(int code, bool with_errno, const char *fmt, va_list ap) {
   int saved = errno;
@@ -23,7 +104,7 @@ static NORETURN void vdie(int code, bool with_errno, const char *fmt, va_list ap
     die_hook = NULL; /* a failure inside the hook must not recurse */
     hook(code, msg);
   }
-  dprintf(STDERR_FILENO, "%s: %s\n", prog_name, msg);
+  say("%s: %s\n", prog_name, msg);
   _exit(code);
 }
 

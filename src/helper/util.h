@@ -29,6 +29,26 @@ extern const char *prog_name;
  * log uses it to record refusals). */
 extern void (*die_hook)(int code, const char *msg);
 
+/* What the helper tells the person goes to the caller's stderr. Until
+ * say_prepare() that is a plain write (the caller's own process may block);
+ * after it, nothing a caller set up can block or kill root code: a pipe gets a
+ * non-blocking description of its own, a socket MSG_DONTWAIT, a file on a
+ * FUSE mount (whose server the caller may run) nothing. What does not fit is
+ * dropped: the audit log has it. */
+void say_prepare(void);
+/* Write len bytes of buf as above; errors are ignored. */
+void say_write(const char *buf, size_t len);
+/* Format and write, as above. */
+PRINTF(1, 2) void say(const char *fmt, ...);
+
+/* The fd say_write uses (-1: none), to keep across close_all_but. */
+int say_handle(void);
+/* Back to plain writes on stderr: for a process that is the user's now. */
+void say_reset(void);
+
+/* Close every fd above stderr but those listed (-1 entries are ignored). */
+void close_all_but(const int *keep, size_t n);
+
 /* Print "cellsh: <message>" and exit with code. */
 NORETURN PRINTF(2, 3) void die(int code, const char *fmt, ...);
 /* Same, with ": <strerror(errno)>" appended. */

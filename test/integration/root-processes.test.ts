@@ -1,0 +1,296 @@
+// The helper's root processes are out of the user's reach: keys typed while a
+// login starts never signal them; a refusal never parks one on a full pipe;
+// one uid holds no more of them than its own process limit allows; timers and
+// limits a caller sets can't end or starve them; the session's program holds
+// nothing of root's once it is the user's; and the session's monitor, which
+// stays root, can't be signalled, stopped, limited or traced by the user.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { containerRecord, createUser, type TestUser } from '../helpers/users.js';
+import { run, runAsync, waitFor, type Result } from '../helpers/system.js';
+import { cellshCommand, promptOf } from '../helpers/session.js';
+import { Terminal } from '../helpers/terminal.js';
+import { childrenOf, fdsOf, limitOf, pidsRunning, statOf, statusField, uidsOf } from '../helpers/processes.js';
+
+const inst = testInstall();
+const skip = skipReason(inst);
+
+/** Run file as the user with prlimit's limits applied first (e.g. "--nproc=3"). */
+function asUserWith(user: TestUser, limits: readonly string[], file: string, args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<Result> {
+  return runAsync('/usr/bin/prlimit', [...limits, '--', '/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid),
+    '--init-groups', '--', '/usr/bin/env', file, ...args], { env: { PATH: '/usr/bin:/bin' }, input: '', timeout: opts.timeoutMs ?? 60_000 });
+}
+
+/** Hold the user's per-uid lock (as a login in progress would), so their next
+ * helper waits in its privileged phase; released after the test. */
+async function holdLock(t: TestContext, user: TestUser): Promise<() => void> {
+  const file = `${inst!.stateDir}/${user.uid}.lock`;
+  const holder = spawn('flock', ['-o', file, 'sleep', '60'], { stdio: 'ignore', detached: true });
+  const release = (): void => {
+    try {
+      process.kill(-holder.pid!, 'SIGKILL');
+    } catch { /* gone */ }
+  };
+  t.after(release);
+  await waitFor('the lock to be held', () => run('flock', ['-n', file, 'true']).status !== 0);
+  return release;
+}
+
+/** Helper processes of the user's (by the uid the login logged, or by their children). */
+const helpers = (): number[] => pidsRunning(inst!.helper);
+
+for (const route of ['the Node login shell', 'the early start'] as const) {
+  test(`^C, ^\\ and ^Z typed while a login starts never reach the root helper (su - from a root shell, ${route})`, { skip }, async (t) => {
+    const user = createUser(t, inst!, route === 'the early start' ? 'rp-keys-es' : 'rp-keys-node');
+    // A user allowed settings of their own takes the Node login shell.
+    mustApply(inst!, route === 'the early start' ? 'defaults: {}\n' : `users:\n  ${user.name}:\n    user_may_set: [hostname]\n`);
+    assert.equal((await cellshCommand(inst!, user, 'true')).status, 0, 'the container runs');
+    const release = await holdLock(t, user);
+    const before = new Set(helpers());
+    // Root's interactive shell with job control: su is a foreground job of it,
+    // in a process group that is not orphaned, so ^Z stops what is in it.
+    const term = Terminal.spawn('/bin/bash', ['--norc', '--noprofile', '-i']);
+    t.after(() => term.kill());
+    await term.expect(/# $/);
+    await term.type(`su - ${user.name}\r`);
+    const helper = await waitFor('the login\'s helper', () => helpers().find((p) => !before.has(p)));
+    await waitFor('the helper to be root', () => uidsOf(helper)?.[0] === 0);
+    // Once Node passes ^C and ^\ on (before, they would end the login itself, as in any shell's first moments).
+    await waitFor('the session\'s Node to handle SIGINT and SIGQUIT', () => {
+      const node = Number(run('pgrep', ['-u', String(user.uid), '-f', 'dist/src/cli/(attached|login)\\.js']).out.trim().split('\n')[0]);
+      return node > 0 && (BigInt(`0x${statusField(node, 'SigCgt') ?? '0'}`) & 0x6n) === 0x6n;
+    });
+    const su = Number(run('pgrep', ['-P', String(term.pid), '-x', 'su']).out.trim());
+    const foreground = Number(statOf(su)![5]); // the terminal's foreground process group
+    assert.notEqual(Number(statOf(helper)![2]), foreground, 'the helper is not in the terminal\'s foreground process group');
+    for (const key of ['\x03', '\x1c', '\x1a']) {
+      term.send(key);
+      await new Promise((r) => setTimeout(r, 300));
+      const state = statOf(helper)?.[0];
+      assert.ok(state !== undefined, `the root helper is alive after ${JSON.stringify(key)}`);
+      assert.doesNotMatch(state, /[Tt]/, `the root helper is not stopped after ${JSON.stringify(key)}`);
+    }
+    // The login goes on once the lock is free (the job ^Z stopped goes on with fg).
+    release();
+    await term.type('fg\r');
+    await term.expect(promptOf(user), 20_000);
+    await term.type('exit\r');
+  });
+}
+
+test('a refusal to a caller whose stderr pipe is full parks no root process, and counts against the caller\'s process limit', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-fullpipe');
+  mustApply(inst!);
+  // 30 helpers refused for their stdin (a folder), each with stderr a full pipe:
+  // each blocks writing its refusal. They must do so as the user.
+  const script = `
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, os.O_NONBLOCK)
+try:
+    while True: os.write(w, b"x" * 4096)
+except BlockingIOError:
+    pass
+fcntl.fcntl(w, fcntl.F_SETFL, 0)
+folder = os.open("/", os.O_RDONLY)
+started = refused_fork = 0
+for i in range(30):
+    try:
+        subprocess.Popen([sys.argv[1], "run", "true"], stdin=folder, stdout=subprocess.DEVNULL, stderr=w)
+        started += 1
+    except OSError:
+        refused_fork += 1
+time.sleep(2)
+print(started, refused_fork, flush=True)
+time.sleep(60)
+`;
+  const runner = spawn('/usr/bin/prlimit', ['--nproc=10', '--', '/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid),
+    '--init-groups', '--', '/usr/bin/python3', '-c', script, inst!.helper], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => {
+    for (const p of childrenOf(runner.pid!)) run('kill', ['-KILL', String(p)]);
+    try { runner.kill('SIGKILL'); } catch { /* gone */ }
+  });
+  const line = await new Promise<string>((resolve) => runner.stdout!.once('data', (b: Buffer) => resolve(b.toString())));
+  const [started] = line.trim().split(' ').map(Number);
+  const mine = childrenOf(runner.pid!).filter((p) => helpers().includes(p)); // prlimit and setpriv exec, so that is python
+  const blocked = mine.filter((p) => uidsOf(p)?.[0] === user.uid);
+  const asRoot = mine.filter((p) => uidsOf(p)?.[0] === 0 && uidsOf(p)?.[1] === 0);
+  assert.equal(asRoot.length, 0, `no helper blocked as root (${asRoot.length} are)`);
+  assert.ok(started! < 30, `the caller's process limit stopped its forks (${started} helpers started)`);
+  assert.ok(blocked.length <= 10, `at most the caller's process limit of helpers wait (${blocked.length})`);
+});
+
+test('a refusal after the helper became root does not wait on a full stderr pipe', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-rootpipe');
+  mustApply(inst!);
+  const script = `
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, os.O_NONBLOCK)
+try:
+    while True: os.write(w, b"x" * 4096)
+except BlockingIOError:
+    pass
+fcntl.fcntl(w, fcntl.F_SETFL, 0)
+start = time.monotonic()
+p = subprocess.Popen([sys.argv[1], "run", "--set", "hostname=not-allowed", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w)
+try:
+    print(p.wait(timeout=10), round(time.monotonic() - start, 1))
+except subprocess.TimeoutExpired:
+    p.kill()
+    print("blocked")
+`;
+  const r = await asUserWith(user, [], '/usr/bin/python3', ['-c', script, inst!.helper]);
+  assert.match(r.out.trim(), /^64 \d/, `the helper refused and exited at once: ${r.out}${r.err}`);
+  const denied = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'denied').at(-1);
+  assert.match(String(denied?.['reason']), /hostname/, 'the refusal is in the log');
+});
+
+test('one uid holds no more helpers at once than its process limit allows', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-slots');
+  mustApply(inst!);
+  const script = `
+import subprocess, sys, time
+procs = []
+for i in range(6):
+    # One at a time, reaping the refused: until a helper has made its real
+    # uid root (or been reaped), it counts against the limit this fork needs.
+    procs.append(subprocess.Popen([sys.argv[1], "run", "sleep 20"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    time.sleep(0.5)
+    for p in procs:
+        p.poll()
+time.sleep(2)
+for p in procs:
+    if p.poll() is not None:
+        print("refused", p.returncode, p.stderr.read().decode().strip())
+    else:
+        print("running")
+sys.stdout.flush()
+`;
+  t.after(() => run(inst!.helper, ['stop', String(user.uid)]));
+  const r = await asUserWith(user, ['--nproc=3'], '/usr/bin/python3', ['-c', script, inst!.helper]);
+  const lines = r.out.trim().split('\n');
+  assert.equal(lines.filter((l) => l === 'running').length, 3, r.out + r.err);
+  const refused = lines.filter((l) => l.startsWith('refused'));
+  assert.equal(refused.length, 3, r.out);
+  for (const l of refused) assert.match(l, /^refused 77 cellsh: you have 3 cellsh sessions running or starting, the most your process limit allows/);
+});
+
+test('interval timers set by the caller can\'t end the helper at a moment of their choosing', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-timers');
+  mustApply(inst!);
+  assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
+  const withTimer = (timer: string, seconds: number, command: string): Promise<Result> => asUserWith(user, [], '/usr/bin/python3', ['-c',
+    `import os, signal, sys; signal.setitimer(signal.${timer}, ${seconds}); os.execv(sys.argv[1], [sys.argv[1], "run", sys.argv[2]])`,
+    inst!.helper, command]);
+  // SIGALRM (timers survive execve) while the session runs: the monitor, root, would die and its exit event with it.
+  const during = await withTimer('ITIMER_REAL', 0.5, 'sleep 1; echo ran');
+  assert.deepEqual([during.status, during.out], [0, 'ran\n'], `while the session runs: ${during.err}`);
+  assert.equal(logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1)?.['status'], 0);
+  // And while the helper waits, as root, for another login to finish.
+  const release = await holdLock(t, user);
+  const waiting = withTimer('ITIMER_REAL', 0.3, 'echo ran');
+  await new Promise((r) => setTimeout(r, 1000));
+  release();
+  const r = await waiting;
+  assert.deepEqual([r.status, r.out], [0, 'ran\n'], `while it waits: ${r.err}`);
+  // The CPU-time timers fire at an amount of CPU the caller picks, which no
+  // test can place reliably inside the root phase: the helper is seen (as
+  // strace, root, sees it) clearing all three before it takes the real uid.
+  const traced = run('strace', ['-f', '-e', 'trace=setitimer,setresuid', '--', '/usr/bin/setpriv',
+    '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', inst!.helper, 'run', 'true']);
+  const calls = traced.err.split('\n').filter((l) => /setitimer|setresuid\(0, 0, 0\)/.test(l)).map((l) => l.replace(/^\[pid\s+\d+\] /, ''));
+  const cleared = calls.slice(0, 3).map((l) => /setitimer\((ITIMER_\w+), \{it_interval=\{tv_sec=0, tv_usec=0\}, it_value=\{tv_sec=0, tv_usec=0\}\}/.exec(l)?.[1]);
+  assert.deepEqual(cleared, ['ITIMER_REAL', 'ITIMER_VIRTUAL', 'ITIMER_PROF'], calls.join('\n'));
+  assert.match(calls[3] ?? '', /setresuid\(0, 0, 0\)/, 'then the real uid');
+});
+
+test('the caller\'s CPU, address-space and stack limits don\'t reach root code; the program gets them back', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-limits');
+  mustApply(inst!);
+  t.after(() => run(inst!.helper, ['stop', String(user.uid)]));
+  // A small address space (the helper reads the policy into a buffer of up to
+  // 8 MiB) and a 16 KiB stack (the helper's log lines are built on its stack).
+  const r = await asUserWith(user, ['--cpu=1:unlimited', '--as=8388608:unlimited', '--stack=16384:unlimited'], inst!.helper,
+    ['run', 'ulimit -t; ulimit -v; ulimit -s; sleep 3']);
+  assert.equal(r.status, 0, r.err);
+  assert.deepEqual(r.out.trim().split('\n'), ['1', '8192', '16'], 'the program runs with the caller\'s limits');
+  // The container's init (started by that login) and a running session's monitor have none of them.
+  const init = Number(containerRecord(inst!, user)!['init_pid']);
+  const session = asUserWith(user, ['--cpu=1:unlimited'], inst!.helper, ['run', 'sleep 5']);
+  const monitor = await waitFor('the session\'s monitor', () => helpers().find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)));
+  for (const [who, pid] of [['init', init], ['monitor', monitor]] as const) {
+    assert.deepEqual(limitOf(pid, 'Max cpu time'), ['unlimited', 'unlimited'], `${who}: no CPU-time limit`);
+    assert.deepEqual(limitOf(pid, 'Max address space'), ['unlimited', 'unlimited'], `${who}: no address-space limit`);
+  }
+  assert.equal((await session).status, 0);
+});
+
+test('the session\'s program holds nothing of root\'s once it is the user\'s (caught waiting to send on a full channel)', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-fds');
+  mustApply(inst!);
+  assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
+  // The user's own channel, its queue filled, as fd 3: the program's process
+  // blocks in sending "started", after it became the user.
+  const script = `
+import os, socket, sys, time
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+b.setblocking(False)
+try:
+    while True: b.send(b"x" * 1024)
+except BlockingIOError:
+    pass
+b.setblocking(True)
+pid = os.fork()
+if pid == 0:
+    os.dup2(b.fileno(), 3)
+    os.execv(sys.argv[1], [sys.argv[1], "run", "echo ran"])
+b.close()
+time.sleep(float(sys.argv[2]))
+while True:
+    m = a.recv(4096)
+    if m.startswith(b"started"):
+        break
+os.waitpid(pid, 0)
+print("done")
+`;
+  const session = asUserWith(user, [], '/usr/bin/python3', ['-c', script, inst!.helper, '6']);
+  const monitor = await waitFor('the session\'s monitor', () => helpers().find((p) => childrenOf(p).length > 0 && uidsOf(p)?.[0] === 0));
+  const child = await waitFor('the program\'s process, as the user', () => childrenOf(monitor).find((c) => uidsOf(c)?.[0] === user.uid));
+  await waitFor('it to wait on the full channel', () => statOf(child)?.[0] === 'S' && fdsOf(child).some((f) => f.target === 'anon_inode:[pidfd]'));
+  const fds = fdsOf(child);
+  for (const f of fds) {
+    assert.ok(!f.target.startsWith(inst!.root), `fd ${f.fd} is a file of the installation: ${f.target}`);
+    if (f.pidfdOf !== undefined) assert.equal(f.pidfdOf, child, `fd ${f.fd} is a pidfd of another process (${f.pidfdOf}), not its own`);
+    assert.match(f.target, /^(pipe:|socket:|anon_inode:\[pidfd\]|\/dev\/null)/, `fd ${f.fd}: ${f.target}`);
+  }
+  assert.equal((await session).out, 'ran\ndone\n', 'the session went on once the channel had room');
+});
+
+test('the session\'s monitor stays root: the user can\'t signal, stop, renice, limit or trace it; root\'s signals still reach the program', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-monitor');
+  mustApply(inst!);
+  const session = asUserWith(user, [], inst!.helper, ['run', 'sleep 30']);
+  const monitor = await waitFor('the session\'s monitor', () => helpers().find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)));
+  t.after(() => run('kill', ['-KILL', String(monitor)]));
+  assert.deepEqual(uidsOf(monitor), [0, 0, 0, 0]);
+  for (const field of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) assert.equal(statusField(monitor, field), '0000000000000000', field);
+  assert.equal(statusField(monitor, 'NoNewPrivs'), '1');
+  for (const [what, argv] of [
+    ['kill -STOP', ['/bin/kill', '-STOP', String(monitor)]], ['kill -KILL', ['/bin/kill', '-KILL', String(monitor)]],
+    ['renice', ['/usr/bin/renice', '-n', '19', '-p', String(monitor)]], ['prlimit', ['/usr/bin/prlimit', `--pid=${monitor}`, '--fsize=1']],
+    ['gdb attach', ['/usr/bin/python3', '-c', `import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); sys.exit(0 if libc.ptrace(16, ${monitor}, 0, 0) == 0 else 1)`]],
+  ] as const) {
+    const r = await asUserWith(user, [], argv[0], argv.slice(1));
+    assert.notEqual(r.status, 0, `${what} by the user must fail: ${r.out}${r.err}`);
+  }
+  assert.match(statOf(monitor)![0]!, /^[SR]$/, 'still running, not stopped');
+  // Root (sshd, su, cellsh-admin) still ends the session through it.
+  run('kill', ['-TERM', String(monitor)]);
+  const r = await session;
+  assert.equal(r.status, 143, `the program died of the SIGTERM the monitor passed on: ${r.err}`);
+  const exit = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1);
+  assert.equal(exit?.['status'], 143);
+});
