@@ -21,7 +21,8 @@
 # What it installs: the setuid helper (root:GROUP 4750), the launcher, the
 # compiled TypeScript with its production node_modules, cellsh-admin, the
 # default policy (never over an existing one), the state, log and policy
-# folders, /etc/shells and tmpfiles.d entries, and an sshd drop-in
+# folders, /etc/shells and tmpfiles.d entries, a logrotate rule for the audit
+# log (/etc/logrotate.d/cellsh), and an sshd drop-in
 # (/etc/ssh/sshd_config.d/cellsh.conf) that sends every ssh session of GROUP's
 # members through cellsh and closes what would go around it, and on systemd
 # hosts cellsh.slice and cellsh.service, which delegates to cellsh the cgroup
@@ -44,7 +45,7 @@ MODE=install
 DEMO_USER=cellsh-demo
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NODE_MIN_MAJOR=18
-PACKAGES=(nodejs npm gcc make libc6-dev ca-certificates procps)
+PACKAGES=(nodejs npm gcc make libc6-dev ca-certificates procps logrotate)
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
@@ -222,6 +223,35 @@ EOF
 write_manifest() {
   record "file $MANIFEST"
   sort -u "$NEW_MANIFEST" > "$MANIFEST"
+}
+
+# ---- the audit log's rotation ---------------------------------------------------
+# The helper bounds what each user can make it log (about 4 KiB a second, in
+# bursts of 1 MiB); logrotate bounds what stays on disk. No copytruncate: the
+# helper reopens the log once it was rotated, so a long session's exit event
+# lands in the current file, and no line is lost between copy and truncation.
+logrotate_rule() {
+  local dir=$ROOT/etc/logrotate.d
+  if [ -z "$ROOT" ] && [ ! -d "$dir" ]; then
+    warn "no logrotate here ($dir is missing): $LOGDIR/cellsh.log will not be rotated"
+    return
+  fi
+  ensure_dir "$dir" 0755 root:root
+  cat > "$dir/cellsh.new" <<EOF
+# cellsh's audit log (written by cellsh's install.sh, removed by its --uninstall)
+$LOGDIR/cellsh.log {
+	weekly
+	maxsize 100M
+	rotate 8
+	compress
+	delaycompress
+	missingok
+	notifempty
+	create 0600 root root
+}
+EOF
+  chmod 0644 "$dir/cellsh.new" && mv -f "$dir/cellsh.new" "$dir/cellsh"
+  record "file $dir/cellsh"
 }
 
 # ---- sshd ----------------------------------------------------------------------
@@ -409,6 +439,7 @@ main() {
   install_files
   systemd_units
   sshd_dropin
+  logrotate_rule
   write_manifest
   apply_policy
   info "installed: $LAUNCHER, $ADMIN, $LIBDIR"
