@@ -28,7 +28,7 @@ static bool notice_contract(const char *s) {
 }
 
 /* The argv (without argv[0]) that the grammar builds for req. */
-static int rebuild(const struct request *req, char **out, char bufs[3][32]) {
+static int rebuild(const struct request *req, char **out, char bufs[2][32]) {
   int n = 0;
   if (req->verb == VERB_STOP) {
     out[n++] = "stop";
@@ -75,7 +75,7 @@ static void check_accepted(int argc, char **argv, const struct request *req) {
   CHECK(req->n_sets <= MAX_SETS, "%u sets", req->n_sets);
   for (unsigned i = 0; i < req->n_sets; i++)
     CHECK(strchr(req->sets[i], '=') && strlen(req->sets[i]) <= SET_MAX, "set %u is not a KEY=VALUE in bounds", i);
-  char *again[MAX_ARGV + 8], bufs[3][32];
+  char *again[MAX_ARGV + 8], bufs[2][32];
   int n = rebuild(req, again, bufs);
   CHECK(n == argc - 1, "accepted %d words, the grammar gives %d", argc - 1, n);
   for (int i = 0; i < n; i++)
