@@ -1,8 +1,8 @@
 // A short fuzz run of the setuid helper's parsers (src/helper/fuzz, libFuzzer
 // with ASan and UBSan): the harnesses are built into build/fuzz, each runs on
 // its seed corpus (test/fuzz/corpus, where fixed reproducers stay) and then
-// fuzzes for a few seconds. Any crash, sanitizer report or broken invariant
-// fails the test, naming the saved input. docs/fuzzing.md has the longer runs.
+// fuzzes for 12 s (CELLSH_FUZZ_SECONDS). Any crash, sanitizer report or broken
+// invariant fails the test, naming the saved input. docs/fuzzing.md has more.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { packageRoot } from '../../helpers/fixtures.js';
 
 const root = packageRoot();
 const out = join(root, 'build', 'fuzz');
-const seconds = Number(process.env.CELLSH_FUZZ_SECONDS ?? 15);
+const seconds = Number(process.env.CELLSH_FUZZ_SECONDS ?? 12);
 
 /** Each harness, and what its invariants say in a test name. */
 const TARGETS: ReadonlyArray<readonly [string, string]> = [
