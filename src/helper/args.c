@@ -79,20 +79,21 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
     snprintf(err, errlen, "unknown verb \"%.64s\"", verb);
     return false;
   }
-  if (i < argc && !strcmp(argv[i], "--pty")) {
-    if (i + 1 >= argc || !parse_pty_spec(argv[i + 1], req)) {
+  /* run keeps its last word for the command, even if that is an option's name. */
+  int last = argc - (req->verb == VERB_RUN);
+  if (i < last && !strcmp(argv[i], "--pty")) {
+    if (i + 1 >= last || !parse_pty_spec(argv[i + 1], req)) {
       snprintf(err, errlen, "--pty wants MASK:ROWSxCOLS (MASK 1-7, sizes 1-%d)", PTY_MAX_DIM);
       return false;
     }
     i += 2;
   }
-  if (i < argc && !strcmp(argv[i], "--agent")) {
+  if (i < last && !strcmp(argv[i], "--agent")) {
     req->agent = true;
     i++;
   }
-  /* run keeps its last word for the command, even if that is "--set". */
-  while (i < argc - (req->verb == VERB_RUN) && !strcmp(argv[i], "--set")) {
-    if (i + 1 >= argc - (req->verb == VERB_RUN) || req->n_sets == MAX_SETS || !strchr(argv[i + 1], '=') ||
+  while (i < last && !strcmp(argv[i], "--set")) {
+    if (i + 1 >= last || req->n_sets == MAX_SETS || !strchr(argv[i + 1], '=') ||
         strlen(argv[i + 1]) > SET_MAX) {
       snprintf(err, errlen, "--set wants KEY=VALUE (at most %d of them)", MAX_SETS);
       return false;

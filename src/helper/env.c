@@ -10,6 +10,8 @@
 #define LOCALE_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@-"
 #define ADDR_CHARS "0123456789abcdefABCDEF.:% "
 #define PATH_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-"
+/* Every kept name is made of these (a prefix rule like LC_ says nothing of the rest). */
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
 struct rule {
   const char *name;  /* exact name, or a prefix ending in '_' */
@@ -95,7 +97,7 @@ void env_keep(char **envp, struct kept_env *out) {
     size_t len = (size_t)(eq - *envp);
     char name[32];
     const struct rule *r = rule_for(*envp, len);
-    if (!r || len >= sizeof name || !value_ok(r, eq + 1))
+    if (!r || len >= sizeof name || strspn(*envp, NAME_CHARS) != len || !value_ok(r, eq + 1))
       continue;
     memcpy(name, *envp, len);
     name[len] = '\0';

@@ -34,7 +34,7 @@ static void test_args(void) {
   char *pty[] = {"h", "run", "--pty", "7:24x80", "echo hi", NULL};
   ok(args_ok(5, pty, &r) && r.verb == VERB_RUN && r.pty_mask == 7 && r.rows == 24 && r.cols == 80 &&
          !strcmp(r.command, "echo hi"), "run with --pty");
-  char *opaque[] = {"h", "run", "--pty", NULL};
+  char *opaque[] = {"h", "login", "--pty", NULL};
   ok(!args_ok(3, opaque, &r), "--pty without a value is refused");
   char *dash[] = {"h", "run", "--uid=0", NULL};
   ok(args_ok(3, dash, &r) && !strcmp(r.command, "--uid=0"), "an option look-alike is the opaque command");
