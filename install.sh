@@ -45,7 +45,7 @@ MODE=install
 DEMO_USER=cellsh-demo
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NODE_MIN_MAJOR=18
-PACKAGES=(nodejs npm gcc make libc6-dev ca-certificates procps logrotate)
+PACKAGES=(nodejs npm gcc make libc6-dev libseccomp-dev ca-certificates procps logrotate)
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
 

@@ -25,11 +25,22 @@ void drift_fields(const struct container_record *rec, const struct user_policy *
     drift_list_add(out, len, "hostname");
   if (rec->network != u->network)
     drift_list_add(out, len, "network");
+  if (seccomp_strength(u) > rec->seccomp_floor)
+    drift_list_add(out, len, "seccomp filter");
+}
+
+unsigned seccomp_strength(const struct user_policy *u) {
+  switch (u->seccomp) {
+  case SECCOMP_PROFILE_UNCONFINED: return 0;
+  case SECCOMP_PROFILE_DEFAULT: return u->nested_userns ? 1 : 2;
+  case SECCOMP_PROFILE_STRICT: return 3;
+  default: return 0;
+  }
 }
 
 bool drift_takes_access(const struct container_record *rec, const struct user_policy *u) {
   return rec->gid != u->gid || (rec->home[0] && strcmp(rec->home, u->home)) ||
-         (rec->network == NETWORK_HOST && u->network != NETWORK_HOST);
+         (rec->network == NETWORK_HOST && u->network != NETWORK_HOST) || seccomp_strength(u) > rec->seccomp_floor;
 }
 
 void drift_adopt(const struct container_record *rec, struct user_policy *u) {
@@ -52,5 +63,6 @@ void drift_record(struct container_record *rec, const struct user_policy *u) {
   strcpy(rec->hostname, u->hostname);
   rec->policy_hash = u->record_hash;
   rec->limits_hash = limits_hash(&u->limits);
+  rec->seccomp_floor = seccomp_strength(u);
   rec->pending[0] = '\0';
 }

@@ -27,8 +27,15 @@ void drift_fields(const struct container_record *rec, const struct user_policy *
 /* Append what to a ", " separated list in out. */
 void drift_list_add(char *out, size_t len, const char *what);
 
+/* How much a profile confines, 0 (unconfined) to 3 (strict): default with
+ * nested user namespaces is 1, default 2. Each session gets the policy's
+ * filter as it starts; a container whose processes ever had a weaker one than
+ * the policy's now must restart (drift_takes_access). */
+unsigned seccomp_strength(const struct user_policy *u);
+
 /* Does the change take access away (another group id, another home, the
- * host's network gone)? Then the old container must not serve another login. */
+ * host's network gone, a stricter seccomp filter than some of its processes
+ * have)? Then the old container must not serve another login. */
 bool drift_takes_access(const struct container_record *rec, const struct user_policy *u);
 
 /* Give u the container's own values of those settings, so a session joining

@@ -202,8 +202,12 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
     log_policy(s, "restart-pending", "pending", pending);
     drift_adopt(rec, u);
   }
-  /* Remember what it holds now, for ps and the next login. */
-  if (rec->limits_hash != want || rec->policy_hash != u->record_hash || strcmp(rec->pending, pending)) {
+  /* Remember what it holds now, for ps and the next login: a session with a
+   * weaker filter than any before lowers what the container can be trusted with. */
+  unsigned floor = seccomp_strength(u) < rec->seccomp_floor ? seccomp_strength(u) : rec->seccomp_floor;
+  if (rec->limits_hash != want || rec->policy_hash != u->record_hash || strcmp(rec->pending, pending) ||
+      rec->seccomp_floor != floor) {
+    rec->seccomp_floor = floor;
     rec->limits_hash = want;
     rec->policy_hash = u->record_hash;
     xsnprintf(rec->pending, sizeof rec->pending, "%s", pending);

@@ -18,6 +18,7 @@
 #include "privs.h"
 #include "log.h"
 #include "rootfs.h"
+#include "seccomp.h"
 #include "util.h"
 
 char **helper_argv;
@@ -178,6 +179,7 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
   if (!write_all(up, "r", 1) || !expect(down, 'p') || prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
     _exit(EXIT_INTERNAL);
   close_range(3, ~0U, 0);
+  seccomp_confine(u->seccomp, u->nested_userns);
   init_loop();
 }
 

@@ -14,7 +14,7 @@
 static const char *const key_names[] = {"name", "gid", "group", "groups", "home", "shell", "hostname",
                                         "network", "memory", "memory_high", "swap", "pids", "cpu",
                                         "io_weight", "io", "nofile", "nproc", "core", "env", "restart",
-                                        "user_may"};
+                                        "user_may", "seccomp", "nested_userns"};
 #define N_KEYS ((int)(sizeof key_names / sizeof *key_names))
 #define K_ALL ((1 << N_KEYS) - 1)
 
@@ -23,6 +23,7 @@ const char *const rlimit_key[RL_COUNT] = {"nofile", "nproc", "core"};
 const char *const user_may_key[MAY_COUNT] = {"shell", "hostname", "env", "network", "memory", "memory_high",
                                              "swap", "pids", "cpu", "io_weight", "nofile", "nproc", "core"};
 static const char *const restart_names[] = {"idle", "login", "manual"};
+static const char *const seccomp_names[] = {"default", "strict", "unconfined"}; /* enum seccomp_profile */
 
 /* Set by cellsh itself in every session (session.c), or passed from the login. */
 static const char *const reserved_env[] = {"HOME", "USER", "LOGNAME", "SHELL", "TERM", "SSH_AUTH_SOCK", "SSH_TTY",
@@ -241,6 +242,18 @@ static bool parse_restart(const char *v, enum restart_mode *out) {
   return false;
 }
 
+static bool parse_seccomp(const char *v, enum seccomp_profile *out) {
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(v, seccomp_names[i]))
+      return *out = (enum seccomp_profile)i, true;
+  return false;
+}
+
+static bool parse_bool(const char *v, bool *out) {
+  *out = !strcmp(v, "true");
+  return *out || !strcmp(v, "false");
+}
+
 /* Apply one "key value" line (key index k) to a record; false if the value is invalid. */
 static bool parse_field(int k, const char *v, struct user_policy *u) {
   uint32_t n32;
@@ -268,6 +281,8 @@ static bool parse_field(int k, const char *v, struct user_policy *u) {
   case 18: return parse_env(v, u);
   case 19: return parse_restart(v, &u->restart);
   case 20: return parse_words(v, user_may_key, MAY_COUNT, &u->user_may);
+  case 21: return parse_seccomp(v, &u->seccomp);
+  case 22: return parse_bool(v, &u->nested_userns);
   default: return false;
   }
 }
@@ -350,6 +365,9 @@ int policy_parse(const char *buf, uid_t uid, struct user_policy *out, char *err,
     } else if (!strcmp(line, "end") && !sp) {
       if (seen != K_ALL)
         FAIL("line %u: the record for uid %u has no \"%s\"", lineno, cur.uid, missing_key(seen));
+      /* strict denies every namespace; cellsh-admin never writes both. */
+      if (cur.seccomp == SECCOMP_PROFILE_STRICT && cur.nested_userns)
+        FAIL("line %u: the record for uid %u sets nested_userns with seccomp strict", lineno, cur.uid);
       if (cur.uid == uid) {
         cur.record_hash = fnv1a64(record, (size_t)(p - record));
         *out = cur;

@@ -7,7 +7,7 @@
  *
  * Format (one "key value" per line, single space, no leading blanks, LF ends):
  *
- *   cellsh-policy 3                  first line: magic and format version
+ *   cellsh-policy 4                  first line: magic and format version
  *   # ...                            comment lines are ignored
  *   user <uid>                       starts a record (uids strictly increasing);
  *                                    every key below is required
@@ -26,7 +26,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#define POLICY_MAGIC "cellsh-policy 3"
+#define POLICY_MAGIC "cellsh-policy 4"
 #define POLICY_MAX_BYTES (8u << 20) /* refuse larger files */
 #define NAME_MAX_LEN 32             /* user and group names */
 #define PATH_MAX_LEN 255            /* home and shell */
@@ -56,6 +56,13 @@ enum restart_mode {
   RESTART_IDLE = 0,   /* "idle": at a login once nothing of the user's runs in it */
   RESTART_LOGIN = 1,  /* "login": at the next login, ending what runs in it */
   RESTART_MANUAL = 2, /* "manual": only by "kill 1" or cellsh-admin restart */
+};
+
+/* The seccomp filter the container's processes run under (seccomp.h). */
+enum seccomp_profile {
+  SECCOMP_PROFILE_DEFAULT = 0,    /* "default": the runtimes' deny list */
+  SECCOMP_PROFILE_STRICT = 1,     /* "strict": default, plus other processes, every namespace, ... */
+  SECCOMP_PROFILE_UNCONFINED = 2, /* "unconfined": no filter */
 };
 
 /* The settings a user may set for themselves in ~/.config/cellsh.yaml, as
@@ -117,6 +124,10 @@ struct user_policy {
   unsigned n_env;
   enum restart_mode restart;           /* "restart": idle | login | manual */
   unsigned user_may;                   /* "user_may": key names, space separated (bits) */
+  enum seccomp_profile seccomp;        /* "seccomp": default | strict | unconfined */
+  bool nested_userns;                  /* "nested_userns": true | false; under default, lets
+                                          the user create user namespaces and mount in them
+                                          (never true with strict) */
   uint64_t record_hash;                /* not a key: FNV-1a 64 of the record's lines, so a
                                           container can tell the policy changed */
 };

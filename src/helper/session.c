@@ -23,6 +23,7 @@
 #include "ns.h"
 #include "privs.h"
 #include "rootfs.h"
+#include "seccomp.h"
 
 #define DEVPTS_SUPER_MAGIC 0x1cd1
 #define LC_MAX 13 /* the locale categories glibc knows */
@@ -221,6 +222,7 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   /* The caller's own limits last: a small address space must not fail an
    * allocation of this process's on the way. */
   caller_restore_limits(&s->limits);
+  seccomp_confine(u->seccomp, u->nested_userns); /* last: the filter may refuse what came before */
   /* Nothing but stdio crosses into the user's program (SA-05). */
   close_range(3, ~0U, 0);
   const char *base = strrchr(u->shell, '/') + 1;

@@ -8,7 +8,8 @@
  *   name / group / home / hostname (what the container was made with) /
  *   policy (the admin's record it was last brought in line with, 16 hex digits) /
  *   limits (the cgroup limits it has, 16 hex digits) / pending (changes waiting
- *   for a restart, comma separated, "-" for none)
+ *   for a restart, comma separated, "-" for none) / seccomp (the weakest filter
+ *   any of its processes got, 0-3; absent in records from before filters: 0)
  * A version 1 record (written before policy changes reached running
  * containers) is read with those fields unknown: empty, 0 and none. */
 #ifndef CELLSH_STATE_H
@@ -40,6 +41,8 @@ struct container_record {
   uint64_t policy_hash;    /* record_hash of the admin's record at the last login */
   uint64_t limits_hash;    /* limits_hash() of what its cgroup holds */
   char pending[96];        /* what waits for a restart, "" for nothing */
+  unsigned seccomp_floor;  /* the weakest seccomp filter any process in it got (drift.h's
+                              seccomp_strength); 0 in a record from before filters */
 };
 
 /* FNV-1a 64 of a set of cgroup limits (the struct's bytes, zero-filled). */

@@ -99,14 +99,15 @@ static void test_env(void) {
 }
 
 /* The limit keys of a record, every one set to something plain. */
-#define EXTRA "env \nrestart idle\nuser_may \n"
+#define EXTRA "env \nrestart idle\nuser_may \nseccomp default\nnested_userns false\n"
 #define LIMITS "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 1024 4096\nnproc max max\ncore 0 max\n" EXTRA
 
 static const char *good_record =
     "user 1001\nname alice\ngid 1001\ngroup alice\ngroups 1001 27\nhome /home/alice\nshell /bin/bash\n"
     "hostname alice\nnetwork none\nmemory 2147483648\nmemory_high 1073741824\nswap max\npids 512\ncpu 1500\n"
     "io_weight 50\nio 8:0 1048576 0 0 100 254:16 0 2097152 0 0\nnofile 1024 524288\nnproc 100 200\ncore 0 max\n"
-    "env http_proxy=http://proxy:3128 GREETING=hello%20world%21\nrestart manual\nuser_may hostname memory pids network env nofile\nend\n";
+    "env http_proxy=http://proxy:3128 GREETING=hello%20world%21\nrestart manual\nuser_may hostname memory pids network env nofile\n"
+    "seccomp strict\nnested_userns false\nend\n";
 
 /* A record for uid 1001 with the given extra lines in place of the limits. */
 static const char *record_with(const char *limits) {
@@ -137,17 +138,28 @@ static void test_policy_extras(void) {
          !strcmp(u.env[0].value, "http://proxy:3128") && !strcmp(u.env[1].value, "hello world!") &&
          u.restart == RESTART_MANUAL && (u.user_may & (1u << MAY_HOSTNAME)) && !(u.user_may & (1u << MAY_SHELL)),
      "env (percent-decoded), restart and user_may parse");
+  ok(u.seccomp == SECCOMP_PROFILE_STRICT && !u.nested_userns, "seccomp and nested_userns parse");
+  ok(parse(with_envelope(record_with("memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\n"
+                                      "nproc max max\ncore 0 max\nenv \nrestart idle\nuser_may \nseccomp default\nnested_userns true\n")),
+           1001, &u) == 1 && u.seccomp == SECCOMP_PROFILE_DEFAULT && u.nested_userns,
+     "nested user namespaces under the default profile parse");
+#define SC "seccomp default\nnested_userns false\n"
   const char *bad_extra[][2] = {
-    {"a reserved variable", "env HOME=/x\nrestart idle\nuser_may \n"},
-    {"a variable twice", "env A=1 A=2\nrestart idle\nuser_may \n"},
-    {"a control character in a value", "env A=%0A\nrestart idle\nuser_may \n"},
-    {"a raw odd byte in a value", "env A=a;b\nrestart idle\nuser_may \n"},
-    {"lowercase hex", "env A=%2f\nrestart idle\nuser_may \n"},
-    {"a name with a digit first", "env 1A=x\nrestart idle\nuser_may \n"},
-    {"an unknown restart mode", "env \nrestart sometimes\nuser_may \n"},
-    {"an unknown user_may key", "env \nrestart idle\nuser_may mounts\n"},
-    {"a user_may key twice", "env \nrestart idle\nuser_may shell shell\n"},
-    {"no restart", "env \nuser_may \n"},
+    {"a reserved variable", "env HOME=/x\nrestart idle\nuser_may \n" SC},
+    {"a variable twice", "env A=1 A=2\nrestart idle\nuser_may \n" SC},
+    {"a control character in a value", "env A=%0A\nrestart idle\nuser_may \n" SC},
+    {"a raw odd byte in a value", "env A=a;b\nrestart idle\nuser_may \n" SC},
+    {"lowercase hex", "env A=%2f\nrestart idle\nuser_may \n" SC},
+    {"a name with a digit first", "env 1A=x\nrestart idle\nuser_may \n" SC},
+    {"an unknown restart mode", "env \nrestart sometimes\nuser_may \n" SC},
+    {"an unknown user_may key", "env \nrestart idle\nuser_may mounts\n" SC},
+    {"a user_may key twice", "env \nrestart idle\nuser_may shell shell\n" SC},
+    {"no restart", "env \nuser_may \n" SC},
+    {"an unknown seccomp profile", "env \nrestart idle\nuser_may \nseccomp none\nnested_userns false\n"},
+    {"nested_userns not a boolean", "env \nrestart idle\nuser_may \nseccomp default\nnested_userns yes\n"},
+    {"nested user namespaces under strict", "env \nrestart idle\nuser_may \nseccomp strict\nnested_userns true\n"},
+    {"no seccomp", "env \nrestart idle\nuser_may \nnested_userns false\n"},
+    {"no nested_userns", "env \nrestart idle\nuser_may \nseccomp default\n"},
   };
   for (size_t i = 0; i < sizeof bad_extra / sizeof *bad_extra; i++) {
     char what[80], limits[512];
@@ -175,6 +187,8 @@ static void test_policy_extras(void) {
     {"hostname=-bad", "an invalid hostname"},
     {"env=HOME=/tmp", "a reserved variable"},
     {"mounts=/x", "a key that is never the user's"},
+    {"seccomp=unconfined", "the seccomp profile, which is the admin's"},
+    {"nested_userns=true", "nested user namespaces, which are the admin's"},
     {"hostname", "no value"},
     {"cpu=100", "cpu, not allowed here"},
     {"memory=4096", "memory below the schema's 32M (a container that can't start)"},
@@ -260,6 +274,8 @@ static void test_policy(void) {
   memcpy(strstr(order + 10, "user 1001"), "user 1000", 9);
   ok(parse(with_envelope(order), 1001, &u) < 0, "records out of uid order are refused");
   ok(parse("cellsh-policy 1\nchecksum 0000000000000000\n", 1001, &u) < 0, "another format version is refused");
+  ok(parse("cellsh-policy 3\nchecksum 0000000000000000\n", 1001, &u) < 0,
+     "the format before seccomp and nested_userns (version 3) is refused");
   ok(valid_abs_path("/home/a.b") && !valid_abs_path("/home/a/") && !valid_abs_path("//x") && !valid_abs_path("/a/./b") &&
          !valid_abs_path("/a b") && !valid_abs_path("/"), "path validator");
   ok(valid_name("alice") && !valid_name("-x") && !valid_name("a/b") && !valid_name("") &&
@@ -350,7 +366,9 @@ static int parse_policy_file(const char *path, const char *uid_text) {
       printf(" %s", user_may_key[m]);
       first = false;
     }
-  printf("%s\nend\n", first ? " " : "");
+  static const char *const profiles[] = {"default", "strict", "unconfined"};
+  printf("%s\nseccomp %s\nnested_userns %s\nend\n", first ? " " : "", profiles[u.seccomp],
+         u.nested_userns ? "true" : "false");
   return 0;
 }
 

@@ -7,7 +7,7 @@
 import { enrolledUsers, type PasswdEntry } from '../sys/users.js';
 import { Diagnostics, type Diagnostic, type SourceLoc } from './diagnostics.js';
 import { expandHostname } from './hostname.js';
-import { effectiveFor, type Policy, type PolicyEnv } from './resolve.js';
+import { effectiveFor, type Effective, type Origin, type Policy, type PolicyEnv } from './resolve.js';
 import { UNLIMITED } from './sizes.js';
 import { compiledLimit, compiledRlimit, MAX_GROUPS, userMayKeyOf, type CompiledIo, type CompiledUser, type UserMayKey } from './compiled.js';
 import type { IoDevice } from './values.js';
@@ -48,6 +48,24 @@ function ioValues(list: readonly IoDevice[], env: PolicyEnv): { io: CompiledIo[]
   return { io, problems };
 }
 
+/** Where a value was set, for a message: "defaults at policy.yaml:3:12". */
+function setAt(origin: Origin): string {
+  return 'at' in origin ? `${origin.layer} at ${origin.at.file}:${origin.at.line}:${origin.at.col}` : 'the built-in default';
+}
+
+/** strict refuses every namespace, so it can't also allow nested user namespaces:
+ * reported where nested_userns is set to true (never the built-in value), once
+ * per place. Returns whether the settings contradict each other. */
+function seccompConflict(eff: Effective, report: (at: SourceLoc | undefined, path: string, message: string) => void): boolean {
+  const { settings, origins } = eff;
+  if (settings.seccomp !== 'strict' || !settings.nested_userns) return false;
+  const origin = origins.nested_userns;
+  const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.nested_userns`] : [undefined, 'nested_userns'];
+  report(at, path, `true contradicts "seccomp: strict" (${setAt(origins.seccomp)}), which refuses every namespace; ` +
+    'set seccomp: default where nested user namespaces are wanted, or leave nested_userns false');
+  return true;
+}
+
 /** Every user to compile: enrolled users and users with an entry, by uid. Root is left out. */
 function targets(policy: Policy, env: PolicyEnv, diags: Diagnostics): PasswdEntry[] {
   const byName = new Map<string, PasswdEntry>();
@@ -64,6 +82,20 @@ function targets(policy: Policy, env: PolicyEnv, diags: Diagnostics): PasswdEntr
 export function compilePolicy(policy: Policy, env: PolicyEnv): Compiled {
   const diags = new Diagnostics();
   const users: CompiledUser[] = [];
+  // Contradictions that reach no user yet still make the file wrong: the
+  // defaults, and any one mapping that sets both.
+  const toDiags = (file: string) => (at: SourceLoc | undefined, path: string, message: string): void =>
+    diags.error(at?.file ?? file, at, path, message);
+  seccompConflict(policy.defaults, toDiags(policy.files[0] ?? ''));
+  for (const layer of policy.layers) {
+    const s = layer.settings;
+    if (s?.seccomp && s.nested_userns) {
+      seccompConflict({
+        settings: { ...policy.defaults.settings, seccomp: s.seccomp.value, nested_userns: s.nested_userns.value },
+        origins: { ...policy.defaults.origins, seccomp: { layer: layer.name, at: s.seccomp.at }, nested_userns: { layer: layer.name, at: s.nested_userns.at } },
+      }, toDiags(layer.file));
+    }
+  }
   let previous: PasswdEntry | undefined;
   for (const account of targets(policy, env, diags)) {
     const entry = policy.users.get(account.name);
@@ -119,7 +151,8 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
     const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.limits.io`] : where;
     report(at, path, p);
   }
-  if (problems.length > 0 || hostBad || ioProblems.length > 0) return undefined;
+  const conflict = seccompConflict({ settings, origins }, report);
+  if (problems.length > 0 || hostBad || ioProblems.length > 0 || conflict) return undefined;
   return {
     uid, gid, name, group: group!, groups, home,
     shell: settings.shell, hostname, network: settings.network,
@@ -128,5 +161,6 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
     nofile: compiledRlimit(settings.rlimits.nofile), nproc: compiledRlimit(settings.rlimits.nproc), core: compiledRlimit(settings.rlimits.core),
     env: Object.entries(settings.env), restart: settings.restart,
     user_may: settings.user_may_set.map(compiledKeyOf),
+    seccomp: settings.seccomp, nested_userns: settings.nested_userns,
   };
 }

@@ -67,6 +67,10 @@ export interface CompiledUser {
   readonly restart: 'idle' | 'login' | 'manual';
   /** "user_may": the compiled keys the user may set (USER_MAY_KEYS). */
   readonly user_may: readonly UserMayKey[];
+  /** "seccomp": the filter profile (enum seccomp_profile). */
+  readonly seccomp: 'default' | 'strict' | 'unconfined';
+  /** "nested_userns": under default, user namespaces and mounts in them allowed; never with strict. */
+  readonly nested_userns: boolean;
 }
 
 /** The keys a user may be let set: compiled name (user_may_key in policy.c) ->
@@ -80,6 +84,7 @@ export type UserMayKey = keyof typeof USER_MAY_SETTINGS;
 /** In the helper's order. */
 export const USER_MAY_KEYS = Object.keys(USER_MAY_SETTINGS) as UserMayKey[];
 const RESTARTS = ['idle', 'login', 'manual'] as const;
+const SECCOMP_PROFILES = ['default', 'strict', 'unconfined'] as const;
 
 /** The policy's key for a compiled user-settable name ("memory" -> "limits.memory"). */
 export function settingKeyOf(name: UserMayKey): string {
@@ -141,7 +146,7 @@ function decodeEnv(v: string): Array<[string, string]> | undefined {
 }
 
 /** First line of every compiled policy (POLICY_MAGIC). */
-export const POLICY_MAGIC = 'cellsh-policy 3';
+export const POLICY_MAGIC = 'cellsh-policy 4';
 /** The helper refuses larger files (POLICY_MAX_BYTES). */
 export const POLICY_MAX_BYTES = 8 * 1024 * 1024;
 /** The helper's line buffer is 1024 bytes including the NUL. */
@@ -222,6 +227,9 @@ export function recordProblem(u: CompiledUser): string | undefined {
   if (new Set(u.env.map(([n]) => n)).size !== u.env.length) return 'env: a variable is set twice';
   if (!RESTARTS.includes(u.restart)) return 'restart: must be idle, login or manual';
   if (!u.user_may.every((k) => USER_MAY_KEYS.includes(k)) || new Set(u.user_may).size !== u.user_may.length) return 'user_may: unknown or repeated key';
+  if (!SECCOMP_PROFILES.includes(u.seccomp)) return 'seccomp: must be default, strict or unconfined';
+  if (typeof u.nested_userns !== 'boolean') return 'nested_userns: must be true or false';
+  if (u.seccomp === 'strict' && u.nested_userns) return 'nested_userns: never true with seccomp strict';
   return undefined;
 }
 
@@ -237,7 +245,8 @@ function recordLines(u: CompiledUser): string[] {
     `memory ${u.memory}`, `memory_high ${u.memory_high}`, `swap ${u.swap}`, `pids ${u.pids}`, `cpu ${u.cpu}`,
     `io_weight ${u.io_weight}`, `io ${ioValue(u.io)}`,
     ...RLIMIT_KEYS.map((k) => `${k} ${u[k].soft} ${u[k].hard}`),
-    `env ${encodeEnv(u.env)}`, `restart ${u.restart}`, `user_may ${USER_MAY_KEYS.filter((k) => u.user_may.includes(k)).join(' ')}`, 'end'];
+    `env ${encodeEnv(u.env)}`, `restart ${u.restart}`, `user_may ${USER_MAY_KEYS.filter((k) => u.user_may.includes(k)).join(' ')}`,
+    `seccomp ${u.seccomp}`, `nested_userns ${u.nested_userns}`, 'end'];
 }
 
 /** The text of a compiled policy: magic, comment lines, one record per user, checksum.
@@ -322,6 +331,8 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
     return (v === '' || words.join(' ') === v) && words.every((w) => (USER_MAY_KEYS as readonly string[]).includes(w)) &&
       new Set(words).size === words.length ? (words as UserMayKey[]) : undefined;
   },
+  seccomp: (v) => SECCOMP_PROFILES.find((p) => p === v),
+  nested_userns: (v) => (v === 'true' ? true : v === 'false' ? false : undefined),
 };
 
 /** A size below 2^62 that a JavaScript number holds exactly. */
@@ -383,6 +394,7 @@ export function parseCompiled(input: string | Uint8Array): CompiledUser[] {
     } else if (key === 'end' && sp < 0) {
       const missing = FIELD_KEYS.filter((k) => cur!.fields[k] === undefined);
       if (missing.length > 0) fail(`the record for uid ${cur.uid} misses ${missing.map((k) => `"${k}"`).join(', ')}`);
+      if (cur.fields.seccomp === 'strict' && cur.fields.nested_userns) fail(`the record for uid ${cur.uid} sets nested_userns with seccomp strict`);
       users.push({ uid: cur.uid, ...(cur.fields as Required<Fields>) });
       cur = undefined;
     } else {

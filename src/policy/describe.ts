@@ -41,6 +41,8 @@ export function describeCompiled(u: CompiledUser, groupName: (gid: number) => st
     'env': FIELDS.env.format(Object.fromEntries(u.env)),
     'restart': u.restart,
     'user_may_set': `[${u.user_may.map(settingKeyOf).join(', ')}]`,
+    'seccomp': u.seccomp,
+    'nested_userns': String(u.nested_userns),
   };
 }
 

@@ -7,7 +7,9 @@
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import type { DiskNumbers } from '../sys/block.js';
 import { Diagnostics, type SourceLoc } from './diagnostics.js';
-import { BUILTIN_DEFAULTS, SETTING_KEYS, type Image, type Network, type RestartMode, type SettingKey, type SettingValues } from './schema.js';
+import {
+  BUILTIN_DEFAULTS, SETTING_KEYS, type Image, type Network, type RestartMode, type SeccompProfile, type SettingKey, type SettingValues,
+} from './schema.js';
 import type { Limit } from './sizes.js';
 import type { IoDevice, RlimitValue } from './values.js';
 import { nameProblem } from './validators.js';
@@ -57,6 +59,10 @@ export interface Settings {
   readonly restart: RestartMode;
   /** Setting keys the user may set in ~/.config/cellsh.yaml. */
   readonly user_may_set: readonly string[];
+  /** The seccomp filter of the container's processes. */
+  readonly seccomp: SeccompProfile;
+  /** Under seccomp default: user namespaces (and mounts in them) allowed. */
+  readonly nested_userns: boolean;
 }
 
 /** Where an effective value came from: the built-in default, or a layer of a file. */
@@ -146,6 +152,8 @@ function nest(v: SettingValues): Settings {
     rlimits: Object.freeze({ nofile: v['rlimits.nofile'], nproc: v['rlimits.nproc'], core: v['rlimits.core'] }),
     restart: v.restart,
     user_may_set: v.user_may_set,
+    seccomp: v.seccomp,
+    nested_userns: v.nested_userns,
   });
 }
 

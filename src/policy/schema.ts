@@ -3,7 +3,7 @@
 // table are all derived from FIELDS, so they cannot drift apart.
 import { parseDocument } from 'yaml';
 import {
-  absolutePath, count, cpus, envMap, hostnameTemplate, ioDevices, IO_WEIGHT_MAX, limitText, oneOf, rlimit, size, weight, wordList,
+  absolutePath, count, cpus, envMap, flag, hostnameTemplate, ioDevices, IO_WEIGHT_MAX, limitText, oneOf, rlimit, size, weight, wordList,
   type Checker, type IoDevice, type RlimitValue,
 } from './values.js';
 import { ENV_MAX_VARS } from './validators.js';
@@ -15,6 +15,8 @@ export type Image = 'host';
 export type Network = 'none' | 'host';
 /** When a container restarts for a change cgroups can't apply live (enum restart_mode). */
 export type RestartMode = 'idle' | 'login' | 'manual';
+/** The seccomp filter of the container's processes (enum seccomp_profile; docs/seccomp.md). */
+export type SeccompProfile = 'default' | 'strict' | 'unconfined';
 
 /** Every setting by its dotted key, with the type of its checked value. */
 export interface SettingValues {
@@ -48,6 +50,9 @@ export interface SettingValues {
   'restart': RestartMode;
   /** Setting keys the user may set in ~/.config/cellsh.yaml. */
   'user_may_set': readonly string[];
+  'seccomp': SeccompProfile;
+  /** Under seccomp default: may the user create user namespaces (and mount in them)? */
+  'nested_userns': boolean;
 }
 /** A setting's dotted key. */
 export type SettingKey = keyof SettingValues;
@@ -97,6 +102,7 @@ const RESTARTS: readonly RestartMode[] = ['idle', 'login', 'manual'];
 const envText = (v: Readonly<Record<string, string>>): string =>
   `{${Object.entries(v).map(([k, x]) => `${k}: ${JSON.stringify(x)}`).join(', ')}}`;
 const NETWORKS: readonly Network[] = ['none', 'host'];
+const SECCOMP_PROFILES: readonly SeccompProfile[] = ['default', 'strict', 'unconfined'];
 const quoted = (s: string): string => `"${s}"`;
 
 /** The table. The mapped type makes adding a key to SettingValues without a row a compile error. */
@@ -187,6 +193,16 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     description: 'Settings the user may choose in `~/.config/cellsh.yaml`: any of `shell`, `hostname`, `env`, `network`, `limits.*` but `io`, `rlimits.*`. Limits only lower than the admin\'s, `network` only `none` unless the admin gives `host`.',
     check: wordList(() => USER_SETTABLE, (w) => ((SETTING_KEYS as string[]).includes(w) ? `"${w}" is never the user's to set` : undefined)),
     format: (v) => `[${v.join(', ')}]`,
+  },
+  'seccomp': {
+    type: SECCOMP_PROFILES.map((p) => `\`${p}\``).join(' \\| '), default: 'default', example: 'strict', userMay: false,
+    description: 'The system-call filter of every process in the container (docs/seccomp.md): `default` refuses what the container runtimes refuse (keyrings, bpf, perf, io_uring, kernel modules, mounts, new user namespaces, TIOCSTI, ...); `strict` adds debugging other processes (ptrace), every new namespace and foreign personalities; `unconfined` installs none.',
+    check: oneOf(SECCOMP_PROFILES), format: (v) => v,
+  },
+  'nested_userns': {
+    type: '`true` \\| `false`', default: 'false', example: 'true', userMay: false,
+    description: 'Under `seccomp: default`, let users create user namespaces of their own and mount inside them (rootless podman, buildah, bubblewrap, browser sandboxes); this opens kernel code written for root. Not with `strict`; `unconfined` filters nothing anyway.',
+    check: flag(), format: (v) => String(v),
   },
 };
 

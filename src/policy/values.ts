@@ -58,6 +58,14 @@ export function oneOf<T extends string>(words: readonly T[]): Checker<T> {
   };
 }
 
+/** true or false (YAML's booleans; "yes", "on" and the like are words, not booleans). */
+export function flag(): Checker<boolean> {
+  return (node) => {
+    const v = scalarValue(node);
+    return typeof v === 'boolean' ? ok(v) : bad(`expected true or false, got ${describeValue(node)}`);
+  };
+}
+
 /** A canonical absolute path (the helper's valid_abs_path). */
 export function absolutePath(example: string): Checker<string> {
   return (node) => {

@@ -11,7 +11,7 @@ const G = 2 ** 30;
 const REST = {
   memory_high: 0, swap: 0, io_weight: 0, io: [],
   nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'max', hard: 'max' }, core: { soft: 0, hard: 'max' },
-  env: [], restart: 'idle', user_may: [],
+  env: [], restart: 'idle', user_may: [], seccomp: 'default', nested_userns: false,
 } as const;
 
 test('enrolled users and users named in the policy are compiled, sorted by uid, without the enrolment group', () => {
@@ -112,7 +112,7 @@ test('the limits and rlimits reach the record in the helper\'s units', () => {
     memory: G, memory_high: 768 * 2 ** 20, swap: 'max', pids: 512, cpu: 1500, io_weight: 50,
     io: [{ major: 8, minor: 0, rbps: 10 * 2 ** 20, wbps: 0, riops: 0, wiops: 200 }, { major: 259, minor: 0, rbps: 0, wbps: 2 ** 20, riops: 0, wiops: 0 }],
     nofile: { soft: 4096, hard: 4096 }, nproc: { soft: 100, hard: 200 }, core: { soft: 'max', hard: 'max' },
-    env: [], restart: 'idle', user_may: [],
+    env: [], restart: 'idle', user_may: [], seccomp: 'default', nested_userns: false,
   });
 });
 

@@ -16,17 +16,19 @@ const alice: CompiledUser = {
   pids: 512, cpu: 1500, io_weight: 50, io: [{ major: 8, minor: 0, rbps: 1048576, wbps: 0, riops: 0, wiops: 100 }, { major: 259, minor: 16, rbps: 0, wbps: 2097152, riops: 7, wiops: 0 }],
   nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'max', hard: 'max' }, core: { soft: 0, hard: 'max' },
   env: [['http_proxy', 'http://proxy:3128'], ['GREETING', 'grüß dich; 100% "sure"']], restart: 'manual', user_may: ['hostname', 'env', 'memory'],
+  seccomp: 'strict', nested_userns: false,
 };
 const bob: CompiledUser = {
   uid: 1002, gid: 100, name: 'bob.smith', group: 'users', groups: [], home: '/srv/home/bob.smith',
   shell: '/usr/bin/zsh', hostname: 'bob', network: 'host', memory: 0, memory_high: 0, swap: 'max', pids: 0, cpu: 0,
   io_weight: 0, io: [], nofile: { soft: 64, hard: 64 }, nproc: { soft: 10, hard: 20 }, core: { soft: 'max', hard: 'max' },
-  env: [], restart: 'idle', user_may: [],
+  env: [], restart: 'idle', user_may: [], seccomp: 'default', nested_userns: true,
 };
 
-// Line numbers in a one-record file: 1 magic, 2 comment, 3 user ... 25 end, 26 checksum.
+// Line numbers in a one-record file: 1 magic, 2 comment, 3 user ... 27 end, 28 checksum.
 const L = { name: 4, gid: 5, groups: 7, home: 8, shell: 9, hostname: 10, network: 11, memory: 12, memory_high: 13, swap: 14,
-  pids: 15, cpu: 16, io_weight: 17, io: 18, nofile: 19, nproc: 20, core: 21, env: 22, restart: 23, user_may: 24, end: 25, checksum: 26 };
+  pids: 15, cpu: 16, io_weight: 17, io: 18, nofile: 19, nproc: 20, core: 21, env: 22, restart: 23, user_may: 24,
+  seccomp: 25, nested_userns: 26, end: 27, checksum: 28 };
 
 /** A valid file with one line replaced (1-based, counting the magic line), checksum recomputed. */
 function withLine(lineno: number, replacement: string | null, users: CompiledUser[] = [alice]): string {
@@ -55,12 +57,12 @@ test('the writer produces exactly the documented layout', () => {
   const text = formatCompiled([alice], 'written by a test');
   const lines = text.split('\n');
   assert.deepEqual(lines.slice(0, -2), [
-    'cellsh-policy 3', '# written by a test', 'user 1001', 'name alice', 'gid 1001', 'group alice',
+    'cellsh-policy 4', '# written by a test', 'user 1001', 'name alice', 'gid 1001', 'group alice',
     'groups 1001 27 100', 'home /home/alice', 'shell /bin/bash', 'hostname alice-box', 'network none',
     'memory 2147483648', 'memory_high 1073741824', 'swap 0', 'pids 512', 'cpu 1500', 'io_weight 50',
     'io 8:0 1048576 0 0 100 259:16 0 2097152 7 0', 'nofile 1024 524288', 'nproc max max', 'core 0 max',
     'env http_proxy=http://proxy:3128 GREETING=gr%C3%BC%C3%9F%20dich%3B%20100%25%20%22sure%22', 'restart manual',
-    'user_may hostname env memory', 'end',
+    'user_may hostname env memory', 'seccomp strict', 'nested_userns false', 'end',
   ]);
   assert.match(lines.at(-2)!, /^checksum [0-9a-f]{16}$/);
   assert.equal(lines.at(-1), '');
@@ -79,9 +81,10 @@ test('format -> parse gives back the same records (empty groups too)', () => {
   assert.ok(formatCompiled([bob], 'x').includes('\nio \n'));
 });
 
-test('the reader refuses a bad magic line', () => {
-  rejects(formatCompiled([alice], 'x').replace('cellsh-policy 3', 'cellsh-policy 2'), 1, /expected "cellsh-policy 3"/);
-  rejects('', 1, /expected "cellsh-policy 3"/);
+test('the reader refuses a bad magic line, and the format before seccomp (version 3)', () => {
+  rejects(formatCompiled([alice], 'x').replace('cellsh-policy 4', 'cellsh-policy 2'), 1, /expected "cellsh-policy 4"/);
+  rejects(formatCompiled([alice], 'x').replace('cellsh-policy 4', 'cellsh-policy 3'), 1, /expected "cellsh-policy 4"/);
+  rejects('', 1, /expected "cellsh-policy 4"/);
 });
 
 test('the reader refuses a changed byte (bad checksum)', () => {
@@ -161,11 +164,24 @@ test('the reader applies the helper\'s value rules', () => {
     [L.restart, 'restart sometimes', /invalid value for "restart"/],
     [L.user_may, 'user_may mounts', /invalid value for "user_may"/],
     [L.user_may, 'user_may shell shell', /invalid value for "user_may"/],
+    [L.seccomp, 'seccomp none', /invalid value for "seccomp"/],
+    [L.seccomp, 'seccomp Default', /invalid value for "seccomp"/],
+    [L.seccomp, 'seccomp ', /invalid value for "seccomp"/],
+    [L.nested_userns, 'nested_userns yes', /invalid value for "nested_userns"/],
+    [L.nested_userns, 'nested_userns 1', /invalid value for "nested_userns"/],
   ];
   for (const [line, replacement, message] of bad) rejects(withLine(line, replacement), line, message);
   const ok = parseCompiled(withLine(L.groups, 'groups  5  6 '));
   assert.deepEqual(ok[0]!.groups, [5, 6]);
   assert.deepEqual(parseCompiled(withLine(L.groups, 'groups'))[0]!.groups, []);
+});
+
+test('the reader and the writer refuse nested user namespaces under seccomp strict', () => {
+  rejects(withLine(L.nested_userns, 'nested_userns true'), L.end, /the record for uid 1001 sets nested_userns with seccomp strict/);
+  assert.throws(() => formatCompiled([{ ...alice, nested_userns: true }], 'x'), /nested_userns: never true with seccomp strict/);
+  assert.deepEqual(parseCompiled(withLine(L.seccomp, 'seccomp unconfined'))[0]!.seccomp, 'unconfined');
+  const nested = parseCompiled(formatCompiled([{ ...alice, seccomp: 'default', nested_userns: true }], 'x'))[0]!;
+  assert.deepEqual([nested.seccomp, nested.nested_userns], ['default', true]);
 });
 
 test('the reader refuses NUL bytes, long lines and oversized files', () => {
@@ -198,7 +214,10 @@ test('policy.c accepts what formatCompiled writes and reads the same values', { 
   assert.equal(readByC(text, 1003), 'absent\n');
   assert.match(readByC(text.replace('pids 512', 'pids 513'), 1001), /^error checksum mismatch/);
   assert.match(readByC(withLine(L.cpu, 'cpu 1500\ncpus 1'), 1001), /^error line 17: unknown key "cpus"/);
-  for (const [line, replacement] of [[L.env, 'env A=%0A'], [L.env, 'env SHELL=/bin/sh'], [L.user_may, 'user_may io'], [L.restart, 'restart never']] as const) {
+  for (const [line, replacement] of [[L.env, 'env A=%0A'], [L.env, 'env SHELL=/bin/sh'], [L.user_may, 'user_may io'], [L.restart, 'restart never'],
+    [L.seccomp, 'seccomp none'], [L.nested_userns, 'nested_userns yes']] as const) {
     assert.match(readByC(withLine(line, replacement), 1001), /^error line \d+: invalid value/, replacement);
   }
+  assert.match(readByC(withLine(L.nested_userns, 'nested_userns true'), 1001), /^error line 27: the record for uid 1001 sets nested_userns with seccomp strict/);
+  assert.match(readByC(formatCompiled([alice], 'x').replace('cellsh-policy 4', 'cellsh-policy 3'), 1001), /^error line 1: expected "cellsh-policy 4"/);
 });

@@ -14,7 +14,7 @@ test('a user with no entry gets built-in defaults overlaid with defaults:', () =
     image: 'host', shell: '/bin/bash', hostname: '{user}', network: 'host',
     limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
     rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
-    env: {}, restart: 'idle', user_may_set: [],
+    env: {}, restart: 'idle', user_may_set: [], seccomp: 'default', nested_userns: false,
   });
 });
 
@@ -24,13 +24,13 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
     image: 'host', shell: '/bin/bash', hostname: '{user}', network: 'host',
     limits: { memory: 4 * 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
     rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
-    env: {}, restart: 'idle', user_may_set: [],
+    env: {}, restart: 'idle', user_may_set: [], seccomp: 'default', nested_userns: false,
   });
   assert.deepEqual(effectiveFor(policy, 'alice').settings, {
     image: 'host', shell: '/usr/bin/zsh', hostname: '{user}-{host}', network: 'host',
     limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
     rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
-    env: {}, restart: 'idle', user_may_set: [],
+    env: {}, restart: 'idle', user_may_set: [], seccomp: 'default', nested_userns: false,
   });
 });
 

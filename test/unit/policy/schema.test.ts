@@ -30,7 +30,7 @@ function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings'])
     'limits.memory': s.limits.memory, 'limits.memory_high': s.limits.memory_high, 'limits.swap': s.limits.swap,
     'limits.pids': s.limits.pids, 'limits.cpu': s.limits.cpu, 'limits.io_weight': s.limits.io_weight, 'limits.io': s.limits.io,
     'rlimits.nofile': s.rlimits.nofile, 'rlimits.nproc': s.rlimits.nproc, 'rlimits.core': s.rlimits.core,
-    'env': s.env, 'restart': s.restart, 'user_may_set': s.user_may_set };
+    'env': s.env, 'restart': s.restart, 'user_may_set': s.user_may_set, 'seccomp': s.seccomp, 'nested_userns': s.nested_userns };
 }
 
 /** The single problem reported for key: yamlValue, as a person sees it. */
@@ -104,6 +104,11 @@ const VALID: Array<[SettingKey, string, unknown]> = [
   ['restart', 'manual', 'manual'],
   ['user_may_set', '[]', []],
   ['user_may_set', '[shell, hostname, env, network, limits.memory, rlimits.nofile]', ['shell', 'hostname', 'env', 'network', 'limits.memory', 'rlimits.nofile']],
+  ['seccomp', 'default', 'default'],
+  ['seccomp', 'strict', 'strict'],
+  ['seccomp', 'unconfined', 'unconfined'],
+  ['nested_userns', 'true', true],
+  ['nested_userns', 'false', false],
 ];
 
 for (const [key, yamlValue, want] of VALID) {
@@ -198,6 +203,15 @@ const INVALID: Array<[SettingKey, string, string]> = [
   ['user_may_set', '[limits.memroy]', 'unknown key "limits.memroy"; did you mean "limits.memory"?'],
   ['user_may_set', '[mounts]', `unknown key "mounts"; expected one of: ${USER_SETTABLE.join(', ')}`],
   ['user_may_set', '[shell, shell]', '"shell" is listed twice'],
+  ['user_may_set', '[seccomp]', '"seccomp" is never the user\'s to set'],
+  ['user_may_set', '[nested_userns]', '"nested_userns" is never the user\'s to set'],
+  ['seccomp', 'none', 'expected "default", "strict" or "unconfined", got "none"'],
+  ['seccomp', 'Strict', 'expected "default", "strict" or "unconfined", got "Strict"'],
+  ['seccomp', 'false', 'expected "default", "strict" or "unconfined", got false'],
+  ['seccomp', '[default]', 'expected "default", "strict" or "unconfined", got a list'],
+  ['nested_userns', 'yes', 'expected true or false, got "yes"'],
+  ['nested_userns', '1', 'expected true or false, got 1'],
+  ['nested_userns', '"true"', 'expected true or false, got "true"'],
 ];
 
 for (const [key, yamlValue, message] of INVALID) {
@@ -225,7 +239,7 @@ test('the built-in defaults are the documented ones', () => {
     'limits.io_weight': 'default', 'limits.io': [],
     'rlimits.nofile': { soft: 1024, hard: 524288 }, 'rlimits.nproc': { soft: 'unlimited', hard: 'unlimited' },
     'rlimits.core': { soft: 0, hard: 'unlimited' },
-    'env': {}, 'restart': 'idle', 'user_may_set': [],
+    'env': {}, 'restart': 'idle', 'user_may_set': [], 'seccomp': 'default', 'nested_userns': false,
   });
 });
 

@@ -21,7 +21,7 @@ async function settingsFor(text: string | undefined, record: Partial<CompiledUse
       uid: 1001, gid: 1001, name: 'alice', group: 'alice', groups: [], home, shell: '/bin/bash', hostname: 'alice',
       network: 'none', memory: 2 * 2 ** 30, memory_high: 0, swap: 0, pids: 512, cpu: 1500, io_weight: 0, io: [],
       nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'max', hard: 'max' }, core: { soft: 0, hard: 'max' },
-      env: [['http_proxy', 'http://proxy:3128']], restart: 'idle',
+      env: [['http_proxy', 'http://proxy:3128']], restart: 'idle', seccomp: 'default', nested_userns: false,
       user_may: ['shell', 'hostname', 'env', 'network', 'memory', 'swap', 'pids', 'cpu', 'io_weight', 'nofile'],
     };
     return await userSettings({ ...base, ...record });
@@ -77,7 +77,7 @@ test('every problem is reported at its place, and the whole file is ignored', as
     `${file}:7:8: image: your administrator does not let you set this (you may set: shell, hostname, env, network, limits.memory, limits.swap, limits.pids, limits.cpu, limits.io_weight, rlimits.nofile)`,
     `${file}:8:19: rlimits.nofile: the hard limit may be at most 524288, your administrator's`,
     `${file}:9:8: shell: /nonexistent/sh is not in /etc/shells (the login shells this host offers); a shell that can't start would lock you out`,
-    `${file}:10:1: colour: unknown key "colour"; expected one of: image, shell, hostname, network, env, limits, rlimits, restart, user_may_set`,
+    `${file}:10:1: colour: unknown key "colour"; expected one of: image, shell, hostname, network, env, limits, rlimits, restart, user_may_set, seccomp, nested_userns`,
   ].sort((a, b) => Number(a.split(':')[1]) - Number(b.split(':')[1])));
   assert.match(got.messages.at(-1)!, IGNORED);
 });
