@@ -170,10 +170,11 @@ test('no message quotes a key or value the file holds, only places, known keys a
 });
 
 test('YAML syntax errors are said in words of their own, not the parser\'s quotes of the file', { skip: ROOT_ONLY }, async () => {
-  for (const text of ['hostname: "secret\\q"\n', 'env: {a: [secret\n', 'x: !secrettag\n\tsecret: 1\n', 'shell: &secret [*secret2\n']) {
+  // yaml's own messages would quote "|secret" and "\usecr".
+  for (const text of ['hostname: |secret\n  a\n', 'hostname: "\\usecret"\n', 'env: {a: [secret\n', 'x: !secrettag\n\tsecret: 1\n']) {
     const got = await settingsFor(text);
     assert.ok(got.messages.slice(0, -1).some((m) => /^~\/\.config\/cellsh\.yaml:\d+:\d+: invalid YAML: /.test(m)), `${text}: ${got.messages.join('\n')}`);
-    assert.doesNotMatch(got.messages.join('\n'), SECRET);
+    assert.doesNotMatch(got.messages.join('\n'), /secr/i);
   }
 });
 
