@@ -4,11 +4,12 @@
 // of every stage and every file comes back together.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument, type Document, type ErrorCode, type YAMLError } from 'yaml';
 import { Diagnostics, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { resolvePolicy, type Policy, type PolicyEnv } from './resolve.js';
 import { locOf, validateDocument, validateSettingsDocument } from './validate.js';
 import type { RawPolicy, RawSettings } from './raw.js';
+import type { Quoting } from './values.js';
 
 /** A resolved policy and every problem found on the way. The policy is a best
  * effort when there are errors (invalid values fall back to the layer below):
@@ -25,23 +26,42 @@ export function parseRawPolicy(text: string, file: string, diags: Diagnostics): 
   return parseChecked(text, file, diags, validateDocument);
 }
 
-/** Parse and check a user's own settings file (a settings mapping at the top). */
-export function parseRawSettings(text: string, file: string, diags: Diagnostics): RawSettings {
-  return parseChecked(text, file, diags, validateSettingsDocument);
+/** Parse and check a user's own settings file (a settings mapping at the top);
+ * with quoting 'withhold', no message repeats what the file says. */
+export function parseRawSettings(text: string, file: string, diags: Diagnostics, quoting: Quoting = 'quote'): RawSettings {
+  return parseChecked(text, file, diags, (f, doc, lines, d) => validateSettingsDocument(f, doc, lines, d, quoting), quoting);
+}
+
+/** yaml's error codes in words: its messages may quote the text (a tag, an alias's name). */
+const YAML_PROBLEMS: Readonly<Record<ErrorCode, string>> = {
+  ALIAS_PROPS: 'an alias with an anchor or a tag', BAD_ALIAS: 'an alias to no anchor before it',
+  BAD_DIRECTIVE: 'a bad directive', BAD_DQ_ESCAPE: 'a bad escape in a double-quoted string', BAD_INDENT: 'bad indentation',
+  BAD_PROP_ORDER: 'an anchor or tag in the wrong place', BAD_SCALAR_START: 'a value starting with a reserved character',
+  BLOCK_AS_IMPLICIT_KEY: 'a block used as a key', BLOCK_IN_FLOW: 'a block inside [ ] or { }', DUPLICATE_KEY: 'a duplicate key',
+  IMPOSSIBLE: 'something the parser cannot read', KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
+  MISSING_CHAR: 'a missing closing character', MULTILINE_IMPLICIT_KEY: 'a key spread over lines',
+  MULTIPLE_ANCHORS: 'more than one anchor on a value', MULTIPLE_DOCS: 'more than one document',
+  MULTIPLE_TAGS: 'more than one tag on a value', NON_STRING_KEY: 'a key that is not a string',
+  RESOURCE_EXHAUSTION: 'too many aliases', TAB_AS_INDENT: 'a tab used for indentation', TAG_RESOLVE_FAILED: 'an unknown tag',
+  UNEXPECTED_TOKEN: 'an unexpected character', BAD_COLLECTION_TYPE: 'a tag that does not fit its value',
+};
+
+/** A YAML problem's text for a message: its first line, or withheld, its code in words. */
+function yamlProblem(e: YAMLError, quoting: Quoting): string {
+  return quoting === 'quote' ? e.message.split('\n')[0]! : YAML_PROBLEMS[e.code] ?? 'a syntax error';
 }
 
 function parseChecked<T>(text: string, file: string, diags: Diagnostics,
-  validate: (file: string, doc: Document.Parsed, lines: LineCounter, diags: Diagnostics) => T): T {
+  validate: (file: string, doc: Document.Parsed, lines: LineCounter, diags: Diagnostics) => T, quoting: Quoting = 'quote'): T {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
-  const firstLine = (m: string): string => m.split('\n')[0]!;
   const brokenLines = new Set<number>();
   for (const e of doc.errors) {
     const at = locOf({ file, lines }, e.pos[0]);
     brokenLines.add(at.line);
-    diags.error(file, at, '', `invalid YAML: ${firstLine(e.message)}`);
+    diags.error(file, at, '', `invalid YAML: ${yamlProblem(e, quoting)}`);
   }
-  for (const e of doc.warnings) diags.warning(file, locOf({ file, lines }, e.pos[0]), '', `YAML: ${firstLine(e.message)}`);
+  for (const e of doc.warnings) diags.warning(file, locOf({ file, lines }, e.pos[0]), '', `YAML: ${yamlProblem(e, quoting)}`);
   const schema = new Diagnostics();
   const raw = validate(file, doc, lines, schema);
   diags.addAll(schema.list.filter((d) => !d.at || !brokenLines.has(d.at.line)));

@@ -5,9 +5,10 @@
 // SSH_AUTH_SOCK) points at the newest session socket that still has a relay:
 // the helper points it at each new session's socket before the program starts,
 // and when this session ends the relay points it at another live one, if any.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
+import { fdPath, O_PATH } from '../sys/own-file.js';
 
 /** The only agent sockets relayed: the ones sshd makes, /tmp/ssh-XXXXXXXXXX/agent.PID. */
 const SSHD_AGENT_SOCKET = /^\/tmp\/ssh-[A-Za-z0-9]{10}\/agent\.[0-9]+$/;
@@ -15,25 +16,38 @@ const SSHD_AGENT_SOCKET = /^\/tmp\/ssh-[A-Za-z0-9]{10}\/agent\.[0-9]+$/;
 const CURRENT = 'current';
 /** A session's socket name, as the helper makes it. */
 const SESSION_SOCKET = /^\d+-[0-9a-f]{12}\.sock$/;
-/** open(2)'s O_PATH (not in fs.constants). */
-const O_PATH = 0o10000000;
 /** How long a socket may take to accept before it counts as dead. */
 const PROBE_TIMEOUT_MS = 300;
 
 /** SSH_AUTH_SOCK if it is an agent socket sshd made for this user: in a 0700
  * folder of theirs, a socket of theirs. Anything else (a host service's socket
- * set through ~/.pam_environment, say) is never relayed into the container. */
+ * set through ~/.pam_environment, say) is never relayed into the container.
+ * The folder and the socket are opened O_PATH without following links and
+ * checked through their fds; what comes back is the socket's /proc/self/fd
+ * path, which names that checked socket for as long as this process lives, so
+ * the relay connects to it every time, whatever the user renames or links at
+ * the original path later. The O_PATH fd stays open until this login exits. */
 export function hostAgentSocket(path: string | undefined, uid: number): string | undefined {
   if (!path || !SSHD_AGENT_SOCKET.test(path)) return undefined;
+  let dir: number | undefined;
+  let sock: number | undefined;
   try {
-    const dir = lstatSync(dirname(path));
-    const sock = lstatSync(path);
-    if (!dir.isDirectory() || dir.uid !== uid || (dir.mode & 0o077) !== 0) return undefined;
-    if (!sock.isSocket() || sock.uid !== uid) return undefined;
+    // /tmp is root's; its ssh-XXXXXXXXXX child is the user's and must not be a link.
+    dir = openSync(dirname(path), O_PATH | constants.O_NOFOLLOW);
+    const d = fstatSync(dir);
+    if (!d.isDirectory() || d.uid !== uid || (d.mode & 0o077) !== 0) return undefined;
+    sock = openSync(`${fdPath(dir)}/${basename(path)}`, O_PATH | constants.O_NOFOLLOW);
+    const s = fstatSync(sock);
+    if (!s.isSocket() || s.uid !== uid) return undefined;
+    const checked = fdPath(sock);
+    sock = undefined; // kept open: the path above names it
+    return checked;
   } catch {
     return undefined;
+  } finally {
+    if (dir !== undefined) closeSync(dir);
+    if (sock !== undefined) closeSync(sock);
   }
-  return path;
 }
 
 /** The two sockets the relay joins, and the folder it keeps "current" in. */
@@ -44,7 +58,7 @@ export interface AgentEnds {
   readonly dir: number;
   /** This session's socket in that folder, "<ms>-<session>.sock" (named by the helper). */
   readonly name: string;
-  /** sshd's agent socket on the host. */
+  /** sshd's agent socket on the host, as hostAgentSocket gave it (a /proc/self/fd path). */
   readonly host: string;
   /** This session's id. */
   readonly session: string;

@@ -11,6 +11,8 @@ import { parseCompiled, type CompiledUser } from '../policy/compiled.js';
 export function ownRecord(compiledPolicy: string, uid: number): CompiledUser | undefined | 'absent' {
   let users: CompiledUser[];
   try {
+    // Root's file in root's folders (the helper checks their owners and modes
+    // before it trusts them); nothing on its path is the user's to change.
     users = parseCompiled(readFileSync(compiledPolicy));
   } catch {
     return undefined;

@@ -49,6 +49,7 @@ export function parseInvocation(args: readonly string[], ctx: InvocationContext)
 function forcedCommand(original: string): string {
   const [first, ...options] = original.trim().split(/\s+/);
   if (first !== 'internal-sftp') return original;
+  // Fixed paths under /usr, root's: nothing the user shapes is looked at.
   const server = SFTP_SERVERS.find((p) => existsSync(p));
   if (!server) throw new CellshError('no-sftp-server', 'sftp needs an sftp-server program, and none is installed', {
     hint: 'ask your administrator to install openssh-sftp-server', exitCode: ExitCode.failure,

@@ -4,9 +4,12 @@
 // admin's. What passes becomes `--set KEY=VALUE` arguments, which the helper
 // checks again (policy_override in src/helper/policy.c). A bad file is never a
 // failed login: the user hears what is wrong and gets the admin's values.
+// This runs on the host, outside the container and its cgroups, and the user
+// shapes the file from inside: it is read only as a regular file of their own
+// (src/sys/own-file.ts), and no message quotes what it says, only where and
+// what kind of thing is wrong (it may be a link to what the container hides).
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { compiledLimit, compiledRlimit, encodeEnv, settingKeyOf, userMayKeyOf, type CompiledUser } from '../policy/compiled.js';
 import { Diagnostics, errorsOf, formatDiagnostic, sortDiagnostics, type SourceLoc } from '../policy/diagnostics.js';
 import { expandHostname, shortHostname } from '../policy/hostname.js';
@@ -14,11 +17,14 @@ import type { SettingKey, SettingValues } from '../policy/schema.js';
 import { formatCpu, formatSize, UNLIMITED, type Limit } from '../policy/sizes.js';
 import { ENV_MAX_VARS, hostnameProblem } from '../policy/validators.js';
 import type { RlimitValue } from '../policy/values.js';
+import { OWN_FILE_MAX_BYTES, readOwnFile, type OwnFileText } from '../sys/own-file.js';
 
 /** Where the file lives, relative to the home. */
 export const USER_FILE = '.config/cellsh.yaml';
 /** Larger files are not read (the settings fit in a few hundred bytes). */
-const MAX_BYTES = 64 * 1024;
+const MAX_BYTES = OWN_FILE_MAX_BYTES;
+/** Problems shown at most: a 64 KiB file can hold thousands, one a line. */
+const MAX_PROBLEMS = 20;
 
 /** The outcome: --set values for the helper, and lines to show the user. */
 export interface UserSettings {
@@ -28,23 +34,25 @@ export interface UserSettings {
 
 const NONE: UserSettings = { sets: [], messages: [] };
 
-/** Read and check the user's file; never throws. */
+/** Read and check the user's file (the uid it must belong to is the record's);
+ * never throws. */
 export async function userSettings(record: CompiledUser): Promise<UserSettings> {
   if (record.user_may.length === 0) return NONE; // nothing to read: the common case costs nothing
-  const path = join(record.home, USER_FILE);
   const shown = `~/${USER_FILE}`;
-  let text: string;
+  let read: OwnFileText;
   try {
-    const bytes = readFileSync(path);
-    if (bytes.length > MAX_BYTES) return ignored(shown, [`${shown}: larger than ${MAX_BYTES / 1024} KiB`]);
-    text = bytes.toString('utf8');
+    read = readOwnFile(record.home, USER_FILE, record.uid, MAX_BYTES);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? NONE : ignored(shown, [`${shown}: can't read it (${code ?? String(err)})`]);
+    read = { kind: 'refused', path: USER_FILE, why: `can't be read (${(err as NodeJS.ErrnoException).code ?? 'an unexpected error'})` };
+  }
+  if (read.kind === 'none') return NONE;
+  if (read.kind === 'refused') {
+    const where = read.path ? `~/${read.path}` : '~';
+    return ignored(shown, [`${where} ${read.why}; cellsh reads only a regular file of your own (not a link), at most ${MAX_BYTES / 1024} KiB`]);
   }
   const { parseRawSettings } = await import('../policy/load.js'); // YAML: only when there is a file
   const diags = new Diagnostics();
-  const raw = parseRawSettings(text, shown, diags);
+  const raw = parseRawSettings(read.text, shown, diags, 'withhold');
   const sets: string[] = [];
   for (const [key, located] of Object.entries(raw) as Array<[SettingKey, { value: unknown; at: SourceLoc }]>) {
     const name = userMayKeyOf(key);
@@ -55,8 +63,9 @@ export async function userSettings(record: CompiledUser): Promise<UserSettings> 
     else sets.push(`${name!}=${compiledValue(key, located.value, record)}`);
   }
   const errors = sortDiagnostics(errorsOf(diags.list));
-  if (errors.length > 0) return ignored(shown, errors.map(formatDiagnostic));
-  return { sets, messages: [] };
+  if (errors.length === 0) return { sets, messages: [] };
+  const more = errors.length - MAX_PROBLEMS;
+  return ignored(shown, [...errors.slice(0, MAX_PROBLEMS).map(formatDiagnostic), ...(more > 0 ? [`${shown}: ${more} more problems`] : [])]);
 }
 
 function ignored(shown: string, problems: readonly string[]): UserSettings {
@@ -70,16 +79,17 @@ function valueProblem(key: SettingKey, value: unknown, r: CompiledUser): string 
   switch (key) {
     case 'shell': {
       // As chsh(1): one of the host's login shells (all under /usr, which the
-      // container shares), and one that runs.
-      const listed = readShells().includes(value as string);
-      let runs = true;
+      // container shares), and one that runs. Only a listed path is looked at
+      // on the host: any other could probe what the container hides.
+      if (!readShells().includes(value as string)) {
+        return "not in /etc/shells (the login shells this host offers); a shell that can't start would lock you out";
+      }
       try {
         accessSync(value as string, constants.X_OK);
+        return undefined;
       } catch {
-        runs = false;
+        return "not a program you can run; a shell that can't start would lock you out";
       }
-      return listed && runs ? undefined
-        : `${value as string} is not ${listed ? 'a program you can run' : 'in /etc/shells (the login shells this host offers)'}; a shell that can't start would lock you out`;
     }
     case 'hostname': {
       const problem = hostnameProblem(hostnameFor(value as string, r));
@@ -110,7 +120,8 @@ function valueProblem(key: SettingKey, value: unknown, r: CompiledUser): string 
   }
 }
 
-/** The login shells /etc/shells lists ([] if it can't be read). */
+/** The login shells /etc/shells lists ([] if it can't be read). Root's file:
+ * read by path, as every program that checks a shell does. */
 function readShells(): string[] {
   try {
     return readFileSync('/etc/shells', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/'));
