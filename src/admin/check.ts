@@ -1,6 +1,7 @@
 // `cellsh-admin check [FILE...]`: validate a policy exactly as `apply` would
 // (schema, accounts, compilation) without writing anything, and report every
-// problem with its place in the file.
+// problem with its place in the file. The installed policy is also checked for
+// files apply would not trust; FILEs named on the command line are drafts.
 import { hostname } from 'node:os';
 import type { Layout } from '../layout.js';
 import { blockDevice } from '../sys/block.js';
@@ -22,6 +23,9 @@ export interface CheckOptions {
   readonly files: readonly string[];
   /** Problems found while listing them (policy.d's odd names). */
   readonly listing?: readonly Diagnostic[];
+  /** The policy folder when the files are the installed policy: then each is
+   * checked as apply reads it (root's alone, symlinks inside the folder). */
+  readonly trustedIn?: string;
   /** Print one JSON object to `out` instead of text. */
   readonly json: boolean;
   readonly env: PolicyEnv;
@@ -49,7 +53,7 @@ export function summaryLine(files: readonly string[], built: Built): string {
 
 /** Run the check; returns the exit code (0: no errors, 78: errors). */
 export function runCheck(opts: CheckOptions): number {
-  const read = buildPolicy(opts.files.map((file) => ({ file })), opts.env);
+  const read = buildPolicy(opts.files.map((file) => ({ file, trustedIn: opts.trustedIn })), opts.env);
   const built = { ...read, diagnostics: sortDiagnostics([...(opts.listing ?? []), ...read.diagnostics]) };
   const errors = errorsOf(built.diagnostics);
   if (opts.json) {

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Layout } from '../layout.js';
 import { parseCompiled, type CompiledUser } from '../policy/index.js';
 import { checkCgroups } from './doctor-cgroups.js';
+import { untrustedPolicyFiles } from './installed.js';
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import { SAFE_FORCED_SHELLS } from './enroll.js';
 import type { TextOut } from './check.js';
@@ -17,7 +18,7 @@ export type Status = 'ok' | 'warn' | 'open' | 'fail';
 /** One thing doctor found. */
 export interface Finding {
   readonly status: Status;
-  readonly area: 'install' | 'sshd' | 'shell' | 'pam' | 'cgroup';
+  readonly area: 'install' | 'policy' | 'sshd' | 'shell' | 'pam' | 'cgroup';
   readonly message: string;
   readonly fix?: string;
 }
@@ -50,7 +51,7 @@ export function runDoctor(opts: DoctorOptions): number {
   // A login shell other than cellsh is the first program sshd runs, on the host
   // and dynamically linked: variables PAM reads from the home reach its loader.
   const foreignShells = users.filter((u) => u.shell !== opts.layout.launcher).map((u) => u.name);
-  const findings = [...checkInstall(opts.layout), ...policyFindings, ...checkCgroups(opts.layout, compiled),
+  const findings = [...checkInstall(opts.layout), ...checkPolicyTrust(opts.layout), ...policyFindings, ...checkCgroups(opts.layout, compiled),
     ...checkSshd(opts, users), ...checkMatchAddress(opts.sshdConfig), ...checkPam(opts.pamFile, foreignShells)];
   if (opts.json) {
     opts.out.write(`${JSON.stringify({ ok: !findings.some(bad), findings }, null, 2)}\n`);
@@ -82,6 +83,13 @@ function checkInstall(layout: Layout): Finding[] {
   } catch {
     return [{ status: 'fail', area: 'install', message: `${layout.helper} is missing`, fix: 'run install.sh again' }];
   }
+}
+
+/** Policy files apply would refuse to read: someone besides root could have written them. */
+function checkPolicyTrust(layout: Layout): Finding[] {
+  const problems = untrustedPolicyFiles(layout);
+  if (problems.length === 0) return [{ status: 'ok', area: 'policy', message: 'the policy files and the folders above them are root\'s alone' }];
+  return problems.map((p) => ({ status: 'fail', area: 'policy', message: `${p.file}: apply refuses it: ${p.reason}`, fix: p.fix }));
 }
 
 /** Everyone cellsh serves: the group's members (whom the sshd drop-in matches)

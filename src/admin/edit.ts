@@ -2,10 +2,11 @@
 // private temp folder, run the admin's editor on the copy, check the whole
 // policy with the copy in the file's place, and on errors offer to edit again.
 // Only a copy without errors replaces the file (atomically), and then the
-// policy is applied. One edit at a time: a lock file next to the policy.
+// policy is applied. One edit at a time: a lock file next to the policy. A
+// policy file apply would not trust (policy/trust.ts) stops the edit first.
 import { spawnSync } from 'node:child_process';
 import {
-  closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync,
+  closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { isatty } from 'node:tty';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,8 @@ import type { Layout } from '../layout.js';
 import { errorsOf, plural, type PolicyEnv } from '../policy/index.js';
 import { writeFileAtomic } from './apply.js';
 import { printDiagnostics, type TextOut } from './check.js';
-import { buildInstalled } from './installed.js';
+import { buildInstalled, policyFolder, untrustedPolicyFiles } from './installed.js';
+import { readTrusted, trustMessage, untrustedFolder } from '../policy/trust.js';
 
 /** Policy files are root's and readable by all (the login path reads nothing from them, but admins do). */
 const POLICY_MODE = 0o644;
@@ -110,13 +112,16 @@ export function runEdit(opts: EditOptions): number {
   const release = takeLock(path);
   const scratch = mkdtempSync(join(tmpdir(), 'cellsh-edit-'));
   try {
-    let original: string;
-    try {
-      original = statSync(path).isFile() ? readFileSync(path, 'utf8') : '';
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      original = '';
+    // The file and the others are checked as apply will read them: an edit
+    // can't fix who may write a file, so an untrusted one stops it here.
+    const untrusted = [...untrustedPolicyFiles(opts.layout, path), ...untrustedFolder(dirname(path))];
+    if (untrusted.length > 0) {
+      printDiagnostics(untrusted.map((p) => ({ severity: 'error', file: p.file, at: undefined, path: '', message: trustMessage(p) })), opts.err);
+      opts.err.write(`cellsh-admin: nothing edited; ${path} is unchanged\n`);
+      return ExitCode.config;
     }
+    const read = readTrusted(path, policyFolder(opts.layout));
+    const original = 'text' in read ? read.text : '';
     const copy = join(scratch, basename(path));
     writeFileSync(copy, original, { mode: 0o600 });
     for (;;) {

@@ -1,10 +1,12 @@
 // `cellsh-admin logs`: the audit log (JSON lines in pino's format, written by
 // the helper and by cellsh-admin) as lines a person reads, or the raw lines
-// filtered. --follow keeps printing what is appended, across rotation.
+// filtered. --follow keeps printing what is appended, across rotation. What
+// users wrote can't reach the admin's terminal raw: see log-text.ts.
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CellshError, ExitCode } from '../errors.js';
 import type { TextOut } from './check.js';
+import { decodeLine, displayValue, escapeUnsafe, safeJson } from './log-text.js';
 
 /** What logs needs. */
 export interface LogsOptions {
@@ -14,7 +16,7 @@ export interface LogsOptions {
   /** Only the last N matching lines of what is there (then follow, if asked). */
   readonly lines?: number;
   readonly follow: boolean;
-  /** Print the matching JSON lines as they are. */
+  /** Print the matching records as JSON lines (escaped, see log-text.ts). */
   readonly json: boolean;
   readonly out: TextOut;
   /** Stops --follow (Ctrl-C in the CLI, the end of a test). */
@@ -26,6 +28,8 @@ export interface LogsOptions {
 /** Fields every line has, left out of the human form. */
 const FRAME = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'event', 'user', 'uid']);
 const LEVELS: Record<number, string> = { 40: 'warn', 50: 'error', 60: 'fatal' };
+/** How much of a line that is not a record the human form shows (characters). */
+const NOT_A_RECORD_MAX = 200;
 
 /** A local time as "2026-11-22 10:31:02". */
 function localTime(ms: number): string {
@@ -34,19 +38,16 @@ function localTime(ms: number): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/** A value as key=value text: bare when it is a plain word, JSON-quoted otherwise. */
-function fieldText(key: string, v: unknown): string {
-  const s = typeof v === 'string' && /^[\w./:@+-]+$/.test(v) ? v : JSON.stringify(v);
-  return `${key}=${s}`;
-}
-
-/** One log line for a person: time, event, user, then the other fields. */
+/** One log line for a person: time, event, user, then the other fields as
+ * key=value (bare when a plain word, quoted otherwise). Users wrote some of
+ * these strings: every part is escaped (log-text.ts). */
 export function humanLine(rec: Record<string, unknown>): string {
-  const who = typeof rec['user'] === 'string' ? rec['user'] : rec['uid'] !== undefined ? `uid ${String(rec['uid'])}` : '-';
+  const who = typeof rec['user'] === 'string' ? displayValue(rec['user']) : rec['uid'] !== undefined ? `uid ${displayValue(rec['uid'])}` : '-';
   const level = LEVELS[rec['level'] as number];
-  const rest = Object.entries(rec).filter(([k]) => !FRAME.has(k)).map(([k, v]) => fieldText(k, v));
+  const rest = Object.entries(rec).filter(([k]) => !FRAME.has(k)).map(([k, v]) => `${displayValue(k)}=${displayValue(v)}`);
   const time = typeof rec['time'] === 'number' ? localTime(rec['time']) : '????-??-?? ??:??:??';
-  return [time, String(rec['event'] ?? rec['msg'] ?? '?').padEnd(16), who.padEnd(12), ...(level ? [level] : []), ...rest].join('  ').trimEnd();
+  const event = displayValue(rec['event'] ?? rec['msg'] ?? '?');
+  return [time, event.padEnd(16), who.padEnd(12), ...(level ? [level] : []), ...rest].join('  ').trimEnd();
 }
 
 /** Whether a record concerns the user (by name or uid). */
@@ -55,19 +56,27 @@ function matches(rec: Record<string, unknown>, user: string | undefined): boolea
   return rec['user'] === user || (/^\d+$/.test(user) && rec['uid'] === Number(user));
 }
 
+/** A line's record, or undefined when it is not a JSON object. */
+function parseRecord(line: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(line);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Format the matching lines of a chunk of complete lines. */
 function render(lines: readonly string[], opts: LogsOptions): string[] {
   const out: string[] = [];
   for (const line of lines) {
     if (line === '') continue;
-    let rec: Record<string, unknown>;
-    try {
-      rec = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      if (opts.user === undefined) out.push(opts.json ? line : `(not a log record) ${line.slice(0, 200)}`);
+    const rec = parseRecord(line);
+    if (rec === undefined) {
+      if (opts.user === undefined) out.push(opts.json ? escapeUnsafe(line) : `(not a log record) ${escapeUnsafe(line.slice(0, NOT_A_RECORD_MAX))}`);
       continue;
     }
-    if (matches(rec, opts.user)) out.push(opts.json ? line : humanLine(rec));
+    if (matches(rec, opts.user)) out.push(opts.json ? safeJson(rec) : humanLine(rec));
   }
   return out;
 }
@@ -77,7 +86,8 @@ class Tail {
   private fd: number;
   private ino: number;
   private offset = 0;
-  private partial = '';
+  /** The bytes of a line not complete yet (kept as bytes: a character may be cut). */
+  private partial: Buffer = Buffer.alloc(0);
 
   constructor(private readonly file: string) {
     this.fd = openSync(file, 'r');
@@ -95,9 +105,14 @@ class Tail {
       chunks.push(Buffer.from(buf.subarray(0, n)));
       this.offset += n;
     }
-    const text = this.partial + Buffer.concat(chunks).toString('utf8');
-    const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
+    const bytes = Buffer.concat([this.partial, ...chunks]);
+    const lines: string[] = [];
+    let start = 0;
+    for (let nl = bytes.indexOf(0x0a); nl >= 0; nl = bytes.indexOf(0x0a, start)) {
+      lines.push(decodeLine(bytes.subarray(start, nl)));
+      start = nl + 1;
+    }
+    this.partial = Buffer.from(bytes.subarray(start));
     return lines;
   }
 
@@ -113,10 +128,10 @@ class Tail {
       this.fd = openSync(this.file, 'r');
       this.ino = fstatSync(this.fd).ino;
       this.offset = 0;
-      this.partial = '';
+      this.partial = Buffer.alloc(0);
     } else if (now.size < this.offset) {
       this.offset = 0;
-      this.partial = '';
+      this.partial = Buffer.alloc(0);
     }
   }
 

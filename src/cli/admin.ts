@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { runApply } from '../admin/apply.js';
 import { policyEnv, runCheck, type TextOut } from '../admin/check.js';
+import { policyFolder } from '../admin/installed.js';
 import { runEnroll, runUnenroll, stopContainer, type EnrollOptions } from '../admin/enroll.js';
 import { runDiff } from '../admin/diff.js';
 import { runDoctor } from '../admin/doctor.js';
@@ -58,6 +59,9 @@ const VERBS: Readonly<Record<string, Verb>> = {
       'installed one (/etc/cellsh/policy.yaml, then /etc/cellsh/policy.d/*.yaml in name',
       'order), or the FILEs given, layered in the order given. Problems go to stderr, one',
       'per line as file:line:col: key.path: message; a one-line summary goes to stdout.',
+      'The installed policy is also checked for files apply refuses to trust (not root\'s,',
+      'writable by group or others, in such a folder, or a symlink out of /etc/cellsh);',
+      'FILEs given are drafts: only what they say is checked, not who may write them.',
       '',
       'options:',
       '  --json   print {ok, errors, warnings, users, files} to stdout instead',
@@ -68,9 +72,12 @@ const VERBS: Readonly<Record<string, Verb>> = {
     maxArgs: Infinity,
     run: ({ values, positionals }, io) => {
       const layout = loadLayout();
-      const { files, diagnostics } = positionals.length > 0 ? { files: positionals, diagnostics: [] }
-        : policyFiles(layout.policyFile, layout.policyDir);
-      return runCheck({ files, listing: diagnostics, json: values['json'] === true, env: policyEnv(layout, nssDirectory()), ...io });
+      const drafts = positionals.length > 0;
+      const { files, diagnostics } = drafts ? { files: positionals, diagnostics: [] } : policyFiles(layout.policyFile, layout.policyDir);
+      return runCheck({
+        files, listing: diagnostics, trustedIn: drafts ? undefined : policyFolder(layout),
+        json: values['json'] === true, env: policyEnv(layout, nssDirectory()), ...io,
+      });
     },
   },
   show: {
@@ -122,10 +129,11 @@ const VERBS: Readonly<Record<string, Verb>> = {
       '/etc/cellsh/policy.d, new or not) in $VISUAL, $EDITOR or editor. When the editor',
       'exits, the whole policy is checked with the copy in FILE\'s place. With errors you',
       'may edit again or leave FILE unchanged; without, FILE is replaced atomically and',
-      'the policy applied. One edit at a time.',
+      'the policy applied. One edit at a time. Nothing is opened while a policy file is one',
+      'apply would refuse to trust (see "apply --help").',
       '',
-      'exit status: 0 saved and applied (or no change), 78 errors: FILE unchanged,',
-      '1 the editor failed, 77 not root or FILE is being edited, 64 usage error',
+      'exit status: 0 saved and applied (or no change), 78 errors or untrusted files:',
+      'FILE unchanged, 1 the editor failed, 77 not root or FILE is being edited, 64 usage error',
     ].join('\n'),
     options: {},
     maxArgs: 1,
@@ -142,9 +150,13 @@ const VERBS: Readonly<Record<string, Verb>> = {
       '*.yaml in name order) and, if it has no errors, write its compiled form',
       '(/var/lib/cellsh/policy.compiled) atomically ("diff" shows what changes). With errors',
       'nothing changes: the last applied policy keeps working. Logged to the audit log.',
+      'A policy file is refused unless root alone could have written it: it and every',
+      'folder above it belong to root and are not writable by group or others; a symlink',
+      'must stay inside /etc/cellsh; only regular files are read.',
       'Changes take effect at each container\'s next start.',
       '',
-      'exit status: 0 applied, 78 policy rejected, 77 not root, 64 usage error',
+      'exit status: 0 applied, 78 policy rejected (errors or untrusted files), 77 not root,',
+      '64 usage error',
     ].join('\n'),
     options: {},
     maxArgs: 0,
@@ -237,13 +249,14 @@ const VERBS: Readonly<Record<string, Verb>> = {
     help: [
       'Print the audit log (/var/log/cellsh/cellsh.log): logins, containers started,',
       'joined and stopped, exits, refusals, limits reached, policy changes. One line',
-      'per event: local time, event, user, then its fields.',
+      'per event: local time, event, user, then its fields. What users wrote is escaped:',
+      'control, C1 and bidi characters as \\uXXXX, bytes that are not UTF-8 as \\xNN.',
       '',
       'options:',
       '  --user U         only events of user U (a name or a uid)',
       '  --lines N, -n N  only the last N of them',
       '  --follow, -f     keep printing new events until interrupted',
-      '  --json           print the log\'s own JSON lines (filtered) instead',
+      '  --json           print the log\'s records as JSON lines (filtered, escaped) instead',
       '',
       'exit status: 0, 77 not root, 64 usage error',
     ].join('\n'),

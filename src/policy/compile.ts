@@ -9,7 +9,9 @@ import { Diagnostics, type Diagnostic, type SourceLoc } from './diagnostics.js';
 import { expandHostname } from './hostname.js';
 import { effectiveFor, type Effective, type Origin, type Policy, type PolicyEnv } from './resolve.js';
 import { UNLIMITED } from './sizes.js';
-import { compiledLimit, compiledRlimit, MAX_GROUPS, userMayKeyOf, type CompiledIo, type CompiledUser, type UserMayKey } from './compiled.js';
+import {
+  compiledLimit, compiledRlimit, MAX_GROUPS, USER_MAY_KEYS, userMayKeyOf, type CompiledIo, type CompiledUser, type UserMayKey,
+} from './compiled.js';
 import type { IoDevice } from './values.js';
 import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
 
@@ -27,6 +29,13 @@ export function compiledKeyOf(key: string): UserMayKey {
   const name = userMayKeyOf(key);
   if (name === undefined) throw new Error(`${key} is not a user-settable key`);
   return name;
+}
+
+/** The compiled user_may list: each key once, in the helper's order (the order
+ * the compiled file is written and read back in), whatever the policy's order. */
+export function canonicalUserMay(keys: readonly string[]): UserMayKey[] {
+  const wanted = new Set(keys.map(compiledKeyOf));
+  return USER_MAY_KEYS.filter((k) => wanted.has(k));
 }
 
 /** The devices' numbers on this host, or the problems that stop it. */
@@ -160,7 +169,7 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
     pids: compiledLimit(l.pids), cpu: compiledLimit(l.cpu), io_weight: l.io_weight === 'default' ? 0 : l.io_weight, io,
     nofile: compiledRlimit(settings.rlimits.nofile), nproc: compiledRlimit(settings.rlimits.nproc), core: compiledRlimit(settings.rlimits.core),
     env: Object.entries(settings.env), restart: settings.restart,
-    user_may: settings.user_may_set.map(compiledKeyOf),
+    user_may: canonicalUserMay(settings.user_may_set),
     seccomp: settings.seccomp, nested_userns: settings.nested_userns,
   };
 }

@@ -1,5 +1,6 @@
 // The one entry point from policy files to a resolved Policy: list the files
-// (policy.yaml, then policy.d/*.yaml), read, parse the YAML keeping positions,
+// (policy.yaml, then policy.d/*.yaml), read (an installed policy's files only
+// if root alone could have written them: trust.ts), parse the YAML keeping positions,
 // check against the schema, resolve against the host's accounts. Every problem
 // of every stage and every file comes back together.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { Diagnostics, sortDiagnostics, type Diagnostic } from './diagnostics.js'
 import { resolvePolicy, type Policy, type PolicyEnv } from './resolve.js';
 import { locOf, validateDocument, validateSettingsDocument } from './validate.js';
 import type { RawPolicy, RawSettings } from './raw.js';
+import { readTrusted, trustMessage } from './trust.js';
 import type { Quoting } from './values.js';
 
 /** A resolved policy and every problem found on the way. The policy is a best
@@ -72,6 +74,10 @@ function parseChecked<T>(text: string, file: string, diags: Diagnostics,
 export interface PolicySource {
   readonly file: string;
   readonly text?: string;
+  /** The policy folder (/etc/cellsh) of an installed policy: the file is read only if
+   * root alone could have written it, and a symlink only if it stays in this folder
+   * (see trust.ts). Left out for drafts checked by name. */
+  readonly trustedIn?: string;
 }
 
 /** The files of an installed policy: the main file, then every `*.yaml` in
@@ -102,12 +108,21 @@ export function policyFiles(mainFile: string, dropinDir: string): { files: strin
 export function loadPolicy(sources: readonly PolicySource[], env: PolicyEnv): Loaded {
   const diags = new Diagnostics();
   const raws: RawPolicy[] = [];
-  for (const { file, text } of sources) {
-    const body = text ?? readPolicyFile(file, diags);
+  for (const { file, text, trustedIn } of sources) {
+    const body = text ?? (trustedIn === undefined ? readPolicyFile(file, diags) : readTrustedPolicyFile(file, trustedIn, diags));
     if (body !== undefined) raws.push(parseRawPolicy(body, file, diags));
   }
   const policy = resolvePolicy(raws, env, diags);
   return { policy, diagnostics: sortDiagnostics(diags.list) };
+}
+
+/** An installed policy file's text, or undefined after recording why it is not trusted. */
+function readTrustedPolicyFile(file: string, policyFolder: string, diags: Diagnostics): string | undefined {
+  const read = readTrusted(file, policyFolder);
+  if ('text' in read) return read.text;
+  if (read.missing) diags.error(file, undefined, '', "can't read the policy: no such file");
+  for (const p of read.problems) diags.error(p.file, undefined, '', trustMessage(p));
+  return undefined;
 }
 
 /** A policy file's text, or undefined after recording why it can't be read. */

@@ -67,9 +67,18 @@ export function sampleDirectory(): UserDirectory {
   );
 }
 
-/** A layout whose every path is under a fresh temp folder; remove() deletes it. */
+/** A folder for temp files whose every folder from "/" down belongs to root and
+ * is writable by root alone, as cellsh-admin wants above policy files: the test
+ * root test/run.sh makes. Undefined when the tests don't run as root through it. */
+export function trustedTempBase(): string | undefined {
+  const base = process.env['CELLSH_TEST_ROOT'];
+  return base && process.getuid?.() === 0 && existsSync(base) ? base : undefined;
+}
+
+/** A layout whose every path is under a fresh temp folder (in the trusted base when
+ * there is one, else the system's temp folder); remove() deletes it. */
 export function tempLayout(): { layout: Layout; root: string; remove(): void } {
-  const root = mkdtempSync(join(tmpdir(), 'cellsh-test-'));
+  const root = mkdtempSync(join(trustedTempBase() ?? tmpdir(), 'cellsh-test-'));
   const layout: Layout = {
     ...DEFAULT_LAYOUT,
     libDir: join(root, 'lib'),

@@ -88,3 +88,101 @@ test('--follow prints what is appended, a line only once it is complete, and goe
     tmp.remove();
   }
 });
+
+/** Every character that can drive or fool a terminal, as it would reach it raw:
+ * C0 (newlines aside: they end lines), DEL, C1, bidi controls, line separators, lone surrogates. */
+const TERMINAL_UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** What a user could put in their command: CSI as the C1 byte pair 0xC2 0x9B, ESC [, RLO,
+ * a newline, BEL, DEL, U+2028, LRI, ALM, then bytes that are not UTF-8 (0xFF, overlong 0xC0 0xAF). */
+const HOSTILE = 'a\u009b31mb\u001b[2Jc\u202ed\ne\u0007f\u007fg\u2028h\u2066i\u061cj';
+const BAD_BYTES = Buffer.from([0xff, 0xc0, 0xaf]);
+
+/** A log file with one record whose command (and a key, and the user) hold HOSTILE and
+ * BAD_BYTES, and one line that is not a record holding the same (a CR for the newline). */
+function hostileLog(file: string): Buffer {
+  const line = rec('login', { user: `al\u202eice`, uid: 1001, '\u001b[31mkey': 1, command: `${HOSTILE}@BAD@k` }).trimEnd();
+  const [before, after] = line.split('@BAD@') as [string, string];
+  const record = Buffer.concat([Buffer.from(before), BAD_BYTES, Buffer.from(after), Buffer.from('\n')]);
+  const garbage = Buffer.concat([Buffer.from(`not json ${HOSTILE.replace('\n', '\r')}`), BAD_BYTES, Buffer.from('\n')]);
+  writeFileSync(file, Buffer.concat([record, garbage]));
+  return record;
+}
+
+function assertTerminalSafe(text: string): void {
+  const lines = text.split('\n');
+  assert.equal(lines.pop(), '', 'the output ends with a newline');
+  for (const line of lines) {
+    const bad = TERMINAL_UNSAFE.exec(line);
+    assert.equal(bad, null, `U+${bad?.[0]!.charCodeAt(0).toString(16).padStart(4, '0')} reached the terminal raw in: ${JSON.stringify(line)}`);
+  }
+}
+
+test('what users wrote reaches the admin\'s terminal escaped: controls, C1, bidi, bad UTF-8', async () => {
+  const tmp = tempLayout();
+  try {
+    const file = join(tmp.root, 'cellsh.log');
+    hostileLog(file);
+    const human = await logs(file);
+    assertTerminalSafe(human);
+    const [record, garbage] = human.split('\n');
+    assert.equal(record, '2026-11-22 10:31:02  login             "al\\u202eice"  "\\u001b[31mkey"=1  ' +
+      'command="a\\u009b31mb\\u001b[2Jc\\u202ed\\ne\\u0007f\\u007fg\\u2028h\\u2066i\\u061cj\\xff\\xc0\\xafk"');
+    assert.equal(garbage, '(not a log record) not json a\\u009b31mb\\u001b[2Jc\\u202ed\\re\\u0007f\\u007fg\\u2028h\\u2066i\\u061cj\\xff\\xc0\\xaf');
+    assert.equal(human.split('\n').length, 3, 'the newline in the command does not start a line');
+  } finally {
+    tmp.remove();
+  }
+});
+
+test('--json stays valid JSON with the same record, escaped (bytes that are not UTF-8 read as U+FFFD)', async () => {
+  const tmp = tempLayout();
+  try {
+    const file = join(tmp.root, 'cellsh.log');
+    const raw = hostileLog(file);
+    const json = await logs(file, { json: true });
+    assertTerminalSafe(json);
+    const [record, garbage] = json.split('\n');
+    assert.match(record!, /^[\x20-\x7e\ufffd]+$/, 'every unsafe character in the JSON is a \\u escape');
+    const expected = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+    assert.equal(expected['command'], `${HOSTILE}\ufffd\ufffd\ufffdk`);
+    assert.deepEqual(JSON.parse(record!), expected);
+    assert.equal(garbage, 'not json a\\u009b31mb\\u001b[2Jc\\u202ed\\re\\u0007f\\u007fg\\u2028h\\u2066i\\u061cj\\xff\\xc0\\xaf');
+    assert.equal(await logs(file, { json: true, user: 'al\u202eice' }), `${record}\n`, '--user matches the real name');
+  } finally {
+    tmp.remove();
+  }
+});
+
+test('a line that is JSON but not an object is shown as not a record', async () => {
+  const tmp = tempLayout();
+  try {
+    const file = join(tmp.root, 'cellsh.log');
+    writeFileSync(file, 'null\n[1]\n"x"\n');
+    assert.equal(await logs(file), '(not a log record) null\n(not a log record) [1]\n(not a log record) "x"\n');
+  } finally {
+    tmp.remove();
+  }
+});
+
+test('--follow keeps a character cut between two reads whole', async () => {
+  const tmp = tempLayout();
+  const file = join(tmp.root, 'cellsh.log');
+  const stop = new AbortController();
+  try {
+    const line = Buffer.from(rec('exit', { user: 'alice', uid: 1001, note: 'é' }));
+    const cut = line.indexOf(Buffer.from('é')) + 1;
+    writeFileSync(file, line.subarray(0, cut));
+    const out = textSink();
+    const running = runLogs({ file, follow: true, json: true, out, signal: stop.signal, pollMs: 20 });
+    await sleep(100);
+    appendFileSync(file, line.subarray(cut));
+    for (let i = 0; i < 250 && out.text() === ''; i++) await sleep(20);
+    stop.abort();
+    assert.equal(await running, 0);
+    assert.equal((JSON.parse(out.text()) as Record<string, unknown>)['note'], 'é');
+  } finally {
+    stop.abort();
+    tmp.remove();
+  }
+});

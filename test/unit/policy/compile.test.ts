@@ -123,7 +123,7 @@ test('env, restart and user_may_set reach the record (user_may by compiled names
   ].join('\n'));
   assert.deepEqual(built.diagnostics, []);
   const [alice, bob] = built.users;
-  assert.deepEqual([alice!.env, alice!.restart, alice!.user_may], [[['EDITOR', 'vim']], 'login', ['memory', 'env', 'shell']]);
+  assert.deepEqual([alice!.env, alice!.restart, alice!.user_may], [[['EDITOR', 'vim']], 'login', ['shell', 'env', 'memory']]);
   assert.deepEqual([bob!.env, bob!.restart], [[['http_proxy', 'http://proxy:3128']], 'manual']);
   assert.match(formatCompiled(built.users, 'x'), /\nuser_may shell env memory\n/);
 });
