@@ -79,8 +79,16 @@ void confine_monitor(void) {
  * in the container starts with a new, empty one of its own (ns.c does the same
  * for the init). A kernel without keys has none to hand down. */
 void fresh_session_keyring(void) {
-  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
-    die_errno(EXIT_INTERNAL, "can't give your session a keyring of its own");
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) >= 0 || errno == ENOSYS)
+    return;
+  /* A host that filters the keyring calls out (systemd-nspawn and Docker do)
+   * refuses them to this process and to everything it starts: then nothing in
+   * the container can reach a keyring, the inherited one included. */
+  int refused = errno;
+  if (refused == EPERM && syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0) < 0 && errno == EPERM)
+    return;
+  errno = refused;
+  die_errno(EXIT_INTERNAL, "can't give your session a keyring of its own");
 }
 
 void set_groups(const struct user_policy *u) {
