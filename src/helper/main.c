@@ -220,12 +220,11 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
  * (never inlined) so that its large frame is only touched after the caller's
  * stack limit was raised (caller_check_entry): main's stays small. */
 static NORETURN __attribute__((noinline)) void login(const struct request *req, const struct kept_env *env,
-                                                    const struct caller_limits *limits, int channel, int slot) {
+                                                    const struct caller_limits *limits, int channel, int dir, int slot) {
   mode_t user_umask = umask(077);
   log_open();
   die_hook = log_failure;
 
-  int dir = state_dir();
   int lock = state_lock(dir, caller_uid, LOCK_WAIT_S);
   if (lock < 0)
     die(EXIT_INTERNAL, "timed out after %d s waiting for another login to start your container; try again", LOCK_WAIT_S);
@@ -286,7 +285,7 @@ int main(int argc, char **argv) {
   caller_check_entry(&limits);
   if (req.verb == VERB_STOP) {
     if (getuid() != 0)
-      (void)session_slot(getuid(), limits.nproc); /* held until exit */
+      (void)session_slot(state_dir(), getuid(), limits.nproc); /* both held until exit */
     do_stop(&req, caller_take_identity());
   }
   /* Every refusal that needs nothing of root's comes before the real uid
@@ -295,7 +294,8 @@ int main(int argc, char **argv) {
     die(EXIT_REFUSED, "cellsh does not serve root");
   caller_check_stdio();
   int channel = caller_take_channel(req.pty_mask != 0 || req.agent, getuid());
-  int slot = session_slot(getuid(), limits.nproc);
+  int dir = state_dir();
+  int slot = session_slot(dir, getuid(), limits.nproc);
   caller_uid = caller_take_identity();
-  login(&req, &env, &limits, channel, slot);
+  login(&req, &env, &limits, channel, dir, slot);
 }

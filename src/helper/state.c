@@ -33,11 +33,10 @@ int state_dir(void) {
   return trusted_dir(CELLSH_STATE_DIR);
 }
 
-int session_slot(uid_t uid, rlim_t nproc) {
+int session_slot(int dir, uid_t uid, rlim_t nproc) {
   unsigned max = nproc < SESSIONS_MAX ? (unsigned)nproc : SESSIONS_MAX;
   char name[32];
   xsnprintf(name, sizeof name, "%u.slots", (unsigned)uid);
-  cleanup_fd int dir = state_dir();
   cleanup_fd int fd = RETRY(openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
   if (fd < 0)
     die_errno(EXIT_INTERNAL, "can't open \"%s/%s\"", CELLSH_STATE_DIR, name);

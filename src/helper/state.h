@@ -93,7 +93,7 @@ bool join_idle(int dir, uid_t uid);
  * that limit (SA-25). Returns the fd holding the lock, or dies (EXIT_REFUSED)
  * when every slot is taken. Called before the real uid becomes 0. */
 #define SESSIONS_MAX 1024
-int session_slot(uid_t uid, rlim_t nproc);
+int session_slot(int dir, uid_t uid, rlim_t nproc);
 
 /* Fill the start time and namespace inodes of pid into rec: true, or false if
  * the process is gone (or a zombie); any other failure is fatal. */

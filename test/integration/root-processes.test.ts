@@ -38,6 +38,19 @@ async function holdLock(t: TestContext, user: TestUser): Promise<() => void> {
   return release;
 }
 
+/** Python that leaves w, a pipe with no room left (not even a byte), blocking. */
+const FULL_PIPE = `
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, os.O_NONBLOCK)
+for chunk in (4096, 1):
+    try:
+        while True: os.write(w, b"x" * chunk)
+    except BlockingIOError:
+        pass
+fcntl.fcntl(w, fcntl.F_SETFL, 0)
+`;
+
 /** Helper processes of the user's (by the uid the login logged, or by their children). */
 const helpers = (): number[] => pidsRunning(inst!.helper);
 
@@ -85,16 +98,7 @@ test('a refusal to a caller whose stderr pipe is full parks no root process, and
   mustApply(inst!);
   // 30 helpers refused for their stdin (a folder), each with stderr a full pipe:
   // each blocks writing its refusal. They must do so as the user.
-  const script = `
-import fcntl, os, subprocess, sys, time
-r, w = os.pipe()
-fcntl.fcntl(w, fcntl.F_SETFL, os.O_NONBLOCK)
-try:
-    while True: os.write(w, b"x" * 4096)
-except BlockingIOError:
-    pass
-fcntl.fcntl(w, fcntl.F_SETFL, 0)
-folder = os.open("/", os.O_RDONLY)
+  const script = `${FULL_PIPE}folder = os.open("/", os.O_RDONLY)
 started = refused_fork = 0
 for i in range(30):
     try:
@@ -125,16 +129,7 @@ time.sleep(60)
 test('a refusal after the helper became root does not wait on a full stderr pipe', { skip }, async (t) => {
   const user = createUser(t, inst!, 'rp-rootpipe');
   mustApply(inst!);
-  const script = `
-import fcntl, os, subprocess, sys, time
-r, w = os.pipe()
-fcntl.fcntl(w, fcntl.F_SETFL, os.O_NONBLOCK)
-try:
-    while True: os.write(w, b"x" * 4096)
-except BlockingIOError:
-    pass
-fcntl.fcntl(w, fcntl.F_SETFL, 0)
-start = time.monotonic()
+  const script = `${FULL_PIPE}start = time.monotonic()
 p = subprocess.Popen([sys.argv[1], "run", "--set", "hostname=not-allowed", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w)
 try:
     print(p.wait(timeout=10), round(time.monotonic() - start, 1))
