@@ -74,6 +74,18 @@ test('an event after a torn line starts a line of its own, and logs --user still
   assert.match(shown, /login .*command="echo after-the-cut"/);
 });
 
+test('a session that fails after it became the user is logged with why (its process no longer holds the log)', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'al-late');
+  mustApply(inst!, `users:\n  ${user.name}:\n    shell: /usr/bin/cellsh-t-no-such-shell\n`);
+  const r = await cellshCommand(inst!, user, 'true');
+  assert.equal(r.status, 127, r.err);
+  assert.match(r.err, /can't run your shell "\/usr\/bin\/cellsh-t-no-such-shell"/);
+  const error = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'error').at(-1);
+  assert.equal(error?.['code'], 127);
+  assert.match(String(error?.['reason']), /can't run your shell/);
+  assert.match(String(error?.['session']), /^[0-9a-f]{12}$/, 'with the session it ended');
+});
+
 test('C1 controls and bidirectional overrides in a command are escaped in the log file', { skip }, async (t) => {
   const user = createUser(t, inst!, 'al-c1');
   mustApply(inst!);

@@ -7,6 +7,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { formatCompiled, parseCompiled } from '../../src/policy/compiled.js';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { containerRecord, createUser, type TestUser } from '../helpers/users.js';
 import { run, runAsync, waitFor, type Result } from '../helpers/system.js';
@@ -173,33 +175,24 @@ sys.stdout.flush()
   for (const l of refused) assert.match(l, /^refused 77 cellsh: you have 3 cellsh sessions running or starting, the most your process limit allows/);
 });
 
-test('interval timers set by the caller can\'t end the helper at a moment of their choosing', { skip }, async (t) => {
+test('CPU-time interval timers set by the caller can\'t end the helper while it works as root', { skip }, async (t) => {
   const user = createUser(t, inst!, 'rp-timers');
   mustApply(inst!);
-  assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
-  const withTimer = (timer: string, seconds: number, command: string): Promise<Result> => asUserWith(user, [], '/usr/bin/python3', ['-c',
-    `import os, signal, sys; signal.setitimer(signal.${timer}, ${seconds}); os.execv(sys.argv[1], [sys.argv[1], "run", sys.argv[2]])`,
-    inst!.helper, command]);
-  // SIGALRM (timers survive execve) while the session runs: the monitor, root, would die and its exit event with it.
-  const during = await withTimer('ITIMER_REAL', 0.5, 'sleep 1; echo ran');
-  assert.deepEqual([during.status, during.out], [0, 'ran\n'], `while the session runs: ${during.err}`);
-  assert.equal(logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1)?.['status'], 0);
-  // And while the helper waits, as root, for another login to finish.
-  const release = await holdLock(t, user);
-  const waiting = withTimer('ITIMER_REAL', 0.3, 'echo ran');
-  await new Promise((r) => setTimeout(r, 1000));
-  release();
-  const r = await waiting;
-  assert.deepEqual([r.status, r.out], [0, 'ran\n'], `while it waits: ${r.err}`);
-  // The CPU-time timers fire at an amount of CPU the caller picks, which no
-  // test can place reliably inside the root phase: the helper is seen (as
-  // strace, root, sees it) clearing all three before it takes the real uid.
-  const traced = run('strace', ['-f', '-e', 'trace=setitimer,setresuid', '--', '/usr/bin/setpriv',
-    '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', inst!.helper, 'run', 'true']);
-  const calls = traced.err.split('\n').filter((l) => /setitimer|setresuid\(0, 0, 0\)/.test(l)).map((l) => l.replace(/^\[pid\s+\d+\] /, ''));
-  const cleared = calls.slice(0, 3).map((l) => /setitimer\((ITIMER_\w+), \{it_interval=\{tv_sec=0, tv_usec=0\}, it_value=\{tv_sec=0, tv_usec=0\}\}/.exec(l)?.[1]);
-  assert.deepEqual(cleared, ['ITIMER_REAL', 'ITIMER_VIRTUAL', 'ITIMER_PROF'], calls.join('\n'));
-  assert.match(calls[3] ?? '', /setresuid\(0, 0, 0\)/, 'then the real uid');
+  // Give the helper root work worth tens of milliseconds of CPU: a compiled
+  // policy of 15,000 records (made-up uids), which it reads under the lock.
+  const users = parseCompiled(readFileSync(inst!.compiledPolicy));
+  const me = users.find((u) => u.uid === user.uid)!;
+  const fakes = Array.from({ length: 15_000 }, (_, i) => ({ ...me, uid: 3_000_000 + i, name: `cellsh-t-f${i}`, home: `/home/cellsh-t-f${i}` }));
+  writeFileSync(`${inst!.compiledPolicy}.tmp`, formatCompiled([...users, ...fakes].sort((a, b) => a.uid - b.uid), 'a large policy for a test'), { mode: 0o644 });
+  renameSync(`${inst!.compiledPolicy}.tmp`, inst!.compiledPolicy);
+  t.after(() => mustApply(inst!));
+  // Interval timers survive execve(2): set to fire after 15 ms of the
+  // process's own CPU time, well after exec and well within the policy read.
+  for (const timer of ['ITIMER_VIRTUAL', 'ITIMER_PROF']) {
+    const r = await asUserWith(user, [], '/usr/bin/python3', ['-c',
+      `import os, signal, sys; signal.setitimer(signal.${timer}, 0.015); os.execv(sys.argv[1], [sys.argv[1], "run", "echo ran"])`, inst!.helper]);
+    assert.deepEqual([r.status, r.out], [0, 'ran\n'], `${timer}: ${r.err}`);
+  }
 });
 
 test('the caller\'s CPU, address-space and stack limits don\'t reach root code; the program gets them back', { skip }, async (t) => {
@@ -262,6 +255,33 @@ print("done")
     assert.match(f.target, /^(pipe:|socket:|anon_inode:\[pidfd\]|\/dev\/null)/, `fd ${f.fd}: ${f.target}`);
   }
   assert.equal((await session).out, 'ran\ndone\n', 'the session went on once the channel had room');
+});
+
+test('the container\'s init holds nothing of root\'s once it is the user\'s (caught while the helper records it)', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-initfds');
+  mustApply(inst!);
+  t.after(() => run(inst!.helper, ['stop', String(user.uid)]));
+  // The helper's rename of the new record, held back 3 s by strace (root,
+  // so the setuid exec still counts): meanwhile the init, already the user,
+  // waits for the go-ahead.
+  const traced = runAsync('strace', ['-f', '-o', '/dev/null', '-e', 'trace=renameat,renameat2', '-e', 'inject=renameat,renameat2:delay_enter=3000000',
+    '--', '/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', inst!.helper, 'run', 'true'],
+  { env: { PATH: '/usr/bin:/bin' } });
+  const init = await waitFor('the new init, as the user', () => helpers().find((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'cellsh-init' && uidsOf(p)?.[0] === user.uid;
+    } catch {
+      return false;
+    }
+  }));
+  const fds = fdsOf(init);
+  assert.ok(fds.length > 0);
+  for (const f of fds) {
+    assert.ok(!f.target.startsWith(inst!.root), `fd ${f.fd} is a file of the installation: ${f.target}`);
+    assert.equal(f.pidfdOf, undefined, `fd ${f.fd} is a pidfd`);
+    assert.match(f.target, /^(pipe:|socket:|\/dev\/null)/, `fd ${f.fd}: ${f.target}`);
+  }
+  assert.equal((await traced).status, 0, 'the login went on');
 });
 
 test('the session\'s monitor stays root: the user can\'t signal, stop, renice, limit or trace it; root\'s signals still reach the program', { skip }, async (t) => {
