@@ -412,8 +412,10 @@ uninstall() {
                 info "keeping $path: it was changed after install"; fi ;;
     esac
   done <<< "$manifest"
-  rm -f "$VARDIR/policy.compiled" "$LOGDIR/cellsh.log" "$STATEDIR"/*.lock
+  rm -f "$VARDIR/policy.compiled" "$LOGDIR/cellsh.log" "$STATEDIR"/*.lock "$STATEDIR"/*.slots "$STATEDIR"/*.budget \
+    "$STATEDIR"/*.limits "$STATEDIR"/*.notice
   for cg in /sys/fs/cgroup/*/"$CGROUP_NAME" /sys/fs/cgroup/"$CGROUP_NAME" /sys/fs/cgroup/"$CGROUP_NAME".slice/"$CGROUP_NAME".service; do
+    if [ -d "$cg/helpers" ]; then rmdir "$cg/helpers" 2>/dev/null || true; fi
     if [ -d "$cg" ]; then rmdir "$cg" 2>/dev/null || true; fi
   done
   grep '^dir ' <<< "$manifest" | cut -d' ' -f2- | sort -r | while read -r dir; do rmdir "$dir" 2>/dev/null || true; done

@@ -2,6 +2,7 @@
 #include "caller.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -65,6 +66,11 @@ static void raise_limits(struct caller_limits *out) {
   }
 }
 
+/* Ignored while the helper runs: see caller_check_entry. */
+static bool ignored_here(int sig) {
+  return sig == SIGPIPE || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
 void caller_check_entry(struct caller_limits *out) {
   if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0)
     die(EXIT_REFUSED, "no_new_privs is set: cellsh can't start a container from inside one");
@@ -86,22 +92,43 @@ void caller_check_entry(struct caller_limits *out) {
   struct rlimit no_core = {0, core.rlim_max};
   if (setrlimit(RLIMIT_CORE, &no_core) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die_errno(EXIT_INTERNAL, "can't secure the helper process");
-  /* Default dispositions, nothing blocked; SIGPIPE ignored, so a caller who
-   * closes the read end of stderr can't end root code at a write (the
-   * session's program gets SIG_DFL back before exec). */
+  /* Default dispositions, but: SIGPIPE ignored, so a caller who closes the
+   * read end of stderr can't end root code at a write; the terminal's stop
+   * signals ignored, so ^Z can't stop it (signals a terminal sends its
+   * foreground process group skip the permission check, and the caller may
+   * make that the helper's); the signals passed on held (caller.h). The
+   * session's program gets the defaults back before exec. */
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP)
-      signal(sig, sig == SIGPIPE ? SIG_IGN : SIG_DFL);
-  sigset_t none_blocked;
-  sigemptyset(&none_blocked);
-  sigprocmask(SIG_SETMASK, &none_blocked, NULL);
+      signal(sig, ignored_here(sig) ? SIG_IGN : SIG_DFL);
+  sigset_t held;
+  caller_passed_on(&held);
+  sigprocmask(SIG_SETMASK, &held, NULL);
+  /* Nor the caller's scheduling class: a real-time one escapes the cpu limit
+   * (CFS bandwidth does not throttle it, and cgroup v1 refuses it a place in
+   * a cgroup without real-time runtime), SCHED_IDLE would starve root code.
+   * The nice value stays: the login's, as pam_limits may have set it. */
+  if (sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){0}) < 0)
+    die_errno(EXIT_INTERNAL, "can't reset the scheduling class");
 }
 
-void caller_restore_limits(const struct caller_limits *l) {
+void caller_passed_on(sigset_t *set) {
+  static const int passed[] = PASSED_ON_SIGNALS;
+  sigemptyset(set);
+  for (size_t i = 0; i < sizeof passed / sizeof *passed; i++)
+    sigaddset(set, passed[i]);
+}
+
+void caller_restore(const struct caller_limits *l) {
   for (int i = 0; i < CL_COUNT; i++)
     if (setrlimit(raised[i].resource, &l->saved[i]) < 0)
       die_errno(EXIT_INTERNAL, "can't restore your %s limit", raised[i].name);
-  signal(SIGPIPE, SIG_DFL);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (ignored_here(sig))
+      signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /* The container never gets a terminal from outside; cellsh passes /dev/null or

@@ -7,6 +7,7 @@
 #ifndef CELLSH_CALLER_H
 #define CELLSH_CALLER_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -39,7 +40,15 @@ int caller_take_channel(bool required, uid_t uid);
 /* Keep the caller's uid as data and make the real uid 0 (see main.c). */
 uid_t caller_take_identity(void);
 
-/* In the session's program, before exec: the caller's limits back. */
-void caller_restore_limits(const struct caller_limits *l);
+/* The signals the session's monitor passes on to the program. They are held
+ * (blocked) from entry until the monitor takes them, so one that comes during
+ * setup (a ^C from a terminal whose foreground the caller made the helper's
+ * process group, root's SIGTERM) reaches the program then, never root code. */
+#define PASSED_ON_SIGNALS {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2}
+void caller_passed_on(sigset_t *set);
+
+/* In the session's program, before exec: the caller's limits and the default
+ * signal state back. */
+void caller_restore(const struct caller_limits *l);
 
 #endif

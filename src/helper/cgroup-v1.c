@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -17,6 +18,8 @@
 #include "util.h"
 
 #define CGROUP_SUPER_MAGIC 0x27e0eb
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#define UNIFIED "/sys/fs/cgroup/unified"
 #define CPU_PERIOD_US 100000u
 #define MEMORY_UNLIMITED 9223372036854771712ull /* what v1 reports for "no limit" */
 #define PAGE_MASK (~4095ull)                    /* v1 rounds memory limits down to pages */
@@ -264,6 +267,17 @@ static void v1_watch(uid_t uid, struct cg_watch *w) {
   }
 }
 
+/* On a hybrid host (systemd's), /sys/fs/cgroup/unified is a cgroup v2
+ * hierarchy beside the v1 ones, where the user's manager may own a cgroup. */
+static void v1_adopt_helper(void) {
+  struct statfs fs;
+  if (statfs(UNIFIED, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+    return;
+  cleanup_fd int root = cg_open_root(UNIFIED, CGROUP2_SUPER_MAGIC);
+  cleanup_fd int base = cg_subdir(root, CELLSH_CGROUP_NAME, UNIFIED);
+  cg_enter_helpers(base, CELLSH_CGROUP_NAME);
+}
+
 static void v1_events(const struct cg_watch *w, struct cg_events *out) {
   out->oom_kills = w->memory_dir < 0 ? 0 : cg_read_key(w->memory_dir, "memory.oom_control", "oom_kill");
   out->pids_max = w->pids_dir < 0 ? 0 : cg_read_key(w->pids_dir, "pids.events", "max");
@@ -271,5 +285,5 @@ static void v1_events(const struct cg_watch *w, struct cg_events *out) {
 
 const struct cg_backend cg_v1 = {
   .name = "v1", .create = v1_create, .update = v1_update, .procs = v1_procs, .open_entry = v1_open_entry, .destroy = v1_destroy,
-  .watch = v1_watch, .events = v1_events,
+  .watch = v1_watch, .events = v1_events, .adopt_helper = v1_adopt_helper,
 };

@@ -319,6 +319,12 @@ static void v2_watch(uid_t uid, struct cg_watch *w) {
   cg_watch_file(&w->wake[0], w->memory_dir, "pids.events");
 }
 
+static void v2_adopt_helper(void) {
+  static const struct cg_limits none = {.swap = SWAP_ANY}; /* the base as a first login makes it */
+  cleanup_fd int base = open_base(&none);
+  cg_enter_helpers(base, CELLSH_CGROUP_NAME);
+}
+
 static void v2_events(const struct cg_watch *w, struct cg_events *out) {
   out->oom_kills = w->memory_dir < 0 ? 0 : cg_read_key(w->memory_dir, "memory.events", "oom_kill");
   out->pids_max = w->pids_dir < 0 ? 0 : cg_read_key(w->pids_dir, "pids.events", "max");
@@ -326,5 +332,5 @@ static void v2_events(const struct cg_watch *w, struct cg_events *out) {
 
 const struct cg_backend cg_v2 = {
   .name = "v2", .create = v2_create, .update = v2_update, .procs = v2_procs, .open_entry = v2_open_entry, .destroy = v2_destroy,
-  .watch = v2_watch, .events = v2_events,
+  .watch = v2_watch, .events = v2_events, .adopt_helper = v2_adopt_helper,
 };

@@ -195,6 +195,11 @@ void cg_watch_file(int *fd, int dir, const char *file) {
     (void)inotify_add_watch(*fd, path, IN_MODIFY);
 }
 
+void cg_enter_helpers(int dir, const char *what) {
+  cleanup_fd int leaf = cg_subdir(dir, CG_HELPERS, what);
+  cg_write(leaf, "cgroup.procs", "0", CG_HELPERS);
+}
+
 void cg_enter(struct cg_entry *entry) {
   for (int i = 0; i < entry->n; i++) {
     /* "0" means the writing process itself. */

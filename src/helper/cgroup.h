@@ -65,12 +65,25 @@ struct cg_backend {
   void (*watch)(uid_t uid, struct cg_watch *w);
   /* Read the counters; those that can't be read stay 0. */
   void (*events)(const struct cg_watch *w, struct cg_events *out);
+  /* Move the calling process (the helper, root by now) out of the cgroup its
+   * caller put it in, into cellsh's own root-owned "helpers" cgroup, on every
+   * cgroup v2 hierarchy: a user who owns a v2 cgroup (a systemd user manager
+   * delegates one) could otherwise kill (cgroup.kill), freeze (cgroup.freeze)
+   * or starve (memory.max) a root process of cellsh's, the session's monitor
+   * and its exit event with it. */
+  void (*adopt_helper)(void);
 };
 
 extern const struct cg_backend cg_v1, cg_v2;
 
 /* The backend for this host's hierarchy. */
 const struct cg_backend *cg_detect(void);
+
+/* The leaf below cellsh's subtree that holds the helpers themselves. */
+#define CG_HELPERS "helpers"
+
+/* Move the calling process into dir/CG_HELPERS (made if missing). */
+void cg_enter_helpers(int dir, const char *what);
 
 /* Move the calling process into the cgroup(s) of an opened entry, then close it. */
 void cg_enter(struct cg_entry *entry);

@@ -81,22 +81,25 @@ static void end_container(int dir, uid_t uid, const char *id, int pidfd, const c
   notice_remove(dir, uid); /* the sessions read it through the fds they hold */
 }
 
-static NORETURN void do_stop(const struct request *req, uid_t caller) {
-  uid_t target = caller;
+static NORETURN void do_stop(const struct request *req, uid_t caller, int dir) {
+  caller_uid = caller;
   log_open();
   die_hook = log_failure;
-  if ((req->has_stop_uid || req->notice) && caller != 0)
-    die(EXIT_REFUSED, "only root may stop another user's container");
-  if (req->has_stop_uid)
-    target = req->stop_uid;
-  else if (caller == 0)
+  uid_t target = req->has_stop_uid ? req->stop_uid : caller;
+  if (caller == 0 && !req->has_stop_uid)
     die(EXIT_USAGE, "root must name the uid: cellsh-helper stop UID");
-  cleanup_fd int dir = state_dir();
   /* A login wedged while holding the lock must not keep root from stopping
-   * the container: after a short wait, go on without it. */
-  cleanup_fd int lock = state_lock(dir, target, caller == 0 ? STOP_LOCK_WAIT_S : LOCK_WAIT_S);
+   * the container: after a short wait, go on without it. A user waits for
+   * their own lock, and what they make the helper log is theirs to pay for
+   * (budget.h), a refusal included. */
+  cleanup_fd int lock = state_lock(dir, caller == 0 ? target : caller, caller == 0 ? STOP_LOCK_WAIT_S : LOCK_WAIT_S);
   if (lock < 0 && caller != 0)
     die(EXIT_INTERNAL, "timed out after %d s waiting for a login to finish; try again", LOCK_WAIT_S);
+  if (caller != 0) {
+    admit_to_log(dir, caller);
+    if (req->has_stop_uid || req->notice)
+      die(EXIT_REFUSED, "only root may stop another user's container");
+  }
   struct container_record rec;
   bool had = state_read(dir, target, &rec);
   cleanup_fd int pidfd = had ? state_pin(&rec) : -1;
@@ -108,6 +111,7 @@ static NORETURN void do_stop(const struct request *req, uid_t caller) {
     log_num(&f, "by_uid", caller);
     log_event("container-stop", &f);
   }
+  budget_settle(true);
   _exit(0);
 }
 
@@ -284,9 +288,12 @@ int main(int argc, char **argv) {
   struct caller_limits limits;
   caller_check_entry(&limits);
   if (req.verb == VERB_STOP) {
+    int dir = state_dir();
     if (getuid() != 0)
-      (void)session_slot(state_dir(), getuid(), limits.nproc); /* both held until exit */
-    do_stop(&req, caller_take_identity());
+      (void)session_slot(dir, getuid(), limits.nproc); /* held until exit */
+    uid_t caller = caller_take_identity();
+    cg_detect()->adopt_helper();
+    do_stop(&req, caller, dir);
   }
   /* Every refusal that needs nothing of root's comes before the real uid
    * becomes 0 (caller.h), the bound on what one uid may hold at once too. */
@@ -297,5 +304,6 @@ int main(int argc, char **argv) {
   int dir = state_dir();
   int slot = session_slot(dir, getuid(), limits.nproc);
   caller_uid = caller_take_identity();
+  cg_detect()->adopt_helper();
   login(&req, &env, &limits, channel, dir, slot);
 }

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "monitor.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
+#include "state.h"
 #include "privs.h"
 
 #define NOTICE_EVERY_MS 30000 /* repeats of one kind of notice, at most this often */
@@ -41,10 +44,17 @@ static void format_size(char *buf, size_t len, uint64_t bytes) {
   xsnprintf(buf, len, "%" PRIu64 " bytes", bytes);
 }
 
+static int state_dir_fd = -1; /* opened as root, for limit_log_claim */
+
 /* One line to the person (their terminal is raw while cellsh relays a pty),
- * and one event in the log. */
-static void tell(const struct session *s, const char *event, const char *limit, uint64_t count, const char *line) {
+ * and one event in the log, if this session is the one to log it. */
+static void tell(const struct session *s, const char *event, int kind, const char *limit, uint64_t counter,
+                 const char *line, bool final) {
   say("%scellsh: %s%s", s->req->pty_mask ? "\r\n" : "", line, tell_nl(s));
+  /* At a session's end, what no session logged yet is logged (once). */
+  uint64_t count = limit_log_claim(state_dir_fd, s->user->uid, s->container->id, kind, counter, final ? 0 : NOTICE_EVERY_MS);
+  if (count == 0)
+    return;
   struct log_fields f = {0};
   log_str(&f, "user", s->user->name);
   log_num(&f, "uid", s->user->uid);
@@ -78,7 +88,7 @@ static void check_limits(const struct session *s, const struct cg_watch *w, stru
                 value, k, k == 1 ? "" : "es");
     else
       xsnprintf(line, sizeof line, "memory ran out: the kernel ended %" PRIu64 " process%s in your container", k, k == 1 ? "" : "es");
-    tell(s, "oom", l->memory ? value : "none", k, line);
+    tell(s, "oom", LIMIT_OOM, l->memory ? value : "none", now.oom_kills, line, final);
     n->told.oom_kills = now.oom_kills;
     n->told_ms[0] = t;
   }
@@ -86,7 +96,7 @@ static void check_limits(const struct session *s, const struct cg_watch *w, stru
     xsnprintf(value, sizeof value, "%" PRIu32, l->pids);
     xsnprintf(line, sizeof line, "your container reached its limit of %s processes and threads: "
               "some could not start", value);
-    tell(s, "pids-limit", value, now.pids_max - n->told.pids_max, line);
+    tell(s, "pids-limit", LIMIT_PIDS, value, now.pids_max, line, final);
     n->told.pids_max = now.pids_max;
     n->told_ms[1] = t;
   }
@@ -157,11 +167,16 @@ void monitor(const struct session *s, pid_t child, int reports) {
   struct notices n = {0};
   s->cg->events(&w, &n.told);
   int notice = notice_open_for_reading(u->uid); /* as root: the state folder is root's */
+  state_dir_fd = RETRY(open(CELLSH_STATE_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   confine_monitor();
   child_pid = child;
-  static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+  static const int forwarded[] = PASSED_ON_SIGNALS;
   for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
     sigaction(forwarded[i], &(struct sigaction){.sa_handler = forward_signal, .sa_flags = SA_RESTART}, NULL);
+  /* Held since entry (caller.c): what came meanwhile goes to the program now. */
+  sigset_t held;
+  caller_passed_on(&held);
+  sigprocmask(SIG_UNBLOCK, &held, NULL);
   /* SIGPIPE stays ignored (caller.c): a reader of stderr that went away must
    * not kill the monitor, or the exit status and the exit event would be lost. */
   if (s->channel >= 0)

@@ -221,10 +221,11 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   }
   /* The caller's own limits last: a small address space must not fail an
    * allocation of this process's on the way. */
-  caller_restore_limits(&s->limits);
+  caller_restore(&s->limits);
   seccomp_confine(u->seccomp, u->nested_userns); /* last: the filter may refuse what came before */
-  /* Nothing but stdio crosses into the user's program (SA-05). */
-  close_range(3, ~0U, 0);
+  /* Nothing but stdio crosses into the user's program (SA-05); the report
+   * pipe is close-on-exec, and says why if the exec fails. */
+  close_all_but(&report_fd, 1);
   const char *base = strrchr(u->shell, '/') + 1;
   char arg0[PATH_MAX_LEN + 2];
   xsnprintf(arg0, sizeof arg0, "%s%s", s->req->verb == VERB_LOGIN ? "-" : "", base);

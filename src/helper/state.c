@@ -212,6 +212,32 @@ static int notice_open(int dir, uid_t uid, int flags) {
   return RETRY(openat(dir, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
 }
 
+uint64_t limit_log_claim(int dir, uid_t uid, const char *container, int kind, uint64_t counter, uint64_t every_ms) {
+  char name[32], text[128], id[13] = "";
+  xsnprintf(name, sizeof name, "%u.limits", (unsigned)uid);
+  cleanup_fd int fd = dir < 0 ? -1 : RETRY(openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  if (fd < 0 || RETRY(flock(fd, LOCK_EX)) < 0)
+    return 0;
+  ssize_t n = pread(fd, text, sizeof text - 1, 0);
+  text[n > 0 ? n : 0] = '\0';
+  unsigned long long logged[LIMIT_KINDS] = {0}, at[LIMIT_KINDS] = {0};
+  /* "<container> <oom count> <oom ms> <pids count> <pids ms>"; another container's counts start afresh. */
+  if (sscanf(text, "%12s %llu %llu %llu %llu", id, &logged[0], &at[0], &logged[1], &at[1]) != 5 || strcmp(id, container)) {
+    memset(logged, 0, sizeof logged);
+    memset(at, 0, sizeof at);
+  }
+  uint64_t now = now_ms();
+  if (counter <= logged[kind] || (at[kind] && now - at[kind] < every_ms))
+    return 0;
+  uint64_t rise = counter - logged[kind];
+  logged[kind] = counter;
+  at[kind] = now;
+  int len = snprintf(text, sizeof text, "%s %llu %llu %llu %llu\n", container, logged[0], at[0], logged[1], at[1]);
+  if (len < 0 || ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)len, 0) != len)
+    return 0;
+  return rise;
+}
+
 int notice_open_for_reading(uid_t uid) {
   cleanup_fd int dir = RETRY(open(CELLSH_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   return dir < 0 ? -1 : notice_open(dir, uid, O_RDONLY);

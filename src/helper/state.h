@@ -76,6 +76,16 @@ int notice_open_for_reading(uid_t uid);
 /* The notice in fd if it is for the container `container` (into buf). */
 bool notice_read(int fd, const char *container, char *buf, size_t len);
 
+/* "<uid>.limits": how far each kind of limit event (LIMIT_OOM, LIMIT_PIDS) of
+ * uid's container has been logged. Every session's monitor tells its own
+ * person, but only one logs each rise of the kernel's counter, and at most
+ * once every every_ms per kind, so limit events take one line per kind and
+ * container at that rate however many sessions run (the log's budget, budget.h,
+ * is for what logins log). Returns how many events to log (counter minus what
+ * was logged), or 0. dir: the state folder, opened by the monitor as root. */
+enum { LIMIT_OOM, LIMIT_PIDS, LIMIT_KINDS };
+uint64_t limit_log_claim(int dir, uid_t uid, const char *container, int kind, uint64_t counter, uint64_t every_ms);
+
 /* Remove uid's notice (a new container starts). */
 void notice_remove(int dir, uid_t uid);
 

@@ -38,7 +38,7 @@ export function removeUser(inst: TestInstall, name: string): void {
   for (let i = 0; i < 50 && run('pgrep', ['-U', n]).status === 0; i++) run('sleep', ['0.1']);
   run('userdel', ['--remove', name]);
   // What the helper keeps per uid besides the container (a later user may get the same uid).
-  for (const file of [`${n}.budget`, `${n}.slots`]) rmSync(`${inst.stateDir}/${file}`, { force: true });
+  for (const file of [`${n}.budget`, `${n}.slots`, `${n}.limits`]) rmSync(`${inst.stateDir}/${file}`, { force: true });
   if (existsSync(`/home/${name}`)) run('rm', ['-rf', `/home/${name}`]);
 }
 

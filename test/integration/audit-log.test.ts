@@ -86,6 +86,33 @@ test('a session that fails after it became the user is logged with why (its proc
   assert.match(String(error?.['session']), /^[0-9a-f]{12}$/, 'with the session it ended');
 });
 
+test('a user\'s refused stop is logged under their uid and paid from their log budget', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'al-stop');
+  mustApply(inst!);
+  assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
+  const bucket = (): number => Number(readFileSync(`${inst!.stateDir}/${user.uid}.budget`, 'utf8').split(' ')[2]);
+  const before = bucket();
+  const r = await asUser(user, inst!.helper, ['stop', '1']);
+  assert.equal(r.status, 77);
+  const denied = logRecords(inst!).filter((l) => l['msg'] === 'denied' && /only root may stop/.test(String(l['reason']))).at(-1);
+  assert.equal(denied?.['uid'], user.uid, 'the refusal names the user who asked');
+  assert.ok(bucket() < before, `the line was paid for (${before} -> ${bucket()})`);
+});
+
+test('a limit hit is logged once per container, not once per session', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'al-limits');
+  mustApply(inst!, `users:\n  ${user.name}:\n    limits: {pids: 40}\n`);
+  t.after(() => run(inst!.helper, ['stop', String(user.uid)]));
+  const sessions = Array.from({ length: 5 }, () => asUser(user, inst!.helper, ['run', 'sleep 6']));
+  await waitFor('five sessions', () => pidsRunning(inst!.helper).filter((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)).length === 5);
+  // One burst past the limit; every session's monitor sees the counter rise.
+  await cellshCommand(inst!, user, 'for i in $(seq 60); do sleep 5 & done 2>/dev/null; wait');
+  await Promise.all(sessions);
+  const hits = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'pids-limit');
+  assert.equal(hits.length, 1, `one pids-limit line for the container: ${JSON.stringify(hits)}`);
+  assert.ok(Number(hits[0]!['count']) > 0);
+});
+
 test('C1 controls and bidirectional overrides in a command are escaped in the log file', { skip }, async (t) => {
   const user = createUser(t, inst!, 'al-c1');
   mustApply(inst!);

@@ -7,7 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
 import { formatCompiled, parseCompiled } from '../../src/policy/compiled.js';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { containerRecord, createUser, type TestUser } from '../helpers/users.js';
@@ -94,6 +94,92 @@ for (const route of ['the Node login shell', 'the early start'] as const) {
     await term.type('exit\r');
   });
 }
+
+test('a caller who makes the helper their terminal\'s foreground can\'t stop it with ^Z; a ^C reaches only the program', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-fgpty');
+  mustApply(inst!);
+  assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
+  // The helper exec'd on a pty of the caller's own, as that terminal's
+  // foreground process group (its stdio elsewhere: terminals on stdio are refused).
+  const script = `
+import os, pty, sys, time
+pid, master = pty.fork()
+if pid == 0:
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in range(3): os.dup2(null, fd)
+    os.execv(sys.argv[1], [sys.argv[1], "run", "sleep 3"])
+def field(name):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith(name + ":"): return line.split()[1]
+for i in range(500):
+    if field("Uid") == "0": break
+    time.sleep(0.01)
+os.write(master, b"\x1a")
+time.sleep(0.5)
+print("after-Z", field("State"), flush=True)
+os.write(master, b"\x03")
+_, status = os.waitpid(pid, 0)
+print("status", os.waitstatus_to_exitcode(status))
+`;
+  const r = await asUserWith(user, [], '/usr/bin/python3', ['-c', script, inst!.helper]);
+  const lines = r.out.trim().split('\n');
+  assert.match(lines[0] ?? '', /^after-Z [SR]$/, `^Z did not stop the root helper: ${r.out}${r.err}`);
+  assert.equal(lines[1], 'status 130', 'the ^C, held during setup, ended the program through the monitor');
+  const exit = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1);
+  assert.deepEqual([exit?.['status'], exit?.['signal']], [130, 2]);
+});
+
+test('a user who owns a cgroup (as a systemd user manager delegates one) can\'t kill or freeze the root helper through it', { skip }, async (t) => {
+  const v2 = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((d) => existsSync(`${d}/cgroup.subtree_control`));
+  if (!v2) return t.skip('no cgroup v2 hierarchy here');
+  const user = createUser(t, inst!, 'rp-deleg');
+  mustApply(inst!);
+  assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
+  const owned = `${v2}/cellsh-t-deleg-${process.pid}`;
+  mkdirSync(owned);
+  t.after(() => {
+    for (const d of [`${owned}/x`, owned]) try { rmdirSync(d); } catch { /* gone or busy */ }
+  });
+  for (const f of ['', '/cgroup.procs', '/cgroup.threads', '/cgroup.subtree_control']) chownSync(`${owned}${f}`, user.uid, user.gid);
+  // The user's shell starts in their cgroup, makes a child cgroup there, moves
+  // itself in and execs the helper; a second process of theirs kills (or
+  // freezes) that child cgroup once the helper runs.
+  for (const [how, file] of [['cgroup.kill', 'cgroup.kill'], ['cgroup.freeze', 'cgroup.freeze']] as const) {
+    const script = `mkdir -p ${owned}/x || exit 9; (sleep 1; echo 1 > ${owned}/x/${file}) & echo $$ > ${owned}/x/cgroup.procs && exec ${inst!.helper} run 'sleep 3'`;
+    const shell = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/bin/sh', '-c',
+      `read go; ${script}`], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+    writeFileSync(`${owned}/cgroup.procs`, String(shell.pid));
+    const started = Date.now();
+    shell.stdin!.end('go\n');
+    const code = await Promise.race([new Promise<number | null>((resolve) => shell.on('close', (c) => resolve(c))),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000).unref())]);
+    if (typeof code === 'string') {
+      try { writeFileSync(`${owned}/x/cgroup.freeze`, '0'); } catch { /* gone */ }
+      shell.kill('SIGKILL');
+    }
+    assert.equal(code, 0, `${how}: the session ended normally`);
+    assert.ok(Date.now() - started < 6000, `${how}: and on time (${Date.now() - started} ms)`);
+    const exit = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1);
+    assert.equal(exit?.['status'], 0, `${how}: its exit event is logged`);
+    try { writeFileSync(`${owned}/x/cgroup.freeze`, '0'); } catch { /* killed */ }
+  }
+});
+
+test('a caller\'s real-time or idle scheduling class reaches neither the helper nor the program', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'rp-sched');
+  mustApply(inst!);
+  assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
+  // Real-time, as root (or rtkit, or an rtprio limit) could give a login.
+  const rt = await runAsync('/usr/bin/chrt', ['-f', '10', '/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid),
+    '--init-groups', '--', inst!.helper, 'run', 'chrt -p $$'], { env: { PATH: '/usr/bin:/bin' } });
+  assert.equal(rt.status, 0, rt.err);
+  assert.match(rt.out, /scheduling policy: SCHED_OTHER/);
+  // Idle, as the user may choose for themselves: the root monitor must not starve.
+  const session = asUserWith(user, [], '/usr/bin/chrt', ['-i', '0', inst!.helper, 'run', 'sleep 2']);
+  const monitor = await waitFor('the session\'s monitor', () => helpers().find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)));
+  assert.match(run('chrt', ['-p', String(monitor)]).out, /scheduling policy: SCHED_OTHER/);
+  assert.equal((await session).status, 0);
+});
 
 test('a refusal to a caller whose stderr pipe is full parks no root process, and counts against the caller\'s process limit', { skip }, async (t) => {
   const user = createUser(t, inst!, 'rp-fullpipe');
@@ -281,7 +367,12 @@ test('the container\'s init holds nothing of root\'s once it is the user\'s (cau
     assert.equal(f.pidfdOf, undefined, `fd ${f.fd} is a pidfd`);
     assert.match(f.target, /^(pipe:|socket:|\/dev\/null)/, `fd ${f.fd}: ${f.target}`);
   }
-  assert.equal((await traced).status, 0, 'the login went on');
+  // strace follows the init too, which lives on: once the session has
+  // ended (its exit is logged), stop the container so strace ends.
+  const exit = await waitFor('the session\'s exit', () => logRecords(inst!).find((l) => l['uid'] === user.uid && l['msg'] === 'exit'), 15_000);
+  assert.equal(exit['status'], 0, 'the login went on');
+  run(inst!.helper, ['stop', String(user.uid)]);
+  await traced;
 });
 
 test('the session\'s monitor stays root: the user can\'t signal, stop, renice, limit or trace it; root\'s signals still reach the program', { skip }, async (t) => {
