@@ -95,36 +95,64 @@ for (const route of ['the Node login shell', 'the early start'] as const) {
   });
 }
 
-test('a caller who makes the helper their terminal\'s foreground can\'t stop it with ^Z; a ^C reaches only the program', { skip }, async (t) => {
+test('a caller who makes the helper their terminal\'s foreground can\'t stop or kill it with ^Z or ^C; the ^C reaches the program', { skip }, async (t) => {
   const user = createUser(t, inst!, 'rp-fgpty');
   mustApply(inst!);
   assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
-  // The helper exec'd on a pty of the caller's own, as that terminal's
-  // foreground process group (its stdio elsewhere: terminals on stdio are refused).
+  const release = await holdLock(t, user);
+  // A pty of the caller's own: its session leader starts the helper in a
+  // process group of its own and makes that the terminal's foreground (so the
+  // group is not orphaned and ^Z would stop it), stdio elsewhere (terminals on
+  // stdio are refused). The helper then waits for the lock the test holds, as root.
   const script = `
-import os, pty, sys, time
+import os, pty, signal, sys, time
+helper = sys.argv[1]
 pid, master = pty.fork()
 if pid == 0:
-    null = os.open("/dev/null", os.O_RDWR)
-    for fd in range(3): os.dup2(null, fd)
-    os.execv(sys.argv[1], [sys.argv[1], "run", "sleep 3"])
-def field(name):
-    for line in open("/proc/%d/status" % pid):
-        if line.startswith(name + ":"): return line.split()[1]
+    child = os.fork()
+    if child == 0:
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        os.setpgid(0, 0)
+        os.tcsetpgrp(0, os.getpgrp())
+        signal.signal(signal.SIGTTOU, signal.SIG_DFL)
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in range(3): os.dup2(null, fd)
+        os.execv(helper, [helper, "run", "sleep 2"])
+    _, status = os.waitpid(child, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xff)
+def field(p, name):
+    try:
+        for line in open("/proc/%d/status" % p):
+            if line.startswith(name + ":"): return line.split()[1]
+    except OSError:
+        return "gone"
 for i in range(500):
-    if field("Uid") == "0": break
+    kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
+    if kids and field(int(kids[0]), "Uid") == "0": break
     time.sleep(0.01)
-os.write(master, b"\x1a")
-time.sleep(0.5)
-print("after-Z", field("State"), flush=True)
-os.write(master, b"\x03")
+helper_pid = int(kids[0])
+for key, name in ((b"\x1a", "^Z"), (b"\x03", "^C")):
+    os.write(master, key)
+    time.sleep(0.5)
+    print(name, field(helper_pid, "State"), field(helper_pid, "Uid"), flush=True)
+sys.stdin.readline()  # the test releases the lock
 _, status = os.waitpid(pid, 0)
-print("status", os.waitstatus_to_exitcode(status))
+print("status", os.waitstatus_to_exitcode(status), flush=True)
 `;
-  const r = await asUserWith(user, [], '/usr/bin/python3', ['-c', script, inst!.helper]);
-  const lines = r.out.trim().split('\n');
-  assert.match(lines[0] ?? '', /^after-Z [SR]$/, `^Z did not stop the root helper: ${r.out}${r.err}`);
-  assert.equal(lines[1], 'status 130', 'the ^C, held during setup, ended the program through the monitor');
+  const proc = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
+    '/usr/bin/python3', '-c', script, inst!.helper], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+  t.after(() => proc.kill('SIGKILL'));
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  await waitFor('both keys typed', () => /\^C /.test(out), 20_000);
+  release();
+  proc.stdin!.end('\n');
+  await new Promise((resolve) => proc.on('close', resolve));
+  const lines = out.trim().split('\n');
+  assert.match(lines[0] ?? '', /^\^Z [SR] 0$/, `^Z did not stop the root helper: ${out}`);
+  assert.match(lines[1] ?? '', /^\^C [SR] 0$/, `^C did not end it: ${out}`);
+  assert.equal(lines[2], 'status 130', 'the ^C, held during setup, ended the program once it ran');
   const exit = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1);
   assert.deepEqual([exit?.['status'], exit?.['signal']], [130, 2]);
 });
