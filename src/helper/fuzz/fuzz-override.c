@@ -25,11 +25,12 @@ static const char admin_text[] =
   "hostname alice-box\nnetwork none\nmemory 2147483648\nmemory_high 1073741824\nswap 536870912\npids 512\n"
   "cpu 1500\nio_weight 50\nio 8:0 1048576 0 0 100\nnofile 1024 524288\nnproc 100 200\ncore 0 max\n"
   "env http_proxy=http://proxy:3128 GREETING=gr%C3%BC%C3%9F%20dich\nrestart manual\n"
-  "user_may shell hostname env network memory memory_high swap pids cpu io_weight nofile nproc core\nend\n"
+  "user_may shell hostname env network memory memory_high swap pids cpu io_weight nofile nproc core\n"
+  "seccomp strict\nnested_userns false\nend\n"
   "user 1002\nname bob.smith\ngid 100\ngroup users\ngroups \nhome /srv/home/bob.smith\nshell /usr/bin/zsh\n"
   "hostname bob\nnetwork host\nmemory 0\nmemory_high 0\nswap max\npids 0\ncpu 0\nio_weight 0\nio \n"
   "nofile 64 64\nnproc max max\ncore max max\nenv EDITOR=vim\nrestart idle\n"
-  "user_may hostname env network memory swap pids cpu io_weight nproc\nend\n";
+  "user_may hostname env network memory swap pids cpu io_weight nproc\nseccomp default\nnested_userns true\nend\n";
 
 static void load_admin(uid_t uid, struct user_policy *out) {
   static char signed_text[sizeof admin_text + 32];
@@ -59,6 +60,7 @@ static void check_only_changed(const struct user_policy *a, const struct user_po
   CHECK(a->uid == b->uid && a->gid == b->gid && !strcmp(a->name, b->name) && !strcmp(a->group, b->group) &&
         a->n_groups == b->n_groups && !memcmp(a->groups, b->groups, a->n_groups * sizeof *a->groups) &&
         !strcmp(a->home, b->home) && a->restart == b->restart && a->user_may == b->user_may &&
+        a->seccomp == b->seccomp && a->nested_userns == b->nested_userns &&
         a->record_hash == b->record_hash, "a --set of %s changed an identity field", user_may_key[m]);
   CHECK(x->n_io == y->n_io && !memcmp(x->io, y->io, x->n_io * sizeof *x->io), "a --set changed io");
   bool same[MAY_COUNT] = {

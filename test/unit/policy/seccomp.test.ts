@@ -3,7 +3,7 @@
 // namespaces reported as a contradiction at file:line:col.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatCompiled, type CompiledUser } from '../../../src/policy/index.js';
@@ -59,12 +59,16 @@ test('a later layer can settle it, and unconfined with nested user namespaces is
   assert.deepEqual(problemsOf('defaults:\n  seccomp: unconfined\n  nested_userns: true\n'), []);
 });
 
-test('a user can\'t choose their own seccomp profile, even when the admin lets them set other keys', async () => {
+test('a user can\'t choose their own seccomp profile, even when the admin lets them set other keys',
+  { skip: process.getuid?.() === 0 ? false : 'needs root: the file must belong to the record\'s uid' }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'cellsh-home-'));
   try {
     mkdirSync(join(home, '.config'));
     writeFileSync(join(home, '.config', 'cellsh.yaml'), 'seccomp: unconfined\nnested_userns: true\n');
     const record = buildText('defaults:\n  user_may_set: [shell]\n').users.find((u) => u.name === 'alice')!;
+    // cellsh reads only a file of the record's own uid.
+    chownSync(join(home, '.config'), record.uid, record.gid);
+    chownSync(join(home, '.config', 'cellsh.yaml'), record.uid, record.gid);
     const got = await userSettings({ ...record, home });
     assert.deepEqual(got.sets, []);
     assert.deepEqual(got.messages, [

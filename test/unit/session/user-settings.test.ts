@@ -161,7 +161,7 @@ test('no message quotes a key or value the file holds, only places, known keys a
   for (const m of problems) assert.match(m, /^~\/\.config\/cellsh\.yaml:\d+:\d+: /);
   assert.doesNotMatch(problems.join('\n'), SECRET);
   assert.doesNotMatch(problems.join('\n'), /12345/);
-  assert.ok(problems.includes('~/.config/cellsh.yaml:1:1: unknown key; expected one of: image, shell, hostname, network, env, limits, rlimits, restart, user_may_set'));
+  assert.ok(problems.includes('~/.config/cellsh.yaml:1:1: unknown key; expected one of: image, shell, hostname, network, env, limits, rlimits, restart, user_may_set, seccomp, nested_userns'));;
   assert.ok(problems.includes('~/.config/cellsh.yaml:4:11: limits.memory: expected a size like "512M", got a string'), problems.join('\n'));
   assert.ok(problems.includes('~/.config/cellsh.yaml:16:8: image: expected "host", got a number'), problems.join('\n'));
   // A typo of a known key still gets its hint (it names the known key only).
