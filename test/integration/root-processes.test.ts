@@ -131,6 +131,7 @@ for i in range(500):
     if kids and field(int(kids[0]), "Uid") == "0": break
     time.sleep(0.01)
 helper_pid = int(kids[0])
+print("helper", helper_pid, flush=True)
 for key, name in ((b"\x1a", "^Z"), (b"\x03", "^C")):
     os.write(master, key)
     time.sleep(0.5)
@@ -146,12 +147,22 @@ print("status", os.waitstatus_to_exitcode(status), flush=True)
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   await waitFor('both keys typed', () => /\^C /.test(out), 20_000);
+  // A helper that ^Z stopped would wait as root for good: it is ended here, by
+  // its pid, once the test has seen it.
+  const helperPid = Number(/^helper (\d+)$/m.exec(out)?.[1]);
+  t.after(() => {
+    try {
+      if (readFileSync(`/proc/${helperPid}/comm`, 'utf8') === 'cellsh-helper\n') process.kill(helperPid, 'SIGKILL');
+    } catch { /* gone */ }
+  });
   release();
   proc.stdin!.end('\n');
-  await new Promise((resolve) => proc.on('close', resolve));
-  const lines = out.trim().split('\n');
-  assert.match(lines[0] ?? '', /^\^Z [SR] 0$/, `^Z did not stop the root helper: ${out}`);
-  assert.match(lines[1] ?? '', /^\^C [SR] 0$/, `^C did not end it: ${out}`);
+  const closed = await Promise.race([new Promise((resolve) => proc.on('close', () => resolve(true))),
+    new Promise((resolve) => setTimeout(() => resolve(false), 15_000).unref())]);
+  const lines = out.trim().split('\n').slice(1);
+  assert.match(lines[0] ?? '', /^\^Z [SR] 0$/, `^Z stopped the root helper (state T) or it was gone: ${out}`);
+  assert.match(lines[1] ?? '', /^\^C [SR] 0$/, `^C ended the root helper or stopped it: ${out}`);
+  assert.ok(closed, `the login did not end within 15 s of the lock's release: ${out}`);
   assert.equal(lines[2], 'status 130', 'the ^C, held during setup, ended the program once it ran');
   const exit = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1);
   assert.deepEqual([exit?.['status'], exit?.['signal']], [130, 2]);
