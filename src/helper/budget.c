@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -48,13 +50,19 @@ static struct bucket bucket_read(int dir, uid_t uid, uint64_t now) {
   return b;
 }
 
+/* Written in place at a fixed width: truncating a file to nothing and writing
+ * it again makes ext4 start writing it back at close (its auto_da_alloc),
+ * a disk write on every login, and a reader between the two saw it empty. */
 static void bucket_write(int dir, uid_t uid, const struct bucket *b) {
   char name[32], text[96];
   bucket_name(name, sizeof name, uid);
-  xsnprintf(text, sizeof text, "cellsh-budget 1 %" PRId64 " %" PRIu64 " %" PRIu64 "\n", b->bytes, b->refilled_ms,
-            b->told_ms);
-  cleanup_fd int fd = RETRY(openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
-  if (fd < 0 || !write_all(fd, text, strlen(text)))
+  xsnprintf(text, sizeof text, "cellsh-budget 1 %020" PRId64 " %020" PRIu64 " %020" PRIu64 "\n", b->bytes,
+            b->refilled_ms, b->told_ms);
+  off_t len = (off_t)strlen(text);
+  cleanup_fd int fd = RETRY(openat(dir, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  struct stat st;
+  if (fd < 0 || !write_all(fd, text, (size_t)len) || fstat(fd, &st) < 0 ||
+      (st.st_size > len && ftruncate(fd, len) < 0))
     die_errno(EXIT_INTERNAL, "can't write \"%s/%s\"", CELLSH_STATE_DIR, name);
 }
 
