@@ -8,8 +8,9 @@
  * Two routes skip work Node would do for nothing. Both are taken only for a
  * user in the policy with no settings of their own to read, and the helper
  * checks everything itself, as on every path; anything unusual (an agent to
- * relay, sftp through ForceCommand, a user not in the policy, arguments Node
- * must explain) takes the Node path.
+ * relay, a user not in the policy, arguments Node must explain) takes the
+ * Node path. Sessions through sshd's ForceCommand route like the request
+ * they carry (SSH_ORIGINAL_COMMAND, or a login when there is none).
  * - The fast path: a plain command (`ssh host cmd`, scp, rsync, git) with no
  *   terminal goes to the helper directly: its cost is then the helper's, not
  *   Node's start.
@@ -23,6 +24,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -50,14 +53,70 @@ enum route {
 
 extern char **environ;
 
-/* Is the -c command cellsh itself (sshd's ForceCommand runs "shell -c cellsh")? */
-static bool is_self(const char *cmd) {
+/* The -c command names cellsh itself: sshd's ForceCommand runs "shell -c
+ * cellsh". Only this very program (the path Node compares with, too) is
+ * taken as a forced session here; another path or a bare "cellsh" is Node's
+ * to read. */
+enum self_name { NOT_SELF, SELF_EXACT, SELF_NAMED };
+
+static enum self_name self_name(const char *cmd) {
   char self[PATH_MAX_LEN + 1];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   const char *base = strrchr(cmd, '/');
   if (n > 0)
     self[n] = '\0';
-  return (n > 0 && !strcmp(cmd, self)) || !strcmp(base ? base + 1 : cmd, "cellsh");
+  if (n > 0 && !strcmp(cmd, self))
+    return SELF_EXACT;
+  return !strcmp(base ? base + 1 : cmd, "cellsh") ? SELF_NAMED : NOT_SELF;
+}
+
+/* Where sftp servers live on Debian, Ubuntu, Fedora and RHEL (as in src/session/invocation.ts). */
+static const char *const sftp_servers[] = {"/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
+                                           "/usr/lib/ssh/sftp-server"};
+
+static bool js_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* The command a forced session runs, as Node words it: the client's request
+ * as it is, but sshd's in-process sftp ("internal-sftp [options]") becomes
+ * the sftp server inside the container, its words joined by single spaces.
+ * NULL for Node to decide: no server installed (Node says so), bytes beyond
+ * ASCII with the word (JavaScript's idea of white space is wider), no memory. */
+static char *forced_command(const char *original) {
+  static const char word[] = "internal-sftp";
+  if (!strstr(original, word))
+    return strdup(original);
+  for (const unsigned char *q = (const unsigned char *)original; *q; q++)
+    if (*q >= 0x80)
+      return NULL;
+  const char *p = original;
+  while (js_space(*p))
+    p++;
+  if (strncmp(p, word, sizeof word - 1) || (p[sizeof word - 1] && !js_space(p[sizeof word - 1])))
+    return strdup(original);
+  const char *server = NULL;
+  for (size_t i = 0; i < sizeof sftp_servers / sizeof *sftp_servers && !server; i++)
+    if (access(sftp_servers[i], F_OK) == 0)
+      server = sftp_servers[i];
+  if (!server)
+    return NULL;
+  size_t cap = strlen(server) + strlen(p) + 2;
+  char *out = malloc(cap);
+  if (!out)
+    return NULL;
+  size_t n = (size_t)snprintf(out, cap, "%s", server);
+  for (p += sizeof word - 1;;) {
+    while (js_space(*p))
+      p++;
+    if (!*p)
+      break;
+    out[n++] = ' ';
+    while (*p && !js_space(*p))
+      out[n++] = *p++;
+  }
+  out[n] = '\0';
+  return out;
 }
 
 /* May the caller's uid skip Node: in the policy, with no settings of its own? */
@@ -82,8 +141,18 @@ static enum route route_of(int argc, char **argv, const struct kept_env *env, ch
     }
     return ROUTE_NODE; /* Node says what is wrong with the arguments */
   }
-  if (*cmd ? is_self(*cmd) : env_value(env, "SSH_ORIGINAL_COMMAND") != NULL)
-    return ROUTE_NODE; /* ForceCommand: SSH_ORIGINAL_COMMAND, internal-sftp */
+  /* sshd's ForceCommand: "shell -c cellsh", or plain "cellsh" through /bin/sh
+   * with SSH_ORIGINAL_COMMAND set. The client's request is the command, or
+   * the session is a login when it asked for none; then it routes like any. */
+  const char *original = env_value(env, "SSH_ORIGINAL_COMMAND");
+  enum self_name named = *cmd ? self_name(*cmd) : NOT_SELF;
+  if (named == SELF_NAMED)
+    return ROUTE_NODE;
+  if (named == SELF_EXACT || (!*cmd && original)) {
+    *cmd = original && *original ? forced_command(original) : NULL;
+    if (original && *original && !*cmd)
+      return ROUTE_NODE;
+  }
   if (env_value(env, "SSH_AUTH_SOCK"))
     return ROUTE_NODE; /* the agent is relayed by Node */
   return *cmd ? ROUTE_COMMAND : ROUTE_LOGIN;

@@ -79,16 +79,16 @@ test('early start: what the helper tells the person (a settings change waiting f
   await term.exited;
 });
 
-test('early start: an agent to relay, or sshd\'s ForceCommand, keeps the terminal session on the Node login shell', { skip }, async (t) => {
+test('early start: an agent to relay keeps the terminal session on the Node login shell; sshd\'s ForceCommand starts early', { skip }, async (t) => {
   const user = createUser(t, inst!, 'es-node');
   mustApply(inst!);
-  for (const [what, args, env] of [
-    ['an agent', ['-c', 'echo agent; read -r line'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' }],
-    ['ForceCommand', ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: 'echo forced; read -r line' }],
+  for (const [what, args, env, script] of [
+    ['an agent', ['-c', 'echo agent; read -r line'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' }, 'login.js'],
+    ['ForceCommand', ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: 'echo forced; read -r line' }, 'attached.js'],
   ] as const) {
     const term = onTerminal(t, user, args, env);
     await term.expect(/(agent|forced)\r\n/);
-    assert.equal((await waitFor('the session\'s Node process', () => nodeOf(user))).script, 'login.js', what);
+    assert.equal((await waitFor('the session\'s Node process', () => nodeOf(user))).script, script, what);
     await term.type('\r');
     assert.equal((await term.exited).exitCode, 0, what);
   }

@@ -32,13 +32,28 @@ test('fast path: a plain command runs without Node, with the same output and exi
   assert.deepEqual([login.out, login.direct], ['as-login-shell\n', true]);
 });
 
-test('fast path: an agent, settings of the user\'s own, or sshd\'s ForceCommand take the Node path', { skip }, async (t) => {
+test('fast path: sshd\'s ForceCommand ("shell -c cellsh", or plain "cellsh") runs the client\'s command without Node', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'fp-forced');
+  mustApply(inst!);
+  const forced = await launch(user, ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: 'echo forced; exit 5' });
+  assert.deepEqual([forced.out, forced.status, forced.direct], ['forced\n', 5, true], forced.err);
+  const plain = await launch(user, [], { SSH_ORIGINAL_COMMAND: 'echo plain' });
+  assert.deepEqual([plain.out, plain.direct], ['plain\n', true], plain.err);
+  // A bare "cellsh" is not this program's path: Node reads it (as a command).
+  const named = await launch(user, ['-c', 'cellsh'], { SSH_ORIGINAL_COMMAND: 'echo named' });
+  assert.equal(named.direct, false, named.err);
+  // No request: a login, which without a terminal is Node's.
+  const login = await launch(user, ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: '' });
+  assert.equal(login.direct, false, login.err);
+});
+
+test('fast path: an agent or settings of the user\'s own take the Node path', { skip }, async (t) => {
   const user = createUser(t, inst!, 'fp-node');
   mustApply(inst!);
   const agent = await launch(user, ['-c', 'echo agent'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' });
   assert.deepEqual([agent.out, agent.direct], ['agent\n', false], agent.err);
-  const forced = await launch(user, ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: 'echo forced' });
-  assert.deepEqual([forced.out, forced.direct], ['forced\n', false], forced.err);
+  const forcedAgent = await launch(user, ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: 'echo forced', SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' });
+  assert.deepEqual([forcedAgent.out, forcedAgent.direct], ['forced\n', false], forcedAgent.err);
   const usage = await launch(user, ['-x']);
   assert.equal(usage.status, 64, 'a usage error is Node\'s to explain');
   mustApply(inst!, `users:\n  ${user.name}:\n    user_may_set: [hostname]\n`);

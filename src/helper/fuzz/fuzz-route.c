@@ -5,10 +5,13 @@
  * of argv words (0-7); the rest, split on NUL bytes, is argv[1..] and then envp.
  *
  * Invariants: a plain login only for "-l"/"--login" words; a plain command
- * only for exactly one "-c" (or "-lc", "-cl") with its command, never cellsh
- * itself; neither with an agent socket to relay or for a ForceCommand
- * (SSH_ORIGINAL_COMMAND without -c); and the helper argv the fast path builds
- * from a command ("run" COMMAND) is read back as that command. */
+ * only for exactly one "-c" (or "-lc", "-cl") with its command, never one
+ * named cellsh; neither with an agent socket to relay. A ForceCommand session
+ * (-c with this program's own path, or SSH_ORIGINAL_COMMAND without -c)
+ * routes as its request: the client's command as it is (internal-sftp as the
+ * sftp server with the same words), a login only when it asked for none; and
+ * the helper argv the fast path builds from a command ("run" COMMAND) is
+ * read back as that command. */
 #define _GNU_SOURCE
 #include <string.h>
 
@@ -29,29 +32,81 @@ static bool is_command_flag(const char *s) {
   return !strcmp(s, "-c") || !strcmp(s, "-lc") || !strcmp(s, "-cl");
 }
 
+/* Past the first word of s (JavaScript's ASCII white space before and after it). */
+static const char *after_first_word(const char *s) {
+  while (js_space(*s))
+    s++;
+  while (*s && !js_space(*s))
+    s++;
+  return s;
+}
+
+/* Are the words of a and b after the first of each the same? */
+static bool same_words_after_first(const char *a, const char *b) {
+  a = after_first_word(a);
+  b = after_first_word(b);
+  for (;;) {
+    while (js_space(*a))
+      a++;
+    while (js_space(*b))
+      b++;
+    if (!*a || !*b)
+      return !*a && !*b;
+    while (*a && !js_space(*a))
+      if (*a++ != *b++)
+        return false;
+    if (*b && !js_space(*b))
+      return false;
+  }
+}
+
+/* The command a forced session must run for the client's request. */
+static void check_forced(const char *original, const char *cmd) {
+  const char *p = original;
+  while (js_space(*p))
+    p++;
+  bool sftp = !strncmp(p, "internal-sftp", 13) && (!p[13] || js_space(p[13]));
+  if (!sftp) {
+    CHECK(!strcmp(cmd, original), "a forced session runs \"%s\", not the request", shown(cmd));
+    return;
+  }
+  bool server = false;
+  for (size_t i = 0; i < sizeof sftp_servers / sizeof *sftp_servers; i++) {
+    size_t n = strlen(sftp_servers[i]);
+    server |= !strncmp(cmd, sftp_servers[i], n) && (!cmd[n] || cmd[n] == ' ');
+  }
+  CHECK(server, "internal-sftp became \"%s\", not an sftp server", shown(cmd));
+  CHECK(same_words_after_first(original, cmd), "internal-sftp's options changed: \"%s\"", shown(cmd));
+}
+
 static void check_route(int argc, char **argv, const struct kept_env *env, enum route r, const char *cmd) {
   if (r == ROUTE_NODE)
     return; /* Node decides: always safe */
   CHECK(r == ROUTE_LOGIN || r == ROUTE_COMMAND, "route %d", (int)r);
   CHECK(!env_value(env, "SSH_AUTH_SOCK"), "skipping Node with an agent to relay");
-  int commands = 0;
+  const char *word = NULL;
   for (int i = 1; i < argc; i++) {
-    if (is_command_flag(argv[i]) && i + 1 < argc && commands == 0) {
-      CHECK(argv[i + 1] == cmd, "the command is not the word after %s", argv[i]);
-      commands++;
-      i++;
+    if (is_command_flag(argv[i]) && i + 1 < argc && !word) {
+      word = argv[++i];
       continue;
     }
     CHECK(is_login_flag(argv[i]), "skipping Node with argument \"%s\"", shown(argv[i]));
   }
-  if (r == ROUTE_LOGIN) {
-    CHECK(!cmd && commands == 0, "a login route with a command");
-    CHECK(!env_value(env, "SSH_ORIGINAL_COMMAND"), "a login route for a ForceCommand");
+  CHECK(!word || self_name(word) != SELF_NAMED, "skipping Node for a command named cellsh");
+  const char *original = env_value(env, "SSH_ORIGINAL_COMMAND");
+  if (word ? self_name(word) == SELF_EXACT : original != NULL) {
+    bool asked = original && *original;
+    CHECK(r == (asked ? ROUTE_COMMAND : ROUTE_LOGIN), "a ForceCommand session routed apart from its request");
+    if (asked)
+      check_forced(original, cmd);
+  } else if (r == ROUTE_LOGIN) {
+    CHECK(!cmd && !word, "a login route with a command");
     return;
+  } else {
+    CHECK(cmd == word, "the command is not the word after -c");
   }
-  CHECK(cmd && commands == 1, "a command route without one -c command");
-  const char *base = strrchr(cmd, '/');
-  CHECK(strcmp(base ? base + 1 : cmd, "cellsh"), "a command route for cellsh itself");
+  if (r == ROUTE_LOGIN)
+    return;
   char *hargv[] = {"cellsh-helper", "run", (char *)(uintptr_t)cmd, NULL};
   struct request req;
   char err[256];
@@ -74,6 +129,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int argc = (int)n_args + 1;
   enum route r = route_of(argc, argv, &env, &cmd);
   check_route(argc, argv, &env, r, cmd);
+  bool copied = cmd; /* forced_command's copy, unless cmd is an argv word */
+  for (int i = 1; i < argc && copied; i++)
+    copied = cmd != argv[i];
+  if (copied)
+    free(cmd);
   for (size_t k = 0; k < env.n; k++)
     free(env.vars[k]);
   fuzz_strings_free(words);
