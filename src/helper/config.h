@@ -18,6 +18,9 @@
 #ifndef CELLSH_LIBDIR /* the launcher's Node script lives under here */
 #define CELLSH_LIBDIR "/usr/local/lib/cellsh"
 #endif
+#ifndef CELLSH_LAUNCHER /* the launcher's own path, as sshd's ForceCommand names it */
+#define CELLSH_LAUNCHER "/usr/local/bin/cellsh"
+#endif
 #ifndef CELLSH_NODE /* the Node.js binary the launcher runs */
 #define CELLSH_NODE "/usr/bin/node"
 #endif

@@ -54,18 +54,14 @@ enum route {
 extern char **environ;
 
 /* The -c command names cellsh itself: sshd's ForceCommand runs "shell -c
- * cellsh". Only this very program (the path Node compares with, too) is
- * taken as a forced session here; another path or a bare "cellsh" is Node's
- * to read. */
+ * cellsh". Only the installed launcher's path (the one install.sh writes into
+ * the ForceCommand line and layout.json, which Node compares with) makes a
+ * forced session here; another path or a bare "cellsh" is Node's to read. */
 enum self_name { NOT_SELF, SELF_EXACT, SELF_NAMED };
 
 static enum self_name self_name(const char *cmd) {
-  char self[PATH_MAX_LEN + 1];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   const char *base = strrchr(cmd, '/');
-  if (n > 0)
-    self[n] = '\0';
-  if (n > 0 && !strcmp(cmd, self))
+  if (!strcmp(cmd, CELLSH_LAUNCHER))
     return SELF_EXACT;
   return !strcmp(base ? base + 1 : cmd, "cellsh") ? SELF_NAMED : NOT_SELF;
 }
