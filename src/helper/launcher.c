@@ -24,8 +24,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -77,12 +77,13 @@ static bool js_space(char c) {
 /* The command a forced session runs, as Node words it: the client's request
  * as it is, but sshd's in-process sftp ("internal-sftp [options]") becomes
  * the sftp server inside the container, its words joined by single spaces.
- * NULL for Node to decide: no server installed (Node says so), bytes beyond
- * ASCII with the word (JavaScript's idea of white space is wider), no memory. */
-static char *forced_command(const char *original) {
+ * NULL for Node to decide: no server installed (Node says so), or bytes
+ * beyond ASCII with the word (JavaScript's idea of white space is wider). */
+static const char *forced_command(const char *original) {
   static const char word[] = "internal-sftp";
+  static char sftp[128 * 1024 + 64]; /* env.c keeps SSH_ORIGINAL_COMMAND up to 128 KiB */
   if (!strstr(original, word))
-    return strdup(original);
+    return original;
   for (const unsigned char *q = (const unsigned char *)original; *q; q++)
     if (*q >= 0x80)
       return NULL;
@@ -90,29 +91,26 @@ static char *forced_command(const char *original) {
   while (js_space(*p))
     p++;
   if (strncmp(p, word, sizeof word - 1) || (p[sizeof word - 1] && !js_space(p[sizeof word - 1])))
-    return strdup(original);
+    return original;
   const char *server = NULL;
   for (size_t i = 0; i < sizeof sftp_servers / sizeof *sftp_servers && !server; i++)
     if (access(sftp_servers[i], F_OK) == 0)
       server = sftp_servers[i];
-  if (!server)
+  /* The words after the first, each after one space, take no more room than they did. */
+  if (!server || strlen(server) + strlen(p) + 1 > sizeof sftp)
     return NULL;
-  size_t cap = strlen(server) + strlen(p) + 2;
-  char *out = malloc(cap);
-  if (!out)
-    return NULL;
-  size_t n = (size_t)snprintf(out, cap, "%s", server);
+  size_t n = (size_t)snprintf(sftp, sizeof sftp, "%s", server);
   for (p += sizeof word - 1;;) {
     while (js_space(*p))
       p++;
     if (!*p)
       break;
-    out[n++] = ' ';
+    sftp[n++] = ' ';
     while (*p && !js_space(*p))
-      out[n++] = *p++;
+      sftp[n++] = *p++;
   }
-  out[n] = '\0';
-  return out;
+  sftp[n] = '\0';
+  return sftp;
 }
 
 /* May the caller's uid skip Node: in the policy, with no settings of its own? */
@@ -145,9 +143,10 @@ static enum route route_of(int argc, char **argv, const struct kept_env *env, ch
   if (named == SELF_NAMED)
     return ROUTE_NODE;
   if (named == SELF_EXACT || (!*cmd && original)) {
-    *cmd = original && *original ? forced_command(original) : NULL;
-    if (original && *original && !*cmd)
+    const char *forced = original && *original ? forced_command(original) : NULL;
+    if (original && *original && !forced)
       return ROUTE_NODE;
+    *cmd = (char *)(uintptr_t)forced; /* the kept environment's own string, or forced_command's */
   }
   if (env_value(env, "SSH_AUTH_SOCK"))
     return ROUTE_NODE; /* the agent is relayed by Node */

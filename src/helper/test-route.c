@@ -66,12 +66,7 @@ int main(void) {
         printf("%02x", *p);
       putchar('\n');
     }
-    bool copied = cmd; /* forced_command's copy, unless cmd is an argv word */
-    for (int i = 0; i < argc && copied; i++)
-      copied = cmd != argv[i];
-    if (copied)
-      free(cmd);
-    for (size_t k = 0; k < env.n; k++)
+      for (size_t k = 0; k < env.n; k++)
       free(env.vars[k]);
     free_all(argv, argc);
     free_all(envp, n_env);

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { logRecords, skipReason, testInstall } from '../helpers/install.js';
+import { statusField } from '../helpers/processes.js';
 import { waitFor } from '../helpers/system.js';
 import { deploy, TestSshd, sshSkipReason } from '../helpers/sshd.js';
 import type { TestUser } from '../helpers/users.js';
@@ -27,7 +28,7 @@ const loginsOf = (user: TestUser): Array<Record<string, unknown>> =>
 /** The route of the user's first login after the `before` logged ones, while it runs. */
 async function routeOf(user: TestUser, before: number): Promise<Route> {
   const login = await waitFor(`a new login of ${user.name}`, () => loginsOf(user)[before], 20_000);
-  const parentOf = (pid: number): number => Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  const parentOf = (pid: number): number => Number(statusField(pid, 'PPid'));
   const commOf = (pid: number): string => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   let parent = parentOf(Number(login['pid']));
   // Under ForceCommand the user's passwd shell runs "-c cellsh"; a shell that

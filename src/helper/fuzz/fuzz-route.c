@@ -129,11 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int argc = (int)n_args + 1;
   enum route r = route_of(argc, argv, &env, &cmd);
   check_route(argc, argv, &env, r, cmd);
-  bool copied = cmd; /* forced_command's copy, unless cmd is an argv word */
-  for (int i = 1; i < argc && copied; i++)
-    copied = cmd != argv[i];
-  if (copied)
-    free(cmd);
   for (size_t k = 0; k < env.n; k++)
     free(env.vars[k]);
   fuzz_strings_free(words);
