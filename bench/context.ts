@@ -21,10 +21,15 @@ export interface Sizes {
   readonly sessions: number;
   /** Users logging in at the same moment. */
   readonly scaleUsers: number;
+  /** Enrolled users for the "at any number of users" question. */
+  readonly enrolledUsers: number;
+  /** Interleaved runs of each ssh row, and logins at once through sshd. */
+  readonly sshRuns: number;
+  readonly crowdLogins: number;
 }
 
-export const FULL: Sizes = { runs: 40, warmup: 3, loginRuns: 20, thruRuns: 5, thruMiB: 32, pings: 400, idleContainers: 10, sessions: 5, scaleUsers: 50 };
-export const QUICK: Sizes = { runs: 6, warmup: 1, loginRuns: 4, thruRuns: 2, thruMiB: 4, pings: 60, idleContainers: 3, sessions: 2, scaleUsers: 8 };
+export const FULL: Sizes = { runs: 40, warmup: 3, loginRuns: 20, thruRuns: 5, thruMiB: 32, pings: 400, idleContainers: 10, sessions: 5, scaleUsers: 50, enrolledUsers: 100_000, sshRuns: 15, crowdLogins: 100 };
+export const QUICK: Sizes = { runs: 6, warmup: 1, loginRuns: 4, thruRuns: 2, thruMiB: 4, pings: 60, idleContainers: 3, sessions: 2, scaleUsers: 8, enrolledUsers: 10_000, sshRuns: 3, crowdLogins: 20 };
 
 /** The bench's users by role; `pool` are the rest (memory, scale). */
 export interface Users {

@@ -8,13 +8,16 @@ import { join } from 'node:path';
 import { mustApply, testInstall } from '../test/helpers/install.js';
 import { FULL, QUICK, type Bench } from './context.js';
 import { measureCommands } from './questions/commands.js';
+import { measureEnrolled } from './questions/enrolled.js';
 import { measureInteractive } from './questions/interactive.js';
 import { measureMemory } from './questions/memory.js';
 import { measureScale } from './questions/scale.js';
+import { measureSsh } from './questions/ssh.js';
 import { measureTerminal } from './questions/terminal.js';
 import { renderTable, type Table } from './report.js';
 import { setUpBaselines, type Baselines } from './setup/baselines.js';
 import { createUsers, removeUsers, type BenchUser } from './setup/users.js';
+import { removeBulkUsers } from '../test/helpers/bulk-users.js';
 import { targetsTable, verdicts } from './targets.js';
 
 const USAGE = `usage: npm run bench [-- --quick] [-- --json FILE]
@@ -70,6 +73,7 @@ async function main(): Promise<number> {
   let baselines: Baselines | undefined;
   const cleanUp = (): void => {
     baselines?.stop();
+    removeBulkUsers();
     removeUsers(inst, users);
     rmSync(work, { recursive: true, force: true });
   };
@@ -88,16 +92,20 @@ async function main(): Promise<number> {
     const terminal = measureTerminal(bench);
     const memory = await measureMemory(bench);
     const scale = measureScale(bench);
+    const ssh = await measureSsh(bench);
+    const enrolled = measureEnrolled(bench);
     const throughputBytes = terminal.runs.get('thru-cellsh')?.bytes[0] ?? 0;
     const expected = Number(/(\d+) bytes expected/.exec(terminal.tables[0]!.notes[0]!)?.[1] ?? throughputBytes);
-    const v = verdicts({ commands, interactive, terminal, memory, scale, throughputBytes: expected });
-    const tables: Table[] = [targetsTable(v), ...commands.tables, interactive.table, ...terminal.tables, ...memory.tables, scale.table];
+    const v = verdicts({ commands, interactive, terminal, memory, scale, enrolled, ssh, throughputBytes: expected });
+    const tables: Table[] = [targetsTable(v), ...commands.tables, interactive.table, ...terminal.tables, ...memory.tables, scale.table, ...ssh.tables, enrolled.table];
     process.stdout.write(`## cellsh benchmark${args.quick ? ' (--quick: few samples, a smoke check)' : ''}\n\n${machine()}\n\n${tables.map(renderTable).join('\n')}`);
     if (args.json) {
       writeFileSync(args.json, JSON.stringify({
         machine: machine(), sizes, verdicts: v, tables,
         samples: { commands: Object.fromEntries(commands.runs), interactive: Object.fromEntries(interactive.runs), terminal: Object.fromEntries(terminal.runs), echoes: Object.fromEntries(terminal.echoes) },
         memory: { idle: memory.idle, sessions: memory.sessions }, scale: { rounds: scale.rounds, leftovers: scale.leftovers },
+        enrolled: { runs: Object.fromEntries(enrolled.runs), applyMs: enrolled.applyMs, applyTenthMs: enrolled.applyTenthMs },
+        ssh: { runs: Object.fromEntries(ssh.runs), echoes: Object.fromEntries(ssh.echoes), crowd: ssh.crowd },
       }, null, 2) + '\n');
       progress(`wrote ${args.json}`);
     }

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # npm run bench [-- --quick] [-- --json FILE], as root on Debian 12: installs
-# the baselines' packages (bubblewrap, crun, lxc, busybox-static) and what the
+# the baselines' packages (bubblewrap, crun, lxc, busybox-static), the ssh
+# clients and servers it drives (OpenSSH, rsync, git, Ansible) and what the
 # build needs, builds, installs cellsh privately under /var/lib/cellsh-bench-*
 # (never over a real installation), measures, and removes everything it made.
 # Don't run it beside the test suite or other load: the figures are ratios, but
 # a busy machine still blurs them.
 set -euo pipefail
 
-BENCH_PACKAGES=(bubblewrap crun lxc busybox-static util-linux bsdutils procps python3 g++ make)
+BENCH_PACKAGES=(bubblewrap crun lxc busybox-static util-linux bsdutils procps python3 g++ make openssh-server openssh-client openssh-sftp-server rsync git ansible)
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 info() { printf 'bench: %s\n' "$*" >&2; }

@@ -39,9 +39,9 @@ export function measureCommands(bench: Bench): CommandResults {
   const nsenter = { key: 'nsenter', label: 'nsenter' };
   const unshare = { key: 'unshare', label: 'unshare' };
   const commandRows: Row[] = [
-    { label: '`cellsh -c true`, container running', key: 'cellsh-warm', vs: nsenter },
-    { label: '`cellsh -c true`, first login (container created)', key: 'cellsh-cold', vs: unshare },
-    { label: '`cellsh -c true`, container running, user with own settings (Node path)', key: 'cellsh-node', vs: nsenter },
+    { label: 'launcher alone: `cellsh -c true`, container running', key: 'cellsh-warm', vs: nsenter },
+    { label: 'launcher alone: `cellsh -c true`, first login (container created)', key: 'cellsh-cold', vs: unshare },
+    { label: 'launcher alone: `cellsh -c true`, container running, user with own settings (Node path)', key: 'cellsh-node', vs: nsenter },
     baselineRow(b.nsenter, 'nsenter', 'nsenter into a running container (as the user)', nsenter),
     baselineRow(b.crunExec, 'crun-exec', 'crun exec (as root)', nsenter),
     baselineRow(b.lxcAttach, 'lxc-attach', 'lxc-attach (as root)', nsenter),

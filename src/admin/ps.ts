@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Layout } from '../layout.js';
 import { formatCpu } from '../policy/index.js';
-import { recordHashes } from '../policy/compiled.js';
+import { recordHashes } from '../policy/compiled-file.js';
 import { cgroupHost, containerUsage, type CgroupHost, type Usage } from '../sys/cgroups.js';
 import type { UserDirectory } from '../sys/users.js';
 import type { TextOut } from './check.js';

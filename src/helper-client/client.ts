@@ -105,10 +105,10 @@ function programSignals(libc: typeof import('../sys/libc.js'), started: Promise<
 /** The helper the launcher started for a terminal session (src/helper/launcher.c,
  * the early start): our child, though not Node's (libuv only reaps its own, so
  * SIGCHLD and waitpid tell when it ends), its channel on fd 3 and its stderr on
- * fd 4 when ours is a terminal. */
-export async function attachHelper(pid: number): Promise<RunningHelper> {
+ * fd 4 when ours is a terminal; started with --agent when agent is true. */
+export async function attachHelper(pid: number, agent = false): Promise<RunningHelper> {
   const libc = await import('../sys/libc.js');
-  const started = receiveStarted(libc, CHANNEL_FD, true, false);
+  const started = receiveStarted(libc, CHANNEL_FD, true, agent);
   const exited = new Promise<number>((resolve, reject) => {
     const done = (settle: () => void): void => {
       process.off('SIGCHLD', check);

@@ -7,6 +7,9 @@ export const CHANNEL_FD = 3;
 /** The fd the launcher's early start hands Node the helper's stderr on, when
  * Node's own is a terminal (HELPER_ERR_FD in launcher.c). */
 export const ATTACHED_STDERR_FD = 4;
+/** The fd the launcher's early start hands Node sshd's agent socket on (an
+ * O_PATH fd of the checked socket; AGENT_FD in launcher.c). */
+export const AGENT_FD = 5;
 
 /** Which of fds 0, 1, 2 get the inner pty, and its initial size. */
 export interface PtySpec {

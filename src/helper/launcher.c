@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent-relay.h"
 #include "args.h"
 #include "config.h"
 #include "env.h"
@@ -42,6 +43,7 @@
 #define HELPER CELLSH_LIBDIR "/cellsh-helper"
 #define MAX_ARGS 4096
 #define HELPER_ERR_FD 4 /* Node's end of the helper's stderr, when ours is a terminal */
+#define AGENT_FD 5      /* sshd's agent socket (O_PATH, checked), for Node's relay */
 #define FIRST_FREE_FD 10 /* our own fds live above the ones we hand on */
 
 /* What a session asks for, as far as the launcher needs to know. */
@@ -115,11 +117,10 @@ static const char *forced_command(const char *original) {
 
 /* May the caller's uid skip Node: in the policy, with no settings of its own? */
 static bool plain_record(void) {
-  size_t len;
-  cleanup_free char *buf = read_small_at(AT_FDCWD, CELLSH_POLICY_PATH, POLICY_MAX_BYTES, &len);
+  cleanup_fd int fd = open(CELLSH_POLICY_PATH, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   struct user_policy u;
   char err[256];
-  return buf && strlen(buf) == len && policy_parse(buf, getuid(), &u, err, sizeof err) == 1 && u.user_may == 0;
+  return fd >= 0 && policy_lookup_fd(fd, getuid(), &u, err, sizeof err) == 1 && u.user_may == 0;
 }
 
 /* Read the arguments the way Node does (src/session/invocation.ts), as far
@@ -148,8 +149,6 @@ static enum route route_of(int argc, char **argv, const struct kept_env *env, ch
       return ROUTE_NODE;
     *cmd = (char *)(uintptr_t)forced; /* the kept environment's own string, or forced_command's */
   }
-  if (env_value(env, "SSH_AUTH_SOCK"))
-    return ROUTE_NODE; /* the agent is relayed by Node */
   return *cmd ? ROUTE_COMMAND : ROUTE_LOGIN;
 }
 
@@ -225,8 +224,9 @@ static NORETURN void exec_helper(char **hargv, char **envp, int channel, int err
 }
 
 /* The early start: start the helper for this terminal session, then become
- * Node's relay for it. Returns only if nothing was started. */
-static void start_early(enum route route, char *cmd, int ttys, char **envp) {
+ * Node's relay for it (and, with agent >= 0, of sshd's agent socket: agent is
+ * handed on at AGENT_FD). Returns only if nothing was started. */
+static void start_early(enum route route, char *cmd, int ttys, int agent, char **envp) {
   int ch[2], err[2] = {-1, -1};
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0)
     return;
@@ -243,7 +243,12 @@ static void start_early(enum route route, char *cmd, int ttys, char **envp) {
   ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws);
   char pty[32];
   xsnprintf(pty, sizeof pty, "%d:%ux%u", ttys, dimension(ws.ws_row, 24), dimension(ws.ws_col, 80));
-  char *hargv[] = {"cellsh-helper", route == ROUTE_LOGIN ? "login" : "run", "--pty", pty, cmd, NULL};
+  char *hargv[7] = {"cellsh-helper", route == ROUTE_LOGIN ? "login" : "run", "--pty", pty};
+  int h = 4;
+  if (agent >= 0)
+    hargv[h++] = "--agent";
+  hargv[h++] = cmd;
+  hargv[h] = NULL;
   /* Node learns of the helper's end by SIGCHLD and waitpid: an ignored SIGCHLD
    * (it survives exec) would let the kernel reap it, status and all. */
   signal(SIGCHLD, SIG_DFL);
@@ -258,10 +263,12 @@ static void start_early(enum route route, char *cmd, int ttys, char **envp) {
   place_fd(ch[0], CHANNEL_FD);
   if (err[0] >= 0)
     place_fd(err[0], HELPER_ERR_FD);
+  if (agent >= 0)
+    place_fd(agent, AGENT_FD);
   char pid_arg[24];
   xsnprintf(pid_arg, sizeof pid_arg, "%d", (int)pid);
-  char *args[] = {pid_arg};
-  exec_node(ATTACHED_SCRIPT, false, args, 1, envp);
+  char *args[] = {pid_arg, "--agent"};
+  exec_node(ATTACHED_SCRIPT, false, args, agent >= 0 ? 2 : 1, envp);
 }
 
 int main(int argc, char **argv) {
@@ -282,13 +289,30 @@ int main(int argc, char **argv) {
   int ttys = terminals();
   bool fast = route == ROUTE_COMMAND && ttys == 0;
   bool early = route != ROUTE_NODE && ttys >= 0 && (ttys & 3) == 3 && access(HELPER, X_OK) == 0;
+  /* An agent to relay (ssh -A): sshd's socket, checked as Node's relay checks
+   * it; a variable naming anything else is left out, as on the Node path. */
+  const char *auth = env_value(&env, "SSH_AUTH_SOCK");
   if ((fast || early) && plain_record()) {
+    int agent = auth ? raise_fd(agent_host_socket(auth, getuid())) : -1;
     if (fast) {
-      char *hargv[] = {"cellsh-helper", "run", cmd, NULL};
-      execve(HELPER, hargv, env.vars);
-      /* not there or not ours to run: the Node path says why in plain words */
+      char *hargv[] = {"cellsh-helper", "run", cmd, NULL, NULL};
+      int channel = agent >= 0 ? agent_relay_start(agent) : -1;
+      if (channel >= 0) {
+        /* The relay holds the agent; the helper sends it the session's socket. */
+        place_fd(channel, CHANNEL_FD);
+        hargv[2] = "--agent";
+        hargv[3] = cmd;
+      }
+      if (agent < 0 || channel >= 0)
+        execve(HELPER, hargv, env.vars);
+      /* not there or not ours to run, or no relay: the Node path says why or
+       * relays (a relay waiting for the helper sees its channel close) */
+      if (channel >= 0)
+        close(CHANNEL_FD);
     } else {
-      start_early(route, cmd, ttys, env.vars);
+      start_early(route, cmd, ttys, agent, env.vars);
+      if (agent >= 0)
+        close(agent);
     }
   }
   /* argv[0] is passed on as data: a leading '-' means "login shell". */

@@ -1,9 +1,13 @@
 #define _GNU_SOURCE
 #include "policy.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "trust.h"
@@ -304,100 +308,182 @@ static const char *missing_key(int seen) {
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
-/* Check the magic line and the checksum trailer; returns the length of the body
- * that the checksum covers, or -1. */
-static long check_envelope(const char *buf, char *err, size_t errlen) {
-  size_t len = strlen(buf);
-  if (strncmp(buf, POLICY_MAGIC "\n", sizeof POLICY_MAGIC) != 0)
-    FAIL("line 1: expected \"%s\"", POLICY_MAGIC);
-  if (len < 2 || buf[len - 1] != '\n')
-    FAIL("the file does not end with a newline");
-  const char *last = buf + len - 1;
-  while (last > buf && last[-1] != '\n')
-    last--;
-  uint64_t want = 0;
-  if (strncmp(last, "checksum ", 9) != 0 || strlen(last) != 9 + 16 + 1 ||
-      strspn(last + 9, "0123456789abcdef") != 16 || sscanf(last + 9, "%16" SCNx64, &want) != 1)
-    FAIL("the last line is not \"checksum <16 lowercase hex digits>\"");
-  if (fnv1a64(buf, (size_t)(last - buf)) != want)
-    FAIL("checksum mismatch: the file was changed after cellsh-admin wrote it");
-  return last - buf;
+/* n decimal digits at p (leading zeros allowed: the index is fixed width). */
+static bool fixed_decimal(const char *p, size_t n, uint64_t *out) {
+  *out = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] < '0' || p[i] > '9')
+      return false;
+    *out = *out * 10 + (uint64_t)(p[i] - '0');
+  }
+  return true;
 }
 
-int policy_parse(const char *buf, uid_t uid, struct user_policy *out, char *err, size_t errlen) {
-  long body = check_envelope(buf, err, errlen);
-  if (body < 0)
-    return -1;
+static bool fixed_hex(const char *p, size_t n, uint64_t *out) {
+  *out = 0;
+  for (size_t i = 0; i < n; i++) {
+    int d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+    if (d < 0)
+      return false;
+    *out = *out << 4 | (uint64_t)d;
+  }
+  return true;
+}
+
+struct index_entry {
+  uint64_t uid, offset, length, hash;
+};
+
+/* Where a look-up reads from: a buffer (tests, the fuzz harness) or the
+ * file itself, with pread: a login reads a few hundred bytes of it, whatever
+ * its size (mapping a large file costs more than the reads). */
+struct policy_src {
+  const char *buf; /* NULL: read fd */
+  int fd;
+  size_t len;
+};
+
+/* Read n bytes at off into out; false if they are not all in the file. */
+static bool src_read(const struct policy_src *s, size_t off, size_t n, char *out) {
+  if (off > s->len || n > s->len - off)
+    return false;
+  if (s->buf) {
+    memcpy(out, s->buf + off, n);
+    return true;
+  }
+  for (size_t got = 0; got < n;) {
+    ssize_t r = pread(s->fd, out + got, n - got, (off_t)(off + got));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return false;
+    got += (size_t)r;
+  }
+  return true;
+}
+
+/* Index line i ("UUUUUUUUUU OOOOOOOOOOOOOOOO LLLLLLLL HHHHHHHHHHHHHHHH\n"). */
+static bool index_entry(const struct policy_src *s, size_t i, struct index_entry *e) {
+  char p[INDEX_ENTRY_LEN];
+  return src_read(s, POLICY_HEAD_LEN + i * INDEX_ENTRY_LEN, sizeof p, p) && fixed_decimal(p, 10, &e->uid) &&
+         p[10] == ' ' && fixed_decimal(p + 11, 16, &e->offset) && p[27] == ' ' && fixed_decimal(p + 28, 8, &e->length) &&
+         p[36] == ' ' && fixed_hex(p + 37, 16, &e->hash) && p[53] == '\n' && e->uid > 0 && e->uid < UINT32_MAX;
+}
+
+/* Parse the record at rec (len bytes, "user <uid>" through "end\n") into *out. */
+static int parse_record(const char *rec, size_t len, uint32_t uid, struct user_policy *out, char *err, size_t errlen) {
+  if (memchr(rec, '\0', len))
+    FAIL("the record for uid %u contains a NUL byte", uid);
+  char head[32];
+  int n = snprintf(head, sizeof head, "user %u\n", uid);
+  if (len < (size_t)n || memcmp(rec, head, (size_t)n) != 0)
+    FAIL("the index points uid %u at a record that does not start with \"user %u\"", uid, uid);
   struct user_policy cur;
-  int seen = -1, found = 0; /* seen < 0: outside a record */
-  uint32_t prev_uid = 0;
-  unsigned lineno = 1;
-  const char *p = strchr(buf, '\n') + 1, *record = NULL;
-  while (p < buf + body) {
-    lineno++;
-    const char *start = p;
-    const char *nl = strchr(p, '\n');
+  memset(&cur, 0, sizeof cur);
+  cur.uid = uid;
+  int seen = 0;
+  const char *p = rec + n, *end = rec + len;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
     char line[1024];
+    if (!nl)
+      FAIL("the record for uid %u does not end with a newline", uid);
     if ((size_t)(nl - p) >= sizeof line)
-      FAIL("line %u: too long", lineno);
+      FAIL("the record for uid %u has a line that is too long", uid);
     memcpy(line, p, (size_t)(nl - p));
     line[nl - p] = '\0';
     p = nl + 1;
-    if (line[0] == '#')
-      continue;
+    if (!strcmp(line, "end")) {
+      if (p != end)
+        FAIL("the record for uid %u goes on after \"end\"", uid);
+      if (seen != K_ALL)
+        FAIL("the record for uid %u has no \"%s\"", uid, missing_key(seen));
+      /* strict denies every namespace; cellsh-admin never writes both. */
+      if (cur.seccomp == SECCOMP_PROFILE_STRICT && cur.nested_userns)
+        FAIL("the record for uid %u sets nested_userns with seccomp strict", uid);
+      cur.record_hash = fnv1a64(rec, len);
+      *out = cur;
+      return 1;
+    }
     char *sp = strchr(line, ' ');
     const char *v = sp ? sp + 1 : "";
     if (sp)
       *sp = '\0';
-    if (seen < 0) {
-      uint32_t u;
-      if (strcmp(line, "user") || !parse_u32(v, &u) || u == 0 || u == UINT32_MAX)
-        FAIL("line %u: expected \"user <uid>\" (uid 0 is never served)", lineno);
-      /* cellsh-admin writes records by increasing uid, so a repeated uid
-       * (or any reordering) is caught here in passing. */
-      if (u <= prev_uid)
-        FAIL("line %u: uid %u is not above the previous record's %u", lineno, u, prev_uid);
-      prev_uid = u;
-      memset(&cur, 0, sizeof cur);
-      cur.uid = u;
-      seen = 0;
-      record = start;
-    } else if (!strcmp(line, "end") && !sp) {
-      if (seen != K_ALL)
-        FAIL("line %u: the record for uid %u has no \"%s\"", lineno, cur.uid, missing_key(seen));
-      /* strict denies every namespace; cellsh-admin never writes both. */
-      if (cur.seccomp == SECCOMP_PROFILE_STRICT && cur.nested_userns)
-        FAIL("line %u: the record for uid %u sets nested_userns with seccomp strict", lineno, cur.uid);
-      if (cur.uid == uid) {
-        cur.record_hash = fnv1a64(record, (size_t)(p - record));
-        *out = cur;
-        found = 1;
-      }
-      seen = -1;
+    int k = key_index(line);
+    if (k < 0)
+      FAIL("the record for uid %u has an unknown key \"%s\"", uid, line);
+    if (seen & (1 << k))
+      FAIL("the record for uid %u has \"%s\" twice", uid, line);
+    if (!parse_field(k, v, &cur))
+      FAIL("the record for uid %u has an invalid value for \"%s\"", uid, line);
+    seen |= 1 << k;
+  }
+  FAIL("the record for uid %u has no \"end\"", uid);
+}
+
+static int lookup(const struct policy_src *src, uid_t uid, struct user_policy *out, char *err, size_t errlen) {
+  char head[POLICY_HEAD_LEN];
+  uint64_t count;
+  if (!src_read(src, 0, sizeof head, head) || memcmp(head, POLICY_MAGIC "\n", sizeof POLICY_MAGIC) != 0)
+    FAIL("line 1: expected \"%s\"", POLICY_MAGIC);
+  if (memcmp(head + sizeof POLICY_MAGIC, "index ", 6) != 0 || !fixed_decimal(head + sizeof POLICY_MAGIC + 6, 10, &count) ||
+      head[POLICY_HEAD_LEN - 1] != '\n')
+    FAIL("line 2: expected \"index <10 digits>\"");
+  size_t records_at = POLICY_HEAD_LEN + (size_t)count * INDEX_ENTRY_LEN;
+  if (records_at > src->len)
+    FAIL("the index lists %" PRIu64 " records but the file ends inside it", count);
+  if (uid == 0 || uid == UINT32_MAX)
+    return 0; /* never served, never written */
+  /* Binary search; every line it reads must lie strictly between the uids of
+   * the lines it read before on either side, so a disordered index is caught
+   * on the way rather than misread. */
+  uint64_t lo = 0, hi = count, lo_uid = 0, hi_uid = UINT32_MAX;
+  while (lo < hi) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    struct index_entry e;
+    if (!index_entry(src, (size_t)mid, &e))
+      FAIL("line %" PRIu64 ": not an index line", mid + 3);
+    if (e.uid <= lo_uid || e.uid >= hi_uid)
+      FAIL("line %" PRIu64 ": uid %" PRIu64 " is out of order in the index", mid + 3, e.uid);
+    if (e.uid < uid) {
+      lo = mid + 1;
+      lo_uid = e.uid;
+    } else if (e.uid > uid) {
+      hi = mid;
+      hi_uid = e.uid;
     } else {
-      int k = key_index(line);
-      if (k < 0)
-        FAIL("line %u: unknown key \"%s\"", lineno, line);
-      if (seen & (1 << k))
-        FAIL("line %u: \"%s\" appears twice", lineno, line);
-      if (!parse_field(k, v, &cur))
-        FAIL("line %u: invalid value for \"%s\"", lineno, line);
-      seen |= 1 << k;
+      if (e.offset < records_at || e.length == 0 || e.length > RECORD_MAX_BYTES || e.offset > src->len ||
+          e.length > src->len - e.offset)
+        FAIL("line %" PRIu64 ": the record of uid %u lies outside the file", mid + 3, (unsigned)uid);
+      cleanup_free char *rec = malloc((size_t)e.length);
+      if (!rec || !src_read(src, (size_t)e.offset, (size_t)e.length, rec))
+        FAIL("can't read the record of uid %u", (unsigned)uid);
+      if (fnv1a64(rec, (size_t)e.length) != e.hash)
+        FAIL("the record of uid %u does not match its hash: the file was changed after cellsh-admin wrote it",
+             (unsigned)uid);
+      return parse_record(rec, (size_t)e.length, (uint32_t)uid, out, err, errlen);
     }
   }
-  if (seen >= 0)
-    FAIL("the record for uid %u has no \"end\"", cur.uid);
-  return found;
+  return 0;
+}
+
+int policy_lookup(const char *buf, size_t len, uid_t uid, struct user_policy *out, char *err, size_t errlen) {
+  struct policy_src src = {.buf = buf, .fd = -1, .len = len};
+  return lookup(&src, uid, out, err, errlen);
+}
+
+int policy_lookup_fd(int fd, uid_t uid, struct user_policy *out, char *err, size_t errlen) {
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+    FAIL("not a regular file");
+  struct policy_src src = {.buf = NULL, .fd = fd, .len = (size_t)st.st_size};
+  return lookup(&src, uid, out, err, errlen);
 }
 
 void policy_load(uid_t uid, struct user_policy *out) {
-  size_t len;
-  cleanup_free char *buf = trusted_read(CELLSH_POLICY_PATH, POLICY_MAX_BYTES, &len);
-  if (strlen(buf) != len)
-    die(EXIT_CONFIG, "the applied policy %s contains a NUL byte; run \"cellsh-admin apply\"",
-        CELLSH_POLICY_PATH);
+  cleanup_fd int fd = trusted_open(CELLSH_POLICY_PATH);
   char err[256];
-  int r = policy_parse(buf, uid, out, err, sizeof err);
+  int r = policy_lookup_fd(fd, uid, out, err, sizeof err);
   if (r < 0)
     die(EXIT_CONFIG, "the applied policy %s is invalid (%s); ask your administrator to run "
         "\"cellsh-admin apply\"", CELLSH_POLICY_PATH, err);

@@ -7,17 +7,27 @@
  *
  * Format (one "key value" per line, single space, no leading blanks, LF ends):
  *
- *   cellsh-policy 4                  first line: magic and format version
- *   # ...                            comment lines are ignored
- *   user <uid>                       starts a record (uids strictly increasing);
- *                                    every key below is required
- *   <key> <value>                    the fields of struct user_policy, in any order
- *   end                              closes the record
+ *   cellsh-policy 5                  first line: magic and format version
+ *   index <count>                    10 digits: how many records the index lists
+ *   <uid> <offset> <length> <hash>   one line per record, by increasing uid, each
+ *                                    INDEX_ENTRY_LEN bytes: 10, 16 and 8 decimal
+ *                                    digits and 16 lowercase hex digits
+ *   # ...                            comment lines (only between index and records)
+ *   user <uid>                       starts a record, at the byte its index line says;
+ *   <key> <value>                    the fields of struct user_policy, in any order,
+ *                                    every one required
+ *   end                              closes the record; its hash is FNV-1a 64 of the
+ *                                    bytes from "user" through this line's newline
  *   checksum <16 hex digits>         last line: FNV-1a 64 of every byte before it
  *
- * Unknown keys, duplicate keys or uids, a missing key, a value out of range or a
- * bad checksum make the whole file invalid (exit 78): a half-understood policy
- * is never applied. */
+ * A login reads the header, about log2(count) index lines and its own record,
+ * so it costs the same with 100,000 records as with 10 (POLICY_MAX_BYTES no
+ * longer caps the file). The helper checks what it reads: an index line out of
+ * place or order, a record that is not exactly its index line's bytes and hash,
+ * an unknown, duplicate or missing key or a value out of range make the file
+ * invalid (exit 78): a half-understood policy is never applied. The checksum
+ * line is for cellsh-admin's own readers, which check the whole file
+ * (src/policy/compiled.ts): the helper never reads the records of others. */
 #ifndef CELLSH_POLICY_H
 #define CELLSH_POLICY_H
 
@@ -26,8 +36,10 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#define POLICY_MAGIC "cellsh-policy 4"
-#define POLICY_MAX_BYTES (8u << 20) /* refuse larger files */
+#define POLICY_MAGIC "cellsh-policy 5"
+#define POLICY_HEAD_LEN 33        /* the magic line and "index NNNNNNNNNN\n" */
+#define INDEX_ENTRY_LEN 54        /* "UUUUUUUUUU OOOOOOOOOOOOOOOO LLLLLLLL HHHHHHHHHHHHHHHH\n" */
+#define RECORD_MAX_BYTES (64u << 10) /* refuse a longer record */
 #define NAME_MAX_LEN 32             /* user and group names */
 #define PATH_MAX_LEN 255            /* home and shell */
 #define HOSTNAME_MAX_LEN 63
@@ -132,15 +144,20 @@ struct user_policy {
                                           container can tell the policy changed */
 };
 
-/* Parse a whole compiled policy held in buf (NUL-terminated) and copy the record
- * for uid into *out. Returns 1 if found, 0 if the file is valid but has no such
- * user, and -1 if the file is invalid, with a reason in err. */
-int policy_parse(const char *buf, uid_t uid, struct user_policy *out, char *err, size_t errlen);
+/* Find the record for uid in a compiled policy of len bytes at buf (a mapping
+ * of the file: nothing past the record's own bytes and the index lines on the
+ * way is read) and copy it into *out. Returns 1 if found, 0 if the file has no
+ * such user, and -1 if what it read is invalid, with a reason in err. */
+int policy_lookup(const char *buf, size_t len, uid_t uid, struct user_policy *out, char *err, size_t errlen);
 
 /* Read the compiled policy at its compiled-in path after checking that it and
  * every folder above it belong to root and are writable by nobody else; dies with
  * EXIT_CONFIG if not, EXIT_REFUSED if the caller has no record. */
 void policy_load(uid_t uid, struct user_policy *out);
+
+/* The same look-up on an open fd of the policy (mapped, then unmapped), with no
+ * trust checks: the launcher's, which only chooses a route. */
+int policy_lookup_fd(int fd, uid_t uid, struct user_policy *out, char *err, size_t errlen);
 
 /* Apply one setting the user chose ("key=value", the key one of user_may_key,
  * the value in this file's notation) on top of the admin's record: refused

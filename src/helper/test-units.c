@@ -3,6 +3,7 @@
  * Built with ASan and UBSan, never installed. "test-units parse-policy FILE UID"
  * prints the record the C parser reads, for the TypeScript round-trip test. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "args.h"
 #include "env.h"
 #include "log.h"
+#include "policy-build.h"
 #include "policy.h"
 #include "util.h"
 
@@ -117,17 +119,17 @@ static const char *record_with(const char *limits) {
   return buf;
 }
 
-/* A compiled policy around body, with a correct checksum. */
-static char *with_envelope(const char *body) {
-  static char buf[8192];
-  int n = snprintf(buf, sizeof buf, "%s\n%s", POLICY_MAGIC, body);
-  snprintf(buf + n, sizeof buf - (size_t)n, "checksum %016llx\n", (unsigned long long)fnv1a64(buf, (size_t)n));
-  return buf;
+/* A compiled policy around records, with its index and checksum. */
+static char *with_envelope(const char *records) {
+  static char *last;
+  size_t len;
+  free(last);
+  return last = policy_build(records, strlen(records), &len);
 }
 
 static int parse(const char *text, uid_t uid, struct user_policy *u) {
   char err[256];
-  return policy_parse(text, uid, u, err, sizeof err);
+  return policy_lookup(text, strlen(text), uid, u, err, sizeof err);
 }
 
 /* env, restart and user_may; then the user's own settings on top (policy_override). */
@@ -248,34 +250,51 @@ static void test_policy(void) {
   char tampered[8192];
   snprintf(tampered, sizeof tampered, "%s", with_envelope(good_record));
   *strstr(tampered, "pids 512") = 'P';
-  ok(parse(tampered, 1001, &u) < 0, "a changed byte fails the checksum");
+  ok(parse(tampered, 1001, &u) < 0, "a changed byte in the record fails its hash");
   const char *broken[][2] = {
     {"unknown key", "user 1001\nname alice\nextra 1\nend\n"},
     {"missing keys", "user 1001\nname alice\nend\n"},
-    {"uid 0", "user 0\nend\n"},
     {"relative home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome home/a\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
     {"dot-dot home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /home/../etc\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
     {"bad network", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork bridge\n" LIMITS "end\n"},
     {"duplicate key", "user 1001\nname a\nname b\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
     {"negative number", "user 1001\nname a\ngid -1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
+    {"comment inside a record", "user 1001\n# x\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
     {"no end", "user 1001\nname a\n"},
   };
   for (size_t i = 0; i < sizeof broken / sizeof *broken; i++) {
     char what[80];
-    snprintf(what, sizeof what, "invalid file: %s", broken[i][0]);
+    snprintf(what, sizeof what, "invalid record: %s", broken[i][0]);
     ok(parse(with_envelope(broken[i][1]), 1001, &u) < 0, what);
   }
-  char dup[4096];
+  /* The index: a look-up reads only the lines its search meets, and refuses
+   * the file when one of them is out of place. */
+  char order[8192], other[4096];
+  snprintf(other, sizeof other, "%s", good_record);
+  memcpy(strstr(other, "user 1001"), "user 1000", 9);
+  snprintf(order, sizeof order, "%s%s%s", good_record, other, good_record);
+  memcpy(strstr(strstr(order, "user 1000") + 1, "user 1001"), "user 1002", 9);
+  ok(parse(with_envelope(order), 999, &u) < 0, "an index line out of order that the search meets is refused");
+  ok(parse(with_envelope(order), 1002, &u) == 1 && u.uid == 1002, "the records the search reaches in order are served");
+  char dup[8192];
   snprintf(dup, sizeof dup, "%s%s", good_record, good_record);
-  ok(parse(with_envelope(dup), 1001, &u) < 0, "the caller's uid twice is refused");
-  ok(parse(with_envelope(dup), 1002, &u) < 0, "any uid twice makes the file invalid");
-  char order[4096];
-  snprintf(order, sizeof order, "%s%s", good_record, good_record);
-  memcpy(strstr(order + 10, "user 1001"), "user 1000", 9);
-  ok(parse(with_envelope(order), 1001, &u) < 0, "records out of uid order are refused");
+  ok(parse(with_envelope(dup), 1000, &u) < 0, "a uid twice in the index is refused where the search meets it");
+  char *text = with_envelope(good_record);
+  char *entry = text + POLICY_HEAD_LEN;
+  memcpy(entry, "0000000000", 10);
+  ok(parse(text, 1001, &u) < 0, "an index line for uid 0 is refused");
+  text = with_envelope(good_record);
+  entry = text + POLICY_HEAD_LEN + 11 + 15;
+  (*entry)++; /* the record's offset one byte on */
+  ok(parse(text, 1001, &u) < 0, "an index line that points past the record's start is refused");
+  text = with_envelope(good_record);
+  memcpy(text + sizeof POLICY_MAGIC + 6, "0000000009", 10);
+  ok(parse(text, 1001, &u) < 0, "an index that runs past the end of the file is refused");
+  text = with_envelope(good_record);
+  ok(policy_lookup(text, strlen(text) - 40, 1001, &u, (char[64]){0}, 64) < 0, "a record cut short by the file's end is refused");
   ok(parse("cellsh-policy 1\nchecksum 0000000000000000\n", 1001, &u) < 0, "another format version is refused");
-  ok(parse("cellsh-policy 3\nchecksum 0000000000000000\n", 1001, &u) < 0,
-     "the format before seccomp and nested_userns (version 3) is refused");
+  ok(parse("cellsh-policy 4\nuser 1001\nend\nchecksum 0000000000000000\n", 1001, &u) < 0,
+     "the format before the index (version 4) is refused");
   ok(valid_abs_path("/home/a.b") && !valid_abs_path("/home/a/") && !valid_abs_path("//x") && !valid_abs_path("/a/./b") &&
          !valid_abs_path("/a b") && !valid_abs_path("/"), "path validator");
   ok(valid_name("alice") && !valid_name("-x") && !valid_name("a/b") && !valid_name("") &&
@@ -305,18 +324,16 @@ static void test_log(void) {
 }
 
 static int parse_policy_file(const char *path, const char *uid_text) {
-  FILE *fp = fopen(path, "r");
-  static char buf[POLICY_MAX_BYTES + 1];
-  size_t n = fp ? fread(buf, 1, POLICY_MAX_BYTES, fp) : 0;
-  if (fp)
-    fclose(fp);
-  buf[n] = '\0';
+  size_t n = 0;
+  cleanup_free char *buf = read_small_at(AT_FDCWD, path, 1u << 28, &n);
+  if (!buf)
+    return 2;
   uint32_t uid;
   struct user_policy u;
   char err[256];
   if (!parse_u32(uid_text, &uid))
     return 2;
-  int r = policy_parse(buf, uid, &u, err, sizeof err);
+  int r = policy_lookup(buf, n, uid, &u, err, sizeof err);
   if (r < 0)
     printf("error %s\n", err);
   if (r == 0)

@@ -12,9 +12,8 @@
 int trusted_dir(const char *path);
 
 /* Same walk for the folders above path; the file itself must be a regular file
- * owned by root, not writable by group or others, at most max bytes. Returns its
- * contents, NUL-terminated, and the length in *len. */
-char *trusted_read(const char *path, size_t max, size_t *len);
+ * owned by root and not writable by group or others. Returns an O_RDONLY fd. */
+int trusted_open(const char *path);
 
 /* Check an already-open fd the same way (owner root, no group/other write). */
 void trusted_check_fd(int fd, const char *what);

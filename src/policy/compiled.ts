@@ -1,6 +1,7 @@
-// The compiled policy the setuid helper reads: a mirror of src/helper/policy.h
-// (struct user_policy and the file format), with a writer and a reader that is
-// at least as strict as policy_parse in src/helper/policy.c.
+// One user's record in the compiled policy the setuid helper reads: a mirror of
+// struct user_policy in src/helper/policy.h, its lines, and a reader that is at
+// least as strict as parse_record in src/helper/policy.c. The file around the
+// records (header, index, checksum) is compiled-file.ts.
 import { CellshError, ExitCode } from '../errors.js';
 import { UNLIMITED, type Limit } from './sizes.js';
 import type { RlimitValue } from './values.js';
@@ -145,10 +146,6 @@ function decodeEnv(v: string): Array<[string, string]> | undefined {
   return v === '' || out.length > 0 ? out : undefined;
 }
 
-/** First line of every compiled policy (POLICY_MAGIC). */
-export const POLICY_MAGIC = 'cellsh-policy 4';
-/** The helper refuses larger files (POLICY_MAX_BYTES). */
-export const POLICY_MAX_BYTES = 8 * 1024 * 1024;
 /** The helper's line buffer is 1024 bytes including the NUL. */
 export const LINE_MAX = 1023;
 /** At most this many supplementary groups per user (MAX_GROUPS). */
@@ -181,12 +178,23 @@ export class CompiledPolicyError extends CellshError {
   }
 }
 
-/** FNV-1a 64 of bytes, as 16 lowercase hex digits (fnv1a64 in policy.c). */
+/** FNV-1a 64 of bytes, as 16 lowercase hex digits (fnv1a64 in policy.c). The
+ * 64-bit state is kept in four 16-bit limbs, so a large policy hashes without BigInt:
+ * the prime is 2^40 + 0x1b3, so h * prime is h * 0x1b3 plus h shifted up 40 bits. */
 export function fnv1a64(bytes: Uint8Array): string {
-  const MASK = 0xffffffffffffffffn;
-  let h = 0xcbf29ce484222325n;
-  for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & MASK;
-  return h.toString(16).padStart(16, '0');
+  let h0 = 0x2325, h1 = 0x8422, h2 = 0x9ce4, h3 = 0xcbf2;
+  for (let i = 0; i < bytes.length; i++) {
+    h0 ^= bytes[i]!;
+    const t0 = h0 * 0x1b3;
+    const t1 = h1 * 0x1b3 + (t0 >>> 16);
+    const t2 = h2 * 0x1b3 + (h0 << 8) + (t1 >>> 16);
+    h3 = (h3 * 0x1b3 + (h1 << 8) + (t2 >>> 16)) & 0xffff;
+    h0 = t0 & 0xffff;
+    h1 = t1 & 0xffff;
+    h2 = t2 & 0xffff;
+  }
+  const hex = (n: number): string => n.toString(16).padStart(4, '0');
+  return hex(h3) + hex(h2) + hex(h1) + hex(h0);
 }
 
 /** Why a record cannot be written or was read wrongly, or undefined if the helper would accept it. */
@@ -239,7 +247,7 @@ function ioValue(io: readonly CompiledIo[]): string {
 }
 
 /** A record's lines, in the order policy.c lists its keys. */
-function recordLines(u: CompiledUser): string[] {
+export function recordLines(u: CompiledUser): string[] {
   return [`user ${u.uid}`, `name ${u.name}`, `gid ${u.gid}`, `group ${u.group}`, `groups ${u.groups.join(' ')}`,
     `home ${u.home}`, `shell ${u.shell}`, `hostname ${u.hostname}`, `network ${u.network}`,
     `memory ${u.memory}`, `memory_high ${u.memory_high}`, `swap ${u.swap}`, `pids ${u.pids}`, `cpu ${u.cpu}`,
@@ -247,28 +255,6 @@ function recordLines(u: CompiledUser): string[] {
     ...RLIMIT_KEYS.map((k) => `${k} ${u[k].soft} ${u[k].hard}`),
     `env ${encodeEnv(u.env)}`, `restart ${u.restart}`, `user_may ${USER_MAY_KEYS.filter((k) => u.user_may.includes(k)).join(' ')}`,
     `seccomp ${u.seccomp}`, `nested_userns ${u.nested_userns}`, 'end'];
-}
-
-/** The text of a compiled policy: magic, comment lines, one record per user, checksum.
- * Throws if a record would not be accepted by the helper. */
-export function formatCompiled(users: readonly CompiledUser[], comment: string): string {
-  const lines = [POLICY_MAGIC, ...comment.split('\n').map((l) => (l ? `# ${l}` : '#'))];
-  let prevUid = 0;
-  for (const u of users) {
-    const problem = recordProblem(u);
-    if (problem) throw new CellshError('policy-compile', `can't write the record of uid ${u.uid} (${u.name}): ${problem}`, { exitCode: ExitCode.internal });
-    if (u.uid <= prevUid) throw new CellshError('policy-compile', `records must be in increasing uid order (${u.uid} after ${prevUid})`, { exitCode: ExitCode.internal });
-    prevUid = u.uid;
-    lines.push(...recordLines(u));
-  }
-  const long = lines.find((l) => Buffer.byteLength(l) > LINE_MAX);
-  if (long !== undefined) throw new CellshError('policy-compile', `a line is longer than ${LINE_MAX} bytes: ${long.slice(0, 40)}...`, { exitCode: ExitCode.internal });
-  const body = lines.join('\n') + '\n';
-  const text = `${body}checksum ${fnv1a64(Buffer.from(body, 'utf8'))}\n`;
-  if (Buffer.byteLength(text) > POLICY_MAX_BYTES) {
-    throw new CellshError('policy-too-large', `the compiled policy would be larger than ${POLICY_MAX_BYTES} bytes`, { exitCode: ExitCode.config });
-  }
-  return text;
 }
 
 type FieldKey = Exclude<keyof CompiledUser, 'uid'>;
@@ -351,78 +337,35 @@ function rlimitPair(v: string): CompiledRlimit | undefined {
 }
 const FIELD_KEYS = Object.keys(FIELD_READERS) as FieldKey[];
 
-/** Check the magic line and the checksum trailer; returns the lines the checksum covers. */
-function envelope(bytes: Buffer): string[] {
-  if (bytes.includes(0)) throw new CompiledPolicyError(0, 'the file contains a NUL byte');
-  if (bytes.length > POLICY_MAX_BYTES) throw new CompiledPolicyError(0, `the file is larger than ${POLICY_MAX_BYTES} bytes`);
-  const text = bytes.toString('latin1'); // one char per byte, like the C reader
-  if (!text.startsWith(`${POLICY_MAGIC}\n`)) throw new CompiledPolicyError(1, `expected "${POLICY_MAGIC}"`);
-  if (!text.endsWith('\n')) throw new CompiledPolicyError(0, 'the file does not end with a newline');
-  const lastStart = text.lastIndexOf('\n', text.length - 2) + 1;
-  const lines = text.slice(0, lastStart).split('\n').slice(0, -1);
-  const m = /^checksum ([0-9a-f]{16})$/.exec(text.slice(lastStart, -1));
-  if (!m) throw new CompiledPolicyError(lines.length + 1, 'the last line is not "checksum <16 hex digits>"');
-  if (fnv1a64(bytes.subarray(0, lastStart)) !== m[1]) {
-    throw new CompiledPolicyError(lines.length + 1, 'checksum mismatch: the file was changed after cellsh-admin wrote it');
-  }
-  return lines;
-}
-
-/** Read a compiled policy, refusing anything policy.c would refuse (and duplicate uids
- * anywhere). Throws CompiledPolicyError naming the line. */
-export function parseCompiled(input: string | Uint8Array): CompiledUser[] {
-  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input);
-  const lines = envelope(bytes);
-  const users: CompiledUser[] = [];
-  let prevUid = 0;
-  let cur: { uid: number; fields: Fields; start: number } | undefined;
+/** One record's lines, "user N" through "end" (the first at line number first),
+ * read as policy.c reads them: every key once, every value in range. Throws
+ * CompiledPolicyError naming the line. */
+export function parseRecord(lines: readonly string[], first: number): CompiledUser {
+  const fail = (lineno: number, message: string): never => { throw new CompiledPolicyError(lineno, message); };
+  const head = /^user (0|[1-9][0-9]*)$/.exec(lines[0] ?? '');
+  const uid = head ? u32(head[1]!, U32_MAX - 1) : undefined;
+  if (uid === undefined || uid === 0) fail(first, 'expected "user <uid>" (uid 0 is never served)');
+  const fields: Fields = {};
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
-    const lineno = i + 1;
-    const fail = (message: string): never => { throw new CompiledPolicyError(lineno, message); };
-    if (line.length > LINE_MAX) fail('too long');
-    if (line.startsWith('#')) continue;
+    const lineno = first + i;
+    if (line.length > LINE_MAX) fail(lineno, 'too long');
     const sp = line.indexOf(' ');
     const key = sp < 0 ? line : line.slice(0, sp);
     const value = sp < 0 ? '' : line.slice(sp + 1);
-    if (!cur) {
-      const uid = key === 'user' ? u32(value, U32_MAX - 1) : undefined;
-      if (uid === undefined || uid === 0) fail('expected "user <uid>" (uid 0 is never served)');
-      if (uid! <= prevUid) fail(`uid ${uid} is not above the previous record's ${prevUid}`);
-      prevUid = uid!;
-      cur = { uid: uid!, fields: {}, start: lineno };
-    } else if (key === 'end' && sp < 0) {
-      const missing = FIELD_KEYS.filter((k) => cur!.fields[k] === undefined);
-      if (missing.length > 0) fail(`the record for uid ${cur.uid} misses ${missing.map((k) => `"${k}"`).join(', ')}`);
-      if (cur.fields.seccomp === 'strict' && cur.fields.nested_userns) fail(`the record for uid ${cur.uid} sets nested_userns with seccomp strict`);
-      users.push({ uid: cur.uid, ...(cur.fields as Required<Fields>) });
-      cur = undefined;
-    } else {
-      if (!Object.hasOwn(FIELD_READERS, key)) fail(`unknown key "${key}"`);
-      const k = key as FieldKey;
-      if (cur.fields[k] !== undefined) fail(`"${k}" appears twice`);
-      const v = FIELD_READERS[k](value);
-      if (v === undefined) fail(`invalid value for "${k}": ${JSON.stringify(value)}`);
-      (cur.fields as Record<string, unknown>)[k] = v;
+    if (key === 'end' && sp < 0) {
+      if (i !== lines.length - 1) fail(lineno + 1, `the record for uid ${uid} goes on after "end"`);
+      const missing = FIELD_KEYS.filter((k) => fields[k] === undefined);
+      if (missing.length > 0) fail(lineno, `the record for uid ${uid} misses ${missing.map((k) => `"${k}"`).join(', ')}`);
+      if (fields.seccomp === 'strict' && fields.nested_userns) fail(lineno, `the record for uid ${uid} sets nested_userns with seccomp strict`);
+      return { uid: uid!, ...(fields as Required<Fields>) };
     }
+    if (!Object.hasOwn(FIELD_READERS, key)) fail(lineno, `unknown key "${key}"`);
+    const k = key as FieldKey;
+    if (fields[k] !== undefined) fail(lineno, `"${k}" appears twice`);
+    const v = FIELD_READERS[k](value);
+    if (v === undefined) fail(lineno, `invalid value for "${k}": ${JSON.stringify(value)}`);
+    (fields as Record<string, unknown>)[k] = v;
   }
-  if (cur) throw new CompiledPolicyError(cur.start, `the record for uid ${cur.uid} has no "end"`);
-  return users;
-}
-
-/** Each record's FNV-1a 64, by uid: its bytes from "user N" through "end" and
- * its newline (record_hash in policy.c, which a container's state remembers). */
-export function recordHashes(bytes: Buffer): Map<number, string> {
-  const out = new Map<number, string>();
-  let start = -1;
-  let uid = 0;
-  for (let at = 0; at < bytes.length;) {
-    const nl = bytes.indexOf(0x0a, at);
-    if (nl < 0) break;
-    const line = bytes.subarray(at, nl).toString('latin1');
-    if (line.startsWith('user ')) [start, uid] = [at, Number(line.slice(5))];
-    else if (line === 'end' && start >= 0) out.set(uid, fnv1a64(bytes.subarray(start, nl + 1)));
-    at = nl + 1;
-  }
-  return out;
+  return fail(first, `the record for uid ${uid} has no "end"`);
 }

@@ -7,7 +7,8 @@ import { loadPolicy, type PolicySource } from './load.js';
 import type { Policy, PolicyEnv } from './resolve.js';
 
 export { compilePolicy, type Compiled } from './compile.js';
-export { CompiledPolicyError, formatCompiled, fnv1a64, parseCompiled, POLICY_MAGIC, type CompiledUser } from './compiled.js';
+export { CompiledPolicyError, fnv1a64, type CompiledUser } from './compiled.js';
+export { assembleCompiled, formatCompiled, lookupCompiled, parseCompiled, POLICY_MAGIC } from './compiled-file.js';
 export {
   countProblems, diagnosticJson, errorsOf, formatDiagnostic, plural, sortDiagnostics, warningsOf,
   type Diagnostic, type DiagnosticJson, type SourceLoc,

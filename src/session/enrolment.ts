@@ -2,22 +2,22 @@
 // applied policy, so a user who is not enrolled hears it by name, with the
 // command the admin needs (the helper, which does no NSS look-ups, only knows
 // the uid). Anything else wrong with the policy is the helper's to report.
-import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { CellshError, ExitCode } from '../errors.js';
-import { parseCompiled, type CompiledUser } from '../policy/compiled.js';
+import type { CompiledUser } from '../policy/compiled.js';
+import { lookupCompiled } from '../policy/compiled-file.js';
 
 /** The caller's record, or undefined when the policy can't be read (the helper will say why). */
 export function ownRecord(compiledPolicy: string, uid: number): CompiledUser | undefined | 'absent' {
-  let users: CompiledUser[];
   try {
     // Root's file in root's folders (the helper checks their owners and modes
     // before it trusts them); nothing on its path is the user's to change.
-    users = parseCompiled(readFileSync(compiledPolicy));
+    // Only the index lines a binary search meets and the caller's own record
+    // are read, so this costs the same at any number of users.
+    return lookupCompiled(compiledPolicy, uid) ?? 'absent';
   } catch {
     return undefined;
   }
-  return users.find((u) => u.uid === uid) ?? 'absent';
 }
 
 /** Refuse, in plain words, a user the applied policy does not list; returns

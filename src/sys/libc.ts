@@ -68,23 +68,35 @@ const setpwent = libc.func('void setpwent(void)') as () => void;
 const endpwent = libc.func('void endpwent(void)') as () => void;
 const getpwentR = libc.func('int getpwent_r(_Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)') as
   (pwd: object, buf: Buffer, len: number, res: unknown[]) => number;
+const setgrent = libc.func('void setgrent(void)') as () => void;
+const endgrent = libc.func('void endgrent(void)') as () => void;
+const getgrentR = libc.func('int getgrent_r(_Out_ group *grp, uint8_t *buf, size_t len, _Out_ void **res)') as
+  (grp: object, buf: Buffer, len: number, res: unknown[]) => number;
 
 const ERANGE = 34;
 const NSS_BUF_START = 16 * 1024;
-const NSS_BUF_MAX = 4 * 1024 * 1024;
+/** A group of a few million members still fits (each costs its name and a pointer). */
+const NSS_BUF_MAX = 256 * 1024 * 1024;
 
-/** Call a *_r lookup, growing the buffer on ERANGE; returns the raw struct or undefined. */
-function lookup<T>(call: (out: object, buf: Buffer, res: unknown[]) => number): T | undefined {
-  for (let size = NSS_BUF_START; size <= NSS_BUF_MAX; size *= 4) {
-    const buf = Buffer.alloc(size);
+/** Call a *_r lookup, growing the buffer on ERANGE, and convert the entry
+ * while the buffer its pointers point into is still referenced (a group's
+ * member list is decoded from it: once buf is unreachable, GC may free it).
+ * An enumeration passes one buffer for all its calls; ERANGE leaves the
+ * enumeration where it is. */
+function lookup<T, R>(call: (out: object, buf: Buffer, res: unknown[]) => number, convert: (raw: T) => R,
+  reuse?: { buf: Buffer }): R | undefined {
+  for (let buf = reuse?.buf ?? Buffer.alloc(NSS_BUF_START); buf.length <= NSS_BUF_MAX; buf = Buffer.alloc(buf.length * 4)) {
+    if (reuse) reuse.buf = buf;
     const out = {};
     const res: unknown[] = [null];
     const rc = call(out, buf, res);
     if (rc === ERANGE) continue;
     if (rc !== 0 || res[0] === null) return undefined;
-    return out as T;
+    const entry = convert(out as T);
+    buf.readUInt8(0); // keeps buf alive until the entry is copied out
+    return entry;
   }
-  throw new Error('an NSS entry is larger than 4 MiB');
+  throw new Error(`an NSS entry is larger than ${NSS_BUF_MAX / 1024 / 1024} MiB`);
 }
 
 function toPasswd(p: RawPasswd): PasswdEntry {
@@ -105,26 +117,22 @@ function toGroup(g: RawGroup): GroupEntry {
 
 /** Look a user up by name. */
 export function getpwnam(name: string): PasswdEntry | undefined {
-  const p = lookup<RawPasswd>((out, buf, res) => getpwnamR(name, out, buf, buf.length, res));
-  return p && toPasswd(p);
+  return lookup((out, buf, res) => getpwnamR(name, out, buf, buf.length, res), toPasswd);
 }
 
 /** Look a user up by uid. */
 export function getpwuid(uid: number): PasswdEntry | undefined {
-  const p = lookup<RawPasswd>((out, buf, res) => getpwuidR(uid, out, buf, buf.length, res));
-  return p && toPasswd(p);
+  return lookup((out, buf, res) => getpwuidR(uid, out, buf, buf.length, res), toPasswd);
 }
 
 /** Look a group up by name. */
 export function getgrnam(name: string): GroupEntry | undefined {
-  const g = lookup<RawGroup>((out, buf, res) => getgrnamR(name, out, buf, buf.length, res));
-  return g && toGroup(g);
+  return lookup((out, buf, res) => getgrnamR(name, out, buf, buf.length, res), toGroup);
 }
 
 /** Look a group up by gid. */
 export function getgrgid(gid: number): GroupEntry | undefined {
-  const g = lookup<RawGroup>((out, buf, res) => getgrgidR(gid, out, buf, buf.length, res));
-  return g && toGroup(g);
+  return lookup((out, buf, res) => getgrgidR(gid, out, buf, buf.length, res), toGroup);
 }
 
 /** The groups a user is in (primary first), as initgroups(3) would set them. */
@@ -140,17 +148,35 @@ export function getgrouplist(user: string, gid: number): number[] {
 /** Every user NSS can enumerate (LDAP and sssd may list only some). */
 export function listUsers(): PasswdEntry[] {
   const users: PasswdEntry[] = [];
+  const reuse = { buf: Buffer.alloc(NSS_BUF_START) };
   setpwent();
   try {
     for (;;) {
-      const p = lookup<RawPasswd>((out, buf, res) => getpwentR(out, buf, buf.length, res));
+      const p = lookup((out, buf, res) => getpwentR(out, buf, buf.length, res), toPasswd, reuse);
       if (!p) break;
-      users.push(toPasswd(p));
+      users.push(p);
     }
   } finally {
     endpwent();
   }
   return users;
+}
+
+/** Every group NSS can enumerate, with its members. */
+export function listGroups(): GroupEntry[] {
+  const groups: GroupEntry[] = [];
+  const reuse = { buf: Buffer.alloc(NSS_BUF_START) };
+  setgrent();
+  try {
+    for (;;) {
+      const g = lookup((out, buf, res) => getgrentR(out, buf, buf.length, res), toGroup, reuse);
+      if (!g) break;
+      groups.push(g);
+    }
+  } finally {
+    endgrent();
+  }
+  return groups;
 }
 
 // ---- the helper channel: a SOCK_SEQPACKET pair, and fds passed over it -----

@@ -35,6 +35,10 @@ test('ssh 4. ssh -A: the client\'s keys are listed inside, through a stable path
   assert.match(keys!, /cellsh-agent-test-key \(ED25519\)/);
   assert.deepEqual(rest, ['0'], 'no host /tmp/ssh-* folder is visible or mounted inside');
 
+  // The same with a terminal (the launcher's early start; Node relays the agent there).
+  const tty = await sshd.ssh(user, ['echo $SSH_AUTH_SOCK; ssh-add -l'], { env, options: ['-A', '-tt'] });
+  assert.match(tty.out, new RegExp(`^${STABLE}\r?\n.*cellsh-agent-test-key \\(ED25519\\)`, 's'), tty.out + tty.err);
+
   // Without -A there is no agent inside.
   const none = await sshd.ssh(user, ['echo "sock=$SSH_AUTH_SOCK"; ssh-add -l'], { env });
   assert.match(none.out, /^sock=\n/);

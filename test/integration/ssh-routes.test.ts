@@ -9,10 +9,11 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { logRecords, skipReason, testInstall } from '../helpers/install.js';
 import { statusField } from '../helpers/processes.js';
-import { waitFor } from '../helpers/system.js';
+import { must, waitFor } from '../helpers/system.js';
 import { deploy, TestSshd, sshSkipReason } from '../helpers/sshd.js';
 import type { TestUser } from '../helpers/users.js';
 
@@ -42,11 +43,24 @@ async function routeOf(user: TestUser, before: number): Promise<Route> {
   return `a helper started by ${comm}`;
 }
 
+/** An ssh-agent of the test's, with no keys: enough for sshd to forward one (ssh -A). */
+function clientAgent(t: TestContext): NodeJS.ProcessEnv {
+  const dir = mkdtempSync('/tmp/cellsh-t-agent-');
+  const agent = must('ssh-agent', ['-a', join(dir, 'sock')]);
+  const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.out)![1]);
+  t.after(() => {
+    process.kill(pid);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { PATH: '/usr/bin:/bin', HOME: '/root', SSH_AUTH_SOCK: join(dir, 'sock') };
+}
+
 /** ssh without a terminal, its stdin held open (the remote side waits on it) until the route is read. */
-async function pipedRoute(t: TestContext, sshd: TestSshd, user: TestUser, args: readonly string[]): Promise<Route> {
+async function pipedRoute(t: TestContext, sshd: TestSshd, user: TestUser, args: readonly string[],
+  env: NodeJS.ProcessEnv = { PATH: '/usr/bin:/bin', HOME: '/root' }): Promise<Route> {
   const before = loginsOf(user).length;
   const ssh = spawn('ssh', [...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(user), ...args],
-    { stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: '/usr/bin:/bin', HOME: '/root' } });
+    { stdio: ['pipe', 'ignore', 'pipe'], env });
   t.after(() => ssh.kill('SIGKILL'));
   let err = '';
   ssh.stderr!.on('data', (b: Buffer) => (err += b.toString()));
@@ -61,9 +75,10 @@ async function pipedRoute(t: TestContext, sshd: TestSshd, user: TestUser, args: 
 }
 
 /** ssh -tt on a terminal, kept open until the route is read. */
-async function terminalRoute(t: TestContext, sshd: TestSshd, user: TestUser, args: readonly string[]): Promise<Route> {
+async function terminalRoute(t: TestContext, sshd: TestSshd, user: TestUser, args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; options?: string[] } = {}): Promise<Route> {
   const before = loginsOf(user).length;
-  const term = sshd.terminal(user, args);
+  const term = sshd.terminal(user, args, opts);
   t.after(() => term.kill());
   const route = await routeOf(user, before);
   term.kill();
@@ -71,7 +86,7 @@ async function terminalRoute(t: TestContext, sshd: TestSshd, user: TestUser, arg
 }
 
 for (const mode of ['login-shell', 'force-command'] as const) {
-  test(`(${mode}) ssh sessions without a terminal (a command; the server sides of sftp, scp and rsync) run without Node`, { skip }, async (t) => {
+  test(`(${mode}) ssh sessions without a terminal (a command, with and without an agent; the server sides of sftp, scp and rsync) run without Node`, { skip }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `rt-${mode === 'login-shell' ? 'ls' : 'fc'}`);
     const forms: Array<[string, readonly string[]]> = [
       ['ssh host cmd', ['read line']],
@@ -82,12 +97,14 @@ for (const mode of ['login-shell', 'force-command'] as const) {
     for (const [form, args] of forms) {
       assert.equal(await pipedRoute(t, sshd, user, args), 'fast path', form);
     }
+    assert.equal(await pipedRoute(t, sshd, user, ['-A', 'read line'], clientAgent(t)), 'fast path', 'ssh -A host cmd');
   });
 
   test(`(${mode}) ssh terminal sessions (a login, ssh -tt host cmd) get their helper from the launcher while Node loads`, { skip }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `rt-t${mode === 'login-shell' ? 'ls' : 'fc'}`);
     assert.equal(await terminalRoute(t, sshd, user, []), 'early start', 'ssh host (a login)');
     assert.equal(await terminalRoute(t, sshd, user, ['read line']), 'early start', 'ssh -tt host cmd');
+    assert.equal(await terminalRoute(t, sshd, user, [], { env: clientAgent(t), options: ['-A'] }), 'early start', 'ssh -A host (a login)');
   });
 }
 

@@ -16,11 +16,11 @@
 #include <string.h>
 
 #include "../args.h"
+#include "../policy-build.h"
 #include "fuzz.h"
 
 /* Two records as cellsh-admin apply writes them (src/policy/compiled.ts). */
 static const char admin_text[] =
-  POLICY_MAGIC "\n# two admin records for the override harness\n"
   "user 1001\nname alice\ngid 1001\ngroup alice\ngroups 1001 27 100\nhome /home/alice\nshell /bin/bash\n"
   "hostname alice-box\nnetwork none\nmemory 2147483648\nmemory_high 1073741824\nswap 536870912\npids 512\n"
   "cpu 1500\nio_weight 50\nio 8:0 1048576 0 0 100\nnofile 1024 524288\nnproc 100 200\ncore 0 max\n"
@@ -33,12 +33,12 @@ static const char admin_text[] =
   "user_may hostname env network memory swap pids cpu io_weight nproc\nseccomp default\nnested_userns true\nend\n";
 
 static void load_admin(uid_t uid, struct user_policy *out) {
-  static char signed_text[sizeof admin_text + 32];
-  if (!signed_text[0])
-    snprintf(signed_text, sizeof signed_text, "%schecksum %016" PRIx64 "\n", admin_text,
-             fnv1a64(admin_text, sizeof admin_text - 1));
+  static char *file;
+  static size_t len;
+  if (!file)
+    file = policy_build(admin_text, sizeof admin_text - 1, &len);
   char err[256];
-  CHECK(policy_parse(signed_text, uid, out, err, sizeof err) == 1, "the fixed admin record does not parse: %s", err);
+  CHECK(policy_lookup(file, len, uid, out, err, sizeof err) == 1, "the fixed admin record does not parse: %s", err);
 }
 
 static bool env_same(const struct user_policy *a, const struct user_policy *b) {

@@ -1,22 +1,26 @@
-/* The compiled policy's parser (policy_parse). Root writes the file, but the
- * parser must never crash or misread on any input. The input is a whole file;
- * it is parsed as given, and again with its checksum line recomputed, so the
- * fuzzer explores the records instead of stopping at the checksum.
+/* The compiled policy's look-up (policy_lookup). Root writes the file, but the
+ * reader must never crash or misread on any input. The input is tried twice:
+ * as a whole file, and as the records of a file whose header, index and
+ * checksum policy_build writes around them, so the fuzzer explores the
+ * records instead of stopping at the index.
  *
- * Invariants: the result is -1 (with a reason), 0 or 1; a valid file serves
- * every uid it has a "user" line for, and no other; each record served meets
- * every bound policy.h documents (check_record) and carries the FNV-1a hash of
- * exactly its own lines, "user" to "end". */
+ * Invariants: the result is -1 (with a reason), 0 or 1, and never reads past
+ * the input (ASan: the input is copied to a buffer of exactly its size); uid 0
+ * is never served; each record served is the one asked for, meets every bound
+ * policy.h documents (check_record) and carries the FNV-1a hash of exactly its
+ * own bytes, "user" to "end". With a written index whose uids increase, every
+ * uid it lists is served or refused (never absent) and no other is served. */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../policy-build.h"
 #include "../util.h"
 #include "fuzz.h"
 
-#define MAX_UIDS 16 /* records checked per input */
+#define MAX_UIDS 16 /* uids looked up per input */
 
 static uint64_t fnv(const char *p, size_t len) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -25,75 +29,88 @@ static uint64_t fnv(const char *p, size_t len) {
   return h;
 }
 
-/* Where the record for uid starts ("user <uid>\n" at a line start), or NULL. */
-static const char *record_of(const char *buf, uid_t uid) {
-  char want[32];
-  snprintf(want, sizeof want, "\nuser %u\n", (unsigned)uid);
-  const char *p = strstr(buf, want);
-  return p ? p + 1 : NULL;
-}
-
-static void check_served(const char *buf, uid_t uid) {
+/* Look uid up in the len bytes at buf; returns the result after checking it. */
+static int check_lookup(const char *buf, size_t len, uid_t uid) {
   struct user_policy u;
   char err[256] = "";
-  int r = policy_parse(buf, uid, &u, err, sizeof err);
-  CHECK(r == 1, "a valid file does not serve uid %u, which it names (%d: %s)", (unsigned)uid, r, err);
-  CHECK(u.uid == uid, "asked for uid %u, got %u", (unsigned)uid, (unsigned)u.uid);
-  check_record(&u);
-  const char *start = record_of(buf, uid), *end = start ? strstr(start, "\nend\n") : NULL;
-  CHECK(end, "no \"user %u\" ... \"end\" lines for a record that was served", (unsigned)uid);
-  CHECK(u.record_hash == fnv(start, (size_t)(end + 5 - start)), "record_hash is not the hash of the record's lines");
-}
-
-/* Parse buf (NUL-terminated) and check the invariants. */
-static void check_file(const char *buf) {
-  struct user_policy u;
-  char err[256] = "";
-  int r = policy_parse(buf, 0, &u, err, sizeof err); /* uid 0 is never served */
-  CHECK(r == 0 || r == -1, "uid 0 gave %d", r);
-  if (r < 0) {
-    CHECK(err[0] != '\0', "refused without a reason");
-    return;
+  int r = policy_lookup(buf, len, uid, &u, err, sizeof err);
+  CHECK(r >= -1 && r <= 1, "uid %u gave %d", (unsigned)uid, r);
+  CHECK(r >= 0 || err[0] != '\0', "refused without a reason");
+  if (r == 1) {
+    CHECK(uid != 0, "uid 0 was served");
+    CHECK(u.uid == uid, "asked for uid %u, got %u", (unsigned)uid, (unsigned)u.uid);
+    check_record(&u);
+    /* The record's bytes are "user <uid>\n" ... "end\n" somewhere in buf. */
+    char head[24];
+    int n = snprintf(head, sizeof head, "user %u\n", (unsigned)uid);
+    const char *start = memmem(buf, len, head, (size_t)n);
+    bool hashed = false;
+    for (; start && !hashed; start = memmem(start + 1, len - (size_t)(start + 1 - buf), head, (size_t)n)) {
+      const char *end = memmem(start, len - (size_t)(start - buf), "\nend\n", 5);
+      hashed = end && u.record_hash == fnv(start, (size_t)(end + 5 - start));
+    }
+    CHECK(hashed, "record_hash is not the hash of the record's own lines");
   }
-  /* Valid: every "user N" line starts a record (inside one it would be an
-   * unknown key), so each such uid is served. */
+  return r;
+}
+
+/* The uids of the "user N" lines of buf (at most MAX_UIDS), in order. */
+static unsigned named_uids(const char *buf, size_t len, uint32_t *uids) {
   unsigned n = 0;
-  for (const char *p = strstr(buf, "\nuser "); p && n < MAX_UIDS; p = strstr(p + 1, "\nuser "), n++) {
-    uint32_t uid;
-    char num[16] = "";
-    size_t len = strcspn(p + 6, "\n");
-    CHECK(len < sizeof num, "a served file has a \"user\" line with a long value");
-    memcpy(num, p + 6, len);
-    CHECK(parse_u32(num, &uid), "a served file has \"user %s\"", num);
-    check_served(buf, uid);
+  for (size_t at = 0; at < len && n < MAX_UIDS;) {
+    const char *nl = memchr(buf + at, '\n', len - at);
+    size_t end = nl ? (size_t)(nl - buf) : len;
+    char line[24] = "";
+    if (end - at < sizeof line) {
+      memcpy(line, buf + at, end - at);
+      if (!strncmp(line, "user ", 5) && parse_u32(line + 5, &uids[n]))
+        n++;
+    }
+    at = end + 1;
   }
-  CHECK(policy_parse(buf, 4294967294u, &u, err, sizeof err) == (record_of(buf, 4294967294u) != NULL),
-        "uid 4294967294 served iff named");
+  return n;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (memchr(data, '\0', size))
-    return 0; /* policy_load refuses a file with a NUL before parsing */
-  char *buf = malloc(size + 40);
-  if (!buf)
+  /* As a whole file, in a buffer of exactly its size. */
+  char *raw = malloc(size ? size : 1);
+  if (!raw)
     abort();
-  memcpy(buf, data, size);
-  buf[size] = '\0';
-  check_file(buf);
-  /* Again with the checksum line recomputed: drop a last "checksum" line, end
-   * the body with a newline, append the right checksum. */
-  size_t body = size;
-  if (body > 0 && buf[body - 1] == '\n')
-    body--;
-  while (body > 0 && buf[body - 1] != '\n')
-    body--;
-  if (strncmp(buf + body, "checksum ", 9) != 0) {
-    body = size;
-    if (body > 0 && buf[body - 1] != '\n')
-      buf[body++] = '\n';
+  memcpy(raw, data, size);
+  uint32_t uids[MAX_UIDS];
+  unsigned n = named_uids(raw, size, uids);
+  check_lookup(raw, size, 0);
+  for (unsigned i = 0; i < n; i++)
+    check_lookup(raw, size, uids[i]);
+  free(raw);
+
+  /* As records inside a written index. */
+  size_t len;
+  char *built = policy_build((const char *)data, size, &len);
+  int r;
+  char *file = malloc(len);
+  if (!file)
+    abort();
+  memcpy(file, built, len);
+  free(built);
+  /* The uids policy_build indexed, from its own index lines. */
+  uint64_t count = strtoull(file + sizeof POLICY_MAGIC + 6, NULL, 10);
+  uint32_t prev = 0;
+  bool increasing = true;
+  for (uint64_t i = 0; i < count; i++) {
+    uint32_t uid = (uint32_t)strtoul(file + POLICY_HEAD_LEN + i * INDEX_ENTRY_LEN, NULL, 10);
+    increasing = increasing && uid > prev;
+    prev = uid;
   }
-  snprintf(buf + body, 40, "checksum %016" PRIx64 "\n", fnv(buf, body));
-  check_file(buf);
-  free(buf);
+  for (uint64_t i = 0; i < count && i < MAX_UIDS; i++) {
+    uint32_t uid = (uint32_t)strtoul(file + POLICY_HEAD_LEN + i * INDEX_ENTRY_LEN, NULL, 10);
+    r = check_lookup(file, len, uid);
+    CHECK(!increasing || r != 0, "uid %u is in an ordered index but was not found", uid);
+  }
+  for (unsigned i = 0; i < n; i++)
+    check_lookup(file, len, uids[i]);
+  r = check_lookup(file, len, 4294967294u);
+  CHECK(r != 1 || memmem(data, size, "user 4294967294\n", 16), "uid 4294967294 served but not named");
+  free(file);
   return 0;
 }

@@ -6,7 +6,8 @@
  *
  * Invariants: a plain login only for "-l"/"--login" words; a plain command
  * only for exactly one "-c" (or "-lc", "-cl") with its command, never one
- * named cellsh; neither with an agent socket to relay. A ForceCommand session
+ * named cellsh; an agent socket to relay changes nothing (the launcher relays
+ * it itself, agent-relay.c). A ForceCommand session
  * (-c with this program's own path, or SSH_ORIGINAL_COMMAND without -c)
  * routes as its request: the client's command as it is (internal-sftp as the
  * sftp server with the same words), a login only when it asked for none; and
@@ -83,7 +84,6 @@ static void check_route(int argc, char **argv, const struct kept_env *env, enum 
   if (r == ROUTE_NODE)
     return; /* Node decides: always safe */
   CHECK(r == ROUTE_LOGIN || r == ROUTE_COMMAND, "route %d", (int)r);
-  CHECK(!env_value(env, "SSH_AUTH_SOCK"), "skipping Node with an agent to relay");
   const char *word = NULL;
   for (int i = 1; i < argc; i++) {
     if (is_command_flag(argv[i]) && i + 1 < argc && !word) {

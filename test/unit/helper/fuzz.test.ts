@@ -18,7 +18,7 @@ const seconds = Number(process.env.CELLSH_FUZZ_SECONDS ?? 12);
 const TARGETS: ReadonlyArray<readonly [string, string]> = [
   ['args', "the helper's argv parser accepts only its grammar and reads it back exactly"],
   ['env', 'the environment filter keeps only allowlisted names with allowed values'],
-  ['policy', 'the compiled-policy parser never crashes and serves only records within the documented bounds'],
+  ['policy', "the compiled policy's look-up never crashes, reads only within the file and serves only records within the documented bounds"],
   ['override', "a user's --set never takes a limit above the admin's nor changes another key"],
   ['log', "the audit log's strings are valid JSON that decodes back to the input, with no raw control byte"],
   ['route', "the launcher skips Node only for a plain login or command, and the helper reads that command back"],

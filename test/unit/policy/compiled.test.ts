@@ -5,9 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompiledPolicyError, fnv1a64, formatCompiled, parseCompiled, type CompiledUser } from '../../../src/policy/index.js';
+import {
+  assembleCompiled, CompiledPolicyError, fnv1a64, formatCompiled, lookupCompiled, parseCompiled, type CompiledUser,
+} from '../../../src/policy/index.js';
 import { packageRoot } from '../../helpers/fixtures.js';
 
 const alice: CompiledUser = {
@@ -25,22 +28,41 @@ const bob: CompiledUser = {
   env: [], restart: 'idle', user_may: [], seccomp: 'default', nested_userns: true,
 };
 
-// Line numbers in a one-record file: 1 magic, 2 comment, 3 user ... 27 end, 28 checksum.
-const L = { name: 4, gid: 5, groups: 7, home: 8, shell: 9, hostname: 10, network: 11, memory: 12, memory_high: 13, swap: 14,
-  pids: 15, cpu: 16, io_weight: 17, io: 18, nofile: 19, nproc: 20, core: 21, env: 22, restart: 23, user_may: 24,
-  seccomp: 25, nested_userns: 26, end: 27, checksum: 28 };
+// Line numbers in a one-record file: 1 magic, 2 index header, 3 index line, 4 comment,
+// 5 user ... 29 end, 30 checksum.
+const L = { user: 5, name: 6, gid: 7, group: 8, groups: 9, home: 10, shell: 11, hostname: 12, network: 13, memory: 14,
+  memory_high: 15, swap: 16, pids: 17, cpu: 18, io_weight: 19, io: 20, nofile: 21, nproc: 22, core: 23, env: 24,
+  restart: 25, user_may: 26, seccomp: 27, nested_userns: 28, end: 29, checksum: 30 };
 
-/** A valid file with one line replaced (1-based, counting the magic line), checksum recomputed. */
+/** Records text cut after each "end" line (policy_build's chunks in policy-build.c). */
+function chunks(records: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (const line of records.split('\n').slice(0, -1)) {
+    cur += `${line}\n`;
+    if (line === 'end') [out[out.length], cur] = [cur, ''];
+  }
+  return cur ? [...out, cur] : out;
+}
+
+/** A valid file with one line replaced (1-based, counting the magic line), its
+ * index and checksum written again around the records. */
 function withLine(lineno: number, replacement: string | null, users: CompiledUser[] = [alice]): string {
   const lines = formatCompiled(users, 'test').split('\n').slice(0, -2);
   if (replacement === null) lines.splice(lineno - 1, 1);
   else lines[lineno - 1] = replacement;
-  return resign(lines.join('\n') + '\n');
+  const first = 3 + users.length; // magic, index header, index lines, comment
+  return assembleCompiled(chunks(`${lines.slice(first).join('\n')}\n`), 'test');
 }
 
 /** Recompute the checksum of a body (everything before the checksum line). */
 function resign(body: string): string {
   return `${body}checksum ${fnv1a64(Buffer.from(body))}\n`;
+}
+
+/** The body of a file (without its checksum line). */
+function body(text: string): string {
+  return text.slice(0, text.lastIndexOf('checksum '));
 }
 
 function rejects(text: string | Buffer, line: number, message: RegExp): void {
@@ -56,8 +78,14 @@ function rejects(text: string | Buffer, line: number, message: RegExp): void {
 test('the writer produces exactly the documented layout', () => {
   const text = formatCompiled([alice], 'written by a test');
   const lines = text.split('\n');
-  assert.deepEqual(lines.slice(0, -2), [
-    'cellsh-policy 4', '# written by a test', 'user 1001', 'name alice', 'gid 1001', 'group alice',
+  assert.deepEqual(lines.slice(0, 2), ['cellsh-policy 5', 'index 0000000001']);
+  const [uid, offset, length, hash] = lines[2]!.split(' ');
+  assert.deepEqual([uid, offset!.length, length!.length], ['0000001001', 16, 8]);
+  const record = Buffer.from(text).subarray(Number(offset), Number(offset) + Number(length));
+  assert.ok(record.toString().startsWith('user 1001\n') && record.toString().endsWith('\nend\n'), 'the index line points at the record');
+  assert.equal(hash, fnv1a64(record), 'the index line carries the record\'s hash');
+  assert.deepEqual(lines.slice(3, -2), [
+    '# written by a test', 'user 1001', 'name alice', 'gid 1001', 'group alice',
     'groups 1001 27 100', 'home /home/alice', 'shell /bin/bash', 'hostname alice-box', 'network none',
     'memory 2147483648', 'memory_high 1073741824', 'swap 0', 'pids 512', 'cpu 1500', 'io_weight 50',
     'io 8:0 1048576 0 0 100 259:16 0 2097152 7 0', 'nofile 1024 524288', 'nproc max max', 'core 0 max',
@@ -68,10 +96,19 @@ test('the writer produces exactly the documented layout', () => {
   assert.equal(lines.at(-1), '');
 });
 
-test('FNV-1a 64 matches the reference vectors', () => {
+test('FNV-1a 64 matches the reference vectors and a 64-bit reference on random bytes', () => {
   assert.equal(fnv1a64(Buffer.from('')), 'cbf29ce484222325');
   assert.equal(fnv1a64(Buffer.from('a')), 'af63dc4c8601ec8c');
   assert.equal(fnv1a64(Buffer.from('foobar')), '85944171f73967e8');
+  const reference = (bytes: Uint8Array): string => {
+    let h = 0xcbf29ce484222325n;
+    for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+    return h.toString(16).padStart(16, '0');
+  };
+  for (let n = 0; n < 200; n++) {
+    const bytes = randomBytes(n * 7);
+    assert.equal(fnv1a64(bytes), reference(bytes), bytes.toString('hex'));
+  }
 });
 
 test('format -> parse gives back the same records (empty groups too)', () => {
@@ -81,10 +118,10 @@ test('format -> parse gives back the same records (empty groups too)', () => {
   assert.ok(formatCompiled([bob], 'x').includes('\nio \n'));
 });
 
-test('the reader refuses a bad magic line, and the format before seccomp (version 3)', () => {
-  rejects(formatCompiled([alice], 'x').replace('cellsh-policy 4', 'cellsh-policy 2'), 1, /expected "cellsh-policy 4"/);
-  rejects(formatCompiled([alice], 'x').replace('cellsh-policy 4', 'cellsh-policy 3'), 1, /expected "cellsh-policy 4"/);
-  rejects('', 1, /expected "cellsh-policy 4"/);
+test('the reader refuses a bad magic line, and the format before the index (version 4)', () => {
+  rejects(formatCompiled([alice], 'x').replace('cellsh-policy 5', 'cellsh-policy 2'), 1, /expected "cellsh-policy 5"/);
+  rejects(formatCompiled([alice], 'x').replace('cellsh-policy 5', 'cellsh-policy 4'), 1, /expected "cellsh-policy 5"/);
+  rejects('', 1, /expected "cellsh-policy 5"/);
 });
 
 test('the reader refuses a changed byte (bad checksum)', () => {
@@ -95,13 +132,13 @@ test('the reader refuses a changed byte (bad checksum)', () => {
 });
 
 test('the reader refuses a duplicate key', () => {
-  rejects(withLine(4, 'name alice\nname alice'), 5, /"name" appears twice/);
+  rejects(withLine(L.name, 'name alice\nname alice'), L.name + 1, /"name" appears twice/);
 });
 
 test('the reader refuses a missing key', () => {
   rejects(withLine(L.cpu, null), L.end - 1, /the record for uid 1001 misses "cpu"/);
   rejects(withLine(L.core, null), L.end - 1, /the record for uid 1001 misses "core"/);
-  rejects(withLine(L.end, null), 3, /the record for uid 1001 has no "end"/);
+  rejects(withLine(L.end, null), L.user, /the record for uid 1001 has no "end"/);
 });
 
 test('the reader refuses an unknown key, and "end" with a value', () => {
@@ -110,35 +147,40 @@ test('the reader refuses an unknown key, and "end" with a value', () => {
 });
 
 test('the reader refuses uid 0 and duplicate uids', () => {
-  rejects(withLine(3, 'user 0'), 3, /uid 0 is never served/);
-  rejects(withLine(3, 'user 01001'), 3, /expected "user <uid>"/);
-  const twice = formatCompiled([alice, { ...bob, uid: 1003 }], 'x').replace('user 1003', 'user 1001').split('checksum')[0]!;
-  rejects(resign(twice), L.end + 1, /uid 1001 is not above the previous record's 1001/);
+  // Without a uid the record gets no index line, so it starts one line earlier.
+  rejects(withLine(L.user, 'user 0'), L.user - 1, /uid 0 is never served/);
+  rejects(withLine(L.user, 'user 01001'), L.user - 1, /expected "user <uid>"/);
+  const twice = formatCompiled([alice, { ...bob, uid: 1003 }], 'x');
+  rejects(assembleCompiled(chunks(twice.slice(twice.indexOf('user 1001'), twice.indexOf('checksum ')).replace('user 1003', 'user 1001')), 'x'),
+    4, /uid 1001 is not above the previous record's 1001/);
 });
 
-test('the reader refuses a newline injection attempt', () => {
-  // A shell value smuggling a second record: the extra lines are unknown keys.
-  rejects(withLine(L.shell, 'shell /bin/bash\nend\nuser 1\nname x'), L.shell + 1, /unknown key "end"|appears twice|misses/);
-  // The writer never lets a newline through.
-  assert.throws(() => formatCompiled([{ ...alice, shell: '/bin/bash\nuser 0' }], 'x'), /shell: has characters other than/);
-  assert.throws(() => formatCompiled([{ ...alice, hostname: 'a\nb' }], 'x'), /hostname/);
-  assert.throws(() => formatCompiled([{ ...alice, name: 'a b' }], 'x'), /name/);
-  // A newline in a comment only makes more comment lines.
-  assert.deepEqual(parseCompiled(formatCompiled([alice], 'x\nuser 0\nend')), [alice]);
+test('the reader refuses an index that does not list exactly the records that follow it', () => {
+  const text = formatCompiled([alice, bob], 'x');
+  const entry = text.split('\n')[3]!;
+  const moved = entry.replace(/ (\d{16}) /, (_, n: string) => ` ${String(Number(n) + 1).padStart(16, '0')} `);
+  rejects(resign(body(text).replace(entry, moved)), 4, /the index line for uid 1002 does not match the record at line 31/);
+  const rehashed = entry.slice(0, -16) + '0'.repeat(16);
+  rejects(resign(body(text).replace(entry, rehashed)), 4, /does not match/);
+  rejects(resign(body(text).replace('index 0000000002', 'index 0000000003')), 5, /not an index line/);
+  rejects(resign(body(text).replace('index 0000000002', 'index 0999999999')), 2, /the file ends inside it/);
+  const unlisted = assembleCompiled([...chunks(body(text).slice(body(text).indexOf('user 1001'))), 'user 0\nend\n'], 'x');
+  rejects(unlisted, 56, /uid 0 is never served/); // after magic, index (3), comment and two records of 25 lines
+  rejects(resign(body(text).replace(entry, entry.replace('0000001002', 'x000001002'))), 4, /not an index line/);
 });
 
 test('the reader applies the helper\'s value rules', () => {
   const bad: Array<[number, string, RegExp]> = [
-    [4, 'name -alice', /invalid value for "name"/],
-    [4, `name ${'a'.repeat(33)}`, /invalid value for "name"/],
-    [5, 'gid 4294967295', /invalid value for "gid"/],
-    [5, 'gid -1', /invalid value for "gid"/],
-    [7, `groups ${Array.from({ length: 65 }, (_, i) => i + 1).join(' ')}`, /invalid value for "groups"/],
-    [7, 'groups 1 x', /invalid value for "groups"/],
-    [8, 'home /home//alice', /invalid value for "home"/],
-    [8, 'home home/alice', /invalid value for "home"/],
-    [10, 'hostname -x', /invalid value for "hostname"/],
-    [11, 'network private', /invalid value for "network"/],
+    [L.name, 'name -alice', /invalid value for "name"/],
+    [L.name, `name ${'a'.repeat(33)}`, /invalid value for "name"/],
+    [L.gid, 'gid 4294967295', /invalid value for "gid"/],
+    [L.gid, 'gid -1', /invalid value for "gid"/],
+    [L.groups, `groups ${Array.from({ length: 65 }, (_, i) => i + 1).join(' ')}`, /invalid value for "groups"/],
+    [L.groups, 'groups 1 x', /invalid value for "groups"/],
+    [L.home, 'home /home//alice', /invalid value for "home"/],
+    [L.home, 'home home/alice', /invalid value for "home"/],
+    [L.hostname, 'hostname -x', /invalid value for "hostname"/],
+    [L.network, 'network private', /invalid value for "network"/],
     [L.memory, 'memory 4611686018427387904', /invalid value for "memory"/],
     [L.memory, 'memory 1.5', /invalid value for "memory"/],
     [L.memory_high, 'memory_high max', /invalid value for "memory_high"/],
@@ -184,9 +226,9 @@ test('the reader and the writer refuse nested user namespaces under seccomp stri
   assert.deepEqual([nested.seccomp, nested.nested_userns], ['default', true]);
 });
 
-test('the reader refuses NUL bytes, long lines and oversized files', () => {
+test('the reader refuses NUL bytes and long lines', () => {
   rejects(Buffer.from(formatCompiled([alice], 'x').replace('# x', '# \0')), 0, /NUL byte/);
-  rejects(withLine(2, `# ${'x'.repeat(1022)}`), 2, /too long/);
+  rejects(resign(body(formatCompiled([alice], 'x')).replace('# x', `# ${'x'.repeat(1022)}`)), 4, /too long/);
   assert.throws(() => formatCompiled([alice], 'x'.repeat(1100)), /longer than 1023 bytes/);
 });
 
@@ -212,12 +254,55 @@ test('policy.c accepts what formatCompiled writes and reads the same values', { 
   assert.equal(readByC(text, 1001), `${records[0]!.slice(records[0]!.indexOf('user 1001'))}\nend\n`);
   assert.equal(readByC(text, 1002), `${records[1]}\nend\n`);
   assert.equal(readByC(text, 1003), 'absent\n');
-  assert.match(readByC(text.replace('pids 512', 'pids 513'), 1001), /^error checksum mismatch/);
-  assert.match(readByC(withLine(L.cpu, 'cpu 1500\ncpus 1'), 1001), /^error line 17: unknown key "cpus"/);
+  assert.match(readByC(text.replace('pids 512', 'pids 513'), 1001), /^error the record of uid 1001 does not match its hash/);
+  assert.match(readByC(withLine(L.cpu, 'cpu 1500\ncpus 1'), 1001), /^error the record for uid 1001 has an unknown key "cpus"/);
   for (const [line, replacement] of [[L.env, 'env A=%0A'], [L.env, 'env SHELL=/bin/sh'], [L.user_may, 'user_may io'], [L.restart, 'restart never'],
     [L.seccomp, 'seccomp none'], [L.nested_userns, 'nested_userns yes']] as const) {
-    assert.match(readByC(withLine(line, replacement), 1001), /^error line \d+: invalid value/, replacement);
+    assert.match(readByC(withLine(line, replacement), 1001), /^error the record for uid 1001 has an invalid value/, replacement);
   }
-  assert.match(readByC(withLine(L.nested_userns, 'nested_userns true'), 1001), /^error line 27: the record for uid 1001 sets nested_userns with seccomp strict/);
-  assert.match(readByC(formatCompiled([alice], 'x').replace('cellsh-policy 4', 'cellsh-policy 3'), 1001), /^error line 1: expected "cellsh-policy 4"/);
+  assert.match(readByC(withLine(L.nested_userns, 'nested_userns true'), 1001), /^error the record for uid 1001 sets nested_userns with seccomp strict/);
+  assert.match(readByC(formatCompiled([alice], 'x').replace('cellsh-policy 5', 'cellsh-policy 4'), 1001), /^error line 1: expected "cellsh-policy 5"/);
+});
+
+/** n made-up users with uids spread out (gaps between them), every field from alice. */
+function many(n: number): CompiledUser[] {
+  return Array.from({ length: n }, (_, i) => ({ ...alice, uid: 2000 + i * 3, name: `u${i}`, home: `/home/u${i}`, hostname: `h${i}` }));
+}
+
+test('a look-up finds every user and no other, in Node and in policy.c alike', { skip: noUnits }, () => {
+  const users = many(300);
+  const text = formatCompiled(users, 'many');
+  const dir = mkdtempSync(join(tmpdir(), 'cellsh-policy-lookup-'));
+  try {
+    const file = join(dir, 'policy');
+    writeFileSync(file, text);
+    for (const uid of [1, 1999, 2000, 2001, 2003, 2450, 2451, 2897, 2898, 4294967294, 0]) {
+      const want = users.find((u) => u.uid === uid);
+      assert.deepEqual(lookupCompiled(file, uid), want, `Node, uid ${uid}`);
+      const c = execFileSync(testUnits, ['parse-policy', file, String(uid)], { encoding: 'utf8' });
+      assert.equal(c === 'absent\n' ? undefined : Number(/^user (\d+)/.exec(c)?.[1]), want?.uid, `policy.c, uid ${uid}: ${c}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a look-up reads only its own record: damage elsewhere is left to cellsh-admin\'s full check', () => {
+  const text = formatCompiled(many(3), 'x');
+  // The middle record's hash no longer matches: the whole-file reader refuses,
+  // a look-up of it refuses, a look-up of the others is served.
+  const damaged = resign(body(text).replace('hostname h1\n', 'hostname hX\n'));
+  const dir = mkdtempSync(join(tmpdir(), 'cellsh-policy-lookup-'));
+  try {
+    const file = join(dir, 'policy');
+    writeFileSync(file, damaged);
+    assert.throws(() => parseCompiled(damaged), /does not match/);
+    assert.throws(() => lookupCompiled(file, 2003), /does not match its hash/);
+    assert.equal(lookupCompiled(file, 2000)?.name, 'u0');
+    assert.equal(lookupCompiled(file, 2006)?.name, 'u2');
+    writeFileSync(file, resign(body(text).replace('index 0000000003', 'index 0999999999')));
+    assert.throws(() => lookupCompiled(file, 2000), /the file ends inside it/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
