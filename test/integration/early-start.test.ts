@@ -79,11 +79,13 @@ test('early start: what the helper tells the person (a settings change waiting f
   await term.exited;
 });
 
-test('early start: an agent to relay keeps the terminal session on the Node login shell; sshd\'s ForceCommand starts early', { skip }, async (t) => {
+test('early start: a terminal session with an agent variable, and one through sshd\'s ForceCommand, start early', { skip }, async (t) => {
   const user = createUser(t, inst!, 'es-node');
   mustApply(inst!);
+  // (An agent variable that names no socket of sshd's is left out, as on the
+  // Node path; ssh-routes and ssh-agent test a real forwarded agent.)
   for (const [what, args, env, script] of [
-    ['an agent', ['-c', 'echo agent; read -r line'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' }, 'login.js'],
+    ['an agent', ['-c', 'echo agent; read -r line'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' }, 'attached.js'],
     ['ForceCommand', ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: 'echo forced; read -r line' }, 'attached.js'],
   ] as const) {
     const term = onTerminal(t, user, args, env);
@@ -94,7 +96,7 @@ test('early start: an agent to relay keeps the terminal session on the Node logi
   }
   const login = onTerminal(t, user, []);
   await login.expect(promptOf(user));
-  assert.equal(nodeOf(user)?.script, 'attached.js', 'a login with neither starts early');
+  assert.equal(nodeOf(user)?.script, 'attached.js', 'a plain login starts early');
   await login.type('exit\r');
   await login.exited;
 });

@@ -1,13 +1,16 @@
-// The launcher's fast path: a plain command with no terminal, no agent and no
-// user settings goes from the launcher straight to the helper (no Node), and
-// everything else still takes the Node login shell. Which path ran is told by
+// The launcher's fast path: a plain command with no terminal and no user
+// settings goes from the launcher straight to the helper (no Node), a forwarded
+// agent relayed by a small process of the launcher's, and everything else still
+// takes the Node login shell. Which path ran is told by
 // the helper's pid in its login log line: on the fast path the helper is the
 // very process the caller started (exec all the way down).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, type TestUser } from '../helpers/users.js';
-import { runAsync } from '../helpers/system.js';
+import { chownSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { statusField } from '../helpers/processes.js';
+import { must, runAsync, waitFor } from '../helpers/system.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
@@ -47,13 +50,39 @@ test('fast path: sshd\'s ForceCommand ("shell -c cellsh", or plain "cellsh") run
   assert.equal(login.direct, false, login.err);
 });
 
-test('fast path: an agent or settings of the user\'s own take the Node path', { skip }, async (t) => {
+test('fast path: sshd\'s agent socket is relayed by the launcher itself, whose relay ends with the program', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'fp-agent');
+  mustApply(inst!);
+  // An agent socket where sshd makes them: /tmp/ssh-XXXXXXXXXX/agent.N, the user's, 0700.
+  const dir = '/tmp/ssh-cellshTfp1';
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  chownSync(dir, user.uid, user.gid);
+  const sock = `${dir}/agent.1`;
+  const agent = must('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', 'ssh-agent', '-a', sock]);
+  const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.out)![1]);
+  t.after(() => {
+    try {
+      process.kill(agentPid);
+    } catch {
+      // ended with the user's other processes
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const r = await launch(user, ['-c', 'echo "$SSH_AUTH_SOCK"; ssh-add -l; echo "status $?"'], { SSH_AUTH_SOCK: sock });
+  assert.deepEqual([r.out, r.direct], ['/run/cellsh/agents/current\nThe agent has no identities.\nstatus 1\n', true], r.err);
+  // The relay (a process of the launcher's, named cellsh, as the user) is gone once the program is.
+  const relays = (): number[] => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)
+    .filter((p) => { try { return statusField(p, 'Name') === 'cellsh' && statusField(p, 'Uid')?.split('\t')[0] === String(user.uid); } catch { return false; } });
+  await waitFor('the relay to end', () => relays().length === 0 || undefined, 5_000);
+  // A variable naming no socket of sshd's is left out (no agent inside), still without Node.
+  const none = await launch(user, ['-c', 'echo "[$SSH_AUTH_SOCK]"'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' });
+  assert.deepEqual([none.out, none.direct], ['[]\n', true], none.err);
+});
+
+test('fast path: a usage error or settings of the user\'s own take the Node path', { skip }, async (t) => {
   const user = createUser(t, inst!, 'fp-node');
   mustApply(inst!);
-  const agent = await launch(user, ['-c', 'echo agent'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' });
-  assert.deepEqual([agent.out, agent.direct], ['agent\n', false], agent.err);
-  const forcedAgent = await launch(user, ['-c', inst!.launcher], { SSH_ORIGINAL_COMMAND: 'echo forced', SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' });
-  assert.deepEqual([forcedAgent.out, forcedAgent.direct], ['forced\n', false], forcedAgent.err);
   const usage = await launch(user, ['-x']);
   assert.equal(usage.status, 64, 'a usage error is Node\'s to explain');
   mustApply(inst!, `users:\n  ${user.name}:\n    user_may_set: [hostname]\n`);
