@@ -148,7 +148,7 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
   const c = new Cleanups();
   try {
     bench.progress('ssh: starting sshd with the drop-in, a plain account beside the cellsh user');
-    const sshd = await TestSshd.start(c.context(), inst, { extra: ['MaxStartups 300', 'MaxSessions 200'] });
+    const sshd = await TestSshd.start(c.context(), inst, { extra: ['MaxStartups 300', 'MaxSessions 200'], logFile: join(work, 'sshd.log') });
     const users: Record<Who, TestUser> = { cellsh: bench.users.warm, plain: plainUser(bench, 'bplain', c) };
     for (const w of WHO) sshd.authorize(users[w]);
     const agentDir = join(work, 'agent');

@@ -22,6 +22,10 @@ export interface SshdOptions {
   readonly extra?: readonly string[];
   /** Lines after the drop-in (Match blocks of the test's own). */
   readonly after?: readonly string[];
+  /** Log to this file (sshd -E) instead of a pipe to this process: for a caller
+   * that blocks in spawnSync while sshd works (the bench), so sshd never blocks
+   * on a full pipe. */
+  readonly logFile?: string;
 }
 
 /** Where Debian keeps the sftp server. */
@@ -69,20 +73,30 @@ export class TestSshd {
       ...(opts.after ?? []),
       '',
     ].join('\n'));
-    const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    proc.stderr!.on('data', (b: Buffer) => { log += b.toString(); });
+    const logFile = opts.logFile;
+    const proc = spawn('/usr/sbin/sshd', ['-D', ...(logFile ? ['-E', logFile] : ['-e']), '-f', config],
+      { stdio: ['ignore', 'ignore', logFile ? 'ignore' : 'pipe'] });
+    let piped = '';
+    proc.stderr?.on('data', (b: Buffer) => { piped += b.toString(); });
+    const log = (): string => {
+      if (!logFile) return piped;
+      try {
+        return readFileSync(logFile, 'utf8');
+      } catch {
+        return '';
+      }
+    };
     t.after(() => {
       proc.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     });
     const deadline = Date.now() + 10_000;
-    while (!/Server listening on 127\.0\.0\.1 port/.test(log)) {
-      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start:\n${log}`);
+    while (!/Server listening on 127\.0\.0\.1 port/.test(log())) {
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start:\n${log()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     const sshd = new TestSshd(dir, port, config, proc);
-    sshd.logText = () => log;
+    sshd.logText = log;
     return sshd;
   }
 

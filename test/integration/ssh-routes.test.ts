@@ -93,7 +93,9 @@ for (const mode of ['login-shell', 'force-command'] as const) {
       ['sftp (the subsystem)', ['-s', 'sftp']],
       ['scp -O (scp -t on the remote side)', ['scp', '-t', '/tmp']],
       ['rsync (rsync --server on the remote side)', ['rsync', '--server', '-logDtpre.iLsfxCIvu', '.', '/tmp']],
+      ['git fetch or clone (git-upload-pack on the remote side)', ["git-upload-pack '~/routes.git'"]],
     ];
+    assert.equal((await sshd.ssh(user, ['git init -q --bare ~/routes.git'])).status, 0, 'a repository to fetch from');
     for (const [form, args] of forms) {
       assert.equal(await pipedRoute(t, sshd, user, args), 'fast path', form);
     }
