@@ -23,7 +23,7 @@
  *
  * `run` prints one JSON line per command: {"name","ms":[..],"first_ms":[..],
  * "last_ms":[..],"bytes":[..],"errors":N,"error":"..."}; ms is fork to exit,
- * first_ms fork to `until` (or the first byte), last_ms fork to the last byte. `echo` starts every command on a terminal, waits for its `until`,
+ * first_ms fork to `until` (or the first byte; its exit if it printed nothing), last_ms fork to the last byte. `echo` starts every command on a terminal, waits for its `until`,
  * then sends one byte at a time to each in shuffled turns and times the byte
  * coming back: {"name","us":[..],"errors":N,"error":"..."}. `burst` starts
  * them all at once and prints the run lines and {"wall_ms"}; `hold` prints
@@ -433,6 +433,8 @@ static void run_pty(struct cmd *c, double timeout_ms, bool keep) {
   int st = wait_deadline(pid, timed_out ? 0 : deadline, &timed_out);
   double t1 = now_ms();
   close(m);
+  if (first < 0 && !c->until && st == 0 && !timed_out)
+    first = last = t1; /* printed nothing, waited for nothing: timed to its exit */
   if (timed_out || st != 0 || first < 0) {
     if (timed_out)
       set_error(c, "no end within %.0f s; last output: %.*s", timeout_ms / 1000, (int)tlen, tail);

@@ -108,7 +108,7 @@ export function measureEnrolled(bench: Bench): EnrolledResults {
     { label: `\`cellsh -c true\` of a user with own settings (Node path), ${small} users enrolled`, key: 'node-small' },
     { label: `the same, ${large.toLocaleString('en')} users enrolled`, key: 'node-large', vs: vsNode },
   ];
-  const applyCell = (ms: number | undefined): string => (ms === undefined ? 'failed' : fmtMs(ms));
+  const applyCell = (ms: number | undefined): string => (ms === undefined ? 'failed' : `${fmtMs(ms)} ms`);
   return {
     runs, small, large, applyTenthMs, applyMs, compiledBytes, leftovers,
     table: {

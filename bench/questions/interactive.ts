@@ -53,7 +53,7 @@ export function measureInteractive(bench: Bench): InteractiveResults {
       notes: [
         'Logins run on a new terminal as the user, argv[0] "-cellsh" as sshd starts a login shell; timed from fork until the prompt has been read from the terminal (the user\'s bash reads /etc/profile, ~/.profile and ~/.bashrc first), then `exit` is typed (untimed).',
         'Node baselines run with a login\'s environment (no NODE_EXTRA_CA_CERTS).',
-        'The launcher starts the helper before Node for a terminal session of a user with no settings of their own and no agent (the first two rows); Node then only relays. Users with settings of their own take the Node login shell, which reads them and then starts the helper.',
+        'The launcher starts the helper before Node for a terminal session of a user with no settings of their own (the first two rows); Node then only relays. Users with settings of their own take the Node login shell, which reads them and then starts the helper.',
       ],
     },
     runs,

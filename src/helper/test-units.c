@@ -3,11 +3,17 @@
  * Built with ASan and UBSan, never installed. "test-units parse-policy FILE UID"
  * prints the record the C parser reads, for the TypeScript round-trip test. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent-relay.h"
 #include "args.h"
 #include "env.h"
 #include "log.h"
@@ -389,6 +395,88 @@ static int parse_policy_file(const char *path, const char *uid_text) {
   return 0;
 }
 
+/* Remove a folder of the agent checks and what is in it (or the link in its place). */
+static void rmdir_tree(const char *dir) {
+  if (unlink(dir) == 0)
+    return;
+  DIR *d = opendir(dir);
+  for (struct dirent *e; d && (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+      unlinkat(dirfd(d), e->d_name, 0);
+  if (d)
+    closedir(d);
+  rmdir(dir);
+}
+
+/* A unix socket bound at path, owned by uid (root runs the unit tests). */
+static bool make_socket(const char *path, uid_t uid) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+  int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  bool ok = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 && lchown(path, uid, uid) == 0;
+  if (s >= 0)
+    close(s);
+  return ok;
+}
+
+/* The agent socket the launcher relays: only sshd's, in a 0700 folder of the user's. */
+static void test_agent_socket(void) {
+  if (geteuid() != 0) {
+    ok(true, "the agent socket checks # SKIP they need root (chown)");
+    return;
+  }
+  const uid_t uid = 4242;
+  const char *dir = "/tmp/ssh-cellshUnt1", *sock = "/tmp/ssh-cellshUnt1/agent.77";
+  rmdir_tree(dir);
+  bool made = mkdir(dir, 0700) == 0 && chown(dir, uid, uid) == 0 && make_socket(sock, uid);
+  ok(made, "an agent folder and socket to check");
+  int fd = agent_host_socket(sock, uid);
+  struct stat st;
+  ok(fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && (fcntl(fd, F_GETFL) & O_PATH),
+     "sshd's socket of the user's is taken, as an O_PATH fd of that socket");
+  if (fd >= 0)
+    close(fd);
+  ok(agent_host_socket(sock, uid + 1) < 0, "another user's is not");
+  /* A real folder and socket whose name is one letter too long, and forms that are not sshd's. */
+  const char *longer = "/tmp/ssh-cellshUnt11";
+  mkdir(longer, 0700);
+  chown(longer, uid, uid);
+  make_socket("/tmp/ssh-cellshUnt11/agent.77", uid);
+  const char *bad_paths[] = {"/tmp/ssh-cellshUnt11/agent.77", "/tmp/ssh-cellshUn1/agent.77", "/tmp/ssh-cellshUnt1/agent.",
+                             "/tmp/ssh-cellshUnt1/agent.7x", "/tmp/ssh-cellshUnt1/../ssh-cellshUnt1/agent.77",
+                             "/tmp/ssh-cellsh.nt1/agent.77", "/run/ssh-cellshUnt1/agent.77", "/tmp/ssh-cellshUnt1/agent.77/",
+                             "/tmp/ssh-cellshUnt1/Agent.77"};
+  bool none = true;
+  for (size_t i = 0; i < sizeof bad_paths / sizeof *bad_paths; i++)
+    none = none && agent_host_socket(bad_paths[i], uid) < 0;
+  ok(none, "a path not of sshd's form is not taken");
+  rmdir_tree(longer);
+  chmod(dir, 0750);
+  ok(agent_host_socket(sock, uid) < 0, "a folder others may enter is not");
+  chmod(dir, 0700);
+  chown(dir, uid + 1, uid + 1);
+  ok(agent_host_socket(sock, uid) < 0, "a folder of another user's is not");
+  chown(dir, uid, uid);
+  unlink(sock);
+  symlink("/run/some-host-service.sock", sock);
+  ok(agent_host_socket(sock, uid) < 0, "a link in the socket's place is not followed");
+  unlink(sock);
+  int f = open(sock, O_CREAT | O_WRONLY, 0600);
+  if (f >= 0)
+    close(f);
+  lchown(sock, uid, uid);
+  ok(agent_host_socket(sock, uid) < 0, "a regular file is not a socket");
+  rmdir_tree(dir);
+  mkdir("/tmp/ssh-cellshUnt2", 0700);
+  chown("/tmp/ssh-cellshUnt2", uid, uid);
+  make_socket("/tmp/ssh-cellshUnt2/agent.1", uid);
+  symlink("/tmp/ssh-cellshUnt2", dir);
+  ok(agent_host_socket(sock, uid) < 0 && agent_host_socket("/tmp/ssh-cellshUnt1/agent.1", uid) < 0,
+     "a folder that is a link is not followed");
+  unlink(dir);
+  rmdir_tree("/tmp/ssh-cellshUnt2");
+}
+
 int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "parse-policy"))
     return parse_policy_file(argv[2], argv[3]);
@@ -396,6 +484,7 @@ int main(int argc, char **argv) {
   test_env();
   test_policy();
   test_log();
+  test_agent_socket();
   printf("1..%d\n", n_tests);
   return n_failed ? 1 : 0;
 }
