@@ -52,7 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CMDS 64
+#define MAX_CMDS 256
 #define MAX_ARGS 64
 #define MAX_ENV 16
 #define ERR_MAX 600

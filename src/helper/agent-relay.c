@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -170,11 +172,13 @@ static void conn_close(int i) {
   conns[i] = NULL;
 }
 
-/* A new connection from inside: connect it to sshd's agent. */
-static void conn_accept(int listener, int host) {
+/* A new connection from inside: connect it to sshd's agent. False when none
+ * could be accepted for want of resources (the connection is still queued, so
+ * the listener stays readable: it is left out of the poll set for a while). */
+static bool conn_accept(int listener, int host) {
   int in = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (in < 0)
-    return;
+    return errno == EAGAIN || errno == EINTR || errno == ECONNABORTED;
   int slot = 0;
   while (slot < MAX_CONNS && conns[slot])
     slot++;
@@ -184,12 +188,13 @@ static void conn_accept(int listener, int host) {
     close(in);
     if (out >= 0)
       close(out);
-    return;
+    return true;
   }
   fcntl(out, F_SETFL, O_NONBLOCK);
   c->fd[0] = in;
   c->fd[1] = out;
   conns[slot] = c;
+  return true;
 }
 
 /* Move what can be moved in direction d; false when the connection is over. */
@@ -245,12 +250,14 @@ static NORETURN void relay_main(void) {
   char text[256];
   int fds[4];
   size_t n_fds = 0;
-  char cbuf[CMSG_SPACE(sizeof fds)];
+  char cbuf[CMSG_SPACE(sizeof fds)] = {0};
   struct iovec iov = {text, sizeof text - 1};
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
   ssize_t got = recvmsg(RELAY_CHANNEL_FD, &msg, MSG_CMSG_CLOEXEC);
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+  /* Only what the kernel wrote is read (nothing when recvmsg failed). */
+  for (struct cmsghdr *c = got < 0 ? NULL : CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(0) &&
+        c->cmsg_len <= CMSG_LEN(sizeof fds)) {
       n_fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
       memcpy(fds, CMSG_DATA(c), n_fds * sizeof(int));
     }
@@ -261,6 +268,7 @@ static NORETURN void relay_main(void) {
     _exit(0); /* the helper refused, or said something this relay doesn't know */
   int pidfd = fds[0], listener = fds[1], dir = fds[2];
   fcntl(listener, F_SETFL, O_NONBLOCK);
+  bool starved = false; /* accept failed for want of fds or memory: wait for a connection to end */
   for (;;) {
     struct pollfd p[2 + 2 * MAX_CONNS];
     int at[MAX_CONNS];
@@ -281,9 +289,10 @@ static NORETURN void relay_main(void) {
       }
     }
     nfds_t listen_at = n;
-    if (free_slot)
+    if (free_slot && !starved)
       p[n++] = (struct pollfd){.fd = listener, .events = POLLIN};
-    if (poll(p, n, -1) < 0 && errno != EINTR)
+    /* Starved with no connection to end: try again in a second, not at once. */
+    if (poll(p, n, starved && free_slot == MAX_CONNS ? 1000 : -1) < 0 && errno != EINTR)
       break;
     if (p[0].revents)
       break; /* the program ended */
@@ -295,9 +304,13 @@ static NORETURN void relay_main(void) {
         conn_close(i);
       else if (!conn_step(conns[i], 0, in_ev, out_ev) || !conn_step(conns[i], 1, out_ev, in_ev))
         conn_close(i);
+      if (!conns[i])
+        starved = false;
     }
-    if (free_slot && p[listen_at].revents)
-      conn_accept(listener, RELAY_HOST_FD);
+    if (starved && free_slot == MAX_CONNS)
+      starved = false;
+    else if (free_slot && !starved && p[listen_at].revents)
+      starved = !conn_accept(listener, RELAY_HOST_FD);
   }
   close(listener);
   for (int i = 0; i < MAX_CONNS; i++)
@@ -327,7 +340,17 @@ int agent_relay_start(int host_fd) {
     if (chan < 0 || host < 0 || null < 0 || dup2(chan, RELAY_CHANNEL_FD) < 0 || dup2(host, RELAY_HOST_FD) < 0 ||
         dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 || dup2(null, STDERR_FILENO) < 0)
       _exit(0);
-    close_range(RELAY_HOST_FD + 1, ~0u, 0);
+    if (close_range(RELAY_HOST_FD + 1, ~0u, 0) < 0)
+      _exit(0); /* it would hold its own channel's other end, and never see it close */
+    /* Not dumpable: no other process of the user's may ptrace it or take its fds
+     * (pidfd_getfd); /proc/self/fd stays its own to follow. Enough fds for every
+     * connection, where the hard limit allows. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 2 * MAX_CONNS + 16) {
+      nofile.rlim_cur = nofile.rlim_max < 2 * MAX_CONNS + 16 ? nofile.rlim_max : 2 * MAX_CONNS + 16;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     signal(SIGPIPE, SIG_IGN);
     static const int dflt[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD};
     for (size_t i = 0; i < sizeof dflt / sizeof *dflt; i++)

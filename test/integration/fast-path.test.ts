@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, type TestUser } from '../helpers/users.js';
-import { chownSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { statusField } from '../helpers/processes.js';
 import { must, runAsync, waitFor } from '../helpers/system.js';
 
@@ -17,8 +17,8 @@ const skip = skipReason(inst);
 
 /** Run the launcher as the user with args; returns its output after the pid line,
  * its status, and whether the helper ran in the caller's own process. */
-async function launch(user: TestUser, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ out: string; err: string; status: number; direct: boolean }> {
-  const script = `echo $$; exec /usr/bin/setpriv --reuid ${user.uid} --regid ${user.gid} --init-groups -- /usr/bin/env "$@"`;
+async function launch(user: TestUser, args: readonly string[], env: NodeJS.ProcessEnv = {}, wrap: readonly string[] = []): Promise<{ out: string; err: string; status: number; direct: boolean }> {
+  const script = `echo $$; exec ${wrap.join(' ')} /usr/bin/setpriv --reuid ${user.uid} --regid ${user.gid} --init-groups -- /usr/bin/env "$@"`;
   const r = await runAsync('bash', ['-c', script, 'launch', inst!.launcher, ...args], { env: { PATH: '/usr/bin:/bin', ...env } });
   const [pidLine, ...rest] = r.out.split('\n');
   const logins = logRecords(inst!).filter((l) => l['msg'] === 'login' && l['uid'] === user.uid);
@@ -72,12 +72,59 @@ test('fast path: sshd\'s agent socket is relayed by the launcher itself, whose r
   const r = await launch(user, ['-c', 'echo "$SSH_AUTH_SOCK"; ssh-add -l; echo "status $?"'], { SSH_AUTH_SOCK: sock });
   assert.deepEqual([r.out, r.direct], ['/run/cellsh/agents/current\nThe agent has no identities.\nstatus 1\n', true], r.err);
   // The relay (a process of the launcher's, named cellsh, as the user) is gone once the program is.
-  const relays = (): number[] => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)
-    .filter((p) => { try { return statusField(p, 'Name') === 'cellsh' && statusField(p, 'Uid')?.split('\t')[0] === String(user.uid); } catch { return false; } });
-  await waitFor('the relay to end', () => relays().length === 0 || undefined, 5_000);
+  await waitFor('the relay to end', () => relaysOf(user.uid).length === 0 || undefined, 5_000);
   // A variable naming no socket of sshd's is left out (no agent inside), still without Node.
   const none = await launch(user, ['-c', 'echo "[$SSH_AUTH_SOCK]"'], { SSH_AUTH_SOCK: '/tmp/ssh-none/agent.1' });
   assert.deepEqual([none.out, none.direct], ['[]\n', true], none.err);
+});
+
+/** The launcher's agent relays of uid (processes named cellsh of that user). */
+function relaysOf(uid: number): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)
+    .filter((p) => statusField(p, 'Name') === 'cellsh' && statusField(p, 'Uid')?.split('\t')[0] === String(uid));
+}
+
+/** CPU time (user + system, clock ticks) a process has used. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+test('fast path: the agent relay can\'t be spun by connections it has no fds for, nor opened up by the user\'s other processes', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'fp-relay');
+  mustApply(inst!);
+  const dir = '/tmp/ssh-cellshTfp2';
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  chownSync(dir, user.uid, user.gid);
+  const sock = `${dir}/agent.1`;
+  const agent = must('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', 'ssh-agent', '-a', sock]);
+  const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.out)![1]);
+  t.after(() => {
+    try {
+      process.kill(agentPid);
+    } catch {
+      // ended with the user's other processes
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // A file limit of 65 (the helper accepts 64 and up) leaves the relay fds for a
+  // few connections only; the program then holds 40 open for 4 s.
+  const hold = 'import os, socket, time\nss = []\nfor i in range(40):\n    s = socket.socket(socket.AF_UNIX)\n    s.connect(os.environ["SSH_AUTH_SOCK"])\n    ss.append(s)\nprint("held", flush=True)\ntime.sleep(4)\n';
+  const session = launch(user, ['-c', `python3 -c '${hold}'`], { SSH_AUTH_SOCK: sock }, ['/usr/bin/prlimit', '--nofile=65:65', '--']);
+  const relay = await waitFor('the relay', () => relaysOf(user.uid)[0], 5_000);
+  await new Promise((r) => setTimeout(r, 1500)); // the connections are made by now
+  const before = cpuTicks(relay);
+  await new Promise((r) => setTimeout(r, 1500));
+  const used = cpuTicks(relay) - before;
+  // The user's own host process can't open the relay's fds (it is not dumpable).
+  const peek = await runAsync('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
+    '/bin/ls', `/proc/${relay}/fd`], { env: { PATH: '/usr/bin:/bin' } });
+  const r = await session;
+  assert.equal(r.out, 'held\n', r.err);
+  assert.ok(used < 30, `the relay used ${used} ticks of CPU in 1.5 s with connections waiting that it has no fds for`);
+  assert.notEqual(peek.status, 0, `the user listed the relay's fds: ${peek.out}`);
 });
 
 test('fast path: a usage error or settings of the user\'s own take the Node path', { skip }, async (t) => {
