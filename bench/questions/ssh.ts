@@ -161,7 +161,7 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
     for (const w of WHO) await master(sshd, users[w], ctl(w), c);
     const ssh = (w: Who, ...opts: string[]): string[] =>
       ['/usr/bin/ssh', ...sshd.clientOptions(), '-S', ctl(w), ...opts, '-p', String(sshd.port), sshd.target(users[w])];
-    const payload = Object.fromEntries(WHO.map((w) => [w, writePayload(users[w], sizes.thruMiB)])) as Record<Who, ReturnType<typeof writePayload>>;
+    const payload = Object.fromEntries(WHO.map((w) => [w, writePayload(users[w], sizes.sshThruMiB)])) as Record<Who, ReturnType<typeof writePayload>>;
     const batch = join(work, 'sftp-batch');
     writeFileSync(batch, 'ls\npwd\n');
     const files = join(work, 'rsync-src');
@@ -312,7 +312,7 @@ function streamTable(bench: Bench, runs: ReadonlyMap<string, Runs>, echoes: Read
   ]);
   const [rc, rp, ec, ep] = [rate('cellsh'), rate('plain'), echo('cellsh')?.median, echo('plain')?.median];
   return {
-    title: `A terminal through sshd: \`ssh -tt host cat FILE\` of ${bench.sizes.thruMiB} MiB, and keystroke echo`,
+    title: `A terminal through sshd: \`ssh -tt host cat FILE\` of ${bench.sizes.sshThruMiB} MiB (${(bench.sizes.sshThruMiB * 1.048576).toFixed(0)} MB), and keystroke echo`,
     head: ['account', 'MB/s, first to last byte (median)', 'runs with every byte', 'echo µs, median / p99'],
     rows,
     notes: [

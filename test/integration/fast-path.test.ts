@@ -78,10 +78,19 @@ test('fast path: sshd\'s agent socket is relayed by the launcher itself, whose r
   assert.deepEqual([none.out, none.direct], ['[]\n', true], none.err);
 });
 
-/** The launcher's agent relays of uid (processes named cellsh of that user). */
+/** The launcher's agent relays of uid: processes named cellsh of that user that lead a
+ * session of their own (the launcher itself, before it becomes the helper, does not). */
 function relaysOf(uid: number): number[] {
+  const leadsSession = (p: number): boolean => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === p;
+    } catch {
+      return false;
+    }
+  };
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)
-    .filter((p) => statusField(p, 'Name') === 'cellsh' && statusField(p, 'Uid')?.split('\t')[0] === String(uid));
+    .filter((p) => statusField(p, 'Name') === 'cellsh' && statusField(p, 'Uid')?.split('\t')[0] === String(uid) && leadsSession(p));
 }
 
 /** CPU time (user + system, clock ticks) a process has used. */
