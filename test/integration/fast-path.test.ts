@@ -78,20 +78,15 @@ test('fast path: sshd\'s agent socket is relayed by the launcher itself, whose r
   assert.deepEqual([none.out, none.direct], ['[]\n', true], none.err);
 });
 
-/** The launcher's agent relays of uid: processes named cellsh of that user that lead a
- * session of their own (the launcher itself, before it becomes the helper, does not). */
+/** The launcher's agent relays of uid: processes named cellsh of that user, once the
+ * session's login is logged (the launcher itself has become the helper by then). */
 function relaysOf(uid: number): number[] {
-  const leadsSession = (p: number): boolean => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === p;
-    } catch {
-      return false;
-    }
-  };
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)
-    .filter((p) => statusField(p, 'Name') === 'cellsh' && statusField(p, 'Uid')?.split('\t')[0] === String(uid) && leadsSession(p));
+    .filter((p) => statusField(p, 'Name') === 'cellsh' && statusField(p, 'Uid')?.split('\t')[0] === String(uid));
 }
+
+/** The user's login lines so far. */
+const loginsOf = (user: TestUser): number => logRecords(inst!).filter((l) => l['msg'] === 'login' && l['uid'] === user.uid).length;
 
 /** CPU time (user + system, clock ticks) a process has used. */
 function cpuTicks(pid: number): number {
@@ -121,7 +116,9 @@ test('fast path: the agent relay can\'t be spun by connections it has no fds for
   // A file limit of 65 (the helper accepts 64 and up) leaves the relay fds for a
   // few connections only; the program then holds 40 open for 4 s.
   const hold = 'import os, socket, time\nss = []\nfor i in range(40):\n    s = socket.socket(socket.AF_UNIX)\n    s.connect(os.environ["SSH_AUTH_SOCK"])\n    ss.append(s)\nprint("held", flush=True)\ntime.sleep(4)\n';
+  const loggedBefore = loginsOf(user);
   const session = launch(user, ['-c', `python3 -c '${hold}'`], { SSH_AUTH_SOCK: sock }, ['/usr/bin/prlimit', '--nofile=65:65', '--']);
+  await waitFor('the session\'s login', () => loginsOf(user) > loggedBefore || undefined, 5_000);
   const relay = await waitFor('the relay', () => relaysOf(user.uid)[0], 5_000);
   await new Promise((r) => setTimeout(r, 1500)); // the connections are made by now
   const before = cpuTicks(relay);
