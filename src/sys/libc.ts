@@ -145,38 +145,28 @@ export function getgrouplist(user: string, gid: number): number[] {
   throw new Error(`user ${user} is in more than 65536 groups`);
 }
 
+/** Every entry of one NSS database's enumeration (set*ent, get*ent_r, end*ent), one buffer for all. */
+function enumerate<T, R>(open: () => void, next: (out: object, buf: Buffer, res: unknown[]) => number, convert: (raw: T) => R,
+  close: () => void): R[] {
+  const entries: R[] = [];
+  const reuse = { buf: Buffer.alloc(NSS_BUF_START) };
+  open();
+  try {
+    for (let e = lookup(next, convert, reuse); e !== undefined; e = lookup(next, convert, reuse)) entries.push(e);
+  } finally {
+    close();
+  }
+  return entries;
+}
+
 /** Every user NSS can enumerate (LDAP and sssd may list only some). */
 export function listUsers(): PasswdEntry[] {
-  const users: PasswdEntry[] = [];
-  const reuse = { buf: Buffer.alloc(NSS_BUF_START) };
-  setpwent();
-  try {
-    for (;;) {
-      const p = lookup((out, buf, res) => getpwentR(out, buf, buf.length, res), toPasswd, reuse);
-      if (!p) break;
-      users.push(p);
-    }
-  } finally {
-    endpwent();
-  }
-  return users;
+  return enumerate(setpwent, (out, buf, res) => getpwentR(out, buf, buf.length, res), toPasswd, endpwent);
 }
 
 /** Every group NSS can enumerate, with its members. */
 export function listGroups(): GroupEntry[] {
-  const groups: GroupEntry[] = [];
-  const reuse = { buf: Buffer.alloc(NSS_BUF_START) };
-  setgrent();
-  try {
-    for (;;) {
-      const g = lookup((out, buf, res) => getgrentR(out, buf, buf.length, res), toGroup, reuse);
-      if (!g) break;
-      groups.push(g);
-    }
-  } finally {
-    endgrent();
-  }
-  return groups;
+  return enumerate(setgrent, (out, buf, res) => getgrentR(out, buf, buf.length, res), toGroup, endgrent);
 }
 
 // ---- the helper channel: a SOCK_SEQPACKET pair, and fds passed over it -----

@@ -4,7 +4,7 @@
 // takes the Node login shell. Which path ran is told by
 // the helper's pid in its login log line: on the fast path the helper is the
 // very process the caller started (exec all the way down).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, type TestUser } from '../helpers/users.js';
@@ -50,11 +50,10 @@ test('fast path: sshd\'s ForceCommand ("shell -c cellsh", or plain "cellsh") run
   assert.equal(login.direct, false, login.err);
 });
 
-test('fast path: sshd\'s agent socket is relayed by the launcher itself, whose relay ends with the program', { skip }, async (t) => {
-  const user = createUser(t, inst!, 'fp-agent');
-  mustApply(inst!);
-  // An agent socket where sshd makes them: /tmp/ssh-XXXXXXXXXX/agent.N, the user's, 0700.
-  const dir = '/tmp/ssh-cellshTfp1';
+/** An ssh-agent of the user's listening where sshd makes agent sockets
+ * (/tmp/ssh-XXXXXXXXXX/agent.N, a 0700 folder of the user's); stopped and removed after t. */
+function userAgent(t: TestContext, user: TestUser, tenChars: string): string {
+  const dir = `/tmp/ssh-${tenChars}`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { mode: 0o700 });
   chownSync(dir, user.uid, user.gid);
@@ -69,6 +68,13 @@ test('fast path: sshd\'s agent socket is relayed by the launcher itself, whose r
     }
     rmSync(dir, { recursive: true, force: true });
   });
+  return sock;
+}
+
+test('fast path: sshd\'s agent socket is relayed by the launcher itself, whose relay ends with the program', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'fp-agent');
+  mustApply(inst!);
+  const sock = userAgent(t, user, 'cellshTfp1');
   const r = await launch(user, ['-c', 'echo "$SSH_AUTH_SOCK"; ssh-add -l; echo "status $?"'], { SSH_AUTH_SOCK: sock });
   assert.deepEqual([r.out, r.direct], ['/run/cellsh/agents/current\nThe agent has no identities.\nstatus 1\n', true], r.err);
   // The relay (a process of the launcher's, named cellsh, as the user) is gone once the program is.
@@ -98,21 +104,7 @@ function cpuTicks(pid: number): number {
 test('fast path: the agent relay can\'t be spun by connections it has no fds for, nor opened up by the user\'s other processes', { skip }, async (t) => {
   const user = createUser(t, inst!, 'fp-relay');
   mustApply(inst!);
-  const dir = '/tmp/ssh-cellshTfp2';
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { mode: 0o700 });
-  chownSync(dir, user.uid, user.gid);
-  const sock = `${dir}/agent.1`;
-  const agent = must('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', 'ssh-agent', '-a', sock]);
-  const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.out)![1]);
-  t.after(() => {
-    try {
-      process.kill(agentPid);
-    } catch {
-      // ended with the user's other processes
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const sock = userAgent(t, user, 'cellshTfp2');
   // A file limit of 65 (the helper accepts 64 and up) leaves the relay fds for a
   // few connections only; the program then holds 40 open for 4 s.
   const hold = 'import os, socket, time\nss = []\nfor i in range(40):\n    s = socket.socket(socket.AF_UNIX)\n    s.connect(os.environ["SSH_AUTH_SOCK"])\n    ss.append(s)\nprint("held", flush=True)\ntime.sleep(4)\n';
