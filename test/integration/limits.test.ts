@@ -1,17 +1,17 @@
-// cgroup issue: resource limits that hold for every login, on cgroup v1 (this
-// host's kernel) and on cgroup v2 (Debian's kernel under qemu, with and without
-// systemd), through the same helper binary and the same scenario
-// (test/harness/limits-scenario.sh). Each subtest is titled with the issue's
-// numbered point it covers.
+// Resource limits that hold for every login, on cgroup v1 (this host's kernel)
+// and on cgroup v2 (Debian's kernel under qemu, with and without systemd),
+// through the same helper binary and the same scenario
+// (test/harness/limits-scenario.sh); then the same limits through real logins
+// on this host.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { skipReason, testInstall, type TestInstall } from '../helpers/install.js';
-import { createUser, type TestUser } from '../helpers/users.js';
+import { mustApply, skipReason, testInstall, type TestInstall } from '../helpers/install.js';
+import { containerRecord, createUser, type TestUser } from '../helpers/users.js';
 import { runAsync } from '../helpers/system.js';
 import { packageRoot } from '../helpers/fixtures.js';
-import { interactiveLogin, runTyped } from '../helpers/session.js';
+import { cellshCommand, interactiveLogin, runTyped } from '../helpers/session.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
@@ -67,7 +67,7 @@ async function runInVm(t: TestContext, tag: string, opts: { systemd?: boolean; a
   return { r: results, a };
 }
 
-/** Each point of the issue, checked on one run of the scenario. */
+/** What one run of the scenario shows about the limits. */
 async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'; systemd: boolean; a: string; uidA: number }): Promise<void> {
   const get = (key: string): string => {
     const v = r.get(key);
@@ -75,7 +75,7 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
     return v!;
   };
   const name = inst!.cgroupName;
-  await t.test('limits 1. each container has its own root-owned cgroup, in place before its first process runs', () => {
+  await t.test('limits: each container has its own root-owned cgroup, in place before its first process runs', () => {
     assert.match(get('apply'), /^0 /);
     const [status, cgroup] = get('first').split(' ');
     assert.equal(status, '0', get('first'));
@@ -94,7 +94,7 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
     assert.equal(get('nodes_owner'), 'root 755|root 644|root 644', 'the leaf and its files are root\'s: the user can\'t write them');
   });
 
-  await t.test('limits 2. the policy\'s memory, memory_high, swap, cpu, pids, io and rlimits are what the kernel enforces', () => {
+  await t.test('limits: the policy\'s memory, memory_high, swap, cpu, pids, io and rlimits are what the kernel enforces', () => {
     const first = get('first');
     assert.match(first, /nofile 512 1024 nproc \d+ \d+ core 0 0/);
     const [, nprocSoft, nprocHard] = /nproc (\d+) (\d+)/.exec(first)!.map(Number);
@@ -116,20 +116,20 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
     }
   });
 
-  await t.test('limits 6. a fork bomb stops at the pids limit', () => {
+  await t.test('limits: a fork bomb stops at the pids limit', () => {
     const [status, forked, errno] = get('forkbomb').split(' ').map(Number);
     assert.equal(status, 0, get('forkbomb_err'));
     assert.equal(errno, 11, 'fork fails with EAGAIN at the limit');
     assert.ok(forked! >= 30 && forked! < 40, `forked ${forked} before the limit of 40 (init, shell and python count too)`);
   });
 
-  await t.test('limits 6. a memory hog is killed inside the container only', () => {
+  await t.test('limits: a memory hog is killed inside the container only', () => {
     assert.equal(get('hog'), '137 ', 'the hog dies of SIGKILL before it finishes');
     assert.equal(get('after_hog'), '0 cellsh-init', 'the container and its init live on');
     assert.equal(get('hog_other'), '0 survived', 'another user with a roomier limit can do it');
   });
 
-  await t.test('limits 6. a cpu-bound loop gets its share and no more', () => {
+  await t.test('limits: a cpu-bound loop gets its share and no more', () => {
     const used = Number(get('cpu').split(' ')[1]);
     const other = Number(get('cpu_other').split(' ')[1]);
     // Two spinning processes for 3 s: 0.5 CPU gives about 1.5 CPU seconds.
@@ -137,7 +137,7 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
     assert.ok(other > used + 1, `the same load without that limit used ${other} CPU seconds (the limit, not the machine, held it)`);
   });
 
-  await t.test('limits 2. disk writes are held to the bandwidth limit', (st) => {
+  await t.test('limits: disk writes are held to the bandwidth limit', (st) => {
     if (get('io_device') === 'none') return st.skip('the home is not on a block device here');
     const [status, ddStatus, seconds] = get('io').split(' ').map(Number);
     const [cstatus, control] = get('io_control').split(' ').map(Number);
@@ -149,19 +149,19 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
     assert.ok(control! < seconds! / 2, `the same write outside the container took ${control} s`);
   });
 
-  await t.test('limits 6. the user can\'t raise, leave or remount their limits (inside or on the host)', () => {
+  await t.test('limits: the user can\'t raise, leave or remount their limits (inside or on the host)', () => {
     assert.equal(get('inside_escape'), '0 cgroup mounts 0|done', 'no cgroup file system inside, and none can be mounted');
     assert.equal(get('host_escape'), 'done', 'as the user on the host: no write to the limits, no move, no sub-cgroup');
   });
 
   if (h.version === 'v1') {
-    await t.test('limits 3. no v1 hierarchy, so no release_agent or notify_on_release, is reachable from inside', () => {
+    await t.test('limits: no v1 hierarchy, so no release_agent or notify_on_release, is reachable from inside', () => {
       assert.match(get('inside_escape'), /\|?cgroup mounts 0\|/, 'no cgroup file system is mounted in the container');
       assert.doesNotMatch(get('inside_escape'), /mounted cgroup v1/, 'and a v1 hierarchy can\'t be mounted there');
     });
   }
 
-  await t.test('limits 5. the session says which limit was reached, and the event is logged', () => {
+  await t.test('limits: the session says which limit was reached, and the event is logged', () => {
     assert.match(get('forkbomb_err'), /cellsh: your container reached its limit of 40 processes and threads: some could not start/);
     assert.match(get('hog_err'), /cellsh: your container reached its memory limit \(64M\): the kernel ended 1 process to free memory/);
     assert.match(get('live_notice'), /^cellsh: your container reached its limit of 40 processes and threads: some could not start\|after$/,
@@ -170,7 +170,7 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
     assert.ok(Number(get('log_pids')) >= 1, 'a pids-limit event in the log');
   });
 
-  await t.test('limits 5. cellsh-admin ps shows memory, cpu and pids use against the limits', () => {
+  await t.test('limits: cellsh-admin ps shows memory, cpu and pids use against the limits', () => {
     const [status, ...json] = get('ps').split(' ');
     assert.equal(status, '0', json.join(' '));
     const ps = JSON.parse(json.join(' ')) as { cgroup: { version: string }; containers: Array<Record<string, unknown> & { user: string }> };
@@ -208,12 +208,12 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
   });
 
   const noWeights = get('kernel_io_weight') === 'no' && 'this kernel has no disk weights (no BFQ, no io.cost)';
-  await t.test('limits 2. a disk weight is set where the kernel has one', { skip: noWeights }, () => {
+  await t.test('limits: a disk weight is set where the kernel has one', { skip: noWeights }, () => {
     assert.match(get('io_weight'), /^0 in/);
     assert.match(get('file_io_weight'), h.version === 'v2' ? /^default 50$/ : /^(default )?50$/);
   });
 
-  await t.test('limits 2. a disk weight the kernel can\'t give refuses the login and says why', { skip: !noWeights && 'this kernel has disk weights' }, () => {
+  await t.test('limits: a disk weight the kernel can\'t give refuses the login and says why', { skip: !noWeights && 'this kernel has disk weights' }, () => {
     assert.match(get('io_weight'), /^77 {2}cellsh: can't apply the io_weight limit: this kernel has no/);
   });
 
@@ -247,7 +247,7 @@ test('limits on cgroup v2 under systemd, in the cgroup cellsh.service delegates 
   const { r, a } = await runInVm(t, '3', { systemd: true });
   await checkLimits(t, r, { version: 'v2', systemd: true, a: a.name, uidA: a.uid });
   const name = inst!.cgroupName;
-  await t.test('limits 1. systemd delegates the unit\'s cgroup and leaves it alone across a reload', () => {
+  await t.test('limits: systemd delegates the unit\'s cgroup and leaves it alone across a reload', () => {
     const unit = r.get('unit_start')!;
     assert.match(unit, /^0 /);
     for (const p of ['ActiveState=active', 'Delegate=yes', `ControlGroup=/${name}.slice/${name}.service`]) assert.ok(unit.split(/[ |]/).includes(p), `${p} in ${unit}`);
@@ -257,7 +257,7 @@ test('limits on cgroup v2 under systemd, in the cgroup cellsh.service delegates 
     assert.equal(pidsMax, '30', 'the limit (the scenario last applied pids 30) is still in place after systemctl daemon-reload');
     assert.equal(id, idBefore, 'the same container is joined');
   });
-  await t.test('limits 4. without the delegated cgroup the login is refused, never run unlimited', () => {
+  await t.test('limits: without the delegated cgroup the login is refused, never run unlimited', () => {
     assert.equal(r.get('stopped_unit'), 'init gone leaf gone', 'stopping the unit stops the containers in it');
     const refused = r.get('refused_without_unit')!;
     assert.match(refused, /^77 /);
@@ -266,7 +266,7 @@ test('limits on cgroup v2 under systemd, in the cgroup cellsh.service delegates 
   });
 });
 
-test('limits 4. (v2) a controller the kernel lacks refuses the logins whose limits need it, and names it', { skip: vmSkipReason() }, async (t) => {
+test('limits: (v2) a controller the kernel lacks refuses the logins whose limits need it, and names it', { skip: vmSkipReason() }, async (t) => {
   const { r } = await runInVm(t, '5', { append: 'cgroup_disable=memory', script: 'limits-refused.sh' });
   assert.doesNotMatch(r.get('controllers')!, /memory/, 'booted without the memory controller');
   assert.equal(r.get('apply'), '0');
@@ -277,7 +277,7 @@ test('limits 4. (v2) a controller the kernel lacks refuses the logins whose limi
   assert.equal(r.get('unlimited'), '0 in ', 'a user whose policy needs no memory controller logs in');
 });
 
-test('limits 4. (v1) on a host that swaps, a swap limit v1 can\'t enforce refuses the login and says why', { skip: skipV1 }, async (t) => {
+test('limits: (v1) on a host that swaps, a swap limit v1 can\'t enforce refuses the login and says why', { skip: skipV1 }, async (t) => {
   const file = '/var/tmp/cellsh-t-swapfile';
   t.after(async () => {
     await runAsync('swapoff', [file]);
@@ -302,7 +302,7 @@ test('limits 4. (v1) on a host that swaps, a swap limit v1 can\'t enforce refuse
   assert.equal(readFileSync(`/sys/fs/cgroup/memory/${inst!.cgroupName}/u${user.uid}/memory.memsw.limit_in_bytes`, 'utf8').trim(), String(256 * 2 ** 20));
 });
 
-test('limits 5. an interactive session shows the limit line on the terminal', { skip: skipV1 }, async (t) => {
+test('limits: an interactive session shows the limit line on the terminal', { skip: skipV1 }, async (t) => {
   const user = createUser(t, inst!, 'lim4');
   writeFileSync(inst!.policyFile, `users:\n  ${user.name}:\n    limits: {pids: 20}\n`);
   assert.equal((await runAsync(inst!.admin, ['apply'])).status, 0);
@@ -313,4 +313,89 @@ test('limits 5. an interactive session shows the limit line on the terminal', { 
   await runTyped(term, user, `python3 -c 'exec("${forker}")'`);
   // The line arrives while the shell goes on, whole on the raw terminal: CR LF, not a bare LF.
   await term.expect(/\r\ncellsh: your container reached its limit of 20 processes and threads: some could not start\r\n/, 5000);
+});
+
+// Through real logins on this host's cgroup v1: each limit holds from the
+// container's very first process, and is stopped inside the container only.
+
+/** The cgroup v1 file of a user's container for one controller, if this host has v1 there. */
+function cgroupFile(i: TestInstall, user: TestUser, controller: string, file: string): string {
+  return `/sys/fs/cgroup/${controller}/${i.cgroupName}/u${user.uid}/${file}`;
+}
+
+
+test('limits: a fork loop in the first login stops at the pids limit', { skip: skipV1 }, async (t) => {
+  const user = createUser(t, inst!, 'lim-pids');
+  mustApply(inst!, `users:\n  ${user.name}:\n    limits: {pids: 40}\n`);
+  const forker = [
+    'import os, sys, time',
+    'kids = []',
+    'err = 0',
+    'try:',
+    '    for i in range(500):',
+    '        pid = os.fork()',
+    '        if pid == 0:',
+    '            time.sleep(30)',
+    '            os._exit(0)',
+    '        kids.append(pid)',
+    'except OSError as e:',
+    '    err = e.errno',
+    'print(len(kids), err)',
+    'for k in kids: os.kill(k, 9)',
+  ].join('\n');
+  // The first process of a brand-new container: the limit is there before it.
+  assert.equal(containerRecord(inst!, user), undefined);
+  const r = await cellshCommand(inst!, user, `python3 -c '${forker}'`);
+  assert.equal(r.status, 0, r.err);
+  const [forked, errno] = r.out.trim().split(' ').map(Number);
+  assert.equal(errno, 11, 'fork fails with EAGAIN at the limit');
+  assert.ok(forked! >= 30 && forked! < 40, `forked ${forked} before the limit of 40 (init, shell and python count too)`);
+  assert.equal(readFileSync(cgroupFile(inst!, user, 'pids', 'pids.max'), 'utf8').trim(), '40');
+  assert.equal((await cellshCommand(inst!, user, 'echo still-fine')).out, 'still-fine\n', 'the container lives on');
+});
+
+test('limits: an allocation past the memory limit is killed inside the container only; the host and others carry on', { skip: skipV1 }, async (t) => {
+  const user = createUser(t, inst!, 'lim-mem');
+  const other = createUser(t, inst!, 'lim-memother');
+  mustApply(inst!, `users:\n  ${user.name}:\n    limits: {memory: 64M}\n`);
+  const hog = 'python3 -c "b = [bytearray(8 << 20) for _ in range(64)]; print(\'survived\')"';
+  const r = await cellshCommand(inst!, user, hog);
+  assert.equal(r.status, 137, `the hog dies of SIGKILL (the OOM killer): ${r.out}${r.err}`);
+  assert.doesNotMatch(r.out, /survived/);
+  const limit = Number(readFileSync(cgroupFile(inst!, user, 'memory', 'memory.limit_in_bytes'), 'utf8'));
+  assert.equal(limit, 64 * 1024 * 1024);
+  assert.match(readFileSync(cgroupFile(inst!, user, 'memory', 'memory.oom_control'), 'utf8'), /^oom_kill [1-9]/m,
+    'the OOM killer acted in this container\'s cgroup');
+  const after = await cellshCommand(inst!, user, 'cat /proc/1/comm; echo alive');
+  assert.equal(after.out, 'cellsh-init\nalive\n', 'the container and its init survive');
+  // Another user, with the default 2G limit, can do what the hog could not.
+  const big = await cellshCommand(inst!, other, hog);
+  assert.equal(big.out, 'survived\n', big.err);
+});
+
+test('limits: a cpu-bound container gets its share of CPU and no more', { skip: skipV1 }, async (t) => {
+  const user = createUser(t, inst!, 'lim-cpu');
+  mustApply(inst!, `users:\n  ${user.name}:\n    limits: {cpu: 0.5}\n`);
+  // Two busy processes for 3 s of wall time: unlimited they would use about 6 CPU
+  // seconds on two cores (at least 3 on one); at 0.5 CPU they get about 1.5.
+  const burn = [
+    'import os, time',
+    'def spin(t):',
+    '    end = time.time() + t',
+    '    while time.time() < end: pass',
+    'kids = []',
+    'for i in range(2):',
+    '    pid = os.fork()',
+    '    if pid == 0:',
+    '        spin(3); os._exit(0)',
+    '    kids.append(pid)',
+    'for k in kids: os.waitpid(k, 0)',
+    't = os.times()',
+    'print(round(t.children_user + t.children_system, 2))',
+  ].join('\n');
+  const r = await cellshCommand(inst!, user, `python3 -c '${burn}'`);
+  assert.equal(r.status, 0, r.err);
+  const used = Number(r.out.trim());
+  assert.ok(used > 1.0 && used < 2.1, `used ${used} CPU seconds in 3 s at a 0.5 CPU limit (expected about 1.5)`);
+  assert.equal(readFileSync(cgroupFile(inst!, user, 'cpu', 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');
 });

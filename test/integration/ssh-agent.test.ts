@@ -1,4 +1,4 @@
-// OpenSSH issue, point 4: agent forwarding (ssh -A) reaches inside the
+// Agent forwarding (ssh -A) reaches inside the
 // container without the host's /tmp: only the agent is reachable, at a stable
 // path that keeps working across several sessions and when the session that
 // brought the agent ends while another lives on.
@@ -16,7 +16,7 @@ const inst = testInstall();
 const skip = skipReason(inst) || sshSkipReason();
 const STABLE = '/run/cellsh/agents/current';
 
-test('ssh 4. ssh -A: the client\'s keys are listed inside, through a stable path, with no host /tmp in the container', { skip }, async (t) => {
+test('ssh: ssh -A: the client\'s keys are listed inside, through a stable path, with no host /tmp in the container', { skip }, async (t) => {
   const { user, sshd } = await deploy(t, inst!, 'force-command', 's4agent');
   const dir = mkdtempSync('/tmp/cellsh-t-agent-');
   must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'cellsh-agent-test-key', '-f', join(dir, 'key')]);
@@ -65,7 +65,7 @@ test('ssh 4. ssh -A: the client\'s keys are listed inside, through a stable path
   assert.equal((await sshd.ssh(user, [`test -e ${STABLE} || echo gone`])).out, 'gone\n');
 });
 
-test('ssh 4. names planted in the container\'s agents folder are never followed on the host; dead sockets are cleared', { skip }, async (t) => {
+test('ssh: names planted in the container\'s agents folder are never followed on the host; dead sockets are cleared', { skip }, async (t) => {
   const { user, sshd } = await deploy(t, inst!, 'force-command', 's4plant');
   const dir = mkdtempSync('/tmp/cellsh-t-agent-');
   const agent = must('ssh-agent', ['-a', join(dir, 'sock')]);

@@ -1,4 +1,4 @@
-// OpenSSH issue, point 6: nothing runs outside the container. Each way sshd
+// Nothing runs outside the container. Each way sshd
 // offers around a login shell is tried through a real sshd with the drop-in
 // install.sh wrote, and fails; each has a negative control showing the same
 // attempt works without cellsh, so the test can see the attack.
@@ -55,7 +55,7 @@ function readSocket(path: string): Promise<string> {
   });
 }
 
-test('ssh 6. TCP, stream-local and tunnel forwarding and X11 are refused for cellsh users', { skip }, async (t) => {
+test('ssh: TCP, stream-local and tunnel forwarding and X11 are refused for cellsh users', { skip }, async (t) => {
   // X11 and tunnels allowed globally (Debian's sshd_config allows X11): the drop-in must close them.
   const { user, plain, sshd } = await pair(t, 's6fw', { extra: ['X11Forwarding yes', 'PermitTunnel yes'] });
   const svc = await hostService(t);
@@ -109,7 +109,7 @@ test('ssh 6. TCP, stream-local and tunnel forwarding and X11 are refused for cel
   assert.equal(svc.hits(), 1, 'only the control reached the host service');
 });
 
-test('ssh 6. ~/.ssh/rc, ~/.ssh/environment and authorized_keys command= run nothing on the host', { skip }, async (t) => {
+test('ssh: ~/.ssh/rc, ~/.ssh/environment and authorized_keys command= run nothing on the host', { skip }, async (t) => {
   const p = markerPayloads(t);
   // PermitUserEnvironment yes before the drop-in: the launcher must hold even then.
   const { user, plain, sshd } = await pair(t, 's6rc', { extra: ['PermitUserEnvironment yes'] });
@@ -136,7 +136,7 @@ test('ssh 6. ~/.ssh/rc, ~/.ssh/environment and authorized_keys command= run noth
   assert.ok(!existsSync(keyMarker) && !existsSync(p.soMarker), 'the key\'s command= and environment= ran nothing on the host');
 });
 
-test('ssh 6. internal-sftp is served inside the container, never by sshd on the host', { skip }, async (t) => {
+test('ssh: internal-sftp is served inside the container, never by sshd on the host', { skip }, async (t) => {
   const hostOnly = `/var/lib/cellsh-host-only-${process.pid}`;
   mkdirSync(hostOnly);
   t.after(() => rmSync(hostOnly, { recursive: true, force: true }));
@@ -161,7 +161,7 @@ test('ssh 6. internal-sftp is served inside the container, never by sshd on the 
   assert.match(inside, /sftp> ls -1 \/var\/lib/);
 });
 
-test('ssh 6. ForceCommand: a login shell that reads startup files runs them on the host; cellsh or /bin/sh closes it', { skip }, async (t) => {
+test('ssh: ForceCommand: a login shell that reads startup files runs them on the host; cellsh or /bin/sh closes it', { skip }, async (t) => {
   const user = createUser(t, inst!, 's6bashrc');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!);
@@ -184,7 +184,7 @@ test('ssh 6. ForceCommand: a login shell that reads startup files runs them on t
   }
 });
 
-test('ssh 6. ~/.pam_environment can\'t carry variables into cellsh (with cellsh as the login shell)', { skip }, async (t) => {
+test('ssh: ~/.pam_environment can\'t carry variables into cellsh (with cellsh as the login shell)', { skip }, async (t) => {
   const p = markerPayloads(t);
   const { user, plain, sshd } = await pair(t, 's6pam');
   for (const u of [user, plain]) plant(u, '.pam_environment', `LD_PRELOAD DEFAULT=${p.so}\nNODE_OPTIONS DEFAULT=--require=${p.js}\n`);

@@ -1,4 +1,4 @@
-// OpenSSH issue, point 7: cellsh-admin doctor checks the live sshd settings of
+// Cellsh-admin doctor checks the live sshd settings of
 // each enrolled user (sshd -T -C user=...) and the PAM stack, reports each way
 // around the container that is open with the line to change, and exits
 // non-zero when something is open.
@@ -21,7 +21,7 @@ function doctor(config: string, json = false): { status: number; out: string } {
   return { status: r.status, out: r.out + r.err };
 }
 
-test('ssh 7. doctor: with the drop-in and cellsh as login shell nothing is open', { skip }, async (t) => {
+test('ssh: doctor: with the drop-in and cellsh as login shell nothing is open', { skip }, async (t) => {
   createUser(t, inst!, 's7ok');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!);
@@ -34,7 +34,7 @@ test('ssh 7. doctor: with the drop-in and cellsh as login shell nothing is open'
   assert.equal(json.ok, true);
 });
 
-test('ssh 7. doctor: without the drop-in, open forwarding is reported with the line to change, exit 1', { skip }, async (t) => {
+test('ssh: doctor: without the drop-in, open forwarding is reported with the line to change, exit 1', { skip }, async (t) => {
   createUser(t, inst!, 's7open');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!, { dropIn: false, extra: ['AllowTcpForwarding yes', 'X11Forwarding yes'] });
@@ -49,7 +49,7 @@ test('ssh 7. doctor: without the drop-in, open forwarding is reported with the l
   assert.match(doctor(sftp.config).out, /^open +sshd +cellsh-t-s7open: sftp is served by sshd itself on the host/m);
 });
 
-test('ssh 7. doctor: a ForceCommand user whose login shell reads startup files, or sees ~/.pam_environment first, is open', { skip }, async (t) => {
+test('ssh: doctor: a ForceCommand user whose login shell reads startup files, or sees ~/.pam_environment first, is open', { skip }, async (t) => {
   const user = createUser(t, inst!, 's7shell');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!);
@@ -82,7 +82,7 @@ test('ssh 7. doctor: a ForceCommand user whose login shell reads startup files, 
   assert.equal(r.status, 0, r.out);
 });
 
-test('ssh 7. doctor: AcceptEnv that lets the client send LD_PRELOAD to a kept host shell is open, and that is real', { skip }, async (t) => {
+test('ssh: doctor: AcceptEnv that lets the client send LD_PRELOAD to a kept host shell is open, and that is real', { skip }, async (t) => {
   const user = createUser(t, inst!, 's7env');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!, { extra: ['AcceptEnv LD_*'] });
@@ -104,7 +104,7 @@ test('ssh 7. doctor: AcceptEnv that lets the client send LD_PRELOAD to a kept ho
   assert.match(r.out, /fix: "AcceptEnv LANG LC_\*" for cellsh-t-s7env/);
 });
 
-test('ssh 7. doctor: an unreadable compiled policy is broken; Match blocks on addresses are flagged for a manual check', { skip }, async (t) => {
+test('ssh: doctor: an unreadable compiled policy is broken; Match blocks on addresses are flagged for a manual check', { skip }, async (t) => {
   createUser(t, inst!, 's7misc');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!, { after: ['Match Address 10.0.0.0/8', '  AllowTcpForwarding yes'] });

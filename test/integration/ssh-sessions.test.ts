@@ -1,4 +1,5 @@
-// OpenSSH issue, points 1, 2 and 5, through a real sshd in both deployments:
+// Interactive logins, commands and a dropped connection, through a real sshd
+// in both deployments:
 // cellsh as the login shell in /etc/passwd (sshd runs "cellsh -c CMD"), and
 // cellsh as sshd's ForceCommand with the user's passwd shell left as /bin/sh
 // (sshd runs "sh -c cellsh", the request in SSH_ORIGINAL_COMMAND).
@@ -17,7 +18,7 @@ const skip = skipReason(inst) || sshSkipReason();
 const MODES = ['login-shell', 'force-command'] as const;
 
 for (const mode of MODES) {
-  test(`ssh 1. (${mode}) ssh -t gives an interactive login inside: tty, tmux, resize, Ctrl-C, clean logout`, { skip }, async (t) => {
+  test(`ssh: (${mode}) ssh -t gives an interactive login inside: tty, tmux, resize, Ctrl-C, clean logout`, { skip }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `s1${mode[0]}`);
     const term = sshd.terminal(user, [], { cols: 100, rows: 30 });
     t.after(() => term.kill());
@@ -44,7 +45,7 @@ for (const mode of MODES) {
     assert.equal((await term.exited).exitCode, 0, 'logout ends the ssh session cleanly');
   });
 
-  test(`ssh 2. (${mode}) ssh host cmd: no pty, byte-exact stdout and stderr (100 MB), stdin EOF, exit status`, { skip }, async (t) => {
+  test(`ssh: (${mode}) ssh host cmd: no pty, byte-exact stdout and stderr (100 MB), stdin EOF, exit status`, { skip }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `s2${mode[0]}`);
     const data = randomBytes(100 * 1024 * 1024);
     const r = await sshd.ssh(user, ['cat; echo to-stderr >&2'], { input: data });
@@ -61,7 +62,7 @@ for (const mode of MODES) {
   });
 }
 
-test('ssh 5. when the connection drops, the session\'s processes get SIGHUP', { skip }, async (t) => {
+test('ssh: when the connection drops, the session\'s processes get SIGHUP', { skip }, async (t) => {
   const { user, sshd } = await deploy(t, inst!, 'force-command', 's5hup');
   const term = sshd.terminal(user);
   t.after(() => term.kill());

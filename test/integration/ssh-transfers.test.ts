@@ -1,4 +1,4 @@
-// OpenSSH issue, point 3: sftp (the subsystem), scp (sftp-based and -O),
+// Sftp (the subsystem), scp (sftp-based and -O),
 // rsync -a both ways and git clone/push over ssh all run inside the container
 // and see only what it sees, in both deployments.
 import { test } from 'node:test';
@@ -14,7 +14,7 @@ const skip = skipReason(inst) || sshSkipReason();
 const HOST_ONLY = `/var/lib/cellsh-host-only-${process.pid}`; // exists on the host, not in any container
 
 for (const mode of ['login-shell', 'force-command'] as const) {
-  test(`ssh 3. (${mode}) sftp, scp (sftp and -O), rsync -a both ways and git over ssh run inside the container`, { skip }, async (t) => {
+  test(`ssh: (${mode}) sftp, scp (sftp and -O), rsync -a both ways and git over ssh run inside the container`, { skip }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `s3${mode[0]}`);
     const local = mkdtempSync('/tmp/cellsh-t-xfer-');
     writeFileSync(HOST_ONLY, 'host only\n');

@@ -144,3 +144,35 @@ test('show and diff read the drop-in folder of the layout, in name order', () =>
     t.remove();
   }
 });
+
+test('show: seccomp and nested_userns with their values and where they came from', () => {
+  const t = setup('defaults:\n  seccomp: strict\ngroups:\n  dev:\n    seccomp: default\n    nested_userns: true\n');
+  try {
+    const row = (out: string, key: string): string => out.split('\n').find((l) => l.startsWith(`  ${key} `))!.replace(/ +/g, ' ').trim();
+    const alice = t.show('alice');
+    assert.equal(alice.code, 0);
+    assert.equal(row(alice.out, 'seccomp'), `seccomp default groups.dev at ${t.layout.policyFile}:5:14`);
+    assert.equal(row(alice.out, 'nested_userns'), `nested_userns true groups.dev at ${t.layout.policyFile}:6:20`);
+    const bob = t.show('bob');
+    assert.equal(row(bob.out, 'seccomp'), `seccomp strict defaults at ${t.layout.policyFile}:2:12`);
+    assert.equal(row(bob.out, 'nested_userns'), 'nested_userns false built-in');
+    const j = JSON.parse(t.show('bob', true).out) as { settings: Record<string, unknown> };
+    assert.deepEqual(j.settings['nested_userns'], { value: 'false', layer: 'built-in' });
+  } finally {
+    t.remove();
+  }
+});
+
+test('diff: a changed seccomp profile and nested_userns, before -> after', () => {
+  const t = setup('');
+  try {
+    assert.equal(t.apply(), 0);
+    t.write('policy.yaml', 'defaults:\n  seccomp: strict\nusers:\n  alice:\n    seccomp: default\n    nested_userns: true\n');
+    const r = t.diff();
+    assert.equal(r.code, 1, r.err);
+    assert.equal(r.out, ['  alice: nested_userns false -> true', '  bob: seccomp default -> strict',
+      '2 users would change; "cellsh-admin apply" applies it', ''].join('\n'));
+  } finally {
+    t.remove();
+  }
+});

@@ -1,4 +1,4 @@
-// Issue points 1 and 12: the layout the project's card names, and a README
+// The repository's top-level layout, and a README
 // that says what cellsh is, its security model, the two-command quick start
 // (the same test command CI runs), how to enroll a user and the policy keys —
 // the table generated from the schema, so the two cannot drift apart.
@@ -12,7 +12,7 @@ import { renderPolicyTable } from '../../../src/policy/index.js';
 const root = packageRoot();
 const read = (p: string): string => readFileSync(join(root, p), 'utf8');
 
-test('1. layout: package.json, tsconfig.json, src/, config/, pam/, test/, install.sh, README.md at the top', () => {
+test('layout: package.json, tsconfig.json, src/, config/, pam/, test/, install.sh, README.md at the top', () => {
   for (const f of ['package.json', 'tsconfig.json', 'install.sh', 'README.md']) assert.ok(statSync(join(root, f)).isFile(), f);
   for (const d of ['src', 'config', 'pam', 'test']) assert.ok(statSync(join(root, d)).isDirectory(), d);
   const helper = readdirSync(join(root, 'src/helper'));
@@ -29,7 +29,7 @@ function headings(text: string): string[] {
   return text.split('\n').filter((l) => l.startsWith('## ')).map((l) => l.slice(3));
 }
 
-test('12. README: what it is, then the security model, quick start, enrolling, policy, limitations, uninstall', () => {
+test('README: what it is, then the security model, quick start, enrolling, policy, limitations, uninstall', () => {
   const readme = read('README.md');
   assert.match(readme.split('\n## ')[0]!, /login shell that puts each user of a shared Linux host into their own container/);
   const order = ['Security model', 'Quick start', 'How users get in', 'Enrolling users', 'The policy', 'Admin commands', 'Limitations', 'Uninstall'];
@@ -37,7 +37,7 @@ test('12. README: what it is, then the security model, quick start, enrolling, p
   assert.deepEqual(found, order);
 });
 
-test('12. README: the quick start is two commands, and CI runs the same test command', () => {
+test('README: the quick start is two commands, and CI runs the same test command', () => {
   const readme = read('README.md');
   const section = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('\n## ', readme.indexOf('## Quick start') + 3));
   const block = /```\n([\s\S]*?)```/.exec(section)![1]!.trim().split('\n');
@@ -45,7 +45,7 @@ test('12. README: the quick start is two commands, and CI runs the same test com
   assert.match(read('.ci/run'), /^exec test\/run\.sh$/m);
 });
 
-test('12. README: how to enroll a user, and the policy table generated from the schema', () => {
+test('README: how to enroll a user, and the policy table generated from the schema', () => {
   const readme = read('README.md');
   assert.match(readme, /sudo cellsh-admin enroll alice/);
   assert.ok(readme.includes(renderPolicyTable().trim()), 'the README\'s policy table is renderPolicyTable(); paste it again');

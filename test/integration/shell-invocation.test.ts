@@ -1,4 +1,4 @@
-// Issue point 3: invoked like a real shell. A login ("-" argv[0], -l, or no
+// Invoked like a real shell. A login ("-" argv[0], -l, or no
 // args) gets a pty-backed login shell with the profile read; -c runs the
 // command with separate, byte-exact stdout and stderr, stdin passed through
 // and the command's exit status (128+N after signal N); nothing extra on stdout.
@@ -15,7 +15,7 @@ import { Terminal } from '../helpers/terminal.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
-test('3. a login through su - gets a pty-backed login shell that read the profile', { skip }, async (t) => {
+test('a login through su - gets a pty-backed login shell that read the profile', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p3-login');
   mustApply(inst!);
   appendFileSync(`${user.home}/.profile`, 'export CELLSH_T_PROFILE=was-read\n');
@@ -28,7 +28,7 @@ test('3. a login through su - gets a pty-backed login shell that read the profil
   assert.equal((await term.exited).exitCode, 0);
 });
 
-test('3. -l and no arguments are login shells too', { skip }, async (t) => {
+test('-l and no arguments are login shells too', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p3-dashl');
   mustApply(inst!);
   for (const args of [['-l'], []]) {
@@ -41,7 +41,7 @@ test('3. -l and no arguments are login shells too', { skip }, async (t) => {
   }
 });
 
-test('3. -c keeps stdout and stderr apart and byte-exact, passes stdin through, adds nothing', { skip }, async (t) => {
+test('-c keeps stdout and stderr apart and byte-exact, passes stdin through, adds nothing', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p3-bytes');
   mustApply(inst!);
   const input = randomBytes(3 * 1024 * 1024 + 7); // every byte value, not a multiple of any buffer size
@@ -56,7 +56,7 @@ test('3. -c keeps stdout and stderr apart and byte-exact, passes stdin through, 
   assert.equal(eof.out.trim(), '100000', 'stdin EOF reaches the command');
 });
 
-test('3. -c returns the command\'s exit status, and 128+N when it dies of signal N', { skip }, async (t) => {
+test('-c returns the command\'s exit status, and 128+N when it dies of signal N', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p3-status');
   mustApply(inst!);
   const cases: Array<[string, number]> = [['true', 0], ['exit 42', 42], ['kill -TERM $$', 143], ['kill -KILL $$', 137], ['nosuchcommand-xyz', 127]];
@@ -67,7 +67,7 @@ test('3. -c returns the command\'s exit status, and 128+N when it dies of signal
   assert.equal((await su(user, 'exit 9')).status, 9);
 });
 
-test('3. -c from a terminal runs with a terminal inside, and bad arguments get a plain usage error', { skip }, async (t) => {
+test('-c from a terminal runs with a terminal inside, and bad arguments get a plain usage error', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p3-ttyc');
   mustApply(inst!);
   const term = Terminal.spawn('su', ['-', user.name, '-c', 'tty; exit 6']);

@@ -1,4 +1,4 @@
-// Issue point 4: the container — user namespace keeping the host uid/gid, pid
+// The container — user namespace keeping the host uid/gid, pid
 // namespace with a reaping init, the built-in host image (read-only /usr,
 // filtered /etc naming only root, nobody and the user), home at its host path,
 // private /tmp, fresh /proc, read-only /sys, minimal /dev with its own devpts,
@@ -21,7 +21,7 @@ async function inside(user: Parameters<typeof cellshCommand>[1], command: string
   return r.out;
 }
 
-test('4. the user keeps their uid and gid inside, and files made in ~ are theirs on the host', { skip }, async (t) => {
+test('the user keeps their uid and gid inside, and files made in ~ are theirs on the host', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p4-ids');
   mustApply(inst!);
   assert.equal(await inside(user, 'id -u; id -g; id -un'), `${user.uid}\n${user.gid}\n${user.name}\n`);
@@ -33,7 +33,7 @@ test('4. the user keeps their uid and gid inside, and files made in ~ are theirs
   assert.equal(await inside(user, 'pwd; stat -c %i .'), `${user.home}\n${statSync(user.home).ino}\n`, 'the home is bound at its host path');
 });
 
-test('4. pid 1 is the tiny init, and it reaps orphans', { skip }, async (t) => {
+test('pid 1 is the tiny init, and it reaps orphans', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p4-init');
   mustApply(inst!);
   assert.equal((await inside(user, 'cat /proc/1/comm; tr -s "\\0" " " < /proc/1/cmdline')).trimEnd(), 'cellsh-init\ncellsh-init');
@@ -44,7 +44,7 @@ test('4. pid 1 is the tiny init, and it reaps orphans', { skip }, async (t) => {
   assert.doesNotMatch(states, /^Z/m, states);
 });
 
-test('4. the host image: /usr read-only, /etc filtered to root, nobody and the user', { skip }, async (t) => {
+test('the host image: /usr read-only, /etc filtered to root, nobody and the user', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p4-image');
   mustApply(inst!);
   const r = await cellshCommand(inst!, user, 'touch /usr/cellsh-t-x');
@@ -61,7 +61,7 @@ test('4. the host image: /usr read-only, /etc filtered to root, nobody and the u
   assert.equal(await inside(user, 'readlink /bin; ls /usr/bin/bash'), `${run('readlink', ['/bin']).out.trim()}\n/usr/bin/bash\n`);
 });
 
-test('4. private /tmp, fresh /proc, read-only /sys, minimal /dev with its own devpts', { skip }, async (t) => {
+test('private /tmp, fresh /proc, read-only /sys, minimal /dev with its own devpts', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p4-fs');
   mustApply(inst!);
   const marker = `/tmp/cellsh-t-host-marker-${process.pid}`;
@@ -80,7 +80,7 @@ test('4. private /tmp, fresh /proc, read-only /sys, minimal /dev with its own de
   assert.doesNotMatch(mounts, new RegExp(` ${inst!.stateDir} `), 'no host path of cellsh\'s own is visible');
 });
 
-test('4. own uts (hostname from policy), ipc and cgroup namespaces', { skip }, async (t) => {
+test('own uts (hostname from policy), ipc and cgroup namespaces', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p4-uts');
   mustApply(inst!, `defaults:\n  hostname: "{user}-box"\n`);
   assert.equal(await inside(user, 'hostname; cat /etc/hostname'), `${user.name}-box\n${user.name}-box\n`);
@@ -91,7 +91,7 @@ test('4. own uts (hostname from policy), ipc and cgroup namespaces', { skip }, a
   assert.equal(await inside(user, 'cat /proc/self/cgroup | cut -d: -f3 | sort -u'), '/\n', 'the cgroup namespace hides the host\'s cgroup paths');
 });
 
-test('4. network none gives only loopback; network host shares the host\'s', { skip }, async (t) => {
+test('network none gives only loopback; network host shares the host\'s', { skip }, async (t) => {
   const none = createUser(t, inst!, 'p4-netnone');
   const host = createUser(t, inst!, 'p4-nethost');
   mustApply(inst!, `defaults:\n  network: none\nusers:\n  ${host.name}:\n    network: host\n`);

@@ -1,4 +1,4 @@
-// Issue point 13: tests clean up users, mounts and cgroups even when they fail.
+// Tests clean up users, mounts and cgroups even when they fail.
 // A fixture test fails on purpose mid-session; afterwards nothing of it is left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { run, runAsync } from '../helpers/system.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
-test('13. a test that fails midway still removes its user, home, container, cgroups and processes', { skip }, async () => {
+test('a test that fails midway still removes its user, home, container, cgroups and processes', { skip }, async () => {
   const fixture = join(packageRoot(), 'dist/test/fixtures/cleanup/fails-after-login.js');
   // A run of its own: without NODE_TEST_CONTEXT, which makes node act as this runner's child.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT'));
@@ -20,12 +20,12 @@ test('13. a test that fails midway still removes its user, home, container, cgro
   assert.match(r.out, /deliberate failure/);
   const uid = /UID=(\d+)/.exec(r.out)?.[1];
   assert.ok(uid, r.out);
-  assert.notEqual(run('getent', ['passwd', 'cellsh-t-p13-fails']).status, 0, 'the user is gone');
-  assert.ok(!existsSync('/home/cellsh-t-p13-fails'), 'the home is gone');
+  assert.notEqual(run('getent', ['passwd', 'cellsh-t-cleanup-fails']).status, 0, 'the user is gone');
+  assert.ok(!existsSync('/home/cellsh-t-cleanup-fails'), 'the home is gone');
   assert.ok(!existsSync(`${inst!.stateDir}/${uid}.state`), 'the container record is gone');
   assert.notEqual(run('pgrep', ['-U', uid!]).status, 0, 'no process of the user is left');
   for (const controller of ['memory', 'pids', 'cpu', '']) {
     assert.ok(!existsSync(join('/sys/fs/cgroup', controller, inst!.cgroupName, `u${uid}`)), `no ${controller || 'v2'} cgroup`);
   }
-  assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /cellsh-t-p13-fails/, 'no mount on the host');
+  assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /cellsh-t-cleanup-fails/, 'no mount on the host');
 });

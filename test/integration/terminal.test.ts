@@ -1,4 +1,4 @@
-// Issue point 5: a terminal from inside the container — tty names a /dev/pts
+// A terminal from inside the container — tty names a /dev/pts
 // that exists there, tmux starts and attaches, vim and job control work, a
 // resize outside reaches the program inside, and TIOCSTI from inside can't
 // push input into the outer terminal.
@@ -14,7 +14,7 @@ const inst = testInstall();
 const skip = skipReason(inst);
 const ESC = '\x1b';
 
-test('5. tty prints a /dev/pts path that exists inside, from the container\'s own devpts', { skip }, async (t) => {
+test('tty prints a /dev/pts path that exists inside, from the container\'s own devpts', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p5-tty');
   mustApply(inst!);
   const term = await interactiveLogin(user);
@@ -25,7 +25,7 @@ test('5. tty prints a /dev/pts path that exists inside, from the container\'s ow
   await term.exited;
 });
 
-test('5. tmux starts, attaches, detaches and reattaches', { skip }, async (t) => {
+test('tmux starts, attaches, detaches and reattaches', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p5-tmux');
   mustApply(inst!);
   const term = await interactiveLogin(user);
@@ -46,7 +46,7 @@ test('5. tmux starts, attaches, detaches and reattaches', { skip }, async (t) =>
   await term.exited;
 });
 
-test('5. vim edits a file; job control: Ctrl-Z stops, fg resumes, Ctrl-C interrupts', { skip }, async (t) => {
+test('vim edits a file; job control: Ctrl-Z stops, fg resumes, Ctrl-C interrupts', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p5-vim');
   mustApply(inst!);
   const term = await interactiveLogin(user);
@@ -75,7 +75,7 @@ test('5. vim edits a file; job control: Ctrl-Z stops, fg resumes, Ctrl-C interru
   await term.exited;
 });
 
-test('5. the relay passes the inner terminal\'s bytes unchanged (no second CR added outside)', { skip }, async (t) => {
+test('the relay passes the inner terminal\'s bytes unchanged (no second CR added outside)', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p5-bytes');
   mustApply(inst!);
   const term = await interactiveLogin(user);
@@ -87,7 +87,7 @@ test('5. the relay passes the inner terminal\'s bytes unchanged (no second CR ad
   await term.exited;
 });
 
-test('5. a window resize outside reaches the program inside (SIGWINCH and the new size)', { skip }, async (t) => {
+test('a window resize outside reaches the program inside (SIGWINCH and the new size)', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p5-resize');
   mustApply(inst!);
   const term = await interactiveLogin(user, { cols: 90, rows: 25 });
@@ -123,7 +123,7 @@ function tiocstiProbe(marker: string): string {
   ].join('\n');
 }
 
-test('5. TIOCSTI from inside reaches only the inner terminal, never the outer one', { skip }, async (t) => {
+test('TIOCSTI from inside reaches only the inner terminal, never the outer one', { skip }, async (t) => {
   const sysctl = '/proc/sys/dev/tty/legacy_tiocsti';
   if (existsSync(sysctl)) {
     const before = readFileSync(sysctl, 'utf8');

@@ -1,4 +1,4 @@
-// Issue point 6: reuse — a second login joins the running container; ten
+// Reuse — a second login joins the running container; ten
 // simultaneous first logins create exactly one; a container whose init died is
 // replaced, never joined by mistake, even when its pid now names another process.
 import { test } from 'node:test';
@@ -13,7 +13,7 @@ import { cellshCommand, interactiveLogin } from '../helpers/session.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
-test('6. a second login joins the running container and sees what the first started', { skip }, async (t) => {
+test('a second login joins the running container and sees what the first started', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p6-join');
   mustApply(inst!);
   const first = await interactiveLogin(user);
@@ -32,7 +32,7 @@ test('6. a second login joins the running container and sees what the first star
   assert.equal(containerRecord(inst!, user)!['id'], id, 'the container outlives the session that started it');
 });
 
-test('6. ten logins at the same moment for a user with no container create exactly one', { skip }, async (t) => {
+test('ten logins at the same moment for a user with no container create exactly one', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p6-race');
   mustApply(inst!);
   const logins = await Promise.all(Array.from({ length: 10 }, () => su(user, 'readlink /proc/self/ns/pid /proc/self/ns/mnt')));
@@ -44,7 +44,7 @@ test('6. ten logins at the same moment for a user with no container create exact
   assert.equal(run('pgrep', ['-U', String(user.uid), '-x', 'cellsh-init']).out.trim().split('\n').length, 1, 'one init');
 });
 
-test('6. a container whose init died is detected and replaced', { skip }, async (t) => {
+test('a container whose init died is detected and replaced', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p6-dead');
   mustApply(inst!);
   assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
@@ -59,7 +59,7 @@ test('6. a container whose init died is detected and replaced', { skip }, async 
   assert.match(r.out, /^cellsh-init\n/);
 });
 
-test('6. when the dead init\'s pid is reused by another process, the login never joins it', { skip }, async (t) => {
+test('when the dead init\'s pid is reused by another process, the login never joins it', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p6-reuse');
   mustApply(inst!);
   assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);

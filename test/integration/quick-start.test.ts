@@ -1,4 +1,4 @@
-// Issue point 11 and the README's quick start, for real: on a fresh minimal
+// The README's quick start, for real: on a fresh minimal
 // Debian 12 (no Node, no compiler; Debian's Node is 18.20), `./install.sh --demo`
 // as root installs everything it needs and ends at a prompt inside the demo
 // user's container.
@@ -22,7 +22,7 @@ function skipReason(): string | false {
   return false;
 }
 
-test('11. quick start: on a fresh Debian 12, sudo ./install.sh --demo ends at a prompt in the demo user\'s container', { skip: skipReason(), timeout: QUICKSTART_TIMEOUT_MS }, async (t) => {
+test('quick start: on a fresh Debian 12, sudo ./install.sh --demo ends at a prompt in the demo user\'s container', { skip: skipReason(), timeout: QUICKSTART_TIMEOUT_MS }, async (t) => {
   const term = Terminal.spawn(HARNESS, ['./install.sh --demo'], {
     cols: 120, rows: 40, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color', LANG: 'C.UTF-8' },
   });

@@ -1,4 +1,4 @@
-// Issue point 9: the helper's defences, each shown by an attack that fails —
+// The helper's defences, each shown by an attack that fails —
 // identity from the real uid only; environment and fds sanitized; the home
 // opened without following the user's symlinks; no_new_privs and empty
 // capability sets (a setuid binary inside does not elevate); no host pid or
@@ -15,7 +15,7 @@ import { cellshCommand } from '../helpers/session.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
-test('9. identity comes from the real uid only: A cannot enter, create or stop B\'s container', { skip }, async (t) => {
+test('identity comes from the real uid only: A cannot enter, create or stop B\'s container', { skip }, async (t) => {
   const a = createUser(t, inst!, 'p9-a');
   const b = createUser(t, inst!, 'p9-b');
   mustApply(inst!, `users:\n  ${b.name}:\n    hostname: b-box\n    limits: {pids: 33}\n`);
@@ -38,7 +38,7 @@ test('9. identity comes from the real uid only: A cannot enter, create or stop B
   assert.equal(run('kill', ['-0', bRecord['init_pid']!]).status, 0, 'B\'s init still runs');
 });
 
-test('9. the environment reaching the container is the allowlist only, whatever the caller sets', { skip }, async (t) => {
+test('the environment reaching the container is the allowlist only, whatever the caller sets', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p9-env');
   mustApply(inst!);
   const hostile = {
@@ -62,7 +62,7 @@ test('9. the environment reaching the container is the allowlist only, whatever 
   }
 });
 
-test('9. no caller fd reaches the container, and a closed stdio fd is handled', { skip }, async (t) => {
+test('no caller fd reaches the container, and a closed stdio fd is handled', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p9-fds');
   mustApply(inst!);
   // Open a pile of fds (directories, /etc, a socket) and exec the helper with them.
@@ -87,7 +87,7 @@ test('9. no caller fd reaches the container, and a closed stdio fd is handled', 
   assert.equal(closed.err, 'to-stderr\n');
 });
 
-test('9. the home is opened without following the user\'s symlinks', { skip }, async (t) => {
+test('the home is opened without following the user\'s symlinks', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p9-home');
   const other = createUser(t, inst!, 'p9-other');
   mustApply(inst!);
@@ -122,7 +122,7 @@ test('9. the home is opened without following the user\'s symlinks', { skip }, a
   }
 });
 
-test('9. no_new_privs and empty capability sets: a setuid-root binary inside does not elevate', { skip }, async (t) => {
+test('no_new_privs and empty capability sets: a setuid-root binary inside does not elevate', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p9-caps');
   mustApply(inst!);
   const status = (await cellshCommand(inst!, user, 'grep -E "^(Cap|NoNewPrivs)" /proc/self/status /proc/1/status')).out;
@@ -138,7 +138,7 @@ test('9. no_new_privs and empty capability sets: a setuid-root binary inside doe
   for (const line of mounts.trim().split('\n')) assert.match(line, /nosuid/, line);
 });
 
-test('9. nothing inside sees a host pid or a host process', { skip }, async (t) => {
+test('nothing inside sees a host pid or a host process', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p9-pids');
   mustApply(inst!);
   const r = await cellshCommand(inst!, user, 'ps -e -o pid=,comm=');
@@ -151,7 +151,7 @@ test('9. nothing inside sees a host pid or a host process', { skip }, async (t) 
   assert.doesNotMatch(host.out, /node/);
 });
 
-test('9. the caller\'s rlimits can\'t cut a root write short, and the program gets them back', { skip }, async (t) => {
+test('the caller\'s rlimits can\'t cut a root write short, and the program gets them back', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p9-rlimit');
   mustApply(inst!);
   await cellshCommand(inst!, user, 'true');
@@ -172,7 +172,7 @@ test('9. the caller\'s rlimits can\'t cut a root write short, and the program ge
   assert.ok(containerRecord(inst!, user), 'a starved helper leaves the running container alone');
 });
 
-test('9. real-time and nice limits of the login never reach the container (the cpu limit does not hold real-time tasks)', { skip }, async (t) => {
+test('real-time and nice limits of the login never reach the container (the cpu limit does not hold real-time tasks)', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p9-rtprio');
   mustApply(inst!);
   const asUserWith = (limits: string[], command: string) => runAsync('/usr/bin/prlimit', [...limits, '--',
@@ -194,7 +194,7 @@ test('9. real-time and nice limits of the login never reach the container (the c
   assert.deepEqual(inside.out.trim().split('\n'), ['0', '0', 'rt-refused']);
 });
 
-test('9. the caller cannot signal the helper while it is privileged; root\'s stop does not wait on a wedged login', { skip }, async (t) => {
+test('the caller cannot signal the helper while it is privileged; root\'s stop does not wait on a wedged login', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p9-signal');
   mustApply(inst!);
   await cellshCommand(inst!, user, 'true');
@@ -219,7 +219,7 @@ test('9. the caller cannot signal the helper while it is privileged; root\'s sto
   assert.equal(r.out, 'joined\n', `the waiting login went on once the lock was free: ${r.err}`);
 });
 
-test('9. stdio fds that are handles on the host (O_PATH, folders, devices) are refused', { skip }, async (t) => {
+test('stdio fds that are handles on the host (O_PATH, folders, devices) are refused', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p9-stdio');
   mustApply(inst!);
   const via = (stdin: string): Promise<ReturnType<typeof run>> => asUser(user, '/usr/bin/python3', ['-c', [

@@ -1,4 +1,4 @@
-// Issue point 11: install.sh — builds, installs under a prefix with the right
+// Install.sh — builds, installs under a prefix with the right
 // owners and modes, registers /etc/shells, installs the default policy without
 // overwriting an admin's and compiles it; idempotent; --uninstall removes
 // exactly what it installed; --demo ends in the demo user's container shell.
@@ -34,7 +34,7 @@ function installSh(args: string[]): ReturnType<typeof run> {
 
 const shells = (): string => readFileSync('/etc/shells', 'utf8');
 
-test('11. install.sh sets owners and modes, registers the shell, compiles the policy; again changes nothing; --uninstall removes exactly it', { skip }, (t) => {
+test('install.sh sets owners and modes, registers the shell, compiles the policy; again changes nothing; --uninstall removes exactly it', { skip }, (t) => {
   const l = layout('i');
   t.after(() => {
     installSh([...l.args, '--uninstall']);
@@ -80,7 +80,7 @@ test('11. install.sh sets owners and modes, registers the shell, compiles the po
   assert.ok(!existsSync(`/sys/fs/cgroup/memory/${l.cgroup}`));
 });
 
-test('11. install.sh --demo ends in a prompt inside the demo user\'s container', { skip }, async (t) => {
+test('install.sh --demo ends in a prompt inside the demo user\'s container', { skip }, async (t) => {
   const l = layout('d');
   const demo = `cellsh-t-demo${process.pid % 100000}`;
   t.after(() => {

@@ -1,4 +1,4 @@
-// Issue point 8: the policy — defaults and users, an invalid edit refused with
+// The policy — defaults and users, an invalid edit refused with
 // file:line:col while the last applied policy stays in force, and the compiled
 // form trusted by the helper only when it and every folder above it are root's
 // and writable by root alone.
@@ -14,7 +14,7 @@ import { cellshCommand } from '../helpers/session.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
-test('8. a user with no entry gets the defaults; an entry overrides them key by key', { skip }, async (t) => {
+test('a user with no entry gets the defaults; an entry overrides them key by key', { skip }, async (t) => {
   const plain = createUser(t, inst!, 'p8-plain');
   const special = createUser(t, inst!, 'p8-special');
   mustApply(inst!, [
@@ -34,7 +34,7 @@ test('8. a user with no entry gets the defaults; an entry overrides them key by 
   assert.deepEqual([mem(plain), mem(special)], [String(300 * 2 ** 20), String(300 * 2 ** 20)], 'memory comes from defaults for both');
 });
 
-test('8. an invalid edit is refused with file:line:col and the last applied policy stays in force', { skip }, async (t) => {
+test('an invalid edit is refused with file:line:col and the last applied policy stays in force', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p8-bad');
   mustApply(inst!, 'defaults:\n  hostname: before\n');
   const compiled = readFileSync(inst!.compiledPolicy);
@@ -60,7 +60,7 @@ async function refusedWhile(user: Parameters<typeof cellshCommand>[1], change: (
   }
 }
 
-test('8. the helper trusts the compiled policy only if it and its folders are root\'s and closed to others', { skip }, async (t) => {
+test('the helper trusts the compiled policy only if it and its folders are root\'s and closed to others', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p8-trust');
   mustApply(inst!);
   const file = inst!.compiledPolicy;
@@ -91,7 +91,7 @@ test('8. the helper trusts the compiled policy only if it and its folders are ro
   assert.equal((await cellshCommand(inst!, user, 'echo fine')).out, 'fine\n', 'restored, logins work again');
 });
 
-test('8. cellsh-admin enroll and unenroll set and restore the login shell and group; stop ends a container', { skip }, async (t) => {
+test('cellsh-admin enroll and unenroll set and restore the login shell and group; stop ends a container', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p8-enroll', { enrolled: false });
   mustApply(inst!);
   const shellOf = (): string => run('getent', ['passwd', user.name]).out.trim().split(':')[6]!;
@@ -117,7 +117,7 @@ test('8. cellsh-admin enroll and unenroll set and restore the login shell and gr
   assert.equal(run(inst!.admin, ['enroll', 'cellsh-t-nosuchuser']).status, 64);
 });
 
-test('8. a stricter policy never leaves a running container less limited: the join applies it live', { skip }, async (t) => {
+test('a stricter policy never leaves a running container less limited: the join applies it live', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p8-stricter');
   const limit = (n: number): string => `users:\n  ${user.name}:\n    limits: {pids: ${n}}\n`;
   mustApply(inst!, limit(100));

@@ -1,4 +1,4 @@
-// Issue point 2: three programs — a static launcher that scrubs the environment
+// Three programs — a static launcher that scrubs the environment
 // before any interpreter starts, the Node login shell (as the user, fixed flags
 // and script), and the setuid helper as the only privileged code.
 import { test } from 'node:test';
@@ -14,7 +14,7 @@ import { interactiveLogin } from '../helpers/session.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
-test('2. the launcher clears LD_PRELOAD and NODE_OPTIONS before any loader or Node runs', { skip }, async (t) => {
+test('the launcher clears LD_PRELOAD and NODE_OPTIONS before any loader or Node runs', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p2-env');
   mustApply(inst!);
   const p = markerPayloads(t);
@@ -56,7 +56,7 @@ for (const route of [
   { name: 'early start', script: 'attached.js', policy: undefined, flags: ['--no-warnings'] },
   { name: 'login shell', script: 'login.js', policy: 'user_may_set: [hostname]', flags: ['--disallow-code-generation-from-strings', '--no-warnings'] },
 ]) {
-  test(`2. Node (${route.name}) runs as the user, with fixed flags and script, HOME at a root folder, cwd /`, { skip }, async (t) => {
+  test(`Node (${route.name}) runs as the user, with fixed flags and script, HOME at a root folder, cwd /`, { skip }, async (t) => {
     const user = createUser(t, inst!, route.script === 'login.js' ? 'p2-node' : 'p2-early');
     mustApply(inst!, route.policy ? `users:\n  ${user.name}:\n    ${route.policy}\n` : undefined);
     const term = await interactiveLogin(user);
@@ -76,13 +76,13 @@ for (const route of [
   });
 }
 
-test('2. the launcher refuses to run as root (a login never runs Node as root)', { skip }, () => {
+test('the launcher refuses to run as root (a login never runs Node as root)', { skip }, () => {
   const r = run(inst!.launcher, ['-c', 'true']);
   assert.equal(r.status, 77);
   assert.match(r.err, /does not serve root/);
 });
 
-test('2. the helper is the only setuid program, static, root-owned, runnable by the cellsh group only', { skip }, () => {
+test('the helper is the only setuid program, static, root-owned, runnable by the cellsh group only', { skip }, () => {
   const st = statSync(inst!.helper);
   assert.equal(st.uid, 0);
   assert.equal(st.mode & 0o7777, 0o4750);
@@ -96,7 +96,7 @@ test('2. the helper is the only setuid program, static, root-owned, runnable by 
   assert.equal(statSync(inst!.launcher).mode & 0o7777, 0o755, 'the launcher is not setuid');
 });
 
-test('2. a user outside the cellsh group cannot run the helper at all', { skip }, async (t) => {
+test('a user outside the cellsh group cannot run the helper at all', { skip }, async (t) => {
   const outsider = createUser(t, inst!, 'p2-out', { enrolled: false });
   mustApply(inst!);
   const r = await asUser(outsider, inst!.helper, ['run', 'id']);

@@ -1,4 +1,4 @@
-// Issue point 10: one JSON line (pino's format) per event — login,
+// One JSON line (pino's format) per event — login,
 // container-start, container-join, exit — with user, uid, session, container,
 // command, exit status and duration, in a log the user can neither rewrite nor
 // read; errors a person sees are one or two plain lines.
@@ -12,8 +12,8 @@ import { cellshCommand } from '../helpers/session.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
-test('10. each login writes login, container-start or container-join, and exit lines', { skip }, async (t) => {
-  const user = createUser(t, inst!, 'p10-events');
+test('each login writes login, container-start or container-join, and exit lines', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'log-events');
   mustApply(inst!);
   await cellshCommand(inst!, user, 'exit 3');
   await cellshCommand(inst!, user, 'sleep 0.2');
@@ -36,8 +36,8 @@ test('10. each login writes login, container-start or container-join, and exit l
   assert.notEqual(login2!['session'], login1!['session']);
 });
 
-test('10. a command cannot forge log lines: newlines and escapes stay inside one JSON string', { skip }, async (t) => {
-  const user = createUser(t, inst!, 'p10-forge');
+test('a command cannot forge log lines: newlines and escapes stay inside one JSON string', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'log-forge');
   mustApply(inst!);
   const evil = 'true\n{"event":"login","uid":0}\x1b]2;pwn\x07';
   await cellshCommand(inst!, user, evil);
@@ -47,8 +47,8 @@ test('10. a command cannot forge log lines: newlines and escapes stay inside one
   assert.ok(!logRecords(inst!).some((r) => r['uid'] === 0 && r['event'] === 'login'));
 });
 
-test('10. the log belongs to root: the user can neither rewrite nor read it', { skip }, async (t) => {
-  const user = createUser(t, inst!, 'p10-perms');
+test('the log belongs to root: the user can neither rewrite nor read it', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'log-perms');
   mustApply(inst!);
   await cellshCommand(inst!, user, 'true');
   const st = statSync(inst!.logFile);
@@ -59,10 +59,10 @@ test('10. the log belongs to root: the user can neither rewrite nor read it', { 
   assert.ok(statSync(inst!.logFile).size >= before);
 });
 
-test('10. refusals are logged, and the person sees one or two plain lines', { skip }, async (t) => {
-  const user = createUser(t, inst!, 'p10-refused');
+test('refusals are logged, and the person sees one or two plain lines', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'log-refused');
   mustApply(inst!);
-  const late = createUser(t, inst!, 'p10-late'); // enrolled after the policy was applied
+  const late = createUser(t, inst!, 'log-late'); // enrolled after the policy was applied
   // Through cellsh: the login shell names the user and the admin's command.
   const r = await cellshCommand(inst!, late, 'true');
   assert.equal(r.status, 77);
