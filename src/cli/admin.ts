@@ -263,9 +263,9 @@ const VERBS: Readonly<Record<string, Verb>> = {
     options: { user: { type: 'string' }, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } },
     maxArgs: 0,
     run: async ({ values }, io) => {
-      requireRoot('logs must run as root (the log is readable by root only)');
       const lines = values['lines'] === undefined ? undefined : Number(values['lines']);
       if (lines !== undefined && !(Number.isInteger(lines) && lines >= 0)) throw usageError(`logs: --lines needs a whole number, got "${String(values['lines'])}"`, 'logs [--lines N]');
+      requireRoot('logs must run as root (the log is readable by root only)');
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);

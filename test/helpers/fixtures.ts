@@ -75,6 +75,13 @@ export function trustedTempBase(): string | undefined {
   return base && process.getuid?.() === 0 && existsSync(base) ? base : undefined;
 }
 
+/** Why a test of the admin verbs on policy files can't run here, or false: they trust only
+ * files root alone could have written, in folders only root may write. */
+export function needsTrustedBase(): string | false {
+  return trustedTempBase() ? false
+    : 'needs root and the root-owned test root of test/run.sh (policy files must be root\'s, in folders only root may write)';
+}
+
 /** A layout whose every path is under a fresh temp folder (in the trusted base when
  * there is one, else the system's temp folder); remove() deletes it. */
 export function tempLayout(): { layout: Layout; root: string; remove(): void } {

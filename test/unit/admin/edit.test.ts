@@ -6,7 +6,9 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { runEdit, type EditOptions } from '../../../src/admin/edit.js';
 import { CellshError } from '../../../src/errors.js';
-import { sampleEnv, tempLayout, textSink } from '../../helpers/fixtures.js';
+import { needsTrustedBase, sampleEnv, tempLayout, textSink } from '../../helpers/fixtures.js';
+
+const skip = needsTrustedBase();
 
 function setup(main: string) {
   const tmp = tempLayout();
@@ -31,7 +33,7 @@ function setup(main: string) {
 
 const write = (text: string) => (path: string) => writeFileSync(path, text);
 
-test('a good edit replaces the file atomically with mode 0644 and applies', () => {
+test('a good edit replaces the file atomically with mode 0644 and applies', { skip }, () => {
   const t = setup('defaults:\n  network: none\n');
   try {
     const r = t.edit([write('defaults:\n  network: host\n')]);
@@ -45,7 +47,7 @@ test('a good edit replaces the file atomically with mode 0644 and applies', () =
   }
 });
 
-test('no change: nothing saved, nothing applied', () => {
+test('no change: nothing saved, nothing applied', { skip }, () => {
   const t = setup('defaults: {}\n');
   try {
     const r = t.edit([() => {}]);
@@ -56,7 +58,7 @@ test('no change: nothing saved, nothing applied', () => {
   }
 });
 
-test('errors without a terminal: every problem shown, the file unchanged, exit 78', () => {
+test('errors without a terminal: every problem shown, the file unchanged, exit 78', { skip }, () => {
   const t = setup('defaults:\n  network: none\n');
   try {
     const r = t.edit([write('defaults:\n  network: wifi\n  limits: {memory: lots}\n')]);
@@ -71,7 +73,7 @@ test('errors without a terminal: every problem shown, the file unchanged, exit 7
   }
 });
 
-test('errors with a terminal: edit again until it is right, or leave without saving', () => {
+test('errors with a terminal: edit again until it is right, or leave without saving', { skip }, () => {
   const t = setup('defaults:\n  network: none\n');
   try {
     const again = t.edit([write('defaults:\n  network: wifi\n'), write('defaults:\n  network: host\n')], {}, ['?', 'e']);
@@ -87,7 +89,7 @@ test('errors with a terminal: edit again until it is right, or leave without sav
   }
 });
 
-test('a copy is checked with the other files: a drop-in may not break the whole', () => {
+test('a copy is checked with the other files: a drop-in may not break the whole', { skip }, () => {
   const t = setup('users:\n  alice:\n    network: host\n');
   try {
     const dropin = join(t.layout.policyDir, '50-new.yaml');
@@ -103,7 +105,7 @@ test('a copy is checked with the other files: a drop-in may not break the whole'
   }
 });
 
-test('only files of the installed policy, and one edit at a time', () => {
+test('only files of the installed policy, and one edit at a time', { skip }, () => {
   const t = setup('');
   try {
     assert.throws(() => t.edit([], { file: '/etc/passwd' }), (e: unknown) => e instanceof CellshError && e.exitCode === 64);
@@ -117,7 +119,7 @@ test('only files of the installed policy, and one edit at a time', () => {
   }
 });
 
-test('a failing editor changes nothing', () => {
+test('a failing editor changes nothing', { skip }, () => {
   const t = setup('defaults: {}\n');
   try {
     const r = t.edit([], { editor: () => 2 });

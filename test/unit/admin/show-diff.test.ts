@@ -9,7 +9,9 @@ import { runDiff } from '../../../src/admin/diff.js';
 import { runShow } from '../../../src/admin/show.js';
 import { CellshError } from '../../../src/errors.js';
 import { memoryLogger } from '../../../src/log.js';
-import { sampleEnv, tempLayout, textSink } from '../../helpers/fixtures.js';
+import { needsTrustedBase, sampleEnv, tempLayout, textSink } from '../../helpers/fixtures.js';
+
+const skip = needsTrustedBase();
 
 /** A temp installation with policy.yaml and drop-ins; verbs run against it. */
 function setup(main: string, dropins: Record<string, string> = {}) {
@@ -39,7 +41,7 @@ function setup(main: string, dropins: Record<string, string> = {}) {
 const MAIN = 'defaults:\n  limits:\n    memory: 1G\ngroups:\n  dev:\n    network: host\n';
 const DROPIN = { '10-alice.yaml': 'users:\n  alice:\n    limits:\n      pids: 64\n' };
 
-test('show: each setting with its value and the layer and file:line it came from', () => {
+test('show: each setting with its value and the layer and file:line it came from', { skip }, () => {
   const t = setup(MAIN, DROPIN);
   try {
     const r = t.show('alice');
@@ -64,7 +66,7 @@ test('show: each setting with its value and the layer and file:line it came from
   }
 });
 
-test('show: the applied state follows apply and later edits; --json has the same facts', () => {
+test('show: the applied state follows apply and later edits; --json has the same facts', { skip }, () => {
   const t = setup(MAIN, DROPIN);
   try {
     assert.equal(t.apply(), 0);
@@ -83,7 +85,7 @@ test('show: the applied state follows apply and later edits; --json has the same
   }
 });
 
-test('show: an unknown user is a usage error; a policy with errors still shows, with a note', () => {
+test('show: an unknown user is a usage error; a policy with errors still shows, with a note', { skip }, () => {
   const t = setup(MAIN, { '20-bad.yaml': 'defaults:\n  network: wifi\n' });
   try {
     assert.throws(() => t.show('nobody-here'), (e: unknown) => e instanceof CellshError && e.exitCode === 64 && e.message === 'no user "nobody-here" on this host');
@@ -95,7 +97,7 @@ test('show: an unknown user is a usage error; a policy with errors still shows, 
   }
 });
 
-test('diff: nothing applied, then no changes, then each changed field before -> after', () => {
+test('diff: nothing applied, then no changes, then each changed field before -> after', { skip }, () => {
   const t = setup(MAIN, DROPIN);
   try {
     const first = t.diff();
@@ -120,7 +122,7 @@ test('diff: nothing applied, then no changes, then each changed field before -> 
   }
 });
 
-test('diff: a user dropped from the policy, and a policy with errors (exit 78, nothing compared)', () => {
+test('diff: a user dropped from the policy, and a policy with errors (exit 78, nothing compared)', { skip }, () => {
   const t = setup('users:\n  carol: {}\n');
   try {
     assert.equal(t.apply(), 0);
@@ -136,7 +138,7 @@ test('diff: a user dropped from the policy, and a policy with errors (exit 78, n
   }
 });
 
-test('show and diff read the drop-in folder of the layout, in name order', () => {
+test('show and diff read the drop-in folder of the layout, in name order', { skip }, () => {
   const t = setup('', { '20-b.yaml': 'defaults:\n  shell: /bin/sh\n', '10-a.yaml': 'defaults:\n  shell: /usr/bin/zsh\n' });
   try {
     assert.match(t.show('bob').out, new RegExp(`\\n {2}shell +/bin/sh +defaults at ${join(t.layout.policyDir, '20-b.yaml')}:2:10\\n`));
@@ -145,7 +147,7 @@ test('show and diff read the drop-in folder of the layout, in name order', () =>
   }
 });
 
-test('show: seccomp and nested_userns with their values and where they came from', () => {
+test('show: seccomp and nested_userns with their values and where they came from', { skip }, () => {
   const t = setup('defaults:\n  seccomp: strict\ngroups:\n  dev:\n    seccomp: default\n    nested_userns: true\n');
   try {
     const row = (out: string, key: string): string => out.split('\n').find((l) => l.startsWith(`  ${key} `))!.replace(/ +/g, ' ').trim();
@@ -163,7 +165,7 @@ test('show: seccomp and nested_userns with their values and where they came from
   }
 });
 
-test('diff: a changed seccomp profile and nested_userns, before -> after', () => {
+test('diff: a changed seccomp profile and nested_userns, before -> after', { skip }, () => {
   const t = setup('');
   try {
     assert.equal(t.apply(), 0);

@@ -15,10 +15,9 @@ import { runEdit } from '../../../src/admin/edit.js';
 import { policyFolder } from '../../../src/admin/installed.js';
 import { memoryLogger } from '../../../src/log.js';
 import { parseCompiled, policyFiles } from '../../../src/policy/index.js';
-import { sampleDirectory, sampleEnv, tempLayout, textSink, trustedTempBase } from '../../helpers/fixtures.js';
+import { needsTrustedBase, sampleDirectory, sampleEnv, tempLayout, textSink } from '../../helpers/fixtures.js';
 
-const skip = trustedTempBase() ? false
-  : 'needs root and the root-owned test root of test/run.sh (policy files must be root\'s, in folders only root may write)';
+const skip = needsTrustedBase();
 /** A uid that is not root (nobody). */
 const NOT_ROOT = 65534;
 const GOOD = 'defaults:\n  limits: {pids: 100}\n';
