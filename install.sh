@@ -134,7 +134,7 @@ build() {
   "$NODE" node_modules/typescript/bin/tsc -p tsconfig.json
   info "compiling the helper and the launcher"
   HELPER_BUILD=$SRC/build/helper-$(printf '%s' "$PREFIX|$ROOT|$CGROUP_NAME|$NODE" | sha256sum | cut -c1-12)
-  make -s -C src/helper OUT="$HELPER_BUILD" POLICY_PATH="$VARDIR/policy.compiled" STATE_DIR="$STATEDIR" \
+  make -s -C src/helper OUT="$HELPER_BUILD" GEN_NODE="$NODE" POLICY_PATH="$VARDIR/policy.compiled" STATE_DIR="$STATEDIR" \
     LOG_PATH="$LOGDIR/cellsh.log" CGROUP_NAME="$CGROUP_NAME" LIBDIR="$LIBDIR" LAUNCHER="$LAUNCHER" NODE="$NODE"
 }
 

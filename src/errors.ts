@@ -1,15 +1,9 @@
 // One error type for everything a person may see: a stable code, a message that
 // says what happened, a hint that says what to do, and the exit code to use.
+import { EXIT_CODES } from './contract/index.js';
 
-/** Exit codes shared with the helper (src/helper/util.h), sysexits style. */
-export const ExitCode = {
-  ok: 0,
-  failure: 1,
-  usage: 64,
-  internal: 70,
-  refused: 77,
-  config: 78,
-} as const;
+/** Exit codes shared with the helper (the contract's), sysexits style. */
+export const ExitCode = EXIT_CODES;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** A failure with a stable code, shown to a person as one or two plain lines. */

@@ -7,29 +7,14 @@ import { openSync, closeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
+import { LOG_EVENTS, type LogEventName } from './contract/index.js';
 
-/** Every event name that may appear in the log. */
-export const EVENTS = [
-  'login',
-  'container-start',
-  'container-join',
-  'exit',
-  'denied',
-  'error',
-  'oom',
-  'pids-limit',
-  'container-stop',
-  'limits-update',
-  'restart-pending',
-  'container-restart',
-  'policy-apply',
-  'policy-rejected',
-  'enroll',
-  'unenroll',
-] as const;
-export type EventName = (typeof EVENTS)[number];
+/** Every event name that may appear in the log (the contract's, which the helper shares). */
+export const EVENTS = Object.keys(LOG_EVENTS) as LogEventName[];
+export type EventName = LogEventName;
 
-/** Fields each event carries besides pino's own (level, time, pid, hostname, msg). */
+/** Fields each event carries besides pino's own (level, time, pid, hostname, msg): the
+ * contract's LOG_EVENTS, typed. */
 export interface EventFields {
   'login': { user: string; uid: number; session: string; mode: 'login' | 'command'; tty: boolean; command?: string; ssh_client?: string; user_settings?: string };
   'container-start': { user: string; uid: number; session: string; container: string; init_pid: number };
@@ -54,6 +39,23 @@ export interface EventFields {
 
 /** A parsed log line. */
 export type LogRecord = { [E in EventName]: { event: E; level: number; time: number; pid: number; hostname: string; msg: string } & EventFields[E] }[EventName];
+
+/** pino's own fields, on every line. */
+const PINO_FIELDS = ['level', 'time', 'pid', 'hostname', 'msg', 'event'];
+
+/** Why a parsed log line is not an event as the contract describes it (a known
+ * name, every field it must carry and none it may not; a string the helper cut
+ * is marked "<field>_truncated"), or undefined if it is. */
+export function logRecordProblem(record: Readonly<Record<string, unknown>>): string | undefined {
+  const event = record['event'];
+  if (typeof event !== 'string' || !Object.hasOwn(LOG_EVENTS, event)) return `unknown event ${JSON.stringify(event)}`;
+  const fields: readonly string[] = LOG_EVENTS[event as LogEventName].fields;
+  const missing = fields.filter((f) => !f.endsWith('?') && !(f in record));
+  if (missing.length > 0) return `${event}: no ${missing.join(', ')}`;
+  const known = new Set([...PINO_FIELDS, ...fields.map((f) => f.replace(/\?$/, ''))]);
+  const extra = Object.keys(record).filter((k) => !known.has(k) && !(k.endsWith('_truncated') && known.has(k.slice(0, -10))));
+  return extra.length > 0 ? `${event}: unexpected ${extra.join(', ')}` : undefined;
+}
 
 /** The logger type passed around. */
 export type EventLogger = Logger;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CellshError, ExitCode } from '../errors.js';
+import { helperArgs } from '../helper-client/protocol.js';
 import type { Layout } from '../layout.js';
 import { logEvent, type EventLogger } from '../log.js';
 import type { PasswdEntry, UserDirectory } from '../sys/users.js';
@@ -105,7 +106,7 @@ export function runUnenroll(name: string, opts: EnrollOptions & { stop: (uid: nu
 
 /** Stop a user's container through the helper (as root it may name any uid). */
 export function stopContainer(layout: Layout, uid: number, notice?: string): void {
-  const r = spawnSync(layout.helper, ['stop', String(uid), ...(notice === undefined ? [] : ['--notice', notice])], { encoding: 'utf8' });
+  const r = spawnSync(layout.helper, helperArgs({ verb: 'stop', uid, notice }), { encoding: 'utf8' });
   if (r.status !== 0) {
     throw new CellshError('stop-failed', `can't stop the container of uid ${uid}: ${(r.stderr || r.error?.message || '').trim()}`, {
       exitCode: r.status ?? ExitCode.internal,

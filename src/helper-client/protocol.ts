@@ -1,15 +1,17 @@
-// The helper's command line and channel message, mirrored from
-// src/helper/args.h and src/helper/session.c. test/unit/helper-client checks
-// the C parser accepts exactly what this module produces.
+// The helper's command line and channel message, built and read by the rules
+// of the contract (src/contract/index.ts), which the helper includes as
+// contract.h. test/unit/contract runs what this module produces through the
+// helper's own parser.
+import { FDS, HELPER_ARGV, STARTED } from '../contract/index.js';
 
-/** The fd the helper expects its channel on (CHANNEL_FD in args.h). */
-export const CHANNEL_FD = 3;
+/** The fd the helper expects its channel on. */
+export const CHANNEL_FD = FDS.channel;
 /** The fd the launcher's early start hands Node the helper's stderr on, when
- * Node's own is a terminal (HELPER_ERR_FD in launcher.c). */
-export const ATTACHED_STDERR_FD = 4;
+ * Node's own is a terminal. */
+export const ATTACHED_STDERR_FD = FDS.attachedStderr;
 /** The fd the launcher's early start hands Node sshd's agent socket on (an
- * O_PATH fd of the checked socket; AGENT_FD in launcher.c). */
-export const AGENT_FD = 5;
+ * O_PATH fd of the checked socket). */
+export const AGENT_FD = FDS.agent;
 
 /** Which of fds 0, 1, 2 get the inner pty, and its initial size. */
 export interface PtySpec {
@@ -18,14 +20,20 @@ export interface PtySpec {
   readonly cols: number;
 }
 
-/** What to run: the login shell, or a command through the shell's -c. */
-export type HelperRequest = { readonly verb: 'login' } | { readonly verb: 'run'; readonly command: string };
+/** What to run: the login shell, a command through the shell's -c, or (as
+ * root) stop a user's container, telling its sessions why. */
+export type HelperRequest =
+  | { readonly verb: 'login' }
+  | { readonly verb: 'run'; readonly command: string }
+  | { readonly verb: 'stop'; readonly uid: number; readonly notice?: string | undefined };
 
-const MAX_DIM = 9999;
+const MAX_DIM = HELPER_ARGV.ptyMaxDim;
 
 /** The helper's argv (without argv[0]) for a request; sets are the user's own
  * settings as KEY=VALUE in the compiled policy's notation. */
 export function helperArgs(req: HelperRequest, pty?: PtySpec, agent = false, sets: readonly string[] = []): string[] {
+  if (req.verb === 'stop') return ['stop', String(req.uid), ...(req.notice === undefined ? [] : ['--notice', req.notice])];
+  if (sets.length > HELPER_ARGV.maxSets) throw new RangeError(`${sets.length} settings: the helper takes at most ${HELPER_ARGV.maxSets}`);
   const args: string[] = [req.verb];
   if (pty) {
     if (pty.mask < 1 || pty.mask > 7) throw new RangeError(`pty mask ${pty.mask} is not 1-7`);
@@ -57,10 +65,12 @@ export interface StartedMessage {
   readonly agentSocket: string | undefined;
 }
 
-const STARTED = /^started ([0-9a-f]{12}) ([0-9a-f]{12}) (created|joined)(?: ([0-9]{1,20}-\1\.sock))?$/;
+const ID = `([0-9a-f]{${STARTED.idHexLen}})`;
+const STARTED_MESSAGE = new RegExp(
+  `^${STARTED.word} ${ID} ${ID} (${STARTED.created}|${STARTED.joined})(?: ([0-9]{1,20}-\\1\\${STARTED.socketSuffix}))?$`);
 
 /** Parse "started <session> <container> created|joined [<ms>-<session>.sock]", or undefined. */
 export function parseStarted(text: string): StartedMessage | undefined {
-  const m = STARTED.exec(text);
-  return m ? { session: m[1]!, container: m[2]!, created: m[3] === 'created', agentSocket: m[4] } : undefined;
+  const m = STARTED_MESSAGE.exec(text);
+  return m ? { session: m[1]!, container: m[2]!, created: m[3] === STARTED.created, agentSocket: m[4] } : undefined;
 }

@@ -23,7 +23,7 @@
 #define MAX_CONNS 32         /* agent connections relayed at once */
 #define HALF_BUF 16384       /* bytes in flight per direction */
 #define MAX_NAMES 1024       /* names looked at when handing "current" on */
-#define NAME_LEN 64
+#define NAME_LEN AGENT_NAME_MAX
 #define CURRENT "current"    /* AGENT_SOCK's name in the agents folder (rootfs.h) */
 /* Where the relay keeps its fds (the rest are closed). */
 #define RELAY_CHANNEL_FD 3
@@ -78,10 +78,10 @@ static int connect_fd(int path_fd, int flags) {
 
 /* ---- handing "current" on (AgentRelay.handOver in agent.ts) ---------------- */
 
-/* "<digits>-<12 hex>.sock": a session's socket as the helper names it. */
+/* "<digits>-<session id>.sock": a session's socket as the helper names it. */
 static bool session_socket_name(const char *n) {
   size_t d = strspn(n, DIGITS);
-  return d > 0 && n[d] == '-' && all_of(n + d + 1, 12, HEX) && !strcmp(n + d + 13, ".sock");
+  return d > 0 && n[d] == '-' && all_of(n + d + 1, STARTED_ID_LEN, HEX) && !strcmp(n + d + 1 + STARTED_ID_LEN, AGENT_SOCKET_SUFFIX);
 }
 
 enum liveness { LIVE, DEAD, UNKNOWN };
@@ -226,22 +226,33 @@ static bool conn_step(struct conn *c, int d, short src_events, short dst_events)
   return !(c->done[0] && c->done[1]);
 }
 
-/* "started <session> <container> created|joined <ms>-<session>.sock" with
- * the program's pidfd, the listening socket and the agents folder. */
-static bool parse_started(const char *m, char *session, char *name) {
-  if (strncmp(m, "started ", 8) || !all_of(m + 8, 12, HEX) || m[20] != ' ' || !all_of(m + 21, 12, HEX) || m[33] != ' ')
+/* Step past word and the space after it at *p; false if they are not there. */
+static bool take_word(const char **p, const char *word) {
+  size_t n = strlen(word);
+  if (strncmp(*p, word, n) || (*p)[n] != ' ')
     return false;
-  const char *p = m + 34;
-  if (!strncmp(p, "created ", 8))
-    p += 8;
-  else if (!strncmp(p, "joined ", 7))
-    p += 7;
-  else
+  *p += n + 1;
+  return true;
+}
+
+/* Step past an id of STARTED_ID_LEN hex digits and a space, copying it to id. */
+static bool take_id(const char **p, char *id) {
+  if (!all_of(*p, STARTED_ID_LEN, HEX) || (*p)[STARTED_ID_LEN] != ' ')
     return false;
-  if (strlen(p) >= NAME_LEN || !session_socket_name(p) || strncmp(p + strspn(p, DIGITS) + 1, m + 8, 12))
+  memcpy(id, *p, STARTED_ID_LEN);
+  id[STARTED_ID_LEN] = '\0';
+  *p += STARTED_ID_LEN + 1;
+  return true;
+}
+
+bool agent_parse_started(const char *m, char *session, char *name) {
+  char container[STARTED_ID_LEN + 1];
+  const char *p = m;
+  if (!take_word(&p, STARTED_WORD) || !take_id(&p, session) || !take_id(&p, container) ||
+      !(take_word(&p, STARTED_CREATED) || take_word(&p, STARTED_JOINED)))
     return false;
-  memcpy(session, m + 8, 12);
-  session[12] = '\0';
+  if (strlen(p) >= NAME_LEN || !session_socket_name(p) || strncmp(p + strspn(p, DIGITS) + 1, session, STARTED_ID_LEN))
+    return false;
   strcpy(name, p);
   return true;
 }
@@ -262,9 +273,9 @@ static NORETURN void relay_main(void) {
       memcpy(fds, CMSG_DATA(c), n_fds * sizeof(int));
     }
   close(RELAY_CHANNEL_FD);
-  char session[13], name[NAME_LEN];
+  char session[STARTED_ID_LEN + 1], name[NAME_LEN];
   text[got > 0 ? got : 0] = '\0';
-  if (got <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n_fds != 3 || !parse_started(text, session, name))
+  if (got <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n_fds != 3 || !agent_parse_started(text, session, name))
     _exit(0); /* the helper refused, or said something this relay doesn't know */
   int pidfd = fds[0], listener = fds[1], dir = fds[2];
   fcntl(listener, F_SETFL, O_NONBLOCK);

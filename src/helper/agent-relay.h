@@ -7,7 +7,12 @@
 #ifndef CELLSH_AGENT_RELAY_H
 #define CELLSH_AGENT_RELAY_H
 
+#include <stdbool.h>
 #include <sys/types.h>
+
+#include "contract.h"
+
+#define AGENT_NAME_MAX 64 /* bytes of a session's socket name, with its NUL */
 
 /* The agent socket sshd made for this user, if path is one: "/tmp/ssh-" and
  * 10 letters or digits, "/agent." and digits; the folder a 0700 one of uid's
@@ -24,5 +29,11 @@ int agent_host_socket(const char *path, uid_t uid);
  * the helper's end of the channel, or -1 if no relay could start. host_fd is
  * closed in this process either way. */
 int agent_relay_start(int host_fd);
+
+/* Read the helper's "started" message as the relay needs it: with --agent,
+ * "started SESSION CONTAINER created|joined MS-SESSION.sock". Copies the
+ * session id (STARTED_ID_LEN + 1 bytes) and the socket's name (AGENT_NAME_MAX)
+ * out; false for anything else. */
+bool agent_parse_started(const char *message, char *session, char *name);
 
 #endif

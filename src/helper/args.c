@@ -46,10 +46,18 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
     snprintf(err, errlen, "usage: cellsh-helper login|run|stop ...");
     return false;
   }
+  static const char *const verbs[VERB_COUNT] = VERB_NAMES;
   int i = 2;
   const char *verb = argv[1];
-  if (!strcmp(verb, "stop")) {
-    req->verb = VERB_STOP;
+  int v = 0;
+  while (v < VERB_COUNT && strcmp(verb, verbs[v]))
+    v++;
+  if (v == VERB_COUNT) {
+    snprintf(err, errlen, "unknown verb \"%.64s\"", verb);
+    return false;
+  }
+  req->verb = (enum verb)v;
+  if (req->verb == VERB_STOP) {
     if (argc == 3 || argc == 5) {
       uint32_t uid;
       if (!parse_u32(argv[2], &uid) || uid == 0 || uid == UINT32_MAX) {
@@ -70,14 +78,6 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
       return false;
     }
     return true;
-  }
-  if (!strcmp(verb, "login"))
-    req->verb = VERB_LOGIN;
-  else if (!strcmp(verb, "run"))
-    req->verb = VERB_RUN;
-  else {
-    snprintf(err, errlen, "unknown verb \"%.64s\"", verb);
-    return false;
   }
   /* run keeps its last word for the command, even if that is an option's name. */
   int last = argc - (req->verb == VERB_RUN);

@@ -1,4 +1,5 @@
-/* The helper's whole command-line grammar. No option carries a uid, path, mount,
+/* The helper's whole command-line grammar (its words and bounds are the
+ * contract's: src/contract/index.ts, generated into contract.h). No option carries a uid, path, mount,
  * namespace or limit: those come from the compiled policy only (SA-02, SA-09).
  *
  *   cellsh-helper login [--pty SPEC] [--agent] [--set KEY=VALUE]...
@@ -29,12 +30,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum verb { VERB_LOGIN, VERB_RUN, VERB_STOP };
-
-#define MAX_SETS 16
-#define PTY_MAX_DIM 9999 /* --pty rows and columns are 1..this */
-#define CHANNEL_FD 3     /* the channel to cellsh's Node side (with --pty or --agent) */
-#define SET_MAX 1100 /* bytes of one KEY=VALUE (policy.c refuses an env value of 1024 or more) */
+#include "contract.h" /* enum verb, MAX_SETS, SET_MAX, PTY_MAX_DIM, NOTICE_MAX, CHANNEL_FD */
 
 struct request {
   enum verb verb;
@@ -48,8 +44,6 @@ struct request {
   const char *sets[MAX_SETS]; /* --set KEY=VALUE, in order (point into argv) */
   unsigned n_sets;
 };
-
-#define NOTICE_MAX 300
 
 /* A notice is 1-NOTICE_MAX bytes without control characters. */
 bool valid_notice(const char *s);

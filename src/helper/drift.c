@@ -34,6 +34,7 @@ unsigned seccomp_strength(const struct user_policy *u) {
   case SECCOMP_PROFILE_UNCONFINED: return 0;
   case SECCOMP_PROFILE_DEFAULT: return u->nested_userns ? 1 : 2;
   case SECCOMP_PROFILE_STRICT: return 3;
+  case SECCOMP_PROFILE_COUNT:
   default: return 0;
   }
 }

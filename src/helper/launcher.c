@@ -42,8 +42,9 @@
 #define ATTACHED_SCRIPT CELLSH_LIBDIR "/dist/src/cli/attached.js"
 #define HELPER CELLSH_LIBDIR "/cellsh-helper"
 #define MAX_ARGS 4096
-#define HELPER_ERR_FD 4 /* Node's end of the helper's stderr, when ours is a terminal */
-#define AGENT_FD 5      /* sshd's agent socket (O_PATH, checked), for Node's relay */
+/* HELPER_ERR_FD (Node's end of the helper's stderr, when ours is a terminal) and
+ * AGENT_FD (sshd's agent socket, O_PATH and checked, for Node's relay) are the
+ * contract's (contract.h). */
 #define FIRST_FREE_FD 10 /* our own fds live above the ones we hand on */
 
 /* What a session asks for, as far as the launcher needs to know. */
@@ -209,6 +210,24 @@ static NORETURN void exec_node(char *script, bool parses_input, char **args, int
   die_errno(EXIT_CONFIG, "can't start %s", CELLSH_NODE);
 }
 
+/* The helper's argv, in its grammar (args.h): login|run [--pty SPEC] [--agent]
+ * [COMMAND], with pty NULL for none. out has room for HELPER_ARGV_MAX. */
+#define HELPER_ARGV_MAX 7
+static void helper_argv(char **out, enum route route, char *pty, bool agent, char *cmd) {
+  int n = 0;
+  out[n++] = "cellsh-helper";
+  out[n++] = route == ROUTE_LOGIN ? "login" : "run";
+  if (pty) {
+    out[n++] = "--pty";
+    out[n++] = pty;
+  }
+  if (agent)
+    out[n++] = "--agent";
+  if (route != ROUTE_LOGIN)
+    out[n++] = cmd;
+  out[n] = NULL;
+}
+
 /* In the child: become the helper, with the stdio and channel Node would give it. */
 static NORETURN void exec_helper(char **hargv, char **envp, int channel, int err) {
   /* Out of the terminal's foreground process group: a key typed before the
@@ -243,12 +262,8 @@ static void start_early(enum route route, char *cmd, int ttys, int agent, char *
   ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws);
   char pty[32];
   xsnprintf(pty, sizeof pty, "%d:%ux%u", ttys, dimension(ws.ws_row, 24), dimension(ws.ws_col, 80));
-  char *hargv[7] = {"cellsh-helper", route == ROUTE_LOGIN ? "login" : "run", "--pty", pty};
-  int h = 4;
-  if (agent >= 0)
-    hargv[h++] = "--agent";
-  hargv[h++] = cmd;
-  hargv[h] = NULL;
+  char *hargv[HELPER_ARGV_MAX];
+  helper_argv(hargv, route, pty, agent >= 0, cmd);
   /* Node learns of the helper's end by SIGCHLD and waitpid: an ignored SIGCHLD
    * (it survives exec) would let the kernel reap it, status and all. */
   signal(SIGCHLD, SIG_DFL);
@@ -295,14 +310,12 @@ int main(int argc, char **argv) {
   if ((fast || early) && plain_record()) {
     int agent = auth ? raise_fd(agent_host_socket(auth, getuid())) : -1;
     if (fast) {
-      char *hargv[] = {"cellsh-helper", "run", cmd, NULL, NULL};
       int channel = agent >= 0 ? agent_relay_start(agent) : -1;
-      if (channel >= 0) {
-        /* The relay holds the agent; the helper sends it the session's socket. */
+      /* The relay holds the agent; the helper sends it the session's socket. */
+      if (channel >= 0)
         place_fd(channel, CHANNEL_FD);
-        hargv[2] = "--agent";
-        hargv[3] = cmd;
-      }
+      char *hargv[HELPER_ARGV_MAX];
+      helper_argv(hargv, route, NULL, channel >= 0, cmd);
       if (agent < 0 || channel >= 0)
         execve(HELPER, hargv, env.vars);
       /* not there or not ours to run, or no relay: the Node path says why or

@@ -50,7 +50,7 @@ static void log_failure(int code, const char *msg) {
     log_str(&f, "user", caller_name);
   log_num(&f, "code", code);
   log_str(&f, "reason", msg);
-  log_event(code == EXIT_REFUSED || code == EXIT_CONFIG || code == EXIT_USAGE ? "denied" : "error", &f);
+  log_event(code == EXIT_REFUSED || code == EXIT_CONFIG || code == EXIT_USAGE ? EVENT_DENIED : EVENT_ERROR, &f);
   budget_settle(false);
 }
 
@@ -109,7 +109,7 @@ static NORETURN void do_stop(const struct request *req, uid_t caller, int dir) {
     log_num(&f, "uid", target);
     log_str(&f, "container", rec.id);
     log_num(&f, "by_uid", caller);
-    log_event("container-stop", &f);
+    log_event(EVENT_CONTAINER_STOP, &f);
   }
   budget_settle(true);
   _exit(0);
@@ -142,7 +142,7 @@ static void log_login(const struct session *s) {
   }
   if (env_value(s->env, "SSH_CONNECTION"))
     log_str(&f, "ssh_connection", env_value(s->env, "SSH_CONNECTION"));
-  log_event("login", &f);
+  log_event(EVENT_LOGIN, &f);
 }
 
 static void log_start(const struct session *s) {
@@ -152,7 +152,7 @@ static void log_start(const struct session *s) {
   log_str(&f, "session", s->id);
   log_str(&f, "container", s->container->id);
   log_num(&f, "init_pid", s->container->init_pid);
-  log_event("container-start", &f);
+  log_event(EVENT_CONTAINER_START, &f);
 }
 
 static void log_policy(const struct session *s, const char *event, const char *what, const char *detail) {
@@ -175,7 +175,7 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
   struct cg_fail fail = {0};
   bool limits_live = want == rec->limits_hash || s->cg->update(u->uid, &u->limits, &fail);
   if (limits_live && want != rec->limits_hash)
-    log_policy(s, "limits-update", "reason", "the policy's limits changed");
+    log_policy(s, EVENT_LIMITS_UPDATE, "reason", "the policy's limits changed");
   /* Verified like every join: never run with less than the policy says. */
   bool enforced = limits_live && s->cg->open_entry(u->uid, &u->limits, &s->entry) == 0;
   if (!enforced)
@@ -193,7 +193,7 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
           close(s->entry.fds[i]);
       char notice[NOTICE_MAX + 1];
       xsnprintf(notice, sizeof notice, "your container was restarted by a new login to apply changed settings (%s)", pending);
-      log_policy(s, "container-restart", "reason", pending);
+      log_policy(s, EVENT_CONTAINER_RESTART, "reason", pending);
       end_container(dir, u->uid, rec->id, s->init_pidfd, notice);
       close(s->init_pidfd);
       s->init_pidfd = -1;
@@ -203,7 +203,7 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
     }
     if (!enforced)
       restart_needed(u->name, fail.failed ? fail.why : "its resource limits");
-    log_policy(s, "restart-pending", "pending", pending);
+    log_policy(s, EVENT_RESTART_PENDING, "pending", pending);
     drift_adopt(rec, u);
   }
   /* Remember what it holds now, for ps and the next login: a session with a

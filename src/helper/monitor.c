@@ -88,7 +88,7 @@ static void check_limits(const struct session *s, const struct cg_watch *w, stru
                 value, k, k == 1 ? "" : "es");
     else
       xsnprintf(line, sizeof line, "memory ran out: the kernel ended %" PRIu64 " process%s in your container", k, k == 1 ? "" : "es");
-    tell(s, "oom", LIMIT_OOM, l->memory ? value : "none", now.oom_kills, line, final);
+    tell(s, EVENT_OOM, LIMIT_OOM, l->memory ? value : "none", now.oom_kills, line, final);
     n->told.oom_kills = now.oom_kills;
     n->told_ms[0] = t;
   }
@@ -96,7 +96,7 @@ static void check_limits(const struct session *s, const struct cg_watch *w, stru
     xsnprintf(value, sizeof value, "%" PRIu32, l->pids);
     xsnprintf(line, sizeof line, "your container reached its limit of %s processes and threads: "
               "some could not start", value);
-    tell(s, "pids-limit", LIMIT_PIDS, value, now.pids_max, line, final);
+    tell(s, EVENT_PIDS_LIMIT, LIMIT_PIDS, value, now.pids_max, line, final);
     n->told.pids_max = now.pids_max;
     n->told_ms[1] = t;
   }
@@ -150,7 +150,7 @@ static void log_child_failure(const struct session *s, int reports) {
   log_str(&f, "session", s->id);
   log_num(&f, "code", code);
   log_str(&f, "reason", sp + 1);
-  log_event(code == EXIT_REFUSED || code == EXIT_USAGE ? "denied" : "error", &f);
+  log_event(code == EXIT_REFUSED || code == EXIT_USAGE ? EVENT_DENIED : EVENT_ERROR, &f);
 }
 
 void monitor(const struct session *s, pid_t child, int reports) {
@@ -161,7 +161,7 @@ void monitor(const struct session *s, pid_t child, int reports) {
   log_str(&f, "session", s->id);
   log_str(&f, "container", s->container->id);
   if (!s->created)
-    log_event("container-join", &f);
+    log_event(EVENT_CONTAINER_JOIN, &f);
   struct cg_watch w;
   s->cg->watch(u->uid, &w); /* as root: v1 registers its OOM eventfd with a root-only write */
   struct notices n = {0};
@@ -190,6 +190,6 @@ void monitor(const struct session *s, pid_t child, int reports) {
   if (WIFSIGNALED(status))
     log_num(&f, "signal", WTERMSIG(status));
   log_num(&f, "duration_ms", (int64_t)(now_ms() - s->started_ms));
-  log_event("exit", &f);
+  log_event(EVENT_EXIT, &f);
   _exit(code);
 }

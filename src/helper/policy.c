@@ -13,25 +13,19 @@
 #include "trust.h"
 #include "util.h"
 
-/* The keys of a record, in the order cellsh-admin writes them; each is
- * required, and a record's seen keys are a bit set over this table. */
-static const char *const key_names[] = {"name", "gid", "group", "groups", "home", "shell", "hostname",
-                                        "network", "memory", "memory_high", "swap", "pids", "cpu",
-                                        "io_weight", "io", "nofile", "nproc", "core", "env", "restart",
-                                        "user_may", "seccomp", "nested_userns"};
-#define N_KEYS ((int)(sizeof key_names / sizeof *key_names))
-#define K_ALL ((1 << N_KEYS) - 1)
+/* The names of the contract's enums (contract.h), indexed by them. */
+static const char *const key_names[KEY_COUNT] = KEY_NAMES;
+#define K_ALL ((1u << KEY_COUNT) - 1)
 
 const int rlimit_resource[RL_COUNT] = {RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_CORE};
-const char *const rlimit_key[RL_COUNT] = {"nofile", "nproc", "core"};
-const char *const user_may_key[MAY_COUNT] = {"shell", "hostname", "env", "network", "memory", "memory_high",
-                                             "swap", "pids", "cpu", "io_weight", "nofile", "nproc", "core"};
-static const char *const restart_names[] = {"idle", "login", "manual"};
-static const char *const seccomp_names[] = {"default", "strict", "unconfined"}; /* enum seccomp_profile */
+const char *const rlimit_key[RL_COUNT] = RL_NAMES;
+const char *const user_may_key[MAY_COUNT] = MAY_NAMES;
+static const char *const network_names[NETWORK_COUNT] = NETWORK_NAMES;
+static const char *const restart_names[RESTART_COUNT] = RESTART_NAMES;
+static const char *const seccomp_names[SECCOMP_PROFILE_COUNT] = SECCOMP_PROFILE_NAMES;
 
 /* Set by cellsh itself in every session (session.c), or passed from the login. */
-static const char *const reserved_env[] = {"HOME", "USER", "LOGNAME", "SHELL", "TERM", "SSH_AUTH_SOCK", "SSH_TTY",
-                                           "SSH_CONNECTION", "SSH_CLIENT", "SSH_ORIGINAL_COMMAND"};
+static const char *const reserved_env[RESERVED_ENV_COUNT] = RESERVED_ENV_NAMES;
 
 bool valid_name(const char *s) {
   size_t n = strlen(s);
@@ -80,7 +74,7 @@ bool valid_env_name(const char *s) {
   for (const char *p = s; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
       return false;
-  for (size_t i = 0; i < sizeof reserved_env / sizeof *reserved_env; i++)
+  for (size_t i = 0; i < RESERVED_ENV_COUNT; i++)
     if (!strcmp(s, reserved_env[i]))
       return false;
   return true;
@@ -187,7 +181,7 @@ static bool parse_env(const char *v, struct user_policy *u) {
   u->n_env = 0;
   for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
     char *eq = strchr(tok, '=');
-    if (!eq || u->n_env == POLICY_ENV_MAX)
+    if (!eq || u->n_env == ENV_MAX)
       return false;
     *eq = '\0';
     struct env_var *e = &u->env[u->n_env];
@@ -239,18 +233,12 @@ static bool parse_words(const char *v, const char *const *words, int n_words, un
   return true;
 }
 
-static bool parse_restart(const char *v, enum restart_mode *out) {
-  for (int i = 0; i < 3; i++)
-    if (!strcmp(v, restart_names[i]))
-      return *out = (enum restart_mode)i, true;
-  return false;
-}
-
-static bool parse_seccomp(const char *v, enum seccomp_profile *out) {
-  for (int i = 0; i < 3; i++)
-    if (!strcmp(v, seccomp_names[i]))
-      return *out = (enum seccomp_profile)i, true;
-  return false;
+/* The index of v in names[n], or -1. */
+static int word_index(const char *v, const char *const *names, int n) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(v, names[i]))
+      return i;
+  return -1;
 }
 
 static bool parse_bool(const char *v, bool *out) {
@@ -258,50 +246,54 @@ static bool parse_bool(const char *v, bool *out) {
   return *out || !strcmp(v, "false");
 }
 
-/* Apply one "key value" line (key index k) to a record; false if the value is invalid. */
-static bool parse_field(int k, const char *v, struct user_policy *u) {
+/* Apply one "key value" line to a record; false if the value is invalid. */
+static bool parse_field(enum record_key k, const char *v, struct user_policy *u) {
   uint32_t n32;
+  int w;
   struct cg_limits *l = &u->limits;
   switch (k) {
-  case 0: return copy_checked(u->name, sizeof u->name, v, valid_name);
-  case 1: return parse_u32(v, &n32) && n32 != UINT32_MAX && (u->gid = n32, true);
-  case 2: return copy_checked(u->group, sizeof u->group, v, valid_name);
-  case 3: return parse_groups(v, u);
-  case 4: return copy_checked(u->home, sizeof u->home, v, valid_abs_path);
-  case 5: return copy_checked(u->shell, sizeof u->shell, v, valid_abs_path);
-  case 6: return copy_checked(u->hostname, sizeof u->hostname, v, valid_hostname);
-  case 7:
-    u->network = !strcmp(v, "host") ? NETWORK_HOST : NETWORK_NONE;
-    return !strcmp(v, "host") || !strcmp(v, "none");
-  case 8: return parse_size(v, &l->memory);
-  case 9: return parse_size(v, &l->memory_high);
-  case 10: return !strcmp(v, "max") ? (l->swap = SWAP_ANY, true) : parse_size(v, &l->swap);
-  case 11: return parse_u32(v, &l->pids) && l->pids <= PIDS_MAX;
-  case 12: return parse_u32(v, &l->cpu) && l->cpu <= 1024000 && (l->cpu == 0 || l->cpu >= 10);
-  case 13: return parse_u32(v, &l->io_weight) && l->io_weight <= IO_WEIGHT_MAX;
-  case 14: return parse_io(v, l);
-  case 15: return parse_rlimit(v, &u->rlimits[RL_NOFILE]) && u->rlimits[RL_NOFILE].rlim_cur >= NOFILE_MIN;
-  case 16: case 17: return parse_rlimit(v, &u->rlimits[k - 15]);
-  case 18: return parse_env(v, u);
-  case 19: return parse_restart(v, &u->restart);
-  case 20: return parse_words(v, user_may_key, MAY_COUNT, &u->user_may);
-  case 21: return parse_seccomp(v, &u->seccomp);
-  case 22: return parse_bool(v, &u->nested_userns);
+  case KEY_NAME: return copy_checked(u->name, sizeof u->name, v, valid_name);
+  case KEY_GID: return parse_u32(v, &n32) && n32 != UINT32_MAX && (u->gid = n32, true);
+  case KEY_GROUP: return copy_checked(u->group, sizeof u->group, v, valid_name);
+  case KEY_GROUPS: return parse_groups(v, u);
+  case KEY_HOME: return copy_checked(u->home, sizeof u->home, v, valid_abs_path);
+  case KEY_SHELL: return copy_checked(u->shell, sizeof u->shell, v, valid_abs_path);
+  case KEY_HOSTNAME: return copy_checked(u->hostname, sizeof u->hostname, v, valid_hostname);
+  case KEY_NETWORK:
+    w = word_index(v, network_names, NETWORK_COUNT);
+    return w >= 0 && (u->network = (enum network_mode)w, true);
+  case KEY_MEMORY: return parse_size(v, &l->memory);
+  case KEY_MEMORY_HIGH: return parse_size(v, &l->memory_high);
+  case KEY_SWAP: return !strcmp(v, "max") ? (l->swap = SWAP_ANY, true) : parse_size(v, &l->swap);
+  case KEY_PIDS: return parse_u32(v, &l->pids) && l->pids <= PIDS_MAX;
+  case KEY_CPU: return parse_u32(v, &l->cpu) && l->cpu <= CPU_MAX && (l->cpu == 0 || l->cpu >= CPU_MIN);
+  case KEY_IO_WEIGHT: return parse_u32(v, &l->io_weight) && l->io_weight <= IO_WEIGHT_MAX;
+  case KEY_IO: return parse_io(v, l);
+  case KEY_NOFILE: return parse_rlimit(v, &u->rlimits[RL_NOFILE]) && u->rlimits[RL_NOFILE].rlim_cur >= NOFILE_MIN;
+  case KEY_NPROC: return parse_rlimit(v, &u->rlimits[RL_NPROC]);
+  case KEY_CORE: return parse_rlimit(v, &u->rlimits[RL_CORE]);
+  case KEY_ENV: return parse_env(v, u);
+  case KEY_RESTART:
+    w = word_index(v, restart_names, RESTART_COUNT);
+    return w >= 0 && (u->restart = (enum restart_mode)w, true);
+  case KEY_USER_MAY: return parse_words(v, user_may_key, MAY_COUNT, &u->user_may);
+  case KEY_SECCOMP:
+    w = word_index(v, seccomp_names, SECCOMP_PROFILE_COUNT);
+    return w >= 0 && (u->seccomp = (enum seccomp_profile)w, true);
+  case KEY_NESTED_USERNS: return parse_bool(v, &u->nested_userns);
+  case KEY_COUNT:
   default: return false;
   }
 }
 
 static int key_index(const char *key) {
-  for (int i = 0; i < N_KEYS; i++)
-    if (!strcmp(key, key_names[i]))
-      return i;
-  return -1;
+  return word_index(key, key_names, KEY_COUNT);
 }
 
 /* The first required key a record has not seen. */
-static const char *missing_key(int seen) {
-  for (int i = 0; i < N_KEYS; i++)
-    if (!(seen & (1 << i)))
+static const char *missing_key(unsigned seen) {
+  for (int i = 0; i < KEY_COUNT; i++)
+    if (!(seen & (1u << i)))
       return key_names[i];
   return "?";
 }
@@ -381,11 +373,11 @@ static int parse_record(const char *rec, size_t len, uint32_t uid, struct user_p
   struct user_policy cur;
   memset(&cur, 0, sizeof cur);
   cur.uid = uid;
-  int seen = 0;
+  unsigned seen = 0;
   const char *p = rec + n, *end = rec + len;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
-    char line[1024];
+    char line[POLICY_LINE_MAX + 1];
     if (!nl)
       FAIL("the record for uid %u does not end with a newline", uid);
     if ((size_t)(nl - p) >= sizeof line)
@@ -412,11 +404,11 @@ static int parse_record(const char *rec, size_t len, uint32_t uid, struct user_p
     int k = key_index(line);
     if (k < 0)
       FAIL("the record for uid %u has an unknown key \"%s\"", uid, line);
-    if (seen & (1 << k))
+    if (seen & (1u << k))
       FAIL("the record for uid %u has \"%s\" twice", uid, line);
-    if (!parse_field(k, v, &cur))
+    if (!parse_field((enum record_key)k, v, &cur))
       FAIL("the record for uid %u has an invalid value for \"%s\"", uid, line);
-    seen |= 1 << k;
+    seen |= 1u << k;
   }
   FAIL("the record for uid %u has no \"end\"", uid);
 }
@@ -497,7 +489,7 @@ static bool set_env(struct user_policy *u, const struct env_var *e) {
   for (unsigned i = 0; i < u->n_env; i++)
     if (!strcmp(u->env[i].name, e->name))
       return u->env[i] = *e, true;
-  if (u->n_env == POLICY_ENV_MAX)
+  if (u->n_env == ENV_MAX)
     return false;
   u->env[u->n_env++] = *e;
   return true;
@@ -542,7 +534,7 @@ bool policy_override(struct user_policy *u, const char *setting, char *err, size
       break;
     }
     case MAY_ENV: { /* the user's variables join the admin's, replacing the same names */
-      struct env_var mine[POLICY_ENV_MAX];
+      struct env_var mine[ENV_MAX];
       unsigned n_mine = t.n_env;
       memcpy(mine, t.env, sizeof mine);
       t.n_env = u->n_env;

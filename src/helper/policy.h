@@ -2,8 +2,10 @@
  *
  * `cellsh-admin apply` (root, TypeScript) resolves the YAML policy, looks every
  * enrolled user up through NSS and writes this flat text file; the helper never
- * parses YAML and never calls NSS. src/policy/compiled.ts mirrors this file, and
- * test/unit/policy/compiled.test.ts round-trips records through both.
+ * parses YAML and never calls NSS. The keys, bounds and layout are the contract's
+ * (src/contract/index.ts, generated into contract.h); src/policy/compiled.ts is
+ * the TypeScript side, and test/unit/policy/compiled.test.ts round-trips records
+ * through both.
  *
  * Format (one "key value" per line, single space, no leading blanks, LF ends):
  *
@@ -36,54 +38,11 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#define POLICY_MAGIC "cellsh-policy 5"
-#define POLICY_HEAD_LEN 33        /* the magic line and "index NNNNNNNNNN\n" */
-#define INDEX_ENTRY_LEN 54        /* "UUUUUUUUUU OOOOOOOOOOOOOOOO LLLLLLLL HHHHHHHHHHHHHHHH\n" */
-#define RECORD_MAX_BYTES (64u << 10) /* refuse a longer record */
-#define NAME_MAX_LEN 32             /* user and group names */
-#define PATH_MAX_LEN 255            /* home and shell */
-#define HOSTNAME_MAX_LEN 63
-#define MAX_GROUPS 64
-#define MAX_IO_DEVICES 8
+#include "contract.h" /* the record's keys and enums, the bounds, the file's layout */
+
 #define SIZE_LIMIT (1ull << 62) /* sizes are below this */
 #define SWAP_ANY UINT64_MAX     /* "swap max": no swap limit */
-#define IO_WEIGHT_MAX 10000
-#define PIDS_MAX 4194304        /* the kernel's PID_MAX_LIMIT on 64-bit */
-#define MAJOR_MAX 4095          /* device numbers: 12 bits of major, 20 of minor */
-#define MINOR_MAX 1048575
-#define NOFILE_MIN 64           /* below this the helper itself can't work */
-#define MEMORY_MIN (32ull << 20) /* the least memory a user may set for themselves (the schema's minimum) */
-#define POLICY_ENV_MAX 16       /* variables set by the policy */
-#define ENV_NAME_MAX 63
-#define ENV_VALUE_MAX 255
 
-enum network_mode {
-  NETWORK_NONE = 0, /* "none": a new network namespace with only loopback, up */
-  NETWORK_HOST = 1, /* "host": share the host's network namespace */
-};
-
-/* When a container restarts for a policy change that cgroups can't apply live
- * (hostname, network, home, names, gid). */
-enum restart_mode {
-  RESTART_IDLE = 0,   /* "idle": at a login once nothing of the user's runs in it */
-  RESTART_LOGIN = 1,  /* "login": at the next login, ending what runs in it */
-  RESTART_MANUAL = 2, /* "manual": only by "kill 1" or cellsh-admin restart */
-};
-
-/* The seccomp filter the container's processes run under (seccomp.h). */
-enum seccomp_profile {
-  SECCOMP_PROFILE_DEFAULT = 0,    /* "default": the runtimes' deny list */
-  SECCOMP_PROFILE_STRICT = 1,     /* "strict": default, plus other processes, every namespace, ... */
-  SECCOMP_PROFILE_UNCONFINED = 2, /* "unconfined": no filter */
-};
-
-/* The settings a user may set for themselves in ~/.config/cellsh.yaml, as
- * bits of "user_may" (the keys' names below); the helper re-checks each value
- * the caller passes with --set against the admin's (policy_override). */
-enum user_may_bit {
-  MAY_SHELL, MAY_HOSTNAME, MAY_ENV, MAY_NETWORK, MAY_MEMORY, MAY_MEMORY_HIGH, MAY_SWAP,
-  MAY_PIDS, MAY_CPU, MAY_IO_WEIGHT, MAY_NOFILE, MAY_NPROC, MAY_CORE, MAY_COUNT
-};
 extern const char *const user_may_key[MAY_COUNT]; /* "shell", "hostname", ... */
 
 /* One variable the policy sets in every session. */
@@ -111,8 +70,7 @@ struct cg_limits {
   struct io_limit io[MAX_IO_DEVICES];
 };
 
-/* The per-process limits a session's program starts with. */
-enum { RL_NOFILE, RL_NPROC, RL_CORE, RL_COUNT };
+/* The per-process limits a session's program starts with (enum rlimit_key). */
 extern const int rlimit_resource[RL_COUNT]; /* RLIMIT_NOFILE, ... */
 extern const char *const rlimit_key[RL_COUNT]; /* "nofile", ... */
 
@@ -131,7 +89,7 @@ struct user_policy {
   struct cg_limits limits;             /* the cgroup keys above */
   struct rlimit rlimits[RL_COUNT];     /* "nofile" / "nproc" / "core": SOFT HARD, each a
                                           number or "max" (unlimited), soft <= hard */
-  struct env_var env[POLICY_ENV_MAX];  /* "env": NAME=VALUE items, space separated, each
+  struct env_var env[ENV_MAX];       /* "env": NAME=VALUE items, space separated, each
                                           VALUE percent-encoded (may be empty) */
   unsigned n_env;
   enum restart_mode restart;           /* "restart": idle | login | manual */

@@ -21,6 +21,7 @@ static const char *profile_name(enum seccomp_profile p) {
   case SECCOMP_PROFILE_DEFAULT: return "default";
   case SECCOMP_PROFILE_STRICT: return "strict";
   case SECCOMP_PROFILE_UNCONFINED: return "unconfined";
+  case SECCOMP_PROFILE_COUNT:
   default: return "unknown";
   }
 }
@@ -36,6 +37,7 @@ void seccomp_confine(enum seccomp_profile profile, bool nested_userns) {
   case SECCOMP_PROFILE_STRICT:
     prog = (struct sock_fprog)PROG(seccomp_strict);
     break;
+  case SECCOMP_PROFILE_COUNT:
   default:
     /* policy.c never yields another value; refuse rather than run unfiltered. */
     die(EXIT_INTERNAL, "unknown seccomp profile %d", (int)profile);

@@ -72,7 +72,7 @@ static void send_message(int channel, char *text, const int *fds, size_t n_fds) 
  * to it to the agent sshd made on the host. No host folder is bound in (SA-16). */
 static void open_agent(const struct session *s, int *listener, int *dir, char *name, size_t namelen) {
   char tmp[64];
-  xsnprintf(name, namelen, "%" PRIu64 "-%s.sock", s->started_ms, s->id);
+  xsnprintf(name, namelen, "%" PRIu64 "-%s" AGENT_SOCKET_SUFFIX, s->started_ms, s->id);
   xsnprintf(tmp, sizeof tmp, ".current.%s", s->id);
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   xsnprintf(addr.sun_path, sizeof addr.sun_path, AGENTS_DIR "/%s", name);
@@ -215,7 +215,7 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   }
   if (s->channel >= 0) {
     char msg[160];
-    xsnprintf(msg, sizeof msg, "started %s %s %s%s%s", s->id, s->container->id, s->created ? "created" : "joined",
+    xsnprintf(msg, sizeof msg, STARTED_WORD " %s %s %s%s%s", s->id, s->container->id, s->created ? STARTED_CREATED : STARTED_JOINED,
               agent[0] ? " " : "", agent);
     send_message(s->channel, msg, fds, n_fds);
   }

@@ -1,7 +1,16 @@
 /* TAP unit tests for the helper's pure functions: argv grammar, environment
  * allowlist, compiled-policy parser and validators, audit-log escaping.
- * Built with ASan and UBSan, never installed. "test-units parse-policy FILE UID"
- * prints the record the C parser reads, for the TypeScript round-trip test. */
+ * Built with ASan and UBSan, never installed. For the TypeScript side's
+ * contract tests (test/unit/contract), it also runs one input through one
+ * parser and prints what it read:
+ *
+ *   test-units parse-policy FILE UID...  the record policy.c reads for each UID, or
+ *                                        its error (each after the first after "--")
+ *   test-units parse-args ARG...         the request parse_args reads, or its error
+ *   test-units parse-args-batch          the same for each line of stdin, its words
+ *                                        separated by 0x1f (each result ends "--")
+ *   test-units parse-started MESSAGE     what the agent relay reads of a "started" message
+ *   test-units contract                  the contract's values as compiled in */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -329,11 +338,7 @@ static void test_log(void) {
      "long values are cut and marked");
 }
 
-static int parse_policy_file(const char *path, const char *uid_text) {
-  size_t n = 0;
-  cleanup_free char *buf = read_small_at(AT_FDCWD, path, 1u << 28, &n);
-  if (!buf)
-    return 2;
+static int parse_policy_uid(const char *buf, size_t n, const char *uid_text) {
   uint32_t uid;
   struct user_policy u;
   char err[256];
@@ -477,9 +482,121 @@ static void test_agent_socket(void) {
   rmdir_tree("/tmp/ssh-cellshUnt2");
 }
 
+static int parse_args_out(int argc, char **argv) {
+  struct request req;
+  char err[256];
+  if (!parse_args(argc, argv, &req, err, sizeof err)) {
+    printf("error %s\n", err);
+    return 0;
+  }
+  static const char *const verbs[VERB_COUNT] = VERB_NAMES;
+  printf("verb %s\n", verbs[req.verb]);
+  if (req.pty_mask)
+    printf("pty %u %u %u\n", req.pty_mask, req.rows, req.cols);
+  if (req.agent)
+    printf("agent\n");
+  for (unsigned i = 0; i < req.n_sets; i++)
+    printf("set %s\n", req.sets[i]);
+  if (req.command)
+    printf("command %s\n", req.command);
+  if (req.has_stop_uid)
+    printf("uid %u\n", (unsigned)req.stop_uid);
+  if (req.notice)
+    printf("notice %s\n", req.notice);
+  return 0;
+}
+
+static int parse_started_out(const char *message) {
+  char session[STARTED_ID_LEN + 1], name[AGENT_NAME_MAX];
+  if (agent_parse_started(message, session, name))
+    printf("session %s socket %s\n", session, name);
+  else
+    printf("refused\n");
+  return 0;
+}
+
+static void print_names(const char *what, const char *const *names, int n) {
+  printf("%s", what);
+  for (int i = 0; i < n; i++)
+    printf(" %s", names[i]);
+  printf("\n");
+}
+
+/* The contract's values as this build has them, one "NAME value..." per line. */
+static int contract_out(void) {
+  static const char *const keys[KEY_COUNT] = KEY_NAMES, *const networks[NETWORK_COUNT] = NETWORK_NAMES,
+                           *const restarts[RESTART_COUNT] = RESTART_NAMES,
+                           *const profiles[SECCOMP_PROFILE_COUNT] = SECCOMP_PROFILE_NAMES,
+                           *const rlimits[RL_COUNT] = RL_NAMES, *const verbs[VERB_COUNT] = VERB_NAMES,
+                           *const reserved[RESERVED_ENV_COUNT] = RESERVED_ENV_NAMES;
+  printf("exit usage %d internal %d refused %d config %d\n", EXIT_USAGE, EXIT_INTERNAL, EXIT_REFUSED, EXIT_CONFIG);
+  printf("policy %s %d %d %u %d\n", POLICY_MAGIC, POLICY_HEAD_LEN, INDEX_ENTRY_LEN, RECORD_MAX_BYTES, POLICY_LINE_MAX);
+  printf("bounds %d %d %d %d %d %d %d %d %d %d %d %ld %d %d %d %d %d\n", NAME_MAX_LEN, PATH_MAX_LEN, HOSTNAME_MAX_LEN,
+         MAX_GROUPS, MAX_IO_DEVICES, IO_WEIGHT_MIN, IO_WEIGHT_MAX, PIDS_MAX, MAJOR_MAX, MINOR_MAX, NOFILE_MIN,
+         (long)MEMORY_MIN, CPU_MIN, CPU_MAX, ENV_MAX, ENV_NAME_MAX, ENV_VALUE_MAX);
+  print_names("keys", keys, KEY_COUNT);
+  print_names("network", networks, NETWORK_COUNT);
+  print_names("restart", restarts, RESTART_COUNT);
+  print_names("seccomp", profiles, SECCOMP_PROFILE_COUNT);
+  print_names("rlimits", rlimits, RL_COUNT);
+  print_names("user_may", user_may_key, MAY_COUNT);
+  print_names("reserved_env", reserved, RESERVED_ENV_COUNT);
+  print_names("verbs", verbs, VERB_COUNT);
+  printf("argv %d %d %d %d\n", MAX_SETS, SET_MAX, PTY_MAX_DIM, NOTICE_MAX);
+  printf("fds %d %d %d\n", CHANNEL_FD, HELPER_ERR_FD, AGENT_FD);
+  printf("started %s %d %s %s %s\n", STARTED_WORD, STARTED_ID_LEN, STARTED_CREATED, STARTED_JOINED, AGENT_SOCKET_SUFFIX);
+  return 0;
+}
+
+static int parse_policy_file(const char *path, int n_uids, char **uids) {
+  size_t n = 0;
+  cleanup_free char *buf = read_small_at(AT_FDCWD, path, 1u << 28, &n);
+  if (!buf)
+    return 2;
+  for (int i = 0; i < n_uids; i++) {
+    if (i)
+      printf("--\n");
+    if (parse_policy_uid(buf, n, uids[i]))
+      return 2;
+  }
+  return 0;
+}
+
+static int parse_args_batch(void) {
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  while ((len = getline(&line, &cap, stdin)) > 0) {
+    if (line[len - 1] == '\n')
+      line[--len] = '\0';
+    char *words[64] = {"cellsh-helper"};
+    int n = 1;
+    for (char *w = line, *end; n < 63; w = end + 1) {
+      end = strchr(w, '\x1f');
+      words[n++] = w;
+      if (!end)
+        break;
+      *end = '\0';
+    }
+    words[n] = NULL;
+    parse_args_out(n, words);
+    printf("--\n");
+  }
+  free(line);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc == 4 && !strcmp(argv[1], "parse-policy"))
-    return parse_policy_file(argv[2], argv[3]);
+  if (argc >= 4 && !strcmp(argv[1], "parse-policy"))
+    return parse_policy_file(argv[2], argc - 3, argv + 3);
+  if (argc >= 2 && !strcmp(argv[1], "parse-args"))
+    return parse_args_out(argc - 1, argv + 1);
+  if (argc == 2 && !strcmp(argv[1], "parse-args-batch"))
+    return parse_args_batch();
+  if (argc == 3 && !strcmp(argv[1], "parse-started"))
+    return parse_started_out(argv[2]);
+  if (argc == 2 && !strcmp(argv[1], "contract"))
+    return contract_out();
   test_args();
   test_env();
   test_policy();

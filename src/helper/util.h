@@ -11,13 +11,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-/* Exit codes, sysexits style (mirrored in src/helper-client/protocol.ts). */
-enum {
-  EXIT_USAGE = 64,     /* malformed argv or environment from the caller */
-  EXIT_INTERNAL = 70,  /* a kernel call failed where it should not */
-  EXIT_REFUSED = 77,   /* the policy or an ownership check says no */
-  EXIT_CONFIG = 78,    /* the compiled policy or the install is untrusted or invalid */
-};
+#include "contract.h" /* the exit codes: EXIT_USAGE, EXIT_INTERNAL, EXIT_REFUSED, EXIT_CONFIG */
 
 #define NORETURN __attribute__((noreturn))
 #define PRINTF(a, b) __attribute__((format(printf, a, b)))

@@ -1,20 +1,17 @@
-// The compiled policy file around the records (src/helper/policy.h): a header,
+// The compiled policy file around the records (its layout is the contract's,
+// src/contract/index.ts; src/helper/policy.h describes it): a header,
 // an index with one fixed-width line per record, comments, the records, and a
 // checksum over everything. A login reads the header, the index lines of a
 // binary search and its own record, so it costs the same at any number of
 // users; cellsh-admin's readers check the whole file.
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { POLICY_FILE } from '../contract/index.js';
 import { CellshError, ExitCode } from '../errors.js';
 import { CompiledPolicyError, fnv1a64, LINE_MAX, parseRecord, recordLines, recordProblem, type CompiledUser } from './compiled.js';
 
-/** First line of every compiled policy (POLICY_MAGIC). */
-export const POLICY_MAGIC = 'cellsh-policy 5';
-/** The magic line and "index NNNNNNNNNN\n" (POLICY_HEAD_LEN). */
-const HEAD_LEN = POLICY_MAGIC.length + 1 + 17;
-/** "UUUUUUUUUU OOOOOOOOOOOOOOOO LLLLLLLL HHHHHHHHHHHHHHHH\n" (INDEX_ENTRY_LEN). */
-const ENTRY_LEN = 54;
-/** The helper refuses a longer record (RECORD_MAX_BYTES). */
-const RECORD_MAX = 64 * 1024;
+/** First line of every compiled policy. */
+export const POLICY_MAGIC = POLICY_FILE.magic;
+const { headLen: HEAD_LEN, indexEntryLen: ENTRY_LEN, recordMaxBytes: RECORD_MAX } = POLICY_FILE;
 const U32_MAX = 0xffffffff;
 
 /** One index line. */

@@ -1,7 +1,12 @@
-// One user's record in the compiled policy the setuid helper reads: a mirror of
-// struct user_policy in src/helper/policy.h, its lines, and a reader that is at
-// least as strict as parse_record in src/helper/policy.c. The file around the
-// records (header, index, checksum) is compiled-file.ts.
+// One user's record in the compiled policy the setuid helper reads: its keys,
+// order and bounds are the contract's (src/contract/index.ts, which the helper
+// includes as contract.h); here are its TypeScript type, its lines, and a reader
+// that is at least as strict as parse_record in src/helper/policy.c. The file
+// around the records (header, index, checksum) is compiled-file.ts.
+import {
+  BOUNDS, NETWORK_MODES, POLICY_FILE, RECORD_KEYS, RESTART_MODES, RLIMIT_KEYS, SECCOMP_PROFILES, USER_MAY_KEYS as CONTRACT_USER_MAY_KEYS,
+  type RecordKey,
+} from '../contract/index.js';
 import { CellshError, ExitCode } from '../errors.js';
 import { UNLIMITED, type Limit } from './sizes.js';
 import type { RlimitValue } from './values.js';
@@ -74,18 +79,16 @@ export interface CompiledUser {
   readonly nested_userns: boolean;
 }
 
-/** The keys a user may be let set: compiled name (user_may_key in policy.c) ->
- * the policy's setting key. One table for both directions. */
-const USER_MAY_SETTINGS = {
+export type UserMayKey = (typeof CONTRACT_USER_MAY_KEYS)[number];
+/** The keys a user may be let set: compiled name -> the policy's setting key. */
+const USER_MAY_SETTINGS: { readonly [K in UserMayKey]: string } = {
   shell: 'shell', hostname: 'hostname', env: 'env', network: 'network', memory: 'limits.memory',
   memory_high: 'limits.memory_high', swap: 'limits.swap', pids: 'limits.pids', cpu: 'limits.cpu',
   io_weight: 'limits.io_weight', nofile: 'rlimits.nofile', nproc: 'rlimits.nproc', core: 'rlimits.core',
-} as const;
-export type UserMayKey = keyof typeof USER_MAY_SETTINGS;
+};
 /** In the helper's order. */
-export const USER_MAY_KEYS = Object.keys(USER_MAY_SETTINGS) as UserMayKey[];
-const RESTARTS = ['idle', 'login', 'manual'] as const;
-const SECCOMP_PROFILES = ['default', 'strict', 'unconfined'] as const;
+export const USER_MAY_KEYS: readonly UserMayKey[] = CONTRACT_USER_MAY_KEYS;
+const RESTARTS = RESTART_MODES;
 
 /** The policy's key for a compiled user-settable name ("memory" -> "limits.memory"). */
 export function settingKeyOf(name: UserMayKey): string {
@@ -146,28 +149,17 @@ function decodeEnv(v: string): Array<[string, string]> | undefined {
   return v === '' || out.length > 0 ? out : undefined;
 }
 
-/** The helper's line buffer is 1024 bytes including the NUL. */
-export const LINE_MAX = 1023;
-/** At most this many supplementary groups per user (MAX_GROUPS). */
-export const MAX_GROUPS = 64;
+/** The longest line of a compiled policy, without its newline. */
+export const LINE_MAX = POLICY_FILE.lineMax;
+/** At most this many supplementary groups per user. */
+export const MAX_GROUPS = BOUNDS.maxGroups;
 /** The helper's groups buffer: MAX_GROUPS * 11 + 1 bytes including the NUL. */
 const GROUPS_VALUE_MAX = MAX_GROUPS * 11;
 const U32_MAX = 0xffffffff;
 /** memory must be below 2^62 (policy.c); above 2^53 a JavaScript number is not exact. */
 const MEMORY_LIMIT = 2n ** 62n;
-/** cpu is 0 (no limit) or 0.01 to 1024 CPUs, in thousandths. */
-const CPU_MIN = 10;
-const CPU_MAX = 1024000;
-/** io_weight's range (IO_WEIGHT_MAX) and the device count (MAX_IO_DEVICES). */
-const IO_WEIGHT_MAX = 10000;
-const MAX_IO_DEVICES = 8;
-/** PIDS_MAX, MAJOR_MAX, MINOR_MAX and NOFILE_MIN in policy.h. */
-const PIDS_MAX = 4194304;
-const MAJOR_MAX = 4095;
-const MINOR_MAX = 1048575;
-const NOFILE_MIN = 64;
-/** The rlimit keys, in file order. */
-const RLIMIT_KEYS = ['nofile', 'nproc', 'core'] as const;
+const { cpuMin: CPU_MIN, cpuMax: CPU_MAX, ioWeightMax: IO_WEIGHT_MAX, maxIoDevices: MAX_IO_DEVICES, pidsMax: PIDS_MAX,
+  majorMax: MAJOR_MAX, minorMax: MINOR_MAX, nofileMin: NOFILE_MIN } = BOUNDS;
 
 /** A compiled policy that is malformed; line is 1-based, 0 for the whole file. */
 export class CompiledPolicyError extends CellshError {
@@ -210,7 +202,7 @@ export function recordProblem(u: CompiledUser): string | undefined {
   if (!id(u.gid)) return 'gid: must be 0 to 4294967294';
   if (u.groups.length > MAX_GROUPS) return `groups: more than ${MAX_GROUPS}`;
   if (!u.groups.every(id)) return 'groups: each gid must be 0 to 4294967294';
-  if (u.network !== 'none' && u.network !== 'host') return 'network: must be none or host';
+  if (!NETWORK_MODES.includes(u.network)) return 'network: must be none or host';
   const bytes = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
   if (!bytes(u.memory)) return 'memory: must be a whole number of bytes';
   if (!bytes(u.memory_high)) return 'memory_high: must be a whole number of bytes';
@@ -246,18 +238,24 @@ function ioValue(io: readonly CompiledIo[]): string {
   return io.map((d) => `${d.major}:${d.minor} ${d.rbps} ${d.wbps} ${d.riops} ${d.wiops}`).join(' ');
 }
 
-/** A record's lines, in the order policy.c lists its keys. */
+/** How each key's value is written. */
+const FIELD_WRITERS: { readonly [K in RecordKey]: (u: CompiledUser) => string } = {
+  name: (u) => u.name, gid: (u) => String(u.gid), group: (u) => u.group, groups: (u) => u.groups.join(' '),
+  home: (u) => u.home, shell: (u) => u.shell, hostname: (u) => u.hostname, network: (u) => u.network,
+  memory: (u) => String(u.memory), memory_high: (u) => String(u.memory_high), swap: (u) => String(u.swap),
+  pids: (u) => String(u.pids), cpu: (u) => String(u.cpu), io_weight: (u) => String(u.io_weight), io: (u) => ioValue(u.io),
+  nofile: (u) => `${u.nofile.soft} ${u.nofile.hard}`, nproc: (u) => `${u.nproc.soft} ${u.nproc.hard}`,
+  core: (u) => `${u.core.soft} ${u.core.hard}`, env: (u) => encodeEnv(u.env), restart: (u) => u.restart,
+  user_may: (u) => USER_MAY_KEYS.filter((k) => u.user_may.includes(k)).join(' '), seccomp: (u) => u.seccomp,
+  nested_userns: (u) => String(u.nested_userns),
+};
+
+/** A record's lines, in the contract's key order. */
 export function recordLines(u: CompiledUser): string[] {
-  return [`user ${u.uid}`, `name ${u.name}`, `gid ${u.gid}`, `group ${u.group}`, `groups ${u.groups.join(' ')}`,
-    `home ${u.home}`, `shell ${u.shell}`, `hostname ${u.hostname}`, `network ${u.network}`,
-    `memory ${u.memory}`, `memory_high ${u.memory_high}`, `swap ${u.swap}`, `pids ${u.pids}`, `cpu ${u.cpu}`,
-    `io_weight ${u.io_weight}`, `io ${ioValue(u.io)}`,
-    ...RLIMIT_KEYS.map((k) => `${k} ${u[k].soft} ${u[k].hard}`),
-    `env ${encodeEnv(u.env)}`, `restart ${u.restart}`, `user_may ${USER_MAY_KEYS.filter((k) => u.user_may.includes(k)).join(' ')}`,
-    `seccomp ${u.seccomp}`, `nested_userns ${u.nested_userns}`, 'end'];
+  return [`user ${u.uid}`, ...(Object.keys(RECORD_KEYS) as RecordKey[]).map((k) => `${k} ${FIELD_WRITERS[k](u)}`), 'end'];
 }
 
-type FieldKey = Exclude<keyof CompiledUser, 'uid'>;
+type FieldKey = RecordKey;
 type Fields = { -readonly [K in FieldKey]?: CompiledUser[K] };
 
 /** Strict decimal (parse_u64 in util.c): digits only, no sign, no leading zero. */
@@ -284,11 +282,11 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
   home: checked(pathProblem),
   shell: checked(pathProblem),
   hostname: checked(hostnameProblem),
-  network: (v) => (v === 'none' || v === 'host' ? v : undefined),
+  network: (v) => NETWORK_MODES.find((m) => m === v),
   memory: (v) => size(v),
   memory_high: (v) => size(v),
   swap: (v) => (v === 'max' ? 'max' : size(v)),
-  pids: (v) => u32(v),
+  pids: (v) => u32(v, PIDS_MAX),
   cpu: (v) => {
     const n = u32(v, CPU_MAX);
     return n === 0 || (n !== undefined && n >= CPU_MIN) ? n : undefined;
@@ -300,14 +298,17 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
     const out: CompiledIo[] = [];
     for (let i = 0; i < t.length; i += 5) {
       const m = /^(\d+):(\d+)$/.exec(t[i]!);
-      const [major, minor] = m ? [u32(m[1]!), u32(m[2]!)] : [undefined, undefined];
+      const [major, minor] = m ? [u32(m[1]!, MAJOR_MAX), u32(m[2]!, MINOR_MAX)] : [undefined, undefined];
       const [rbps, wbps, riops, wiops] = t.slice(i + 1, i + 5).map(size);
       if ([major, minor, rbps, wbps, riops, wiops].some((x) => x === undefined)) return undefined;
       out.push({ major: major!, minor: minor!, rbps: rbps!, wbps: wbps!, riops: riops!, wiops: wiops! });
     }
     return out;
   },
-  nofile: (v) => rlimitPair(v),
+  nofile: (v) => {
+    const r = rlimitPair(v);
+    return r && (r.soft === 'max' || r.soft >= NOFILE_MIN) ? r : undefined;
+  },
   nproc: (v) => rlimitPair(v),
   core: (v) => rlimitPair(v),
   env: (v) => decodeEnv(v),
@@ -335,7 +336,7 @@ function rlimitPair(v: string): CompiledRlimit | undefined {
   if (soft === undefined || hard === undefined || (soft === 'max' && hard !== 'max') || (soft !== 'max' && hard !== 'max' && soft > hard)) return undefined;
   return { soft, hard };
 }
-const FIELD_KEYS = Object.keys(FIELD_READERS) as FieldKey[];
+const FIELD_KEYS = Object.keys(RECORD_KEYS) as FieldKey[];
 
 /** One record's lines, "user N" through "end" (the first at line number first),
  * read as policy.c reads them: every key once, every value in range. Throws

@@ -2,6 +2,7 @@
 // description. Validation, the built-in defaults and the README's reference
 // table are all derived from FIELDS, so they cannot drift apart.
 import { parseDocument } from 'yaml';
+import { BOUNDS } from '../contract/index.js';
 import {
   absolutePath, count, cpus, envMap, flag, hostnameTemplate, ioDevices, IO_WEIGHT_MAX, limitText, oneOf, rlimit, size, weight, wordList,
   type Checker, type IoDevice, type RlimitValue,
@@ -75,15 +76,14 @@ export interface FieldSpec<T> {
   readonly format: (v: T) => string;
 }
 
-const MIB = 1024 * 1024;
 /** Below this a container cannot even start a shell reliably. */
-export const MEMORY_MIN_BYTES = 32 * MIB;
+export const MEMORY_MIN_BYTES = BOUNDS.memoryMin;
 /** Largest size a JavaScript number holds exactly (the helper's own cap is 2^62). */
 export const MEMORY_MAX_BYTES = 8191 * 2 ** 40;
 /** The kernel's PID_MAX_LIMIT on 64-bit. */
-export const PIDS_MAX = 4194304;
-/** Matches the helper's cap of 1024000 thousandths. */
-export const CPUS_MAX = 1024;
+export const PIDS_MAX = BOUNDS.pidsMax;
+/** The helper's cap, in CPUs. */
+export const CPUS_MAX = BOUNDS.cpuMax / 1000;
 /** The kernel's ceiling for open files per process (NR_OPEN). */
 export const NOFILE_MAX = 1073741816;
 /** Bandwidth limits at least this (a lower one stalls a process for seconds per request). */
@@ -171,7 +171,7 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
   'rlimits.nofile': {
     type: 'integer, `unlimited` or `{soft, hard}`', default: '{soft: 1024, hard: 524288}', example: '4096', userMay: true,
     description: 'Open files per process (`ulimit -n`); a user may raise the soft limit up to the hard one.',
-    check: rlimit(count({ min: 64, max: NOFILE_MAX })), format: rlimitText(limitText.count),
+    check: rlimit(count({ min: BOUNDS.nofileMin, max: NOFILE_MAX })), format: rlimitText(limitText.count),
   },
   'rlimits.nproc': {
     type: 'integer, `unlimited` or `{soft, hard}`', default: 'unlimited', example: '1024', userMay: true,

@@ -2,13 +2,10 @@
 // valid_abs_path and valid_hostname in src/helper/policy.c), as functions that
 // say what is wrong. The schema, the compiler and the compiled-file reader all
 // use these, so nothing the TypeScript side accepts is refused by the helper.
+import { BOUNDS, RESERVED_ENV as CONTRACT_RESERVED_ENV } from '../contract/index.js';
 
-/** Longest user or group name (NAME_MAX_LEN in policy.h). */
-export const NAME_MAX_LEN = 32;
-/** Longest home or shell path (PATH_MAX_LEN in policy.h). */
-export const PATH_MAX_LEN = 255;
-/** Longest container hostname (HOSTNAME_MAX_LEN in policy.h). */
-export const HOSTNAME_MAX_LEN = 63;
+/** Longest user or group name, home or shell path, and container hostname. */
+export const { nameMaxLen: NAME_MAX_LEN, pathMaxLen: PATH_MAX_LEN, hostnameMaxLen: HOSTNAME_MAX_LEN } = BOUNDS;
 
 const NAME_CHARS = /^[A-Za-z0-9_.-]*$/;
 const PATH_CHARS = /^[A-Za-z0-9_./+@-]*$/;
@@ -45,14 +42,10 @@ export function hostnameProblem(s: string): string | undefined {
   return undefined;
 }
 
-/** Variables the policy may set, at most (POLICY_ENV_MAX in policy.h). */
-export const ENV_MAX_VARS = 16;
-/** Longest variable name and value, in bytes (ENV_NAME_MAX, ENV_VALUE_MAX). */
-export const ENV_NAME_MAX = 63;
-export const ENV_VALUE_MAX = 255;
-/** Variables cellsh sets itself or takes from the login (reserved_env in policy.c). */
-export const RESERVED_ENV: readonly string[] = ['HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'SSH_AUTH_SOCK', 'SSH_TTY',
-  'SSH_CONNECTION', 'SSH_CLIENT', 'SSH_ORIGINAL_COMMAND'];
+/** Variables the policy may set, at most; the longest name and value, in bytes. */
+export const { envMax: ENV_MAX_VARS, envNameMax: ENV_NAME_MAX, envValueMax: ENV_VALUE_MAX } = BOUNDS;
+/** Variables cellsh sets itself or takes from the login. */
+export const RESERVED_ENV: readonly string[] = CONTRACT_RESERVED_ENV;
 
 /** Why name is not a variable the policy may set (valid_env_name), or undefined. */
 export function envNameProblem(name: string): string | undefined {

@@ -4,6 +4,7 @@
 // own file is checked with quoting 'withhold': then no message repeats what the
 // file says, only what kind of thing it is (`got a string`), since the host
 // side may have been pointed at a file the user must not read.
+import { BOUNDS } from '../contract/index.js';
 import { isMap, isScalar, isSeq } from 'yaml';
 import { formatCpu, formatSize, parseCpuText, parseSizeText, UNLIMITED, type Limit } from './sizes.js';
 import { encodeEnv } from './compiled.js';
@@ -165,10 +166,8 @@ export const limitText = {
   cpus: (v: Limit): string => (v === UNLIMITED ? v : formatCpu(v)),
 };
 
-/** Smallest I/O weight (cgroup v2's io.weight range). */
-export const IO_WEIGHT_MIN = 1;
-/** Largest I/O weight. */
-export const IO_WEIGHT_MAX = 10000;
+/** The I/O weight's range (cgroup v2's io.weight). */
+export const { ioWeightMin: IO_WEIGHT_MIN, ioWeightMax: IO_WEIGHT_MAX } = BOUNDS;
 /** The word for "the kernel's default weight". */
 export const DEFAULT_WORD = 'default';
 

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, type Result } from './system.js';
 import { packageRoot } from './fixtures.js';
+import { logRecordProblem } from '../../src/log.js';
 
 /** Where the private installation's pieces are. */
 export interface TestInstall {
@@ -74,5 +75,11 @@ export function logRecords(inst: TestInstall): Array<Record<string, unknown>> {
   } catch {
     return [];
   }
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const records = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  // Every event the helper or cellsh-admin wrote is one the contract describes.
+  for (const r of records) {
+    const problem = logRecordProblem(r);
+    if (problem) throw new Error(`a log record the contract (src/contract) does not describe: ${problem}`);
+  }
+  return records;
 }

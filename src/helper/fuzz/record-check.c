@@ -58,7 +58,7 @@ bool fuzz_is_env_name(const char *s) {
 #define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
 
 static void check_env(const struct user_policy *u) {
-  CHECK(u->n_env <= POLICY_ENV_MAX, "%u env variables", u->n_env);
+  CHECK(u->n_env <= ENV_MAX, "%u env variables", u->n_env);
   for (unsigned i = 0; i < u->n_env; i++) {
     const struct env_var *e = &u->env[i];
     CHECK(TERMINATED(e->name) && TERMINATED(e->value), "env %u not terminated", i);

@@ -1,0 +1,103 @@
+// The contract (index.ts) as the C header the helper and the launcher include.
+// The helper's Makefile runs this (node dist/src/contract/c-header.js OUT) after
+// tsc, so the header is build output and never edited or committed.
+import { writeFileSync } from 'node:fs';
+import {
+  BOUNDS, EXIT_CODES, FDS, HELPER_ARGV, LOG_EVENTS, NETWORK_MODES, POLICY_FILE, RECORD_KEYS, RESERVED_ENV,
+  RESTART_MODES, RLIMIT_KEYS, SECCOMP_PROFILES, STARTED, USER_MAY_KEYS,
+} from './index.js';
+
+/** "nameMaxLen" -> "NAME_MAX_LEN", "memory_high" -> "MEMORY_HIGH", "pids-limit" -> "PIDS_LIMIT". */
+export function cName(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[-.]/g, '_').toUpperCase();
+}
+
+const str = (s: string): string => JSON.stringify(s);
+const num = (n: number): string => (n > 0x7fffffff ? `${n}u` : String(n));
+
+/** An enum of words, its count, and an initializer of their names in the same order. */
+function wordEnum(tag: string, prefix: string, words: readonly string[], what: string | readonly string[]): string[] {
+  const comment = typeof what === 'string' ? [`/* ${what} */`] : [`/* ${what[0]}`, ...what.slice(1).map((l) => ` * ${l}`), ' */'];
+  return [
+    ...comment,
+    `enum ${tag} {`,
+    ...words.map((w, i) => `  ${prefix}_${cName(w)}${i === 0 ? ' = 0' : ''},`),
+    `  ${prefix}_COUNT`,
+    '};',
+    `#define ${prefix}_NAMES {${words.map(str).join(', ')}}`,
+    '',
+  ];
+}
+
+/** The header's text. */
+export function renderCHeader(): string {
+  const lines = [
+    '/* Generated from src/contract/index.ts by src/contract/c-header.ts when the helper',
+    ' * is built: edit the contract, never this file. */',
+    '#ifndef CELLSH_CONTRACT_H',
+    '#define CELLSH_CONTRACT_H',
+    '',
+    '/* Exit codes, sysexits style (0 and 1 are EXIT_SUCCESS and EXIT_FAILURE). */',
+    'enum {',
+    ...Object.entries(EXIT_CODES).filter(([, v]) => v > 1).map(([k, v]) => `  EXIT_${cName(k)} = ${v},`),
+    '};',
+    '',
+    '/* The compiled policy file. */',
+    `#define POLICY_MAGIC ${str(POLICY_FILE.magic)}`,
+    `#define POLICY_HEAD_LEN ${POLICY_FILE.headLen}`,
+    `#define INDEX_ENTRY_LEN ${POLICY_FILE.indexEntryLen}`,
+    `#define RECORD_MAX_BYTES ${num(POLICY_FILE.recordMaxBytes)}u`,
+    `#define POLICY_LINE_MAX ${POLICY_FILE.lineMax}`,
+    '',
+    '/* Bounds on a record\'s values. */',
+    ...Object.entries(BOUNDS).map(([k, v]) => `#define ${cName(k)} ${num(v)}`),
+    '',
+    ...wordEnum('record_key', 'KEY', Object.keys(RECORD_KEYS), [
+      'A record\'s keys, in the order cellsh-admin writes them, each required once:',
+      ...Object.entries(RECORD_KEYS).map(([k, what]) => `  ${k}: ${what}`),
+    ]),
+    ...wordEnum('network_mode', 'NETWORK', NETWORK_MODES, '"network"'),
+    ...wordEnum('restart_mode', 'RESTART', RESTART_MODES, '"restart": when a change cgroups can\'t apply live restarts the container'),
+    ...wordEnum('seccomp_profile', 'SECCOMP_PROFILE', SECCOMP_PROFILES, '"seccomp": the filter the container\'s processes run under'),
+    ...wordEnum('rlimit_key', 'RL', RLIMIT_KEYS, 'the per-process limits, each a record key'),
+    ...wordEnum('user_may_bit', 'MAY', USER_MAY_KEYS, '"user_may": the record keys a user may set with --set, as bits'),
+    `/* Variables cellsh sets itself; the policy may not set them. */`,
+    `#define RESERVED_ENV_NAMES {${RESERVED_ENV.map(str).join(', ')}}`,
+    `#define RESERVED_ENV_COUNT ${RESERVED_ENV.length}`,
+    '',
+    '/* The helper\'s command line. */',
+    ...wordEnum('verb', 'VERB', HELPER_ARGV.verbs, 'cellsh-helper VERB ...'),
+    `#define MAX_SETS ${HELPER_ARGV.maxSets}`,
+    `#define SET_MAX ${HELPER_ARGV.setMaxBytes}`,
+    `#define PTY_MAX_DIM ${HELPER_ARGV.ptyMaxDim}`,
+    `#define NOTICE_MAX ${HELPER_ARGV.noticeMax}`,
+    '',
+    '/* File descriptors with a fixed meaning between the programs. */',
+    `#define CHANNEL_FD ${FDS.channel}`,
+    `#define HELPER_ERR_FD ${FDS.attachedStderr}`,
+    `#define AGENT_FD ${FDS.agent}`,
+    '',
+    '/* "started SESSION CONTAINER created|joined[ MS-SESSION.sock]" on the channel. */',
+    `#define STARTED_WORD ${str(STARTED.word)}`,
+    `#define STARTED_ID_LEN ${STARTED.idHexLen}`,
+    `#define STARTED_CREATED ${str(STARTED.created)}`,
+    `#define STARTED_JOINED ${str(STARTED.joined)}`,
+    `#define AGENT_SOCKET_SUFFIX ${str(STARTED.socketSuffix)}`,
+    '',
+    '/* The audit log events the helper writes. */',
+    ...Object.entries(LOG_EVENTS).filter(([, e]) => e.by === 'helper').map(([name]) => `#define EVENT_${cName(name)} ${str(name)}`),
+    '',
+    '#endif',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+if (require.main === module) {
+  const out = process.argv[2];
+  if (!out) {
+    process.stderr.write('usage: node c-header.js OUT.h\n');
+    process.exit(64);
+  }
+  writeFileSync(out, renderCHeader());
+}

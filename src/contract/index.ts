@@ -1,0 +1,183 @@
+// The facts the TypeScript side and the setuid helper share, written once.
+//
+// The build turns this module into the C header the helper and the launcher
+// include (c-header.ts writes build/contract.h), so a bound, a key, a word of
+// the helper's command line or an exit code is changed here and nowhere else.
+// test/unit/contract runs examples of every record, argv form and message
+// through the real C parsers.
+
+/** Exit codes, sysexits style; the helper exits with the same ones. */
+export const EXIT_CODES = {
+  ok: 0,
+  failure: 1,
+  /** Malformed argv or environment from the caller. */
+  usage: 64,
+  /** A kernel call failed where it should not. */
+  internal: 70,
+  /** The policy or an ownership check says no. */
+  refused: 77,
+  /** The compiled policy or the install is untrusted or invalid. */
+  config: 78,
+} as const;
+
+/** The compiled policy file around the records (compiled-file.ts, policy.c). */
+export const POLICY_FILE = {
+  /** First line: magic and format version. */
+  magic: 'cellsh-policy 5',
+  /** The magic line and "index NNNNNNNNNN\n". */
+  headLen: 'cellsh-policy 5'.length + 1 + 'index '.length + 10 + 1,
+  /** "UUUUUUUUUU OOOOOOOOOOOOOOOO LLLLLLLL HHHHHHHHHHHHHHHH\n". */
+  indexEntryLen: 10 + 1 + 16 + 1 + 8 + 1 + 16 + 1,
+  /** A longer record is refused. */
+  recordMaxBytes: 64 * 1024,
+  /** The longest line, without its newline (the helper's buffer is this + 1). */
+  lineMax: 1023,
+} as const;
+
+/** Bounds on a record's values. */
+export const BOUNDS = {
+  /** User and group names. */
+  nameMaxLen: 32,
+  /** Home and shell. */
+  pathMaxLen: 255,
+  hostnameMaxLen: 63,
+  /** Supplementary groups per user. */
+  maxGroups: 64,
+  /** Block devices with bandwidth limits. */
+  maxIoDevices: 8,
+  ioWeightMin: 1,
+  ioWeightMax: 10000,
+  /** The kernel's PID_MAX_LIMIT on 64-bit. */
+  pidsMax: 4194304,
+  /** Device numbers: 12 bits of major, 20 of minor. */
+  majorMax: 4095,
+  minorMax: 1048575,
+  /** Below this the helper itself can't work. */
+  nofileMin: 64,
+  /** The least memory a container may be given (32 MiB). */
+  memoryMin: 32 * 1024 * 1024,
+  /** cpu in thousandths of a CPU: 0 (no limit) or 0.01 to 1024 CPUs. */
+  cpuMin: 10,
+  cpuMax: 1024000,
+  /** Variables the policy sets, and their name and value lengths. */
+  envMax: 16,
+  envNameMax: 63,
+  envValueMax: 255,
+} as const;
+
+/** Every record key, in the order cellsh-admin writes them; each is required.
+ * The value says what the key holds (for the C header's comments). */
+export const RECORD_KEYS = {
+  name: 'login name, for passwd inside',
+  gid: 'primary group id',
+  group: 'primary group name',
+  groups: 'supplementary gids, space separated (may be empty)',
+  home: 'absolute path, bind-mounted at the same path',
+  shell: 'absolute path inside the container',
+  hostname: 'the container\'s uts name',
+  network: 'one of NETWORK_MODES',
+  memory: 'bytes, hard limit (0: none)',
+  memory_high: 'bytes, throttled above it (0: none)',
+  swap: 'bytes of swap on top of memory, or "max"',
+  pids: 'max tasks (0: none), at most pidsMax',
+  cpu: 'thousandths of a CPU (0: none), cpuMin to cpuMax',
+  io_weight: 'ioWeightMin to ioWeightMax, 0 for the kernel\'s default',
+  io: 'MAJ:MIN RBPS WBPS RIOPS WIOPS, repeated (may be empty)',
+  nofile: 'SOFT HARD, each a number or "max"; soft at least nofileMin',
+  nproc: 'SOFT HARD, each a number or "max"',
+  core: 'SOFT HARD, each a number or "max"',
+  env: 'NAME=VALUE items, space separated, values percent-encoded',
+  restart: 'one of RESTART_MODES',
+  user_may: 'USER_MAY_KEYS, space separated',
+  seccomp: 'one of SECCOMP_PROFILES',
+  nested_userns: 'true or false (never true with seccomp strict)',
+} as const;
+export type RecordKey = keyof typeof RECORD_KEYS;
+
+/** "network": a new namespace with only loopback, or the host's. */
+export const NETWORK_MODES = ['none', 'host'] as const;
+/** "restart": when a change cgroups can't apply live restarts the container. */
+export const RESTART_MODES = ['idle', 'login', 'manual'] as const;
+/** "seccomp": the filter the container's processes run under. */
+export const SECCOMP_PROFILES = ['default', 'strict', 'unconfined'] as const;
+/** The per-process limits a session's program starts with. */
+export const RLIMIT_KEYS = ['nofile', 'nproc', 'core'] as const;
+/** The record keys a user may be let set for themselves (--set), in record order. */
+export const USER_MAY_KEYS = [
+  'shell', 'hostname', 'env', 'network', 'memory', 'memory_high', 'swap', 'pids', 'cpu', 'io_weight',
+  'nofile', 'nproc', 'core',
+] as const;
+
+/** Variables cellsh sets itself in every session; the policy may not set them. */
+export const RESERVED_ENV = [
+  'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'SSH_AUTH_SOCK', 'SSH_TTY', 'SSH_CONNECTION', 'SSH_CLIENT',
+  'SSH_ORIGINAL_COMMAND',
+] as const;
+
+/** The helper's command line:
+ *
+ *   cellsh-helper login [--pty SPEC] [--agent] [--set KEY=VALUE]...
+ *   cellsh-helper run [--pty SPEC] [--agent] [--set KEY=VALUE]... COMMAND
+ *   cellsh-helper stop [UID [--notice TEXT]]
+ *
+ * SPEC is MASK:ROWSxCOLS, MASK 1-7 (bit i: fd i gets the inner pty). */
+export const HELPER_ARGV = {
+  verbs: ['login', 'run', 'stop'],
+  /** --set options at most. */
+  maxSets: 16,
+  /** Bytes of one --set KEY=VALUE at most. */
+  setMaxBytes: 1100,
+  /** --pty rows and columns are 1 to this. */
+  ptyMaxDim: 9999,
+  /** Bytes of a --notice at most (no control characters). */
+  noticeMax: 300,
+} as const;
+
+/** File descriptors with a fixed meaning between the programs. */
+export const FDS = {
+  /** The helper's channel to cellsh's Node side (with --pty or --agent). */
+  channel: 3,
+  /** Where the launcher's early start hands Node the helper's stderr, when Node's own is a terminal. */
+  attachedStderr: 4,
+  /** Where the launcher's early start hands Node sshd's agent socket (an O_PATH fd of the checked socket). */
+  agent: 5,
+} as const;
+
+/** The message the helper sends on the channel once the program is about to start:
+ *
+ *   started SESSION CONTAINER created|joined[ MS-SESSION.sock]
+ *
+ * SESSION and CONTAINER are idHexLen lowercase hex digits; the last word is the
+ * session's agent socket (with --agent). It carries the program's pidfd, the pty
+ * master with --pty, and the agent's listening socket and folder with --agent. */
+export const STARTED = {
+  word: 'started',
+  idHexLen: 12,
+  created: 'created',
+  joined: 'joined',
+  socketSuffix: '.sock',
+} as const;
+
+/** The audit log's events: who writes each ("helper": the setuid helper, which
+ * the user can't tamper with; "admin": cellsh-admin through pino) and the fields
+ * each carries besides pino's own (level, time, pid, hostname, msg). A field
+ * ending in "?" may be left out. */
+export const LOG_EVENTS = {
+  'login': { by: 'helper', fields: ['user', 'uid', 'session', 'mode', 'tty', 'command?', 'ssh_client?', 'user_settings?'] },
+  'container-start': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'init_pid'] },
+  'container-join': { by: 'helper', fields: ['user', 'uid', 'session', 'container'] },
+  'exit': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'status', 'signal?', 'duration_ms'] },
+  'denied': { by: 'helper', fields: ['uid', 'reason', 'code', 'user?'] },
+  'error': { by: 'helper', fields: ['uid', 'reason', 'code', 'user?'] },
+  'oom': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'limit', 'count'] },
+  'pids-limit': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'limit', 'count'] },
+  'container-stop': { by: 'helper', fields: ['uid', 'container', 'by_uid', 'user?'] },
+  'limits-update': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'reason'] },
+  'restart-pending': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'pending'] },
+  'container-restart': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'reason'] },
+  'policy-apply': { by: 'admin', fields: ['files', 'users', 'by_uid'] },
+  'policy-rejected': { by: 'admin', fields: ['files', 'problems', 'by_uid'] },
+  'enroll': { by: 'admin', fields: ['user', 'uid', 'by_uid'] },
+  'unenroll': { by: 'admin', fields: ['user', 'uid', 'by_uid'] },
+} as const;
+export type LogEventName = keyof typeof LOG_EVENTS;
