@@ -4,7 +4,8 @@
 import { writeFileSync } from 'node:fs';
 import {
   BOUNDS, EXIT_CODES, FDS, HELPER_ARGV, LOG_EVENTS, NETWORK_MODES, POLICY_FILE, RECORD_KEYS, RESERVED_ENV,
-  RESTART_MODES, RLIMIT_KEYS, SECCOMP_PROFILES, STARTED, USER_MAY_KEYS,
+  RESTART_MODES, RLIMIT_KEYS, SECCOMP_PROFILES, STARTED, USER_MAY_KEYS, ROUTES, INVOCATIONS, TERMINALS, ROUTE_TABLE,
+  type RouteRow,
 } from './index.js';
 
 /** "nameMaxLen" -> "NAME_MAX_LEN", "memory_high" -> "MEMORY_HIGH", "pids-limit" -> "PIDS_LIMIT". */
@@ -27,6 +28,13 @@ function wordEnum(tag: string, prefix: string, words: readonly string[], what: s
     `#define ${prefix}_NAMES {${words.map(str).join(', ')}}`,
     '',
   ];
+}
+
+/** A row of the route table as a C initializer. */
+function routeRow(r: RouteRow): string {
+  const any = (v: string | boolean, c: () => string): string => (v === '*' ? '-1' : c());
+  return `{${any(r.invocation, () => `INVOCATION_${cName(r.invocation)}`)}, ${any(r.terminals, () => `TERMINALS_${cName(r.terminals)}`)}, ` +
+    `${any(r.plainRecord, () => (r.plainRecord ? '1' : '0'))}, ${any(r.helperRunnable, () => (r.helperRunnable ? '1' : '0'))}, ROUTE_${cName(r.route)}}`;
 }
 
 /** The header's text. */
@@ -83,6 +91,20 @@ export function renderCHeader(): string {
     `#define STARTED_CREATED ${str(STARTED.created)}`,
     `#define STARTED_JOINED ${str(STARTED.joined)}`,
     `#define AGENT_SOCKET_SUFFIX ${str(STARTED.socketSuffix)}`,
+    '',
+    '/* How a session reaches the helper: the launcher\'s route table. */',
+    ...wordEnum('session_route', 'ROUTE', ROUTES, 'fast: the launcher execs the helper; early: it starts it and relays for Node; node: Node does it all'),
+    ...wordEnum('invocation', 'INVOCATION', INVOCATIONS, 'what the launcher\'s arguments ask for'),
+    ...wordEnum('terminals', 'TERMINALS', TERMINALS, 'which of fds 0-2 are terminals'),
+    '/* A row: each condition a value of its enum (or 0/1), or -1 for any. The first',
+    ' * row whose conditions all hold gives the route. */',
+    'struct route_row {',
+    '  int invocation, terminals, plain_record, helper_runnable;',
+    '  enum session_route route;',
+    '};',
+    `#define ROUTE_TABLE { \\`,
+    ...ROUTE_TABLE.map((r) => `  ${routeRow(r)}, \\`),
+    '}',
     '',
     '/* The audit log events the helper writes. */',
     ...Object.entries(LOG_EVENTS).filter(([, e]) => e.by === 'helper').map(([name]) => `#define EVENT_${cName(name)} ${str(name)}`),

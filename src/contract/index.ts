@@ -181,3 +181,43 @@ export const LOG_EVENTS = {
   'unenroll': { by: 'admin', fields: ['user', 'uid', 'by_uid'] },
 } as const;
 export type LogEventName = keyof typeof LOG_EVENTS;
+
+/** How a session reaches the helper (docs/routes.md): "fast", the launcher execs
+ * the helper itself; "early", the launcher starts the helper for a terminal and
+ * becomes Node's relay while Node loads; "node", the Node login shell does it all. */
+export const ROUTES = ['fast', 'early', 'node'] as const;
+export type Route = (typeof ROUTES)[number];
+/** What the launcher's arguments ask for: a login shell, one command, or something
+ * else (options, usage errors, cellsh named by itself) that Node reads and explains. */
+export const INVOCATIONS = ['login', 'command', 'other'] as const;
+/** Which of fds 0-2 are terminals: none, stdin and stdout (a terminal session),
+ * some other mix, or one of the three is closed. */
+export const TERMINALS = ['none', 'interactive', 'other', 'closed'] as const;
+
+/** One row of the route table; "*" holds always. */
+export interface RouteRow {
+  readonly invocation: (typeof INVOCATIONS)[number] | '*';
+  readonly terminals: (typeof TERMINALS)[number] | '*';
+  /** The user is in the compiled policy and may set nothing themselves (so no
+   * ~/.config/cellsh.yaml needs reading, and no refusal of it explaining). */
+  readonly plainRecord: boolean | '*';
+  /** The helper is there and the caller may run it. */
+  readonly helperRunnable: boolean | '*';
+  readonly route: Route;
+  /** Why, in a line (for docs/routes.md). */
+  readonly why: string;
+}
+
+/** The route table: the first row whose conditions all hold gives the route. Rows
+ * are ordered so that a condition that costs a look-up (the record, the helper) is
+ * asked only when the cheap ones already point at a row that needs it. */
+export const ROUTE_TABLE: readonly RouteRow[] = [
+  { invocation: 'other', terminals: '*', plainRecord: '*', helperRunnable: '*', route: 'node',
+    why: 'options and mistakes are Node\'s to read and explain' },
+  { invocation: 'command', terminals: 'none', plainRecord: true, helperRunnable: '*', route: 'fast',
+    why: 'ssh host cmd, scp, sftp, rsync, git: nothing to relay, so no Node (if the helper can\'t be run, Node explains)' },
+  { invocation: '*', terminals: 'interactive', plainRecord: true, helperRunnable: true, route: 'early',
+    why: 'a terminal session: the container starts while Node loads to relay the terminal' },
+  { invocation: '*', terminals: '*', plainRecord: '*', helperRunnable: '*', route: 'node',
+    why: 'settings of the user\'s own to read, no record to explain, an odd mix of terminals or a closed fd' },
+];

@@ -47,13 +47,6 @@
  * contract's (contract.h). */
 #define FIRST_FREE_FD 10 /* our own fds live above the ones we hand on */
 
-/* What a session asks for, as far as the launcher needs to know. */
-enum route {
-  ROUTE_NODE,    /* something for Node to decide or explain */
-  ROUTE_LOGIN,   /* a login shell */
-  ROUTE_COMMAND, /* one command through the shell's -c */
-};
-
 extern char **environ;
 
 /* The -c command names cellsh itself: sshd's ForceCommand runs "shell -c
@@ -126,7 +119,7 @@ static bool plain_record(void) {
 
 /* Read the arguments the way Node does (src/session/invocation.ts), as far
  * as a plain login or command goes. */
-static enum route route_of(int argc, char **argv, const struct kept_env *env, char **cmd) {
+static enum invocation invocation_of(int argc, char **argv, const struct kept_env *env, char **cmd) {
   *cmd = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-l") || !strcmp(argv[i], "--login"))
@@ -135,7 +128,7 @@ static enum route route_of(int argc, char **argv, const struct kept_env *env, ch
       *cmd = argv[++i];
       continue;
     }
-    return ROUTE_NODE; /* Node says what is wrong with the arguments */
+    return INVOCATION_OTHER; /* Node says what is wrong with the arguments */
   }
   /* sshd's ForceCommand: "shell -c cellsh", or plain "cellsh" through /bin/sh
    * with SSH_ORIGINAL_COMMAND set. The client's request is the command, or
@@ -143,14 +136,14 @@ static enum route route_of(int argc, char **argv, const struct kept_env *env, ch
   const char *original = env_value(env, "SSH_ORIGINAL_COMMAND");
   enum self_name named = *cmd ? self_name(*cmd) : NOT_SELF;
   if (named == SELF_NAMED)
-    return ROUTE_NODE;
+    return INVOCATION_OTHER;
   if (named == SELF_EXACT || (!*cmd && original)) {
     const char *forced = original && *original ? forced_command(original) : NULL;
     if (original && *original && !forced)
-      return ROUTE_NODE;
+      return INVOCATION_OTHER;
     *cmd = (char *)(uintptr_t)forced; /* the kept environment's own string, or forced_command's */
   }
-  return *cmd ? ROUTE_COMMAND : ROUTE_LOGIN;
+  return *cmd ? INVOCATION_COMMAND : INVOCATION_LOGIN;
 }
 
 /* Which of fds 0-2 are terminals, as a mask; -1 if one of them is closed. */
@@ -163,6 +156,35 @@ static int terminals(void) {
       mask |= 1 << fd;
   }
   return mask;
+}
+
+/* The route table's kind of terminals for a mask from terminals(). */
+static enum terminals terminals_kind(int mask) {
+  return mask < 0 ? TERMINALS_CLOSED : mask == 0 ? TERMINALS_NONE : (mask & 3) == 3 ? TERMINALS_INTERACTIVE : TERMINALS_OTHER;
+}
+
+static bool helper_runnable(void) {
+  return access(HELPER, X_OK) == 0;
+}
+
+/* The route: the first row of the contract's route table (contract.h) whose
+ * conditions all hold. The record and the helper are looked at only when a
+ * row that the cheaper facts already match needs them. */
+static enum session_route choose_route(enum invocation inv, enum terminals term, bool (*plain)(void),
+                                       bool (*runnable)(void)) {
+  static const struct route_row table[] = ROUTE_TABLE;
+  int is_plain = -1, is_runnable = -1;
+  for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+    const struct route_row *r = &table[i];
+    if ((r->invocation >= 0 && r->invocation != (int)inv) || (r->terminals >= 0 && r->terminals != (int)term))
+      continue;
+    if (r->plain_record >= 0 && (is_plain < 0 ? (is_plain = plain()) : is_plain) != r->plain_record)
+      continue;
+    if (r->helper_runnable >= 0 && (is_runnable < 0 ? (is_runnable = runnable()) : is_runnable) != r->helper_runnable)
+      continue;
+    return r->route;
+  }
+  return ROUTE_NODE;
 }
 
 /* fd, moved above the fds handed on (close-on-exec, as all of ours). */
@@ -213,17 +235,17 @@ static NORETURN void exec_node(char *script, bool parses_input, char **args, int
 /* The helper's argv, in its grammar (args.h): login|run [--pty SPEC] [--agent]
  * [COMMAND], with pty NULL for none. out has room for HELPER_ARGV_MAX. */
 #define HELPER_ARGV_MAX 7
-static void helper_argv(char **out, enum route route, char *pty, bool agent, char *cmd) {
+static void helper_argv(char **out, enum invocation inv, char *pty, bool agent, char *cmd) {
   int n = 0;
   out[n++] = "cellsh-helper";
-  out[n++] = route == ROUTE_LOGIN ? "login" : "run";
+  out[n++] = inv == INVOCATION_LOGIN ? "login" : "run";
   if (pty) {
     out[n++] = "--pty";
     out[n++] = pty;
   }
   if (agent)
     out[n++] = "--agent";
-  if (route != ROUTE_LOGIN)
+  if (inv != INVOCATION_LOGIN)
     out[n++] = cmd;
   out[n] = NULL;
 }
@@ -245,7 +267,7 @@ static NORETURN void exec_helper(char **hargv, char **envp, int channel, int err
 /* The early start: start the helper for this terminal session, then become
  * Node's relay for it (and, with agent >= 0, of sshd's agent socket: agent is
  * handed on at AGENT_FD). Returns only if nothing was started. */
-static void start_early(enum route route, char *cmd, int ttys, int agent, char **envp) {
+static void start_early(enum invocation inv, char *cmd, int ttys, int agent, char **envp) {
   int ch[2], err[2] = {-1, -1};
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0)
     return;
@@ -263,7 +285,7 @@ static void start_early(enum route route, char *cmd, int ttys, int agent, char *
   char pty[32];
   xsnprintf(pty, sizeof pty, "%d:%ux%u", ttys, dimension(ws.ws_row, 24), dimension(ws.ws_col, 80));
   char *hargv[HELPER_ARGV_MAX];
-  helper_argv(hargv, route, pty, agent >= 0, cmd);
+  helper_argv(hargv, inv, pty, agent >= 0, cmd);
   /* Node learns of the helper's end by SIGCHLD and waitpid: an ignored SIGCHLD
    * (it survives exec) would let the kernel reap it, status and all. */
   signal(SIGCHLD, SIG_DFL);
@@ -300,22 +322,21 @@ int main(int argc, char **argv) {
   if (chdir("/") < 0)
     die_errno(EXIT_INTERNAL, "can't change to \"/\"");
   char *cmd;
-  enum route route = route_of(argc, argv, &env, &cmd);
+  enum invocation inv = invocation_of(argc, argv, &env, &cmd);
   int ttys = terminals();
-  bool fast = route == ROUTE_COMMAND && ttys == 0;
-  bool early = route != ROUTE_NODE && ttys >= 0 && (ttys & 3) == 3 && access(HELPER, X_OK) == 0;
+  enum session_route route = choose_route(inv, terminals_kind(ttys), plain_record, helper_runnable);
   /* An agent to relay (ssh -A): sshd's socket, checked as Node's relay checks
    * it; a variable naming anything else is left out, as on the Node path. */
   const char *auth = env_value(&env, "SSH_AUTH_SOCK");
-  if ((fast || early) && plain_record()) {
+  if (route != ROUTE_NODE) {
     int agent = auth ? raise_fd(agent_host_socket(auth, getuid())) : -1;
-    if (fast) {
+    if (route == ROUTE_FAST) {
       int channel = agent >= 0 ? agent_relay_start(agent) : -1;
       /* The relay holds the agent; the helper sends it the session's socket. */
       if (channel >= 0)
         place_fd(channel, CHANNEL_FD);
       char *hargv[HELPER_ARGV_MAX];
-      helper_argv(hargv, route, NULL, channel >= 0, cmd);
+      helper_argv(hargv, inv, NULL, channel >= 0, cmd);
       if (agent < 0 || channel >= 0)
         execve(HELPER, hargv, env.vars);
       /* not there or not ours to run, or no relay: the Node path says why or
@@ -323,7 +344,7 @@ int main(int argc, char **argv) {
       if (channel >= 0)
         close(CHANNEL_FD);
     } else {
-      start_early(route, cmd, ttys, agent, env.vars);
+      start_early(inv, cmd, ttys, agent, env.vars);
       if (agent >= 0)
         close(agent);
     }

@@ -1,14 +1,18 @@
-/* Test-only: the launcher's route_of on many invocations at once, for a test
+/* Test-only: the launcher's invocation_of on many invocations at once, for a test
  * that holds it against Node's reading of the same (src/session/invocation.ts).
- * launcher.c is compiled in with its main renamed (route_of is static there).
+ * launcher.c is compiled in with its main renamed (invocation_of is static there).
  *
  * stdin: records of NUL-terminated strings: argc, then the number of
  * environment entries, then argv (argv[0] included) and the entries.
  * stdout: a line per record: "node", "login", or "command HEX" (the command's
- * bytes in hex). */
+ * bytes in hex).
+ *
+ * "test-route choose": choose_route on lines "INVOCATION TERMINALS PLAIN RUNNABLE"
+ * (enum values and 0/1), a route's enum value per line. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define main launcher_main
 int launcher_main(int argc, char **argv);
@@ -38,7 +42,24 @@ static void free_all(char **v, int n) {
   free(v);
 }
 
-int main(void) {
+static int fact_plain, fact_runnable, asked_plain, asked_runnable;
+static bool plain_fact(void) { asked_plain++; return fact_plain; }
+static bool runnable_fact(void) { asked_runnable++; return fact_runnable; }
+
+/* Prints the route and how often each costly fact was asked for. */
+static int choose_lines(void) {
+  int inv, term;
+  while (scanf("%d %d %d %d", &inv, &term, &fact_plain, &fact_runnable) == 4) {
+    asked_plain = asked_runnable = 0;
+    enum session_route r = choose_route((enum invocation)inv, (enum terminals)term, plain_fact, runnable_fact);
+    printf("%d %d %d\n", (int)r, asked_plain, asked_runnable);
+  }
+  return 0;
+}
+
+int main(int n_args, char **args) {
+  if (n_args == 2 && !strcmp(args[1], "choose"))
+    return choose_lines();
   for (;;) {
     int argc = next_count(), n_env = next_count();
     if (argc < 1 || n_env < 0)
@@ -55,10 +76,10 @@ int main(void) {
     struct kept_env env;
     env_keep(envp, &env);
     char *cmd;
-    enum route r = route_of(argc, argv, &env, &cmd);
-    if (r == ROUTE_NODE)
+    enum invocation r = invocation_of(argc, argv, &env, &cmd);
+    if (r == INVOCATION_OTHER)
       puts("node");
-    else if (r == ROUTE_LOGIN)
+    else if (r == INVOCATION_LOGIN)
       puts("login");
     else {
       fputs("command ", stdout);

@@ -1,7 +1,7 @@
-/* The launcher's reading of its own argv and environment (route_of in
+/* The launcher's reading of its own argv and environment (invocation_of in
  * launcher.c), which runs as the user and decides whether a session may skip
- * Node. route_of is static, so launcher.c is compiled into this harness with
- * its main renamed; only route_of is called. The first input byte is the number
+ * Node. invocation_of is static, so launcher.c is compiled into this harness with
+ * its main renamed; only invocation_of is called. The first input byte is the number
  * of argv words (0-7); the rest, split on NUL bytes, is argv[1..] and then envp.
  *
  * Invariants: a plain login only for "-l"/"--login" words; a plain command
@@ -80,10 +80,10 @@ static void check_forced(const char *original, const char *cmd) {
   CHECK(same_words_after_first(original, cmd), "internal-sftp's options changed: \"%s\"", shown(cmd));
 }
 
-static void check_route(int argc, char **argv, const struct kept_env *env, enum route r, const char *cmd) {
-  if (r == ROUTE_NODE)
+static void check_route(int argc, char **argv, const struct kept_env *env, enum invocation r, const char *cmd) {
+  if (r == INVOCATION_OTHER)
     return; /* Node decides: always safe */
-  CHECK(r == ROUTE_LOGIN || r == ROUTE_COMMAND, "route %d", (int)r);
+  CHECK(r == INVOCATION_LOGIN || r == INVOCATION_COMMAND, "route %d", (int)r);
   const char *word = NULL;
   for (int i = 1; i < argc; i++) {
     if (is_command_flag(argv[i]) && i + 1 < argc && !word) {
@@ -96,16 +96,16 @@ static void check_route(int argc, char **argv, const struct kept_env *env, enum 
   const char *original = env_value(env, "SSH_ORIGINAL_COMMAND");
   if (word ? self_name(word) == SELF_EXACT : original != NULL) {
     bool asked = original && *original;
-    CHECK(r == (asked ? ROUTE_COMMAND : ROUTE_LOGIN), "a ForceCommand session routed apart from its request");
+    CHECK(r == (asked ? INVOCATION_COMMAND : INVOCATION_LOGIN), "a ForceCommand session routed apart from its request");
     if (asked)
       check_forced(original, cmd);
-  } else if (r == ROUTE_LOGIN) {
+  } else if (r == INVOCATION_LOGIN) {
     CHECK(!cmd && !word, "a login route with a command");
     return;
   } else {
     CHECK(cmd == word, "the command is not the word after -c");
   }
-  if (r == ROUTE_LOGIN)
+  if (r == INVOCATION_LOGIN)
     return;
   char *hargv[] = {"cellsh-helper", "run", (char *)(uintptr_t)cmd, NULL};
   struct request req;
@@ -127,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   env_keep(words + n_args, &env);
   char *cmd;
   int argc = (int)n_args + 1;
-  enum route r = route_of(argc, argv, &env, &cmd);
+  enum invocation r = invocation_of(argc, argv, &env, &cmd);
   check_route(argc, argv, &env, r, cmd);
   for (size_t k = 0; k < env.n; k++)
     free(env.vars[k]);
