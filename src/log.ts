@@ -20,8 +20,8 @@ export interface EventFields {
   'container-start': { user: string; uid: number; session: string; container: string; init_pid: number };
   'container-join': { user: string; uid: number; session: string; container: string };
   'exit': { user: string; uid: number; session: string; container: string; status: number; signal?: number; duration_ms: number };
-  'denied': { uid: number; reason: string; code: number; user?: string };
-  'error': { uid: number; reason: string; code: number; user?: string };
+  'denied': { uid: number; reason: string; code: number; user?: string; session?: string };
+  'error': { uid: number; reason: string; code: number; user?: string; session?: string };
   'oom': { user: string; uid: number; session: string; container: string; limit: string; count: number };
   'pids-limit': { user: string; uid: number; session: string; container: string; limit: string; count: number };
   'container-stop': { uid: number; container: string; by_uid: number; user?: string };
@@ -36,6 +36,14 @@ export interface EventFields {
   'enroll': { user: string; uid: number; by_uid: number };
   'unenroll': { user: string; uid: number; by_uid: number };
 }
+
+/** The contract's field names of an event, without the "?" of optional ones. */
+type ContractFields<E extends EventName> = (typeof LOG_EVENTS)[E]['fields'][number] extends infer F ? (F extends `${infer N}?` ? N : F) : never;
+/** A field EventFields and the contract disagree on (never when they agree). */
+type FieldDrift = { [E in EventName]: Exclude<keyof EventFields[E], ContractFields<E>> | Exclude<ContractFields<E>, keyof EventFields[E]> }[EventName];
+/** Fails to compile, naming the field, when EventFields drifts from the contract. */
+const eventFieldsMatchTheContract: [FieldDrift] extends [never] ? true : FieldDrift = true;
+void eventFieldsMatchTheContract;
 
 /** A parsed log line. */
 export type LogRecord = { [E in EventName]: { event: E; level: number; time: number; pid: number; hostname: string; msg: string } & EventFields[E] }[EventName];

@@ -167,8 +167,9 @@ export const LOG_EVENTS = {
   'container-start': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'init_pid'] },
   'container-join': { by: 'helper', fields: ['user', 'uid', 'session', 'container'] },
   'exit': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'status', 'signal?', 'duration_ms'] },
-  'denied': { by: 'helper', fields: ['uid', 'reason', 'code', 'user?'] },
-  'error': { by: 'helper', fields: ['uid', 'reason', 'code', 'user?'] },
+  /** A refusal (usage, refused, config) or a failure; session when the session's own process reported it. */
+  'denied': { by: 'helper', fields: ['uid', 'reason', 'code', 'user?', 'session?'] },
+  'error': { by: 'helper', fields: ['uid', 'reason', 'code', 'user?', 'session?'] },
   'oom': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'limit', 'count'] },
   'pids-limit': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'limit', 'count'] },
   'container-stop': { by: 'helper', fields: ['uid', 'container', 'by_uid', 'user?'] },
