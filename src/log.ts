@@ -16,7 +16,7 @@ export type EventName = LogEventName;
 /** Fields each event carries besides pino's own (level, time, pid, hostname, msg): the
  * contract's LOG_EVENTS, typed. */
 export interface EventFields {
-  'login': { user: string; uid: number; session: string; mode: 'login' | 'command'; tty: boolean; command?: string; ssh_client?: string; user_settings?: string };
+  'login': { user: string; uid: number; session: string; mode: 'login' | 'command'; tty: boolean; command?: string; ssh_connection?: string; user_settings?: string };
   'container-start': { user: string; uid: number; session: string; container: string; init_pid: number };
   'container-join': { user: string; uid: number; session: string; container: string };
   'exit': { user: string; uid: number; session: string; container: string; status: number; signal?: number; duration_ms: number };

@@ -20,6 +20,7 @@ import { loadLayout } from '../layout.js';
 import { openAuditLog } from '../log.js';
 import { closestWord, policyFiles } from '../policy/index.js';
 import { nssDirectory } from '../sys/users.js';
+import { HELPER_ARGV } from '../contract/index.js';
 
 const PROG = 'cellsh-admin';
 
@@ -39,8 +40,8 @@ interface Verb {
   run(args: { values: Record<string, unknown>; positionals: string[] }, io: Io): number | Promise<number>;
 }
 
-/** The longest --reason (the helper takes notices of up to 300 bytes, with the words around it). */
-const NOTICE_REASON_MAX = 200;
+/** The longest --reason: the helper's notice, with the words around it (STOP_TEXT), must fit its bound. */
+const NOTICE_REASON_MAX = HELPER_ARGV.noticeMax - 100;
 
 /** What stop and restart tell the sessions, and the admin. */
 const STOP_TEXT = {

@@ -163,7 +163,7 @@ export const STARTED = {
  * each carries besides pino's own (level, time, pid, hostname, msg). A field
  * ending in "?" may be left out. */
 export const LOG_EVENTS = {
-  'login': { by: 'helper', fields: ['user', 'uid', 'session', 'mode', 'tty', 'command?', 'ssh_client?', 'user_settings?'] },
+  'login': { by: 'helper', fields: ['user', 'uid', 'session', 'mode', 'tty', 'command?', 'ssh_connection?', 'user_settings?'] },
   'container-start': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'init_pid'] },
   'container-join': { by: 'helper', fields: ['user', 'uid', 'session', 'container'] },
   'exit': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'status', 'signal?', 'duration_ms'] },

@@ -13,7 +13,6 @@
 #include "args.h"
 #include "util.h"
 
-#define MIN_NOFILE 64
 #define GIB (1ull << 30)
 #define MIB (1ull << 20)
 
@@ -83,9 +82,9 @@ void caller_check_entry(struct caller_limits *out) {
   if (getrlimit(RLIMIT_NOFILE, &nofile) < 0 || getrlimit(RLIMIT_NPROC, &nproc) < 0 ||
       getrlimit(RLIMIT_CORE, &core) < 0)
     die_errno(EXIT_INTERNAL, "can't read the resource limits");
-  if (nofile.rlim_cur < MIN_NOFILE)
+  if (nofile.rlim_cur < NOFILE_MIN)
     die(EXIT_USAGE, "the open-files limit (ulimit -n %llu) is below the %d cellsh needs",
-        (unsigned long long)nofile.rlim_cur, MIN_NOFILE);
+        (unsigned long long)nofile.rlim_cur, NOFILE_MIN);
   out->nproc = nproc.rlim_cur;
   raise_limits(out);
   /* No core dumps and not dumpable: no one may read a privileged process's memory. */

@@ -529,7 +529,7 @@ bool policy_override(struct user_policy *u, const char *setting, char *err, size
     case MAY_CPU: ok = within(b->cpu, a->cpu); break;
     case MAY_IO_WEIGHT: ok = (b->io_weight ? b->io_weight : 100) <= (a->io_weight ? a->io_weight : 100); break;
     case MAY_NOFILE: case MAY_NPROC: case MAY_CORE: {
-      int r = m - MAY_NOFILE;
+      enum rlimit_key r = m == MAY_NOFILE ? RL_NOFILE : m == MAY_NPROC ? RL_NPROC : RL_CORE;
       ok = t.rlimits[r].rlim_max <= u->rlimits[r].rlim_max; /* RLIM_INFINITY is the largest */
       break;
     }

@@ -4,7 +4,7 @@
 // own file is checked with quoting 'withhold': then no message repeats what the
 // file says, only what kind of thing it is (`got a string`), since the host
 // side may have been pointed at a file the user must not read.
-import { BOUNDS } from '../contract/index.js';
+import { BOUNDS, POLICY_FILE } from '../contract/index.js';
 import { isMap, isScalar, isSeq } from 'yaml';
 import { formatCpu, formatSize, parseCpuText, parseSizeText, UNLIMITED, type Limit } from './sizes.js';
 import { encodeEnv } from './compiled.js';
@@ -264,8 +264,8 @@ export function ioDevices(opts: { bps: Checker<Limit>; iops: Checker<Limit> }): 
   };
 }
 
-/** The longest "env" value of a compiled record (its line is at most 1023 bytes). */
-export const ENV_ENCODED_MAX = 1000;
+/** The longest "env" value of a compiled record (its line, "env " and the value, fits POLICY_FILE.lineMax). */
+export const ENV_ENCODED_MAX = POLICY_FILE.lineMax - 23;
 
 /** Variables set in every session: NAME: value, at most ENV_MAX_VARS. */
 export function envMap(): Checker<Readonly<Record<string, string>>> {
