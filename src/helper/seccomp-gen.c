@@ -2,7 +2,7 @@
  *
  * Linked against Debian's libseccomp and run by the Makefile; never installed.
  * The setuid helper embeds what this writes and neither links libseccomp nor
- * parses anything at run time (security notes SA-29 and §5.3).
+ * parses anything at run time (SA-29 in docs/threat-model.md).
  *
  *   seccomp-gen HEADER [LISTING]   HEADER: the programs as struct sock_filter
  *                                  arrays; LISTING: libseccomp's readable form
