@@ -149,6 +149,19 @@ test('v1: a container\'s usage, limits and counts, each from its own hierarchy',
   assert.deepEqual([unlimited.memory.limit, unlimited.pids.limit, unlimited.cpu.limit], [undefined, undefined, undefined]);
 });
 
+test('v1: "no memory limit" is no limit whatever the page size (4, 16 and 64 KiB pages)', (t) => {
+  const dir = tempDir(t);
+  const host = v1Under(dir);
+  files(join(dir, 'pids', 'cellsh', `u${UID}`), { 'pids.current': '1\n' });
+  // The kernel writes PAGE_COUNTER_MAX pages: LONG_MAX rounded down to a page.
+  for (const [page, text] of [[4, '9223372036854771712'], [16, '9223372036854759424'], [64, '9223372036854710272']] as const) {
+    files(join(dir, 'memory', 'cellsh', `u${UID}`), { 'memory.limit_in_bytes': `${text}\n` });
+    assert.equal(containerUsage(host, UID)!.memory.limit, undefined, `${page} KiB pages`);
+  }
+  files(join(dir, 'memory', 'cellsh', `u${UID}`), { 'memory.limit_in_bytes': `${2 ** 50}\n` });
+  assert.equal(containerUsage(host, UID)!.memory.limit, 2 ** 50, 'a limit of 1 PiB is a limit');
+});
+
 /** Real cgroup folders made for the test, and a process in them that waits for a
  * line on stdin, then tries to start one more process and sleeps. After the
  * test the process is ended and reaped, then the folders removed. */
