@@ -2,7 +2,7 @@
 // binding (exported as "native"; its typings leave it out). Both ends are
 // non-blocking, as node-pty leaves them.
 import type { TestContext } from 'node:test';
-import { closeSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import * as nodePty from 'node-pty';
 
 interface NativePty {
@@ -41,4 +41,26 @@ export function ptyPair(t: TestContext, cols = 80, rows = 24): PtyPair {
     pair.close('master');
   });
   return pair;
+}
+
+/** Everything read from a non-blocking fd until nothing more comes for quietMs (or 10 s pass). */
+export async function readUntilQuiet(fd: number, quietMs: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(64 * 1024);
+  let last = Date.now();
+  for (const deadline = Date.now() + 10_000; Date.now() - last < quietMs && Date.now() < deadline;) {
+    let n = 0;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+    }
+    if (n > 0) {
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+      last = Date.now();
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+  return Buffer.concat(chunks);
 }
