@@ -5,7 +5,8 @@
 // crosses, and when: every byte value both ways, bulk output whole and in
 // order, the last bytes before the program ends, output after it for at most
 // two seconds, the window size at start and on resize, the outer terminal raw
-// while relaying and restored after, and a hang-up passed on.
+// while relaying and restored after, a hang-up passed on, and typing held back
+// while the program does not read.
 //
 // The outer terminal is a pty whose slave is the relay's stdin and stdout, as
 // sshd's would be; the test types into its master and reads the screen from it.
@@ -272,4 +273,28 @@ test('when the outer terminal hangs up, the program\'s terminal is hung up', asy
       return false;
     }
   }, 5_000);
+});
+
+test('a program that does not read holds the typing back, instead of the relay buffering it without end', { timeout: 30_000 }, async (t) => {
+  const { outer, inner } = await relayed(t);
+  // Type as fast as the outer terminal takes it (16 MiB at most) while the program reads
+  // nothing, until the outer terminal has taken nothing for 300 ms. (The relay runs
+  // outside the container: what it buffers counts against no limit of the user's.)
+  const chunk = pattern(64 * 1024);
+  let typed = 0;
+  for (let lastTaken = Date.now(); typed < 16 << 20 && Date.now() - lastTaken < 300;) {
+    try {
+      typed += writeSync(outer.pty.master, chunk, typed % chunk.length, chunk.length - (typed % chunk.length));
+      lastTaken = Date.now();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.diagnostic(`${typed} bytes typed before the outer terminal took no more`);
+  assert.ok(typed < 1 << 20, `typing is held back within 1 MiB, not after ${typed} bytes`);
+  // The program reads now: everything typed arrives, in order.
+  const got = await inner.read(300);
+  assert.equal(got.length, typed);
+  assert.ok(got.equals(Buffer.concat(Array.from({ length: Math.ceil(typed / chunk.length) }, () => chunk)).subarray(0, typed)));
 });
