@@ -54,7 +54,7 @@ export class TerminalRelay {
       this.peer = -1; // drained until EIO as before: the tail may be cut
     }
     this.reader = new ReadStream(ends.master);
-    this.writer = new PtyWriter(ends.master, () => this.hangup());
+    this.writer = new PtyWriter(ends.master, () => this.hangup(), () => ends.input.resume());
     this.ended = new Promise((resolve) => {
       const done = (): void => {
         this.eof = true;
@@ -162,7 +162,12 @@ export class TerminalRelay {
     return buf.subarray(0, n);
   }
 
-  private readonly onInput = (chunk: Buffer): void => this.writer.write(chunk);
+  /** What is typed, to the program. While it does not read, the typing is held
+   * back (the outer pty fills, and sshd stops reading the client): the relay
+   * runs outside the container's memory limit, so it must not buffer without end. */
+  private readonly onInput = (chunk: Buffer): void => {
+    if (!this.writer.write(chunk)) this.ends.input.pause();
+  };
   private readonly onInputEnd = (): void => this.hangup();
   private readonly onResize = (): void => {
     const { rows, columns } = this.ends.output;

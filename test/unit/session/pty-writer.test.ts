@@ -1,7 +1,8 @@
 // The relay's writer into the inner pty's master, on a real pty whose slave the
 // test reads as the program would: order kept across writes, what the pty can't
-// take yet queued (not lost, not blocking), nothing more after close(), and a
-// failure other than a full pty reported once.
+// take yet queued (not lost, not blocking) and said so, with a drain once it is
+// through, nothing more after close(), and a failure other than a full pty
+// reported once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync } from 'node:fs';
@@ -46,6 +47,26 @@ test('what the pty can\'t take yet is queued without waiting, and arrives whole 
   assert.equal(got.length, 256 * 1024, 'every byte arrived');
   assert.ok(got.equals(Buffer.concat(parts)), 'in order');
   assert.deepEqual(errors, []);
+});
+
+test('write() says when bytes must wait for the program, and onDrain comes once they are all through', async (t) => {
+  const pty = ptyPair(t);
+  makeRaw(pty.slave);
+  let drains = 0;
+  const writer = new PtyWriter(pty.master, noErrors().onError, () => drains++);
+  assert.equal(writer.write(Buffer.from('k')), true, 'a keystroke goes straight in');
+  assert.equal(writer.write(pattern(64 * 1024)), false, 'more than the pty holds must wait');
+  assert.equal(writer.write(Buffer.from('after')), false, 'and so must what comes after it');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(drains, 0, 'no drain while the program does not read');
+  const got = await readUntilQuiet(pty.slave, 150);
+  assert.equal(got.toString(), `k${pattern(64 * 1024).toString()}after`);
+  assert.equal(drains, 1);
+  assert.equal(writer.write(Buffer.from('k')), true);
+  writer.write(pattern(64 * 1024));
+  writer.close();
+  await readUntilQuiet(pty.slave, 100);
+  assert.equal(drains, 1, 'no drain after close()');
 });
 
 test('after close(), nothing more is written, what was queued included', async (t) => {
