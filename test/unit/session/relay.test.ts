@@ -3,10 +3,11 @@
 // travels by ioctl (TIOCSWINSZ on the inner master); the end of the program is
 // told by the caller (finish()), not by a message. So the tests check what
 // crosses, and when: every byte value both ways, bulk output whole and in
-// order, the last bytes before the program ends, output after it for at most
-// two seconds, the window size at start and on resize, the outer terminal raw
-// while relaying and restored after, a hang-up passed on, and typing held back
-// while the program does not read.
+// order, the last bytes before the program ends, output after it (from another
+// process, a pause of this one not taken for quiet; two seconds of it at
+// most), the window size at start and on resize, the outer terminal raw while
+// relaying and restored after, a hang-up passed on, and typing held back while
+// the program does not read.
 //
 // The outer terminal is a pty whose slave is the relay's stdin and stdout, as
 // sshd's would be; the test types into its master and reads the screen from it.
@@ -213,6 +214,57 @@ test('finish() stops waiting for output that never ends after two seconds', { ti
   // (Not a lower bound: on a busy host the job itself may pause long enough to look quiet.)
   assert.ok(took < DRAIN_MAX_MS + 1000, `finish() took ${took} ms`);
 });
+
+/** A background job: another process writing 150 lines to its terminal (stdout),
+ * one every 2 ms, and each with the time it wrote it to fd 3 too. */
+const JOB = `const fs = require('fs');
+let i = 0;
+const job = setInterval(() => {
+  const line = 'job ' + i++ + ' at ' + Date.now() + '\\n';
+  process.stdout.write(line);
+  fs.writeSync(3, line);
+  if (i === 150) clearInterval(job);
+}, 2);`;
+
+test('a pause of the relay\'s own process does not count as quiet while the program\'s terminal holds output', { timeout: 20_000 }, async (t) => {
+  const { outer, inner, relay } = await relayed(t);
+  const logFile = join(tempDir(t), 'job.log');
+  const logFd = openSync(logFile, 'w');
+  t.after(() => closeSync(logFd));
+  const job = spawn(process.execPath, ['-e', JOB], { stdio: ['ignore', inner.pty.slave, 'inherit', logFd] });
+  const jobDone = new Promise((resolve) => job.once('exit', resolve));
+  t.after(async () => {
+    job.kill('SIGKILL');
+    await jobDone;
+  });
+  await waitFor('the job to write', () => outer.screen().includes('job 0 '));
+  // The program ends, and this process pauses (a long garbage collection, a busy host)
+  // in a timer that runs on the same turn of the event loop as the one finish() waits
+  // on, so that one runs next, before what the job wrote meanwhile is delivered. (Both
+  // are set in a setImmediate, and due by the time the event loop next runs timers.)
+  let pauseEnded = 0;
+  let finishing: Promise<void> | undefined;
+  await new Promise<void>((resolve) => setImmediate(() => {
+    finishing = relay.finish();
+    setTimeout(() => {
+      pauseThisProcess(100); // five times the quiet time the relay waits for
+      pauseEnded = Date.now();
+    }, 1);
+    pauseThisProcess(10);
+    resolve();
+  }));
+  await finishing;
+  const writtenInPause = readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '' && Number(l.split(' at ')[1]) <= pauseEnded);
+  const shown = outer.screen().toString();
+  assert.ok(writtenInPause.length > 0, 'the job wrote while this process was paused');
+  const missing = writtenInPause.filter((l) => !shown.includes(`${l}\n`));
+  assert.deepEqual(missing, [], 'what the job wrote before the pause ended is relayed');
+});
+
+/** Keep this process from running, as a long garbage collection or a busy host would. */
+function pauseThisProcess(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 /** The window size the program sees. */
 function innerSize(inner: Inner): string {
