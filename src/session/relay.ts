@@ -91,6 +91,10 @@ export class TerminalRelay {
     this.lastData = Date.now();
     while (!this.eof && Date.now() < deadline && Date.now() - this.lastData < DRAIN_IDLE_MS) {
       await Promise.race([this.ended, sleep(DRAIN_IDLE_MS / 4)]);
+      // Quiet is what the pty holds, not when its output was delivered: after a
+      // pause of this process (a long GC, a busy host) this timer runs before
+      // the output that came meanwhile is delivered, so it is read here.
+      this.drainNow();
     }
     this.dispose();
   }
