@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { blockDevice } from '../../../src/sys/block.js';
 import { waitFor } from '../../helpers/system.js';
 
-const ROOT_ONLY = process.getuid?.() === 0 ? false : 'needs root: mknod of a block device, and loop devices';
+const root = process.getuid?.() === 0;
+const NEEDS_MKNOD = root ? false : 'needs root: it makes block device nodes (mknod)';
+const NEEDS_LOOP = root ? false : 'needs root: it sets up a loop device with a partition';
 
 /** major:minor as sysfs writes it in a "dev" file. */
 function numbers(text: string): { major: number; minor: number } {
@@ -48,7 +50,7 @@ test('a path that is no block device, or nothing, says so', (t) => {
   assert.equal(blockDevice(join(dir, 'sdz')), `${join(dir, 'sdz')} does not exist on this host`);
 });
 
-test('device numbers past 8 bits of major and minor are split as the kernel packs them', { skip: ROOT_ONLY }, (t) => {
+test('device numbers past 8 bits of major and minor are split as the kernel packs them', { skip: NEEDS_MKNOD }, (t) => {
   const dir = tempDir(t);
   // Numbers no driver registers: the node names no device, so no partition is looked up.
   const cases = [[4095, 1_048_575], [300, 70_000], [1, 256], [256, 1]] as const;
@@ -60,7 +62,7 @@ test('device numbers past 8 bits of major and minor are split as the kernel pack
   }
 });
 
-test('a partition stands for the disk it is on', { skip: ROOT_ONLY, timeout: 20_000 }, async (t) => {
+test('a partition stands for the disk it is on', { skip: NEEDS_LOOP, timeout: 20_000 }, async (t) => {
   const image = join(tempDir(t), 'disk.img');
   writeFileSync(image, '');
   truncateSync(image, 4 << 20);
