@@ -12,14 +12,21 @@ export class PtyWriter {
   private readonly queue: Buffer[] = [];
   private busy = false;
   private closed = false;
+  /** A write returned false: call onDrain once the queue is empty. */
+  private held = false;
 
-  constructor(private readonly fd: number, private readonly onError: (err: NodeJS.ErrnoException) => void) {}
+  constructor(private readonly fd: number, private readonly onError: (err: NodeJS.ErrnoException) => void,
+    private readonly onDrain: () => void = () => undefined) {}
 
-  /** Queue bytes for the terminal. */
-  write(data: Buffer): void {
-    if (this.closed || data.length === 0) return;
+  /** Queue bytes for the terminal; false if some wait for the program to read
+   * (as a stream's write: stop giving more until onDrain is called). */
+  write(data: Buffer): boolean {
+    if (this.closed || data.length === 0) return true;
     this.queue.push(data);
     if (!this.busy) this.pump();
+    if (this.queue.length === 0) return true;
+    this.held = true;
+    return false;
   }
 
   /** Drop whatever is queued and stop writing. */
@@ -49,5 +56,9 @@ export class PtyWriter {
       else this.queue.shift();
     }
     this.busy = false;
+    if (this.held && !this.closed) {
+      this.held = false;
+      this.onDrain();
+    }
   }
 }

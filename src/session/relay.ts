@@ -54,7 +54,7 @@ export class TerminalRelay {
       this.peer = -1; // drained until EIO as before: the tail may be cut
     }
     this.reader = new ReadStream(ends.master);
-    this.writer = new PtyWriter(ends.master, () => this.hangup());
+    this.writer = new PtyWriter(ends.master, () => this.hangup(), () => ends.input.resume());
     this.ended = new Promise((resolve) => {
       const done = (): void => {
         this.eof = true;
@@ -91,6 +91,10 @@ export class TerminalRelay {
     this.lastData = Date.now();
     while (!this.eof && Date.now() < deadline && Date.now() - this.lastData < DRAIN_IDLE_MS) {
       await Promise.race([this.ended, sleep(DRAIN_IDLE_MS / 4)]);
+      // Quiet is what the pty holds, not when its output was delivered: after a
+      // pause of this process (a long GC, a busy host) this timer runs before
+      // the output that came meanwhile is delivered, so it is read here.
+      this.drainNow();
     }
     this.dispose();
   }
@@ -162,7 +166,12 @@ export class TerminalRelay {
     return buf.subarray(0, n);
   }
 
-  private readonly onInput = (chunk: Buffer): void => this.writer.write(chunk);
+  /** What is typed, to the program. While it does not read, the typing is held
+   * back (the outer pty fills, and sshd stops reading the client): the relay
+   * runs outside the container's memory limit, so it must not buffer without end. */
+  private readonly onInput = (chunk: Buffer): void => {
+    if (!this.writer.write(chunk)) this.ends.input.pause();
+  };
   private readonly onInputEnd = (): void => this.hangup();
   private readonly onResize = (): void => {
     const { rows, columns } = this.ends.output;

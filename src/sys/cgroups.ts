@@ -10,8 +10,10 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
 /** The controllers cellsh limits with, by hierarchy. */
 export const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'blkio'] as const;
 export const V2_CONTROLLERS = ['memory', 'pids', 'cpu', 'io'] as const;
-/** What v1 reports for "no memory limit". */
-const V1_MEMORY_UNLIMITED = 9223372036854771712;
+/** What v1 reports for "no memory limit" is PAGE_COUNTER_MAX pages: LONG_MAX
+ * rounded down to a page, so 2^63 less the page size (4 KiB on x86-64, up to
+ * 64 KiB on arm64). Any value from the 64 KiB one up is no limit. */
+const V1_MEMORY_UNLIMITED = 2 ** 63 - 64 * 1024;
 
 /** Where the containers' cgroups are on this host. */
 export type CgroupHost =
