@@ -97,6 +97,13 @@ static void die(const char *fmt, ...) {
   exit(2);
 }
 
+static char *xstrdup(const char *s) {
+  char *d = strdup(s);
+  if (!d)
+    die("out of memory");
+  return d;
+}
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -146,7 +153,7 @@ static void read_spec(FILE *in) {
     char *val = sp ? sp + 1 : line + len;
     if (sp)
       *sp = '\0';
-    char *v = strdup(val);
+    char *v = xstrdup(val);
     size_t vlen = unescape(v);
     if (!strcmp(line, "cmd")) {
       if (ncmds == MAX_CMDS)
@@ -190,9 +197,9 @@ static void read_spec(FILE *in) {
     if (!pw)
       die("command \"%s\": no user %ld", k->name, k->uid);
     k->pw = *pw;
-    k->pw.pw_name = strdup(pw->pw_name);
-    k->pw.pw_dir = strdup(pw->pw_dir);
-    k->pw.pw_shell = strdup(pw->pw_shell);
+    k->pw.pw_name = xstrdup(pw->pw_name);
+    k->pw.pw_dir = xstrdup(pw->pw_dir);
+    k->pw.pw_shell = xstrdup(pw->pw_shell);
     k->ngroups = 64;
     if (getgrouplist(k->pw.pw_name, k->pw.pw_gid, k->groups, &k->ngroups) < 0)
       die("command \"%s\": user %s is in more than 64 groups", k->name, k->pw.pw_name);

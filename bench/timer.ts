@@ -44,7 +44,7 @@ export interface Echoes {
 }
 
 /** Spec values take C escapes; everything below 0x20, DEL and the backslash is escaped. */
-function escape(s: string): string {
+function cEscape(s: string): string {
   return s.replace(/[\\\x00-\x1f\x7f]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
@@ -52,16 +52,16 @@ function escape(s: string): string {
 export function specText(cmds: readonly Command[]): string {
   const lines: string[] = [];
   for (const c of cmds) {
-    lines.push(`cmd ${escape(c.name)}`);
-    if (c.file) lines.push(`file ${escape(c.file)}`);
+    lines.push(`cmd ${cEscape(c.name)}`);
+    if (c.file) lines.push(`file ${cEscape(c.file)}`);
     if (c.uid !== undefined) lines.push(`uid ${c.uid}`);
     if (c.legacy) lines.push('legacy');
     if (c.pty) lines.push('pty');
-    if (c.until !== undefined) lines.push(`until ${escape(c.until)}`);
-    if (c.send !== undefined) lines.push(`send ${escape(c.send)}`);
-    for (const [k, v] of Object.entries(c.env ?? {})) lines.push(`env ${escape(`${k}=${v}`)}`);
-    for (const a of c.pre ?? []) lines.push(`pre ${escape(a)}`);
-    for (const a of c.argv) lines.push(`arg ${escape(a)}`);
+    if (c.until !== undefined) lines.push(`until ${cEscape(c.until)}`);
+    if (c.send !== undefined) lines.push(`send ${cEscape(c.send)}`);
+    for (const [k, v] of Object.entries(c.env ?? {})) lines.push(`env ${cEscape(`${k}=${v}`)}`);
+    for (const a of c.pre ?? []) lines.push(`pre ${cEscape(a)}`);
+    for (const a of c.argv) lines.push(`arg ${cEscape(a)}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -2,6 +2,7 @@
 # the build, and a private installation of cellsh under a root-owned folder
 # (never over a real one) with its removal and a check that nothing was left.
 # The caller sets REPO and defines info() and fatal().
+# shellcheck shell=bash
 
 # Installs the Debian packages named that are missing (and cellsh's own).
 ensure_packages() {
@@ -20,7 +21,7 @@ ensure_packages() {
 # Install scripts run only by name: koffi checks its bundled binary, node-pty
 # (used by the tests and the benchmark to drive terminals) compiles its addon.
 build_tree() {
-  cd "$REPO"
+  cd "$REPO" || fatal "can't enter $REPO"
   local lockhash
   lockhash=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ "$(cat node_modules/.cellsh-lock 2>/dev/null)" != "$lockhash" ] || [ ! -e node_modules/node-pty/build/Release/pty.node ]; then

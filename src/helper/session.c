@@ -58,6 +58,10 @@ static void send_message(int channel, char *text, const int *fds, size_t n_fds) 
     msg.msg_control = control;
     msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    /* NULL only when msg_controllen can't hold a header (cmsg(3)), which the
+     * sizes above rule out; and n_fds past MAX_SENT_FDS would overrun control. */
+    if (!c || n_fds > MAX_SENT_FDS)
+      die(EXIT_INTERNAL, "can't pass %zu fds to cellsh", n_fds);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));

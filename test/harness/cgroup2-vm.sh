@@ -28,23 +28,27 @@ fatal() { printf 'cgroup2-vm.sh: %s\n' "$*" >&2; exit 125; }
 kernel_version() {
   local k
   k=$(find /boot -maxdepth 1 -name 'vmlinuz-*-amd64' -printf '%f\n' | sed 's/^vmlinuz-//' | sort -V | tail -n1)
-  [ -n "$k" ] && [ -d "/lib/modules/$k" ] || fatal "no Debian kernel in /boot (test/run.sh installs linux-image-amd64)"
+  if [ -z "$k" ] || [ ! -d "/lib/modules/$k" ]; then
+    fatal "no Debian kernel in /boot (test/run.sh installs linux-image-amd64)"
+  fi
   printf '%s\n' "$k"
 }
 
 # A module and everything it needs, dependencies first (from modules.dep).
 module_closure() {
-  local kver=$1 mod=$2 dep path
+  local kver=$1 mod=$2 dep path deps
   path=$(awk -F: -v m="$mod.ko" '{n = split($1, p, "/"); if (p[n] == m) {print $1; exit}}' "/lib/modules/$kver/modules.dep")
   [ -n "$path" ] || return 0 # built in
-  for dep in $(awk -F: -v p="$path" '$1 == p {print $2}' "/lib/modules/$kver/modules.dep"); do
+  mapfile -t deps < <(awk -F: -v p="$path" '$1 == p {n = split($2, d, " "); for (i = 1; i <= n; i++) print d[i]}' "/lib/modules/$kver/modules.dep")
+  for dep in "${deps[@]}"; do
     module_closure "$kver" "$(basename "$dep" .ko)"
   done
   printf '%s\n' "$path"
 }
 
 initramfs() {
-  local kver=$1 out=$CACHE/initramfs-$kver.gz
+  local kver=$1
+  local out=$CACHE/initramfs-$kver.gz
   local stamp
   stamp=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
   if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then printf '%s\n' "$out"; return; fi

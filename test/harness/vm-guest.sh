@@ -1,5 +1,6 @@
 # The guest's first process after switch_root (appended to boot.sh by
 # cgroup2-vm.sh, which sets "$@" to the script and its arguments).
+# shellcheck shell=bash
 hostname cellsh-vm
 modprobe virtio_blk 2>/dev/null || true
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts 2>/dev/null || true
