@@ -30,8 +30,36 @@ export interface Sizes {
   readonly sshThruMiB: number;
 }
 
-export const FULL: Sizes = { runs: 40, warmup: 3, loginRuns: 20, thruRuns: 5, thruMiB: 32, pings: 400, idleContainers: 10, sessions: 5, scaleUsers: 50, enrolledUsers: 100_000, sshRuns: 15, crowdLogins: 100, sshThruMiB: 48 };
-export const QUICK: Sizes = { runs: 6, warmup: 1, loginRuns: 4, thruRuns: 2, thruMiB: 4, pings: 60, idleContainers: 3, sessions: 2, scaleUsers: 8, enrolledUsers: 10_000, sshRuns: 3, crowdLogins: 20, sshThruMiB: 4 };
+export const FULL: Sizes = {
+  runs: 40,
+  warmup: 3,
+  loginRuns: 20,
+  thruRuns: 5,
+  thruMiB: 32,
+  pings: 400,
+  idleContainers: 10,
+  sessions: 5,
+  scaleUsers: 50,
+  enrolledUsers: 100_000,
+  sshRuns: 15,
+  crowdLogins: 100,
+  sshThruMiB: 48,
+};
+export const QUICK: Sizes = {
+  runs: 6,
+  warmup: 1,
+  loginRuns: 4,
+  thruRuns: 2,
+  thruMiB: 4,
+  pings: 60,
+  idleContainers: 3,
+  sessions: 2,
+  scaleUsers: 8,
+  enrolledUsers: 10_000,
+  sshRuns: 3,
+  crowdLogins: 20,
+  sshThruMiB: 4,
+};
 
 /** The bench's users by role; `pool` are the rest (memory, scale). */
 export interface Users {

@@ -49,7 +49,13 @@ function sh(cmd: string, args: string[]): string {
 /** The date and machine, as the README quotes them. */
 function machine(): string {
   const cg = sh('/usr/bin/stat', ['-fc', '%T', '/sys/fs/cgroup']) === 'cgroup2fs' ? 'cgroup v2' : 'cgroup v1 (hybrid)';
-  const debian = (() => { try { return readFileSync('/etc/debian_version', 'utf8').trim(); } catch { return '?'; } })();
+  const debian = (() => {
+    try {
+      return readFileSync('/etc/debian_version', 'utf8').trim();
+    } catch {
+      return '?';
+    }
+  })();
   return [
     `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${sh('git', ['-C', join(__dirname, '..', '..'), 'rev-parse', '--short', 'HEAD'])}.`,
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${sh('uname', ['-r'])}, Debian ${debian}, ${cg}, Node ${process.version}.`,
@@ -65,7 +71,9 @@ async function main(): Promise<number> {
     return 77;
   }
   const sizes = args.quick ? QUICK : FULL;
-  const progress = (msg: string): void => { process.stderr.write(`bench: ${msg}\n`); };
+  const progress = (msg: string): void => {
+    process.stderr.write(`bench: ${msg}\n`);
+  };
   const work = mkdtempSync('/tmp/cellsh-bench-');
   chmodSync(work, 0o755);
   const prompt = 'cellsh-bench$ ';
@@ -77,15 +85,30 @@ async function main(): Promise<number> {
     removeUsers(inst, users);
     rmSync(work, { recursive: true, force: true });
   };
-  process.on('SIGINT', () => { cleanUp(); process.exit(130); });
-  process.on('SIGTERM', () => { cleanUp(); process.exit(143); });
+  process.on('SIGINT', () => {
+    cleanUp();
+    process.exit(130);
+  });
+  process.on('SIGTERM', () => {
+    cleanUp();
+    process.exit(143);
+  });
   try {
     progress(`creating ${3 + Math.max(sizes.idleContainers, sizes.scaleUsers)} users and the baselines' containers`);
     users = createUsers(inst, 3 + Math.max(sizes.idleContainers, sizes.scaleUsers), prompt);
     const [warm, cold, settings, ...pool] = users as [BenchUser, BenchUser, BenchUser, ...BenchUser[]];
     mustApply(inst, `defaults: {}\nusers:\n  ${settings.name}:\n    user_may_set: [env]\n`);
     baselines = setUpBaselines(work, warm.uid);
-    const bench: Bench = { inst, timer, work, sizes, users: { warm, cold, settings, pool }, baselines, prompt, progress };
+    const bench: Bench = {
+      inst,
+      timer,
+      work,
+      sizes,
+      users: { warm, cold, settings, pool },
+      baselines,
+      prompt,
+      progress,
+    };
 
     const commands = measureCommands(bench);
     const interactive = measureInteractive(bench);
@@ -97,16 +120,47 @@ async function main(): Promise<number> {
     const throughputBytes = terminal.runs.get('thru-cellsh')?.bytes[0] ?? 0;
     const expected = Number(/(\d+) bytes expected/.exec(terminal.tables[0]!.notes[0]!)?.[1] ?? throughputBytes);
     const v = verdicts({ commands, interactive, terminal, memory, scale, enrolled, ssh, throughputBytes: expected });
-    const tables: Table[] = [targetsTable(v), ...commands.tables, interactive.table, ...terminal.tables, ...memory.tables, scale.table, ...ssh.tables, enrolled.table];
-    process.stdout.write(`## cellsh benchmark${args.quick ? ' (--quick: few samples, a smoke check)' : ''}\n\n${machine()}\n\n${tables.map(renderTable).join('\n')}`);
+    const tables: Table[] = [
+      targetsTable(v),
+      ...commands.tables,
+      interactive.table,
+      ...terminal.tables,
+      ...memory.tables,
+      scale.table,
+      ...ssh.tables,
+      enrolled.table,
+    ];
+    process.stdout.write(
+      `## cellsh benchmark${args.quick ? ' (--quick: few samples, a smoke check)' : ''}\n\n${machine()}\n\n${tables.map(renderTable).join('\n')}`,
+    );
     if (args.json) {
-      writeFileSync(args.json, JSON.stringify({
-        machine: machine(), sizes, verdicts: v, tables,
-        samples: { commands: Object.fromEntries(commands.runs), interactive: Object.fromEntries(interactive.runs), terminal: Object.fromEntries(terminal.runs), echoes: Object.fromEntries(terminal.echoes) },
-        memory: { idle: memory.idle, sessions: memory.sessions }, scale: { rounds: scale.rounds, leftovers: scale.leftovers },
-        enrolled: { runs: Object.fromEntries(enrolled.runs), applyMs: enrolled.applyMs, applyTenthMs: enrolled.applyTenthMs },
-        ssh: { runs: Object.fromEntries(ssh.runs), echoes: Object.fromEntries(ssh.echoes), crowd: ssh.crowd },
-      }, null, 2) + '\n');
+      writeFileSync(
+        args.json,
+        JSON.stringify(
+          {
+            machine: machine(),
+            sizes,
+            verdicts: v,
+            tables,
+            samples: {
+              commands: Object.fromEntries(commands.runs),
+              interactive: Object.fromEntries(interactive.runs),
+              terminal: Object.fromEntries(terminal.runs),
+              echoes: Object.fromEntries(terminal.echoes),
+            },
+            memory: { idle: memory.idle, sessions: memory.sessions },
+            scale: { rounds: scale.rounds, leftovers: scale.leftovers },
+            enrolled: {
+              runs: Object.fromEntries(enrolled.runs),
+              applyMs: enrolled.applyMs,
+              applyTenthMs: enrolled.applyTenthMs,
+            },
+            ssh: { runs: Object.fromEntries(ssh.runs), echoes: Object.fromEntries(ssh.echoes), crowd: ssh.crowd },
+          },
+          null,
+          2,
+        ) + '\n',
+      );
       progress(`wrote ${args.json}`);
     }
     return 0;
@@ -115,7 +169,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (e: unknown) => {
-  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -56,7 +56,11 @@ export function sampleStats(runs: Runs | undefined, field: 'ms' | 'first_ms' = '
 }
 
 /** Rows of median/min/max/runs and a ratio to the row each names. */
-export function timingRows(rows: readonly Row[], results: ReadonlyMap<string, Runs>, field: 'ms' | 'first_ms' = 'ms'): string[][] {
+export function timingRows(
+  rows: readonly Row[],
+  results: ReadonlyMap<string, Runs>,
+  field: 'ms' | 'first_ms' = 'ms',
+): string[][] {
   return rows.map((r) => {
     const runs = results.get(r.key);
     const s = r.unavailable ? undefined : sampleStats(runs, field);

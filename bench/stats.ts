@@ -27,5 +27,12 @@ function median(sorted: readonly number[]): number {
 export function stats(values: readonly number[]): Stats | undefined {
   if (values.length === 0) return undefined;
   const s = [...values].sort((a, b) => a - b);
-  return { n: s.length, median: median(s), min: s[0]!, max: s[s.length - 1]!, p90: percentile(s, 90), p99: percentile(s, 99) };
+  return {
+    n: s.length,
+    median: median(s),
+    min: s[0]!,
+    max: s[s.length - 1]!,
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+  };
 }

@@ -36,12 +36,22 @@ function med(runs: ReadonlyMap<string, Runs>, key: string, field: 'ms' | 'first_
 /** The median MB/s, first byte to last, of a throughput command. */
 function rate(runs: ReadonlyMap<string, Runs>, key: string): number | undefined {
   const r = runs.get(key);
-  return r && r.errors === 0 ? stats(r.bytes.map((b, i) => b / Math.max(0.001, r.last_ms[i]! - r.first_ms[i]!)))?.median : undefined;
+  return r && r.errors === 0
+    ? stats(r.bytes.map((b, i) => b / Math.max(0.001, r.last_ms[i]! - r.first_ms[i]!)))?.median
+    : undefined;
 }
 
 /** a/b against a limit: "0.41× (≤ 1×)" and whether it holds. */
-function ratio(path: string, target: string, a: number | undefined, b: number | undefined, limit: number, atLeast = false): Verdict {
-  if (a === undefined || b === undefined) return { path, target, measured: 'not measured (see the tables)', met: undefined };
+function ratio(
+  path: string,
+  target: string,
+  a: number | undefined,
+  b: number | undefined,
+  limit: number,
+  atLeast = false,
+): Verdict {
+  if (a === undefined || b === undefined)
+    return { path, target, measured: 'not measured (see the tables)', met: undefined };
   const r = a / b;
   return { path, target, measured: `${r.toFixed(2)}×`, met: atLeast ? r >= limit : r <= limit };
 }
@@ -56,26 +66,61 @@ export function verdicts(all: AllResults): Verdict[] {
   };
   const cellshEcho = echo('echo-cellsh');
   const thru = t.get('thru-cellsh');
-  const everyByte = thru && thru.errors === 0 && thru.bytes.length > 0 ? thru.bytes.every((b) => b === all.throughputBytes) : undefined;
+  const everyByte =
+    thru && thru.errors === 0 && thru.bytes.length > 0 ? thru.bytes.every((b) => b === all.throughputBytes) : undefined;
   const idle = all.memory.idle.usedDelta;
   const scaleErrors = all.scale.rounds.reduce((n, r) => n + r.errors, 0);
   return [
-    ratio('launcher alone: `cellsh -c true`, container running', '≤ crun exec', med(c, 'cellsh-warm'), med(c, 'crun-exec'), 1),
+    ratio(
+      'launcher alone: `cellsh -c true`, container running',
+      '≤ crun exec',
+      med(c, 'cellsh-warm'),
+      med(c, 'crun-exec'),
+      1,
+    ),
     ratio('the same (stretch)', '≤ 2× nsenter', med(c, 'cellsh-warm'), med(c, 'nsenter'), 2),
     ratio('launcher alone: `cellsh -c true`, first login', '≤ crun run', med(c, 'cellsh-cold'), med(c, 'crun-run'), 1),
-    ratio('interactive login, container running, to the prompt', '≤ 1.1× node-pty spawn /bin/true', med(i, 'login-warm', 'first_ms'), med(i, 'nodepty', 'first_ms'), 1.1),
+    ratio(
+      'interactive login, container running, to the prompt',
+      '≤ 1.1× node-pty spawn /bin/true',
+      med(i, 'login-warm', 'first_ms'),
+      med(i, 'nodepty', 'first_ms'),
+      1.1,
+    ),
     ratio('helper alone, create', '≤ 1.5× unshare', med(c, 'helper-create'), med(c, 'unshare'), 1.5),
     ratio('helper alone, join', '≤ 1.5× nsenter', med(c, 'helper-join'), med(c, 'nsenter'), 1.5),
-    ratio('terminal throughput (first to last byte)', '≥ 0.9× script', rate(t, 'thru-cellsh'), rate(t, 'thru-script'), 0.9, true),
-    { path: 'every byte of the output arrives', target: 'all runs', measured: everyByte === undefined ? 'not measured' : everyByte ? 'all runs' : 'bytes missing', met: everyByte },
+    ratio(
+      'terminal throughput (first to last byte)',
+      '≥ 0.9× script',
+      rate(t, 'thru-cellsh'),
+      rate(t, 'thru-script'),
+      0.9,
+      true,
+    ),
+    {
+      path: 'every byte of the output arrives',
+      target: 'all runs',
+      measured: everyByte === undefined ? 'not measured' : everyByte ? 'all runs' : 'bytes missing',
+      met: everyByte,
+    },
     ratio('echo latency, median', '≤ 1.3× script', cellshEcho?.median, echo('echo-script')?.median, 1.3),
     cellshEcho
-      ? { path: 'echo latency, p99', target: '< 5 ms', measured: `${(cellshEcho.p99 / 1000).toFixed(2)} ms`, met: cellshEcho.p99 < 5000 }
+      ? {
+          path: 'echo latency, p99',
+          target: '< 5 ms',
+          measured: `${(cellshEcho.p99 / 1000).toFixed(2)} ms`,
+          met: cellshEcho.p99 < 5000,
+        }
       : { path: 'echo latency, p99', target: '< 5 ms', measured: 'not measured', met: undefined },
     { path: 'idle container, host memory', target: '< 1 MiB', measured: fmtBytes(idle), met: idle < 1 << 20 },
     ...sshVerdicts(all.ssh),
     ...enrolledVerdicts(all.enrolled),
-    { path: `${all.scale.rounds[0]?.users ?? 0} users at once`, target: '0 errors, nothing left after stop', measured: `${scaleErrors} errors; ${all.scale.leftovers || 'nothing left'}`, met: scaleErrors === 0 && !all.scale.leftovers },
+    {
+      path: `${all.scale.rounds[0]?.users ?? 0} users at once`,
+      target: '0 errors, nothing left after stop',
+      measured: `${scaleErrors} errors; ${all.scale.leftovers || 'nothing left'}`,
+      met: scaleErrors === 0 && !all.scale.leftovers,
+    },
   ];
 }
 
@@ -98,7 +143,9 @@ function sshVerdicts(s: SshResults): Verdict[] {
   };
   const thru = (w: string): number | undefined => {
     const t = r.get(`thru-${w}`);
-    return t && t.errors === 0 ? stats(t.bytes.map((b, i) => b / Math.max(0.001, t.last_ms[i]! - t.first_ms[i]!)))?.median : undefined;
+    return t && t.errors === 0
+      ? stats(t.bytes.map((b, i) => b / Math.max(0.001, t.last_ms[i]! - t.first_ms[i]!)))?.median
+      : undefined;
   };
   const crowdErrors = s.crowd.cellsh.errors + s.crowd.plain.errors;
   return [
@@ -114,22 +161,54 @@ function sshVerdicts(s: SshResults): Verdict[] {
     terminal('`ssh -A host`, to the prompt', 'login-agent', 'first_ms'),
     ratio('terminal throughput through sshd', '≥ 0.9× plain account', thru('cellsh'), thru('plain'), 0.9, true),
     ratio('keystroke echo through sshd, median', '≤ 1.1× plain account', echo('cellsh'), echo('plain'), 1.1),
-    { ...ratio(`${s.crowd.logins} ssh logins at once over ${s.crowd.users} users, per login`, '≤ 1.2× plain accounts, 0 errors',
-      s.crowd.cellsh.medianMs, s.crowd.plain.medianMs, 1.2), ...(crowdErrors ? { measured: `${crowdErrors} errors`, met: false } : {}) },
+    {
+      ...ratio(
+        `${s.crowd.logins} ssh logins at once over ${s.crowd.users} users, per login`,
+        '≤ 1.2× plain accounts, 0 errors',
+        s.crowd.cellsh.medianMs,
+        s.crowd.plain.medianMs,
+        1.2,
+      ),
+      ...(crowdErrors ? { measured: `${crowdErrors} errors`, met: false } : {}),
+    },
   ];
 }
 
 /** A login at any number of enrolled users; apply linear and within 30 s at 100,000. */
 function enrolledVerdicts(e: EnrolledResults): Verdict[] {
   const n = e.large.toLocaleString('en');
-  const perUser = (ms: number | undefined, users: number): number | undefined => (ms === undefined ? undefined : ms / users);
+  const perUser = (ms: number | undefined, users: number): number | undefined =>
+    ms === undefined ? undefined : ms / users;
   return [
-    ratio(`launcher alone: \`cellsh -c true\`, ${n} users enrolled`, `≤ 1.05× at ${e.small}`, med(e.runs, 'launcher-large'), med(e.runs, 'launcher-small'), 1.05),
-    ratio(`Node path: \`cellsh -c true\`, ${n} users enrolled`, `≤ 1.05× at ${e.small}`, med(e.runs, 'node-large'), med(e.runs, 'node-small'), 1.05),
+    ratio(
+      `launcher alone: \`cellsh -c true\`, ${n} users enrolled`,
+      `≤ 1.05× at ${e.small}`,
+      med(e.runs, 'launcher-large'),
+      med(e.runs, 'launcher-small'),
+      1.05,
+    ),
+    ratio(
+      `Node path: \`cellsh -c true\`, ${n} users enrolled`,
+      `≤ 1.05× at ${e.small}`,
+      med(e.runs, 'node-large'),
+      med(e.runs, 'node-small'),
+      1.05,
+    ),
     e.applyMs === undefined
       ? { path: `\`cellsh-admin apply\`, ${n} users`, target: '≤ 30 s', measured: 'failed', met: false }
-      : { path: `\`cellsh-admin apply\`, ${n} users`, target: '≤ 30 s', measured: `${(e.applyMs / 1000).toFixed(1)} s`, met: e.applyMs <= 30_000 },
-    ratio(`apply's time per user, ${n} against ${(e.large / 10).toLocaleString('en')}`, '≤ 1.3× (linear)', perUser(e.applyMs, e.large), perUser(e.applyTenthMs, e.large / 10), 1.3),
+      : {
+          path: `\`cellsh-admin apply\`, ${n} users`,
+          target: '≤ 30 s',
+          measured: `${(e.applyMs / 1000).toFixed(1)} s`,
+          met: e.applyMs <= 30_000,
+        },
+    ratio(
+      `apply's time per user, ${n} against ${(e.large / 10).toLocaleString('en')}`,
+      '≤ 1.3× (linear)',
+      perUser(e.applyMs, e.large),
+      perUser(e.applyTenthMs, e.large / 10),
+      1.3,
+    ),
     { path: 'extra users removed afterwards', target: 'all', measured: e.leftovers || 'all', met: !e.leftovers },
   ];
 }

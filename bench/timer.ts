@@ -45,7 +45,9 @@ export interface Echoes {
 
 /** Spec values take C escapes; everything below 0x20, DEL and the backslash is escaped. */
 function cEscape(s: string): string {
-  return s.replace(/[\\\x00-\x1f\x7f]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return s.replace(/[\\\x00-\x1f\x7f]/g, (c) =>
+    c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 /** The timer's input for these commands. */
@@ -67,11 +69,19 @@ export function specText(cmds: readonly Command[]): string {
 }
 
 function parseLines<T>(out: string): T[] {
-  return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as T);
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as T);
 }
 
 function invoke(timer: string, args: readonly string[], cmds: readonly Command[], timeoutMs: number): string {
-  const r = spawnSync(timer, args, { input: specText(cmds), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  const r = spawnSync(timer, args, {
+    input: specText(cmds),
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 64 << 20,
+  });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`the timer exited ${r.status}: ${r.stderr}`);
   return r.stdout;
@@ -82,30 +92,57 @@ function byName<T extends { name: string }>(items: readonly T[]): Map<string, T>
 }
 
 /** Runs every command `runs` times (after `warmup`), interleaved in a new order each round. */
-export function timeRuns(timer: string, cmds: readonly Command[], o: { runs: number; warmup: number; timeoutS?: number }): Map<string, Runs> {
+export function timeRuns(
+  timer: string,
+  cmds: readonly Command[],
+  o: { runs: number; warmup: number; timeoutS?: number },
+): Map<string, Runs> {
   const timeoutS = o.timeoutS ?? 60;
-  const out = invoke(timer, ['run', '--runs', String(o.runs), '--warmup', String(o.warmup), '--timeout', String(timeoutS)], cmds,
-    (o.runs + o.warmup) * cmds.length * (timeoutS + 5) * 1000);
+  const out = invoke(
+    timer,
+    ['run', '--runs', String(o.runs), '--warmup', String(o.warmup), '--timeout', String(timeoutS)],
+    cmds,
+    (o.runs + o.warmup) * cmds.length * (timeoutS + 5) * 1000,
+  );
   return byName(parseLines<Runs>(out));
 }
 
 /** Starts every command on a terminal and times single-byte echoes, interleaved. */
-export function timeEchoes(timer: string, cmds: readonly Command[], o: { pings: number; gapUs: number }): Map<string, Echoes> {
-  const out = invoke(timer, ['echo', '--pings', String(o.pings), '--gap-us', String(o.gapUs), '--timeout', '60'], cmds,
-    (cmds.length * 80 + o.pings * cmds.length * 3) * 1000);
+export function timeEchoes(
+  timer: string,
+  cmds: readonly Command[],
+  o: { pings: number; gapUs: number },
+): Map<string, Echoes> {
+  const out = invoke(
+    timer,
+    ['echo', '--pings', String(o.pings), '--gap-us', String(o.gapUs), '--timeout', '60'],
+    cmds,
+    (cmds.length * 80 + o.pings * cmds.length * 3) * 1000,
+  );
   return byName(parseLines<Echoes>(out));
 }
 
 /** Starts every command at the same moment; each one's time and the wall time to the last. */
-export function burst(timer: string, cmds: readonly Command[], timeoutS: number): { runs: Map<string, Runs>; wallMs: number } {
-  const lines = parseLines<Runs & { wall_ms?: number }>(invoke(timer, ['burst', '--timeout', String(timeoutS)], cmds, (timeoutS + 30) * 1000));
+export function burst(
+  timer: string,
+  cmds: readonly Command[],
+  timeoutS: number,
+): { runs: Map<string, Runs>; wallMs: number } {
+  const lines = parseLines<Runs & { wall_ms?: number }>(
+    invoke(timer, ['burst', '--timeout', String(timeoutS)], cmds, (timeoutS + 30) * 1000),
+  );
   const wall = lines.find((l) => l.wall_ms !== undefined)?.wall_ms ?? NaN;
   return { runs: byName(lines.filter((l) => l.wall_ms === undefined)), wallMs: wall };
 }
 
 /** Keeps every command on a terminal (each past its `until`) while `during` runs with
  * their pids (-1: never got ready), then hangs them up. */
-export async function hold<T>(timer: string, specFile: string, cmds: readonly Command[], during: (pids: number[]) => Promise<T>): Promise<{ value: T; runs: Map<string, Runs> }> {
+export async function hold<T>(
+  timer: string,
+  specFile: string,
+  cmds: readonly Command[],
+  during: (pids: number[]) => Promise<T>,
+): Promise<{ value: T; runs: Map<string, Runs> }> {
   writeFileSync(specFile, specText(cmds));
   const child = spawn(timer, ['hold', '--spec', specFile, '--timeout', '60'], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';

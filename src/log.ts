@@ -16,10 +16,27 @@ export type EventName = LogEventName;
 /** Fields each event carries besides pino's own (level, time, pid, hostname, msg): the
  * contract's LOG_EVENTS, typed. */
 export interface EventFields {
-  'login': { user: string; uid: number; session: string; mode: 'login' | 'command'; tty: boolean; command?: string; ssh_connection?: string; user_settings?: string };
+  'login': {
+    user: string;
+    uid: number;
+    session: string;
+    mode: 'login' | 'command';
+    tty: boolean;
+    command?: string;
+    ssh_connection?: string;
+    user_settings?: string;
+  };
   'container-start': { user: string; uid: number; session: string; container: string; init_pid: number };
   'container-join': { user: string; uid: number; session: string; container: string };
-  'exit': { user: string; uid: number; session: string; container: string; status: number; signal?: number; duration_ms: number };
+  'exit': {
+    user: string;
+    uid: number;
+    session: string;
+    container: string;
+    status: number;
+    signal?: number;
+    duration_ms: number;
+  };
   'denied': { uid: number; reason: string; code: number; user?: string; session?: string };
   'error': { uid: number; reason: string; code: number; user?: string; session?: string };
   'oom': { user: string; uid: number; session: string; container: string; limit: string; count: number };
@@ -38,15 +55,30 @@ export interface EventFields {
 }
 
 /** The contract's field names of an event, without the "?" of optional ones. */
-type ContractFields<E extends EventName> = (typeof LOG_EVENTS)[E]['fields'][number] extends infer F ? (F extends `${infer N}?` ? N : F) : never;
+type ContractFields<E extends EventName> = (typeof LOG_EVENTS)[E]['fields'][number] extends infer F
+  ? F extends `${infer N}?`
+    ? N
+    : F
+  : never;
 /** A field EventFields and the contract disagree on (never when they agree). */
-type FieldDrift = { [E in EventName]: Exclude<keyof EventFields[E], ContractFields<E>> | Exclude<ContractFields<E>, keyof EventFields[E]> }[EventName];
+type FieldDrift = {
+  [E in EventName]: Exclude<keyof EventFields[E], ContractFields<E>> | Exclude<ContractFields<E>, keyof EventFields[E]>;
+}[EventName];
 /** Fails to compile, naming the field, when EventFields drifts from the contract. */
 const eventFieldsMatchTheContract: [FieldDrift] extends [never] ? true : FieldDrift = true;
 void eventFieldsMatchTheContract;
 
 /** A parsed log line. */
-export type LogRecord = { [E in EventName]: { event: E; level: number; time: number; pid: number; hostname: string; msg: string } & EventFields[E] }[EventName];
+export type LogRecord = {
+  [E in EventName]: {
+    event: E;
+    level: number;
+    time: number;
+    pid: number;
+    hostname: string;
+    msg: string;
+  } & EventFields[E];
+}[EventName];
 
 /** pino's own fields, on every line. */
 const PINO_FIELDS = ['level', 'time', 'pid', 'hostname', 'msg', 'event'];
@@ -61,7 +93,9 @@ export function logRecordProblem(record: Readonly<Record<string, unknown>>): str
   const missing = fields.filter((f) => !f.endsWith('?') && !(f in record));
   if (missing.length > 0) return `${event}: no ${missing.join(', ')}`;
   const known = new Set([...PINO_FIELDS, ...fields.map((f) => f.replace(/\?$/, ''))]);
-  const extra = Object.keys(record).filter((k) => !known.has(k) && !(k.endsWith('_truncated') && known.has(k.slice(0, -10))));
+  const extra = Object.keys(record).filter(
+    (k) => !known.has(k) && !(k.endsWith('_truncated') && known.has(k.slice(0, -10))),
+  );
   return extra.length > 0 ? `${event}: unexpected ${extra.join(', ')}` : undefined;
 }
 
@@ -79,13 +113,23 @@ export function openAuditLog(file: string): { log: EventLogger; close(): void } 
   const fd = openSync(file, 'a', 0o600);
   const dest = pino.destination({ dest: fd, sync: true });
   const log = pino({ base: { pid: process.pid, hostname: hostnameOf() } }, dest);
-  return { log, close: () => { dest.flushSync(); closeSync(fd); } };
+  return {
+    log,
+    close: () => {
+      dest.flushSync();
+      closeSync(fd);
+    },
+  };
 }
 
 /** A logger that keeps records in memory, for tests. */
 export function memoryLogger(): { log: EventLogger; records: Array<Record<string, unknown>> } {
   const records: Array<Record<string, unknown>> = [];
-  const stream = { write(line: string) { records.push(JSON.parse(line) as Record<string, unknown>); } };
+  const stream = {
+    write(line: string) {
+      records.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  };
   return { log: pino({ base: { pid: process.pid, hostname: hostnameOf() } }, stream), records };
 }
 

@@ -9,7 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, renameSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { enrolledUsers, nssDirectory } from '../../src/sys/users.js';
-import { readAccounts, removeBulkUsers, withBulk, writeAccounts, type AccountFiles } from '../../test/helpers/bulk-users.js';
+import {
+  readAccounts,
+  removeBulkUsers,
+  withBulk,
+  writeAccounts,
+  type AccountFiles,
+} from '../../test/helpers/bulk-users.js';
 import type { Bench } from '../context.js';
 import { fmtBytes, fmtMs, timingRows, TIMING_HEAD, type Row, type Table } from '../report.js';
 import { timeRuns, type Command, type Runs } from '../timer.js';
@@ -76,7 +82,10 @@ export function measureEnrolled(bench: Bench): EnrolledResults {
     bench.progress(`enrolled users: applying for ${large / 10} and ${large} users`);
     writeAccounts(withBulk(original, large / 10 - small, inst.group));
     applyTenthMs = timedApply(bench);
-    const b: State = { accounts: withBulk(original, large - small, inst.group), compiled: `${bench.work}/policy.large` };
+    const b: State = {
+      accounts: withBulk(original, large - small, inst.group),
+      compiled: `${bench.work}/policy.large`,
+    };
     writeAccounts(b.accounts);
     applyMs = timedApply(bench);
     compiledBytes = statSync(inst.compiledPolicy).size;
@@ -84,12 +93,26 @@ export function measureEnrolled(bench: Bench): EnrolledResults {
     const per = Math.max(2, Math.ceil(sizes.runs / BLOCKS));
     bench.progress(`enrolled users: ${small} against ${large}, ${BLOCKS} blocks of ${per} runs each, taking turns`);
     for (let i = 0; i < BLOCKS; i++) {
-      for (const [tag, state] of [['small', a], ['large', b]] as const) {
+      for (const [tag, state] of [
+        ['small', a],
+        ['large', b],
+      ] as const) {
         enter(bench, state);
         for (const [name, r] of timeRuns(bench.timer, cmds, { runs: per, warmup: 1 })) {
           const key = `${name}-${tag}`;
           const had = runs.get(key);
-          runs.set(key, had ? { ...r, name: key, ms: [...had.ms, ...r.ms], errors: had.errors + r.errors, error: had.error || r.error } : { ...r, name: key });
+          runs.set(
+            key,
+            had
+              ? {
+                  ...r,
+                  name: key,
+                  ms: [...had.ms, ...r.ms],
+                  errors: had.errors + r.errors,
+                  error: had.error || r.error,
+                }
+              : { ...r, name: key },
+          );
         }
       }
       enter(bench, a);
@@ -98,7 +121,9 @@ export function measureEnrolled(bench: Bench): EnrolledResults {
     removeBulkUsers();
     timedApply(bench); // the bench's own users again, from the account files as they were
   }
-  const left = readAccounts().passwd.split('\n').filter((l) => l.startsWith('cellsh-t-n')).length;
+  const left = readAccounts()
+    .passwd.split('\n')
+    .filter((l) => l.startsWith('cellsh-t-n')).length;
   const leftovers = left ? `${left} extra users still in /etc/passwd` : '';
   const vsLauncher = { key: 'launcher-small', label: `${small} users` };
   const vsNode = { key: 'node-small', label: `${small} users` };
@@ -110,7 +135,13 @@ export function measureEnrolled(bench: Bench): EnrolledResults {
   ];
   const applyCell = (ms: number | undefined): string => (ms === undefined ? 'failed' : `${fmtMs(ms)} ms`);
   return {
-    runs, small, large, applyTenthMs, applyMs, compiledBytes, leftovers,
+    runs,
+    small,
+    large,
+    applyTenthMs,
+    applyMs,
+    compiledBytes,
+    leftovers,
     table: {
       title: `Enrolled users: a login at ${small} and at ${large.toLocaleString('en')} enrolled users`,
       head: [...TIMING_HEAD],

@@ -32,7 +32,15 @@ function round(bench: Bench, what: string, cmds: readonly Command[]): ScaleRound
   const all = [...runs.values()];
   const ms = stats(all.flatMap((r) => r.ms));
   const errors = all.reduce((n, r) => n + r.errors, 0);
-  return { what, users: cmds.length, wallMs, medianMs: ms?.median, maxMs: ms?.max, errors, firstError: all.find((r) => r.error)?.error ?? '' };
+  return {
+    what,
+    users: cmds.length,
+    wallMs,
+    medianMs: ms?.median,
+    maxMs: ms?.max,
+    errors,
+    firstError: all.find((r) => r.error)?.error ?? '',
+  };
 }
 
 /** Everything of these users' containers still on the host, as one line ("" none). */
@@ -54,22 +62,40 @@ function leftovers(bench: Bench, uids: readonly number[]): string {
 export function measureScale(bench: Bench): ScaleResults {
   const { inst } = bench;
   const users = bench.users.pool.slice(0, bench.sizes.scaleUsers);
-  const cmds = users.map((u): Command => ({ name: u.name, uid: u.uid, file: inst.launcher, argv: ['cellsh', '-c', 'echo ok'] }));
+  const cmds = users.map(
+    (u): Command => ({ name: u.name, uid: u.uid, file: inst.launcher, argv: ['cellsh', '-c', 'echo ok'] }),
+  );
   for (const u of users) spawnSync(inst.helper, ['stop', String(u.uid)]);
   bench.progress(`scale: ${users.length} users logging in at once, twice`);
-  const rounds = [round(bench, 'first login (every container created)', cmds), round(bench, 'again (every container running)', cmds)];
+  const rounds = [
+    round(bench, 'first login (every container created)', cmds),
+    round(bench, 'again (every container running)', cmds),
+  ];
   const running = users.filter((u) => existsSync(join(inst.stateDir, `${u.uid}.state`))).length;
   for (const u of users) spawnSync(inst.helper, ['stop', String(u.uid)]);
   // A stopped container's last processes may take a moment to be reaped.
-  let left = leftovers(bench, users.map((u) => u.uid));
+  let left = leftovers(
+    bench,
+    users.map((u) => u.uid),
+  );
   for (let i = 0; i < 50 && left; i++) {
     spawnSync('/bin/sleep', ['0.1']);
-    left = leftovers(bench, users.map((u) => u.uid));
+    left = leftovers(
+      bench,
+      users.map((u) => u.uid),
+    );
   }
-  const rows = rounds.map((r) => [r.what, String(r.users), fmtMs(r.wallMs), r.medianMs === undefined ? '–' : fmtMs(r.medianMs),
-    r.maxMs === undefined ? '–' : fmtMs(r.maxMs), r.errors ? `${r.errors}: ${r.firstError.replace(/\s+/g, ' ').slice(0, 120)}` : '0']);
+  const rows = rounds.map((r) => [
+    r.what,
+    String(r.users),
+    fmtMs(r.wallMs),
+    r.medianMs === undefined ? '–' : fmtMs(r.medianMs),
+    r.maxMs === undefined ? '–' : fmtMs(r.maxMs),
+    r.errors ? `${r.errors}: ${r.firstError.replace(/\s+/g, ' ').slice(0, 120)}` : '0',
+  ]);
   return {
-    rounds, leftovers: left,
+    rounds,
+    leftovers: left,
     table: {
       title: `Scale: ${users.length} users logging in at the same moment (\`cellsh -c "echo ok"\`)`,
       head: ['round', 'users', 'wall ms (all done)', 'median ms per login', 'max ms', 'errors'],

@@ -24,7 +24,12 @@ export interface SshResults {
   /** Bytes a complete throughput run delivers. */
   readonly thruBytes: number;
   /** 100 logins at once: per-login median ms and errors, each kind of account. */
-  readonly crowd: { readonly cellsh: CrowdRound; readonly plain: CrowdRound; readonly users: number; readonly logins: number };
+  readonly crowd: {
+    readonly cellsh: CrowdRound;
+    readonly plain: CrowdRound;
+    readonly users: number;
+    readonly logins: number;
+  };
 }
 
 export interface CrowdRound {
@@ -70,8 +75,22 @@ function plainUser(bench: Bench, suffix: string, c: Cleanups): TestUser {
 
 /** An ssh connection left open to multiplex sessions on (ssh -M), stopped by pid. */
 async function master(sshd: TestSshd, user: TestUser, socket: string, c: Cleanups): Promise<void> {
-  const proc: ChildProcess = spawn('ssh', [...sshd.clientOptions(), '-M', '-N', '-S', socket, '-o', 'ControlPersist=no',
-    '-p', String(sshd.port), sshd.target(user)], { stdio: 'ignore' });
+  const proc: ChildProcess = spawn(
+    'ssh',
+    [
+      ...sshd.clientOptions(),
+      '-M',
+      '-N',
+      '-S',
+      socket,
+      '-o',
+      'ControlPersist=no',
+      '-p',
+      String(sshd.port),
+      sshd.target(user),
+    ],
+    { stdio: 'ignore' },
+  );
   c.add(() => proc.kill('SIGTERM'));
   for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
   if (!existsSync(socket)) throw new Error(`the ssh master connection for ${user.name} did not come up`);
@@ -91,7 +110,17 @@ function smallFiles(dir: string, n: number): void {
 function gitRepo(user: TestUser, work: string): void {
   const src = join(work, `git-src-${user.name}`);
   const git = (...args: string[]): void => {
-    const r = spawnSync('git', ['-C', src, ...args], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: '/root', GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' } });
+    const r = spawnSync('git', ['-C', src, ...args], {
+      encoding: 'utf8',
+      env: {
+        PATH: '/usr/bin:/bin',
+        HOME: '/root',
+        GIT_AUTHOR_NAME: 'b',
+        GIT_AUTHOR_EMAIL: 'b@b',
+        GIT_COMMITTER_NAME: 'b',
+        GIT_COMMITTER_EMAIL: 'b@b',
+      },
+    });
     if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
   };
   mkdirSync(src, { recursive: true });
@@ -107,19 +136,35 @@ function gitRepo(user: TestUser, work: string): void {
 }
 
 /** An Ansible playbook (ping, copy, shell) and an inventory of one host per user, pipelining off. */
-function ansibleFiles(sshd: TestSshd, users: Record<Who, TestUser>, work: string): { playbook: string; inventory: string } | string {
-  if (spawnSync('ansible-playbook', ['--version']).status !== 0) return 'ansible-playbook is not installed (apt-get install ansible)';
+function ansibleFiles(
+  sshd: TestSshd,
+  users: Record<Who, TestUser>,
+  work: string,
+): { playbook: string; inventory: string } | string {
+  if (spawnSync('ansible-playbook', ['--version']).status !== 0)
+    return 'ansible-playbook is not installed (apt-get install ansible)';
   const playbook = join(work, 'play.yml');
-  writeFileSync(playbook, [
-    '- hosts: all', '  gather_facts: false', '  tasks:',
-    '    - ansible.builtin.ping:',
-    '    - ansible.builtin.copy: { content: "hello\\n", dest: "~/ansible-copied.txt" }',
-    '    - ansible.builtin.shell: "cat ~/ansible-copied.txt"', '',
-  ].join('\n'));
+  writeFileSync(
+    playbook,
+    [
+      '- hosts: all',
+      '  gather_facts: false',
+      '  tasks:',
+      '    - ansible.builtin.ping:',
+      '    - ansible.builtin.copy: { content: "hello\\n", dest: "~/ansible-copied.txt" }',
+      '    - ansible.builtin.shell: "cat ~/ansible-copied.txt"',
+      '',
+    ].join('\n'),
+  );
   const inventory = join(work, 'inventory.ini');
   const common = sshd.clientOptions().join(' ');
-  writeFileSync(inventory, WHO.map((w) =>
-    `${w} ansible_host=127.0.0.1 ansible_port=${sshd.port} ansible_user=${users[w].name} ansible_ssh_common_args='${common}' ansible_python_interpreter=/usr/bin/python3`).join('\n') + '\n');
+  writeFileSync(
+    inventory,
+    WHO.map(
+      (w) =>
+        `${w} ansible_host=127.0.0.1 ansible_port=${sshd.port} ansible_user=${users[w].name} ansible_ssh_common_args='${common}' ansible_python_interpreter=/usr/bin/python3`,
+    ).join('\n') + '\n',
+  );
   return { playbook, inventory };
 }
 
@@ -127,7 +172,9 @@ function ansibleFiles(sshd: TestSshd, users: Record<Who, TestUser>, work: string
  * processes for it, and what runs below them on the host (not in a container). */
 function sessionMemory(user: TestUser): { sshd: number; below: number; names: string } {
   const sessions: number[] = [];
-  for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number)) {
+  for (const p of readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)) {
     try {
       const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
       if (cmd.startsWith(`sshd: ${user.name}`)) sessions.push(p);
@@ -135,7 +182,9 @@ function sessionMemory(user: TestUser): { sshd: number; below: number; names: st
       // gone
     }
   }
-  const below = [...new Set(sessions.flatMap((p) => descendants(p)))].filter((p) => !sessions.includes(p) && !inOtherPidNs(p));
+  const below = [...new Set(sessions.flatMap((p) => descendants(p)))].filter(
+    (p) => !sessions.includes(p) && !inOtherPidNs(p),
+  );
   return {
     sshd: sessions.reduce((n, p) => n + pss(p), 0),
     below: below.reduce((n, p) => n + pss(p), 0),
@@ -148,7 +197,10 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
   const c = new Cleanups();
   try {
     bench.progress('ssh: starting sshd with the drop-in, a plain account beside the cellsh user');
-    const sshd = await TestSshd.start(c.context(), inst, { extra: ['MaxStartups 300', 'MaxSessions 200'], logFile: join(work, 'sshd.log') });
+    const sshd = await TestSshd.start(c.context(), inst, {
+      extra: ['MaxStartups 300', 'MaxSessions 200'],
+      logFile: join(work, 'sshd.log'),
+    });
     const users: Record<Who, TestUser> = { cellsh: bench.users.warm, plain: plainUser(bench, 'bplain', c) };
     for (const w of WHO) sshd.authorize(users[w]);
     const agentDir = join(work, 'agent');
@@ -159,9 +211,20 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
     const agentEnv = { SSH_AUTH_SOCK: join(agentDir, 'sock') };
     const ctl = (w: Who): string => join(work, `ctl-${w}`);
     for (const w of WHO) await master(sshd, users[w], ctl(w), c);
-    const ssh = (w: Who, ...opts: string[]): string[] =>
-      ['/usr/bin/ssh', ...sshd.clientOptions(), '-S', ctl(w), ...opts, '-p', String(sshd.port), sshd.target(users[w])];
-    const payload = Object.fromEntries(WHO.map((w) => [w, writePayload(users[w], sizes.sshThruMiB)])) as Record<Who, ReturnType<typeof writePayload>>;
+    const ssh = (w: Who, ...opts: string[]): string[] => [
+      '/usr/bin/ssh',
+      ...sshd.clientOptions(),
+      '-S',
+      ctl(w),
+      ...opts,
+      '-p',
+      String(sshd.port),
+      sshd.target(users[w]),
+    ];
+    const payload = Object.fromEntries(WHO.map((w) => [w, writePayload(users[w], sizes.sshThruMiB)])) as Record<
+      Who,
+      ReturnType<typeof writePayload>
+    >;
     const batch = join(work, 'sftp-batch');
     writeFileSync(batch, 'ls\npwd\n');
     const files = join(work, 'rsync-src');
@@ -170,7 +233,8 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
     const rsyncE = (w: Who): string => ssh(w).slice(0, -1).join(' ');
     const home = (w: Who): string => users[w].home;
     // The no-op re-run's destination, filled once beforehand.
-    for (const w of WHO) spawnSync('rsync', ['-a', '-e', rsyncE(w), `${files}/`, `${sshd.target(users[w])}:rsync-same/`]);
+    for (const w of WHO)
+      spawnSync('rsync', ['-a', '-e', rsyncE(w), `${files}/`, `${sshd.target(users[w])}:rsync-same/`]);
 
     const cmds: Command[] = [{ name: 'node0', uid: users.cellsh.uid, argv: [process.execPath, '-e', '0'] }];
     for (const w of WHO) {
@@ -180,38 +244,86 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
         { name: `agent-${w}`, argv: [...ssh(w, '-A'), 'true'], env: agentEnv },
         { name: `login-${w}`, pty: true, until: bench.prompt, send: 'exit\n', argv: ssh(w) },
         { name: `login-agent-${w}`, pty: true, until: bench.prompt, send: 'exit\n', argv: ssh(w, '-A'), env: agentEnv },
-        { name: `conn-${w}`, argv: ['/usr/bin/ssh', ...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(users[w]), 'true'] },
-        { name: `sftp-${w}`, argv: ['/usr/bin/sftp', ...sshd.clientOptions(), '-o', `ControlPath=${ctl(w)}`, '-b', batch, '-P', String(sshd.port), sshd.target(users[w])] },
-        { name: `rsync-${w}`, argv: ['/usr/bin/rsync', '-a', '-e', rsyncE(w), `${files}/`, `${sshd.target(users[w])}:rsync-new/`],
-          pre: ['/bin/rm', '-rf', join(home(w), 'rsync-new')] },
-        { name: `rsync-same-${w}`, argv: ['/usr/bin/rsync', '-a', '-e', rsyncE(w), `${files}/`, `${sshd.target(users[w])}:rsync-same/`] },
-        { name: `git-${w}`, argv: ['/usr/bin/git', 'clone', '-q', `ssh://${sshd.target(users[w])}:${sshd.port}/~/repo.git`, join(work, `clone-${w}`)],
-          env: { GIT_SSH_COMMAND: ssh(w).slice(0, -3).join(' ') }, pre: ['/bin/rm', '-rf', join(work, `clone-${w}`)] },
+        {
+          name: `conn-${w}`,
+          argv: ['/usr/bin/ssh', ...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(users[w]), 'true'],
+        },
+        {
+          name: `sftp-${w}`,
+          argv: [
+            '/usr/bin/sftp',
+            ...sshd.clientOptions(),
+            '-o',
+            `ControlPath=${ctl(w)}`,
+            '-b',
+            batch,
+            '-P',
+            String(sshd.port),
+            sshd.target(users[w]),
+          ],
+        },
+        {
+          name: `rsync-${w}`,
+          argv: ['/usr/bin/rsync', '-a', '-e', rsyncE(w), `${files}/`, `${sshd.target(users[w])}:rsync-new/`],
+          pre: ['/bin/rm', '-rf', join(home(w), 'rsync-new')],
+        },
+        {
+          name: `rsync-same-${w}`,
+          argv: ['/usr/bin/rsync', '-a', '-e', rsyncE(w), `${files}/`, `${sshd.target(users[w])}:rsync-same/`],
+        },
+        {
+          name: `git-${w}`,
+          argv: [
+            '/usr/bin/git',
+            'clone',
+            '-q',
+            `ssh://${sshd.target(users[w])}:${sshd.port}/~/repo.git`,
+            join(work, `clone-${w}`),
+          ],
+          env: { GIT_SSH_COMMAND: ssh(w).slice(0, -3).join(' ') },
+          pre: ['/bin/rm', '-rf', join(work, `clone-${w}`)],
+        },
         { name: `thru-${w}`, pty: true, argv: [...ssh(w, '-tt'), `cat ${payload[w].path}`] },
       );
     }
     const ansible = ansibleFiles(sshd, users, work);
     if (typeof ansible !== 'string') {
       for (const w of WHO) {
-        cmds.push({ name: `ansible-${w}`, argv: ['/usr/bin/ansible-playbook', '-i', ansible.inventory, '-l', w, ansible.playbook],
-          env: { ANSIBLE_PIPELINING: 'False', ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_NOCOLOR: '1', HOME: work } });
+        cmds.push({
+          name: `ansible-${w}`,
+          argv: ['/usr/bin/ansible-playbook', '-i', ansible.inventory, '-l', w, ansible.playbook],
+          env: { ANSIBLE_PIPELINING: 'False', ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_NOCOLOR: '1', HOME: work },
+        });
       }
     }
     bench.progress(`ssh: ${cmds.length} commands x ${sizes.sshRuns} runs through sshd, interleaved`);
     const runs = timeRuns(bench.timer, cmds, { runs: sizes.sshRuns, warmup: 1, timeoutS: 300 });
 
     bench.progress(`ssh: keystroke echo, ${sizes.pings} keystrokes`);
-    const echoes = timeEchoes(bench.timer, WHO.map((w) => ({ name: `echo-${w}`, pty: true, until: 'READY', argv: [...ssh(w, '-tt'), ECHO_PROGRAM] })),
-      { pings: sizes.pings, gapUs: 2000 });
+    const echoes = timeEchoes(
+      bench.timer,
+      WHO.map((w) => ({ name: `echo-${w}`, pty: true, until: 'READY', argv: [...ssh(w, '-tt'), ECHO_PROGRAM] })),
+      { pings: sizes.pings, gapUs: 2000 },
+    );
 
     bench.progress('ssh: host memory of a held terminal session of each account');
-    const memory = await hold(bench.timer, join(work, 'ssh-hold.spec'),
+    const memory = await hold(
+      bench.timer,
+      join(work, 'ssh-hold.spec'),
       WHO.map((w) => ({ name: `hold-${w}`, pty: true, until: bench.prompt, argv: ssh(w) })),
-      async () => Object.fromEntries(WHO.map((w) => [w, sessionMemory(users[w])])) as Record<Who, ReturnType<typeof sessionMemory>>);
+      async () =>
+        Object.fromEntries(WHO.map((w) => [w, sessionMemory(users[w])])) as Record<
+          Who,
+          ReturnType<typeof sessionMemory>
+        >,
+    );
 
     const crowd = crowdRounds(bench, sshd, c);
     return {
-      runs, echoes, thruBytes: payload.cellsh.terminalBytes, crowd,
+      runs,
+      echoes,
+      thruBytes: payload.cellsh.terminalBytes,
+      crowd,
       tables: [
         sessionsTable(bench, runs, typeof ansible === 'string' ? ansible : undefined),
         streamTable(bench, runs, echoes, payload.cellsh.terminalBytes),
@@ -231,9 +343,11 @@ function crowdRounds(bench: Bench, sshd: TestSshd, c: Cleanups): SshResults['cro
   const plainUsers = Array.from({ length: n }, (_, i) => plainUser(bench, `bp${String(i).padStart(2, '0')}`, c));
   for (const u of [...cellshUsers, ...plainUsers]) sshd.authorize(u);
   const logins = bench.sizes.crowdLogins;
-  const cmds = (us: readonly TestUser[]): Command[] => Array.from({ length: logins }, (_, i) => ({
-    name: `crowd-${i}`, argv: ['/usr/bin/ssh', ...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(us[i % us.length]!), 'true'],
-  }));
+  const cmds = (us: readonly TestUser[]): Command[] =>
+    Array.from({ length: logins }, (_, i) => ({
+      name: `crowd-${i}`,
+      argv: ['/usr/bin/ssh', ...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(us[i % us.length]!), 'true'],
+    }));
   bench.progress(`ssh: ${logins} logins at once over ${n} accounts, cellsh and plain taking turns`);
   const rounds: Record<Who, Array<{ runs: Map<string, Runs>; wallMs: number }>> = { cellsh: [], plain: [] };
   for (let i = 0; i < 2; i++) {
@@ -272,30 +386,46 @@ function sessionsTable(bench: Bench, runs: ReadonlyMap<string, Runs>, noAnsible:
     ...pairRows((w) => `rsync of ${RSYNC_FILES.toLocaleString('en')} small files: ${who(w)}`, 'rsync'),
     ...pairRows((w) => `rsync re-run, nothing to copy: ${who(w)}`, 'rsync-same'),
     ...pairRows((w) => `git clone over ssh (300 files, 5 commits): ${who(w)}`, 'git'),
-    ...(noAnsible ? [{ label: 'Ansible playbook (ping, copy, shell), pipelining off', key: 'ansible-cellsh', unavailable: noAnsible }]
+    ...(noAnsible
+      ? [
+          {
+            label: 'Ansible playbook (ping, copy, shell), pipelining off',
+            key: 'ansible-cellsh',
+            unavailable: noAnsible,
+          },
+        ]
       : pairRows((w) => `Ansible playbook (ping, copy, shell), pipelining off: ${who(w)}`, 'ansible')),
-    { label: '`node -e 0` (as the user, a login\'s environment)', key: 'node0' },
+    { label: "`node -e 0` (as the user, a login's environment)", key: 'node0' },
   ];
   const t = timingRows(rows, runs, 'ms');
   // Interactive rows are timed to the prompt, not to exit.
   const firstRows = timingRows(rows, runs, 'first_ms');
-  rows.forEach((r, i) => { if (r.key.startsWith('login')) t[i] = firstRows[i]!; });
+  rows.forEach((r, i) => {
+    if (r.key.startsWith('login')) t[i] = firstRows[i]!;
+  });
   return {
     title: 'ssh through sshd with the drop-in: a cellsh user against a plain bash account',
     head: [...TIMING_HEAD],
     rows: t,
     notes: [
       `Debian's sshd on 127.0.0.1 with the drop-in install.sh writes (ForceCommand for the cellsh group); the clients run as root, every row ${bench.sizes.sshRuns} times, all interleaved.`,
-      'A session rides an open connection (ssh -M, then -S) except in the whole-connection row; the cellsh user\'s container is running.',
+      "A session rides an open connection (ssh -M, then -S) except in the whole-connection row; the cellsh user's container is running.",
       'Interactive logins are timed to the first byte of the prompt, then `exit` is typed; the others from fork to exit.',
     ],
   };
 }
 
-function streamTable(bench: Bench, runs: ReadonlyMap<string, Runs>, echoes: ReadonlyMap<string, Echoes>, expected: number): Table {
+function streamTable(
+  bench: Bench,
+  runs: ReadonlyMap<string, Runs>,
+  echoes: ReadonlyMap<string, Echoes>,
+  expected: number,
+): Table {
   const rate = (w: Who): number | undefined => {
     const r = runs.get(`thru-${w}`);
-    return r && r.errors === 0 ? stats(r.bytes.map((b, i) => b / Math.max(0.001, r.last_ms[i]! - r.first_ms[i]!) / 1000))?.median : undefined;
+    return r && r.errors === 0
+      ? stats(r.bytes.map((b, i) => b / Math.max(0.001, r.last_ms[i]! - r.first_ms[i]!) / 1000))?.median
+      : undefined;
   };
   const echo = (w: Who): ReturnType<typeof stats> => {
     const e = echoes.get(`echo-${w}`);
@@ -307,7 +437,8 @@ function streamTable(bench: Bench, runs: ReadonlyMap<string, Runs>, echoes: Read
   };
   const rows = WHO.map((w) => [
     w === 'cellsh' ? 'cellsh user' : 'plain account',
-    rate(w)?.toFixed(1) ?? whyNot(runs.get(`thru-${w}`), 'not run'), complete(w),
+    rate(w)?.toFixed(1) ?? whyNot(runs.get(`thru-${w}`), 'not run'),
+    complete(w),
     echo(w) ? `${echo(w)!.median.toFixed(0)} / ${echo(w)!.p99.toFixed(0)}` : whyNot(echoes.get(`echo-${w}`), 'not run'),
   ]);
   const [rc, rp, ec, ep] = [rate('cellsh'), rate('plain'), echo('cellsh')?.median, echo('plain')?.median];
@@ -325,23 +456,35 @@ function streamTable(bench: Bench, runs: ReadonlyMap<string, Runs>, echoes: Read
 function memoryTable(m: Record<Who, { sshd: number; below: number; names: string }>): Table {
   return {
     title: 'Host memory of one held `ssh host` terminal session (PSS)',
-    head: ['account', 'sshd\'s own processes for the session', 'below sshd on the host', 'which'],
-    rows: WHO.map((w) => [w === 'cellsh' ? 'cellsh user' : 'plain account', fmtBytes(m[w].sshd), fmtBytes(m[w].below), m[w].names]),
-    notes: ['"Below sshd" leaves out the container\'s processes (the user\'s shell inside is counted in the container\'s memory cgroup, not here).'],
+    head: ['account', "sshd's own processes for the session", 'below sshd on the host', 'which'],
+    rows: WHO.map((w) => [
+      w === 'cellsh' ? 'cellsh user' : 'plain account',
+      fmtBytes(m[w].sshd),
+      fmtBytes(m[w].below),
+      m[w].names,
+    ]),
+    notes: [
+      "\"Below sshd\" leaves out the container's processes (the user's shell inside is counted in the container's memory cgroup, not here).",
+    ],
   };
 }
 
 function crowdTable(cr: SshResults['crowd']): Table {
   const row = (w: Who): string[] => {
     const r = cr[w];
-    return [w === 'cellsh' ? `${cr.users} cellsh users` : `${cr.users} plain accounts`, fmtMs(r.wallMs), r.medianMs === undefined ? '–' : fmtMs(r.medianMs),
-      r.errors ? `${r.errors}: ${r.firstError.replace(/\s+/g, ' ').slice(0, 100)}` : '0'];
+    return [
+      w === 'cellsh' ? `${cr.users} cellsh users` : `${cr.users} plain accounts`,
+      fmtMs(r.wallMs),
+      r.medianMs === undefined ? '–' : fmtMs(r.medianMs),
+      r.errors ? `${r.errors}: ${r.firstError.replace(/\s+/g, ' ').slice(0, 100)}` : '0',
+    ];
   };
   return {
     title: `${cr.logins} ssh logins at once (\`ssh host true\`, whole connections), two rounds each`,
     head: ['accounts', 'wall ms (median of rounds)', 'median ms per login', 'errors'],
     rows: [row('cellsh'), row('plain')],
-    notes: [`Per-login median cellsh ÷ plain: ${cr.cellsh.medianMs && cr.plain.medianMs ? fmtRatio(cr.cellsh.medianMs, cr.plain.medianMs) : '–'}. sshd runs with MaxStartups 300.`],
+    notes: [
+      `Per-login median cellsh ÷ plain: ${cr.cellsh.medianMs && cr.plain.medianMs ? fmtRatio(cr.cellsh.medianMs, cr.plain.medianMs) : '–'}. sshd runs with MaxStartups 300.`,
+    ],
   };
 }
-

@@ -20,7 +20,14 @@ function threeWays(bench: Bench, prefix: string, program: string, extra: Partial
   const uid = bench.users.warm.uid;
   return [
     { name: `${prefix}-direct`, uid, pty: true, argv: ['/bin/sh', '-c', program], ...extra },
-    { name: `${prefix}-script`, uid, pty: true, argv: ['/usr/bin/script', '-qc', program, '/dev/null'], env: { SHELL: '/bin/sh' }, ...extra },
+    {
+      name: `${prefix}-script`,
+      uid,
+      pty: true,
+      argv: ['/usr/bin/script', '-qc', program, '/dev/null'],
+      env: { SHELL: '/bin/sh' },
+      ...extra,
+    },
     { name: `${prefix}-cellsh`, uid, pty: true, file: bench.inst.launcher, argv: ['cellsh', '-c', program], ...extra },
   ];
 }
@@ -39,12 +46,25 @@ function throughputTable(bench: Bench, runs: ReadonlyMap<string, Runs>, expected
     if (!r || !total) return [label, whyNot(r, 'not run'), '', '', '', ''];
     const s = stats(rates(r))!;
     const complete = r.bytes.filter((b) => b === expected).length;
-    return [label, s.median.toFixed(1), `${s.min.toFixed(1)}–${s.max.toFixed(1)}`, fmtMs(total.median), `${complete}/${r.bytes.length}`,
-      script ? `${fmtRatio(s.median, script.median)} script` : ''];
+    return [
+      label,
+      s.median.toFixed(1),
+      `${s.min.toFixed(1)}–${s.max.toFixed(1)}`,
+      fmtMs(total.median),
+      `${complete}/${r.bytes.length}`,
+      script ? `${fmtRatio(s.median, script.median)} script` : '',
+    ];
   };
   return {
     title: `Terminal throughput: ${bench.sizes.thruMiB} MiB of base64 text through a terminal`,
-    head: ['what', 'MB/s, first to last byte (median)', 'min–max MB/s', 'fork to exit, median ms', 'runs with every byte', 'throughput ratio'],
+    head: [
+      'what',
+      'MB/s, first to last byte (median)',
+      'min–max MB/s',
+      'fork to exit, median ms',
+      'runs with every byte',
+      'throughput ratio',
+    ],
     rows: [
       row('cellsh (`cellsh -c "cat FILE"` on a terminal: the interactive relay)', 'thru-cellsh'),
       row('`script -qc "cat FILE"` (C relay)', 'thru-script'),
@@ -64,8 +84,15 @@ function echoTable(echoes: ReadonlyMap<string, Echoes>): Table {
     const e = echoes.get(key);
     const s = e && e.errors === 0 ? stats(e.us) : undefined;
     if (!e || !s) return [label, whyNot(e, 'not run'), '', '', '', '', ''];
-    return [label, s.min.toFixed(0), s.median.toFixed(0), s.p90.toFixed(0), s.p99.toFixed(0), String(s.n),
-      scriptMedian ? `${fmtRatio(s.median, scriptMedian)} script` : ''];
+    return [
+      label,
+      s.min.toFixed(0),
+      s.median.toFixed(0),
+      s.p90.toFixed(0),
+      s.p99.toFixed(0),
+      String(s.n),
+      scriptMedian ? `${fmtRatio(s.median, scriptMedian)} script` : '',
+    ];
   };
   return {
     title: 'Keystroke echo: one byte in, echoed by `cat` in raw mode, microseconds',
@@ -85,6 +112,9 @@ export function measureTerminal(bench: Bench): TerminalResults {
   bench.progress(`terminal throughput: 3 paths x ${bench.sizes.thruRuns} runs of ${bench.sizes.thruMiB} MiB`);
   const runs = timeRuns(bench.timer, thru, { runs: bench.sizes.thruRuns, warmup: 1, timeoutS: 120 });
   bench.progress(`keystroke echo: 3 paths x ${bench.sizes.pings} keystrokes`);
-  const echoes = timeEchoes(bench.timer, threeWays(bench, 'echo', ECHO_PROGRAM, { until: 'READY' }), { pings: bench.sizes.pings, gapUs: 2000 });
+  const echoes = timeEchoes(bench.timer, threeWays(bench, 'echo', ECHO_PROGRAM, { until: 'READY' }), {
+    pings: bench.sizes.pings,
+    gapUs: 2000,
+  });
   return { tables: [throughputTable(bench, runs, payload.terminalBytes), echoTable(echoes)], runs, echoes };
 }

@@ -22,7 +22,10 @@ export interface HostMemory {
 function sampleOnce(): HostMemory {
   const m = meminfo();
   const g = (k: string): number => m.get(k) ?? 0;
-  return { used: g('MemTotal') - g('MemFree') - g('Buffers') - g('Cached') - g('SReclaimable'), slabUnreclaimable: g('SUnreclaim') };
+  return {
+    used: g('MemTotal') - g('MemFree') - g('Buffers') - g('Cached') - g('SReclaimable'),
+    slabUnreclaimable: g('SUnreclaim'),
+  };
 }
 
 /** The median of `n` samples 200 ms apart (the figure moves with everything else on the host). */
@@ -68,7 +71,12 @@ export function descendants(pid: number): number[] {
     }
   }
   const out: number[] = [];
-  const walk = (p: number): void => { for (const k of kids.get(p) ?? []) { out.push(k); walk(k); } };
+  const walk = (p: number): void => {
+    for (const k of kids.get(p) ?? []) {
+      out.push(k);
+      walk(k);
+    }
+  };
   walk(pid);
   return out;
 }

@@ -27,7 +27,10 @@ export function removeUsers(inst: TestInstall, users: readonly BenchUser[]): voi
 /** Writes `mib` MiB of base64 text (76 columns) to the user's home; returns its path
  * and how many bytes a terminal delivers for it (each newline becomes CR LF). */
 export function writePayload(user: BenchUser, mib: number): { path: string; terminalBytes: number } {
-  const text = randomBytes(Math.floor((mib << 20) * 0.75)).toString('base64').replace(/.{76}/g, '$&\n') + '\n';
+  const text =
+    randomBytes(Math.floor((mib << 20) * 0.75))
+      .toString('base64')
+      .replace(/.{76}/g, '$&\n') + '\n';
   const path = `${user.home}/cellsh-bench-payload.txt`;
   writeFileSync(path, text, { mode: 0o644 });
   chownSync(path, user.uid, user.gid);

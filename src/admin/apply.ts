@@ -4,7 +4,19 @@
 // rename over, fsync the folder), so a crash or a bad edit never leaves the
 // helper without a valid policy.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, chmodSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  chmodSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { CellshError, ExitCode } from '../errors.js';
@@ -39,7 +51,8 @@ export interface ApplyOptions {
 export function assertRoot(euid: number, layout: Layout): void {
   if (euid !== 0) {
     throw new CellshError('not-root', `apply must run as root: it writes ${layout.compiledPolicy}`, {
-      hint: 'run it with sudo', exitCode: ExitCode.refused,
+      hint: 'run it with sudo',
+      exitCode: ExitCode.refused,
     });
   }
 }
@@ -54,15 +67,23 @@ export function runApply(opts: ApplyOptions): number {
   const errors = errorsOf(built.diagnostics);
   if (errors.length > 0) {
     logEvent(opts.log, 'policy-rejected', { files, problems: errors.length, by_uid: opts.byUid });
-    opts.err.write(`${layout.policyFile}: ${plural(errors.length, 'error')}; nothing applied, ${layout.compiledPolicy} is unchanged\n`);
+    opts.err.write(
+      `${layout.policyFile}: ${plural(errors.length, 'error')}; nothing applied, ${layout.compiledPolicy} is unchanged\n`,
+    );
     return ExitCode.config;
   }
   const comment = `written by cellsh-admin apply from ${files.join(', ')}\ndo not edit: change the policy and run "cellsh-admin apply"`;
   const text = formatCompiled(built.users, comment);
   if (!isDeepStrictEqual(parseCompiled(text), built.users)) {
-    throw new CellshError('policy-roundtrip', 'the compiled policy does not read back as written', { exitCode: ExitCode.internal });
+    throw new CellshError('policy-roundtrip', 'the compiled policy does not read back as written', {
+      exitCode: ExitCode.internal,
+    });
   }
-  writeFileAtomic(layout.compiledPolicy, text, { mode: COMPILED_MODE, dirMode: COMPILED_DIR_MODE, beforeRename: opts.beforeRename });
+  writeFileAtomic(layout.compiledPolicy, text, {
+    mode: COMPILED_MODE,
+    dirMode: COMPILED_DIR_MODE,
+    beforeRename: opts.beforeRename,
+  });
   logEvent(opts.log, 'policy-apply', { files, users: built.users.length, by_uid: opts.byUid });
   opts.out.write(`applied: ${plural(built.users.length, 'user')} -> ${layout.compiledPolicy}\n`);
   return ExitCode.ok;
@@ -88,14 +109,21 @@ function makeDirs(dir: string, mode: number): void {
 
 /** Replace path with data so that readers see the old file or the new one, never a part:
  * a new temp file (O_EXCL, no symlink follow) in the same folder, fsync, rename, fsync the folder. */
-export function writeFileAtomic(path: string, data: string,
-  opts: { mode: number; dirMode: number; beforeRename?: (() => void) | undefined }): void {
+export function writeFileAtomic(
+  path: string,
+  data: string,
+  opts: { mode: number; dirMode: number; beforeRename?: (() => void) | undefined },
+): void {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let renamed = false;
   try {
     makeDirs(dir, opts.dirMode);
-    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, opts.mode);
+    const fd = openSync(
+      tmp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      opts.mode,
+    );
     try {
       fchmodSync(fd, opts.mode);
       writeFileSync(fd, data);

@@ -7,8 +7,18 @@ import type { Layout } from '../layout.js';
 import { blockDevice } from '../sys/block.js';
 import type { UserDirectory } from '../sys/users.js';
 import {
-  buildPolicy, countProblems, diagnosticJson, errorsOf, formatDiagnostic, plural, shortHostname, sortDiagnostics, warningsOf,
-  type Built, type Diagnostic, type PolicyEnv,
+  buildPolicy,
+  countProblems,
+  diagnosticJson,
+  errorsOf,
+  formatDiagnostic,
+  plural,
+  shortHostname,
+  sortDiagnostics,
+  warningsOf,
+  type Built,
+  type Diagnostic,
+  type PolicyEnv,
 } from '../policy/index.js';
 import { ExitCode } from '../errors.js';
 
@@ -45,7 +55,7 @@ export function printDiagnostics(list: readonly Diagnostic[], err: TextOut): voi
 
 /** "policy.yaml: OK, 3 users" or "policy.yaml (+2 files): 2 errors, 1 warning". */
 export function summaryLine(files: readonly string[], built: Built): string {
-  const name = files.length > 1 ? `${files[0]} (+${plural(files.length - 1, 'file')})` : files[0] ?? 'policy';
+  const name = files.length > 1 ? `${files[0]} (+${plural(files.length - 1, 'file')})` : (files[0] ?? 'policy');
   const problems = countProblems(built.diagnostics);
   if (errorsOf(built.diagnostics).length > 0) return `${name}: ${problems}`;
   return `${name}: OK, ${plural(built.users.length, 'user')}${problems ? `, ${problems}` : ''}`;
@@ -53,7 +63,10 @@ export function summaryLine(files: readonly string[], built: Built): string {
 
 /** Run the check; returns the exit code (0: no errors, 78: errors). */
 export function runCheck(opts: CheckOptions): number {
-  const read = buildPolicy(opts.files.map((file) => ({ file, trustedIn: opts.trustedIn })), opts.env);
+  const read = buildPolicy(
+    opts.files.map((file) => ({ file, trustedIn: opts.trustedIn })),
+    opts.env,
+  );
   const built = { ...read, diagnostics: sortDiagnostics([...(opts.listing ?? []), ...read.diagnostics]) };
   const errors = errorsOf(built.diagnostics);
   if (opts.json) {

@@ -26,8 +26,11 @@ export interface UserChange {
 }
 
 /** Compare two lists of records by uid. */
-export function diffRecords(before: readonly CompiledUser[], after: readonly CompiledUser[],
-  groupName: (gid: number) => string | undefined): UserChange[] {
+export function diffRecords(
+  before: readonly CompiledUser[],
+  after: readonly CompiledUser[],
+  groupName: (gid: number) => string | undefined,
+): UserChange[] {
   const old = new Map(before.map((u) => [u.uid, u]));
   const now = new Map(after.map((u) => [u.uid, u]));
   const uids = [...new Set([...old.keys(), ...now.keys()])].sort((a, b) => a - b);
@@ -38,7 +41,10 @@ export function diffRecords(before: readonly CompiledUser[], after: readonly Com
     if (!b) out.push({ user: a!.name, uid, change: 'added', fields: [] });
     else if (!a) out.push({ user: b.name, uid, change: 'removed', fields: [] });
     else {
-      const fields = changedFields({ name: b.name, ...describeCompiled(b, groupName) }, { name: a.name, ...describeCompiled(a, groupName) });
+      const fields = changedFields(
+        { name: b.name, ...describeCompiled(b, groupName) },
+        { name: a.name, ...describeCompiled(a, groupName) },
+      );
       if (fields.length > 0) out.push({ user: a.name, uid, change: 'changed', fields });
     }
   }
@@ -63,10 +69,14 @@ export function runDiff(opts: DiffOptions): number {
   if (applied === undefined) opts.out.write('no policy is applied yet: every user below is new\n');
   for (const c of changes) {
     if (c.change === 'added') opts.out.write(`+ ${c.user} (uid ${c.uid}): served from the next apply\n`);
-    else if (c.change === 'removed') opts.out.write(`- ${c.user} (uid ${c.uid}): no longer served after the next apply\n`);
+    else if (c.change === 'removed')
+      opts.out.write(`- ${c.user} (uid ${c.uid}): no longer served after the next apply\n`);
     else for (const f of c.fields) opts.out.write(`  ${c.user}: ${f.key} ${f.before} -> ${f.after}\n`);
   }
-  opts.out.write(changes.length === 0 ? 'no changes: the applied policy says what the files say\n'
-    : `${plural(changes.length, 'user')} would change; "cellsh-admin apply" applies it\n`);
+  opts.out.write(
+    changes.length === 0
+      ? 'no changes: the applied policy says what the files say\n'
+      : `${plural(changes.length, 'user')} would change; "cellsh-admin apply" applies it\n`,
+  );
   return changes.length === 0 ? ExitCode.ok : ExitCode.failure;
 }

@@ -37,12 +37,22 @@ export interface DoctorOptions {
 
 /** Settings that must be "no" for an enrolled user, what each would open, and whether it is a way out. */
 const MUST_BE_NO: ReadonlyArray<[key: string, option: string, why: string, status: Status]> = [
-  ['allowtcpforwarding', 'AllowTcpForwarding', 'port forwarding reaches the host\'s network and services', 'open'],
-  ['allowstreamlocalforwarding', 'AllowStreamLocalForwarding', 'socket forwarding reaches the host\'s unix sockets', 'open'],
+  ['allowtcpforwarding', 'AllowTcpForwarding', "port forwarding reaches the host's network and services", 'open'],
+  [
+    'allowstreamlocalforwarding',
+    'AllowStreamLocalForwarding',
+    "socket forwarding reaches the host's unix sockets",
+    'open',
+  ],
   ['x11forwarding', 'X11Forwarding', 'X11 forwarding connects to displays on the host', 'open'],
   ['permittunnel', 'PermitTunnel', 'tun devices are made on the host', 'open'],
   ['permituserrc', 'PermitUserRC', '~/.ssh/rc is run for each login', 'warn'],
-  ['permituserenvironment', 'PermitUserEnvironment', '~/.ssh/environment sets variables for the login (cellsh drops them)', 'warn'],
+  [
+    'permituserenvironment',
+    'PermitUserEnvironment',
+    '~/.ssh/environment sets variables for the login (cellsh drops them)',
+    'warn',
+  ],
 ];
 
 /** Run every check; returns the exit code (0 nothing open or broken, 1 otherwise). */
@@ -51,8 +61,15 @@ export function runDoctor(opts: DoctorOptions): number {
   // A login shell other than cellsh is the first program sshd runs, on the host
   // and dynamically linked: variables PAM reads from the home reach its loader.
   const foreignShells = users.filter((u) => u.shell !== opts.layout.launcher).map((u) => u.name);
-  const findings = [...checkInstall(opts.layout), ...checkPolicyTrust(opts.layout), ...policyFindings, ...checkCgroups(opts.layout, compiled),
-    ...checkSshd(opts, users), ...checkMatchAddress(opts.sshdConfig), ...checkPam(opts.pamFile, foreignShells)];
+  const findings = [
+    ...checkInstall(opts.layout),
+    ...checkPolicyTrust(opts.layout),
+    ...policyFindings,
+    ...checkCgroups(opts.layout, compiled),
+    ...checkSshd(opts, users),
+    ...checkMatchAddress(opts.sshdConfig),
+    ...checkPam(opts.pamFile, foreignShells),
+  ];
   if (opts.json) {
     opts.out.write(`${JSON.stringify({ ok: !findings.some(bad), findings }, null, 2)}\n`);
   } else {
@@ -74,12 +91,32 @@ function checkInstall(layout: Layout): Finding[] {
   try {
     const st = statSync(layout.helper);
     if (st.uid !== 0 || (st.mode & 0o4000) === 0) {
-      return [{ status: 'fail', area: 'install', message: `${layout.helper} is not setuid root: no one can log in`, fix: 'run install.sh again' }];
+      return [
+        {
+          status: 'fail',
+          area: 'install',
+          message: `${layout.helper} is not setuid root: no one can log in`,
+          fix: 'run install.sh again',
+        },
+      ];
     }
     if ((st.mode & 0o7777) !== 0o4750) {
-      return [{ status: 'warn', area: 'install', message: `${layout.helper} has mode ${(st.mode & 0o7777).toString(8)}, not 4750: users outside the cellsh group may run it`, fix: `chmod 4750 ${layout.helper}` }];
+      return [
+        {
+          status: 'warn',
+          area: 'install',
+          message: `${layout.helper} has mode ${(st.mode & 0o7777).toString(8)}, not 4750: users outside the cellsh group may run it`,
+          fix: `chmod 4750 ${layout.helper}`,
+        },
+      ];
     }
-    return [{ status: 'ok', area: 'install', message: `${layout.helper} is setuid root, runnable by the ${layout.group} group only` }];
+    return [
+      {
+        status: 'ok',
+        area: 'install',
+        message: `${layout.helper} is setuid root, runnable by the ${layout.group} group only`,
+      },
+    ];
   } catch {
     return [{ status: 'fail', area: 'install', message: `${layout.helper} is missing`, fix: 'run install.sh again' }];
   }
@@ -88,8 +125,14 @@ function checkInstall(layout: Layout): Finding[] {
 /** Policy files apply would refuse to read: someone besides root could have written them. */
 function checkPolicyTrust(layout: Layout): Finding[] {
   const problems = untrustedPolicyFiles(layout);
-  if (problems.length === 0) return [{ status: 'ok', area: 'policy', message: 'the policy files and the folders above them are root\'s alone' }];
-  return problems.map((p) => ({ status: 'fail', area: 'policy', message: `${p.file}: apply refuses it: ${p.reason}`, fix: p.fix }));
+  if (problems.length === 0)
+    return [{ status: 'ok', area: 'policy', message: "the policy files and the folders above them are root's alone" }];
+  return problems.map((p) => ({
+    status: 'fail',
+    area: 'policy',
+    message: `${p.file}: apply refuses it: ${p.reason}`,
+    fix: p.fix,
+  }));
 }
 
 /** Everyone cellsh serves: the group's members (whom the sshd drop-in matches)
@@ -105,21 +148,31 @@ function servedUsers(opts: DoctorOptions): { users: PasswdEntry[]; compiled: Com
       if (u && !byName.has(u.name)) byName.set(u.name, u);
     }
   } catch (e) {
-    findings.push({ status: 'fail', area: 'install', message: `${opts.layout.compiledPolicy} can't be read (${(e as Error).message}): no one can log in`,
-      fix: 'cellsh-admin apply' });
+    findings.push({
+      status: 'fail',
+      area: 'install',
+      message: `${opts.layout.compiledPolicy} can't be read (${(e as Error).message}): no one can log in`,
+      fix: 'cellsh-admin apply',
+    });
   }
   return { users: [...byName.values()].sort((a, b) => a.uid - b.uid), compiled, findings };
 }
 
 function checkSshd(opts: DoctorOptions, users: PasswdEntry[]): Finding[] {
-  if (users.length === 0) return [{ status: 'ok', area: 'sshd', message: 'no enrolled users: nothing to check for sshd' }];
+  if (users.length === 0)
+    return [{ status: 'ok', area: 'sshd', message: 'no enrolled users: nothing to check for sshd' }];
   const findings: Finding[] = [];
   for (const u of users) {
     const shell = u.shell;
     const r = opts.sshd(['-T', '-f', opts.sshdConfig, '-C', `user=${u.name},host=localhost,addr=127.0.0.1`]);
-    if (!r) return [{ status: 'warn', area: 'sshd', message: 'no OpenSSH server installed: nothing to check for sshd' }];
+    if (!r)
+      return [{ status: 'warn', area: 'sshd', message: 'no OpenSSH server installed: nothing to check for sshd' }];
     if (r.status !== 0) {
-      findings.push({ status: 'fail', area: 'sshd', message: `sshd -T failed for ${u.name}: ${r.err.trim().split('\n')[0]}` });
+      findings.push({
+        status: 'fail',
+        area: 'sshd',
+        message: `sshd -T failed for ${u.name}: ${r.err.trim().split('\n')[0]}`,
+      });
       continue;
     }
     findings.push(...checkUser(u.name, shell, settingsOf(r.out), opts));
@@ -147,26 +200,54 @@ function checkUser(name: string, shell: string, cfg: Map<string, string[]>, opts
   const internalSftp = (cfg.get('subsystem') ?? []).some((s) => /^sftp\s+internal-sftp\b/.test(s));
   if (forced === launcher) {
     if (shell !== launcher && !SAFE_FORCED_SHELLS.includes(shell)) {
-      found.push({ status: 'open', area: 'shell', message: `${name}'s login shell ${shell} runs first, on the host, and reads files from the home before cellsh starts (e.g. bash's ~/.bashrc)`,
-        fix: `cellsh-admin enroll ${name} (cellsh as login shell), or chsh -s /bin/sh ${name}` });
+      found.push({
+        status: 'open',
+        area: 'shell',
+        message: `${name}'s login shell ${shell} runs first, on the host, and reads files from the home before cellsh starts (e.g. bash's ~/.bashrc)`,
+        fix: `cellsh-admin enroll ${name} (cellsh as login shell), or chsh -s /bin/sh ${name}`,
+      });
     } else if (shell !== launcher) {
       found.push(...checkKeptShell(name, shell, cfg));
     } else {
-      found.push({ status: 'ok', area: 'sshd', message: `${name}: every ssh session goes through cellsh (ForceCommand, login shell ${shell})` });
+      found.push({
+        status: 'ok',
+        area: 'sshd',
+        message: `${name}: every ssh session goes through cellsh (ForceCommand, login shell ${shell})`,
+      });
     }
   } else if (forced !== 'none') {
-    found.push({ status: 'open', area: 'sshd', message: `${name}: ForceCommand "${forced}" runs on the host instead of cellsh`, fix: `"ForceCommand ${launcher}" ${where}` });
+    found.push({
+      status: 'open',
+      area: 'sshd',
+      message: `${name}: ForceCommand "${forced}" runs on the host instead of cellsh`,
+      fix: `"ForceCommand ${launcher}" ${where}`,
+    });
   } else if (shell !== launcher) {
-    found.push({ status: 'open', area: 'sshd', message: `${name}: ssh sessions run the login shell ${shell} on the host, not cellsh`, fix: `"ForceCommand ${launcher}" ${where}` });
+    found.push({
+      status: 'open',
+      area: 'sshd',
+      message: `${name}: ssh sessions run the login shell ${shell} on the host, not cellsh`,
+      fix: `"ForceCommand ${launcher}" ${where}`,
+    });
   } else if (internalSftp) {
-    found.push({ status: 'open', area: 'sshd', message: `${name}: sftp is served by sshd itself on the host (Subsystem sftp internal-sftp)`, fix: `"ForceCommand ${launcher}" ${where}` });
+    found.push({
+      status: 'open',
+      area: 'sshd',
+      message: `${name}: sftp is served by sshd itself on the host (Subsystem sftp internal-sftp)`,
+      fix: `"ForceCommand ${launcher}" ${where}`,
+    });
   } else {
     found.push({ status: 'ok', area: 'sshd', message: `${name}: ssh sessions go through cellsh (login shell)` });
   }
   for (const [key, option, why, status] of MUST_BE_NO) {
     const value = cfg.get(key)?.[0];
     if (value !== undefined && value !== 'no') {
-      found.push({ status, area: 'sshd', message: `${name}: ${option} is ${value}: ${why}`, fix: `"${option} no" ${where}` });
+      found.push({
+        status,
+        area: 'sshd',
+        message: `${name}: ${option} is ${value}: ${why}`,
+        fix: `"${option} no" ${where}`,
+      });
     }
   }
   return found;
@@ -180,13 +261,27 @@ const SAFE_ACCEPTENV = /^(LANG|LANGUAGE|LC_\*|LC_[A-Z_]+|TZ|COLORTERM)$/;
 function checkKeptShell(name: string, shell: string, cfg: Map<string, string[]>): Finding[] {
   const accepted = (cfg.get('acceptenv') ?? []).flatMap((v) => v.split(/\s+/)).filter((p) => p !== '');
   const risky = accepted.filter((p) => !SAFE_ACCEPTENV.test(p));
-  const found: Finding[] = [{ status: 'ok', area: 'sshd', message: `${name}: every ssh session goes through cellsh (ForceCommand, login shell ${shell})` }];
+  const found: Finding[] = [
+    {
+      status: 'ok',
+      area: 'sshd',
+      message: `${name}: every ssh session goes through cellsh (ForceCommand, login shell ${shell})`,
+    },
+  ];
   if (risky.length > 0) {
-    found.push({ status: 'open', area: 'sshd', message: `${name}: AcceptEnv ${risky.join(' ')} lets the client set variables such as LD_PRELOAD for ${shell}, which runs on the host before cellsh`,
-      fix: `"AcceptEnv LANG LC_*" for ${name} in sshd_config, or cellsh-admin enroll ${name} (cellsh as login shell)` });
+    found.push({
+      status: 'open',
+      area: 'sshd',
+      message: `${name}: AcceptEnv ${risky.join(' ')} lets the client set variables such as LD_PRELOAD for ${shell}, which runs on the host before cellsh`,
+      fix: `"AcceptEnv LANG LC_*" for ${name} in sshd_config, or cellsh-admin enroll ${name} (cellsh as login shell)`,
+    });
   }
-  found.push({ status: 'warn', area: 'shell', message: `${name}'s login shell is ${shell}: su, the console and other PAM services give a shell on the host, outside the container`,
-    fix: `cellsh-admin enroll ${name} (cellsh as login shell) unless that is intended` });
+  found.push({
+    status: 'warn',
+    area: 'shell',
+    message: `${name}'s login shell is ${shell}: su, the console and other PAM services give a shell on the host, outside the container`,
+    fix: `cellsh-admin enroll ${name} (cellsh as login shell) unless that is intended`,
+  });
   return found;
 }
 
@@ -196,7 +291,11 @@ function checkMatchAddress(sshdConfig: string): Finding[] {
   const files = [sshdConfig];
   try {
     const d = join(dirname(sshdConfig), 'sshd_config.d');
-    files.push(...readdirSync(d).filter((n) => n.endsWith('.conf')).map((n) => join(d, n)));
+    files.push(
+      ...readdirSync(d)
+        .filter((n) => n.endsWith('.conf'))
+        .map((n) => join(d, n)),
+    );
   } catch {
     // no drop-in folder
   }
@@ -210,8 +309,12 @@ function checkMatchAddress(sshdConfig: string): Finding[] {
     }
     text.split('\n').forEach((line, i) => {
       if (/^\s*Match\b.*\b(Address|Host|LocalAddress|LocalPort|RDomain)\b/i.test(line)) {
-        found.push({ status: 'warn', area: 'sshd', message: `${file}:${i + 1} "${line.trim()}" is checked here for a client at 127.0.0.1 only`,
-          fix: `check it by hand: sshd -T -C user=NAME,addr=CLIENT,host=NAME,laddr=ADDR,lport=PORT` });
+        found.push({
+          status: 'warn',
+          area: 'sshd',
+          message: `${file}:${i + 1} "${line.trim()}" is checked here for a client at 127.0.0.1 only`,
+          fix: `check it by hand: sshd -T -C user=NAME,addr=CLIENT,host=NAME,laddr=ADDR,lport=PORT`,
+        });
       }
     });
   }
@@ -222,10 +325,18 @@ function checkPam(file: string, foreignShells: string[]): Finding[] {
   return pamEnvReaders(file).map(({ file: f, line }): Finding => {
     const where = `${f}:${line} reads each user's ~/.pam_environment (user_readenv=1)`;
     return foreignShells.length > 0
-      ? { status: 'open', area: 'pam', message: `${where}, so e.g. LD_PRELOAD set there acts in the login shell of ${foreignShells.join(', ')}, on the host, before cellsh starts`,
-        fix: `change user_readenv=1 to user_readenv=0 on ${f}:${line}, or make cellsh their login shell (cellsh-admin enroll NAME)` }
-      : { status: 'warn', area: 'pam', message: `${where}; cellsh, the login shell of every enrolled user, drops those variables, but nothing should read them`,
-        fix: `change user_readenv=1 to user_readenv=0 on ${f}:${line}` };
+      ? {
+          status: 'open',
+          area: 'pam',
+          message: `${where}, so e.g. LD_PRELOAD set there acts in the login shell of ${foreignShells.join(', ')}, on the host, before cellsh starts`,
+          fix: `change user_readenv=1 to user_readenv=0 on ${f}:${line}, or make cellsh their login shell (cellsh-admin enroll NAME)`,
+        }
+      : {
+          status: 'warn',
+          area: 'pam',
+          message: `${where}; cellsh, the login shell of every enrolled user, drops those variables, but nothing should read them`,
+          fix: `change user_readenv=1 to user_readenv=0 on ${f}:${line}`,
+        };
   });
 }
 

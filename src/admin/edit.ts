@@ -6,7 +6,16 @@
 // policy file apply would not trust (policy/trust.ts) stops the edit first.
 import { spawnSync } from 'node:child_process';
 import {
-  closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { isatty } from 'node:tty';
 import { tmpdir } from 'node:os';
@@ -67,10 +76,12 @@ export function terminalQuestion(): ((question: string) => string) | undefined {
 /** Refuse a file that is not part of the installed policy. */
 function checkTarget(layout: Layout, file: string): string {
   const path = resolve(file);
-  const inDropins = dirname(path) === resolve(layout.policyDir) && basename(path).endsWith('.yaml') && !basename(path).startsWith('.');
+  const inDropins =
+    dirname(path) === resolve(layout.policyDir) && basename(path).endsWith('.yaml') && !basename(path).startsWith('.');
   if (path !== resolve(layout.policyFile) && !inDropins) {
     throw new CellshError('not-policy-file', `"${file}" is not part of the installed policy`, {
-      hint: `edit ${layout.policyFile} or a NAME.yaml in ${layout.policyDir}`, exitCode: ExitCode.usage,
+      hint: `edit ${layout.policyFile} or a NAME.yaml in ${layout.policyDir}`,
+      exitCode: ExitCode.usage,
     });
   }
   return path;
@@ -81,7 +92,11 @@ function takeLock(path: string): () => void {
   const lock = `${path}.edit-lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      const fd = openSync(
+        lock,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
       writeFileSync(fd, `${process.pid}\n`);
       closeSync(fd);
       return () => rmSync(lock, { force: true });
@@ -89,7 +104,10 @@ function takeLock(path: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(readFileSync(lock, 'utf8').trim());
       if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-        throw new CellshError('busy', `${path} is being edited by process ${owner}`, { hint: 'wait for that edit to end', exitCode: ExitCode.refused });
+        throw new CellshError('busy', `${path} is being edited by process ${owner}`, {
+          hint: 'wait for that edit to end',
+          exitCode: ExitCode.refused,
+        });
       }
       rmSync(lock, { force: true });
     }
@@ -116,7 +134,10 @@ export function runEdit(opts: EditOptions): number {
     // can't fix who may write a file, so an untrusted one stops it here.
     const untrusted = [...untrustedPolicyFiles(opts.layout, path), ...untrustedFolder(dirname(path))];
     if (untrusted.length > 0) {
-      printDiagnostics(untrusted.map((p) => ({ severity: 'error', file: p.file, at: undefined, path: '', message: trustMessage(p) })), opts.err);
+      printDiagnostics(
+        untrusted.map((p) => ({ severity: 'error', file: p.file, at: undefined, path: '', message: trustMessage(p) })),
+        opts.err,
+      );
       opts.err.write(`cellsh-admin: nothing edited; ${path} is unchanged\n`);
       return ExitCode.config;
     }
@@ -145,7 +166,10 @@ export function runEdit(opts: EditOptions): number {
       }
       let answer = '';
       while (answer !== 'e' && answer !== 'x') {
-        answer = opts.ask(`${plural(errors, 'error')}. What now? (e)dit again, e(x)it without saving: `).trim().toLowerCase();
+        answer = opts
+          .ask(`${plural(errors, 'error')}. What now? (e)dit again, e(x)it without saving: `)
+          .trim()
+          .toLowerCase();
       }
       if (answer === 'x') {
         opts.err.write(`cellsh-admin: ${path} is unchanged\n`);

@@ -70,9 +70,14 @@ export function runEnroll(name: string, opts: EnrollOptions & { keepShell?: bool
   const user = lookup(opts.dir, name);
   const { layout } = opts;
   if (opts.keepShell && user.shell !== layout.launcher && !SAFE_FORCED_SHELLS.includes(user.shell)) {
-    throw new CellshError('unsafe-shell', `${user.name}'s login shell ${user.shell} reads files from the home before sshd's ForceCommand runs`, {
-      hint: `give ${user.name} cellsh or /bin/sh as login shell, or enroll without --keep-shell`, exitCode: ExitCode.refused,
-    });
+    throw new CellshError(
+      'unsafe-shell',
+      `${user.name}'s login shell ${user.shell} reads files from the home before sshd's ForceCommand runs`,
+      {
+        hint: `give ${user.name} cellsh or /bin/sh as login shell, or enroll without --keep-shell`,
+        exitCode: ExitCode.refused,
+      },
+    );
   }
   if (!opts.keepShell && user.shell !== layout.launcher) {
     const saved = readSaved(layout);
@@ -82,7 +87,9 @@ export function runEnroll(name: string, opts: EnrollOptions & { keepShell?: bool
   }
   accountTool('usermod', ['--append', '--groups', layout.group, user.name], user.name);
   logEvent(opts.log, 'enroll', { user: user.name, uid: user.uid, by_uid: opts.byUid });
-  opts.out.write(`enrolled ${user.name}: login shell ${opts.keepShell ? user.shell : layout.launcher}, group ${layout.group}\n`);
+  opts.out.write(
+    `enrolled ${user.name}: login shell ${opts.keepShell ? user.shell : layout.launcher}, group ${layout.group}\n`,
+  );
   return opts.apply();
 }
 
@@ -108,8 +115,12 @@ export function runUnenroll(name: string, opts: EnrollOptions & { stop: (uid: nu
 export function stopContainer(layout: Layout, uid: number, notice?: string): void {
   const r = spawnSync(layout.helper, helperArgs({ verb: 'stop', uid, notice }), { encoding: 'utf8' });
   if (r.status !== 0) {
-    throw new CellshError('stop-failed', `can't stop the container of uid ${uid}: ${(r.stderr || r.error?.message || '').trim()}`, {
-      exitCode: r.status ?? ExitCode.internal,
-    });
+    throw new CellshError(
+      'stop-failed',
+      `can't stop the container of uid ${uid}: ${(r.stderr || r.error?.message || '').trim()}`,
+      {
+        exitCode: r.status ?? ExitCode.internal,
+      },
+    );
   }
 }

@@ -7,7 +7,14 @@ import { dirname } from 'node:path';
 import { CellshError, ExitCode } from '../errors.js';
 import type { Layout } from '../layout.js';
 import {
-  buildPolicy, parseCompiled, policyFiles, sortDiagnostics, type Built, type CompiledUser, type PolicyEnv, type PolicySource,
+  buildPolicy,
+  parseCompiled,
+  policyFiles,
+  sortDiagnostics,
+  type Built,
+  type CompiledUser,
+  type PolicyEnv,
+  type PolicySource,
 } from '../policy/index.js';
 import { readTrusted, type TrustProblem } from '../policy/trust.js';
 
@@ -17,7 +24,10 @@ export function policyFolder(layout: Layout): string {
 }
 
 /** The installed policy's files, each read from disk (if trusted) unless `replace` gives its text (edit's copy). */
-export function installedSources(layout: Layout, replace?: PolicySource): { sources: PolicySource[]; listing: Built['diagnostics'] } {
+export function installedSources(
+  layout: Layout,
+  replace?: PolicySource,
+): { sources: PolicySource[]; listing: Built['diagnostics'] } {
   const { files, diagnostics } = policyFiles(layout.policyFile, layout.policyDir);
   const trustedIn = policyFolder(layout);
   const sources = files.map((file) => (replace && replace.file === file ? replace : { file, trustedIn }));
@@ -50,13 +60,21 @@ export function readApplied(layout: Layout): readonly CompiledUser[] | undefined
     bytes = readFileSync(layout.compiledPolicy);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CellshError('read-failed', `can't read the applied policy ${layout.compiledPolicy}: ${(err as Error).message}`);
+    throw new CellshError(
+      'read-failed',
+      `can't read the applied policy ${layout.compiledPolicy}: ${(err as Error).message}`,
+    );
   }
   try {
     return parseCompiled(bytes);
   } catch (err) {
-    throw new CellshError('policy-compiled-invalid', `the applied policy ${layout.compiledPolicy} is damaged: ${(err as Error).message}`, {
-      hint: 'run "cellsh-admin apply" to write it again', exitCode: ExitCode.config,
-    });
+    throw new CellshError(
+      'policy-compiled-invalid',
+      `the applied policy ${layout.compiledPolicy} is damaged: ${(err as Error).message}`,
+      {
+        hint: 'run "cellsh-admin apply" to write it again',
+        exitCode: ExitCode.config,
+      },
+    );
   }
 }

@@ -7,7 +7,8 @@
 
 /** Characters escaped in every form: see the top of this file. Lone surrogates
  * stand for bytes that were not UTF-8 (see decodeLine). */
-const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSAFE =
+  /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 /** A lone surrogate in a string that came from JSON or decodeLine. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 /** decodeLine keeps byte B that is not UTF-8 as U+DC00+B (B >= 0x80), as Python's surrogateescape does. */
@@ -26,7 +27,8 @@ function readableEscape(ch: string): string {
   if (ch === '\r') return '\\r';
   if (ch === '\t') return '\\t';
   const code = ch.charCodeAt(0);
-  if (code >= RAW_BYTE_BASE + 0x80 && code <= RAW_BYTE_BASE + 0xff) return `\\x${(code - RAW_BYTE_BASE).toString(16).padStart(2, '0')}`;
+  if (code >= RAW_BYTE_BASE + 0x80 && code <= RAW_BYTE_BASE + 0xff)
+    return `\\x${(code - RAW_BYTE_BASE).toString(16).padStart(2, '0')}`;
   return unicodeEscape(ch);
 }
 
@@ -52,7 +54,9 @@ function wellFormed(v: unknown): unknown {
   if (typeof v === 'string') return v.replace(LONE_SURROGATE, '\ufffd');
   if (Array.isArray(v)) return v.map(wellFormed);
   if (v !== null && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [wellFormed(k) as string, wellFormed(x)]));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>).map(([k, x]) => [wellFormed(k) as string, wellFormed(x)]),
+    );
   }
   return v;
 }

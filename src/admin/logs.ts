@@ -42,9 +42,16 @@ function localTime(ms: number): string {
  * key=value (bare when a plain word, quoted otherwise). Users wrote some of
  * these strings: every part is escaped (log-text.ts). */
 export function humanLine(rec: Record<string, unknown>): string {
-  const who = typeof rec['user'] === 'string' ? displayValue(rec['user']) : rec['uid'] !== undefined ? `uid ${displayValue(rec['uid'])}` : '-';
+  const who =
+    typeof rec['user'] === 'string'
+      ? displayValue(rec['user'])
+      : rec['uid'] !== undefined
+        ? `uid ${displayValue(rec['uid'])}`
+        : '-';
   const level = LEVELS[rec['level'] as number];
-  const rest = Object.entries(rec).filter(([k]) => !FRAME.has(k)).map(([k, v]) => `${displayValue(k)}=${displayValue(v)}`);
+  const rest = Object.entries(rec)
+    .filter(([k]) => !FRAME.has(k))
+    .map(([k, v]) => `${displayValue(k)}=${displayValue(v)}`);
   const time = typeof rec['time'] === 'number' ? localTime(rec['time']) : '????-??-?? ??:??:??';
   const event = displayValue(rec['event'] ?? rec['msg'] ?? '?');
   return [time, event.padEnd(16), who.padEnd(12), ...(level ? [level] : []), ...rest].join('  ').trimEnd();
@@ -73,7 +80,10 @@ function render(lines: readonly string[], opts: LogsOptions): string[] {
     if (line === '') continue;
     const rec = parseRecord(line);
     if (rec === undefined) {
-      if (opts.user === undefined) out.push(opts.json ? escapeUnsafe(line) : `(not a log record) ${escapeUnsafe(line.slice(0, NOT_A_RECORD_MAX))}`);
+      if (opts.user === undefined)
+        out.push(
+          opts.json ? escapeUnsafe(line) : `(not a log record) ${escapeUnsafe(line.slice(0, NOT_A_RECORD_MAX))}`,
+        );
       continue;
     }
     if (matches(rec, opts.user)) out.push(opts.json ? safeJson(rec) : humanLine(rec));

@@ -66,9 +66,12 @@ export async function runPs(opts: PsOptions): Promise<number> {
   const seconds = (Date.now() - t0) / 1000;
   const hashes = appliedHashes(opts.layout.compiledPolicy);
   const sessions = sessionCounts(opts.layout.stateDir);
-  const rows = records.map((r) => row(r, opts.dir, before.get(r.uid), containerUsage(host, r.uid), seconds, {
-    sessions: sessions.get(r.uid) ?? 0, policy: policyState(r, hashes.get(r.uid)),
-  }));
+  const rows = records.map((r) =>
+    row(r, opts.dir, before.get(r.uid), containerUsage(host, r.uid), seconds, {
+      sessions: sessions.get(r.uid) ?? 0,
+      policy: policyState(r, hashes.get(r.uid)),
+    }),
+  );
   if (opts.json) {
     opts.out.write(`${JSON.stringify({ cgroup: describeHost(host), containers: rows }, null, 2)}\n`);
   } else {
@@ -102,8 +105,13 @@ function readRecords(stateDir: string): Record_[] {
     if (!/^cellsh-state [12]\n/.test(text) || !/^[0-9a-f]{12}$/.test(kv.get('id') ?? '')) continue;
     const pending = kv.get('pending');
     out.push({
-      uid: n('uid'), id: kv.get('id')!, initPid: n('init_pid'), initStart: n('init_start'), createdMs: n('created_ms'),
-      policyHash: kv.get('policy'), pending: pending === undefined || pending === '-' ? '' : pending,
+      uid: n('uid'),
+      id: kv.get('id')!,
+      initPid: n('init_pid'),
+      initStart: n('init_start'),
+      createdMs: n('created_ms'),
+      policyHash: kv.get('policy'),
+      pending: pending === undefined || pending === '-' ? '' : pending,
     });
   }
   return out.sort((a, b) => a.uid - b.uid);
@@ -163,10 +171,18 @@ function sessionCounts(stateDir: string): Map<number, number> {
   return out;
 }
 
-function row(r: Record_, dir: UserDirectory, before: Usage | undefined, after: Usage | undefined, seconds: number,
-  extra: { sessions: number; policy: Pick<PsRow, 'policy' | 'pending'> }): PsRow {
-  const cpuUsed = before?.cpu.usec !== undefined && after?.cpu.usec !== undefined && seconds > 0
-    ? Math.max(0, (after.cpu.usec - before.cpu.usec) / 1e6 / seconds) : null;
+function row(
+  r: Record_,
+  dir: UserDirectory,
+  before: Usage | undefined,
+  after: Usage | undefined,
+  seconds: number,
+  extra: { sessions: number; policy: Pick<PsRow, 'policy' | 'pending'> },
+): PsRow {
+  const cpuUsed =
+    before?.cpu.usec !== undefined && after?.cpu.usec !== undefined && seconds > 0
+      ? Math.max(0, (after.cpu.usec - before.cpu.usec) / 1e6 / seconds)
+      : null;
   return {
     user: dir.userById(r.uid)?.name ?? String(r.uid),
     uid: r.uid,
@@ -176,7 +192,10 @@ function row(r: Record_, dir: UserDirectory, before: Usage | undefined, after: U
     sessions: extra.sessions,
     ...extra.policy,
     memory: { used: after?.memory.used ?? null, limit: after?.memory.limit ?? null },
-    cpu: { used: cpuUsed === null ? null : Math.round(cpuUsed * 100) / 100, limit: after?.cpu.limit === undefined ? null : after.cpu.limit / 1000 },
+    cpu: {
+      used: cpuUsed === null ? null : Math.round(cpuUsed * 100) / 100,
+      limit: after?.cpu.limit === undefined ? null : after.cpu.limit / 1000,
+    },
     pids: { used: after?.pids.used ?? null, limit: after?.pids.limit ?? null },
     oom_kills: after?.oomKills ?? 0,
     pids_limit_hits: after?.pidsMax ?? 0,
@@ -205,16 +224,31 @@ export function humanBytes(n: number): string {
 
 function table(rows: readonly PsRow[]): string {
   if (rows.length === 0) return 'no containers are running\n';
-  const of = (used: string, limit: number | null, fmt: (n: number) => string): string => `${used} / ${limit === null ? 'unlimited' : fmt(limit)}`;
+  const of = (used: string, limit: number | null, fmt: (n: number) => string): string =>
+    `${used} / ${limit === null ? 'unlimited' : fmt(limit)}`;
   const cells = rows.map((r) => [
-    r.user, String(r.uid), r.container, duration(r.uptime_s), String(r.sessions),
-    r.policy === 'pending' ? `restart pending (${r.pending})` : r.policy === 'changed' ? 'changed (next login)' : r.policy,
+    r.user,
+    String(r.uid),
+    r.container,
+    duration(r.uptime_s),
+    String(r.sessions),
+    r.policy === 'pending'
+      ? `restart pending (${r.pending})`
+      : r.policy === 'changed'
+        ? 'changed (next login)'
+        : r.policy,
     of(r.memory.used === null ? '?' : humanBytes(r.memory.used), r.memory.limit, humanBytes),
     of(r.cpu.used === null ? '?' : r.cpu.used.toFixed(2), r.cpu.limit, (c) => formatCpu(Math.round(c * 1000))),
     of(r.pids.used === null ? '?' : String(r.pids.used), r.pids.limit, String),
-    [r.oom_kills ? `oom ${r.oom_kills}` : '', r.pids_limit_hits ? `pids ${r.pids_limit_hits}` : ''].filter((x) => x).join(', ') || '-',
+    [r.oom_kills ? `oom ${r.oom_kills}` : '', r.pids_limit_hits ? `pids ${r.pids_limit_hits}` : '']
+      .filter((x) => x)
+      .join(', ') || '-',
   ]);
   const head = ['USER', 'UID', 'CONTAINER', 'UPTIME', 'SESSIONS', 'POLICY', 'MEMORY', 'CPU', 'PIDS', 'LIMIT HITS'];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  return [head, ...cells].map((c) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+  return (
+    [head, ...cells]
+      .map((c) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join('  '))
+      .join('\n') + '\n'
+  );
 }

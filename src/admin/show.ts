@@ -43,24 +43,45 @@ export function runShow(opts: ShowOptions): number {
   const record = built.users.find((u) => u.uid === account.uid);
   const appliedAll = readApplied(opts.layout);
   const applied = appliedAll?.find((u) => u.uid === account.uid);
-  const state: Applied = appliedAll === undefined ? 'nothing-applied' : applied === undefined ? 'not-applied'
-    : isDeepStrictEqual(applied, record) ? 'up-to-date' : 'changed';
+  const state: Applied =
+    appliedAll === undefined
+      ? 'nothing-applied'
+      : applied === undefined
+        ? 'not-applied'
+        : isDeepStrictEqual(applied, record)
+          ? 'up-to-date'
+          : 'changed';
   const groupNames = gids.map((g) => env.dir.groupName(g) ?? String(g));
 
   if (opts.json) {
     const at = (o: { at?: SourceLoc | undefined } | Origin): object =>
       'at' in o && o.at ? { file: o.at.file, line: o.at.line, col: o.at.col } : {};
-    opts.out.write(JSON.stringify({
-      user: name, uid: account.uid, groups: groupNames, enrolled, applied: state, policy_errors: errors,
-      hostname: record?.hostname ?? null,
-      layers: explained.layers.map((l) => ({ layer: l.name, file: l.file, ...at(l) })),
-      settings: Object.fromEntries(explained.settings.map((s) => [s.key, { value: s.value, layer: s.origin.layer, ...at(s.origin) }])),
-    }, null, 2) + '\n');
+    opts.out.write(
+      JSON.stringify(
+        {
+          user: name,
+          uid: account.uid,
+          groups: groupNames,
+          enrolled,
+          applied: state,
+          policy_errors: errors,
+          hostname: record?.hostname ?? null,
+          layers: explained.layers.map((l) => ({ layer: l.name, file: l.file, ...at(l) })),
+          settings: Object.fromEntries(
+            explained.settings.map((s) => [s.key, { value: s.value, layer: s.origin.layer, ...at(s.origin) }]),
+          ),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     return ExitCode.ok;
   }
   if (errors > 0) {
-    opts.err.write(`cellsh-admin: the policy has ${plural(errors, 'error')} ("cellsh-admin check" lists them); ` +
-      'an invalid value is shown from the layer below\n');
+    opts.err.write(
+      `cellsh-admin: the policy has ${plural(errors, 'error')} ("cellsh-admin check" lists them); ` +
+        'an invalid value is shown from the layer below\n',
+    );
   }
   const lines = [
     `${name} (uid ${account.uid}; groups ${groupNames.join(', ')}): ${enrolled ? 'enrolled' : `not enrolled: cellsh does not serve them (cellsh-admin enroll ${name})`}`,
@@ -69,7 +90,9 @@ export function runShow(opts: ShowOptions): number {
     '',
   ];
   const width = Math.max(...explained.settings.map((s) => s.key.length));
-  const values = explained.settings.map((s) => (s.key === 'hostname' && record ? `${s.value} = ${record.hostname}` : s.value));
+  const values = explained.settings.map((s) =>
+    s.key === 'hostname' && record ? `${s.value} = ${record.hostname}` : s.value,
+  );
   const valueWidth = Math.min(40, Math.max(...values.map((v) => v.length)));
   explained.settings.forEach((s, i) => {
     lines.push(`  ${s.key.padEnd(width)}  ${values[i]!.padEnd(valueWidth)}  ${describeOrigin(s.origin)}`);

@@ -45,9 +45,16 @@ const NOTICE_REASON_MAX = HELPER_ARGV.noticeMax - 100;
 
 /** What stop and restart tell the sessions, and the admin. */
 const STOP_TEXT = {
-  stop: { notice: (why: string) => `your container was stopped by the administrator: ${why}`, done: '', status: 'stopped' },
-  restart: { notice: (why: string) => `your container was restarted by the administrator: ${why}; log in again`,
-    done: '; their next login starts a new one', status: 'restarted' },
+  stop: {
+    notice: (why: string) => `your container was stopped by the administrator: ${why}`,
+    done: '',
+    status: 'stopped',
+  },
+  restart: {
+    notice: (why: string) => `your container was restarted by the administrator: ${why}; log in again`,
+    done: '; their next login starts a new one',
+    status: 'restarted',
+  },
 } as const;
 
 /** Every verb. Add a row here for a new verb. */
@@ -60,7 +67,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
       'installed one (/etc/cellsh/policy.yaml, then /etc/cellsh/policy.d/*.yaml in name',
       'order), or the FILEs given, layered in the order given. Problems go to stderr, one',
       'per line as file:line:col: key.path: message; a one-line summary goes to stdout.',
-      'The installed policy is also checked for files apply refuses to trust (not root\'s,',
+      "The installed policy is also checked for files apply refuses to trust (not root's,",
       'writable by group or others, in such a folder, or a symlink out of /etc/cellsh);',
       'FILEs given are drafts: only what they say is checked, not who may write them.',
       '',
@@ -74,10 +81,16 @@ const VERBS: Readonly<Record<string, Verb>> = {
     run: ({ values, positionals }, io) => {
       const layout = loadLayout();
       const drafts = positionals.length > 0;
-      const { files, diagnostics } = drafts ? { files: positionals, diagnostics: [] } : policyFiles(layout.policyFile, layout.policyDir);
+      const { files, diagnostics } = drafts
+        ? { files: positionals, diagnostics: [] }
+        : policyFiles(layout.policyFile, layout.policyDir);
       return runCheck({
-        files, listing: diagnostics, trustedIn: drafts ? undefined : policyFolder(layout),
-        json: values['json'] === true, env: policyEnv(layout, nssDirectory()), ...io,
+        files,
+        listing: diagnostics,
+        trustedIn: drafts ? undefined : policyFolder(layout),
+        json: values['json'] === true,
+        env: policyEnv(layout, nssDirectory()),
+        ...io,
       });
     },
   },
@@ -99,7 +112,13 @@ const VERBS: Readonly<Record<string, Verb>> = {
     maxArgs: 1,
     run: ({ values, positionals }, io) => {
       const layout = loadLayout();
-      return runShow({ layout, env: policyEnv(layout, nssDirectory()), name: requireUser(positionals, 'show USER'), json: values['json'] === true, ...io });
+      return runShow({
+        layout,
+        env: policyEnv(layout, nssDirectory()),
+        name: requireUser(positionals, 'show USER'),
+        json: values['json'] === true,
+        ...io,
+      });
     },
   },
   diff: {
@@ -128,7 +147,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
     help: [
       'Open a copy of FILE (default /etc/cellsh/policy.yaml; or a NAME.yaml in',
       '/etc/cellsh/policy.d, new or not) in $VISUAL, $EDITOR or editor. When the editor',
-      'exits, the whole policy is checked with the copy in FILE\'s place. With errors you',
+      "exits, the whole policy is checked with the copy in FILE's place. With errors you",
       'may edit again or leave FILE unchanged; without, FILE is replaced atomically and',
       'the policy applied. One edit at a time. Nothing is opened while a policy file is one',
       'apply would refuse to trust (see "apply --help").',
@@ -138,10 +157,18 @@ const VERBS: Readonly<Record<string, Verb>> = {
     ].join('\n'),
     options: {},
     maxArgs: 1,
-    run: ({ positionals }, io) => withAdmin(io, (opts) => runEdit({
-      layout: opts.layout, env: policyEnv(opts.layout, opts.dir), file: positionals[0] ?? opts.layout.policyFile,
-      editor: systemEditor(), ask: terminalQuestion(), apply: opts.apply, ...io,
-    })),
+    run: ({ positionals }, io) =>
+      withAdmin(io, (opts) =>
+        runEdit({
+          layout: opts.layout,
+          env: policyEnv(opts.layout, opts.dir),
+          file: positionals[0] ?? opts.layout.policyFile,
+          editor: systemEditor(),
+          ask: terminalQuestion(),
+          apply: opts.apply,
+          ...io,
+        }),
+      ),
   },
   apply: {
     summary: 'validate the policy and install it for the helper (root only)',
@@ -154,7 +181,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
       'A policy file is refused unless root alone could have written it: it and every',
       'folder above it belong to root and are not writable by group or others; a symlink',
       'must stay inside /etc/cellsh; only regular files are read.',
-      'Changes take effect at each container\'s next start.',
+      "Changes take effect at each container's next start.",
       '',
       'exit status: 0 applied, 78 policy rejected (errors or untrusted files), 77 not root,',
       '64 usage error',
@@ -178,22 +205,29 @@ const VERBS: Readonly<Record<string, Verb>> = {
     ].join('\n'),
     options: { 'keep-shell': { type: 'boolean' } },
     maxArgs: 1,
-    run: ({ positionals, values }, io) => withAdmin(io, (opts) =>
-      runEnroll(requireUser(positionals, 'enroll USER'), { ...opts, keepShell: values['keep-shell'] === true })),
+    run: ({ positionals, values }, io) =>
+      withAdmin(io, (opts) =>
+        runEnroll(requireUser(positionals, 'enroll USER'), { ...opts, keepShell: values['keep-shell'] === true }),
+      ),
   },
   unenroll: {
-    summary: 'stop USER\'s container and undo enroll (root only)',
+    summary: "stop USER's container and undo enroll (root only)",
     usage: 'unenroll USER',
     help: [
-      'Stop USER\'s container, give them back the login shell they had before enroll',
+      "Stop USER's container, give them back the login shell they had before enroll",
       '(/bin/sh if unknown), take them out of the cellsh group and apply the policy.',
       '',
       'exit status: 0 unenrolled, 78 the policy was rejected, 77 not root, 64 usage error',
     ].join('\n'),
     options: {},
     maxArgs: 1,
-    run: ({ positionals }, io) => withAdmin(io, (opts) =>
-      runUnenroll(requireUser(positionals, 'unenroll USER'), { ...opts, stop: (uid) => stopContainer(opts.layout, uid) })),
+    run: ({ positionals }, io) =>
+      withAdmin(io, (opts) =>
+        runUnenroll(requireUser(positionals, 'unenroll USER'), {
+          ...opts,
+          stop: (uid) => stopContainer(opts.layout, uid),
+        }),
+      ),
   },
   doctor: {
     summary: 'check the live system for ways around the containers (root only)',
@@ -212,9 +246,12 @@ const VERBS: Readonly<Record<string, Verb>> = {
     options: { 'sshd-config': { type: 'string' }, json: { type: 'boolean' } },
     maxArgs: 0,
     run: ({ values }, io) => {
-      requireRoot('doctor must run as root (it asks sshd for every user\'s settings)');
+      requireRoot("doctor must run as root (it asks sshd for every user's settings)");
       return runDoctor({
-        layout: loadLayout(), dir: nssDirectory(), out: io.out, json: values['json'] === true,
+        layout: loadLayout(),
+        dir: nssDirectory(),
+        out: io.out,
+        json: values['json'] === true,
         sshdConfig: typeof values['sshd-config'] === 'string' ? values['sshd-config'] : '/etc/ssh/sshd_config',
         pamFile: '/etc/pam.d/sshd',
         sshd: (args) => {
@@ -240,8 +277,14 @@ const VERBS: Readonly<Record<string, Verb>> = {
     options: { json: { type: 'boolean' } },
     maxArgs: 0,
     run: ({ values }, io) => {
-      requireRoot('ps must run as root (it reads the containers\' records)');
-      return runPs({ layout: loadLayout(), dir: nssDirectory(), out: io.out, json: values['json'] === true, sampleMs: 500 });
+      requireRoot("ps must run as root (it reads the containers' records)");
+      return runPs({
+        layout: loadLayout(),
+        dir: nssDirectory(),
+        out: io.out,
+        json: values['json'] === true,
+        sampleMs: 500,
+      });
     },
   },
   logs: {
@@ -257,15 +300,21 @@ const VERBS: Readonly<Record<string, Verb>> = {
       '  --user U         only events of user U (a name or a uid)',
       '  --lines N, -n N  only the last N of them',
       '  --follow, -f     keep printing new events until interrupted',
-      '  --json           print the log\'s records as JSON lines (filtered, escaped) instead',
+      "  --json           print the log's records as JSON lines (filtered, escaped) instead",
       '',
       'exit status: 0, 77 not root, 64 usage error',
     ].join('\n'),
-    options: { user: { type: 'string' }, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } },
+    options: {
+      user: { type: 'string' },
+      lines: { type: 'string', short: 'n' },
+      follow: { type: 'boolean', short: 'f' },
+      json: { type: 'boolean' },
+    },
     maxArgs: 0,
     run: async ({ values }, io) => {
       const lines = values['lines'] === undefined ? undefined : Number(values['lines']);
-      if (lines !== undefined && !(Number.isInteger(lines) && lines >= 0)) throw usageError(`logs: --lines needs a whole number, got "${String(values['lines'])}"`, 'logs [--lines N]');
+      if (lines !== undefined && !(Number.isInteger(lines) && lines >= 0))
+        throw usageError(`logs: --lines needs a whole number, got "${String(values['lines'])}"`, 'logs [--lines N]');
       requireRoot('logs must run as root (the log is readable by root only)');
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
@@ -273,8 +322,13 @@ const VERBS: Readonly<Record<string, Verb>> = {
       process.once('SIGTERM', onSignal);
       try {
         return await runLogs({
-          file: loadLayout().logFile, user: values['user'] as string | undefined, lines,
-          follow: values['follow'] === true, json: values['json'] === true, out: io.out, signal: stop.signal,
+          file: loadLayout().logFile,
+          user: values['user'] as string | undefined,
+          lines,
+          follow: values['follow'] === true,
+          json: values['json'] === true,
+          out: io.out,
+          signal: stop.signal,
         });
       } finally {
         process.off('SIGINT', onSignal);
@@ -282,12 +336,12 @@ const VERBS: Readonly<Record<string, Verb>> = {
       }
     },
   },
-  stop: stopVerb('stop', 'stop USER\'s container and everything in it; their sessions are told why (root only)', [
-    'Kill every process in USER\'s container and remove its cgroup and record. Each of',
+  stop: stopVerb('stop', "stop USER's container and everything in it; their sessions are told why (root only)", [
+    "Kill every process in USER's container and remove its cgroup and record. Each of",
     'USER\'s sessions prints, as it ends, "cellsh: your container was stopped by the',
     'administrator: TEXT". The next login starts a new container.',
   ]),
-  restart: stopVerb('restart', 'restart USER\'s container: stop it now, the next login starts it afresh (root only)', [
+  restart: stopVerb('restart', "restart USER's container: stop it now, the next login starts it afresh (root only)", [
     'Stop USER\'s container as "stop" does, telling each session "cellsh: your container',
     'was restarted by the administrator: TEXT; log in again". The next login starts a',
     'new container with the applied policy (use this after a change that needs a restart).',
@@ -299,21 +353,34 @@ function stopVerb(verb: keyof typeof STOP_TEXT, summary: string, description: st
   const usage = `${verb} USER [--reason TEXT]`;
   const text = STOP_TEXT[verb];
   return {
-    summary, usage,
-    help: [...description, '', 'options:',
-      `  --reason TEXT   why, in ${NOTICE_REASON_MAX} characters at most, no control characters`, '',
-      `exit status: 0 ${text.status} (or none ran), 77 not root, 64 usage error or no such user`].join('\n'),
+    summary,
+    usage,
+    help: [
+      ...description,
+      '',
+      'options:',
+      `  --reason TEXT   why, in ${NOTICE_REASON_MAX} characters at most, no control characters`,
+      '',
+      `exit status: 0 ${text.status} (or none ran), 77 not root, 64 usage error or no such user`,
+    ].join('\n'),
     options: { reason: { type: 'string' } },
     maxArgs: 1,
     run: ({ positionals, values }, io) => {
       const reason = typeof values['reason'] === 'string' ? values['reason'] : undefined;
-      if (reason !== undefined && (reason.length === 0 || Buffer.byteLength(reason) > NOTICE_REASON_MAX || /[\x00-\x1f\x7f]/.test(reason))) {
-        throw usageError(`${verb}: --reason wants 1 to ${NOTICE_REASON_MAX} characters without control characters`, usage);
+      if (
+        reason !== undefined &&
+        (reason.length === 0 || Buffer.byteLength(reason) > NOTICE_REASON_MAX || /[\x00-\x1f\x7f]/.test(reason))
+      ) {
+        throw usageError(
+          `${verb}: --reason wants 1 to ${NOTICE_REASON_MAX} characters without control characters`,
+          usage,
+        );
       }
       return withAdmin(io, (opts) => {
         const name = requireUser(positionals, `${verb} USER`);
         const user = opts.dir.user(name);
-        if (!user) throw new CellshError('no-such-user', `no user "${name}" on this host`, { exitCode: ExitCode.usage });
+        if (!user)
+          throw new CellshError('no-such-user', `no user "${name}" on this host`, { exitCode: ExitCode.usage });
         stopContainer(opts.layout, user.uid, text.notice(reason ?? 'no reason given'));
         io.out.write(`stopped the container of ${name}${text.done}\n`);
         return ExitCode.ok;
@@ -335,7 +402,8 @@ function withAdmin(io: Io, fn: (opts: EnrollOptions) => number): number {
   const dir = nssDirectory();
   const byUid = process.getuid?.() ?? -1;
   try {
-    const apply = (): number => runApply({ layout, env: policyEnv(layout, nssDirectory()), log: audit.log, ...io, euid: 0, byUid });
+    const apply = (): number =>
+      runApply({ layout, env: policyEnv(layout, nssDirectory()), log: audit.log, ...io, euid: 0, byUid });
     return fn({ layout, dir, log: audit.log, out: io.out, byUid, apply });
   } finally {
     audit.close();
@@ -343,14 +411,23 @@ function withAdmin(io: Io, fn: (opts: EnrollOptions) => number): number {
 }
 
 function requireRoot(message: string): void {
-  if (process.geteuid?.() !== 0) throw new CellshError('not-root', message, { hint: 'run it with sudo', exitCode: ExitCode.refused });
+  if (process.geteuid?.() !== 0)
+    throw new CellshError('not-root', message, { hint: 'run it with sudo', exitCode: ExitCode.refused });
 }
 
 function topHelp(): string {
   const width = Math.max(...Object.values(VERBS).map((v) => v.usage.length));
   const rows = Object.values(VERBS).map((v) => `  ${v.usage.padEnd(width)}  ${v.summary}`);
-  return [`usage: ${PROG} <command> [options]`, '', 'commands:', ...rows, '',
-    `Run "${PROG} <command> --help" for a command's details.`].join('\n') + '\n';
+  return (
+    [
+      `usage: ${PROG} <command> [options]`,
+      '',
+      'commands:',
+      ...rows,
+      '',
+      `Run "${PROG} <command> --help" for a command's details.`,
+    ].join('\n') + '\n'
+  );
 }
 
 function usageError(message: string, usage: string): CellshError {
@@ -369,11 +446,19 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     const verb = Object.hasOwn(VERBS, name) ? VERBS[name] : undefined;
     if (!verb) {
       const near = closestWord(name, Object.keys(VERBS));
-      throw usageError(`unknown command "${name}"${near ? `; did you mean "${near}"?` : ''}`, '<command> [options]; see --help');
+      throw usageError(
+        `unknown command "${name}"${near ? `; did you mean "${near}"?` : ''}`,
+        '<command> [options]; see --help',
+      );
     }
     let parsed: { values: Record<string, unknown>; positionals: string[] };
     try {
-      parsed = parseArgs({ args: [...rest], options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+      parsed = parseArgs({
+        args: [...rest],
+        options: { ...verb.options, help: { type: 'boolean', short: 'h' } },
+        allowPositionals: true,
+        strict: true,
+      });
     } catch (err) {
       throw usageError(`${name}: ${(err as Error).message.split('. ')[0]}`, verb.usage);
     }

@@ -18,10 +18,16 @@ async function main(argv: readonly string[]): Promise<number> {
   const rest = argv.slice(argv.indexOf('--', 2) + 1);
   const pid = Number(rest[0]);
   const agent = rest[1] === '--agent';
-  if (!Number.isSafeInteger(pid) || pid <= 1 || rest.length > (agent ? 2 : 1) || !isSocket(CHANNEL_FD) ||
-      (agent && !isSocket(AGENT_FD, process.getuid!()))) {
+  if (
+    !Number.isSafeInteger(pid) ||
+    pid <= 1 ||
+    rest.length > (agent ? 2 : 1) ||
+    !isSocket(CHANNEL_FD) ||
+    (agent && !isSocket(AGENT_FD, process.getuid!()))
+  ) {
     throw new CellshError('usage', 'this part of cellsh is started by the cellsh launcher only', {
-      hint: 'log in as usual (ssh, su -), or run cellsh', exitCode: ExitCode.usage,
+      hint: 'log in as usual (ssh, su -), or run cellsh',
+      exitCode: ExitCode.usage,
     });
   }
   return relayTerminal(await attachHelper(pid, agent), agent ? `/proc/self/fd/${AGENT_FD}` : undefined);

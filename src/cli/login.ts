@@ -16,7 +16,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const sep = argv.indexOf('--', 2);
   const args = sep >= 0 ? argv.slice(sep + 2) : argv.slice(2);
   const layout = loadLayout();
-  const invocation = parseInvocation(args, { self: layout.launcher, originalCommand: process.env['SSH_ORIGINAL_COMMAND'] });
+  const invocation = parseInvocation(args, {
+    self: layout.launcher,
+    originalCommand: process.env['SSH_ORIGINAL_COMMAND'],
+  });
   const record = assertEnrolled(layout.compiledPolicy, process.getuid!());
   const mine = record ? await userSettings(record) : undefined;
   for (const line of mine?.messages ?? []) process.stderr.write(`${PROG}: ${line}\n`);

@@ -3,14 +3,33 @@
 // tsc, so the header is build output and never edited or committed.
 import { writeFileSync } from 'node:fs';
 import {
-  BOUNDS, EXIT_CODES, FDS, HELPER_ARGV, LOG_EVENTS, NETWORK_MODES, POLICY_FILE, RECORD_KEYS, RESERVED_ENV,
-  RESTART_MODES, RLIMIT_KEYS, SECCOMP_PROFILES, STARTED, USER_MAY_KEYS, ROUTES, INVOCATIONS, TERMINALS, ROUTE_TABLE,
+  BOUNDS,
+  EXIT_CODES,
+  FDS,
+  HELPER_ARGV,
+  LOG_EVENTS,
+  NETWORK_MODES,
+  POLICY_FILE,
+  RECORD_KEYS,
+  RESERVED_ENV,
+  RESTART_MODES,
+  RLIMIT_KEYS,
+  SECCOMP_PROFILES,
+  STARTED,
+  USER_MAY_KEYS,
+  ROUTES,
+  INVOCATIONS,
+  TERMINALS,
+  ROUTE_TABLE,
   type RouteRow,
 } from './index.js';
 
 /** "nameMaxLen" -> "NAME_MAX_LEN", "memory_high" -> "MEMORY_HIGH", "pids-limit" -> "PIDS_LIMIT". */
 export function cName(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[-.]/g, '_').toUpperCase();
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[-.]/g, '_')
+    .toUpperCase();
 }
 
 const str = (s: string): string => JSON.stringify(s);
@@ -18,7 +37,8 @@ const num = (n: number): string => (n > 0x7fffffff ? `${n}u` : String(n));
 
 /** An enum of words, its count, and an initializer of their names in the same order. */
 function wordEnum(tag: string, prefix: string, words: readonly string[], what: string | readonly string[]): string[] {
-  const comment = typeof what === 'string' ? [`/* ${what} */`] : [`/* ${what[0]}`, ...what.slice(1).map((l) => ` * ${l}`), ' */'];
+  const comment =
+    typeof what === 'string' ? [`/* ${what} */`] : [`/* ${what[0]}`, ...what.slice(1).map((l) => ` * ${l}`), ' */'];
   return [
     ...comment,
     `enum ${tag} {`,
@@ -33,8 +53,10 @@ function wordEnum(tag: string, prefix: string, words: readonly string[], what: s
 /** A row of the route table as a C initializer. */
 function routeRow(r: RouteRow): string {
   const any = (v: string | boolean, c: () => string): string => (v === '*' ? '-1' : c());
-  return `{${any(r.invocation, () => `INVOCATION_${cName(r.invocation)}`)}, ${any(r.terminals, () => `TERMINALS_${cName(r.terminals)}`)}, ` +
-    `${any(r.plainRecord, () => (r.plainRecord ? '1' : '0'))}, ${any(r.helperRunnable, () => (r.helperRunnable ? '1' : '0'))}, ROUTE_${cName(r.route)}}`;
+  return (
+    `{${any(r.invocation, () => `INVOCATION_${cName(r.invocation)}`)}, ${any(r.terminals, () => `TERMINALS_${cName(r.terminals)}`)}, ` +
+    `${any(r.plainRecord, () => (r.plainRecord ? '1' : '0'))}, ${any(r.helperRunnable, () => (r.helperRunnable ? '1' : '0'))}, ROUTE_${cName(r.route)}}`
+  );
 }
 
 /** The header's text. */
@@ -47,7 +69,9 @@ export function renderCHeader(): string {
     '',
     '/* Exit codes, sysexits style (0 and 1 are EXIT_SUCCESS and EXIT_FAILURE). */',
     'enum {',
-    ...Object.entries(EXIT_CODES).filter(([, v]) => v > 1).map(([k, v]) => `  EXIT_${cName(k)} = ${v},`),
+    ...Object.entries(EXIT_CODES)
+      .filter(([, v]) => v > 1)
+      .map(([k, v]) => `  EXIT_${cName(k)} = ${v},`),
     '};',
     '',
     '/* The compiled policy file. */',
@@ -57,23 +81,33 @@ export function renderCHeader(): string {
     `#define RECORD_MAX_BYTES ${num(POLICY_FILE.recordMaxBytes)}u`,
     `#define POLICY_LINE_MAX ${POLICY_FILE.lineMax}`,
     '',
-    '/* Bounds on a record\'s values. */',
+    "/* Bounds on a record's values. */",
     ...Object.entries(BOUNDS).map(([k, v]) => `#define ${cName(k)} ${num(v)}`),
     '',
     ...wordEnum('record_key', 'KEY', Object.keys(RECORD_KEYS), [
-      'A record\'s keys, in the order cellsh-admin writes them, each required once:',
+      "A record's keys, in the order cellsh-admin writes them, each required once:",
       ...Object.entries(RECORD_KEYS).map(([k, what]) => `  ${k}: ${what}`),
     ]),
     ...wordEnum('network_mode', 'NETWORK', NETWORK_MODES, '"network"'),
-    ...wordEnum('restart_mode', 'RESTART', RESTART_MODES, '"restart": when a change cgroups can\'t apply live restarts the container'),
-    ...wordEnum('seccomp_profile', 'SECCOMP_PROFILE', SECCOMP_PROFILES, '"seccomp": the filter the container\'s processes run under'),
+    ...wordEnum(
+      'restart_mode',
+      'RESTART',
+      RESTART_MODES,
+      '"restart": when a change cgroups can\'t apply live restarts the container',
+    ),
+    ...wordEnum(
+      'seccomp_profile',
+      'SECCOMP_PROFILE',
+      SECCOMP_PROFILES,
+      '"seccomp": the filter the container\'s processes run under',
+    ),
     ...wordEnum('rlimit_key', 'RL', RLIMIT_KEYS, 'the per-process limits, each a record key'),
     ...wordEnum('user_may_bit', 'MAY', USER_MAY_KEYS, '"user_may": the record keys a user may set with --set, as bits'),
     `/* Variables cellsh sets itself; the policy may not set them. */`,
     `#define RESERVED_ENV_NAMES {${RESERVED_ENV.map(str).join(', ')}}`,
     `#define RESERVED_ENV_COUNT ${RESERVED_ENV.length}`,
     '',
-    '/* The helper\'s command line. */',
+    "/* The helper's command line. */",
     ...wordEnum('verb', 'VERB', HELPER_ARGV.verbs, 'cellsh-helper VERB ...'),
     `#define MAX_SETS ${HELPER_ARGV.maxSets}`,
     `#define SET_MAX ${HELPER_ARGV.setMaxBytes}`,
@@ -92,9 +126,14 @@ export function renderCHeader(): string {
     `#define STARTED_JOINED ${str(STARTED.joined)}`,
     `#define AGENT_SOCKET_SUFFIX ${str(STARTED.socketSuffix)}`,
     '',
-    '/* How a session reaches the helper: the launcher\'s route table. */',
-    ...wordEnum('session_route', 'ROUTE', ROUTES, 'fast: the launcher execs the helper; early: it starts it and relays for Node; node: Node does it all'),
-    ...wordEnum('invocation', 'INVOCATION', INVOCATIONS, 'what the launcher\'s arguments ask for'),
+    "/* How a session reaches the helper: the launcher's route table. */",
+    ...wordEnum(
+      'session_route',
+      'ROUTE',
+      ROUTES,
+      'fast: the launcher execs the helper; early: it starts it and relays for Node; node: Node does it all',
+    ),
+    ...wordEnum('invocation', 'INVOCATION', INVOCATIONS, "what the launcher's arguments ask for"),
     ...wordEnum('terminals', 'TERMINALS', TERMINALS, 'which of fds 0-2 are terminals'),
     '/* A row: each condition a value of its enum (or 0/1), or -1 for any. The first',
     ' * row whose conditions all hold gives the route. */',
@@ -107,7 +146,9 @@ export function renderCHeader(): string {
     '}',
     '',
     '/* The audit log events the helper writes. */',
-    ...Object.entries(LOG_EVENTS).filter(([, e]) => e.by === 'helper').map(([name]) => `#define EVENT_${cName(name)} ${str(name)}`),
+    ...Object.entries(LOG_EVENTS)
+      .filter(([, e]) => e.by === 'helper')
+      .map(([name]) => `#define EVENT_${cName(name)} ${str(name)}`),
     '',
     '#endif',
     '',

@@ -74,14 +74,14 @@ export const RECORD_KEYS = {
   groups: 'supplementary gids, space separated (may be empty)',
   home: 'absolute path, bind-mounted at the same path',
   shell: 'absolute path inside the container',
-  hostname: 'the container\'s uts name',
+  hostname: "the container's uts name",
   network: 'one of NETWORK_MODES',
   memory: 'bytes, hard limit (0: none)',
   memory_high: 'bytes, throttled above it (0: none)',
   swap: 'bytes of swap on top of memory, or "max"',
   pids: 'max tasks (0: none), at most pidsMax',
   cpu: 'thousandths of a CPU (0: none), cpuMin to cpuMax',
-  io_weight: 'ioWeightMin to ioWeightMax, 0 for the kernel\'s default',
+  io_weight: "ioWeightMin to ioWeightMax, 0 for the kernel's default",
   io: 'MAJ:MIN RBPS WBPS RIOPS WIOPS, repeated (may be empty)',
   nofile: 'SOFT HARD, each a number or "max"; soft at least nofileMin',
   nproc: 'SOFT HARD, each a number or "max"',
@@ -104,13 +104,32 @@ export const SECCOMP_PROFILES = ['default', 'strict', 'unconfined'] as const;
 export const RLIMIT_KEYS = ['nofile', 'nproc', 'core'] as const;
 /** The record keys a user may be let set for themselves (--set), in record order. */
 export const USER_MAY_KEYS = [
-  'shell', 'hostname', 'env', 'network', 'memory', 'memory_high', 'swap', 'pids', 'cpu', 'io_weight',
-  'nofile', 'nproc', 'core',
+  'shell',
+  'hostname',
+  'env',
+  'network',
+  'memory',
+  'memory_high',
+  'swap',
+  'pids',
+  'cpu',
+  'io_weight',
+  'nofile',
+  'nproc',
+  'core',
 ] as const;
 
 /** Variables cellsh sets itself in every session; the policy may not set them. */
 export const RESERVED_ENV = [
-  'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'SSH_AUTH_SOCK', 'SSH_TTY', 'SSH_CONNECTION', 'SSH_CLIENT',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'TERM',
+  'SSH_AUTH_SOCK',
+  'SSH_TTY',
+  'SSH_CONNECTION',
+  'SSH_CLIENT',
   'SSH_ORIGINAL_COMMAND',
 ] as const;
 
@@ -163,7 +182,10 @@ export const STARTED = {
  * each carries besides pino's own (level, time, pid, hostname, msg). A field
  * ending in "?" may be left out. */
 export const LOG_EVENTS = {
-  'login': { by: 'helper', fields: ['user', 'uid', 'session', 'mode', 'tty', 'command?', 'ssh_connection?', 'user_settings?'] },
+  'login': {
+    by: 'helper',
+    fields: ['user', 'uid', 'session', 'mode', 'tty', 'command?', 'ssh_connection?', 'user_settings?'],
+  },
   'container-start': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'init_pid'] },
   'container-join': { by: 'helper', fields: ['user', 'uid', 'session', 'container'] },
   'exit': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'status', 'signal?', 'duration_ms'] },
@@ -213,12 +235,36 @@ export interface RouteRow {
  * are ordered so that a condition that costs a look-up (the record, the helper) is
  * asked only when the cheap ones already point at a row that needs it. */
 export const ROUTE_TABLE: readonly RouteRow[] = [
-  { invocation: 'other', terminals: '*', plainRecord: '*', helperRunnable: '*', route: 'node',
-    why: 'options and mistakes are Node\'s to read and explain' },
-  { invocation: 'command', terminals: 'none', plainRecord: true, helperRunnable: '*', route: 'fast',
-    why: 'ssh host cmd, scp, sftp, rsync, git: nothing to relay, so no Node (if the helper can\'t be run, Node explains)' },
-  { invocation: '*', terminals: 'interactive', plainRecord: true, helperRunnable: true, route: 'early',
-    why: 'a terminal session: the container starts while Node loads to relay the terminal' },
-  { invocation: '*', terminals: '*', plainRecord: '*', helperRunnable: '*', route: 'node',
-    why: 'settings of the user\'s own to read, no record to explain, an odd mix of terminals or a closed fd' },
+  {
+    invocation: 'other',
+    terminals: '*',
+    plainRecord: '*',
+    helperRunnable: '*',
+    route: 'node',
+    why: "options and mistakes are Node's to read and explain",
+  },
+  {
+    invocation: 'command',
+    terminals: 'none',
+    plainRecord: true,
+    helperRunnable: '*',
+    route: 'fast',
+    why: "ssh host cmd, scp, sftp, rsync, git: nothing to relay, so no Node (if the helper can't be run, Node explains)",
+  },
+  {
+    invocation: '*',
+    terminals: 'interactive',
+    plainRecord: true,
+    helperRunnable: true,
+    route: 'early',
+    why: 'a terminal session: the container starts while Node loads to relay the terminal',
+  },
+  {
+    invocation: '*',
+    terminals: '*',
+    plainRecord: '*',
+    helperRunnable: '*',
+    route: 'node',
+    why: "settings of the user's own to read, no record to explain, an odd mix of terminals or a closed fd",
+  },
 ];

@@ -6,7 +6,16 @@ import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { isatty } from 'node:tty';
-import { ATTACHED_STDERR_FD, CHANNEL_FD, helperArgs, parseStarted, startedFdCount, type HelperRequest, type PtySpec, type StartedMessage } from './protocol.js';
+import {
+  ATTACHED_STDERR_FD,
+  CHANNEL_FD,
+  helperArgs,
+  parseStarted,
+  startedFdCount,
+  type HelperRequest,
+  type PtySpec,
+  type StartedMessage,
+} from './protocol.js';
 import { CellshError, ExitCode } from '../errors.js';
 
 /** What the helper sends when the program starts: who, where, and the fds asked for. */
@@ -50,21 +59,32 @@ export interface HelperProcess extends RunningHelper {
  * starts in a session of its own (setsid), out of the terminal's foreground
  * process group: a ^C, ^\ or ^Z typed before the relay makes the terminal raw
  * must not reach a process that is still root (SA-07). */
-export async function startHelper(helper: string, req: HelperRequest, stdio: StdioOptions & unknown[], opts: HelperOptions = {}): Promise<HelperProcess> {
+export async function startHelper(
+  helper: string,
+  req: HelperRequest,
+  stdio: StdioOptions & unknown[],
+  opts: HelperOptions = {},
+): Promise<HelperProcess> {
   const { pty, agent = false, sets = [] } = opts;
   const { spawn } = await import('node:child_process'); // not on the early start's path
   const libc = await import('../sys/libc.js');
   const channel = libc.seqpacketPair();
   const fds = [...stdio];
   fds[3] = channel[1];
-  const child = spawn(helper, helperArgs(req, pty, agent, sets), { stdio: fds as StdioOptions, env: process.env, detached: true });
+  const child = spawn(helper, helperArgs(req, pty, agent, sets), {
+    stdio: fds as StdioOptions,
+    env: process.env,
+    detached: true,
+  });
   libc.closeFd(channel[1]);
   const exited = new Promise<number>((resolve, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new CellshError('helper-unavailable', `can't run ${helper}: ${err.code ?? err.message}`, {
-        hint: 'ask your administrator to check that you are in the cellsh group and to run "cellsh-admin doctor"',
-        exitCode: ExitCode.config,
-      }));
+      reject(
+        new CellshError('helper-unavailable', `can't run ${helper}: ${err.code ?? err.message}`, {
+          hint: 'ask your administrator to check that you are in the cellsh group and to run "cellsh-admin doctor"',
+          exitCode: ExitCode.config,
+        }),
+      );
     });
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
   });
@@ -74,7 +94,11 @@ export async function startHelper(helper: string, req: HelperRequest, stdio: Std
 
 /** kill() for a session: through the program's pidfd once it has started,
  * which is closed when the helper ends. */
-function programSignals(libc: typeof import('../sys/libc.js'), started: Promise<Started | undefined>, exited: Promise<number>): (sig: NodeJS.Signals) => void {
+function programSignals(
+  libc: typeof import('../sys/libc.js'),
+  started: Promise<Started | undefined>,
+  exited: Promise<number>,
+): (sig: NodeJS.Signals) => void {
   let pidfd: number | undefined;
   let pending: NodeJS.Signals | undefined;
   let over = false;
@@ -85,11 +109,14 @@ function programSignals(libc: typeof import('../sys/libc.js'), started: Promise<
       // the program is gone
     }
   };
-  started.then((s) => {
-    if (!s || over) return;
-    pidfd = s.pidfd;
-    if (pending) send(pending);
-  }, () => undefined);
+  started.then(
+    (s) => {
+      if (!s || over) return;
+      pidfd = s.pidfd;
+      if (pending) send(pending);
+    },
+    () => undefined,
+  );
   const close = (): void => {
     over = true;
     if (pidfd !== undefined) libc.closeFd(pidfd);
@@ -119,7 +146,13 @@ export async function attachHelper(pid: number, agent = false): Promise<RunningH
         const code = libc.reapChild(pid);
         if (code !== undefined) done(() => resolve(code));
       } catch (err) {
-        done(() => reject(new CellshError('helper-lost', `lost track of the session: ${(err as Error).message}`, { exitCode: ExitCode.internal })));
+        done(() =>
+          reject(
+            new CellshError('helper-lost', `lost track of the session: ${(err as Error).message}`, {
+              exitCode: ExitCode.internal,
+            }),
+          ),
+        );
       }
     };
     process.on('SIGCHLD', check);
@@ -129,20 +162,34 @@ export async function attachHelper(pid: number, agent = false): Promise<RunningH
   return { kill: programSignals(libc, started, exited), stderr, exited, started };
 }
 
-async function receiveStarted(libc: typeof import('../sys/libc.js'), fd: number, pty: boolean, agent: boolean): Promise<Started | undefined> {
+async function receiveStarted(
+  libc: typeof import('../sys/libc.js'),
+  fd: number,
+  pty: boolean,
+  agent: boolean,
+): Promise<Started | undefined> {
   try {
     const msg = await libc.receiveMessage(fd);
     if (!msg) return undefined;
     const parsed = parseStarted(msg.text);
     if (!parsed || msg.fds.length !== startedFdCount(pty, agent) || (parsed.agentSocket !== undefined) !== agent) {
       for (const f of msg.fds) libc.closeFd(f);
-      throw new CellshError('helper-protocol', `the helper sent an unexpected message: ${JSON.stringify(msg.text.slice(0, 80))}`, {
-        exitCode: ExitCode.internal,
-      });
+      throw new CellshError(
+        'helper-protocol',
+        `the helper sent an unexpected message: ${JSON.stringify(msg.text.slice(0, 80))}`,
+        {
+          exitCode: ExitCode.internal,
+        },
+      );
     }
     const [pidfd, ...rest] = msg.fds;
     const [master, listener, dir] = pty ? rest : [undefined, ...rest];
-    return { ...parsed, pidfd: pidfd!, master, agent: agent ? { listener: listener!, dir: dir!, name: parsed.agentSocket! } : undefined };
+    return {
+      ...parsed,
+      pidfd: pidfd!,
+      master,
+      agent: agent ? { listener: listener!, dir: dir!, name: parsed.agentSocket! } : undefined,
+    };
   } finally {
     libc.closeFd(fd);
   }

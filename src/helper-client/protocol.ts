@@ -32,8 +32,10 @@ const MAX_DIM = HELPER_ARGV.ptyMaxDim;
 /** The helper's argv (without argv[0]) for a request; sets are the user's own
  * settings as KEY=VALUE in the compiled policy's notation. */
 export function helperArgs(req: HelperRequest, pty?: PtySpec, agent = false, sets: readonly string[] = []): string[] {
-  if (req.verb === 'stop') return ['stop', String(req.uid), ...(req.notice === undefined ? [] : ['--notice', req.notice])];
-  if (sets.length > HELPER_ARGV.maxSets) throw new RangeError(`${sets.length} settings: the helper takes at most ${HELPER_ARGV.maxSets}`);
+  if (req.verb === 'stop')
+    return ['stop', String(req.uid), ...(req.notice === undefined ? [] : ['--notice', req.notice])];
+  if (sets.length > HELPER_ARGV.maxSets)
+    throw new RangeError(`${sets.length} settings: the helper takes at most ${HELPER_ARGV.maxSets}`);
   const args: string[] = [req.verb];
   if (pty) {
     if (pty.mask < 1 || pty.mask > 7) throw new RangeError(`pty mask ${pty.mask} is not 1-7`);
@@ -67,7 +69,8 @@ export interface StartedMessage {
 
 const ID = `([0-9a-f]{${STARTED.idHexLen}})`;
 const STARTED_MESSAGE = new RegExp(
-  `^${STARTED.word} ${ID} ${ID} (${STARTED.created}|${STARTED.joined})(?: ([0-9]{1,20}-\\1\\${STARTED.socketSuffix}))?$`);
+  `^${STARTED.word} ${ID} ${ID} (${STARTED.created}|${STARTED.joined})(?: ([0-9]{1,20}-\\1\\${STARTED.socketSuffix}))?$`,
+);
 
 /** Parse "started <session> <container> created|joined [<ms>-<session>.sock]", or undefined. */
 export function parseStarted(text: string): StartedMessage | undefined {

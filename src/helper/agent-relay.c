@@ -20,11 +20,11 @@
 
 #include "util.h"
 
-#define MAX_CONNS 32         /* agent connections relayed at once */
-#define HALF_BUF 16384       /* bytes in flight per direction */
-#define MAX_NAMES 1024       /* names looked at when handing "current" on */
+#define MAX_CONNS 32   /* agent connections relayed at once */
+#define HALF_BUF 16384 /* bytes in flight per direction */
+#define MAX_NAMES 1024 /* names looked at when handing "current" on */
 #define NAME_LEN AGENT_NAME_MAX
-#define CURRENT "current"    /* AGENT_SOCK's name in the agents folder (rootfs.h) */
+#define CURRENT "current" /* AGENT_SOCK's name in the agents folder (rootfs.h) */
 /* Where the relay keeps its fds (the rest are closed). */
 #define RELAY_CHANNEL_FD 3
 #define RELAY_HOST_FD 4
@@ -84,7 +84,9 @@ static bool session_socket_name(const char *n) {
   return d > 0 && n[d] == '-' && all_of(n + d + 1, STARTED_ID_LEN, HEX) && !strcmp(n + d + 1 + STARTED_ID_LEN, AGENT_SOCKET_SUFFIX);
 }
 
-enum liveness { LIVE, DEAD, UNKNOWN };
+enum liveness { LIVE,
+                DEAD,
+                UNKNOWN };
 
 /* Does a session still accept on this name? A name that is not a socket (a
  * link planted there, say) is dead; it is never followed. */

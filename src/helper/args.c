@@ -6,7 +6,6 @@
 
 #include "util.h"
 
-
 bool valid_notice(const char *s) {
   size_t n = strlen(s);
   if (n == 0 || n > NOTICE_MAX)

@@ -34,13 +34,13 @@
 
 struct request {
   enum verb verb;
-  char *command;        /* VERB_RUN: the string for "shell -c" (points into argv) */
-  unsigned pty_mask;    /* 0: no pty; bit i: fd i gets the inner pty */
+  char *command;     /* VERB_RUN: the string for "shell -c" (points into argv) */
+  unsigned pty_mask; /* 0: no pty; bit i: fd i gets the inner pty */
   unsigned short rows, cols;
-  bool agent;           /* --agent: an agent socket inside, relayed by the caller */
-  bool has_stop_uid;    /* VERB_STOP with an explicit UID */
+  bool agent;        /* --agent: an agent socket inside, relayed by the caller */
+  bool has_stop_uid; /* VERB_STOP with an explicit UID */
   uid_t stop_uid;
-  const char *notice;   /* VERB_STOP: what the stopped sessions print, or NULL */
+  const char *notice;         /* VERB_STOP: what the stopped sessions print, or NULL */
   const char *sets[MAX_SETS]; /* --set KEY=VALUE, in order (point into argv) */
   unsigned n_sets;
 };

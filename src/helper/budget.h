@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BUDGET_BURST (1 << 20)   /* bytes a user may log at once (about 2,000 logins) */
-#define BUDGET_RATE 4096         /* bytes a second it refills by (about 8 logins a second) */
-#define BUDGET_RESERVE 512       /* what a session logs after it starts: the exit, a limit notice */
+#define BUDGET_BURST (1 << 20) /* bytes a user may log at once (about 2,000 logins) */
+#define BUDGET_RATE 4096       /* bytes a second it refills by (about 8 logins a second) */
+#define BUDGET_RESERVE 512     /* what a session logs after it starts: the exit, a limit notice */
 #define BUDGET_TELL_EVERY_MS 60000
 
 enum budget_answer {

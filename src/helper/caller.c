@@ -43,11 +43,11 @@ static const struct {
   const char *name;
   rlim_t floor; /* the least hard limit the helper can work with */
 } raised[CL_COUNT] = {
-  [CL_FSIZE] = {RLIMIT_FSIZE, "file-size", RLIM_INFINITY}, /* an audit line is never cut */
-  [CL_CPU] = {RLIMIT_CPU, "CPU-time", RLIM_INFINITY},      /* the monitor lives as long as the session */
-  [CL_AS] = {RLIMIT_AS, "address-space", GIB},
-  [CL_DATA] = {RLIMIT_DATA, "data-size", GIB},
-  [CL_STACK] = {RLIMIT_STACK, "stack-size", 8 * MIB},
+    [CL_FSIZE] = {RLIMIT_FSIZE, "file-size", RLIM_INFINITY}, /* an audit line is never cut */
+    [CL_CPU] = {RLIMIT_CPU, "CPU-time", RLIM_INFINITY},      /* the monitor lives as long as the session */
+    [CL_AS] = {RLIMIT_AS, "address-space", GIB},
+    [CL_DATA] = {RLIMIT_DATA, "data-size", GIB},
+    [CL_STACK] = {RLIMIT_STACK, "stack-size", 8 * MIB},
 };
 
 static void raise_limits(struct caller_limits *out) {
@@ -61,7 +61,8 @@ static void raise_limits(struct caller_limits *out) {
     struct rlimit to_hard = {had->rlim_max, had->rlim_max};
     if (had->rlim_max < raised[i].floor || setrlimit(raised[i].resource, &to_hard) < 0)
       die(EXIT_USAGE, "the %s limit (hard: %llu) is below what cellsh needs; raise it (ulimit -H) or ask your "
-          "administrator", raised[i].name, (unsigned long long)had->rlim_max);
+                      "administrator",
+          raised[i].name, (unsigned long long)had->rlim_max);
   }
 }
 
@@ -139,7 +140,8 @@ void caller_check_stdio(void) {
   for (int fd = 0; fd < 3; fd++)
     if (isatty(fd))
       die(EXIT_USAGE, "refusing to run with a terminal on fd %d: it would reach into the container; "
-          "log in through cellsh, which relays the terminal", fd);
+                      "log in through cellsh, which relays the terminal",
+          fd);
   for (int fd = 0; fd < 3; fd++) {
     struct stat st;
     int flags = fcntl(fd, F_GETFL);

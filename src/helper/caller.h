@@ -14,7 +14,12 @@
 
 /* The caller's limits the helper replaced while privileged, restored for the
  * user's program (the policy sets the others: nofile, nproc, core). */
-enum { CL_FSIZE, CL_CPU, CL_AS, CL_DATA, CL_STACK, CL_COUNT };
+enum { CL_FSIZE,
+       CL_CPU,
+       CL_AS,
+       CL_DATA,
+       CL_STACK,
+       CL_COUNT };
 struct caller_limits {
   struct rlimit saved[CL_COUNT];
   rlim_t nproc; /* the caller's process limit (soft), which bounds their sessions */
@@ -44,7 +49,8 @@ uid_t caller_take_identity(void);
  * (blocked) from entry until the monitor takes them, so one that comes during
  * setup (a ^C from a terminal whose foreground the caller made the helper's
  * process group, root's SIGTERM) reaches the program then, never root code. */
-#define PASSED_ON_SIGNALS {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2}
+#define PASSED_ON_SIGNALS \
+  { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 }
 void caller_passed_on(sigset_t *set);
 
 /* In the session's program, before exec: the caller's limits and the default

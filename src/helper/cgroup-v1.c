@@ -24,7 +24,11 @@
 #define MEMORY_UNLIMITED 9223372036854771712ull /* what v1 reports for "no limit" */
 #define PAGE_MASK (~4095ull)                    /* v1 rounds memory limits down to pages */
 
-enum { C_MEMORY, C_PIDS, C_CPU, C_BLKIO, C_COUNT };
+enum { C_MEMORY,
+       C_PIDS,
+       C_CPU,
+       C_BLKIO,
+       C_COUNT };
 static const char *const controllers[C_COUNT] = {"memory", "pids", "cpu", "blkio"};
 static const char *const io_files[4] = {"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
                                         "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device"};
@@ -99,10 +103,10 @@ static void write_memory(int leaf, const struct cg_limits *l, struct cg_fail *f)
   bool has_memsw = faccessat(leaf, "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
   if (swap_limited(l) && !l->memory)
     cg_refuse(f, "can't apply the swap limit: on cgroup v1 it needs a memory limit too; "
-              "ask your administrator to set limits.memory, or limits.swap to unlimited");
+                 "ask your administrator to set limits.memory, or limits.swap to unlimited");
   else if (swap_limited(l) && !has_memsw)
     cg_refuse(f, "can't apply the swap limit: this kernel does not account swap per cgroup "
-              "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
+                 "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
   if (!has_memsw) {
     cg_set(f, leaf, "memory.limit_in_bytes", mem);
   } else {
@@ -131,7 +135,7 @@ static void write_blkio(int leaf, const struct cg_limits *l, struct cg_fail *f) 
     cg_set(f, leaf, "blkio.weight", v);
   } else if (w) {
     cg_refuse(f, "can't apply the io_weight limit: this kernel has no disk weights on cgroup v1 "
-              "(it needs BFQ); ask your administrator to run \"cellsh-admin doctor\"");
+                 "(it needs BFQ); ask your administrator to run \"cellsh-admin doctor\"");
   }
   for (int k = 0; k < 4; k++) {
     for (unsigned i = 0; i < l->n_io; i++) {
@@ -175,7 +179,8 @@ static void v1_create(uid_t uid, const struct cg_limits *l) {
       if (!needed(c, l))
         continue;
       die(EXIT_REFUSED, "can't apply the %s limit: the %s cgroup controller is not mounted; "
-          "ask your administrator to run \"cellsh-admin doctor\"", controllers[c], controllers[c]);
+                        "ask your administrator to run \"cellsh-admin doctor\"",
+          controllers[c], controllers[c]);
     }
     write_limits(c, leaf, l, NULL);
   }
@@ -253,8 +258,7 @@ static int v1_open_entry(uid_t uid, const struct cg_limits *l, struct cg_entry *
 #define V1_PIDS_POLL_MS 1000
 
 static void v1_watch(uid_t uid, struct cg_watch *w) {
-  *w = (struct cg_watch){.wake = {-1, -1}, .memory_dir = open_leaf(C_MEMORY, uid, false),
-                         .pids_dir = open_leaf(C_PIDS, uid, false), .poll_ms = V1_PIDS_POLL_MS};
+  *w = (struct cg_watch){.wake = {-1, -1}, .memory_dir = open_leaf(C_MEMORY, uid, false), .pids_dir = open_leaf(C_PIDS, uid, false), .poll_ms = V1_PIDS_POLL_MS};
   if (w->memory_dir >= 0) {
     cleanup_fd int oom = RETRY(openat(w->memory_dir, "memory.oom_control", O_RDONLY | O_CLOEXEC));
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -284,6 +288,13 @@ static void v1_events(const struct cg_watch *w, struct cg_events *out) {
 }
 
 const struct cg_backend cg_v1 = {
-  .name = "v1", .create = v1_create, .update = v1_update, .procs = v1_procs, .open_entry = v1_open_entry, .destroy = v1_destroy,
-  .watch = v1_watch, .events = v1_events, .adopt_helper = v1_adopt_helper,
+    .name = "v1",
+    .create = v1_create,
+    .update = v1_update,
+    .procs = v1_procs,
+    .open_entry = v1_open_entry,
+    .destroy = v1_destroy,
+    .watch = v1_watch,
+    .events = v1_events,
+    .adopt_helper = v1_adopt_helper,
 };

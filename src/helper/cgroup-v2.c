@@ -22,7 +22,11 @@
 #define CPU_PERIOD_US 100000u
 #define ROOT "/sys/fs/cgroup"
 
-enum { C_MEMORY, C_PIDS, C_CPU, C_IO, C_COUNT };
+enum { C_MEMORY,
+       C_PIDS,
+       C_CPU,
+       C_IO,
+       C_COUNT };
 static const char *const controllers[C_COUNT] = {"memory", "pids", "cpu", "io"};
 
 /* Does systemd run this host (sd_booted(3))? Then it owns the hierarchy. */
@@ -62,7 +66,8 @@ static void enable_controllers(int dir, const struct cg_limits *l, const char *w
     if (!strstr(padded, pat)) {
       if (needed(c, l))
         die(EXIT_REFUSED, "can't apply the %s limit: the %s controller is not %s \"%s\"; "
-            "ask your administrator to run \"cellsh-admin doctor\"", controllers[c], controllers[c], missing_hint, what);
+                          "ask your administrator to run \"cellsh-admin doctor\"",
+            controllers[c], controllers[c], missing_hint, what);
       continue;
     }
     xsnprintf(op, sizeof op, "+%s", controllers[c]);
@@ -103,7 +108,8 @@ static int open_base(const struct cg_limits *l) {
     int fd = RETRY(open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (fd < 0)
       die(EXIT_REFUSED, "can't apply resource limits: %s, the cgroup systemd delegates to %s.service, is missing; "
-          "ask your administrator to run \"systemctl enable --now %s.service\"", path, CELLSH_CGROUP_NAME, CELLSH_CGROUP_NAME);
+                        "ask your administrator to run \"systemctl enable --now %s.service\"",
+          path, CELLSH_CGROUP_NAME, CELLSH_CGROUP_NAME);
     trusted_check_fd(fd, path);
     move_out_supervisor(fd, path);
     enable_controllers(fd, l, path, "delegated to");
@@ -165,7 +171,7 @@ static void write_io(int leaf, const struct cg_limits *l, struct cg_fail *f) {
   char v[160];
   if (l->io_weight && faccessat(leaf, "io.weight", F_OK, 0) < 0)
     cg_refuse(f, "can't apply the io_weight limit: this kernel has no io.weight (neither BFQ nor io.cost); "
-              "ask your administrator to run \"cellsh-admin doctor\"");
+                 "ask your administrator to run \"cellsh-admin doctor\"");
   xsnprintf(v, sizeof v, "default %u", l->io_weight ? l->io_weight : 100u);
   set_limit(f, leaf, "io.weight", v, false);
   for (unsigned i = 0; i < l->n_io; i++) {
@@ -194,7 +200,7 @@ static void write_limits(int leaf, const struct cg_limits *l, struct cg_fail *f)
     cg_set(f, leaf, "memory.swap.max", v);
   } else if (l->swap != SWAP_ANY && cg_host_has_swap()) {
     cg_refuse(f, "can't apply the swap limit: this kernel does not account swap per cgroup "
-              "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
+                 "(boot it with swapaccount=1); ask your administrator to run \"cellsh-admin doctor\"");
   }
   set_limit(f, leaf, "pids.max", num_or_max(v, sizeof v, l->pids), l->pids);
   if (l->cpu)
@@ -331,6 +337,13 @@ static void v2_events(const struct cg_watch *w, struct cg_events *out) {
 }
 
 const struct cg_backend cg_v2 = {
-  .name = "v2", .create = v2_create, .update = v2_update, .procs = v2_procs, .open_entry = v2_open_entry, .destroy = v2_destroy,
-  .watch = v2_watch, .events = v2_events, .adopt_helper = v2_adopt_helper,
+    .name = "v2",
+    .create = v2_create,
+    .update = v2_update,
+    .procs = v2_procs,
+    .open_entry = v2_open_entry,
+    .destroy = v2_destroy,
+    .watch = v2_watch,
+    .events = v2_events,
+    .adopt_helper = v2_adopt_helper,
 };

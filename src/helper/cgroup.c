@@ -32,7 +32,8 @@ int cg_open_root(const char *path, long magic) {
   struct statfs fs;
   if (fd < 0 || fstatfs(fd, &fs) < 0 || fs.f_type != magic)
     die(EXIT_REFUSED, "can't apply resource limits: \"%s\" is not a mounted cgroup hierarchy; "
-        "ask your administrator to run \"cellsh-admin doctor\"", path);
+                      "ask your administrator to run \"cellsh-admin doctor\"",
+        path);
   trusted_check_fd(fd, path);
   return fd;
 }

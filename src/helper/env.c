@@ -20,15 +20,15 @@ struct rule {
 };
 
 static const struct rule rules[] = {
-  {"TERM", TERM_CHARS, 64},
-  {"COLORTERM", TERM_CHARS, 32},
-  {"LANG", LOCALE_CHARS, 64},
-  {"LANGUAGE", LOCALE_CHARS ":", 128},
-  {"LC_", LOCALE_CHARS, 64},
-  {"SSH_CONNECTION", ADDR_CHARS, 160},
-  {"SSH_CLIENT", ADDR_CHARS, 128},
-  {"SSH_AUTH_SOCK", PATH_CHARS, 107},
-  {"SSH_ORIGINAL_COMMAND", NULL, 128 * 1024},
+    {"TERM", TERM_CHARS, 64},
+    {"COLORTERM", TERM_CHARS, 32},
+    {"LANG", LOCALE_CHARS, 64},
+    {"LANGUAGE", LOCALE_CHARS ":", 128},
+    {"LC_", LOCALE_CHARS, 64},
+    {"SSH_CONNECTION", ADDR_CHARS, 160},
+    {"SSH_CLIENT", ADDR_CHARS, 128},
+    {"SSH_AUTH_SOCK", PATH_CHARS, 107},
+    {"SSH_ORIGINAL_COMMAND", NULL, 128 * 1024},
 };
 
 static const struct rule *rule_for(const char *name, size_t len) {

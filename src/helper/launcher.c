@@ -53,7 +53,9 @@ extern char **environ;
  * cellsh". Only the installed launcher's path (the one install.sh writes into
  * the ForceCommand line and layout.json, which Node compares with) makes a
  * forced session here; another path or a bare "cellsh" is Node's to read. */
-enum self_name { NOT_SELF, SELF_EXACT, SELF_NAMED };
+enum self_name { NOT_SELF,
+                 SELF_EXACT,
+                 SELF_NAMED };
 
 static enum self_name self_name(const char *cmd) {
   const char *base = strrchr(cmd, '/');
@@ -160,7 +162,9 @@ static int terminals(void) {
 
 /* The route table's kind of terminals for a mask from terminals(). */
 static enum terminals terminals_kind(int mask) {
-  return mask < 0 ? TERMINALS_CLOSED : mask == 0 ? TERMINALS_NONE : (mask & 3) == 3 ? TERMINALS_INTERACTIVE : TERMINALS_OTHER;
+  return mask < 0 ? TERMINALS_CLOSED : mask == 0     ? TERMINALS_NONE
+                                   : (mask & 3) == 3 ? TERMINALS_INTERACTIVE
+                                                     : TERMINALS_OTHER;
 }
 
 static bool helper_runnable(void) {
@@ -208,7 +212,8 @@ static void place_fd(int fd, int target) {
 }
 
 static unsigned dimension(unsigned short n, unsigned fallback) {
-  return n == 0 ? fallback : n > PTY_MAX_DIM ? PTY_MAX_DIM : n;
+  return n == 0 ? fallback : n > PTY_MAX_DIM ? PTY_MAX_DIM
+                                             : n;
 }
 
 /* Run Node on one of our scripts. Where Node parses input the user controls

@@ -58,7 +58,9 @@ void log_open(void) {
 static size_t utf8_len(const unsigned char *p) {
   if (p[0] < 0x80)
     return 1;
-  size_t n = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+  size_t n = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
+                                     : (p[0] & 0xf8) == 0xf0   ? 4
+                                                               : 0;
   if (n == 0 || (n == 2 && p[0] < 0xc2) || (n == 4 && p[0] > 0xf4))
     return 0;
   for (size_t i = 1; i < n; i++)

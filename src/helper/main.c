@@ -63,7 +63,8 @@ static void admit_to_log(int dir, uid_t uid) {
   if (a == BUDGET_OVER_QUIET)
     die_hook = NULL;
   die(EXIT_REFUSED, "you have started sessions faster than the audit log allows (about %d a second over time); "
-      "wait a few seconds and try again", BUDGET_RATE / 512);
+                    "wait a few seconds and try again",
+      BUDGET_RATE / 512);
 }
 
 /* End a container: the notice (if any) in place for its sessions first, then
@@ -224,7 +225,7 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
  * (never inlined) so that its large frame is only touched after the caller's
  * stack limit was raised (caller_check_entry): main's stays small. */
 static NORETURN __attribute__((noinline)) void login(const struct request *req, const struct kept_env *env,
-                                                    const struct caller_limits *limits, int channel, int dir, int slot) {
+                                                     const struct caller_limits *limits, int channel, int dir, int slot) {
   mode_t user_umask = umask(077);
   log_open();
   die_hook = log_failure;
@@ -239,8 +240,7 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
   load_settings(req, &user);
   caller_name = user.name;
   struct container_record rec;
-  struct session s = {.req = req, .user = &user, .env = env, .container = &rec, .channel = channel, .slot = slot,
-                      .umask = user_umask, .limits = *limits, .started_ms = now_ms(), .cg = cg_detect()};
+  struct session s = {.req = req, .user = &user, .env = env, .container = &rec, .channel = channel, .slot = slot, .umask = user_umask, .limits = *limits, .started_ms = now_ms(), .cg = cg_detect()};
   random_hex(s.id, 6);
   log_login(&s);
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;

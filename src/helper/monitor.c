@@ -27,8 +27,8 @@ static void forward_signal(int sig) {
 
 /* What the monitor has told so far, per kind of limit. */
 struct notices {
-  struct cg_events told;   /* counters as of the last notice (or the start) */
-  uint64_t told_ms[2];     /* when each kind was last told; 0 = never */
+  struct cg_events told; /* counters as of the last notice (or the start) */
+  uint64_t told_ms[2];   /* when each kind was last told; 0 = never */
 };
 
 /* "512M", "2G", or bytes. */
@@ -95,7 +95,8 @@ static void check_limits(const struct session *s, const struct cg_watch *w, stru
   if (now.pids_max > n->told.pids_max && (!n->told_ms[1] || (!final && t - n->told_ms[1] >= NOTICE_EVERY_MS))) {
     xsnprintf(value, sizeof value, "%" PRIu32, l->pids);
     xsnprintf(line, sizeof line, "your container reached its limit of %s processes and threads: "
-              "some could not start", value);
+                                 "some could not start",
+              value);
     tell(s, EVENT_PIDS_LIMIT, LIMIT_PIDS, value, now.pids_max, line, final);
     n->told.pids_max = now.pids_max;
     n->told_ms[1] = t;
@@ -111,8 +112,7 @@ static void drain(int fd) {
 /* Wait for the program, waking for limit events (the wake fds) on the way. */
 static int wait_watching(const struct session *s, pid_t child, const struct cg_watch *w, struct notices *n) {
   int pidfd = (int)pidfd_open(child, 0);
-  struct pollfd p[3] = {{.fd = pidfd, .events = POLLIN}, {.fd = w->wake[0], .events = POLLIN},
-                        {.fd = w->wake[1], .events = POLLIN}};
+  struct pollfd p[3] = {{.fd = pidfd, .events = POLLIN}, {.fd = w->wake[0], .events = POLLIN}, {.fd = w->wake[1], .events = POLLIN}};
   while (pidfd >= 0 && !(p[0].revents & POLLIN)) {
     int ready = poll(p, 3, w->poll_ms ? w->poll_ms : -1);
     if (ready < 0 && errno != EINTR)

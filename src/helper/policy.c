@@ -168,7 +168,8 @@ static bool parse_io(const char *v, struct cg_limits *l) {
 #define ENV_PLAIN "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/:,@+="
 
 static int hex_digit(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                               : -1;
 }
 
 /* "NAME=VALUE ..." with percent-encoded values into u->env (replacing it); a
@@ -298,7 +299,11 @@ static const char *missing_key(unsigned seen) {
   return "?";
 }
 
-#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+#define FAIL(...)                       \
+  do {                                  \
+    snprintf(err, errlen, __VA_ARGS__); \
+    return -1;                          \
+  } while (0)
 
 /* n decimal digits at p (leading zeros allowed: the index is fixed width). */
 static bool fixed_decimal(const char *p, size_t n, uint64_t *out) {
@@ -314,7 +319,8 @@ static bool fixed_decimal(const char *p, size_t n, uint64_t *out) {
 static bool fixed_hex(const char *p, size_t n, uint64_t *out) {
   *out = 0;
   for (size_t i = 0; i < n; i++) {
-    int d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+    int d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+                                                                                 : -1;
     if (d < 0)
       return false;
     *out = *out << 4 | (uint64_t)d;
@@ -478,10 +484,12 @@ void policy_load(uid_t uid, struct user_policy *out) {
   int r = policy_lookup_fd(fd, uid, out, err, sizeof err);
   if (r < 0)
     die(EXIT_CONFIG, "the applied policy %s is invalid (%s); ask your administrator to run "
-        "\"cellsh-admin apply\"", CELLSH_POLICY_PATH, err);
+                     "\"cellsh-admin apply\"",
+        CELLSH_POLICY_PATH, err);
   if (r == 0)
     die(EXIT_REFUSED, "uid %u is not enrolled in cellsh; ask your administrator to run "
-        "\"cellsh-admin enroll\"", (unsigned)uid);
+                      "\"cellsh-admin enroll\"",
+        (unsigned)uid);
 }
 
 /* Set one variable in u's environment, replacing one of the same name. */
@@ -503,8 +511,7 @@ static bool within(uint64_t want, uint64_t have) {
 bool policy_override(struct user_policy *u, const char *setting, char *err, size_t errlen) {
   const char *eq = strchr(setting, '=');
   int m = 0;
-  while (eq && m < MAY_COUNT && (strlen(user_may_key[m]) != (size_t)(eq - setting) ||
-                                 strncmp(setting, user_may_key[m], (size_t)(eq - setting))))
+  while (eq && m < MAY_COUNT && (strlen(user_may_key[m]) != (size_t)(eq - setting) || strncmp(setting, user_may_key[m], (size_t)(eq - setting))))
     m++;
   if (!eq || m == MAY_COUNT) {
     snprintf(err, errlen, "--set wants KEY=VALUE with KEY one of the user-settable keys");
@@ -528,8 +535,11 @@ bool policy_override(struct user_policy *u, const char *setting, char *err, size
     case MAY_PIDS: ok = within(b->pids, a->pids); break;
     case MAY_CPU: ok = within(b->cpu, a->cpu); break;
     case MAY_IO_WEIGHT: ok = (b->io_weight ? b->io_weight : 100) <= (a->io_weight ? a->io_weight : 100); break;
-    case MAY_NOFILE: case MAY_NPROC: case MAY_CORE: {
-      enum rlimit_key r = m == MAY_NOFILE ? RL_NOFILE : m == MAY_NPROC ? RL_NPROC : RL_CORE;
+    case MAY_NOFILE:
+    case MAY_NPROC:
+    case MAY_CORE: {
+      enum rlimit_key r = m == MAY_NOFILE ? RL_NOFILE : m == MAY_NPROC ? RL_NPROC
+                                                                       : RL_CORE;
       ok = t.rlimits[r].rlim_max <= u->rlimits[r].rlim_max; /* RLIM_INFINITY is the largest */
       break;
     }

@@ -71,7 +71,7 @@ struct cg_limits {
 };
 
 /* The per-process limits a session's program starts with (enum rlimit_key). */
-extern const int rlimit_resource[RL_COUNT]; /* RLIMIT_NOFILE, ... */
+extern const int rlimit_resource[RL_COUNT];    /* RLIMIT_NOFILE, ... */
 extern const char *const rlimit_key[RL_COUNT]; /* "nofile", ... */
 
 /* One user's fully resolved settings. */
@@ -89,16 +89,16 @@ struct user_policy {
   struct cg_limits limits;             /* the cgroup keys above */
   struct rlimit rlimits[RL_COUNT];     /* "nofile" / "nproc" / "core": SOFT HARD, each a
                                           number or "max" (unlimited), soft <= hard */
-  struct env_var env[ENV_MAX];       /* "env": NAME=VALUE items, space separated, each
+  struct env_var env[ENV_MAX];         /* "env": NAME=VALUE items, space separated, each
                                           VALUE percent-encoded (may be empty) */
   unsigned n_env;
-  enum restart_mode restart;           /* "restart": idle | login | manual */
-  unsigned user_may;                   /* "user_may": key names, space separated (bits) */
-  enum seccomp_profile seccomp;        /* "seccomp": default | strict | unconfined */
-  bool nested_userns;                  /* "nested_userns": true | false; under default, lets
+  enum restart_mode restart;    /* "restart": idle | login | manual */
+  unsigned user_may;            /* "user_may": key names, space separated (bits) */
+  enum seccomp_profile seccomp; /* "seccomp": default | strict | unconfined */
+  bool nested_userns;           /* "nested_userns": true | false; under default, lets
                                           the user create user namespaces and mount in them
                                           (never true with strict) */
-  uint64_t record_hash;                /* not a key: FNV-1a 64 of the record's lines, so a
+  uint64_t record_hash;         /* not a key: FNV-1a 64 of the record's lines, so a
                                           container can tell the policy changed */
 };
 

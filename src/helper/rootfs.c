@@ -29,13 +29,28 @@ static const char *const usr_links[] = {"bin", "sbin", "lib", "lib32", "lib64", 
 /* Host /etc entries the container must not see: other users, their hashes,
  * subordinate ids, sudo rules and cellsh's own policy. */
 static const char *const etc_hidden[] = {
-  "passwd-", "group-", "shadow", "shadow-", "gshadow", "gshadow-", "subuid", "subuid-",
-  "subgid", "subgid-", "sudoers", "sudoers.d", "cellsh", ".pwd.lock", "security",
+    "passwd-",
+    "group-",
+    "shadow",
+    "shadow-",
+    "gshadow",
+    "gshadow-",
+    "subuid",
+    "subuid-",
+    "subgid",
+    "subgid-",
+    "sudoers",
+    "sudoers.d",
+    "cellsh",
+    ".pwd.lock",
+    "security",
 };
 
 static void mnt(const char *src, const char *target, const char *type, unsigned long flags, const char *data) {
   if (mount(src, target, type, flags, data) < 0)
-    die_errno(EXIT_INTERNAL, "can't mount %s on \"%s\"", type ? type : src ? src : "(remount)", target);
+    die_errno(EXIT_INTERNAL, "can't mount %s on \"%s\"", type ? type : src ? src
+                                                                           : "(remount)",
+              target);
 }
 
 static void setattr(const char *target, unsigned int flags, uint64_t set) {
@@ -79,7 +94,8 @@ int open_home(const struct user_policy *u) {
   errno = saved;
   if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
     die(EXIT_REFUSED, "your home \"%s\" is a symlink or not a folder; cellsh binds only a real "
-        "folder: ask your administrator", u->home);
+                      "folder: ask your administrator",
+        u->home);
   if (fd < 0)
     die_errno(EXIT_REFUSED, "can't open your home \"%s\"", u->home);
   struct stat st;
@@ -113,7 +129,7 @@ static void build_etc(int root, const struct user_policy *u) {
             u->hostname);
   make_file(etc, "hosts", buf);
   make_file(etc, "nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
-            "networks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n");
+                                  "networks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n");
   for (size_t i = 0; i < sizeof etc_hidden / sizeof *etc_hidden; i++)
     if (mknodat(etc, etc_hidden[i], S_IFCHR | 0000, makedev(0, 0)) < 0)
       die_errno(EXIT_INTERNAL, "can't hide /etc/%s", etc_hidden[i]);
@@ -150,8 +166,16 @@ static void build_dev(int root) {
   make_dir(root, "dev", 0755);
   mnt("tmpfs", STAGE "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
   cleanup_fd int dev = RETRY(openat(root, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  static const struct { const char *name; unsigned maj, min; } nodes[] = {
-    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+  static const struct {
+    const char *name;
+    unsigned maj, min;
+  } nodes[] = {
+      {"null", 1, 3},
+      {"zero", 1, 5},
+      {"full", 1, 7},
+      {"random", 1, 8},
+      {"urandom", 1, 9},
+      {"tty", 5, 0},
   };
   for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++)
     if (dev < 0 || mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)

@@ -46,7 +46,7 @@
 #endif
 
 #define LOW32 0xffffffffull /* the bits of an argument the kernel reads as a 32-bit int */
-#define MAX_CALLS 13 /* per group; a full group needs no NULL end */
+#define MAX_CALLS 13        /* per group; a full group needs no NULL end */
 
 /* Calls denied together, for one reason. */
 struct group {
@@ -56,21 +56,20 @@ struct group {
 
 /* Denied by every profile but unconfined. */
 static const struct group always[] = {
-  {"keyrings are not namespaced: keys reach across users and containers", {"keyctl", "add_key", "request_key"}},
-  {"eBPF and perf events: large kernel attack surface, not namespaced", {"bpf", "perf_event_open"}},
-  {"userfaultfd pauses the kernel on a page fault, the usual tool to win kernel races",
-   {"userfaultfd"}},
-  {"loading another kernel or kernel modules", {"kexec_load", "kexec_file_load", "init_module", "finit_module",
-                                                "delete_module"}},
-  {"file handles open files by number, around the path walk (the 2014 \"shocker\" escape)",
-   {"open_by_handle_at", "name_to_handle_at"}},
-  {"io_uring's operations are not system calls, so no filter sees them; many kernel bugs",
-   {"io_uring_setup", "io_uring_enter", "io_uring_register"}},
-  {"host-wide switches: process accounting, swap, reboot", {"acct", "swapon", "swapoff", "reboot"}},
-  {"the system clock is the host's (no namespace)", {"settimeofday", "stime", "clock_settime", "clock_adjtime"}},
-  {"raw I/O port access", {"iopl", "ioperm"}},
-  {"host-wide: disk quotas, the kernel log, profiler cookies, hanging up the terminal",
-   {"quotactl", "quotactl_fd", "syslog", "lookup_dcookie", "vhangup"}},
+    {"keyrings are not namespaced: keys reach across users and containers", {"keyctl", "add_key", "request_key"}},
+    {"eBPF and perf events: large kernel attack surface, not namespaced", {"bpf", "perf_event_open"}},
+    {"userfaultfd pauses the kernel on a page fault, the usual tool to win kernel races",
+     {"userfaultfd"}},
+    {"loading another kernel or kernel modules", {"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module"}},
+    {"file handles open files by number, around the path walk (the 2014 \"shocker\" escape)",
+     {"open_by_handle_at", "name_to_handle_at"}},
+    {"io_uring's operations are not system calls, so no filter sees them; many kernel bugs",
+     {"io_uring_setup", "io_uring_enter", "io_uring_register"}},
+    {"host-wide switches: process accounting, swap, reboot", {"acct", "swapon", "swapoff", "reboot"}},
+    {"the system clock is the host's (no namespace)", {"settimeofday", "stime", "clock_settime", "clock_adjtime"}},
+    {"raw I/O port access", {"iopl", "ioperm"}},
+    {"host-wide: disk quotas, the kernel log, profiler cookies, hanging up the terminal",
+     {"quotactl", "quotactl_fd", "syslog", "lookup_dcookie", "vhangup"}},
 };
 
 /* Denied unless nested user namespaces are allowed (and always by strict): the
@@ -78,16 +77,15 @@ static const struct group always[] = {
  * do nothing useful outside one, and inside one they reach filesystem code
  * written for root (CVE-2022-0185: fsconfig). */
 static const struct group nested_only[] = {
-  {"joining namespaces", {"setns"}},
-  {"the mount family", {"mount", "umount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick",
-                        "move_mount", "open_tree", "mount_setattr", "open_tree_attr"}},
+    {"joining namespaces", {"setns"}},
+    {"the mount family", {"mount", "umount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr", "open_tree_attr"}},
 };
 
 /* Added by strict. */
 static const struct group strict_only[] = {
-  {"reading or steering another process: debuggers and strace stop working",
-   {"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "process_madvise"}},
-  {"legacy calls nothing current needs (a.out libraries, old filesystem queries)", {"uselib", "ustat", "sysfs"}},
+    {"reading or steering another process: debuggers and strace stop working",
+     {"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "process_madvise"}},
+    {"legacy calls nothing current needs (a.out libraries, old filesystem queries)", {"uselib", "ustat", "sysfs"}},
 };
 
 /* Calls newer than the libseccomp a distribution may ship, by their number on
@@ -105,7 +103,10 @@ static const uint32_t persona_strict[] = {0x0, 0xffffffff};
 #define NS_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP)
 
 /* The programs, in the order the header lists them. */
-enum profile { P_DEFAULT, P_DEFAULT_NESTED, P_STRICT, P_COUNT };
+enum profile { P_DEFAULT,
+               P_DEFAULT_NESTED,
+               P_STRICT,
+               P_COUNT };
 static const char *const prog_names[P_COUNT] = {"seccomp_default", "seccomp_default_nested", "seccomp_strict"};
 static const char *const prog_titles[P_COUNT] = {
     "default: the runtimes' deny list, no nested user namespaces, no mounts",
@@ -221,7 +222,8 @@ static scmp_filter_ctx build(enum profile p) {
 
   /* New namespaces: none under strict; under default no user namespace (every
    * other kind needs a capability the user holds only inside one). */
-  uint64_t ns = p == P_STRICT ? NS_FLAGS : p == P_DEFAULT ? CLONE_NEWUSER : 0;
+  uint64_t ns = p == P_STRICT ? NS_FLAGS : p == P_DEFAULT ? CLONE_NEWUSER
+                                                          : 0;
   deny_flags(ctx, SCMP_SYS(unshare), "unshare", 0, p == P_STRICT ? ns | CLONE_NEWTIME : ns);
   deny_flags(ctx, SCMP_SYS(clone), "clone", CLONE_FLAGS_ARG, ns);
 

@@ -14,7 +14,8 @@
 
 /* The kernel only reads the program, but sock_fprog's pointer is not const;
  * the cast through uintptr_t says so without -Wcast-qual's complaint. */
-#define PROG(a) {.len = (unsigned short)LEN(a), .filter = (struct sock_filter *)(uintptr_t)(a)}
+#define PROG(a) \
+  { .len = (unsigned short)LEN(a), .filter = (struct sock_filter *)(uintptr_t)(a) }
 
 static const char *profile_name(enum seccomp_profile p) {
   switch (p) {

@@ -174,8 +174,8 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   if (setns(s->init_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container");
   close(s->join_lock); /* inside: the container counts this process now */
-  set_groups(u); /* before the user namespace, where setgroups(2) is denied */
-  set_rlimits(u); /* and raising a hard limit needs root in the host's */
+  set_groups(u);       /* before the user namespace, where setgroups(2) is denied */
+  set_rlimits(u);      /* and raising a hard limit needs root in the host's */
   if (setns(s->init_pidfd, CLONE_NEWUSER) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container's user namespace");
   /* Once this process is the user's, the container's processes can see it,
@@ -244,8 +244,9 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
 
 void restart_needed(const char *user, const char *what) {
   die(EXIT_REFUSED, "your running container can't take a policy change live (%s) and must be restarted first: "
-      "run \"kill 1\" in a session of yours, or ask your administrator to run \"cellsh-admin restart %s\" "
-      "(either ends every process in it)", what, user);
+                    "run \"kill 1\" in a session of yours, or ask your administrator to run \"cellsh-admin restart %s\" "
+                    "(either ends every process in it)",
+      what, user);
 }
 
 /* What an interactive login hears about a policy change (commands stay quiet:
@@ -261,7 +262,8 @@ static void tell_policy_change(const struct session *s) {
         s->pending, s->user->name, tell_nl(s));
   else if (s->pending[0])
     say("cellsh: your container's settings changed (%s); they apply when it restarts, at your first "
-        "login once nothing of yours runs in it (or now: \"kill 1\" ends every process in it).%s", s->pending, tell_nl(s));
+        "login once nothing of yours runs in it (or now: \"kill 1\" ends every process in it).%s",
+        s->pending, tell_nl(s));
 }
 
 void session_run(const struct session *s) {

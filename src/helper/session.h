@@ -18,20 +18,20 @@
 struct session {
   const struct request *req;
   const struct user_policy *user;
-  const struct kept_env *env;       /* the caller's allowlisted variables */
+  const struct kept_env *env; /* the caller's allowlisted variables */
   const struct container_record *container;
   const struct cg_backend *cg;
-  bool created;                     /* this login started the container */
-  const char *pending;              /* settings waiting for a restart ("" none) */
-  const char *restarted_for;        /* this login restarted it for these ("" no) */
-  struct cg_entry entry;            /* the container's cgroup.procs, opened */
-  int join_lock;                    /* shared lock held until the program is inside */
-  int init_pidfd;                   /* pins the container's pid 1 */
-  int channel;                      /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
-  int slot;                         /* holds one of the uid's session slots (state.h) */
-  char id[13];                      /* session id for the log */
-  mode_t umask;                     /* the caller's, restored for the program */
-  struct caller_limits limits;      /* the caller's, restored for the program */
+  bool created;                /* this login started the container */
+  const char *pending;         /* settings waiting for a restart ("" none) */
+  const char *restarted_for;   /* this login restarted it for these ("" no) */
+  struct cg_entry entry;       /* the container's cgroup.procs, opened */
+  int join_lock;               /* shared lock held until the program is inside */
+  int init_pidfd;              /* pins the container's pid 1 */
+  int channel;                 /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
+  int slot;                    /* holds one of the uid's session slots (state.h) */
+  char id[13];                 /* session id for the log */
+  mode_t umask;                /* the caller's, restored for the program */
+  struct caller_limits limits; /* the caller's, restored for the program */
   uint64_t started_ms;
 };
 

@@ -49,7 +49,8 @@ int session_slot(int dir, uid_t uid, rlim_t nproc) {
       die_errno(EXIT_INTERNAL, "can't lock \"%s/%s\"", CELLSH_STATE_DIR, name);
   }
   die(EXIT_REFUSED, "you have %u cellsh sessions running or starting, the most your process limit allows "
-      "(ulimit -u); end one and try again", max);
+                    "(ulimit -u); end one and try again",
+      max);
 }
 
 static void on_alarm(int sig) { (void)sig; }

@@ -23,25 +23,32 @@
 #include "policy.h"
 
 /* The namespaces of a container, in the order they are recorded. */
-enum { NS_PID, NS_MNT, NS_UTS, NS_IPC, NS_NET, NS_CGROUP, NS_USER, NS_COUNT };
+enum { NS_PID,
+       NS_MNT,
+       NS_UTS,
+       NS_IPC,
+       NS_NET,
+       NS_CGROUP,
+       NS_USER,
+       NS_COUNT };
 extern const char *const ns_names[NS_COUNT];
 
 struct container_record {
   uid_t uid;
-  char id[13];             /* 12 hex digits, shown in logs and cellsh-admin ps */
-  pid_t init_pid;          /* host pid of the container's pid 1 */
-  uint64_t init_start;     /* its start time (/proc/PID/stat field 22), against pid reuse */
+  char id[13];         /* 12 hex digits, shown in logs and cellsh-admin ps */
+  pid_t init_pid;      /* host pid of the container's pid 1 */
+  uint64_t init_start; /* its start time (/proc/PID/stat field 22), against pid reuse */
   uint64_t created_ms;
   enum network_mode network;
-  gid_t gid;               /* the gid mapped inside: changing it needs a restart */
-  uint64_t ns[NS_COUNT];   /* inode numbers of /proc/PID/ns/<name> */
+  gid_t gid;             /* the gid mapped inside: changing it needs a restart */
+  uint64_t ns[NS_COUNT]; /* inode numbers of /proc/PID/ns/<name> */
   /* Made with these; a change needs a restart ("" if unknown). */
   char name[NAME_MAX_LEN + 1], group[NAME_MAX_LEN + 1];
   char home[PATH_MAX_LEN + 1], hostname[HOSTNAME_MAX_LEN + 1];
-  uint64_t policy_hash;    /* record_hash of the admin's record at the last login */
-  uint64_t limits_hash;    /* limits_hash() of what its cgroup holds */
-  char pending[96];        /* what waits for a restart, "" for nothing */
-  unsigned seccomp_floor;  /* the weakest seccomp filter any process in it got (drift.h's
+  uint64_t policy_hash;   /* record_hash of the admin's record at the last login */
+  uint64_t limits_hash;   /* limits_hash() of what its cgroup holds */
+  char pending[96];       /* what waits for a restart, "" for nothing */
+  unsigned seccomp_floor; /* the weakest seccomp filter any process in it got (drift.h's
                               seccomp_strength); 0 in a record from before filters */
 };
 
@@ -83,7 +90,9 @@ bool notice_read(int fd, const char *container, char *buf, size_t len);
  * container at that rate however many sessions run (the log's budget, budget.h,
  * is for what logins log). Returns how many events to log (counter minus what
  * was logged), or 0. dir: the state folder, opened by the monitor as root. */
-enum { LIMIT_OOM, LIMIT_PIDS, LIMIT_KINDS };
+enum { LIMIT_OOM,
+       LIMIT_PIDS,
+       LIMIT_KINDS };
 uint64_t limit_log_claim(int dir, uid_t uid, const char *container, int kind, uint64_t counter, uint64_t every_ms);
 
 /* Remove uid's notice (a new container starts). */

@@ -43,8 +43,14 @@ static void free_all(char **v, int n) {
 }
 
 static int fact_plain, fact_runnable, asked_plain, asked_runnable;
-static bool plain_fact(void) { asked_plain++; return fact_plain; }
-static bool runnable_fact(void) { asked_runnable++; return fact_runnable; }
+static bool plain_fact(void) {
+  asked_plain++;
+  return fact_plain;
+}
+static bool runnable_fact(void) {
+  asked_runnable++;
+  return fact_runnable;
+}
 
 /* Prints the route and how often each costly fact was asked for. */
 static int choose_lines(void) {
@@ -87,7 +93,7 @@ int main(int n_args, char **args) {
         printf("%02x", *p);
       putchar('\n');
     }
-      for (size_t k = 0; k < env.n; k++)
+    for (size_t k = 0; k < env.n; k++)
       free(env.vars[k]);
     free_all(argv, argc);
     free_all(envp, n_env);

@@ -50,7 +50,8 @@ static void test_args(void) {
   ok(args_ok(2, login, &r) && r.verb == VERB_LOGIN && r.pty_mask == 0, "login alone");
   char *pty[] = {"h", "run", "--pty", "7:24x80", "echo hi", NULL};
   ok(args_ok(5, pty, &r) && r.verb == VERB_RUN && r.pty_mask == 7 && r.rows == 24 && r.cols == 80 &&
-         !strcmp(r.command, "echo hi"), "run with --pty");
+         !strcmp(r.command, "echo hi"),
+     "run with --pty");
   char *opaque[] = {"h", "login", "--pty", NULL};
   ok(!args_ok(3, opaque, &r), "--pty without a value is refused");
   char *dash[] = {"h", "run", "--uid=0", NULL};
@@ -130,7 +131,8 @@ static const char *good_record =
 static const char *record_with(const char *limits) {
   static char buf[2048];
   snprintf(buf, sizeof buf, "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\n"
-           "network none\n%send\n", limits);
+                            "network none\n%send\n",
+           limits);
   return buf;
 }
 
@@ -157,32 +159,34 @@ static void test_policy_extras(void) {
      "env (percent-decoded), restart and user_may parse");
   ok(u.seccomp == SECCOMP_PROFILE_STRICT && !u.nested_userns, "seccomp and nested_userns parse");
   ok(parse(with_envelope(record_with("memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\n"
-                                      "nproc max max\ncore 0 max\nenv \nrestart idle\nuser_may \nseccomp default\nnested_userns true\n")),
-           1001, &u) == 1 && u.seccomp == SECCOMP_PROFILE_DEFAULT && u.nested_userns,
+                                     "nproc max max\ncore 0 max\nenv \nrestart idle\nuser_may \nseccomp default\nnested_userns true\n")),
+           1001, &u) == 1 &&
+         u.seccomp == SECCOMP_PROFILE_DEFAULT && u.nested_userns,
      "nested user namespaces under the default profile parse");
 #define SC "seccomp default\nnested_userns false\n"
   const char *bad_extra[][2] = {
-    {"a reserved variable", "env HOME=/x\nrestart idle\nuser_may \n" SC},
-    {"a variable twice", "env A=1 A=2\nrestart idle\nuser_may \n" SC},
-    {"a control character in a value", "env A=%0A\nrestart idle\nuser_may \n" SC},
-    {"a raw odd byte in a value", "env A=a;b\nrestart idle\nuser_may \n" SC},
-    {"lowercase hex", "env A=%2f\nrestart idle\nuser_may \n" SC},
-    {"a name with a digit first", "env 1A=x\nrestart idle\nuser_may \n" SC},
-    {"an unknown restart mode", "env \nrestart sometimes\nuser_may \n" SC},
-    {"an unknown user_may key", "env \nrestart idle\nuser_may mounts\n" SC},
-    {"a user_may key twice", "env \nrestart idle\nuser_may shell shell\n" SC},
-    {"no restart", "env \nuser_may \n" SC},
-    {"an unknown seccomp profile", "env \nrestart idle\nuser_may \nseccomp none\nnested_userns false\n"},
-    {"nested_userns not a boolean", "env \nrestart idle\nuser_may \nseccomp default\nnested_userns yes\n"},
-    {"nested user namespaces under strict", "env \nrestart idle\nuser_may \nseccomp strict\nnested_userns true\n"},
-    {"no seccomp", "env \nrestart idle\nuser_may \nnested_userns false\n"},
-    {"no nested_userns", "env \nrestart idle\nuser_may \nseccomp default\n"},
+      {"a reserved variable", "env HOME=/x\nrestart idle\nuser_may \n" SC},
+      {"a variable twice", "env A=1 A=2\nrestart idle\nuser_may \n" SC},
+      {"a control character in a value", "env A=%0A\nrestart idle\nuser_may \n" SC},
+      {"a raw odd byte in a value", "env A=a;b\nrestart idle\nuser_may \n" SC},
+      {"lowercase hex", "env A=%2f\nrestart idle\nuser_may \n" SC},
+      {"a name with a digit first", "env 1A=x\nrestart idle\nuser_may \n" SC},
+      {"an unknown restart mode", "env \nrestart sometimes\nuser_may \n" SC},
+      {"an unknown user_may key", "env \nrestart idle\nuser_may mounts\n" SC},
+      {"a user_may key twice", "env \nrestart idle\nuser_may shell shell\n" SC},
+      {"no restart", "env \nuser_may \n" SC},
+      {"an unknown seccomp profile", "env \nrestart idle\nuser_may \nseccomp none\nnested_userns false\n"},
+      {"nested_userns not a boolean", "env \nrestart idle\nuser_may \nseccomp default\nnested_userns yes\n"},
+      {"nested user namespaces under strict", "env \nrestart idle\nuser_may \nseccomp strict\nnested_userns true\n"},
+      {"no seccomp", "env \nrestart idle\nuser_may \nnested_userns false\n"},
+      {"no nested_userns", "env \nrestart idle\nuser_may \nseccomp default\n"},
   };
   for (size_t i = 0; i < sizeof bad_extra / sizeof *bad_extra; i++) {
     char what[80], limits[512];
     snprintf(what, sizeof what, "invalid record: %s", bad_extra[i][0]);
     snprintf(limits, sizeof limits, "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\n"
-             "nproc max max\ncore 0 max\n%s", bad_extra[i][1]);
+                                    "nproc max max\ncore 0 max\n%s",
+             bad_extra[i][1]);
     ok(parse(with_envelope(record_with(limits)), 1001, &u) < 0, what);
   }
   /* good_record: memory 2G, pids 512, network none, nofile 1024 524288; the
@@ -190,25 +194,27 @@ static void test_policy_extras(void) {
   parse(with_envelope(good_record), 1001, &u);
   uint64_t hash = u.record_hash;
   ok(hash != 0 && policy_override(&u, "hostname=mybox", err, sizeof err) && !strcmp(u.hostname, "mybox") &&
-         u.record_hash == hash, "a user may set an allowed key; the record's hash stays the admin's");
+         u.record_hash == hash,
+     "a user may set an allowed key; the record's hash stays the admin's");
   ok(policy_override(&u, "memory=536870912", err, sizeof err) && u.limits.memory == 536870912ull &&
-         policy_override(&u, "pids=100", err, sizeof err) && u.limits.pids == 100, "a user may lower limits");
+         policy_override(&u, "pids=100", err, sizeof err) && u.limits.pids == 100,
+     "a user may lower limits");
   parse(with_envelope(good_record), 1001, &u);
   const char *refused[][2] = {
-    {"shell=/bin/sh", "a key the policy does not allow"},
-    {"memory=4294967296", "memory above the admin's"},
-    {"memory=0", "no memory limit under the admin's"},
-    {"pids=513", "pids above the admin's"},
-    {"network=host", "the host network the admin does not give"},
-    {"nofile=1024 1048576", "a hard nofile above the admin's"},
-    {"hostname=-bad", "an invalid hostname"},
-    {"env=HOME=/tmp", "a reserved variable"},
-    {"mounts=/x", "a key that is never the user's"},
-    {"seccomp=unconfined", "the seccomp profile, which is the admin's"},
-    {"nested_userns=true", "nested user namespaces, which are the admin's"},
-    {"hostname", "no value"},
-    {"cpu=100", "cpu, not allowed here"},
-    {"memory=4096", "memory below the schema's 32M (a container that can't start)"},
+      {"shell=/bin/sh", "a key the policy does not allow"},
+      {"memory=4294967296", "memory above the admin's"},
+      {"memory=0", "no memory limit under the admin's"},
+      {"pids=513", "pids above the admin's"},
+      {"network=host", "the host network the admin does not give"},
+      {"nofile=1024 1048576", "a hard nofile above the admin's"},
+      {"hostname=-bad", "an invalid hostname"},
+      {"env=HOME=/tmp", "a reserved variable"},
+      {"mounts=/x", "a key that is never the user's"},
+      {"seccomp=unconfined", "the seccomp profile, which is the admin's"},
+      {"nested_userns=true", "nested user namespaces, which are the admin's"},
+      {"hostname", "no value"},
+      {"cpu=100", "cpu, not allowed here"},
+      {"memory=4096", "memory below the schema's 32M (a container that can't start)"},
   };
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
     struct user_policy before = u;
@@ -228,28 +234,30 @@ static void test_policy(void) {
   struct user_policy u;
   ok(parse(with_envelope(good_record), 1001, &u) == 1 && u.gid == 1001 && u.n_groups == 2 && u.groups[1] == 27 &&
          !strcmp(u.home, "/home/alice") && u.limits.memory == 2147483648ull && u.limits.cpu == 1500 &&
-         u.network == NETWORK_NONE, "a good record parses");
+         u.network == NETWORK_NONE,
+     "a good record parses");
   ok(u.limits.memory_high == 1073741824ull && u.limits.swap == SWAP_ANY && u.limits.io_weight == 50 && u.limits.n_io == 2 &&
          u.limits.io[0].major == 8 && u.limits.io[0].rbps == 1048576 && u.limits.io[0].wiops == 100 &&
          u.limits.io[1].major == 254 && u.limits.io[1].minor == 16 && u.limits.io[1].wbps == 2097152,
      "cgroup limits parse: memory_high, swap max, io weight and two devices");
   ok(u.rlimits[RL_NOFILE].rlim_cur == 1024 && u.rlimits[RL_NOFILE].rlim_max == 524288 &&
          u.rlimits[RL_NPROC].rlim_max == 200 && u.rlimits[RL_CORE].rlim_cur == 0 &&
-         u.rlimits[RL_CORE].rlim_max == RLIM_INFINITY, "rlimits parse, \"max\" is unlimited");
+         u.rlimits[RL_CORE].rlim_max == RLIM_INFINITY,
+     "rlimits parse, \"max\" is unlimited");
   const char *bad_limits[][2] = {
-    {"soft above hard", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096 1024\nnproc max max\ncore 0 max\n" EXTRA},
-    {"one rlimit value", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096\nnproc max max\ncore 0 max\n" EXTRA},
-    {"io weight above 10000", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 10001\nio \nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
-    {"io device without its four values", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1 2 3\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
-    {"io device without minor", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8 1 2 3 4\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
-    {"nine io devices", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 1:0 1 1 1 1 1:1 1 1 1 1 1:2 1 1 1 1 "
-     "1:3 1 1 1 1 1:4 1 1 1 1 1:5 1 1 1 1 1:6 1 1 1 1 1:7 1 1 1 1 1:8 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
-    {"swap of 2^62", "memory 0\nmemory_high 0\nswap 4611686018427387904\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
-    {"a disk listed twice", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1048576 0 0 0 8:0 0 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
-    {"a major above 4095", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 4096:0 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
-    {"pids above the kernel's 4194304", "memory 0\nmemory_high 0\nswap 0\npids 4194305\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
-    {"nofile below 64", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 63 64\nnproc max max\ncore 0 max\n" EXTRA},
-    {"a missing rlimit", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\n" EXTRA},
+      {"soft above hard", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096 1024\nnproc max max\ncore 0 max\n" EXTRA},
+      {"one rlimit value", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 4096\nnproc max max\ncore 0 max\n" EXTRA},
+      {"io weight above 10000", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 10001\nio \nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+      {"io device without its four values", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1 2 3\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+      {"io device without minor", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8 1 2 3 4\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+      {"nine io devices", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 1:0 1 1 1 1 1:1 1 1 1 1 1:2 1 1 1 1 "
+                          "1:3 1 1 1 1 1:4 1 1 1 1 1:5 1 1 1 1 1:6 1 1 1 1 1:7 1 1 1 1 1:8 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+      {"swap of 2^62", "memory 0\nmemory_high 0\nswap 4611686018427387904\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+      {"a disk listed twice", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 8:0 1048576 0 0 0 8:0 0 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+      {"a major above 4095", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio 4096:0 1 1 1 1\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+      {"pids above the kernel's 4194304", "memory 0\nmemory_high 0\nswap 0\npids 4194305\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA},
+      {"nofile below 64", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 63 64\nnproc max max\ncore 0 max\n" EXTRA},
+      {"a missing rlimit", "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\n" EXTRA},
   };
   for (size_t i = 0; i < sizeof bad_limits / sizeof *bad_limits; i++) {
     char what[80];
@@ -258,8 +266,10 @@ static void test_policy(void) {
   }
   ok(parse(with_envelope(record_with(LIMITS)), 1001, &u) == 1 && u.limits.n_io == 0, "the plain limits parse");
   ok(parse(with_envelope(record_with("memory 0\nmemory_high 0\nswap 0\npids 4194304\ncpu 0\nio_weight 0\n"
-                                      "io 4095:1048575 1 1 1 1 8:0 1 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA)), 1001, &u) == 1 &&
-         u.limits.pids == 4194304 && u.limits.n_io == 2, "the edges parse: pids 4194304, device 4095:1048575, nofile 64");
+                                     "io 4095:1048575 1 1 1 1 8:0 1 0 0 0\nnofile 64 64\nnproc max max\ncore 0 max\n" EXTRA)),
+           1001, &u) == 1 &&
+         u.limits.pids == 4194304 && u.limits.n_io == 2,
+     "the edges parse: pids 4194304, device 4095:1048575, nofile 64");
   ok(parse(with_envelope(good_record), 1002, &u) == 0, "another uid is absent");
   test_policy_extras();
   char tampered[8192];
@@ -267,15 +277,15 @@ static void test_policy(void) {
   *strstr(tampered, "pids 512") = 'P';
   ok(parse(tampered, 1001, &u) < 0, "a changed byte in the record fails its hash");
   const char *broken[][2] = {
-    {"unknown key", "user 1001\nname alice\nextra 1\nend\n"},
-    {"missing keys", "user 1001\nname alice\nend\n"},
-    {"relative home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome home/a\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
-    {"dot-dot home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /home/../etc\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
-    {"bad network", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork bridge\n" LIMITS "end\n"},
-    {"duplicate key", "user 1001\nname a\nname b\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
-    {"negative number", "user 1001\nname a\ngid -1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
-    {"comment inside a record", "user 1001\n# x\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
-    {"no end", "user 1001\nname a\n"},
+      {"unknown key", "user 1001\nname alice\nextra 1\nend\n"},
+      {"missing keys", "user 1001\nname alice\nend\n"},
+      {"relative home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome home/a\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
+      {"dot-dot home", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /home/../etc\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
+      {"bad network", "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork bridge\n" LIMITS "end\n"},
+      {"duplicate key", "user 1001\nname a\nname b\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
+      {"negative number", "user 1001\nname a\ngid -1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
+      {"comment inside a record", "user 1001\n# x\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork none\n" LIMITS "end\n"},
+      {"no end", "user 1001\nname a\n"},
   };
   for (size_t i = 0; i < sizeof broken / sizeof *broken; i++) {
     char what[80];
@@ -311,9 +321,11 @@ static void test_policy(void) {
   ok(parse("cellsh-policy 4\nuser 1001\nend\nchecksum 0000000000000000\n", 1001, &u) < 0,
      "the format before the index (version 4) is refused");
   ok(valid_abs_path("/home/a.b") && !valid_abs_path("/home/a/") && !valid_abs_path("//x") && !valid_abs_path("/a/./b") &&
-         !valid_abs_path("/a b") && !valid_abs_path("/"), "path validator");
+         !valid_abs_path("/a b") && !valid_abs_path("/"),
+     "path validator");
   ok(valid_name("alice") && !valid_name("-x") && !valid_name("a/b") && !valid_name("") &&
-         !valid_name("abcdefghijabcdefghijabcdefghijabc"), "name validator");
+         !valid_name("abcdefghijabcdefghijabcdefghijabc"),
+     "name validator");
   ok(valid_hostname("a-1.b") && !valid_hostname("-a") && !valid_hostname("a_b"), "hostname validator");
 }
 

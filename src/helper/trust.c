@@ -13,7 +13,7 @@ void trusted_check_fd(int fd, const char *what) {
     die_errno(EXIT_CONFIG, "can't inspect %s", what);
   if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
     die(EXIT_CONFIG, "refusing to trust %s: it must belong to root and be writable by root "
-        "only (owner %u, mode %04o); fix it or run \"cellsh-admin doctor\"",
+                     "only (owner %u, mode %04o); fix it or run \"cellsh-admin doctor\"",
         what, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 }
 
@@ -75,4 +75,3 @@ int trusted_open(const char *path) {
   trusted_check_fd(fd, what);
   return fd;
 }
-

@@ -33,7 +33,8 @@ void say_prepare(void);
 /* Write len bytes of buf as above; errors are ignored. */
 void say_write(const char *buf, size_t len);
 /* Format and write, as above. */
-PRINTF(1, 2) void say(const char *fmt, ...);
+PRINTF(1, 2)
+void say(const char *fmt, ...);
 
 /* The fd say_write uses (-1: none), to keep across close_all_but. */
 int say_handle(void);
@@ -53,7 +54,11 @@ NORETURN PRINTF(2, 3) void die_errno(int code, const char *fmt, ...);
 void close_fd_ptr(int *fd);
 void free_ptr(void *p);
 /* Hand a cleanup-managed fd to someone else. */
-static inline int steal_fd(int *fd) { int r = *fd; *fd = -1; return r; }
+static inline int steal_fd(int *fd) {
+  int r = *fd;
+  *fd = -1;
+  return r;
+}
 
 #define RETRY(expr) ({ long _r; do _r = (long)(expr); while (_r == -1 && errno == EINTR); _r; })
 
@@ -73,7 +78,8 @@ bool parse_u64(const char *s, uint64_t *out);
 bool parse_u32(const char *s, uint32_t *out);
 
 /* snprintf that dies instead of truncating. */
-PRINTF(3, 4) void xsnprintf(char *buf, size_t size, const char *fmt, ...);
+PRINTF(3, 4)
+void xsnprintf(char *buf, size_t size, const char *fmt, ...);
 
 /* Fill buf with 2*n lowercase hex digits from the kernel's random source. */
 void random_hex(char *buf, size_t n);

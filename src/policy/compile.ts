@@ -10,7 +10,14 @@ import { expandHostname } from './hostname.js';
 import { effectiveFor, type Effective, type Origin, type Policy, type PolicyEnv } from './resolve.js';
 import { UNLIMITED } from './sizes.js';
 import {
-  compiledLimit, compiledRlimit, MAX_GROUPS, USER_MAY_KEYS, userMayKeyOf, type CompiledIo, type CompiledUser, type UserMayKey,
+  compiledLimit,
+  compiledRlimit,
+  MAX_GROUPS,
+  USER_MAY_KEYS,
+  userMayKeyOf,
+  type CompiledIo,
+  type CompiledUser,
+  type UserMayKey,
 } from './compiled.js';
 import type { IoDevice } from './values.js';
 import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
@@ -52,26 +59,41 @@ function ioValues(list: readonly IoDevice[], env: PolicyEnv): { io: CompiledIo[]
       problems.push(`${d.device} is the disk ${disk.major}:${disk.minor} again; give each disk one entry`);
       continue;
     }
-    io.push({ ...disk, rbps: compiledLimit(d.read_bps), wbps: compiledLimit(d.write_bps), riops: compiledLimit(d.read_iops), wiops: compiledLimit(d.write_iops) });
+    io.push({
+      ...disk,
+      rbps: compiledLimit(d.read_bps),
+      wbps: compiledLimit(d.write_bps),
+      riops: compiledLimit(d.read_iops),
+      wiops: compiledLimit(d.write_iops),
+    });
   }
   return { io, problems };
 }
 
 /** Where a value was set, for a message: "defaults at policy.yaml:3:12". */
 function setAt(origin: Origin): string {
-  return 'at' in origin ? `${origin.layer} at ${origin.at.file}:${origin.at.line}:${origin.at.col}` : 'the built-in default';
+  return 'at' in origin
+    ? `${origin.layer} at ${origin.at.file}:${origin.at.line}:${origin.at.col}`
+    : 'the built-in default';
 }
 
 /** strict refuses every namespace, so it can't also allow nested user namespaces:
  * reported where nested_userns is set to true (never the built-in value), once
  * per place. Returns whether the settings contradict each other. */
-function seccompConflict(eff: Effective, report: (at: SourceLoc | undefined, path: string, message: string) => void): boolean {
+function seccompConflict(
+  eff: Effective,
+  report: (at: SourceLoc | undefined, path: string, message: string) => void,
+): boolean {
   const { settings, origins } = eff;
   if (settings.seccomp !== 'strict' || !settings.nested_userns) return false;
   const origin = origins.nested_userns;
   const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.nested_userns`] : [undefined, 'nested_userns'];
-  report(at, path, `true contradicts "seccomp: strict" (${setAt(origins.seccomp)}), which refuses every namespace; ` +
-    'set seccomp: default where nested user namespaces are wanted, or leave nested_userns false');
+  report(
+    at,
+    path,
+    `true contradicts "seccomp: strict" (${setAt(origins.seccomp)}), which refuses every namespace; ` +
+      'set seccomp: default where nested user namespaces are wanted, or leave nested_userns false',
+  );
   return true;
 }
 
@@ -79,7 +101,13 @@ function seccompConflict(eff: Effective, report: (at: SourceLoc | undefined, pat
 function targets(policy: Policy, env: PolicyEnv, diags: Diagnostics): PasswdEntry[] {
   const byName = new Map<string, PasswdEntry>();
   for (const u of enrolledUsers(env.dir, env.group)) {
-    if (u.uid === 0) diags.warning(policy.files[0] ?? '', undefined, '', `${u.name} (uid 0) is in the "${env.group}" group, but root is never served by cellsh; left out`);
+    if (u.uid === 0)
+      diags.warning(
+        policy.files[0] ?? '',
+        undefined,
+        '',
+        `${u.name} (uid 0) is in the "${env.group}" group, but root is never served by cellsh; left out`,
+      );
     else byName.set(u.name, u);
   }
   for (const u of policy.users.values()) byName.set(u.account.name, u.account);
@@ -93,16 +121,25 @@ export function compilePolicy(policy: Policy, env: PolicyEnv): Compiled {
   const users: CompiledUser[] = [];
   // Contradictions that reach no user yet still make the file wrong: the
   // defaults, and any one mapping that sets both.
-  const toDiags = (file: string) => (at: SourceLoc | undefined, path: string, message: string): void =>
-    diags.error(at?.file ?? file, at, path, message);
+  const toDiags =
+    (file: string) =>
+    (at: SourceLoc | undefined, path: string, message: string): void =>
+      diags.error(at?.file ?? file, at, path, message);
   seccompConflict(policy.defaults, toDiags(policy.files[0] ?? ''));
   for (const layer of policy.layers) {
     const s = layer.settings;
     if (s?.seccomp && s.nested_userns) {
-      seccompConflict({
-        settings: { ...policy.defaults.settings, seccomp: s.seccomp.value, nested_userns: s.nested_userns.value },
-        origins: { ...policy.defaults.origins, seccomp: { layer: layer.name, at: s.seccomp.at }, nested_userns: { layer: layer.name, at: s.nested_userns.at } },
-      }, toDiags(layer.file));
+      seccompConflict(
+        {
+          settings: { ...policy.defaults.settings, seccomp: s.seccomp.value, nested_userns: s.nested_userns.value },
+          origins: {
+            ...policy.defaults.origins,
+            seccomp: { layer: layer.name, at: s.seccomp.at },
+            nested_userns: { layer: layer.name, at: s.nested_userns.at },
+          },
+        },
+        toDiags(layer.file),
+      );
     }
   }
   let previous: PasswdEntry | undefined;
@@ -113,7 +150,10 @@ export function compilePolicy(policy: Policy, env: PolicyEnv): Compiled {
       diags.error(at?.file ?? file, at, path, message);
     const where: [SourceLoc | undefined, string] = entry ? [entry.at, `users.${account.name}`] : [undefined, ''];
     if (previous && previous.uid === account.uid) {
-      report(...where, `users ${previous.name} and ${account.name} share uid ${account.uid}; cellsh serves one name per uid`);
+      report(
+        ...where,
+        `users ${previous.name} and ${account.name} share uid ${account.uid}; cellsh serves one name per uid`,
+      );
       continue;
     }
     previous = account;
@@ -124,9 +164,13 @@ export function compilePolicy(policy: Policy, env: PolicyEnv): Compiled {
 }
 
 /** One user's record, or undefined after reporting why the helper could not accept it. */
-function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
+function compileUser(
+  policy: Policy,
+  env: PolicyEnv,
+  account: PasswdEntry,
   report: (at: SourceLoc | undefined, path: string, message: string) => void,
-  where: [SourceLoc | undefined, string]): CompiledUser | undefined {
+  where: [SourceLoc | undefined, string],
+): CompiledUser | undefined {
   const { name, uid, gid, home } = account;
   const loginGroups = env.dir.groupsOf(account);
   const { settings, origins } = effectiveFor(policy, name, loginGroups);
@@ -135,12 +179,16 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
   if (nameBad) problems.push(`user name "${name}" is not one cellsh supports (${nameBad})`);
   const group = env.dir.groupName(gid);
   const groupBad = group === undefined ? 'it has no name' : nameProblem(group);
-  if (gid === NO_ID || groupBad) problems.push(`the primary group (gid ${gid}) of ${name} is not one cellsh supports (${groupBad ?? 'invalid gid'})`);
+  if (gid === NO_ID || groupBad)
+    problems.push(
+      `the primary group (gid ${gid}) of ${name} is not one cellsh supports (${groupBad ?? 'invalid gid'})`,
+    );
   // The enrolment group only lets its members run the helper on the host; inside
   // the container it would be an unmapped id that grants nothing.
   const enrolment = env.dir.group(env.group)?.gid;
   const groups = [...new Set(loginGroups)].filter((g) => g !== enrolment || g === gid);
-  if (groups.length > MAX_GROUPS) problems.push(`${name} is in ${groups.length} groups; cellsh supports at most ${MAX_GROUPS}`);
+  if (groups.length > MAX_GROUPS)
+    problems.push(`${name} is in ${groups.length} groups; cellsh supports at most ${MAX_GROUPS}`);
   if (groups.includes(NO_ID)) problems.push(`${name} is in a group with the invalid gid ${NO_ID}`);
   const homeBad = pathProblem(home);
   if (homeBad) problems.push(`the home of ${name}, "${home}", is not a path cellsh supports (${homeBad})`);
@@ -151,7 +199,11 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
   if (hostBad) {
     const origin = origins.hostname;
     const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.hostname`] : where;
-    report(at, path, `"${settings.hostname}" gives "${hostname}" for ${name}, which is not a valid hostname (${hostBad}); set users.${name}.hostname`);
+    report(
+      at,
+      path,
+      `"${settings.hostname}" gives "${hostname}" for ${name}, which is not a valid hostname (${hostBad}); set users.${name}.hostname`,
+    );
   }
   const l = settings.limits;
   const { io, problems: ioProblems } = ioValues(l.io, env);
@@ -163,13 +215,29 @@ function compileUser(policy: Policy, env: PolicyEnv, account: PasswdEntry,
   const conflict = seccompConflict({ settings, origins }, report);
   if (problems.length > 0 || hostBad || ioProblems.length > 0 || conflict) return undefined;
   return {
-    uid, gid, name, group: group!, groups, home,
-    shell: settings.shell, hostname, network: settings.network,
-    memory: compiledLimit(l.memory), memory_high: compiledLimit(l.memory_high), swap: l.swap === UNLIMITED ? 'max' : l.swap,
-    pids: compiledLimit(l.pids), cpu: compiledLimit(l.cpu), io_weight: l.io_weight === 'default' ? 0 : l.io_weight, io,
-    nofile: compiledRlimit(settings.rlimits.nofile), nproc: compiledRlimit(settings.rlimits.nproc), core: compiledRlimit(settings.rlimits.core),
-    env: Object.entries(settings.env), restart: settings.restart,
+    uid,
+    gid,
+    name,
+    group: group!,
+    groups,
+    home,
+    shell: settings.shell,
+    hostname,
+    network: settings.network,
+    memory: compiledLimit(l.memory),
+    memory_high: compiledLimit(l.memory_high),
+    swap: l.swap === UNLIMITED ? 'max' : l.swap,
+    pids: compiledLimit(l.pids),
+    cpu: compiledLimit(l.cpu),
+    io_weight: l.io_weight === 'default' ? 0 : l.io_weight,
+    io,
+    nofile: compiledRlimit(settings.rlimits.nofile),
+    nproc: compiledRlimit(settings.rlimits.nproc),
+    core: compiledRlimit(settings.rlimits.core),
+    env: Object.entries(settings.env),
+    restart: settings.restart,
     user_may: canonicalUserMay(settings.user_may_set),
-    seccomp: settings.seccomp, nested_userns: settings.nested_userns,
+    seccomp: settings.seccomp,
+    nested_userns: settings.nested_userns,
   };
 }

@@ -7,7 +7,15 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { POLICY_FILE } from '../contract/index.js';
 import { CellshError, ExitCode } from '../errors.js';
-import { CompiledPolicyError, fnv1a64, LINE_MAX, parseRecord, recordLines, recordProblem, type CompiledUser } from './compiled.js';
+import {
+  CompiledPolicyError,
+  fnv1a64,
+  LINE_MAX,
+  parseRecord,
+  recordLines,
+  recordProblem,
+  type CompiledUser,
+} from './compiled.js';
 
 /** First line of every compiled policy. */
 export const POLICY_MAGIC = POLICY_FILE.magic;
@@ -44,7 +52,10 @@ function readHeader(head: string): number {
  * comment lines, records, checksum. A text whose first line is not "user <uid>"
  * gets no index line (so tests can build files the readers must refuse). */
 export function assembleCompiled(records: readonly string[], comment: string): string {
-  const comments = comment.split('\n').map((l) => (l ? `# ${l}\n` : '#\n')).join('');
+  const comments = comment
+    .split('\n')
+    .map((l) => (l ? `# ${l}\n` : '#\n'))
+    .join('');
   const uids = records.map((text) => {
     const m = /^user ([1-9][0-9]{0,9})\n/.exec(text);
     return m && Number(m[1]) < U32_MAX ? Number(m[1]) : undefined;
@@ -56,7 +67,8 @@ export function assembleCompiled(records: readonly string[], comment: string): s
     const bytes = Buffer.from(text, 'utf8');
     const uid = uids[i];
     if (uid !== undefined) {
-      index += `${String(uid).padStart(10, '0')} ${String(offset).padStart(16, '0')} ` +
+      index +=
+        `${String(uid).padStart(10, '0')} ${String(offset).padStart(16, '0')} ` +
         `${String(bytes.length).padStart(8, '0')} ${fnv1a64(bytes)}\n`;
     }
     offset += bytes.length;
@@ -72,13 +84,24 @@ export function formatCompiled(users: readonly CompiledUser[], comment: string):
   const records: string[] = [];
   for (const u of users) {
     const problem = recordProblem(u);
-    if (problem) throw new CellshError('policy-compile', `can't write the record of uid ${u.uid} (${u.name}): ${problem}`, { exitCode: ExitCode.internal });
-    if (u.uid <= prevUid) throw new CellshError('policy-compile', `records must be in increasing uid order (${u.uid} after ${prevUid})`, { exitCode: ExitCode.internal });
+    if (problem)
+      throw new CellshError('policy-compile', `can't write the record of uid ${u.uid} (${u.name}): ${problem}`, {
+        exitCode: ExitCode.internal,
+      });
+    if (u.uid <= prevUid)
+      throw new CellshError('policy-compile', `records must be in increasing uid order (${u.uid} after ${prevUid})`, {
+        exitCode: ExitCode.internal,
+      });
     prevUid = u.uid;
     records.push(`${recordLines(u).join('\n')}\n`);
   }
-  const long = [...records.join('').split('\n'), ...comment.split('\n').map((l) => `# ${l}`)].find((l) => Buffer.byteLength(l) > LINE_MAX);
-  if (long !== undefined) throw new CellshError('policy-compile', `a line is longer than ${LINE_MAX} bytes: ${long.slice(0, 40)}...`, { exitCode: ExitCode.internal });
+  const long = [...records.join('').split('\n'), ...comment.split('\n').map((l) => `# ${l}`)].find(
+    (l) => Buffer.byteLength(l) > LINE_MAX,
+  );
+  if (long !== undefined)
+    throw new CellshError('policy-compile', `a line is longer than ${LINE_MAX} bytes: ${long.slice(0, 40)}...`, {
+      exitCode: ExitCode.internal,
+    });
   return assembleCompiled(records, comment);
 }
 
@@ -93,13 +116,17 @@ export function parseCompiled(input: string | Uint8Array): CompiledUser[] {
   if (!text.endsWith('\n')) throw new CompiledPolicyError(0, 'the file does not end with a newline');
   const bodyEnd = text.lastIndexOf('\n', text.length - 2) + 1;
   const recordsFrom = HEAD_LEN + count * ENTRY_LEN;
-  if (recordsFrom > bodyEnd) throw new CompiledPolicyError(2, `the index lists ${count} records but the file ends inside it`);
+  if (recordsFrom > bodyEnd)
+    throw new CompiledPolicyError(2, `the index lists ${count} records but the file ends inside it`);
   const lastLine = text.slice(bodyEnd, -1);
   const lineCount = (upTo: number): number => text.slice(0, upTo).split('\n').length;
   const m = /^checksum ([0-9a-f]{16})$/.exec(lastLine);
   if (!m) throw new CompiledPolicyError(lineCount(bodyEnd), 'the last line is not "checksum <16 hex digits>"');
   if (fnv1a64(bytes.subarray(0, bodyEnd)) !== m[1]) {
-    throw new CompiledPolicyError(lineCount(bodyEnd), 'checksum mismatch: the file was changed after cellsh-admin wrote it');
+    throw new CompiledPolicyError(
+      lineCount(bodyEnd),
+      'checksum mismatch: the file was changed after cellsh-admin wrote it',
+    );
   }
   const entries: IndexEntry[] = [];
   for (let i = 0; i < count; i++) {
@@ -129,15 +156,24 @@ export function parseCompiled(input: string | Uint8Array): CompiledUser[] {
     const length = chunk.reduce((n, l) => n + l.length + 1, 0);
     const e = entries[users.length];
     if (!e) throw new CompiledPolicyError(lineno, `the record for uid ${user.uid} has no index line`);
-    if (e.uid !== user.uid || e.offset !== at || e.length !== length || e.hash !== fnv1a64(bytes.subarray(at, at + length))) {
-      throw new CompiledPolicyError(users.length + 3, `the index line for uid ${e.uid} does not match the record at line ${lineno}`);
+    if (
+      e.uid !== user.uid ||
+      e.offset !== at ||
+      e.length !== length ||
+      e.hash !== fnv1a64(bytes.subarray(at, at + length))
+    ) {
+      throw new CompiledPolicyError(
+        users.length + 3,
+        `the index line for uid ${e.uid} does not match the record at line ${lineno}`,
+      );
     }
     users.push(user);
     at += length;
     lineno += chunk.length;
     i = j + 1;
   }
-  if (users.length !== count) throw new CompiledPolicyError(2, `the index lists ${count} records but the file has ${users.length}`);
+  if (users.length !== count)
+    throw new CompiledPolicyError(2, `the index lists ${count} records but the file has ${users.length}`);
   return users;
 }
 
@@ -159,14 +195,16 @@ export function lookupCompiled(path: string, uid: number): CompiledUser | undefi
     if (size < HEAD_LEN) throw new CompiledPolicyError(1, `expected "${POLICY_MAGIC}"`);
     const count = readHeader(read(0, HEAD_LEN));
     const recordsFrom = HEAD_LEN + count * ENTRY_LEN;
-    if (recordsFrom > size) throw new CompiledPolicyError(2, `the index lists ${count} records but the file ends inside it`);
+    if (recordsFrom > size)
+      throw new CompiledPolicyError(2, `the index lists ${count} records but the file ends inside it`);
     if (!Number.isInteger(uid) || uid <= 0 || uid >= U32_MAX) return undefined;
     let [lo, hi, loUid, hiUid] = [0, count, 0, U32_MAX];
     while (lo < hi) {
       const mid = lo + Math.floor((hi - lo) / 2);
       const e = readEntry(read(HEAD_LEN + mid * ENTRY_LEN, ENTRY_LEN));
       if (!e) throw new CompiledPolicyError(mid + 3, 'not an index line');
-      if (e.uid <= loUid || e.uid >= hiUid) throw new CompiledPolicyError(mid + 3, `uid ${e.uid} is out of order in the index`);
+      if (e.uid <= loUid || e.uid >= hiUid)
+        throw new CompiledPolicyError(mid + 3, `uid ${e.uid} is out of order in the index`);
       if (e.uid < uid) [lo, loUid] = [mid + 1, e.uid];
       else if (e.uid > uid) [hi, hiUid] = [mid, e.uid];
       else {
@@ -175,11 +213,16 @@ export function lookupCompiled(path: string, uid: number): CompiledUser | undefi
         }
         const record = read(e.offset, e.length);
         if (fnv1a64(Buffer.from(record, 'latin1')) !== e.hash) {
-          throw new CompiledPolicyError(0, `the record of uid ${uid} does not match its hash: the file was changed after cellsh-admin wrote it`);
+          throw new CompiledPolicyError(
+            0,
+            `the record of uid ${uid} does not match its hash: the file was changed after cellsh-admin wrote it`,
+          );
         }
-        if (!record.endsWith('\n')) throw new CompiledPolicyError(0, `the record of uid ${uid} does not end with a newline`);
+        if (!record.endsWith('\n'))
+          throw new CompiledPolicyError(0, `the record of uid ${uid} does not end with a newline`);
         const user = parseRecord(record.slice(0, -1).split('\n'), 1);
-        if (user.uid !== uid) throw new CompiledPolicyError(mid + 3, `the index points uid ${uid} at the record of uid ${user.uid}`);
+        if (user.uid !== uid)
+          throw new CompiledPolicyError(mid + 3, `the index points uid ${uid} at the record of uid ${user.uid}`);
         return user;
       }
     }

@@ -4,13 +4,27 @@
 // that is at least as strict as parse_record in src/helper/policy.c. The file
 // around the records (header, index, checksum) is compiled-file.ts.
 import {
-  BOUNDS, NETWORK_MODES, POLICY_FILE, RECORD_KEYS, RESTART_MODES, RLIMIT_KEYS, SECCOMP_PROFILES, USER_MAY_KEYS as CONTRACT_USER_MAY_KEYS,
+  BOUNDS,
+  NETWORK_MODES,
+  POLICY_FILE,
+  RECORD_KEYS,
+  RESTART_MODES,
+  RLIMIT_KEYS,
+  SECCOMP_PROFILES,
+  USER_MAY_KEYS as CONTRACT_USER_MAY_KEYS,
   type RecordKey,
 } from '../contract/index.js';
 import { CellshError, ExitCode } from '../errors.js';
 import { UNLIMITED, type Limit } from './sizes.js';
 import type { RlimitValue } from './values.js';
-import { ENV_MAX_VARS, envNameProblem, envValueProblem, hostnameProblem, nameProblem, pathProblem } from './validators.js';
+import {
+  ENV_MAX_VARS,
+  envNameProblem,
+  envValueProblem,
+  hostnameProblem,
+  nameProblem,
+  pathProblem,
+} from './validators.js';
 
 /** An rlimit as the helper sets it: soft and hard, a number or 'max' (RLIM_INFINITY). */
 export interface CompiledRlimit {
@@ -82,9 +96,19 @@ export interface CompiledUser {
 export type UserMayKey = (typeof CONTRACT_USER_MAY_KEYS)[number];
 /** The keys a user may be let set: compiled name -> the policy's setting key. */
 const USER_MAY_SETTINGS: { readonly [K in UserMayKey]: string } = {
-  shell: 'shell', hostname: 'hostname', env: 'env', network: 'network', memory: 'limits.memory',
-  memory_high: 'limits.memory_high', swap: 'limits.swap', pids: 'limits.pids', cpu: 'limits.cpu',
-  io_weight: 'limits.io_weight', nofile: 'rlimits.nofile', nproc: 'rlimits.nproc', core: 'rlimits.core',
+  shell: 'shell',
+  hostname: 'hostname',
+  env: 'env',
+  network: 'network',
+  memory: 'limits.memory',
+  memory_high: 'limits.memory_high',
+  swap: 'limits.swap',
+  pids: 'limits.pids',
+  cpu: 'limits.cpu',
+  io_weight: 'limits.io_weight',
+  nofile: 'rlimits.nofile',
+  nproc: 'rlimits.nproc',
+  core: 'rlimits.core',
 };
 /** In the helper's order. */
 export const USER_MAY_KEYS: readonly UserMayKey[] = CONTRACT_USER_MAY_KEYS;
@@ -116,9 +140,14 @@ const ENV_PLAIN = /[A-Za-z0-9\-._~/:,@+=]/;
 
 /** NAME=VALUE items for the "env" line, values percent-encoded byte by byte. */
 export function encodeEnv(env: readonly (readonly [string, string])[]): string {
-  const enc = (v: string): string => [...Buffer.from(v, 'utf8')]
-    .map((b) => (b < 0x80 && ENV_PLAIN.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
-    .join('');
+  const enc = (v: string): string =>
+    [...Buffer.from(v, 'utf8')]
+      .map((b) =>
+        b < 0x80 && ENV_PLAIN.test(String.fromCharCode(b))
+          ? String.fromCharCode(b)
+          : `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
+      )
+      .join('');
   return env.map(([k, v]) => `${k}=${enc(v)}`).join(' ');
 }
 
@@ -128,7 +157,8 @@ function decodeEnv(v: string): Array<[string, string]> | undefined {
   for (const item of v.split(' ').filter((x) => x !== '')) {
     const eq = item.indexOf('=');
     const name = eq < 0 ? '' : item.slice(0, eq);
-    if (eq < 0 || envNameProblem(name) || out.some(([n]) => n === name) || out.length === ENV_MAX_VARS) return undefined;
+    if (eq < 0 || envNameProblem(name) || out.some(([n]) => n === name) || out.length === ENV_MAX_VARS)
+      return undefined;
     const bytes: number[] = [];
     const text = item.slice(eq + 1);
     for (let i = 0; i < text.length; i++) {
@@ -158,8 +188,16 @@ const GROUPS_VALUE_MAX = MAX_GROUPS * 11;
 const U32_MAX = 0xffffffff;
 /** memory must be below 2^62 (policy.c); above 2^53 a JavaScript number is not exact. */
 const MEMORY_LIMIT = 2n ** 62n;
-const { cpuMin: CPU_MIN, cpuMax: CPU_MAX, ioWeightMax: IO_WEIGHT_MAX, maxIoDevices: MAX_IO_DEVICES, pidsMax: PIDS_MAX,
-  majorMax: MAJOR_MAX, minorMax: MINOR_MAX, nofileMin: NOFILE_MIN } = BOUNDS;
+const {
+  cpuMin: CPU_MIN,
+  cpuMax: CPU_MAX,
+  ioWeightMax: IO_WEIGHT_MAX,
+  maxIoDevices: MAX_IO_DEVICES,
+  pidsMax: PIDS_MAX,
+  majorMax: MAJOR_MAX,
+  minorMax: MINOR_MAX,
+  nofileMin: NOFILE_MIN,
+} = BOUNDS;
 
 /** A compiled policy that is malformed; line is 1-based, 0 for the whole file. */
 export class CompiledPolicyError extends CellshError {
@@ -174,7 +212,10 @@ export class CompiledPolicyError extends CellshError {
  * 64-bit state is kept in four 16-bit limbs, so a large policy hashes without BigInt:
  * the prime is 2^40 + 0x1b3, so h * prime is h * 0x1b3 plus h shifted up 40 bits. */
 export function fnv1a64(bytes: Uint8Array): string {
-  let h0 = 0x2325, h1 = 0x8422, h2 = 0x9ce4, h3 = 0xcbf2;
+  let h0 = 0x2325,
+    h1 = 0x8422,
+    h2 = 0x9ce4,
+    h3 = 0xcbf2;
   for (let i = 0; i < bytes.length; i++) {
     h0 ^= bytes[i]!;
     const t0 = h0 * 0x1b3;
@@ -194,8 +235,11 @@ export function recordProblem(u: CompiledUser): string | undefined {
   const u32 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= U32_MAX;
   const id = (n: number): boolean => u32(n) && n !== U32_MAX;
   const text: Array<[string, string | undefined]> = [
-    ['name', nameProblem(u.name)], ['group', nameProblem(u.group)], ['home', pathProblem(u.home)],
-    ['shell', pathProblem(u.shell)], ['hostname', hostnameProblem(u.hostname)],
+    ['name', nameProblem(u.name)],
+    ['group', nameProblem(u.group)],
+    ['home', pathProblem(u.home)],
+    ['shell', pathProblem(u.shell)],
+    ['hostname', hostnameProblem(u.hostname)],
   ];
   for (const [key, problem] of text) if (problem) return `${key}: ${problem}`;
   if (!id(u.uid) || u.uid === 0) return 'user: uid must be 1 to 4294967294';
@@ -208,16 +252,32 @@ export function recordProblem(u: CompiledUser): string | undefined {
   if (!bytes(u.memory_high)) return 'memory_high: must be a whole number of bytes';
   if (u.swap !== 'max' && !bytes(u.swap)) return 'swap: must be a whole number of bytes or max';
   if (!u32(u.pids) || u.pids > PIDS_MAX) return `pids: must be 0 to ${PIDS_MAX}`;
-  if (!u32(u.cpu) || u.cpu > CPU_MAX || (u.cpu > 0 && u.cpu < CPU_MIN)) return `cpu: must be 0 or ${CPU_MIN} to ${CPU_MAX}`;
+  if (!u32(u.cpu) || u.cpu > CPU_MAX || (u.cpu > 0 && u.cpu < CPU_MIN))
+    return `cpu: must be 0 or ${CPU_MIN} to ${CPU_MAX}`;
   if (!u32(u.io_weight) || u.io_weight > IO_WEIGHT_MAX) return `io_weight: must be 0 to ${IO_WEIGHT_MAX}`;
   if (u.io.length > MAX_IO_DEVICES) return `io: more than ${MAX_IO_DEVICES} devices`;
-  if (!u.io.every((d) => u32(d.major) && d.major <= MAJOR_MAX && u32(d.minor) && d.minor <= MINOR_MAX && [d.rbps, d.wbps, d.riops, d.wiops].every(bytes))) return 'io: invalid device limits';
+  if (
+    !u.io.every(
+      (d) =>
+        u32(d.major) &&
+        d.major <= MAJOR_MAX &&
+        u32(d.minor) &&
+        d.minor <= MINOR_MAX &&
+        [d.rbps, d.wbps, d.riops, d.wiops].every(bytes),
+    )
+  )
+    return 'io: invalid device limits';
   if (new Set(u.io.map((d) => `${d.major}:${d.minor}`)).size !== u.io.length) return 'io: a disk is listed twice';
-  if (u.nofile.soft !== 'max' && u.nofile.soft < NOFILE_MIN) return `nofile: the soft limit must be at least ${NOFILE_MIN}`;
+  if (u.nofile.soft !== 'max' && u.nofile.soft < NOFILE_MIN)
+    return `nofile: the soft limit must be at least ${NOFILE_MIN}`;
   for (const key of RLIMIT_KEYS) {
     const { soft, hard } = u[key];
-    if (![soft, hard].every((v) => v === 'max' || bytes(v)) || (soft === 'max' && hard !== 'max') ||
-        (soft !== 'max' && hard !== 'max' && soft > hard)) return `${key}: soft and hard must be numbers or max, soft <= hard`;
+    if (
+      ![soft, hard].every((v) => v === 'max' || bytes(v)) ||
+      (soft === 'max' && hard !== 'max') ||
+      (soft !== 'max' && hard !== 'max' && soft > hard)
+    )
+      return `${key}: soft and hard must be numbers or max, soft <= hard`;
   }
   if (u.env.length > ENV_MAX_VARS) return `env: more than ${ENV_MAX_VARS} variables`;
   for (const [name, value] of u.env) {
@@ -226,7 +286,8 @@ export function recordProblem(u: CompiledUser): string | undefined {
   }
   if (new Set(u.env.map(([n]) => n)).size !== u.env.length) return 'env: a variable is set twice';
   if (!RESTARTS.includes(u.restart)) return 'restart: must be idle, login or manual';
-  if (!u.user_may.every((k) => USER_MAY_KEYS.includes(k)) || new Set(u.user_may).size !== u.user_may.length) return 'user_may: unknown or repeated key';
+  if (!u.user_may.every((k) => USER_MAY_KEYS.includes(k)) || new Set(u.user_may).size !== u.user_may.length)
+    return 'user_may: unknown or repeated key';
   if (!SECCOMP_PROFILES.includes(u.seccomp)) return 'seccomp: must be default, strict or unconfined';
   if (typeof u.nested_userns !== 'boolean') return 'nested_userns: must be true or false';
   if (u.seccomp === 'strict' && u.nested_userns) return 'nested_userns: never true with seccomp strict';
@@ -240,19 +301,38 @@ function ioValue(io: readonly CompiledIo[]): string {
 
 /** How each key's value is written. */
 const FIELD_WRITERS: { readonly [K in RecordKey]: (u: CompiledUser) => string } = {
-  name: (u) => u.name, gid: (u) => String(u.gid), group: (u) => u.group, groups: (u) => u.groups.join(' '),
-  home: (u) => u.home, shell: (u) => u.shell, hostname: (u) => u.hostname, network: (u) => u.network,
-  memory: (u) => String(u.memory), memory_high: (u) => String(u.memory_high), swap: (u) => String(u.swap),
-  pids: (u) => String(u.pids), cpu: (u) => String(u.cpu), io_weight: (u) => String(u.io_weight), io: (u) => ioValue(u.io),
-  nofile: (u) => `${u.nofile.soft} ${u.nofile.hard}`, nproc: (u) => `${u.nproc.soft} ${u.nproc.hard}`,
-  core: (u) => `${u.core.soft} ${u.core.hard}`, env: (u) => encodeEnv(u.env), restart: (u) => u.restart,
-  user_may: (u) => USER_MAY_KEYS.filter((k) => u.user_may.includes(k)).join(' '), seccomp: (u) => u.seccomp,
+  name: (u) => u.name,
+  gid: (u) => String(u.gid),
+  group: (u) => u.group,
+  groups: (u) => u.groups.join(' '),
+  home: (u) => u.home,
+  shell: (u) => u.shell,
+  hostname: (u) => u.hostname,
+  network: (u) => u.network,
+  memory: (u) => String(u.memory),
+  memory_high: (u) => String(u.memory_high),
+  swap: (u) => String(u.swap),
+  pids: (u) => String(u.pids),
+  cpu: (u) => String(u.cpu),
+  io_weight: (u) => String(u.io_weight),
+  io: (u) => ioValue(u.io),
+  nofile: (u) => `${u.nofile.soft} ${u.nofile.hard}`,
+  nproc: (u) => `${u.nproc.soft} ${u.nproc.hard}`,
+  core: (u) => `${u.core.soft} ${u.core.hard}`,
+  env: (u) => encodeEnv(u.env),
+  restart: (u) => u.restart,
+  user_may: (u) => USER_MAY_KEYS.filter((k) => u.user_may.includes(k)).join(' '),
+  seccomp: (u) => u.seccomp,
   nested_userns: (u) => String(u.nested_userns),
 };
 
 /** A record's lines, in the contract's key order. */
 export function recordLines(u: CompiledUser): string[] {
-  return [`user ${u.uid}`, ...(Object.keys(RECORD_KEYS) as RecordKey[]).map((k) => `${k} ${FIELD_WRITERS[k](u)}`), 'end'];
+  return [
+    `user ${u.uid}`,
+    ...(Object.keys(RECORD_KEYS) as RecordKey[]).map((k) => `${k} ${FIELD_WRITERS[k](u)}`),
+    'end',
+  ];
 }
 
 type FieldKey = RecordKey;
@@ -266,8 +346,10 @@ function u32(v: string, max = U32_MAX): number | undefined {
   const n = decimal(v);
   return n !== undefined && n <= BigInt(max) ? Number(n) : undefined;
 }
-const checked = (problem: (s: string) => string | undefined) => (v: string): string | undefined =>
-  (problem(v) === undefined ? v : undefined);
+const checked =
+  (problem: (s: string) => string | undefined) =>
+  (v: string): string | undefined =>
+    problem(v) === undefined ? v : undefined;
 
 /** How each key's value is read; undefined means invalid (parse_field in policy.c). */
 const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] | undefined } = {
@@ -276,7 +358,10 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
   group: checked(nameProblem),
   groups: (v) => {
     if (v.length > GROUPS_VALUE_MAX) return undefined;
-    const gids = v.split(' ').filter((t) => t !== '').map((t) => u32(t, U32_MAX - 1));
+    const gids = v
+      .split(' ')
+      .filter((t) => t !== '')
+      .map((t) => u32(t, U32_MAX - 1));
     return gids.length <= MAX_GROUPS && gids.every((g) => g !== undefined) ? (gids as number[]) : undefined;
   },
   home: checked(pathProblem),
@@ -315,8 +400,11 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
   restart: (v) => RESTARTS.find((r) => r === v),
   user_may: (v) => {
     const words = v.split(' ').filter((x) => x !== '');
-    return (v === '' || words.join(' ') === v) && words.every((w) => (USER_MAY_KEYS as readonly string[]).includes(w)) &&
-      new Set(words).size === words.length ? (words as UserMayKey[]) : undefined;
+    return (v === '' || words.join(' ') === v) &&
+      words.every((w) => (USER_MAY_KEYS as readonly string[]).includes(w)) &&
+      new Set(words).size === words.length
+      ? (words as UserMayKey[])
+      : undefined;
   },
   seccomp: (v) => SECCOMP_PROFILES.find((p) => p === v),
   nested_userns: (v) => (v === 'true' ? true : v === 'false' ? false : undefined),
@@ -333,7 +421,13 @@ function rlimitPair(v: string): CompiledRlimit | undefined {
   const m = /^(\d+|max) (\d+|max)$/.exec(v);
   if (!m) return undefined;
   const [soft, hard] = [m[1]!, m[2]!].map((x) => (x === 'max' ? 'max' : size(x)));
-  if (soft === undefined || hard === undefined || (soft === 'max' && hard !== 'max') || (soft !== 'max' && hard !== 'max' && soft > hard)) return undefined;
+  if (
+    soft === undefined ||
+    hard === undefined ||
+    (soft === 'max' && hard !== 'max') ||
+    (soft !== 'max' && hard !== 'max' && soft > hard)
+  )
+    return undefined;
   return { soft, hard };
 }
 const FIELD_KEYS = Object.keys(RECORD_KEYS) as FieldKey[];
@@ -342,7 +436,9 @@ const FIELD_KEYS = Object.keys(RECORD_KEYS) as FieldKey[];
  * read as policy.c reads them: every key once, every value in range. Throws
  * CompiledPolicyError naming the line. */
 export function parseRecord(lines: readonly string[], first: number): CompiledUser {
-  const fail = (lineno: number, message: string): never => { throw new CompiledPolicyError(lineno, message); };
+  const fail = (lineno: number, message: string): never => {
+    throw new CompiledPolicyError(lineno, message);
+  };
   const head = /^user (0|[1-9][0-9]*)$/.exec(lines[0] ?? '');
   const uid = head ? u32(head[1]!, U32_MAX - 1) : undefined;
   if (uid === undefined || uid === 0) fail(first, 'expected "user <uid>" (uid 0 is never served)');
@@ -357,8 +453,10 @@ export function parseRecord(lines: readonly string[], first: number): CompiledUs
     if (key === 'end' && sp < 0) {
       if (i !== lines.length - 1) fail(lineno + 1, `the record for uid ${uid} goes on after "end"`);
       const missing = FIELD_KEYS.filter((k) => fields[k] === undefined);
-      if (missing.length > 0) fail(lineno, `the record for uid ${uid} misses ${missing.map((k) => `"${k}"`).join(', ')}`);
-      if (fields.seccomp === 'strict' && fields.nested_userns) fail(lineno, `the record for uid ${uid} sets nested_userns with seccomp strict`);
+      if (missing.length > 0)
+        fail(lineno, `the record for uid ${uid} misses ${missing.map((k) => `"${k}"`).join(', ')}`);
+      if (fields.seccomp === 'strict' && fields.nested_userns)
+        fail(lineno, `the record for uid ${uid} sets nested_userns with seccomp strict`);
       return { uid: uid!, ...(fields as Required<Fields>) };
     }
     if (!Object.hasOwn(FIELD_READERS, key)) fail(lineno, `unknown key "${key}"`);

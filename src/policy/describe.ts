@@ -31,10 +31,23 @@ export function describeCompiled(u: CompiledUser, groupName: (gid: number) => st
     'limits.pids': u.pids === 0 ? 'unlimited' : String(u.pids),
     'limits.cpu': u.cpu === 0 ? 'unlimited' : formatCpu(u.cpu),
     'limits.io_weight': u.io_weight === 0 ? 'default' : String(u.io_weight),
-    'limits.io': u.io.length === 0 ? '[]' : u.io.map((d) => {
-      const parts = [['read_bps', d.rbps, formatSize], ['write_bps', d.wbps, formatSize], ['read_iops', d.riops, String], ['write_iops', d.wiops, String]] as const;
-      return `${d.major}:${d.minor}${parts.filter(([, v]) => v > 0).map(([k, v, f]) => ` ${k} ${f(v)}`).join('')}`;
-    }).join('; '),
+    'limits.io':
+      u.io.length === 0
+        ? '[]'
+        : u.io
+            .map((d) => {
+              const parts = [
+                ['read_bps', d.rbps, formatSize],
+                ['write_bps', d.wbps, formatSize],
+                ['read_iops', d.riops, String],
+                ['write_iops', d.wiops, String],
+              ] as const;
+              return `${d.major}:${d.minor}${parts
+                .filter(([, v]) => v > 0)
+                .map(([k, v, f]) => ` ${k} ${f(v)}`)
+                .join('')}`;
+            })
+            .join('; '),
     'rlimits.nofile': rlimit(u.nofile, String),
     'rlimits.nproc': rlimit(u.nproc, String),
     'rlimits.core': rlimit(u.core, formatSize),
@@ -47,6 +60,11 @@ export function describeCompiled(u: CompiledUser, groupName: (gid: number) => st
 }
 
 /** The fields that differ between two descriptions: key, before, after. */
-export function changedFields(before: Described, after: Described): Array<{ key: string; before: string; after: string }> {
-  return Object.keys(after).filter((k) => before[k] !== after[k]).map((k) => ({ key: k, before: before[k] ?? '', after: after[k]! }));
+export function changedFields(
+  before: Described,
+  after: Described,
+): Array<{ key: string; before: string; after: string }> {
+  return Object.keys(after)
+    .filter((k) => before[k] !== after[k])
+    .map((k) => ({ key: k, before: before[k] ?? '', after: after[k]! }));
 }

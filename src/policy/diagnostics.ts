@@ -89,8 +89,11 @@ export function diagnosticJson(d: Diagnostic): DiagnosticJson {
 
 /** Problems in reading order: by file, line and column; whole-file problems last. Stable. */
 export function sortDiagnostics(list: readonly Diagnostic[]): Diagnostic[] {
-  const key = (d: Diagnostic): [string, number, number] =>
-    [d.at?.file ?? d.file, d.at?.line ?? Number.MAX_SAFE_INTEGER, d.at?.col ?? 0];
+  const key = (d: Diagnostic): [string, number, number] => [
+    d.at?.file ?? d.file,
+    d.at?.line ?? Number.MAX_SAFE_INTEGER,
+    d.at?.col ?? 0,
+  ];
   return [...list].sort((a, b) => {
     const [fa, la, ca] = key(a);
     const [fb, lb, cb] = key(b);

@@ -19,7 +19,7 @@ export interface Explained {
 }
 
 /** The flat value of a setting from the nested Settings. */
-function valueOf(settings: ReturnType<typeof effectiveFor>['settings'], key: SettingKey): unknown {
+function settingValue(settings: ReturnType<typeof effectiveFor>['settings'], key: SettingKey): unknown {
   let v: unknown = settings;
   for (const part of key.split('.')) v = (v as Record<string, unknown>)[part];
   return v;
@@ -36,7 +36,9 @@ export function explainUser(policy: Policy, name: string, gids: readonly number[
   return {
     layers: layersFor(policy, name, gids).filter((l) => l.scope.kind !== 'all' || l.settings !== undefined),
     settings: SETTING_KEYS.map((key) => ({
-      key, value: formatSetting(key, valueOf(settings, key) as never), origin: origins[key],
+      key,
+      value: formatSetting(key, settingValue(settings, key) as never),
+      origin: origins[key],
     })),
   };
 }

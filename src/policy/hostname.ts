@@ -33,7 +33,9 @@ function pieces(template: string): Piece[] | string {
     }
     if (!(HOSTNAME_TOKENS as readonly string[]).includes(token!)) {
       const near = closestWord(token!, HOSTNAME_TOKENS);
-      const hint = near ? `did you mean "{${near}}"?` : `known tokens: ${HOSTNAME_TOKENS.map((t) => `{${t}}`).join(', ')}`;
+      const hint = near
+        ? `did you mean "{${near}}"?`
+        : `known tokens: ${HOSTNAME_TOKENS.map((t) => `{${t}}`).join(', ')}`;
       return `unknown token "{${token}}" in "${template}"; ${hint}`;
     }
     out.push({ token: token as keyof HostnameVars });
@@ -47,8 +49,10 @@ export function hostnameTemplateProblem(template: string): string | undefined {
   if (typeof parts === 'string') return parts;
   const literalLength = parts.reduce((n, p) => n + ('literal' in p ? p.literal.length : 0), 0);
   const sample = parts.map((p) => ('literal' in p ? p.literal : TOKEN_PLACEHOLDER)).join('');
-  const problem = literalLength > HOSTNAME_MAX_LEN ? `longer than ${HOSTNAME_MAX_LEN} characters`
-    : hostnameProblem(sample.slice(0, HOSTNAME_MAX_LEN));
+  const problem =
+    literalLength > HOSTNAME_MAX_LEN
+      ? `longer than ${HOSTNAME_MAX_LEN} characters`
+      : hostnameProblem(sample.slice(0, HOSTNAME_MAX_LEN));
   return problem ? `expected a hostname template like "{user}", got "${template}" (${problem})` : undefined;
 }
 

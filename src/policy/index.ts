@@ -10,15 +10,31 @@ export { compilePolicy, type Compiled } from './compile.js';
 export { CompiledPolicyError, fnv1a64, type CompiledUser } from './compiled.js';
 export { assembleCompiled, formatCompiled, lookupCompiled, parseCompiled, POLICY_MAGIC } from './compiled-file.js';
 export {
-  countProblems, diagnosticJson, errorsOf, formatDiagnostic, plural, sortDiagnostics, warningsOf,
-  type Diagnostic, type DiagnosticJson, type SourceLoc,
+  countProblems,
+  diagnosticJson,
+  errorsOf,
+  formatDiagnostic,
+  plural,
+  sortDiagnostics,
+  warningsOf,
+  type Diagnostic,
+  type DiagnosticJson,
+  type SourceLoc,
 } from './diagnostics.js';
 export { shortHostname } from './hostname.js';
 export { formatCpu } from './sizes.js';
 export { loadPolicy, policyFiles, type Loaded, type PolicySource } from './load.js';
 export type { RawPolicy, RawSettings } from './raw.js';
 export {
-  effectiveFor, layersFor, type Effective, type Limits, type Origin, type Policy, type PolicyEnv, type PolicyLayer, type Settings,
+  effectiveFor,
+  layersFor,
+  type Effective,
+  type Limits,
+  type Origin,
+  type Policy,
+  type PolicyEnv,
+  type PolicyLayer,
+  type Settings,
 } from './resolve.js';
 export { FIELDS, renderPolicyTable, type SettingKey } from './schema.js';
 export { closestWord } from './validators.js';
@@ -34,5 +50,9 @@ export interface Built {
 export function buildPolicy(sources: readonly PolicySource[], env: PolicyEnv): Built {
   const loaded = loadPolicy(sources, env);
   const compiled = compilePolicy(loaded.policy, env);
-  return { policy: loaded.policy, users: compiled.users, diagnostics: sortDiagnostics([...loaded.diagnostics, ...compiled.diagnostics]) };
+  return {
+    policy: loaded.policy,
+    users: compiled.users,
+    diagnostics: sortDiagnostics([...loaded.diagnostics, ...compiled.diagnostics]),
+  };
 }

@@ -30,31 +30,60 @@ export function parseRawPolicy(text: string, file: string, diags: Diagnostics): 
 
 /** Parse and check a user's own settings file (a settings mapping at the top);
  * with quoting 'withhold', no message repeats what the file says. */
-export function parseRawSettings(text: string, file: string, diags: Diagnostics, quoting: Quoting = 'quote'): RawSettings {
-  return parseChecked(text, file, diags, (f, doc, lines, d) => validateSettingsDocument(f, doc, lines, d, quoting), quoting);
+export function parseRawSettings(
+  text: string,
+  file: string,
+  diags: Diagnostics,
+  quoting: Quoting = 'quote',
+): RawSettings {
+  return parseChecked(
+    text,
+    file,
+    diags,
+    (f, doc, lines, d) => validateSettingsDocument(f, doc, lines, d, quoting),
+    quoting,
+  );
 }
 
 /** yaml's error codes in words: its messages may quote the text (a tag, an alias's name). */
 const YAML_PROBLEMS: Readonly<Record<ErrorCode, string>> = {
-  ALIAS_PROPS: 'an alias with an anchor or a tag', BAD_ALIAS: 'an alias to no anchor before it',
-  BAD_DIRECTIVE: 'a bad directive', BAD_DQ_ESCAPE: 'a bad escape in a double-quoted string', BAD_INDENT: 'bad indentation',
-  BAD_PROP_ORDER: 'an anchor or tag in the wrong place', BAD_SCALAR_START: 'a value starting with a reserved character',
-  BLOCK_AS_IMPLICIT_KEY: 'a block used as a key', BLOCK_IN_FLOW: 'a block inside [ ] or { }', DUPLICATE_KEY: 'a duplicate key',
-  IMPOSSIBLE: 'something the parser cannot read', KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
-  MISSING_CHAR: 'a missing closing character', MULTILINE_IMPLICIT_KEY: 'a key spread over lines',
-  MULTIPLE_ANCHORS: 'more than one anchor on a value', MULTIPLE_DOCS: 'more than one document',
-  MULTIPLE_TAGS: 'more than one tag on a value', NON_STRING_KEY: 'a key that is not a string',
-  RESOURCE_EXHAUSTION: 'too many aliases', TAB_AS_INDENT: 'a tab used for indentation', TAG_RESOLVE_FAILED: 'an unknown tag',
-  UNEXPECTED_TOKEN: 'an unexpected character', BAD_COLLECTION_TYPE: 'a tag that does not fit its value',
+  ALIAS_PROPS: 'an alias with an anchor or a tag',
+  BAD_ALIAS: 'an alias to no anchor before it',
+  BAD_DIRECTIVE: 'a bad directive',
+  BAD_DQ_ESCAPE: 'a bad escape in a double-quoted string',
+  BAD_INDENT: 'bad indentation',
+  BAD_PROP_ORDER: 'an anchor or tag in the wrong place',
+  BAD_SCALAR_START: 'a value starting with a reserved character',
+  BLOCK_AS_IMPLICIT_KEY: 'a block used as a key',
+  BLOCK_IN_FLOW: 'a block inside [ ] or { }',
+  DUPLICATE_KEY: 'a duplicate key',
+  IMPOSSIBLE: 'something the parser cannot read',
+  KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
+  MISSING_CHAR: 'a missing closing character',
+  MULTILINE_IMPLICIT_KEY: 'a key spread over lines',
+  MULTIPLE_ANCHORS: 'more than one anchor on a value',
+  MULTIPLE_DOCS: 'more than one document',
+  MULTIPLE_TAGS: 'more than one tag on a value',
+  NON_STRING_KEY: 'a key that is not a string',
+  RESOURCE_EXHAUSTION: 'too many aliases',
+  TAB_AS_INDENT: 'a tab used for indentation',
+  TAG_RESOLVE_FAILED: 'an unknown tag',
+  UNEXPECTED_TOKEN: 'an unexpected character',
+  BAD_COLLECTION_TYPE: 'a tag that does not fit its value',
 };
 
 /** A YAML problem's text for a message: its first line, or withheld, its code in words. */
 function yamlProblem(e: YAMLError, quoting: Quoting): string {
-  return quoting === 'quote' ? e.message.split('\n')[0]! : YAML_PROBLEMS[e.code] ?? 'a syntax error';
+  return quoting === 'quote' ? e.message.split('\n')[0]! : (YAML_PROBLEMS[e.code] ?? 'a syntax error');
 }
 
-function parseChecked<T>(text: string, file: string, diags: Diagnostics,
-  validate: (file: string, doc: Document.Parsed, lines: LineCounter, diags: Diagnostics) => T, quoting: Quoting = 'quote'): T {
+function parseChecked<T>(
+  text: string,
+  file: string,
+  diags: Diagnostics,
+  validate: (file: string, doc: Document.Parsed, lines: LineCounter, diags: Diagnostics) => T,
+  quoting: Quoting = 'quote',
+): T {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const brokenLines = new Set<number>();
@@ -63,7 +92,8 @@ function parseChecked<T>(text: string, file: string, diags: Diagnostics,
     brokenLines.add(at.line);
     diags.error(file, at, '', `invalid YAML: ${yamlProblem(e, quoting)}`);
   }
-  for (const e of doc.warnings) diags.warning(file, locOf({ file, lines }, e.pos[0]), '', `YAML: ${yamlProblem(e, quoting)}`);
+  for (const e of doc.warnings)
+    diags.warning(file, locOf({ file, lines }, e.pos[0]), '', `YAML: ${yamlProblem(e, quoting)}`);
   const schema = new Diagnostics();
   const raw = validate(file, doc, lines, schema);
   diags.addAll(schema.list.filter((d) => !d.at || !brokenLines.has(d.at.line)));
@@ -91,7 +121,8 @@ export function policyFiles(mainFile: string, dropinDir: string): { files: strin
     names = readdirSync(dropinDir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') diags.error(dropinDir, undefined, '', `can't read the drop-in folder: ${(err as Error).message}`);
+    if (code !== 'ENOENT')
+      diags.error(dropinDir, undefined, '', `can't read the drop-in folder: ${(err as Error).message}`);
     return { files: [mainFile], diagnostics: diags.list };
   }
   const files = [mainFile];
@@ -109,7 +140,8 @@ export function loadPolicy(sources: readonly PolicySource[], env: PolicyEnv): Lo
   const diags = new Diagnostics();
   const raws: RawPolicy[] = [];
   for (const { file, text, trustedIn } of sources) {
-    const body = text ?? (trustedIn === undefined ? readPolicyFile(file, diags) : readTrustedPolicyFile(file, trustedIn, diags));
+    const body =
+      text ?? (trustedIn === undefined ? readPolicyFile(file, diags) : readTrustedPolicyFile(file, trustedIn, diags));
     if (body !== undefined) raws.push(parseRawPolicy(body, file, diags));
   }
   const policy = resolvePolicy(raws, env, diags);

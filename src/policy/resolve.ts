@@ -6,9 +6,16 @@
 // checked against the host's accounts (NSS) here.
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import type { DiskNumbers } from '../sys/block.js';
-import { Diagnostics, type SourceLoc } from './diagnostics.js';
+import type { Diagnostics, SourceLoc } from './diagnostics.js';
 import {
-  BUILTIN_DEFAULTS, SETTING_KEYS, type Image, type Network, type RestartMode, type SeccompProfile, type SettingKey, type SettingValues,
+  BUILTIN_DEFAULTS,
+  SETTING_KEYS,
+  type Image,
+  type Network,
+  type RestartMode,
+  type SeccompProfile,
+  type SettingKey,
+  type SettingValues,
 } from './schema.js';
 import type { Limit } from './sizes.js';
 import type { IoDevice, RlimitValue } from './values.js';
@@ -66,9 +73,7 @@ export interface Settings {
 }
 
 /** Where an effective value came from: the built-in default, or a layer of a file. */
-export type Origin =
-  | { readonly layer: 'built-in' }
-  | { readonly layer: string; readonly at: SourceLoc };
+export type Origin = { readonly layer: 'built-in' } | { readonly layer: string; readonly at: SourceLoc };
 
 /** Effective settings and the origin of each. */
 export interface Effective {
@@ -146,8 +151,13 @@ function nest(v: SettingValues): Settings {
     network: v.network,
     env: v.env,
     limits: Object.freeze({
-      memory: v['limits.memory'], memory_high: v['limits.memory_high'], swap: v['limits.swap'], pids: v['limits.pids'],
-      cpu: v['limits.cpu'], io_weight: v['limits.io_weight'], io: v['limits.io'],
+      memory: v['limits.memory'],
+      memory_high: v['limits.memory_high'],
+      swap: v['limits.swap'],
+      pids: v['limits.pids'],
+      cpu: v['limits.cpu'],
+      io_weight: v['limits.io_weight'],
+      io: v['limits.io'],
     }),
     rlimits: Object.freeze({ nofile: v['rlimits.nofile'], nproc: v['rlimits.nproc'], core: v['rlimits.core'] }),
     restart: v.restart,
@@ -160,7 +170,11 @@ function nest(v: SettingValues): Settings {
 /** Resolve layers (one per file, in order) against the host's accounts. */
 export function resolvePolicy(raws: readonly RawPolicy[], env: PolicyEnv, diags: Diagnostics): Policy {
   const layers: PolicyLayer[] = raws.map((r) => ({
-    name: 'defaults', file: r.file, at: undefined, scope: { kind: 'all' }, settings: r.defaults,
+    name: 'defaults',
+    file: r.file,
+    at: undefined,
+    scope: { kind: 'all' },
+    settings: r.defaults,
   }));
   const groups = new Map<string, PolicyGroup>();
   for (const raw of raws) {
@@ -168,7 +182,13 @@ export function resolvePolicy(raws: readonly RawPolicy[], env: PolicyEnv, diags:
       const gid = checkGroup(g, env, diags);
       if (gid === undefined) continue;
       groups.set(g.name, { gid, at: g.at });
-      layers.push({ name: `groups.${g.name}`, file: raw.file, at: g.at, scope: { kind: 'group', gid }, settings: g.settings });
+      layers.push({
+        name: `groups.${g.name}`,
+        file: raw.file,
+        at: g.at,
+        scope: { kind: 'group', gid },
+        settings: g.settings,
+      });
     }
   }
   const enrolled = new Set(enrolledUsers(env.dir, env.group).map((u) => u.name));
@@ -178,10 +198,22 @@ export function resolvePolicy(raws: readonly RawPolicy[], env: PolicyEnv, diags:
       const account = users.get(u.name)?.account ?? checkAccount(u, env, enrolled, diags);
       if (!account) continue;
       users.set(u.name, { account, at: u.at });
-      layers.push({ name: `users.${u.name}`, file: raw.file, at: u.at, scope: { kind: 'user', name: u.name }, settings: u.settings });
+      layers.push({
+        name: `users.${u.name}`,
+        file: raw.file,
+        at: u.at,
+        scope: { kind: 'user', name: u.name },
+        settings: u.settings,
+      });
     }
   }
-  return { files: raws.map((r) => r.file), layers, defaults: merge(layers.filter((l) => l.scope.kind === 'all')), groups, users };
+  return {
+    files: raws.map((r) => r.file),
+    layers,
+    defaults: merge(layers.filter((l) => l.scope.kind === 'all')),
+    groups,
+    users,
+  };
 }
 
 /** The gid of a group a `groups:` entry names, or undefined (with an error) if there is none. */
@@ -190,20 +222,35 @@ function checkGroup(entry: RawEntry, env: PolicyEnv, diags: Diagnostics): number
   const problem = nameProblem(entry.name);
   const group = problem ? undefined : env.dir.group(entry.name);
   if (!group) {
-    diags.error(entry.at.file, entry.at, path, problem ? `not a group name cellsh supports (${problem})` : 'no such group on this host');
+    diags.error(
+      entry.at.file,
+      entry.at,
+      path,
+      problem ? `not a group name cellsh supports (${problem})` : 'no such group on this host',
+    );
     return undefined;
   }
   return group.gid;
 }
 
 /** The account a `users:` entry names, or undefined (with an error) if cellsh cannot serve it. */
-function checkAccount(entry: RawEntry, env: PolicyEnv, enrolled: ReadonlySet<string>, diags: Diagnostics): PasswdEntry | undefined {
+function checkAccount(
+  entry: RawEntry,
+  env: PolicyEnv,
+  enrolled: ReadonlySet<string>,
+  diags: Diagnostics,
+): PasswdEntry | undefined {
   const { name } = entry;
   const path = `users.${name}`;
   const problem = nameProblem(name);
   const account = problem ? undefined : env.dir.user(name);
   if (!account) {
-    diags.error(entry.at.file, entry.at, path, problem ? `not a user name cellsh supports (${problem})` : 'no such user on this host');
+    diags.error(
+      entry.at.file,
+      entry.at,
+      path,
+      problem ? `not a user name cellsh supports (${problem})` : 'no such user on this host',
+    );
     return undefined;
   }
   if (account.uid === 0) {
@@ -211,17 +258,24 @@ function checkAccount(entry: RawEntry, env: PolicyEnv, enrolled: ReadonlySet<str
     return undefined;
   }
   if (!enrolled.has(name)) {
-    diags.warning(entry.at.file, entry.at, path,
-      `${name} is not enrolled (not in the "${env.group}" group), so cellsh does not serve them yet; run "cellsh-admin enroll ${name}"`);
+    diags.warning(
+      entry.at.file,
+      entry.at,
+      path,
+      `${name} is not enrolled (not in the "${env.group}" group), so cellsh does not serve them yet; run "cellsh-admin enroll ${name}"`,
+    );
   }
   return account;
 }
 
 /** The layers that apply to a user (by name, and the gids they get at login), in order. */
 export function layersFor(policy: Policy, name: string, gids: readonly number[]): PolicyLayer[] {
-  return policy.layers.filter((l) => l.scope.kind === 'all'
-    || (l.scope.kind === 'group' && gids.includes(l.scope.gid))
-    || (l.scope.kind === 'user' && l.scope.name === name));
+  return policy.layers.filter(
+    (l) =>
+      l.scope.kind === 'all' ||
+      (l.scope.kind === 'group' && gids.includes(l.scope.gid)) ||
+      (l.scope.kind === 'user' && l.scope.name === name),
+  );
 }
 
 /** The effective settings of a user: the defaults, then the entries of the

@@ -4,8 +4,23 @@
 import { parseDocument } from 'yaml';
 import { BOUNDS } from '../contract/index.js';
 import {
-  absolutePath, count, cpus, envMap, flag, hostnameTemplate, ioDevices, IO_WEIGHT_MAX, limitText, oneOf, rlimit, size, weight, wordList,
-  type Checker, type IoDevice, type RlimitValue,
+  absolutePath,
+  count,
+  cpus,
+  envMap,
+  flag,
+  hostnameTemplate,
+  ioDevices,
+  IO_WEIGHT_MAX,
+  limitText,
+  oneOf,
+  rlimit,
+  size,
+  weight,
+  wordList,
+  type Checker,
+  type IoDevice,
+  type RlimitValue,
 } from './values.js';
 import { ENV_MAX_VARS } from './validators.js';
 import type { Limit } from './sizes.js';
@@ -91,16 +106,29 @@ export const BPS_MIN = 4096;
 /** Sizes below 2^62 (the helper's SIZE_LIMIT) that a JavaScript number holds exactly. */
 const BYTES_MAX = Number.MAX_SAFE_INTEGER;
 
-const rlimitText = (format: (v: Limit) => string) => (v: RlimitValue): string =>
-  v.soft === v.hard ? format(v.soft) : `{soft: ${format(v.soft)}, hard: ${format(v.hard)}}`;
-const ioText = (list: readonly IoDevice[]): string => (list.length === 0 ? '[]'
-  : `[${list.map((d) => `{device: ${d.device}${(['read_bps', 'write_bps', 'read_iops', 'write_iops'] as const)
-    .filter((k) => d[k] !== 'unlimited').map((k) => `, ${k}: ${k.endsWith('bps') ? limitText.size(d[k]) : limitText.count(d[k])}`).join('')}}`).join(', ')}]`);
+const rlimitText =
+  (format: (v: Limit) => string) =>
+  (v: RlimitValue): string =>
+    v.soft === v.hard ? format(v.soft) : `{soft: ${format(v.soft)}, hard: ${format(v.hard)}}`;
+const ioText = (list: readonly IoDevice[]): string =>
+  list.length === 0
+    ? '[]'
+    : `[${list
+        .map(
+          (d) =>
+            `{device: ${d.device}${(['read_bps', 'write_bps', 'read_iops', 'write_iops'] as const)
+              .filter((k) => d[k] !== 'unlimited')
+              .map((k) => `, ${k}: ${k.endsWith('bps') ? limitText.size(d[k]) : limitText.count(d[k])}`)
+              .join('')}}`,
+        )
+        .join(', ')}]`;
 
 const IMAGES: readonly Image[] = ['host'];
 const RESTARTS: readonly RestartMode[] = ['idle', 'login', 'manual'];
 const envText = (v: Readonly<Record<string, string>>): string =>
-  `{${Object.entries(v).map(([k, x]) => `${k}: ${JSON.stringify(x)}`).join(', ')}}`;
+  `{${Object.entries(v)
+    .map(([k, x]) => `${k}: ${JSON.stringify(x)}`)
+    .join(', ')}}`;
 const NETWORKS: readonly Network[] = ['none', 'host'];
 const SECCOMP_PROFILES: readonly SeccompProfile[] = ['default', 'strict', 'unconfined'];
 const quoted = (s: string): string => `"${s}"`;
@@ -108,101 +136,187 @@ const quoted = (s: string): string => `"${s}"`;
 /** The table. The mapped type makes adding a key to SettingValues without a row a compile error. */
 export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> } = {
   'image': {
-    type: IMAGES.map((i) => `\`${i}\``).join(' \\| '), default: 'host', example: 'host', userMay: false,
-    description: 'What the container\'s root is made of: `host` is the host\'s own /usr and a filtered /etc, read-only.',
-    check: oneOf(IMAGES), format: (v) => v,
+    type: IMAGES.map((i) => `\`${i}\``).join(' \\| '),
+    default: 'host',
+    example: 'host',
+    userMay: false,
+    description: "What the container's root is made of: `host` is the host's own /usr and a filtered /etc, read-only.",
+    check: oneOf(IMAGES),
+    format: (v) => v,
   },
   'shell': {
-    type: 'absolute path', default: '/bin/bash', example: '/usr/bin/zsh', userMay: true,
+    type: 'absolute path',
+    default: '/bin/bash',
+    example: '/usr/bin/zsh',
+    userMay: true,
     description: 'The shell run inside the container for logins and `-c` commands.',
-    check: absolutePath('/bin/bash'), format: (v) => v,
+    check: absolutePath('/bin/bash'),
+    format: (v) => v,
   },
   'hostname': {
-    type: 'template', default: '"{user}"', example: '"{user}-{host}"', userMay: true,
-    description: 'The container\'s hostname; `{user}`, `{uid}` and `{host}` (the host\'s short name) expand.',
-    check: hostnameTemplate(), format: quoted,
+    type: 'template',
+    default: '"{user}"',
+    example: '"{user}-{host}"',
+    userMay: true,
+    description: "The container's hostname; `{user}`, `{uid}` and `{host}` (the host's short name) expand.",
+    check: hostnameTemplate(),
+    format: quoted,
   },
   'network': {
-    type: NETWORKS.map((n) => `\`${n}\``).join(' \\| '), default: 'none', example: 'host', userMay: true,
-    description: '`none`: only a loopback interface; `host`: the host\'s network.',
-    check: oneOf(NETWORKS), format: (v) => v,
+    type: NETWORKS.map((n) => `\`${n}\``).join(' \\| '),
+    default: 'none',
+    example: 'host',
+    userMay: true,
+    description: "`none`: only a loopback interface; `host`: the host's network.",
+    check: oneOf(NETWORKS),
+    format: (v) => v,
   },
   'env': {
-    type: 'mapping of NAME: value', default: '{}', example: '{http_proxy: "http://proxy:3128"}', userMay: true,
+    type: 'mapping of NAME: value',
+    default: '{}',
+    example: '{http_proxy: "http://proxy:3128"}',
+    userMay: true,
     description: `Variables set in every session (at most ${ENV_MAX_VARS}; not HOME, USER, LOGNAME, SHELL, TERM or SSH_*). Layers replace the whole mapping; a user's own variables are added to it.`,
-    check: envMap(), format: envText,
+    check: envMap(),
+    format: envText,
   },
   'limits.memory': {
-    type: 'size or `unlimited`', default: '2G', example: '512M', userMay: true,
+    type: 'size or `unlimited`',
+    default: '2G',
+    example: '512M',
+    userMay: true,
     description: 'Memory the whole container may use (binary units: K, M, G, T; at least 32M).',
-    check: size({ min: MEMORY_MIN_BYTES, max: MEMORY_MAX_BYTES }), format: limitText.size,
+    check: size({ min: MEMORY_MIN_BYTES, max: MEMORY_MAX_BYTES }),
+    format: limitText.size,
   },
   'limits.memory_high': {
-    type: 'size or `unlimited`', default: 'unlimited', example: '1536M', userMay: true,
-    description: 'Above this the container is slowed down and its memory reclaimed first, before the hard limit (v2 memory.high; v1: soft limit, reclaimed first when the host runs short).',
-    check: size({ min: MEMORY_MIN_BYTES, max: MEMORY_MAX_BYTES }), format: limitText.size,
+    type: 'size or `unlimited`',
+    default: 'unlimited',
+    example: '1536M',
+    userMay: true,
+    description:
+      'Above this the container is slowed down and its memory reclaimed first, before the hard limit (v2 memory.high; v1: soft limit, reclaimed first when the host runs short).',
+    check: size({ min: MEMORY_MIN_BYTES, max: MEMORY_MAX_BYTES }),
+    format: limitText.size,
   },
   'limits.swap': {
-    type: 'size or `unlimited`', default: '0', example: '1G', userMay: true,
-    description: 'Swap the container may use on top of its memory. Enforced when the host has swap; on cgroup v1 it needs a memory limit.',
-    check: size({ min: 0, max: MEMORY_MAX_BYTES }), format: limitText.size,
+    type: 'size or `unlimited`',
+    default: '0',
+    example: '1G',
+    userMay: true,
+    description:
+      'Swap the container may use on top of its memory. Enforced when the host has swap; on cgroup v1 it needs a memory limit.',
+    check: size({ min: 0, max: MEMORY_MAX_BYTES }),
+    format: limitText.size,
   },
   'limits.pids': {
-    type: `integer 1-${PIDS_MAX} or \`unlimited\``, default: '512', example: '256', userMay: true,
+    type: `integer 1-${PIDS_MAX} or \`unlimited\``,
+    default: '512',
+    example: '256',
+    userMay: true,
     description: 'Processes and threads the container may run at once.',
-    check: count({ min: 1, max: PIDS_MAX }), format: limitText.count,
+    check: count({ min: 1, max: PIDS_MAX }),
+    format: limitText.count,
   },
   'limits.cpu': {
-    type: `CPUs (up to 3 decimals, at most ${CPUS_MAX}) or \`unlimited\``, default: '1.5', example: '0.5', userMay: true,
+    type: `CPUs (up to 3 decimals, at most ${CPUS_MAX}) or \`unlimited\``,
+    default: '1.5',
+    example: '0.5',
+    userMay: true,
     description: 'CPU time the container may use, in CPUs (1.5 = one and a half cores).',
-    check: cpus({ max: CPUS_MAX }), format: limitText.cpus,
+    check: cpus({ max: CPUS_MAX }),
+    format: limitText.cpus,
   },
   'limits.io_weight': {
-    type: `integer 1-${IO_WEIGHT_MAX} or \`default\``, default: 'default', example: '50', userMay: true,
-    description: 'The container\'s share of disk time against others (100 is the kernel\'s default); needs a device scheduled by BFQ (or io.cost on v2).',
-    check: weight(), format: (v) => String(v),
+    type: `integer 1-${IO_WEIGHT_MAX} or \`default\``,
+    default: 'default',
+    example: '50',
+    userMay: true,
+    description:
+      "The container's share of disk time against others (100 is the kernel's default); needs a device scheduled by BFQ (or io.cost on v2).",
+    check: weight(),
+    format: (v) => String(v),
   },
   'limits.io': {
-    type: 'list of `{device, read_bps, write_bps, read_iops, write_iops}`', default: '[]',
-    example: '[{device: /dev/sda, write_bps: 50M}]', userMay: false,
-    description: 'Bandwidth caps per block device: bytes (read_bps, write_bps: sizes per second) and operations (read_iops, write_iops) per second. A partition stands for its disk.',
-    check: ioDevices({ bps: size({ min: BPS_MIN, max: BYTES_MAX }), iops: count({ min: 1, max: 2 ** 32 - 1 }) }), format: ioText,
+    type: 'list of `{device, read_bps, write_bps, read_iops, write_iops}`',
+    default: '[]',
+    example: '[{device: /dev/sda, write_bps: 50M}]',
+    userMay: false,
+    description:
+      'Bandwidth caps per block device: bytes (read_bps, write_bps: sizes per second) and operations (read_iops, write_iops) per second. A partition stands for its disk.',
+    check: ioDevices({ bps: size({ min: BPS_MIN, max: BYTES_MAX }), iops: count({ min: 1, max: 2 ** 32 - 1 }) }),
+    format: ioText,
   },
   'rlimits.nofile': {
-    type: 'integer, `unlimited` or `{soft, hard}`', default: '{soft: 1024, hard: 524288}', example: '4096', userMay: true,
+    type: 'integer, `unlimited` or `{soft, hard}`',
+    default: '{soft: 1024, hard: 524288}',
+    example: '4096',
+    userMay: true,
     description: 'Open files per process (`ulimit -n`); a user may raise the soft limit up to the hard one.',
-    check: rlimit(count({ min: BOUNDS.nofileMin, max: NOFILE_MAX })), format: rlimitText(limitText.count),
+    check: rlimit(count({ min: BOUNDS.nofileMin, max: NOFILE_MAX })),
+    format: rlimitText(limitText.count),
   },
   'rlimits.nproc': {
-    type: 'integer, `unlimited` or `{soft, hard}`', default: 'unlimited', example: '1024', userMay: true,
-    description: 'Processes the user may have (`ulimit -u`; the kernel counts them per uid). `limits.pids` is the container-wide cap.',
-    check: rlimit(count({ min: 1, max: PIDS_MAX })), format: rlimitText(limitText.count),
+    type: 'integer, `unlimited` or `{soft, hard}`',
+    default: 'unlimited',
+    example: '1024',
+    userMay: true,
+    description:
+      'Processes the user may have (`ulimit -u`; the kernel counts them per uid). `limits.pids` is the container-wide cap.',
+    check: rlimit(count({ min: 1, max: PIDS_MAX })),
+    format: rlimitText(limitText.count),
   },
   'rlimits.core': {
-    type: 'size, `unlimited` or `{soft, hard}`', default: '{soft: 0, hard: unlimited}', example: 'unlimited', userMay: true,
+    type: 'size, `unlimited` or `{soft, hard}`',
+    default: '{soft: 0, hard: unlimited}',
+    example: 'unlimited',
+    userMay: true,
     description: 'Largest core dump a process may write (`ulimit -c`).',
-    check: rlimit(size({ min: 0, max: BYTES_MAX })), format: rlimitText(limitText.size),
+    check: rlimit(size({ min: 0, max: BYTES_MAX })),
+    format: rlimitText(limitText.size),
   },
   'restart': {
-    type: RESTARTS.map((r) => `\`${r}\``).join(' \\| '), default: 'idle', example: 'login', userMay: false,
-    description: 'When a running container restarts for a change that can\'t reach it live (hostname, network, home, names): `idle` at a login once nothing of the user\'s runs in it, `login` at the next login (ending what runs), `manual` only by `cellsh-admin restart` or the user. Limits change live.',
-    check: oneOf(RESTARTS), format: (v) => v,
+    type: RESTARTS.map((r) => `\`${r}\``).join(' \\| '),
+    default: 'idle',
+    example: 'login',
+    userMay: false,
+    description:
+      "When a running container restarts for a change that can't reach it live (hostname, network, home, names): `idle` at a login once nothing of the user's runs in it, `login` at the next login (ending what runs), `manual` only by `cellsh-admin restart` or the user. Limits change live.",
+    check: oneOf(RESTARTS),
+    format: (v) => v,
   },
   'user_may_set': {
-    type: 'list of keys', default: '[]', example: '[hostname, env, limits.memory]', userMay: false,
-    description: 'Settings the user may choose in `~/.config/cellsh.yaml`: any of `shell`, `hostname`, `env`, `network`, `limits.*` but `io`, `rlimits.*`. Limits only lower than the admin\'s, `network` only `none` unless the admin gives `host`.',
-    check: wordList(() => USER_SETTABLE, (w) => ((SETTING_KEYS as string[]).includes(w) ? `"${w}" is never the user's to set` : undefined)),
+    type: 'list of keys',
+    default: '[]',
+    example: '[hostname, env, limits.memory]',
+    userMay: false,
+    description:
+      "Settings the user may choose in `~/.config/cellsh.yaml`: any of `shell`, `hostname`, `env`, `network`, `limits.*` but `io`, `rlimits.*`. Limits only lower than the admin's, `network` only `none` unless the admin gives `host`.",
+    check: wordList(
+      () => USER_SETTABLE,
+      (w) => ((SETTING_KEYS as string[]).includes(w) ? `"${w}" is never the user's to set` : undefined),
+    ),
     format: (v) => `[${v.join(', ')}]`,
   },
   'seccomp': {
-    type: SECCOMP_PROFILES.map((p) => `\`${p}\``).join(' \\| '), default: 'default', example: 'strict', userMay: false,
-    description: 'The system-call filter of every process in the container (docs/seccomp.md): `default` refuses what the container runtimes refuse (keyrings, bpf, perf, io_uring, kernel modules, mounts, new user namespaces, TIOCSTI, ...); `strict` adds debugging other processes (ptrace), every new namespace and foreign personalities; `unconfined` installs none.',
-    check: oneOf(SECCOMP_PROFILES), format: (v) => v,
+    type: SECCOMP_PROFILES.map((p) => `\`${p}\``).join(' \\| '),
+    default: 'default',
+    example: 'strict',
+    userMay: false,
+    description:
+      'The system-call filter of every process in the container (docs/seccomp.md): `default` refuses what the container runtimes refuse (keyrings, bpf, perf, io_uring, kernel modules, mounts, new user namespaces, TIOCSTI, ...); `strict` adds debugging other processes (ptrace), every new namespace and foreign personalities; `unconfined` installs none.',
+    check: oneOf(SECCOMP_PROFILES),
+    format: (v) => v,
   },
   'nested_userns': {
-    type: '`true` \\| `false`', default: 'false', example: 'true', userMay: false,
-    description: 'Under `seccomp: default`, let users create user namespaces of their own and mount inside them (rootless podman, buildah, bubblewrap, browser sandboxes); this opens kernel code written for root. Not with `strict`; `unconfined` filters nothing anyway.',
-    check: flag(), format: (v) => String(v),
+    type: '`true` \\| `false`',
+    default: 'false',
+    example: 'true',
+    userMay: false,
+    description:
+      'Under `seccomp: default`, let users create user namespaces of their own and mount inside them (rootless podman, buildah, bubblewrap, browser sandboxes); this opens kernel code written for root. Not with `strict`; `unconfined` filters nothing anyway.',
+    check: flag(),
+    format: (v) => String(v),
   },
 };
 

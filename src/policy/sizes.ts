@@ -29,7 +29,12 @@ export function parseSizeText(text: string): bigint | undefined {
 /** The shortest exact size string for a byte count: 2147483648 -> "2G", 1610612736 -> "1536M". */
 export function formatSize(bytes: number): string {
   const n = BigInt(bytes);
-  for (const [suffix, shift] of [['T', 40n], ['G', 30n], ['M', 20n], ['K', 10n]] as const) {
+  for (const [suffix, shift] of [
+    ['T', 40n],
+    ['G', 30n],
+    ['M', 20n],
+    ['K', 10n],
+  ] as const) {
     if (n >= 1n << shift && n % (1n << shift) === 0n) return `${n >> shift}${suffix}`;
   }
   return String(bytes);
@@ -50,7 +55,9 @@ export function parseCpuText(text: string): number | undefined {
 /** A CPU amount in thousandths as the policy writes it: 1500 -> "1.5". */
 export function formatCpu(millis: number): string {
   const whole = Math.floor(millis / MILLIS_PER_CPU);
-  const frac = String(millis % MILLIS_PER_CPU).padStart(3, '0').replace(/0+$/, '');
+  const frac = String(millis % MILLIS_PER_CPU)
+    .padStart(3, '0')
+    .replace(/0+$/, '');
   return frac ? `${whole}.${frac}` : String(whole);
 }
 

@@ -5,7 +5,17 @@
 // (/etc/cellsh), and only regular files are read. The file is read through
 // the descriptor whose owner and mode were checked, so it can't be swapped
 // between the check and the read.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, relative, sep } from 'node:path';
 
 /** One reason not to trust a file: what is wrong (with which path) and the command that fixes it. */
@@ -36,7 +46,11 @@ export function trustMessage(p: TrustProblem): string {
 function ownerAndMode(path: string, st: Stats, file: string, what = ''): TrustProblem[] {
   const problems: TrustProblem[] = [];
   if (st.uid !== 0) {
-    problems.push({ file, reason: `${what}owned by uid ${st.uid}, not root`, fix: `check it, then run "chown root:root ${path}" ${WHY}` });
+    problems.push({
+      file,
+      reason: `${what}owned by uid ${st.uid}, not root`,
+      fix: `check it, then run "chown root:root ${path}" ${WHY}`,
+    });
   }
   const w = st.mode & GROUP_OR_OTHERS_WRITE;
   if (w !== 0) {
@@ -78,7 +92,12 @@ function folderProblems(dirs: readonly string[], file: string): TrustProblem[] {
       continue; // not there (yet): nothing in it can be read
     }
     const what = folder === file ? '' : `the folder ${folder} above it is `;
-    if (!st.isDirectory()) problems.push({ file, reason: `${what}not a folder`, fix: `remove ${folder} or make it a folder owned by root ${WHY}` });
+    if (!st.isDirectory())
+      problems.push({
+        file,
+        reason: `${what}not a folder`,
+        fix: `remove ${folder} or make it a folder owned by root ${WHY}`,
+      });
     else problems.push(...ownerAndMode(folder, st, file, what));
   }
   return problems;
@@ -112,7 +131,11 @@ export function readTrusted(file: string, policyFolder: string): TrustedText {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { problems: [], missing: true };
-    return { problems: [{ file, reason: `can't read it: ${(err as Error).message}`, fix: 'check it and run the command again' }] };
+    return {
+      problems: [
+        { file, reason: `can't read it: ${(err as Error).message}`, fix: 'check it and run the command again' },
+      ],
+    };
   }
 }
 
@@ -128,7 +151,10 @@ function readChecked(file: string, policyFolder: string): TrustedText {
   }
   if (!inside(real, realOr(policyFolder))) {
     const how = link.isSymbolicLink() ? `a symlink to ${real}` : `reached through a symlinked folder: it is ${real}`;
-    return failed(`${how}, outside ${policyFolder}`, `put the file itself in ${policyFolder} (links may only point inside it)`);
+    return failed(
+      `${how}, outside ${policyFolder}`,
+      `put the file itself in ${policyFolder} (links may only point inside it)`,
+    );
   }
   const notRegular = (st: Stats): TrustedText =>
     failed(`${typeName(st)}, not a regular file`, `remove it or put a regular file in its place ${WHY}`);
@@ -143,7 +169,8 @@ function readChecked(file: string, policyFolder: string): TrustedText {
     const problems = [...folderProblems([dirname(file), dirname(real)], file), ...ownerAndMode(file, st, file)];
     if (problems.length > 0) return { problems };
     const now = lstatSync(real);
-    if (now.dev !== st.dev || now.ino !== st.ino) return failed('it changed while being checked', 'run the command again');
+    if (now.dev !== st.dev || now.ino !== st.ino)
+      return failed('it changed while being checked', 'run the command again');
     return { text: readFileSync(fd, 'utf8') };
   } finally {
     closeSync(fd);

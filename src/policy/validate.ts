@@ -3,7 +3,17 @@
 // recorded with its line and column and the walk goes on. A user's own file is
 // walked with quoting 'withhold': its messages name no key or value it holds,
 // only known keys, places and kinds of value.
-import { isAlias, isCollection, isMap, isScalar, visit, type Alias, type Document, type LineCounter, type YAMLMap } from 'yaml';
+import {
+  isAlias,
+  isCollection,
+  isMap,
+  isScalar,
+  visit,
+  type Alias,
+  type Document,
+  type LineCounter,
+  type YAMLMap,
+} from 'yaml';
 import { dotted, type Diagnostics, type SourceLoc } from './diagnostics.js';
 import { FIELDS, keysUnder, settingAt, type SettingKey } from './schema.js';
 import { closestWord } from './validators.js';
@@ -55,13 +65,23 @@ function error(w: Walk, at: SourceLoc, path: readonly string[], message: string)
 }
 
 /** Turn a parsed document into a RawPolicy, recording every problem in w.diags. */
-export function validateDocument(file: string, doc: Document.Parsed, lines: LineCounter, diags: Diagnostics): RawPolicy {
+export function validateDocument(
+  file: string,
+  doc: Document.Parsed,
+  lines: LineCounter,
+  diags: Diagnostics,
+): RawPolicy {
   const w: Walk = { file, lines, diags, quoting: 'quote', resolve: aliasResolver(doc) };
   const policy: Sections = { file, defaults: undefined, groups: [], users: [] };
   const top = doc.contents;
   if (top === null || (isScalar(top) && top.value === null)) return policy as RawPolicy;
   if (!isMap(top)) {
-    error(w, nodeLoc(w, top), [], `expected a mapping with "defaults:", "groups:" and "users:", got ${describeValue(top)}`);
+    error(
+      w,
+      nodeLoc(w, top),
+      [],
+      `expected a mapping with "defaults:", "groups:" and "users:", got ${describeValue(top)}`,
+    );
     return policy as RawPolicy;
   }
   for (const e of entries(w, top, [])) {
@@ -73,13 +93,23 @@ export function validateDocument(file: string, doc: Document.Parsed, lines: Line
 }
 
 /** A whole document that is one settings mapping (a user's ~/.config/cellsh.yaml). */
-export function validateSettingsDocument(file: string, doc: Document.Parsed, lines: LineCounter, diags: Diagnostics,
-  quoting: Quoting = 'quote'): RawSettings {
+export function validateSettingsDocument(
+  file: string,
+  doc: Document.Parsed,
+  lines: LineCounter,
+  diags: Diagnostics,
+  quoting: Quoting = 'quote',
+): RawSettings {
   const w: Walk = { file, lines, diags, quoting, resolve: aliasResolver(doc) };
   const top = doc.contents;
   if (top === null || (isScalar(top) && top.value === null)) return {};
   if (!isMap(top)) {
-    error(w, nodeLoc(w, top), [], `expected a mapping of settings like "hostname: mybox", got ${describeValue(top, quoting)}`);
+    error(
+      w,
+      nodeLoc(w, top),
+      [],
+      `expected a mapping of settings like "hostname: mybox", got ${describeValue(top, quoting)}`,
+    );
     return {};
   }
   const out: { [K in SettingKey]?: Located<unknown> } = {};
@@ -115,8 +145,12 @@ function entries(w: Walk, map: YAMLMap, path: readonly string[], known: readonly
   for (const pair of map.items) {
     const keyNode = pair.key;
     const at = nodeLoc(w, keyNode, map);
-    const name = isScalar(keyNode) && keyNode.value !== null && typeof keyNode.value !== 'object'
-      ? (typeof keyNode.value === 'string' ? keyNode.value : keyNode.source ?? String(keyNode.value)) : undefined;
+    const name =
+      isScalar(keyNode) && keyNode.value !== null && typeof keyNode.value !== 'object'
+        ? typeof keyNode.value === 'string'
+          ? keyNode.value
+          : (keyNode.source ?? String(keyNode.value))
+        : undefined;
     if (name === undefined) {
       error(w, at, path, `expected a plain key, got ${describeValue(keyNode, w.quoting)}`);
       continue;
@@ -159,8 +193,13 @@ function readSettingsBlock(w: Walk, e: Entry, path: readonly string[]): RawSetti
 }
 
 /** Settings under a prefix ([] or ["limits"]), recursing into groups of keys. */
-function readSettings(w: Walk, map: YAMLMap, path: readonly string[], prefix: readonly string[],
-  out: { [K in SettingKey]?: Located<unknown> }): void {
+function readSettings(
+  w: Walk,
+  map: YAMLMap,
+  path: readonly string[],
+  prefix: readonly string[],
+  out: { [K in SettingKey]?: Located<unknown> },
+): void {
   const known = keysUnder(prefix);
   for (const e of entries(w, map, [...path, ...prefix], known)) {
     const sub = [...prefix, e.name];

@@ -8,7 +8,15 @@ import { BOUNDS, POLICY_FILE } from '../contract/index.js';
 import { isMap, isScalar, isSeq } from 'yaml';
 import { formatCpu, formatSize, parseCpuText, parseSizeText, UNLIMITED, type Limit } from './sizes.js';
 import { encodeEnv } from './compiled.js';
-import { closestWord, ENV_MAX_VARS, envNameProblem, envValueProblem, HOSTNAME_MAX_LEN, pathProblem, RESERVED_ENV } from './validators.js';
+import {
+  closestWord,
+  ENV_MAX_VARS,
+  envNameProblem,
+  envValueProblem,
+  HOSTNAME_MAX_LEN,
+  pathProblem,
+  RESERVED_ENV,
+} from './validators.js';
 import { hostnameTemplateProblem } from './hostname.js';
 
 /** The outcome of checking one value. */
@@ -42,10 +50,15 @@ export function describeValue(node: unknown, quoting: Quoting = 'quote'): string
 
 function kindOf(value: unknown): string {
   switch (typeof value) {
-    case 'string': return 'a string';
-    case 'number': case 'bigint': return 'a number';
-    case 'boolean': return 'true or false';
-    default: return 'a value';
+    case 'string':
+      return 'a string';
+    case 'number':
+    case 'bigint':
+      return 'a number';
+    case 'boolean':
+      return 'true or false';
+    default:
+      return 'a value';
   }
 }
 
@@ -79,7 +92,8 @@ export function oneOf<T extends string>(words: readonly T[]): Checker<T> {
   return (node, quoting) => {
     const v = scalarValue(node);
     return typeof v === 'string' && (words as readonly string[]).includes(v)
-      ? ok(v as T) : bad(`expected ${expected}, got ${describeValue(node, quoting)}`);
+      ? ok(v as T)
+      : bad(`expected ${expected}, got ${describeValue(node, quoting)}`);
   };
 }
 
@@ -96,7 +110,8 @@ export function absolutePath(example: string): Checker<string> {
   return (node, quoting) => {
     const v = scalarValue(node);
     const problem = typeof v === 'string' ? pathProblem(v) : 'not a string';
-    return problem === undefined ? ok(v as string)
+    return problem === undefined
+      ? ok(v as string)
       : bad(`expected an absolute path like "${example}", got ${describeValue(node, quoting)} (${problem})`);
   };
 }
@@ -106,12 +121,17 @@ export function hostnameTemplate(): Checker<string> {
   return (node, quoting) => {
     const v = scalarValue(node);
     const text = typeof v === 'string' ? v : typeof v === 'number' ? numberText(node)! : undefined;
-    if (text === undefined) return bad(`expected a hostname template like "{user}", got ${describeValue(node, quoting)}`);
+    if (text === undefined)
+      return bad(`expected a hostname template like "{user}", got ${describeValue(node, quoting)}`);
     const problem = hostnameTemplateProblem(text);
     if (problem === undefined) return ok(text);
     // hostnameTemplateProblem quotes the template; withheld, the rules instead.
-    return bad(quoting === 'withhold' ? `expected a hostname template like "{user}-dev", got ${describeValue(node, quoting)} that is not one `
-      + `(letters, digits, "." and "-", at most ${HOSTNAME_MAX_LEN} characters, and the tokens {user}, {uid}, {host})` : problem);
+    return bad(
+      quoting === 'withhold'
+        ? `expected a hostname template like "{user}-dev", got ${describeValue(node, quoting)} that is not one ` +
+            `(letters, digits, "." and "-", at most ${HOSTNAME_MAX_LEN} characters, and the tokens {user}, {uid}, {host})`
+        : problem,
+    );
   };
 }
 
@@ -120,11 +140,19 @@ export function size(opts: { min: number; max: number }): Checker<Limit> {
   return (node, quoting) => {
     if (isUnlimited(node)) return ok(UNLIMITED);
     const v = scalarValue(node);
-    const bytes = typeof v === 'number' ? (Number.isInteger(v) && v >= 0 ? BigInt(v) : undefined)
-      : typeof v === 'string' ? parseSizeText(v) : undefined;
+    const bytes =
+      typeof v === 'number'
+        ? Number.isInteger(v) && v >= 0
+          ? BigInt(v)
+          : undefined
+        : typeof v === 'string'
+          ? parseSizeText(v)
+          : undefined;
     if (bytes === undefined) return bad(`expected a size like "512M", got ${describeValue(node, quoting)}`);
-    if (bytes < BigInt(opts.min)) return bad(`expected at least ${formatSize(opts.min)}, got ${describeValue(node, quoting)}`);
-    if (bytes > BigInt(opts.max)) return bad(`expected at most ${formatSize(opts.max)}, got ${describeValue(node, quoting)}`);
+    if (bytes < BigInt(opts.min))
+      return bad(`expected at least ${formatSize(opts.min)}, got ${describeValue(node, quoting)}`);
+    if (bytes > BigInt(opts.max))
+      return bad(`expected at most ${formatSize(opts.max)}, got ${describeValue(node, quoting)}`);
     return ok(Number(bytes));
   };
 }
@@ -135,8 +163,11 @@ export function count(opts: { min: number; max: number }): Checker<Limit> {
     if (isUnlimited(node)) return ok(UNLIMITED);
     const text = numberText(node);
     const n = text !== undefined && /^\d+$/.test(text) ? Number(text) : NaN;
-    return n >= opts.min && n <= opts.max ? ok(n)
-      : bad(`expected a whole number from ${opts.min} to ${opts.max} or "unlimited", got ${describeValue(node, quoting)}`);
+    return n >= opts.min && n <= opts.max
+      ? ok(n)
+      : bad(
+          `expected a whole number from ${opts.min} to ${opts.max} or "unlimited", got ${describeValue(node, quoting)}`,
+        );
   };
 }
 
@@ -152,7 +183,10 @@ export function cpus(opts: { max: number }): Checker<Limit> {
     if (text === undefined || text === '' || !Number.isFinite(n)) {
       return bad(`expected a number of CPUs like 1.5 or "unlimited", got ${describeValue(node, quoting)}`);
     }
-    if (n < CPUS_MIN) return bad(`expected at least ${CPUS_MIN} CPUs (the smallest share the kernel enforces), got ${describeValue(node, quoting)}`);
+    if (n < CPUS_MIN)
+      return bad(
+        `expected at least ${CPUS_MIN} CPUs (the smallest share the kernel enforces), got ${describeValue(node, quoting)}`,
+      );
     if (n > opts.max) return bad(`expected at most ${opts.max} CPUs, got ${describeValue(node, quoting)}`);
     const millis = parseCpuText(text) ?? parseCpuText(String(n));
     return millis === undefined ? bad(`expected at most 3 decimals, got ${describeValue(node, quoting)}`) : ok(millis);
@@ -178,8 +212,11 @@ export function weight(): Checker<number | 'default'> {
     if (typeof v === 'string' && v.trim().toLowerCase() === DEFAULT_WORD) return ok(DEFAULT_WORD);
     const text = numberText(node);
     const n = text !== undefined && /^\d+$/.test(text) ? Number(text) : NaN;
-    return n >= IO_WEIGHT_MIN && n <= IO_WEIGHT_MAX ? ok(n)
-      : bad(`expected a weight from ${IO_WEIGHT_MIN} to ${IO_WEIGHT_MAX} or "default", got ${describeValue(node, quoting)}`);
+    return n >= IO_WEIGHT_MIN && n <= IO_WEIGHT_MAX
+      ? ok(n)
+      : bad(
+          `expected a weight from ${IO_WEIGHT_MIN} to ${IO_WEIGHT_MAX} or "default", got ${describeValue(node, quoting)}`,
+        );
   };
 }
 
@@ -191,7 +228,7 @@ export interface RlimitValue {
 
 /** An rlimit: one value for both soft and hard, or {soft, hard} with soft <= hard. */
 export function rlimit(each: Checker<Limit>): Checker<RlimitValue> {
-  const above = (a: Limit, b: Limit): boolean => a === UNLIMITED ? b !== UNLIMITED : b !== UNLIMITED && a > b;
+  const above = (a: Limit, b: Limit): boolean => (a === UNLIMITED ? b !== UNLIMITED : b !== UNLIMITED && a > b);
   return (node, quoting = 'quote') => {
     if (!isMap(node)) {
       const one = each(node, quoting);
@@ -200,8 +237,13 @@ export function rlimit(each: Checker<Limit>): Checker<RlimitValue> {
     const fields = new Map(node.items.map((p) => [isScalar(p.key) ? String(p.key.value) : '', p.value]));
     const unknown = [...fields.keys()].filter((k) => k !== 'soft' && k !== 'hard');
     if (unknown.length > 0 || !fields.has('soft') || !fields.has('hard')) {
-      const keys = quoting === 'quote' ? [...fields.keys()].map((k) => `"${k}"`)
-        : [...[...fields.keys()].filter((k) => !unknown.includes(k)).map((k) => `"${k}"`), ...(unknown.length > 0 ? [`${unknown.length} other`] : [])];
+      const keys =
+        quoting === 'quote'
+          ? [...fields.keys()].map((k) => `"${k}"`)
+          : [
+              ...[...fields.keys()].filter((k) => !unknown.includes(k)).map((k) => `"${k}"`),
+              ...(unknown.length > 0 ? [`${unknown.length} other`] : []),
+            ];
       return bad(`expected {soft: N, hard: N}, got a mapping with ${keys.join(', ') || 'no keys'}`);
     }
     const soft = each(fields.get('soft'), quoting);
@@ -234,15 +276,22 @@ const IO_KEYS = ['read_bps', 'write_bps', 'read_iops', 'write_iops'] as const;
 export function ioDevices(opts: { bps: Checker<Limit>; iops: Checker<Limit> }): Checker<readonly IoDevice[]> {
   return (node, quoting = 'quote') => {
     if (node === null || node === undefined || (isScalar(node) && node.value === null)) return ok([]);
-    if (!isSeq(node)) return bad(`expected a list of {device, read_bps, write_bps, read_iops, write_iops}, got ${describeValue(node, quoting)}`);
-    if (node.items.length > MAX_IO_DEVICES) return bad(`expected at most ${MAX_IO_DEVICES} devices, got ${node.items.length}`);
+    if (!isSeq(node))
+      return bad(
+        `expected a list of {device, read_bps, write_bps, read_iops, write_iops}, got ${describeValue(node, quoting)}`,
+      );
+    if (node.items.length > MAX_IO_DEVICES)
+      return bad(`expected at most ${MAX_IO_DEVICES} devices, got ${node.items.length}`);
     const out: IoDevice[] = [];
     for (const [i, item] of node.items.entries()) {
       const at = `item ${i + 1}`;
       if (!isMap(item)) return bad(`${at}: expected {device: /dev/NAME, ...}, got ${describeValue(item, quoting)}`);
       const fields = new Map(item.items.map((p) => [isScalar(p.key) ? String(p.key.value) : '', p.value]));
       const unknown = [...fields.keys()].find((k) => k !== 'device' && !(IO_KEYS as readonly string[]).includes(k));
-      if (unknown !== undefined) return bad(`${at}: unknown key${quoting === 'quote' ? ` "${unknown}"` : ''}; expected device, ${IO_KEYS.join(', ')}`);
+      if (unknown !== undefined)
+        return bad(
+          `${at}: unknown key${quoting === 'quote' ? ` "${unknown}"` : ''}; expected device, ${IO_KEYS.join(', ')}`,
+        );
       const device = scalarValue(fields.get('device'));
       if (typeof device !== 'string' || !/^\/dev\/[A-Za-z0-9._/-]+$/.test(device) || device.includes('..')) {
         return bad(`${at}: expected device: /dev/NAME, got ${describeValue(fields.get('device'), quoting)}`);
@@ -271,8 +320,12 @@ export const ENV_ENCODED_MAX = POLICY_FILE.lineMax - 23;
 export function envMap(): Checker<Readonly<Record<string, string>>> {
   return (node, quoting = 'quote') => {
     if (node === null || node === undefined || (isScalar(node) && node.value === null)) return ok({});
-    if (!isMap(node)) return bad(`expected a mapping of variable names to values, like {EDITOR: vim}, got ${describeValue(node, quoting)}`);
-    if (node.items.length > ENV_MAX_VARS) return bad(`expected at most ${ENV_MAX_VARS} variables, got ${node.items.length}`);
+    if (!isMap(node))
+      return bad(
+        `expected a mapping of variable names to values, like {EDITOR: vim}, got ${describeValue(node, quoting)}`,
+      );
+    if (node.items.length > ENV_MAX_VARS)
+      return bad(`expected at most ${ENV_MAX_VARS} variables, got ${node.items.length}`);
     const out: Record<string, string> = {};
     for (const [i, pair] of node.items.entries()) {
       const name = isScalar(pair.key) ? String(pair.key.value) : '';
@@ -282,9 +335,14 @@ export function envMap(): Checker<Readonly<Record<string, string>>> {
       if (nameBad) return bad(`${shown}: ${nameBad}`);
       if (Object.hasOwn(out, name)) return bad(`${shown} is set twice`);
       const v = pair.value;
-      const text = v === null || (isScalar(v) && v.value === null) ? ''
-        : isScalar(v) && typeof v.value === 'string' ? v.value
-          : isScalar(v) && (typeof v.value === 'number' || typeof v.value === 'boolean') ? (v.source ?? String(v.value)) : undefined;
+      const text =
+        v === null || (isScalar(v) && v.value === null)
+          ? ''
+          : isScalar(v) && typeof v.value === 'string'
+            ? v.value
+            : isScalar(v) && (typeof v.value === 'number' || typeof v.value === 'boolean')
+              ? (v.source ?? String(v.value))
+              : undefined;
       const label = quoting === 'quote' ? name : shown;
       if (text === undefined) return bad(`${label}: expected a string, got ${describeValue(v, quoting)}`);
       const valueBad = envValueProblem(text);
@@ -292,13 +350,19 @@ export function envMap(): Checker<Readonly<Record<string, string>>> {
       out[name] = text;
     }
     const encoded = Buffer.byteLength(encodeEnv(Object.entries(out)));
-    if (encoded > ENV_ENCODED_MAX) return bad(`the variables take ${encoded} bytes in the compiled policy, at most ${ENV_ENCODED_MAX}; set fewer or shorter ones`);
+    if (encoded > ENV_ENCODED_MAX)
+      return bad(
+        `the variables take ${encoded} bytes in the compiled policy, at most ${ENV_ENCODED_MAX}; set fewer or shorter ones`,
+      );
     return ok(out);
   };
 }
 
 /** A list of words from a fixed set, each at most once ([] allowed). */
-export function wordList(known: () => readonly string[], refuse: (w: string) => string | undefined): Checker<readonly string[]> {
+export function wordList(
+  known: () => readonly string[],
+  refuse: (w: string) => string | undefined,
+): Checker<readonly string[]> {
   return (node, quoting = 'quote') => {
     if (node === null || node === undefined || (isScalar(node) && node.value === null)) return ok([]);
     if (!isSeq(node)) return bad(`expected a list like [shell, limits.memory], got ${describeValue(node, quoting)}`);
@@ -311,7 +375,9 @@ export function wordList(known: () => readonly string[], refuse: (w: string) => 
         const why = refuse(w); // about a known setting key, so quoting it reveals nothing
         if (why) return bad(why);
         const near = closestWord(w, words);
-        return bad(`unknown key${quoting === 'quote' ? ` "${w}"` : ''}; ${near ? `did you mean "${near}"?` : `expected one of: ${words.join(', ')}`}`);
+        return bad(
+          `unknown key${quoting === 'quote' ? ` "${w}"` : ''}; ${near ? `did you mean "${near}"?` : `expected one of: ${words.join(', ')}`}`,
+        );
       }
       if (out.includes(w)) return bad(`"${w}" is listed twice`);
       out.push(w);

@@ -5,7 +5,17 @@
 // SSH_AUTH_SOCK) points at the newest session socket that still has a relay:
 // the helper points it at each new session's socket before the program starts,
 // and when this session ends the relay points it at another live one, if any.
-import { closeSync, constants, fstatSync, openSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { fdPath, O_PATH } from '../sys/own-file.js';
@@ -123,7 +133,10 @@ export class AgentRelay {
   /** Other sessions' sockets in the folder, newest first (names start with the time). */
   private sockets(): string[] {
     try {
-      return readdirSync(this.folder).filter((n) => SESSION_SOCKET.test(n) && n !== this.ends.name).sort().reverse();
+      return readdirSync(this.folder)
+        .filter((n) => SESSION_SOCKET.test(n) && n !== this.ends.name)
+        .sort()
+        .reverse();
     } catch {
       return [];
     }

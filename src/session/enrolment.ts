@@ -27,6 +27,7 @@ export function assertEnrolled(compiledPolicy: string, uid: number): CompiledUse
   if (record !== 'absent') return record;
   const name = userInfo().username;
   throw new CellshError('not-enrolled', `${name} is not enrolled in cellsh, so there is no container to log in to`, {
-    hint: `ask your administrator to run "cellsh-admin enroll ${name}"`, exitCode: ExitCode.refused,
+    hint: `ask your administrator to run "cellsh-admin enroll ${name}"`,
+    exitCode: ExitCode.refused,
   });
 }

@@ -32,7 +32,10 @@ export function parseInvocation(args: readonly string[], ctx: InvocationContext)
     if ((a === '-c' || a === '-lc' || a === '-cl') && command === undefined && i + 1 < args.length) {
       command = args[++i]!;
     } else {
-      throw new CellshError('usage', `unexpected argument ${JSON.stringify(a.slice(0, 64))}`, { hint: USAGE, exitCode: ExitCode.usage });
+      throw new CellshError('usage', `unexpected argument ${JSON.stringify(a.slice(0, 64))}`, {
+        hint: USAGE,
+        exitCode: ExitCode.usage,
+      });
     }
   }
   // Run as sshd's ForceCommand ("shell -c cellsh", or plain "cellsh" through
@@ -51,8 +54,10 @@ function forcedCommand(original: string): string {
   if (first !== 'internal-sftp') return original;
   // Fixed paths under /usr, root's: nothing the user shapes is looked at.
   const server = SFTP_SERVERS.find((p) => existsSync(p));
-  if (!server) throw new CellshError('no-sftp-server', 'sftp needs an sftp-server program, and none is installed', {
-    hint: 'ask your administrator to install openssh-sftp-server', exitCode: ExitCode.failure,
-  });
+  if (!server)
+    throw new CellshError('no-sftp-server', 'sftp needs an sftp-server program, and none is installed', {
+      hint: 'ask your administrator to install openssh-sftp-server',
+      exitCode: ExitCode.failure,
+    });
   return [server, ...options].join(' ');
 }

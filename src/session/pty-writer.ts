@@ -15,8 +15,11 @@ export class PtyWriter {
   /** A write returned false: call onDrain once the queue is empty. */
   private held = false;
 
-  constructor(private readonly fd: number, private readonly onError: (err: NodeJS.ErrnoException) => void,
-    private readonly onDrain: () => void = () => undefined) {}
+  constructor(
+    private readonly fd: number,
+    private readonly onError: (err: NodeJS.ErrnoException) => void,
+    private readonly onDrain: () => void = () => undefined,
+  ) {}
 
   /** Queue bytes for the terminal; false if some wait for the program to read
    * (as a stream's write: stop giving more until onDrain is called). */

@@ -54,7 +54,11 @@ export class TerminalRelay {
       this.peer = -1; // drained until EIO as before: the tail may be cut
     }
     this.reader = new ReadStream(ends.master);
-    this.writer = new PtyWriter(ends.master, () => this.hangup(), () => ends.input.resume());
+    this.writer = new PtyWriter(
+      ends.master,
+      () => this.hangup(),
+      () => ends.input.resume(),
+    );
     this.ended = new Promise((resolve) => {
       const done = (): void => {
         this.eof = true;

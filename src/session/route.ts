@@ -14,17 +14,26 @@ export interface RouteFacts {
 /** The route of the first row of the table whose conditions all hold. */
 export function chooseRoute(facts: RouteFacts): Route {
   const holds = <T>(want: T | '*', have: T): boolean => want === '*' || want === have;
-  const row = ROUTE_TABLE.find((r) => holds(r.invocation, facts.invocation) && holds(r.terminals, facts.terminals) &&
-    holds(r.plainRecord, facts.plainRecord) && holds(r.helperRunnable, facts.helperRunnable));
+  const row = ROUTE_TABLE.find(
+    (r) =>
+      holds(r.invocation, facts.invocation) &&
+      holds(r.terminals, facts.terminals) &&
+      holds(r.plainRecord, facts.plainRecord) &&
+      holds(r.helperRunnable, facts.helperRunnable),
+  );
   return row?.route ?? 'node';
 }
 
 /** The table as Markdown, for docs/routes.md. */
 export function renderRouteTable(): string {
-  const cell = (v: RouteRow[keyof RouteRow]): string => (v === '*' ? 'any' : v === true ? 'yes' : v === false ? 'no' : String(v));
+  const cell = (v: RouteRow[keyof RouteRow]): string =>
+    v === '*' ? 'any' : v === true ? 'yes' : v === false ? 'no' : String(v);
   return [
     '| arguments | terminals | plain record | helper runnable | route | why |',
     '|---|---|---|---|---|---|',
-    ...ROUTE_TABLE.map((r) => `| ${cell(r.invocation)} | ${cell(r.terminals)} | ${cell(r.plainRecord)} | ${cell(r.helperRunnable)} | **${r.route}** | ${r.why} |`),
+    ...ROUTE_TABLE.map(
+      (r) =>
+        `| ${cell(r.invocation)} | ${cell(r.terminals)} | ${cell(r.plainRecord)} | ${cell(r.helperRunnable)} | **${r.route}** | ${r.why} |`,
+    ),
   ].join('\n');
 }

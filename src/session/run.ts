@@ -45,9 +45,17 @@ async function runWithPty({ helper, req, ttys, agent, sets }: Start): Promise<nu
   const mask = ttys.reduce((m, t, fd) => (t ? m | (1 << fd) : m), 0);
   // Terminals are replaced by /dev/null; stderr by a pipe so the helper's own
   // messages still reach the person. Non-terminal fds pass straight through.
-  const stdio: StdioOptions & unknown[] = [ttys[0] ? 'ignore' : 'inherit', ttys[1] ? 'ignore' : 'inherit', ttys[2] ? 'pipe' : 'inherit'];
+  const stdio: StdioOptions & unknown[] = [
+    ttys[0] ? 'ignore' : 'inherit',
+    ttys[1] ? 'ignore' : 'inherit',
+    ttys[2] ? 'pipe' : 'inherit',
+  ];
   const out = process.stdout;
-  const proc = await startHelper(helper, req, stdio, { pty: { mask, rows: out.rows || 24, cols: out.columns || 80 }, agent: agent !== undefined, sets });
+  const proc = await startHelper(helper, req, stdio, {
+    pty: { mask, rows: out.rows || 24, cols: out.columns || 80 },
+    agent: agent !== undefined,
+    sets,
+  });
   return relayTerminal(proc, agent);
 }
 
@@ -62,11 +70,17 @@ export async function relayTerminal(proc: RunningHelper, agent: string | undefin
   try {
     // A quick program may end before its "started" is read: the channel still
     // holds it (and the master with its output) until the helper is gone.
-    const started = (await Promise.race([proc.started, proc.exited.then(() => undefined)])) ??
+    const started =
+      (await Promise.race([proc.started, proc.exited.then(() => undefined)])) ??
       (await Promise.race([proc.started, sleep(PIPE_DRAIN_MS).then(() => undefined)]));
     if (!started || started.master === undefined) return await proc.exited;
     const agentRelay = await startAgent(started, agent);
-    const relay = new TerminalRelay({ master: started.master, input: process.stdin, output: process.stdout, terminalFd: 0 });
+    const relay = new TerminalRelay({
+      master: started.master,
+      input: process.stdin,
+      output: process.stdout,
+      terminalFd: 0,
+    });
     process.once('SIGHUP', () => relay.hangup());
     try {
       relay.start();

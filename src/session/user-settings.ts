@@ -10,7 +10,14 @@
 // what kind of thing is wrong (it may be a link to what the container hides).
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { compiledLimit, compiledRlimit, encodeEnv, settingKeyOf, userMayKeyOf, type CompiledUser } from '../policy/compiled.js';
+import {
+  compiledLimit,
+  compiledRlimit,
+  encodeEnv,
+  settingKeyOf,
+  userMayKeyOf,
+  type CompiledUser,
+} from '../policy/compiled.js';
 import { Diagnostics, errorsOf, formatDiagnostic, sortDiagnostics, type SourceLoc } from '../policy/diagnostics.js';
 import { expandHostname, shortHostname } from '../policy/hostname.js';
 import type { SettingKey, SettingValues } from '../policy/schema.js';
@@ -43,12 +50,18 @@ export async function userSettings(record: CompiledUser): Promise<UserSettings> 
   try {
     read = readOwnFile(record.home, USER_FILE, record.uid, MAX_BYTES);
   } catch (err) {
-    read = { kind: 'refused', path: USER_FILE, why: `can't be read (${(err as NodeJS.ErrnoException).code ?? 'an unexpected error'})` };
+    read = {
+      kind: 'refused',
+      path: USER_FILE,
+      why: `can't be read (${(err as NodeJS.ErrnoException).code ?? 'an unexpected error'})`,
+    };
   }
   if (read.kind === 'none') return NONE;
   if (read.kind === 'refused') {
     const where = read.path ? `~/${read.path}` : '~';
-    return ignored(shown, [`${where} ${read.why}; cellsh reads only a regular file of your own (not a link), at most ${MAX_BYTES / 1024} KiB`]);
+    return ignored(shown, [
+      `${where} ${read.why}; cellsh reads only a regular file of your own (not a link), at most ${MAX_BYTES / 1024} KiB`,
+    ]);
   }
   const { parseRawSettings } = await import('../policy/load.js'); // YAML: only when there is a file
   const diags = new Diagnostics();
@@ -56,26 +69,35 @@ export async function userSettings(record: CompiledUser): Promise<UserSettings> 
   const sets: string[] = [];
   for (const [key, located] of Object.entries(raw) as Array<[SettingKey, { value: unknown; at: SourceLoc }]>) {
     const name = userMayKeyOf(key);
-    const problem = name === undefined || !record.user_may.includes(name)
-      ? `your administrator does not let you set this (you may set: ${record.user_may.map(settingKeyOf).join(', ')})`
-      : valueProblem(key, located.value, record);
+    const problem =
+      name === undefined || !record.user_may.includes(name)
+        ? `your administrator does not let you set this (you may set: ${record.user_may.map(settingKeyOf).join(', ')})`
+        : valueProblem(key, located.value, record);
     if (problem) diags.error(shown, located.at, key, problem);
     else sets.push(`${name!}=${compiledValue(key, located.value, record)}`);
   }
   const errors = sortDiagnostics(errorsOf(diags.list));
   if (errors.length === 0) return { sets, messages: [] };
   const more = errors.length - MAX_PROBLEMS;
-  return ignored(shown, [...errors.slice(0, MAX_PROBLEMS).map(formatDiagnostic), ...(more > 0 ? [`${shown}: ${more} more problems`] : [])]);
+  return ignored(shown, [
+    ...errors.slice(0, MAX_PROBLEMS).map(formatDiagnostic),
+    ...(more > 0 ? [`${shown}: ${more} more problems`] : []),
+  ]);
 }
 
 function ignored(shown: string, problems: readonly string[]): UserSettings {
-  return { sets: [], messages: [...problems, `ignoring ${shown}: your administrator's settings apply; fix the file for your next login`] };
+  return {
+    sets: [],
+    messages: [...problems, `ignoring ${shown}: your administrator's settings apply; fix the file for your next login`],
+  };
 }
 
 /** Why a checked value can't be the user's, or undefined (the helper's rules, said in words). */
 function valueProblem(key: SettingKey, value: unknown, r: CompiledUser): string | undefined {
   const lower = (want: Limit, admin: number, text: (n: number) => string): string | undefined =>
-    admin === 0 || (want !== UNLIMITED && want <= admin) ? undefined : `at most ${text(admin)}, your administrator's limit`;
+    admin === 0 || (want !== UNLIMITED && want <= admin)
+      ? undefined
+      : `at most ${text(admin)}, your administrator's limit`;
   switch (key) {
     case 'shell': {
       // As chsh(1): one of the host's login shells (all under /usr, which the
@@ -97,26 +119,43 @@ function valueProblem(key: SettingKey, value: unknown, r: CompiledUser): string 
     }
     case 'env': {
       const names = new Set([...r.env.map(([n]) => n), ...Object.keys(value as SettingValues['env'])]);
-      return names.size > ENV_MAX_VARS ? `with your administrator's ${r.env.length} variables that makes ${names.size}; at most ${ENV_MAX_VARS}` : undefined;
+      return names.size > ENV_MAX_VARS
+        ? `with your administrator's ${r.env.length} variables that makes ${names.size}; at most ${ENV_MAX_VARS}`
+        : undefined;
     }
-    case 'network': return value === 'host' && r.network !== 'host' ? 'your administrator gives you no host network; only "none"' : undefined;
-    case 'limits.memory': return lower(value as Limit, r.memory, formatSize);
-    case 'limits.memory_high': return lower(value as Limit, r.memory_high, formatSize);
-    case 'limits.pids': return lower(value as Limit, r.pids, String);
-    case 'limits.cpu': return lower(value as Limit, r.cpu, (n) => `${formatCpu(n)} CPUs`);
+    case 'network':
+      return value === 'host' && r.network !== 'host'
+        ? 'your administrator gives you no host network; only "none"'
+        : undefined;
+    case 'limits.memory':
+      return lower(value as Limit, r.memory, formatSize);
+    case 'limits.memory_high':
+      return lower(value as Limit, r.memory_high, formatSize);
+    case 'limits.pids':
+      return lower(value as Limit, r.pids, String);
+    case 'limits.cpu':
+      return lower(value as Limit, r.cpu, (n) => `${formatCpu(n)} CPUs`);
     case 'limits.swap':
-      return r.swap === 'max' || (value !== UNLIMITED && (value as number) <= r.swap) ? undefined
+      return r.swap === 'max' || (value !== UNLIMITED && (value as number) <= r.swap)
+        ? undefined
         : `at most ${formatSize(r.swap)}, your administrator's limit`;
     case 'limits.io_weight': {
       const w = (v: number | 'default'): number => (v === 'default' || v === 0 ? 100 : v);
-      return w(value as number | 'default') > w(r.io_weight) ? `at most ${w(r.io_weight)}, your administrator's weight` : undefined;
+      return w(value as number | 'default') > w(r.io_weight)
+        ? `at most ${w(r.io_weight)}, your administrator's weight`
+        : undefined;
     }
-    case 'rlimits.nofile': case 'rlimits.nproc': case 'rlimits.core': {
+    case 'rlimits.nofile':
+    case 'rlimits.nproc':
+    case 'rlimits.core': {
       const admin = r[key.slice('rlimits.'.length) as 'nofile' | 'nproc' | 'core'].hard;
       const mine = (value as RlimitValue).hard;
-      return admin === 'max' || (mine !== UNLIMITED && mine <= admin) ? undefined : `the hard limit may be at most ${admin}, your administrator's`;
+      return admin === 'max' || (mine !== UNLIMITED && mine <= admin)
+        ? undefined
+        : `the hard limit may be at most ${admin}, your administrator's`;
     }
-    default: return undefined;
+    default:
+      return undefined;
   }
 }
 
@@ -124,7 +163,10 @@ function valueProblem(key: SettingKey, value: unknown, r: CompiledUser): string 
  * read by path, as every program that checks a shell does. */
 function readShells(): string[] {
   try {
-    return readFileSync('/etc/shells', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/'));
+    return readFileSync('/etc/shells', 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('/'));
   } catch {
     return [];
   }
@@ -137,15 +179,26 @@ function hostnameFor(template: string, r: CompiledUser): string {
 /** The value in the compiled policy's notation (what --set takes). */
 function compiledValue(key: SettingKey, value: unknown, r: CompiledUser): string {
   switch (key) {
-    case 'hostname': return hostnameFor(value as string, r);
-    case 'env': return encodeEnv(Object.entries(value as SettingValues['env']));
-    case 'limits.swap': return value === UNLIMITED ? 'max' : String(value);
-    case 'limits.io_weight': return String(value === 'default' ? 0 : value);
-    case 'limits.memory': case 'limits.memory_high': case 'limits.pids': case 'limits.cpu': return String(compiledLimit(value as Limit));
-    case 'rlimits.nofile': case 'rlimits.nproc': case 'rlimits.core': {
+    case 'hostname':
+      return hostnameFor(value as string, r);
+    case 'env':
+      return encodeEnv(Object.entries(value as SettingValues['env']));
+    case 'limits.swap':
+      return value === UNLIMITED ? 'max' : String(value);
+    case 'limits.io_weight':
+      return String(value === 'default' ? 0 : value);
+    case 'limits.memory':
+    case 'limits.memory_high':
+    case 'limits.pids':
+    case 'limits.cpu':
+      return String(compiledLimit(value as Limit));
+    case 'rlimits.nofile':
+    case 'rlimits.nproc':
+    case 'rlimits.core': {
       const { soft, hard } = compiledRlimit(value as RlimitValue);
       return `${soft} ${hard}`;
     }
-    default: return String(value);
+    default:
+      return String(value);
   }
 }

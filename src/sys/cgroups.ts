@@ -90,7 +90,8 @@ export function containerUsage(host: CgroupHost, uid: number): Usage | undefined
     if (!existsSync(dir)) return undefined;
     const f = (file: string): string | undefined => read(join(dir, file));
     const cpuMax = f('cpu.max')?.trim().split(/\s+/);
-    const quota = cpuMax && cpuMax[0] !== 'max' ? Math.round((Number(cpuMax[0]) * 1000) / Number(cpuMax[1])) : undefined;
+    const quota =
+      cpuMax && cpuMax[0] !== 'max' ? Math.round((Number(cpuMax[0]) * 1000) / Number(cpuMax[1])) : undefined;
     return {
       memory: { used: num(f('memory.current')), limit: num(f('memory.max')) },
       pids: { used: num(f('pids.current')), limit: num(f('pids.max')) },
@@ -107,7 +108,10 @@ export function containerUsage(host: CgroupHost, uid: number): Usage | undefined
   return {
     memory: { used: num(at('memory', 'memory.usage_in_bytes')), limit: num(at('memory', 'memory.limit_in_bytes')) },
     pids: { used: num(at('pids', 'pids.current')), limit: num(at('pids', 'pids.max')) },
-    cpu: { usec: usageNs === undefined ? undefined : Math.round(usageNs / 1000), limit: quota && period ? Math.round((quota * 1000) / period) : undefined },
+    cpu: {
+      usec: usageNs === undefined ? undefined : Math.round(usageNs / 1000),
+      limit: quota && period ? Math.round((quota * 1000) / period) : undefined,
+    },
     oomKills: keyed(at('memory', 'memory.oom_control'), 'oom_kill') ?? 0,
     pidsMax: keyed(at('pids', 'pids.events'), 'max') ?? 0,
   };

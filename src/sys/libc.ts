@@ -20,7 +20,8 @@ function loadKoffi(): Koffi {
   const root = dirname(entry);
   const native = require(join(root, 'build', 'koffi', triplet, 'koffi.node')) as Koffi & { version: string };
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-  if (native.version !== version) throw new Error(`koffi's native module is version ${native.version}, its package ${version}: reinstall cellsh`);
+  if (native.version !== version)
+    throw new Error(`koffi's native module is version ${native.version}, its package ${version}: reinstall cellsh`);
   return native;
 }
 
@@ -45,33 +46,61 @@ export interface GroupEntry {
 
 // Each koffi.struct call registers the type name the prototypes below use.
 koffi.struct('passwd', {
-  pw_name: 'char *', pw_passwd: 'char *', pw_uid: 'uint32_t', pw_gid: 'uint32_t',
-  pw_gecos: 'char *', pw_dir: 'char *', pw_shell: 'char *',
+  pw_name: 'char *',
+  pw_passwd: 'char *',
+  pw_uid: 'uint32_t',
+  pw_gid: 'uint32_t',
+  pw_gecos: 'char *',
+  pw_dir: 'char *',
+  pw_shell: 'char *',
 });
 koffi.struct('group', {
-  gr_name: 'char *', gr_passwd: 'char *', gr_gid: 'uint32_t', gr_mem: 'void *',
+  gr_name: 'char *',
+  gr_passwd: 'char *',
+  gr_gid: 'uint32_t',
+  gr_mem: 'void *',
 });
-type RawPasswd = { pw_name: string; pw_uid: number; pw_gid: number; pw_gecos: string | null; pw_dir: string; pw_shell: string };
+type RawPasswd = {
+  pw_name: string;
+  pw_uid: number;
+  pw_gid: number;
+  pw_gecos: string | null;
+  pw_dir: string;
+  pw_shell: string;
+};
 type RawGroup = { gr_name: string; gr_gid: number; gr_mem: unknown };
 
-const getpwnamR = libc.func('int getpwnam_r(const char *name, _Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)') as
-  (name: string, pwd: object, buf: Buffer, len: number, res: unknown[]) => number;
-const getpwuidR = libc.func('int getpwuid_r(uint32_t uid, _Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)') as
-  (uid: number, pwd: object, buf: Buffer, len: number, res: unknown[]) => number;
-const getgrnamR = libc.func('int getgrnam_r(const char *name, _Out_ group *grp, uint8_t *buf, size_t len, _Out_ void **res)') as
-  (name: string, grp: object, buf: Buffer, len: number, res: unknown[]) => number;
-const getgrgidR = libc.func('int getgrgid_r(uint32_t gid, _Out_ group *grp, uint8_t *buf, size_t len, _Out_ void **res)') as
-  (gid: number, grp: object, buf: Buffer, len: number, res: unknown[]) => number;
-const getgrouplistC = libc.func('int getgrouplist(const char *user, uint32_t group, _Inout_ uint32_t *groups, _Inout_ int *ngroups)') as
-  (user: string, gid: number, groups: Uint32Array, ngroups: Int32Array) => number;
+const getpwnamR = libc.func(
+  'int getpwnam_r(const char *name, _Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)',
+) as (name: string, pwd: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getpwuidR = libc.func(
+  'int getpwuid_r(uint32_t uid, _Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)',
+) as (uid: number, pwd: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getgrnamR = libc.func(
+  'int getgrnam_r(const char *name, _Out_ group *grp, uint8_t *buf, size_t len, _Out_ void **res)',
+) as (name: string, grp: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getgrgidR = libc.func(
+  'int getgrgid_r(uint32_t gid, _Out_ group *grp, uint8_t *buf, size_t len, _Out_ void **res)',
+) as (gid: number, grp: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getgrouplistC = libc.func(
+  'int getgrouplist(const char *user, uint32_t group, _Inout_ uint32_t *groups, _Inout_ int *ngroups)',
+) as (user: string, gid: number, groups: Uint32Array, ngroups: Int32Array) => number;
 const setpwent = libc.func('void setpwent(void)') as () => void;
 const endpwent = libc.func('void endpwent(void)') as () => void;
-const getpwentR = libc.func('int getpwent_r(_Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)') as
-  (pwd: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getpwentR = libc.func('int getpwent_r(_Out_ passwd *pwd, uint8_t *buf, size_t len, _Out_ void **res)') as (
+  pwd: object,
+  buf: Buffer,
+  len: number,
+  res: unknown[],
+) => number;
 const setgrent = libc.func('void setgrent(void)') as () => void;
 const endgrent = libc.func('void endgrent(void)') as () => void;
-const getgrentR = libc.func('int getgrent_r(_Out_ group *grp, uint8_t *buf, size_t len, _Out_ void **res)') as
-  (grp: object, buf: Buffer, len: number, res: unknown[]) => number;
+const getgrentR = libc.func('int getgrent_r(_Out_ group *grp, uint8_t *buf, size_t len, _Out_ void **res)') as (
+  grp: object,
+  buf: Buffer,
+  len: number,
+  res: unknown[],
+) => number;
 
 const ERANGE = 34;
 const NSS_BUF_START = 16 * 1024;
@@ -83,9 +112,16 @@ const NSS_BUF_MAX = 256 * 1024 * 1024;
  * member list is decoded from it: once buf is unreachable, GC may free it).
  * An enumeration passes one buffer for all its calls; ERANGE leaves the
  * enumeration where it is. */
-function lookup<T, R>(call: (out: object, buf: Buffer, res: unknown[]) => number, convert: (raw: T) => R,
-  reuse?: { buf: Buffer }): R | undefined {
-  for (let buf = reuse?.buf ?? Buffer.alloc(NSS_BUF_START); buf.length <= NSS_BUF_MAX; buf = Buffer.alloc(buf.length * 4)) {
+function lookup<T, R>(
+  call: (out: object, buf: Buffer, res: unknown[]) => number,
+  convert: (raw: T) => R,
+  reuse?: { buf: Buffer },
+): R | undefined {
+  for (
+    let buf = reuse?.buf ?? Buffer.alloc(NSS_BUF_START);
+    buf.length <= NSS_BUF_MAX;
+    buf = Buffer.alloc(buf.length * 4)
+  ) {
     if (reuse) reuse.buf = buf;
     const out = {};
     const res: unknown[] = [null];
@@ -146,8 +182,12 @@ export function getgrouplist(user: string, gid: number): number[] {
 }
 
 /** Every entry of one NSS database's enumeration (set*ent, get*ent_r, end*ent), one buffer for all. */
-function enumerate<T, R>(open: () => void, next: (out: object, buf: Buffer, res: unknown[]) => number, convert: (raw: T) => R,
-  close: () => void): R[] {
+function enumerate<T, R>(
+  open: () => void,
+  next: (out: object, buf: Buffer, res: unknown[]) => number,
+  convert: (raw: T) => R,
+  close: () => void,
+): R[] {
   const entries: R[] = [];
   const reuse = { buf: Buffer.alloc(NSS_BUF_START) };
   open();
@@ -173,20 +213,37 @@ export function listGroups(): GroupEntry[] {
 
 const iovecT = koffi.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
 koffi.struct('msghdr', {
-  msg_name: 'void *', msg_namelen: 'uint32_t', msg_iov: koffi.pointer(iovecT), msg_iovlen: 'size_t',
-  msg_control: 'void *', msg_controllen: 'size_t', msg_flags: 'int',
+  msg_name: 'void *',
+  msg_namelen: 'uint32_t',
+  msg_iov: koffi.pointer(iovecT),
+  msg_iovlen: 'size_t',
+  msg_control: 'void *',
+  msg_controllen: 'size_t',
+  msg_flags: 'int',
 });
 type Msghdr = {
-  msg_name: null; msg_namelen: number; msg_iov: Array<{ iov_base: Buffer; iov_len: number }>; msg_iovlen: number;
-  msg_control: Buffer; msg_controllen: number; msg_flags: number;
+  msg_name: null;
+  msg_namelen: number;
+  msg_iov: Array<{ iov_base: Buffer; iov_len: number }>;
+  msg_iovlen: number;
+  msg_control: Buffer;
+  msg_controllen: number;
+  msg_flags: number;
 };
 
-const socketpairC = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)') as
-  (domain: number, type: number, protocol: number, sv: Int32Array) => number;
-const recvmsgC = libc.func('intptr_t recvmsg(int fd, _Inout_ msghdr *msg, int flags)') as
-  ((fd: number, msg: Msghdr, flags: number) => number | bigint) & {
-    async: (fd: number, msg: Msghdr, flags: number, cb: (err: unknown, n: number | bigint) => void) => void;
-  };
+const socketpairC = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)') as (
+  domain: number,
+  type: number,
+  protocol: number,
+  sv: Int32Array,
+) => number;
+const recvmsgC = libc.func('intptr_t recvmsg(int fd, _Inout_ msghdr *msg, int flags)') as ((
+  fd: number,
+  msg: Msghdr,
+  flags: number,
+) => number | bigint) & {
+  async: (fd: number, msg: Msghdr, flags: number, cb: (err: unknown, n: number | bigint) => void) => void;
+};
 const closeC = libc.func('int close(int fd)') as (fd: number) => number;
 
 const AF_UNIX = 1;
@@ -220,13 +277,20 @@ export function receiveMessage(fd: number): Promise<ChannelMessage | undefined> 
   const data = Buffer.alloc(MAX_MESSAGE);
   const control = Buffer.alloc(64);
   const msg: Msghdr = {
-    msg_name: null, msg_namelen: 0, msg_iov: [{ iov_base: data, iov_len: data.length }], msg_iovlen: 1,
-    msg_control: control, msg_controllen: control.length, msg_flags: 0,
+    msg_name: null,
+    msg_namelen: 0,
+    msg_iov: [{ iov_base: data, iov_len: data.length }],
+    msg_iovlen: 1,
+    msg_control: control,
+    msg_controllen: control.length,
+    msg_flags: 0,
   };
   const received = (n: number | bigint): ChannelMessage | undefined => {
     const len = Number(n);
     if (len < 0) throw errnoError('recvmsg');
-    return len === 0 ? undefined : { text: data.subarray(0, len).toString('utf8'), fds: fdsFromControl(control, msg.msg_controllen) };
+    return len === 0
+      ? undefined
+      : { text: data.subarray(0, len).toString('utf8'), fds: fdsFromControl(control, msg.msg_controllen) };
   };
   return new Promise((resolve, reject) => {
     const now = recvmsgC(fd, msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
@@ -265,8 +329,11 @@ export function closeFd(fd: number): void {
 
 // ---- children libuv did not start -------------------------------------------
 
-const waitpidC = libc.func('int waitpid(int pid, _Out_ int *status, int options)') as
-  (pid: number, status: Int32Array, options: number) => number;
+const waitpidC = libc.func('int waitpid(int pid, _Out_ int *status, int options)') as (
+  pid: number,
+  status: Int32Array,
+  options: number,
+) => number;
 const WNOHANG = 1;
 
 /** If the child pid has ended, reap it and return its exit code (128+N for
@@ -284,8 +351,13 @@ export function reapChild(pid: number): number | undefined {
 
 // ---- signals through a pidfd ------------------------------------------------
 
-const syscall4 = libc.func('long syscall(long nr, int a, int b, void *c, unsigned int d)') as
-  (nr: number, a: number, b: number, c: null, d: number) => number;
+const syscall4 = libc.func('long syscall(long nr, int a, int b, void *c, unsigned int d)') as (
+  nr: number,
+  a: number,
+  b: number,
+  c: null,
+  d: number,
+) => number;
 /** pidfd_send_signal(2): 424 on x86-64 and arm64 alike (the numbers every
  * architecture shares since Linux 5.1). */
 const SYS_PIDFD_SEND_SIGNAL = 424;
@@ -302,12 +374,19 @@ export function pidfdSignal(pidfd: number, sig: number): boolean {
 // ---- terminals -------------------------------------------------------------
 
 koffi.struct('winsize', { ws_row: 'uint16_t', ws_col: 'uint16_t', ws_xpixel: 'uint16_t', ws_ypixel: 'uint16_t' });
-const ioctlWinsize = libc.func('int ioctl(int fd, unsigned long req, const winsize *ws)') as
-  (fd: number, req: number, ws: { ws_row: number; ws_col: number; ws_xpixel: number; ws_ypixel: number }) => number;
+const ioctlWinsize = libc.func('int ioctl(int fd, unsigned long req, const winsize *ws)') as (
+  fd: number,
+  req: number,
+  ws: { ws_row: number; ws_col: number; ws_xpixel: number; ws_ypixel: number },
+) => number;
 const TIOCSWINSZ = 0x5414;
 
 const tcgetattrC = libc.func('int tcgetattr(int fd, uint8_t *termios)') as (fd: number, t: Buffer) => number;
-const tcsetattrC = libc.func('int tcsetattr(int fd, int when, const uint8_t *termios)') as (fd: number, when: number, t: Buffer) => number;
+const tcsetattrC = libc.func('int tcsetattr(int fd, int when, const uint8_t *termios)') as (
+  fd: number,
+  when: number,
+  t: Buffer,
+) => number;
 const cfmakerawC = libc.func('void cfmakeraw(uint8_t *termios)') as (t: Buffer) => void;
 /** Room for glibc's struct termios (60 bytes on Linux). */
 const TERMIOS_BYTES = 64;
@@ -329,7 +408,11 @@ export function restoreTerminal(fd: number, saved: Buffer): void {
   tcsetattrC(fd, TCSANOW, saved);
 }
 
-const ioctlInt = libc.func('int ioctl(int fd, unsigned long req, int arg)') as (fd: number, req: number, arg: number) => number;
+const ioctlInt = libc.func('int ioctl(int fd, unsigned long req, int arg)') as (
+  fd: number,
+  req: number,
+  arg: number,
+) => number;
 const TIOCGPTPEER = 0x5441;
 const O_RDONLY_NOCTTY_CLOEXEC = 0x100 | 0x80000;
 

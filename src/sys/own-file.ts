@@ -55,7 +55,12 @@ const refused = (path: string, why: string): Refused => ({ kind: 'refused', path
 /** What is at `rel` below `home`, opened O_PATH and checked: a regular file
  * owned by `uid` with one link and at most `maxBytes`. No link is followed
  * below the home (the home itself is the admin's path and is followed). */
-export function checkOwnFile(home: string, rel: string, uid: number, maxBytes: number = OWN_FILE_MAX_BYTES): CheckedFile | NoFile | Refused {
+export function checkOwnFile(
+  home: string,
+  rel: string,
+  uid: number,
+  maxBytes: number = OWN_FILE_MAX_BYTES,
+): CheckedFile | NoFile | Refused {
   const parts = rel.split('/');
   if (parts.some((p) => p === '' || p === '.' || p === '..')) throw new Error(`not a plain relative path: ${rel}`);
   let dir: number;
@@ -132,7 +137,12 @@ export function readChecked(file: CheckedFile, maxBytes: number = OWN_FILE_MAX_B
 }
 
 /** Check, then read: the text of a file of the user's below their home, or why not. */
-export function readOwnFile(home: string, rel: string, uid: number, maxBytes: number = OWN_FILE_MAX_BYTES): OwnFileText {
+export function readOwnFile(
+  home: string,
+  rel: string,
+  uid: number,
+  maxBytes: number = OWN_FILE_MAX_BYTES,
+): OwnFileText {
   const file = checkOwnFile(home, rel, uid, maxBytes);
   if (file.kind !== 'checked') return file;
   try {

@@ -2,7 +2,17 @@
 // tests hand in a fixed directory; the real one asks NSS through libc.
 import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
-import { getgrgid, getgrnam, getgrouplist, getpwnam, getpwuid, listGroups, listUsers, type GroupEntry, type PasswdEntry } from './libc.js';
+import {
+  getgrgid,
+  getgrnam,
+  getgrouplist,
+  getpwnam,
+  getpwuid,
+  listGroups,
+  listUsers,
+  type GroupEntry,
+  type PasswdEntry,
+} from './libc.js';
 
 export type { PasswdEntry, GroupEntry };
 
@@ -26,8 +36,15 @@ const CACHE_SIZE = 4096;
 
 /** The group database's sources in nsswitch.conf, or undefined if it can't be read. */
 export function groupSources(conf: string): string[] | undefined {
-  const line = conf.split('\n').map((l) => l.replace(/#.*/, '').trim()).find((l) => /^group\s*:/.test(l));
-  return line?.replace(/^group\s*:/, '').replace(/\[[^\]]*\]/g, ' ').split(/\s+/).filter(Boolean);
+  const line = conf
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .find((l) => /^group\s*:/.test(l));
+  return line
+    ?.replace(/^group\s*:/, '')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .split(/\s+/)
+    .filter(Boolean);
 }
 
 /** Sources whose enumeration lists every group with its members, as their

@@ -62,12 +62,12 @@ typedef long (*live_fn)(void);
 
 /* One question: a call with its arguments, and its harmless real form. */
 struct probe {
-  const char *name;  /* "family/what" */
-  long nr;           /* the call, or NR_INT80 */
-  uintptr_t a[6];    /* its arguments (pointers are never read by the oracle) */
-  live_fn live;      /* 0 on success or an errno; -1 if a setup step failed */
-  int refusal;       /* the errno of a refusal (EPERM; ENOSYS for clone3) */
-  bool always_live;  /* the oracle can't tell the refusal from "allowed" */
+  const char *name; /* "family/what" */
+  long nr;          /* the call, or NR_INT80 */
+  uintptr_t a[6];   /* its arguments (pointers are never read by the oracle) */
+  live_fn live;     /* 0 on success or an errno; -1 if a setup step failed */
+  int refusal;      /* the errno of a refusal (EPERM; ENOSYS for clone3) */
+  bool always_live; /* the oracle can't tell the refusal from "allowed" */
 };
 
 static char scratch[4096] __attribute__((aligned(4096)));
@@ -77,7 +77,10 @@ static long rc(long r) { return r < 0 ? errno : 0; }
 
 static long int80_getpid(void) {
   long r = 20; /* __NR_getpid on i386 */
-  __asm__ volatile("int $0x80" : "+a"(r) : : "memory");
+  __asm__ volatile("int $0x80"
+                   : "+a"(r)
+                   :
+                   : "memory");
   if (r < 0 && r > -4096) {
     errno = (int)-r;
     return -1;
@@ -135,7 +138,10 @@ static long live_x32(void) { return rc(syscall(X32_BIT | SYS_getpid)); }
 static long live_personality(void) { return rc(syscall(SYS_personality, 0x0040000)); }
 static long live_linux32(void) { return rc(syscall(SYS_personality, 0x8)); }
 static long live_name_to_handle(void) {
-  struct { unsigned bytes; int type; } fh = {0, 0};
+  struct {
+    unsigned bytes;
+    int type;
+  } fh = {0, 0};
   int mnt;
   return rc(syscall(SYS_name_to_handle_at, AT_FDCWD, "/", &fh, &mnt, 0)); /* EOVERFLOW: how big */
 }
@@ -167,8 +173,10 @@ static const char *mkdir_path;
 static long live_mkdir(void) { return rc(syscall(SYS_mkdir, mkdir_path, 0700)); }
 
 #define U(x) ((uintptr_t)(x))
-#define CALL(n, nr, ...) {n, nr, {__VA_ARGS__}, NULL, EPERM, false}
-#define LIVE(n, fn, nr, ...) {n, nr, {__VA_ARGS__}, fn, EPERM, false}
+#define CALL(n, nr, ...) \
+  { n, nr, {__VA_ARGS__}, NULL, EPERM, false }
+#define LIVE(n, fn, nr, ...) \
+  { n, nr, {__VA_ARGS__}, fn, EPERM, false }
 
 static const struct probe probes[] = {
     LIVE("keyring/keyctl", live_keyctl, SYS_keyctl, KEYCTL_GET_KEYRING_ID, U(KEY_SPEC_SESSION_KEYRING)),
@@ -335,7 +343,8 @@ static void report(const char *name, struct outcome o, int refusal, bool via_ora
   else if (via_oracle && o.code != ENOSYS)
     printf("%s error %s\n", name, o.code ? errname(o.code) : "ran");
   else
-    printf("%s allowed %s\n", name, via_oracle ? "ENOSYS" : o.code ? errname(o.code) : "ok");
+    printf("%s allowed %s\n", name, via_oracle ? "ENOSYS" : o.code ? errname(o.code)
+                                                                   : "ok");
 }
 
 static void run_probe(const struct probe *p, bool want_live) {

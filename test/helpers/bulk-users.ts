@@ -44,13 +44,19 @@ export function writeAccounts(files: AccountFiles): void {
 
 /** The account files with every bulk user and membership taken out. */
 export function withoutBulk(files: AccountFiles): AccountFiles {
-  const passwd = files.passwd.split('\n').filter((l) => !BULK_NAME.test(l.split(':')[0]!)).join('\n');
-  const group = files.group.split('\n').map((l) => {
-    const f = l.split(':');
-    if (f.length !== 4) return l;
-    const members = f[3]!.split(',').filter((m) => m !== '' && !BULK_NAME.test(m));
-    return [...f.slice(0, 3), members.join(',')].join(':');
-  }).join('\n');
+  const passwd = files.passwd
+    .split('\n')
+    .filter((l) => !BULK_NAME.test(l.split(':')[0]!))
+    .join('\n');
+  const group = files.group
+    .split('\n')
+    .map((l) => {
+      const f = l.split(':');
+      if (f.length !== 4) return l;
+      const members = f[3]!.split(',').filter((m) => m !== '' && !BULK_NAME.test(m));
+      return [...f.slice(0, 3), members.join(',')].join(':');
+    })
+    .join('\n');
   return { passwd, group };
 }
 
@@ -61,12 +67,15 @@ export function withBulk(files: AccountFiles, count: number, groupName: string):
   const lines = names.map((n, i) => `${n}:x:${FIRST_UID + i}:${PRIMARY_GID}::/home/${n}:/bin/false`);
   const passwd = `${base.passwd.replace(/\n*$/, '\n')}${lines.join('\n')}\n`;
   let found = false;
-  const group = base.group.split('\n').map((l) => {
-    const f = l.split(':');
-    if (f[0] !== groupName || f.length !== 4) return l;
-    found = true;
-    return [...f.slice(0, 3), [...f[3]!.split(',').filter(Boolean), ...names].join(',')].join(':');
-  }).join('\n');
+  const group = base.group
+    .split('\n')
+    .map((l) => {
+      const f = l.split(':');
+      if (f[0] !== groupName || f.length !== 4) return l;
+      found = true;
+      return [...f.slice(0, 3), [...f[3]!.split(',').filter(Boolean), ...names].join(',')].join(':');
+    })
+    .join('\n');
   if (!found) throw new Error(`no group ${groupName} in ${GROUP}`);
   return { passwd, group };
 }

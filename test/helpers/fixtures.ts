@@ -37,7 +37,12 @@ export interface UserRow {
 /** A fixed UserDirectory from tables of users and groups (name -> gid). */
 export function tableDirectory(users: UserRow[], groups: Record<string, number>): UserDirectory {
   const passwd: PasswdEntry[] = users.map((u) => ({
-    name: u.name, uid: u.uid, gid: u.gid, gecos: '', home: u.home ?? `/home/${u.name}`, shell: '/usr/local/bin/cellsh',
+    name: u.name,
+    uid: u.uid,
+    gid: u.gid,
+    gecos: '',
+    home: u.home ?? `/home/${u.name}`,
+    shell: '/usr/local/bin/cellsh',
   }));
   const group = (name: string): GroupEntry | undefined => {
     const gid = groups[name];
@@ -78,8 +83,9 @@ export function trustedTempBase(): string | undefined {
 /** Why a test of the admin verbs on policy files can't run here, or false: they trust only
  * files root alone could have written, in folders only root may write. */
 export function needsTrustedBase(): string | false {
-  return trustedTempBase() ? false
-    : 'needs root and the root-owned test root of test/run.sh (policy files must be root\'s, in folders only root may write)';
+  return trustedTempBase()
+    ? false
+    : "needs root and the root-owned test root of test/run.sh (policy files must be root's, in folders only root may write)";
 }
 
 /** A layout whose every path is under a fresh temp folder (in the trusted base when
@@ -101,7 +107,11 @@ export function tempLayout(): { layout: Layout; root: string; remove(): void } {
 
 /** Block devices of the sample host: /dev/sda (8:0) with a partition, and /dev/nvme0n1 (259:0). */
 export function sampleDevices(path: string): DiskNumbers | string {
-  const disks: Record<string, DiskNumbers> = { '/dev/sda': { major: 8, minor: 0 }, '/dev/sda1': { major: 8, minor: 0 }, '/dev/nvme0n1': { major: 259, minor: 0 } };
+  const disks: Record<string, DiskNumbers> = {
+    '/dev/sda': { major: 8, minor: 0 },
+    '/dev/sda1': { major: 8, minor: 0 },
+    '/dev/nvme0n1': { major: 259, minor: 0 },
+  };
   return disks[path] ?? `${path} does not exist on this host`;
 }
 
@@ -123,5 +133,11 @@ export function problemsOf(text: string, env: PolicyEnv = sampleEnv()): string[]
 /** A collecting output stream. */
 export function textSink(): { write(s: string): boolean; text(): string } {
   let buf = '';
-  return { write: (s: string) => { buf += s; return true; }, text: () => buf };
+  return {
+    write: (s: string) => {
+      buf += s;
+      return true;
+    },
+    text: () => buf,
+  };
 }

@@ -34,7 +34,9 @@ export function testInstall(): TestInstall | undefined {
   const libDir = join(prefix, 'lib', 'cellsh');
   const layout = JSON.parse(readFileSync(join(libDir, 'layout.json'), 'utf8')) as Record<string, string>;
   return {
-    root, prefix, libDir,
+    root,
+    prefix,
+    libDir,
     helper: join(libDir, 'cellsh-helper'),
     launcher: layout['launcher']!,
     admin: join(prefix, 'sbin', 'cellsh-admin'),
@@ -75,7 +77,10 @@ export function logRecords(inst: TestInstall): Array<Record<string, unknown>> {
   } catch {
     return [];
   }
-  const records = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const records = text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   // Every event the helper or cellsh-admin wrote is one the contract describes.
   for (const r of records) {
     const problem = logRecordProblem(r);

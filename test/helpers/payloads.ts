@@ -21,7 +21,10 @@ export function markerPayloads(t: TestContext): Payloads {
   const dir = mkdtempSync('/tmp/cellsh-t-payload-');
   const soMarker = join(dir, 'so-ran');
   const jsMarker = join(dir, 'js-ran');
-  writeFileSync(join(dir, 'evil.c'), `#include <stdio.h>\n__attribute__((constructor)) static void f(void) { FILE *p = fopen("${soMarker}", "w"); if (p) fclose(p); }\n`);
+  writeFileSync(
+    join(dir, 'evil.c'),
+    `#include <stdio.h>\n__attribute__((constructor)) static void f(void) { FILE *p = fopen("${soMarker}", "w"); if (p) fclose(p); }\n`,
+  );
   must('gcc', ['-shared', '-fPIC', '-o', join(dir, 'evil.so'), join(dir, 'evil.c')]);
   writeFileSync(join(dir, 'evil.js'), `require('fs').writeFileSync(${JSON.stringify(jsMarker)}, 'x');\n`);
   chmodSync(dir, 0o777);

@@ -52,7 +52,9 @@ export function childrenOf(pid: number): number[] {
 /** One line of /proc/PID/limits ("Max cpu time" -> ["unlimited", "unlimited"]): soft, hard. */
 export function limitOf(pid: number, name: string): [string, string] | undefined {
   try {
-    const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith(name));
+    const line = readFileSync(`/proc/${pid}/limits`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(name));
     const [soft, hard] = line!.slice(26).trim().split(/\s+/);
     return [soft!, hard!];
   } catch {

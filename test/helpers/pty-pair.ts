@@ -29,7 +29,9 @@ export function ptyPair(t: TestContext, cols = 80, rows = 24): PtyPair {
     master,
     slave,
     path: pty,
-    giveAway: (end) => { open[end] = false; },
+    giveAway: (end) => {
+      open[end] = false;
+    },
     close: (end) => {
       if (!open[end]) return;
       open[end] = false;
@@ -48,7 +50,7 @@ export async function readUntilQuiet(fd: number, quietMs: number): Promise<Buffe
   const chunks: Buffer[] = [];
   const buf = Buffer.alloc(64 * 1024);
   let last = Date.now();
-  for (const deadline = Date.now() + 10_000; Date.now() - last < quietMs && Date.now() < deadline;) {
+  for (const deadline = Date.now() + 10_000; Date.now() - last < quietMs && Date.now() < deadline; ) {
     let n = 0;
     try {
       n = readSync(fd, buf, 0, buf.length, null);

@@ -11,7 +11,12 @@ export function promptOf(user: TestUser): RegExp {
 }
 
 /** `cellsh -c command` as the user, stdio as pipes: what `ssh host command` does. */
-export function cellshCommand(inst: TestInstall, user: TestUser, command: string, opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+export function cellshCommand(
+  inst: TestInstall,
+  user: TestUser,
+  command: string,
+  opts: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Result> {
   return asUser(user, inst.launcher, ['-c', command], opts);
 }
 

@@ -33,7 +33,15 @@ export const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 
 /** Why ssh tests can't run here, or false. */
 export function sshSkipReason(): string | false {
-  for (const bin of ['/usr/sbin/sshd', '/usr/bin/ssh', '/usr/bin/scp', '/usr/bin/sftp', '/usr/bin/rsync', '/usr/bin/git', SFTP_SERVER]) {
+  for (const bin of [
+    '/usr/sbin/sshd',
+    '/usr/bin/ssh',
+    '/usr/bin/scp',
+    '/usr/bin/sftp',
+    '/usr/bin/rsync',
+    '/usr/bin/git',
+    SFTP_SERVER,
+  ]) {
     if (!existsSync(bin)) return `${bin} is not installed (test/run.sh installs openssh-server, rsync and git)`;
   }
   return false;
@@ -52,7 +60,12 @@ async function sparePort(): Promise<number> {
 
 /** A running test sshd. */
 export class TestSshd {
-  private constructor(readonly dir: string, readonly port: number, readonly config: string, readonly proc: ChildProcess) {}
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    readonly config: string,
+    readonly proc: ChildProcess,
+  ) {}
 
   /** Start a server; it is stopped (by pid) and its folder removed after t. */
   static async start(t: TestContext, inst: TestInstall, opts: SshdOptions = {}): Promise<TestSshd> {
@@ -63,21 +76,36 @@ export class TestSshd {
     const port = await sparePort();
     const dropIn = join(inst.root, 'etc/ssh/sshd_config.d/cellsh.conf');
     const config = join(dir, 'sshd_config');
-    writeFileSync(config, [
-      `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `PidFile ${join(dir, 'sshd.pid')}`,
-      'UsePAM yes', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PubkeyAuthentication yes',
-      'AuthorizedKeysFile .ssh/authorized_keys', 'PrintMotd no', 'LogLevel VERBOSE', 'AcceptEnv LANG LC_*',
-      `Subsystem sftp ${opts.subsystem ?? SFTP_SERVER}`,
-      ...(opts.extra ?? []),
-      ...(opts.dropIn === false ? [] : [`Include ${dropIn}`]),
-      ...(opts.after ?? []),
-      '',
-    ].join('\n'));
+    writeFileSync(
+      config,
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${join(dir, 'host_key')}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        'UsePAM yes',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PubkeyAuthentication yes',
+        'AuthorizedKeysFile .ssh/authorized_keys',
+        'PrintMotd no',
+        'LogLevel VERBOSE',
+        'AcceptEnv LANG LC_*',
+        `Subsystem sftp ${opts.subsystem ?? SFTP_SERVER}`,
+        ...(opts.extra ?? []),
+        ...(opts.dropIn === false ? [] : [`Include ${dropIn}`]),
+        ...(opts.after ?? []),
+        '',
+      ].join('\n'),
+    );
     const logFile = opts.logFile;
-    const proc = spawn('/usr/sbin/sshd', ['-D', ...(logFile ? ['-E', logFile] : ['-e']), '-f', config],
-      { stdio: ['ignore', 'ignore', logFile ? 'ignore' : 'pipe'] });
+    const proc = spawn('/usr/sbin/sshd', ['-D', ...(logFile ? ['-E', logFile] : ['-e']), '-f', config], {
+      stdio: ['ignore', 'ignore', logFile ? 'ignore' : 'pipe'],
+    });
     let piped = '';
-    proc.stderr?.on('data', (b: Buffer) => { piped += b.toString(); });
+    proc.stderr?.on('data', (b: Buffer) => {
+      piped += b.toString();
+    });
     const log = (): string => {
       if (!logFile) return piped;
       try {
@@ -120,8 +148,22 @@ export class TestSshd {
 
   /** The client options every connection uses. */
   clientOptions(): string[] {
-    return ['-F', '/dev/null', '-i', this.key, '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no',
-      '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR'];
+    return [
+      '-F',
+      '/dev/null',
+      '-i',
+      this.key,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'LogLevel=ERROR',
+    ];
   }
 
   /** An ssh command line for -e (rsync) or GIT_SSH_COMMAND. */
@@ -135,25 +177,49 @@ export class TestSshd {
   }
 
   /** ssh [options] user@host [command...], pipes only (no tty). */
-  ssh(user: TestUser, args: readonly string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; options?: string[]; timeoutMs?: number } = {}): Promise<Result> {
-    return runAsync('ssh', [...this.clientOptions(), ...(opts.options ?? []), '-p', String(this.port), this.target(user), ...args], {
-      input: opts.input ?? '', env: opts.env ?? { PATH: '/usr/bin:/bin', HOME: '/root' }, timeout: opts.timeoutMs ?? 120_000,
-    });
+  ssh(
+    user: TestUser,
+    args: readonly string[],
+    opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; options?: string[]; timeoutMs?: number } = {},
+  ): Promise<Result> {
+    return runAsync(
+      'ssh',
+      [...this.clientOptions(), ...(opts.options ?? []), '-p', String(this.port), this.target(user), ...args],
+      {
+        input: opts.input ?? '',
+        env: opts.env ?? { PATH: '/usr/bin:/bin', HOME: '/root' },
+        timeout: opts.timeoutMs ?? 120_000,
+      },
+    );
   }
 
   /** ssh -tt on a real terminal (node-pty), as a person would. */
-  terminal(user: TestUser, args: readonly string[] = [], opts: { env?: NodeJS.ProcessEnv; options?: string[]; cols?: number; rows?: number } = {}): Terminal {
-    return Terminal.spawn('ssh', [...this.clientOptions(), ...(opts.options ?? []), '-tt', '-p', String(this.port), this.target(user), ...args], {
-      env: opts.env ?? { PATH: '/usr/bin:/bin', HOME: '/root', TERM: 'xterm-256color', LANG: 'C.UTF-8' },
-      ...(opts.cols ? { cols: opts.cols } : {}), ...(opts.rows ? { rows: opts.rows } : {}),
-    });
+  terminal(
+    user: TestUser,
+    args: readonly string[] = [],
+    opts: { env?: NodeJS.ProcessEnv; options?: string[]; cols?: number; rows?: number } = {},
+  ): Terminal {
+    return Terminal.spawn(
+      'ssh',
+      [...this.clientOptions(), ...(opts.options ?? []), '-tt', '-p', String(this.port), this.target(user), ...args],
+      {
+        env: opts.env ?? { PATH: '/usr/bin:/bin', HOME: '/root', TERM: 'xterm-256color', LANG: 'C.UTF-8' },
+        ...(opts.cols ? { cols: opts.cols } : {}),
+        ...(opts.rows ? { rows: opts.rows } : {}),
+      },
+    );
   }
 }
 
 /** The two deployments the tests cover: cellsh as the passwd shell (sshd runs
  * "cellsh -c CMD" itself, no drop-in), and sshd's ForceCommand from the drop-in
  * with the user's passwd shell left as /bin/sh ("sh -c cellsh"). */
-export async function deploy(t: TestContext, inst: TestInstall, mode: 'login-shell' | 'force-command', suffix: string): Promise<{ user: TestUser; sshd: TestSshd }> {
+export async function deploy(
+  t: TestContext,
+  inst: TestInstall,
+  mode: 'login-shell' | 'force-command',
+  suffix: string,
+): Promise<{ user: TestUser; sshd: TestSshd }> {
   const user = createUser(t, inst, suffix);
   if (mode === 'force-command') must('usermod', ['--shell', '/bin/sh', user.name]);
   mustApply(inst);

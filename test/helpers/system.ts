@@ -12,7 +12,11 @@ export interface Result {
 }
 
 /** Run a command to completion (synchronously); never throws on a non-zero exit. */
-export function run(file: string, args: readonly string[] = [], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Result {
+export function run(
+  file: string,
+  args: readonly string[] = [],
+  opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Result {
   const r = spawnSync(file, args, {
     input: opts.input ?? '',
     env: opts.env ?? process.env,
@@ -31,13 +35,19 @@ export function run(file: string, args: readonly string[] = [], opts: { input?: 
 export function must(file: string, args: readonly string[] = [], opts: Parameters<typeof run>[2] = {}): Result {
   const r = run(file, args, opts);
   if (r.status !== 0) {
-    throw new Error(`${file} ${args.join(' ')} exited ${r.status}\nstdout: ${r.out.slice(-2000)}\nstderr: ${r.err.slice(-2000)}`);
+    throw new Error(
+      `${file} ${args.join(' ')} exited ${r.status}\nstdout: ${r.out.slice(-2000)}\nstderr: ${r.err.slice(-2000)}`,
+    );
   }
   return r;
 }
 
 /** Run a command asynchronously and collect everything it writes. */
-export function runAsync(file: string, args: readonly string[], opts: SpawnOptions & { input?: Buffer | string } = {}): Promise<Result> {
+export function runAsync(
+  file: string,
+  args: readonly string[],
+  opts: SpawnOptions & { input?: Buffer | string } = {},
+): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { cwd: '/', ...opts, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -48,7 +58,13 @@ export function runAsync(file: string, args: readonly string[], opts: SpawnOptio
     child.on('close', (code, signal) => {
       const stdout = Buffer.concat(out);
       const stderr = Buffer.concat(err);
-      resolve({ status: code ?? 128 + signalNumber(signal), stdout, stderr, out: stdout.toString(), err: stderr.toString() });
+      resolve({
+        status: code ?? 128 + signalNumber(signal),
+        stdout,
+        stderr,
+        out: stdout.toString(),
+        err: stderr.toString(),
+      });
     });
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(opts.input ?? '');
@@ -56,12 +72,24 @@ export function runAsync(file: string, args: readonly string[], opts: SpawnOptio
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {
-  const table: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 };
-  return signal ? table[signal] ?? 0 : 0;
+  const table: Record<string, number> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGQUIT: 3,
+    SIGKILL: 9,
+    SIGSEGV: 11,
+    SIGPIPE: 13,
+    SIGTERM: 15,
+  };
+  return signal ? (table[signal] ?? 0) : 0;
 }
 
 /** Wait until check() returns a truthy value, or fail after timeoutMs. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

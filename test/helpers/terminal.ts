@@ -16,8 +16,14 @@ export class Terminal {
 
   private constructor(file: string, args: string[], opts: { cols?: number; rows?: number; env?: NodeJS.ProcessEnv }) {
     this.term = pty.spawn(file, args, {
-      name: 'xterm-256color', cols: opts.cols ?? 100, rows: opts.rows ?? 30, cwd: '/',
-      env: (opts.env ?? { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color', LANG: 'C.UTF-8' }) as Record<string, string>,
+      name: 'xterm-256color',
+      cols: opts.cols ?? 100,
+      rows: opts.rows ?? 30,
+      cwd: '/',
+      env: (opts.env ?? { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color', LANG: 'C.UTF-8' }) as Record<
+        string,
+        string
+      >,
     });
     this.term.onData((d) => {
       this.buffer += d;
@@ -26,7 +32,11 @@ export class Terminal {
   }
 
   /** Start a program on a new pty. */
-  static spawn(file: string, args: string[] = [], opts: { cols?: number; rows?: number; env?: NodeJS.ProcessEnv } = {}): Terminal {
+  static spawn(
+    file: string,
+    args: string[] = [],
+    opts: { cols?: number; rows?: number; env?: NodeJS.ProcessEnv } = {},
+  ): Terminal {
     return new Terminal(file, args, opts);
   }
 

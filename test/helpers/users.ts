@@ -14,13 +14,24 @@ export interface TestUser {
 }
 
 /** Create cellsh-t-<suffix>, enrolled (cellsh as shell, in the group); removed after t. */
-export function createUser(t: TestContext | undefined, inst: TestInstall, suffix: string, opts: { enrolled?: boolean } = {}): TestUser {
+export function createUser(
+  t: TestContext | undefined,
+  inst: TestInstall,
+  suffix: string,
+  opts: { enrolled?: boolean } = {},
+): TestUser {
   const name = `cellsh-t-${suffix}`;
   if (name.length > 32) throw new Error(`user name ${name} is too long`);
   removeUser(inst, name);
   rmSync(`/home/${name}`, { recursive: true, force: true }); // left by a run that crashed
   const enrolled = opts.enrolled ?? true;
-  must('useradd', ['--create-home', '--shell', enrolled ? inst.launcher : '/bin/bash', ...(enrolled ? ['--groups', inst.group] : []), name]);
+  must('useradd', [
+    '--create-home',
+    '--shell',
+    enrolled ? inst.launcher : '/bin/bash',
+    ...(enrolled ? ['--groups', inst.group] : []),
+    name,
+  ]);
   const id = (flag: string): number => Number(must('id', [flag, name]).out.trim());
   const user = { name, uid: id('-u'), gid: id('-g'), home: `/home/${name}` };
   t?.after(() => removeUser(inst, name));
@@ -43,24 +54,46 @@ export function removeUser(inst: TestInstall, name: string): void {
 }
 
 /** Run a command as the user the way su does: `su - user -c command`, pipes only. */
-export function su(user: TestUser, command: string, opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<Result> {
-  return runAsync('su', ['-', user.name, '-c', command], { input: opts.input ?? '', timeout: opts.timeoutMs ?? 60_000 });
+export function su(
+  user: TestUser,
+  command: string,
+  opts: { input?: string | Buffer; timeoutMs?: number } = {},
+): Promise<Result> {
+  return runAsync('su', ['-', user.name, '-c', command], {
+    input: opts.input ?? '',
+    timeout: opts.timeoutMs ?? 60_000,
+  });
 }
 
 /** Run a program directly with the user's ids (no PAM), as a local attacker would.
  * setpriv keeps its capabilities until its own execve (so it could exec what the
  * user may not); going through env(1) makes the last exec a capability-free one. */
-export function asUser(user: TestUser, file: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Result> {
-  return runAsync('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/usr/bin/env', file, ...args], {
-    env: opts.env ?? { PATH: '/usr/bin:/bin', TERM: 'xterm' }, input: opts.input ?? '',
-  });
+export function asUser(
+  user: TestUser,
+  file: string,
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<Result> {
+  return runAsync(
+    '/usr/bin/setpriv',
+    ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/usr/bin/env', file, ...args],
+    {
+      env: opts.env ?? { PATH: '/usr/bin:/bin', TERM: 'xterm' },
+      input: opts.input ?? '',
+    },
+  );
 }
 
 /** The user's container record, if one is running. */
 export function containerRecord(inst: TestInstall, user: TestUser): Record<string, string> | undefined {
   try {
     const text = readFileSync(`${inst.stateDir}/${user.uid}.state`, 'utf8');
-    return Object.fromEntries(text.trim().split('\n').map((l) => [l.split(' ')[0]!, l.slice(l.indexOf(' ') + 1)]));
+    return Object.fromEntries(
+      text
+        .trim()
+        .split('\n')
+        .map((l) => [l.split(' ')[0]!, l.slice(l.indexOf(' ') + 1)]),
+    );
   } catch {
     return undefined;
   }

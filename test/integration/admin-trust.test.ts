@@ -19,7 +19,9 @@ function dropin(t: TestContext, name: string, text: string): string {
   return file;
 }
 
-test('admin: apply refuses a group-writable drop-in and changes nothing; check says why, check FILE does not', { skip }, (t) => {
+test('admin: apply refuses a group-writable drop-in and changes nothing; check says why, check FILE does not', {
+  skip,
+}, (t) => {
   mustApply(inst!, 'defaults:\n  limits: {pids: 70}\n');
   const before = readFileSync(inst!.compiledPolicy);
   const file = dropin(t, '50-trust.yaml', 'defaults:\n  limits: {pids: 900}\n');
@@ -32,7 +34,11 @@ test('admin: apply refuses a group-writable drop-in and changes nothing; check s
   const check = run(inst!.admin, ['check']);
   assert.equal(check.status, 78);
   assert.ok(check.err.split('\n').includes(reason), check.err);
-  assert.equal(run(inst!.admin, ['check', inst!.policyFile, file]).status, 0, 'a draft named on the command line is checked for what it says only');
+  assert.equal(
+    run(inst!.admin, ['check', inst!.policyFile, file]).status,
+    0,
+    'a draft named on the command line is checked for what it says only',
+  );
   chmodSync(file, 0o644);
   assert.equal(run(inst!.admin, ['apply']).status, 0);
   assert.notDeepEqual(readFileSync(inst!.compiledPolicy), before);

@@ -31,9 +31,12 @@ function dropin(t: TestContext, name: string, text: string): string {
   return file;
 }
 
-const pidsMax = (uid: number): string => readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${uid}/pids.max`, 'utf8').trim();
+const pidsMax = (uid: number): string =>
+  readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${uid}/pids.max`, 'utf8').trim();
 
-test('admin: a groups: entry (NSS) and a policy.d drop-in reach the container; show says where each value came from', { skip }, async (t) => {
+test('admin: a groups: entry (NSS) and a policy.d drop-in reach the container; show says where each value came from', {
+  skip,
+}, async (t) => {
   const dev = createGroup(t, 'gdev');
   const member = createUser(t, inst!, 'av-member');
   const other = createUser(t, inst!, 'av-other');
@@ -46,23 +49,41 @@ test('admin: a groups: entry (NSS) and a policy.d drop-in reach the container; s
   assert.deepEqual([pidsMax(member.uid), pidsMax(other.uid)], ['90', '70']);
 
   const show = must(inst!.admin, ['show', member.name]).out;
-  assert.match(show, new RegExp(`^${member.name} \\(uid ${member.uid}; groups [^)]*${dev.name}[^)]*\\): enrolled\\nthe applied policy is up to date\\n`));
+  assert.match(
+    show,
+    new RegExp(
+      `^${member.name} \\(uid ${member.uid}; groups [^)]*${dev.name}[^)]*\\): enrolled\\nthe applied policy is up to date\\n`,
+    ),
+  );
   assert.match(show, new RegExp(`\\n {2}limits\\.pids +90 +groups\\.${dev.name} at ${inst!.policyFile}:5:20\\n`));
-  assert.match(show, new RegExp(`\\n {2}hostname +"from-dropin" = from-dropin +users\\.${member.name} at ${file}:3:15\\n`));
-  const json = JSON.parse(must(inst!.admin, ['show', other.name, '--json']).out) as { settings: Record<string, { layer: string }> };
+  assert.match(
+    show,
+    new RegExp(`\\n {2}hostname +"from-dropin" = from-dropin +users\\.${member.name} at ${file}:3:15\\n`),
+  );
+  const json = JSON.parse(must(inst!.admin, ['show', other.name, '--json']).out) as {
+    settings: Record<string, { layer: string }>;
+  };
   assert.equal(json.settings['limits.pids']!.layer, 'defaults');
   assert.equal(run(inst!.admin, ['show', 'cellsh-t-nobody-here']).status, 64);
 });
 
-test('admin: diff shows what apply would change (a new group member too), and nothing after apply', { skip }, async (t) => {
+test('admin: diff shows what apply would change (a new group member too), and nothing after apply', {
+  skip,
+}, async (t) => {
   const big = createGroup(t, 'gbig');
   const user = createUser(t, inst!, 'av-diff');
   mustApply(inst!, `defaults:\n  limits: {pids: 70}\ngroups:\n  ${big.name}:\n    limits: {pids: 300, memory: 3G}\n`);
-  assert.deepEqual([run(inst!.admin, ['diff']).status, run(inst!.admin, ['diff']).out], [0, 'no changes: the applied policy says what the files say\n']);
+  assert.deepEqual(
+    [run(inst!.admin, ['diff']).status, run(inst!.admin, ['diff']).out],
+    [0, 'no changes: the applied policy says what the files say\n'],
+  );
   must('usermod', ['-aG', big.name, user.name]);
   const diff = run(inst!.admin, ['diff']);
   assert.equal(diff.status, 1);
-  assert.match(diff.out, new RegExp(`\\n? {2}${user.name}: limits\\.memory 2G -> 3G\\n {2}${user.name}: limits\\.pids 70 -> 300\\n`));
+  assert.match(
+    diff.out,
+    new RegExp(`\\n? {2}${user.name}: limits\\.memory 2G -> 3G\\n {2}${user.name}: limits\\.pids 70 -> 300\\n`),
+  );
   assert.match(diff.out, new RegExp(`${user.name}: groups .*${big.name} \\(${big.gid}\\)`));
   must(inst!.admin, ['apply']);
   assert.equal(run(inst!.admin, ['diff']).status, 0);
@@ -70,7 +91,9 @@ test('admin: diff shows what apply would change (a new group member too), and no
   assert.equal(pidsMax(user.uid), '300');
 });
 
-test('admin: edit runs $EDITOR on a copy, refuses a broken result, saves and applies a good one', { skip }, async (t) => {
+test('admin: edit runs $EDITOR on a copy, refuses a broken result, saves and applies a good one', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'av-edit');
   mustApply(inst!, 'defaults:\n  limits: {pids: 70}\n');
   const env = { PATH: '/usr/bin:/bin', EDITOR: 'sed -i s/pids:\\ 70/pids:\\ zero/' };
@@ -86,19 +109,35 @@ test('admin: edit runs $EDITOR on a copy, refuses a broken result, saves and app
   assert.equal(pidsMax(user.uid), '71');
 });
 
-test('admin: logs shows a user\'s events as readable lines, and --follow prints new ones as they come', { skip }, async (t) => {
+test("admin: logs shows a user's events as readable lines, and --follow prints new ones as they come", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'av-logs');
   mustApply(inst!);
   await cellshCommand(inst!, user, 'echo hi');
   const lines = must(inst!.admin, ['logs', '--user', user.name]).out.trimEnd().split('\n');
-  assert.deepEqual(lines.map((l) => l.split(/ {2,}/)[1]), ['login', 'container-start', 'exit']);
-  assert.match(lines[0]!, new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d {2}login +${user.name} +session=\\w+ {2}mode=command {2}tty=false {2}command="echo hi"`));
+  assert.deepEqual(
+    lines.map((l) => l.split(/ {2,}/)[1]),
+    ['login', 'container-start', 'exit'],
+  );
+  assert.match(
+    lines[0]!,
+    new RegExp(
+      `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d {2}login +${user.name} +session=\\w+ {2}mode=command {2}tty=false {2}command="echo hi"`,
+    ),
+  );
   assert.equal(must(inst!.admin, ['logs', '--user', String(user.uid), '-n', '1']).out.split(/ {2,}/)[1], 'exit');
 
-  const follow = spawn(inst!.admin, ['logs', '-f', '--user', user.name, '-n', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => { if (follow.exitCode === null) follow.kill('SIGKILL'); });
+  const follow = spawn(inst!.admin, ['logs', '-f', '--user', user.name, '-n', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (follow.exitCode === null) follow.kill('SIGKILL');
+  });
   let out = '';
-  follow.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  follow.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   await new Promise((r) => setTimeout(r, 1000));
   assert.equal(out, '', '-n 0 prints nothing of the past');
   await cellshCommand(inst!, user, 'true');
@@ -113,13 +152,23 @@ test('admin: stop and restart end the container, and each session says why as it
   mustApply(inst!);
   const first = cellshCommand(inst!, user, 'sleep 60; echo not-reached');
   const second = cellshCommand(inst!, user, 'sleep 60');
-  await waitFor('two sessions', () => run('pgrep', ['-u', String(user.uid), '-x', 'sleep']).out.trim().split('\n').filter(Boolean).length >= 2);
+  await waitFor(
+    'two sessions',
+    () =>
+      run('pgrep', ['-u', String(user.uid), '-x', 'sleep'])
+        .out.trim()
+        .split('\n')
+        .filter(Boolean).length >= 2,
+  );
   const stop = run(inst!.admin, ['stop', user.name, '--reason', 'disk maintenance until 14:00']);
   assert.equal(stop.status, 0, stop.err);
   for (const session of [await first, await second]) {
     assert.notEqual(session.status, 0);
     assert.equal(session.out, '');
-    assert.match(session.err, /cellsh: your container was stopped by the administrator: disk maintenance until 14:00\n$/);
+    assert.match(
+      session.err,
+      /cellsh: your container was stopped by the administrator: disk maintenance until 14:00\n$/,
+    );
   }
   // A new container's sessions do not repeat the old notice.
   const again = await cellshCommand(inst!, user, 'true');
@@ -127,7 +176,10 @@ test('admin: stop and restart end the container, and each session says why as it
   const third = cellshCommand(inst!, user, 'sleep 60');
   await waitFor('a session', () => run('pgrep', ['-u', String(user.uid), '-x', 'sleep']).status === 0);
   assert.equal(run(inst!.admin, ['restart', user.name]).status, 0);
-  assert.match((await third).err, /cellsh: your container was restarted by the administrator: no reason given; log in again\n$/);
+  assert.match(
+    (await third).err,
+    /cellsh: your container was restarted by the administrator: no reason given; log in again\n$/,
+  );
 
   const bad = run(inst!.admin, ['stop', user.name, '--reason', 'two\nlines']);
   assert.equal(bad.status, 64);

@@ -17,32 +17,45 @@ const skip = skipReason(inst);
 
 /** Run file as the user, directly (a host process of theirs). */
 function asUser(user: TestUser, file: string, args: readonly string[]): Promise<Result> {
-  return runAsync('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/usr/bin/env', file, ...args],
-    { env: { PATH: '/usr/bin:/bin' }, input: '' });
+  return runAsync(
+    '/usr/bin/setpriv',
+    ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/usr/bin/env', file, ...args],
+    { env: { PATH: '/usr/bin:/bin' }, input: '' },
+  );
 }
 
 /** A session of the user's running `command` through the helper (as sshd's fast path would), and its monitor. */
-async function session(t: TestContext, user: TestUser, command: string): Promise<{ done: Promise<Result>; monitor: number }> {
+async function session(
+  t: TestContext,
+  user: TestUser,
+  command: string,
+): Promise<{ done: Promise<Result>; monitor: number }> {
   const done = asUser(user, inst!.helper, ['run', command]);
-  const monitor = await waitFor('the session\'s monitor', () => pidsRunning(inst!.helper).find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)));
+  const monitor = await waitFor("the session's monitor", () =>
+    pidsRunning(inst!.helper).find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)),
+  );
   t.after(() => run('kill', ['-KILL', String(monitor)]));
   return { done, monitor };
 }
 
 /** The log's lines that are not whole JSON records. */
 function tornLines(): string[] {
-  return readFileSync(inst!.logFile, 'utf8').split('\n').filter((l) => {
-    if (l === '') return false;
-    try {
-      JSON.parse(l);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  return readFileSync(inst!.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (l === '') return false;
+      try {
+        JSON.parse(l);
+        return false;
+      } catch {
+        return true;
+      }
+    });
 }
 
-test('a user holding a host process can\'t cut or suppress the exit event of their session (prlimit, kill -9 of the monitor)', { skip }, async (t) => {
+test("a user holding a host process can't cut or suppress the exit event of their session (prlimit, kill -9 of the monitor)", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'al-cut');
   mustApply(inst!);
   const { done, monitor } = await session(t, user, 'sleep 2; exit 7');
@@ -64,29 +77,39 @@ test('an event after a torn line starts a line of its own, and logs --user still
   // A line cut short (a full disk, a crash): no newline at its end.
   appendFileSync(inst!.logFile, '{"level":30,"time":1,"event":"login","user":"cut-sh');
   t.after(() => {
-    const whole = readFileSync(inst!.logFile, 'utf8').split('\n').filter((l) => !l.startsWith('{"level":30,"time":1,"event":"login","user":"cut-sh'));
+    const whole = readFileSync(inst!.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => !l.startsWith('{"level":30,"time":1,"event":"login","user":"cut-sh'));
     writeFileSync(inst!.logFile, whole.join('\n'));
   });
   const r = await cellshCommand(inst!, user, 'echo after-the-cut');
   assert.equal(r.status, 0, r.err);
-  assert.deepEqual(tornLines(), ['{"level":30,"time":1,"event":"login","user":"cut-sh'], 'only the torn fragment is not a record');
+  assert.deepEqual(
+    tornLines(),
+    ['{"level":30,"time":1,"event":"login","user":"cut-sh'],
+    'only the torn fragment is not a record',
+  );
   const shown = must(inst!.admin, ['logs', '--user', user.name]).out;
   assert.match(shown, /login .*command="echo after-the-cut"/);
 });
 
-test('a session that fails after it became the user is logged with why (its process no longer holds the log)', { skip }, async (t) => {
+test('a session that fails after it became the user is logged with why (its process no longer holds the log)', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'al-late');
   mustApply(inst!, `users:\n  ${user.name}:\n    shell: /usr/bin/cellsh-t-no-such-shell\n`);
   const r = await cellshCommand(inst!, user, 'true');
   assert.equal(r.status, 127, r.err);
   assert.match(r.err, /can't run your shell "\/usr\/bin\/cellsh-t-no-such-shell"/);
-  const error = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'error').at(-1);
+  const error = logRecords(inst!)
+    .filter((l) => l['uid'] === user.uid && l['msg'] === 'error')
+    .at(-1);
   assert.equal(error?.['code'], 127);
   assert.match(String(error?.['reason']), /can't run your shell/);
   assert.match(String(error?.['session']), /^[0-9a-f]{12}$/, 'with the session it ended');
 });
 
-test('a user\'s refused stop is logged under their uid and paid from their log budget', { skip }, async (t) => {
+test("a user's refused stop is logged under their uid and paid from their log budget", { skip }, async (t) => {
   const user = createUser(t, inst!, 'al-stop');
   mustApply(inst!);
   assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
@@ -94,7 +117,9 @@ test('a user\'s refused stop is logged under their uid and paid from their log b
   const before = bucket();
   const r = await asUser(user, inst!.helper, ['stop', '1']);
   assert.equal(r.status, 77);
-  const denied = logRecords(inst!).filter((l) => l['msg'] === 'denied' && /only root may stop/.test(String(l['reason']))).at(-1);
+  const denied = logRecords(inst!)
+    .filter((l) => l['msg'] === 'denied' && /only root may stop/.test(String(l['reason'])))
+    .at(-1);
   assert.equal(denied?.['uid'], user.uid, 'the refusal names the user who asked');
   assert.ok(bucket() < before, `the line was paid for (${before} -> ${bucket()})`);
 });
@@ -104,7 +129,10 @@ test('a limit hit is logged once per container, not once per session', { skip },
   mustApply(inst!, `users:\n  ${user.name}:\n    limits: {pids: 40}\n`);
   t.after(() => run(inst!.helper, ['stop', String(user.uid)]));
   const sessions = Array.from({ length: 5 }, () => asUser(user, inst!.helper, ['run', 'sleep 6']));
-  await waitFor('five sessions', () => pidsRunning(inst!.helper).filter((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)).length === 5);
+  await waitFor(
+    'five sessions',
+    () => pidsRunning(inst!.helper).filter((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)).length === 5,
+  );
   // One burst past the limit; every session's monitor sees the counter rise.
   await cellshCommand(inst!, user, 'for i in $(seq 60); do sleep 5 & done 2>/dev/null; wait');
   await Promise.all(sessions);
@@ -118,13 +146,19 @@ test('C1 controls and bidirectional overrides in a command are escaped in the lo
   mustApply(inst!);
   const command = 'true \u009b31m \u202egnp.exe \u2066x\u2069 \u2028';
   assert.equal((await cellshCommand(inst!, user, command)).status, 0);
-  const line = readFileSync(inst!.logFile, 'utf8').split('\n').filter((l) => l.includes(`"uid":${user.uid}`) && l.includes('"event":"login"')).at(-1)!;
-  for (const raw of ['\u009b', '\u202e', '\u2066', '\u2069', '\u2028']) assert.ok(!line.includes(raw), `U+${raw.codePointAt(0)!.toString(16)} is not in the file raw`);
+  const line = readFileSync(inst!.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(`"uid":${user.uid}`) && l.includes('"event":"login"'))
+    .at(-1)!;
+  for (const raw of ['\u009b', '\u202e', '\u2066', '\u2069', '\u2028'])
+    assert.ok(!line.includes(raw), `U+${raw.codePointAt(0)!.toString(16)} is not in the file raw`);
   assert.match(line, /\\u009b31m \\u202egnp\.exe \\u2066x\\u2069 \\u2028/);
   assert.equal(JSON.parse(line)['command'], command, 'the record still holds the command as typed');
 });
 
-test('a user who starts sessions faster than the log budget allows is refused, once logged, and the log stays bounded', { skip }, async (t) => {
+test('a user who starts sessions faster than the log budget allows is refused, once logged, and the log stays bounded', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'al-flood');
   mustApply(inst!);
   const before = statSync(inst!.logFile).size;
@@ -150,11 +184,18 @@ print(last)
   // The burst, what refilled meanwhile, and the refusal line once a minute.
   const bound = 1024 * 1024 + 4096 * seconds! + 2 * 1024 + 8 * 1024;
   assert.ok(grew <= bound, `the log grew by ${grew} bytes for ${ran} logins in ${seconds} s (bound ${bound})`);
-  const denied = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'denied' && /faster than the audit log/.test(String(l['reason'])));
-  assert.ok(denied.length >= 1 && denied.length <= Math.ceil(seconds! / 60) + 1, `the refusal is logged once a minute (${denied.length})`);
+  const denied = logRecords(inst!).filter(
+    (l) => l['uid'] === user.uid && l['msg'] === 'denied' && /faster than the audit log/.test(String(l['reason'])),
+  );
+  assert.ok(
+    denied.length >= 1 && denied.length <= Math.ceil(seconds! / 60) + 1,
+    `the refusal is logged once a minute (${denied.length})`,
+  );
 });
 
-test('after the log is rotated, a session that outlived the rotation logs its exit in the new file', { skip }, async (t) => {
+test('after the log is rotated, a session that outlived the rotation logs its exit in the new file', {
+  skip,
+}, async (t) => {
   const rule = `${inst!.root}/etc/logrotate.d/cellsh`;
   if (!existsSync('/usr/sbin/logrotate')) return t.skip('logrotate is not installed here');
   assert.ok(existsSync(rule), 'install.sh wrote the rule');
@@ -166,7 +207,10 @@ test('after the log is rotated, a session that outlived the rotation logs its ex
   const dir = inst!.logFile.slice(0, inst!.logFile.lastIndexOf('/'));
   t.after(() => {
     // Put the run's log back together for the tests that follow.
-    const rotated = readdirSync(dir).filter((f) => f.startsWith('cellsh.log.')).sort().reverse();
+    const rotated = readdirSync(dir)
+      .filter((f) => f.startsWith('cellsh.log.'))
+      .sort()
+      .reverse();
     const text = rotated.map((f) => readFileSync(`${dir}/${f}`, 'utf8')).join('') + readFileSync(inst!.logFile, 'utf8');
     writeFileSync(inst!.logFile, text);
     for (const f of rotated) rmSync(`${dir}/${f}`);
@@ -175,7 +219,10 @@ test('after the log is rotated, a session that outlived the rotation logs its ex
   must('/usr/sbin/logrotate', ['-f', '-s', state, rule]);
   assert.ok(existsSync(`${inst!.logFile}.1`), 'the log was rotated');
   assert.equal((await done).status, 5);
-  const exit = readFileSync(inst!.logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+  const exit = readFileSync(inst!.logFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
     .find((l) => l['uid'] === user.uid && l['msg'] === 'exit');
   assert.equal(exit?.['status'], 5, 'the exit event is in the current file');
 });

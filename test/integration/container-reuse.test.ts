@@ -23,7 +23,9 @@ test('a second login joins the running container and sees what the first started
   const second = await su(user, 'ps -e -o args=; readlink /proc/1/ns/pid');
   assert.match(second.out, /^sleep 4321$/m, second.out);
   const id = containerRecord(inst!, user)!['id'];
-  const events = logRecords(inst!).filter((r) => r['user'] === user.name).map((r) => r['event']);
+  const events = logRecords(inst!)
+    .filter((r) => r['user'] === user.name)
+    .map((r) => r['event']);
   assert.deepEqual(events.filter((e) => e === 'container-start').length, 1);
   assert.ok(events.includes('container-join'));
   first.send('\x03');
@@ -35,13 +37,21 @@ test('a second login joins the running container and sees what the first started
 test('ten logins at the same moment for a user with no container create exactly one', { skip }, async (t) => {
   const user = createUser(t, inst!, 'p6-race');
   mustApply(inst!);
-  const logins = await Promise.all(Array.from({ length: 10 }, () => su(user, 'readlink /proc/self/ns/pid /proc/self/ns/mnt')));
+  const logins = await Promise.all(
+    Array.from({ length: 10 }, () => su(user, 'readlink /proc/self/ns/pid /proc/self/ns/mnt')),
+  );
   for (const l of logins) assert.equal(l.status, 0, l.err);
   const distinct = new Set(logins.map((l) => l.out));
   assert.equal(distinct.size, 1, [...distinct].join('\n'));
   const starts = logRecords(inst!).filter((r) => r['user'] === user.name && r['event'] === 'container-start');
   assert.equal(starts.length, 1);
-  assert.equal(run('pgrep', ['-U', String(user.uid), '-x', 'cellsh-init']).out.trim().split('\n').length, 1, 'one init');
+  assert.equal(
+    run('pgrep', ['-U', String(user.uid), '-x', 'cellsh-init'])
+      .out.trim()
+      .split('\n').length,
+    1,
+    'one init',
+  );
 });
 
 test('a container whose init died is detected and replaced', { skip }, async (t) => {
@@ -59,7 +69,7 @@ test('a container whose init died is detected and replaced', { skip }, async (t)
   assert.match(r.out, /^cellsh-init\n/);
 });
 
-test('when the dead init\'s pid is reused by another process, the login never joins it', { skip }, async (t) => {
+test("when the dead init's pid is reused by another process, the login never joins it", { skip }, async (t) => {
   const user = createUser(t, inst!, 'p6-reuse');
   mustApply(inst!);
   assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
@@ -74,7 +84,11 @@ test('when the dead init\'s pid is reused by another process, the login never jo
   for (let attempt = 0; attempt < 50 && impostor?.pid !== pid; attempt++) {
     impostor?.kill('SIGKILL');
     writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
-    impostor = spawn('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/bin/sleep', '300'], { stdio: 'ignore' });
+    impostor = spawn(
+      'setpriv',
+      ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/bin/sleep', '300'],
+      { stdio: 'ignore' },
+    );
     await new Promise((r) => setTimeout(r, 50));
   }
   t.after(() => impostor?.kill('SIGKILL'));
@@ -82,7 +96,11 @@ test('when the dead init\'s pid is reused by another process, the login never jo
   assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /^\/bin\/sleep/);
   const r = await cellshCommand(inst!, user, 'readlink /proc/self/ns/pid; ps -e -o args=');
   assert.equal(r.status, 0, r.err);
-  assert.notEqual(r.out.split('\n')[0], run('readlink', [`/proc/${pid}/ns/pid`]).out.trim(), 'not the impostor\'s namespaces');
+  assert.notEqual(
+    r.out.split('\n')[0],
+    run('readlink', [`/proc/${pid}/ns/pid`]).out.trim(),
+    "not the impostor's namespaces",
+  );
   assert.doesNotMatch(r.out, /sleep 300/);
   const after = containerRecord(inst!, user)!;
   assert.notEqual(after['init_pid'], String(pid));

@@ -22,7 +22,11 @@ function compileProbe(): string | false {
   const dir = mkdtempSync('/tmp/cellsh-t-probe-');
   chmodSync(dir, 0o755);
   const probe = join(dir, 'syscall-probe');
-  const cc = spawnSync('gcc', ['-std=gnu11', '-O1', '-static', '-o', probe, join(packageRoot(), 'test', 'harness', 'syscall-probe.c')], { encoding: 'utf8' });
+  const cc = spawnSync(
+    'gcc',
+    ['-std=gnu11', '-O1', '-static', '-o', probe, join(packageRoot(), 'test', 'harness', 'syscall-probe.c')],
+    { encoding: 'utf8' },
+  );
   if (cc.status !== 0) throw new Error(`can't compile the probe:\n${cc.stderr}`);
   after(() => rmSync(dir, { recursive: true, force: true }));
   return probe;
@@ -33,10 +37,25 @@ const skip = skipReason(inst) || (!probeBuilt && 'the probe knows the x86-64 sys
 
 /** The probe's verdicts inside the user's container (copied into their home). */
 async function verdicts(user: TestUser, args: readonly string[] = []): Promise<Map<string, string>> {
-  spawnSync('install', ['-o', String(user.uid), '-g', String(user.gid), '-m', '0755', probeBuilt as string, `${user.home}/syscall-probe`]);
+  spawnSync('install', [
+    '-o',
+    String(user.uid),
+    '-g',
+    String(user.gid),
+    '-m',
+    '0755',
+    probeBuilt as string,
+    `${user.home}/syscall-probe`,
+  ]);
   const r = await cellshCommand(inst!, user, `~/syscall-probe ${args.join(' ')}`);
   assert.equal(r.status, 0, r.err);
-  return new Map(r.out.trim().split('\n').map((l) => l.split(' ') as [string, string]).map(([c, v]) => [c, v]));
+  return new Map(
+    r.out
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ') as [string, string])
+      .map(([c, v]) => [c, v]),
+  );
 }
 
 /** The cases of the given families. */
@@ -44,10 +63,28 @@ function family(v: Map<string, string>, ...names: string[]): Array<[string, stri
   return [...v.entries()].filter(([c]) => names.some((n) => c.startsWith(`${n}/`)));
 }
 
-const DEFAULT_FAMILIES = ['keyring', 'bpf-perf', 'userfaultfd', 'kernel-load', 'handles', 'io_uring', 'host-switches', 'clock',
-  'ioport', 'host-wide', 'tty', 'personality', 'userns', 'setns', 'mount', 'sockets'];
+const DEFAULT_FAMILIES = [
+  'keyring',
+  'bpf-perf',
+  'userfaultfd',
+  'kernel-load',
+  'handles',
+  'io_uring',
+  'host-switches',
+  'clock',
+  'ioport',
+  'host-wide',
+  'tty',
+  'personality',
+  'userns',
+  'setns',
+  'mount',
+  'sockets',
+];
 
-test('the init and every session run under the policy\'s filter: default refuses every family the runtimes refuse', { skip }, async (t) => {
+test("the init and every session run under the policy's filter: default refuses every family the runtimes refuse", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'sc-default');
   mustApply(inst!);
   const status = await cellshCommand(inst!, user, 'grep ^Seccomp: /proc/self/status /proc/1/status');
@@ -58,7 +95,9 @@ test('the init and every session run under the policy\'s filter: default refuses
   assert.equal(v.get('ptrace/ptrace'), 'allowed', 'default lets debuggers work');
 });
 
-test('unconfined runs the container\'s processes without a filter (the control for the test above)', { skip }, async (t) => {
+test("unconfined runs the container's processes without a filter (the control for the test above)", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'sc-unconf');
   mustApply(inst!, 'defaults:\n  seccomp: unconfined\n');
   const status = await cellshCommand(inst!, user, 'grep ^Seccomp: /proc/self/status /proc/1/status');
@@ -76,27 +115,40 @@ test('strict also refuses ptrace and reaching into other processes', { skip }, a
 
 test('nested_userns lets the user mount in a user namespace of their own, and only there', { skip }, async (t) => {
   const user = createUser(t, inst!, 'sc-nested');
-  const nested = 'unshare -Urm sh -c "mount -t tmpfs scratch /tmp && echo mounted-inside"; grep -c scratch /proc/self/mountinfo';
+  const nested =
+    'unshare -Urm sh -c "mount -t tmpfs scratch /tmp && echo mounted-inside"; grep -c scratch /proc/self/mountinfo';
   mustApply(inst!);
   const refused = await cellshCommand(inst!, user, nested);
   assert.doesNotMatch(refused.out, /mounted-inside/, 'no nested user namespace under default');
   mustApply(inst!, 'defaults:\n  nested_userns: true\n');
   const allowed = await cellshCommand(inst!, user, nested);
-  assert.deepEqual(allowed.out.trim().split('\n'), ['mounted-inside', '0'], `a rootless mount, invisible outside its namespace: ${allowed.err}`);
+  assert.deepEqual(
+    allowed.out.trim().split('\n'),
+    ['mounted-inside', '0'],
+    `a rootless mount, invisible outside its namespace: ${allowed.err}`,
+  );
   const mount = await cellshCommand(inst!, user, 'mount -t tmpfs x /tmp 2>&1; echo $?');
-  assert.notEqual(mount.out.trim().split('\n').at(-1), '0', 'and no mount in the container\'s own namespace');
+  assert.notEqual(mount.out.trim().split('\n').at(-1), '0', "and no mount in the container's own namespace");
 });
 
-test('a stricter filter restarts, at the next login, a container whose processes got a weaker one; a looser one needs no restart', { skip }, async (t) => {
+test('a stricter filter restarts, at the next login, a container whose processes got a weaker one; a looser one needs no restart', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'sc-restart');
   mustApply(inst!, 'defaults:\n  seccomp: unconfined\n  restart: manual\n');
   assert.equal((await cellshCommand(inst!, user, 'nohup sleep 300 >/dev/null 2>&1 &')).status, 0);
   const first = containerRecord(inst!, user)!['id'];
   mustApply(inst!, 'defaults:\n  restart: manual\n');
   const r = await cellshCommand(inst!, user, 'grep ^Seccomp: /proc/self/status; pgrep -c sleep');
-  assert.deepEqual(r.out.trim().split('\n'), ['Seccomp:\t2', '0'], 'restarted (the unconfined sleep is gone) even with restart: manual');
+  assert.deepEqual(
+    r.out.trim().split('\n'),
+    ['Seccomp:\t2', '0'],
+    'restarted (the unconfined sleep is gone) even with restart: manual',
+  );
   assert.notEqual(containerRecord(inst!, user)!['id'], first);
-  const restart = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'container-restart').at(-1);
+  const restart = logRecords(inst!)
+    .filter((l) => l['uid'] === user.uid && l['msg'] === 'container-restart')
+    .at(-1);
   assert.match(String(restart?.['reason']), /seccomp filter/);
   // Looser: the running container serves the next login, whose session is unconfined.
   assert.equal((await cellshCommand(inst!, user, 'nohup sleep 300 >/dev/null 2>&1 &')).status, 0);

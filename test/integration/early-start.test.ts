@@ -17,13 +17,36 @@ const inst = testInstall();
 const skip = skipReason(inst);
 
 /** Runs argv with SIGCHLD ignored, as a careless caller may leave it (it survives exec). */
-const IGNORING_SIGCHLD = ['/usr/bin/python3', '-c', 'import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])'];
+const IGNORING_SIGCHLD = [
+  '/usr/bin/python3',
+  '-c',
+  'import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])',
+];
 
 /** The launcher as the user on a new terminal, with args and extra environment. */
-function onTerminal(t: TestContext, user: TestUser, args: readonly string[], env: Readonly<Record<string, string>> = {}, opts: { ignoreSigchld?: boolean } = {}): Terminal {
+function onTerminal(
+  t: TestContext,
+  user: TestUser,
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+  opts: { ignoreSigchld?: boolean } = {},
+): Terminal {
   const vars = Object.entries({ TERM: 'xterm-256color', ...env }).map(([k, v]) => `${k}=${v}`);
-  const argv = ['/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
-    '/usr/bin/env', '-i', 'PATH=/usr/bin:/bin', ...vars, inst!.launcher, ...args];
+  const argv = [
+    '/usr/bin/setpriv',
+    '--reuid',
+    String(user.uid),
+    '--regid',
+    String(user.gid),
+    '--init-groups',
+    '--',
+    '/usr/bin/env',
+    '-i',
+    'PATH=/usr/bin:/bin',
+    ...vars,
+    inst!.launcher,
+    ...args,
+  ];
   const [file, ...rest] = opts.ignoreSigchld ? [...IGNORING_SIGCHLD, ...argv] : argv;
   const term = Terminal.spawn(file!, rest);
   t.after(() => term.kill());
@@ -40,31 +63,49 @@ function nodeOf(user: TestUser): { pid: number; script: string; args: string[] }
       if (at > 0 && new RegExp(`^Uid:\\s+${user.uid}\\s`, 'm').test(status)) {
         return { pid: Number(pid), script: cmd[at]!.split('/').at(-1)!, args: cmd.slice(at + 1) };
       }
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return undefined;
 }
 
-const parentOf = (pid: number): number => Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+const parentOf = (pid: number): number =>
+  Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 /** The process group (field 5 of /proc/PID/stat, after the parenthesised name). */
-const groupOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
+const groupOf = (pid: number): number =>
+  Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
 
-test('early start: a plain user\'s terminal session gets its helper from the launcher; Node relays it, exit status and all', { skip }, async (t) => {
+test("early start: a plain user's terminal session gets its helper from the launcher; Node relays it, exit status and all", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'es-plain');
   mustApply(inst!);
   const term = onTerminal(t, user, ['-c', 'tty; read -r line; exit 3']);
   await term.expect(/\/dev\/pts\/\d+\r\n/);
-  const login = logRecords(inst!).filter((l) => l['msg'] === 'login' && l['uid'] === user.uid).at(-1)!;
+  const login = logRecords(inst!)
+    .filter((l) => l['msg'] === 'login' && l['uid'] === user.uid)
+    .at(-1)!;
   assert.deepEqual([login['mode'], login['tty']], ['command', true]);
-  const node = await waitFor('the session\'s Node process', () => nodeOf(user));
-  assert.deepEqual([node.script, node.args], ['attached.js', ['--', String(login['pid'])]], 'the launcher started the helper and handed it to Node');
-  assert.equal(parentOf(login['pid'] as number), node.pid, 'the helper is Node\'s child');
-  assert.notEqual(groupOf(login['pid'] as number), groupOf(node.pid), 'the helper is out of the terminal\'s process group (keys typed early can\'t signal it as root)');
+  const node = await waitFor("the session's Node process", () => nodeOf(user));
+  assert.deepEqual(
+    [node.script, node.args],
+    ['attached.js', ['--', String(login['pid'])]],
+    'the launcher started the helper and handed it to Node',
+  );
+  assert.equal(parentOf(login['pid'] as number), node.pid, "the helper is Node's child");
+  assert.notEqual(
+    groupOf(login['pid'] as number),
+    groupOf(node.pid),
+    "the helper is out of the terminal's process group (keys typed early can't signal it as root)",
+  );
   await term.type('\r');
   assert.equal((await term.exited).exitCode, 3);
 });
 
-test('early start: what the helper tells the person (a settings change waiting for a restart) reaches their terminal', { skip }, async (t) => {
+test('early start: what the helper tells the person (a settings change waiting for a restart) reaches their terminal', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'es-notice');
   mustApply(inst!, `users:\n  ${user.name}:\n    hostname: old-{user}\n`);
   const busy = await cellshCommand(inst!, user, 'nohup sleep 120 >/dev/null 2>&1 &');
@@ -73,13 +114,18 @@ test('early start: what the helper tells the person (a settings change waiting f
   const term = await interactiveLogin(user);
   t.after(() => term.kill());
   // Whole lines on the raw terminal: CR LF, not a bare LF that leaves the prompt mid-line.
-  assert.match(term.output, /cellsh: your container's settings changed \(hostname\); they apply when it restarts[^\n]*\.\r\n/);
+  assert.match(
+    term.output,
+    /cellsh: your container's settings changed \(hostname\); they apply when it restarts[^\n]*\.\r\n/,
+  );
   assert.equal(nodeOf(user)?.script, 'attached.js');
   await term.type('exit\r');
   await term.exited;
 });
 
-test('early start: a terminal session with an agent variable, and one through sshd\'s ForceCommand, start early', { skip }, async (t) => {
+test("early start: a terminal session with an agent variable, and one through sshd's ForceCommand, start early", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'es-node');
   mustApply(inst!);
   // (An agent variable that names no socket of sshd's is left out, as on the
@@ -90,7 +136,7 @@ test('early start: a terminal session with an agent variable, and one through ss
   ] as const) {
     const term = onTerminal(t, user, args, env);
     await term.expect(/(agent|forced)\r\n/);
-    assert.equal((await waitFor('the session\'s Node process', () => nodeOf(user))).script, script, what);
+    assert.equal((await waitFor("the session's Node process", () => nodeOf(user))).script, script, what);
     await term.type('\r');
     assert.equal((await term.exited).exitCode, 0, what);
   }
@@ -101,7 +147,9 @@ test('early start: a terminal session with an agent variable, and one through ss
   await login.exited;
 });
 
-test('early start: a helper that refuses at once is still heard, message and exit status, even with SIGCHLD ignored by the caller', { skip }, async (t) => {
+test('early start: a helper that refuses at once is still heard, message and exit status, even with SIGCHLD ignored by the caller', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'es-refused');
   mustApply(inst!);
   chownSync(user.home, 0, 0); // the helper refuses a home that is not the user's, before any container exists

@@ -25,7 +25,13 @@ function layout(tag: string): { root: string; prefix: string; group: string; cgr
   const prefix = `${root}/prefix`;
   const group = `cellsh-t-g${id}`;
   const cgroup = `cellsh_test_${id}`;
-  return { root, prefix, group, cgroup, args: ['--skip-packages', '--prefix', prefix, '--root', root, '--group', group, '--cgroup-name', cgroup] };
+  return {
+    root,
+    prefix,
+    group,
+    cgroup,
+    args: ['--skip-packages', '--prefix', prefix, '--root', root, '--group', group, '--cgroup-name', cgroup],
+  };
 }
 
 function installSh(args: string[]): ReturnType<typeof run> {
@@ -34,7 +40,9 @@ function installSh(args: string[]): ReturnType<typeof run> {
 
 const shells = (): string => readFileSync('/etc/shells', 'utf8');
 
-test('install.sh sets owners and modes, registers the shell, compiles the policy; again changes nothing; --uninstall removes exactly it', { skip }, (t) => {
+test('install.sh sets owners and modes, registers the shell, compiles the policy; again changes nothing; --uninstall removes exactly it', {
+  skip,
+}, (t) => {
   const l = layout('i');
   t.after(() => {
     installSh([...l.args, '--uninstall']);
@@ -46,18 +54,30 @@ test('install.sh sets owners and modes, registers the shell, compiles the policy
   const helper = statSync(`${l.prefix}/lib/cellsh/cellsh-helper`);
   assert.deepEqual([helper.uid, helper.mode & 0o7777], [0, 0o4750]);
   assert.equal(helper.gid, Number(must('getent', ['group', l.group]).out.split(':')[2]));
-  for (const [path, mode] of [[`${l.prefix}/bin/cellsh`, 0o755], [`${l.prefix}/sbin/cellsh-admin`, 0o755],
-    [`${l.root}/var/lib/cellsh/policy.compiled`, 0o644], [`${l.root}/etc/cellsh/policy.yaml`, 0o644],
-    [`${l.root}/run/cellsh`, 0o700], [`${l.root}/var/log/cellsh`, 0o750]] as const) {
+  for (const [path, mode] of [
+    [`${l.prefix}/bin/cellsh`, 0o755],
+    [`${l.prefix}/sbin/cellsh-admin`, 0o755],
+    [`${l.root}/var/lib/cellsh/policy.compiled`, 0o644],
+    [`${l.root}/etc/cellsh/policy.yaml`, 0o644],
+    [`${l.root}/run/cellsh`, 0o700],
+    [`${l.root}/var/log/cellsh`, 0o750],
+  ] as const) {
     const st = statSync(path);
     assert.deepEqual([st.uid, st.mode & 0o7777], [0, mode], path);
   }
   assert.ok(shells().split('\n').includes(`${l.prefix}/bin/cellsh`), '/etc/shells lists the launcher');
-  assert.equal(readFileSync(`${l.root}/etc/cellsh/policy.yaml`, 'utf8'), readFileSync(join(packageRoot(), 'config/policy.yaml'), 'utf8'));
+  assert.equal(
+    readFileSync(`${l.root}/etc/cellsh/policy.yaml`, 'utf8'),
+    readFileSync(join(packageRoot(), 'config/policy.yaml'), 'utf8'),
+  );
   assert.ok(readFileSync(`${l.root}/var/lib/cellsh/policy.compiled`, 'utf8').startsWith(`${POLICY_MAGIC}\n`));
   const dropIn = readFileSync(`${l.root}/etc/ssh/sshd_config.d/cellsh.conf`, 'utf8');
-  assert.match(dropIn, new RegExp(`^Match Group ${l.group}\n    ForceCommand ${l.prefix}/bin/cellsh\n`, 'm'), 'the sshd drop-in for this group');
-  assert.match(dropIn, /^    AllowTcpForwarding no$/m);
+  assert.match(
+    dropIn,
+    new RegExp(`^Match Group ${l.group}\n    ForceCommand ${l.prefix}/bin/cellsh\n`, 'm'),
+    'the sshd drop-in for this group',
+  );
+  assert.match(dropIn, /^ {4}AllowTcpForwarding no$/m);
 
   // The admin edits the policy; a second install keeps it and changes nothing else.
   const adminPolicy = '# mine\ndefaults:\n  limits: {pids: 100}\n';
@@ -68,19 +88,27 @@ test('install.sh sets owners and modes, registers the shell, compiles the policy
   assert.match(second.out, /keeping the existing/);
   assert.equal(readFileSync(`${l.root}/etc/cellsh/policy.yaml`, 'utf8'), adminPolicy);
   assert.equal(readFileSync(`${l.prefix}/lib/cellsh/install-manifest`, 'utf8'), manifest);
-  assert.equal(shells().split('\n').filter((s) => s === `${l.prefix}/bin/cellsh`).length, 1);
+  assert.equal(
+    shells()
+      .split('\n')
+      .filter((s) => s === `${l.prefix}/bin/cellsh`).length,
+    1,
+  );
 
   const gone = installSh([...l.args, '--uninstall']);
   assert.equal(gone.status, 0, gone.err);
   assert.match(gone.out, /keeping .*policy\.yaml: it was changed after install/);
   assert.equal(shells(), shellsBefore);
   assert.equal(run('getent', ['group', l.group]).status, 2, 'the group is gone');
-  assert.deepEqual(must('find', [l.root]).out.trim().split('\n'),
-    [l.root, `${l.root}/etc`, `${l.root}/etc/cellsh`, `${l.root}/etc/cellsh/policy.yaml`], 'only the admin\'s own file is left');
+  assert.deepEqual(
+    must('find', [l.root]).out.trim().split('\n'),
+    [l.root, `${l.root}/etc`, `${l.root}/etc/cellsh`, `${l.root}/etc/cellsh/policy.yaml`],
+    "only the admin's own file is left",
+  );
   assert.ok(!existsSync(`/sys/fs/cgroup/memory/${l.cgroup}`));
 });
 
-test('install.sh --demo ends in a prompt inside the demo user\'s container', { skip }, async (t) => {
+test("install.sh --demo ends in a prompt inside the demo user's container", { skip }, async (t) => {
   const l = layout('d');
   const demo = `cellsh-t-demo${process.pid % 100000}`;
   t.after(() => {
@@ -88,7 +116,9 @@ test('install.sh --demo ends in a prompt inside the demo user\'s container', { s
     removeUser({ ...inst!, helper: `${l.prefix}/lib/cellsh/cellsh-helper` }, demo);
     rmSync(l.root, { recursive: true, force: true });
   });
-  const term = Terminal.spawn(join(packageRoot(), 'install.sh'), [...l.args, '--demo', '--demo-user', demo], { cols: 120 });
+  const term = Terminal.spawn(join(packageRoot(), 'install.sh'), [...l.args, '--demo', '--demo-user', demo], {
+    cols: 120,
+  });
   t.after(() => term.kill());
   await term.expect(`entering ${demo}'s container`, INSTALL_TIMEOUT_MS);
   await term.expect(new RegExp(`${demo}@[^:]*:[^$]*\\$ `)); // colours from .bashrc sit between the parts

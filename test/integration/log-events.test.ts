@@ -18,9 +18,16 @@ test('each login writes login, container-start or container-join, and exit lines
   await cellshCommand(inst!, user, 'exit 3');
   await cellshCommand(inst!, user, 'sleep 0.2');
   const mine = logRecords(inst!).filter((r) => r['user'] === user.name);
-  assert.deepEqual(mine.map((r) => r['event']), ['login', 'container-start', 'exit', 'login', 'container-join', 'exit']);
+  assert.deepEqual(
+    mine.map((r) => r['event']),
+    ['login', 'container-start', 'exit', 'login', 'container-join', 'exit'],
+  );
   for (const r of mine) {
-    assert.deepEqual([typeof r['level'], typeof r['time'], typeof r['pid'], typeof r['hostname'], r['msg']], ['number', 'number', 'number', 'string', r['event']], 'pino\'s fields');
+    assert.deepEqual(
+      [typeof r['level'], typeof r['time'], typeof r['pid'], typeof r['hostname'], r['msg']],
+      ['number', 'number', 'number', 'string', r['event']],
+      "pino's fields",
+    );
     assert.equal(r['uid'], user.uid);
     assert.match(String(r['session']), /^[0-9a-f]{12}$/);
   }
@@ -54,7 +61,10 @@ test('the log belongs to root: the user can neither rewrite nor read it', { skip
   const st = statSync(inst!.logFile);
   assert.deepEqual([st.uid, st.mode & 0o777], [0, 0o600]);
   const before = statSync(inst!.logFile).size;
-  const w = await asUser(user, '/bin/sh', ['-c', `echo forged >> ${inst!.logFile}; : > ${inst!.logFile}; cat ${inst!.logFile}`]);
+  const w = await asUser(user, '/bin/sh', [
+    '-c',
+    `echo forged >> ${inst!.logFile}; : > ${inst!.logFile}; cat ${inst!.logFile}`,
+  ]);
   assert.match(w.err, /Permission denied/);
   assert.ok(statSync(inst!.logFile).size >= before);
 });
@@ -66,13 +76,21 @@ test('refusals are logged, and the person sees one or two plain lines', { skip }
   // Through cellsh: the login shell names the user and the admin's command.
   const r = await cellshCommand(inst!, late, 'true');
   assert.equal(r.status, 77);
-  assert.equal(r.err, `cellsh: ${late.name} is not enrolled in cellsh, so there is no container to log in to\n` +
-    `cellsh: ask your administrator to run "cellsh-admin enroll ${late.name}"\n`);
+  assert.equal(
+    r.err,
+    `cellsh: ${late.name} is not enrolled in cellsh, so there is no container to log in to\n` +
+      `cellsh: ask your administrator to run "cellsh-admin enroll ${late.name}"\n`,
+  );
   // The helper itself (run directly) refuses too, and logs it.
   const h = await asUser(late, inst!.helper, ['run', 'true']);
   assert.equal(h.status, 77);
-  assert.match(h.err, /^cellsh: uid \d+ is not enrolled in cellsh; ask your administrator to run "cellsh-admin enroll"\n$/);
-  const denied = logRecords(inst!).filter((x) => x['uid'] === late.uid && x['event'] === 'denied').at(-1);
+  assert.match(
+    h.err,
+    /^cellsh: uid \d+ is not enrolled in cellsh; ask your administrator to run "cellsh-admin enroll"\n$/,
+  );
+  const denied = logRecords(inst!)
+    .filter((x) => x['uid'] === late.uid && x['event'] === 'denied')
+    .at(-1);
   assert.match(String(denied?.['reason']), /not enrolled/);
   const usage = await asUser(user, inst!.launcher, ['-x']);
   assert.equal(usage.status, 64);

@@ -16,7 +16,8 @@ import { cellshCommand } from '../helpers/session.js';
 const inst = testInstall();
 const skip = skipReason(inst);
 
-const pidsMax = (uid: number): string => readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${uid}/pids.max`, 'utf8').trim();
+const pidsMax = (uid: number): string =>
+  readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${uid}/pids.max`, 'utf8').trim();
 
 /** The user's row of `cellsh-admin ps --json`. */
 function psRow(user: TestUser): Record<string, unknown> {
@@ -53,7 +54,9 @@ function policyFor(user: TestUser, settings: string, defaults = ''): string {
   return `${defaults ? `defaults:\n${defaults}` : ''}users:\n  ${user.name}:\n${settings}`;
 }
 
-test('policy: stricter and looser limits reach a running container live, in its cgroup, without a restart', { skip }, async (t) => {
+test('policy: stricter and looser limits reach a running container live, in its cgroup, without a restart', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'pc-live');
   mustApply(inst!, policyFor(user, '    limits: {pids: 100}\n'));
   await busy(user);
@@ -79,7 +82,9 @@ test('policy: stricter and looser limits reach a running container live, in its 
   assert.equal((await session).status, 0);
 });
 
-test('policy: a hostname change waits while the container is busy (restart: idle), is announced, and applies once it is idle', { skip }, async (t) => {
+test('policy: a hostname change waits while the container is busy (restart: idle), is announced, and applies once it is idle', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'pc-idle');
   mustApply(inst!, policyFor(user, '    hostname: old-{user}\n'));
   const sleeper = await busy(user);
@@ -87,7 +92,10 @@ test('policy: a hostname change waits while the container is busy (restart: idle
   mustApply(inst!, policyFor(user, '    hostname: new-{user}\n'));
   const pending = await pipedLogin(user, 'hostname\n');
   assert.equal(pending.out, `old-${user.name}\n`, 'the session joins the container as it is');
-  assert.match(pending.err, /your container's settings changed \(hostname\); they apply when it restarts, at your first login once nothing of yours runs in it/);
+  assert.match(
+    pending.err,
+    /your container's settings changed \(hostname\); they apply when it restarts, at your first login once nothing of yours runs in it/,
+  );
   assert.equal((await cellshCommand(inst!, user, 'hostname')).err, '', 'commands stay quiet');
   assert.equal(containerRecord(inst!, user)!['pending'], 'hostname');
   assert.deepEqual([psRow(user)['policy'], psRow(user)['pending']], ['pending', 'hostname']);
@@ -96,10 +104,16 @@ test('policy: a hostname change waits while the container is busy (restart: idle
   assert.equal(fresh.out, `new-${user.name}\n`);
   assert.match(fresh.err, /your container was restarted to apply changed settings \(hostname\)/);
   assert.notEqual(containerRecord(inst!, user)!['id'], first['id']);
-  assert.ok(logRecords(inst!).some((r) => r['msg'] === 'container-restart' && r['uid'] === user.uid && r['reason'] === 'hostname'));
+  assert.ok(
+    logRecords(inst!).some(
+      (r) => r['msg'] === 'container-restart' && r['uid'] === user.uid && r['reason'] === 'hostname',
+    ),
+  );
 });
 
-test('policy: restart: login restarts at the next login, ending what ran; restart: manual only tells', { skip }, async (t) => {
+test('policy: restart: login restarts at the next login, ending what ran; restart: manual only tells', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'pc-modes');
   mustApply(inst!, policyFor(user, '    restart: login\n    network: none\n'));
   await busy(user);
@@ -118,14 +132,19 @@ test('policy: restart: login restarts at the next login, ending what ran; restar
   mustApply(inst!, policyFor(user, '    restart: manual\n    network: host\n    hostname: two\n'));
   const told = await pipedLogin(user, 'hostname\n');
   assert.equal(told.out, 'one\n');
-  assert.match(told.err, /settings changed \(hostname\); they apply when it restarts: run "kill 1" .* \("cellsh-admin restart /);
+  assert.match(
+    told.err,
+    /settings changed \(hostname\); they apply when it restarts: run "kill 1" .* \("cellsh-admin restart /,
+  );
   assert.equal(containerRecord(inst!, user)!['id'], second['id'], 'manual: even an idle container is kept');
   const restarted = run(inst!.admin, ['restart', user.name]);
   assert.equal(restarted.status, 0, restarted.err);
   assert.equal((await cellshCommand(inst!, user, 'hostname')).out, 'two\n');
 });
 
-test('policy: a change that takes access away (host network gone) restarts at the next login even with restart: manual', { skip }, async (t) => {
+test('policy: a change that takes access away (host network gone) restarts at the next login even with restart: manual', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'pc-access');
   mustApply(inst!, policyFor(user, '    restart: manual\n    network: host\n'));
   await busy(user);
@@ -146,20 +165,35 @@ test('policy: an idle restart waits for a login that is on its way into the cont
   mustApply(inst!, policyFor(user, '    hostname: new\n'));
   // Stand in for a login between taking its entry and moving in: the shared join lock.
   const holder = holdLock(t, `${inst!.stateDir}/${user.uid}.join`, '-s');
-  await waitFor('the join lock to be held', () => run('flock', ['-n', '-x', `${inst!.stateDir}/${user.uid}.join`, 'true']).status !== 0);
-  assert.equal((await cellshCommand(inst!, user, 'hostname')).out, 'old\n', 'joined, not restarted under the other login');
+  await waitFor(
+    'the join lock to be held',
+    () => run('flock', ['-n', '-x', `${inst!.stateDir}/${user.uid}.join`, 'true']).status !== 0,
+  );
+  assert.equal(
+    (await cellshCommand(inst!, user, 'hostname')).out,
+    'old\n',
+    'joined, not restarted under the other login',
+  );
   assert.equal(containerRecord(inst!, user)!['id'], first['id']);
   holder.release();
-  await waitFor('the join lock to be free', () => run('flock', ['-n', '-x', `${inst!.stateDir}/${user.uid}.join`, 'true']).status === 0);
+  await waitFor(
+    'the join lock to be free',
+    () => run('flock', ['-n', '-x', `${inst!.stateDir}/${user.uid}.join`, 'true']).status === 0,
+  );
   assert.equal((await cellshCommand(inst!, user, 'hostname')).out, 'new\n');
 });
 
-test('policy: a login that waited for the lock applies the policy applied meanwhile, not the one it started with', { skip }, async (t) => {
+test('policy: a login that waited for the lock applies the policy applied meanwhile, not the one it started with', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'pc-waited');
   mustApply(inst!, policyFor(user, '    limits: {pids: 100}\n'));
   await busy(user);
   const holder = holdLock(t, `${inst!.stateDir}/${user.uid}.lock`, '-x');
-  await waitFor('the state lock to be held', () => run('flock', ['-n', '-x', `${inst!.stateDir}/${user.uid}.lock`, 'true']).status !== 0);
+  await waitFor(
+    'the state lock to be held',
+    () => run('flock', ['-n', '-x', `${inst!.stateDir}/${user.uid}.lock`, 'true']).status !== 0,
+  );
   const waiting = cellshCommand(inst!, user, 'echo in');
   await new Promise((res) => setTimeout(res, 1500)); // the login has read the policy and waits for the lock
   mustApply(inst!, policyFor(user, '    limits: {pids: 20}\n'));
@@ -168,11 +202,19 @@ test('policy: a login that waited for the lock applies the policy applied meanwh
   assert.equal(pidsMax(user.uid), '20');
 });
 
-test('policy: env reaches every session, and wins over the login\'s own locale variables', { skip }, async (t) => {
+test("policy: env reaches every session, and wins over the login's own locale variables", { skip }, async (t) => {
   const user = createUser(t, inst!, 'pc-env');
-  mustApply(inst!, policyFor(user, '    env: {LC_ALL: C.UTF-8, PATH: "/opt/none:/usr/bin:/bin", http_proxy: "http://proxy:3128"}\n'));
+  mustApply(
+    inst!,
+    policyFor(user, '    env: {LC_ALL: C.UTF-8, PATH: "/opt/none:/usr/bin:/bin", http_proxy: "http://proxy:3128"}\n'),
+  );
   const r = await cellshCommand(inst!, user, 'echo "$LC_ALL $LC_TIME $PATH $http_proxy"', {
-    env: { PATH: '/usr/bin:/bin', LC_ALL: 'en_US.UTF-8', LC_TIME: 'de_DE.UTF-8', SSH_CONNECTION: '10.0.0.1 22 10.0.0.2 22' },
+    env: {
+      PATH: '/usr/bin:/bin',
+      LC_ALL: 'en_US.UTF-8',
+      LC_TIME: 'de_DE.UTF-8',
+      SSH_CONNECTION: '10.0.0.1 22 10.0.0.2 22',
+    },
   });
   assert.equal(r.out, 'C.UTF-8 de_DE.UTF-8 /opt/none:/usr/bin:/bin http://proxy:3128\n', r.err);
 });
@@ -186,9 +228,17 @@ function userFile(user: TestUser, text: string): void {
   chownSync(join(dir, 'cellsh.yaml'), user.uid, user.gid);
 }
 
-test('user settings: what the admin allows applies (hostname, env, a lower pids limit); the rest is refused with the admin\'s values', { skip }, async (t) => {
+test("user settings: what the admin allows applies (hostname, env, a lower pids limit); the rest is refused with the admin's values", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'pc-own');
-  mustApply(inst!, policyFor(user, '    limits: {pids: 100}\n    env: {http_proxy: "http://proxy:3128"}\n    user_may_set: [hostname, env, limits.pids]\n'));
+  mustApply(
+    inst!,
+    policyFor(
+      user,
+      '    limits: {pids: 100}\n    env: {http_proxy: "http://proxy:3128"}\n    user_may_set: [hostname, env, limits.pids]\n',
+    ),
+  );
   userFile(user, 'hostname: mine-{uid}\nenv: {EDITOR: vim}\nlimits:\n  pids: 40\n');
   const mine = await cellshCommand(inst!, user, 'hostname; echo "$EDITOR $http_proxy"');
   assert.equal(mine.out, `mine-${user.uid}\nvim http://proxy:3128\n`, mine.err);
@@ -199,10 +249,16 @@ test('user settings: what the admin allows applies (hostname, env, a lower pids 
   const refused = await cellshCommand(inst!, user, 'echo "[$EDITOR]"');
   assert.equal(refused.status, 0, 'a bad file never fails the login');
   assert.equal(refused.out, '[]\n');
-  assert.match(refused.err, /cellsh: ~\/\.config\/cellsh\.yaml:2:9: limits\.pids: at most 100, your administrator's limit/);
-  assert.match(refused.err, /~\/\.config\/cellsh\.yaml:3:8: shell: your administrator does not let you set this \(you may set: hostname, env, limits\.pids\)/);
+  assert.match(
+    refused.err,
+    /cellsh: ~\/\.config\/cellsh\.yaml:2:9: limits\.pids: at most 100, your administrator's limit/,
+  );
+  assert.match(
+    refused.err,
+    /~\/\.config\/cellsh\.yaml:3:8: shell: your administrator does not let you set this \(you may set: hostname, env, limits\.pids\)/,
+  );
   assert.match(refused.err, /ignoring ~\/\.config\/cellsh\.yaml: your administrator's settings apply/);
-  assert.equal(pidsMax(user.uid), '100', 'back to the admin\'s limit, live');
+  assert.equal(pidsMax(user.uid), '100', "back to the admin's limit, live");
 
   userFile(user, 'hostname: [not, yaml\n');
   const broken = await cellshCommand(inst!, user, 'echo ok');
@@ -210,13 +266,15 @@ test('user settings: what the admin allows applies (hostname, env, a lower pids 
   assert.match(broken.err, /cellsh: ~\/\.config\/cellsh\.yaml:\d+:\d+: invalid YAML/);
 });
 
-test('user settings: the helper itself refuses a --set the policy does not allow, or above the admin\'s value', { skip }, async (t) => {
+test("user settings: the helper itself refuses a --set the policy does not allow, or above the admin's value", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'pc-set');
   mustApply(inst!, policyFor(user, '    limits: {pids: 100}\n    user_may_set: [limits.pids]\n'));
   const above = await asUser(user, inst!.helper, ['run', '--set', 'pids=500', 'true']);
   assert.equal(above.status, 64);
   assert.match(above.err, /the value given for pids is not one you may set/);
-  assert.doesNotMatch(above.err, /500/, 'the caller\'s value is not echoed');
+  assert.doesNotMatch(above.err, /500/, "the caller's value is not echoed");
   const other = await asUser(user, inst!.helper, ['run', '--set', 'network=host', 'true']);
   assert.equal(other.status, 64);
   assert.match(other.err, /the policy does not let you set "network"/);

@@ -4,7 +4,17 @@
 // and writable by root alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { applyPolicy, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { asUser, containerRecord, createUser, su } from '../helpers/users.js';
@@ -17,37 +27,58 @@ const skip = skipReason(inst);
 test('a user with no entry gets the defaults; an entry overrides them key by key', { skip }, async (t) => {
   const plain = createUser(t, inst!, 'p8-plain');
   const special = createUser(t, inst!, 'p8-special');
-  mustApply(inst!, [
-    'defaults:',
-    '  hostname: "{user}-d"',
-    '  limits: {pids: 77, memory: 300M}',
-    'users:',
-    `  ${special.name}:`,
-    '    hostname: special-box',
-    '    limits: {pids: 99}',
-  ].join('\n'));
+  mustApply(
+    inst!,
+    [
+      'defaults:',
+      '  hostname: "{user}-d"',
+      '  limits: {pids: 77, memory: 300M}',
+      'users:',
+      `  ${special.name}:`,
+      '    hostname: special-box',
+      '    limits: {pids: 99}',
+    ].join('\n'),
+  );
   assert.equal((await cellshCommand(inst!, plain, 'hostname')).out, `${plain.name}-d\n`);
   assert.equal((await cellshCommand(inst!, special, 'hostname')).out, 'special-box\n');
-  const pids = (u: typeof plain): string => readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${u.uid}/pids.max`, 'utf8').trim();
-  const mem = (u: typeof plain): string => readFileSync(`/sys/fs/cgroup/memory/${inst!.cgroupName}/u${u.uid}/memory.limit_in_bytes`, 'utf8').trim();
+  const pids = (u: typeof plain): string =>
+    readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${u.uid}/pids.max`, 'utf8').trim();
+  const mem = (u: typeof plain): string =>
+    readFileSync(`/sys/fs/cgroup/memory/${inst!.cgroupName}/u${u.uid}/memory.limit_in_bytes`, 'utf8').trim();
   assert.deepEqual([pids(plain), pids(special)], ['77', '99']);
-  assert.deepEqual([mem(plain), mem(special)], [String(300 * 2 ** 20), String(300 * 2 ** 20)], 'memory comes from defaults for both');
+  assert.deepEqual(
+    [mem(plain), mem(special)],
+    [String(300 * 2 ** 20), String(300 * 2 ** 20)],
+    'memory comes from defaults for both',
+  );
 });
 
-test('an invalid edit is refused with file:line:col and the last applied policy stays in force', { skip }, async (t) => {
+test('an invalid edit is refused with file:line:col and the last applied policy stays in force', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'p8-bad');
   mustApply(inst!, 'defaults:\n  hostname: before\n');
   const compiled = readFileSync(inst!.compiledPolicy);
   const r = applyPolicy(inst!, 'defaults:\n  hostname: after\n  limits:\n    memory: lots\n  netwrok: host\n');
   assert.equal(r.status, 78);
-  assert.match(r.err, new RegExp(`${inst!.policyFile}:4:13: defaults.limits.memory: expected a size like "512M", got "lots"`));
-  assert.match(r.err, new RegExp(`${inst!.policyFile}:5:3: defaults.netwrok: unknown key "netwrok"; did you mean "network"\\?`));
+  assert.match(
+    r.err,
+    new RegExp(`${inst!.policyFile}:4:13: defaults.limits.memory: expected a size like "512M", got "lots"`),
+  );
+  assert.match(
+    r.err,
+    new RegExp(`${inst!.policyFile}:5:3: defaults.netwrok: unknown key "netwrok"; did you mean "network"\\?`),
+  );
   assert.ok(readFileSync(inst!.compiledPolicy).equals(compiled), 'the compiled policy is untouched');
   assert.equal((await cellshCommand(inst!, user, 'hostname')).out, 'before\n', 'logins keep the last good policy');
 });
 
 /** Make a change, check a login is refused with exit 78 and no container, undo it. */
-async function refusedWhile(user: Parameters<typeof cellshCommand>[1], change: () => void, undo: () => void): Promise<string> {
+async function refusedWhile(
+  user: Parameters<typeof cellshCommand>[1],
+  change: () => void,
+  undo: () => void,
+): Promise<string> {
   change();
   try {
     const r = await cellshCommand(inst!, user, 'echo should-not-run');
@@ -60,7 +91,9 @@ async function refusedWhile(user: Parameters<typeof cellshCommand>[1], change: (
   }
 }
 
-test('the helper trusts the compiled policy only if it and its folders are root\'s and closed to others', { skip }, async (t) => {
+test("the helper trusts the compiled policy only if it and its folders are root's and closed to others", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'p8-trust');
   mustApply(inst!);
   const file = inst!.compiledPolicy;
@@ -68,30 +101,65 @@ test('the helper trusts the compiled policy only if it and its folders are root\
   const mode = (p: string): number => statSync(p).mode & 0o7777;
   const fileMode = mode(file);
   const dirMode = mode(dir);
-  let err = await refusedWhile(user, () => chownSync(file, user.uid, user.gid), () => chownSync(file, 0, 0));
+  let err = await refusedWhile(
+    user,
+    () => chownSync(file, user.uid, user.gid),
+    () => chownSync(file, 0, 0),
+  );
   assert.match(err, /must belong to root/);
-  err = await refusedWhile(user, () => chmodSync(file, 0o666), () => chmodSync(file, fileMode));
+  err = await refusedWhile(
+    user,
+    () => chmodSync(file, 0o666),
+    () => chmodSync(file, fileMode),
+  );
   assert.match(err, /writable by root only/);
-  err = await refusedWhile(user, () => chmodSync(file, 0o664), () => chmodSync(file, fileMode));
+  err = await refusedWhile(
+    user,
+    () => chmodSync(file, 0o664),
+    () => chmodSync(file, fileMode),
+  );
   assert.match(err, /writable by root only/);
-  err = await refusedWhile(user, () => chmodSync(dir, 0o777), () => chmodSync(dir, dirMode));
+  err = await refusedWhile(
+    user,
+    () => chmodSync(dir, 0o777),
+    () => chmodSync(dir, dirMode),
+  );
   assert.match(err, new RegExp(`refusing to trust "${dir}"`));
-  err = await refusedWhile(user, () => chownSync(dir, user.uid, user.gid), () => chownSync(dir, 0, 0));
+  err = await refusedWhile(
+    user,
+    () => chownSync(dir, user.uid, user.gid),
+    () => chownSync(dir, 0, 0),
+  );
   assert.match(err, /must belong to root/);
   const copy = `${file}.real`;
-  err = await refusedWhile(user, () => { renameSync(file, copy); symlinkSync(copy, file); },
-    () => { rmSync(file); renameSync(copy, file); });
+  err = await refusedWhile(
+    user,
+    () => {
+      renameSync(file, copy);
+      symlinkSync(copy, file);
+    },
+    () => {
+      rmSync(file);
+      renameSync(copy, file);
+    },
+  );
   assert.match(err, /can't open/);
   // An edit by hand (even by root) that did not go through cellsh-admin apply.
-  err = await refusedWhile(user, () => {
-    copyFileSync(file, copy);
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/^pids \d+$/m, 'pids 9999999'));
-  }, () => renameSync(copy, file));
+  err = await refusedWhile(
+    user,
+    () => {
+      copyFileSync(file, copy);
+      writeFileSync(file, readFileSync(file, 'utf8').replace(/^pids \d+$/m, 'pids 9999999'));
+    },
+    () => renameSync(copy, file),
+  );
   assert.match(err, /changed after cellsh-admin wrote it/);
   assert.equal((await cellshCommand(inst!, user, 'echo fine')).out, 'fine\n', 'restored, logins work again');
 });
 
-test('cellsh-admin enroll and unenroll set and restore the login shell and group; stop ends a container', { skip }, async (t) => {
+test('cellsh-admin enroll and unenroll set and restore the login shell and group; stop ends a container', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'p8-enroll', { enrolled: false });
   mustApply(inst!);
   const shellOf = (): string => run('getent', ['passwd', user.name]).out.trim().split(':')[6]!;
@@ -106,7 +174,9 @@ test('cellsh-admin enroll and unenroll set and restore the login shell and group
   const stop = run(inst!.admin, ['stop', user.name]);
   assert.equal(stop.status, 0, stop.err);
   assert.equal(containerRecord(inst!, user), undefined);
-  await waitFor('its init to be gone (a zombie until the host reaps it counts as gone)', () => processGone(rec['init_pid']!));
+  await waitFor('its init to be gone (a zombie until the host reaps it counts as gone)', () =>
+    processGone(rec['init_pid']!),
+  );
   assert.equal((await su(user, 'true')).status, 0);
   const un = run(inst!.admin, ['unenroll', user.name]);
   assert.equal(un.status, 0, un.err);
@@ -117,7 +187,9 @@ test('cellsh-admin enroll and unenroll set and restore the login shell and group
   assert.equal(run(inst!.admin, ['enroll', 'cellsh-t-nosuchuser']).status, 64);
 });
 
-test('a stricter policy never leaves a running container less limited: the join applies it live', { skip }, async (t) => {
+test('a stricter policy never leaves a running container less limited: the join applies it live', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'p8-stricter');
   const limit = (n: number): string => `users:\n  ${user.name}:\n    limits: {pids: ${n}}\n`;
   mustApply(inst!, limit(100));

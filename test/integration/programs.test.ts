@@ -41,8 +41,14 @@ async function loginNode(uid: number, script: string): Promise<string> {
       try {
         const status = readFileSync(`/proc/${pid}/status`, 'utf8');
         const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status) && cmd.some((a) => a.endsWith(`/dist/src/cli/${script}`))) return pid;
-      } catch { /* gone */ }
+        if (
+          new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status) &&
+          cmd.some((a) => a.endsWith(`/dist/src/cli/${script}`))
+        )
+          return pid;
+      } catch {
+        /* gone */
+      }
     }
     return undefined;
   });
@@ -54,9 +60,16 @@ async function loginNode(uid: number, script: string): Promise<string> {
 // parses: eval and new Function switched off).
 for (const route of [
   { name: 'early start', script: 'attached.js', policy: undefined, flags: ['--no-warnings'] },
-  { name: 'login shell', script: 'login.js', policy: 'user_may_set: [hostname]', flags: ['--disallow-code-generation-from-strings', '--no-warnings'] },
+  {
+    name: 'login shell',
+    script: 'login.js',
+    policy: 'user_may_set: [hostname]',
+    flags: ['--disallow-code-generation-from-strings', '--no-warnings'],
+  },
 ]) {
-  test(`Node (${route.name}) runs as the user, with fixed flags and script, HOME at a root folder, cwd /`, { skip }, async (t) => {
+  test(`Node (${route.name}) runs as the user, with fixed flags and script, HOME at a root folder, cwd /`, {
+    skip,
+  }, async (t) => {
     const user = createUser(t, inst!, route.script === 'login.js' ? 'p2-node' : 'p2-early');
     mustApply(inst!, route.policy ? `users:\n  ${user.name}:\n    ${route.policy}\n` : undefined);
     const term = await interactiveLogin(user);
@@ -70,7 +83,11 @@ for (const route of [
     assert.ok(!env.some((e) => /^(LD_|NODE_)/.test(e)), env.join(' '));
     assert.equal(run('readlink', [`/proc/${nodePid}/cwd`]).out.trim(), '/');
     const status = readFileSync(`/proc/${nodePid}/status`, 'utf8');
-    assert.match(status, new RegExp(`^Uid:\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}$`, 'm'), 'Node never runs as root');
+    assert.match(
+      status,
+      new RegExp(`^Uid:\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}$`, 'm'),
+      'Node never runs as root',
+    );
     await term.type('exit\r');
     await term.exited;
   });

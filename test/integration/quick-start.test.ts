@@ -16,28 +16,41 @@ const QUICKSTART_TIMEOUT_MS = 20 * 60_000;
 function skipReason(): string | false {
   if (process.getuid?.() !== 0) return 'needs root';
   for (const tool of ['debootstrap', 'systemd-nspawn', 'cpio']) {
-    if (run('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed (test/run.sh installs it)`;
+    if (run('sh', ['-c', `command -v ${tool}`]).status !== 0)
+      return `${tool} is not installed (test/run.sh installs it)`;
   }
   if (!existsSync(join(packageRoot(), '.git'))) return 'not a git checkout (the harness copies the tracked files)';
   return false;
 }
 
-test('quick start: on a fresh Debian 12, sudo ./install.sh --demo ends at a prompt in the demo user\'s container', { skip: skipReason(), timeout: QUICKSTART_TIMEOUT_MS }, async (t) => {
+test("quick start: on a fresh Debian 12, sudo ./install.sh --demo ends at a prompt in the demo user's container", {
+  skip: skipReason(),
+  timeout: QUICKSTART_TIMEOUT_MS,
+}, async (t) => {
   const term = Terminal.spawn(HARNESS, ['./install.sh --demo'], {
-    cols: 120, rows: 40, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color', LANG: 'C.UTF-8' },
+    cols: 120,
+    rows: 40,
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color', LANG: 'C.UTF-8' },
   });
   t.after(() => term.kill());
   const started = Date.now();
   try {
     await term.expect("You are now entering cellsh-demo's container", QUICKSTART_TIMEOUT_MS);
   } catch (err) {
-    if (/debootstrap failed/.test(term.output)) return t.skip('the Debian mirror is not reachable from here, so no fresh Debian can be built');
+    if (/debootstrap failed/.test(term.output))
+      return t.skip('the Debian mirror is not reachable from here, so no fresh Debian can be built');
     throw err;
   }
   await term.expect(/cellsh-demo@[^:]*:[^$]*\$ /, 60_000);
   t.diagnostic(`install and demo login took ${Math.round((Date.now() - started) / 1000)} s`);
-  await term.type('echo "pid1=$(cat /proc/1/comm) user=$(id -un) node=$(node --version) passwd=$(wc -l < /etc/passwd) lo=$( (exec 3<>/dev/tcp/127.0.0.1/9) 2>&1 | grep -o refused)"; exit\r');
+  await term.type(
+    'echo "pid1=$(cat /proc/1/comm) user=$(id -un) node=$(node --version) passwd=$(wc -l < /etc/passwd) lo=$( (exec 3<>/dev/tcp/127.0.0.1/9) 2>&1 | grep -o refused)"; exit\r',
+  );
   const m = await term.expect(/pid1=(\S+) user=(\S+) node=(v\d+)\S* passwd=(\d+) lo=(\S*)/);
-  assert.deepEqual(m.slice(1), ['cellsh-init', 'cellsh-demo', 'v18', '3', 'refused'], 'inside the container, on Debian\'s Node 18, loopback up');
+  assert.deepEqual(
+    m.slice(1),
+    ['cellsh-init', 'cellsh-demo', 'v18', '3', 'refused'],
+    "inside the container, on Debian's Node 18, loopback up",
+  );
   assert.equal((await term.exited).exitCode, 0);
 });

@@ -19,9 +19,31 @@ const inst = testInstall();
 const skip = skipReason(inst);
 
 /** Run file as the user with prlimit's limits applied first (e.g. "--nproc=3"). */
-function asUserWith(user: TestUser, limits: readonly string[], file: string, args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<Result> {
-  return runAsync('/usr/bin/prlimit', [...limits, '--', '/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid),
-    '--init-groups', '--', '/usr/bin/env', file, ...args], { env: { PATH: '/usr/bin:/bin' }, input: '', timeout: opts.timeoutMs ?? 60_000 });
+function asUserWith(
+  user: TestUser,
+  limits: readonly string[],
+  file: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number } = {},
+): Promise<Result> {
+  return runAsync(
+    '/usr/bin/prlimit',
+    [
+      ...limits,
+      '--',
+      '/usr/bin/setpriv',
+      '--reuid',
+      String(user.uid),
+      '--regid',
+      String(user.gid),
+      '--init-groups',
+      '--',
+      '/usr/bin/env',
+      file,
+      ...args,
+    ],
+    { env: { PATH: '/usr/bin:/bin' }, input: '', timeout: opts.timeoutMs ?? 60_000 },
+  );
 }
 
 /** Hold the user's per-uid lock (as a login in progress would), so their next
@@ -32,7 +54,9 @@ async function holdLock(t: TestContext, user: TestUser): Promise<() => void> {
   const release = (): void => {
     try {
       process.kill(-holder.pid!, 'SIGKILL');
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   };
   t.after(release);
   await waitFor('the lock to be held', () => run('flock', ['-n', file, 'true']).status !== 0);
@@ -56,10 +80,15 @@ fcntl.fcntl(w, fcntl.F_SETFL, 0)
 const helpers = (): number[] => pidsRunning(inst!.helper);
 
 for (const route of ['the Node login shell', 'the early start'] as const) {
-  test(`^C, ^\\ and ^Z typed while a login starts never reach the root helper (su - from a root shell, ${route})`, { skip }, async (t) => {
+  test(`^C, ^\\ and ^Z typed while a login starts never reach the root helper (su - from a root shell, ${route})`, {
+    skip,
+  }, async (t) => {
     const user = createUser(t, inst!, route === 'the early start' ? 'rp-keys-es' : 'rp-keys-node');
     // A user allowed settings of their own takes the Node login shell.
-    mustApply(inst!, route === 'the early start' ? 'defaults: {}\n' : `users:\n  ${user.name}:\n    user_may_set: [hostname]\n`);
+    mustApply(
+      inst!,
+      route === 'the early start' ? 'defaults: {}\n' : `users:\n  ${user.name}:\n    user_may_set: [hostname]\n`,
+    );
     assert.equal((await cellshCommand(inst!, user, 'true')).status, 0, 'the container runs');
     const release = await holdLock(t, user);
     const before = new Set(helpers());
@@ -69,16 +98,24 @@ for (const route of ['the Node login shell', 'the early start'] as const) {
     t.after(() => term.kill());
     await term.expect(/# $/);
     await term.type(`su - ${user.name}\r`);
-    const helper = await waitFor('the login\'s helper', () => helpers().find((p) => !before.has(p)));
+    const helper = await waitFor("the login's helper", () => helpers().find((p) => !before.has(p)));
     await waitFor('the helper to be root', () => uidsOf(helper)?.[0] === 0);
     // Once Node passes ^C and ^\ on (before, they would end the login itself, as in any shell's first moments).
-    await waitFor('the session\'s Node to handle SIGINT and SIGQUIT', () => {
-      const node = Number(run('pgrep', ['-u', String(user.uid), '-f', 'dist/src/cli/(attached|login)\\.js']).out.trim().split('\n')[0]);
+    await waitFor("the session's Node to handle SIGINT and SIGQUIT", () => {
+      const node = Number(
+        run('pgrep', ['-u', String(user.uid), '-f', 'dist/src/cli/(attached|login)\\.js'])
+          .out.trim()
+          .split('\n')[0],
+      );
       return node > 0 && (BigInt(`0x${statusField(node, 'SigCgt') ?? '0'}`) & 0x6n) === 0x6n;
     });
     const su = Number(run('pgrep', ['-P', String(term.pid), '-x', 'su']).out.trim());
     const foreground = Number(statOf(su)![5]); // the terminal's foreground process group
-    assert.notEqual(Number(statOf(helper)![2]), foreground, 'the helper is not in the terminal\'s foreground process group');
+    assert.notEqual(
+      Number(statOf(helper)![2]),
+      foreground,
+      "the helper is not in the terminal's foreground process group",
+    );
     for (const key of ['\x03', '\x1c', '\x1a']) {
       term.send(key);
       await new Promise((r) => setTimeout(r, 300));
@@ -94,7 +131,9 @@ for (const route of ['the Node login shell', 'the early start'] as const) {
   });
 }
 
-test('a caller who makes the helper their terminal\'s foreground can\'t stop or kill it with ^Z or ^C; the ^C reaches the program', { skip }, async (t) => {
+test("a caller who makes the helper their terminal's foreground can't stop or kill it with ^Z or ^C; the ^C reaches the program", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'rp-fgpty');
   mustApply(inst!);
   assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
@@ -139,8 +178,22 @@ sys.stdin.readline()  # the test releases the lock
 _, status = os.waitpid(pid, 0)
 print("status", os.waitstatus_to_exitcode(status), flush=True)
 `;
-  const proc = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
-    '/usr/bin/python3', '-c', script, inst!.helper], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+  const proc = spawn(
+    '/usr/bin/setpriv',
+    [
+      '--reuid',
+      String(user.uid),
+      '--regid',
+      String(user.gid),
+      '--init-groups',
+      '--',
+      '/usr/bin/python3',
+      '-c',
+      script,
+      inst!.helper,
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } },
+  );
   t.after(() => proc.kill('SIGKILL'));
   let out = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -152,22 +205,30 @@ print("status", os.waitstatus_to_exitcode(status), flush=True)
   t.after(() => {
     try {
       if (readFileSync(`/proc/${helperPid}/comm`, 'utf8') === 'cellsh-helper\n') process.kill(helperPid, 'SIGKILL');
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   });
   release();
   proc.stdin!.end('\n');
-  const closed = await Promise.race([new Promise((resolve) => proc.on('close', () => resolve(true))),
-    new Promise((resolve) => setTimeout(() => resolve(false), 15_000).unref())]);
+  const closed = await Promise.race([
+    new Promise((resolve) => proc.on('close', () => resolve(true))),
+    new Promise((resolve) => setTimeout(() => resolve(false), 15_000).unref()),
+  ]);
   const lines = out.trim().split('\n').slice(1);
   assert.match(lines[0] ?? '', /^\^Z [SR] 0$/, `^Z stopped the root helper (state T) or it was gone: ${out}`);
   assert.match(lines[1] ?? '', /^\^C [SR] 0$/, `^C ended the root helper or stopped it: ${out}`);
   assert.ok(closed, `the login did not end within 15 s of the lock's release: ${out}`);
   assert.equal(lines[2], 'status 130', 'the ^C, held during setup, ended the program once it ran');
-  const exit = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1);
+  const exit = logRecords(inst!)
+    .filter((l) => l['uid'] === user.uid && l['msg'] === 'exit')
+    .at(-1);
   assert.deepEqual([exit?.['status'], exit?.['signal']], [130, 2]);
 });
 
-test('a user who owns a cgroup (as a systemd user manager delegates one) can\'t kill or freeze the root helper through it', { skip }, async (t) => {
+test("a user who owns a cgroup (as a systemd user manager delegates one) can't kill or freeze the root helper through it", {
+  skip,
+}, async (t) => {
   const v2 = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((d) => existsSync(`${d}/cgroup.subtree_control`));
   if (!v2) return t.skip('no cgroup v2 hierarchy here');
   const user = createUser(t, inst!, 'rp-deleg');
@@ -176,50 +237,106 @@ test('a user who owns a cgroup (as a systemd user manager delegates one) can\'t 
   const owned = `${v2}/cellsh-t-deleg-${process.pid}`;
   mkdirSync(owned);
   t.after(() => {
-    for (const d of [`${owned}/x`, owned]) try { rmdirSync(d); } catch { /* gone or busy */ }
+    for (const d of [`${owned}/x`, owned])
+      try {
+        rmdirSync(d);
+      } catch {
+        /* gone or busy */
+      }
   });
-  for (const f of ['', '/cgroup.procs', '/cgroup.threads', '/cgroup.subtree_control']) chownSync(`${owned}${f}`, user.uid, user.gid);
+  for (const f of ['', '/cgroup.procs', '/cgroup.threads', '/cgroup.subtree_control'])
+    chownSync(`${owned}${f}`, user.uid, user.gid);
   // The user's shell starts in their cgroup, makes a child cgroup there, moves
   // itself in and execs the helper; a second process of theirs kills (or
   // freezes) that child cgroup once the helper runs.
-  for (const [how, file] of [['cgroup.kill', 'cgroup.kill'], ['cgroup.freeze', 'cgroup.freeze']] as const) {
+  for (const [how, file] of [
+    ['cgroup.kill', 'cgroup.kill'],
+    ['cgroup.freeze', 'cgroup.freeze'],
+  ] as const) {
     const script = `mkdir -p ${owned}/x || exit 9; (sleep 1; echo 1 > ${owned}/x/${file}) & echo $$ > ${owned}/x/cgroup.procs && exec ${inst!.helper} run 'sleep 3'`;
-    const shell = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', '/bin/sh', '-c',
-      `read go; ${script}`], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+    const shell = spawn(
+      '/usr/bin/setpriv',
+      [
+        '--reuid',
+        String(user.uid),
+        '--regid',
+        String(user.gid),
+        '--init-groups',
+        '--',
+        '/bin/sh',
+        '-c',
+        `read go; ${script}`,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } },
+    );
     writeFileSync(`${owned}/cgroup.procs`, String(shell.pid));
     const started = Date.now();
     shell.stdin!.end('go\n');
-    const code = await Promise.race([new Promise<number | null>((resolve) => shell.on('close', (c) => resolve(c))),
-      new Promise<string>((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000).unref())]);
+    const code = await Promise.race([
+      new Promise<number | null>((resolve) => shell.on('close', (c) => resolve(c))),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000).unref()),
+    ]);
     if (typeof code === 'string') {
-      try { writeFileSync(`${owned}/x/cgroup.freeze`, '0'); } catch { /* gone */ }
+      try {
+        writeFileSync(`${owned}/x/cgroup.freeze`, '0');
+      } catch {
+        /* gone */
+      }
       shell.kill('SIGKILL');
     }
     assert.equal(code, 0, `${how}: the session ended normally`);
     assert.ok(Date.now() - started < 6000, `${how}: and on time (${Date.now() - started} ms)`);
-    const exit = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1);
+    const exit = logRecords(inst!)
+      .filter((l) => l['uid'] === user.uid && l['msg'] === 'exit')
+      .at(-1);
     assert.equal(exit?.['status'], 0, `${how}: its exit event is logged`);
-    try { writeFileSync(`${owned}/x/cgroup.freeze`, '0'); } catch { /* killed */ }
+    try {
+      writeFileSync(`${owned}/x/cgroup.freeze`, '0');
+    } catch {
+      /* killed */
+    }
   }
 });
 
-test('a caller\'s real-time or idle scheduling class reaches neither the helper nor the program', { skip }, async (t) => {
+test("a caller's real-time or idle scheduling class reaches neither the helper nor the program", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'rp-sched');
   mustApply(inst!);
   assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
   // Real-time, as root (or rtkit, or an rtprio limit) could give a login.
-  const rt = await runAsync('/usr/bin/chrt', ['-f', '10', '/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid),
-    '--init-groups', '--', inst!.helper, 'run', 'chrt -p $$'], { env: { PATH: '/usr/bin:/bin' } });
+  const rt = await runAsync(
+    '/usr/bin/chrt',
+    [
+      '-f',
+      '10',
+      '/usr/bin/setpriv',
+      '--reuid',
+      String(user.uid),
+      '--regid',
+      String(user.gid),
+      '--init-groups',
+      '--',
+      inst!.helper,
+      'run',
+      'chrt -p $$',
+    ],
+    { env: { PATH: '/usr/bin:/bin' } },
+  );
   assert.equal(rt.status, 0, rt.err);
   assert.match(rt.out, /scheduling policy: SCHED_OTHER/);
   // Idle, as the user may choose for themselves: the root monitor must not starve.
   const session = asUserWith(user, [], '/usr/bin/chrt', ['-i', '0', inst!.helper, 'run', 'sleep 2']);
-  const monitor = await waitFor('the session\'s monitor', () => helpers().find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)));
+  const monitor = await waitFor("the session's monitor", () =>
+    helpers().find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)),
+  );
   assert.match(run('chrt', ['-p', String(monitor)]).out, /scheduling policy: SCHED_OTHER/);
   assert.equal((await session).status, 0);
 });
 
-test('a refusal to a caller whose stderr pipe is full parks no root process, and counts against the caller\'s process limit', { skip }, async (t) => {
+test("a refusal to a caller whose stderr pipe is full parks no root process, and counts against the caller's process limit", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'rp-fullpipe');
   mustApply(inst!);
   // 30 helpers refused for their stdin (a folder), each with stderr a full pipe:
@@ -236,13 +353,36 @@ time.sleep(2)
 print(started, refused_fork, flush=True)
 time.sleep(60)
 `;
-  const runner = spawn('/usr/bin/prlimit', ['--nproc=10', '--', '/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid),
-    '--init-groups', '--', '/usr/bin/python3', '-c', script, inst!.helper], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const runner = spawn(
+    '/usr/bin/prlimit',
+    [
+      '--nproc=10',
+      '--',
+      '/usr/bin/setpriv',
+      '--reuid',
+      String(user.uid),
+      '--regid',
+      String(user.gid),
+      '--init-groups',
+      '--',
+      '/usr/bin/python3',
+      '-c',
+      script,
+      inst!.helper,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   t.after(() => {
     for (const p of childrenOf(runner.pid!)) run('kill', ['-KILL', String(p)]);
-    try { runner.kill('SIGKILL'); } catch { /* gone */ }
+    try {
+      runner.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
   });
-  const line = await new Promise<string>((resolve) => runner.stdout!.once('data', (b: Buffer) => resolve(b.toString())));
+  const line = await new Promise<string>((resolve) =>
+    runner.stdout!.once('data', (b: Buffer) => resolve(b.toString())),
+  );
   const [started] = line.trim().split(' ').map(Number);
   const mine = childrenOf(runner.pid!).filter((p) => helpers().includes(p)); // prlimit and setpriv exec, so that is python
   const blocked = mine.filter((p) => uidsOf(p)?.[0] === user.uid);
@@ -265,7 +405,9 @@ except subprocess.TimeoutExpired:
 `;
   const r = await asUserWith(user, [], '/usr/bin/python3', ['-c', script, inst!.helper]);
   assert.match(r.out.trim(), /^64 \d/, `the helper refused and exited at once: ${r.out}${r.err}`);
-  const denied = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'denied').at(-1);
+  const denied = logRecords(inst!)
+    .filter((l) => l['uid'] === user.uid && l['msg'] === 'denied')
+    .at(-1);
   assert.match(String(denied?.['reason']), /hostname/, 'the refusal is in the log');
 });
 
@@ -296,10 +438,14 @@ sys.stdout.flush()
   assert.equal(lines.filter((l) => l === 'running').length, 3, r.out + r.err);
   const refused = lines.filter((l) => l.startsWith('refused'));
   assert.equal(refused.length, 3, r.out);
-  for (const l of refused) assert.match(l, /^refused 77 cellsh: you have 3 cellsh sessions running or starting, the most your process limit allows/);
+  for (const l of refused)
+    assert.match(
+      l,
+      /^refused 77 cellsh: you have 3 cellsh sessions running or starting, the most your process limit allows/,
+    );
 });
 
-test('CPU-time interval timers set by the caller can\'t end the helper while it works as root', { skip }, async (t) => {
+test("CPU-time interval timers set by the caller can't end the helper while it works as root", { skip }, async (t) => {
   const user = createUser(t, inst!, 'rp-timers');
   mustApply(inst!);
   // Give the helper root work worth tens of milliseconds of CPU: each login
@@ -309,33 +455,49 @@ test('CPU-time interval timers set by the caller can\'t end the helper while it 
   // process's own CPU time, after exec and well within the container's start.
   for (const timer of ['ITIMER_VIRTUAL', 'ITIMER_PROF']) {
     run(inst!.helper, ['stop', String(user.uid)]);
-    const r = await asUserWith(user, [], '/usr/bin/python3', ['-c',
-      `import os, signal, sys; signal.setitimer(signal.${timer}, 0.002); os.execv(sys.argv[1], [sys.argv[1], "run", "echo ran"])`, inst!.helper]);
+    const r = await asUserWith(user, [], '/usr/bin/python3', [
+      '-c',
+      `import os, signal, sys; signal.setitimer(signal.${timer}, 0.002); os.execv(sys.argv[1], [sys.argv[1], "run", "echo ran"])`,
+      inst!.helper,
+    ]);
     assert.deepEqual([r.status, r.out], [0, 'ran\n'], `${timer}: ${r.err}`);
   }
 });
 
-test('the caller\'s CPU, address-space and stack limits don\'t reach root code; the program gets them back', { skip }, async (t) => {
+test("the caller's CPU, address-space and stack limits don't reach root code; the program gets them back", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'rp-limits');
   mustApply(inst!);
   t.after(() => run(inst!.helper, ['stop', String(user.uid)]));
   // A small address space and a 16 KiB stack (the helper's log lines are built on its stack).
-  const r = await asUserWith(user, ['--cpu=1:unlimited', '--as=8388608:unlimited', '--stack=16384:unlimited'], inst!.helper,
-    ['run', 'ulimit -t; ulimit -v; ulimit -s; sleep 3']);
+  const r = await asUserWith(
+    user,
+    ['--cpu=1:unlimited', '--as=8388608:unlimited', '--stack=16384:unlimited'],
+    inst!.helper,
+    ['run', 'ulimit -t; ulimit -v; ulimit -s; sleep 3'],
+  );
   assert.equal(r.status, 0, r.err);
-  assert.deepEqual(r.out.trim().split('\n'), ['1', '8192', '16'], 'the program runs with the caller\'s limits');
+  assert.deepEqual(r.out.trim().split('\n'), ['1', '8192', '16'], "the program runs with the caller's limits");
   // The container's init (started by that login) and a running session's monitor have none of them.
   const init = Number(containerRecord(inst!, user)!['init_pid']);
   const session = asUserWith(user, ['--cpu=1:unlimited'], inst!.helper, ['run', 'sleep 5']);
-  const monitor = await waitFor('the session\'s monitor', () => helpers().find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)));
-  for (const [who, pid] of [['init', init], ['monitor', monitor]] as const) {
+  const monitor = await waitFor("the session's monitor", () =>
+    helpers().find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)),
+  );
+  for (const [who, pid] of [
+    ['init', init],
+    ['monitor', monitor],
+  ] as const) {
     assert.deepEqual(limitOf(pid, 'Max cpu time'), ['unlimited', 'unlimited'], `${who}: no CPU-time limit`);
     assert.deepEqual(limitOf(pid, 'Max address space'), ['unlimited', 'unlimited'], `${who}: no address-space limit`);
   }
   assert.equal((await session).status, 0);
 });
 
-test('the session\'s program holds nothing of root\'s once it is the user\'s (caught waiting to send on a full channel)', { skip }, async (t) => {
+test("the session's program holds nothing of root's once it is the user's (caught waiting to send on a full channel)", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'rp-fds');
   mustApply(inst!);
   assert.equal((await cellshCommand(inst!, user, 'true')).status, 0);
@@ -364,35 +526,68 @@ os.waitpid(pid, 0)
 print("done")
 `;
   const session = asUserWith(user, [], '/usr/bin/python3', ['-c', script, inst!.helper, '6']);
-  const monitor = await waitFor('the session\'s monitor', () => helpers().find((p) => childrenOf(p).length > 0 && uidsOf(p)?.[0] === 0));
-  const child = await waitFor('the program\'s process, as the user', () => childrenOf(monitor).find((c) => uidsOf(c)?.[0] === user.uid));
-  await waitFor('it to wait on the full channel', () => statOf(child)?.[0] === 'S' && fdsOf(child).some((f) => f.target === 'anon_inode:[pidfd]'));
+  const monitor = await waitFor("the session's monitor", () =>
+    helpers().find((p) => childrenOf(p).length > 0 && uidsOf(p)?.[0] === 0),
+  );
+  const child = await waitFor("the program's process, as the user", () =>
+    childrenOf(monitor).find((c) => uidsOf(c)?.[0] === user.uid),
+  );
+  await waitFor(
+    'it to wait on the full channel',
+    () => statOf(child)?.[0] === 'S' && fdsOf(child).some((f) => f.target === 'anon_inode:[pidfd]'),
+  );
   const fds = fdsOf(child);
   for (const f of fds) {
     assert.ok(!f.target.startsWith(inst!.root), `fd ${f.fd} is a file of the installation: ${f.target}`);
-    if (f.pidfdOf !== undefined) assert.equal(f.pidfdOf, child, `fd ${f.fd} is a pidfd of another process (${f.pidfdOf}), not its own`);
+    if (f.pidfdOf !== undefined)
+      assert.equal(f.pidfdOf, child, `fd ${f.fd} is a pidfd of another process (${f.pidfdOf}), not its own`);
     assert.match(f.target, /^(pipe:|socket:|anon_inode:\[pidfd\]|\/dev\/null)/, `fd ${f.fd}: ${f.target}`);
   }
   assert.equal((await session).out, 'ran\ndone\n', 'the session went on once the channel had room');
 });
 
-test('the container\'s init holds nothing of root\'s once it is the user\'s (caught while the helper records it)', { skip }, async (t) => {
+test("the container's init holds nothing of root's once it is the user's (caught while the helper records it)", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'rp-initfds');
   mustApply(inst!);
   t.after(() => run(inst!.helper, ['stop', String(user.uid)]));
   // The helper's rename of the new record, held back 3 s by strace (root,
   // so the setuid exec still counts): meanwhile the init, already the user,
   // waits for the go-ahead.
-  const traced = runAsync('strace', ['-f', '-o', '/dev/null', '-e', 'trace=renameat,renameat2', '-e', 'inject=renameat,renameat2:delay_enter=3000000',
-    '--', '/usr/bin/setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', inst!.helper, 'run', 'true'],
-  { env: { PATH: '/usr/bin:/bin' } });
-  const init = await waitFor('the new init, as the user', () => helpers().find((p) => {
-    try {
-      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'cellsh-init' && uidsOf(p)?.[0] === user.uid;
-    } catch {
-      return false;
-    }
-  }));
+  const traced = runAsync(
+    'strace',
+    [
+      '-f',
+      '-o',
+      '/dev/null',
+      '-e',
+      'trace=renameat,renameat2',
+      '-e',
+      'inject=renameat,renameat2:delay_enter=3000000',
+      '--',
+      '/usr/bin/setpriv',
+      '--reuid',
+      String(user.uid),
+      '--regid',
+      String(user.gid),
+      '--init-groups',
+      '--',
+      inst!.helper,
+      'run',
+      'true',
+    ],
+    { env: { PATH: '/usr/bin:/bin' } },
+  );
+  const init = await waitFor('the new init, as the user', () =>
+    helpers().find((p) => {
+      try {
+        return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'cellsh-init' && uidsOf(p)?.[0] === user.uid;
+      } catch {
+        return false;
+      }
+    }),
+  );
   const fds = fdsOf(init);
   assert.ok(fds.length > 0);
   for (const f of fds) {
@@ -402,25 +597,43 @@ test('the container\'s init holds nothing of root\'s once it is the user\'s (cau
   }
   // strace follows the init too, which lives on: once the session has
   // ended (its exit is logged), stop the container so strace ends.
-  const exit = await waitFor('the session\'s exit', () => logRecords(inst!).find((l) => l['uid'] === user.uid && l['msg'] === 'exit'), 15_000);
+  const exit = await waitFor(
+    "the session's exit",
+    () => logRecords(inst!).find((l) => l['uid'] === user.uid && l['msg'] === 'exit'),
+    15_000,
+  );
   assert.equal(exit['status'], 0, 'the login went on');
   run(inst!.helper, ['stop', String(user.uid)]);
   await traced;
 });
 
-test('the session\'s monitor stays root: the user can\'t signal, stop, renice, limit or trace it; root\'s signals still reach the program', { skip }, async (t) => {
+test("the session's monitor stays root: the user can't signal, stop, renice, limit or trace it; root's signals still reach the program", {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'rp-monitor');
   mustApply(inst!);
   const session = asUserWith(user, [], inst!.helper, ['run', 'sleep 30']);
-  const monitor = await waitFor('the session\'s monitor', () => helpers().find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)));
+  const monitor = await waitFor("the session's monitor", () =>
+    helpers().find((p) => childrenOf(p).some((c) => uidsOf(c)?.[0] === user.uid)),
+  );
   t.after(() => run('kill', ['-KILL', String(monitor)]));
   assert.deepEqual(uidsOf(monitor), [0, 0, 0, 0]);
-  for (const field of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) assert.equal(statusField(monitor, field), '0000000000000000', field);
+  for (const field of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'])
+    assert.equal(statusField(monitor, field), '0000000000000000', field);
   assert.equal(statusField(monitor, 'NoNewPrivs'), '1');
   for (const [what, argv] of [
-    ['kill -STOP', ['/bin/kill', '-STOP', String(monitor)]], ['kill -KILL', ['/bin/kill', '-KILL', String(monitor)]],
-    ['renice', ['/usr/bin/renice', '-n', '19', '-p', String(monitor)]], ['prlimit', ['/usr/bin/prlimit', `--pid=${monitor}`, '--fsize=1']],
-    ['gdb attach', ['/usr/bin/python3', '-c', `import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); sys.exit(0 if libc.ptrace(16, ${monitor}, 0, 0) == 0 else 1)`]],
+    ['kill -STOP', ['/bin/kill', '-STOP', String(monitor)]],
+    ['kill -KILL', ['/bin/kill', '-KILL', String(monitor)]],
+    ['renice', ['/usr/bin/renice', '-n', '19', '-p', String(monitor)]],
+    ['prlimit', ['/usr/bin/prlimit', `--pid=${monitor}`, '--fsize=1']],
+    [
+      'gdb attach',
+      [
+        '/usr/bin/python3',
+        '-c',
+        `import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); sys.exit(0 if libc.ptrace(16, ${monitor}, 0, 0) == 0 else 1)`,
+      ],
+    ],
   ] as const) {
     const r = await asUserWith(user, [], argv[0], argv.slice(1));
     assert.notEqual(r.status, 0, `${what} by the user must fail: ${r.out}${r.err}`);
@@ -430,6 +643,8 @@ test('the session\'s monitor stays root: the user can\'t signal, stop, renice, l
   run('kill', ['-TERM', String(monitor)]);
   const r = await session;
   assert.equal(r.status, 143, `the program died of the SIGTERM the monitor passed on: ${r.err}`);
-  const exit = logRecords(inst!).filter((l) => l['uid'] === user.uid && l['msg'] === 'exit').at(-1);
+  const exit = logRecords(inst!)
+    .filter((l) => l['uid'] === user.uid && l['msg'] === 'exit')
+    .at(-1);
   assert.equal(exit?.['status'], 143);
 });

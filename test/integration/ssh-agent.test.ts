@@ -16,7 +16,9 @@ const inst = testInstall();
 const skip = skipReason(inst) || sshSkipReason();
 const STABLE = '/run/cellsh/agents/current';
 
-test('ssh: ssh -A: the client\'s keys are listed inside, through a stable path, with no host /tmp in the container', { skip }, async (t) => {
+test("ssh: ssh -A: the client's keys are listed inside, through a stable path, with no host /tmp in the container", {
+  skip,
+}, async (t) => {
   const { user, sshd } = await deploy(t, inst!, 'force-command', 's4agent');
   const dir = mkdtempSync('/tmp/cellsh-t-agent-');
   must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'cellsh-agent-test-key', '-f', join(dir, 'key')]);
@@ -29,7 +31,11 @@ test('ssh: ssh -A: the client\'s keys are listed inside, through a stable path, 
   const env = { PATH: '/usr/bin:/bin', HOME: '/root', SSH_AUTH_SOCK: join(dir, 'sock') };
   must('ssh-add', ['-q', join(dir, 'key')], { env });
 
-  const r = await sshd.ssh(user, ['echo $SSH_AUTH_SOCK; ssh-add -l; ls -d /tmp/ssh-* 2>/dev/null; grep -c "/tmp/ssh-" /proc/self/mountinfo'], { env, options: ['-A'] });
+  const r = await sshd.ssh(
+    user,
+    ['echo $SSH_AUTH_SOCK; ssh-add -l; ls -d /tmp/ssh-* 2>/dev/null; grep -c "/tmp/ssh-" /proc/self/mountinfo'],
+    { env, options: ['-A'] },
+  );
   const [sock, keys, ...rest] = r.out.trim().split('\n');
   assert.equal(sock, STABLE);
   assert.match(keys!, /cellsh-agent-test-key \(ED25519\)/);
@@ -48,16 +54,20 @@ test('ssh: ssh -A: the client\'s keys are listed inside, through a stable path, 
   // which has no agent of its own, uses the stable path all along.
   const waitUntil = (file: string): string => `while [ ! -e ~/${file} ]; do sleep 0.1; done`;
   const older = sshd.ssh(user, [waitUntil('stop-older')], { env, options: ['-A'] });
-  await waitFor('the older session\'s agent socket', () => agentSockets(user).length === 1);
+  await waitFor("the older session's agent socket", () => agentSockets(user).length === 1);
   await new Promise((res) => setTimeout(res, 20)); // a later start time for the newer one
   const newer = sshd.ssh(user, [waitUntil('stop-newer')], { env, options: ['-A'] });
-  await waitFor('the newer session\'s agent socket', () => agentSockets(user).length === 2);
+  await waitFor("the newer session's agent socket", () => agentSockets(user).length === 2);
   const viaStable = async (): Promise<{ status: number; out: string }> =>
     sshd.ssh(user, [`SSH_AUTH_SOCK=${STABLE} ssh-add -l`]);
   assert.match((await viaStable()).out, /cellsh-agent-test-key/, 'with two sessions');
   writeMarker(user, 'stop-newer');
   assert.equal((await newer).status, 0);
-  assert.match((await viaStable()).out, /cellsh-agent-test-key/, 'after the newest session that brought it ended, the other one serves');
+  assert.match(
+    (await viaStable()).out,
+    /cellsh-agent-test-key/,
+    'after the newest session that brought it ended, the other one serves',
+  );
   writeMarker(user, 'stop-older');
   assert.equal((await older).status, 0);
   const gone = await viaStable();
@@ -65,7 +75,9 @@ test('ssh: ssh -A: the client\'s keys are listed inside, through a stable path, 
   assert.equal((await sshd.ssh(user, [`test -e ${STABLE} || echo gone`])).out, 'gone\n');
 });
 
-test('ssh: names planted in the container\'s agents folder are never followed on the host; dead sockets are cleared', { skip }, async (t) => {
+test("ssh: names planted in the container's agents folder are never followed on the host; dead sockets are cleared", {
+  skip,
+}, async (t) => {
   const { user, sshd } = await deploy(t, inst!, 'force-command', 's4plant');
   const dir = mkdtempSync('/tmp/cellsh-t-agent-');
   const agent = must('ssh-agent', ['-a', join(dir, 'sock')]);
@@ -73,7 +85,10 @@ test('ssh: names planted in the container\'s agents folder are never followed on
   // A unix socket only the host has, open to everyone, counting connections.
   const hostSock = join(dir, 'host-service.sock');
   let hits = 0;
-  const srv = createServer((c) => { hits++; c.end(); });
+  const srv = createServer((c) => {
+    hits++;
+    c.end();
+  });
   await new Promise<void>((res) => srv.listen(hostSock, res));
   chmodSync(dir, 0o755);
   chmodSync(hostSock, 0o666);
@@ -84,14 +99,16 @@ test('ssh: names planted in the container\'s agents folder are never followed on
   });
   const env = { PATH: '/usr/bin:/bin', HOME: '/root', SSH_AUTH_SOCK: join(dir, 'sock') };
   const session = sshd.ssh(user, ['while [ ! -e ~/stop ]; do sleep 0.1; done'], { env, options: ['-A'] });
-  await waitFor('the session\'s agent socket', () => agentSockets(user).length === 1);
+  await waitFor("the session's agent socket", () => agentSockets(user).length === 1);
   // From inside: a link to the host's socket under a name that sorts as the
   // newest session, and the socket of a session that died without cleaning up.
-  const planted = await sshd.ssh(user, [[
-    `ln -s ${hostSock} /run/cellsh/agents/9999999999999-aaaaaaaaaaaa.sock`,
-    'python3 -c "import socket; socket.socket(socket.AF_UNIX).bind(\'/run/cellsh/agents/1000-bbbbbbbbbbbb.sock\')"',
-    'ls /run/cellsh/agents',
-  ].join(' && ')]);
+  const planted = await sshd.ssh(user, [
+    [
+      `ln -s ${hostSock} /run/cellsh/agents/9999999999999-aaaaaaaaaaaa.sock`,
+      'python3 -c "import socket; socket.socket(socket.AF_UNIX).bind(\'/run/cellsh/agents/1000-bbbbbbbbbbbb.sock\')"',
+      'ls /run/cellsh/agents',
+    ].join(' && '),
+  ]);
   assert.match(planted.out, /9999999999999-aaaaaaaaaaaa\.sock/, planted.err);
   writeMarker(user, 'stop');
   assert.equal((await session).status, 0);

@@ -18,7 +18,11 @@ const inst = testInstall();
 const skip = skipReason(inst) || sshSkipReason();
 
 /** A cellsh user (cellsh as login shell) and a plain one (bash, not enrolled), on one sshd. */
-async function pair(t: TestContext, suffix: string, opts: SshdOptions = {}): Promise<{ user: TestUser; plain: TestUser; sshd: TestSshd }> {
+async function pair(
+  t: TestContext,
+  suffix: string,
+  opts: SshdOptions = {},
+): Promise<{ user: TestUser; plain: TestUser; sshd: TestSshd }> {
   const user = createUser(t, inst!, `${suffix}c`);
   const plain = createUser(t, inst!, `${suffix}p`, { enrolled: false });
   mustApply(inst!);
@@ -40,7 +44,10 @@ function plant(user: TestUser, rel: string, text: string, mode = 0o644): void {
 /** A TCP service only on the host's loopback, counting connections. */
 async function hostService(t: TestContext): Promise<{ port: number; hits: () => number }> {
   let hits = 0;
-  const srv = createServer((c) => { hits++; c.end('host secret\n'); });
+  const srv = createServer((c) => {
+    hits++;
+    c.end('host secret\n');
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   t.after(() => srv.close());
   return { port: (srv.address() as { port: number }).port, hits: () => hits };
@@ -51,7 +58,11 @@ function readSocket(path: string): Promise<string> {
   return new Promise<string>((res) => {
     let data = '';
     const c = connect(path);
-    c.on('data', (b) => { data += b.toString(); }).on('close', () => res(data)).on('error', () => res(data));
+    c.on('data', (b) => {
+      data += b.toString();
+    })
+      .on('close', () => res(data))
+      .on('error', () => res(data));
   });
 }
 
@@ -67,14 +78,20 @@ test('ssh: TCP, stream-local and tunnel forwarding and X11 are refused for cells
   const w = await sshd.ssh(user, [], { options: ['-W', `127.0.0.1:${svc.port}`] });
   assert.notEqual(w.status, 0);
   assert.match(w.err, /administratively prohibited|open failed|forwarding failed/);
-  const r = await sshd.ssh(user, ['true'], { options: ['-o', 'ExitOnForwardFailure=yes', '-R', `0:127.0.0.1:${svc.port}`] });
+  const r = await sshd.ssh(user, ['true'], {
+    options: ['-o', 'ExitOnForwardFailure=yes', '-R', `0:127.0.0.1:${svc.port}`],
+  });
   assert.equal(r.status, 255, 'remote forwarding refused');
   assert.match(r.err, /forwarding failed/);
   // Tunnels: sshd's own refusal (seen with -v) comes only from the policy; a plain
   // user's request gets past it (and then fails to make a tun device without root).
   const tunnel = { options: ['-v', '-o', 'ExitOnForwardFailure=yes', '-o', 'Tunnel=point-to-point', '-w', 'any:any'] };
   const ptun = await sshd.ssh(plain, ['true'], tunnel);
-  assert.doesNotMatch(ptun.err, /Server has rejected tunnel device forwarding/, 'control: PermitTunnel yes lets a plain user\'s request through');
+  assert.doesNotMatch(
+    ptun.err,
+    /Server has rejected tunnel device forwarding/,
+    "control: PermitTunnel yes lets a plain user's request through",
+  );
   const tun = await sshd.ssh(user, ['true'], tunnel);
   assert.equal(tun.status, 255, 'tunnel refused');
   assert.match(tun.err, /Server has rejected tunnel device forwarding/);
@@ -82,11 +99,21 @@ test('ssh: TCP, stream-local and tunnel forwarding and X11 are refused for cells
   const hostSock = `/tmp/cellsh-t-svc-${process.pid}.sock`;
   const localSock = `/tmp/cellsh-t-fwd-${process.pid}.sock`;
   let sockHits = 0;
-  const usrv = createServer((c) => { sockHits++; c.end('host socket\n'); });
+  const usrv = createServer((c) => {
+    sockHits++;
+    c.end('host socket\n');
+  });
   await new Promise<void>((res) => usrv.listen(hostSock, res));
-  t.after(() => { usrv.close(); rmSync(localSock, { force: true }); });
+  t.after(() => {
+    usrv.close();
+    rmSync(localSock, { force: true });
+  });
   run('chmod', ['666', hostSock]);
-  const fwd = spawn('ssh', [...sshd.clientOptions(), '-p', String(sshd.port), '-N', '-L', `${localSock}:${hostSock}`, sshd.target(user)], { stdio: 'ignore' });
+  const fwd = spawn(
+    'ssh',
+    [...sshd.clientOptions(), '-p', String(sshd.port), '-N', '-L', `${localSock}:${hostSock}`, sshd.target(user)],
+    { stdio: 'ignore' },
+  );
   t.after(() => fwd.kill());
   await waitFor('the local end of the forward', () => existsSync(localSock));
   const got = await readSocket(localSock);
@@ -95,15 +122,26 @@ test('ssh: TCP, stream-local and tunnel forwarding and X11 are refused for cells
   fwd.kill();
   rmSync(localSock, { force: true });
   // Control: the same forward for a plain user reaches the host socket.
-  const plainFwd = spawn('ssh', [...sshd.clientOptions(), '-p', String(sshd.port), '-N', '-L', `${localSock}:${hostSock}`, sshd.target(plain)], { stdio: 'ignore' });
+  const plainFwd = spawn(
+    'ssh',
+    [...sshd.clientOptions(), '-p', String(sshd.port), '-N', '-L', `${localSock}:${hostSock}`, sshd.target(plain)],
+    { stdio: 'ignore' },
+  );
   t.after(() => plainFwd.kill());
-  await waitFor('the local end of the plain user\'s forward', () => existsSync(localSock));
+  await waitFor("the local end of the plain user's forward", () => existsSync(localSock));
   assert.equal(await readSocket(localSock), 'host socket\n', 'control: stream-local forwarding reaches the host');
   plainFwd.kill();
   // X11: sshd answers the client's request (seen with -v); a plain user gets a display.
-  const x11 = { options: ['-v', '-o', 'ForwardX11=yes'], env: { PATH: '/usr/bin:/bin', HOME: '/root', DISPLAY: ':99' } };
+  const x11 = {
+    options: ['-v', '-o', 'ForwardX11=yes'],
+    env: { PATH: '/usr/bin:/bin', HOME: '/root', DISPLAY: ':99' },
+  };
   const px = await sshd.ssh(plain, ['echo "display=$DISPLAY"'], x11);
-  assert.match(px.out, /^display=localhost:\d+\.0$/m, `control: X11 forwarding works for a plain user: ${px.err.slice(-400)}`);
+  assert.match(
+    px.out,
+    /^display=localhost:\d+\.0$/m,
+    `control: X11 forwarding works for a plain user: ${px.err.slice(-400)}`,
+  );
   const cx = await sshd.ssh(user, ['true'], x11);
   assert.match(cx.err, /X11 forwarding request failed/, 'sshd refused X11 forwarding');
   assert.equal(svc.hits(), 1, 'only the control reached the host service');
@@ -120,7 +158,7 @@ test('ssh: ~/.ssh/rc, ~/.ssh/environment and authorized_keys command= run nothin
   }
   await sshd.ssh(plain, ['true']);
   assert.ok(existsSync(rcMarker(plain)), 'control: ~/.ssh/rc runs for a plain user');
-  assert.ok(existsSync(p.soMarker), 'control: ~/.ssh/environment reaches a plain user\'s programs');
+  assert.ok(existsSync(p.soMarker), "control: ~/.ssh/environment reaches a plain user's programs");
   rmSync(p.soMarker);
 
   const r = await sshd.ssh(user, ['echo inside']);
@@ -133,7 +171,10 @@ test('ssh: ~/.ssh/rc, ~/.ssh/environment and authorized_keys command= run nothin
   sshd.authorize(user, `command="touch ${keyMarker}",permitopen="*:*",environment="LD_PRELOAD=${p.so}"`);
   const k = await sshd.ssh(user, ['echo still-inside']);
   assert.equal(k.out, 'still-inside\n', k.err);
-  assert.ok(!existsSync(keyMarker) && !existsSync(p.soMarker), 'the key\'s command= and environment= ran nothing on the host');
+  assert.ok(
+    !existsSync(keyMarker) && !existsSync(p.soMarker),
+    "the key's command= and environment= ran nothing on the host",
+  );
 });
 
 test('ssh: internal-sftp is served inside the container, never by sshd on the host', { skip }, async (t) => {
@@ -142,7 +183,14 @@ test('ssh: internal-sftp is served inside the container, never by sshd on the ho
   t.after(() => rmSync(hostOnly, { recursive: true, force: true }));
   const listing = async (sshd: TestSshd, u: TestUser): Promise<string> => {
     writeFileSync(`${sshd.dir}/batch`, 'ls -1 /var/lib\n');
-    const r = await runAsync('sftp', [...sshd.clientOptions(), '-P', String(sshd.port), '-b', `${sshd.dir}/batch`, sshd.target(u)]);
+    const r = await runAsync('sftp', [
+      ...sshd.clientOptions(),
+      '-P',
+      String(sshd.port),
+      '-b',
+      `${sshd.dir}/batch`,
+      sshd.target(u),
+    ]);
     return r.out + r.err;
   };
   // Control: cellsh as login shell but no drop-in: sshd serves sftp itself, on the host.
@@ -150,7 +198,11 @@ test('ssh: internal-sftp is served inside the container, never by sshd on the ho
   mustApply(inst!);
   const open = await TestSshd.start(t, inst!, { subsystem: 'internal-sftp', dropIn: false });
   open.authorize(bare);
-  assert.match(await listing(open, bare), new RegExp(hostOnly.split('/').pop()!), 'control: internal-sftp sees the host');
+  assert.match(
+    await listing(open, bare),
+    new RegExp(hostOnly.split('/').pop()!),
+    'control: internal-sftp sees the host',
+  );
   // With the drop-in, the same request runs the sftp server inside.
   const user = createUser(t, inst!, 's6sftpc');
   mustApply(inst!);
@@ -161,7 +213,9 @@ test('ssh: internal-sftp is served inside the container, never by sshd on the ho
   assert.match(inside, /sftp> ls -1 \/var\/lib/);
 });
 
-test('ssh: ForceCommand: a login shell that reads startup files runs them on the host; cellsh or /bin/sh closes it', { skip }, async (t) => {
+test('ssh: ForceCommand: a login shell that reads startup files runs them on the host; cellsh or /bin/sh closes it', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 's6bashrc');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!);
@@ -184,12 +238,16 @@ test('ssh: ForceCommand: a login shell that reads startup files runs them on the
   }
 });
 
-test('ssh: ~/.pam_environment can\'t carry variables into cellsh (with cellsh as the login shell)', { skip }, async (t) => {
+test("ssh: ~/.pam_environment can't carry variables into cellsh (with cellsh as the login shell)", {
+  skip,
+}, async (t) => {
   const p = markerPayloads(t);
   const { user, plain, sshd } = await pair(t, 's6pam');
-  for (const u of [user, plain]) plant(u, '.pam_environment', `LD_PRELOAD DEFAULT=${p.so}\nNODE_OPTIONS DEFAULT=--require=${p.js}\n`);
+  for (const u of [user, plain])
+    plant(u, '.pam_environment', `LD_PRELOAD DEFAULT=${p.so}\nNODE_OPTIONS DEFAULT=--require=${p.js}\n`);
   await sshd.ssh(plain, ['true']);
-  if (!existsSync(p.soMarker)) return t.skip('this host\'s sshd PAM stack does not read ~/.pam_environment (user_readenv=0)');
+  if (!existsSync(p.soMarker))
+    return t.skip("this host's sshd PAM stack does not read ~/.pam_environment (user_readenv=0)");
   rmSync(p.soMarker);
   const r = await sshd.ssh(user, ['echo inside']);
   assert.equal(r.out, 'inside\n', r.err);

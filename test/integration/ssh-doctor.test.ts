@@ -14,7 +14,9 @@ import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
 
 const inst = testInstall();
 const skip = skipReason(inst) || sshSkipReason();
-const readsPamEnv = existsSync('/etc/pam.d/sshd') && /^[^#]*pam_env\.so.*\buser_readenv=1\b/m.test(readFileSync('/etc/pam.d/sshd', 'utf8'));
+const readsPamEnv =
+  existsSync('/etc/pam.d/sshd') &&
+  /^[^#]*pam_env\.so.*\buser_readenv=1\b/m.test(readFileSync('/etc/pam.d/sshd', 'utf8'));
 
 function doctor(config: string, json = false): { status: number; out: string } {
   const r = run(inst!.admin, ['doctor', '--sshd-config', config, ...(json ? ['--json'] : [])]);
@@ -34,13 +36,21 @@ test('ssh: doctor: with the drop-in and cellsh as login shell nothing is open', 
   assert.equal(json.ok, true);
 });
 
-test('ssh: doctor: without the drop-in, open forwarding is reported with the line to change, exit 1', { skip }, async (t) => {
+test('ssh: doctor: without the drop-in, open forwarding is reported with the line to change, exit 1', {
+  skip,
+}, async (t) => {
   createUser(t, inst!, 's7open');
   mustApply(inst!);
-  const sshd = await TestSshd.start(t, inst!, { dropIn: false, extra: ['AllowTcpForwarding yes', 'X11Forwarding yes'] });
+  const sshd = await TestSshd.start(t, inst!, {
+    dropIn: false,
+    extra: ['AllowTcpForwarding yes', 'X11Forwarding yes'],
+  });
   const r = doctor(sshd.config);
   assert.equal(r.status, 1, r.out);
-  assert.match(r.out, /^open +sshd +cellsh-t-s7open: AllowTcpForwarding is yes: port forwarding reaches the host's network/m);
+  assert.match(
+    r.out,
+    /^open +sshd +cellsh-t-s7open: AllowTcpForwarding is yes: port forwarding reaches the host's network/m,
+  );
   assert.match(r.out, /fix: "AllowTcpForwarding no" under "Match Group cellsh-t-g\d+"/);
   assert.match(r.out, /^open +sshd +cellsh-t-s7open: AllowStreamLocalForwarding is yes/m);
   assert.match(r.out, /^open +sshd +cellsh-t-s7open: X11Forwarding is yes/m);
@@ -49,7 +59,9 @@ test('ssh: doctor: without the drop-in, open forwarding is reported with the lin
   assert.match(doctor(sftp.config).out, /^open +sshd +cellsh-t-s7open: sftp is served by sshd itself on the host/m);
 });
 
-test('ssh: doctor: a ForceCommand user whose login shell reads startup files, or sees ~/.pam_environment first, is open', { skip }, async (t) => {
+test('ssh: doctor: a ForceCommand user whose login shell reads startup files, or sees ~/.pam_environment first, is open', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 's7shell');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!);
@@ -61,11 +73,17 @@ test('ssh: doctor: a ForceCommand user whose login shell reads startup files, or
   must('usermod', ['--shell', '/bin/sh', user.name]);
   r = doctor(sshd.config);
   assert.doesNotMatch(r.out, /^open +shell/m);
-  assert.match(r.out, /^warn +shell +cellsh-t-s7shell's login shell is \/bin\/sh: su, the console and other PAM services give a shell on the host/m);
-  if (!readsPamEnv) return t.skip('this host\'s /etc/pam.d/sshd does not read ~/.pam_environment');
+  assert.match(
+    r.out,
+    /^warn +shell +cellsh-t-s7shell's login shell is \/bin\/sh: su, the console and other PAM services give a shell on the host/m,
+  );
+  if (!readsPamEnv) return t.skip("this host's /etc/pam.d/sshd does not read ~/.pam_environment");
   // /bin/sh is dynamically linked and runs before cellsh: PAM's variables reach its loader.
   assert.equal(r.status, 1, r.out);
-  assert.match(r.out, /^open +pam +\/etc\/pam\.d\/sshd:\d+ reads each user's ~\/\.pam_environment \(user_readenv=1\), so e\.g\. LD_PRELOAD set there acts in the login shell of cellsh-t-s7shell/m);
+  assert.match(
+    r.out,
+    /^open +pam +\/etc\/pam\.d\/sshd:\d+ reads each user's ~\/\.pam_environment \(user_readenv=1\), so e\.g\. LD_PRELOAD set there acts in the login shell of cellsh-t-s7shell/m,
+  );
   // ...and that is real: shown through the same sshd.
   const p = markerPayloads(t);
   sshd.authorize(user);
@@ -82,7 +100,9 @@ test('ssh: doctor: a ForceCommand user whose login shell reads startup files, or
   assert.equal(r.status, 0, r.out);
 });
 
-test('ssh: doctor: AcceptEnv that lets the client send LD_PRELOAD to a kept host shell is open, and that is real', { skip }, async (t) => {
+test('ssh: doctor: AcceptEnv that lets the client send LD_PRELOAD to a kept host shell is open, and that is real', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 's7env');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!, { extra: ['AcceptEnv LD_*'] });
@@ -100,23 +120,37 @@ test('ssh: doctor: AcceptEnv that lets the client send LD_PRELOAD to a kept host
   assert.ok(existsSync(p.soMarker), 'control: LD_PRELOAD sent by the client ran in /bin/sh on the host');
   const r = doctor(sshd.config);
   assert.equal(r.status, 1, r.out);
-  assert.match(r.out, /^open +sshd +cellsh-t-s7env: AcceptEnv LD_\* lets the client set variables such as LD_PRELOAD for \/bin\/sh/m);
+  assert.match(
+    r.out,
+    /^open +sshd +cellsh-t-s7env: AcceptEnv LD_\* lets the client set variables such as LD_PRELOAD for \/bin\/sh/m,
+  );
   assert.match(r.out, /fix: "AcceptEnv LANG LC_\*" for cellsh-t-s7env/);
 });
 
-test('ssh: doctor: an unreadable compiled policy is broken; Match blocks on addresses are flagged for a manual check', { skip }, async (t) => {
+test('ssh: doctor: an unreadable compiled policy is broken; Match blocks on addresses are flagged for a manual check', {
+  skip,
+}, async (t) => {
   createUser(t, inst!, 's7misc');
   mustApply(inst!);
   const sshd = await TestSshd.start(t, inst!, { after: ['Match Address 10.0.0.0/8', '  AllowTcpForwarding yes'] });
   let r = doctor(sshd.config);
-  assert.match(r.out, new RegExp(`^warn +sshd +${sshd.config.replace(/[/.]/g, '\\$&')}:\\d+ "Match Address 10\\.0\\.0\\.0/8" is checked here for a client at 127\\.0\\.0\\.1 only`, 'm'));
+  assert.match(
+    r.out,
+    new RegExp(
+      `^warn +sshd +${sshd.config.replace(/[/.]/g, '\\$&')}:\\d+ "Match Address 10\\.0\\.0\\.0/8" is checked here for a client at 127\\.0\\.0\\.1 only`,
+      'm',
+    ),
+  );
   const compiled = inst!.compiledPolicy;
   const good = readFileSync(compiled);
   t.after(() => writeFileSync(compiled, good));
   writeFileSync(compiled, Buffer.concat([good.subarray(0, good.length - 3), Buffer.from('00\n')]));
   r = doctor(sshd.config);
   assert.equal(r.status, 1, r.out);
-  assert.match(r.out, /^fail +install +\S+policy\.compiled can't be read \(.*checksum mismatch.*\): no one can log in/m);
+  assert.match(
+    r.out,
+    /^fail +install +\S+policy\.compiled can't be read \(.*checksum mismatch.*\): no one can log in/m,
+  );
   // The group's members are still checked.
   assert.match(r.out, /cellsh-t-s7misc: every ssh session goes through cellsh/);
 });

@@ -56,11 +56,18 @@ function clientAgent(t: TestContext): NodeJS.ProcessEnv {
 }
 
 /** ssh without a terminal, its stdin held open (the remote side waits on it) until the route is read. */
-async function pipedRoute(t: TestContext, sshd: TestSshd, user: TestUser, args: readonly string[],
-  env: NodeJS.ProcessEnv = { PATH: '/usr/bin:/bin', HOME: '/root' }): Promise<Route> {
+async function pipedRoute(
+  t: TestContext,
+  sshd: TestSshd,
+  user: TestUser,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = { PATH: '/usr/bin:/bin', HOME: '/root' },
+): Promise<Route> {
   const before = loginsOf(user).length;
-  const ssh = spawn('ssh', [...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(user), ...args],
-    { stdio: ['pipe', 'ignore', 'pipe'], env });
+  const ssh = spawn('ssh', [...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(user), ...args], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+    env,
+  });
   t.after(() => ssh.kill('SIGKILL'));
   let err = '';
   ssh.stderr!.on('data', (b: Buffer) => (err += b.toString()));
@@ -75,8 +82,13 @@ async function pipedRoute(t: TestContext, sshd: TestSshd, user: TestUser, args: 
 }
 
 /** ssh -tt on a terminal, kept open until the route is read. */
-async function terminalRoute(t: TestContext, sshd: TestSshd, user: TestUser, args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; options?: string[] } = {}): Promise<Route> {
+async function terminalRoute(
+  t: TestContext,
+  sshd: TestSshd,
+  user: TestUser,
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; options?: string[] } = {},
+): Promise<Route> {
   const before = loginsOf(user).length;
   const term = sshd.terminal(user, args, opts);
   t.after(() => term.kill());
@@ -86,7 +98,9 @@ async function terminalRoute(t: TestContext, sshd: TestSshd, user: TestUser, arg
 }
 
 for (const mode of ['login-shell', 'force-command'] as const) {
-  test(`(${mode}) ssh sessions without a terminal (a command, with and without an agent; the server sides of sftp, scp and rsync) run without Node`, { skip }, async (t) => {
+  test(`(${mode}) ssh sessions without a terminal (a command, with and without an agent; the server sides of sftp, scp and rsync) run without Node`, {
+    skip,
+  }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `rt-${mode === 'login-shell' ? 'ls' : 'fc'}`);
     const forms: Array<[string, readonly string[]]> = [
       ['ssh host cmd', ['read line']],
@@ -102,15 +116,23 @@ for (const mode of ['login-shell', 'force-command'] as const) {
     assert.equal(await pipedRoute(t, sshd, user, ['-A', 'read line'], clientAgent(t)), 'fast path', 'ssh -A host cmd');
   });
 
-  test(`(${mode}) ssh terminal sessions (a login, ssh -tt host cmd) get their helper from the launcher while Node loads`, { skip }, async (t) => {
+  test(`(${mode}) ssh terminal sessions (a login, ssh -tt host cmd) get their helper from the launcher while Node loads`, {
+    skip,
+  }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `rt-t${mode === 'login-shell' ? 'ls' : 'fc'}`);
     assert.equal(await terminalRoute(t, sshd, user, []), 'early start', 'ssh host (a login)');
     assert.equal(await terminalRoute(t, sshd, user, ['read line']), 'early start', 'ssh -tt host cmd');
-    assert.equal(await terminalRoute(t, sshd, user, [], { env: clientAgent(t), options: ['-A'] }), 'early start', 'ssh -A host (a login)');
+    assert.equal(
+      await terminalRoute(t, sshd, user, [], { env: clientAgent(t), options: ['-A'] }),
+      'early start',
+      'ssh -A host (a login)',
+    );
   });
 }
 
-test('(force-command) sftp through sshd\'s internal-sftp runs the sftp server inside the container, without Node', { skip }, async (t) => {
+test("(force-command) sftp through sshd's internal-sftp runs the sftp server inside the container, without Node", {
+  skip,
+}, async (t) => {
   const { user } = await deploy(t, inst!, 'force-command', 'rt-isftp');
   const sshd = await TestSshd.start(t, inst!, { subsystem: 'internal-sftp' });
   sshd.authorize(user);

@@ -18,7 +18,9 @@ const skip = skipReason(inst) || sshSkipReason();
 const MODES = ['login-shell', 'force-command'] as const;
 
 for (const mode of MODES) {
-  test(`ssh: (${mode}) ssh -t gives an interactive login inside: tty, tmux, resize, Ctrl-C, clean logout`, { skip }, async (t) => {
+  test(`ssh: (${mode}) ssh -t gives an interactive login inside: tty, tmux, resize, Ctrl-C, clean logout`, {
+    skip,
+  }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `s1${mode[0]}`);
     const term = sshd.terminal(user, [], { cols: 100, rows: 30 });
     t.after(() => term.kill());
@@ -45,16 +47,27 @@ for (const mode of MODES) {
     assert.equal((await term.exited).exitCode, 0, 'logout ends the ssh session cleanly');
   });
 
-  test(`ssh: (${mode}) ssh host cmd: no pty, byte-exact stdout and stderr (100 MB), stdin EOF, exit status`, { skip }, async (t) => {
+  test(`ssh: (${mode}) ssh host cmd: no pty, byte-exact stdout and stderr (100 MB), stdin EOF, exit status`, {
+    skip,
+  }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `s2${mode[0]}`);
     const data = randomBytes(100 * 1024 * 1024);
     const r = await sshd.ssh(user, ['cat; echo to-stderr >&2'], { input: data });
     assert.equal(r.status, 0, r.err);
-    assert.equal(createHash('sha256').update(r.stdout).digest('hex'), createHash('sha256').update(data).digest('hex'), `${r.stdout.length} bytes came back`);
+    assert.equal(
+      createHash('sha256').update(r.stdout).digest('hex'),
+      createHash('sha256').update(data).digest('hex'),
+      `${r.stdout.length} bytes came back`,
+    );
     assert.equal(r.err, 'to-stderr\n');
     const tty = await sshd.ssh(user, ['tty; echo "in=$(wc -c)"'], { input: 'x'.repeat(12345) });
     assert.equal(tty.out, 'not a tty\nin=12345\n', 'no pty, and stdin reaches EOF');
-    for (const [cmd, want] of [['exit 42', 42], ['kill -TERM $$', 143], ['kill -KILL $$', 137], ['true', 0]] as const) {
+    for (const [cmd, want] of [
+      ['exit 42', 42],
+      ['kill -TERM $$', 143],
+      ['kill -KILL $$', 137],
+      ['true', 0],
+    ] as const) {
       const s = await sshd.ssh(user, [cmd]);
       assert.equal(s.status, want, `${cmd}: ${s.err}`);
       assert.equal(s.out, '', 'nothing extra on stdout');
@@ -62,7 +75,7 @@ for (const mode of MODES) {
   });
 }
 
-test('ssh: when the connection drops, the session\'s processes get SIGHUP', { skip }, async (t) => {
+test("ssh: when the connection drops, the session's processes get SIGHUP", { skip }, async (t) => {
   const { user, sshd } = await deploy(t, inst!, 'force-command', 's5hup');
   const term = sshd.terminal(user);
   t.after(() => term.kill());

@@ -14,7 +14,9 @@ const skip = skipReason(inst) || sshSkipReason();
 const HOST_ONLY = `/var/lib/cellsh-host-only-${process.pid}`; // exists on the host, not in any container
 
 for (const mode of ['login-shell', 'force-command'] as const) {
-  test(`ssh: (${mode}) sftp, scp (sftp and -O), rsync -a both ways and git over ssh run inside the container`, { skip }, async (t) => {
+  test(`ssh: (${mode}) sftp, scp (sftp and -O), rsync -a both ways and git over ssh run inside the container`, {
+    skip,
+  }, async (t) => {
     const { user, sshd } = await deploy(t, inst!, mode, `s3${mode[0]}`);
     const local = mkdtempSync('/tmp/cellsh-t-xfer-');
     writeFileSync(HOST_ONLY, 'host only\n');
@@ -34,11 +36,21 @@ for (const mode of ['login-shell', 'force-command'] as const) {
     writeFileSync(join(local, 'up.txt'), 'from the client\n');
 
     // sftp: the subsystem lands in the container: its root, its home, its files.
-    writeFileSync(join(local, 'batch'), `ls -1 /\npwd\nput ${join(local, 'up.txt')} sftp.txt\nget /etc/passwd ${join(local, 'passwd')}\n`);
-    const sftp = await ok('sftp', runAsync('sftp', [...o, '-P', port, '-b', join(local, 'batch'), sshd.target(user)], { env }));
+    writeFileSync(
+      join(local, 'batch'),
+      `ls -1 /\npwd\nput ${join(local, 'up.txt')} sftp.txt\nget /etc/passwd ${join(local, 'passwd')}\n`,
+    );
+    const sftp = await ok(
+      'sftp',
+      runAsync('sftp', [...o, '-P', port, '-b', join(local, 'batch'), sshd.target(user)], { env }),
+    );
     assert.match(sftp, new RegExp(`Remote working directory: ${user.home}`));
-    assert.doesNotMatch(sftp, /\/work\b|\/boot\b|\/srv\b/, 'the container root, not the host\'s');
-    assert.equal(readFileSync(join(local, 'passwd'), 'utf8').trim().split('\n').length, 3, 'the container\'s /etc/passwd');
+    assert.doesNotMatch(sftp, /\/work\b|\/boot\b|\/srv\b/, "the container root, not the host's");
+    assert.equal(
+      readFileSync(join(local, 'passwd'), 'utf8').trim().split('\n').length,
+      3,
+      "the container's /etc/passwd",
+    );
 
     // scp, both protocols, both directions; a host-only file is out of reach.
     await ok('scp', runAsync('scp', [...o, '-P', port, join(local, 'up.txt'), at('scp.txt')], { env }));
@@ -54,7 +66,10 @@ for (const mode of ['login-shell', 'force-command'] as const) {
     await ok('mkdir', runAsync('mkdir', ['-p', join(local, 'tree/sub')]));
     writeFileSync(join(local, 'tree/sub/f'), 'deep\n');
     await ok('rsync up', runAsync('rsync', ['-a', '-e', sshd.sshCommand(), join(local, 'tree'), at('rtree')], { env }));
-    await ok('rsync down', runAsync('rsync', ['-a', '-e', sshd.sshCommand(), at('rtree/'), join(local, 'rback')], { env }));
+    await ok(
+      'rsync down',
+      runAsync('rsync', ['-a', '-e', sshd.sshCommand(), at('rtree/'), join(local, 'rback')], { env }),
+    );
     assert.equal(readFileSync(join(local, 'rback/tree/sub/f'), 'utf8'), 'deep\n');
 
     // git: a bare repository in the home, cloned, pushed to, cloned again.
@@ -70,7 +85,16 @@ for (const mode of ['login-shell', 'force-command'] as const) {
     assert.equal(readFileSync(join(local, 'c2/README'), 'utf8'), 'pushed\n');
 
     // Everything landed in the user's home, as the user.
-    const listing = await ok('ls', sshd.ssh(user, ['stat -c "%U %n" sftp.txt scp.txt scp-o.txt rtree/tree/sub/f repo.git/HEAD']));
-    assert.deepEqual(listing.trim().split('\n').map((l) => l.split(' ')[0]), Array(5).fill(user.name));
+    const listing = await ok(
+      'ls',
+      sshd.ssh(user, ['stat -c "%U %n" sftp.txt scp.txt scp-o.txt rtree/tree/sub/f repo.git/HEAD']),
+    );
+    assert.deepEqual(
+      listing
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+      Array(5).fill(user.name),
+    );
   });
 }

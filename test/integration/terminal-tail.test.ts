@@ -22,7 +22,9 @@ function countByte(buf: Buffer, b: number): number {
   return n;
 }
 
-test('terminal: the last bytes a program writes right before it exits all arrive (node-pty#72)', { skip }, async (t) => {
+test('terminal: the last bytes a program writes right before it exits all arrive (node-pty#72)', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'tail');
   mustApply(inst!);
   // 4 MiB written in one go, then _exit: no flush at exit, no grace period.
@@ -34,6 +36,8 @@ test('terminal: the last bytes a program writes right before it exits all arrive
     assert.equal(countByte(r.stdout, 0x78), size, `round ${round}: every byte arrived`);
   }
   // A line that ends the output exactly at exit, after a burst.
-  const last = await runAsync('python3', [outerPty, 'su', '-', user.name, '-c', 'seq 1 200000; printf LAST-LINE'], { timeout: 60_000 });
+  const last = await runAsync('python3', [outerPty, 'su', '-', user.name, '-c', 'seq 1 200000; printf LAST-LINE'], {
+    timeout: 60_000,
+  });
   assert.match(last.out, /\r\n200000\r\nLAST-LINE$/);
 });

@@ -14,7 +14,7 @@ const inst = testInstall();
 const skip = skipReason(inst);
 const ESC = '\x1b';
 
-test('tty prints a /dev/pts path that exists inside, from the container\'s own devpts', { skip }, async (t) => {
+test("tty prints a /dev/pts path that exists inside, from the container's own devpts", { skip }, async (t) => {
   const user = createUser(t, inst!, 'p5-tty');
   mustApply(inst!);
   const term = await interactiveLogin(user);
@@ -75,7 +75,7 @@ test('vim edits a file; job control: Ctrl-Z stops, fg resumes, Ctrl-C interrupts
   await term.exited;
 });
 
-test('the relay passes the inner terminal\'s bytes unchanged (no second CR added outside)', { skip }, async (t) => {
+test("the relay passes the inner terminal's bytes unchanged (no second CR added outside)", { skip }, async (t) => {
   const user = createUser(t, inst!, 'p5-bytes');
   mustApply(inst!);
   const term = await interactiveLogin(user);
@@ -138,7 +138,9 @@ test('TIOCSTI from inside reaches only the inner terminal, never the outer one',
   for (const u of [user, control]) writeFileSync(`${u.home}/probe.py`, tiocstiProbe(marker), { mode: 0o644 });
 
   // The outer terminal: a root shell, in which a person types `su - user`.
-  const outer = Terminal.spawn('/bin/bash', ['--norc', '--noprofile', '-i'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm', PS1: 'ROOT# ' } });
+  const outer = Terminal.spawn('/bin/bash', ['--norc', '--noprofile', '-i'], {
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm', PS1: 'ROOT# ' },
+  });
   t.after(() => outer.kill());
   await outer.expect('ROOT# ');
 

@@ -25,7 +25,10 @@ test('a test that fails midway still removes its user, home, container, cgroups 
   assert.ok(!existsSync(`${inst!.stateDir}/${uid}.state`), 'the container record is gone');
   assert.notEqual(run('pgrep', ['-U', uid!]).status, 0, 'no process of the user is left');
   for (const controller of ['memory', 'pids', 'cpu', '']) {
-    assert.ok(!existsSync(join('/sys/fs/cgroup', controller, inst!.cgroupName, `u${uid}`)), `no ${controller || 'v2'} cgroup`);
+    assert.ok(
+      !existsSync(join('/sys/fs/cgroup', controller, inst!.cgroupName, `u${uid}`)),
+      `no ${controller || 'v2'} cgroup`,
+    );
   }
   assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /cellsh-t-cleanup-fails/, 'no mount on the host');
 });

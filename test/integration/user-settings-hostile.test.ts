@@ -35,8 +35,22 @@ function users(t: TestContext, suffix: string): { user: TestUser; victim: TestUs
 /** `cellsh -c command` as the user, killed (by its pid, through spawn's timeout) if it hangs. */
 async function login(user: TestUser, command: string): Promise<Result & { ms: number }> {
   const started = Date.now();
-  const r = await runAsync('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
-    '/usr/bin/env', inst!.launcher, '-c', command], { env: { PATH: '/usr/bin:/bin', TERM: 'xterm' }, timeout: 2 * LOGIN_LIMIT_MS });
+  const r = await runAsync(
+    '/usr/bin/setpriv',
+    [
+      '--reuid',
+      String(user.uid),
+      '--regid',
+      String(user.gid),
+      '--init-groups',
+      '--',
+      '/usr/bin/env',
+      inst!.launcher,
+      '-c',
+      command,
+    ],
+    { env: { PATH: '/usr/bin:/bin', TERM: 'xterm' }, timeout: 2 * LOGIN_LIMIT_MS },
+  );
   return { ...r, ms: Date.now() - started };
 }
 
@@ -50,14 +64,16 @@ async function fromInside(user: TestUser, script: string): Promise<void> {
 async function loginGoesOn(user: TestUser, why: RegExp): Promise<void> {
   const r = await login(user, 'echo logged-in; hostname');
   assert.equal(r.status, 0, r.err);
-  assert.equal(r.out, `logged-in\n${user.name}\n`, 'the login went on with the admin\'s hostname');
+  assert.equal(r.out, `logged-in\n${user.name}\n`, "the login went on with the admin's hostname");
   assert.ok(r.ms < LOGIN_LIMIT_MS, `the login took ${r.ms} ms`);
   assert.match(r.err, why);
   assert.match(r.err, IGNORED);
   assert.ok(!r.err.includes(SECRET) && !r.out.includes(SECRET), `the secret was shown:\n${r.err}`);
 }
 
-test('a settings file linked from inside the container to another user\'s file: the login shows nothing of it and goes on', { skip }, async (t) => {
+test("a settings file linked from inside the container to another user's file: the login shows nothing of it and goes on", {
+  skip,
+}, async (t) => {
   const { user, victim } = users(t, 'link');
   const hidden = await cellshCommand(inst!, user, `cat ${victim.home}/notes`);
   assert.notEqual(hidden.status, 0, 'the container does not show the other home');
@@ -68,13 +84,19 @@ test('a settings file linked from inside the container to another user\'s file: 
   await loginGoesOn(user, /cellsh: ~\/\.config is a symbolic link/);
 });
 
-test('a settings file made a FIFO from inside the container: the next login does not hang', { skip, timeout: 120_000 }, async (t) => {
+test('a settings file made a FIFO from inside the container: the next login does not hang', {
+  skip,
+  timeout: 120_000,
+}, async (t) => {
   const { user } = users(t, 'fifo');
   await fromInside(user, 'mkfifo ~/.config/cellsh.yaml');
   await loginGoesOn(user, /cellsh: ~\/\.config\/cellsh\.yaml is not a regular file \(a FIFO\)/);
 });
 
-test('a settings file linked to /dev/zero, or a sparse 10 GiB one: the next login reads none of it and goes on', { skip, timeout: 120_000 }, async (t) => {
+test('a settings file linked to /dev/zero, or a sparse 10 GiB one: the next login reads none of it and goes on', {
+  skip,
+  timeout: 120_000,
+}, async (t) => {
   const { user } = users(t, 'zero');
   await fromInside(user, 'ln -s /dev/zero ~/.config/cellsh.yaml');
   await loginGoesOn(user, /cellsh: ~\/\.config\/cellsh\.yaml is a symbolic link/);

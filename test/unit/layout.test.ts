@@ -20,11 +20,18 @@ test('without layout.json the layout is the default one', (t) => {
   assert.deepEqual(loadLayout(libDir(t)), DEFAULT_LAYOUT);
 });
 
-test('layout.json\'s paths replace the defaults, the others stay', (t) => {
-  const dir = libDir(t, JSON.stringify({ policyFile: '/opt/cellsh/etc/policy.yaml', stateDir: '/run/cellsh-test', group: 'shellers' }));
+test("layout.json's paths replace the defaults, the others stay", (t) => {
+  const dir = libDir(
+    t,
+    JSON.stringify({ policyFile: '/opt/cellsh/etc/policy.yaml', stateDir: '/run/cellsh-test', group: 'shellers' }),
+  );
   assert.deepEqual(loadLayout(dir), {
-    ...DEFAULT_LAYOUT, libDir: dir, helper: join(dir, 'cellsh-helper'),
-    policyFile: '/opt/cellsh/etc/policy.yaml', stateDir: '/run/cellsh-test', group: 'shellers',
+    ...DEFAULT_LAYOUT,
+    libDir: dir,
+    helper: join(dir, 'cellsh-helper'),
+    policyFile: '/opt/cellsh/etc/policy.yaml',
+    stateDir: '/run/cellsh-test',
+    group: 'shellers',
   });
 });
 
@@ -39,6 +46,6 @@ test('a layout.json that is not JSON is an error, not the defaults', (t) => {
   assert.throws(() => loadLayout(libDir(t, '{ "policyFile": ')), SyntaxError);
 });
 
-test('the code\'s lib folder is the one above dist/, where layout.json is installed', () => {
+test("the code's lib folder is the one above dist/, where layout.json is installed", () => {
   assert.equal(libDirOfThisCode(), packageRoot());
 });

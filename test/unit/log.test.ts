@@ -14,7 +14,7 @@ function tempDir(t: TestContext): string {
   return dir;
 }
 
-test('the audit log\'s folder and file are made: the file for its owner alone, the folder closed to others', (t) => {
+test("the audit log's folder and file are made: the file for its owner alone, the folder closed to others", (t) => {
   const file = join(tempDir(t), 'var', 'log', 'cellsh', 'cellsh.log');
   const audit = openAuditLog(file);
   audit.close();
@@ -32,11 +32,21 @@ test('events are appended as JSON lines after what the log held, and are on disk
   audit.close();
   const text = readFileSync(file, 'utf8');
   assert.ok(text.startsWith(before), 'what was there is kept');
-  const lines = text.slice(before.length).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(lines.map((r) => [r['event'], r['msg'], r['level'], r['pid'], r['hostname']]), [
-    ['enroll', 'enroll', 30, process.pid, hostname()],
-    ['policy-apply', 'policy-apply', 30, process.pid, hostname()],
-  ]);
-  assert.deepEqual([lines[0]!['user'], lines[0]!['uid'], lines[1]!['files']], ['alice', 1001, ['/etc/cellsh/policy.yaml']]);
+  const lines = text
+    .slice(before.length)
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    lines.map((r) => [r['event'], r['msg'], r['level'], r['pid'], r['hostname']]),
+    [
+      ['enroll', 'enroll', 30, process.pid, hostname()],
+      ['policy-apply', 'policy-apply', 30, process.pid, hostname()],
+    ],
+  );
+  assert.deepEqual(
+    [lines[0]!['user'], lines[0]!['uid'], lines[1]!['files']],
+    ['alice', 1001, ['/etc/cellsh/policy.yaml']],
+  );
   for (const r of lines) assert.equal(logRecordProblem(r), undefined, JSON.stringify(r));
 });

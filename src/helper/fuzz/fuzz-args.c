@@ -71,7 +71,8 @@ static void check_accepted(int argc, char **argv, const struct request *req) {
   }
   CHECK(req->pty_mask <= 7, "pty mask %u", req->pty_mask);
   CHECK(req->pty_mask ? req->rows >= 1 && req->rows <= PTY_MAX_DIM && req->cols >= 1 && req->cols <= PTY_MAX_DIM
-                      : req->rows == 0 && req->cols == 0, "pty size %ux%u", req->rows, req->cols);
+                      : req->rows == 0 && req->cols == 0,
+        "pty size %ux%u", req->rows, req->cols);
   CHECK(req->n_sets <= MAX_SETS, "%u sets", req->n_sets);
   for (unsigned i = 0; i < req->n_sets; i++)
     CHECK(strchr(req->sets[i], '=') && strlen(req->sets[i]) <= SET_MAX, "set %u is not a KEY=VALUE in bounds", i);
@@ -100,7 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* Any word is a command: "run COMMAND" (the launcher's fast path) reads it back whole. */
     char *run[] = {"cellsh-helper", "run", words[i], NULL};
     CHECK(parse_args(3, run, &req, err, sizeof err) && req.command == words[i] && !req.pty_mask && !req.agent &&
-          req.n_sets == 0, "\"run %s\" is not read as that command (%s)", shown(words[i]), err);
+              req.n_sets == 0,
+          "\"run %s\" is not read as that command (%s)", shown(words[i]), err);
   }
   fuzz_strings_free(words);
   return 0;

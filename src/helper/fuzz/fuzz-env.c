@@ -23,11 +23,15 @@ static const struct {
   const char *chars;
   size_t max;
 } allowed[] = {
-  {"TERM", ALNUM "_+.-", 64},          {"COLORTERM", ALNUM "_+.-", 32},
-  {"LANG", ALNUM "_.@-", 64},          {"LANGUAGE", ALNUM "_.@-:", 128},
-  {"LC_", ALNUM "_.@-", 64},           {"SSH_CONNECTION", "0123456789abcdefABCDEF.:% ", 160},
-  {"SSH_CLIENT", "0123456789abcdefABCDEF.:% ", 128}, {"SSH_AUTH_SOCK", ALNUM "_./-", 107},
-  {"SSH_ORIGINAL_COMMAND", NULL, 128 * 1024},
+    {"TERM", ALNUM "_+.-", 64},
+    {"COLORTERM", ALNUM "_+.-", 32},
+    {"LANG", ALNUM "_.@-", 64},
+    {"LANGUAGE", ALNUM "_.@-:", 128},
+    {"LC_", ALNUM "_.@-", 64},
+    {"SSH_CONNECTION", "0123456789abcdefABCDEF.:% ", 160},
+    {"SSH_CLIENT", "0123456789abcdefABCDEF.:% ", 128},
+    {"SSH_AUTH_SOCK", ALNUM "_./-", 107},
+    {"SSH_ORIGINAL_COMMAND", NULL, 128 * 1024},
 };
 #define N_ALLOWED (sizeof allowed / sizeof *allowed)
 

@@ -20,7 +20,10 @@
  * U+10FFFF, or cut short). */
 static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp) {
   static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-  size_t len = p[0] < 0x80 ? 1 : p[0] >> 5 == 6 ? 2 : p[0] >> 4 == 14 ? 3 : p[0] >> 3 == 30 ? 4 : 0;
+  size_t len = p[0] < 0x80 ? 1 : p[0] >> 5 == 6 ? 2
+                             : p[0] >> 4 == 14  ? 3
+                             : p[0] >> 3 == 30  ? 4
+                                                : 0;
   if (len == 0 || len > n)
     return 0;
   uint32_t c = len == 1 ? p[0] : p[0] & (0x7f >> len);
@@ -56,7 +59,9 @@ static int hex4(struct reader *r) {
   int v = 0;
   for (int i = 0; i < 4; i++, r->p++) {
     CHECK(r->p < r->end, "a \\u escape is cut short");
-    int c = *r->p, d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    int c = *r->p, d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                    : c >= 'A' && c <= 'F'   ? c - 'A' + 10
+                                                                             : -1;
     CHECK(d >= 0, "a \\u escape with \"%c\"", c);
     v = v * 16 + d;
   }

@@ -21,16 +21,16 @@
 
 /* Two records as cellsh-admin apply writes them (src/policy/compiled.ts). */
 static const char admin_text[] =
-  "user 1001\nname alice\ngid 1001\ngroup alice\ngroups 1001 27 100\nhome /home/alice\nshell /bin/bash\n"
-  "hostname alice-box\nnetwork none\nmemory 2147483648\nmemory_high 1073741824\nswap 536870912\npids 512\n"
-  "cpu 1500\nio_weight 50\nio 8:0 1048576 0 0 100\nnofile 1024 524288\nnproc 100 200\ncore 0 max\n"
-  "env http_proxy=http://proxy:3128 GREETING=gr%C3%BC%C3%9F%20dich\nrestart manual\n"
-  "user_may shell hostname env network memory memory_high swap pids cpu io_weight nofile nproc core\n"
-  "seccomp strict\nnested_userns false\nend\n"
-  "user 1002\nname bob.smith\ngid 100\ngroup users\ngroups \nhome /srv/home/bob.smith\nshell /usr/bin/zsh\n"
-  "hostname bob\nnetwork host\nmemory 0\nmemory_high 0\nswap max\npids 0\ncpu 0\nio_weight 0\nio \n"
-  "nofile 64 64\nnproc max max\ncore max max\nenv EDITOR=vim\nrestart idle\n"
-  "user_may hostname env network memory swap pids cpu io_weight nproc\nseccomp default\nnested_userns true\nend\n";
+    "user 1001\nname alice\ngid 1001\ngroup alice\ngroups 1001 27 100\nhome /home/alice\nshell /bin/bash\n"
+    "hostname alice-box\nnetwork none\nmemory 2147483648\nmemory_high 1073741824\nswap 536870912\npids 512\n"
+    "cpu 1500\nio_weight 50\nio 8:0 1048576 0 0 100\nnofile 1024 524288\nnproc 100 200\ncore 0 max\n"
+    "env http_proxy=http://proxy:3128 GREETING=gr%C3%BC%C3%9F%20dich\nrestart manual\n"
+    "user_may shell hostname env network memory memory_high swap pids cpu io_weight nofile nproc core\n"
+    "seccomp strict\nnested_userns false\nend\n"
+    "user 1002\nname bob.smith\ngid 100\ngroup users\ngroups \nhome /srv/home/bob.smith\nshell /usr/bin/zsh\n"
+    "hostname bob\nnetwork host\nmemory 0\nmemory_high 0\nswap max\npids 0\ncpu 0\nio_weight 0\nio \n"
+    "nofile 64 64\nnproc max max\ncore max max\nenv EDITOR=vim\nrestart idle\n"
+    "user_may hostname env network memory swap pids cpu io_weight nproc\nseccomp default\nnested_userns true\nend\n";
 
 static void load_admin(uid_t uid, struct user_policy *out) {
   static char *file;
@@ -58,19 +58,26 @@ static bool rl_same(const struct rlimit *a, const struct rlimit *b) {
 static void check_only_changed(const struct user_policy *a, const struct user_policy *b, int m) {
   const struct cg_limits *x = &a->limits, *y = &b->limits;
   CHECK(a->uid == b->uid && a->gid == b->gid && !strcmp(a->name, b->name) && !strcmp(a->group, b->group) &&
-        a->n_groups == b->n_groups && !memcmp(a->groups, b->groups, a->n_groups * sizeof *a->groups) &&
-        !strcmp(a->home, b->home) && a->restart == b->restart && a->user_may == b->user_may &&
-        a->seccomp == b->seccomp && a->nested_userns == b->nested_userns &&
-        a->record_hash == b->record_hash, "a --set of %s changed an identity field", user_may_key[m]);
+            a->n_groups == b->n_groups && !memcmp(a->groups, b->groups, a->n_groups * sizeof *a->groups) &&
+            !strcmp(a->home, b->home) && a->restart == b->restart && a->user_may == b->user_may &&
+            a->seccomp == b->seccomp && a->nested_userns == b->nested_userns &&
+            a->record_hash == b->record_hash,
+        "a --set of %s changed an identity field", user_may_key[m]);
   CHECK(x->n_io == y->n_io && !memcmp(x->io, y->io, x->n_io * sizeof *x->io), "a --set changed io");
   bool same[MAY_COUNT] = {
-    [MAY_SHELL] = !strcmp(a->shell, b->shell), [MAY_HOSTNAME] = !strcmp(a->hostname, b->hostname),
-    [MAY_ENV] = env_same(a, b), [MAY_NETWORK] = a->network == b->network,
-    [MAY_MEMORY] = x->memory == y->memory, [MAY_MEMORY_HIGH] = x->memory_high == y->memory_high,
-    [MAY_SWAP] = x->swap == y->swap, [MAY_PIDS] = x->pids == y->pids, [MAY_CPU] = x->cpu == y->cpu,
-    [MAY_IO_WEIGHT] = x->io_weight == y->io_weight, [MAY_NOFILE] = rl_same(&a->rlimits[RL_NOFILE], &b->rlimits[RL_NOFILE]),
-    [MAY_NPROC] = rl_same(&a->rlimits[RL_NPROC], &b->rlimits[RL_NPROC]),
-    [MAY_CORE] = rl_same(&a->rlimits[RL_CORE], &b->rlimits[RL_CORE]),
+      [MAY_SHELL] = !strcmp(a->shell, b->shell),
+      [MAY_HOSTNAME] = !strcmp(a->hostname, b->hostname),
+      [MAY_ENV] = env_same(a, b),
+      [MAY_NETWORK] = a->network == b->network,
+      [MAY_MEMORY] = x->memory == y->memory,
+      [MAY_MEMORY_HIGH] = x->memory_high == y->memory_high,
+      [MAY_SWAP] = x->swap == y->swap,
+      [MAY_PIDS] = x->pids == y->pids,
+      [MAY_CPU] = x->cpu == y->cpu,
+      [MAY_IO_WEIGHT] = x->io_weight == y->io_weight,
+      [MAY_NOFILE] = rl_same(&a->rlimits[RL_NOFILE], &b->rlimits[RL_NOFILE]),
+      [MAY_NPROC] = rl_same(&a->rlimits[RL_NPROC], &b->rlimits[RL_NPROC]),
+      [MAY_CORE] = rl_same(&a->rlimits[RL_CORE], &b->rlimits[RL_CORE]),
   };
   for (int k = 0; k < MAY_COUNT; k++)
     CHECK(k == m || same[k], "a --set of %s changed %s", user_may_key[m], user_may_key[k]);

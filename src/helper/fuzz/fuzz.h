@@ -15,7 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Print "invariant failed: <what>" and abort, so libFuzzer saves the input. */
 __attribute__((noreturn, format(printf, 1, 2))) void fuzz_fail(const char *fmt, ...);
-#define CHECK(cond, ...) do { if (!(cond)) fuzz_fail(__VA_ARGS__); } while (0)
+#define CHECK(cond, ...)                 \
+  do {                                   \
+    if (!(cond)) fuzz_fail(__VA_ARGS__); \
+  } while (0)
 
 /* The input as up to max NUL-terminated strings, split on NUL bytes (the last
  * one need not end with a NUL). out[n] is NULL; returns n. Free with

@@ -21,10 +21,24 @@ function setup(policy: string) {
   const apply = (extra: Partial<ApplyOptions> = {}) => {
     const out = textSink();
     const err = textSink();
-    const code = runApply({ layout: tmp.layout, env: sampleEnv(), log: logger.log, out, err, euid: 0, byUid: 1000, ...extra });
+    const code = runApply({
+      layout: tmp.layout,
+      env: sampleEnv(),
+      log: logger.log,
+      out,
+      err,
+      euid: 0,
+      byUid: 1000,
+      ...extra,
+    });
     return { code, out: out.text(), err: err.text() };
   };
-  return { ...tmp, records: logger.records, apply, setPolicy: (text: string) => writeFileSync(tmp.layout.policyFile, text) };
+  return {
+    ...tmp,
+    records: logger.records,
+    apply,
+    setPolicy: (text: string) => writeFileSync(tmp.layout.policyFile, text),
+  };
 }
 
 const GOOD = 'defaults:\n  limits: {memory: 1G}\n';
@@ -40,11 +54,18 @@ test('apply writes the compiled policy with mode 0644 in a 0755 folder and logs 
     assert.equal(st.mode & 0o7777, 0o644);
     assert.equal(statSync(dirname(t.layout.compiledPolicy)).mode & 0o7777, 0o755);
     const users = parseCompiled(readFileSync(t.layout.compiledPolicy));
-    assert.deepEqual(users.map((u) => [u.name, u.memory]), [['alice', 2 ** 30], ['bob', 2 ** 30]]);
+    assert.deepEqual(
+      users.map((u) => [u.name, u.memory]),
+      [
+        ['alice', 2 ** 30],
+        ['bob', 2 ** 30],
+      ],
+    );
     assert.deepEqual(readdirSync(dirname(t.layout.compiledPolicy)), ['policy.compiled']);
-    assert.deepEqual(t.records.map((r) => [r['event'], r['files'], r['users'], r['by_uid']]), [
-      ['policy-apply', [t.layout.policyFile], 2, 1000],
-    ]);
+    assert.deepEqual(
+      t.records.map((r) => [r['event'], r['files'], r['users'], r['by_uid']]),
+      [['policy-apply', [t.layout.policyFile], 2, 1000]],
+    );
   } finally {
     process.umask(mask);
     t.remove();
@@ -60,12 +81,22 @@ test('a rejected policy leaves the previous file byte-identical and logs policy-
     const r = t.apply();
     assert.equal(r.code, 78);
     assert.equal(r.out, '');
-    assert.equal(r.err, [
-      `${t.layout.policyFile}:2:20: defaults.limits.memory: expected a size like "512M", got "lots"`,
-      `${t.layout.policyFile}: 1 error; nothing applied, ${t.layout.compiledPolicy} is unchanged`, '',
-    ].join('\n'));
+    assert.equal(
+      r.err,
+      [
+        `${t.layout.policyFile}:2:20: defaults.limits.memory: expected a size like "512M", got "lots"`,
+        `${t.layout.policyFile}: 1 error; nothing applied, ${t.layout.compiledPolicy} is unchanged`,
+        '',
+      ].join('\n'),
+    );
     assert.deepEqual(readFileSync(t.layout.compiledPolicy), before);
-    assert.deepEqual(t.records.map((r) => [r['event'], r['problems'] ?? r['users']]), [['policy-apply', 2], ['policy-rejected', 1]]);
+    assert.deepEqual(
+      t.records.map((r) => [r['event'], r['problems'] ?? r['users']]),
+      [
+        ['policy-apply', 2],
+        ['policy-rejected', 1],
+      ],
+    );
   } finally {
     t.remove();
   }
@@ -77,8 +108,16 @@ test('a crash before the rename leaves the old file and no temp file', { skip },
     t.apply();
     const before = readFileSync(t.layout.compiledPolicy);
     t.setPolicy('defaults:\n  network: host\n');
-    assert.throws(() => t.apply({ beforeRename: () => { throw new Error('simulated crash'); } }),
-      (err: unknown) => err instanceof CellshError && /can't write ".*policy\.compiled": simulated crash/.test(err.message));
+    assert.throws(
+      () =>
+        t.apply({
+          beforeRename: () => {
+            throw new Error('simulated crash');
+          },
+        }),
+      (err: unknown) =>
+        err instanceof CellshError && /can't write ".*policy\.compiled": simulated crash/.test(err.message),
+    );
     assert.deepEqual(readFileSync(t.layout.compiledPolicy), before);
     assert.deepEqual(readdirSync(dirname(t.layout.compiledPolicy)), ['policy.compiled']);
     assert.equal(t.records.filter((r) => r['event'] === 'policy-apply').length, 1);
@@ -93,7 +132,10 @@ test('a second apply replaces the file', { skip }, () => {
     t.apply();
     t.setPolicy('defaults:\n  network: host\n');
     assert.equal(t.apply().code, 0);
-    assert.deepEqual(parseCompiled(readFileSync(t.layout.compiledPolicy)).map((u) => u.network), ['host', 'host']);
+    assert.deepEqual(
+      parseCompiled(readFileSync(t.layout.compiledPolicy)).map((u) => u.network),
+      ['host', 'host'],
+    );
   } finally {
     t.remove();
   }
@@ -102,8 +144,13 @@ test('a second apply replaces the file', { skip }, () => {
 test('apply refuses to run as a non-root user (exit 77) and writes nothing', () => {
   const t = setup(GOOD);
   try {
-    assert.throws(() => t.apply({ euid: 1000 }), (err: unknown) =>
-      err instanceof CellshError && err.exitCode === 77 && err.message === `apply must run as root: it writes ${t.layout.compiledPolicy}`);
+    assert.throws(
+      () => t.apply({ euid: 1000 }),
+      (err: unknown) =>
+        err instanceof CellshError &&
+        err.exitCode === 77 &&
+        err.message === `apply must run as root: it writes ${t.layout.compiledPolicy}`,
+    );
     assert.throws(() => statSync(t.layout.compiledPolicy), /ENOENT/);
     assert.deepEqual(t.records, []);
   } finally {

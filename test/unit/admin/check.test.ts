@@ -53,10 +53,23 @@ test('--json prints one object and nothing else', () => {
     errors: [
       { file, line: 3, col: 3, path: 'users.dave', message: 'no such user on this host' },
       { file, line: 5, col: 3, path: 'users.root', message: 'root is never served by cellsh' },
-      { file, line: 7, col: 3, path: 'users.bad name', message: 'not a user name cellsh supports (has characters other than letters, digits, _ . -)' },
+      {
+        file,
+        line: 7,
+        col: 3,
+        path: 'users.bad name',
+        message: 'not a user name cellsh supports (has characters other than letters, digits, _ . -)',
+      },
     ],
     warnings: [
-      { file, line: 6, col: 3, path: 'users.carol', message: 'carol is not enrolled (not in the "cellsh" group), so cellsh does not serve them yet; run "cellsh-admin enroll carol"' },
+      {
+        file,
+        line: 6,
+        col: 3,
+        path: 'users.carol',
+        message:
+          'carol is not enrolled (not in the "cellsh" group), so cellsh does not serve them yet; run "cellsh-admin enroll carol"',
+      },
     ],
     users: 3,
     files: [file],
@@ -66,10 +79,22 @@ test('--json prints one object and nothing else', () => {
 test('--json for a valid policy, and for a missing file', () => {
   const ok = check(fixturePath('policy', 'comments-only', 'policy.yaml'), true);
   assert.equal(ok.code, 0);
-  assert.deepEqual(JSON.parse(ok.out), { ok: true, errors: [], warnings: [], users: 2, files: [fixturePath('policy', 'comments-only', 'policy.yaml')] });
+  assert.deepEqual(JSON.parse(ok.out), {
+    ok: true,
+    errors: [],
+    warnings: [],
+    users: 2,
+    files: [fixturePath('policy', 'comments-only', 'policy.yaml')],
+  });
   const missing = check('/nonexistent/policy.yaml', true);
   assert.equal(missing.code, 78);
   assert.deepEqual(JSON.parse(missing.out).errors, [
-    { file: '/nonexistent/policy.yaml', line: null, col: null, path: '', message: "can't read the policy: no such file" },
+    {
+      file: '/nonexistent/policy.yaml',
+      line: null,
+      col: null,
+      path: '',
+      message: "can't read the policy: no such file",
+    },
   ]);
 });

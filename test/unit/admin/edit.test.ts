@@ -15,15 +15,36 @@ function setup(main: string) {
   mkdirSync(tmp.layout.policyDir, { recursive: true });
   writeFileSync(tmp.layout.policyFile, main);
   let applied = 0;
-  const edit = (editors: Array<(path: string) => void>, extra: Partial<EditOptions> = {}, answers: string[] | undefined = undefined) => {
+  const edit = (
+    editors: Array<(path: string) => void>,
+    extra: Partial<EditOptions> = {},
+    answers: string[] | undefined = undefined,
+  ) => {
     const out = textSink();
     const err = textSink();
     const asked: string[] = [];
     const code = runEdit({
-      layout: tmp.layout, env: sampleEnv(), file: tmp.layout.policyFile, out, err,
-      editor: (path) => { const next = editors.shift(); assert.ok(next, 'the editor ran more often than expected'); next(path); return 0; },
-      ask: answers && ((q) => { asked.push(q); return answers.shift() ?? 'x'; }),
-      apply: () => { applied++; return 0; },
+      layout: tmp.layout,
+      env: sampleEnv(),
+      file: tmp.layout.policyFile,
+      out,
+      err,
+      editor: (path) => {
+        const next = editors.shift();
+        assert.ok(next, 'the editor ran more often than expected');
+        next(path);
+        return 0;
+      },
+      ask:
+        answers &&
+        ((q) => {
+          asked.push(q);
+          return answers.shift() ?? 'x';
+        }),
+      apply: () => {
+        applied++;
+        return 0;
+      },
       ...extra,
     });
     return { code, out: out.text(), err: err.text(), asked, editorsLeft: editors.length };
@@ -76,7 +97,10 @@ test('errors without a terminal: every problem shown, the file unchanged, exit 7
 test('errors with a terminal: edit again until it is right, or leave without saving', { skip }, () => {
   const t = setup('defaults:\n  network: none\n');
   try {
-    const again = t.edit([write('defaults:\n  network: wifi\n'), write('defaults:\n  network: host\n')], {}, ['?', 'e']);
+    const again = t.edit([write('defaults:\n  network: wifi\n'), write('defaults:\n  network: host\n')], {}, [
+      '?',
+      'e',
+    ]);
     assert.equal(again.code, 0);
     assert.equal(again.asked.length, 2, 'an unknown answer asks again');
     assert.match(again.asked[0]!, /^1 error\. What now\? \(e\)dit again, e\(x\)it without saving: $/);
@@ -108,10 +132,19 @@ test('a copy is checked with the other files: a drop-in may not break the whole'
 test('only files of the installed policy, and one edit at a time', { skip }, () => {
   const t = setup('');
   try {
-    assert.throws(() => t.edit([], { file: '/etc/passwd' }), (e: unknown) => e instanceof CellshError && e.exitCode === 64);
-    assert.throws(() => t.edit([], { file: join(t.layout.policyDir, 'x.yml') }), (e: unknown) => e instanceof CellshError && e.exitCode === 64);
+    assert.throws(
+      () => t.edit([], { file: '/etc/passwd' }),
+      (e: unknown) => e instanceof CellshError && e.exitCode === 64,
+    );
+    assert.throws(
+      () => t.edit([], { file: join(t.layout.policyDir, 'x.yml') }),
+      (e: unknown) => e instanceof CellshError && e.exitCode === 64,
+    );
     writeFileSync(`${t.layout.policyFile}.edit-lock`, `${process.pid}\n`);
-    assert.throws(() => t.edit([]), (e: unknown) => e instanceof CellshError && e.exitCode === 77 && /is being edited by process/.test(e.message));
+    assert.throws(
+      () => t.edit([]),
+      (e: unknown) => e instanceof CellshError && e.exitCode === 77 && /is being edited by process/.test(e.message),
+    );
     writeFileSync(`${t.layout.policyFile}.edit-lock`, '2147483646\n');
     assert.equal(t.edit([write('defaults: {}\n')]).code, 0, 'a lock whose process is gone is taken over');
   } finally {
@@ -123,7 +156,10 @@ test('a failing editor changes nothing', { skip }, () => {
   const t = setup('defaults: {}\n');
   try {
     const r = t.edit([], { editor: () => 2 });
-    assert.deepEqual([r.code, r.err], [1, `cellsh-admin: the editor exited with status 2; ${t.layout.policyFile} is unchanged\n`]);
+    assert.deepEqual(
+      [r.code, r.err],
+      [1, `cellsh-admin: the editor exited with status 2; ${t.layout.policyFile} is unchanged\n`],
+    );
   } finally {
     t.remove();
   }

@@ -23,7 +23,8 @@ function setup(main: string, dropins: Record<string, string> = {}) {
   const io = () => ({ out: textSink(), err: textSink() });
   return {
     ...tmp,
-    write: (name: string, text: string) => writeFileSync(name === 'policy.yaml' ? tmp.layout.policyFile : join(tmp.layout.policyDir, name), text),
+    write: (name: string, text: string) =>
+      writeFileSync(name === 'policy.yaml' ? tmp.layout.policyFile : join(tmp.layout.policyDir, name), text),
     apply: () => runApply({ layout: tmp.layout, env, log: memoryLogger().log, ...io(), euid: 0, byUid: 0 }),
     show: (name: string, json = false) => {
       const s = io();
@@ -51,8 +52,15 @@ test('show: each setting with its value and the layer and file:line it came from
     assert.equal(lines[0], 'alice (uid 1001; groups alice, cellsh, dev): enrolled');
     assert.equal(lines[1], 'no policy is applied yet: run "cellsh-admin apply"');
     const dropin = join(t.layout.policyDir, '10-alice.yaml');
-    assert.equal(lines[2], `layers, in order: built-in, defaults (${t.layout.policyFile}), groups.dev (${t.layout.policyFile}:5), users.alice (${dropin}:2)`);
-    const row = (key: string): string => lines.find((l) => l.startsWith(`  ${key} `))!.replace(/ +/g, ' ').trim();
+    assert.equal(
+      lines[2],
+      `layers, in order: built-in, defaults (${t.layout.policyFile}), groups.dev (${t.layout.policyFile}:5), users.alice (${dropin}:2)`,
+    );
+    const row = (key: string): string =>
+      lines
+        .find((l) => l.startsWith(`  ${key} `))!
+        .replace(/ +/g, ' ')
+        .trim();
     assert.equal(row('network'), `network host groups.dev at ${t.layout.policyFile}:6:14`);
     assert.equal(row('limits.memory'), `limits.memory 1G defaults at ${t.layout.policyFile}:3:13`);
     assert.equal(row('limits.pids'), `limits.pids 64 users.alice at ${dropin}:4:13`);
@@ -60,7 +68,10 @@ test('show: each setting with its value and the layer and file:line it came from
     assert.equal(row('hostname'), 'hostname "{user}" = alice built-in');
     const bob = t.show('bob');
     assert.match(bob.out, /\n {2}network +none +built-in\n/);
-    assert.match(t.show('carol').out, /^carol \(uid 1003; groups carol\): not enrolled: cellsh does not serve them \(cellsh-admin enroll carol\)\n/);
+    assert.match(
+      t.show('carol').out,
+      /^carol \(uid 1003; groups carol\): not enrolled: cellsh does not serve them \(cellsh-admin enroll carol\)\n/,
+    );
   } finally {
     t.remove();
   }
@@ -72,13 +83,21 @@ test('show: the applied state follows apply and later edits; --json has the same
     assert.equal(t.apply(), 0);
     assert.match(t.show('alice').out, /\nthe applied policy is up to date\n/);
     t.write('10-alice.yaml', 'users:\n  alice:\n    limits:\n      pids: 65\n');
-    assert.match(t.show('alice').out, /\nthe files say something else than the applied policy: see "cellsh-admin diff", then apply\n/);
+    assert.match(
+      t.show('alice').out,
+      /\nthe files say something else than the applied policy: see "cellsh-admin diff", then apply\n/,
+    );
     const j = JSON.parse(t.show('alice', true).out) as Record<string, unknown>;
     assert.equal(j['applied'], 'changed');
     assert.equal(j['enrolled'], true);
     assert.equal(j['hostname'], 'alice');
-    assert.deepEqual((j['settings'] as Record<string, unknown>)['limits.pids'],
-      { value: '65', layer: 'users.alice', file: join(t.layout.policyDir, '10-alice.yaml'), line: 4, col: 13 });
+    assert.deepEqual((j['settings'] as Record<string, unknown>)['limits.pids'], {
+      value: '65',
+      layer: 'users.alice',
+      file: join(t.layout.policyDir, '10-alice.yaml'),
+      line: 4,
+      col: 13,
+    });
     assert.deepEqual((j['settings'] as Record<string, unknown>)['limits.cpu'], { value: '1.5', layer: 'built-in' });
   } finally {
     t.remove();
@@ -88,10 +107,17 @@ test('show: the applied state follows apply and later edits; --json has the same
 test('show: an unknown user is a usage error; a policy with errors still shows, with a note', { skip }, () => {
   const t = setup(MAIN, { '20-bad.yaml': 'defaults:\n  network: wifi\n' });
   try {
-    assert.throws(() => t.show('nobody-here'), (e: unknown) => e instanceof CellshError && e.exitCode === 64 && e.message === 'no user "nobody-here" on this host');
+    assert.throws(
+      () => t.show('nobody-here'),
+      (e: unknown) =>
+        e instanceof CellshError && e.exitCode === 64 && e.message === 'no user "nobody-here" on this host',
+    );
     const r = t.show('bob');
     assert.equal(r.code, 0);
-    assert.equal(r.err, 'cellsh-admin: the policy has 1 error ("cellsh-admin check" lists them); an invalid value is shown from the layer below\n');
+    assert.equal(
+      r.err,
+      'cellsh-admin: the policy has 1 error ("cellsh-admin check" lists them); an invalid value is shown from the layer below\n',
+    );
   } finally {
     t.remove();
   }
@@ -102,21 +128,37 @@ test('diff: nothing applied, then no changes, then each changed field before -> 
   try {
     const first = t.diff();
     assert.equal(first.code, 1);
-    assert.equal(first.out, 'no policy is applied yet: every user below is new\n+ alice (uid 1001): served from the next apply\n'
-      + '+ bob (uid 1002): served from the next apply\n2 users would change; "cellsh-admin apply" applies it\n');
+    assert.equal(
+      first.out,
+      'no policy is applied yet: every user below is new\n+ alice (uid 1001): served from the next apply\n' +
+        '+ bob (uid 1002): served from the next apply\n2 users would change; "cellsh-admin apply" applies it\n',
+    );
     assert.equal(t.apply(), 0);
     assert.deepEqual(t.diff(), { code: 0, out: 'no changes: the applied policy says what the files say\n', err: '' });
     t.write('policy.yaml', 'defaults:\n  limits:\n    memory: 4G\n    cpu: 0.5\ngroups:\n  dev:\n    network: host\n');
     t.write('10-alice.yaml', 'users:\n  alice:\n    limits:\n      pids: unlimited\n');
     const r = t.diff();
     assert.equal(r.code, 1);
-    assert.equal(r.out, [
-      '  alice: limits.memory 1G -> 4G', '  alice: limits.pids 64 -> unlimited', '  alice: limits.cpu 1.5 -> 0.5',
-      '  bob: limits.memory 1G -> 4G', '  bob: limits.cpu 1.5 -> 0.5',
-      '2 users would change; "cellsh-admin apply" applies it', '',
-    ].join('\n'));
+    assert.equal(
+      r.out,
+      [
+        '  alice: limits.memory 1G -> 4G',
+        '  alice: limits.pids 64 -> unlimited',
+        '  alice: limits.cpu 1.5 -> 0.5',
+        '  bob: limits.memory 1G -> 4G',
+        '  bob: limits.cpu 1.5 -> 0.5',
+        '2 users would change; "cellsh-admin apply" applies it',
+        '',
+      ].join('\n'),
+    );
     const j = JSON.parse(t.diff(true).out) as { changes: Array<{ user: string; fields: unknown[] }> };
-    assert.deepEqual(j.changes.map((c) => [c.user, c.fields.length]), [['alice', 3], ['bob', 2]]);
+    assert.deepEqual(
+      j.changes.map((c) => [c.user, c.fields.length]),
+      [
+        ['alice', 3],
+        ['bob', 2],
+      ],
+    );
   } finally {
     t.remove();
   }
@@ -132,16 +174,25 @@ test('diff: a user dropped from the policy, and a policy with errors (exit 78, n
     const r = t.diff();
     assert.equal(r.code, 78);
     assert.equal(r.out, '');
-    assert.match(r.err, /policy\.yaml:3:13: defaults\.limits\.memory: expected a size like "512M", got "lots"\ncellsh-admin: the policy has 1 error: apply would change nothing\n$/);
+    assert.match(
+      r.err,
+      /policy\.yaml:3:13: defaults\.limits\.memory: expected a size like "512M", got "lots"\ncellsh-admin: the policy has 1 error: apply would change nothing\n$/,
+    );
   } finally {
     t.remove();
   }
 });
 
 test('show and diff read the drop-in folder of the layout, in name order', { skip }, () => {
-  const t = setup('', { '20-b.yaml': 'defaults:\n  shell: /bin/sh\n', '10-a.yaml': 'defaults:\n  shell: /usr/bin/zsh\n' });
+  const t = setup('', {
+    '20-b.yaml': 'defaults:\n  shell: /bin/sh\n',
+    '10-a.yaml': 'defaults:\n  shell: /usr/bin/zsh\n',
+  });
   try {
-    assert.match(t.show('bob').out, new RegExp(`\\n {2}shell +/bin/sh +defaults at ${join(t.layout.policyDir, '20-b.yaml')}:2:10\\n`));
+    assert.match(
+      t.show('bob').out,
+      new RegExp(`\\n {2}shell +/bin/sh +defaults at ${join(t.layout.policyDir, '20-b.yaml')}:2:10\\n`),
+    );
   } finally {
     t.remove();
   }
@@ -150,7 +201,12 @@ test('show and diff read the drop-in folder of the layout, in name order', { ski
 test('show: seccomp and nested_userns with their values and where they came from', { skip }, () => {
   const t = setup('defaults:\n  seccomp: strict\ngroups:\n  dev:\n    seccomp: default\n    nested_userns: true\n');
   try {
-    const row = (out: string, key: string): string => out.split('\n').find((l) => l.startsWith(`  ${key} `))!.replace(/ +/g, ' ').trim();
+    const row = (out: string, key: string): string =>
+      out
+        .split('\n')
+        .find((l) => l.startsWith(`  ${key} `))!
+        .replace(/ +/g, ' ')
+        .trim();
     const alice = t.show('alice');
     assert.equal(alice.code, 0);
     assert.equal(row(alice.out, 'seccomp'), `seccomp default groups.dev at ${t.layout.policyFile}:5:14`);
@@ -169,11 +225,21 @@ test('diff: a changed seccomp profile and nested_userns, before -> after', { ski
   const t = setup('');
   try {
     assert.equal(t.apply(), 0);
-    t.write('policy.yaml', 'defaults:\n  seccomp: strict\nusers:\n  alice:\n    seccomp: default\n    nested_userns: true\n');
+    t.write(
+      'policy.yaml',
+      'defaults:\n  seccomp: strict\nusers:\n  alice:\n    seccomp: default\n    nested_userns: true\n',
+    );
     const r = t.diff();
     assert.equal(r.code, 1, r.err);
-    assert.equal(r.out, ['  alice: nested_userns false -> true', '  bob: seccomp default -> strict',
-      '2 users would change; "cellsh-admin apply" applies it', ''].join('\n'));
+    assert.equal(
+      r.out,
+      [
+        '  alice: nested_userns false -> true',
+        '  bob: seccomp default -> strict',
+        '2 users would change; "cellsh-admin apply" applies it',
+        '',
+      ].join('\n'),
+    );
   } finally {
     t.remove();
   }

@@ -23,9 +23,29 @@ test('bench: ratios are a over b, and say so when b is missing', () => {
 });
 
 test('bench: the stopwatch spec escapes what would end or split a line', () => {
-  const text = specText([{ name: 'a\tb', argv: ['/bin/sh', '-c', 'echo "x\ny" \\ z'], uid: 1000, pty: true, until: '$ ', send: 'exit\n', env: { SHELL: '/bin/sh' }, pre: ['/bin/true'] }]);
+  const text = specText([
+    {
+      name: 'a\tb',
+      argv: ['/bin/sh', '-c', 'echo "x\ny" \\ z'],
+      uid: 1000,
+      pty: true,
+      until: '$ ',
+      send: 'exit\n',
+      env: { SHELL: '/bin/sh' },
+      pre: ['/bin/true'],
+    },
+  ]);
   assert.deepEqual(text.split('\n'), [
-    'cmd a\\x09b', 'uid 1000', 'pty', 'until $ ', 'send exit\\x0a', 'env SHELL=/bin/sh', 'pre /bin/true',
-    'arg /bin/sh', 'arg -c', 'arg echo "x\\x0ay" \\\\ z', '',
+    'cmd a\\x09b',
+    'uid 1000',
+    'pty',
+    'until $ ',
+    'send exit\\x0a',
+    'env SHELL=/bin/sh',
+    'pre /bin/true',
+    'arg /bin/sh',
+    'arg -c',
+    'arg echo "x\\x0ay" \\\\ z',
+    '',
   ]);
 });

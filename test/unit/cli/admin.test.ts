@@ -27,7 +27,7 @@ test('--help lists the verbs and exits 0', async () => {
   }
 });
 
-test('<verb> --help shows that verb\'s usage and exits 0', async () => {
+test("<verb> --help shows that verb's usage and exits 0", async () => {
   const check = await run('check', '--help');
   assert.equal(check.code, 0);
   assert.match(check.out, /^usage: cellsh-admin check \[FILE\.\.\.\] \[--json\]\n/);
@@ -40,12 +40,24 @@ test('<verb> --help shows that verb\'s usage and exits 0', async () => {
 test('usage errors exit 64 with two plain lines', async () => {
   const cases: Array<[string[], string]> = [
     [[], 'cellsh-admin: no command given\ncellsh-admin: usage: cellsh-admin <command> [options]; see --help\n'],
-    [['chek'], 'cellsh-admin: unknown command "chek"; did you mean "check"?\ncellsh-admin: usage: cellsh-admin <command> [options]; see --help\n'],
-    [['show', 'a', 'b'], 'cellsh-admin: show: too many arguments\ncellsh-admin: usage: cellsh-admin show USER [--json]\n'],
+    [
+      ['chek'],
+      'cellsh-admin: unknown command "chek"; did you mean "check"?\ncellsh-admin: usage: cellsh-admin <command> [options]; see --help\n',
+    ],
+    [
+      ['show', 'a', 'b'],
+      'cellsh-admin: show: too many arguments\ncellsh-admin: usage: cellsh-admin show USER [--json]\n',
+    ],
     [['show'], 'cellsh-admin: a user name is needed\ncellsh-admin: usage: cellsh-admin show USER\n'],
-    [['check', '--bogus'], "cellsh-admin: check: Unknown option '--bogus'\ncellsh-admin: usage: cellsh-admin check [FILE...] [--json]\n"],
+    [
+      ['check', '--bogus'],
+      "cellsh-admin: check: Unknown option '--bogus'\ncellsh-admin: usage: cellsh-admin check [FILE...] [--json]\n",
+    ],
     [['diff', 'x'], 'cellsh-admin: diff: too many arguments\ncellsh-admin: usage: cellsh-admin diff [--json]\n'],
-    [['logs', '-n', 'ten'], 'cellsh-admin: logs: --lines needs a whole number, got "ten"\ncellsh-admin: usage: cellsh-admin logs [--lines N]\n'],
+    [
+      ['logs', '-n', 'ten'],
+      'cellsh-admin: logs: --lines needs a whole number, got "ten"\ncellsh-admin: usage: cellsh-admin logs [--lines N]\n',
+    ],
     [['apply', 'now'], 'cellsh-admin: apply: too many arguments\ncellsh-admin: usage: cellsh-admin apply\n'],
   ];
   for (const [argv, err] of cases) assert.deepEqual(await run(...argv), { code: 64, out: '', err }, argv.join(' '));
@@ -66,7 +78,11 @@ test('the built entry point runs and sets the exit status', () => {
   const help = spawnSync(process.execPath, [script, '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /^usage: cellsh-admin/);
-  const bad = spawnSync(process.execPath, [script, 'check', fixturePath('policy', 'unknown-key-typo', 'policy.yaml'), '--json'], { encoding: 'utf8' });
+  const bad = spawnSync(
+    process.execPath,
+    [script, 'check', fixturePath('policy', 'unknown-key-typo', 'policy.yaml'), '--json'],
+    { encoding: 'utf8' },
+  );
   assert.equal(bad.status, 78);
   const errors = (JSON.parse(bad.stdout) as { errors: Array<{ message: string }> }).errors;
   assert.equal(errors.filter((e) => e.message.startsWith('unknown key')).length, 6);

@@ -9,8 +9,19 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  BOUNDS, EXIT_CODES, FDS, HELPER_ARGV, NETWORK_MODES, POLICY_FILE, RECORD_KEYS, RESERVED_ENV, RESTART_MODES, RLIMIT_KEYS,
-  SECCOMP_PROFILES, STARTED, USER_MAY_KEYS,
+  BOUNDS,
+  EXIT_CODES,
+  FDS,
+  HELPER_ARGV,
+  NETWORK_MODES,
+  POLICY_FILE,
+  RECORD_KEYS,
+  RESERVED_ENV,
+  RESTART_MODES,
+  RLIMIT_KEYS,
+  SECCOMP_PROFILES,
+  STARTED,
+  USER_MAY_KEYS,
 } from '../../../src/contract/index.js';
 import { helperArgs, parseStarted, type HelperRequest, type PtySpec } from '../../../src/helper-client/protocol.js';
 import { parseRecord, recordLines, type CompiledUser } from '../../../src/policy/compiled.js';
@@ -42,47 +53,88 @@ test('the helper is built from the contract as it stands', { skip }, () => {
 });
 
 /** What the helper's parser reads of argv, in test-units' notation. */
-function expectedRequest(req: HelperRequest, pty: PtySpec | undefined, agent: boolean, sets: readonly string[]): string {
+function expectedRequest(
+  req: HelperRequest,
+  pty: PtySpec | undefined,
+  agent: boolean,
+  sets: readonly string[],
+): string {
   const clamp = (n: number): number => Math.min(HELPER_ARGV.ptyMaxDim, Math.max(1, Math.floor(n) || 1));
-  if (req.verb === 'stop') return [`verb stop`, `uid ${req.uid}`, ...(req.notice === undefined ? [] : [`notice ${req.notice}`])].join('\n') + '\n';
-  return [`verb ${req.verb}`, ...(pty ? [`pty ${pty.mask} ${clamp(pty.rows)} ${clamp(pty.cols)}`] : []), ...(agent ? ['agent'] : []),
-    ...sets.map((s) => `set ${s}`), ...(req.verb === 'run' ? [`command ${req.command}`] : [])].join('\n') + '\n';
+  if (req.verb === 'stop')
+    return (
+      [`verb stop`, `uid ${req.uid}`, ...(req.notice === undefined ? [] : [`notice ${req.notice}`])].join('\n') + '\n'
+    );
+  return (
+    [
+      `verb ${req.verb}`,
+      ...(pty ? [`pty ${pty.mask} ${clamp(pty.rows)} ${clamp(pty.cols)}`] : []),
+      ...(agent ? ['agent'] : []),
+      ...sets.map((s) => `set ${s}`),
+      ...(req.verb === 'run' ? [`command ${req.command}`] : []),
+    ].join('\n') + '\n'
+  );
 }
 
 /** What the helper's parser reads of each argv (without argv[0]), in one run of test-units. */
 function parseArgvs(argvs: readonly string[][]): string[] {
-  for (const argv of argvs) assert.ok(argv.every((w) => !/[\n\x1f]/.test(w)), 'a word test-units can carry');
+  for (const argv of argvs)
+    assert.ok(
+      argv.every((w) => !/[\n\x1f]/.test(w)),
+      'a word test-units can carry',
+    );
   const input = argvs.map((argv) => `${argv.join('\x1f')}\n`).join('');
   const out = execFileSync(testUnits, ['parse-args-batch'], { input, encoding: 'utf8' });
   return out.split('--\n').slice(0, -1);
 }
 
-test('every argv form helperArgs writes is read back by the helper\'s parser, field for field', { skip }, () => {
-  const ptys: Array<PtySpec | undefined> = [undefined, { mask: 1, rows: 1, cols: 1 }, { mask: 7, rows: HELPER_ARGV.ptyMaxDim, cols: HELPER_ARGV.ptyMaxDim },
-    { mask: 3, rows: 24, cols: 80 }, { mask: 4, rows: HELPER_ARGV.ptyMaxDim + 50, cols: 0 }];
-  const setLists: string[][] = [[], ['pids=5'], Array.from({ length: HELPER_ARGV.maxSets }, (_, i) => `env=V${i}=x`),
-    [`hostname=${'h'.repeat(HELPER_ARGV.setMaxBytes - 'hostname='.length)}`]];
-  const requests: HelperRequest[] = [{ verb: 'login' }, ...['true', '--pty', '--set', '--agent', 'a b; c "d"', '-'].map((command) => ({ verb: 'run' as const, command }))];
+test("every argv form helperArgs writes is read back by the helper's parser, field for field", { skip }, () => {
+  const ptys: Array<PtySpec | undefined> = [
+    undefined,
+    { mask: 1, rows: 1, cols: 1 },
+    { mask: 7, rows: HELPER_ARGV.ptyMaxDim, cols: HELPER_ARGV.ptyMaxDim },
+    { mask: 3, rows: 24, cols: 80 },
+    { mask: 4, rows: HELPER_ARGV.ptyMaxDim + 50, cols: 0 },
+  ];
+  const setLists: string[][] = [
+    [],
+    ['pids=5'],
+    Array.from({ length: HELPER_ARGV.maxSets }, (_, i) => `env=V${i}=x`),
+    [`hostname=${'h'.repeat(HELPER_ARGV.setMaxBytes - 'hostname='.length)}`],
+  ];
+  const requests: HelperRequest[] = [
+    { verb: 'login' },
+    ...['true', '--pty', '--set', '--agent', 'a b; c "d"', '-'].map((command) => ({ verb: 'run' as const, command })),
+  ];
   const cases: Array<{ argv: string[]; want: string }> = [];
   for (const req of requests) {
     for (const pty of ptys) {
       for (const agent of [false, true]) {
-        for (const sets of setLists) cases.push({ argv: helperArgs(req, pty, agent, sets), want: expectedRequest(req, pty, agent, sets) });
+        for (const sets of setLists)
+          cases.push({ argv: helperArgs(req, pty, agent, sets), want: expectedRequest(req, pty, agent, sets) });
       }
     }
   }
-  for (const req of [{ verb: 'stop', uid: 1000 }, { verb: 'stop', uid: 4294967294, notice: 'n'.repeat(HELPER_ARGV.noticeMax) }] as const) {
+  for (const req of [
+    { verb: 'stop', uid: 1000 },
+    { verb: 'stop', uid: 4294967294, notice: 'n'.repeat(HELPER_ARGV.noticeMax) },
+  ] as const) {
     cases.push({ argv: helperArgs(req), want: expectedRequest(req, undefined, false, []) });
   }
   assert.equal(cases.length, 7 * 5 * 2 * 4 + 2);
   const got = parseArgvs(cases.map((k) => k.argv));
-  cases.forEach((k, i) => assert.equal(got[i], k.want, k.argv.join(' ').slice(0, 120)));
+  for (const [i, k] of cases.entries()) assert.equal(got[i], k.want, k.argv.join(' ').slice(0, 120));
 });
 
-test('argv one past each of the contract\'s bounds is refused by the helper, and helperArgs never writes it', { skip }, () => {
-  const refused = (argv: string[]): void => assert.match(parseArgvs([argv])[0]!, /^error /, argv.join(' ').slice(0, 80));
+test("argv one past each of the contract's bounds is refused by the helper, and helperArgs never writes it", {
+  skip,
+}, () => {
+  const refused = (argv: string[]): void =>
+    assert.match(parseArgvs([argv])[0]!, /^error /, argv.join(' ').slice(0, 80));
   refused(['run', ...Array.from({ length: HELPER_ARGV.maxSets + 1 }, () => ['--set', 'pids=1']).flat(), 'true']);
-  assert.throws(() => helperArgs({ verb: 'run', command: 'true' }, undefined, false, Array(HELPER_ARGV.maxSets + 1).fill('pids=1')), RangeError);
+  assert.throws(
+    () => helperArgs({ verb: 'run', command: 'true' }, undefined, false, Array(HELPER_ARGV.maxSets + 1).fill('pids=1')),
+    RangeError,
+  );
   refused(['run', '--set', `hostname=${'h'.repeat(HELPER_ARGV.setMaxBytes - 'hostname='.length + 1)}`, 'true']);
   refused(['login', '--pty', `1:${HELPER_ARGV.ptyMaxDim + 1}x80`]);
   refused(['login', '--pty', '8:24x80']);
@@ -98,11 +150,21 @@ test('"started" messages are read alike by Node and by the launcher\'s agent rel
   for (const how of [STARTED.created, STARTED.joined]) {
     const socket = `1764850000000-${session}${STARTED.socketSuffix}`;
     const withSocket = `${STARTED.word} ${session} ${container} ${how} ${socket}`;
-    assert.deepEqual(parseStarted(withSocket), { session, container, created: how === STARTED.created, agentSocket: socket });
+    assert.deepEqual(parseStarted(withSocket), {
+      session,
+      container,
+      created: how === STARTED.created,
+      agentSocket: socket,
+    });
     assert.equal(c('parse-started', withSocket), `session ${session} socket ${socket}\n`);
     // Without --agent there is no socket: Node reads it, the relay (only ever started with --agent) does not.
     const plain = `${STARTED.word} ${session} ${container} ${how}`;
-    assert.deepEqual(parseStarted(plain), { session, container, created: how === STARTED.created, agentSocket: undefined });
+    assert.deepEqual(parseStarted(plain), {
+      session,
+      container,
+      created: how === STARTED.created,
+      agentSocket: undefined,
+    });
     assert.equal(c('parse-started', plain), 'refused\n');
   }
   const bad = [
@@ -123,17 +185,41 @@ test('"started" messages are read alike by Node and by the launcher\'s agent rel
 
 /** A record every bound leaves room around. */
 const base: CompiledUser = {
-  uid: 1001, gid: 1001, name: 'alice', group: 'alice', groups: [1001], home: '/home/alice', shell: '/bin/sh',
-  hostname: 'alice', network: 'none', memory: 1 << 30, memory_high: 0, swap: 0, pids: 100, cpu: 1000, io_weight: 0, io: [],
-  nofile: { soft: 1024, hard: 4096 }, nproc: { soft: 'max', hard: 'max' }, core: { soft: 0, hard: 'max' }, env: [],
-  restart: 'idle', user_may: [], seccomp: 'default', nested_userns: false,
+  uid: 1001,
+  gid: 1001,
+  name: 'alice',
+  group: 'alice',
+  groups: [1001],
+  home: '/home/alice',
+  shell: '/bin/sh',
+  hostname: 'alice',
+  network: 'none',
+  memory: 1 << 30,
+  memory_high: 0,
+  swap: 0,
+  pids: 100,
+  cpu: 1000,
+  io_weight: 0,
+  io: [],
+  nofile: { soft: 1024, hard: 4096 },
+  nproc: { soft: 'max', hard: 'max' },
+  core: { soft: 0, hard: 'max' },
+  env: [],
+  restart: 'idle',
+  user_may: [],
+  seccomp: 'default',
+  nested_userns: false,
 };
 
 /** Values of each key at the contract's bounds (good) and one past them (bad), as the record's text. */
 function examples(): Array<{ key: keyof typeof RECORD_KEYS; value: string; good: boolean }> {
   const B = BOUNDS;
   const out: Array<{ key: keyof typeof RECORD_KEYS; value: string; good: boolean }> = [];
-  const add = (key: keyof typeof RECORD_KEYS, good: readonly (string | number)[], bad: readonly (string | number)[]): void => {
+  const add = (
+    key: keyof typeof RECORD_KEYS,
+    good: readonly (string | number)[],
+    bad: readonly (string | number)[],
+  ): void => {
     for (const v of good) out.push({ key, value: String(v), good: true });
     for (const v of bad) out.push({ key, value: String(v), good: false });
   };
@@ -147,20 +233,32 @@ function examples(): Array<{ key: keyof typeof RECORD_KEYS; value: string; good:
   add('shell', [`/${word(B.pathMaxLen - 1)}`], [`/${word(B.pathMaxLen)}`]);
   add('hostname', [word(B.hostnameMaxLen, 'h')], [word(B.hostnameMaxLen + 1, 'h')]);
   add('network', NETWORK_MODES, ['wifi', '']);
-  add('memory', [0, B.memoryMin, 2 ** 53 - 1], [2n ** 62n as unknown as number, -1]);
-  add('memory_high', [0], [2n ** 62n as unknown as number]);
+  add('memory', [0, B.memoryMin, 2 ** 53 - 1], [(2n ** 62n) as unknown as number, -1]);
+  add('memory_high', [0], [(2n ** 62n) as unknown as number]);
   add('swap', [0, 'max'], ['unlimited']);
   add('pids', [0, B.pidsMax], [B.pidsMax + 1]);
   add('cpu', [0, B.cpuMin, B.cpuMax], [B.cpuMin - 1, B.cpuMax + 1]);
   add('io_weight', [0, B.ioWeightMin, B.ioWeightMax], [B.ioWeightMax + 1]);
-  const devices = (n: number, major = 8): string => Array.from({ length: n }, (_, i) => `${major}:${i} 1 2 3 4`).join(' ');
-  add('io', ['', devices(B.maxIoDevices), `${B.majorMax}:${B.minorMax} 0 0 0 0`],
-    [devices(B.maxIoDevices + 1), `${B.majorMax + 1}:0 0 0 0 0`, `8:${B.minorMax + 1} 0 0 0 0`, '8:0 1 2 3']);
+  const devices = (n: number, major = 8): string =>
+    Array.from({ length: n }, (_, i) => `${major}:${i} 1 2 3 4`).join(' ');
+  add(
+    'io',
+    ['', devices(B.maxIoDevices), `${B.majorMax}:${B.minorMax} 0 0 0 0`],
+    [devices(B.maxIoDevices + 1), `${B.majorMax + 1}:0 0 0 0 0`, `8:${B.minorMax + 1} 0 0 0 0`, '8:0 1 2 3'],
+  );
   add('nofile', [`${B.nofileMin} ${B.nofileMin}`, 'max max'], [`${B.nofileMin - 1} 4096`, 'max 4096', '5000 4096']);
   for (const k of ['nproc', 'core'] as const) add(k, ['0 0', '1 max', 'max max'], ['2 1', 'max 1', '1']);
   const vars = (n: number): string => Array.from({ length: n }, (_, i) => `V${i}=x`).join(' ');
-  add('env', ['', vars(B.envMax), `${word(B.envNameMax, 'N')}=1`, `V=${word(B.envValueMax, 'v')}`],
-    [vars(B.envMax + 1), `${word(B.envNameMax + 1, 'N')}=1`, `V=${word(B.envValueMax + 1, 'v')}`, ...RESERVED_ENV.map((n) => `${n}=x`)]);
+  add(
+    'env',
+    ['', vars(B.envMax), `${word(B.envNameMax, 'N')}=1`, `V=${word(B.envValueMax, 'v')}`],
+    [
+      vars(B.envMax + 1),
+      `${word(B.envNameMax + 1, 'N')}=1`,
+      `V=${word(B.envValueMax + 1, 'v')}`,
+      ...RESERVED_ENV.map((n) => `${n}=x`),
+    ],
+  );
   add('restart', RESTART_MODES, ['never']);
   add('user_may', ['', USER_MAY_KEYS.join(' '), ...USER_MAY_KEYS], ['io', 'image', 'shell shell']);
   add('seccomp', SECCOMP_PROFILES, ['none']);
@@ -168,7 +266,9 @@ function examples(): Array<{ key: keyof typeof RECORD_KEYS; value: string; good:
   return out;
 }
 
-test('a record at each of the contract\'s bounds is read alike by policy.c and Node; one past it is refused by both', { skip }, () => {
+test("a record at each of the contract's bounds is read alike by policy.c and Node; one past it is refused by both", {
+  skip,
+}, () => {
   const dir = mkdtempSync(join(tmpdir(), 'cellsh-contract-'));
   try {
     const cases = examples().map((e, i) => {
@@ -183,9 +283,17 @@ test('a record at each of the contract\'s bounds is read alike by policy.c and N
       return { ...e, uid, lines, fromNode };
     });
     const file = join(dir, 'policy');
-    writeFileSync(file, assembleCompiled(cases.map((k) => `${k.lines.join('\n')}\n`), 'contract'));
-    const fromC = execFileSync(testUnits, ['parse-policy', file, ...cases.map((k) => String(k.uid))], { encoding: 'utf8', maxBuffer: 64 << 20 })
-      .split('--\n');
+    writeFileSync(
+      file,
+      assembleCompiled(
+        cases.map((k) => `${k.lines.join('\n')}\n`),
+        'contract',
+      ),
+    );
+    const fromC = execFileSync(testUnits, ['parse-policy', file, ...cases.map((k) => String(k.uid))], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    }).split('--\n');
     assert.equal(fromC.length, cases.length);
     cases.forEach((k, i) => {
       const what = `${k.key} ${k.value.length > 60 ? `${k.value.slice(0, 60)}...` : k.value}`;
@@ -197,7 +305,11 @@ test('a record at each of the contract\'s bounds is read alike by policy.c and N
         assert.match(fromC[i]!, /^error /, `policy.c refuses ${what}`);
       }
     });
-    assert.deepEqual([...new Set(cases.map((k) => k.key))].sort(), Object.keys(RECORD_KEYS).sort(), 'every key has examples');
+    assert.deepEqual(
+      [...new Set(cases.map((k) => k.key))].sort(),
+      Object.keys(RECORD_KEYS).sort(),
+      'every key has examples',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

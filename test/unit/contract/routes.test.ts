@@ -31,7 +31,11 @@ function everyFact(): RouteFacts[] {
 test('the routes are the ones the sessions take: a command without terminals skips Node, a terminal session starts early', () => {
   const base: RouteFacts = { invocation: 'command', terminals: 'none', plainRecord: true, helperRunnable: true };
   assert.equal(chooseRoute(base), 'fast');
-  assert.equal(chooseRoute({ ...base, helperRunnable: false }), 'fast', 'the launcher tries, and Node explains if it fails');
+  assert.equal(
+    chooseRoute({ ...base, helperRunnable: false }),
+    'fast',
+    'the launcher tries, and Node explains if it fails',
+  );
   assert.equal(chooseRoute({ ...base, plainRecord: false }), 'node', 'settings of their own: Node reads them');
   assert.equal(chooseRoute({ ...base, terminals: 'interactive' }), 'early');
   assert.equal(chooseRoute({ ...base, invocation: 'login', terminals: 'interactive' }), 'early');
@@ -44,7 +48,12 @@ test('the routes are the ones the sessions take: a command without terminals ski
 
 test('every combination of conditions picks the same route in the launcher as in TypeScript', { skip }, () => {
   const facts = everyFact();
-  const input = facts.map((f) => `${INVOCATIONS.indexOf(f.invocation)} ${TERMINALS.indexOf(f.terminals)} ${+f.plainRecord} ${+f.helperRunnable}\n`).join('');
+  const input = facts
+    .map(
+      (f) =>
+        `${INVOCATIONS.indexOf(f.invocation)} ${TERMINALS.indexOf(f.terminals)} ${+f.plainRecord} ${+f.helperRunnable}\n`,
+    )
+    .join('');
   const lines = execFileSync(binary, ['choose'], { input, encoding: 'utf8' }).trimEnd().split('\n');
   assert.equal(lines.length, facts.length);
   const seen = new Set<string>();
@@ -54,9 +63,15 @@ test('every combination of conditions picks the same route in the launcher as in
     seen.add(ts);
     assert.equal(ROUTES[route!], ts, JSON.stringify(f));
     // The record is read only for a command without terminals or a terminal session, the helper only for the latter.
-    const needsRecord = f.invocation !== 'other' && (f.terminals === 'interactive' || (f.invocation === 'command' && f.terminals === 'none'));
+    const needsRecord =
+      f.invocation !== 'other' &&
+      (f.terminals === 'interactive' || (f.invocation === 'command' && f.terminals === 'none'));
     assert.equal(askedPlain, needsRecord ? 1 : 0, `the record looked up: ${JSON.stringify(f)}`);
-    assert.equal(askedRunnable, needsRecord && f.terminals === 'interactive' && f.plainRecord ? 1 : 0, `the helper looked at: ${JSON.stringify(f)}`);
+    assert.equal(
+      askedRunnable,
+      needsRecord && f.terminals === 'interactive' && f.plainRecord ? 1 : 0,
+      `the helper looked at: ${JSON.stringify(f)}`,
+    );
   });
   assert.deepEqual([...seen].sort(), [...ROUTES].sort(), 'every route is reachable');
 });

@@ -67,16 +67,24 @@ function standIn(t: TestContext, mode: string, delay = 0): { helper: string; arg
   return { helper, argv: () => JSON.parse(readFileSync(join(dir, 'argv'), 'utf8')) as string[] };
 }
 
-test('the helper gets helperArgs\' argv, and the started message brings the program\'s pidfd and the pty master', { skip }, async (t) => {
+test("the helper gets helperArgs' argv, and the started message brings the program's pidfd and the pty master", {
+  skip,
+}, async (t) => {
   const h = standIn(t, 'ok');
   const pty = { mask: 7, rows: 30, cols: 100 };
   const sets = ['pids=10'];
-  const run = await startHelper(h.helper, { verb: 'run', command: 'echo hi' }, ['ignore', 'ignore', 'pipe'], { pty, sets });
+  const run = await startHelper(h.helper, { verb: 'run', command: 'echo hi' }, ['ignore', 'ignore', 'pipe'], {
+    pty,
+    sets,
+  });
   const started = await run.started;
   assert.ok(started, 'a started message');
-  assert.deepEqual([started.session, started.container, started.created, started.agentSocket], [SESSION, CONTAINER, true, undefined]);
+  assert.deepEqual(
+    [started.session, started.container, started.created, started.agentSocket],
+    [SESSION, CONTAINER, true, undefined],
+  );
   assert.ok(fstatSync(started.pidfd).isFile() === false && started.master !== undefined, 'a pidfd and a master');
-  assert.ok(fstatSync(started.master).isCharacterDevice(), 'the master is the pty\'s');
+  assert.ok(fstatSync(started.master).isCharacterDevice(), "the master is the pty's");
   run.kill('SIGTERM');
   assert.equal(await run.exited, 42, 'SIGTERM reached the program through the pidfd');
   assert.deepEqual(h.argv(), helperArgs({ verb: 'run', command: 'echo hi' }, pty, false, sets));
@@ -98,16 +106,24 @@ test('a started message with fds the request did not ask for is refused, and its
   await run.exited;
 });
 
-test('a helper that ends before the program starts: started is undefined and its status is kept', { skip }, async (t) => {
+test('a helper that ends before the program starts: started is undefined and its status is kept', {
+  skip,
+}, async (t) => {
   const h = standIn(t, 'exit-first');
   const run = await startHelper(h.helper, { verb: 'login' }, ['ignore', 'ignore', 'pipe']);
   assert.equal(await run.started, undefined);
   assert.equal(await run.exited, 7);
 });
 
-test('a helper that can\'t be run is a plain error with what to do, exit 78', async () => {
+test("a helper that can't be run is a plain error with what to do, exit 78", async () => {
   const run = await startHelper('/nonexistent/cellsh-helper', { verb: 'login' }, ['ignore', 'ignore', 'pipe']);
-  await assert.rejects(run.exited, (err: unknown) => err instanceof CellshError && err.code === 'helper-unavailable' &&
-    err.exitCode === 78 && /cellsh-admin doctor/.test(err.hint ?? ''));
+  await assert.rejects(
+    run.exited,
+    (err: unknown) =>
+      err instanceof CellshError &&
+      err.code === 'helper-unavailable' &&
+      err.exitCode === 78 &&
+      /cellsh-admin doctor/.test(err.hint ?? ''),
+  );
   assert.equal(await run.started, undefined);
 });

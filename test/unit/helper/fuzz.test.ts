@@ -18,19 +18,28 @@ const seconds = Number(process.env.CELLSH_FUZZ_SECONDS ?? 12);
 const TARGETS: ReadonlyArray<readonly [string, string]> = [
   ['args', "the helper's argv parser accepts only its grammar and reads it back exactly"],
   ['env', 'the environment filter keeps only allowlisted names with allowed values'],
-  ['policy', "the compiled policy's look-up never crashes, reads only within the file and serves only records within the documented bounds"],
+  [
+    'policy',
+    "the compiled policy's look-up never crashes, reads only within the file and serves only records within the documented bounds",
+  ],
   ['override', "a user's --set never takes a limit above the admin's nor changes another key"],
   ['log', "the audit log's strings are valid JSON that decodes back to the input, with no raw control byte"],
-  ['route', "the launcher skips Node only for a plain login or command, and the helper reads that command back"],
+  ['route', 'the launcher skips Node only for a plain login or command, and the helper reads that command back'],
 ];
 
 function make(...args: string[]): { status: number | null; output: string } {
-  const r = spawnSync('make', ['-s', '-C', join(root, 'src', 'helper', 'fuzz'), `OUT=${out}`, ...args], { encoding: 'utf8' });
+  const r = spawnSync('make', ['-s', '-C', join(root, 'src', 'helper', 'fuzz'), `OUT=${out}`, ...args], {
+    encoding: 'utf8',
+  });
   return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }
 
 const probe = make('probe');
-const probeWhy = probe.output.trim().split('\n').filter((l) => l && !l.startsWith('make')).at(-1);
+const probeWhy = probe.output
+  .trim()
+  .split('\n')
+  .filter((l) => l && !l.startsWith('make'))
+  .at(-1);
 const skip = probe.status === 0 ? false : `no libFuzzer toolchain here (${probeWhy ?? probe.output.trim()})`;
 const build = skip ? undefined : make('-j2', 'all');
 
@@ -39,7 +48,9 @@ test('the fuzz harnesses build with the sanitizers and -Werror', { skip }, () =>
 });
 
 for (const [target, behaviour] of TARGETS) {
-  test(`${behaviour} (${seconds} s of fuzzing)`, { skip: skip || (build?.status !== 0 && 'the harnesses did not build') }, () => {
+  test(`${behaviour} (${seconds} s of fuzzing)`, {
+    skip: skip || (build?.status !== 0 && 'the harnesses did not build'),
+  }, () => {
     const binary = join(out, `fuzz-${target}`);
     const seeds = join(root, 'test', 'fuzz', 'corpus', target);
     const work = join(out, 'findings', `${target}-${process.pid}`);
@@ -47,17 +58,31 @@ for (const [target, behaviour] of TARGETS) {
     mkdirSync(join(work, 'new'), { recursive: true });
     mkdirSync(join(work, 'crash'));
     // New inputs go to a scratch folder: the committed seeds are only read.
-    const r = spawnSync(binary, [
-      `-max_total_time=${seconds}`, '-timeout=10', '-print_final_stats=1',
-      `-dict=${join(root, 'test', 'fuzz', `${target}.dict`)}`, `-artifact_prefix=${join(work, 'crash')}/`,
-      join(work, 'new'), seeds,
-    ], { encoding: 'utf8', timeout: (seconds + 120) * 1000, maxBuffer: 64 << 20 });
+    const r = spawnSync(
+      binary,
+      [
+        `-max_total_time=${seconds}`,
+        '-timeout=10',
+        '-print_final_stats=1',
+        `-dict=${join(root, 'test', 'fuzz', `${target}.dict`)}`,
+        `-artifact_prefix=${join(work, 'crash')}/`,
+        join(work, 'new'),
+        seeds,
+      ],
+      { encoding: 'utf8', timeout: (seconds + 120) * 1000, maxBuffer: 64 << 20 },
+    );
     const log = `${r.stdout ?? ''}${r.stderr ?? ''}`;
     const saved = readdirSync(join(work, 'crash')).map((f) => join(work, 'crash', f));
-    const why = log.split('\n').filter((l) => /invariant failed|ERROR: |SUMMARY: |runtime error/.test(l)).slice(0, 6).join('\n');
-    assert.ok(r.status === 0 && saved.length === 0,
+    const why = log
+      .split('\n')
+      .filter((l) => /invariant failed|ERROR: |SUMMARY: |runtime error/.test(l))
+      .slice(0, 6)
+      .join('\n');
+    assert.ok(
+      r.status === 0 && saved.length === 0,
       `fuzz-${target} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''}):\n${why || log.slice(-2000)}\n` +
-      `reproducer: ${saved.join(' ') || 'none saved'} (rerun: ${binary} FILE)`);
+        `reproducer: ${saved.join(' ') || 'none saved'} (rerun: ${binary} FILE)`,
+    );
     const runs = Number(/^stat::number_of_executed_units:\s*(\d+)/m.exec(log)?.[1] ?? 0);
     assert.ok(runs > readdirSync(seeds).length * 10, `fuzz-${target} ran only ${runs} inputs:\n${log.slice(-2000)}`);
     rmSync(work, { recursive: true, force: true });

@@ -32,8 +32,32 @@ function random(seed: number): (n: number) => number {
 }
 
 const SPACES = [' ', '  ', '\t', '\n', '\v', '\f', '\r', '\u00a0', '\u2028', '\ufeff', '\u3000', '\x1c', '\x85'];
-const WORDS = ['internal-sftp', 'internal-sftp', 'internal-sftpx', 'xinternal-sftp', '-e', '-l', 'VERBOSE', '-d', '/srv',
-  'echo', 'hi', 'true', 'cellsh', SELF, '/opt/bin/cellsh', '', '-c', '-lc', '-cl', '--login', 'é', '$HOME', ';', "'"];
+const WORDS = [
+  'internal-sftp',
+  'internal-sftp',
+  'internal-sftpx',
+  'xinternal-sftp',
+  '-e',
+  '-l',
+  'VERBOSE',
+  '-d',
+  '/srv',
+  'echo',
+  'hi',
+  'true',
+  'cellsh',
+  SELF,
+  '/opt/bin/cellsh',
+  '',
+  '-c',
+  '-lc',
+  '-cl',
+  '--login',
+  'é',
+  '$HOME',
+  ';',
+  "'",
+];
 const FLAGS = ['-c', '-c', '-l', '-lc', '-cl', '--login', '-x', SELF, 'cellsh'];
 
 function cases(count: number): Case[] {
@@ -60,9 +84,16 @@ function launcherRoutes(all: readonly Case[]): string[] {
     const env = Object.entries(c.env).map(([k, v]) => `${k}=${v}`);
     words.push(String(c.args.length + 1), String(env.length), '-cellsh', ...c.args, ...env);
   }
-  const r = spawnSync(binary, [], { input: Buffer.from(words.map((w) => `${w}\0`).join('')), maxBuffer: 1 << 28, encoding: 'utf8' });
+  const r = spawnSync(binary, [], {
+    input: Buffer.from(words.map((w) => `${w}\0`).join('')),
+    maxBuffer: 1 << 28,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trimEnd().split('\n').map((l) => (l.startsWith('command ') ? Buffer.from(l.slice(8), 'hex').toString('utf8') : `<${l}>`));
+  return r.stdout
+    .trimEnd()
+    .split('\n')
+    .map((l) => (l.startsWith('command ') ? Buffer.from(l.slice(8), 'hex').toString('utf8') : `<${l}>`));
 }
 
 function nodeReading(c: Case): Invocation | 'usage error' {
@@ -73,7 +104,9 @@ function nodeReading(c: Case): Invocation | 'usage error' {
   }
 }
 
-test('where the launcher skips Node it runs what Node would, and it leaves to Node only a usage error, a command named cellsh or a request it can\'t word alike (an agent too is relayed without Node)', { skip }, () => {
+test("where the launcher skips Node it runs what Node would, and it leaves to Node only a usage error, a command named cellsh or a request it can't word alike (an agent too is relayed without Node)", {
+  skip,
+}, () => {
   const all = cases(40_000);
   const routes = launcherRoutes(all);
   assert.equal(routes.length, all.length);
@@ -87,9 +120,10 @@ test('where the launcher skips Node it runs what Node would, and it leaves to No
     const request = c.env['SSH_ORIGINAL_COMMAND'];
     if (got === '<node>') {
       seen.node++;
-      const allowed = node === 'usage error' ||
+      const allowed =
+        node === 'usage error' ||
         (cmdWord !== undefined && cmdWord !== SELF && /(^|\/)cellsh$/.test(cmdWord)) ||
-        (request !== undefined && request.includes('internal-sftp') && /[^\x00-\x7f]/.test(request));
+        (request?.includes('internal-sftp') && /[^\x00-\x7f]/.test(request));
       assert.ok(allowed, `left to Node for no reason: ${where}`);
       return;
     }

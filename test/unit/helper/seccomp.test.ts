@@ -33,8 +33,20 @@ function prepare(): { dir: string; probe: string; wrapper: string } | string {
   const wrapper = join(dir, 'test-seccomp');
   copyFileSync(built, wrapper);
   chmodSync(wrapper, 0o755);
-  const cc = spawnSync('gcc', ['-std=gnu11', '-O1', '-Wall', '-Wextra', '-Werror', '-o', probe,
-    join(packageRoot(), 'test', 'harness', 'syscall-probe.c')], { encoding: 'utf8' });
+  const cc = spawnSync(
+    'gcc',
+    [
+      '-std=gnu11',
+      '-O1',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-o',
+      probe,
+      join(packageRoot(), 'test', 'harness', 'syscall-probe.c'),
+    ],
+    { encoding: 'utf8' },
+  );
   if (cc.status !== 0) throw new Error(`can't compile the probe:\n${cc.stderr}`);
   return { dir, probe, wrapper };
 }
@@ -42,13 +54,19 @@ function prepare(): { dir: string; probe: string; wrapper: string } | string {
 const setup = prepare();
 const skip = typeof setup === 'string' ? setup : false;
 const tools = typeof setup === 'string' ? undefined : setup;
-after(() => { if (tools) rmSync(tools.dir, { recursive: true, force: true }); });
+after(() => {
+  if (tools) rmSync(tools.dir, { recursive: true, force: true });
+});
 
 /** Run the wrapper (profile, nested) with args as an unprivileged user. */
 function run(config: Config, args: readonly string[], wrapperFlags: readonly string[] = []) {
   const asNobody = process.getuid?.() === 0 ? { uid: NOBODY, gid: NOBODY } : {};
-  return spawnSync(tools!.wrapper, [...wrapperFlags, config[0], String(config[1]), ...args],
-    { encoding: 'utf8', cwd: tools!.dir, env: { PATH: '/usr/bin:/bin' }, ...asNobody });
+  return spawnSync(tools!.wrapper, [...wrapperFlags, config[0], String(config[1]), ...args], {
+    encoding: 'utf8',
+    cwd: tools!.dir,
+    env: { PATH: '/usr/bin:/bin' },
+    ...asNobody,
+  });
 }
 
 const cache = new Map<string, Map<string, Verdict>>();
@@ -59,10 +77,15 @@ function probe(config: Config, live = false, args: readonly string[] = []): Map<
   if (hit) return hit;
   const r = run(config, [tools!.probe, ...(live ? ['--live'] : []), ...args]);
   assert.equal(r.status, 0, `the probe failed under ${config.join('/')}: ${r.stderr}`);
-  const out = new Map(r.stdout.trim().split('\n').map((l) => {
-    const [name, verdict, detail] = l.split(' ');
-    return [name!, { verdict: verdict!, detail: detail ?? '' }];
-  }));
+  const out = new Map(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const [name, verdict, detail] = l.split(' ');
+        return [name!, { verdict: verdict!, detail: detail ?? '' }];
+      }),
+  );
   cache.set(key, out);
   return out;
 }
@@ -78,7 +101,11 @@ function casesOf(family: string): string[] {
 function expectAll(family: string, config: Config, verdict: string, detail?: string): void {
   const got = probe(config);
   for (const name of casesOf(family)) {
-    assert.deepEqual(got.get(name), { verdict, detail: detail ?? got.get(name)?.detail }, `${name} under ${config.join('/')}`);
+    assert.deepEqual(
+      got.get(name),
+      { verdict, detail: detail ?? got.get(name)?.detail },
+      `${name} under ${config.join('/')}`,
+    );
   }
 }
 
@@ -95,7 +122,7 @@ const DEFAULT_FAMILIES: Array<[string, string]> = [
   ['ioport', 'I/O port calls (iopl, ioperm)'],
   ['host-wide', 'quotactl, syslog, lookup_dcookie and vhangup calls'],
   ['tty', 'TIOCSTI and TIOCLINUX ioctls, high bits set in the request or not'],
-  ['personality', 'personas other than the runtimes\' (ADDR_NO_RANDOMIZE, BSD, ...)'],
+  ['personality', "personas other than the runtimes' (ADDR_NO_RANDOMIZE, BSD, ...)"],
   ['sockets', 'vsock and AF_ALG sockets'],
 ];
 for (const [family, what] of DEFAULT_FAMILIES) {
@@ -142,13 +169,16 @@ test('clone3 answers ENOSYS under every filter, so libc falls back to clone', { 
   for (const config of [DEFAULT, NESTED, STRICT]) expectAll('clone3', config, 'refused', 'ENOSYS');
 });
 
-test('ordinary calls are left alone under every profile (plain clone, other ioctls, AF_UNIX and AF_INET, PER_LINUX)', { skip }, () => {
+test('ordinary calls are left alone under every profile (plain clone, other ioctls, AF_UNIX and AF_INET, PER_LINUX)', {
+  skip,
+}, () => {
   for (const config of [UNCONFINED, DEFAULT, NESTED, STRICT]) expectAll('control', config, 'allowed');
 });
 
 test('x32 system calls (nr | 0x40000000) kill the process under default and strict', { skip }, () => {
   assert.equal(probe(UNCONFINED).get('abi/x32-getpid')?.verdict, 'allowed');
-  for (const config of [DEFAULT, NESTED, STRICT]) assert.deepEqual(probe(config).get('abi/x32-getpid'), { verdict: 'killed', detail: 'SYS' });
+  for (const config of [DEFAULT, NESTED, STRICT])
+    assert.deepEqual(probe(config).get('abi/x32-getpid'), { verdict: 'killed', detail: 'SYS' });
 });
 
 test('i386 system calls (int 0x80) kill the process under default and strict', { skip }, (t: TestContext) => {
@@ -158,7 +188,8 @@ test('i386 system calls (int 0x80) kill the process under default and strict', {
     return;
   }
   assert.equal(probe(UNCONFINED).get('abi/i386-getpid')?.verdict, 'allowed');
-  for (const config of [DEFAULT, NESTED, STRICT]) assert.deepEqual(probe(config).get('abi/i386-getpid'), { verdict: 'killed', detail: 'SYS' });
+  for (const config of [DEFAULT, NESTED, STRICT])
+    assert.deepEqual(probe(config).get('abi/i386-getpid'), { verdict: 'killed', detail: 'SYS' });
 });
 
 /** Personas to try: each allowed one and its neighbours, every single bit, a spread, high bits. */
@@ -168,21 +199,34 @@ function personas(): bigint[] {
   for (const k of keep) for (const d of [-1n, 0n, 1n]) if (k + d >= 0n && k + d <= 0xffffffffn) out.add(k + d);
   for (let b = 0n; b < 32n; b++) out.add(1n << b);
   let x = 12345n;
-  for (let i = 0; i < 24; i++) out.add((x = (x * 1103515245n + 12345n) % 2n ** 32n));
+  for (let i = 0; i < 24; i++) {
+    x = (x * 1103515245n + 12345n) % 2n ** 32n;
+    out.add(x);
+  }
   for (const k of [0x0n, 0x8n, 0x40000n, 0xffffffffn]) out.add((1n << 32n) | k); // the kernel reads the low half only
   return [...out];
 }
 
-test('personality: only the runtimes\' personas pass under default, only PER_LINUX and the query under strict', { skip }, () => {
+test("personality: only the runtimes' personas pass under default, only PER_LINUX and the query under strict", {
+  skip,
+}, () => {
   const values = personas();
   const args = ['--persona', ...values.map((v) => `0x${v.toString(16)}`)];
-  const allowed: Record<Profile, bigint[]> = { default: [0x0n, 0x8n, 0x20000n, 0x20008n, 0xffffffffn], strict: [0x0n, 0xffffffffn], unconfined: [] };
+  const allowed: Record<Profile, bigint[]> = {
+    default: [0x0n, 0x8n, 0x20000n, 0x20008n, 0xffffffffn],
+    strict: [0x0n, 0xffffffffn],
+    unconfined: [],
+  };
   for (const config of [UNCONFINED, DEFAULT, STRICT]) {
     const got = probe(config, false, args);
     for (const v of values) {
       const low = v & 0xffffffffn;
       const want = config[0] === 'unconfined' || allowed[config[0]].includes(low) ? 'allowed' : 'refused';
-      assert.equal(got.get(`0x${v.toString(16)}`)?.verdict, want, `personality(0x${v.toString(16)}) under ${config[0]}`);
+      assert.equal(
+        got.get(`0x${v.toString(16)}`)?.verdict,
+        want,
+        `personality(0x${v.toString(16)}) under ${config[0]}`,
+      );
     }
   }
 });
@@ -207,47 +251,66 @@ test('live: keyctl on the session keyring works unconfined and is refused under 
   assert.deepEqual(probe(DEFAULT, true).get('keyring/keyctl'), { verdict: 'refused', detail: 'EPERM' });
 });
 
-test('live: TIOCSTI on the probe\'s own pty works unconfined and is refused under default, high bits or not', { skip }, (t: TestContext) => {
+test("live: TIOCSTI on the probe's own pty works unconfined and is refused under default, high bits or not", {
+  skip,
+}, (t: TestContext) => {
   const control = probe(UNCONFINED, true).get('tty/TIOCSTI');
   if (control?.verdict !== 'allowed' || control.detail !== 'ok') {
-    t.skip(control?.detail === 'setup' ? 'the probe can\'t make a pty of its own here (no devpts mounted?)'
-      : `TIOCSTI doesn't work here even unconfined (${control?.detail}; dev.tty.legacy_tiocsti=0?)`);
+    t.skip(
+      control?.detail === 'setup'
+        ? "the probe can't make a pty of its own here (no devpts mounted?)"
+        : `TIOCSTI doesn't work here even unconfined (${control?.detail}; dev.tty.legacy_tiocsti=0?)`,
+    );
     return;
   }
   assert.deepEqual(probe(UNCONFINED, true).get('tty/TIOCSTI-high-bits'), { verdict: 'allowed', detail: 'ok' });
-  for (const name of ['tty/TIOCSTI', 'tty/TIOCSTI-high-bits']) assert.deepEqual(probe(DEFAULT, true).get(name), { verdict: 'refused', detail: 'EPERM' });
+  for (const name of ['tty/TIOCSTI', 'tty/TIOCSTI-high-bits'])
+    assert.deepEqual(probe(DEFAULT, true).get(name), { verdict: 'refused', detail: 'EPERM' });
 });
 
-test('live: unshare of a user namespace works unconfined and with nested_userns, and is refused under default and strict', { skip }, (t: TestContext) => {
+test('live: unshare of a user namespace works unconfined and with nested_userns, and is refused under default and strict', {
+  skip,
+}, (t: TestContext) => {
   const control = probe(UNCONFINED, true).get('userns/unshare');
   if (control?.detail !== 'ok') {
     t.skip(`this host refuses unprivileged user namespaces (${control?.detail})`);
     return;
   }
   assert.deepEqual(probe(NESTED, true).get('userns/unshare'), { verdict: 'allowed', detail: 'ok' });
-  assert.deepEqual(probe(NESTED, true).get('mount/fsopen'), { verdict: 'allowed', detail: 'ok' }, 'a mount context inside it');
-  for (const config of [DEFAULT, STRICT]) assert.deepEqual(probe(config, true).get('userns/unshare'), { verdict: 'refused', detail: 'EPERM' });
+  assert.deepEqual(
+    probe(NESTED, true).get('mount/fsopen'),
+    { verdict: 'allowed', detail: 'ok' },
+    'a mount context inside it',
+  );
+  for (const config of [DEFAULT, STRICT])
+    assert.deepEqual(probe(config, true).get('userns/unshare'), { verdict: 'refused', detail: 'EPERM' });
 });
 
-test('live: every harmless form that reaches the kernel unconfined meets the oracle\'s verdict under each profile', { skip }, () => {
+test("live: every harmless form that reaches the kernel unconfined meets the oracle's verdict under each profile", {
+  skip,
+}, () => {
   const base = probe(UNCONFINED, true);
   const reached = [...base].filter(([, v]) => v.verdict === 'allowed').map(([n]) => n);
   assert.ok(reached.length >= 15, `only ${reached.length} live forms reached the kernel: ${reached.join(', ')}`);
   for (const config of [DEFAULT, NESTED, STRICT]) {
     const live = probe(config, true);
     const oracle = probe(config);
-    for (const name of reached) assert.equal(live.get(name)?.verdict, oracle.get(name)?.verdict, `${name} under ${config.join('/')}`);
+    for (const name of reached)
+      assert.equal(live.get(name)?.verdict, oracle.get(name)?.verdict, `${name} under ${config.join('/')}`);
   }
 });
 
-test('the filter is in force in the command the wrapper runs, with no_new_privs; unconfined installs none', { skip }, () => {
-  const status = (config: Config): string => run(config, ['grep', '-E', '^(NoNewPrivs|Seccomp):', '/proc/self/status']).stdout;
+test('the filter is in force in the command the wrapper runs, with no_new_privs; unconfined installs none', {
+  skip,
+}, () => {
+  const status = (config: Config): string =>
+    run(config, ['grep', '-E', '^(NoNewPrivs|Seccomp):', '/proc/self/status']).stdout;
   assert.equal(status(DEFAULT), 'NoNewPrivs:\t1\nSeccomp:\t2\n');
   assert.equal(status(STRICT), 'NoNewPrivs:\t1\nSeccomp:\t2\n');
   assert.equal(status(UNCONFINED), 'NoNewPrivs:\t1\nSeccomp:\t0\n');
 });
 
-test('without no_new_privs an unprivileged process can\'t install the filter, and says so', { skip }, () => {
+test("without no_new_privs an unprivileged process can't install the filter, and says so", { skip }, () => {
   const r = run(DEFAULT, ['true'], ['--keep-privs']);
   assert.equal(r.status, 70);
   assert.equal(r.stderr, 'test-seccomp: can\'t install the "default" seccomp filter: Permission denied\n');

@@ -9,9 +9,18 @@ import { buildText, fixturePath, problemsOf, sampleEnv, tableDirectory, type Use
 const G = 2 ** 30;
 /** The built-in defaults of the keys the fixture leaves alone. */
 const REST = {
-  memory_high: 0, swap: 0, io_weight: 0, io: [],
-  nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'max', hard: 'max' }, core: { soft: 0, hard: 'max' },
-  env: [], restart: 'idle', user_may: [], seccomp: 'default', nested_userns: false,
+  memory_high: 0,
+  swap: 0,
+  io_weight: 0,
+  io: [],
+  nofile: { soft: 1024, hard: 524288 },
+  nproc: { soft: 'max', hard: 'max' },
+  core: { soft: 0, hard: 'max' },
+  env: [],
+  restart: 'idle',
+  user_may: [],
+  seccomp: 'default',
+  nested_userns: false,
 } as const;
 
 test('enrolled users and users named in the policy are compiled, sorted by uid, without the enrolment group', () => {
@@ -19,19 +28,48 @@ test('enrolled users and users named in the policy are compiled, sorted by uid, 
   assert.deepEqual(built.diagnostics, []);
   assert.deepEqual(built.users, [
     {
-      uid: 1001, gid: 1001, name: 'alice', group: 'alice', groups: [1001, 950], home: '/home/alice',
-      shell: '/usr/bin/zsh', hostname: 'alice-box-1001', network: 'host', memory: 0, pids: 0, cpu: 0, ...REST,
+      uid: 1001,
+      gid: 1001,
+      name: 'alice',
+      group: 'alice',
+      groups: [1001, 950],
+      home: '/home/alice',
+      shell: '/usr/bin/zsh',
+      hostname: 'alice-box-1001',
+      network: 'host',
+      memory: 0,
+      pids: 0,
+      cpu: 0,
+      ...REST,
     },
     {
-      uid: 1002, gid: 1002, name: 'bob', group: 'bob', groups: [1002], home: '/home/bob',
-      shell: '/bin/bash', hostname: 'bob', network: 'none', memory: 2 * G, pids: 512, cpu: 1500, ...REST,
+      uid: 1002,
+      gid: 1002,
+      name: 'bob',
+      group: 'bob',
+      groups: [1002],
+      home: '/home/bob',
+      shell: '/bin/bash',
+      hostname: 'bob',
+      network: 'none',
+      memory: 2 * G,
+      pids: 512,
+      cpu: 1500,
+      ...REST,
     },
   ]);
 });
 
 test('a listed user who is not enrolled is compiled too (with a warning)', () => {
   const built = buildText('users:\n  carol:\n    limits: {memory: 1G}\n');
-  assert.deepEqual(built.users.map((u) => [u.name, u.memory]), [['alice', 2 * G], ['bob', 2 * G], ['carol', G]]);
+  assert.deepEqual(
+    built.users.map((u) => [u.name, u.memory]),
+    [
+      ['alice', 2 * G],
+      ['bob', 2 * G],
+      ['carol', G],
+    ],
+  );
   assert.equal(built.diagnostics.length, 1);
   assert.equal(built.diagnostics[0]!.severity, 'warning');
 });
@@ -56,7 +94,7 @@ test('a home the helper would refuse is an error naming the user', () => {
   assert.deepEqual(problemsFor({ home: '/' }).length, 1);
 });
 
-test('a listed user\'s account problem is located at their entry', () => {
+test("a listed user's account problem is located at their entry", () => {
   assert.deepEqual(problemsFor({ home: 'relative' }, {}, 'users:\n  dan: {}\n'), [
     'policy.yaml:2:3: users.dan: the home of dan, "relative", is not a path cellsh supports (not absolute)',
   ]);
@@ -81,56 +119,132 @@ test('at most 64 groups', () => {
 });
 
 test('root in the enrolled group is left out with a warning', () => {
-  const env = { ...sampleEnv(), dir: tableDirectory([{ name: 'root', uid: 0, gid: 0, groups: ['cellsh'] }], { root: 0, cellsh: 900 }) };
+  const env = {
+    ...sampleEnv(),
+    dir: tableDirectory([{ name: 'root', uid: 0, gid: 0, groups: ['cellsh'] }], { root: 0, cellsh: 900 }),
+  };
   const built = buildText('', env);
   assert.deepEqual(built.users, []);
-  assert.deepEqual(built.diagnostics.map((d) => [d.severity, d.message]), [
-    ['warning', 'root (uid 0) is in the "cellsh" group, but root is never served by cellsh; left out'],
-  ]);
+  assert.deepEqual(
+    built.diagnostics.map((d) => [d.severity, d.message]),
+    [['warning', 'root (uid 0) is in the "cellsh" group, but root is never served by cellsh; left out']],
+  );
 });
 
 test('two names with one uid are an error', () => {
-  const env = { ...sampleEnv(), dir: tableDirectory([{ name: 'dan', uid: 1020, gid: 900 }, { name: 'dan2', uid: 1020, gid: 900 }], { cellsh: 900 }) };
-  assert.deepEqual(problemsOf('', env), ['policy.yaml: users dan and dan2 share uid 1020; cellsh serves one name per uid']);
+  const env = {
+    ...sampleEnv(),
+    dir: tableDirectory(
+      [
+        { name: 'dan', uid: 1020, gid: 900 },
+        { name: 'dan2', uid: 1020, gid: 900 },
+      ],
+      { cellsh: 900 },
+    ),
+  };
+  assert.deepEqual(problemsOf('', env), [
+    'policy.yaml: users dan and dan2 share uid 1020; cellsh serves one name per uid',
+  ]);
 });
 
 test('unlimited limits compile to 0', () => {
   const built = buildText('defaults:\n  limits: {memory: unlimited, pids: unlimited, cpu: unlimited}\n');
-  assert.deepEqual(built.users.map((u) => [u.memory, u.pids, u.cpu]), [[0, 0, 0], [0, 0, 0]]);
+  assert.deepEqual(
+    built.users.map((u) => [u.memory, u.pids, u.cpu]),
+    [
+      [0, 0, 0],
+      [0, 0, 0],
+    ],
+  );
 });
 
-test('the limits and rlimits reach the record in the helper\'s units', () => {
-  const built = buildText([
-    'users:', '  alice:', '    limits:', '      memory: 1G', '      memory_high: 768M', '      swap: unlimited', '      io_weight: 50',
-    '      io:', '        - {device: /dev/sda1, read_bps: 10M, write_iops: 200}', '        - {device: /dev/nvme0n1, write_bps: 1M}',
-    '    rlimits: {nofile: 4096, nproc: {soft: 100, hard: 200}, core: unlimited}', '',
-  ].join('\n'));
+test("the limits and rlimits reach the record in the helper's units", () => {
+  const built = buildText(
+    [
+      'users:',
+      '  alice:',
+      '    limits:',
+      '      memory: 1G',
+      '      memory_high: 768M',
+      '      swap: unlimited',
+      '      io_weight: 50',
+      '      io:',
+      '        - {device: /dev/sda1, read_bps: 10M, write_iops: 200}',
+      '        - {device: /dev/nvme0n1, write_bps: 1M}',
+      '    rlimits: {nofile: 4096, nproc: {soft: 100, hard: 200}, core: unlimited}',
+      '',
+    ].join('\n'),
+  );
   assert.deepEqual(built.diagnostics, []);
   const alice = built.users.find((u) => u.name === 'alice')!;
-  assert.deepEqual({ ...alice, uid: 0, gid: 0, name: '', group: '', groups: [], home: '', shell: '', hostname: '', network: 'none' }, {
-    uid: 0, gid: 0, name: '', group: '', groups: [], home: '', shell: '', hostname: '', network: 'none',
-    memory: G, memory_high: 768 * 2 ** 20, swap: 'max', pids: 512, cpu: 1500, io_weight: 50,
-    io: [{ major: 8, minor: 0, rbps: 10 * 2 ** 20, wbps: 0, riops: 0, wiops: 200 }, { major: 259, minor: 0, rbps: 0, wbps: 2 ** 20, riops: 0, wiops: 0 }],
-    nofile: { soft: 4096, hard: 4096 }, nproc: { soft: 100, hard: 200 }, core: { soft: 'max', hard: 'max' },
-    env: [], restart: 'idle', user_may: [], seccomp: 'default', nested_userns: false,
-  });
+  assert.deepEqual(
+    { ...alice, uid: 0, gid: 0, name: '', group: '', groups: [], home: '', shell: '', hostname: '', network: 'none' },
+    {
+      uid: 0,
+      gid: 0,
+      name: '',
+      group: '',
+      groups: [],
+      home: '',
+      shell: '',
+      hostname: '',
+      network: 'none',
+      memory: G,
+      memory_high: 768 * 2 ** 20,
+      swap: 'max',
+      pids: 512,
+      cpu: 1500,
+      io_weight: 50,
+      io: [
+        { major: 8, minor: 0, rbps: 10 * 2 ** 20, wbps: 0, riops: 0, wiops: 200 },
+        { major: 259, minor: 0, rbps: 0, wbps: 2 ** 20, riops: 0, wiops: 0 },
+      ],
+      nofile: { soft: 4096, hard: 4096 },
+      nproc: { soft: 100, hard: 200 },
+      core: { soft: 'max', hard: 'max' },
+      env: [],
+      restart: 'idle',
+      user_may: [],
+      seccomp: 'default',
+      nested_userns: false,
+    },
+  );
 });
 
-test('env, restart and user_may_set reach the record (user_may by compiled names, in the helper\'s order)', () => {
-  const built = buildText([
-    'defaults:', '  env: {http_proxy: "http://proxy:3128"}', '  restart: manual', '  user_may_set: [limits.memory, env, shell]',
-    'users:', '  alice:', '    env: {EDITOR: vim}', '    restart: login', '',
-  ].join('\n'));
+test("env, restart and user_may_set reach the record (user_may by compiled names, in the helper's order)", () => {
+  const built = buildText(
+    [
+      'defaults:',
+      '  env: {http_proxy: "http://proxy:3128"}',
+      '  restart: manual',
+      '  user_may_set: [limits.memory, env, shell]',
+      'users:',
+      '  alice:',
+      '    env: {EDITOR: vim}',
+      '    restart: login',
+      '',
+    ].join('\n'),
+  );
   assert.deepEqual(built.diagnostics, []);
   const [alice, bob] = built.users;
-  assert.deepEqual([alice!.env, alice!.restart, alice!.user_may], [[['EDITOR', 'vim']], 'login', ['shell', 'env', 'memory']]);
+  assert.deepEqual(
+    [alice!.env, alice!.restart, alice!.user_may],
+    [[['EDITOR', 'vim']], 'login', ['shell', 'env', 'memory']],
+  );
   assert.deepEqual([bob!.env, bob!.restart], [[['http_proxy', 'http://proxy:3128']], 'manual']);
   assert.match(formatCompiled(built.users, 'x'), /\nuser_may shell env memory\n/);
 });
 
 test('an I/O limit on a device this host lacks, or on one disk twice, is an error at the key', () => {
-  assert.deepEqual(problemsOf('defaults:\n  limits:\n    io: [{device: /dev/sdz, read_bps: 1M}]\n'),
-    ['policy.yaml:3:9: defaults.limits.io: /dev/sdz does not exist on this host'], 'once, though both users get it');
-  assert.deepEqual(problemsOf('users:\n  alice:\n    limits:\n      io: [{device: /dev/sda, read_bps: 1M}, {device: /dev/sda1, write_bps: 1M}]\n'),
-    ['policy.yaml:4:11: users.alice.limits.io: /dev/sda1 is the disk 8:0 again; give each disk one entry']);
+  assert.deepEqual(
+    problemsOf('defaults:\n  limits:\n    io: [{device: /dev/sdz, read_bps: 1M}]\n'),
+    ['policy.yaml:3:9: defaults.limits.io: /dev/sdz does not exist on this host'],
+    'once, though both users get it',
+  );
+  assert.deepEqual(
+    problemsOf(
+      'users:\n  alice:\n    limits:\n      io: [{device: /dev/sda, read_bps: 1M}, {device: /dev/sda1, write_bps: 1M}]\n',
+    ),
+    ['policy.yaml:4:11: users.alice.limits.io: /dev/sda1 is the disk 8:0 again; give each disk one entry'],
+  );
 });

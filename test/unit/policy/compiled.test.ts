@@ -9,30 +9,105 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  assembleCompiled, CompiledPolicyError, fnv1a64, formatCompiled, lookupCompiled, parseCompiled, type CompiledUser,
+  assembleCompiled,
+  CompiledPolicyError,
+  fnv1a64,
+  formatCompiled,
+  lookupCompiled,
+  parseCompiled,
+  type CompiledUser,
 } from '../../../src/policy/index.js';
 import { packageRoot } from '../../helpers/fixtures.js';
 
 const alice: CompiledUser = {
-  uid: 1001, gid: 1001, name: 'alice', group: 'alice', groups: [1001, 27, 100], home: '/home/alice',
-  shell: '/bin/bash', hostname: 'alice-box', network: 'none', memory: 2147483648, memory_high: 1073741824, swap: 0,
-  pids: 512, cpu: 1500, io_weight: 50, io: [{ major: 8, minor: 0, rbps: 1048576, wbps: 0, riops: 0, wiops: 100 }, { major: 259, minor: 16, rbps: 0, wbps: 2097152, riops: 7, wiops: 0 }],
-  nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'max', hard: 'max' }, core: { soft: 0, hard: 'max' },
-  env: [['http_proxy', 'http://proxy:3128'], ['GREETING', 'grüß dich; 100% "sure"']], restart: 'manual', user_may: ['hostname', 'env', 'memory'],
-  seccomp: 'strict', nested_userns: false,
+  uid: 1001,
+  gid: 1001,
+  name: 'alice',
+  group: 'alice',
+  groups: [1001, 27, 100],
+  home: '/home/alice',
+  shell: '/bin/bash',
+  hostname: 'alice-box',
+  network: 'none',
+  memory: 2147483648,
+  memory_high: 1073741824,
+  swap: 0,
+  pids: 512,
+  cpu: 1500,
+  io_weight: 50,
+  io: [
+    { major: 8, minor: 0, rbps: 1048576, wbps: 0, riops: 0, wiops: 100 },
+    { major: 259, minor: 16, rbps: 0, wbps: 2097152, riops: 7, wiops: 0 },
+  ],
+  nofile: { soft: 1024, hard: 524288 },
+  nproc: { soft: 'max', hard: 'max' },
+  core: { soft: 0, hard: 'max' },
+  env: [
+    ['http_proxy', 'http://proxy:3128'],
+    ['GREETING', 'grüß dich; 100% "sure"'],
+  ],
+  restart: 'manual',
+  user_may: ['hostname', 'env', 'memory'],
+  seccomp: 'strict',
+  nested_userns: false,
 };
 const bob: CompiledUser = {
-  uid: 1002, gid: 100, name: 'bob.smith', group: 'users', groups: [], home: '/srv/home/bob.smith',
-  shell: '/usr/bin/zsh', hostname: 'bob', network: 'host', memory: 0, memory_high: 0, swap: 'max', pids: 0, cpu: 0,
-  io_weight: 0, io: [], nofile: { soft: 64, hard: 64 }, nproc: { soft: 10, hard: 20 }, core: { soft: 'max', hard: 'max' },
-  env: [], restart: 'idle', user_may: [], seccomp: 'default', nested_userns: true,
+  uid: 1002,
+  gid: 100,
+  name: 'bob.smith',
+  group: 'users',
+  groups: [],
+  home: '/srv/home/bob.smith',
+  shell: '/usr/bin/zsh',
+  hostname: 'bob',
+  network: 'host',
+  memory: 0,
+  memory_high: 0,
+  swap: 'max',
+  pids: 0,
+  cpu: 0,
+  io_weight: 0,
+  io: [],
+  nofile: { soft: 64, hard: 64 },
+  nproc: { soft: 10, hard: 20 },
+  core: { soft: 'max', hard: 'max' },
+  env: [],
+  restart: 'idle',
+  user_may: [],
+  seccomp: 'default',
+  nested_userns: true,
 };
 
 // Line numbers in a one-record file: 1 magic, 2 index header, 3 index line, 4 comment,
 // 5 user ... 29 end, 30 checksum.
-const L = { user: 5, name: 6, gid: 7, group: 8, groups: 9, home: 10, shell: 11, hostname: 12, network: 13, memory: 14,
-  memory_high: 15, swap: 16, pids: 17, cpu: 18, io_weight: 19, io: 20, nofile: 21, nproc: 22, core: 23, env: 24,
-  restart: 25, user_may: 26, seccomp: 27, nested_userns: 28, end: 29, checksum: 30 };
+const L = {
+  user: 5,
+  name: 6,
+  gid: 7,
+  group: 8,
+  groups: 9,
+  home: 10,
+  shell: 11,
+  hostname: 12,
+  network: 13,
+  memory: 14,
+  memory_high: 15,
+  swap: 16,
+  pids: 17,
+  cpu: 18,
+  io_weight: 19,
+  io: 20,
+  nofile: 21,
+  nproc: 22,
+  core: 23,
+  env: 24,
+  restart: 25,
+  user_may: 26,
+  seccomp: 27,
+  nested_userns: 28,
+  end: 29,
+  checksum: 30,
+};
 
 /** Records text cut after each "end" line (policy_build's chunks in policy-build.c). */
 function chunks(records: string): string[] {
@@ -66,13 +141,16 @@ function body(text: string): string {
 }
 
 function rejects(text: string | Buffer, line: number, message: RegExp): void {
-  assert.throws(() => parseCompiled(text), (err: unknown) => {
-    assert.ok(err instanceof CompiledPolicyError, String(err));
-    assert.equal(err.line, line, err.message);
-    assert.match(err.message, message);
-    assert.equal(err.exitCode, 78);
-    return true;
-  });
+  assert.throws(
+    () => parseCompiled(text),
+    (err: unknown) => {
+      assert.ok(err instanceof CompiledPolicyError, String(err));
+      assert.equal(err.line, line, err.message);
+      assert.match(err.message, message);
+      assert.equal(err.exitCode, 78);
+      return true;
+    },
+  );
 }
 
 test('the writer produces exactly the documented layout', () => {
@@ -82,15 +160,38 @@ test('the writer produces exactly the documented layout', () => {
   const [uid, offset, length, hash] = lines[2]!.split(' ');
   assert.deepEqual([uid, offset!.length, length!.length], ['0000001001', 16, 8]);
   const record = Buffer.from(text).subarray(Number(offset), Number(offset) + Number(length));
-  assert.ok(record.toString().startsWith('user 1001\n') && record.toString().endsWith('\nend\n'), 'the index line points at the record');
-  assert.equal(hash, fnv1a64(record), 'the index line carries the record\'s hash');
+  assert.ok(
+    record.toString().startsWith('user 1001\n') && record.toString().endsWith('\nend\n'),
+    'the index line points at the record',
+  );
+  assert.equal(hash, fnv1a64(record), "the index line carries the record's hash");
   assert.deepEqual(lines.slice(3, -2), [
-    '# written by a test', 'user 1001', 'name alice', 'gid 1001', 'group alice',
-    'groups 1001 27 100', 'home /home/alice', 'shell /bin/bash', 'hostname alice-box', 'network none',
-    'memory 2147483648', 'memory_high 1073741824', 'swap 0', 'pids 512', 'cpu 1500', 'io_weight 50',
-    'io 8:0 1048576 0 0 100 259:16 0 2097152 7 0', 'nofile 1024 524288', 'nproc max max', 'core 0 max',
-    'env http_proxy=http://proxy:3128 GREETING=gr%C3%BC%C3%9F%20dich%3B%20100%25%20%22sure%22', 'restart manual',
-    'user_may hostname env memory', 'seccomp strict', 'nested_userns false', 'end',
+    '# written by a test',
+    'user 1001',
+    'name alice',
+    'gid 1001',
+    'group alice',
+    'groups 1001 27 100',
+    'home /home/alice',
+    'shell /bin/bash',
+    'hostname alice-box',
+    'network none',
+    'memory 2147483648',
+    'memory_high 1073741824',
+    'swap 0',
+    'pids 512',
+    'cpu 1500',
+    'io_weight 50',
+    'io 8:0 1048576 0 0 100 259:16 0 2097152 7 0',
+    'nofile 1024 524288',
+    'nproc max max',
+    'core 0 max',
+    'env http_proxy=http://proxy:3128 GREETING=gr%C3%BC%C3%9F%20dich%3B%20100%25%20%22sure%22',
+    'restart manual',
+    'user_may hostname env memory',
+    'seccomp strict',
+    'nested_userns false',
+    'end',
   ]);
   assert.match(lines.at(-2)!, /^checksum [0-9a-f]{16}$/);
   assert.equal(lines.at(-1), '');
@@ -127,7 +228,11 @@ test('the reader refuses a bad magic line, and the format before the index (vers
 test('the reader refuses a changed byte (bad checksum)', () => {
   const text = formatCompiled([alice], 'x').replace('memory 2147483648', 'memory 4147483648');
   rejects(text, L.checksum, /checksum mismatch/);
-  rejects(formatCompiled([alice], 'x').replace(/checksum .*/, 'checksum 0123'), L.checksum, /not "checksum <16 hex digits>"/);
+  rejects(
+    formatCompiled([alice], 'x').replace(/checksum .*/, 'checksum 0123'),
+    L.checksum,
+    /not "checksum <16 hex digits>"/,
+  );
   rejects(formatCompiled([alice], 'x').slice(0, -1), 0, /does not end with a newline/);
 });
 
@@ -151,25 +256,38 @@ test('the reader refuses uid 0 and duplicate uids', () => {
   rejects(withLine(L.user, 'user 0'), L.user - 1, /uid 0 is never served/);
   rejects(withLine(L.user, 'user 01001'), L.user - 1, /expected "user <uid>"/);
   const twice = formatCompiled([alice, { ...bob, uid: 1003 }], 'x');
-  rejects(assembleCompiled(chunks(twice.slice(twice.indexOf('user 1001'), twice.indexOf('checksum ')).replace('user 1003', 'user 1001')), 'x'),
-    4, /uid 1001 is not above the previous record's 1001/);
+  rejects(
+    assembleCompiled(
+      chunks(twice.slice(twice.indexOf('user 1001'), twice.indexOf('checksum ')).replace('user 1003', 'user 1001')),
+      'x',
+    ),
+    4,
+    /uid 1001 is not above the previous record's 1001/,
+  );
 });
 
 test('the reader refuses an index that does not list exactly the records that follow it', () => {
   const text = formatCompiled([alice, bob], 'x');
   const entry = text.split('\n')[3]!;
   const moved = entry.replace(/ (\d{16}) /, (_, n: string) => ` ${String(Number(n) + 1).padStart(16, '0')} `);
-  rejects(resign(body(text).replace(entry, moved)), 4, /the index line for uid 1002 does not match the record at line 31/);
+  rejects(
+    resign(body(text).replace(entry, moved)),
+    4,
+    /the index line for uid 1002 does not match the record at line 31/,
+  );
   const rehashed = entry.slice(0, -16) + '0'.repeat(16);
   rejects(resign(body(text).replace(entry, rehashed)), 4, /does not match/);
   rejects(resign(body(text).replace('index 0000000002', 'index 0000000003')), 5, /not an index line/);
   rejects(resign(body(text).replace('index 0000000002', 'index 0999999999')), 2, /the file ends inside it/);
-  const unlisted = assembleCompiled([...chunks(body(text).slice(body(text).indexOf('user 1001'))), 'user 0\nend\n'], 'x');
+  const unlisted = assembleCompiled(
+    [...chunks(body(text).slice(body(text).indexOf('user 1001'))), 'user 0\nend\n'],
+    'x',
+  );
   rejects(unlisted, 56, /uid 0 is never served/); // after magic, index (3), comment and two records of 25 lines
   rejects(resign(body(text).replace(entry, entry.replace('0000001002', 'x000001002'))), 4, /not an index line/);
 });
 
-test('the reader applies the helper\'s value rules', () => {
+test("the reader applies the helper's value rules", () => {
   const bad: Array<[number, string, RegExp]> = [
     [L.name, 'name -alice', /invalid value for "name"/],
     [L.name, `name ${'a'.repeat(33)}`, /invalid value for "name"/],
@@ -219,8 +337,15 @@ test('the reader applies the helper\'s value rules', () => {
 });
 
 test('the reader and the writer refuse nested user namespaces under seccomp strict', () => {
-  rejects(withLine(L.nested_userns, 'nested_userns true'), L.end, /the record for uid 1001 sets nested_userns with seccomp strict/);
-  assert.throws(() => formatCompiled([{ ...alice, nested_userns: true }], 'x'), /nested_userns: never true with seccomp strict/);
+  rejects(
+    withLine(L.nested_userns, 'nested_userns true'),
+    L.end,
+    /the record for uid 1001 sets nested_userns with seccomp strict/,
+  );
+  assert.throws(
+    () => formatCompiled([{ ...alice, nested_userns: true }], 'x'),
+    /nested_userns: never true with seccomp strict/,
+  );
   assert.deepEqual(parseCompiled(withLine(L.seccomp, 'seccomp unconfined'))[0]!.seccomp, 'unconfined');
   const nested = parseCompiled(formatCompiled([{ ...alice, seccomp: 'default', nested_userns: true }], 'x'))[0]!;
   assert.deepEqual([nested.seccomp, nested.nested_userns], ['default', true]);
@@ -254,19 +379,47 @@ test('policy.c accepts what formatCompiled writes and reads the same values', { 
   assert.equal(readByC(text, 1001), `${records[0]!.slice(records[0]!.indexOf('user 1001'))}\nend\n`);
   assert.equal(readByC(text, 1002), `${records[1]}\nend\n`);
   assert.equal(readByC(text, 1003), 'absent\n');
-  assert.match(readByC(text.replace('pids 512', 'pids 513'), 1001), /^error the record of uid 1001 does not match its hash/);
-  assert.match(readByC(withLine(L.cpu, 'cpu 1500\ncpus 1'), 1001), /^error the record for uid 1001 has an unknown key "cpus"/);
-  for (const [line, replacement] of [[L.env, 'env A=%0A'], [L.env, 'env SHELL=/bin/sh'], [L.user_may, 'user_may io'], [L.restart, 'restart never'],
-    [L.seccomp, 'seccomp none'], [L.nested_userns, 'nested_userns yes']] as const) {
-    assert.match(readByC(withLine(line, replacement), 1001), /^error the record for uid 1001 has an invalid value/, replacement);
+  assert.match(
+    readByC(text.replace('pids 512', 'pids 513'), 1001),
+    /^error the record of uid 1001 does not match its hash/,
+  );
+  assert.match(
+    readByC(withLine(L.cpu, 'cpu 1500\ncpus 1'), 1001),
+    /^error the record for uid 1001 has an unknown key "cpus"/,
+  );
+  for (const [line, replacement] of [
+    [L.env, 'env A=%0A'],
+    [L.env, 'env SHELL=/bin/sh'],
+    [L.user_may, 'user_may io'],
+    [L.restart, 'restart never'],
+    [L.seccomp, 'seccomp none'],
+    [L.nested_userns, 'nested_userns yes'],
+  ] as const) {
+    assert.match(
+      readByC(withLine(line, replacement), 1001),
+      /^error the record for uid 1001 has an invalid value/,
+      replacement,
+    );
   }
-  assert.match(readByC(withLine(L.nested_userns, 'nested_userns true'), 1001), /^error the record for uid 1001 sets nested_userns with seccomp strict/);
-  assert.match(readByC(formatCompiled([alice], 'x').replace('cellsh-policy 5', 'cellsh-policy 4'), 1001), /^error line 1: expected "cellsh-policy 5"/);
+  assert.match(
+    readByC(withLine(L.nested_userns, 'nested_userns true'), 1001),
+    /^error the record for uid 1001 sets nested_userns with seccomp strict/,
+  );
+  assert.match(
+    readByC(formatCompiled([alice], 'x').replace('cellsh-policy 5', 'cellsh-policy 4'), 1001),
+    /^error line 1: expected "cellsh-policy 5"/,
+  );
 });
 
 /** n made-up users with uids spread out (gaps between them), every field from alice. */
 function many(n: number): CompiledUser[] {
-  return Array.from({ length: n }, (_, i) => ({ ...alice, uid: 2000 + i * 3, name: `u${i}`, home: `/home/u${i}`, hostname: `h${i}` }));
+  return Array.from({ length: n }, (_, i) => ({
+    ...alice,
+    uid: 2000 + i * 3,
+    name: `u${i}`,
+    home: `/home/u${i}`,
+    hostname: `h${i}`,
+  }));
 }
 
 test('a look-up finds every user and no other, in Node and in policy.c alike', { skip: noUnits }, () => {
@@ -280,14 +433,18 @@ test('a look-up finds every user and no other, in Node and in policy.c alike', {
       const want = users.find((u) => u.uid === uid);
       assert.deepEqual(lookupCompiled(file, uid), want, `Node, uid ${uid}`);
       const c = execFileSync(testUnits, ['parse-policy', file, String(uid)], { encoding: 'utf8' });
-      assert.equal(c === 'absent\n' ? undefined : Number(/^user (\d+)/.exec(c)?.[1]), want?.uid, `policy.c, uid ${uid}: ${c}`);
+      assert.equal(
+        c === 'absent\n' ? undefined : Number(/^user (\d+)/.exec(c)?.[1]),
+        want?.uid,
+        `policy.c, uid ${uid}: ${c}`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('a look-up reads only its own record: damage elsewhere is left to cellsh-admin\'s full check', () => {
+test("a look-up reads only its own record: damage elsewhere is left to cellsh-admin's full check", () => {
   const text = formatCompiled(many(3), 'x');
   // The middle record's hash no longer matches: the whole-file reader refuses,
   // a look-up of it refuses, a look-up of the others is served.

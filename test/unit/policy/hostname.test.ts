@@ -15,7 +15,8 @@ test('tokens expand', () => {
 });
 
 test('templates that may give a valid hostname pass', () => {
-  for (const t of ['{user}', '{user}-{host}', 'x{uid}', 'a.b-c', '{user}-']) assert.equal(hostnameTemplateProblem(t), undefined, t);
+  for (const t of ['{user}', '{user}-{host}', 'x{uid}', 'a.b-c', '{user}-'])
+    assert.equal(hostnameTemplateProblem(t), undefined, t);
 });
 
 test('shortHostname keeps the first label', () => {
@@ -25,7 +26,10 @@ test('shortHostname keeps the first label', () => {
 
 test('compiled records carry the expanded hostname', () => {
   const built = buildText('defaults:\n  hostname: "{user}-{host}-{uid}"\n');
-  assert.deepEqual(built.users.map((u) => u.hostname), ['alice-box-1001', 'bob-box-1002']);
+  assert.deepEqual(
+    built.users.map((u) => u.hostname),
+    ['alice-box-1001', 'bob-box-1002'],
+  );
 });
 
 test('a template that expands to an invalid hostname for one user is an error at the template', () => {

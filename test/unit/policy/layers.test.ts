@@ -36,19 +36,27 @@ for (const name of scenarios) {
     const env = { dir: accounts, group: 'cellsh', host: 'box', devices: sampleDevices };
 
     const listed = policyFiles(join(dir, 'policy.yaml'), join(dir, 'policy.d'));
-    const built = buildPolicy(listed.files.map((file) => ({ file })), env);
+    const built = buildPolicy(
+      listed.files.map((file) => ({ file })),
+      env,
+    );
     const problems = sortDiagnostics([...listed.diagnostics, ...built.diagnostics]).map(formatDiagnostic);
     const rel = (p: string): string => relative(dir, p);
-    assert.deepEqual(problems.map((p) => p.split(dir + '/').join('')), expect.problems);
+    assert.deepEqual(
+      problems.map((p) => p.split(dir + '/').join('')),
+      expect.problems,
+    );
 
     for (const [user, keys] of Object.entries(expect.users)) {
       const account = accounts.user(user)!;
       const explained = explainUser(built.policy, user, accounts.groupsOf(account));
-      const got = Object.fromEntries(Object.keys(keys).map((key) => {
-        const s = explained.settings.find((e) => e.key === key);
-        assert.ok(s, `${name}: no setting "${key}"`);
-        return [key, `${s.value} from ${describeOrigin(s.origin, rel)}`];
-      }));
+      const got = Object.fromEntries(
+        Object.keys(keys).map((key) => {
+          const s = explained.settings.find((e) => e.key === key);
+          assert.ok(s, `${name}: no setting "${key}"`);
+          return [key, `${s.value} from ${describeOrigin(s.origin, rel)}`];
+        }),
+      );
       assert.deepEqual(got, keys, `${name}: ${user}`);
     }
   });

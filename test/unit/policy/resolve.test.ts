@@ -11,26 +11,67 @@ const layering = readFileSync(fixturePath('policy', 'user-layering', 'policy.yam
 test('a user with no entry gets built-in defaults overlaid with defaults:', () => {
   const { policy } = buildText(layering);
   assert.deepEqual(effectiveFor(policy, 'carol').settings, {
-    image: 'host', shell: '/bin/bash', hostname: '{user}', network: 'host',
+    image: 'host',
+    shell: '/bin/bash',
+    hostname: '{user}',
+    network: 'host',
     limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
-    rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
-    env: {}, restart: 'idle', user_may_set: [], seccomp: 'default', nested_userns: false,
+    rlimits: {
+      nofile: { soft: 1024, hard: 524288 },
+      nproc: { soft: 'unlimited', hard: 'unlimited' },
+      core: { soft: 0, hard: 'unlimited' },
+    },
+    env: {},
+    restart: 'idle',
+    user_may_set: [],
+    seccomp: 'default',
+    nested_userns: false,
   });
 });
 
 test('a user entry overrides key by key, and limits merge per limit', () => {
   const { policy } = buildText(layering);
   assert.deepEqual(effectiveFor(policy, 'bob').settings, {
-    image: 'host', shell: '/bin/bash', hostname: '{user}', network: 'host',
-    limits: { memory: 4 * 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
-    rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
-    env: {}, restart: 'idle', user_may_set: [], seccomp: 'default', nested_userns: false,
+    image: 'host',
+    shell: '/bin/bash',
+    hostname: '{user}',
+    network: 'host',
+    limits: {
+      memory: 4 * 2 ** 30,
+      pids: 256,
+      cpu: 1500,
+      memory_high: 'unlimited',
+      swap: 0,
+      io_weight: 'default',
+      io: [],
+    },
+    rlimits: {
+      nofile: { soft: 1024, hard: 524288 },
+      nproc: { soft: 'unlimited', hard: 'unlimited' },
+      core: { soft: 0, hard: 'unlimited' },
+    },
+    env: {},
+    restart: 'idle',
+    user_may_set: [],
+    seccomp: 'default',
+    nested_userns: false,
   });
   assert.deepEqual(effectiveFor(policy, 'alice').settings, {
-    image: 'host', shell: '/usr/bin/zsh', hostname: '{user}-{host}', network: 'host',
+    image: 'host',
+    shell: '/usr/bin/zsh',
+    hostname: '{user}-{host}',
+    network: 'host',
     limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
-    rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 'unlimited', hard: 'unlimited' }, core: { soft: 0, hard: 'unlimited' } },
-    env: {}, restart: 'idle', user_may_set: [], seccomp: 'default', nested_userns: false,
+    rlimits: {
+      nofile: { soft: 1024, hard: 524288 },
+      nproc: { soft: 'unlimited', hard: 'unlimited' },
+      core: { soft: 0, hard: 'unlimited' },
+    },
+    env: {},
+    restart: 'idle',
+    user_may_set: [],
+    seccomp: 'default',
+    nested_userns: false,
   });
 });
 
@@ -46,8 +87,12 @@ test('each effective value knows the layer and line it came from', () => {
 test('resolved settings are read-only', () => {
   const { policy } = buildText(layering);
   const s = effectiveFor(policy, 'bob').settings;
-  assert.throws(() => { (s as { shell: string }).shell = '/bin/sh'; }, TypeError);
-  assert.throws(() => { (s.limits as { pids: number }).pids = 1; }, TypeError);
+  assert.throws(() => {
+    (s as { shell: string }).shell = '/bin/sh';
+  }, TypeError);
+  assert.throws(() => {
+    (s.limits as { pids: number }).pids = 1;
+  }, TypeError);
 });
 
 test('an invalid value falls back to the layer below (and is reported)', () => {

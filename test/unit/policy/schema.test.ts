@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 /** A policy setting one key under defaults, and where its value starts. */
 function snippet(key: SettingKey, yamlValue: string): { text: string; line: number; col: number } {
-  const [group, leaf] = key.includes('.') ? key.split('.') as [string, string] : [undefined, key];
+  const [group, leaf] = key.includes('.') ? (key.split('.') as [string, string]) : [undefined, key];
   if (group) return { text: `defaults:\n  ${group}:\n    ${leaf}: ${yamlValue}\n`, line: 3, col: 5 + leaf.length + 2 };
   return { text: `defaults:\n  ${leaf}: ${yamlValue}\n`, line: 2, col: 3 + leaf.length + 2 };
 }
@@ -26,11 +26,27 @@ function accepted(key: SettingKey, yamlValue: string): unknown {
 }
 
 function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings']): Record<SettingKey, unknown> {
-  return { 'image': s.image, 'shell': s.shell, 'hostname': s.hostname, 'network': s.network,
-    'limits.memory': s.limits.memory, 'limits.memory_high': s.limits.memory_high, 'limits.swap': s.limits.swap,
-    'limits.pids': s.limits.pids, 'limits.cpu': s.limits.cpu, 'limits.io_weight': s.limits.io_weight, 'limits.io': s.limits.io,
-    'rlimits.nofile': s.rlimits.nofile, 'rlimits.nproc': s.rlimits.nproc, 'rlimits.core': s.rlimits.core,
-    'env': s.env, 'restart': s.restart, 'user_may_set': s.user_may_set, 'seccomp': s.seccomp, 'nested_userns': s.nested_userns };
+  return {
+    'image': s.image,
+    'shell': s.shell,
+    'hostname': s.hostname,
+    'network': s.network,
+    'limits.memory': s.limits.memory,
+    'limits.memory_high': s.limits.memory_high,
+    'limits.swap': s.limits.swap,
+    'limits.pids': s.limits.pids,
+    'limits.cpu': s.limits.cpu,
+    'limits.io_weight': s.limits.io_weight,
+    'limits.io': s.limits.io,
+    'rlimits.nofile': s.rlimits.nofile,
+    'rlimits.nproc': s.rlimits.nproc,
+    'rlimits.core': s.rlimits.core,
+    'env': s.env,
+    'restart': s.restart,
+    'user_may_set': s.user_may_set,
+    'seccomp': s.seccomp,
+    'nested_userns': s.nested_userns,
+  };
 }
 
 /** The single problem reported for key: yamlValue, as a person sees it. */
@@ -87,23 +103,49 @@ const VALID: Array<[SettingKey, string, unknown]> = [
   ['limits.io_weight', '10000', 10000],
   ['limits.io_weight', 'default', 'default'],
   ['limits.io', '[]', []],
-  ['limits.io', '[{device: /dev/sda, write_bps: 50M}]',
-    [{ device: '/dev/sda', read_bps: 'unlimited', write_bps: 50 * 2 ** 20, read_iops: 'unlimited', write_iops: 'unlimited' }]],
-  ['limits.io', '[{device: /dev/nvme0n1, read_bps: 1G, write_bps: 100M, read_iops: 5000, write_iops: 1000}]',
-    [{ device: '/dev/nvme0n1', read_bps: 2 ** 30, write_bps: 100 * 2 ** 20, read_iops: 5000, write_iops: 1000 }]],
+  [
+    'limits.io',
+    '[{device: /dev/sda, write_bps: 50M}]',
+    [
+      {
+        device: '/dev/sda',
+        read_bps: 'unlimited',
+        write_bps: 50 * 2 ** 20,
+        read_iops: 'unlimited',
+        write_iops: 'unlimited',
+      },
+    ],
+  ],
+  [
+    'limits.io',
+    '[{device: /dev/nvme0n1, read_bps: 1G, write_bps: 100M, read_iops: 5000, write_iops: 1000}]',
+    [{ device: '/dev/nvme0n1', read_bps: 2 ** 30, write_bps: 100 * 2 ** 20, read_iops: 5000, write_iops: 1000 }],
+  ],
   ['rlimits.nofile', '4096', { soft: 4096, hard: 4096 }],
   ['rlimits.nofile', '{soft: 1024, hard: unlimited}', { soft: 1024, hard: 'unlimited' }],
   ['rlimits.nproc', 'unlimited', { soft: 'unlimited', hard: 'unlimited' }],
   ['rlimits.core', '0', { soft: 0, hard: 0 }],
   ['rlimits.core', '{soft: 0, hard: 1G}', { soft: 0, hard: 2 ** 30 }],
   ['env', '{}', {}],
-  ['env', '{EDITOR: vim, http_proxy: "http://proxy:3128", N: 5, EMPTY: ""}', { EDITOR: 'vim', http_proxy: 'http://proxy:3128', N: '5', EMPTY: '' }],
-  ['env', '{PATH: "/opt/tools/bin:/usr/bin:/bin", GREETING: "grüß dich; 100%"}', { PATH: '/opt/tools/bin:/usr/bin:/bin', GREETING: 'grüß dich; 100%' }],
+  [
+    'env',
+    '{EDITOR: vim, http_proxy: "http://proxy:3128", N: 5, EMPTY: ""}',
+    { EDITOR: 'vim', http_proxy: 'http://proxy:3128', N: '5', EMPTY: '' },
+  ],
+  [
+    'env',
+    '{PATH: "/opt/tools/bin:/usr/bin:/bin", GREETING: "grüß dich; 100%"}',
+    { PATH: '/opt/tools/bin:/usr/bin:/bin', GREETING: 'grüß dich; 100%' },
+  ],
   ['restart', 'idle', 'idle'],
   ['restart', 'login', 'login'],
   ['restart', 'manual', 'manual'],
   ['user_may_set', '[]', []],
-  ['user_may_set', '[shell, hostname, env, network, limits.memory, rlimits.nofile]', ['shell', 'hostname', 'env', 'network', 'limits.memory', 'rlimits.nofile']],
+  [
+    'user_may_set',
+    '[shell, hostname, env, network, limits.memory, rlimits.nofile]',
+    ['shell', 'hostname', 'env', 'network', 'limits.memory', 'rlimits.nofile'],
+  ],
   ['seccomp', 'default', 'default'],
   ['seccomp', 'strict', 'strict'],
   ['seccomp', 'unconfined', 'unconfined'],
@@ -126,10 +168,22 @@ const INVALID: Array<[SettingKey, string, string]> = [
   ['shell', '/bin/./bash', `expected an absolute path like "/bin/bash", got "/bin/./bash" (${NOT_CANONICAL})`],
   ['shell', '/bin/../bash', `expected an absolute path like "/bin/bash", got "/bin/../bash" (${NOT_CANONICAL})`],
   ['shell', '/bin/bash/', `expected an absolute path like "/bin/bash", got "/bin/bash/" (${NOT_CANONICAL})`],
-  ['shell', '"/bin/ba sh"', 'expected an absolute path like "/bin/bash", got "/bin/ba sh" (has characters other than letters, digits, _ . / + @ -)'],
-  ['shell', '"/bin/bash\\nuser 0"', 'expected an absolute path like "/bin/bash", got "/bin/bash\\nuser 0" (has characters other than letters, digits, _ . / + @ -)'],
+  [
+    'shell',
+    '"/bin/ba sh"',
+    'expected an absolute path like "/bin/bash", got "/bin/ba sh" (has characters other than letters, digits, _ . / + @ -)',
+  ],
+  [
+    'shell',
+    '"/bin/bash\\nuser 0"',
+    'expected an absolute path like "/bin/bash", got "/bin/bash\\nuser 0" (has characters other than letters, digits, _ . / + @ -)',
+  ],
   ['shell', '/', 'expected an absolute path like "/bin/bash", got "/" (the root folder)'],
-  ['shell', `/${'a'.repeat(255)}`, `expected an absolute path like "/bin/bash", got "/${'a'.repeat(255)}" (longer than 255 characters)`],
+  [
+    'shell',
+    `/${'a'.repeat(255)}`,
+    `expected an absolute path like "/bin/bash", got "/${'a'.repeat(255)}" (longer than 255 characters)`,
+  ],
   ['shell', '[/bin/sh]', 'expected an absolute path like "/bin/bash", got a list (not a string)'],
   ['hostname', '"{usr}"', 'unknown token "{usr}" in "{usr}"; did you mean "{user}"?'],
   ['hostname', '"{foo}"', 'unknown token "{foo}" in "{foo}"; known tokens: {user}, {uid}, {host}'],
@@ -137,9 +191,17 @@ const INVALID: Array<[SettingKey, string, string]> = [
   ['hostname', '"user}"', 'unmatched "}" in "user}"'],
   ['hostname', '"-{user}"', 'expected a hostname template like "{user}", got "-{user}" (starts with "-" or ".")'],
   ['hostname', '".x"', 'expected a hostname template like "{user}", got ".x" (starts with "-" or ".")'],
-  ['hostname', '"{user}_x"', 'expected a hostname template like "{user}", got "{user}_x" (has characters other than letters, digits, . -)'],
+  [
+    'hostname',
+    '"{user}_x"',
+    'expected a hostname template like "{user}", got "{user}_x" (has characters other than letters, digits, . -)',
+  ],
   ['hostname', '""', 'expected a hostname template like "{user}", got "" (empty)'],
-  ['hostname', 'a'.repeat(64), `expected a hostname template like "{user}", got "${'a'.repeat(64)}" (longer than 63 characters)`],
+  [
+    'hostname',
+    'a'.repeat(64),
+    `expected a hostname template like "{user}", got "${'a'.repeat(64)}" (longer than 63 characters)`,
+  ],
   ['hostname', 'true', 'expected a hostname template like "{user}", got true'],
   ['network', 'private', 'expected "none" or "host", got "private"'],
   ['network', '{}', 'expected "none" or "host", got a mapping'],
@@ -174,16 +236,40 @@ const INVALID: Array<[SettingKey, string, string]> = [
   ['limits.io', '/dev/sda', 'expected a list of {device, read_bps, write_bps, read_iops, write_iops}, got "/dev/sda"'],
   ['limits.io', '[{device: /dev/sda}]', 'item 1: set at least one of read_bps, write_bps, read_iops, write_iops'],
   ['limits.io', '[{device: sda, read_bps: 1M}]', 'item 1: expected device: /dev/NAME, got "sda"'],
-  ['limits.io', '[{device: /dev/../etc/passwd, read_bps: 1M}]', 'item 1: expected device: /dev/NAME, got "/dev/../etc/passwd"'],
+  [
+    'limits.io',
+    '[{device: /dev/../etc/passwd, read_bps: 1M}]',
+    'item 1: expected device: /dev/NAME, got "/dev/../etc/passwd"',
+  ],
   ['limits.io', '[{device: /dev/sda, read_bps: 1k}]', 'item 1: read_bps: expected at least 4K, got "1k"'],
-  ['limits.io', '[{device: /dev/sda, write_iops: 0}]', 'item 1: write_iops: expected a whole number from 1 to 4294967295 or "unlimited", got 0'],
-  ['limits.io', '[{device: /dev/sda, speed: 1M}]', 'item 1: unknown key "speed"; expected device, read_bps, write_bps, read_iops, write_iops'],
-  ['limits.io', `[${Array.from({ length: 9 }, () => '{device: /dev/sda, read_bps: 1M}').join(', ')}]`, 'expected at most 8 devices, got 9'],
-  ['rlimits.nofile', '10', 'expected a whole number from 64 to 1073741816 or "unlimited", got 10 (or {soft: N, hard: N})'],
+  [
+    'limits.io',
+    '[{device: /dev/sda, write_iops: 0}]',
+    'item 1: write_iops: expected a whole number from 1 to 4294967295 or "unlimited", got 0',
+  ],
+  [
+    'limits.io',
+    '[{device: /dev/sda, speed: 1M}]',
+    'item 1: unknown key "speed"; expected device, read_bps, write_bps, read_iops, write_iops',
+  ],
+  [
+    'limits.io',
+    `[${Array.from({ length: 9 }, () => '{device: /dev/sda, read_bps: 1M}').join(', ')}]`,
+    'expected at most 8 devices, got 9',
+  ],
+  [
+    'rlimits.nofile',
+    '10',
+    'expected a whole number from 64 to 1073741816 or "unlimited", got 10 (or {soft: N, hard: N})',
+  ],
   ['rlimits.nofile', '{soft: 4096, hard: 1024}', 'the soft limit is above the hard limit'],
   ['rlimits.nofile', '{soft: unlimited, hard: 1024}', 'the soft limit is above the hard limit'],
   ['rlimits.nofile', '{soft: 1024}', 'expected {soft: N, hard: N}, got a mapping with "soft"'],
-  ['rlimits.nproc', '{soft: 1, hard: lots}', 'hard: expected a whole number from 1 to 4194304 or "unlimited", got "lots"'],
+  [
+    'rlimits.nproc',
+    '{soft: 1, hard: lots}',
+    'hard: expected a whole number from 1 to 4194304 or "unlimited", got "lots"',
+  ],
   ['rlimits.core', 'big', 'expected a size like "512M", got "big" (or {soft: N, hard: N})'],
   ['env', 'EDITOR=vim', 'expected a mapping of variable names to values, like {EDITOR: vim}, got "EDITOR=vim"'],
   ['env', '{HOME: /tmp}', '"HOME": cellsh sets this one itself'],
@@ -194,7 +280,11 @@ const INVALID: Array<[SettingKey, string, string]> = [
   ['env', '{A: [1]}', 'A: expected a string, got a list'],
   ['env', `{A: ${'x'.repeat(256)}}`, 'A: longer than 255 bytes'],
   ['env', `{${Array.from({ length: 17 }, (_, i) => `V${i}: x`).join(', ')}}`, 'expected at most 16 variables, got 17'],
-  ['env', `{${Array.from({ length: 5 }, (_, i) => `V${i}: "${';'.repeat(80)}"`).join(', ')}}`, 'the variables take 1219 bytes in the compiled policy, at most 1000; set fewer or shorter ones'],
+  [
+    'env',
+    `{${Array.from({ length: 5 }, (_, i) => `V${i}: "${';'.repeat(80)}"`).join(', ')}}`,
+    'the variables take 1219 bytes in the compiled policy, at most 1000; set fewer or shorter ones',
+  ],
   ['restart', 'never', 'expected "idle", "login" or "manual", got "never"'],
   ['user_may_set', 'shell', 'expected a list like [shell, limits.memory], got "shell"'],
   ['user_may_set', '[limits.io]', '"limits.io" is never the user\'s to set'],
@@ -234,12 +324,25 @@ test('limits must be a mapping', () => {
 
 test('the built-in defaults are the documented ones', () => {
   assert.deepEqual(BUILTIN_DEFAULTS, {
-    'image': 'host', 'shell': '/bin/bash', 'hostname': '{user}', 'network': 'none',
-    'limits.memory': 2 * 2 ** 30, 'limits.memory_high': 'unlimited', 'limits.swap': 0, 'limits.pids': 512, 'limits.cpu': 1500,
-    'limits.io_weight': 'default', 'limits.io': [],
-    'rlimits.nofile': { soft: 1024, hard: 524288 }, 'rlimits.nproc': { soft: 'unlimited', hard: 'unlimited' },
+    'image': 'host',
+    'shell': '/bin/bash',
+    'hostname': '{user}',
+    'network': 'none',
+    'limits.memory': 2 * 2 ** 30,
+    'limits.memory_high': 'unlimited',
+    'limits.swap': 0,
+    'limits.pids': 512,
+    'limits.cpu': 1500,
+    'limits.io_weight': 'default',
+    'limits.io': [],
+    'rlimits.nofile': { soft: 1024, hard: 524288 },
+    'rlimits.nproc': { soft: 'unlimited', hard: 'unlimited' },
     'rlimits.core': { soft: 0, hard: 'unlimited' },
-    'env': {}, 'restart': 'idle', 'user_may_set': [], 'seccomp': 'default', 'nested_userns': false,
+    'env': {},
+    'restart': 'idle',
+    'user_may_set': [],
+    'seccomp': 'default',
+    'nested_userns': false,
   });
 });
 
@@ -252,8 +355,21 @@ test('every example passes its own checker and formats back', () => {
 });
 
 test('users may be let set the session settings and limits, never the image, io devices or the policy keys', () => {
-  assert.deepEqual(USER_SETTABLE, ['shell', 'hostname', 'network', 'env', 'limits.memory', 'limits.memory_high', 'limits.swap',
-    'limits.pids', 'limits.cpu', 'limits.io_weight', 'rlimits.nofile', 'rlimits.nproc', 'rlimits.core']);
+  assert.deepEqual(USER_SETTABLE, [
+    'shell',
+    'hostname',
+    'network',
+    'env',
+    'limits.memory',
+    'limits.memory_high',
+    'limits.swap',
+    'limits.pids',
+    'limits.cpu',
+    'limits.io_weight',
+    'rlimits.nofile',
+    'rlimits.nproc',
+    'rlimits.core',
+  ]);
   // Each maps to a key the helper's --set knows (user_may_key in policy.c).
   assert.deepEqual(USER_SETTABLE.map(compiledKeyOf).sort(), [...USER_MAY_KEYS].sort());
 });
@@ -262,7 +378,10 @@ test('renderPolicyTable has a header and one row per setting', () => {
   const lines = renderPolicyTable().trimEnd().split('\n');
   assert.equal(lines[0], '| key | type | default | example | description |');
   assert.equal(lines.length, 2 + SETTING_KEYS.length);
-  assert.equal(lines[7], '| `limits.memory` | size or `unlimited` | `2G` | `512M` | Memory the whole container may use (binary units: K, M, G, T; at least 32M). |');
+  assert.equal(
+    lines[7],
+    '| `limits.memory` | size or `unlimited` | `2G` | `512M` | Memory the whole container may use (binary units: K, M, G, T; at least 32M). |',
+  );
   for (const line of lines) assert.equal(line.split(/(?<!\\)\|/).length, 7, line);
 });
 

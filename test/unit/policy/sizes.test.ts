@@ -5,9 +5,23 @@ import { formatCpu, formatSize, parseCpuText, parseSizeText } from '../../../src
 
 test('sizes use binary multiples with an optional i and B, any case', () => {
   const cases: Array<[string, bigint]> = [
-    ['0', 0n], ['1', 1n], ['64k', 65536n], ['64K', 65536n], ['64KB', 65536n], ['64KiB', 65536n], ['64kib', 65536n],
-    ['512M', 512n << 20n], ['2G', 2n << 30n], ['2GiB', 2n << 30n], ['2gb', 2n << 30n], ['1T', 1n << 40n],
-    ['1.5G', 1610612736n], ['0.5M', 524288n], ['1 G', 1n << 30n], ['100B', 100n], ['1.1K', 1126n],
+    ['0', 0n],
+    ['1', 1n],
+    ['64k', 65536n],
+    ['64K', 65536n],
+    ['64KB', 65536n],
+    ['64KiB', 65536n],
+    ['64kib', 65536n],
+    ['512M', 512n << 20n],
+    ['2G', 2n << 30n],
+    ['2GiB', 2n << 30n],
+    ['2gb', 2n << 30n],
+    ['1T', 1n << 40n],
+    ['1.5G', 1610612736n],
+    ['0.5M', 524288n],
+    ['1 G', 1n << 30n],
+    ['100B', 100n],
+    ['1.1K', 1126n],
   ];
   for (const [text, bytes] of cases) assert.equal(parseSizeText(text), bytes, text);
 });
@@ -28,7 +42,15 @@ test('formatSize picks the largest exact unit', () => {
 });
 
 test('CPU amounts in thousandths, exactly', () => {
-  const cases: Array<[string, number]> = [['1.5', 1500], ['0.25', 250], ['2', 2000], ['0.001', 1], ['1.500', 1500], ['0.1', 100], ['1024', 1024000]];
+  const cases: Array<[string, number]> = [
+    ['1.5', 1500],
+    ['0.25', 250],
+    ['2', 2000],
+    ['0.001', 1],
+    ['1.500', 1500],
+    ['0.1', 100],
+    ['1024', 1024000],
+  ];
   for (const [text, millis] of cases) assert.equal(parseCpuText(text), millis, text);
   for (const text of ['0.0001', '1.2345', 'x', '-1', '1e3', '']) assert.equal(parseCpuText(text), undefined, text);
 });

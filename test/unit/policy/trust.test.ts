@@ -5,7 +5,16 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runApply } from '../../../src/admin/apply.js';
@@ -56,7 +65,10 @@ function setup(t: TestContext) {
     const r = apply();
     assert.equal(r.code, 78, r.err);
     assert.equal(r.out, '');
-    assert.ok(r.err.includes(`${file}: refusing to trust it: ${reason}`), `apply says "${file}: refusing to trust it: ${reason}"; it said:\n${r.err}`);
+    assert.ok(
+      r.err.includes(`${file}: refusing to trust it: ${reason}`),
+      `apply says "${file}: refusing to trust it: ${reason}"; it said:\n${r.err}`,
+    );
     assert.match(r.err, /nothing applied, .* is unchanged\n$/);
     assert.deepEqual(readFileSync(tmp.layout.compiledPolicy), compiled, 'the compiled policy is unchanged');
     return r.err;
@@ -68,7 +80,10 @@ test('a policy file owned by a user other than root is refused', { skip }, (t) =
   const s = setup(t);
   const file = s.write(s.dropin('10-x.yaml'), 'defaults:\n  limits: {pids: 5000}\n');
   chownSync(file, NOT_ROOT, NOT_ROOT);
-  const err = s.refused(file, `owned by uid ${NOT_ROOT}, not root; check it, then run "chown root:root ${file}" (only root may change what users get)`);
+  const err = s.refused(
+    file,
+    `owned by uid ${NOT_ROOT}, not root; check it, then run "chown root:root ${file}" (only root may change what users get)`,
+  );
   assert.equal(err.split('\n').filter((l) => l.startsWith(file)).length, 1, 'one problem for that file');
 });
 
@@ -91,10 +106,13 @@ test('a policy file in a folder others may write (policy.d 0777) is refused', { 
   const s = setup(t);
   const file = s.write(s.dropin('10-x.yaml'), 'defaults:\n  limits: {pids: 5000}\n');
   chmodSync(s.layout.policyDir, 0o777);
-  s.refused(file, `the folder ${s.layout.policyDir} above it is writable by group and others (mode 0777); run "chmod go-w ${s.layout.policyDir}"`);
+  s.refused(
+    file,
+    `the folder ${s.layout.policyDir} above it is writable by group and others (mode 0777); run "chmod go-w ${s.layout.policyDir}"`,
+  );
 });
 
-test('a folder higher up that is not root\'s makes every policy file below it refused', { skip }, (t) => {
+test("a folder higher up that is not root's makes every policy file below it refused", { skip }, (t) => {
   const s = setup(t);
   chownSync(s.etc, NOT_ROOT, NOT_ROOT);
   s.refused(s.layout.policyFile, `the folder ${s.etc} above it is owned by uid ${NOT_ROOT}, not root`);
@@ -112,7 +130,10 @@ test('a symlink to a file outside the policy folder is refused, even a root-owne
   rmSync(link);
   rmSync(s.layout.policyDir, { recursive: true });
   symlinkSync(outside, s.layout.policyDir);
-  s.refused(join(s.layout.policyDir, 'evil.yaml'), `reached through a symlinked folder: it is ${target}, outside ${s.etc}`);
+  s.refused(
+    join(s.layout.policyDir, 'evil.yaml'),
+    `reached through a symlinked folder: it is ${target}, outside ${s.etc}`,
+  );
 });
 
 test('a symlink that stays inside the policy folder is followed', { skip }, (t) => {
@@ -123,7 +144,10 @@ test('a symlink that stays inside the policy folder is followed', { skip }, (t) 
   symlinkSync('../shared/limits.yaml', s.dropin('10-link.yaml'));
   const r = s.apply();
   assert.equal(r.code, 0, r.err);
-  assert.deepEqual(parseCompiled(readFileSync(s.layout.compiledPolicy)).map((u) => u.pids), [321, 321]);
+  assert.deepEqual(
+    parseCompiled(readFileSync(s.layout.compiledPolicy)).map((u) => u.pids),
+    [321, 321],
+  );
 });
 
 test('a FIFO in policy.d is refused at once, not waited on', { skip, timeout: 10_000 }, (t) => {
@@ -133,7 +157,9 @@ test('a FIFO in policy.d is refused at once, not waited on', { skip, timeout: 10
   s.refused(fifo, 'a FIFO, not a regular file; remove it or put a regular file in its place');
 });
 
-test('check reports what apply would refuse for the installed policy, not for drafts named on the command line', { skip }, (t) => {
+test('check reports what apply would refuse for the installed policy, not for drafts named on the command line', {
+  skip,
+}, (t) => {
   const s = setup(t);
   const file = s.write(s.dropin('10-x.yaml'), 'defaults: {}\n');
   chmodSync(file, 0o664);
@@ -150,12 +176,24 @@ test('edit stops before the editor when a policy file is untrusted', { skip }, (
   const out = textSink();
   const err = textSink();
   const code = runEdit({
-    layout: s.layout, env: sampleEnv(), file: s.layout.policyFile, out, err, ask: undefined,
-    editor: () => { edited++; return 0; }, apply: () => 0,
+    layout: s.layout,
+    env: sampleEnv(),
+    file: s.layout.policyFile,
+    out,
+    err,
+    ask: undefined,
+    editor: () => {
+      edited++;
+      return 0;
+    },
+    apply: () => 0,
   });
   assert.equal(code, 78);
   assert.equal(edited, 0, 'the editor did not run');
-  assert.match(err.text(), new RegExp(`^${s.layout.policyFile}: refusing to trust it: writable by group and others \\(mode 0666\\)`));
+  assert.match(
+    err.text(),
+    new RegExp(`^${s.layout.policyFile}: refusing to trust it: writable by group and others \\(mode 0666\\)`),
+  );
   assert.equal(readFileSync(s.layout.policyFile, 'utf8'), GOOD);
 });
 
@@ -164,12 +202,31 @@ test('doctor reports an untrusted policy file with its fix', { skip }, (t) => {
   chmodSync(s.layout.policyFile, 0o664);
   const out = textSink();
   runDoctor({
-    layout: s.layout, dir: sampleDirectory(), sshdConfig: join(s.root, 'none'), pamFile: join(s.root, 'none'),
-    sshd: () => undefined, out, json: false,
+    layout: s.layout,
+    dir: sampleDirectory(),
+    sshdConfig: join(s.root, 'none'),
+    pamFile: join(s.root, 'none'),
+    sshd: () => undefined,
+    out,
+    json: false,
   });
-  assert.match(out.text(), new RegExp(`^fail +policy +${s.layout.policyFile}: apply refuses it: writable by group \\(mode 0664\\)\\n +fix: run "chmod go-w `, 'm'));
+  assert.match(
+    out.text(),
+    new RegExp(
+      `^fail +policy +${s.layout.policyFile}: apply refuses it: writable by group \\(mode 0664\\)\\n +fix: run "chmod go-w `,
+      'm',
+    ),
+  );
   chmodSync(s.layout.policyFile, 0o644);
   const again = textSink();
-  runDoctor({ layout: s.layout, dir: sampleDirectory(), sshdConfig: join(s.root, 'none'), pamFile: join(s.root, 'none'), sshd: () => undefined, out: again, json: false });
+  runDoctor({
+    layout: s.layout,
+    dir: sampleDirectory(),
+    sshdConfig: join(s.root, 'none'),
+    pamFile: join(s.root, 'none'),
+    sshd: () => undefined,
+    out: again,
+    json: false,
+  });
   assert.match(again.text(), /^ok +policy +the policy files and the folders above them are root's alone$/m);
 });

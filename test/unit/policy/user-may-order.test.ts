@@ -13,20 +13,32 @@ import { buildText, sampleEnv, tempLayout, textSink, trustedTempBase } from '../
 
 const OUT_OF_ORDER = 'defaults:\n  user_may_set: [limits.memory, rlimits.core, hostname, shell]\n';
 
-test('user_may_set in a non-canonical order compiles to the helper\'s order and reads back as written', () => {
+test("user_may_set in a non-canonical order compiles to the helper's order and reads back as written", () => {
   const built = buildText(OUT_OF_ORDER);
   assert.deepEqual(errorsOf(built.diagnostics), []);
-  assert.deepEqual(built.users.map((u) => u.user_may), [['shell', 'hostname', 'memory', 'core'], ['shell', 'hostname', 'memory', 'core']]);
+  assert.deepEqual(
+    built.users.map((u) => u.user_may),
+    [
+      ['shell', 'hostname', 'memory', 'core'],
+      ['shell', 'hostname', 'memory', 'core'],
+    ],
+  );
   assert.deepEqual(parseCompiled(formatCompiled(built.users, 'test')), built.users);
 });
 
 test('the compiled user_may list has each key once, whatever the order and repeats', () => {
-  assert.deepEqual(canonicalUserMay(['limits.memory', 'hostname', 'limits.memory', 'hostname']), ['hostname', 'memory']);
+  assert.deepEqual(canonicalUserMay(['limits.memory', 'hostname', 'limits.memory', 'hostname']), [
+    'hostname',
+    'memory',
+  ]);
   assert.deepEqual(canonicalUserMay([]), []);
 });
 
-test('apply accepts user_may_set in any order, and show lists the keys as applied', { skip: trustedTempBase() ? false
-  : 'needs root and the root-owned test root of test/run.sh (apply trusts only root\'s policy files)' }, () => {
+test('apply accepts user_may_set in any order, and show lists the keys as applied', {
+  skip: trustedTempBase()
+    ? false
+    : "needs root and the root-owned test root of test/run.sh (apply trusts only root's policy files)",
+}, () => {
   const tmp = tempLayout();
   try {
     mkdirSync(dirname(tmp.layout.policyFile), { recursive: true, mode: 0o755 });
@@ -37,7 +49,10 @@ test('apply accepts user_may_set in any order, and show lists the keys as applie
     const show = { out: textSink(), err: textSink() };
     assert.equal(runShow({ layout: tmp.layout, env: sampleEnv(), name: 'alice', json: false, ...show }), 0);
     assert.match(show.out.text(), /^the applied policy is up to date$/m);
-    assert.match(show.out.text(), /^ {2}user_may_set +\[limits\.memory, rlimits\.core, hostname, shell\] +defaults at /m);
+    assert.match(
+      show.out.text(),
+      /^ {2}user_may_set +\[limits\.memory, rlimits\.core, hostname, shell\] +defaults at /m,
+    );
   } finally {
     tmp.remove();
   }

@@ -111,7 +111,8 @@ test('loadPolicy names the real file in messages, and an unreadable file is one 
   const loaded = loadPolicy([{ file }], sampleEnv());
   assert.equal(loaded.diagnostics[0]!.at?.file, file);
   const missing = loadPolicy([{ file: '/nonexistent/policy.yaml' }], sampleEnv());
-  assert.deepEqual(missing.diagnostics.map((d) => [d.severity, d.at, d.message]), [
-    ['error', undefined, "can't read the policy: no such file"],
-  ]);
+  assert.deepEqual(
+    missing.diagnostics.map((d) => [d.severity, d.at, d.message]),
+    [['error', undefined, "can't read the policy: no such file"]],
+  );
 });

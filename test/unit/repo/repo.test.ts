@@ -16,7 +16,15 @@ const root = packageRoot();
 const read = (p: string): string => readFileSync(join(root, p), 'utf8');
 
 /** The README's "## " sections, in this order and no others. */
-const README_SECTIONS = ['Security model', 'Quick start', 'How users get in', 'The policy', 'Admin commands', 'Limitations', 'Uninstall'];
+const README_SECTIONS = [
+  'Security model',
+  'Quick start',
+  'How users get in',
+  'The policy',
+  'Admin commands',
+  'Limitations',
+  'Uninstall',
+];
 /** About 300 lines; above this the README has grown a section that belongs in docs/. */
 const README_MAX_LINES = 320;
 
@@ -40,7 +48,10 @@ function prose(text: string): string {
 
 /** The "## " headings in order. */
 function headings(text: string): string[] {
-  return prose(text).split('\n').filter((l) => l.startsWith('## ')).map((l) => l.slice(3).trim());
+  return prose(text)
+    .split('\n')
+    .filter((l) => l.startsWith('## '))
+    .map((l) => l.slice(3).trim());
 }
 
 /** The line count, as wc -l gives it. */
@@ -55,7 +66,11 @@ function datedLines(text: string): string[] {
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
 function slug(heading: string): string {
-  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
 }
 
 /** The anchors a Markdown text's headings make (a repeated heading gets -1, -2, ...). */
@@ -80,27 +95,39 @@ function relativeLinks(text: string): string[] {
 }
 
 /** Links in file (a path from the root) that lead to no file, or to no heading of it, as "file: target". */
-function brokenLinks(file: string, text: string, exists: (p: string) => boolean, textOf: (p: string) => string): string[] {
+function brokenLinks(
+  file: string,
+  text: string,
+  exists: (p: string) => boolean,
+  textOf: (p: string) => string,
+): string[] {
   return relativeLinks(text).flatMap((target) => {
     const [path, anchor] = target.split('#') as [string, string | undefined];
     const to = path === '' ? file : normalize(join(dirname(file), path));
     if (to.startsWith('..') || !exists(to)) return [`${file}: ${target} (no such file)`];
-    if (anchor !== undefined && to.endsWith('.md') && !anchors(textOf(to)).has(anchor)) return [`${file}: ${target} (no such heading)`];
+    if (anchor !== undefined && to.endsWith('.md') && !anchors(textOf(to)).has(anchor))
+      return [`${file}: ${target} (no such heading)`];
     return [];
   });
 }
 
 /** The Markdown pages cellsh's documentation is made of. */
 function docPages(): string[] {
-  const docs = readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+  const docs = readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`);
   return ['README.md', 'bench/README.md', ...docs];
 }
 
 test('layout: package.json, tsconfig.json, src/, config/, pam/, test/, install.sh, README.md at the top', () => {
-  for (const f of ['package.json', 'tsconfig.json', 'install.sh', 'README.md']) assert.ok(statSync(join(root, f)).isFile(), f);
+  for (const f of ['package.json', 'tsconfig.json', 'install.sh', 'README.md'])
+    assert.ok(statSync(join(root, f)).isFile(), f);
   for (const d of ['src', 'config', 'pam', 'test']) assert.ok(statSync(join(root, d)).isDirectory(), d);
   const helper = readdirSync(join(root, 'src/helper'));
-  assert.ok(helper.includes('Makefile') && helper.filter((f) => f.endsWith('.c')).length >= 10, 'the C helper has its own folder under src/');
+  assert.ok(
+    helper.includes('Makefile') && helper.filter((f) => f.endsWith('.c')).length >= 10,
+    'the C helper has its own folder under src/',
+  );
   assert.ok(!readdirSync(join(root, 'src')).some((f) => f.endsWith('.c')), 'no C outside src/helper');
   const policy = read('config/policy.yaml');
   assert.ok(policy.split('\n').filter((l) => l.trim().startsWith('#')).length >= 20, 'the default policy is commented');
@@ -110,7 +137,10 @@ test('layout: package.json, tsconfig.json, src/, config/, pam/, test/, install.s
 
 test('README: says what cellsh is, then has exactly the sections security model, quick start, how users get in, policy, admin commands, limitations, uninstall, in that order', () => {
   const readme = read('README.md');
-  assert.match(readme.split('\n## ')[0]!, /login shell that puts each user of a shared Linux host into their own container/);
+  assert.match(
+    readme.split('\n## ')[0]!,
+    /login shell that puts each user of a shared Linux host into their own container/,
+  );
   assert.deepEqual(headings(readme), README_SECTIONS);
 });
 
@@ -118,9 +148,19 @@ test('README: the section check fails on a missing, extra or reordered section',
   const doc = (names: string[]): string => ['# cellsh', '', ...names.map((n) => `## ${n}\n\ntext\n`)].join('\n');
   assert.deepEqual(headings(doc(README_SECTIONS)), README_SECTIONS);
   assert.notDeepEqual(headings(doc(README_SECTIONS.slice(1))), README_SECTIONS);
-  assert.notDeepEqual(headings(doc([...README_SECTIONS.slice(0, 3), 'Enrolling users', ...README_SECTIONS.slice(3)])), README_SECTIONS);
-  assert.notDeepEqual(headings(doc([README_SECTIONS[1]!, README_SECTIONS[0]!, ...README_SECTIONS.slice(2)])), README_SECTIONS);
-  assert.deepEqual(headings('```\n## not a heading\n```\n## Quick start\n'), ['Quick start'], 'a "## " inside a code block is not a section');
+  assert.notDeepEqual(
+    headings(doc([...README_SECTIONS.slice(0, 3), 'Enrolling users', ...README_SECTIONS.slice(3)])),
+    README_SECTIONS,
+  );
+  assert.notDeepEqual(
+    headings(doc([README_SECTIONS[1]!, README_SECTIONS[0]!, ...README_SECTIONS.slice(2)])),
+    README_SECTIONS,
+  );
+  assert.deepEqual(
+    headings('```\n## not a heading\n```\n## Quick start\n'),
+    ['Quick start'],
+    'a "## " inside a code block is not a section',
+  );
 });
 
 test(`README: at most ${README_MAX_LINES} lines (about 300: detail belongs in docs/)`, () => {
@@ -136,19 +176,33 @@ test('README: no dated text, no diary, no reference to issues or a design brief'
 
 test('README: the dated-text check catches dates, diary words and outside references, and passes plain prose', () => {
   for (const bad of [
-    'Measured on 2026-12-04 10:13 UTC.', 'The run of December 4, 2026.', 'The machine was noisy that evening.',
-    'Its work did not change this session.', 'As measured today.', 'Where this differs from the design brief',
-    'titled after the OpenSSH issue\'s points', 'sudo test/run.sh p05', '1.31-1.50× in earlier runs of the day',
-  ]) assert.equal(datedLines(bad).length, 1, bad);
+    'Measured on 2026-12-04 10:13 UTC.',
+    'The run of December 4, 2026.',
+    'The machine was noisy that evening.',
+    'Its work did not change this session.',
+    'As measured today.',
+    'Where this differs from the design brief',
+    "titled after the OpenSSH issue's points",
+    'sudo test/run.sh p05',
+    '1.31-1.50× in earlier runs of the day',
+  ])
+    assert.equal(datedLines(bad).length, 1, bad);
   for (const good of [
-    'Every session of the container prints one line.', 'at most 1,024 sessions', 'a budget of 1 MiB that refills at 4 KiB a second',
-    'containers keep running after the last session ends', 'sessions run in the normal scheduling class',
-  ]) assert.deepEqual(datedLines(good), [], good);
+    'Every session of the container prints one line.',
+    'at most 1,024 sessions',
+    'a budget of 1 MiB that refills at 4 KiB a second',
+    'containers keep running after the last session ends',
+    'sessions run in the normal scheduling class',
+  ])
+    assert.deepEqual(datedLines(good), [], good);
 });
 
 test('README: the quick start is two commands, and CI runs the same test command', () => {
   const readme = read('README.md');
-  const section = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('\n## ', readme.indexOf('## Quick start') + 3));
+  const section = readme.slice(
+    readme.indexOf('## Quick start'),
+    readme.indexOf('\n## ', readme.indexOf('## Quick start') + 3),
+  );
   const block = /```\n([\s\S]*?)```/.exec(section)![1]!.trim().split('\n');
   assert.deepEqual(block, ['sudo ./install.sh --demo', 'sudo test/run.sh']);
   assert.match(read('.ci/run'), /^exec test\/run\.sh$/m);
@@ -157,7 +211,10 @@ test('README: the quick start is two commands, and CI runs the same test command
 test('README: how to enroll a user, and the policy table generated from the schema', () => {
   const readme = read('README.md');
   assert.match(readme, /sudo cellsh-admin enroll alice/);
-  assert.ok(readme.includes(renderPolicyTable().trim()), 'the README\'s policy table is renderPolicyTable(); paste it again');
+  assert.ok(
+    readme.includes(renderPolicyTable().trim()),
+    "the README's policy table is renderPolicyTable(); paste it again",
+  );
   assert.ok(read('src/policy/README.md').includes(renderPolicyTable().trim()));
 });
 
@@ -170,7 +227,8 @@ test('docs: every relative link in the README, bench/README.md and docs/ leads t
 test('docs: the link check reports a missing file and a missing heading, and follows headings as GitHub names them', () => {
   const files: Record<string, string> = {
     'README.md': '# x\n## The policy\n',
-    'docs/a.md': '# A\n## Why the root file system is built in pid 1, as real root\n## `cellsh-admin doctor`\n## Same\n## Same\n',
+    'docs/a.md':
+      '# A\n## Why the root file system is built in pid 1, as real root\n## `cellsh-admin doctor`\n## Same\n## Same\n',
   };
   const exists = (p: string): boolean => p in files;
   const textOf = (p: string): string => files[p]!;
@@ -180,7 +238,9 @@ test('docs: the link check reports a missing file and a missing heading, and fol
     '[gone](missing.md) [gone](../README.md#no-such-part) [gone](#same-2)',
   ].join('\n');
   assert.deepEqual(brokenLinks('docs/a.md', page, exists, textOf), [
-    'docs/a.md: missing.md (no such file)', 'docs/a.md: ../README.md#no-such-part (no such heading)', 'docs/a.md: #same-2 (no such heading)',
+    'docs/a.md: missing.md (no such file)',
+    'docs/a.md: ../README.md#no-such-part (no such heading)',
+    'docs/a.md: #same-2 (no such heading)',
   ]);
 });
 
@@ -202,11 +262,18 @@ test('docs: every page under docs/ can be reached from the README through links'
 });
 
 test('docs/logs.md lists every audit log event of the contract with its fields', () => {
-  const rows = read('docs/logs.md').split('\n').filter((l) => l.startsWith('| `'));
+  const rows = read('docs/logs.md')
+    .split('\n')
+    .filter((l) => l.startsWith('| `'));
   for (const [event, { fields }] of Object.entries(LOG_EVENTS)) {
     const row = rows.find((r) => r.split('|')[1]!.includes(`\`${event}\``));
     assert.ok(row, `docs/logs.md has no row for the ${event} event`);
     const listed = row.split('|')[3]!;
-    for (const f of fields) assert.match(listed, new RegExp(`\\b${f.replace('?', '\\?')}(?![\\w?])`), `docs/logs.md: ${event} lacks its field ${f}`);
+    for (const f of fields)
+      assert.match(
+        listed,
+        new RegExp(`\\b${f.replace('?', '\\?')}(?![\\w?])`),
+        `docs/logs.md: ${event} lacks its field ${f}`,
+      );
   }
 });

@@ -37,7 +37,8 @@ function filesBelow(path: string): string[] {
   const full = join(root, path);
   if (!existsSync(full)) return [];
   if (!statSync(full).isDirectory()) return [path];
-  return readdirSync(full, { withFileTypes: true }).filter((e) => !SKIPPED.has(e.name))
+  return readdirSync(full, { withFileTypes: true })
+    .filter((e) => !SKIPPED.has(e.name))
     .flatMap((e) => (e.isDirectory() ? filesBelow(`${path}/${e.name}`) : e.isFile() ? [`${path}/${e.name}`] : []));
 }
 
@@ -56,9 +57,17 @@ function citations(files: readonly string[]): Map<number, string[]> {
 }
 
 /** A file a section names under Where, with the names it lists after it. */
-interface Named { readonly path: string; readonly names: string[]; readonly line: number }
+interface Named {
+  readonly path: string;
+  readonly names: string[];
+  readonly line: number;
+}
 /** A test file a section names under Tests, with the titles listed below it. */
-interface TestRef { readonly path: string; readonly titles: Array<{ title: string; line: number }>; readonly line: number }
+interface TestRef {
+  readonly path: string;
+  readonly titles: Array<{ title: string; line: number }>;
+  readonly line: number;
+}
 /** One "### SA-nn Title" section. */
 interface Section {
   readonly id: number;
@@ -99,8 +108,10 @@ function sections(doc: string): Section[] {
     } else if (part === 'Tests') {
       const file = /^- `([^`]+)`/.exec(text);
       const title = /^ {2}- (.+)$/.exec(text);
-      if (file) cur.tests.push(ref = { path: file[1]!, titles: [], line });
-      else if (title && ref) ref.titles.push({ title: title[1]!, line });
+      if (file) {
+        ref = { path: file[1]!, titles: [], line };
+        cur.tests.push(ref);
+      } else if (title && ref) ref.titles.push({ title: title[1]!, line });
     }
   });
   return out;
@@ -114,7 +125,9 @@ function idName(id: number): string {
 /** Cited ids with no section, each with where it is cited. */
 function uncovered(cited: Map<number, string[]>, secs: readonly Section[]): string[] {
   const have = new Set(secs.map((s) => s.id));
-  return [...cited].filter(([id]) => !have.has(id)).sort(([a], [b]) => a - b)
+  return [...cited]
+    .filter(([id]) => !have.has(id))
+    .sort(([a], [b]) => a - b)
     .map(([id, where]) => `${idName(id)}, cited at ${where.join(', ')}`);
 }
 
@@ -124,10 +137,12 @@ function shapeProblems(secs: readonly Section[]): string[] {
   const problems: string[] = [];
   secs.forEach((s, i) => {
     const at = `${DOC}:${s.line} ${idName(s.id)}`;
-    if (s.parts.join() !== PARTS.join()) problems.push(`${at}: parts are ${s.parts.join(', ') || 'none'}, not ${PARTS.join(', ')}`);
+    if (s.parts.join() !== PARTS.join())
+      problems.push(`${at}: parts are ${s.parts.join(', ') || 'none'}, not ${PARTS.join(', ')}`);
     if (s.where.length === 0) problems.push(`${at}: no "- \`file\`" line under Where`);
     if (s.tests.length === 0) problems.push(`${at}: no "- \`test file\`" line under Tests`);
-    for (const r of s.tests) if (r.titles.length === 0) problems.push(`${DOC}:${r.line}: ${r.path} lists no test title`);
+    for (const r of s.tests)
+      if (r.titles.length === 0) problems.push(`${DOC}:${r.line}: ${r.path} lists no test title`);
     if (i > 0 && s.id <= secs[i - 1]!.id) problems.push(`${at}: comes after ${idName(secs[i - 1]!.id)}`);
   });
   return problems;
@@ -228,10 +243,10 @@ function formatPieces(format: string): Pieces {
 function cTitles(text: string): Pieces[] {
   const out: Pieces[] = [];
   let joined: string | undefined;
-  for (let i = 0; i < text.length;) {
+  for (let i = 0; i < text.length; ) {
     if (text.startsWith('//', i)) i = text.indexOf('\n', i) + 1 || text.length;
     else if (text.startsWith('/*', i)) i = text.indexOf('*/', i + 2) + 2 || text.length;
-    else if (text[i] === '\'') i = text.indexOf('\'', i + (text[i + 1] === '\\' ? 3 : 2)) + 1 || text.length;
+    else if (text[i] === "'") i = text.indexOf("'", i + (text[i + 1] === '\\' ? 3 : 2)) + 1 || text.length;
     else if (text[i] === '"') {
       const lit = literalAt(text, i);
       if (!lit) return out;
@@ -276,7 +291,10 @@ const titles = new Map<string, { candidates: Pieces[]; plain: string }>();
  * by a format), each value filled in must itself be text the file holds. */
 function hasTitle(path: string, text: string, title: string): boolean {
   let known = titles.get(path);
-  if (!known) titles.set(path, known = { candidates: path.endsWith('.c') ? cTitles(text) : tsTitles(text), plain: text.replace(/\\(.)/g, '$1') });
+  if (!known) {
+    known = { candidates: path.endsWith('.c') ? cTitles(text) : tsTitles(text), plain: text.replace(/\\(.)/g, '$1') };
+    titles.set(path, known);
+  }
   const { candidates, plain } = known;
   return candidates.some((pieces) => {
     if (pieces.length === 1) return pieces[0] === title;
@@ -297,7 +315,8 @@ function testProblems(secs: readonly Section[]): string[] {
         continue;
       }
       for (const t of r.titles) {
-        if (!hasTitle(r.path, text, t.title)) problems.push(`${DOC}:${t.line}: ${r.path} has no test titled "${t.title}"`);
+        if (!hasTitle(r.path, text, t.title))
+          problems.push(`${DOC}:${t.line}: ${r.path} has no test titled "${t.title}"`);
       }
     }
   }
@@ -335,14 +354,26 @@ test('a cited id whose section is gone is reported with the places that cite it'
   const found = uncovered(cited, sections(without));
   assert.equal(found.length, 1, found.join('\n'));
   assert.match(found[0]!, /^SA-05, cited at .*src\/helper\/caller\.c:\d+/);
-  assert.match(shapeProblems(sections(broken('**Defence.** First thing in `main`, fds', '**Defense.** First thing in `main`, fds'))).join('\n'),
-    /SA-05: parts are Attack, Defense, Where, Tests/);
+  assert.match(
+    shapeProblems(
+      sections(broken('**Defence.** First thing in `main`, fds', '**Defense.** First thing in `main`, fds')),
+    ).join('\n'),
+    /SA-05: parts are Attack, Defense, Where, Tests/,
+  );
 });
 
 test('a source file, a name in it or a linked file that does not exist is reported', () => {
   const cases: Array<[string, string, RegExp]> = [
-    ['- `src/helper/caller.c`: `caller_sanitize_fds_and_timers`', '- `src/helper/entry.c`: `caller_sanitize_fds_and_timers`', /src\/helper\/entry\.c does not exist/],
-    ['`caller_check_stdio`, `caller_take_channel`', '`caller_check_stdio`, `caller_sanitize_fds`', /src\/helper\/caller\.c has no "caller_sanitize_fds"/],
+    [
+      '- `src/helper/caller.c`: `caller_sanitize_fds_and_timers`',
+      '- `src/helper/entry.c`: `caller_sanitize_fds_and_timers`',
+      /src\/helper\/entry\.c does not exist/,
+    ],
+    [
+      '`caller_check_stdio`, `caller_take_channel`',
+      '`caller_check_stdio`, `caller_sanitize_fds`',
+      /src\/helper\/caller\.c has no "caller_sanitize_fds"/,
+    ],
     ['[fuzzing.md](fuzzing.md)', '[fuzzing.md](fuzz.md)', /the link fuzz\.md leads nowhere/],
   ];
   for (const [from, to, want] of cases) {
@@ -353,11 +384,26 @@ test('a source file, a name in it or a linked file that does not exist is report
 
 test('a test file or title that does not exist is reported, and a title built in a loop must use values the file holds', () => {
   const cases: Array<[string, string, RegExp]> = [
-    ['- `test/integration/terminal.test.ts`', '- `test/integration/p05-terminal.test.ts`', /p05-terminal\.test\.ts does not exist/],
-    ['  - stdio fds that are handles on the host (O_PATH, folders, devices) are refused', '  - stdio fds that are handles on the host are refused',
-      /has no test titled "stdio fds that are handles on the host are refused"/],
-    ['(su - from a root shell, the early start)', '(su - from a root shell, a route it never takes)', /has no test titled "\^C, \^\\ and \^Z/],
-    ['  - refused, changing nothing: memory above the admin\'s', '  - refused, changing nothing: anything at all', /test-units\.c has no test titled "refused, changing nothing: anything at all"/],
+    [
+      '- `test/integration/terminal.test.ts`',
+      '- `test/integration/p05-terminal.test.ts`',
+      /p05-terminal\.test\.ts does not exist/,
+    ],
+    [
+      '  - stdio fds that are handles on the host (O_PATH, folders, devices) are refused',
+      '  - stdio fds that are handles on the host are refused',
+      /has no test titled "stdio fds that are handles on the host are refused"/,
+    ],
+    [
+      '(su - from a root shell, the early start)',
+      '(su - from a root shell, a route it never takes)',
+      /has no test titled "\^C, \^\\ and \^Z/,
+    ],
+    [
+      "  - refused, changing nothing: memory above the admin's",
+      '  - refused, changing nothing: anything at all',
+      /test-units\.c has no test titled "refused, changing nothing: anything at all"/,
+    ],
   ];
   for (const [from, to, want] of cases) {
     assert.match(testProblems(sections(broken(from, to))).join('\n'), want, to);

@@ -5,7 +5,17 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +36,10 @@ async function answering(t: TestContext, path: string, name: string): Promise<vo
 function ask(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let got = '';
-    connect(path).on('data', (d) => (got += d.toString())).on('end', () => resolve(got)).on('error', reject);
+    connect(path)
+      .on('data', (d) => (got += d.toString()))
+      .on('end', () => resolve(got))
+      .on('error', reject);
   });
 }
 
@@ -57,7 +70,9 @@ function checked(t: TestContext, path: string): string | undefined {
   return got;
 }
 
-test('sshd\'s agent socket is relayed, and a link swapped in at its path later reaches nothing new', { skip: ROOT_ONLY }, async (t) => {
+test("sshd's agent socket is relayed, and a link swapped in at its path later reaches nothing new", {
+  skip: ROOT_ONLY,
+}, async (t) => {
   const { dir, sock } = await sshdAgent(t);
   const service = await hostService(t);
   const host = checked(t, sock);
@@ -69,7 +84,9 @@ test('sshd\'s agent socket is relayed, and a link swapped in at its path later r
   assert.equal(await ask(host), 'agent', 'the relay still reaches the socket it checked');
 });
 
-test('an agent path that is a link, or in a link, or in an open folder, or not the user\'s, is not relayed', { skip: ROOT_ONLY }, async (t) => {
+test("an agent path that is a link, or in a link, or in an open folder, or not the user's, is not relayed", {
+  skip: ROOT_ONLY,
+}, async (t) => {
   const service = await hostService(t);
   const linked = await sshdAgent(t);
   rmSync(linked.sock);
@@ -88,7 +105,7 @@ test('an agent path that is a link, or in a link, or in an open folder, or not t
 
   const theirs = await sshdAgent(t);
   chownSync(theirs.sock, UID + 1, UID + 1);
-  assert.equal(checked(t, theirs.sock), undefined, 'the socket is someone else\'s');
+  assert.equal(checked(t, theirs.sock), undefined, "the socket is someone else's");
 
   const file = await sshdAgent(t);
   rmSync(file.sock);

@@ -21,27 +21,50 @@ test('-c COMMAND runs the command, as sshd and su -c call it', () => {
 
 test('anything else is a usage error with the usage line', () => {
   for (const args of [['-x'], ['-c'], ['-c', 'a', 'b'], ['file.sh']]) {
-    assert.throws(() => parseInvocation(args, none), (e: unknown) => e instanceof CellshError && e.exitCode === 64 && /usage: cellsh/.test(e.hint ?? ''));
+    assert.throws(
+      () => parseInvocation(args, none),
+      (e: unknown) => e instanceof CellshError && e.exitCode === 64 && /usage: cellsh/.test(e.hint ?? ''),
+    );
   }
 });
 
 test('as ForceCommand through the passwd shell: "cellsh -c cellsh" runs SSH_ORIGINAL_COMMAND, or logs in without one', () => {
-  assert.deepEqual(parseInvocation(['-c', self], { self, originalCommand: 'git-upload-pack repo.git' }), { kind: 'command', command: 'git-upload-pack repo.git' });
+  assert.deepEqual(parseInvocation(['-c', self], { self, originalCommand: 'git-upload-pack repo.git' }), {
+    kind: 'command',
+    command: 'git-upload-pack repo.git',
+  });
   assert.deepEqual(parseInvocation(['-c', self], none), { kind: 'login' });
   assert.deepEqual(parseInvocation(['-c', self], { self, originalCommand: '' }), { kind: 'login' });
 });
 
 test('as ForceCommand through /bin/sh ("sh -c cellsh" runs cellsh with no arguments)', () => {
-  assert.deepEqual(parseInvocation([], { self, originalCommand: 'rsync --server -a . dst' }), { kind: 'command', command: 'rsync --server -a . dst' });
+  assert.deepEqual(parseInvocation([], { self, originalCommand: 'rsync --server -a . dst' }), {
+    kind: 'command',
+    command: 'rsync --server -a . dst',
+  });
 });
 
 test('a -c command other than cellsh itself is run as given, whatever SSH_ORIGINAL_COMMAND says', () => {
-  assert.deepEqual(parseInvocation(['-c', 'id'], { self, originalCommand: 'rm -rf ~' }), { kind: 'command', command: 'id' });
+  assert.deepEqual(parseInvocation(['-c', 'id'], { self, originalCommand: 'rm -rf ~' }), {
+    kind: 'command',
+    command: 'id',
+  });
 });
 
-test('internal-sftp becomes the sftp server inside the container, never sshd\'s own', { skip: existsSync('/usr/lib/openssh/sftp-server') ? false : 'no sftp-server installed here' }, () => {
-  assert.deepEqual(parseInvocation(['-c', self], { self, originalCommand: 'internal-sftp' }), { kind: 'command', command: '/usr/lib/openssh/sftp-server' });
-  assert.deepEqual(parseInvocation([], { self, originalCommand: 'internal-sftp -l INFO -f AUTH' }), { kind: 'command', command: '/usr/lib/openssh/sftp-server -l INFO -f AUTH' },
-    'a Subsystem line with options keeps them (sftp-server takes the same ones)');
-  assert.deepEqual(parseInvocation([], { self, originalCommand: 'internal-sftpx' }), { kind: 'command', command: 'internal-sftpx' });
+test("internal-sftp becomes the sftp server inside the container, never sshd's own", {
+  skip: existsSync('/usr/lib/openssh/sftp-server') ? false : 'no sftp-server installed here',
+}, () => {
+  assert.deepEqual(parseInvocation(['-c', self], { self, originalCommand: 'internal-sftp' }), {
+    kind: 'command',
+    command: '/usr/lib/openssh/sftp-server',
+  });
+  assert.deepEqual(
+    parseInvocation([], { self, originalCommand: 'internal-sftp -l INFO -f AUTH' }),
+    { kind: 'command', command: '/usr/lib/openssh/sftp-server -l INFO -f AUTH' },
+    'a Subsystem line with options keeps them (sftp-server takes the same ones)',
+  );
+  assert.deepEqual(parseInvocation([], { self, originalCommand: 'internal-sftpx' }), {
+    kind: 'command',
+    command: 'internal-sftpx',
+  });
 });

@@ -32,7 +32,7 @@ test('many small writes reach the program in the order they were made', async (t
   assert.deepEqual(errors, []);
 });
 
-test('what the pty can\'t take yet is queued without waiting, and arrives whole once the program reads', async (t) => {
+test("what the pty can't take yet is queued without waiting, and arrives whole once the program reads", async (t) => {
   const pty = ptyPair(t);
   makeRaw(pty.slave);
   const { onError, errors } = noErrors();
@@ -94,5 +94,8 @@ test('a write that fails for another reason than a full pty is reported once, an
   assert.equal(errors.length, 0, 'an empty write writes nothing, so fails at nothing');
   writer.write(Buffer.from('x'));
   writer.write(Buffer.from('y'));
-  assert.deepEqual(errors.map((e) => e.code), ['EBADF']);
+  assert.deepEqual(
+    errors.map((e) => e.code),
+    ['EBADF'],
+  );
 });

@@ -131,10 +131,18 @@ function innerTerminal(t: TestContext): Inner {
 }
 
 /** A started relay between an outer and an inner terminal, disposed after the test. */
-async function relayed(t: TestContext, opts: { bulk?: boolean } = {}): Promise<{ outer: Outer; inner: Inner; relay: TerminalRelay }> {
+async function relayed(
+  t: TestContext,
+  opts: { bulk?: boolean } = {},
+): Promise<{ outer: Outer; inner: Inner; relay: TerminalRelay }> {
   const outer = await outerTerminal(t, opts);
   const inner = innerTerminal(t);
-  const relay = new TerminalRelay({ master: inner.pty.master, input: outer.input, output: outer.output, terminalFd: outer.pty.slave });
+  const relay = new TerminalRelay({
+    master: inner.pty.master,
+    input: outer.input,
+    output: outer.output,
+    terminalFd: outer.pty.slave,
+  });
   t.after(() => relay.dispose());
   relay.start();
   return { outer, inner, relay };
@@ -142,15 +150,21 @@ async function relayed(t: TestContext, opts: { bulk?: boolean } = {}): Promise<{
 
 /** Wait until the screen shows n bytes (or more), then return it. */
 function screenOf(outer: Outer, n: number, timeoutMs = 10_000): Promise<Buffer> {
-  return waitFor(`${n} bytes on the screen`, () => {
-    const s = outer.screen();
-    return s.length >= n ? s : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `${n} bytes on the screen`,
+    () => {
+      const s = outer.screen();
+      return s.length >= n ? s : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** n bytes that show where any of them came from: a counter, one line per 8 bytes. */
 function pattern(n: number): Buffer {
-  return Buffer.from(Array.from({ length: Math.ceil(n / 8) }, (_, i) => `${String(i).padStart(7, '0')}\n`).join('')).subarray(0, n);
+  return Buffer.from(
+    Array.from({ length: Math.ceil(n / 8) }, (_, i) => `${String(i).padStart(7, '0')}\n`).join(''),
+  ).subarray(0, n);
 }
 
 const EVERY_BYTE = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -176,8 +190,14 @@ test('bulk output (a MiB, many reads and batches) arrives whole and in order', {
   const { outer, inner, relay } = await relayed(t, { bulk: true });
   const size = 1 << 20;
   // The program: another process writing to its terminal as fast as the pty takes it.
-  const program = spawn(process.execPath, ['-e', `process.stdout.write(Buffer.from(Array.from({ length: ${size / 8} }, (_, i) => String(i).padStart(7, '0') + '\\n').join('')))`],
-    { stdio: ['ignore', inner.pty.slave, 'inherit'] });
+  const program = spawn(
+    process.execPath,
+    [
+      '-e',
+      `process.stdout.write(Buffer.from(Array.from({ length: ${size / 8} }, (_, i) => String(i).padStart(7, '0') + '\\n').join('')))`,
+    ],
+    { stdio: ['ignore', inner.pty.slave, 'inherit'] },
+  );
   const status = await new Promise((resolve) => program.once('exit', resolve));
   assert.equal(status, 0);
   await relay.finish();
@@ -186,7 +206,7 @@ test('bulk output (a MiB, many reads and batches) arrives whole and in order', {
   assert.ok(shown.equals(pattern(size)), 'in order, nothing lost or doubled');
 });
 
-test('the program\'s last bytes before it ends all arrive, and finish() returns soon after', async (t) => {
+test("the program's last bytes before it ends all arrive, and finish() returns soon after", async (t) => {
   const { outer, inner, relay } = await relayed(t);
   const last = Buffer.concat([pattern(6000), Buffer.from('LAST')]);
   inner.write(last);
@@ -226,7 +246,9 @@ const job = setInterval(() => {
   if (i === 150) clearInterval(job);
 }, 2);`;
 
-test('a pause of the relay\'s own process does not count as quiet while the program\'s terminal holds output', { timeout: 20_000 }, async (t) => {
+test("a pause of the relay's own process does not count as quiet while the program's terminal holds output", {
+  timeout: 20_000,
+}, async (t) => {
   const { outer, inner, relay } = await relayed(t);
   const logFile = join(tempDir(t), 'job.log');
   const logFd = openSync(logFile, 'w');
@@ -244,17 +266,21 @@ test('a pause of the relay\'s own process does not count as quiet while the prog
   // are set in a setImmediate, and due by the time the event loop next runs timers.)
   let pauseEnded = 0;
   let finishing: Promise<void> | undefined;
-  await new Promise<void>((resolve) => setImmediate(() => {
-    finishing = relay.finish();
-    setTimeout(() => {
-      pauseThisProcess(100); // five times the quiet time the relay waits for
-      pauseEnded = Date.now();
-    }, 1);
-    pauseThisProcess(10);
-    resolve();
-  }));
+  await new Promise<void>((resolve) =>
+    setImmediate(() => {
+      finishing = relay.finish();
+      setTimeout(() => {
+        pauseThisProcess(100); // five times the quiet time the relay waits for
+        pauseEnded = Date.now();
+      }, 1);
+      pauseThisProcess(10);
+      resolve();
+    }),
+  );
   await finishing;
-  const writtenInPause = readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '' && Number(l.split(' at ')[1]) <= pauseEnded);
+  const writtenInPause = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '' && Number(l.split(' at ')[1]) <= pauseEnded);
   const shown = outer.screen().toString();
   assert.ok(writtenInPause.length > 0, 'the job wrote while this process was paused');
   const missing = writtenInPause.filter((l) => !shown.includes(`${l}\n`));
@@ -273,7 +299,7 @@ function innerSize(inner: Inner): string {
   return r.stdout.trim();
 }
 
-test('the program\'s window size is the outer terminal\'s: at start, and after each resize', async (t) => {
+test("the program's window size is the outer terminal's: at start, and after each resize", async (t) => {
   const { outer, inner } = await relayed(t);
   assert.equal(innerSize(inner), '30 100', 'the outer terminal is 100x30');
   // As a terminal emulator resizes: the outer pty's size, then SIGWINCH, on which Node
@@ -297,7 +323,12 @@ test('the outer terminal is raw while relaying, and as it was once the relay is 
   const outer = await outerTerminal(t);
   const inner = innerTerminal(t);
   const before = outerStty(outer, '-g');
-  const relay = new TerminalRelay({ master: inner.pty.master, input: outer.input, output: outer.output, terminalFd: outer.pty.slave });
+  const relay = new TerminalRelay({
+    master: inner.pty.master,
+    input: outer.input,
+    output: outer.output,
+    terminalFd: outer.pty.slave,
+  });
   t.after(() => relay.dispose());
   assert.equal(outerStty(outer, '-g'), before, 'untouched until start()');
   relay.start();
@@ -309,32 +340,38 @@ test('the outer terminal is raw while relaying, and as it was once the relay is 
   assert.equal(outerStty(outer, '-g'), before, 'a second dispose() changes nothing');
 });
 
-test('when the outer terminal hangs up, the program\'s terminal is hung up', async (t) => {
+test("when the outer terminal hangs up, the program's terminal is hung up", async (t) => {
   const { outer, inner } = await relayed(t);
   inner.write('hello');
   await screenOf(outer, 5);
   await outer.hangUp();
   // The relay closed the master: the program's reads end (EOF or EIO) instead of
   // waiting (EAGAIN). (Reads only: a write would reach the relay's output side.)
-  await waitFor('the program\'s terminal to hang up', () => {
-    try {
-      return readSync(inner.pty.slave, Buffer.alloc(16)) === 0;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EAGAIN') return code === 'EIO';
-      return false;
-    }
-  }, 5_000);
+  await waitFor(
+    "the program's terminal to hang up",
+    () => {
+      try {
+        return readSync(inner.pty.slave, Buffer.alloc(16)) === 0;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EAGAIN') return code === 'EIO';
+        return false;
+      }
+    },
+    5_000,
+  );
 });
 
-test('a program that does not read holds the typing back, instead of the relay buffering it without end', { timeout: 30_000 }, async (t) => {
+test('a program that does not read holds the typing back, instead of the relay buffering it without end', {
+  timeout: 30_000,
+}, async (t) => {
   const { outer, inner } = await relayed(t);
   // Type as fast as the outer terminal takes it (16 MiB at most) while the program reads
   // nothing, until the outer terminal has taken nothing for 300 ms. (The relay runs
   // outside the container: what it buffers counts against no limit of the user's.)
   const chunk = pattern(64 * 1024);
   let typed = 0;
-  for (let lastTaken = Date.now(); typed < 16 << 20 && Date.now() - lastTaken < 300;) {
+  for (let lastTaken = Date.now(); typed < 16 << 20 && Date.now() - lastTaken < 300; ) {
     try {
       typed += writeSync(outer.pty.master, chunk, typed % chunk.length, chunk.length - (typed % chunk.length));
       lastTaken = Date.now();
@@ -348,5 +385,7 @@ test('a program that does not read holds the typing back, instead of the relay b
   // The program reads now: everything typed arrives, in order.
   const got = await inner.read(300);
   assert.equal(got.length, typed);
-  assert.ok(got.equals(Buffer.concat(Array.from({ length: Math.ceil(typed / chunk.length) }, () => chunk)).subarray(0, typed)));
+  assert.ok(
+    got.equals(Buffer.concat(Array.from({ length: Math.ceil(typed / chunk.length) }, () => chunk)).subarray(0, typed)),
+  );
 });

@@ -53,7 +53,12 @@ test('a path that is no block device, or nothing, says so', (t) => {
 test('device numbers past 8 bits of major and minor are split as the kernel packs them', { skip: NEEDS_MKNOD }, (t) => {
   const dir = tempDir(t);
   // Numbers no driver registers: the node names no device, so no partition is looked up.
-  const cases = [[4095, 1_048_575], [300, 70_000], [1, 256], [256, 1]] as const;
+  const cases = [
+    [4095, 1_048_575],
+    [300, 70_000],
+    [1, 256],
+    [256, 1],
+  ] as const;
   for (const [major, minor] of cases) {
     const node = join(dir, `b${major}-${minor}`);
     const r = spawnSync('mknod', [node, 'b', String(major), String(minor)], { encoding: 'utf8' });
@@ -72,7 +77,8 @@ test('a partition stands for the disk it is on', { skip: NEEDS_LOOP, timeout: 20
   t.after(() => spawnSync('losetup', ['--detach', disk]));
   // BLKPG adds the partition whatever partition tables this kernel can read.
   const add = spawnSync('addpart', [disk, '1', '2048', '4096'], { encoding: 'utf8' });
-  if (add.status !== 0) return t.skip(`can't add a partition to ${disk}: addpart: ${(add.stderr || String(add.error)).trim()}`);
+  if (add.status !== 0)
+    return t.skip(`can't add a partition to ${disk}: addpart: ${(add.stderr || String(add.error)).trim()}`);
   const part = `${disk}p1`;
   await waitFor(`${part} in /dev`, () => existsSync(part), 5_000);
   const diskNumbers = numbers(readFileSync(`/sys/class/block/${disk.slice(5)}/dev`, 'utf8'));

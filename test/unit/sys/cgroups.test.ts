@@ -6,24 +6,46 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { availableControllers, cgroupHost, containerUsage, V1_CONTROLLERS, type CgroupHost } from '../../../src/sys/cgroups.js';
+import {
+  availableControllers,
+  cgroupHost,
+  containerUsage,
+  V1_CONTROLLERS,
+  type CgroupHost,
+} from '../../../src/sys/cgroups.js';
 import { waitFor } from '../../helpers/system.js';
 
 const UID = 4244;
 const ROOT = '/sys/fs/cgroup';
 
 /** One line of /proc/self/mountinfo: where, which file system, its super options. */
-interface Mount { readonly point: string; readonly type: string; readonly options: readonly string[] }
+interface Mount {
+  readonly point: string;
+  readonly type: string;
+  readonly options: readonly string[];
+}
 
 function mounts(): Mount[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').map((line) => {
-    const [before, after] = line.split(' - ');
-    const [type, , options] = after!.split(' ');
-    return { point: before!.split(' ')[4]!, type: type!, options: options!.split(',') };
-  });
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [before, after] = line.split(' - ');
+      const [type, , options] = after!.split(' ');
+      return { point: before!.split(' ')[4]!, type: type!, options: options!.split(',') };
+    });
 }
 
 /** Files with the given contents in dir (made with its parents). */
@@ -43,18 +65,28 @@ function v1Under(dir: string): CgroupHost {
   return { version: 'v1', bases: Object.fromEntries(V1_CONTROLLERS.map((c) => [c, join(dir, c, 'cellsh')])) };
 }
 
-test('the hierarchy is the one mounted on /sys/fs/cgroup, with the helper\'s folders for the containers', () => {
-  const mounted = mounts().filter((m) => m.point === ROOT).at(-1);
+test("the hierarchy is the one mounted on /sys/fs/cgroup, with the helper's folders for the containers", () => {
+  const mounted = mounts()
+    .filter((m) => m.point === ROOT)
+    .at(-1);
   const host = cgroupHost('cellsh-x');
   if (mounted?.type === 'cgroup2') {
     assert.equal(host.version, 'v2');
     if (host.version !== 'v2') return;
     assert.equal(host.systemd, existsSync('/run/systemd/system'));
-    assert.equal(host.base, host.systemd ? '/sys/fs/cgroup/cellsh-x.slice/cellsh-x.service' : '/sys/fs/cgroup/cellsh-x');
+    assert.equal(
+      host.base,
+      host.systemd ? '/sys/fs/cgroup/cellsh-x.slice/cellsh-x.service' : '/sys/fs/cgroup/cellsh-x',
+    );
   } else {
     assert.deepEqual(host, {
       version: 'v1',
-      bases: { memory: '/sys/fs/cgroup/memory/cellsh-x', pids: '/sys/fs/cgroup/pids/cellsh-x', cpu: '/sys/fs/cgroup/cpu/cellsh-x', blkio: '/sys/fs/cgroup/blkio/cellsh-x' },
+      bases: {
+        memory: '/sys/fs/cgroup/memory/cellsh-x',
+        pids: '/sys/fs/cgroup/pids/cellsh-x',
+        cpu: '/sys/fs/cgroup/cpu/cellsh-x',
+        blkio: '/sys/fs/cgroup/blkio/cellsh-x',
+      },
     });
   }
 });
@@ -63,28 +95,40 @@ test('the controllers offered are the ones this host has: mounted v1 hierarchies
   const host = cgroupHost('cellsh-t-none');
   if (host.version === 'v1') {
     const v1 = mounts().filter((m) => m.type === 'cgroup');
-    const mounted = V1_CONTROLLERS.filter((c) => existsSync(join(ROOT, c)) &&
-      v1.some((m) => m.options.includes(c) && m.point === realpathSync(join(ROOT, c))));
+    const mounted = V1_CONTROLLERS.filter(
+      (c) =>
+        existsSync(join(ROOT, c)) && v1.some((m) => m.options.includes(c) && m.point === realpathSync(join(ROOT, c))),
+    );
     assert.deepEqual(availableControllers(host), mounted);
     t.diagnostic(`v1: ${mounted.join(' ') || 'none'}`);
     return;
   }
   // A base not made yet: under systemd its unit is missing, so nothing; else what the root offers.
-  const rootOffers = readFileSync(join(ROOT, 'cgroup.controllers'), 'utf8').split(/\s+/).filter((c) => c !== '');
+  const rootOffers = readFileSync(join(ROOT, 'cgroup.controllers'), 'utf8')
+    .split(/\s+/)
+    .filter((c) => c !== '');
   assert.deepEqual(availableControllers(host), host.systemd ? [] : rootOffers);
 });
 
 test('v2: what a base offers is its cgroup.controllers; a systemd base not made yet offers nothing', (t) => {
   const dir = tempDir(t);
   files(join(dir, 'cellsh'), { 'cgroup.controllers': 'cpuset cpu io memory hugetlb pids rdma misc\n' });
-  assert.deepEqual(availableControllers({ version: 'v2', systemd: true, base: join(dir, 'cellsh') }),
-    ['cpuset', 'cpu', 'io', 'memory', 'hugetlb', 'pids', 'rdma', 'misc']);
+  assert.deepEqual(availableControllers({ version: 'v2', systemd: true, base: join(dir, 'cellsh') }), [
+    'cpuset',
+    'cpu',
+    'io',
+    'memory',
+    'hugetlb',
+    'pids',
+    'rdma',
+    'misc',
+  ]);
   files(join(dir, 'empty'), { 'cgroup.controllers': '\n' });
   assert.deepEqual(availableControllers({ version: 'v2', systemd: true, base: join(dir, 'empty') }), []);
   assert.deepEqual(availableControllers({ version: 'v2', systemd: true, base: join(dir, 'not-made') }), []);
 });
 
-test('v2: a container\'s usage, limits and counts, as the kernel writes them', (t) => {
+test("v2: a container's usage, limits and counts, as the kernel writes them", (t) => {
   const base = join(tempDir(t), 'cellsh');
   const host: CgroupHost = { version: 'v2', systemd: false, base };
   assert.equal(containerUsage(host, UID), undefined, 'no cgroup yet: no usage');
@@ -95,7 +139,8 @@ test('v2: a container\'s usage, limits and counts, as the kernel writes them', (
     'pids.current': '7\n',
     'pids.max': '100\n',
     'pids.events': 'max 5\n',
-    'cpu.stat': 'usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\nnr_periods 10\nnr_throttled 1\nthrottled_usec 99\n',
+    'cpu.stat':
+      'usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\nnr_periods 10\nnr_throttled 1\nthrottled_usec 99\n',
     'cpu.max': '75000 50000\n',
   });
   assert.deepEqual(containerUsage(host, UID), {
@@ -108,7 +153,10 @@ test('v2: a container\'s usage, limits and counts, as the kernel writes them', (
   // The kernel's word for no limit.
   files(join(base, `u${UID}`), { 'memory.max': 'max\n', 'pids.max': 'max\n', 'cpu.max': 'max 100000\n' });
   const unlimited = containerUsage(host, UID)!;
-  assert.deepEqual([unlimited.memory.limit, unlimited.pids.limit, unlimited.cpu.limit], [undefined, undefined, undefined]);
+  assert.deepEqual(
+    [unlimited.memory.limit, unlimited.pids.limit, unlimited.cpu.limit],
+    [undefined, undefined, undefined],
+  );
 });
 
 test('v2: a container whose controllers are not enabled has its usage unknown and no counts', (t) => {
@@ -123,7 +171,7 @@ test('v2: a container whose controllers are not enabled has its usage unknown an
   });
 });
 
-test('v1: a container\'s usage, limits and counts, each from its own hierarchy', (t) => {
+test("v1: a container's usage, limits and counts, each from its own hierarchy", (t) => {
   const dir = tempDir(t);
   const host = v1Under(dir);
   files(join(dir, 'memory', 'cellsh', `u${UID}`), {
@@ -132,8 +180,16 @@ test('v1: a container\'s usage, limits and counts, each from its own hierarchy',
     'memory.oom_control': 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n',
   });
   assert.equal(containerUsage(host, UID), undefined, 'no pids cgroup (every v1 container has one): no usage');
-  files(join(dir, 'pids', 'cellsh', `u${UID}`), { 'pids.current': '7\n', 'pids.max': '100\n', 'pids.events': 'max 5\n' });
-  files(join(dir, 'cpu', 'cellsh', `u${UID}`), { 'cpu.cfs_quota_us': '50000\n', 'cpu.cfs_period_us': '100000\n', 'cpuacct.usage': '1234567890\n' });
+  files(join(dir, 'pids', 'cellsh', `u${UID}`), {
+    'pids.current': '7\n',
+    'pids.max': '100\n',
+    'pids.events': 'max 5\n',
+  });
+  files(join(dir, 'cpu', 'cellsh', `u${UID}`), {
+    'cpu.cfs_quota_us': '50000\n',
+    'cpu.cfs_period_us': '100000\n',
+    'cpuacct.usage': '1234567890\n',
+  });
   assert.deepEqual(containerUsage(host, UID), {
     memory: { used: 52_428_800, limit: 536_870_912 },
     pids: { used: 7, limit: 100 },
@@ -146,7 +202,10 @@ test('v1: a container\'s usage, limits and counts, each from its own hierarchy',
   files(join(dir, 'pids', 'cellsh', `u${UID}`), { 'pids.max': 'max\n' });
   files(join(dir, 'cpu', 'cellsh', `u${UID}`), { 'cpu.cfs_quota_us': '-1\n' });
   const unlimited = containerUsage(host, UID)!;
-  assert.deepEqual([unlimited.memory.limit, unlimited.pids.limit, unlimited.cpu.limit], [undefined, undefined, undefined]);
+  assert.deepEqual(
+    [unlimited.memory.limit, unlimited.pids.limit, unlimited.cpu.limit],
+    [undefined, undefined, undefined],
+  );
 });
 
 test('v1: "no memory limit" is no limit whatever the page size (4, 16 and 64 KiB pages)', (t) => {
@@ -154,7 +213,11 @@ test('v1: "no memory limit" is no limit whatever the page size (4, 16 and 64 KiB
   const host = v1Under(dir);
   files(join(dir, 'pids', 'cellsh', `u${UID}`), { 'pids.current': '1\n' });
   // The kernel writes PAGE_COUNTER_MAX pages: LONG_MAX rounded down to a page.
-  for (const [page, text] of [[4, '9223372036854771712'], [16, '9223372036854759424'], [64, '9223372036854710272']] as const) {
+  for (const [page, text] of [
+    [4, '9223372036854771712'],
+    [16, '9223372036854759424'],
+    [64, '9223372036854710272'],
+  ] as const) {
     files(join(dir, 'memory', 'cellsh', `u${UID}`), { 'memory.limit_in_bytes': `${text}\n` });
     assert.equal(containerUsage(host, UID)!.memory.limit, undefined, `${page} KiB pages`);
   }
@@ -189,11 +252,19 @@ function realCgroups(t: TestContext): { mk(base: string, leaf: string): string; 
   };
 }
 
-const V1_REAL = process.getuid?.() !== 0 ? 'needs root: it makes cgroups'
-  : cgroupHost('x').version !== 'v1' ? 'this host runs cgroup v2: the v1 hierarchies are not mounted'
-    : !existsSync(join(ROOT, 'pids', 'cgroup.procs')) ? 'the v1 pids hierarchy is not mounted' : false;
+const V1_REAL =
+  process.getuid?.() !== 0
+    ? 'needs root: it makes cgroups'
+    : cgroupHost('x').version !== 'v1'
+      ? 'this host runs cgroup v2: the v1 hierarchies are not mounted'
+      : !existsSync(join(ROOT, 'pids', 'cgroup.procs'))
+        ? 'the v1 pids hierarchy is not mounted'
+        : false;
 
-test('v1, real cgroups: the limits set, the process inside and a fork the pids limit refused are what is read', { skip: V1_REAL, timeout: 20_000 }, async (t) => {
+test('v1, real cgroups: the limits set, the process inside and a fork the pids limit refused are what is read', {
+  skip: V1_REAL,
+  timeout: 20_000,
+}, async (t) => {
   const name = `cellsh-t-cg-${process.pid}`;
   const host = cgroupHost(name);
   if (host.version !== 'v1') return;
@@ -223,10 +294,14 @@ test('v1, real cgroups: the limits set, the process inside and a fork the pids l
     assert.equal(before.cpu.usec === undefined, !existsSync(join(leaf('cpu'), 'cpuacct.usage')));
   }
   proc.cue();
-  const after = await waitFor('the refused fork to be counted', () => {
-    const u = containerUsage(host, UID);
-    return u && u.pidsMax > 0 ? u : undefined;
-  }, 5_000);
+  const after = await waitFor(
+    'the refused fork to be counted',
+    () => {
+      const u = containerUsage(host, UID);
+      return u && u.pidsMax > 0 ? u : undefined;
+    },
+    5_000,
+  );
   assert.equal(after.pidsMax, 1);
 });
 
@@ -235,17 +310,25 @@ function cgroup2Root(): string | undefined {
   return mounts().find((m) => m.type === 'cgroup2' && (m.point === ROOT || m.point === join(ROOT, 'unified')))?.point;
 }
 
-const V2_REAL = process.getuid?.() !== 0 ? 'needs root: it makes cgroups'
-  : cgroup2Root() === undefined ? 'no cgroup2 hierarchy is mounted here' : false;
+const V2_REAL =
+  process.getuid?.() !== 0
+    ? 'needs root: it makes cgroups'
+    : cgroup2Root() === undefined
+      ? 'no cgroup2 hierarchy is mounted here'
+      : false;
 
-test('v2, real cgroups: the limits set, the process inside and a fork the pids limit refused are what is read', { skip: V2_REAL, timeout: 20_000 }, async (t) => {
+test('v2, real cgroups: the limits set, the process inside and a fork the pids limit refused are what is read', {
+  skip: V2_REAL,
+  timeout: 20_000,
+}, async (t) => {
   const root = cgroup2Root()!;
   const host = { version: 'v2' as const, systemd: false, base: join(root, `cellsh-t-cg-${process.pid}`) };
   const proc = realCgroups(t);
   const dir = proc.mk(host.base, `u${UID}`);
   // Enable in the base what the hierarchy offers of cellsh's controllers, as the helper does.
   const offered = availableControllers(host).filter((c) => ['memory', 'pids', 'cpu'].includes(c));
-  if (offered.length > 0) writeFileSync(join(host.base, 'cgroup.subtree_control'), offered.map((c) => `+${c}`).join(' '));
+  if (offered.length > 0)
+    writeFileSync(join(host.base, 'cgroup.subtree_control'), offered.map((c) => `+${c}`).join(' '));
   writeFileSync(join(dir, 'cgroup.procs'), String(proc.pid));
   if (offered.includes('pids')) writeFileSync(join(dir, 'pids.max'), '1');
   if (offered.includes('memory')) writeFileSync(join(dir, 'memory.max'), String(64 << 20));
@@ -254,15 +337,22 @@ test('v2, real cgroups: the limits set, the process inside and a fork the pids l
   const usage = containerUsage(host, UID);
   assert.ok(usage, 'the container has a cgroup');
   assert.equal(typeof usage.cpu.usec, 'number', 'cpu.stat is in every cgroup2 folder');
-  assert.deepEqual(usage.pids, offered.includes('pids') ? { used: 1, limit: 1 } : { used: undefined, limit: undefined });
+  assert.deepEqual(
+    usage.pids,
+    offered.includes('pids') ? { used: 1, limit: 1 } : { used: undefined, limit: undefined },
+  );
   assert.equal(usage.memory.limit, offered.includes('memory') ? 64 << 20 : undefined);
   assert.equal(usage.cpu.limit, offered.includes('cpu') ? 500 : undefined);
   assert.equal(usage.oomKills, 0);
   if (!offered.includes('pids')) return;
   proc.cue();
-  const after = await waitFor('the refused fork to be counted', () => {
-    const u = containerUsage(host, UID);
-    return u && u.pidsMax > 0 ? u : undefined;
-  }, 5_000);
+  const after = await waitFor(
+    'the refused fork to be counted',
+    () => {
+      const u = containerUsage(host, UID);
+      return u && u.pidsMax > 0 ? u : undefined;
+    },
+    5_000,
+  );
   assert.equal(after.pidsMax, 1);
 });

@@ -5,12 +5,39 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
-  closeFd, getgrgid, getgrnam, getgrouplist, getpwnam, getpwuid, listGroups, listUsers, makeRaw, openPtyPeer, pidfdSignal,
-  receiveMessage, restoreTerminal, seqpacketPair, setNonBlocking, setWindowSize, type ChannelMessage,
+  closeFd,
+  getgrgid,
+  getgrnam,
+  getgrouplist,
+  getpwnam,
+  getpwuid,
+  listGroups,
+  listUsers,
+  makeRaw,
+  openPtyPeer,
+  pidfdSignal,
+  receiveMessage,
+  restoreTerminal,
+  seqpacketPair,
+  setNonBlocking,
+  setWindowSize,
+  type ChannelMessage,
 } from '../../../src/sys/libc.js';
 import { packageRoot } from '../../helpers/fixtures.js';
 import { ptyPair } from '../../helpers/pty-pair.js';
@@ -33,7 +60,9 @@ function fdFlags(fd: number): number {
 /** Lines of a colon-separated account file, as fields. Test accounts other runs
  * add and remove meanwhile (cellsh-t-...) are left out. */
 function accountLines(file: string): string[][] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('cellsh-t-'))
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('cellsh-t-'))
     .map((l) => l.split(':'));
 }
 
@@ -55,7 +84,10 @@ function tempDir(t: TestContext): string {
 
 test('each user of /etc/passwd is found by name and by uid, field for field', () => {
   const lines = accountLines('/etc/passwd');
-  assert.ok(lines.some((f) => f[0] === 'root'), 'root is listed');
+  assert.ok(
+    lines.some((f) => f[0] === 'root'),
+    'root is listed',
+  );
   for (const f of lines) {
     assert.deepEqual(getpwnam(f[0]!), passwdOf(f), f[0]);
     const first = lines.find((g) => g[2] === f[2])!;
@@ -67,7 +99,10 @@ test('the user running the tests is found as the system knows them', () => {
   const me = userInfo();
   const entry = getpwuid(me.uid);
   assert.ok(entry, `uid ${me.uid} is in the user database`);
-  assert.deepEqual([entry.name, entry.uid, entry.gid, entry.home, entry.shell], [me.username, me.uid, me.gid, me.homedir, me.shell]);
+  assert.deepEqual(
+    [entry.name, entry.uid, entry.gid, entry.home, entry.shell],
+    [me.username, me.uid, me.gid, me.homedir, me.shell],
+  );
   assert.deepEqual(getpwnam(me.username), entry);
 });
 
@@ -94,7 +129,7 @@ test('the enumerations list every user and group of the files, in their order', 
   assert.deepEqual(groups.slice(0, accountLines('/etc/group').length), accountLines('/etc/group').map(groupOf));
 });
 
-test('a user\'s groups are those id(1) gives, the primary one first', () => {
+test("a user's groups are those id(1) gives, the primary one first", () => {
   for (const name of ['root', userInfo().username]) {
     const user = getpwnam(name)!;
     const id = spawnSync('id', ['-G', name], { encoding: 'utf8' });
@@ -130,7 +165,11 @@ test('a channel is a pair of close-on-exec sockets whose messages keep their bou
   writeSync(ch.peer, 'x'.repeat(4096));
   assert.deepEqual(await receiveMessage(ch.ours), { text: 'started a', fds: [] });
   assert.deepEqual(await receiveMessage(ch.ours), { text: 'b', fds: [] });
-  assert.deepEqual(await receiveMessage(ch.ours), { text: 'x'.repeat(4096), fds: [] }, 'a message of 4 KiB comes whole');
+  assert.deepEqual(
+    await receiveMessage(ch.ours),
+    { text: 'x'.repeat(4096), fds: [] },
+    'a message of 4 KiB comes whole',
+  );
 });
 
 test('a message not sent yet is waited for, and the peer closing is the end', async (t) => {
@@ -147,14 +186,22 @@ test('a message not sent yet is waited for, and the peer closing is the end', as
 test('a channel fd that is no socket is an error, not the end', async (t) => {
   const fd = openSync('/dev/null', 'r');
   t.after(() => closeSync(fd));
-  await assert.rejects(receiveMessage(fd), (e: Error & { errno: number }) => e.errno === ENOTSOCK && /recvmsg/.test(e.message));
+  await assert.rejects(
+    receiveMessage(fd),
+    (e: Error & { errno: number }) => e.errno === ENOTSOCK && /recvmsg/.test(e.message),
+  );
 });
 
 const python = spawnSync('python3', ['-c', 'import socket, os; socket.send_fds; os.pidfd_open'], { encoding: 'utf8' });
 const NEEDS_PYTHON = python.status === 0 ? false : 'needs python3 (3.9 or later) to send fds and open a pidfd';
 
 /** Run a Python peer with the channel's other end as its fd 3; resolves with its exit status. */
-function pythonPeer(t: TestContext, ch: { peer: number; closePeer(): void }, script: string, args: string[] = []): Promise<number | null> {
+function pythonPeer(
+  t: TestContext,
+  ch: { peer: number; closePeer(): void },
+  script: string,
+  args: string[] = [],
+): Promise<number | null> {
   const child = spawn('python3', ['-c', script, ...args], { stdio: ['ignore', 'inherit', 'inherit', ch.peer] });
   ch.closePeer();
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -170,17 +217,27 @@ test('fds sent with a message arrive in order, each close-on-exec', { skip: NEED
   const files = ['one', 'two', 'three'].map((n) => join(dir, n));
   for (const f of files) writeFileSync(f, f);
   const ch = channel(t);
-  const peer = pythonPeer(t, ch, `
+  const peer = pythonPeer(
+    t,
+    ch,
+    `
 import os, socket, sys
 ch = socket.socket(fileno=3)
 fds = [os.open(f, os.O_RDONLY) for f in sys.argv[1:]]
 socket.send_fds(ch, [b'started with fds'], fds)
-`, files);
+`,
+    files,
+  );
   assert.equal(await peer, 0, 'the message is sent (and taken at once below; the pidfd test waits for one)');
   const msg = (await receiveMessage(ch.ours)) as ChannelMessage;
-  t.after(() => msg.fds.forEach((fd) => closeFd(fd)));
+  t.after(() => {
+    for (const fd of msg.fds) closeFd(fd);
+  });
   assert.equal(msg.text, 'started with fds');
-  assert.deepEqual(msg.fds.map((fd) => fstatSync(fd).ino), files.map((f) => statSync(f).ino));
+  assert.deepEqual(
+    msg.fds.map((fd) => fstatSync(fd).ino),
+    files.map((f) => statSync(f).ino),
+  );
   for (const fd of msg.fds) assert.equal(fdFlags(fd) & O_CLOEXEC, O_CLOEXEC, `fd ${fd} is close-on-exec`);
   assert.equal(await receiveMessage(ch.ours), undefined, 'the peer ended');
 });
@@ -208,15 +265,31 @@ process.kill(sleeping, 'SIGKILL');
 Object.assign(out, { killed: reap(sleeping), notOurs: errno(() => reapChild(1)) });
 process.stdout.write(JSON.stringify(out));
 `;
-  const r = spawnSync('/bin/sh', ['-c', '(sleep 0.5; exit 7) & a=$!; sleep 30 & b=$!; exec "$0" -e "$1" "$a" "$b"', process.execPath, script], { encoding: 'utf8', timeout: 15_000 });
+  const r = spawnSync(
+    '/bin/sh',
+    ['-c', '(sleep 0.5; exit 7) & a=$!; sleep 30 & b=$!; exec "$0" -e "$1" "$a" "$b"', process.execPath, script],
+    { encoding: 'utf8', timeout: 15_000 },
+  );
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), { running: 'running', exited: 7, again: ECHILD, killed: 128 + SIGKILL, notOurs: ECHILD });
+  assert.deepEqual(JSON.parse(r.stdout), {
+    running: 'running',
+    exited: 7,
+    again: ECHILD,
+    killed: 128 + SIGKILL,
+    notOurs: ECHILD,
+  });
 });
 
-test('a signal sent through a pidfd reaches its process; once it is reaped, the pidfd says so', { skip: NEEDS_PYTHON, timeout: 20_000 }, async (t) => {
+test('a signal sent through a pidfd reaches its process; once it is reaped, the pidfd says so', {
+  skip: NEEDS_PYTHON,
+  timeout: 20_000,
+}, async (t) => {
   const ch = channel(t);
   // The peer starts a process, sends its pidfd, and says how it ended once it is reaped.
-  const peer = pythonPeer(t, ch, `
+  const peer = pythonPeer(
+    t,
+    ch,
+    `
 import os, socket, subprocess
 ch = socket.socket(fileno=3)
 p = subprocess.Popen(['sleep', '30'])
@@ -224,7 +297,8 @@ socket.send_fds(ch, [b'pidfd'], [os.pidfd_open(p.pid)])
 _, status = os.waitpid(p.pid, 0)
 ch.send(b'reaped, signal %d' % os.WTERMSIG(status) if os.WIFSIGNALED(status) else b'reaped, exit')
 ch.recv(1)
-`);
+`,
+  );
   const msg = (await receiveMessage(ch.ours)) as ChannelMessage;
   assert.equal(msg.fds.length, 1);
   const pidfd = msg.fds[0]!;
@@ -239,7 +313,10 @@ ch.recv(1)
   assert.equal(await peer, 0);
   const notPidfd = openSync('/dev/null', 'r');
   t.after(() => closeSync(notPidfd));
-  assert.throws(() => pidfdSignal(notPidfd, 0), (e: Error & { errno: number }) => e.errno === EBADF && /pidfd_send_signal/.test(e.message));
+  assert.throws(
+    () => pidfdSignal(notPidfd, 0),
+    (e: Error & { errno: number }) => e.errno === EBADF && /pidfd_send_signal/.test(e.message),
+  );
 });
 
 // ---- terminals ----------------------------------------------------------------
@@ -251,14 +328,15 @@ function stty(fd: number, arg: '-g' | '-a' | 'size'): string {
   return r.stdout.trim();
 }
 
-test('raw mode is cfmakeraw\'s, output processing off too, and restoring gives the settings back', (t) => {
+test("raw mode is cfmakeraw's, output processing off too, and restoring gives the settings back", (t) => {
   const pty = ptyPair(t);
   const before = stty(pty.slave, '-g');
   const cooked = stty(pty.slave, '-a').split(/\s+/);
   assert.ok(cooked.includes('icanon') && cooked.includes('opost'), 'a new pty is cooked');
   const saved = makeRaw(pty.slave);
   const raw = stty(pty.slave, '-a').split(/\s+/);
-  for (const flag of ['-icanon', '-echo', '-isig', '-iexten', '-icrnl', '-ixon', '-opost', 'cs8']) assert.ok(raw.includes(flag), flag);
+  for (const flag of ['-icanon', '-echo', '-isig', '-iexten', '-icrnl', '-ixon', '-opost', 'cs8'])
+    assert.ok(raw.includes(flag), flag);
   restoreTerminal(pty.slave, saved);
   assert.equal(stty(pty.slave, '-g'), before);
 });
@@ -277,7 +355,7 @@ test('raw mode relays bytes unchanged: every byte value written on one side is r
 async function readAll(fd: number, n: number): Promise<Buffer> {
   const buf = Buffer.alloc(n);
   let got = 0;
-  for (const deadline = Date.now() + 5_000; got < n && Date.now() < deadline;) {
+  for (const deadline = Date.now() + 5_000; got < n && Date.now() < deadline; ) {
     try {
       got += readSync(fd, buf, got, n - got, null);
     } catch (e) {
@@ -288,7 +366,7 @@ async function readAll(fd: number, n: number): Promise<Buffer> {
   return buf.subarray(0, got);
 }
 
-test('a window size set on the master is the slave\'s', (t) => {
+test("a window size set on the master is the slave's", (t) => {
   const pty = ptyPair(t, 80, 24);
   assert.equal(stty(pty.slave, 'size'), '24 80');
   setWindowSize(pty.master, 40, 132);
@@ -317,7 +395,11 @@ test('the peer opened through the master is the slave, read-only and close-on-ex
   setNonBlocking(peer);
   writeSync(pty.master, 'typed');
   assert.equal((await readAll(peer, 5)).toString(), 'typed');
-  assert.throws(() => openPtyPeer(pty.slave), (e: Error & { errno: number }) => typeof e.errno === 'number', 'a slave has no peer to open');
+  assert.throws(
+    () => openPtyPeer(pty.slave),
+    (e: Error & { errno: number }) => typeof e.errno === 'number',
+    'a slave has no peer to open',
+  );
 });
 
 test('a non-blocking fd answers a read with EAGAIN instead of waiting', (t) => {

@@ -5,8 +5,20 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  appendFileSync, chmodSync, chownSync, closeSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync,
-  symlinkSync, truncateSync, writeFileSync,
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  closeSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -71,7 +83,7 @@ function sh(cmd: string, args: string[]): void {
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
 }
 
-test('a regular file of the user\'s is read', { skip: ROOT_ONLY }, (t) => {
+test("a regular file of the user's is read", { skip: ROOT_ONLY }, (t) => {
   const h = home(t);
   fileOf(join(h, FILE), 'hostname: box\n');
   assert.deepEqual(readOwnFile(h, FILE, UID), { kind: 'text', text: 'hostname: box\n' });
@@ -174,16 +186,21 @@ test('a file that grows past the bound after the check is refused', { skip: ROOT
   assert.equal(bytes, MAX + 1, 'one byte past the bound is read, no more');
 });
 
-test('while a writer appends in a loop, a read gives at most the bound, else refuses', { skip: ROOT_ONLY, timeout: 30_000 }, async (t) => {
+test('while a writer appends in a loop, a read gives at most the bound, else refuses', {
+  skip: ROOT_ONLY,
+  timeout: 30_000,
+}, async (t) => {
   const h = home(t);
   const path = join(h, FILE);
   fileOf(path, '');
   // 1 KiB a round and a short sleep: the file passes the bound within a second or so.
-  const writer = spawn('/bin/sh', ['-c', 'while :; do printf "%01023d\\n" 0 >> "$1"; sleep 0.001; done', 'sh', path], { stdio: 'ignore' });
+  const writer = spawn('/bin/sh', ['-c', 'while :; do printf "%01023d\\n" 0 >> "$1"; sleep 0.001; done', 'sh', path], {
+    stdio: 'ignore',
+  });
   t.after(() => writer.kill('SIGKILL'));
   let texts = 0;
   let refusals = 0;
-  for (const deadline = Date.now() + 20_000; refusals < 20 && Date.now() < deadline;) {
+  for (const deadline = Date.now() + 20_000; refusals < 20 && Date.now() < deadline; ) {
     const { result: r, bytes } = bytesReadBy(() => readOwnFile(h, FILE, UID));
     assert.ok(bytes <= MAX + 1, `${bytes} bytes read`);
     if (r.kind === 'text') {
@@ -212,14 +229,18 @@ test('a file swapped for a link between the check and the read: the checked file
   assert.deepEqual(readChecked(checked), { kind: 'text', text: 'hostname: box\n' });
 });
 
-test('a file of the user\'s they may not read (mode 000) is refused with the reason', { skip: ROOT_ONLY }, (t) => {
+test("a file of the user's they may not read (mode 000) is refused with the reason", { skip: ROOT_ONLY }, (t) => {
   const h = home(t);
   fileOf(join(h, FILE), `${SECRET}\n`);
   chmodSync(join(h, FILE), 0o000);
   // Root reads any mode: the check runs in a child with the user's ids.
   const mod = join(packageRoot(), 'dist', 'src', 'sys', 'own-file.js');
   const script = `process.stdout.write(JSON.stringify(require(${JSON.stringify(mod)}).readOwnFile(${JSON.stringify(h)}, ${JSON.stringify(FILE)}, ${UID})))`;
-  const r = spawnSync('/usr/bin/setpriv', ['--reuid', String(UID), '--regid', String(UID), '--clear-groups', '--', process.execPath, '-e', script], { encoding: 'utf8' });
+  const r = spawnSync(
+    '/usr/bin/setpriv',
+    ['--reuid', String(UID), '--regid', String(UID), '--clear-groups', '--', process.execPath, '-e', script],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   refusedWith(JSON.parse(r.stdout), FILE, "can't be read (EACCES)");
 });

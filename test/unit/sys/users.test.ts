@@ -8,7 +8,7 @@ import { getgrgid, getgrnam, getgrouplist, listGroups } from '../../../src/sys/l
 import { enrolledUsers, groupSources, nssDirectory } from '../../../src/sys/users.js';
 import { readAccounts, removeBulkUsers, withBulk, writeAccounts } from '../../helpers/bulk-users.js';
 
-test('the group database\'s sources are read from nsswitch.conf, actions and comments left out', () => {
+test("the group database's sources are read from nsswitch.conf, actions and comments left out", () => {
   assert.deepEqual(groupSources('passwd: files\ngroup:          files systemd\n'), ['files', 'systemd']);
   assert.deepEqual(groupSources('# group: ldap\ngroup: sss [NOTFOUND=return] files # local\n'), ['sss', 'files']);
   assert.deepEqual(groupSources('group:files\n'), ['files']);
@@ -23,7 +23,7 @@ function must(cmd: string, args: string[]): void {
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
 }
 
-test('every user\'s groups, from one pass over the groups, are the ones initgroups gives', { skip }, (t) => {
+test("every user's groups, from one pass over the groups, are the ones initgroups gives", { skip }, (t) => {
   // Two users in several groups, in and out of order, one of them in its own
   // primary group's member list too.
   const groups = ['cellsh-t-ug1', 'cellsh-t-ug2', 'cellsh-t-ug3'];
@@ -37,13 +37,16 @@ test('every user\'s groups, from one pass over the groups, are the ones initgrou
   must('useradd', ['-M', '-G', groups[1]!, users[1]!]);
   const dir = nssDirectory();
   const everyone = dir.allUsers();
-  assert.ok(everyone.length >= 2 && users.every((u) => everyone.some((e) => e.name === u)), 'the test users are listed');
+  assert.ok(
+    everyone.length >= 2 && users.every((u) => everyone.some((e) => e.name === u)),
+    'the test users are listed',
+  );
   for (const u of everyone) assert.deepEqual(dir.groupsOf(u), getgrouplist(u.name, u.gid), u.name);
   const a = everyone.find((e) => e.name === users[0])!;
   assert.equal(new Set(dir.groupsOf(a)).size, 3, 'each group once');
 });
 
-test('enrolled users are the group\'s members and the users whose primary group it is, each once', { skip }, (t) => {
+test("enrolled users are the group's members and the users whose primary group it is, each once", { skip }, (t) => {
   const names = ['cellsh-t-ec', 'cellsh-t-ed'];
   t.after(() => {
     for (const u of names) spawnSync('userdel', ['-r', u], { stdio: 'ignore' });
@@ -61,7 +64,13 @@ test('a group of 100,000 members is read whole by name, by gid and in the enumer
   const before = readAccounts();
   t.after(() => removeBulkUsers());
   const gid = 3_999_999;
-  writeAccounts(withBulk({ ...before, group: `${before.group.replace(/\n*$/, '\n')}cellsh-t-big:x:${gid}:\n` }, 100_000, 'cellsh-t-big'));
+  writeAccounts(
+    withBulk(
+      { ...before, group: `${before.group.replace(/\n*$/, '\n')}cellsh-t-big:x:${gid}:\n` },
+      100_000,
+      'cellsh-t-big',
+    ),
+  );
   t.after(() => writeAccounts({ ...readAccounts(), group: readAccounts().group.replace(/^cellsh-t-big:.*\n/m, '') }));
   const byName = getgrnam('cellsh-t-big');
   const byGid = getgrgid(gid);
