@@ -78,6 +78,7 @@ EOF
 result apply $? "$(cat "$WORK/apply")"
 
 # ---- the first process already runs limited ------------------------------------
+# shellcheck disable=SC2016 # expanded by the shell inside the container, not here
 run_as "$A" 'cat /proc/self/cgroup; echo "nofile $(ulimit -Sn) $(ulimit -Hn) nproc $(ulimit -Su) $(ulimit -Hu) core $(ulimit -Sc) $(ulimit -Hc)"'
 result first "$STATUS" "$OUT" "$ERR"
 INIT=$(awk '$1 == "init_pid" {print $2}' "$CELLSH_STATE_DIR/$(id -u "$A").state")
@@ -139,6 +140,7 @@ result cpu_other "$STATUS" "$OUT"
 
 # ---- disk writes are held to the bandwidth limit -------------------------------------------
 if [ -n "$DEV" ]; then
+  # shellcheck disable=SC2016 # expanded by the shell inside the container, not here
   run_as "$A" 's=$(date +%s.%N); dd if=/dev/zero of=$HOME/io-test bs=1M count=8 oflag=direct 2>/dev/null; echo "$? $(awk "BEGIN {print $(date +%s.%N) - $s}")"'
   result io "$STATUS" "$OUT"
   s=$(date +%s.%N)
@@ -148,6 +150,7 @@ if [ -n "$DEV" ]; then
 fi
 
 # ---- the user can't raise, leave or remount their limits -----------------------------------
+# shellcheck disable=SC2016 # expanded by the shell inside the container, not here
 run_as "$A" 'for f in /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/cgroup.procs; do
   (echo max > $f) 2>/dev/null && echo "wrote $f"; done
 mkdir -p /tmp/cg; mount -t cgroup2 none /tmp/cg 2>/dev/null && echo "mounted cgroup2"
@@ -217,8 +220,9 @@ result io_weight "$STATUS" "$OUT" "$ERR"
 # Whether this kernel has disk weights at all (BFQ, or io.cost on v2), seen
 # in any cgroup below the root (weights are not on the root), independently of
 # what the helper did.
-if [ "$V" = v2 ]; then weights=$(ls "$BASE"/*/io.weight "$BASE"/io.weight 2>/dev/null | head -n 1)
-else weights=$(ls /sys/fs/cgroup/blkio/*/blkio.bfq.weight /sys/fs/cgroup/blkio/*/blkio.weight 2>/dev/null | head -n 1); fi
+first_file() { for f in "$@"; do [ -e "$f" ] && { echo "$f"; return; }; done; }
+if [ "$V" = v2 ]; then weights=$(first_file "$BASE"/*/io.weight "$BASE"/io.weight)
+else weights=$(first_file /sys/fs/cgroup/blkio/*/blkio.bfq.weight /sys/fs/cgroup/blkio/*/blkio.weight); fi
 result kernel_io_weight "$([ -n "$weights" ] && echo yes || echo no)"
 if [ "$V" = v2 ]; then result file_io_weight "$(cat "$(leaf io "$B")/io.weight" 2>&1)"
 else result file_io_weight "$(cat "$(leaf blkio "$B")/blkio.bfq.weight" "$(leaf blkio "$B")/blkio.weight" 2>/dev/null)"; fi
