@@ -144,7 +144,7 @@ function assertTerminalSafe(text: string): void {
     assert.equal(
       bad,
       null,
-      `U+${bad![0]!.charCodeAt(0).toString(16).padStart(4, '0')} reached the terminal raw in: ${JSON.stringify(line)}`,
+      `U+${(bad?.[0] ?? '').charCodeAt(0).toString(16).padStart(4, '0')} reached the terminal raw in: ${JSON.stringify(line)}`,
     );
   }
 }
