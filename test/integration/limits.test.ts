@@ -45,6 +45,7 @@ function scenarioEnv(i: TestInstall): Record<string, string> {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     CELLSH_HELPER: i.helper, CELLSH_ADMIN: i.admin, CELLSH_POLICY: i.policyFile, CELLSH_LOG: i.logFile,
     CELLSH_STATE_DIR: i.stateDir, CELLSH_CGROUP_NAME: i.cgroupName, CELLSH_UNIT_DIR: join(i.root, 'etc', 'systemd', 'system'),
+    CELLSH_NODE: process.execPath,
   };
 }
 
@@ -76,6 +77,7 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
   };
   const name = inst!.cgroupName;
   await t.test('limits: each container has its own root-owned cgroup, in place before its first process runs', () => {
+    assert.equal(get('policy').trim(), '0', 'the scenario wrote its policies');
     assert.match(get('apply'), /^0 /);
     const [status, cgroup] = get('first').split(' ');
     assert.equal(status, '0', get('first'));
