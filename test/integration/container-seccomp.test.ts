@@ -22,6 +22,8 @@ const SECCOMP_LINES = /^Seccomp(_filters)?:/;
  * on a plain host; inside a container (systemd-nspawn, docker) that runtime's
  * filters, which every process below it inherits. */
 const HOST_SECCOMP = readFileSync('/proc/self/status', 'utf8').split('\n').filter((l) => SECCOMP_LINES.test(l));
+const HOST_FILTERED = !HOST_SECCOMP.includes('Seccomp:\t0');
+const filterCount = (lines: readonly string[]): number => Number(/Seccomp_filters:\s*(\d+)/.exec(lines.join('\n'))?.[1] ?? 0);
 
 /** The probe, compiled once (static); each test copies it into its user's home, which the container sees. */
 function compileProbe(): string | false {
@@ -38,10 +40,11 @@ function compileProbe(): string | false {
 const probeBuilt = skipReason(inst) ? false : compileProbe();
 const skip = skipReason(inst) || (!probeBuilt && 'the probe knows the x86-64 system-call ABIs only');
 
-/** The probe's verdicts inside the user's container (copied into their home). */
-async function verdicts(user: TestUser, args: readonly string[] = []): Promise<Map<string, string>> {
+/** The probe's verdicts inside the user's container (copied into their home), or
+ * with host, run as the user on the host, outside cellsh. */
+async function verdicts(user: TestUser, args: readonly string[] = [], host = false): Promise<Map<string, string>> {
   spawnSync('install', ['-o', String(user.uid), '-g', String(user.gid), '-m', '0755', probeBuilt as string, `${user.home}/syscall-probe`]);
-  const r = await cellshCommand(inst!, user, `~/syscall-probe ${args.join(' ')}`);
+  const r = host ? await asUser(user, `${user.home}/syscall-probe`, args) : await cellshCommand(inst!, user, `~/syscall-probe ${args.join(' ')}`);
   assert.equal(r.status, 0, r.err);
   return new Map(r.out.trim().split('\n').map((l) => l.split(' ') as [string, string]).map(([c, v]) => [c, v]));
 }
@@ -59,6 +62,11 @@ test('the init and every session run under the policy\'s filter: default refuses
   mustApply(inst!);
   const status = await cellshCommand(inst!, user, 'grep ^Seccomp: /proc/self/status /proc/1/status');
   assert.deepEqual(status.out.trim().split('\n'), ['/proc/self/status:Seccomp:\t2', '/proc/1/status:Seccomp:\t2']);
+  // Mode 2 holds under a container runtime's filter alone: cellsh's is one more.
+  const counts = await cellshCommand(inst!, user, 'grep -h ^Seccomp_filters: /proc/self/status /proc/1/status');
+  for (const line of counts.out.trim().split('\n').filter(Boolean)) {
+    assert.ok(filterCount([line]) > filterCount(HOST_SECCOMP), `${line}: more filters than the host's own ${filterCount(HOST_SECCOMP)}`);
+  }
   const v = await verdicts(user);
   for (const [name, verdict] of family(v, ...DEFAULT_FAMILIES)) assert.equal(verdict, 'refused', name);
   assert.equal(v.get('abi/x32-getpid'), 'killed');
@@ -72,7 +80,12 @@ test('unconfined runs the container\'s processes without a filter (the control f
   assert.deepEqual(status.out.trim().split('\n'), ['/proc/self/status', '/proc/1/status'].flatMap((f) => HOST_SECCOMP.map((l) => `${f}:${l}`)),
     'no filter beyond the ones this host puts on every process');
   const v = await verdicts(user);
-  for (const [name, verdict] of family(v, 'keyring', 'userns', 'mount', 'tty')) assert.equal(verdict, 'allowed', name);
+  // Where the host filters system calls itself, the container meets that filter
+  // and no other: each call fares as it does for the user outside cellsh.
+  const host = HOST_FILTERED ? await verdicts(user, [], true) : undefined;
+  for (const [name, verdict] of family(v, 'keyring', 'userns', 'mount', 'tty')) assert.equal(verdict, host?.get(name) ?? 'allowed', name);
+  const hostRefused = [...(host ?? [])].filter(([, verdict]) => verdict !== 'allowed').map(([name]) => name);
+  if (hostRefused.length > 0) t.diagnostic(`this host's own filter refuses, outside cellsh too: ${hostRefused.join(', ')}`);
 });
 
 test('strict also refuses ptrace and reaching into other processes', { skip }, async (t) => {
