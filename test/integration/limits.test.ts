@@ -139,12 +139,15 @@ async function checkLimits(t: TestContext, r: Results, h: { version: 'v1' | 'v2'
   });
 
   await t.test('limits: a cpu-bound loop gets its share and no more', (st) => {
-    const used = Number(get('cpu').split(' ')[1]);
-    const other = Number(get('cpu_other').split(' ')[1]);
+    const [status, used] = get('cpu').split(' ').map(Number);
+    const [otherStatus, other] = get('cpu_other').split(' ').map(Number);
+    assert.equal(status, 0, `the limited load: ${get('cpu')}`);
+    assert.equal(otherStatus, 0, `the unlimited load: ${get('cpu_other')}`);
+    assert.ok(Number.isFinite(other) && Number.isFinite(used), `CPU seconds: ${get('cpu')}; ${get('cpu_other')}`);
     // The control needs more CPU free than the limit gives, with room to tell
     // them apart: a busy machine (other runs, the containers of a host that is
     // itself one) or a single core can't show what the limit holds back.
-    if (other < CPU_CONTROL_MIN_S) return st.skip(`the same load without the limit got only ${other} CPU seconds in 3 s: too little CPU free here to show the limit`);
+    if (other < CPU_CONTROL_MIN_S) return st.skip(`the same load without the limit got only ${other} CPU seconds in 3 s (${used} with it): too little CPU free here to show the limit`);
     // Two spinning processes for 3 s: 0.5 CPU gives about 1.5 CPU seconds.
     assert.ok(used > 1.0 && used < 2.1, `used ${used} CPU seconds in 3 s at a 0.5 CPU limit (expected about 1.5)`);
     assert.ok(other > used + 1, `the same load without that limit used ${other} CPU seconds (the limit, not the machine, held it)`);

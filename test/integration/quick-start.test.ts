@@ -45,8 +45,11 @@ function skipReason(): string | false {
 }
 
 test('quick start: on a fresh Debian 12, sudo ./install.sh --demo ends at a prompt in the demo user\'s container', { skip: skipReason(), timeout: QUICKSTART_TIMEOUT_MS }, async (t) => {
+  // npm's CA, where it comes from the environment (as inside test/harness/fresh-debian.sh
+  // itself), reaches the harness, which hands it to the fresh Debian.
+  const npmCa = process.env['npm_config_cafile'] ? { npm_config_cafile: process.env['npm_config_cafile'] } : {};
   const term = Terminal.spawn(HARNESS, ['./install.sh --demo'], {
-    cols: 120, rows: 40, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color', LANG: 'C.UTF-8' },
+    cols: 120, rows: 40, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color', LANG: 'C.UTF-8', ...npmCa },
   });
   t.after(() => term.kill());
   const started = Date.now();
