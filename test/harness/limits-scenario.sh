@@ -8,10 +8,13 @@
 #   limits-scenario.sh USER_A USER_B
 #
 # Environment: CELLSH_HELPER, CELLSH_ADMIN, CELLSH_POLICY (the policy.yaml
-# apply reads), CELLSH_LOG, CELLSH_STATE_DIR, CELLSH_CGROUP_NAME.
+# apply reads), CELLSH_LOG, CELLSH_STATE_DIR, CELLSH_CGROUP_NAME, CELLSH_NODE
+# (the node that runs this checkout's built dist/test/harness/scenario-policy.js,
+# which writes the policies).
 set -uo pipefail
 
 A=$1 B=$2
+REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../.." && pwd)
 WORK=$(mktemp -d /tmp/cellsh-scenario.XXXXXX)
 chmod 0755 "$WORK"
 trap 'rm -rf "$WORK"' EXIT
@@ -62,18 +65,18 @@ limit_files() {
 }
 
 # ---- the policy ---------------------------------------------------------------
+# The block device under A's home, for a bandwidth limit. findmnt names a bind
+# mount's or a btrfs subvolume's source "/dev/vda[/the/folder]": the device is
+# the part before "[". None when that is no block device here (tmpfs, overlay,
+# or a container's /dev, which lacks the host's disks).
 HOME_A=$(getent passwd "$A" | cut -d: -f6)
 DEV=$(findmnt -no SOURCE -T "$HOME_A")
-case "$DEV" in /dev/*) IO="io: [{device: $DEV, write_bps: 2M}]," ;; *) IO=""; DEV="" ;; esac
+DEV=${DEV%%"["*}
+[ -b "$DEV" ] || DEV=""
 result io_device "${DEV:-none}"
-cat > "$CELLSH_POLICY" <<EOF
-users:
-  $A:
-    limits: {memory: 64M, memory_high: 56M, pids: 40, cpu: 0.5, $IO io_weight: default}
-    rlimits: {nofile: {soft: 512, hard: 1024}, nproc: {soft: 2000, hard: 3000}, core: 0}
-  $B:
-    limits: {memory: 1G, pids: 200}
-EOF
+"${CELLSH_NODE:-node}" "$REPO/dist/test/harness/scenario-policy.js" "$WORK" "$A" "$B" ${DEV:+"$DEV"} > "$WORK/policy" 2>&1
+result policy $? "$(cat "$WORK/policy")"
+cp "$WORK/limits.yaml" "$CELLSH_POLICY"
 "$CELLSH_ADMIN" apply > "$WORK/apply" 2>&1
 result apply $? "$(cat "$WORK/apply")"
 
@@ -195,14 +198,7 @@ ID_BEFORE=$(awk '$1 == "id" {print $2}' "$CELLSH_STATE_DIR/$(id -u "$A").state")
 setpriv --reuid "$A" --regid "$(id -g "$A")" --init-groups --reset-env -- \
   "$CELLSH_HELPER" run 'sleep 30' < /dev/null > /dev/null 2>&1 &
 LIVE_SLEEPER=$!
-cat > "$CELLSH_POLICY" <<EOF
-users:
-  $A:
-    limits: {memory: 96M, pids: 30, cpu: unlimited}
-    rlimits: {nofile: {soft: 512, hard: 1024}, nproc: {soft: 2000, hard: 3000}, core: 0}
-  $B:
-    limits: {memory: 1G, pids: 200}
-EOF
+cp "$WORK/live.yaml" "$CELLSH_POLICY"
 "$CELLSH_ADMIN" apply > "$WORK/apply" 2>&1
 result live_apply $? "$(cat "$WORK/apply")"
 run_as "$A" 'echo live'
@@ -213,7 +209,7 @@ kill "$LIVE_SLEEPER" 2>/dev/null; wait "$LIVE_SLEEPER" 2>/dev/null
 
 # ---- a disk weight --------------------------------------------------------------------------
 "$CELLSH_HELPER" stop "$(id -u "$B")" > /dev/null 2>&1
-sed -i "s/limits: {memory: 1G, pids: 200}/limits: {memory: 1G, pids: 200, io_weight: 50}/" "$CELLSH_POLICY"
+cp "$WORK/weight.yaml" "$CELLSH_POLICY"
 "$CELLSH_ADMIN" apply > /dev/null 2>&1
 run_as "$B" 'echo in'
 result io_weight "$STATUS" "$OUT" "$ERR"

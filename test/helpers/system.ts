@@ -1,6 +1,6 @@
 // Running real commands from tests: argv arrays, captured bytes, exit status.
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** The outcome of a finished command. */
 export interface Result {
@@ -105,5 +105,24 @@ export function processGone(pid: number | string): boolean {
     return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return true;
+  }
+}
+
+/** Why this process can't set the sysctl at path, or false when it can. It writes
+ * back the value it reads, so nothing changes. In a container /proc/sys is
+ * usually mounted read-only (EROFS); outside the namespace's owner, EPERM. */
+export function sysctlUnwritable(path: string): string | false {
+  let value: string;
+  try {
+    value = readFileSync(path, 'utf8');
+  } catch (err) {
+    return `${path} can't be read here (${(err as NodeJS.ErrnoException).code})`;
+  }
+  try {
+    writeFileSync(path, value);
+    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return `${path} can't be written here (${code === 'EROFS' ? 'EROFS: /proc/sys is mounted read-only, as in a container' : code})`;
   }
 }

@@ -10,6 +10,7 @@ import { mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { asUser, createUser } from '../helpers/users.js';
 import { must, run, waitFor } from '../helpers/system.js';
 import { cellshCommand } from '../helpers/session.js';
+import { containerLimit } from '../helpers/cgroups.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
@@ -31,8 +32,7 @@ function dropin(t: TestContext, name: string, text: string): string {
   return file;
 }
 
-const pidsMax = (uid: number): string =>
-  readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${uid}/pids.max`, 'utf8').trim();
+const pidsMax = (uid: number): string => containerLimit(inst!, uid, 'pids');
 
 test('admin: a groups: entry (NSS) and a policy.d drop-in reach the container; show says where each value came from', {
   skip,

@@ -21,6 +21,7 @@ import { logRecords, mustApply, skipReason, testInstall } from '../helpers/insta
 import { asUser, containerRecord, createUser } from '../helpers/users.js';
 import { must, run, runAsync, waitFor } from '../helpers/system.js';
 import { cellshCommand } from '../helpers/session.js';
+import { containerLimit } from '../helpers/cgroups.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
@@ -46,11 +47,7 @@ test("identity comes from the real uid only: A cannot enter, create or stop B's 
   const [who, host, home, ns] = r.out.trim().split('\n');
   assert.deepEqual([who, host, home], [a.name, a.name, a.home]);
   assert.notEqual(ns, run('readlink', [`/proc/${bRecord['init_pid']}/ns/pid`]).out.trim(), "A is in A's own container");
-  assert.notEqual(
-    readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${a.uid}/pids.max`, 'utf8').trim(),
-    '33',
-    "B's limits are not A's",
-  );
+  assert.notEqual(containerLimit(inst!, a.uid, 'pids'), '33', "B's limits are not A's");
   const stop = await asUser(a, inst!.helper, ['stop', String(b.uid)]);
   assert.equal(stop.status, 77);
   assert.match(stop.err, /only root may stop another user's container/);

@@ -12,6 +12,7 @@ import { packageRoot } from '../helpers/fixtures.js';
 import { must, run } from '../helpers/system.js';
 import { Terminal } from '../helpers/terminal.js';
 import { removeUser } from '../helpers/users.js';
+import { cgroupDirs } from '../helpers/cgroups.js';
 import { POLICY_MAGIC } from '../../src/policy/index.js';
 
 const inst = testInstall();
@@ -105,7 +106,7 @@ test('install.sh sets owners and modes, registers the shell, compiles the policy
     [l.root, `${l.root}/etc`, `${l.root}/etc/cellsh`, `${l.root}/etc/cellsh/policy.yaml`],
     "only the admin's own file is left",
   );
-  assert.ok(!existsSync(`/sys/fs/cgroup/memory/${l.cgroup}`));
+  for (const dir of cgroupDirs(l.cgroup)) assert.ok(!existsSync(dir), `the cgroup ${dir} is gone`);
 });
 
 test("install.sh --demo ends in a prompt inside the demo user's container", { skip }, async (t) => {

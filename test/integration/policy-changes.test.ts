@@ -5,19 +5,19 @@
 // ~/.config/cellsh.yaml applies only what the admin allows, never above it.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { asUser, containerRecord, createUser, type TestUser } from '../helpers/users.js';
 import { processGone, run, waitFor } from '../helpers/system.js';
 import { cellshCommand } from '../helpers/session.js';
+import { containerLimit } from '../helpers/cgroups.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
 
-const pidsMax = (uid: number): string =>
-  readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${uid}/pids.max`, 'utf8').trim();
+const pidsMax = (uid: number): string => containerLimit(inst!, uid, 'pids');
 
 /** The user's row of `cellsh-admin ps --json`. */
 function psRow(user: TestUser): Record<string, unknown> {

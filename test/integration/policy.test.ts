@@ -20,6 +20,7 @@ import { applyPolicy, mustApply, skipReason, testInstall } from '../helpers/inst
 import { asUser, containerRecord, createUser, su } from '../helpers/users.js';
 import { processGone, run, waitFor } from '../helpers/system.js';
 import { cellshCommand } from '../helpers/session.js';
+import { containerLimit } from '../helpers/cgroups.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
@@ -41,10 +42,8 @@ test('a user with no entry gets the defaults; an entry overrides them key by key
   );
   assert.equal((await cellshCommand(inst!, plain, 'hostname')).out, `${plain.name}-d\n`);
   assert.equal((await cellshCommand(inst!, special, 'hostname')).out, 'special-box\n');
-  const pids = (u: typeof plain): string =>
-    readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${u.uid}/pids.max`, 'utf8').trim();
-  const mem = (u: typeof plain): string =>
-    readFileSync(`/sys/fs/cgroup/memory/${inst!.cgroupName}/u${u.uid}/memory.limit_in_bytes`, 'utf8').trim();
+  const pids = (u: typeof plain): string => containerLimit(inst!, u.uid, 'pids');
+  const mem = (u: typeof plain): string => containerLimit(inst!, u.uid, 'memory');
   assert.deepEqual([pids(plain), pids(special)], ['77', '99']);
   assert.deepEqual(
     [mem(plain), mem(special)],
@@ -197,12 +196,12 @@ test('a stricter policy never leaves a running container less limited: the join 
   const first = containerRecord(inst!, user)!;
   mustApply(inst!, limit(50));
   assert.equal((await cellshCommand(inst!, user, 'echo joined')).out, 'joined\n');
-  assert.equal(readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${user.uid}/pids.max`, 'utf8').trim(), '50');
+  assert.equal(containerLimit(inst!, user.uid, 'pids'), '50');
   // kill 1 inside stops the container; the next login starts one with the policy's limits.
   await cellshCommand(inst!, user, 'kill 1');
   await waitFor('the container to stop', () => processGone(first['init_pid']!));
   mustApply(inst!, limit(200));
   assert.equal((await cellshCommand(inst!, user, 'echo fresh')).out, 'fresh\n');
   assert.notEqual(containerRecord(inst!, user)!['id'], first['id']);
-  assert.equal(readFileSync(`/sys/fs/cgroup/pids/${inst!.cgroupName}/u${user.uid}/pids.max`, 'utf8').trim(), '200');
+  assert.equal(containerLimit(inst!, user.uid, 'pids'), '200');
 });

@@ -85,16 +85,24 @@ test('ssh: TCP, stream-local and tunnel forwarding and X11 are refused for cells
   assert.match(r.err, /forwarding failed/);
   // Tunnels: sshd's own refusal (seen with -v) comes only from the policy; a plain
   // user's request gets past it (and then fails to make a tun device without root).
-  const tunnel = { options: ['-v', '-o', 'ExitOnForwardFailure=yes', '-o', 'Tunnel=point-to-point', '-w', 'any:any'] };
-  const ptun = await sshd.ssh(plain, ['true'], tunnel);
-  assert.doesNotMatch(
-    ptun.err,
-    /Server has rejected tunnel device forwarding/,
-    "control: PermitTunnel yes lets a plain user's request through",
-  );
-  const tun = await sshd.ssh(user, ['true'], tunnel);
-  assert.equal(tun.status, 255, 'tunnel refused');
-  assert.match(tun.err, /Server has rejected tunnel device forwarding/);
+  await t.test('ssh: tunnel device forwarding is refused', async (st) => {
+    const tunnel = {
+      options: ['-v', '-o', 'ExitOnForwardFailure=yes', '-o', 'Tunnel=point-to-point', '-w', 'any:any'],
+    };
+    const ptun = await sshd.ssh(plain, ['true'], tunnel);
+    // The client opens its own tun device before it asks; without CAP_NET_ADMIN
+    // (a container sharing the host's network, as systemd-nspawn does) it never asks.
+    const local = /sys_tun_open: (failed[^\r\n]*)/.exec(ptun.err);
+    if (local) return st.skip(`the ssh client can't open a tun device here, so it never asks the server (${local[1]})`);
+    assert.doesNotMatch(
+      ptun.err,
+      /Server has rejected tunnel device forwarding/,
+      "control: PermitTunnel yes lets a plain user's request through",
+    );
+    const tun = await sshd.ssh(user, ['true'], tunnel);
+    assert.equal(tun.status, 255, 'tunnel refused');
+    assert.match(tun.err, /Server has rejected tunnel device forwarding/);
+  });
   // Stream-local: a unix socket service on the host, offered through -L.
   const hostSock = `/tmp/cellsh-t-svc-${process.pid}.sock`;
   const localSock = `/tmp/cellsh-t-fwd-${process.pid}.sock`;

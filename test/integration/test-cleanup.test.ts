@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { skipReason, testInstall } from '../helpers/install.js';
 import { packageRoot } from '../helpers/fixtures.js';
 import { run, runAsync } from '../helpers/system.js';
+import { cgroupDirs } from '../helpers/cgroups.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
@@ -24,11 +25,6 @@ test('a test that fails midway still removes its user, home, container, cgroups 
   assert.ok(!existsSync('/home/cellsh-t-cleanup-fails'), 'the home is gone');
   assert.ok(!existsSync(`${inst!.stateDir}/${uid}.state`), 'the container record is gone');
   assert.notEqual(run('pgrep', ['-U', uid!]).status, 0, 'no process of the user is left');
-  for (const controller of ['memory', 'pids', 'cpu', '']) {
-    assert.ok(
-      !existsSync(join('/sys/fs/cgroup', controller, inst!.cgroupName, `u${uid}`)),
-      `no ${controller || 'v2'} cgroup`,
-    );
-  }
+  for (const dir of cgroupDirs(inst!.cgroupName, Number(uid))) assert.ok(!existsSync(dir), `no cgroup ${dir}`);
   assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /cellsh-t-cleanup-fails/, 'no mount on the host');
 });
