@@ -191,13 +191,17 @@ EOF
   install -o root -g "$GROUP" -m 4750 "$HELPER_BUILD/cellsh-helper" "$LIBDIR/cellsh-helper.new"
   mv -f "$LIBDIR/cellsh-helper.new" "$LIBDIR/cellsh-helper"
   install -o root -g root -m 0755 "$HELPER_BUILD/cellsh" "$LAUNCHER.new" && mv -f "$LAUNCHER.new" "$LAUNCHER"
+  # What the helper runs inside a container as the user: not setuid, and not
+  # readable, so the kernel keeps it from being traced (src/helper/inside.c).
+  install -o root -g root -m 0711 "$HELPER_BUILD/cellsh-inside" "$LIBDIR/cellsh-inside.new"
+  mv -f "$LIBDIR/cellsh-inside.new" "$LIBDIR/cellsh-inside"
   cat > "$ADMIN.new" <<EOF
 #!/bin/sh
 # cellsh-admin: the admin's command line (installed by install.sh).
 exec "$NODE" --disallow-code-generation-from-strings "$LIBDIR/dist/src/cli/admin.js" "\$@"
 EOF
   chmod 0755 "$ADMIN.new" && mv -f "$ADMIN.new" "$ADMIN"
-  record "file $LIBDIR/cellsh-helper" "file $LAUNCHER" "file $ADMIN" "file $LIBDIR/layout.json" \
+  record "file $LIBDIR/cellsh-helper" "file $LIBDIR/cellsh-inside" "file $LAUNCHER" "file $ADMIN" "file $LIBDIR/layout.json" \
     "file $LIBDIR/package.json" "tree $LIBDIR/dist" "tree $LIBDIR/node_modules"
 
   ensure_dir "$CONFDIR" 0755 root:root

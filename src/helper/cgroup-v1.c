@@ -21,8 +21,6 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #define UNIFIED "/sys/fs/cgroup/unified"
 #define CPU_PERIOD_US 100000u
-#define MEMORY_UNLIMITED 9223372036854771712ull /* what v1 reports for "no limit" */
-#define PAGE_MASK (~4095ull)                    /* v1 rounds memory limits down to pages */
 
 enum { C_MEMORY,
        C_PIDS,
@@ -202,45 +200,13 @@ static int v1_procs(uid_t uid) {
   return leaf < 0 ? -1 : cg_count_procs(leaf);
 }
 
-/* Is a limit file at most want (0 = no limit wanted)? */
-static bool at_most(int leaf, const char *file, uint64_t unlimited_value, uint64_t want) {
-  uint64_t v;
-  bool unlimited;
-  return !want || (cg_read_limit(leaf, file, unlimited_value, &v, &unlimited) && !unlimited && v <= want);
-}
-
-/* Does controller c of this leaf enforce at least the policy's limit? */
-static bool enforces(int c, int leaf, const struct cg_limits *l) {
-  switch (c) {
-  case C_MEMORY:
-    return at_most(leaf, "memory.limit_in_bytes", MEMORY_UNLIMITED, l->memory & PAGE_MASK) &&
-           at_most(leaf, "memory.soft_limit_in_bytes", MEMORY_UNLIMITED, l->memory_high & PAGE_MASK) &&
-           (!swap_limited(l) ||
-            at_most(leaf, "memory.memsw.limit_in_bytes", MEMORY_UNLIMITED, (l->memory + l->swap) & PAGE_MASK));
-  case C_PIDS:
-    return at_most(leaf, "pids.max", UINT64_MAX, l->pids);
-  case C_CPU:
-    return at_most(leaf, "cpu.cfs_quota_us", UINT64_MAX, (uint64_t)l->cpu * CPU_PERIOD_US / 1000u);
-  default:
-    for (unsigned i = 0; i < l->n_io; i++) {
-      const uint64_t want[4] = {l->io[i].rbps, l->io[i].wbps, l->io[i].riops, l->io[i].wiops};
-      for (int k = 0; k < 4; k++) {
-        uint64_t have = device_value(leaf, io_files[k], &l->io[i]);
-        if (want[k] && (!have || have > want[k]))
-          return false;
-      }
-    }
-    return true;
-  }
-}
-
 static int v1_open_entry(uid_t uid, const struct cg_limits *l, struct cg_entry *e) {
   e->n = 0;
   for (int c = 0; c < C_COUNT; c++) {
     cleanup_fd int leaf = open_leaf(c, uid, false);
     if (leaf < 0 && !needed(c, l))
       continue;
-    int fd = leaf < 0 || !enforces(c, leaf, l) ? -1 : RETRY(openat(leaf, "cgroup.procs", O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    int fd = leaf < 0 ? -1 : RETRY(openat(leaf, "cgroup.procs", O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
     if (fd < 0) {
       for (int i = 0; i < e->n; i++)
         close(e->fds[i]);

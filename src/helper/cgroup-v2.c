@@ -244,68 +244,11 @@ static int v2_procs(uid_t uid) {
   return leaf < 0 ? -1 : cg_count_procs(leaf);
 }
 
-/* Is a limit file at most want (0 = no limit wanted)? */
-static bool at_most(int leaf, const char *file, uint64_t want) {
-  uint64_t v;
-  bool unlimited;
-  return !want || (cg_read_limit(leaf, file, UINT64_MAX, &v, &unlimited) && !unlimited && v <= want);
-}
-
-/* Does io.max hold every device's limits at most as high as the policy's? */
-static bool io_enforced(int leaf, const struct cg_limits *l) {
-  if (!l->n_io)
-    return true;
-  cleanup_free char *text = read_small_at(leaf, "io.max", 1 << 16, NULL);
-  for (unsigned i = 0; i < l->n_io; i++) {
-    const struct io_limit *d = &l->io[i];
-    char head[32];
-    xsnprintf(head, sizeof head, "%u:%u ", d->major, d->minor);
-    const char *line = text;
-    while (line && strncmp(line, head, strlen(head)))
-      line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL;
-    const char *keys[] = {"rbps=", "wbps=", "riops=", "wiops="};
-    const uint64_t want[] = {d->rbps, d->wbps, d->riops, d->wiops};
-    for (int k = 0; k < 4; k++) {
-      if (!want[k])
-        continue;
-      const char *at = line ? strstr(line, keys[k]) : NULL;
-      const char *end = line ? strchr(line, '\n') : NULL;
-      unsigned long long have;
-      if (!at || (end && at > end) || sscanf(at + strlen(keys[k]), "%llu", &have) != 1 || have > want[k])
-        return false;
-    }
-  }
-  return true;
-}
-
-/* Does the leaf enforce at least the policy's limits? */
-static bool enforces(int leaf, const struct cg_limits *l) {
-  if (!at_most(leaf, "memory.max", l->memory) || !at_most(leaf, "memory.high", l->memory_high) ||
-      !at_most(leaf, "pids.max", l->pids) || !io_enforced(leaf, l))
-    return false;
-  bool has_swap_file = faccessat(leaf, "memory.swap.max", F_OK, 0) == 0;
-  if (l->swap != SWAP_ANY && !has_swap_file && cg_host_has_swap())
-    return false; /* the host swaps now, and this leaf can't hold the limit */
-  if (l->swap != SWAP_ANY && has_swap_file) {
-    uint64_t v;
-    bool unlimited;
-    if (!cg_read_limit(leaf, "memory.swap.max", UINT64_MAX, &v, &unlimited) || unlimited || v > l->swap)
-      return false;
-  }
-  if (l->cpu) { /* cpu.max: "QUOTA PERIOD" or "max PERIOD" */
-    cleanup_free char *text = read_small_at(leaf, "cpu.max", 128, NULL);
-    unsigned long long q, p;
-    if (!text || sscanf(text, "%llu %llu", &q, &p) != 2 || p == 0 ||
-        (uint64_t)q * CPU_PERIOD_US / p > (uint64_t)l->cpu * CPU_PERIOD_US / 1000u)
-      return false;
-  }
-  return true;
-}
-
 static int v2_open_entry(uid_t uid, const struct cg_limits *l, struct cg_entry *e) {
+  (void)l; /* one leaf holds every controller */
   e->n = 0;
   cleanup_fd int leaf = open_leaf(uid);
-  if (leaf < 0 || !enforces(leaf, l))
+  if (leaf < 0)
     return -1;
   int fd = RETRY(openat(leaf, "cgroup.procs", O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
   if (fd < 0)

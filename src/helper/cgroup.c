@@ -149,20 +149,6 @@ void cg_kill_procs(int dir, const char *member, const char *what) {
   die(EXIT_INTERNAL, "processes in the cgroup %s survived SIGKILL for 2 s", what);
 }
 
-bool cg_read_limit(int dir, const char *file, uint64_t unlimited_value, uint64_t *v, bool *unlimited) {
-  cleanup_free char *text = read_small_at(dir, file, 128, NULL);
-  if (!text)
-    return false;
-  text[strcspn(text, " \n")] = '\0';
-  *unlimited = !strcmp(text, "max") || !strcmp(text, "-1");
-  if (*unlimited)
-    return true;
-  if (!parse_u64(text, v))
-    return false;
-  *unlimited = *v == unlimited_value;
-  return true;
-}
-
 uint64_t cg_read_key(int dir, const char *file, const char *key) {
   cleanup_free char *text = read_small_at(dir, file, 4096, NULL);
   size_t klen = strlen(key);
@@ -174,6 +160,16 @@ uint64_t cg_read_key(int dir, const char *file, const char *key) {
     }
   }
   return 0;
+}
+
+uint64_t cg_limits_hash(const struct cg_limits *l) {
+  struct {
+    struct cg_limits limits;
+    bool host_swaps;
+  } in = {0};
+  in.limits = *l;
+  in.host_swaps = cg_host_has_swap();
+  return fnv1a64((const char *)&in, sizeof in);
 }
 
 bool cg_host_has_swap(void) {

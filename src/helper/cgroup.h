@@ -48,9 +48,9 @@ struct cg_backend {
   const char *name;
   /* Create uid's cgroup afresh (removing a stale one) with these limits. */
   void (*create)(uid_t uid, const struct cg_limits *limits);
-  /* Open uid's cgroup.procs files; returns 0, or -1 if a node is missing or
-   * enforces less than these limits (a policy made them stricter since the
-   * container started): a join never runs with less than the policy says. */
+  /* Open uid's cgroup.procs files; returns 0, or -1 if a node these limits
+   * need is missing. That the nodes hold the limits is the container record's
+   * to say (cg_limits_hash). */
   int (*open_entry)(uid_t uid, const struct cg_limits *limits, struct cg_entry *entry);
   /* Set every limit of uid's existing cgroup to these (one the policy dropped
    * goes back to no limit); false, with the reason in f, if one could not be
@@ -107,11 +107,13 @@ void cg_clear_other_devices(struct cg_fail *f, int dir, const char *file, const 
 /* SIGKILL every process of dir/cgroup.procs whose /proc/PID/cgroup still has
  * the line member (e.g. "pids:/cellsh/u1001"), through a pidfd, until none is left. */
 void cg_kill_procs(int dir, const char *member, const char *what);
-/* A limit file's value: true with *v set, or true with *unlimited set for "max"
- * (or the given unlimited_value; UINT64_MAX for none); false if it can't be read. */
-bool cg_read_limit(int dir, const char *file, uint64_t unlimited_value, uint64_t *v, bool *unlimited);
 /* The number after "key " in a flat-keyed file ("oom_kill 3"), or 0. */
 uint64_t cg_read_key(int dir, const char *file, const char *key);
+/* What a container record notes of the limits its cgroup holds: FNV-1a 64 of
+ * the limits (the struct's bytes, zero-filled) and of whether the host swaps
+ * (swap limits that could be left out become ones that must hold). A join
+ * writes the limits again whenever the policy's differ from the record's. */
+uint64_t cg_limits_hash(const struct cg_limits *l);
 /* Is swap in use on this host (a line in /proc/swaps)? Swap limits that the
  * kernel can't enforce matter only then. */
 bool cg_host_has_swap(void);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "util.h"
 
 void drift_list_add(char *out, size_t len, const char *what) {
@@ -63,7 +64,7 @@ void drift_record(struct container_record *rec, const struct user_policy *u) {
   strcpy(rec->home, u->home);
   strcpy(rec->hostname, u->hostname);
   rec->policy_hash = u->record_hash;
-  rec->limits_hash = limits_hash(&u->limits);
+  rec->limits_hash = cg_limits_hash(&u->limits);
   rec->seccomp_floor = seccomp_strength(u);
   rec->pending[0] = '\0';
 }

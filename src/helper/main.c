@@ -24,12 +24,14 @@
 #include "budget.h"
 #include "caller.h"
 #include "cgroup.h"
+#include "config.h"
 #include "drift.h"
 #include "env.h"
 #include "log.h"
 #include "ns.h"
 #include "policy.h"
 #include "session.h"
+#include "trust.h"
 #include "state.h"
 #include "util.h"
 
@@ -172,12 +174,19 @@ static void log_policy(const struct session *s, const char *event, const char *w
 static void bring_in_line(struct session *s, int dir, struct container_record *rec, struct user_policy *u,
                           char *pending, char *restarted_for, size_t len) {
   drift_fields(rec, u, pending, len);
-  uint64_t want = limits_hash(&u->limits);
+  uint64_t want = cg_limits_hash(&u->limits);
   struct cg_fail fail = {0};
-  bool limits_live = want == rec->limits_hash || s->cg->update(u->uid, &u->limits, &fail);
-  if (limits_live && want != rec->limits_hash)
-    log_policy(s, EVENT_LIMITS_UPDATE, "reason", "the policy's limits changed");
-  /* Verified like every join: never run with less than the policy says. */
+  bool limits_live = want == rec->limits_hash;
+  if (!limits_live) {
+    /* Unknown until every write took: an update cut short (a limit v1 refuses,
+     * the helper killed) is never taken for done, even when the policy goes
+     * back to what the record said before. */
+    rec->limits_hash = 0;
+    state_write(dir, rec);
+    limits_live = s->cg->update(u->uid, &u->limits, &fail);
+    if (limits_live)
+      log_policy(s, EVENT_LIMITS_UPDATE, "reason", "the policy's limits changed");
+  }
   bool enforced = limits_live && s->cg->open_entry(u->uid, &u->limits, &s->entry) == 0;
   if (!enforced)
     drift_list_add(pending, len, "resource limits");
@@ -243,6 +252,7 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
   struct session s = {.req = req, .user = &user, .env = env, .container = &rec, .channel = channel, .slot = slot, .umask = user_umask, .limits = *limits, .started_ms = now_ms(), .cg = cg_detect()};
   random_hex(s.id, 6);
   log_login(&s);
+  s.inside = trusted_open(CELLSH_INSIDE); /* root's, like the helper: what runs as the user inside */
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
   static char pending[96], restarted_for[96];
   s.pending = pending;
@@ -256,7 +266,7 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
     state_remove(dir, caller_uid);
     notice_remove(dir, caller_uid);
     int commit;
-    s.init_pidfd = container_create(&user, s.cg, &rec, &commit);
+    s.init_pidfd = container_create(&user, s.cg, s.inside, &rec, &commit);
     drift_record(&rec, &user);
     state_write(dir, &rec);
     container_commit(commit);
@@ -277,7 +287,6 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
 
 int main(int argc, char **argv) {
   caller_sanitize_fds_and_timers();
-  helper_argv = argv;
   struct kept_env env;
   env_keep(environ, &env);
   clearenv(); /* never read again (SA-03) */

@@ -29,6 +29,7 @@ struct session {
   int init_pidfd;              /* pins the container's pid 1 */
   int channel;                 /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
   int slot;                    /* holds one of the uid's session slots (state.h) */
+  int inside;                  /* cellsh-inside, opened as root (inside.h) */
   char id[13];                 /* session id for the log */
   mode_t umask;                /* the caller's, restored for the program */
   struct caller_limits limits; /* the caller's, restored for the program */

@@ -91,10 +91,6 @@ static bool field_u64(const char *buf, const char *key, uint64_t *out) {
   return parse_u64(num, out);
 }
 
-uint64_t limits_hash(const struct cg_limits *l) {
-  return fnv1a64((const char *)l, sizeof *l);
-}
-
 /* The rest of the line after "\nkey " into out, if it passes ok; else "". */
 static void field_str(const char *buf, const char *key, char *out, size_t len, bool (*ok)(const char *)) {
   char pat[32];

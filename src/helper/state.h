@@ -46,14 +46,12 @@ struct container_record {
   char name[NAME_MAX_LEN + 1], group[NAME_MAX_LEN + 1];
   char home[PATH_MAX_LEN + 1], hostname[HOSTNAME_MAX_LEN + 1];
   uint64_t policy_hash;   /* record_hash of the admin's record at the last login */
-  uint64_t limits_hash;   /* limits_hash() of what its cgroup holds */
+  uint64_t limits_hash;   /* cg_limits_hash() of what its cgroup holds for certain; 0 while
+                              a write of new limits is under way, or after one failed */
   char pending[96];       /* what waits for a restart, "" for nothing */
   unsigned seccomp_floor; /* the weakest seccomp filter any process in it got (drift.h's
                               seccomp_strength); 0 in a record from before filters */
 };
-
-/* FNV-1a 64 of a set of cgroup limits (the struct's bytes, zero-filled). */
-uint64_t limits_hash(const struct cg_limits *l);
 
 /* Open (creating if needed) and check the state folder; returns a dir fd. */
 int state_dir(void);

@@ -108,6 +108,19 @@ static NORETURN void vdie(int code, bool with_errno, const char *fmt, va_list ap
   _exit(code);
 }
 
+static int report_fd = -1;
+static void report(int code, const char *msg) {
+  char line[600];
+  int n = snprintf(line, sizeof line, "%d %s", code, msg);
+  if (n > 0)
+    (void)write_all(report_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+void die_report_to(int fd) {
+  report_fd = fd;
+  die_hook = report;
+}
+
 void die(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

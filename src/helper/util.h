@@ -44,6 +44,10 @@ void say_reset(void);
 /* Close every fd above stderr but those listed (-1 entries are ignored). */
 void close_all_but(const int *keep, size_t n);
 
+/* From now on a fatal error also writes "CODE MESSAGE" to fd (a session's
+ * child to its monitor, which logs it), as die_hook. */
+void die_report_to(int fd);
+
 /* Print "cellsh: <message>" and exit with code. */
 NORETURN PRINTF(2, 3) void die(int code, const char *fmt, ...);
 /* Same, with ": <strerror(errno)>" appended. */

@@ -57,6 +57,7 @@ test('install.sh sets owners and modes, registers the shell, compiles the policy
   assert.equal(helper.gid, Number(must('getent', ['group', l.group]).out.split(':')[2]));
   for (const [path, mode] of [
     [`${l.prefix}/bin/cellsh`, 0o755],
+    [`${l.prefix}/lib/cellsh/cellsh-inside`, 0o711],
     [`${l.prefix}/sbin/cellsh-admin`, 0o755],
     [`${l.root}/var/lib/cellsh/policy.compiled`, 0o644],
     [`${l.root}/etc/cellsh/policy.yaml`, 0o644],

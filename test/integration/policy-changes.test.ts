@@ -5,7 +5,7 @@
 // ~/.config/cellsh.yaml applies only what the admin allows, never above it.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
@@ -13,6 +13,7 @@ import { asUser, containerRecord, createUser, type TestUser } from '../helpers/u
 import { processGone, run, waitFor } from '../helpers/system.js';
 import { cellshCommand } from '../helpers/session.js';
 import { containerLimit } from '../helpers/cgroups.js';
+import { cgroupHost } from '../../src/sys/cgroups.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
@@ -80,6 +81,34 @@ test('policy: stricter and looser limits reach a running container live, in its 
   const session = cellshCommand(inst!, user, 'sleep 3');
   await waitFor('ps to count the running session', () => psRow(user)['sessions'] === 1);
   assert.equal((await session).status, 0);
+});
+
+test('policy: a limit change that failed partway is written again at the next join, even once the policy goes back', {
+  skip,
+}, async (t) => {
+  if (cgroupHost(inst!.cgroupName).version !== 'v1')
+    return t.skip(
+      'cgroup v2 takes any memory.max (it reclaims or kills), so no live update can be made to fail partway',
+    );
+  if (readFileSync('/proc/swaps', 'utf8').trim().split('\n').length > 1)
+    return t.skip("this host swaps: the kernel can page the container's memory out and take the lower limit");
+  const user = createUser(t, inst!, 'pc-partial');
+  const before = policyFor(user, '    restart: manual\n    limits: {memory: 512M, pids: 100}\n');
+  mustApply(inst!, before);
+  // Memory the kernel can't reclaim without swap: a file in the container's /tmp, a tmpfs.
+  const fill = await cellshCommand(inst!, user, 'head -c 96M /dev/zero > /tmp/fill && echo filled');
+  assert.equal(fill.out, 'filled\n', fill.err);
+  // v1 refuses a memory limit below what is in use; the looser pids limit after it is written.
+  mustApply(inst!, policyFor(user, '    restart: manual\n    limits: {memory: 64M, pids: 200}\n'));
+  const refused = await cellshCommand(inst!, user, 'true');
+  assert.equal(refused.status, 77, refused.err);
+  assert.match(refused.err, /can't take a policy change live \(memory/);
+  assert.equal(pidsMax(user.uid), '200', 'the update got as far as the pids limit');
+  // The policy goes back to what the container was made with: its limits are written again.
+  mustApply(inst!, before);
+  const joined = await cellshCommand(inst!, user, 'echo joined');
+  assert.equal(joined.out, 'joined\n', joined.err);
+  assert.equal(pidsMax(user.uid), '100', "the policy's pids limit holds again");
 });
 
 test('policy: a hostname change waits while the container is busy (restart: idle), is announced, and applies once it is idle', {

@@ -1,0 +1,250 @@
+/* cellsh-inside: what runs inside a container as the user, so that it need not
+ * be part of the setuid helper. Neither setuid nor trusted with anything: the
+ * helper execs it by fd (opened as root from its compiled-in path, checked
+ * root's) once the process is the user's, confined, under its seccomp filter,
+ * with no fd of root's left. What it does the user could do for themselves,
+ * but for the pipe to the session's monitor, which logs what it writes: so it
+ * is installed 0711 and is not dumpable, and that pipe never reaches the shell.
+ *
+ * Two programs, told apart by argv[0]:
+ * - "cellsh-init": the container's pid 1. It reaps orphans and, on SIGTERM,
+ *   ends everything in the container.
+ * - "cellsh-session": a session's last steps before the user's program. It
+ *   says what the person should know about their container's settings, opens
+ *   the inner terminal and the SSH agent socket, sends cellsh the "started"
+ *   message with their fds, then execs the shell. Its argv (INSIDE_ARGV, below)
+ *   is the helper's; its environment is the program's, but SSH_TTY. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "inside.h"
+#include "rootfs.h"
+#include "util.h"
+
+#define DEVPTS_SUPER_MAGIC 0x1cd1
+#define MAX_SENT_FDS 4
+
+extern char **environ;
+
+/* pid 1: reap orphans; stop everything on SIGTERM. Signals are blocked and
+ * taken with sigwaitinfo, so pid 1 never runs a handler. */
+static NORETURN void init_loop(void) {
+  prctl(PR_SET_NAME, "cellsh-init", 0, 0, 0); /* exec by fd names it after the fd */
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig == SIGCHLD) {
+      while (waitpid(-1, NULL, WNOHANG) > 0) {
+      }
+    } else if (sig == SIGTERM) {
+      kill(-1, SIGKILL);
+      _exit(0);
+    }
+  }
+}
+
+/* An fd number from argv, or -1 for "-". */
+static int fd_arg(const char *s) {
+  uint32_t fd;
+  if (!strcmp(s, "-"))
+    return -1;
+  if (!parse_u32(s, &fd) || fd < 3 || fd > 1023)
+    die(EXIT_USAGE, "cellsh-inside: \"%.16s\" is not an fd", s);
+  return (int)fd;
+}
+
+/* What an interactive login hears about its container's settings (commands
+ * stay quiet: their stderr is a script's). */
+static void tell_settings(const struct inside_args *a, const char *nl) {
+  const char *user = getenv("USER") ? getenv("USER") : "";
+  if (!a->login || !strcmp(a->notice, INSIDE_NOTICE_NONE))
+    return;
+  if (!strcmp(a->notice, INSIDE_NOTICE_RESTARTED))
+    say("cellsh: your container was restarted to apply changed settings (%s).%s", a->settings, nl);
+  else if (!strcmp(a->notice, INSIDE_NOTICE_PENDING_MANUAL))
+    say("cellsh: your container's settings changed (%s); they apply when it restarts: run \"kill 1\" "
+        "(ends every process in it) or ask your administrator (\"cellsh-admin restart %s\").%s",
+        a->settings, user, nl);
+  else
+    say("cellsh: your container's settings changed (%s); they apply when it restarts, at your first "
+        "login once nothing of yours runs in it (or now: \"kill 1\" ends every process in it).%s",
+        a->settings, nl);
+}
+
+/* MASK:ROWSxCOLS, as the helper checked it (args.c). */
+static void parse_pty(const char *s, struct inside_args *a) {
+  unsigned mask, rows, cols;
+  char end;
+  if (sscanf(s, "%u:%ux%u%c", &mask, &rows, &cols, &end) != 3 || mask < 1 || mask > 7 || rows < 1 ||
+      rows > PTY_MAX_DIM || cols < 1 || cols > PTY_MAX_DIM)
+    die(EXIT_USAGE, "cellsh-inside: bad terminal \"%.32s\"", s);
+  a->pty_mask = mask;
+  a->rows = (unsigned short)rows;
+  a->cols = (unsigned short)cols;
+}
+
+static void parse_inside_args(int argc, char **argv, struct inside_args *a) {
+  memset(a, 0, sizeof *a);
+  if (argc < INSIDE_ARGC || argc > INSIDE_ARGC + 1)
+    die(EXIT_USAGE, "cellsh-inside is started by cellsh-helper only");
+  a->login = !strcmp(argv[INSIDE_VERB], "login");
+  if (a->login != (argc == INSIDE_ARGC))
+    die(EXIT_USAGE, "cellsh-inside: a command goes with \"run\" only");
+  if (strcmp(argv[INSIDE_PTY], "-"))
+    parse_pty(argv[INSIDE_PTY], a);
+  a->agent = !strcmp(argv[INSIDE_AGENT], "agent");
+  a->channel = fd_arg(argv[INSIDE_CHANNEL]);
+  a->report = fd_arg(argv[INSIDE_REPORT]);
+  a->session = argv[INSIDE_SESSION];
+  a->container = argv[INSIDE_CONTAINER];
+  a->created = !strcmp(argv[INSIDE_CREATED], STARTED_CREATED);
+  a->started_ms = argv[INSIDE_STARTED_MS];
+  a->notice = argv[INSIDE_NOTICE];
+  a->settings = argv[INSIDE_SETTINGS];
+  a->command = a->login ? NULL : argv[INSIDE_ARGC];
+  if ((a->pty_mask || a->agent) && a->channel < 0)
+    die(EXIT_USAGE, "cellsh-inside: a terminal or an agent needs cellsh's channel");
+}
+
+/* The inner terminal, allocated in the container's own devpts (SA-31): check
+ * it is that devpts, unlock it, take the peer by fd (TIOCGPTPEER, no path
+ * lookup) and make it the controlling terminal of this new session. */
+static int open_inner_pty(const struct inside_args *a, int *slave, char *name, size_t namelen) {
+  int master = RETRY(open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  struct statfs fs;
+  int unlock = 0, index = -1;
+  if (master < 0 || fstatfs(master, &fs) < 0 || fs.f_type != DEVPTS_SUPER_MAGIC ||
+      ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &index) < 0)
+    die_errno(EXIT_INTERNAL, "can't open a terminal in the container");
+  *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  struct winsize ws = {.ws_row = a->rows, .ws_col = a->cols};
+  if (*slave < 0 || ioctl(*slave, TIOCSWINSZ, &ws) < 0 || ioctl(*slave, TIOCSCTTY, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't set up the container's terminal");
+  xsnprintf(name, namelen, "/dev/pts/%d", index);
+  return master;
+}
+
+/* The session's SSH agent socket in the user's own folder of the container;
+ * cellsh relays what connects to it to the agent sshd made on the host. No
+ * host folder is bound in (SA-16). The newest session's is "current". */
+static void open_agent(const struct inside_args *a, int *listener, int *dir, char *name, size_t namelen) {
+  char tmp[64];
+  xsnprintf(name, namelen, "%s-%s" AGENT_SOCKET_SUFFIX, a->started_ms, a->session);
+  xsnprintf(tmp, sizeof tmp, ".current.%s", a->session);
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  xsnprintf(addr.sun_path, sizeof addr.sun_path, AGENTS_DIR "/%s", name);
+  *listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  *dir = RETRY(open(AGENTS_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (*listener < 0 || *dir < 0 || bind(*listener, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(*listener, 16) < 0)
+    die_errno(EXIT_INTERNAL, "can't make the agent socket \"%s\" in your container", addr.sun_path);
+  unlinkat(*dir, tmp, 0);
+  if (symlinkat(name, *dir, tmp) < 0 || renameat(*dir, tmp, *dir, "current") < 0)
+    die_errno(EXIT_INTERNAL, "can't point %s at this session's agent", AGENT_SOCK);
+}
+
+/* One text message, with up to MAX_SENT_FDS fds, over the channel. */
+static void send_message(int channel, char *text, const int *fds, size_t n_fds) {
+  char control[CMSG_SPACE(MAX_SENT_FDS * sizeof(int))] = {0};
+  struct iovec iov = {.iov_base = text, .iov_len = strlen(text)};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (n_fds > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || n_fds > MAX_SENT_FDS) /* cmsg(3): NULL only if the control can't hold a header */
+      die(EXIT_INTERNAL, "can't pass %zu fds to cellsh", n_fds);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
+  }
+  if (RETRY(sendmsg(channel, &msg, MSG_NOSIGNAL)) < 0)
+    die_errno(EXIT_INTERNAL, "can't reach cellsh over its channel");
+}
+
+static NORETURN void session(const struct inside_args *a) {
+  die_report_to(a->report); /* the session's monitor logs a failure before the program starts */
+  /* Until the exec, a closed stderr must not end the session halfway. */
+  signal(SIGPIPE, SIG_IGN);
+  tell_settings(a, a->pty_mask ? "\r\n" : "\n"); /* the terminal is raw while cellsh relays it */
+  char tty[32] = "", agent[64] = "";
+  int fds[MAX_SENT_FDS];
+  size_t n_fds = 0;
+  /* The program's own pidfd, so cellsh passes signals to it directly: the
+   * monitor stays root and the user can't signal that. */
+  if (a->channel >= 0 && (fds[n_fds++] = (int)pidfd_open(getpid(), 0)) < 0)
+    die_errno(EXIT_INTERNAL, "can't make a pidfd for your session");
+  if (a->pty_mask) {
+    int slave;
+    fds[n_fds++] = open_inner_pty(a, &slave, tty, sizeof tty);
+    for (int fd = 0; fd < 3; fd++)
+      if ((a->pty_mask & (1u << fd)) && dup2(slave, fd) < 0)
+        die_errno(EXIT_INTERNAL, "can't attach the terminal");
+    close(slave);
+    if (getenv("SSH_CONNECTION") && setenv("SSH_TTY", tty, 1) < 0)
+      die_errno(EXIT_INTERNAL, "can't set SSH_TTY");
+  }
+  const char *home = getenv("HOME"), *shell = getenv("SHELL");
+  if (!home || !shell || shell[0] != '/')
+    die(EXIT_INTERNAL, "cellsh-inside: HOME and SHELL must be set");
+  if (chdir(home) < 0 && chdir("/") < 0)
+    die_errno(EXIT_INTERNAL, "can't change to your home");
+  if (a->agent) {
+    open_agent(a, &fds[n_fds], &fds[n_fds + 1], agent, sizeof agent);
+    n_fds += 2;
+  }
+  if (a->channel >= 0) {
+    char msg[160];
+    xsnprintf(msg, sizeof msg, STARTED_WORD " %s %s %s%s%s", a->session, a->container,
+              a->created ? STARTED_CREATED : STARTED_JOINED, agent[0] ? " " : "", agent);
+    send_message(a->channel, msg, fds, n_fds);
+  }
+  /* Nothing but stdio crosses into the user's program (SA-05); the report
+   * pipe is close-on-exec, and says why if the exec fails. */
+  if (fcntl(a->report, F_SETFD, FD_CLOEXEC) < 0)
+    die_errno(EXIT_INTERNAL, "can't prepare your session");
+  close_all_but(&a->report, 1);
+  char arg0[PATH_MAX_LEN + 2];
+  xsnprintf(arg0, sizeof arg0, "%s%s", a->login ? "-" : "", strrchr(shell, '/') + 1);
+  char *argv[4] = {arg0, NULL, NULL, NULL};
+  if (!a->login) {
+    argv[1] = "-c";
+    argv[2] = (char *)(uintptr_t)a->command;
+  }
+  signal(SIGPIPE, SIG_DFL);
+  execve(shell, argv, environ);
+  die_errno(127, "can't run your shell \"%s\" in the container", shell);
+}
+
+int main(int argc, char **argv) {
+  /* Not dumpable, so the user can't trace this process and write to the
+   * monitor's pipe in its name: an exec of a file the user may not read (it is
+   * installed 0711) already makes it so, unless fs.suid_dumpable says otherwise. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (argc < 1 || !argv[0])
+    die(EXIT_USAGE, "cellsh-inside is started by cellsh-helper only");
+  if (!strcmp(argv[0], INSIDE_INIT) && argc == 1 && getpid() == 1)
+    init_loop();
+  if (strcmp(argv[0], INSIDE_SESSION_NAME))
+    die(EXIT_USAGE, "cellsh-inside is started by cellsh-helper only");
+  struct inside_args a;
+  parse_inside_args(argc, argv, &a);
+  session(&a);
+}
