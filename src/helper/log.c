@@ -29,23 +29,12 @@ static int open_log_file(int dfd, const char *file) {
 }
 
 void log_open(void) {
-  char dir[256], parent[256];
+  char dir[256];
   xsnprintf(dir, sizeof dir, "%s", CELLSH_LOG_PATH);
-  char *slash = strrchr(dir, '/');
-  *slash = '\0'; /* dir: the log's folder */
-  const char *file = CELLSH_LOG_PATH + (slash - dir) + 1;
-  xsnprintf(parent, sizeof parent, "%s", dir);
-  char *up = strrchr(parent, '/');
-  *up = '\0';
-  {
-    /* Make the folder if it is missing (its parent must be root's alone). */
-    cleanup_fd int pfd = trusted_dir(parent[0] ? parent : "/");
-    if (mkdirat(pfd, dir + (up - parent) + 1, 0750) < 0 && errno != EEXIST)
-      die_errno(EXIT_CONFIG, "can't create the log folder \"%s\"", dir);
-  }
-  cleanup_fd int dfd = trusted_dir(dir);
+  *strrchr(dir, '/') = '\0';
+  cleanup_fd int dfd = trusted_mkdir(dir, 0750);
   /* Read access too: an event checks the last byte (mid_line). */
-  log_fd = RETRY(openat(dfd, file, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  log_fd = RETRY(openat(dfd, strrchr(CELLSH_LOG_PATH, '/') + 1, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
   if (log_fd >= 0)
     trusted_check_fd(log_fd, CELLSH_LOG_PATH);
   struct utsname u;

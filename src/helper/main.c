@@ -129,9 +129,7 @@ static void load_settings(const struct request *req, struct user_policy *user) {
 
 static void log_login(const struct session *s) {
   struct log_fields f = {0};
-  log_str(&f, "user", s->user->name);
-  log_num(&f, "uid", s->user->uid);
-  log_str(&f, "session", s->id);
+  log_session_fields(&f, s, false);
   log_str(&f, "mode", s->req->verb == VERB_LOGIN ? "login" : "command");
   log_bool(&f, "tty", s->req->pty_mask != 0);
   if (s->req->command)
@@ -150,20 +148,14 @@ static void log_login(const struct session *s) {
 
 static void log_start(const struct session *s) {
   struct log_fields f = {0};
-  log_str(&f, "user", s->user->name);
-  log_num(&f, "uid", s->user->uid);
-  log_str(&f, "session", s->id);
-  log_str(&f, "container", s->container->id);
+  log_session_fields(&f, s, true);
   log_num(&f, "init_pid", s->container->init_pid);
   log_event(EVENT_CONTAINER_START, &f);
 }
 
 static void log_policy(const struct session *s, const char *event, const char *what, const char *detail) {
   struct log_fields f = {0};
-  log_str(&f, "user", s->user->name);
-  log_num(&f, "uid", s->user->uid);
-  log_str(&f, "session", s->id);
-  log_str(&f, "container", s->container->id);
+  log_session_fields(&f, s, true);
   log_str(&f, what, detail);
   log_event(event, &f);
 }

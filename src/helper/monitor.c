@@ -56,10 +56,7 @@ static void tell(const struct session *s, const char *event, int kind, const cha
   if (count == 0)
     return;
   struct log_fields f = {0};
-  log_str(&f, "user", s->user->name);
-  log_num(&f, "uid", s->user->uid);
-  log_str(&f, "session", s->id);
-  log_str(&f, "container", s->container->id);
+  log_session_fields(&f, s, true);
   log_str(&f, "limit", limit);
   log_num(&f, "count", (int64_t)count);
   log_event(event, &f);
@@ -145,9 +142,7 @@ static void log_child_failure(const struct session *s, int reports) {
   if (!parse_u32(buf, &code))
     return;
   struct log_fields f = {0};
-  log_str(&f, "user", s->user->name);
-  log_num(&f, "uid", s->user->uid);
-  log_str(&f, "session", s->id);
+  log_session_fields(&f, s, false);
   log_num(&f, "code", code);
   log_str(&f, "reason", sp + 1);
   log_event(code == EXIT_REFUSED || code == EXIT_USAGE ? EVENT_DENIED : EVENT_ERROR, &f);
@@ -156,10 +151,7 @@ static void log_child_failure(const struct session *s, int reports) {
 void monitor(const struct session *s, pid_t child, int reports) {
   const struct user_policy *u = s->user;
   struct log_fields f = {0};
-  log_str(&f, "user", u->name);
-  log_num(&f, "uid", u->uid);
-  log_str(&f, "session", s->id);
-  log_str(&f, "container", s->container->id);
+  log_session_fields(&f, s, true);
   if (!s->created)
     log_event(EVENT_CONTAINER_JOIN, &f);
   struct cg_watch w;

@@ -142,6 +142,14 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   die_errno(EXIT_INTERNAL, "can't start cellsh-inside in your container; ask your administrator to run \"cellsh-admin doctor\"");
 }
 
+void log_session_fields(struct log_fields *f, const struct session *s, bool container) {
+  log_str(f, "user", s->user->name);
+  log_num(f, "uid", s->user->uid);
+  log_str(f, "session", s->id);
+  if (container)
+    log_str(f, "container", s->container->id);
+}
+
 void restart_needed(const char *user, const char *what) {
   die(EXIT_REFUSED, "your running container can't take a policy change live (%s) and must be restarted first: "
                     "run \"kill 1\" in a session of yours, or ask your administrator to run \"cellsh-admin restart %s\" "

@@ -11,6 +11,7 @@
 #include "caller.h"
 #include "cgroup.h"
 #include "env.h"
+#include "log.h"
 #include "policy.h"
 #include "state.h"
 #include "util.h"
@@ -41,6 +42,10 @@ struct session {
 static inline const char *tell_nl(const struct session *s) {
   return s->req->pty_mask ? "\r\n" : "\n";
 }
+
+/* Start f with the session's own fields: user, uid, session and, once it has
+ * one, the container. */
+void log_session_fields(struct log_fields *f, const struct session *s, bool container);
 
 /* Refuse a join to a container that can't be brought in line with the policy
  * (a limit that can't be applied live) and can't restart now. */

@@ -22,15 +22,8 @@
 const char *const ns_names[NS_COUNT] = {"pid", "mnt", "uts", "ipc", "net", "cgroup", "user"};
 
 int state_dir(void) {
-  const char *slash = strrchr(CELLSH_STATE_DIR, '/');
-  char parent[256];
-  xsnprintf(parent, sizeof parent, "%.*s", (int)(slash - CELLSH_STATE_DIR), CELLSH_STATE_DIR);
-  /* /run is a tmpfs on most hosts, so the folder may be gone after a reboot.
-   * Creating it is safe: its parent must already be root's and closed to others. */
-  cleanup_fd int up = trusted_dir(parent[0] ? parent : "/");
-  if (mkdirat(up, slash + 1, 0700) < 0 && errno != EEXIST)
-    die_errno(EXIT_INTERNAL, "can't create \"%s\"", CELLSH_STATE_DIR);
-  return trusted_dir(CELLSH_STATE_DIR);
+  /* /run is a tmpfs on most hosts, so the folder may be gone after a reboot. */
+  return trusted_mkdir(CELLSH_STATE_DIR, 0700);
 }
 
 int session_slot(int dir, uid_t uid, rlim_t nproc) {
@@ -75,52 +68,38 @@ int state_lock(int dir, uid_t uid, unsigned wait_s) {
   return fd;
 }
 
-static bool field_u64(const char *buf, const char *key, uint64_t *out) {
+/* The value of the line "key VALUE" in a record into out (len bytes): false
+ * if there is none or it does not fit. */
+static bool field(const char *buf, const char *key, char *out, size_t len) {
   char pat[32];
   xsnprintf(pat, sizeof pat, "\n%s ", key);
   const char *p = strstr(buf, pat);
-  if (!p)
+  size_t n = p ? strcspn(p + strlen(pat), "\n") : 0;
+  out[0] = '\0';
+  if (!p || n >= len)
     return false;
-  p += strlen(pat);
-  char num[24];
-  size_t n = strcspn(p, "\n");
-  if (n == 0 || n >= sizeof num)
-    return false;
-  memcpy(num, p, n);
-  num[n] = '\0';
-  return parse_u64(num, out);
+  memcpy(out, p + strlen(pat), n);
+  out[n] = '\0';
+  return true;
 }
 
-/* The rest of the line after "\nkey " into out, if it passes ok; else "". */
+static bool field_u64(const char *buf, const char *key, uint64_t *out) {
+  char num[24];
+  return field(buf, key, num, sizeof num) && parse_u64(num, out);
+}
+
+/* A string field, "" unless it passes ok. */
 static void field_str(const char *buf, const char *key, char *out, size_t len, bool (*ok)(const char *)) {
-  char pat[32];
-  xsnprintf(pat, sizeof pat, "\n%s ", key);
-  const char *p = strstr(buf, pat);
-  out[0] = '\0';
-  if (!p)
-    return;
-  p += strlen(pat);
-  size_t n = strcspn(p, "\n");
-  if (n >= len)
-    return;
-  memcpy(out, p, n);
-  out[n] = '\0';
-  if (!ok(out))
+  if (!field(buf, key, out, len) || !ok(out))
     out[0] = '\0';
 }
 
-static bool field_hex(const char *buf, const char *key, uint64_t *out) {
-  char text[17];
-  char pat[32];
-  xsnprintf(pat, sizeof pat, "\n%s ", key);
-  const char *p = strstr(buf, pat);
-  *out = 0;
-  if (!p || strspn(p + strlen(pat), "0123456789abcdef") != 16)
-    return false;
-  memcpy(text, p + strlen(pat), 16);
-  text[16] = '\0';
-  *out = strtoull(text, NULL, 16);
-  return true;
+/* 16 lowercase hex digits, or 0. */
+static uint64_t field_hex(const char *buf, const char *key) {
+  char text[24];
+  return field(buf, key, text, sizeof text) && strlen(text) == 16 && strspn(text, "0123456789abcdef") == 16
+             ? strtoull(text, NULL, 16)
+             : 0;
 }
 
 static bool valid_pending(const char *s) {
@@ -166,8 +145,8 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
     field_str(buf, "pending", rec->pending, sizeof rec->pending, valid_pending);
     if (!strcmp(rec->pending, "-"))
       rec->pending[0] = '\0';
-    field_hex(buf, "policy", &rec->policy_hash);
-    field_hex(buf, "limits", &rec->limits_hash);
+    rec->policy_hash = field_hex(buf, "policy");
+    rec->limits_hash = field_hex(buf, "limits");
     uint64_t floor;
     rec->seccomp_floor = field_u64(buf, "seccomp", &floor) && floor <= 3 ? (unsigned)floor : 0;
   }

@@ -61,6 +61,14 @@ int trusted_dir(const char *path) {
   return walk(path, false, &rest);
 }
 
+int trusted_mkdir(const char *path, mode_t mode) {
+  const char *name;
+  cleanup_fd int up = walk(path, true, &name);
+  if (mkdirat(up, name, mode) < 0 && errno != EEXIST)
+    die_errno(EXIT_CONFIG, "can't create \"%s\"", path);
+  return trusted_dir(path);
+}
+
 int trusted_open(const char *path) {
   const char *name;
   cleanup_fd int dir = walk(path, true, &name);

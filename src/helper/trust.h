@@ -4,12 +4,17 @@
 #define CELLSH_TRUST_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Open the absolute path as a directory after walking it from "/" without
  * following symlinks, checking that it and each folder above it belong to root
  * and are writable by no one else. Dies with EXIT_CONFIG naming the offending
  * folder. Returns an O_PATH|O_DIRECTORY fd. */
 int trusted_dir(const char *path);
+
+/* trusted_dir, after creating the last folder of path (mode) if it is missing:
+ * the folders above it must pass the same checks first. */
+int trusted_mkdir(const char *path, mode_t mode);
 
 /* Same walk for the folders above path; the file itself must be a regular file
  * owned by root and not writable by group or others. Returns an O_RDONLY fd. */
