@@ -63,6 +63,7 @@ export function runDoctor(opts: DoctorOptions): number {
   const foreignShells = users.filter((u) => u.shell !== opts.layout.launcher).map((u) => u.name);
   const findings = [
     ...checkInstall(opts.layout),
+    ...checkInside(join(opts.layout.libDir, 'cellsh-inside')),
     ...checkPolicyTrust(opts.layout),
     ...policyFindings,
     ...checkCgroups(opts.layout, compiled),
@@ -120,6 +121,35 @@ function checkInstall(layout: Layout): Finding[] {
   } catch {
     return [{ status: 'fail', area: 'install', message: `${layout.helper} is missing`, fix: 'run install.sh again' }];
   }
+}
+
+/** cellsh-inside, which the helper runs as the user in every container: the helper
+ * refuses it unless it is root's alone to write, and readable by users it could be
+ * traced while it holds the pipe to the session's monitor (src/helper/inside.c). */
+export function checkInside(path: string): Finding[] {
+  const finding = (status: Status, message: string, fix?: string): Finding[] => [
+    { status, area: 'install', message: `${path} ${message}`, ...(fix ? { fix } : {}) },
+  ];
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    return finding('fail', 'is missing: no login can start', 'run install.sh again');
+  }
+  const mode = st.mode & 0o7777;
+  if (st.uid !== 0 || (mode & 0o022) !== 0)
+    return finding(
+      'fail',
+      "is not root's alone to write: the helper refuses it, so no login can start",
+      `chown root:root ${path} && chmod 0711 ${path}`,
+    );
+  if (mode !== 0o711)
+    return finding(
+      'warn',
+      `has mode ${mode.toString(8)}, not 711: users could trace it and write audit events in its name`,
+      `chmod 0711 ${path}`,
+    );
+  return finding('ok', "is root's, runnable but not readable by users");
 }
 
 /** Policy files apply would refuse to read: someone besides root could have written them. */

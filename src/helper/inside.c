@@ -12,8 +12,8 @@
  * - "cellsh-session": a session's last steps before the user's program. It
  *   says what the person should know about their container's settings, opens
  *   the inner terminal and the SSH agent socket, sends cellsh the "started"
- *   message with their fds, then execs the shell. Its argv (INSIDE_ARGV, below)
- *   is the helper's; its environment is the program's, but SSH_TTY. */
+ *   message with their fds, builds the program's environment, then execs the
+ *   shell. Its argv is the helper's (inside.h). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <inttypes.h>
@@ -37,6 +37,9 @@
 
 #define DEVPTS_SUPER_MAGIC 0x1cd1
 #define MAX_SENT_FDS 4
+#define ENV_MAX_KEPT 64 /* more than the helper's allowlist keeps (env.h) */
+#define LC_MAX 13       /* the locale categories glibc knows */
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
 
 extern char **environ;
 
@@ -73,7 +76,6 @@ static int fd_arg(const char *s) {
 /* What an interactive login hears about its container's settings (commands
  * stay quiet: their stderr is a script's). */
 static void tell_settings(const struct inside_args *a, const char *nl) {
-  const char *user = getenv("USER") ? getenv("USER") : "";
   if (!a->login || !strcmp(a->notice, INSIDE_NOTICE_NONE))
     return;
   if (!strcmp(a->notice, INSIDE_NOTICE_RESTARTED))
@@ -81,7 +83,7 @@ static void tell_settings(const struct inside_args *a, const char *nl) {
   else if (!strcmp(a->notice, INSIDE_NOTICE_PENDING_MANUAL))
     say("cellsh: your container's settings changed (%s); they apply when it restarts: run \"kill 1\" "
         "(ends every process in it) or ask your administrator (\"cellsh-admin restart %s\").%s",
-        a->settings, user, nl);
+        a->settings, a->user, nl);
   else
     say("cellsh: your container's settings changed (%s); they apply when it restarts, at your first "
         "login once nothing of yours runs in it (or now: \"kill 1\" ends every process in it).%s",
@@ -102,11 +104,9 @@ static void parse_pty(const char *s, struct inside_args *a) {
 
 static void parse_inside_args(int argc, char **argv, struct inside_args *a) {
   memset(a, 0, sizeof *a);
-  if (argc < INSIDE_ARGC || argc > INSIDE_ARGC + 1)
+  if (argc < INSIDE_ENV || argc > INSIDE_ENV + ENV_MAX)
     die(EXIT_USAGE, "cellsh-inside is started by cellsh-helper only");
   a->login = !strcmp(argv[INSIDE_VERB], "login");
-  if (a->login != (argc == INSIDE_ARGC))
-    die(EXIT_USAGE, "cellsh-inside: a command goes with \"run\" only");
   if (strcmp(argv[INSIDE_PTY], "-"))
     parse_pty(argv[INSIDE_PTY], a);
   a->agent = !strcmp(argv[INSIDE_AGENT], "agent");
@@ -118,9 +118,46 @@ static void parse_inside_args(int argc, char **argv, struct inside_args *a) {
   a->started_ms = argv[INSIDE_STARTED_MS];
   a->notice = argv[INSIDE_NOTICE];
   a->settings = argv[INSIDE_SETTINGS];
-  a->command = a->login ? NULL : argv[INSIDE_ARGC];
+  a->user = argv[INSIDE_USER];
+  a->home = argv[INSIDE_HOME];
+  a->shell = argv[INSIDE_SHELL];
+  a->command = argv[INSIDE_COMMAND];
+  a->env = argv + INSIDE_ENV;
+  a->n_env = argc - INSIDE_ENV;
   if ((a->pty_mask || a->agent) && a->channel < 0)
     die(EXIT_USAGE, "cellsh-inside: a terminal or an agent needs cellsh's channel");
+  if (a->shell[0] != '/')
+    die(EXIT_USAGE, "cellsh-inside: the shell must be an absolute path");
+}
+
+/* The program's environment, from scratch: identity and PATH from the policy,
+ * the session's variables from the caller's allowlisted ones (what this
+ * process was given), then the policy's own, which may replace PATH. */
+static void program_env(const struct inside_args *a) {
+  static const char *const pass[] = {"TERM", "COLORTERM", "LANG", "LANGUAGE", "SSH_CONNECTION", "SSH_CLIENT",
+                                     "SSH_ORIGINAL_COMMAND"};
+  char *kept[ENV_MAX_KEPT];
+  size_t n = 0, n_lc = 0;
+  for (char **e = environ; e && *e && n < ENV_MAX_KEPT; e++) {
+    size_t name = strcspn(*e, "=");
+    bool keep = !strncmp(*e, "LC_", 3) && n_lc++ < LC_MAX;
+    for (size_t i = 0; i < sizeof pass / sizeof *pass && !keep; i++)
+      keep = strlen(pass[i]) == name && !strncmp(*e, pass[i], name);
+    if (keep)
+      kept[n++] = *e;
+  }
+  clearenv();
+  if (setenv("HOME", a->home, 1) < 0 || setenv("USER", a->user, 1) < 0 || setenv("LOGNAME", a->user, 1) < 0 ||
+      setenv("SHELL", a->shell, 1) < 0 || setenv("PATH", DEFAULT_PATH, 1) < 0)
+    die_errno(EXIT_INTERNAL, "can't set up your environment");
+  for (size_t i = 0; i < n; i++)
+    if (putenv(kept[i]) < 0)
+      die_errno(EXIT_INTERNAL, "can't set up your environment");
+  for (int i = 0; i < a->n_env; i++)
+    if (!strchr(a->env[i], '=') || putenv(a->env[i]) < 0)
+      die(EXIT_INTERNAL, "can't set the policy's variable \"%.64s\"", a->env[i]);
+  if (a->agent && setenv("SSH_AUTH_SOCK", AGENT_SOCK, 1) < 0)
+    die_errno(EXIT_INTERNAL, "can't set SSH_AUTH_SOCK");
 }
 
 /* The inner terminal, allocated in the container's own devpts (SA-31): check
@@ -184,6 +221,7 @@ static NORETURN void session(const struct inside_args *a) {
   /* Until the exec, a closed stderr must not end the session halfway. */
   signal(SIGPIPE, SIG_IGN);
   tell_settings(a, a->pty_mask ? "\r\n" : "\n"); /* the terminal is raw while cellsh relays it */
+  program_env(a);
   char tty[32] = "", agent[64] = "";
   int fds[MAX_SENT_FDS];
   size_t n_fds = 0;
@@ -201,10 +239,7 @@ static NORETURN void session(const struct inside_args *a) {
     if (getenv("SSH_CONNECTION") && setenv("SSH_TTY", tty, 1) < 0)
       die_errno(EXIT_INTERNAL, "can't set SSH_TTY");
   }
-  const char *home = getenv("HOME"), *shell = getenv("SHELL");
-  if (!home || !shell || shell[0] != '/')
-    die(EXIT_INTERNAL, "cellsh-inside: HOME and SHELL must be set");
-  if (chdir(home) < 0 && chdir("/") < 0)
+  if (chdir(a->home) < 0 && chdir("/") < 0)
     die_errno(EXIT_INTERNAL, "can't change to your home");
   if (a->agent) {
     open_agent(a, &fds[n_fds], &fds[n_fds + 1], agent, sizeof agent);
@@ -222,15 +257,15 @@ static NORETURN void session(const struct inside_args *a) {
     die_errno(EXIT_INTERNAL, "can't prepare your session");
   close_all_but(&a->report, 1);
   char arg0[PATH_MAX_LEN + 2];
-  xsnprintf(arg0, sizeof arg0, "%s%s", a->login ? "-" : "", strrchr(shell, '/') + 1);
+  xsnprintf(arg0, sizeof arg0, "%s%s", a->login ? "-" : "", strrchr(a->shell, '/') + 1);
   char *argv[4] = {arg0, NULL, NULL, NULL};
   if (!a->login) {
     argv[1] = "-c";
     argv[2] = (char *)(uintptr_t)a->command;
   }
   signal(SIGPIPE, SIG_DFL);
-  execve(shell, argv, environ);
-  die_errno(127, "can't run your shell \"%s\" in the container", shell);
+  execve(a->shell, argv, environ);
+  die_errno(127, "can't run your shell \"%s\" in the container", a->shell);
 }
 
 int main(int argc, char **argv) {

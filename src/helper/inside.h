@@ -3,13 +3,15 @@
  *
  *   cellsh-init
  *   cellsh-session VERB PTY AGENT CHANNEL REPORT SESSION CONTAINER CREATED
- *                  STARTED_MS NOTICE SETTINGS [COMMAND]
+ *                  STARTED_MS NOTICE SETTINGS USER HOME SHELL COMMAND [NAME=VALUE]...
  *
- * VERB "login" or "run" (then COMMAND follows); PTY "MASK:ROWSxCOLS" or "-";
- * AGENT "agent" or "-"; CHANNEL the fd of cellsh's channel or "-"; REPORT the
- * fd of the pipe to the session's monitor; SESSION and CONTAINER the ids;
- * CREATED the "started" message's word for it; STARTED_MS the session's start;
- * NOTICE one of INSIDE_NOTICE_* and SETTINGS the settings it is about. */
+ * VERB "login" or "run"; PTY "MASK:ROWSxCOLS" or "-"; AGENT "agent" or "-";
+ * CHANNEL the fd of cellsh's channel or "-"; REPORT the fd of the pipe to the
+ * session's monitor; SESSION and CONTAINER the ids; CREATED the "started"
+ * message's word for it; STARTED_MS the session's start; NOTICE one of
+ * INSIDE_NOTICE_* and SETTINGS the settings it is about; USER, HOME and SHELL
+ * the policy's; COMMAND what "run" runs ("" for a login); then the policy's
+ * variables. Its environment is the caller's allowlisted variables (env.h). */
 #ifndef CELLSH_INSIDE_H
 #define CELLSH_INSIDE_H
 
@@ -32,7 +34,11 @@ enum inside_arg {
   INSIDE_STARTED_MS,
   INSIDE_NOTICE,
   INSIDE_SETTINGS,
-  INSIDE_ARGC /* a login's argc; a command follows at this index */
+  INSIDE_USER,
+  INSIDE_HOME,
+  INSIDE_SHELL,
+  INSIDE_COMMAND,
+  INSIDE_ENV /* the first of the policy's variables, if any */
 };
 
 /* What an interactive login is told about its container's settings. */
@@ -46,7 +52,9 @@ struct inside_args {
   unsigned pty_mask; /* 0: no terminal */
   unsigned short rows, cols;
   int channel, report;
-  const char *session, *container, *started_ms, *notice, *settings, *command;
+  const char *session, *container, *started_ms, *notice, *settings, *user, *home, *shell, *command;
+  char **env; /* the policy's NAME=VALUE, n_env of them */
+  int n_env;
 };
 
 #endif

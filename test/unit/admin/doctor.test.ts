@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { pamEnvReaders } from '../../../src/admin/doctor.js';
+import { checkInside, pamEnvReaders } from '../../../src/admin/doctor.js';
 
 function pamDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'cellsh-pam-'));
@@ -37,4 +37,24 @@ test('doctor ignores commented, user_readenv=0 and missing files', (t) => {
   });
   t.after(() => rmSync(dir, { recursive: true }));
   assert.deepEqual(pamEnvReaders(join(dir, 'sshd')), []);
+});
+
+test('doctor says whether cellsh-inside is missing, writable by others or readable by users', {
+  skip: process.getuid?.() !== 0 && "the file must be root's: run as root",
+}, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cellsh-inside-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'cellsh-inside');
+  const status = (): string => checkInside(path).map((f) => `${f.status}: ${f.message.slice(path.length + 1)}`)[0]!;
+  assert.match(status(), /^fail: is missing/);
+  writeFileSync(path, '');
+  for (const [mode, want] of [
+    [0o711, /^ok: /],
+    [0o755, /^warn: has mode 755, not 711/],
+    [0o731, /^fail: is not root's alone to write/],
+    [0o713, /^fail: is not root's alone to write/],
+  ] as const) {
+    chmodSync(path, mode);
+    assert.match(status(), want, mode.toString(8));
+  }
 });
