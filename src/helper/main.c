@@ -244,7 +244,7 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
   struct session s = {.req = req, .user = &user, .env = env, .container = &rec, .channel = channel, .slot = slot, .umask = user_umask, .limits = *limits, .started_ms = now_ms(), .cg = cg_detect()};
   random_hex(s.id, 6);
   log_login(&s);
-  s.inside = trusted_open(CELLSH_INSIDE); /* root's, like the helper: what runs as the user inside */
+  s.inside = trusted_exec_fd(CELLSH_INSIDE); /* root's, like the helper: what runs as the user inside */
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
   static char pending[96], restarted_for[96];
   s.pending = pending;

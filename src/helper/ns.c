@@ -93,6 +93,7 @@ static void die_with_parent(void) {
 }
 
 static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int up, int down, int inside) {
+  prctl(PR_SET_NAME, INSIDE_INIT, 0, 0, 0); /* as ps shows it inside, from the start */
   die_with_parent();
   /* A session of its own: without one, /dev/tty would still reach the caller's
    * terminal (SA-31). */

@@ -69,10 +69,10 @@ int trusted_mkdir(const char *path, mode_t mode) {
   return trusted_dir(path);
 }
 
-int trusted_open(const char *path) {
+static int open_checked(const char *path, int flags) {
   const char *name;
   cleanup_fd int dir = walk(path, true, &name);
-  int fd = RETRY(openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  int fd = RETRY(openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
   if (fd < 0)
     die_errno(EXIT_CONFIG, "can't open \"%s\"", path);
   struct stat st;
@@ -82,4 +82,12 @@ int trusted_open(const char *path) {
   xsnprintf(what, sizeof what, "\"%s\"", path);
   trusted_check_fd(fd, what);
   return fd;
+}
+
+int trusted_open(const char *path) {
+  return open_checked(path, O_RDONLY | O_NONBLOCK);
+}
+
+int trusted_exec_fd(const char *path) {
+  return open_checked(path, O_PATH);
 }

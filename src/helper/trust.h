@@ -20,6 +20,10 @@ int trusted_mkdir(const char *path, mode_t mode);
  * owned by root and not writable by group or others. Returns an O_RDONLY fd. */
 int trusted_open(const char *path);
 
+/* The same checks, for a program to execveat(2): an O_PATH fd, which can
+ * neither read nor write the file. */
+int trusted_exec_fd(const char *path);
+
 /* Check an already-open fd the same way (owner root, no group/other write). */
 void trusted_check_fd(int fd, const char *what);
 
