@@ -72,6 +72,21 @@ int env_add(struct kept_env *env, const char *name, const char *value) {
   return 0;
 }
 
+int env_set(struct kept_env *env, const char *name, const char *value) {
+  size_t len = strlen(name);
+  for (size_t i = 0; i < env->n; i++) {
+    if (!strncmp(env->vars[i], name, len) && env->vars[i][len] == '=') {
+      struct kept_env one = {.n = 0};
+      if (env_add(&one, name, value) < 0)
+        return -1;
+      free(env->vars[i]);
+      env->vars[i] = one.vars[0];
+      return 0;
+    }
+  }
+  return env_add(env, name, value);
+}
+
 void env_keep(char **envp, struct kept_env *out) {
   out->n = 0;
   out->vars[0] = NULL;

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define ENV_MAX_VARS 48 /* the allowlist's, and the launcher's own two */
+#define ENV_MAX_VARS 48 /* the allowlist's, cellsh's own and the policy's 16 */
 
 struct kept_env {
   char *vars[ENV_MAX_VARS + 1]; /* "NAME=value", NULL-terminated */
@@ -22,5 +22,8 @@ const char *env_value(const struct kept_env *env, const char *name);
 
 /* Append "name=value" (copied) if there is room; returns 0 or -1. */
 int env_add(struct kept_env *env, const char *name, const char *value);
+
+/* Like env_add, but replacing a variable of the same name if there is one. */
+int env_set(struct kept_env *env, const char *name, const char *value);
 
 #endif

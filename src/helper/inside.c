@@ -1,19 +1,18 @@
-/* cellsh-inside: what runs inside a container as the user, so that it need not
- * be part of the setuid helper. Neither setuid nor trusted with anything: the
- * helper execs it by fd (opened as root from its compiled-in path, checked
- * root's) once the process is the user's, confined, under its seccomp filter,
- * with no fd of root's left. What it does the user could do for themselves,
- * but for the pipe to the session's monitor, which logs what it writes: so it
- * is installed 0711 and is not dumpable, and that pipe never reaches the shell.
+/* cellsh-inside: a session's last steps, inside its container as the user, so
+ * that they need not be part of the setuid helper. Neither setuid nor trusted
+ * with anything: the helper execs it by an O_PATH fd (opened as root from its
+ * compiled-in path, checked root's) once the process is the user's, confined,
+ * under its seccomp filter, with no fd of root's left. What it does the user
+ * could do for themselves, but for the pipe to the session's monitor, which
+ * logs what it writes: so it is installed 0711 and is not dumpable, and that
+ * pipe never reaches the program.
  *
- * Two programs, told apart by argv[0]:
- * - "cellsh-init": the container's pid 1. It reaps orphans and, on SIGTERM,
- *   ends everything in the container.
- * - "cellsh-session": a session's last steps before the user's program. It
- *   says what the person should know about their container's settings, opens
- *   the inner terminal and the SSH agent socket, sends cellsh the "started"
- *   message with their fds, builds the program's environment, then execs the
- *   shell. Its argv is the helper's (inside.h). */
+ * It says what the person should know about their container's settings, opens
+ * the inner terminal and the SSH agent socket, sends cellsh the "started"
+ * message with their fds, then execs the program. Its argv is the helper's
+ * (inside.h). The helper runs it only for a session that needs one of these:
+ * a plain command goes straight to the shell, an exec (a millisecond here)
+ * sooner. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <inttypes.h>
@@ -37,31 +36,8 @@
 
 #define DEVPTS_SUPER_MAGIC 0x1cd1
 #define MAX_SENT_FDS 4
-#define ENV_MAX_KEPT 64 /* more than the helper's allowlist keeps (env.h) */
-#define LC_MAX 13       /* the locale categories glibc knows */
-#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
 
 extern char **environ;
-
-/* pid 1: reap orphans; stop everything on SIGTERM. Signals are blocked and
- * taken with sigwaitinfo, so pid 1 never runs a handler. */
-static NORETURN void init_loop(void) {
-  prctl(PR_SET_NAME, "cellsh-init", 0, 0, 0); /* exec by fd names it after the fd */
-  sigset_t all;
-  sigfillset(&all);
-  sigprocmask(SIG_BLOCK, &all, NULL);
-  for (;;) {
-    siginfo_t si;
-    int sig = sigwaitinfo(&all, &si);
-    if (sig == SIGCHLD) {
-      while (waitpid(-1, NULL, WNOHANG) > 0) {
-      }
-    } else if (sig == SIGTERM) {
-      kill(-1, SIGKILL);
-      _exit(0);
-    }
-  }
-}
 
 /* An fd number from argv, or -1 for "-". */
 static int fd_arg(const char *s) {
@@ -73,10 +49,10 @@ static int fd_arg(const char *s) {
   return (int)fd;
 }
 
-/* What an interactive login hears about its container's settings (commands
- * stay quiet: their stderr is a script's). */
+/* What an interactive login hears about its container's settings (the helper
+ * passes none for a command: its stderr is a script's). */
 static void tell_settings(const struct inside_args *a, const char *nl) {
-  if (!a->login || !strcmp(a->notice, INSIDE_NOTICE_NONE))
+  if (!strcmp(a->notice, INSIDE_NOTICE_NONE))
     return;
   if (!strcmp(a->notice, INSIDE_NOTICE_RESTARTED))
     say("cellsh: your container was restarted to apply changed settings (%s).%s", a->settings, nl);
@@ -104,9 +80,8 @@ static void parse_pty(const char *s, struct inside_args *a) {
 
 static void parse_inside_args(int argc, char **argv, struct inside_args *a) {
   memset(a, 0, sizeof *a);
-  if (argc < INSIDE_ENV || argc > INSIDE_ENV + ENV_MAX)
+  if (argc < INSIDE_PROGRAM + 2)
     die(EXIT_USAGE, "cellsh-inside is started by cellsh-helper only");
-  a->login = !strcmp(argv[INSIDE_VERB], "login");
   if (strcmp(argv[INSIDE_PTY], "-"))
     parse_pty(argv[INSIDE_PTY], a);
   a->agent = !strcmp(argv[INSIDE_AGENT], "agent");
@@ -119,45 +94,10 @@ static void parse_inside_args(int argc, char **argv, struct inside_args *a) {
   a->notice = argv[INSIDE_NOTICE];
   a->settings = argv[INSIDE_SETTINGS];
   a->user = argv[INSIDE_USER];
-  a->home = argv[INSIDE_HOME];
-  a->shell = argv[INSIDE_SHELL];
-  a->command = argv[INSIDE_COMMAND];
-  a->env = argv + INSIDE_ENV;
-  a->n_env = argc - INSIDE_ENV;
+  a->program = argv[INSIDE_PROGRAM];
+  a->program_argv = argv + INSIDE_PROGRAM + 1;
   if ((a->pty_mask || a->agent) && a->channel < 0)
     die(EXIT_USAGE, "cellsh-inside: a terminal or an agent needs cellsh's channel");
-  if (a->shell[0] != '/')
-    die(EXIT_USAGE, "cellsh-inside: the shell must be an absolute path");
-}
-
-/* The program's environment, from scratch: identity and PATH from the policy,
- * the session's variables from the caller's allowlisted ones (what this
- * process was given), then the policy's own, which may replace PATH. */
-static void program_env(const struct inside_args *a) {
-  static const char *const pass[] = {"TERM", "COLORTERM", "LANG", "LANGUAGE", "SSH_CONNECTION", "SSH_CLIENT",
-                                     "SSH_ORIGINAL_COMMAND"};
-  char *kept[ENV_MAX_KEPT];
-  size_t n = 0, n_lc = 0;
-  for (char **e = environ; e && *e && n < ENV_MAX_KEPT; e++) {
-    size_t name = strcspn(*e, "=");
-    bool keep = !strncmp(*e, "LC_", 3) && n_lc++ < LC_MAX;
-    for (size_t i = 0; i < sizeof pass / sizeof *pass && !keep; i++)
-      keep = strlen(pass[i]) == name && !strncmp(*e, pass[i], name);
-    if (keep)
-      kept[n++] = *e;
-  }
-  clearenv();
-  if (setenv("HOME", a->home, 1) < 0 || setenv("USER", a->user, 1) < 0 || setenv("LOGNAME", a->user, 1) < 0 ||
-      setenv("SHELL", a->shell, 1) < 0 || setenv("PATH", DEFAULT_PATH, 1) < 0)
-    die_errno(EXIT_INTERNAL, "can't set up your environment");
-  for (size_t i = 0; i < n; i++)
-    if (putenv(kept[i]) < 0)
-      die_errno(EXIT_INTERNAL, "can't set up your environment");
-  for (int i = 0; i < a->n_env; i++)
-    if (!strchr(a->env[i], '=') || putenv(a->env[i]) < 0)
-      die(EXIT_INTERNAL, "can't set the policy's variable \"%.64s\"", a->env[i]);
-  if (a->agent && setenv("SSH_AUTH_SOCK", AGENT_SOCK, 1) < 0)
-    die_errno(EXIT_INTERNAL, "can't set SSH_AUTH_SOCK");
 }
 
 /* The inner terminal, allocated in the container's own devpts (SA-31): check
@@ -221,7 +161,6 @@ static NORETURN void session(const struct inside_args *a) {
   /* Until the exec, a closed stderr must not end the session halfway. */
   signal(SIGPIPE, SIG_IGN);
   tell_settings(a, a->pty_mask ? "\r\n" : "\n"); /* the terminal is raw while cellsh relays it */
-  program_env(a);
   char tty[32] = "", agent[64] = "";
   int fds[MAX_SENT_FDS];
   size_t n_fds = 0;
@@ -239,8 +178,6 @@ static NORETURN void session(const struct inside_args *a) {
     if (getenv("SSH_CONNECTION") && setenv("SSH_TTY", tty, 1) < 0)
       die_errno(EXIT_INTERNAL, "can't set SSH_TTY");
   }
-  if (chdir(a->home) < 0 && chdir("/") < 0)
-    die_errno(EXIT_INTERNAL, "can't change to your home");
   if (a->agent) {
     open_agent(a, &fds[n_fds], &fds[n_fds + 1], agent, sizeof agent);
     n_fds += 2;
@@ -256,16 +193,9 @@ static NORETURN void session(const struct inside_args *a) {
   if (fcntl(a->report, F_SETFD, FD_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't prepare your session");
   close_all_but(&a->report, 1);
-  char arg0[PATH_MAX_LEN + 2];
-  xsnprintf(arg0, sizeof arg0, "%s%s", a->login ? "-" : "", strrchr(a->shell, '/') + 1);
-  char *argv[4] = {arg0, NULL, NULL, NULL};
-  if (!a->login) {
-    argv[1] = "-c";
-    argv[2] = (char *)(uintptr_t)a->command;
-  }
   signal(SIGPIPE, SIG_DFL);
-  execve(a->shell, argv, environ);
-  die_errno(127, "can't run your shell \"%s\" in the container", a->shell);
+  execve(a->program, a->program_argv, environ);
+  die_errno(127, "can't run your shell \"%s\" in the container", a->program);
 }
 
 int main(int argc, char **argv) {
@@ -275,8 +205,6 @@ int main(int argc, char **argv) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (argc < 1 || !argv[0])
     die(EXIT_USAGE, "cellsh-inside is started by cellsh-helper only");
-  if (!strcmp(argv[0], INSIDE_INIT) && argc == 1 && getpid() == 1)
-    init_loop();
   if (strcmp(argv[0], INSIDE_SESSION_NAME))
     die(EXIT_USAGE, "cellsh-inside is started by cellsh-helper only");
   struct inside_args a;

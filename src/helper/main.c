@@ -258,7 +258,7 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
     state_remove(dir, caller_uid);
     notice_remove(dir, caller_uid);
     int commit;
-    s.init_pidfd = container_create(&user, s.cg, s.inside, &rec, &commit);
+    s.init_pidfd = container_create(&user, s.cg, &rec, &commit);
     drift_record(&rec, &user);
     state_write(dir, &rec);
     container_commit(commit);
@@ -279,6 +279,7 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
 
 int main(int argc, char **argv) {
   caller_sanitize_fds_and_timers();
+  helper_argv = argv;
   struct kept_env env;
   env_keep(environ, &env);
   clearenv(); /* never read again (SA-03) */

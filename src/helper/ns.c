@@ -15,12 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "inside.h"
 #include "privs.h"
 #include "log.h"
 #include "rootfs.h"
 #include "seccomp.h"
 #include "util.h"
+
+char **helper_argv;
 
 /* One byte of the create handshake; false if the other side is gone. */
 static bool expect(int fd, char want) {
@@ -84,6 +85,38 @@ static bool loopback_up(void) {
   return false;
 }
 
+/* Show "cellsh-init" in ps inside, instead of the first login's command line. */
+static void rename_init(void) {
+  prctl(PR_SET_NAME, "cellsh-init", 0, 0, 0);
+  if (!helper_argv || !helper_argv[0])
+    return;
+  char *start = helper_argv[0], *end = start;
+  for (char **a = helper_argv; *a; a++)
+    end = *a + strlen(*a);
+  memset(start, 0, (size_t)(end - start));
+  if (end - start >= 12)
+    memcpy(start, "cellsh-init", 11);
+}
+
+/* pid 1: reap orphans; stop everything on SIGTERM. Signals are blocked and
+ * taken with sigwaitinfo, so pid 1 never runs a handler. */
+static NORETURN void init_loop(void) {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig == SIGCHLD) {
+      while (waitpid(-1, NULL, WNOHANG) > 0) {
+      }
+    } else if (sig == SIGTERM) {
+      kill(-1, SIGKILL);
+      _exit(0);
+    }
+  }
+}
+
 /* Die with the helper until the container is committed (SA-25). The kernel
  * clears this on every credential change, setfsuid included (commit_creds in
  * kernel/cred.c), so it is armed again after each. */
@@ -92,8 +125,8 @@ static void die_with_parent(void) {
     die_errno(EXIT_INTERNAL, "can't set the parent-death signal");
 }
 
-static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int up, int down, int inside) {
-  prctl(PR_SET_NAME, INSIDE_INIT, 0, 0, 0); /* as ps shows it inside, from the start */
+static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int up, int down) {
+  rename_init();
   die_with_parent();
   /* A session of its own: without one, /dev/tty would still reach the caller's
    * terminal (SA-31). */
@@ -132,7 +165,7 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
    * failures reach the helper as its exit status. */
   die_hook = NULL;
   log_close();
-  int keep[] = {up, down, say_handle(), inside};
+  int keep[] = {up, down, say_handle()};
   close_all_but(keep, sizeof keep / sizeof *keep);
   drop_privileges(u->uid, u->gid, 1);
   say_reset();
@@ -145,15 +178,12 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
    * so a helper killed in between leaves no container that nothing tracks. */
   if (!write_all(up, "r", 1) || !expect(down, 'p') || prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
     _exit(EXIT_INTERNAL);
-  close_all_but(&inside, 1);
+  close_range(3, ~0U, 0);
   seccomp_confine(u->seccomp, u->nested_userns);
-  /* What pid 1 does from here on needs nothing of the helper's: cellsh-inside. */
-  syscall(SYS_execveat, inside, "", (char *[]){INSIDE_INIT, NULL}, (char *[]){NULL}, AT_EMPTY_PATH);
-  _exit(EXIT_INTERNAL);
+  init_loop();
 }
 
-int container_create(const struct user_policy *u, const struct cg_backend *cg, int inside, struct container_record *rec,
-                     int *commit) {
+int container_create(const struct user_policy *u, const struct cg_backend *cg, struct container_record *rec, int *commit) {
   cg->create(u->uid, &u->limits);
   struct cg_entry entry;
   if (cg->open_entry(u->uid, &u->limits, &entry) < 0)
@@ -172,7 +202,7 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, i
   if (pid == 0) {
     close(up[0]);
     close(down[1]);
-    init_child(u, &entry, up[1], down[0], inside);
+    init_child(u, &entry, up[1], down[0]);
   }
   close(up[1]);
   close(down[0]);

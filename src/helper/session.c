@@ -19,6 +19,41 @@
 #include "rootfs.h"
 #include "seccomp.h"
 
+#define LC_MAX 13 /* the locale categories glibc knows */
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+
+/* The program's environment, from scratch: identity and PATH from the policy,
+ * session variables from the caller's allowlisted ones (SA-03). */
+static void build_env(const struct session *s, struct kept_env *out) {
+  const struct user_policy *u = s->user;
+  memset(out, 0, sizeof *out);
+  env_add(out, "HOME", u->home);
+  env_add(out, "USER", u->name);
+  env_add(out, "LOGNAME", u->name);
+  env_add(out, "SHELL", u->shell);
+  env_add(out, "PATH", DEFAULT_PATH);
+  static const char *const pass[] = {"TERM", "COLORTERM", "LANG", "LANGUAGE", "SSH_CONNECTION", "SSH_CLIENT",
+                                     "SSH_ORIGINAL_COMMAND"};
+  for (size_t i = 0; i < sizeof pass / sizeof *pass; i++)
+    if (env_value(s->env, pass[i]))
+      env_add(out, pass[i], env_value(s->env, pass[i]));
+  size_t n_lc = 0;
+  for (size_t i = 0; i < s->env->n; i++)
+    if (!strncmp(s->env->vars[i], "LC_", 3) && n_lc++ < LC_MAX) {
+      const char *eq = strchr(s->env->vars[i], '=');
+      char name[32];
+      xsnprintf(name, sizeof name, "%.*s", (int)(eq - s->env->vars[i]), s->env->vars[i]);
+      env_add(out, name, eq + 1); /* a copy: env_set below may replace it */
+    }
+  /* The policy's variables (the admin's, with the user's own on top); PATH
+   * among them replaces the default. Names cellsh sets are never among them. */
+  for (unsigned i = 0; i < u->n_env; i++)
+    if (env_set(out, u->env[i].name, u->env[i].value) < 0)
+      die(EXIT_INTERNAL, "too many environment variables for the session");
+  if (s->req->agent)
+    env_add(out, "SSH_AUTH_SOCK", AGENT_SOCK);
+}
+
 /* The policy's per-process limits, before the program starts. Raising a hard
  * limit needs CAP_SYS_RESOURCE, which some hosts take out of root's bounding
  * set: there the login's own hard limit is the ceiling (never above the
@@ -86,27 +121,39 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   say_reset(); /* a write that blocks now blocks only the user's own process */
   fresh_session_keyring();
   umask(s->umask);
+  struct kept_env env;
+  build_env(s, &env);
+  if (chdir(u->home) < 0 && chdir("/") < 0)
+    die_errno(EXIT_INTERNAL, "can't change to your home");
+  char arg0[PATH_MAX_LEN + 2];
+  xsnprintf(arg0, sizeof arg0, "%s%s", s->req->verb == VERB_LOGIN ? "-" : "", strrchr(u->shell, '/') + 1);
+  /* The program's argv, after cellsh-inside's own arguments when it runs first:
+   * for a terminal, an agent or a started message to send, or a notice to tell. */
   char pty[32] = "-", channel[16] = "-", report_arg[16], started[24];
+  const char *notice = settings_notice(s);
+  bool inside = s->channel >= 0 || (s->req->verb == VERB_LOGIN && strcmp(notice, INSIDE_NOTICE_NONE));
   if (s->req->pty_mask)
     xsnprintf(pty, sizeof pty, "%u:%ux%u", s->req->pty_mask, s->req->rows, s->req->cols);
   if (s->channel >= 0)
     xsnprintf(channel, sizeof channel, "%d", s->channel);
   xsnprintf(report_arg, sizeof report_arg, "%d", report);
   xsnprintf(started, sizeof started, "%" PRIu64, s->started_ms);
-  char *argv[INSIDE_ENV + ENV_MAX + 1] = {
-      [0] = INSIDE_SESSION_NAME, [INSIDE_VERB] = s->req->verb == VERB_LOGIN ? "login" : "run", [INSIDE_PTY] = pty, [INSIDE_AGENT] = s->req->agent ? "agent" : "-", [INSIDE_CHANNEL] = channel, [INSIDE_REPORT] = report_arg, [INSIDE_SESSION] = (char *)(uintptr_t)s->id, [INSIDE_CONTAINER] = (char *)(uintptr_t)s->container->id, [INSIDE_CREATED] = s->created ? STARTED_CREATED : STARTED_JOINED, [INSIDE_STARTED_MS] = started, [INSIDE_NOTICE] = (char *)(uintptr_t)settings_notice(s), [INSIDE_SETTINGS] = (char *)(uintptr_t)(s->restarted_for[0] ? s->restarted_for : s->pending), [INSIDE_USER] = (char *)(uintptr_t)u->name, [INSIDE_HOME] = (char *)(uintptr_t)u->home, [INSIDE_SHELL] = (char *)(uintptr_t)u->shell, [INSIDE_COMMAND] = s->req->verb == VERB_RUN ? s->req->command : ""};
-  char vars[ENV_MAX][ENV_NAME_MAX + ENV_VALUE_MAX + 2];
-  for (unsigned i = 0; i < u->n_env; i++) {
-    xsnprintf(vars[i], sizeof vars[i], "%s=%s", u->env[i].name, u->env[i].value);
-    argv[INSIDE_ENV + i] = vars[i];
-  }
+  char *argv[INSIDE_PROGRAM + 5] = {
+      [0] = INSIDE_SESSION_NAME, [INSIDE_PTY] = pty, [INSIDE_AGENT] = s->req->agent ? "agent" : "-", [INSIDE_CHANNEL] = channel, [INSIDE_REPORT] = report_arg, [INSIDE_SESSION] = (char *)(uintptr_t)s->id, [INSIDE_CONTAINER] = (char *)(uintptr_t)s->container->id, [INSIDE_CREATED] = s->created ? STARTED_CREATED : STARTED_JOINED, [INSIDE_STARTED_MS] = started, [INSIDE_NOTICE] = (char *)(uintptr_t)(s->req->verb == VERB_LOGIN ? notice : INSIDE_NOTICE_NONE), [INSIDE_SETTINGS] = (char *)(uintptr_t)(s->restarted_for[0] ? s->restarted_for : s->pending), [INSIDE_USER] = (char *)(uintptr_t)u->name, [INSIDE_PROGRAM] = (char *)(uintptr_t)u->shell, [INSIDE_PROGRAM + 1] = arg0, [INSIDE_PROGRAM + 2] = s->req->verb == VERB_RUN ? "-c" : NULL, [INSIDE_PROGRAM + 3] = s->req->verb == VERB_RUN ? s->req->command : NULL};
   /* The caller's own limits last: a small address space must not fail an
    * allocation of this process's on the way. */
   caller_restore(&s->limits);
   seccomp_confine(u->seccomp, u->nested_userns); /* last: the filter may refuse what came before */
+  if (!inside) {
+    /* Nothing but stdio crosses into the user's program (SA-05); the report
+     * pipe is close-on-exec, and says why if the exec fails. */
+    close_all_but(&report, 1);
+    execve(u->shell, argv + INSIDE_PROGRAM + 1, env.vars);
+    die_errno(127, "can't run your shell \"%s\" in the container", u->shell);
+  }
   if ((s->channel >= 0 && fcntl(s->channel, F_SETFD, 0) < 0) || fcntl(report, F_SETFD, 0) < 0)
     die_errno(EXIT_INTERNAL, "can't prepare your session");
-  syscall(SYS_execveat, s->inside, "", argv, s->env->vars, AT_EMPTY_PATH);
+  syscall(SYS_execveat, s->inside, "", argv, env.vars, AT_EMPTY_PATH);
   die_errno(EXIT_INTERNAL, "can't start cellsh-inside in your container; ask your administrator to run \"cellsh-admin doctor\"");
 }
 

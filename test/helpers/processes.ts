@@ -62,20 +62,16 @@ export function limitOf(pid: number, name: string): [string, string] | undefined
   }
 }
 
-/** What each open fd of pid refers to (readlink of /proc/PID/fd/N), its open
- * flags (fdinfo's "flags:") and the pid a pidfd names (fdinfo's "Pid:"). */
-/** open(2)'s O_PATH: an fd that can neither read nor write its file. */
-export const O_PATH = 0o10000000;
-
-export function fdsOf(pid: number): Array<{ fd: number; target: string; flags: number; pidfdOf?: number }> {
-  const out: Array<{ fd: number; target: string; flags: number; pidfdOf?: number }> = [];
+/** What each open fd of pid refers to (readlink of /proc/PID/fd/N), with the
+ * pid a pidfd names (its fdinfo's "Pid:"). */
+export function fdsOf(pid: number): Array<{ fd: number; target: string; pidfdOf?: number }> {
+  const out: Array<{ fd: number; target: string; pidfdOf?: number }> = [];
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
       const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
-      const flags = Number.parseInt(/^flags:\s+([0-7]+)$/m.exec(info)?.[1] ?? '0', 8);
-      const named = target === 'anon_inode:[pidfd]' ? /^Pid:\s+(-?\d+)$/m.exec(info) : null;
-      out.push({ fd: Number(fd), target, flags, ...(named ? { pidfdOf: Number(named[1]) } : {}) });
+      const info = target === 'anon_inode:[pidfd]' ? readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8') : '';
+      const named = /^Pid:\s+(-?\d+)$/m.exec(info);
+      out.push({ fd: Number(fd), target, ...(named ? { pidfdOf: Number(named[1]) } : {}) });
     } catch {
       // closed meanwhile
     }
