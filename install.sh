@@ -187,14 +187,15 @@ install_files() {
   "launcher": "$LAUNCHER"
 }
 EOF
+  # What the helper runs inside a container as the user: not setuid, and not
+  # readable, so the kernel keeps it from being traced (src/helper/inside.c).
+  # Before the helper, so a new helper never meets an old one.
+  install -o root -g root -m 0711 "$HELPER_BUILD/cellsh-inside" "$LIBDIR/cellsh-inside.new"
+  mv -f "$LIBDIR/cellsh-inside.new" "$LIBDIR/cellsh-inside"
   # The helper: setuid root, runnable only by root and the enrolled group.
   install -o root -g "$GROUP" -m 4750 "$HELPER_BUILD/cellsh-helper" "$LIBDIR/cellsh-helper.new"
   mv -f "$LIBDIR/cellsh-helper.new" "$LIBDIR/cellsh-helper"
   install -o root -g root -m 0755 "$HELPER_BUILD/cellsh" "$LAUNCHER.new" && mv -f "$LAUNCHER.new" "$LAUNCHER"
-  # What the helper runs inside a container as the user: not setuid, and not
-  # readable, so the kernel keeps it from being traced (src/helper/inside.c).
-  install -o root -g root -m 0711 "$HELPER_BUILD/cellsh-inside" "$LIBDIR/cellsh-inside.new"
-  mv -f "$LIBDIR/cellsh-inside.new" "$LIBDIR/cellsh-inside"
   cat > "$ADMIN.new" <<EOF
 #!/bin/sh
 # cellsh-admin: the admin's command line (installed by install.sh).

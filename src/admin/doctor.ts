@@ -124,32 +124,58 @@ function checkInstall(layout: Layout): Finding[] {
 }
 
 /** cellsh-inside, which the helper runs as the user in every container: the helper
- * refuses it unless it is root's alone to write, and readable by users it could be
- * traced while it holds the pipe to the session's monitor (src/helper/inside.c). */
-export function checkInside(path: string): Finding[] {
-  const finding = (status: Status, message: string, fix?: string): Finding[] => [
-    { status, area: 'install', message: `${path} ${message}`, ...(fix ? { fix } : {}) },
-  ];
+ * refuses it unless it is root's alone to write and unreadable by users, whom the
+ * kernel then lets not trace it while it holds the pipe to the session's monitor
+ * (src/helper/inside.c); fs.suid_dumpable=1 undoes that, so the helper keeps the
+ * pipe from it and its failures reach the log without their reason. */
+export function checkInside(path: string, suidDumpable = readSuidDumpable()): Finding[] {
+  const finding = (status: Status, message: string, fix?: string): Finding => ({
+    status,
+    area: 'install',
+    message,
+    ...(fix ? { fix } : {}),
+  });
+  const dumpable =
+    suidDumpable === '1'
+      ? [
+          finding(
+            'warn',
+            'fs.suid_dumpable is 1: users could trace cellsh-inside, so its failures are logged without their reason',
+            "sysctl fs.suid_dumpable=0 (Debian's default)",
+          ),
+        ]
+      : [];
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(path);
   } catch {
-    return finding('fail', 'is missing: no login can start', 'run install.sh again');
+    return [finding('fail', `${path} is missing: no login can start`, 'run install.sh again'), ...dumpable];
   }
   const mode = st.mode & 0o7777;
+  const fix = `chown root:root ${path} && chmod 0711 ${path}`;
   if (st.uid !== 0 || (mode & 0o022) !== 0)
-    return finding(
-      'fail',
-      "is not root's alone to write: the helper refuses it, so no login can start",
-      `chown root:root ${path} && chmod 0711 ${path}`,
-    );
-  if (mode !== 0o711)
-    return finding(
-      'warn',
-      `has mode ${mode.toString(8)}, not 711: users could trace it and write audit events in its name`,
-      `chmod 0711 ${path}`,
-    );
-  return finding('ok', "is root's, runnable but not readable by users");
+    return [
+      finding('fail', `${path} is not root's alone to write: the helper refuses it, so no login can start`, fix),
+      ...dumpable,
+    ];
+  if ((mode & 0o044) !== 0)
+    return [
+      finding(
+        'fail',
+        `${path} has mode ${mode.toString(8)}, readable by users: the helper refuses it, so no login can start`,
+        fix,
+      ),
+      ...dumpable,
+    ];
+  return [finding('ok', `${path} is root's, runnable but not readable by users`), ...dumpable];
+}
+
+function readSuidDumpable(): string {
+  try {
+    return readFileSync('/proc/sys/fs/suid_dumpable', 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 /** Policy files apply would refuse to read: someone besides root could have written them. */

@@ -162,16 +162,6 @@ uint64_t cg_read_key(int dir, const char *file, const char *key) {
   return 0;
 }
 
-uint64_t cg_limits_hash(const struct cg_limits *l) {
-  struct {
-    struct cg_limits limits;
-    bool host_swaps;
-  } in = {0};
-  in.limits = *l;
-  in.host_swaps = cg_host_has_swap();
-  return fnv1a64((const char *)&in, sizeof in);
-}
-
 bool cg_host_has_swap(void) {
   static int known = -1; /* read once per run */
   if (known < 0) {

@@ -50,7 +50,7 @@ struct cg_backend {
   void (*create)(uid_t uid, const struct cg_limits *limits);
   /* Open uid's cgroup.procs files; returns 0, or -1 if a node these limits
    * need is missing. That the nodes hold the limits is the container record's
-   * to say (cg_limits_hash). */
+   * to say (state.h). */
   int (*open_entry)(uid_t uid, const struct cg_limits *limits, struct cg_entry *entry);
   /* Set every limit of uid's existing cgroup to these (one the policy dropped
    * goes back to no limit); false, with the reason in f, if one could not be
@@ -109,11 +109,6 @@ void cg_clear_other_devices(struct cg_fail *f, int dir, const char *file, const 
 void cg_kill_procs(int dir, const char *member, const char *what);
 /* The number after "key " in a flat-keyed file ("oom_kill 3"), or 0. */
 uint64_t cg_read_key(int dir, const char *file, const char *key);
-/* What a container record notes of the limits its cgroup holds: FNV-1a 64 of
- * the limits (the struct's bytes, zero-filled) and of whether the host swaps
- * (swap limits that could be left out become ones that must hold). A join
- * writes the limits again whenever the policy's differ from the record's. */
-uint64_t cg_limits_hash(const struct cg_limits *l);
 /* Is swap in use on this host (a line in /proc/swaps)? Swap limits that the
  * kernel can't enforce matter only then. */
 bool cg_host_has_swap(void);

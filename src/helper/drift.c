@@ -64,7 +64,9 @@ void drift_record(struct container_record *rec, const struct user_policy *u) {
   strcpy(rec->home, u->home);
   strcpy(rec->hostname, u->hostname);
   rec->policy_hash = u->record_hash;
-  rec->limits_hash = cg_limits_hash(&u->limits);
+  rec->limits = u->limits;
+  rec->limits_known = true;
+  rec->host_swapped = cg_host_has_swap();
   rec->seccomp_floor = seccomp_strength(u);
   rec->pending[0] = '\0';
 }

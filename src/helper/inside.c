@@ -4,8 +4,10 @@
  * compiled-in path, checked root's) once the process is the user's, confined,
  * under its seccomp filter, with no fd of root's left. What it does the user
  * could do for themselves, but for the pipe to the session's monitor, which
- * logs what it writes: so it is installed 0711 and is not dumpable, and that
- * pipe never reaches the program.
+ * logs what it writes: so it is installed 0711 (the helper refuses it readable,
+ * and the kernel lets no one trace a process running a file it may not read)
+ * and makes itself not dumpable; where fs.suid_dumpable=1 undoes the first,
+ * it gets no pipe. That pipe never reaches the program.
  *
  * It says what the person should know about their container's settings, opens
  * the inner terminal and the SSH agent socket, sends cellsh the "started"
@@ -157,7 +159,8 @@ static void send_message(int channel, char *text, const int *fds, size_t n_fds) 
 }
 
 static NORETURN void session(const struct inside_args *a) {
-  die_report_to(a->report); /* the session's monitor logs a failure before the program starts */
+  if (a->report >= 0)
+    die_report_to(a->report); /* the session's monitor logs a failure before the program starts */
   /* Until the exec, a closed stderr must not end the session halfway. */
   signal(SIGPIPE, SIG_IGN);
   tell_settings(a, a->pty_mask ? "\r\n" : "\n"); /* the terminal is raw while cellsh relays it */
@@ -190,7 +193,7 @@ static NORETURN void session(const struct inside_args *a) {
   }
   /* Nothing but stdio crosses into the user's program (SA-05); the report
    * pipe is close-on-exec, and says why if the exec fails. */
-  if (fcntl(a->report, F_SETFD, FD_CLOEXEC) < 0)
+  if (a->report >= 0 && fcntl(a->report, F_SETFD, FD_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't prepare your session");
   close_all_but(&a->report, 1);
   signal(SIGPIPE, SIG_DFL);

@@ -160,20 +160,25 @@ static void log_policy(const struct session *s, const char *event, const char *w
   log_event(event, &f);
 }
 
+/* Does the container's cgroup hold exactly these limits, written when the host
+ * swapped as it does now (a swap limit it could leave out may have to hold)? */
+static bool limits_held(const struct container_record *rec, const struct cg_limits *l) {
+  return rec->limits_known && rec->host_swapped == cg_host_has_swap() && !memcmp(&rec->limits, l, sizeof *l);
+}
+
 /* A join: bring the running container in line with the policy as far as it
  * can be live, then join it as it is, or end it for a restart (drift.h).
  * Leaves s->init_pidfd at -1 when the container was ended. */
 static void bring_in_line(struct session *s, int dir, struct container_record *rec, struct user_policy *u,
                           char *pending, char *restarted_for, size_t len) {
   drift_fields(rec, u, pending, len);
-  uint64_t want = cg_limits_hash(&u->limits);
+  bool limits_live = limits_held(rec, &u->limits);
   struct cg_fail fail = {0};
-  bool limits_live = want == rec->limits_hash;
   if (!limits_live) {
     /* Unknown until every write took: an update cut short (a limit v1 refuses,
      * the helper killed) is never taken for done, even when the policy goes
      * back to what the record said before. */
-    rec->limits_hash = 0;
+    rec->limits_known = false;
     state_write(dir, rec);
     limits_live = s->cg->update(u->uid, &u->limits, &fail);
     if (limits_live)
@@ -211,10 +216,12 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
   /* Remember what it holds now, for ps and the next login: a session with a
    * weaker filter than any before lowers what the container can be trusted with. */
   unsigned floor = seccomp_strength(u) < rec->seccomp_floor ? seccomp_strength(u) : rec->seccomp_floor;
-  if (rec->limits_hash != want || rec->policy_hash != u->record_hash || strcmp(rec->pending, pending) ||
+  if (!limits_held(rec, &u->limits) || rec->policy_hash != u->record_hash || strcmp(rec->pending, pending) ||
       rec->seccomp_floor != floor) {
     rec->seccomp_floor = floor;
-    rec->limits_hash = want;
+    rec->limits = u->limits;
+    rec->limits_known = true;
+    rec->host_swapped = cg_host_has_swap();
     rec->policy_hash = u->record_hash;
     xsnprintf(rec->pending, sizeof rec->pending, "%s", pending);
     state_write(dir, rec);
@@ -245,6 +252,10 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
   random_hex(s.id, 6);
   log_login(&s);
   s.inside = trusted_exec_fd(CELLSH_INSIDE); /* root's, like the helper: what runs as the user inside */
+  /* fs.suid_dumpable=1 leaves cellsh-inside traceable as its exec returns, and
+   * so the pipe to the monitor, whose lines the log takes: then it gets none. */
+  cleanup_free char *dumpable = read_small_at(AT_FDCWD, "/proc/sys/fs/suid_dumpable", 16, NULL);
+  s.inside_reports = dumpable && dumpable[0] != '1';
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
   static char pending[96], restarted_for[96];
   s.pending = pending;

@@ -139,7 +139,7 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   xsnprintf(report_arg, sizeof report_arg, "%d", report);
   xsnprintf(started, sizeof started, "%" PRIu64, s->started_ms);
   char *argv[INSIDE_PROGRAM + 5] = {
-      [0] = INSIDE_SESSION_NAME, [INSIDE_PTY] = pty, [INSIDE_AGENT] = s->req->agent ? "agent" : "-", [INSIDE_CHANNEL] = channel, [INSIDE_REPORT] = report_arg, [INSIDE_SESSION] = (char *)(uintptr_t)s->id, [INSIDE_CONTAINER] = (char *)(uintptr_t)s->container->id, [INSIDE_CREATED] = s->created ? STARTED_CREATED : STARTED_JOINED, [INSIDE_STARTED_MS] = started, [INSIDE_NOTICE] = (char *)(uintptr_t)(s->req->verb == VERB_LOGIN ? notice : INSIDE_NOTICE_NONE), [INSIDE_SETTINGS] = (char *)(uintptr_t)(s->restarted_for[0] ? s->restarted_for : s->pending), [INSIDE_USER] = (char *)(uintptr_t)u->name, [INSIDE_PROGRAM] = (char *)(uintptr_t)u->shell, [INSIDE_PROGRAM + 1] = arg0, [INSIDE_PROGRAM + 2] = s->req->verb == VERB_RUN ? "-c" : NULL, [INSIDE_PROGRAM + 3] = s->req->verb == VERB_RUN ? s->req->command : NULL};
+      [0] = INSIDE_SESSION_NAME, [INSIDE_PTY] = pty, [INSIDE_AGENT] = s->req->agent ? "agent" : "-", [INSIDE_CHANNEL] = channel, [INSIDE_REPORT] = s->inside_reports ? report_arg : "-", [INSIDE_SESSION] = (char *)(uintptr_t)s->id, [INSIDE_CONTAINER] = (char *)(uintptr_t)s->container->id, [INSIDE_CREATED] = s->created ? STARTED_CREATED : STARTED_JOINED, [INSIDE_STARTED_MS] = started, [INSIDE_NOTICE] = (char *)(uintptr_t)(s->req->verb == VERB_LOGIN ? notice : INSIDE_NOTICE_NONE), [INSIDE_SETTINGS] = (char *)(uintptr_t)(s->restarted_for[0] ? s->restarted_for : s->pending), [INSIDE_USER] = (char *)(uintptr_t)u->name, [INSIDE_PROGRAM] = (char *)(uintptr_t)u->shell, [INSIDE_PROGRAM + 1] = arg0, [INSIDE_PROGRAM + 2] = s->req->verb == VERB_RUN ? "-c" : NULL, [INSIDE_PROGRAM + 3] = s->req->verb == VERB_RUN ? s->req->command : NULL};
   /* The caller's own limits last: a small address space must not fail an
    * allocation of this process's on the way. */
   caller_restore(&s->limits);
@@ -151,7 +151,7 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
     execve(u->shell, argv + INSIDE_PROGRAM + 1, env.vars);
     die_errno(127, "can't run your shell \"%s\" in the container", u->shell);
   }
-  if ((s->channel >= 0 && fcntl(s->channel, F_SETFD, 0) < 0) || fcntl(report, F_SETFD, 0) < 0)
+  if ((s->channel >= 0 && fcntl(s->channel, F_SETFD, 0) < 0) || (s->inside_reports && fcntl(report, F_SETFD, 0) < 0))
     die_errno(EXIT_INTERNAL, "can't prepare your session");
   syscall(SYS_execveat, s->inside, "", argv, env.vars, AT_EMPTY_PATH);
   die_errno(EXIT_INTERNAL, "can't start cellsh-inside in your container; ask your administrator to run \"cellsh-admin doctor\"");

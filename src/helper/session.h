@@ -31,6 +31,7 @@ struct session {
   int channel;                 /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
   int slot;                    /* holds one of the uid's session slots (state.h) */
   int inside;                  /* cellsh-inside, opened as root (inside.h) */
+  bool inside_reports;         /* it may have the pipe to the monitor (main.c) */
   char id[13];                 /* session id for the log */
   mode_t umask;                /* the caller's, restored for the program */
   struct caller_limits limits; /* the caller's, restored for the program */

@@ -17,7 +17,7 @@
 #include "trust.h"
 #include "util.h"
 
-#define RECORD_MAX 2048
+#define RECORD_MAX 4096
 
 const char *const ns_names[NS_COUNT] = {"pid", "mnt", "uts", "ipc", "net", "cgroup", "user"};
 
@@ -94,6 +94,23 @@ static void field_str(const char *buf, const char *key, char *out, size_t len, b
     out[0] = '\0';
 }
 
+/* n bytes as 2n lowercase hex digits, and back (false unless exactly that). */
+static void to_hex(char *out, const void *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    snprintf(out + 2 * i, 3, "%02x", ((const unsigned char *)p)[i]);
+}
+
+static bool from_hex(const char *s, void *p, size_t n) {
+  if (strlen(s) != 2 * n || strspn(s, "0123456789abcdef") != 2 * n)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    unsigned v;
+    sscanf(s + 2 * i, "%2x", &v);
+    ((unsigned char *)p)[i] = (unsigned char)v;
+  }
+  return true;
+}
+
 /* 16 lowercase hex digits, or 0. */
 static uint64_t field_hex(const char *buf, const char *key) {
   char text[24];
@@ -146,7 +163,11 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
     if (!strcmp(rec->pending, "-"))
       rec->pending[0] = '\0';
     rec->policy_hash = field_hex(buf, "policy");
-    rec->limits_hash = field_hex(buf, "limits");
+    char limits[2 * sizeof rec->limits + 1];
+    uint64_t swapped;
+    rec->limits_known = field(buf, "limits", limits, sizeof limits) && from_hex(limits, &rec->limits, sizeof rec->limits) &&
+                        field_u64(buf, "swapped", &swapped) && swapped <= 1;
+    rec->host_swapped = rec->limits_known && swapped;
     uint64_t floor;
     rec->seccomp_floor = field_u64(buf, "seccomp", &floor) && floor <= 3 ? (unsigned)floor : 0;
   }
@@ -154,14 +175,16 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
 }
 
 void state_write(int dir, const struct container_record *rec) {
-  char text[RECORD_MAX], tmp[32], name[32];
+  char text[RECORD_MAX], tmp[32], name[32], limits[2 * sizeof rec->limits + 1] = "-";
+  if (rec->limits_known)
+    to_hex(limits, &rec->limits, sizeof rec->limits);
   int n = snprintf(text, sizeof text,
                    "cellsh-state 2\nuid %u\nid %s\ninit_pid %d\ninit_start %" PRIu64
                    "\ncreated_ms %" PRIu64 "\nnetwork %d\ngid %u\nname %s\ngroup %s\nhome %s\nhostname %s\n"
-                   "policy %016" PRIx64 "\nlimits %016" PRIx64 "\npending %s\nseccomp %u\n",
+                   "policy %016" PRIx64 "\nlimits %s\nswapped %d\npending %s\nseccomp %u\n",
                    (unsigned)rec->uid, rec->id, (int)rec->init_pid, rec->init_start,
                    rec->created_ms, (int)rec->network, (unsigned)rec->gid, rec->name, rec->group, rec->home,
-                   rec->hostname, rec->policy_hash, rec->limits_hash, rec->pending[0] ? rec->pending : "-",
+                   rec->hostname, rec->policy_hash, limits, rec->host_swapped, rec->pending[0] ? rec->pending : "-",
                    rec->seccomp_floor);
   for (int i = 0; i < NS_COUNT; i++)
     n += snprintf(text + n, sizeof text - (size_t)n, "ns_%s %" PRIu64 "\n", ns_names[i], rec->ns[i]);

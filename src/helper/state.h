@@ -7,7 +7,8 @@
  *   ns_pid ns_mnt ns_uts ns_ipc ns_net ns_cgroup ns_user (namespace inode numbers) /
  *   name / group / home / hostname (what the container was made with) /
  *   policy (the admin's record it was last brought in line with, 16 hex digits) /
- *   limits (the cgroup limits it has, 16 hex digits) / pending (changes waiting
+ *   limits (the cgroup limits it holds: struct cg_limits's bytes in hex, "-" for
+ *   unknown) / swapped (1 if the host swapped when they were written) / pending (changes waiting
  *   for a restart, comma separated, "-" for none) / seccomp (the weakest filter
  *   any of its processes got, 0-3; absent in records from before filters: 0)
  * A version 1 record (written before policy changes reached running
@@ -45,9 +46,12 @@ struct container_record {
   /* Made with these; a change needs a restart ("" if unknown). */
   char name[NAME_MAX_LEN + 1], group[NAME_MAX_LEN + 1];
   char home[PATH_MAX_LEN + 1], hostname[HOSTNAME_MAX_LEN + 1];
-  uint64_t policy_hash;   /* record_hash of the admin's record at the last login */
-  uint64_t limits_hash;   /* cg_limits_hash() of what its cgroup holds for certain; 0 while
-                              a write of new limits is under way, or after one failed */
+  uint64_t policy_hash; /* record_hash of the admin's record at the last login */
+  /* The limits its cgroup holds for certain, written when the host swapped or
+   * not: unknown (limits_known false) while new ones are being written, or
+   * after a write failed. */
+  struct cg_limits limits;
+  bool limits_known, host_swapped;
   char pending[96];       /* what waits for a restart, "" for nothing */
   unsigned seccomp_floor; /* the weakest seccomp filter any process in it got (drift.h's
                               seccomp_strength); 0 in a record from before filters */

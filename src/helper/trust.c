@@ -89,5 +89,11 @@ int trusted_open(const char *path) {
 }
 
 int trusted_exec_fd(const char *path) {
-  return open_checked(path, O_PATH);
+  int fd = open_checked(path, O_PATH);
+  struct stat st;
+  if (fstat(fd, &st) < 0 || (st.st_mode & (S_IRGRP | S_IROTH)))
+    die(EXIT_CONFIG, "refusing \"%s\": users may read it (mode %04o), so they could trace it as it runs; "
+                     "chmod 0711 it, or run install.sh again",
+        path, (unsigned)(st.st_mode & 07777));
+  return fd;
 }

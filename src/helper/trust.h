@@ -20,8 +20,10 @@ int trusted_mkdir(const char *path, mode_t mode);
  * owned by root and not writable by group or others. Returns an O_RDONLY fd. */
 int trusted_open(const char *path);
 
-/* The same checks, for a program to execveat(2): an O_PATH fd, which can
- * neither read nor write the file. */
+/* The same checks, for a program to execveat(2) once the process is the
+ * user's: an O_PATH fd, which can neither read nor write the file. The file
+ * must not be readable by group or others either: the kernel lets no one trace
+ * a process that runs a file it may not read (see inside.c). */
 int trusted_exec_fd(const char *path);
 
 /* Check an already-open fd the same way (owner root, no group/other write). */

@@ -109,6 +109,53 @@ test('a session that fails after it became the user is logged with why (its proc
   assert.match(String(error?.['session']), /^[0-9a-f]{12}$/, 'with the session it ended');
 });
 
+/** Set fs.suid_dumpable for the test, back as it was afterwards; why it can't be, or false. */
+function suidDumpable(t: TestContext, value: string): string | false {
+  const file = '/proc/sys/fs/suid_dumpable';
+  const before = readFileSync(file, 'utf8').trim();
+  try {
+    writeFileSync(file, value);
+  } catch (err) {
+    return `${file} can't be written here (${(err as NodeJS.ErrnoException).code})`;
+  }
+  t.after(() => writeFileSync(file, before));
+  return false;
+}
+
+/** The session's last error event, and its exit event. */
+function failureOf(user: TestUser): { error?: Record<string, unknown>; exit?: Record<string, unknown> } {
+  const mine = logRecords(inst!).filter((l) => l['uid'] === user.uid);
+  const exit = mine.filter((l) => l['msg'] === 'exit').at(-1);
+  const error = mine.filter((l) => l['msg'] === 'error' && l['session'] === exit?.['session']).at(-1);
+  return { ...(error ? { error } : {}), ...(exit ? { exit } : {}) };
+}
+
+test('a session that fails in cellsh-inside is logged with why, unless fs.suid_dumpable would let the user write that line', {
+  skip,
+}, async (t) => {
+  const user = createUser(t, inst!, 'al-inside');
+  // Settings of the user's own take the Node path, whose channel sends the session through cellsh-inside.
+  mustApply(
+    inst!,
+    `users:\n  ${user.name}:\n    shell: /usr/bin/cellsh-t-no-such-shell\n    user_may_set: [hostname]\n`,
+  );
+  const r = await cellshCommand(inst!, user, 'true');
+  assert.equal(r.status, 127, r.err);
+  assert.match(r.err, /can't run your shell "\/usr\/bin\/cellsh-t-no-such-shell"/);
+  const logged = failureOf(user);
+  assert.equal(logged.exit?.['status'], 127);
+  assert.match(String(logged.error?.['reason']), /can't run your shell/, 'cellsh-inside reported it to the monitor');
+  const cannot = suidDumpable(t, '1');
+  if (cannot) return t.skip(cannot);
+  const again = await cellshCommand(inst!, user, 'true');
+  assert.equal(again.status, 127, again.err);
+  assert.match(again.err, /can't run your shell/, 'the person is still told');
+  const unreported = failureOf(user);
+  assert.notEqual(unreported.exit?.['session'], logged.exit?.['session']);
+  assert.equal(unreported.exit?.['status'], 127, 'the exit is logged');
+  assert.equal(unreported.error, undefined, 'no line of the traceable process reaches the log');
+});
+
 test("a user's refused stop is logged under their uid and paid from their log budget", { skip }, async (t) => {
   const user = createUser(t, inst!, 'al-stop');
   mustApply(inst!);

@@ -16,6 +16,7 @@ import {
   statSync,
   symlinkSync,
 } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { asUser, containerRecord, createUser } from '../helpers/users.js';
@@ -411,4 +412,18 @@ test('stdio fds that are handles on the host (O_PATH, folders, devices) are refu
   assert.match(device.err, /refusing fd 0/);
   assert.equal((await via('os.open("/dev/null", os.O_RDONLY)')).out, 'ran\n');
   assert.equal((await via('os.open("/etc/hostname", os.O_RDONLY)')).out, 'ran\n', 'a plain file is fine');
+});
+
+test('a cellsh-inside that users may read is refused, and every login fails closed, naming it', { skip }, async (t) => {
+  const user = createUser(t, inst!, 'hd-inside');
+  mustApply(inst!);
+  const inside = join(dirname(inst!.helper), 'cellsh-inside');
+  chmodSync(inside, 0o755);
+  t.after(() => chmodSync(inside, 0o711));
+  const r = await cellshCommand(inst!, user, 'echo ran');
+  assert.equal(r.status, 78, r.err);
+  assert.doesNotMatch(r.out, /ran/);
+  assert.match(r.err, /refusing ".*cellsh-inside": users may read it \(mode 0755\)/);
+  chmodSync(inside, 0o711);
+  assert.equal((await cellshCommand(inst!, user, 'echo ran')).out, 'ran\n');
 });

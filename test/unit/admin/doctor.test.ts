@@ -39,22 +39,28 @@ test('doctor ignores commented, user_readenv=0 and missing files', (t) => {
   assert.deepEqual(pamEnvReaders(join(dir, 'sshd')), []);
 });
 
-test('doctor says whether cellsh-inside is missing, writable by others or readable by users', {
+test('doctor says whether cellsh-inside is missing, writable by others or readable by users, and whether fs.suid_dumpable undoes that', {
   skip: process.getuid?.() !== 0 && "the file must be root's: run as root",
 }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cellsh-inside-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'cellsh-inside');
-  const status = (): string => checkInside(path).map((f) => `${f.status}: ${f.message.slice(path.length + 1)}`)[0]!;
-  assert.match(status(), /^fail: is missing/);
+  const seen = (dumpable = '0'): string[] =>
+    checkInside(path, dumpable).map((f) => `${f.status}: ${f.message.replace(`${path} `, '')}`);
+  assert.match(seen()[0]!, /^fail: is missing/);
   writeFileSync(path, '');
   for (const [mode, want] of [
     [0o711, /^ok: /],
-    [0o755, /^warn: has mode 755, not 711/],
+    [0o755, /^fail: has mode 755, readable by users/],
+    [0o751, /^fail: has mode 751, readable by users/],
     [0o731, /^fail: is not root's alone to write/],
     [0o713, /^fail: is not root's alone to write/],
   ] as const) {
     chmodSync(path, mode);
-    assert.match(status(), want, mode.toString(8));
+    assert.match(seen()[0]!, want, mode.toString(8));
   }
+  chmodSync(path, 0o711);
+  assert.equal(seen('0').length, 1);
+  assert.equal(seen('2').length, 1);
+  assert.match(seen('1')[1]!, /^warn: fs.suid_dumpable is 1: users could trace cellsh-inside/);
 });
