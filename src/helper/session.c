@@ -127,11 +127,10 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
     die_errno(EXIT_INTERNAL, "can't change to your home");
   char arg0[PATH_MAX_LEN + 2];
   xsnprintf(arg0, sizeof arg0, "%s%s", s->req->verb == VERB_LOGIN ? "-" : "", strrchr(u->shell, '/') + 1);
-  /* The program's argv, after cellsh-inside's own arguments when it runs first:
-   * for a terminal, an agent or a started message to send, or a notice to tell. */
+  /* The program's argv, after cellsh-inside's own arguments when it runs first
+   * (session_needs_inside). */
   char pty[32] = "-", channel[16] = "-", report_arg[16], started[24];
   const char *notice = settings_notice(s);
-  bool inside = s->channel >= 0 || (s->req->verb == VERB_LOGIN && strcmp(notice, INSIDE_NOTICE_NONE));
   if (s->req->pty_mask)
     xsnprintf(pty, sizeof pty, "%u:%ux%u", s->req->pty_mask, s->req->rows, s->req->cols);
   if (s->channel >= 0)
@@ -144,7 +143,7 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
    * allocation of this process's on the way. */
   caller_restore(&s->limits);
   seccomp_confine(u->seccomp, u->nested_userns); /* last: the filter may refuse what came before */
-  if (!inside) {
+  if (s->inside < 0) {
     /* Nothing but stdio crosses into the user's program (SA-05); the report
      * pipe is close-on-exec, and says why if the exec fails. */
     close_all_but(&report, 1);
@@ -155,6 +154,10 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
     die_errno(EXIT_INTERNAL, "can't prepare your session");
   syscall(SYS_execveat, s->inside, "", argv, env.vars, AT_EMPTY_PATH);
   die_errno(EXIT_INTERNAL, "can't start cellsh-inside in your container; ask your administrator to run \"cellsh-admin doctor\"");
+}
+
+bool session_needs_inside(const struct session *s) {
+  return s->channel >= 0 || (s->req->verb == VERB_LOGIN && strcmp(settings_notice(s), INSIDE_NOTICE_NONE));
 }
 
 void log_session_fields(struct log_fields *f, const struct session *s, bool container) {

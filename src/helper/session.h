@@ -30,7 +30,7 @@ struct session {
   int init_pidfd;              /* pins the container's pid 1 */
   int channel;                 /* fd 3 (SOCK_SEQPACKET to cellsh), or -1 */
   int slot;                    /* holds one of the uid's session slots (state.h) */
-  int inside;                  /* cellsh-inside, opened as root (inside.h) */
+  int inside;                  /* cellsh-inside, opened as root (inside.h), or -1 */
   bool inside_reports;         /* it may have the pipe to the monitor (main.c) */
   char id[13];                 /* session id for the log */
   mode_t umask;                /* the caller's, restored for the program */
@@ -47,6 +47,11 @@ static inline const char *tell_nl(const struct session *s) {
 /* Start f with the session's own fields: user, uid, session and, once it has
  * one, the container. */
 void log_session_fields(struct log_fields *f, const struct session *s, bool container);
+
+/* Does the session need cellsh-inside: a terminal, an agent or a started
+ * message to send (cellsh's channel), or a notice for a login to tell? A plain
+ * command goes straight to the shell, an exec sooner. */
+bool session_needs_inside(const struct session *s);
 
 /* Refuse a join to a container that can't be brought in line with the policy
  * (a limit that can't be applied live) and can't restart now. */

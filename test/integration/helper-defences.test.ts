@@ -414,9 +414,12 @@ test('stdio fds that are handles on the host (O_PATH, folders, devices) are refu
   assert.equal((await via('os.open("/etc/hostname", os.O_RDONLY)')).out, 'ran\n', 'a plain file is fine');
 });
 
-test('a cellsh-inside that users may read is refused, and every login fails closed, naming it', { skip }, async (t) => {
+test('a cellsh-inside that users may read is refused, and a session that needs it fails closed, naming it', {
+  skip,
+}, async (t) => {
   const user = createUser(t, inst!, 'hd-inside');
-  mustApply(inst!);
+  // Settings of the user's own take the Node path, whose channel needs cellsh-inside.
+  mustApply(inst!, `users:\n  ${user.name}:\n    user_may_set: [hostname]\n`);
   const inside = join(dirname(inst!.helper), 'cellsh-inside');
   chmodSync(inside, 0o755);
   t.after(() => chmodSync(inside, 0o711));
