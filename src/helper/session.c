@@ -111,8 +111,7 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
    * (prlimit needs only matching ids): nothing of root's may cross the drop.
    * The log, the init's pidfd, the session slot and every other fd the helper
    * opened as root are closed first; only the caller's own channel, stderr,
-   * the report pipe to the monitor and cellsh-inside (root's file, read-only)
-   * stay. */
+   * the report pipe to the monitor and the O_PATH fd on cellsh-inside stay. */
   die_report_to(report); /* the monitor logs the child's last words: the child closes the log */
   log_close();
   int keep[] = {s->channel, report, say_handle(), s->inside};
@@ -138,7 +137,23 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   xsnprintf(report_arg, sizeof report_arg, "%d", report);
   xsnprintf(started, sizeof started, "%" PRIu64, s->started_ms);
   char *argv[INSIDE_PROGRAM + 5] = {
-      [0] = INSIDE_SESSION_NAME, [INSIDE_PTY] = pty, [INSIDE_AGENT] = s->req->agent ? "agent" : "-", [INSIDE_CHANNEL] = channel, [INSIDE_REPORT] = s->inside_reports ? report_arg : "-", [INSIDE_SESSION] = (char *)(uintptr_t)s->id, [INSIDE_CONTAINER] = (char *)(uintptr_t)s->container->id, [INSIDE_CREATED] = s->created ? STARTED_CREATED : STARTED_JOINED, [INSIDE_STARTED_MS] = started, [INSIDE_NOTICE] = (char *)(uintptr_t)(s->req->verb == VERB_LOGIN ? notice : INSIDE_NOTICE_NONE), [INSIDE_SETTINGS] = (char *)(uintptr_t)(s->restarted_for[0] ? s->restarted_for : s->pending), [INSIDE_USER] = (char *)(uintptr_t)u->name, [INSIDE_PROGRAM] = (char *)(uintptr_t)u->shell, [INSIDE_PROGRAM + 1] = arg0, [INSIDE_PROGRAM + 2] = s->req->verb == VERB_RUN ? "-c" : NULL, [INSIDE_PROGRAM + 3] = s->req->verb == VERB_RUN ? s->req->command : NULL};
+      [0] = INSIDE_SESSION_NAME,
+      [INSIDE_PTY] = pty,
+      [INSIDE_AGENT] = s->req->agent ? "agent" : "-",
+      [INSIDE_CHANNEL] = channel,
+      [INSIDE_REPORT] = s->inside_reports ? report_arg : "-",
+      [INSIDE_SESSION] = (char *)(uintptr_t)s->id,
+      [INSIDE_CONTAINER] = (char *)(uintptr_t)s->container->id,
+      [INSIDE_CREATED] = s->created ? STARTED_CREATED : STARTED_JOINED,
+      [INSIDE_STARTED_MS] = started,
+      [INSIDE_NOTICE] = (char *)(uintptr_t)(s->req->verb == VERB_LOGIN ? notice : INSIDE_NOTICE_NONE),
+      [INSIDE_SETTINGS] = (char *)(uintptr_t)(s->restarted_for[0] ? s->restarted_for : s->pending),
+      [INSIDE_USER] = (char *)(uintptr_t)u->name,
+      [INSIDE_PROGRAM] = (char *)(uintptr_t)u->shell,
+      [INSIDE_PROGRAM + 1] = arg0,
+      [INSIDE_PROGRAM + 2] = s->req->verb == VERB_RUN ? "-c" : NULL,
+      [INSIDE_PROGRAM + 3] = s->req->verb == VERB_RUN ? s->req->command : NULL,
+  };
   /* The caller's own limits last: a small address space must not fail an
    * allocation of this process's on the way. */
   caller_restore(&s->limits);
