@@ -22,7 +22,9 @@ SIDES=(before after)
 root_of() { echo "/var/lib/cellsh-cmp-$1"; }
 install_args() { echo "--skip-packages --prefix $(root_of "$1")/prefix --root $(root_of "$1") --group cellsh-t-g$1 --cgroup-name cellsh_cmp_$1"; }
 
+out=$(mktemp)
 cleanup() {
+  rm -f "$out"
   for i in 0 1; do
     local side=${SIDES[$i]}
     if [ -d "$(root_of "$side")" ]; then
@@ -65,15 +67,16 @@ spec() {
       "$side" "$p" "$uid"
   done
 }
-spec | "$TIMER" run --runs "$RUNS" --warmup 10 | python3 -c '
+spec | "$TIMER" run --runs "$RUNS" --warmup 10 > "$out"
+python3 - "$out" <<'PY'
 import json, statistics, sys
-rows = {r["name"]: r for r in map(json.loads, filter(str.strip, sys.stdin))}
-print(f"{\"path\":42} {\"before ms\":>10} {\"after ms\":>10} {\"ratio\":>6}  runs")
+rows = {r["name"]: r for r in map(json.loads, filter(str.strip, open(sys.argv[1])))}
+print(f"{'path':42} {'before ms':>10} {'after ms':>10} {'ratio':>6}  runs")
 for what in ("helper join", "helper create", "launcher -c true (fast path)", "launcher -c on a terminal (early start)"):
     a, b = rows["before " + what], rows["after " + what]
     key = "first_ms" if "terminal" in what else "ms"
     if a["errors"] or b["errors"]:
-        sys.exit(f"{what}: errors: {a.get(\"error\") or b.get(\"error\")}")
+        sys.exit(f"{what}: {a.get('error') or b.get('error')}")
     ma, mb = statistics.median(a[key]), statistics.median(b[key])
     print(f"{what:42} {ma:10.2f} {mb:10.2f} {mb / ma:6.3f}  {len(a[key])}")
-'
+PY
