@@ -16,8 +16,7 @@ bool valid_notice(const char *s) {
   return true;
 }
 
-/* MASK:ROWSxCOLS, every number strictly decimal and in range. */
-static bool parse_pty_spec(const char *s, struct request *req) {
+bool parse_pty_spec(const char *s, unsigned *mask, unsigned short *rows, unsigned short *cols) {
   char buf[32];
   if (strlen(s) >= sizeof buf)
     return false;
@@ -28,14 +27,14 @@ static bool parse_pty_spec(const char *s, struct request *req) {
     return false;
   *colon = '\0';
   *x = '\0';
-  uint32_t mask, rows, cols;
-  if (!parse_u32(buf, &mask) || !parse_u32(colon + 1, &rows) || !parse_u32(x + 1, &cols))
+  uint32_t m, r, c;
+  if (!parse_u32(buf, &m) || !parse_u32(colon + 1, &r) || !parse_u32(x + 1, &c))
     return false;
-  if (mask < 1 || mask > 7 || rows < 1 || rows > PTY_MAX_DIM || cols < 1 || cols > PTY_MAX_DIM)
+  if (m < 1 || m > 7 || r < 1 || r > PTY_MAX_DIM || c < 1 || c > PTY_MAX_DIM)
     return false;
-  req->pty_mask = mask;
-  req->rows = (unsigned short)rows;
-  req->cols = (unsigned short)cols;
+  *mask = m;
+  *rows = (unsigned short)r;
+  *cols = (unsigned short)c;
   return true;
 }
 
@@ -81,7 +80,7 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
   /* run keeps its last word for the command, even if that is an option's name. */
   int last = argc - (req->verb == VERB_RUN);
   if (i < last && !strcmp(argv[i], "--pty")) {
-    if (i + 1 >= last || !parse_pty_spec(argv[i + 1], req)) {
+    if (i + 1 >= last || !parse_pty_spec(argv[i + 1], &req->pty_mask, &req->rows, &req->cols)) {
       snprintf(err, errlen, "--pty wants MASK:ROWSxCOLS (MASK 1-7, sizes 1-%d)", PTY_MAX_DIM);
       return false;
     }

@@ -48,6 +48,10 @@ struct request {
 /* A notice is 1-NOTICE_MAX bytes without control characters. */
 bool valid_notice(const char *s);
 
+/* "MASK:ROWSxCOLS" (the value of --pty), every number strictly decimal and
+ * in range; false if it is not that. */
+bool parse_pty_spec(const char *s, unsigned *mask, unsigned short *rows, unsigned short *cols);
+
 /* Parse argv; returns false (with a reason in err) if it is not in the grammar. */
 bool parse_args(int argc, char **argv, struct request *req, char *err, size_t errlen);
 

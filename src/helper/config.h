@@ -18,7 +18,7 @@
 #ifndef CELLSH_LIBDIR /* the launcher's Node script lives under here */
 #define CELLSH_LIBDIR "/usr/local/lib/cellsh"
 #endif
-/* What runs inside a container as the user: its init, a session's last steps. */
+/* What runs a session's last steps inside its container, as the user. */
 #define CELLSH_INSIDE CELLSH_LIBDIR "/cellsh-inside"
 #ifndef CELLSH_LAUNCHER /* the launcher's own path, as sshd's ForceCommand names it */
 #define CELLSH_LAUNCHER "/usr/local/bin/cellsh"

@@ -17,7 +17,6 @@
  * sooner. */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,13 +24,12 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/vfs.h>
-#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "inside.h"
 #include "rootfs.h"
 #include "util.h"
@@ -68,24 +66,12 @@ static void tell_settings(const struct inside_args *a, const char *nl) {
         a->settings, nl);
 }
 
-/* MASK:ROWSxCOLS, as the helper checked it (args.c). */
-static void parse_pty(const char *s, struct inside_args *a) {
-  unsigned mask, rows, cols;
-  char end;
-  if (sscanf(s, "%u:%ux%u%c", &mask, &rows, &cols, &end) != 3 || mask < 1 || mask > 7 || rows < 1 ||
-      rows > PTY_MAX_DIM || cols < 1 || cols > PTY_MAX_DIM)
-    die(EXIT_USAGE, "cellsh-inside: bad terminal \"%.32s\"", s);
-  a->pty_mask = mask;
-  a->rows = (unsigned short)rows;
-  a->cols = (unsigned short)cols;
-}
-
 static void parse_inside_args(int argc, char **argv, struct inside_args *a) {
   memset(a, 0, sizeof *a);
   if (argc < INSIDE_PROGRAM + 2)
     die(EXIT_USAGE, "cellsh-inside is started by cellsh-helper only");
-  if (strcmp(argv[INSIDE_PTY], "-"))
-    parse_pty(argv[INSIDE_PTY], a);
+  if (strcmp(argv[INSIDE_PTY], "-") && !parse_pty_spec(argv[INSIDE_PTY], &a->pty_mask, &a->rows, &a->cols))
+    die(EXIT_USAGE, "cellsh-inside: bad terminal \"%.32s\"", argv[INSIDE_PTY]);
   a->agent = !strcmp(argv[INSIDE_AGENT], "agent");
   a->channel = fd_arg(argv[INSIDE_CHANNEL]);
   a->report = fd_arg(argv[INSIDE_REPORT]);

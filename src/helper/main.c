@@ -248,10 +248,9 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
   load_settings(req, &user);
   caller_name = user.name;
   struct container_record rec;
-  struct session s = {.req = req, .user = &user, .env = env, .container = &rec, .channel = channel, .slot = slot, .umask = user_umask, .limits = *limits, .started_ms = now_ms(), .cg = cg_detect()};
+  struct session s = {.req = req, .user = &user, .env = env, .container = &rec, .channel = channel, .slot = slot, .umask = user_umask, .limits = *limits, .started_ms = now_ms(), .cg = cg_detect(), .inside = -1};
   random_hex(s.id, 6);
   log_login(&s);
-  s.inside = -1;
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;
   static char pending[96], restarted_for[96];
   s.pending = pending;
@@ -274,8 +273,6 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
     if (s.cg->open_entry(caller_uid, &user.limits, &s.entry) < 0)
       die(EXIT_INTERNAL, "can't enter the cgroup of the container just made");
   }
-  /* Held until the session's process is inside (session.c), so an idle
-   * restart never ends the container under a login on its way in. */
   if (session_needs_inside(&s)) {
     s.inside = trusted_exec_fd(CELLSH_INSIDE); /* root's, like the helper: what runs as the user inside */
     /* fs.suid_dumpable=1 leaves cellsh-inside traceable as its exec returns, and
@@ -283,6 +280,8 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
     cleanup_free char *dumpable = read_small_at(AT_FDCWD, "/proc/sys/fs/suid_dumpable", 16, NULL);
     s.inside_reports = dumpable && dumpable[0] != '1';
   }
+  /* Held until the session's process is inside (session.c), so an idle
+   * restart never ends the container under a login on its way in. */
   s.join_lock = join_lock(dir, caller_uid);
   budget_settle(true);
   flock(lock, LOCK_UN);

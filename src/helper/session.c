@@ -208,6 +208,8 @@ void session_run(const struct session *s) {
   }
   close(report[1]);
   close(s->join_lock);
+  if (s->inside >= 0)
+    close(s->inside);
   for (int i = 0; i < entry.n; i++)
     close(entry.fds[i]);
   monitor(s, child, report[0]);

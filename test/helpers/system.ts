@@ -108,6 +108,17 @@ export function processGone(pid: number | string): boolean {
   }
 }
 
+/** Set a sysctl file to value for the rest of the test, back as it was after it;
+ * why it can't be set here, or false. */
+export function setSysctl(t: { after(fn: () => void): void }, path: string, value: string): string | false {
+  const cannot = sysctlUnwritable(path);
+  if (cannot) return cannot;
+  const before = readFileSync(path, 'utf8').trim();
+  writeFileSync(path, value);
+  t.after(() => writeFileSync(path, before));
+  return false;
+}
+
 /** Why this process can't set the sysctl at path, or false when it can. It writes
  * back the value it reads, so nothing changes. In a container /proc/sys is
  * usually mounted read-only (EROFS); outside the namespace's owner, EPERM. */

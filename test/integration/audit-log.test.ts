@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, type TestUser } from '../helpers/users.js';
-import { must, run, runAsync, waitFor, type Result } from '../helpers/system.js';
+import { must, run, runAsync, setSysctl, waitFor, type Result } from '../helpers/system.js';
 import { cellshCommand } from '../helpers/session.js';
 import { childrenOf, pidsRunning, uidsOf } from '../helpers/processes.js';
 
@@ -109,19 +109,6 @@ test('a session that fails after it became the user is logged with why (its proc
   assert.match(String(error?.['session']), /^[0-9a-f]{12}$/, 'with the session it ended');
 });
 
-/** Set fs.suid_dumpable for the test, back as it was afterwards; why it can't be, or false. */
-function suidDumpable(t: TestContext, value: string): string | false {
-  const file = '/proc/sys/fs/suid_dumpable';
-  const before = readFileSync(file, 'utf8').trim();
-  try {
-    writeFileSync(file, value);
-  } catch (err) {
-    return `${file} can't be written here (${(err as NodeJS.ErrnoException).code})`;
-  }
-  t.after(() => writeFileSync(file, before));
-  return false;
-}
-
 /** The session's last error event, and its exit event. */
 function failureOf(user: TestUser): { error?: Record<string, unknown>; exit?: Record<string, unknown> } {
   const mine = logRecords(inst!).filter((l) => l['uid'] === user.uid);
@@ -145,7 +132,7 @@ test('a session that fails in cellsh-inside is logged with why, unless fs.suid_d
   const logged = failureOf(user);
   assert.equal(logged.exit?.['status'], 127);
   assert.match(String(logged.error?.['reason']), /can't run your shell/, 'cellsh-inside reported it to the monitor');
-  const cannot = suidDumpable(t, '1');
+  const cannot = setSysctl(t, '/proc/sys/fs/suid_dumpable', '1');
   if (cannot) return t.skip(cannot);
   const again = await cellshCommand(inst!, user, 'true');
   assert.equal(again.status, 127, again.err);
