@@ -1,6 +1,7 @@
 // `cellsh-admin diff`: what `apply` would change, user by user. It compiles
 // the edited files against the host as it is now (so a user added to a group
 // shows up too) and compares the result with the applied compiled policy.
+import { changeOf, RECORD_KEYS, type Change, type RecordKey } from '../contract/index.js';
 import { ExitCode } from '../errors.js';
 import type { Layout } from '../layout.js';
 import { changedFields, describeCompiled } from '../policy/describe.js';
@@ -22,7 +23,22 @@ export interface UserChange {
   readonly user: string;
   readonly uid: number;
   readonly change: 'added' | 'removed' | 'changed';
-  readonly fields: ReadonlyArray<{ key: string; before: string; after: string }>;
+  readonly fields: ReadonlyArray<{ key: string; before: string; after: string; when: Change }>;
+}
+
+/** How each kind of change reaches a running container, in diff's words. */
+const WHEN_TEXT: { readonly [C in Change]: string } = {
+  session: 'from the next session',
+  live: 'live, at the next login',
+  restart: 'waits for a restart',
+  access: 'restarts the container at the next login',
+};
+
+/** The record key a described key (describe.ts) shows. */
+function recordKeyOf(key: string, b: CompiledUser, a: CompiledUser): RecordKey | undefined {
+  if (key === 'group') return b.gid === a.gid ? 'group' : 'gid';
+  const k = key === 'user_may_set' ? 'user_may' : key.replace(/^r?limits\./, '');
+  return k in RECORD_KEYS ? (k as RecordKey) : undefined;
 }
 
 /** Compare two lists of records by uid. */
@@ -44,7 +60,10 @@ export function diffRecords(
       const fields = changedFields(
         { name: b.name, ...describeCompiled(b, groupName) },
         { name: a.name, ...describeCompiled(a, groupName) },
-      );
+      ).map((f) => {
+        const key = recordKeyOf(f.key, b, a);
+        return { ...f, when: key === undefined ? ('restart' as const) : changeOf(key, b, a) };
+      });
       if (fields.length > 0) out.push({ user: a.name, uid, change: 'changed', fields });
     }
   }
@@ -71,7 +90,9 @@ export function runDiff(opts: DiffOptions): number {
     if (c.change === 'added') opts.out.write(`+ ${c.user} (uid ${c.uid}): served from the next apply\n`);
     else if (c.change === 'removed')
       opts.out.write(`- ${c.user} (uid ${c.uid}): no longer served after the next apply\n`);
-    else for (const f of c.fields) opts.out.write(`  ${c.user}: ${f.key} ${f.before} -> ${f.after}\n`);
+    else
+      for (const f of c.fields)
+        opts.out.write(`  ${c.user}: ${f.key} ${f.before} -> ${f.after} (${WHEN_TEXT[f.when]})\n`);
   }
   opts.out.write(
     changes.length === 0

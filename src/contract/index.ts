@@ -94,6 +94,73 @@ export const RECORD_KEYS = {
 } as const;
 export type RecordKey = keyof typeof RECORD_KEYS;
 
+/** When a changed record key reaches a running container: drift.c decides it at
+ * a login from this table (generated into contract.h as RESTART_KEYS), and
+ * `cellsh-admin diff` says it to the admin before the apply.
+ *  - session: every new session starts with it; the container stays.
+ *  - live: written into the running container's cgroup at the next login.
+ *  - restart: it shapes the container, so it waits for a restart, which the
+ *    record's "restart" times.
+ *  - access: as restart, but the old container would keep access the change
+ *    takes away, so the next login restarts it whatever "restart" says.
+ * Two keys change class with the direction of the change: "network" is access
+ * when the host's network is taken away, and "seccomp" and "nested_userns" wait
+ * for a restart, taking access, when the filter gets stricter than one the
+ * container's processes ran under (seccompStrength). `label` is how a pending
+ * change is named to people ("hostname, network"). */
+export const CHANGES = ['session', 'live', 'restart', 'access'] as const;
+export type Change = (typeof CHANGES)[number];
+export const RECORD_CHANGES: { readonly [K in RecordKey]: { readonly change: Change; readonly label?: string } } = {
+  name: { change: 'restart', label: 'user name' },
+  gid: { change: 'access', label: 'group id' },
+  group: { change: 'restart', label: 'group name' },
+  groups: { change: 'session' },
+  home: { change: 'access', label: 'home' },
+  shell: { change: 'session' },
+  hostname: { change: 'restart', label: 'hostname' },
+  network: { change: 'restart', label: 'network' },
+  memory: { change: 'live' },
+  memory_high: { change: 'live' },
+  swap: { change: 'live' },
+  pids: { change: 'live' },
+  cpu: { change: 'live' },
+  io_weight: { change: 'live' },
+  io: { change: 'live' },
+  nofile: { change: 'session' },
+  nproc: { change: 'session' },
+  core: { change: 'session' },
+  env: { change: 'session' },
+  restart: { change: 'session' },
+  user_may: { change: 'session' },
+  seccomp: { change: 'session', label: 'seccomp filter' },
+  nested_userns: { change: 'session', label: 'seccomp filter' },
+};
+
+/** How much a seccomp profile confines, 0 (unconfined) to 3 (strict); default
+ * confines less (1) when it lets nested user namespaces through. */
+export const SECCOMP_STRENGTH = { unconfined: 0, defaultNested: 1, default: 2, strict: 3 } as const;
+
+/** The strength of a record's filter (SECCOMP_STRENGTH). */
+export function seccompStrength(profile: (typeof SECCOMP_PROFILES)[number], nestedUserns: boolean): number {
+  return profile === 'default' && nestedUserns ? SECCOMP_STRENGTH.defaultNested : SECCOMP_STRENGTH[profile];
+}
+
+/** When a change of `key` from `before` to `after` reaches a running container
+ * (RECORD_CHANGES, with the two keys whose class depends on the direction). */
+export function changeOf(
+  key: RecordKey,
+  before: { network: string; seccomp: (typeof SECCOMP_PROFILES)[number]; nested_userns: boolean },
+  after: { network: string; seccomp: (typeof SECCOMP_PROFILES)[number]; nested_userns: boolean },
+): Change {
+  if (key === 'network' && before.network === 'host' && after.network !== 'host') return 'access';
+  if (
+    (key === 'seccomp' || key === 'nested_userns') &&
+    seccompStrength(after.seccomp, after.nested_userns) > seccompStrength(before.seccomp, before.nested_userns)
+  )
+    return 'access';
+  return RECORD_CHANGES[key].change;
+}
+
 /** "network": a new namespace with only loopback, or the host's. */
 export const NETWORK_MODES = ['none', 'host'] as const;
 /** "restart": when a change cgroups can't apply live restarts the container. */

@@ -3,13 +3,14 @@
  * under the per-uid lock:
  *  - limits cgroups can change live (memory, memory_high, swap, pids, cpu,
  *    io) are written in place, and verified like any join's;
- *  - settings that shape the container itself (names, gid, home, hostname,
- *    network) wait for a restart, which the policy's `restart` times: at a
- *    login once nothing of the user's runs in it (idle), at the next login
- *    (login), or only by hand (manual). Until then sessions join the container
- *    as it is, and interactive logins are told what is pending and when.
- *    A change that takes access away (gid, home, host network) restarts at
- *    the next login whatever the timing: the old container would keep it.
+ *  - the keys that shape the container itself wait for a restart, which the
+ *    policy's `restart` times: at a login once nothing of the user's runs in
+ *    it (idle), at the next login (login), or only by hand (manual). Until
+ *    then sessions join the container as it is, and interactive logins are
+ *    told what is pending and when. A change that takes access away restarts
+ *    at the next login whatever the timing: the old container would keep it.
+ *    Which keys those are is the contract's (RECORD_CHANGES in
+ *    src/contract/index.ts, generated as RESTART_KEYS): drift.c only compares.
  * Settings applied per session (shell, groups, rlimits, env) need neither. */
 #ifndef CELLSH_DRIFT_H
 #define CELLSH_DRIFT_H
@@ -42,7 +43,7 @@ bool drift_takes_access(const struct container_record *rec, const struct user_po
  * it matches it (its mapped gid, its home, its names). */
 void drift_adopt(const struct container_record *rec, struct user_policy *u);
 
-/* Note in rec what a container made from u is made of and holds. */
+/* Note in rec what a container made from u is made of. */
 void drift_record(struct container_record *rec, const struct user_policy *u);
 
 #endif

@@ -166,6 +166,13 @@ static bool limits_held(const struct container_record *rec, const struct cg_limi
   return rec->limits_known && rec->host_swapped == cg_host_has_swap() && !memcmp(&rec->limits, l, sizeof *l);
 }
 
+/* Note that the container's cgroup now holds these limits. */
+static void hold_limits(struct container_record *rec, const struct cg_limits *l) {
+  rec->limits = *l;
+  rec->limits_known = true;
+  rec->host_swapped = cg_host_has_swap();
+}
+
 /* A join: bring the running container in line with the policy as far as it
  * can be live, then join it as it is, or end it for a restart (drift.h).
  * Leaves s->init_pidfd at -1 when the container was ended. */
@@ -219,9 +226,7 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
   if (!limits_held(rec, &u->limits) || rec->policy_hash != u->record_hash || strcmp(rec->pending, pending) ||
       rec->seccomp_floor != floor) {
     rec->seccomp_floor = floor;
-    rec->limits = u->limits;
-    rec->limits_known = true;
-    rec->host_swapped = cg_host_has_swap();
+    hold_limits(rec, &u->limits);
     rec->policy_hash = u->record_hash;
     xsnprintf(rec->pending, sizeof rec->pending, "%s", pending);
     state_write(dir, rec);
@@ -266,6 +271,7 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
     int commit;
     s.init_pidfd = container_create(&user, s.cg, &rec, &commit);
     drift_record(&rec, &user);
+    hold_limits(&rec, &user.limits);
     state_write(dir, &rec);
     container_commit(commit);
     s.created = true;

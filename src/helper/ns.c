@@ -218,8 +218,6 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   memset(rec, 0, sizeof *rec);
   rec->uid = u->uid;
   rec->init_pid = pid;
-  rec->network = u->network;
-  rec->gid = u->gid;
   rec->created_ms = now_ms();
   random_hex(rec->id, 6);
   if (!proc_identity(pid, rec))

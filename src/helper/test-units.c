@@ -10,7 +10,10 @@
  *   test-units parse-args-batch          the same for each line of stdin, its words
  *                                        separated by 0x1f (each result ends "--")
  *   test-units parse-started MESSAGE     what the agent relay reads of a "started" message
- *   test-units contract                  the contract's values as compiled in */
+ *   test-units contract                  the contract's values as compiled in
+ *   test-units drift FILE MADE NOW...    for a container made from record MADE, what
+ *                                        drift.c says of each record NOW: "pending
+ *                                        LIST" and "access 0|1" (each after "--") */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,6 +27,7 @@
 
 #include "agent-relay.h"
 #include "args.h"
+#include "drift.h"
 #include "env.h"
 #include "log.h"
 #include "policy-build.h"
@@ -574,6 +578,26 @@ static int parse_policy_file(const char *path, int n_uids, char **uids) {
   return 0;
 }
 
+static int drift_out(const char *path, int n_uids, char **uids) {
+  size_t n = 0;
+  cleanup_free char *buf = read_small_at(AT_FDCWD, path, 1u << 28, &n);
+  struct user_policy u[2];
+  struct container_record rec = {0};
+  char err[256];
+  uint32_t uid;
+  if (!buf || !parse_u32(uids[0], &uid) || policy_lookup(buf, n, uid, &u[0], err, sizeof err) != 1)
+    return 2;
+  drift_record(&rec, &u[0]);
+  for (int i = 1; i < n_uids; i++) {
+    char pending[96];
+    if (!parse_u32(uids[i], &uid) || policy_lookup(buf, n, uid, &u[1], err, sizeof err) != 1)
+      return 2;
+    drift_fields(&rec, &u[1], pending, sizeof pending);
+    printf("%spending %s\naccess %d\n", i > 1 ? "--\n" : "", pending, drift_takes_access(&rec, &u[1]));
+  }
+  return 0;
+}
+
 static int parse_args_batch(void) {
   char *line = NULL;
   size_t cap = 0;
@@ -609,6 +633,8 @@ int main(int argc, char **argv) {
     return parse_started_out(argv[2]);
   if (argc == 2 && !strcmp(argv[1], "contract"))
     return contract_out();
+  if (argc >= 5 && !strcmp(argv[1], "drift"))
+    return drift_out(argv[2], argc - 3, argv + 3);
   test_args();
   test_env();
   test_policy();

@@ -2,7 +2,7 @@
 // description. Validation, the built-in defaults and the README's reference
 // table are all derived from FIELDS, so they cannot drift apart.
 import { parseDocument } from 'yaml';
-import { BOUNDS } from '../contract/index.js';
+import { BOUNDS, NETWORK_MODES, RESTART_MODES, SECCOMP_PROFILES as PROFILES } from '../contract/index.js';
 import {
   absolutePath,
   count,
@@ -27,12 +27,12 @@ import type { Limit } from './sizes.js';
 
 /** Container images cellsh can build a root from ("host": the host's /usr and a filtered /etc). */
 export type Image = 'host';
-/** Network modes the helper implements (enum network_mode in policy.h). */
-export type Network = 'none' | 'host';
-/** When a container restarts for a change cgroups can't apply live (enum restart_mode). */
-export type RestartMode = 'idle' | 'login' | 'manual';
-/** The seccomp filter of the container's processes (enum seccomp_profile; docs/seccomp.md). */
-export type SeccompProfile = 'default' | 'strict' | 'unconfined';
+/** Network modes the helper implements (the contract's NETWORK_MODES). */
+export type Network = (typeof NETWORK_MODES)[number];
+/** When a container restarts for a change that waits for one (the contract's RESTART_MODES). */
+export type RestartMode = (typeof RESTART_MODES)[number];
+/** The seccomp filter of the container's processes (the contract's SECCOMP_PROFILES; docs/seccomp.md). */
+export type SeccompProfile = (typeof PROFILES)[number];
 
 /** Every setting by its dotted key, with the type of its checked value. */
 export interface SettingValues {
@@ -124,13 +124,13 @@ const ioText = (list: readonly IoDevice[]): string =>
         .join(', ')}]`;
 
 const IMAGES: readonly Image[] = ['host'];
-const RESTARTS: readonly RestartMode[] = ['idle', 'login', 'manual'];
+const RESTARTS: readonly RestartMode[] = RESTART_MODES;
 const envText = (v: Readonly<Record<string, string>>): string =>
   `{${Object.entries(v)
     .map(([k, x]) => `${k}: ${JSON.stringify(x)}`)
     .join(', ')}}`;
-const NETWORKS: readonly Network[] = ['none', 'host'];
-const SECCOMP_PROFILES: readonly SeccompProfile[] = ['default', 'strict', 'unconfined'];
+const NETWORKS: readonly Network[] = NETWORK_MODES;
+const SECCOMP_PROFILES: readonly SeccompProfile[] = PROFILES;
 const quoted = (s: string): string => `"${s}"`;
 
 /** The table. The mapped type makes adding a key to SettingValues without a row a compile error. */

@@ -123,7 +123,9 @@ test('show: an unknown user is a usage error; a policy with errors still shows, 
   }
 });
 
-test('diff: nothing applied, then no changes, then each changed field before -> after', { skip }, () => {
+test('diff: nothing applied, then no changes, then each changed field before -> after, and when it reaches a running container', {
+  skip,
+}, () => {
   const t = setup(MAIN, DROPIN);
   try {
     const first = t.diff();
@@ -142,11 +144,11 @@ test('diff: nothing applied, then no changes, then each changed field before -> 
     assert.equal(
       r.out,
       [
-        '  alice: limits.memory 1G -> 4G',
-        '  alice: limits.pids 64 -> unlimited',
-        '  alice: limits.cpu 1.5 -> 0.5',
-        '  bob: limits.memory 1G -> 4G',
-        '  bob: limits.cpu 1.5 -> 0.5',
+        '  alice: limits.memory 1G -> 4G (live, at the next login)',
+        '  alice: limits.pids 64 -> unlimited (live, at the next login)',
+        '  alice: limits.cpu 1.5 -> 0.5 (live, at the next login)',
+        '  bob: limits.memory 1G -> 4G (live, at the next login)',
+        '  bob: limits.cpu 1.5 -> 0.5 (live, at the next login)',
         '2 users would change; "cellsh-admin apply" applies it',
         '',
       ].join('\n'),
@@ -234,11 +236,45 @@ test('diff: a changed seccomp profile and nested_userns, before -> after', { ski
     assert.equal(
       r.out,
       [
-        '  alice: nested_userns false -> true',
-        '  bob: seccomp default -> strict',
+        '  alice: nested_userns false -> true (from the next session)',
+        '  bob: seccomp default -> strict (restarts the container at the next login)',
         '2 users would change; "cellsh-admin apply" applies it',
         '',
       ].join('\n'),
+    );
+  } finally {
+    t.remove();
+  }
+});
+
+test('diff: a change that shapes the container waits for a restart, one that takes access away restarts it', {
+  skip,
+}, () => {
+  const t = setup('groups:\n  dev:\n    network: host\n');
+  try {
+    assert.equal(t.apply(), 0);
+    t.write('policy.yaml', 'defaults:\n  hostname: box-{user}\n  shell: /bin/sh\ngroups:\n  dev:\n    network: none\n');
+    const r = t.diff();
+    assert.equal(r.code, 1, r.err);
+    const lines = r.out.split('\n');
+    assert.ok(lines.includes('  alice: hostname alice -> box-alice (waits for a restart)'), r.out);
+    assert.ok(lines.includes('  alice: network host -> none (restarts the container at the next login)'), r.out);
+    assert.ok(lines.includes('  bob: hostname bob -> box-bob (waits for a restart)'), r.out);
+    assert.ok(
+      lines.some((l) => /^ {2}bob: shell \S+ -> \/bin\/sh \(from the next session\)$/.test(l)),
+      r.out,
+    );
+    const j = JSON.parse(t.diff(true).out) as {
+      changes: Array<{ user: string; fields: Array<{ key: string; when: string }> }>;
+    };
+    const alice = j.changes.find((c) => c.user === 'alice')!;
+    assert.deepEqual(
+      alice.fields.map((f) => [f.key, f.when]),
+      [
+        ['shell', 'session'],
+        ['hostname', 'restart'],
+        ['network', 'access'],
+      ],
     );
   } finally {
     t.remove();

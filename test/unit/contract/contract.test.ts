@@ -15,7 +15,9 @@ import {
   HELPER_ARGV,
   NETWORK_MODES,
   POLICY_FILE,
+  RECORD_CHANGES,
   RECORD_KEYS,
+  changeOf,
   RESERVED_ENV,
   RESTART_MODES,
   RLIMIT_KEYS,
@@ -310,6 +312,81 @@ test("a record at each of the contract's bounds is read alike by policy.c and No
       Object.keys(RECORD_KEYS).sort(),
       'every key has examples',
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a change of each record key reaches a running container as the contract says, in drift.c as in Node', {
+  skip,
+}, () => {
+  // One change per key, and both directions of the keys whose class depends on it.
+  const changes: Array<Partial<CompiledUser>> = [
+    { name: 'alicia' },
+    { gid: 2002 },
+    { group: 'staff' },
+    { groups: [] },
+    { home: '/srv/alice' },
+    { shell: '/bin/bash' },
+    { hostname: 'box' },
+    { network: 'host' },
+    { memory: 2 ** 31 },
+    { memory_high: 1 << 29 },
+    { swap: 'max' },
+    { pids: 50 },
+    { cpu: 500 },
+    { io_weight: 200 },
+    { io: [{ major: 8, minor: 0, rbps: 1, wbps: 0, riops: 0, wiops: 0 }] },
+    { nofile: { soft: 64, hard: 64 } },
+    { nproc: { soft: 10, hard: 10 } },
+    { core: { soft: 0, hard: 0 } },
+    { env: [['A', 'b']] },
+    { restart: 'manual' },
+    { user_may: ['shell'] },
+    { seccomp: 'strict' },
+    { seccomp: 'unconfined' },
+    { nested_userns: true },
+  ];
+  const pairs: Array<[CompiledUser, CompiledUser]> = changes.map((c) => [base, { ...base, ...c }]);
+  pairs.push([{ ...base, network: 'host' }, base]);
+  pairs.push([{ ...base, nested_userns: true }, base]);
+  assert.deepEqual(
+    [...new Set(changes.flatMap((c) => Object.keys(c)))].sort(),
+    Object.keys(RECORD_KEYS)
+      .filter((k) => k !== 'uid')
+      .sort(),
+    'every key is changed once',
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'cellsh-drift-'));
+  try {
+    const file = join(dir, 'policy');
+    const users = pairs.flatMap(([made, now], i) => [
+      { ...made, uid: 3000 + 2 * i },
+      { ...now, uid: 3001 + 2 * i },
+    ]);
+    writeFileSync(
+      file,
+      assembleCompiled(
+        users.map((u) => `${recordLines(u).join('\n')}\n`),
+        'drift',
+      ),
+    );
+    const seen = new Set<string>();
+    pairs.forEach(([made, now], i) => {
+      const key = (Object.keys(RECORD_KEYS) as Array<keyof typeof RECORD_KEYS>).find(
+        (k) => JSON.stringify(made[k]) !== JSON.stringify(now[k]),
+      )!;
+      const change = changeOf(key, made, now);
+      seen.add(change);
+      const waits = change === 'restart' || change === 'access';
+      const want = `pending ${waits ? RECORD_CHANGES[key].label : ''}\naccess ${change === 'access' ? 1 : 0}\n`;
+      assert.equal(
+        c('drift', file, String(3000 + 2 * i), String(3001 + 2 * i)),
+        want,
+        `${key}: ${String(made[key])} -> ${String(now[key])}`,
+      );
+    });
+    assert.deepEqual([...seen].sort(), ['access', 'live', 'restart', 'session'], 'every kind of change is tried');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
