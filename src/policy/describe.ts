@@ -19,7 +19,7 @@ export function describeCompiled(u: CompiledUser, groupName: (gid: number) => st
   const gid = (g: number): string => (groupName(g) === undefined ? String(g) : `${groupName(g)} (${g})`);
   return {
     'uid': String(u.uid),
-    'group': gid(u.gid),
+    'group': `${u.group} (${u.gid})`,
     'groups': u.groups.map(gid).join(', '),
     'home': u.home,
     'shell': u.shell,

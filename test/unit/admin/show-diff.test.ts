@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runApply } from '../../../src/admin/apply.js';
-import { runDiff } from '../../../src/admin/diff.js';
+import { diffRecords, runDiff } from '../../../src/admin/diff.js';
+import { readApplied } from '../../../src/admin/installed.js';
 import { runShow } from '../../../src/admin/show.js';
 import { CellshError } from '../../../src/errors.js';
 import { memoryLogger } from '../../../src/log.js';
@@ -275,6 +276,36 @@ test('diff: a change that shapes the container waits for a restart, one that tak
         ['hostname', 'restart'],
         ['network', 'access'],
       ],
+    );
+  } finally {
+    t.remove();
+  }
+});
+
+test('diff: a primary group renamed on the host waits for a restart; another group id restarts at the next login', {
+  skip,
+}, () => {
+  const t = setup('');
+  try {
+    assert.equal(t.apply(), 0);
+    const applied = readApplied(t.layout)!;
+    const renamed = diffRecords(
+      applied,
+      applied.map((u) => ({ ...u, group: `${u.group}x` })),
+      () => undefined,
+    );
+    assert.deepEqual(
+      renamed.map((c) => c.fields.map((f) => [f.key, f.when])),
+      applied.map(() => [['group', 'restart']]),
+    );
+    const moved = diffRecords(
+      applied,
+      applied.map((u) => ({ ...u, gid: u.gid + 100 })),
+      () => undefined,
+    );
+    assert.deepEqual(
+      moved.map((c) => c.fields.map((f) => [f.key, f.when])),
+      applied.map(() => [['group', 'access']]),
     );
   } finally {
     t.remove();
