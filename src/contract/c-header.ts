@@ -9,6 +9,7 @@ import {
   HELPER_ARGV,
   LOG_EVENTS,
   NETWORK_MODES,
+  NETNS_REPLY,
   POLICY_FILE,
   RECORD_CHANGES,
   RECORD_KEYS,
@@ -142,6 +143,10 @@ export function renderCHeader(): string {
     `#define STARTED_CREATED ${str(STARTED.created)}`,
     `#define STARTED_JOINED ${str(STARTED.joined)}`,
     `#define AGENT_SOCKET_SUFFIX ${str(STARTED.socketSuffix)}`,
+    '',
+    '/* "netns CONTAINER" (with the namespace\'s fd) or "host CONTAINER" on fd 3. */',
+    `#define NETNS_JOINED ${str(NETNS_REPLY.joined)}`,
+    `#define NETNS_HOST ${str(NETNS_REPLY.host)}`,
     '',
     "/* How a session reaches the helper: the launcher's route table. */",
     ...wordEnum(

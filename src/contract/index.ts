@@ -205,10 +205,13 @@ export const RESERVED_ENV = [
  *   cellsh-helper login [--pty SPEC] [--agent] [--set KEY=VALUE]...
  *   cellsh-helper run [--pty SPEC] [--agent] [--set KEY=VALUE]... COMMAND
  *   cellsh-helper stop [UID [--notice TEXT]]
+ *   cellsh-helper netns
  *
- * SPEC is MASK:ROWSxCOLS, MASK 1-7 (bit i: fd i gets the inner pty). */
+ * SPEC is MASK:ROWSxCOLS, MASK 1-7 (bit i: fd i gets the inner pty). netns is
+ * the PAM module's (pam/pam_cellsh.c): the caller's container, started if none
+ * runs, and its network namespace sent over fd 3 (NETNS_REPLY). */
 export const HELPER_ARGV = {
-  verbs: ['login', 'run', 'stop'],
+  verbs: ['login', 'run', 'stop', 'netns'],
   /** --set options at most. */
   maxSets: 16,
   /** Bytes of one --set KEY=VALUE at most. */
@@ -242,6 +245,17 @@ export const STARTED = {
   created: 'created',
   joined: 'joined',
   socketSuffix: '.sock',
+} as const;
+
+/** The helper's answer to `netns` on fd 3, once the container runs:
+ *
+ *   netns CONTAINER    with the container's network namespace as the message's fd
+ *   host CONTAINER     the policy gives the user the host's network: nothing to join
+ *
+ * CONTAINER is STARTED.idHexLen lowercase hex digits. */
+export const NETNS_REPLY = {
+  joined: 'netns',
+  host: 'host',
 } as const;
 
 /** The audit log's events: who writes each ("helper": the setuid helper, which

@@ -41,7 +41,7 @@ bool parse_pty_spec(const char *s, unsigned *mask, unsigned short *rows, unsigne
 bool parse_args(int argc, char **argv, struct request *req, char *err, size_t errlen) {
   memset(req, 0, sizeof *req);
   if (argc < 2 || !argv[0]) {
-    snprintf(err, errlen, "usage: cellsh-helper login|run|stop ...");
+    snprintf(err, errlen, "usage: cellsh-helper login|run|stop|netns ...");
     return false;
   }
   static const char *const verbs[VERB_COUNT] = VERB_NAMES;
@@ -76,6 +76,12 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
       return false;
     }
     return true;
+  }
+  if (req->verb == VERB_NETNS) {
+    if (argc == 2)
+      return true;
+    snprintf(err, errlen, "usage: cellsh-helper netns");
+    return false;
   }
   /* run keeps its last word for the command, even if that is an option's name. */
   int last = argc - (req->verb == VERB_RUN);

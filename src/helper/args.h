@@ -10,6 +10,10 @@
  *   cellsh-helper stop [UID [--notice TEXT]]  stop the caller's container; UID (and
  *                                             a line each session prints as it ends,
  *                                             the reason) is accepted only from root
+ *   cellsh-helper netns                       the caller's container (started if none
+ *                                             runs): its network namespace is sent
+ *                                             over fd 3, for sshd's session (the PAM
+ *                                             module, pam/pam_cellsh.c)
  *
  * SPEC is MASK:ROWSxCOLS. MASK (1-7) says which of fds 0, 1, 2 get the inner
  * pty; the pty master is then sent over fd 3, which must be an AF_UNIX

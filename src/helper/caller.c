@@ -169,7 +169,7 @@ int caller_take_channel(bool required, uid_t uid) {
     return CHANNEL_FD;
   close(CHANNEL_FD);
   if (required)
-    die(EXIT_USAGE, "--pty and --agent need fd %d to be cellsh's channel (an AF_UNIX SOCK_SEQPACKET socket)", CHANNEL_FD);
+    die(EXIT_USAGE, "--pty, --agent and netns need fd %d to be a channel (an AF_UNIX SOCK_SEQPACKET socket)", CHANNEL_FD);
   return -1;
 }
 

@@ -130,7 +130,8 @@ static void load_settings(const struct request *req, struct user_policy *user) {
 static void log_login(const struct session *s) {
   struct log_fields f = {0};
   log_session_fields(&f, s, false);
-  log_str(&f, "mode", s->req->verb == VERB_LOGIN ? "login" : "command");
+  log_str(&f, "mode", s->req->verb == VERB_LOGIN ? "login" : s->req->verb == VERB_RUN ? "command"
+                                                                                      : "forwarding");
   log_bool(&f, "tty", s->req->pty_mask != 0);
   if (s->req->command)
     log_str(&f, "command", s->req->command);
@@ -233,6 +234,41 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
   }
 }
 
+/* netns: no session; the container's network namespace goes to the PAM module
+ * on the channel, opened while the pinned init is alive and checked to be the
+ * one it was made with (state.h), so it is this container's and no other. */
+static NORETURN void send_netns(const struct session *s) {
+  const struct container_record *rec = s->container;
+  char msg[64], path[32];
+  int fd = -1; /* the process ends here: no cleanup needed */
+  struct stat st;
+  if (rec->network != NETWORK_HOST) {
+    xsnprintf(path, sizeof path, "/proc/%d/ns/net", (int)rec->init_pid);
+    fd = RETRY(open(path, O_RDONLY | O_CLOEXEC));
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_ino != rec->ns[NS_NET] || pidfd_send_signal(s->init_pidfd, 0, NULL, 0) < 0)
+      die(EXIT_INTERNAL, "your container stopped while its network was looked up; try again");
+  }
+  int n = snprintf(msg, sizeof msg, "%s %s", fd < 0 ? NETNS_HOST : NETNS_JOINED, rec->id);
+  char control[CMSG_SPACE(sizeof(int))] = {0};
+  struct iovec iov = {.iov_base = msg, .iov_len = (size_t)n};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (fd >= 0) {
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (!c) /* cmsg(3): NULL only if the control can't hold a header */
+      die(EXIT_INTERNAL, "can't hand your container's network to sshd");
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    *(int *)(void *)CMSG_DATA(c) = fd; /* CMSG_DATA is aligned for it */
+  }
+  if (RETRY(sendmsg(s->channel, &m, MSG_NOSIGNAL)) != n)
+    die_errno(EXIT_INTERNAL, "can't hand your container's network to sshd");
+  budget_settle(true);
+  _exit(0);
+}
+
 /* A login or command, once the caller is checked and root holds the real
  * uid: lock, decide (join or create), run the session. A function of its own
  * (never inlined) so that its large frame is only touched after the caller's
@@ -279,6 +315,11 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
     if (s.cg->open_entry(caller_uid, &user.limits, &s.entry) < 0)
       die(EXIT_INTERNAL, "can't enter the cgroup of the container just made");
   }
+  if (req->verb == VERB_NETNS) {
+    for (int i = 0; i < s.entry.n; i++)
+      close(s.entry.fds[i]);
+    send_netns(&s);
+  }
   if (session_needs_inside(&s)) {
     s.inside = trusted_exec_fd(CELLSH_INSIDE); /* root's, like the helper: what runs as the user inside */
     /* fs.suid_dumpable=1 leaves cellsh-inside traceable as its exec returns, and
@@ -321,7 +362,7 @@ int main(int argc, char **argv) {
   if (getuid() == 0)
     die(EXIT_REFUSED, "cellsh does not serve root");
   caller_check_stdio();
-  int channel = caller_take_channel(req.pty_mask != 0 || req.agent, getuid());
+  int channel = caller_take_channel(req.pty_mask != 0 || req.agent || req.verb == VERB_NETNS, getuid());
   int dir = state_dir();
   int slot = session_slot(dir, getuid(), limits.nproc);
   caller_uid = caller_take_identity();

@@ -81,6 +81,9 @@ static void test_args(void) {
   ok(!args_ok(5, set_order, &r), "--set before --agent is refused");
   char *stop[] = {"h", "stop", "1001", NULL};
   ok(args_ok(3, stop, &r) && r.verb == VERB_STOP && r.has_stop_uid && r.stop_uid == 1001, "stop UID");
+  char *netns[] = {"h", "netns", NULL}, *netns_more[] = {"h", "netns", "--pty", "1:1x1", NULL};
+  ok(args_ok(2, netns, &r) && r.verb == VERB_NETNS && r.pty_mask == 0 && !r.agent && r.n_sets == 0, "netns alone");
+  ok(!args_ok(4, netns_more, &r), "netns takes no options");
   char *stop0[] = {"h", "stop", "0", NULL};
   ok(!args_ok(3, stop0, &r), "stop 0 is refused");
   char *none[] = {"h", NULL};

@@ -4,7 +4,16 @@
 // sftp, rsync and git clients run as root against it. Stopped after the test.
 import type { TestContext } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { must, runAsync, type Result } from './system.js';
@@ -26,6 +35,12 @@ export interface SshdOptions {
    * that blocks in spawnSync while sshd works (the bench), so sshd never blocks
    * on a full pipe. */
   readonly logFile?: string;
+  /** Lines for a PAM stack of the test's own: sshd then runs under a PAM service
+   * named after the test (OpenSSH 9.2 names its service after argv[0], so the
+   * server is started through a link of that name), whose file in /etc/pam.d is
+   * Debian's sshd stack with these session lines before common-session. The
+   * file is removed after the test. */
+  readonly pamSession?: readonly string[];
 }
 
 /** Where Debian keeps the sftp server. */
@@ -99,7 +114,19 @@ export class TestSshd {
       ].join('\n'),
     );
     const logFile = opts.logFile;
-    const proc = spawn('/usr/sbin/sshd', ['-D', ...(logFile ? ['-E', logFile] : ['-e']), '-f', config], {
+    let program = '/usr/sbin/sshd';
+    if (opts.pamSession) {
+      const service = `cellsh-t-sshd-${port}`;
+      const stack = readFileSync('/etc/pam.d/sshd', 'utf8');
+      const at = stack.indexOf('@include common-session');
+      if (at < 0) throw new Error('/etc/pam.d/sshd has no "@include common-session" line');
+      const pamFile = join('/etc/pam.d', service);
+      writeFileSync(pamFile, `${stack.slice(0, at)}${opts.pamSession.join('\n')}\n${stack.slice(at)}`, { mode: 0o644 });
+      t.after(() => rmSync(pamFile, { force: true }));
+      program = join(dir, service);
+      symlinkSync('/usr/sbin/sshd', program);
+    }
+    const proc = spawn(program, ['-D', ...(logFile ? ['-E', logFile] : ['-e']), '-f', config], {
       stdio: ['ignore', 'ignore', logFile ? 'ignore' : 'pipe'],
     });
     let piped = '';

@@ -1,0 +1,252 @@
+/* pam_cellsh: puts sshd's session of an enrolled user into the network
+ * namespace of the user's own container, so that sshd's forwarding (-L, -R,
+ * -D, -W, stream-local, X11) connects and listens where the user's container
+ * does, never in the host's network.
+ *
+ *   session required pam_cellsh.so [group=NAME]
+ *
+ * in sshd's session stack. For a user who is not in the cellsh group (NAME,
+ * default "cellsh") it does nothing. For one who is, it runs the helper as
+ * that user, exactly as a login does (`cellsh-helper netns`: the same policy,
+ * limits, pinning and audit log, the container started if none runs), takes
+ * the namespace the helper sends back and joins it. Anything else, the
+ * helper's refusal included, refuses the session (fail closed) with a line in
+ * the system log: the host's network is never the fallback.
+ *
+ * It runs as root inside sshd before the user's channels are served, so it
+ * trusts only PAM_USER resolved through NSS, its own argument, and the
+ * root-owned helper; it keeps nothing open and leaves sshd's signals as they
+ * were. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "config.h"
+#include "contract.h" /* CHANNEL_FD, NETNS_JOINED, NETNS_HOST, STARTED_ID_LEN */
+
+#define HELPER CELLSH_LIBDIR "/cellsh-helper"
+#define REPLY_WAIT_MS 90000 /* the helper waits up to 60 s for a login holding the lock */
+#define MAX_GROUPS_LOOKED 4096
+
+/* Is the user (name, primary gid) a member of the group called name? */
+static bool in_group(const char *user, gid_t primary, const char *group) {
+  struct group gr, *found = NULL;
+  char buf[16384];
+  if (getgrnam_r(group, &gr, buf, sizeof buf, &found) != 0 || !found)
+    return false;
+  gid_t want = gr.gr_gid, groups[MAX_GROUPS_LOOKED];
+  int n = MAX_GROUPS_LOOKED;
+  if (getgrouplist(user, primary, groups, &n) < 0)
+    return false;
+  for (int i = 0; i < n; i++)
+    if (groups[i] == want)
+      return true;
+  return false;
+}
+
+/* The helper as install.sh leaves it: root's, setuid, written by root only. */
+static bool helper_trusted(void) {
+  struct stat st;
+  return lstat(HELPER, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 && (st.st_mode & S_ISUID) &&
+         !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* Send or receive one message with at most one fd. */
+static bool send_fd(int sock, int fd) {
+  char byte = 'c';
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return sendmsg(sock, &m, MSG_NOSIGNAL) == 1;
+}
+
+/* One message into buf (NUL-terminated) and its fd (or -1); -1 on failure. */
+static ssize_t recv_fd(int sock, char *buf, size_t len, int *fd, int wait_ms) {
+  struct pollfd p = {.fd = sock, .events = POLLIN};
+  *fd = -1;
+  int r;
+  do
+    r = poll(&p, 1, wait_ms);
+  while (r < 0 && errno == EINTR);
+  if (r <= 0)
+    return -1;
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {.iov_base = buf, .iov_len = len - 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0)
+    return -1;
+  buf[n] = '\0';
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+    memcpy(fd, CMSG_DATA(c), sizeof *fd);
+  else if (c || (m.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
+    n = -1; /* anything else is not the helper's answer */
+  if (n < 0 && *fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
+  return n;
+}
+
+/* In the child: become the user (with the groups a login has) and run the
+ * helper with nothing of sshd's: stdio on /dev/null, fd 3 a channel made as
+ * the user (the helper wants its peer to be the caller), which goes back to
+ * the module over ctl first. */
+static void run_helper(const struct passwd *pw, int ctl, int err) {
+  sigset_t none;
+  sigemptyset(&none);
+  for (int sig = 1; sig < NSIG; sig++)
+    signal(sig, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  int ch[2], null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0 || initgroups(pw->pw_name, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+      setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 || getuid() != pw->pw_uid)
+    _exit(126);
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || !send_fd(ctl, ch[0]))
+    _exit(126);
+  if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err, 2) < 0 || dup2(ch[1], CHANNEL_FD) < 0)
+    _exit(126);
+  close_range(CHANNEL_FD + 1, ~0u, 0);
+  char *argv[] = {"cellsh-helper", "netns", NULL}, *envp[] = {NULL};
+  execve(HELPER, argv, envp);
+  _exit(127);
+}
+
+/* The helper's first line on stderr, for the log (its own refusal). */
+static void read_reason(int err, char *buf, size_t len) {
+  ssize_t n;
+  do
+    n = read(err, buf, len - 1);
+  while (n < 0 && errno == EINTR);
+  buf[n > 0 ? n : 0] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* Ask the helper for the user's container; *netns is its namespace, or -1
+ * when the policy gives the user the host's network. */
+static int ask_helper(pam_handle_t *pamh, const struct passwd *pw, int *netns) {
+  int ctl[2], errp[2];
+  *netns = -1;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0)
+    return PAM_SESSION_ERR;
+  if (pipe2(errp, O_CLOEXEC | O_NONBLOCK) < 0) {
+    close(ctl[0]);
+    close(ctl[1]);
+    return PAM_SESSION_ERR;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(ctl[0]);
+    close(errp[0]);
+    run_helper(pw, ctl[1], errp[1]);
+  }
+  close(ctl[1]);
+  close(errp[1]);
+  char msg[128], reason[512] = "";
+  int channel = -1, fd = -1, status = -1;
+  ssize_t n = pid < 0 ? -1 : recv_fd(ctl[0], msg, sizeof msg, &channel, REPLY_WAIT_MS);
+  if (n >= 0 && channel >= 0)
+    n = recv_fd(channel, msg, sizeof msg, &fd, REPLY_WAIT_MS);
+  else
+    n = -1;
+  if (pid > 0) {
+    pid_t w;
+    do
+      w = waitpid(pid, &status, 0);
+    while (w < 0 && errno == EINTR);
+    /* sshd may reap it first (ECHILD): the answer alone then decides. */
+    if (w < 0)
+      status = 0;
+  }
+  read_reason(errp[0], reason, sizeof reason);
+  close(errp[0]);
+  close(ctl[0]);
+  if (channel >= 0)
+    close(channel);
+  size_t id = strlen(NETNS_JOINED) + 1;
+  bool joined = n == (ssize_t)(id + STARTED_ID_LEN) && !strncmp(msg, NETNS_JOINED " ", id) && fd >= 0;
+  bool host = n == (ssize_t)(strlen(NETNS_HOST) + 1 + STARTED_ID_LEN) && !strncmp(msg, NETNS_HOST " ", strlen(NETNS_HOST) + 1) &&
+              fd < 0;
+  if ((joined || host) && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    *netns = fd;
+    return PAM_SUCCESS;
+  }
+  if (fd >= 0)
+    close(fd);
+  pam_syslog(pamh, LOG_ERR, "refusing the session of %s: cellsh could not give it the container's network (%s)",
+             pw->pw_name, reason[0] ? reason : "the helper gave no answer");
+  return PAM_SESSION_ERR;
+}
+
+PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+  (void)flags;
+  const char *group = "cellsh", *user = NULL;
+  for (int i = 0; i < argc; i++) {
+    if (!strncmp(argv[i], "group=", 6) && argv[i][6])
+      group = argv[i] + 6;
+    else {
+      pam_syslog(pamh, LOG_ERR, "unknown option \"%s\"", argv[i]);
+      return PAM_SESSION_ERR;
+    }
+  }
+  if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !user[0])
+    return PAM_SESSION_ERR;
+  struct passwd pw, *found = NULL;
+  char buf[16384];
+  if (getpwnam_r(user, &pw, buf, sizeof buf, &found) != 0 || !found)
+    return PAM_SESSION_ERR;
+  if (pw.pw_uid == 0 || !in_group(pw.pw_name, pw.pw_gid, group))
+    return PAM_IGNORE; /* not cellsh's: sshd goes on as without this module */
+  if (!helper_trusted()) {
+    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: %s is not root's setuid helper", pw.pw_name, HELPER);
+    return PAM_SESSION_ERR;
+  }
+  int netns;
+  int r = ask_helper(pamh, &pw, &netns);
+  if (r != PAM_SUCCESS || netns < 0)
+    return r;
+  r = setns(netns, CLONE_NEWNET) == 0 ? PAM_SUCCESS : PAM_SESSION_ERR;
+  if (r != PAM_SUCCESS)
+    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: can't join the container's network: %m", pw.pw_name);
+  close(netns);
+  return r;
+}
+
+PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+  (void)pamh;
+  (void)flags;
+  (void)argc;
+  (void)argv;
+  return PAM_SUCCESS;
+}
