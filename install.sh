@@ -24,7 +24,10 @@
 # folders, /etc/shells and tmpfiles.d entries, a logrotate rule for the audit
 # log (/etc/logrotate.d/cellsh), and an sshd drop-in
 # (/etc/ssh/sshd_config.d/cellsh.conf) that sends every ssh session of GROUP's
-# members through cellsh and closes what would go around it, and on systemd
+# members through cellsh and closes what would go around it; the PAM session
+# module pam_cellsh.so, with two lines in /etc/pam.d/sshd that put sshd's
+# session of GROUP's members into their container's network, and a second
+# drop-in (cellsh-forwarding.conf) that then opens TCP forwarding; and on systemd
 # hosts cellsh.slice and cellsh.service, which delegates to cellsh the cgroup
 # the containers live in. The list is kept in DIR/lib/cellsh/install-manifest
 # for --uninstall.
@@ -45,7 +48,7 @@ MODE=install
 DEMO_USER=cellsh-demo
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NODE_MIN_MAJOR=18
-PACKAGES=(nodejs npm gcc make libc6-dev libseccomp-dev ca-certificates procps logrotate)
+PACKAGES=(nodejs npm gcc make libc6-dev libseccomp-dev libpam0g-dev ca-certificates procps logrotate)
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
@@ -162,7 +165,7 @@ install_files() {
   NEW_MANIFEST=$STAGE/manifest
   : > "$NEW_MANIFEST"
   # What an earlier install created stays ours to remove.
-  if [ -f "$MANIFEST" ]; then grep -E '^(dir|group|shells|policy|tmpfiles|user) ' "$MANIFEST" >> "$NEW_MANIFEST" || true; fi
+  if [ -f "$MANIFEST" ]; then grep -E '^(dir|group|shells|policy|tmpfiles|user|pam) ' "$MANIFEST" >> "$NEW_MANIFEST" || true; fi
   if ! getent group "$GROUP" >/dev/null; then groupadd --system "$GROUP"; record "group $GROUP"; fi
   ensure_dir "$PREFIX/bin" 0755 root:root
   ensure_dir "$PREFIX/sbin" 0755 root:root
@@ -202,7 +205,10 @@ EOF
 exec "$NODE" --disallow-code-generation-from-strings "$LIBDIR/dist/src/cli/admin.js" "\$@"
 EOF
   chmod 0755 "$ADMIN.new" && mv -f "$ADMIN.new" "$ADMIN"
-  record "file $LIBDIR/cellsh-helper" "file $LIBDIR/cellsh-inside" "file $LAUNCHER" "file $ADMIN" "file $LIBDIR/layout.json" \
+  # sshd's PAM session module: loaded by sshd as root, written by root only.
+  install -o root -g root -m 0644 "$HELPER_BUILD/pam_cellsh.so" "$LIBDIR/pam_cellsh.so.new"
+  mv -f "$LIBDIR/pam_cellsh.so.new" "$LIBDIR/pam_cellsh.so"
+  record "file $LIBDIR/cellsh-helper" "file $LIBDIR/cellsh-inside" "file $LIBDIR/pam_cellsh.so" "file $LAUNCHER" "file $ADMIN" "file $LIBDIR/layout.json" \
     "file $LIBDIR/package.json" "tree $LIBDIR/dist" "tree $LIBDIR/node_modules"
 
   ensure_dir "$CONFDIR" 0755 root:root
@@ -309,6 +315,70 @@ EOF
   reload_sshd
 }
 
+# ---- sshd's PAM stack ------------------------------------------------------------
+# Two lines before "@include common-session" in sshd's PAM stack: members of
+# GROUP go through pam_cellsh, which joins sshd's session to their container's
+# network namespace (pam/pam_cellsh.c) and refuses the session if it can't;
+# everyone else skips it, so even a missing module never locks them out. With
+# the module in place, TCP forwarding is opened for GROUP (cellsh-forwarding.conf,
+# read before cellsh.conf): it then happens inside the container's network.
+# Stream-local forwarding, X11 and tunnels stay closed: socket paths and tun
+# devices are the host's. A private install (--root) writes its own copy of
+# Debian's stack under ROOT instead, for the tests' sshd.
+PAM_MARK="# cellsh: sshd's session of a cellsh user joins their container's network (install.sh --uninstall removes these lines)"
+pam_lines() {
+  printf '%s\n' "$PAM_MARK" \
+    "session [success=ok default=1] pam_succeed_if.so quiet user ingroup $GROUP" \
+    "session required $LIBDIR/pam_cellsh.so group=$GROUP"
+}
+
+# The stack without our lines (the mark and the two after it).
+remove_pam_lines() {
+  awk -v mark="$PAM_MARK" '$0 == mark { skip = 2; next } skip > 0 { skip--; next } { print }'
+}
+
+sshd_pam() {
+  local stack=$ROOT/etc/pam.d/sshd src=$ROOT/etc/pam.d/sshd
+  if [ -n "$ROOT" ]; then
+    src=/etc/pam.d/sshd
+    [ -f "$src" ] || return 0
+    ensure_dir "$ROOT/etc/pam.d" 0755 root:root
+  elif [ ! -f "$src" ]; then
+    info "no OpenSSH PAM stack here ($src is missing): ssh forwarding stays closed for cellsh users"
+    return 0
+  fi
+  if ! grep -q '^@include common-session' "$src"; then
+    warn "$src has no \"@include common-session\" line: pam_cellsh not added, ssh forwarding stays closed for cellsh users"
+    return 0
+  fi
+  remove_pam_lines < "$src" |
+    awk -v lines="$(pam_lines)" '/^@include common-session/ && !done { print lines; done = 1 } { print }' > "$stack.new"
+  chmod 0644 "$stack.new"
+  mv -f "$stack.new" "$stack"
+  if [ -n "$ROOT" ]; then record "file $stack"; else record "pam $stack"; fi
+  forwarding_dropin
+}
+
+# Opened only with the PAM lines in place, removed with them.
+forwarding_dropin() {
+  local dir=$ROOT/etc/ssh/sshd_config.d
+  if [ -z "$ROOT" ] && [ ! -d "$dir" ]; then return 0; fi
+  ensure_dir "$dir" 0755 root:root
+  cat > "$dir/cellsh-forwarding.conf.new" <<EOF
+# cellsh: TCP forwarding for members of group $GROUP, which pam_cellsh (in
+# /etc/pam.d/sshd) puts inside their container's network. Written by install.sh
+# with those PAM lines and removed with them; without them this file must go
+# ("cellsh-admin doctor" checks). Read before cellsh.conf, so these win.
+Match Group $GROUP
+    AllowTcpForwarding yes
+    PermitOpen any
+    PermitListen any
+EOF
+  chmod 0644 "$dir/cellsh-forwarding.conf.new"
+  mv -f "$dir/cellsh-forwarding.conf.new" "$dir/cellsh-forwarding.conf"
+  record "file $dir/cellsh-forwarding.conf"
+}
+
 # ---- systemd -----------------------------------------------------------------
 # On cgroup v2 systemd owns the hierarchy and lets others manage only what it
 # delegates. cellsh.service is a unit whose only process sleeps, to hold a
@@ -408,6 +478,14 @@ uninstall() {
     esac
   done <<< "$manifest"
   if [ -z "$ROOT" ] && [ -d /run/systemd/system ] && grep -q '^unit ' <<< "$manifest"; then systemctl daemon-reload; fi
+  # sshd's PAM lines before the module they name.
+  while read -r kind path rest; do
+    case "$kind" in
+      pam) if [ -f "$path" ]; then
+             remove_pam_lines < "$path" > "$path.new" && chmod --reference="$path" "$path.new" && mv -f "$path.new" "$path"
+           fi ;;
+    esac
+  done <<< "$manifest"
   while read -r kind path rest; do
     case "$kind" in
       file|tmpfiles) rm -f "$path" ;;
@@ -445,6 +523,7 @@ main() {
   stage_modules
   install_files
   systemd_units
+  sshd_pam
   sshd_dropin
   logrotate_rule
   write_manifest

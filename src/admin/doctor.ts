@@ -2,7 +2,7 @@
 // and report every way around the container that is open, and every limit the
 // kernel can't apply (doctor-cgroups.ts), with the line to change. sshd is asked for each enrolled user's effective settings
 // (`sshd -T -C user=...`), so Match blocks, includes and defaults all count.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Layout } from '../layout.js';
 import { parseCompiled, type CompiledUser } from '../policy/index.js';
@@ -37,7 +37,12 @@ export interface DoctorOptions {
 
 /** Settings that must be "no" for an enrolled user, what each would open, and whether it is a way out. */
 const MUST_BE_NO: ReadonlyArray<[key: string, option: string, why: string, status: Status]> = [
-  ['allowtcpforwarding', 'AllowTcpForwarding', "port forwarding reaches the host's network and services", 'open'],
+  [
+    'allowtcpforwarding',
+    'AllowTcpForwarding',
+    "port forwarding reaches the host's network and services (pam_cellsh is not in sshd's PAM stack to put it in the container's)",
+    'open',
+  ],
   [
     'allowstreamlocalforwarding',
     'AllowStreamLocalForwarding',
@@ -70,6 +75,7 @@ export function runDoctor(opts: DoctorOptions): number {
     ...checkSshd(opts, users),
     ...checkMatchAddress(opts.sshdConfig),
     ...checkPam(opts.pamFile, foreignShells),
+    ...(users.length > 0 ? checkPamCellsh(opts.pamFile, opts.layout.libDir) : []),
   ];
   if (opts.json) {
     opts.out.write(`${JSON.stringify({ ok: !findings.some(bad), findings }, null, 2)}\n`);
@@ -218,6 +224,8 @@ function checkSshd(opts: DoctorOptions, users: PasswdEntry[]): Finding[] {
   if (users.length === 0)
     return [{ status: 'ok', area: 'sshd', message: 'no enrolled users: nothing to check for sshd' }];
   const findings: Finding[] = [];
+  // With pam_cellsh in sshd's stack, TCP forwarding happens in the container's network.
+  const joins = pamCellshLines(opts.pamFile).length > 0;
   for (const u of users) {
     const shell = u.shell;
     const r = opts.sshd(['-T', '-f', opts.sshdConfig, '-C', `user=${u.name},host=localhost,addr=127.0.0.1`]);
@@ -231,7 +239,7 @@ function checkSshd(opts: DoctorOptions, users: PasswdEntry[]): Finding[] {
       });
       continue;
     }
-    findings.push(...checkUser(u.name, shell, settingsOf(r.out), opts));
+    findings.push(...checkUser(u.name, shell, settingsOf(r.out), opts, joins));
   }
   return findings;
 }
@@ -248,7 +256,13 @@ function settingsOf(text: string): Map<string, string[]> {
   return map;
 }
 
-function checkUser(name: string, shell: string, cfg: Map<string, string[]>, opts: DoctorOptions): Finding[] {
+function checkUser(
+  name: string,
+  shell: string,
+  cfg: Map<string, string[]>,
+  opts: DoctorOptions,
+  pamJoins: boolean,
+): Finding[] {
   const { launcher, group } = opts.layout;
   const where = `under "Match Group ${group}" in /etc/ssh/sshd_config.d/cellsh.conf (install.sh writes it)`;
   const found: Finding[] = [];
@@ -297,7 +311,13 @@ function checkUser(name: string, shell: string, cfg: Map<string, string[]>, opts
   }
   for (const [key, option, why, status] of MUST_BE_NO) {
     const value = cfg.get(key)?.[0];
-    if (value !== undefined && value !== 'no') {
+    if (key === 'allowtcpforwarding' && pamJoins && value !== 'no') {
+      found.push({
+        status: 'ok',
+        area: 'sshd',
+        message: `${name}: TCP forwarding (${value}) happens in their container's network (pam_cellsh)`,
+      });
+    } else if (value !== undefined && value !== 'no') {
       found.push({
         status,
         area: 'sshd',
@@ -396,9 +416,9 @@ function checkPam(file: string, foreignShells: string[]): Finding[] {
   });
 }
 
-/** Every pam_env line with user_readenv=1 in a PAM service file and the files it
- *  pulls in (`@include X`, `include X`, `substack X`), as file and line number. */
-export function pamEnvReaders(file: string, seen = new Set<string>()): Array<{ file: string; line: number }> {
+/** Every line of a PAM service file and the files it pulls in (`@include X`,
+ *  `include X`, `substack X`), comments and blanks left out, with where it is. */
+function pamLines(file: string, seen = new Set<string>()): Array<{ file: string; line: number; text: string }> {
   if (seen.has(file)) return [];
   seen.add(file);
   let text: string;
@@ -407,12 +427,57 @@ export function pamEnvReaders(file: string, seen = new Set<string>()): Array<{ f
   } catch {
     return [];
   }
-  const found: Array<{ file: string; line: number }> = [];
+  const found: Array<{ file: string; line: number; text: string }> = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/#.*/, '').trim();
     const pulled = /^@include\s+(\S+)/.exec(line) ?? /^-?\w+\s+(?:include|substack)\s+(\S+)/.exec(line);
-    if (pulled) found.push(...pamEnvReaders(resolve(dirname(file), pulled[1]), seen));
-    else if (/\bpam_env\.so\b/.test(line) && /\buser_readenv=1\b/.test(line)) found.push({ file, line: i + 1 });
+    if (pulled) found.push(...pamLines(resolve(dirname(file), pulled[1]), seen));
+    else if (line) found.push({ file, line: i + 1, text: line });
   });
   return found;
+}
+
+/** Every pam_env line with user_readenv=1 in a PAM service file and the files it pulls in. */
+export function pamEnvReaders(file: string): Array<{ file: string; line: number }> {
+  return pamLines(file)
+    .filter((l) => /\bpam_env\.so\b/.test(l.text) && /\buser_readenv=1\b/.test(l.text))
+    .map(({ file: f, line }) => ({ file: f, line }));
+}
+
+/** The session lines of a PAM service that load pam_cellsh as required (or requisite), with the module's
+ * path. A "-session" line does not count: it skips a missing module, and so would fail open. */
+export function pamCellshLines(file: string): Array<{ file: string; line: number; module: string }> {
+  return pamLines(file).flatMap((l) => {
+    const m = /^session\s+(required|requisite)\s+(\S*pam_cellsh\.so)\b/.exec(l.text);
+    return m ? [{ file: l.file, line: l.line, module: m[2]! }] : [];
+  });
+}
+
+/** Is pam_cellsh in sshd's session stack, and does the module it names exist? */
+export function checkPamCellsh(pamFile: string, libDir: string): Finding[] {
+  const lines = pamCellshLines(pamFile);
+  if (lines.length === 0)
+    return [
+      {
+        status: 'warn',
+        area: 'pam',
+        message: `pam_cellsh is not in ${pamFile}: ssh forwarding can't be put in cellsh users' containers, so it must stay closed`,
+        fix: 'run install.sh again (it adds pam_cellsh before "@include common-session")',
+      },
+    ];
+  return lines.map(({ file, line, module }): Finding => {
+    const path = module.startsWith('/') ? module : join(libDir, module);
+    return existsSync(path)
+      ? {
+          status: 'ok',
+          area: 'pam',
+          message: `${file}:${line}: sshd's sessions of cellsh users join their container's network`,
+        }
+      : {
+          status: 'fail',
+          area: 'pam',
+          message: `${file}:${line} names ${path}, which is missing: every ssh session of a cellsh user is refused`,
+          fix: 'run install.sh again',
+        };
+  });
 }

@@ -231,7 +231,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
   },
   doctor: {
     summary: 'check the live system for ways around the containers (root only)',
-    usage: 'doctor [--sshd-config FILE] [--json]',
+    usage: 'doctor [--sshd-config FILE] [--pam-file FILE] [--json]',
     help: [
       'Check the install, and for each enrolled user the sshd settings they really get',
       '(sshd -T -C user=NAME), their login shell and the sshd PAM stack. Every finding is',
@@ -239,11 +239,12 @@ const VERBS: Readonly<Record<string, Verb>> = {
       '',
       'options:',
       '  --sshd-config FILE   the sshd configuration to check (default /etc/ssh/sshd_config)',
+      "  --pam-file FILE      sshd's PAM stack to check (default /etc/pam.d/sshd)",
       '  --json               print {ok, findings} instead',
       '',
       'exit status: 0 nothing open or broken, 1 something is, 77 not root, 64 usage error',
     ].join('\n'),
-    options: { 'sshd-config': { type: 'string' }, json: { type: 'boolean' } },
+    options: { 'sshd-config': { type: 'string' }, 'pam-file': { type: 'string' }, json: { type: 'boolean' } },
     maxArgs: 0,
     run: ({ values }, io) => {
       requireRoot("doctor must run as root (it asks sshd for every user's settings)");
@@ -253,7 +254,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
         out: io.out,
         json: values['json'] === true,
         sshdConfig: typeof values['sshd-config'] === 'string' ? values['sshd-config'] : '/etc/ssh/sshd_config',
-        pamFile: '/etc/pam.d/sshd',
+        pamFile: typeof values['pam-file'] === 'string' ? values['pam-file'] : '/etc/pam.d/sshd',
         sshd: (args) => {
           const r = spawnSync('/usr/sbin/sshd', args, { encoding: 'utf8' });
           return r.error ? undefined : { status: r.status ?? 1, out: r.stdout, err: r.stderr };

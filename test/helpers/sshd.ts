@@ -35,12 +35,12 @@ export interface SshdOptions {
    * that blocks in spawnSync while sshd works (the bench), so sshd never blocks
    * on a full pipe. */
   readonly logFile?: string;
-  /** Lines for a PAM stack of the test's own: sshd then runs under a PAM service
-   * named after the test (OpenSSH 9.2 names its service after argv[0], so the
-   * server is started through a link of that name), whose file in /etc/pam.d is
-   * Debian's sshd stack with these session lines before common-session. The
-   * file is removed after the test. */
-  readonly pamSession?: readonly string[];
+  /** Serve with the install's PAM stack and forwarding drop-in (install.sh writes
+   * both under the private root, as it edits /etc/pam.d/sshd on a real host):
+   * sshd then runs under a PAM service named after the test (OpenSSH 9.2 names its
+   * service after argv[0], so the server is started through a link of that
+   * name), whose file in /etc/pam.d is removed after the test. */
+  readonly pam?: boolean;
 }
 
 /** Where Debian keeps the sftp server. */
@@ -108,6 +108,7 @@ export class TestSshd {
         'AcceptEnv LANG LC_*',
         `Subsystem sftp ${opts.subsystem ?? SFTP_SERVER}`,
         ...(opts.extra ?? []),
+        ...(opts.pam ? [`Include ${join(inst.root, 'etc/ssh/sshd_config.d/cellsh-forwarding.conf')}`] : []),
         ...(opts.dropIn === false ? [] : [`Include ${dropIn}`]),
         ...(opts.after ?? []),
         '',
@@ -115,13 +116,10 @@ export class TestSshd {
     );
     const logFile = opts.logFile;
     let program = '/usr/sbin/sshd';
-    if (opts.pamSession) {
+    if (opts.pam) {
       const service = `cellsh-t-sshd-${port}`;
-      const stack = readFileSync('/etc/pam.d/sshd', 'utf8');
-      const at = stack.indexOf('@include common-session');
-      if (at < 0) throw new Error('/etc/pam.d/sshd has no "@include common-session" line');
       const pamFile = join('/etc/pam.d', service);
-      writeFileSync(pamFile, `${stack.slice(0, at)}${opts.pamSession.join('\n')}\n${stack.slice(at)}`, { mode: 0o644 });
+      writeFileSync(pamFile, readFileSync(join(inst.root, 'etc/pam.d/sshd')), { mode: 0o644 });
       t.after(() => rmSync(pamFile, { force: true }));
       program = join(dir, service);
       symlinkSync('/usr/sbin/sshd', program);

@@ -58,6 +58,7 @@ test('install.sh sets owners and modes, registers the shell, compiles the policy
   for (const [path, mode] of [
     [`${l.prefix}/bin/cellsh`, 0o755],
     [`${l.prefix}/lib/cellsh/cellsh-inside`, 0o711],
+    [`${l.prefix}/lib/cellsh/pam_cellsh.so`, 0o644],
     [`${l.prefix}/sbin/cellsh-admin`, 0o755],
     [`${l.root}/var/lib/cellsh/policy.compiled`, 0o644],
     [`${l.root}/etc/cellsh/policy.yaml`, 0o644],
@@ -80,6 +81,23 @@ test('install.sh sets owners and modes, registers the shell, compiles the policy
     'the sshd drop-in for this group',
   );
   assert.match(dropIn, /^ {4}AllowTcpForwarding no$/m);
+  // sshd's PAM stack: Debian's, with pam_cellsh for the group before common-session,
+  // and TCP forwarding opened for the group only with it.
+  if (existsSync('/etc/pam.d/sshd')) {
+    const stack = readFileSync(`${l.root}/etc/pam.d/sshd`, 'utf8').split('\n');
+    const at = stack.findIndex((line) => line.startsWith('# cellsh: '));
+    assert.deepEqual(stack.slice(at + 1, at + 4), [
+      `session [success=ok default=1] pam_succeed_if.so quiet user ingroup ${l.group}`,
+      `session required ${l.prefix}/lib/cellsh/pam_cellsh.so group=${l.group}`,
+      '@include common-session',
+    ]);
+    stack.splice(at, 3);
+    assert.equal(stack.join('\n'), readFileSync('/etc/pam.d/sshd', 'utf8'), 'nothing else of the stack changed');
+    assert.match(
+      readFileSync(`${l.root}/etc/ssh/sshd_config.d/cellsh-forwarding.conf`, 'utf8'),
+      new RegExp(`^Match Group ${l.group}\n {4}AllowTcpForwarding yes\n`, 'm'),
+    );
+  }
 
   // The admin edits the policy; a second install keeps it and changes nothing else.
   const adminPolicy = '# mine\ndefaults:\n  limits: {pids: 100}\n';

@@ -18,8 +18,14 @@ const readsPamEnv =
   existsSync('/etc/pam.d/sshd') &&
   /^[^#]*pam_env\.so.*\buser_readenv=1\b/m.test(readFileSync('/etc/pam.d/sshd', 'utf8'));
 
-function doctor(config: string, json = false): { status: number; out: string } {
-  const r = run(inst!.admin, ['doctor', '--sshd-config', config, ...(json ? ['--json'] : [])]);
+function doctor(config: string, json = false, pamFile?: string): { status: number; out: string } {
+  const r = run(inst!.admin, [
+    'doctor',
+    '--sshd-config',
+    config,
+    ...(pamFile ? ['--pam-file', pamFile] : []),
+    ...(json ? ['--json'] : []),
+  ]);
   return { status: r.status, out: r.out + r.err };
 }
 
@@ -34,6 +40,37 @@ test('ssh: doctor: with the drop-in and cellsh as login shell nothing is open', 
   if (readsPamEnv) assert.match(r.out, /^warn +pam +\/etc\/pam\.d\/sshd:\d+ reads each user's ~\/\.pam_environment/m);
   const json = JSON.parse(doctor(sshd.config, true).out) as { ok: boolean; findings: Array<{ status: string }> };
   assert.equal(json.ok, true);
+});
+
+test("ssh: doctor: TCP forwarding is fine with pam_cellsh in sshd's PAM stack, and open without it", {
+  skip:
+    skip || (!existsSync(join(inst?.root ?? '/', 'etc/pam.d/sshd')) && 'the private install has no PAM stack for sshd'),
+}, async (t) => {
+  createUser(t, inst!, 's7pam');
+  mustApply(inst!);
+  // As install.sh leaves it: the forwarding drop-in beside cellsh.conf, pam_cellsh in the stack.
+  const sshd = await TestSshd.start(t, inst!, { pam: true });
+  const stack = join(inst!.root, 'etc/pam.d/sshd');
+  const r = doctor(sshd.config, false, stack);
+  assert.equal(r.status, 0, r.out);
+  assert.match(
+    r.out,
+    /^ok +sshd +cellsh-t-s7pam: TCP forwarding \(yes\) happens in their container's network \(pam_cellsh\)$/m,
+  );
+  assert.match(
+    r.out,
+    new RegExp(`^ok +pam +${stack}:\\d+: sshd's sessions of cellsh users join their container's network$`, 'm'),
+  );
+  // The same sshd with a stack that lacks the module: forwarding would be the host's.
+  const bare = join(sshd.dir, 'pam-without-cellsh');
+  writeFileSync(bare, readFileSync(stack, 'utf8').replace(/^.*pam_cellsh\.so.*$/m, ''));
+  const open = doctor(sshd.config, false, bare);
+  assert.equal(open.status, 1, open.out);
+  assert.match(
+    open.out,
+    /^open +sshd +cellsh-t-s7pam: AllowTcpForwarding is yes: port forwarding reaches the host's network/m,
+  );
+  assert.match(open.out, /^warn +pam +pam_cellsh is not in /m);
 });
 
 test('ssh: doctor: without the drop-in, open forwarding is reported with the line to change, exit 1', {

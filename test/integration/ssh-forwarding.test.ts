@@ -1,53 +1,34 @@
 // sshd's own forwarding lands in the user's container: with the PAM session
-// module (pam/pam_cellsh.c) in a real sshd's PAM stack, -W and -L reach what
+// module (pam/pam_cellsh.c) in a real sshd's PAM stack, and the drop-ins
+// install.sh writes beside it, -W and -L reach what
 // listens on the container's loopback and never the host's, and a user the
 // helper refuses gets no session at all. A plain host account on the same
 // server is the control: it reaches the host's loopback as usual.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
-import { packageRoot } from '../helpers/fixtures.js';
 import { createUser, type TestUser } from '../helpers/users.js';
-import { must, run, waitFor } from '../helpers/system.js';
+import { waitFor } from '../helpers/system.js';
 import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
 
 const inst = testInstall();
 const pamReason = (): string | false =>
-  run('sh', ['-c', 'test -f /usr/include/security/pam_modules.h']).status === 0
+  existsSync(join(inst!.root, 'etc/pam.d/sshd'))
     ? false
-    : 'libpam0g-dev is not installed (test/run.sh installs it)';
+    : 'the private install has no PAM stack for sshd (no /etc/pam.d/sshd here)';
 const skip = skipReason(inst) || sshSkipReason() || pamReason();
-
-/** The module built for the private installation's helper, in a folder removed after t. */
-function buildModule(t: TestContext): string {
-  const out = mkdtempSync('/var/lib/cellsh-test-pam-');
-  t.after(() => rmSync(out, { recursive: true, force: true }));
-  must('make', [
-    '-s',
-    '-C',
-    join(packageRoot(), 'src/helper'),
-    `OUT=${out}`,
-    `LIBDIR=${inst!.libDir}`,
-    `${out}/pam_cellsh.so`,
-  ]);
-  return join(out, 'pam_cellsh.so');
-}
 
 /** A cellsh user, a plain host account and an sshd whose session stack has the module. */
 async function setup(t: TestContext, suffix: string) {
   const user = createUser(t, inst!, `${suffix}c`);
   const plain = createUser(t, inst!, `${suffix}p`, { enrolled: false });
   mustApply(inst!);
-  const module = buildModule(t);
-  // Without the drop-in: forwarding open, as the drop-in will open it once the module is in place.
-  const sshd = await TestSshd.start(t, inst!, {
-    dropIn: false,
-    pamSession: [`session required ${module} group=${inst!.group}`],
-  });
+  // sshd as install.sh leaves it: the cellsh drop-ins, and the PAM lines with pam_cellsh.
+  const sshd = await TestSshd.start(t, inst!, { pam: true });
   sshd.authorize(user);
   sshd.authorize(plain);
   return { user, plain, sshd };
@@ -105,21 +86,8 @@ test("ssh -W and -L reach a web server on the container's loopback; the host's l
   assert.doesNotMatch(denied.out, /host secret/);
 
   // -L: a local port on the client's side, tunnelled to the container's server.
-  const local = await new Promise<number>((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-  const tunnel = spawn(
-    'ssh',
-    [...sshd.clientOptions(), '-N', '-L', `${local}:127.0.0.1:${port}`, '-p', String(sshd.port), sshd.target(user)],
-    { stdio: 'ignore', env: { PATH: '/usr/bin:/bin', HOME: '/root' } },
-  );
-  t.after(() => {
-    if (tunnel.pid) process.kill(tunnel.pid, 'SIGTERM');
-  });
+  const local = await freePort();
+  tunnel(t, sshd, user, ['-L', `${local}:127.0.0.1:${port}`]);
   const body = await waitFor(
     'the page through ssh -L',
     () =>
@@ -140,6 +108,90 @@ test("ssh -W and -L reach a web server on the container's loopback; the host's l
     (r) => r['msg'] === 'login' && r['uid'] === user.uid && r['mode'] === 'forwarding',
   );
   assert.ok(forwarding.length >= 1, "the module's logins are in the audit log, as forwarding");
+});
+
+/** A free TCP port on the host's loopback. */
+function freePort(): Promise<number> {
+  return new Promise<number>((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+/** ssh -N with these forwarding options, ended (by pid) after t. */
+function tunnel(t: TestContext, sshd: TestSshd, user: TestUser, options: string[]): void {
+  const proc = spawn('ssh', [...sshd.clientOptions(), '-N', ...options, '-p', String(sshd.port), sshd.target(user)], {
+    stdio: 'ignore',
+    env: { PATH: '/usr/bin:/bin', HOME: '/root' },
+  });
+  t.after(() => {
+    if (proc.pid && proc.exitCode === null) process.kill(proc.pid, 'SIGTERM');
+  });
+}
+
+/** GET / from 127.0.0.1:port in SOCKS5 through the proxy at socksPort; the reply, or false. */
+function getThroughSocks(socksPort: number, port: number): Promise<string | false> {
+  return new Promise((res) => {
+    let stage = 0;
+    let data = Buffer.alloc(0);
+    const c = connect(socksPort, '127.0.0.1', () => c.write(Buffer.from([5, 1, 0])));
+    c.on('data', (b) => {
+      data = Buffer.concat([data, b]);
+      if (stage === 0 && data.length >= 2) {
+        stage = 1;
+        data = data.subarray(2);
+        c.write(Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, port >> 8, port & 255]));
+      }
+      if (stage === 1 && data.length >= 10) {
+        stage = data[1] === 0 ? 2 : 3;
+        data = data.subarray(10);
+        if (stage === 2) c.write('GET / HTTP/1.0\r\n\r\n');
+        else c.destroy();
+      }
+    });
+    c.on('close', () => res(stage === 2 ? data.toString() : false));
+    c.on('error', () => res(false));
+  });
+}
+
+test("ssh -D reaches the container's web server through SOCKS, and ssh -R brings a client's service into the container", {
+  skip,
+}, async (t) => {
+  const { user, sshd } = await setup(t, 'fw3');
+  const port = 20000 + ((process.pid + 7) % 10000);
+  await containerWebServer(sshd, user, port);
+  const socks = await freePort();
+  tunnel(t, sshd, user, ['-D', `127.0.0.1:${socks}`]);
+  const page = await waitFor('the page through ssh -D', () => getThroughSocks(socks, port), 20_000);
+  assert.match(page, /^HTTP\/1\.0 200[\s\S]*inside-the-container/);
+
+  // -R: sshd listens inside the container; a program there reaches the client's service.
+  const clientSide = createServer((c) => c.end('from the client side\n'));
+  await new Promise<void>((r) => clientSide.listen(0, '127.0.0.1', r));
+  t.after(() => clientSide.close());
+  const remote = 20000 + ((process.pid + 13) % 10000);
+  tunnel(t, sshd, user, ['-R', `127.0.0.1:${remote}:127.0.0.1:${(clientSide.address() as { port: number }).port}`]);
+  const read = `python3 -c "import socket; s = socket.create_connection(('127.0.0.1', ${remote})); print(s.recv(100).decode())"`;
+  const inside = await waitFor(
+    "the client's service from inside the container",
+    async () => {
+      const r = await sshd.ssh(user, [read]);
+      return /from the client side/.test(r.out) ? r : false;
+    },
+    20_000,
+  );
+  assert.equal(inside.status, 0);
+  // The listener is the container's: the host's loopback has nothing on that port.
+  await new Promise<void>((res, rej) => {
+    const c = connect(remote, '127.0.0.1', () => {
+      c.destroy();
+      rej(new Error(`the host's 127.0.0.1:${remote} answered: -R listened in the host's network`));
+    });
+    c.on('error', () => res());
+  });
 });
 
 test('a user in the cellsh group whom the helper refuses gets no ssh session: the module fails closed', {

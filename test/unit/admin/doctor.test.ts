@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { checkInside, pamEnvReaders } from '../../../src/admin/doctor.js';
+import { checkInside, checkPamCellsh, pamCellshLines, pamEnvReaders } from '../../../src/admin/doctor.js';
 
 function pamDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'cellsh-pam-'));
@@ -63,4 +63,37 @@ test('doctor says whether cellsh-inside is missing, writable by others or readab
   assert.equal(seen('0').length, 1);
   assert.equal(seen('2').length, 1);
   assert.match(seen('1')[1]!, /^warn: fs.suid_dumpable is 1: users could trace cellsh-inside/);
+});
+
+test("doctor finds pam_cellsh where it refuses a session it can't serve, and says when it is missing", (t) => {
+  const dir = pamDir({
+    sshd: `@include common-auth\nsession [success=ok default=1] pam_succeed_if.so quiet user ingroup cellsh\nsession required ${join('/nonexistent', 'pam_cellsh.so')} group=cellsh\n@include common-session\n`,
+    'common-auth': 'auth required pam_unix.so\n',
+    'common-session': 'session required pam_unix.so\n',
+    optional: 'session optional pam_cellsh.so\n-session required pam_cellsh.so\n#session required pam_cellsh.so\n',
+    none: '@include common-session\n',
+  });
+  t.after(() => rmSync(dir, { recursive: true }));
+  assert.deepEqual(pamCellshLines(join(dir, 'sshd')), [
+    { file: join(dir, 'sshd'), line: 3, module: '/nonexistent/pam_cellsh.so' },
+  ]);
+  const missing = checkPamCellsh(join(dir, 'sshd'), dir);
+  assert.deepEqual(
+    missing.map((f) => f.status),
+    ['fail'],
+  );
+  assert.match(missing[0]!.message, /every ssh session of a cellsh user is refused/);
+  // optional, "-session" (skips a missing module) and commented lines fail open: they do not count.
+  assert.deepEqual(pamCellshLines(join(dir, 'optional')), []);
+  const absent = checkPamCellsh(join(dir, 'none'), dir);
+  assert.deepEqual(
+    absent.map((f) => [f.status, f.area]),
+    [['warn', 'pam']],
+  );
+  writeFileSync(join(dir, 'pam_cellsh.so'), '');
+  writeFileSync(join(dir, 'here'), 'session requisite pam_cellsh.so\n');
+  assert.deepEqual(
+    checkPamCellsh(join(dir, 'here'), dir).map((f) => f.status),
+    ['ok'],
+  );
 });
