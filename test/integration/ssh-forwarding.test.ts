@@ -194,6 +194,42 @@ test("ssh -D reaches the container's web server through SOCKS, and ssh -R brings
   });
 });
 
+test("one user's forwards never reach another user's container, and a VS Code-style second channel reaches the server the first started", {
+  skip,
+}, async (t) => {
+  const { user, sshd } = await setup(t, 'fw4');
+  const other = createUser(t, inst!, 'fw4o');
+  mustApply(inst!);
+  sshd.authorize(other);
+  const port = 20000 + ((process.pid + 29) % 10000);
+  await containerWebServer(sshd, other, port);
+  // The same address from the first user's session: their container's loopback has nothing there.
+  const w = await httpOverW(sshd, user, port);
+  assert.notEqual(w.status, 0);
+  assert.doesNotMatch(w.out, /inside-the-container/);
+
+  // VS Code Remote-SSH: one connection (ControlMaster); a command starts a server on a
+  // random port inside and prints it; a second channel of the same connection tunnels to it.
+  const control = join(sshd.dir, 'cm-%r');
+  const master = ['-o', 'ControlMaster=auto', '-o', `ControlPath=${control}`, '-o', 'ControlPersist=60'];
+  t.after(() => {
+    void sshd.ssh(user, [], { options: [...master, '-O', 'exit'] });
+  });
+  const start = await sshd.ssh(
+    user,
+    [
+      `python3 -c "import socket, os, sys; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); os.close(1); os.close(2)
+c, _ = s.accept(); c.sendall(b'server started by the first channel'); c.close()" </dev/null &`,
+    ],
+    { options: master },
+  );
+  assert.equal(start.status, 0, start.err);
+  const serverPort = Number(start.out.trim());
+  assert.ok(serverPort > 0, `a port: ${start.out}`);
+  const second = await sshd.ssh(user, [], { options: [...master, '-W', `127.0.0.1:${serverPort}`] });
+  assert.match(second.out, /server started by the first channel/, second.err);
+});
+
 test('a user in the cellsh group whom the helper refuses gets no ssh session: the module fails closed', {
   skip,
 }, async (t) => {
