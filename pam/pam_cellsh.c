@@ -16,7 +16,7 @@
  * It runs as root inside sshd before the user's channels are served, so it
  * trusts only PAM_USER resolved through NSS, its own argument, and the
  * root-owned helper; it keeps nothing open and leaves sshd's signals as they
- * were. */
+ * were. (SA-41) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

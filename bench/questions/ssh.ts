@@ -13,7 +13,17 @@ import { createUser, removeUser, type TestUser } from '../../test/helpers/users.
 import type { Bench } from '../context.js';
 import { comm, descendants, inOtherPidNs, pss } from '../setup/memory.js';
 import { writePayload } from '../setup/users.js';
-import { fmtBytes, fmtMs, fmtRatio, timingRows, TIMING_HEAD, whyNot, type Row, type Table } from '../report.js';
+import {
+  fmtBytes,
+  fmtMs,
+  fmtRatio,
+  sampleStats,
+  timingRows,
+  TIMING_HEAD,
+  whyNot,
+  type Row,
+  type Table,
+} from '../report.js';
 import { stats } from '../stats.js';
 import { burst, hold, timeEchoes, timeRuns, type Command, type Echoes, type Runs } from '../timer.js';
 
@@ -196,13 +206,20 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
   const { inst, sizes, work } = bench;
   const c = new Cleanups();
   try {
-    bench.progress('ssh: starting sshd with the drop-in, a plain account beside the cellsh user');
+    bench.progress('ssh: starting sshd as install.sh leaves it, a plain account beside the cellsh user');
     const sshd = await TestSshd.start(c.context(), inst, {
       extra: ['MaxStartups 300', 'MaxSessions 200'],
       logFile: join(work, 'sshd.log'),
+      pam: true,
+    });
+    // The same server without pam_cellsh in its PAM stack: what the module costs a connection.
+    const bare = await TestSshd.start(c.context(), inst, {
+      extra: ['MaxStartups 300', 'MaxSessions 200'],
+      logFile: join(work, 'sshd-bare.log'),
     });
     const users: Record<Who, TestUser> = { cellsh: bench.users.warm, plain: plainUser(bench, 'bplain', c) };
     for (const w of WHO) sshd.authorize(users[w]);
+    bare.authorize(users.cellsh);
     const agentDir = join(work, 'agent');
     mkdirSync(agentDir);
     const agent = spawnSync('ssh-agent', ['-a', join(agentDir, 'sock')], { encoding: 'utf8' });
@@ -236,7 +253,14 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
     for (const w of WHO)
       spawnSync('rsync', ['-a', '-e', rsyncE(w), `${files}/`, `${sshd.target(users[w])}:rsync-same/`]);
 
-    const cmds: Command[] = [{ name: 'node0', uid: users.cellsh.uid, argv: [process.execPath, '-e', '0'] }];
+    const tunnelled = await tunnelServers(ssh, bench.sizes.sshThruMiB);
+    const cmds: Command[] = [
+      { name: 'node0', uid: users.cellsh.uid, argv: [process.execPath, '-e', '0'] },
+      {
+        name: 'conn-nopam-cellsh',
+        argv: ['/usr/bin/ssh', ...bare.clientOptions(), '-p', String(bare.port), bare.target(users.cellsh), 'true'],
+      },
+    ];
     for (const w of WHO) {
       cmds.push(
         { name: `true-${w}`, argv: [...ssh(w), 'true'] },
@@ -284,6 +308,7 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
           pre: ['/bin/rm', '-rf', join(work, `clone-${w}`)],
         },
         { name: `thru-${w}`, pty: true, argv: [...ssh(w, '-tt'), `cat ${payload[w].path}`] },
+        { name: `fwd-${w}`, argv: ssh(w, '-W', `127.0.0.1:${tunnelled.port[w]}`) },
       );
     }
     const ansible = ansibleFiles(sshd, users, work);
@@ -327,6 +352,7 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
       tables: [
         sessionsTable(bench, runs, typeof ansible === 'string' ? ansible : undefined),
         streamTable(bench, runs, echoes, payload.cellsh.terminalBytes),
+        forwardingTable(bench, runs, tunnelled),
         memoryTable(memory.value),
         crowdTable(crowd),
       ],
@@ -334,6 +360,33 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
   } finally {
     c.run();
   }
+}
+
+/** A server on each account's loopback that sends n MiB to whoever connects (the cellsh
+ * user's in their container, started through ssh as a user would); checked once through
+ * `ssh -W` for every byte. */
+async function tunnelServers(
+  ssh: (w: Who, ...opts: string[]) => string[],
+  mib: number,
+): Promise<{ port: Record<Who, number>; bytes: number; complete: Record<Who, boolean> }> {
+  const port = { cellsh: 17001, plain: 17002 } as Record<Who, number>;
+  const complete = { cellsh: false, plain: false } as Record<Who, boolean>;
+  for (const w of WHO) {
+    const server =
+      `import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); ` +
+      `s.bind(('127.0.0.1', ${port[w]})); s.listen(16); b = bytes(1 << 20)\n` +
+      `while True:\n c, _ = s.accept()\n for i in range(${mib}): c.sendall(b)\n c.close()`;
+    spawnSync(ssh(w)[0]!, [...ssh(w).slice(1), `(setsid python3 -c "${server}" </dev/null >/dev/null 2>&1 &)`]);
+    for (let i = 0; i < 100 && !complete[w]; i++) {
+      const got = spawnSync(ssh(w)[0]!, ssh(w, '-W', `127.0.0.1:${port[w]}`).slice(1), {
+        input: '',
+        maxBuffer: (mib + 1) << 20,
+      });
+      complete[w] = got.stdout?.length === mib << 20;
+      if (!complete[w]) await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { port, bytes: mib << 20, complete };
 }
 
 /** 100 logins at once (whole connections, `ssh host true`) over 10 accounts of each kind, the kinds taking turns. */
@@ -404,11 +457,11 @@ function sessionsTable(bench: Bench, runs: ReadonlyMap<string, Runs>, noAnsible:
     if (r.key.startsWith('login')) t[i] = firstRows[i]!;
   });
   return {
-    title: 'ssh through sshd with the drop-in: a cellsh user against a plain bash account',
+    title: 'ssh through sshd as install.sh sets it up: a cellsh user against a plain bash account',
     head: [...TIMING_HEAD],
     rows: t,
     notes: [
-      `Debian's sshd on 127.0.0.1 with the drop-in install.sh writes (ForceCommand for the cellsh group); the clients run as root, every row ${bench.sizes.sshRuns} times, all interleaved.`,
+      `Debian's sshd on 127.0.0.1 with the drop-ins and PAM lines install.sh writes (ForceCommand and pam_cellsh for the cellsh group); the clients run as root, every row ${bench.sizes.sshRuns} times, all interleaved.`,
       "A session rides an open connection (ssh -M, then -S) except in the whole-connection row; the cellsh user's container is running.",
       'Interactive logins are timed to the first byte of the prompt, then `exit` is typed; the others from fork to exit.',
     ],
@@ -449,6 +502,54 @@ function streamTable(
     notes: [
       `Throughput cellsh ÷ plain: ${rc && rp ? fmtRatio(rc, rp) : '–'}; echo median cellsh ÷ plain: ${ec && ep ? fmtRatio(ec, ep) : '–'}. ${expected} bytes expected per run.`,
       'Echo: `stty raw -echo; exec cat` on the remote terminal, one byte at a time to both accounts in shuffled turns, 2 ms apart.',
+    ],
+  };
+}
+
+function forwardingTable(
+  bench: Bench,
+  runs: ReadonlyMap<string, Runs>,
+  tunnelled: Awaited<ReturnType<typeof tunnelServers>>,
+): Table {
+  const rate = (w: Who): number | undefined => {
+    const s = sampleStats(runs.get(`fwd-${w}`));
+    return s && tunnelled.complete[w] ? tunnelled.bytes / s.median / 1000 : undefined;
+  };
+  const conn = sampleStats(runs.get('conn-cellsh'));
+  const bare = sampleStats(runs.get('conn-nopam-cellsh'));
+  const [rc, rp] = [rate('cellsh'), rate('plain')];
+  return {
+    title: `Forwarding: \`ssh -W\` of ${bench.sizes.sshThruMiB} MiB from a server on the account's loopback, and what pam_cellsh adds to a connection`,
+    head: ['what', 'median', 'against', 'target'],
+    rows: [
+      [
+        '`ssh -W 127.0.0.1:PORT`, cellsh user (the server in their container)',
+        rc ? `${rc.toFixed(1)} MB/s` : whyNot(runs.get('fwd-cellsh'), 'not every byte arrived'),
+        rc && rp ? `${fmtRatio(rc, rp)} the plain account` : '',
+        'at least 0.9×',
+      ],
+      [
+        "`ssh -W 127.0.0.1:PORT`, plain account (the server on the host's loopback)",
+        rp ? `${rp.toFixed(1)} MB/s` : whyNot(runs.get('fwd-plain'), 'not every byte arrived'),
+        '',
+        '',
+      ],
+      [
+        '`ssh host true`, whole connection, cellsh user: pam_cellsh in the stack',
+        conn ? fmtMs(conn.median) : whyNot(runs.get('conn-cellsh'), 'not run'),
+        conn && bare ? `+${fmtMs(conn.median - bare.median)} without it` : '',
+        'at most +5 ms',
+      ],
+      [
+        '`ssh host true`, whole connection, cellsh user: the same sshd without pam_cellsh',
+        bare ? fmtMs(bare.median) : whyNot(runs.get('conn-nopam-cellsh'), 'not run'),
+        '',
+        '',
+      ],
+    ],
+    notes: [
+      "Both forwards ride the account's open connection (ssh -M, then -S); the time is fork to exit of `ssh -W`, so it includes opening the channel. Before timing, one transfer of each was checked for every byte.",
+      "With pam_cellsh, sshd's session of the cellsh user runs the helper once per connection and joins the container's network namespace; sessions on an open connection don't run it again.",
     ],
   };
 }

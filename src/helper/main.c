@@ -236,7 +236,7 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
 
 /* netns: no session; the container's network namespace goes to the PAM module
  * on the channel, opened while the pinned init is alive and checked to be the
- * one it was made with (state.h), so it is this container's and no other. */
+ * one it was made with (state.h), so it is this container's and no other (SA-41). */
 static NORETURN void send_netns(const struct session *s) {
   const struct container_record *rec = s->container;
   char msg[64], path[32];
