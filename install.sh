@@ -319,7 +319,8 @@ EOF
 # Two lines before "@include common-session" in sshd's PAM stack: members of
 # GROUP go through pam_cellsh, which joins sshd's session to their container's
 # network namespace (pam/pam_cellsh.c) and refuses the session if it can't;
-# everyone else skips it, so even a missing module never locks them out. With
+# everyone else skips it, so even a missing module never locks them out (and
+# if group membership can't be told, the session is refused, never let past). With
 # the module in place, TCP forwarding is opened for GROUP (cellsh-forwarding.conf,
 # read before cellsh.conf): it then happens inside the container's network.
 # Stream-local forwarding, X11 and tunnels stay closed: socket paths and tun
@@ -328,7 +329,7 @@ EOF
 PAM_MARK="# cellsh: sshd's session of a cellsh user joins their container's network (install.sh --uninstall removes these lines)"
 pam_lines() {
   printf '%s\n' "$PAM_MARK" \
-    "session [success=ok default=1] pam_succeed_if.so quiet user ingroup $GROUP" \
+    "session [success=ok auth_err=1 default=die] pam_succeed_if.so quiet user ingroup $GROUP" \
     "session required $LIBDIR/pam_cellsh.so group=$GROUP"
 }
 

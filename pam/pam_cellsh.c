@@ -29,10 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <security/pam_ext.h>
@@ -42,23 +45,68 @@
 #include "contract.h" /* CHANNEL_FD, NETNS_JOINED, NETNS_HOST, STARTED_ID_LEN */
 
 #define HELPER CELLSH_LIBDIR "/cellsh-helper"
-#define REPLY_WAIT_MS 90000 /* the helper waits up to 60 s for a login holding the lock */
-#define MAX_GROUPS_LOOKED 4096
+#define ANSWER_WAIT_MS 90000 /* all the helper may take: it waits up to 60 s for a login holding the lock */
+#define NSS_BUF_MAX (1 << 22)
+#define CTL_FD (CHANNEL_FD + 1) /* the child's socket to the module, until the exec */
 
-/* Is the user (name, primary gid) a member of the group called name? */
-static bool in_group(const char *user, gid_t primary, const char *group) {
+/* NSS look-ups, growing the buffer while it is too small. Each returns 1 found,
+ * 0 not found, -1 on an error (the caller then refuses: never a guess). */
+static int lookup_user(const char *name, struct passwd *pw, char **buf) {
+  struct passwd *found = NULL;
+  for (size_t len = 16384; len <= NSS_BUF_MAX; len *= 2) {
+    free(*buf);
+    if (!(*buf = malloc(len)))
+      return -1;
+    int e = getpwnam_r(name, pw, *buf, len, &found);
+    if (e != ERANGE)
+      return e ? -1 : found ? 1
+                            : 0;
+  }
+  return -1;
+}
+
+static int lookup_group(const char *name, gid_t *gid) {
   struct group gr, *found = NULL;
-  char buf[16384];
-  if (getgrnam_r(group, &gr, buf, sizeof buf, &found) != 0 || !found)
-    return false;
-  gid_t want = gr.gr_gid, groups[MAX_GROUPS_LOOKED];
-  int n = MAX_GROUPS_LOOKED;
-  if (getgrouplist(user, primary, groups, &n) < 0)
-    return false;
-  for (int i = 0; i < n; i++)
-    if (groups[i] == want)
-      return true;
-  return false;
+  for (size_t len = 16384; len <= NSS_BUF_MAX; len *= 2) {
+    char *buf = malloc(len);
+    if (!buf)
+      return -1;
+    int e = getgrnam_r(name, &gr, buf, len, &found);
+    if (found)
+      *gid = gr.gr_gid;
+    free(buf);
+    if (e != ERANGE)
+      return e ? -1 : found ? 1
+                            : 0;
+  }
+  return -1;
+}
+
+/* Is the user (name, primary gid) a member of the group called group? */
+static int in_group(const char *user, gid_t primary, const char *group) {
+  gid_t want = 0;
+  int r = lookup_group(group, &want);
+  if (r <= 0)
+    return r; /* no such group: nobody is in it (pam_succeed_if and sshd's Match agree) */
+  int n = 64;
+  for (int tries = 0; tries < 4; tries++) {
+    gid_t *groups = malloc((size_t)n * sizeof *groups);
+    if (!groups)
+      return -1;
+    int want_n = n;
+    if (getgrouplist(user, primary, groups, &want_n) >= 0) {
+      bool member = false;
+      for (int i = 0; i < want_n; i++)
+        member = member || groups[i] == want;
+      free(groups);
+      return member;
+    }
+    free(groups);
+    if (want_n <= n)
+      return -1;
+    n = want_n;
+  }
+  return -1;
 }
 
 /* The helper as install.sh leaves it: root's, setuid, written by root only. */
@@ -119,25 +167,33 @@ static ssize_t recv_fd(int sock, char *buf, size_t len, int *fd, int wait_ms) {
   return n;
 }
 
-/* In the child: become the user (with the groups a login has) and run the
- * helper with nothing of sshd's: stdio on /dev/null, fd 3 a channel made as
- * the user (the helper wants its peer to be the caller), which goes back to
- * the module over ctl first. */
+/* In the child: become the user for the helper (with the groups a login has)
+ * and exec it with nothing of sshd's: stdio on /dev/null and the stderr pipe,
+ * fd 3 a channel made as the user (the helper wants its peer to be the
+ * caller), whose other end goes back to the module over ctl first. The saved
+ * uid stays 0 until the exec, so the user can't trace this copy of sshd or
+ * replace the program it runs (ptrace wants all three uids to be theirs). */
 static void run_helper(const struct passwd *pw, int ctl, int err) {
   sigset_t none;
   sigemptyset(&none);
   for (int sig = 1; sig < NSIG; sig++)
     signal(sig, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  int ch[2], null = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null < 0 || initgroups(pw->pw_name, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-      setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 || getuid() != pw->pw_uid)
+  int null = open("/dev/null", O_RDWR);
+  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err, 2) < 0 || dup2(ctl, CTL_FD) < 0)
     _exit(126);
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || !send_fd(ctl, ch[0]))
+  close(CHANNEL_FD);
+  close_range(CTL_FD + 1, ~0u, 0);
+  int ch[2];
+  /* A uid change resets "dumpable" to fs.suid_dumpable: clear it after. */
+  if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+      setresuid(pw->pw_uid, pw->pw_uid, 0) < 0 || getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
+      prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     _exit(126);
-  if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err, 2) < 0 || dup2(ch[1], CHANNEL_FD) < 0)
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || !send_fd(CTL_FD, ch[0]) ||
+      dup2(ch[1], CHANNEL_FD) < 0 || fcntl(CHANNEL_FD, F_SETFD, 0) < 0)
     _exit(126);
-  close_range(CHANNEL_FD + 1, ~0u, 0);
+  close_range(CTL_FD, ~0u, 0);
   char *argv[] = {"cellsh-helper", "netns", NULL}, *envp[] = {NULL};
   execve(HELPER, argv, envp);
   _exit(127);
@@ -153,8 +209,36 @@ static void read_reason(int err, char *buf, size_t len) {
   buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* Milliseconds left until deadline (CLOCK_MONOTONIC ms), at least 0. */
+static int left_ms(long long deadline) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* Wait for the child until deadline; past it, kill it. Its status, or -1. */
+static int reap(pid_t pid, int pidfd, long long deadline) {
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  int r;
+  do
+    r = pidfd < 0 ? 1 : poll(&p, 1, left_ms(deadline));
+  while (r < 0 && errno == EINTR);
+  if (r == 0)
+    kill(pid, SIGKILL); /* only this child: the pidfd names it */
+  int status = -1;
+  pid_t w;
+  do
+    w = waitpid(pid, &status, 0);
+  while (w < 0 && errno == EINTR);
+  /* sshd may have reaped it first (ECHILD): the answer alone then decides. */
+  return w == pid ? status : r == 0 ? -1
+                                    : 0;
+}
+
 /* Ask the helper for the user's container; *netns is its namespace, or -1
- * when the policy gives the user the host's network. */
+ * when the policy gives the user the host's network. Everything, the helper's
+ * exit included, within ANSWER_WAIT_MS. */
 static int ask_helper(pam_handle_t *pamh, const struct passwd *pw, int *netns) {
   int ctl[2], errp[2];
   *netns = -1;
@@ -165,6 +249,9 @@ static int ask_helper(pam_handle_t *pamh, const struct passwd *pw, int *netns) {
     close(ctl[1]);
     return PAM_SESSION_ERR;
   }
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  long long deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ANSWER_WAIT_MS;
   pid_t pid = fork();
   if (pid == 0) {
     close(ctl[0]);
@@ -173,22 +260,18 @@ static int ask_helper(pam_handle_t *pamh, const struct passwd *pw, int *netns) {
   }
   close(ctl[1]);
   close(errp[1]);
+  int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
   char msg[128], reason[512] = "";
   int channel = -1, fd = -1, status = -1;
-  ssize_t n = pid < 0 ? -1 : recv_fd(ctl[0], msg, sizeof msg, &channel, REPLY_WAIT_MS);
+  ssize_t n = pid < 0 ? -1 : recv_fd(ctl[0], msg, sizeof msg, &channel, left_ms(deadline));
   if (n >= 0 && channel >= 0)
-    n = recv_fd(channel, msg, sizeof msg, &fd, REPLY_WAIT_MS);
+    n = recv_fd(channel, msg, sizeof msg, &fd, left_ms(deadline));
   else
     n = -1;
-  if (pid > 0) {
-    pid_t w;
-    do
-      w = waitpid(pid, &status, 0);
-    while (w < 0 && errno == EINTR);
-    /* sshd may reap it first (ECHILD): the answer alone then decides. */
-    if (w < 0)
-      status = 0;
-  }
+  if (pid > 0)
+    status = reap(pid, pidfd, deadline);
+  if (pidfd >= 0)
+    close(pidfd);
   read_reason(errp[0], reason, sizeof reason);
   close(errp[0]);
   close(ctl[0]);
@@ -205,9 +288,11 @@ static int ask_helper(pam_handle_t *pamh, const struct passwd *pw, int *netns) {
   if (fd >= 0)
     close(fd);
   pam_syslog(pamh, LOG_ERR, "refusing the session of %s: cellsh could not give it the container's network (%s)",
-             pw->pw_name, reason[0] ? reason : "the helper gave no answer");
+             pw->pw_name, reason[0] ? reason : "the helper gave no answer in time");
   return PAM_SESSION_ERR;
 }
+
+static int session_in_container(pam_handle_t *pamh, const struct passwd *pw);
 
 PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
   (void)flags;
@@ -222,23 +307,38 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
   }
   if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !user[0])
     return PAM_SESSION_ERR;
-  struct passwd pw, *found = NULL;
-  char buf[16384];
-  if (getpwnam_r(user, &pw, buf, sizeof buf, &found) != 0 || !found)
+  struct passwd pw;
+  char *buf = NULL;
+  int found = lookup_user(user, &pw, &buf);
+  int member = found == 1 && pw.pw_uid != 0 ? in_group(pw.pw_name, pw.pw_gid, group) : 0;
+  if (found < 0 || member < 0) {
+    /* sshd's Match Group may still count them in, and open forwarding: never guess. */
+    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: can't tell whether they are in group %s", user, group);
+    free(buf);
     return PAM_SESSION_ERR;
-  if (pw.pw_uid == 0 || !in_group(pw.pw_name, pw.pw_gid, group))
+  }
+  if (found == 0 || member == 0) {
+    free(buf);
     return PAM_IGNORE; /* not cellsh's: sshd goes on as without this module */
+  }
+  int r = session_in_container(pamh, &pw);
+  free(buf);
+  return r;
+}
+
+/* For a member of the group: the helper's answer, then join its namespace. */
+static int session_in_container(pam_handle_t *pamh, const struct passwd *pw) {
   if (!helper_trusted()) {
-    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: %s is not root's setuid helper", pw.pw_name, HELPER);
+    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: %s is not root's setuid helper", pw->pw_name, HELPER);
     return PAM_SESSION_ERR;
   }
   int netns;
-  int r = ask_helper(pamh, &pw, &netns);
+  int r = ask_helper(pamh, pw, &netns);
   if (r != PAM_SUCCESS || netns < 0)
     return r;
   r = setns(netns, CLONE_NEWNET) == 0 ? PAM_SUCCESS : PAM_SESSION_ERR;
   if (r != PAM_SUCCESS)
-    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: can't join the container's network: %m", pw.pw_name);
+    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: can't join the container's network: %m", pw->pw_name);
   close(netns);
   return r;
 }

@@ -296,7 +296,10 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
   static char pending[96], restarted_for[96];
   s.pending = pending;
   s.restarted_for = restarted_for;
-  if (s.init_pidfd >= 0)
+  /* netns brings no session of its own: it joins the container as it is (the
+   * user's own settings, which it does not carry, must not restart it), unless
+   * the change takes access away, which no login may keep. */
+  if (s.init_pidfd >= 0 && (req->verb != VERB_NETNS || drift_takes_access(&rec, &user)))
     bring_in_line(&s, dir, &rec, &user, pending, restarted_for, sizeof pending);
   if (s.init_pidfd < 0) {
     /* None, stale (its init died, or its pid now names someone else: SA-23),

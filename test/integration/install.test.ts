@@ -87,7 +87,7 @@ test('install.sh sets owners and modes, registers the shell, compiles the policy
     const stack = readFileSync(`${l.root}/etc/pam.d/sshd`, 'utf8').split('\n');
     const at = stack.findIndex((line) => line.startsWith('# cellsh: '));
     assert.deepEqual(stack.slice(at + 1, at + 4), [
-      `session [success=ok default=1] pam_succeed_if.so quiet user ingroup ${l.group}`,
+      `session [success=ok auth_err=1 default=die] pam_succeed_if.so quiet user ingroup ${l.group}`,
       `session required ${l.prefix}/lib/cellsh/pam_cellsh.so group=${l.group}`,
       '@include common-session',
     ]);
