@@ -7,7 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
@@ -23,10 +23,10 @@ const pamReason = (): string | false =>
 const skip = skipReason(inst) || sshSkipReason() || pamReason();
 
 /** A cellsh user, a plain host account and an sshd whose session stack has the module. */
-async function setup(t: TestContext, suffix: string) {
+async function setup(t: TestContext, suffix: string, policy?: string) {
   const user = createUser(t, inst!, `${suffix}c`);
   const plain = createUser(t, inst!, `${suffix}p`, { enrolled: false });
-  mustApply(inst!);
+  mustApply(inst!, policy);
   // sshd as install.sh leaves it: the cellsh drop-ins, and the PAM lines with pam_cellsh.
   const sshd = await TestSshd.start(t, inst!, { pam: true });
   sshd.authorize(user);
@@ -228,6 +228,32 @@ c, _ = s.accept(); c.sendall(b'server started by the first channel'); c.close()"
   assert.ok(serverPort > 0, `a port: ${start.out}`);
   const second = await sshd.ssh(user, [], { options: [...master, '-W', `127.0.0.1:${serverPort}`] });
   assert.match(second.out, /server started by the first channel/, second.err);
+});
+
+test("a forward joins the user's container as it is: their own settings, which sshd's session doesn't carry, never restart it", {
+  skip,
+}, async (t) => {
+  const { user, sshd } = await setup(t, 'fw5', 'defaults:\n  restart: login\n  user_may_set: [hostname]\n');
+  const config = join(user.home, '.config');
+  mkdirSync(config, { recursive: true });
+  writeFileSync(join(config, 'cellsh.yaml'), 'hostname: my-own-box\n');
+  chownSync(config, user.uid, user.gid);
+  chownSync(join(config, 'cellsh.yaml'), user.uid, user.gid);
+  const first = await sshd.ssh(user, ['hostname; (setsid sleep 600 </dev/null >/dev/null 2>&1 &)']);
+  assert.equal(first.status, 0, first.err);
+  assert.match(first.out, /^my-own-box$/m);
+  // (That first connection's forward started the container with the admin's settings, and its
+  // login then restarted it with the user's own, as restart: login says: that one is expected.)
+  const restarts = (): number =>
+    logRecords(inst!).filter((r) => r['msg'] === 'container-restart' && r['uid'] === user.uid).length;
+  const before = restarts();
+  const port = 20000 + ((process.pid + 41) % 10000);
+  await containerWebServer(sshd, user, port);
+  for (let i = 0; i < 3; i++) assert.match((await httpOverW(sshd, user, port)).out, /inside-the-container/);
+  const again = await sshd.ssh(user, ['hostname; pgrep -x sleep >/dev/null && echo still-there']);
+  assert.match(again.out, /^my-own-box$/m);
+  assert.match(again.out, /still-there/, 'what ran in the container survived the forwards');
+  assert.equal(restarts(), before, 'no forward restarted the container');
 });
 
 test('a user in the cellsh group whom the helper refuses gets no ssh session: the module fails closed', {
