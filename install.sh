@@ -25,7 +25,7 @@
 # log (/etc/logrotate.d/cellsh), and an sshd drop-in
 # (/etc/ssh/sshd_config.d/cellsh.conf) that sends every ssh session of GROUP's
 # members through cellsh and closes what would go around it; the PAM session
-# module pam_cellsh.so, with two lines in /etc/pam.d/sshd that put sshd's
+# module pam_cellsh.so, with a line in /etc/pam.d/sshd that puts sshd's
 # session of GROUP's members into their container's network, and a second
 # drop-in (cellsh-forwarding.conf) that then opens TCP forwarding; and on systemd
 # hosts cellsh.slice and cellsh.service, which delegates to cellsh the cgroup
@@ -316,26 +316,26 @@ EOF
 }
 
 # ---- sshd's PAM stack ------------------------------------------------------------
-# Two lines before "@include common-session" in sshd's PAM stack: members of
-# GROUP go through pam_cellsh, which joins sshd's session to their container's
-# network namespace (pam/pam_cellsh.c) and refuses the session if it can't;
-# everyone else skips it, so even a missing module never locks them out (and
-# if group membership can't be told, the session is refused, never let past). With
-# the module in place, TCP forwarding is opened for GROUP (cellsh-forwarding.conf,
-# read before cellsh.conf): it then happens inside the container's network.
-# Stream-local forwarding, X11 and tunnels stay closed: socket paths and tun
-# devices are the host's. A private install (--root) writes its own copy of
+# One line before "@include common-session" in sshd's PAM stack: pam_cellsh
+# joins sshd's session of a member of GROUP to their container's network
+# namespace (pam/pam_cellsh.c), and refuses the session if it can't; for anyone
+# else it does nothing. No pam_succeed_if guard: it gives up on long /etc/group
+# lines and would skip the module where sshd's Match Group still counts the user
+# in. With the module in place, TCP forwarding is opened for GROUP
+# (cellsh-forwarding.conf, read before cellsh.conf): it then happens inside the
+# container's network. Socket forwarding, X11 and tunnels stay closed: socket
+# paths, displays and tun devices are the host's. The module must stay where
+# the line says (--uninstall removes the line first), or every ssh session is
+# refused; doctor checks. A private install (--root) writes its own copy of
 # Debian's stack under ROOT instead, for the tests' sshd.
-PAM_MARK="# cellsh: sshd's session of a cellsh user joins their container's network (install.sh --uninstall removes these lines)"
+PAM_MARK="# cellsh: sshd's session of a cellsh user joins their container's network (install.sh --uninstall removes this)"
 pam_lines() {
-  printf '%s\n' "$PAM_MARK" \
-    "session [success=ok auth_err=1 default=die] pam_succeed_if.so quiet user ingroup $GROUP" \
-    "session required $LIBDIR/pam_cellsh.so group=$GROUP"
+  printf '%s\n' "$PAM_MARK" "session required $LIBDIR/pam_cellsh.so group=$GROUP"
 }
 
-# The stack without our lines (the mark and the two after it).
+# The stack without our lines (the mark and the line after it).
 remove_pam_lines() {
-  awk -v mark="$PAM_MARK" '$0 == mark { skip = 2; next } skip > 0 { skip--; next } { print }'
+  awk -v mark="$PAM_MARK" '$0 == mark { skip = 1; next } skip > 0 { skip--; next } { print }'
 }
 
 sshd_pam() {

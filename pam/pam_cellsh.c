@@ -5,8 +5,10 @@
  *
  *   session required pam_cellsh.so [group=NAME]
  *
- * in sshd's session stack. For a user who is not in the cellsh group (NAME,
- * default "cellsh") it does nothing. For one who is, it runs the helper as
+ * in sshd's session stack: one line, with no guard before it (pam_succeed_if
+ * gives up on long /etc/group lines, and would skip the module where sshd's
+ * Match Group still counts the user in). For a user who is not in the cellsh
+ * group (NAME, default "cellsh") it does nothing; if it can't tell, it refuses. For one who is, it runs the helper as
  * that user, exactly as a login does (`cellsh-helper netns`: the same policy,
  * limits, pinning and audit log, the container started if none runs), takes
  * the namespace the helper sends back and joins it. Anything else, the
@@ -183,7 +185,8 @@ static void run_helper(const struct passwd *pw, int ctl, int err) {
   if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err, 2) < 0 || dup2(ctl, CTL_FD) < 0)
     _exit(126);
   close(CHANNEL_FD);
-  close_range(CTL_FD + 1, ~0u, 0);
+  if (close_range(CTL_FD + 1, ~0u, 0) < 0)
+    _exit(126);
   int ch[2];
   /* A uid change resets "dumpable" to fs.suid_dumpable: clear it after. */
   if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
@@ -193,7 +196,8 @@ static void run_helper(const struct passwd *pw, int ctl, int err) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || !send_fd(CTL_FD, ch[0]) ||
       dup2(ch[1], CHANNEL_FD) < 0 || fcntl(CHANNEL_FD, F_SETFD, 0) < 0)
     _exit(126);
-  close_range(CTL_FD, ~0u, 0);
+  if (close_range(CTL_FD, ~0u, 0) < 0)
+    _exit(126);
   char *argv[] = {"cellsh-helper", "netns", NULL}, *envp[] = {NULL};
   execve(HELPER, argv, envp);
   _exit(127);
@@ -217,23 +221,24 @@ static int left_ms(long long deadline) {
   return now >= deadline ? 0 : (int)(deadline - now);
 }
 
-/* Wait for the child until deadline; past it, kill it. Its status, or -1. */
+/* Wait for the child (pidfd names it) until deadline; past it, kill it. Its
+ * status, -1 if it had to be killed. */
 static int reap(pid_t pid, int pidfd, long long deadline) {
   struct pollfd p = {.fd = pidfd, .events = POLLIN};
   int r;
   do
-    r = pidfd < 0 ? 1 : poll(&p, 1, left_ms(deadline));
+    r = poll(&p, 1, left_ms(deadline));
   while (r < 0 && errno == EINTR);
-  if (r == 0)
-    kill(pid, SIGKILL); /* only this child: the pidfd names it */
+  if (r <= 0)
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
   int status = -1;
   pid_t w;
   do
     w = waitpid(pid, &status, 0);
   while (w < 0 && errno == EINTR);
   /* sshd may have reaped it first (ECHILD): the answer alone then decides. */
-  return w == pid ? status : r == 0 ? -1
-                                    : 0;
+  return r <= 0 ? -1 : w == pid ? status
+                                : 0;
 }
 
 /* Ask the helper for the user's container; *netns is its namespace, or -1
@@ -260,7 +265,15 @@ static int ask_helper(pam_handle_t *pamh, const struct passwd *pw, int *netns) {
   }
   close(ctl[1]);
   close(errp[1]);
+  /* Without a pidfd the wait could not be bounded: then stop at once (the
+   * child is unreaped, so its pid is still its own). */
   int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+  if (pid > 0 && pidfd < 0) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    pid = -1;
+  }
   char msg[128], reason[512] = "";
   int channel = -1, fd = -1, status = -1;
   ssize_t n = pid < 0 ? -1 : recv_fd(ctl[0], msg, sizeof msg, &channel, left_ms(deadline));

@@ -476,7 +476,7 @@ export function checkPamCellsh(pamFile: string, libDir: string): Finding[] {
       : {
           status: 'fail',
           area: 'pam',
-          message: `${file}:${line} names ${path}, which is missing: every ssh session of a cellsh user is refused`,
+          message: `${file}:${line} names ${path}, which is missing: every ssh session is refused`,
           fix: 'run install.sh again',
         };
   });
