@@ -82,9 +82,11 @@ test('admin: diff shows what apply would change (a new group member too), and no
   assert.equal(diff.status, 1);
   assert.match(
     diff.out,
-    new RegExp(`\\n? {2}${user.name}: limits\\.memory 2G -> 3G\\n {2}${user.name}: limits\\.pids 70 -> 300\\n`),
+    new RegExp(
+      `\\n? {2}${user.name}: limits\\.memory 2G -> 3G \\(live, at the next login\\)\\n {2}${user.name}: limits\\.pids 70 -> 300 \\(live, at the next login\\)\\n`,
+    ),
   );
-  assert.match(diff.out, new RegExp(`${user.name}: groups .*${big.name} \\(${big.gid}\\)`));
+  assert.match(diff.out, new RegExp(`${user.name}: groups .*${big.name} \\(${big.gid}\\) \\(from the next session\\)`));
   must(inst!.admin, ['apply']);
   assert.equal(run(inst!.admin, ['diff']).status, 0);
   await cellshCommand(inst!, user, 'true');
