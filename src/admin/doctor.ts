@@ -66,17 +66,16 @@ export function runDoctor(opts: DoctorOptions): number {
   // A login shell other than cellsh is the first program sshd runs, on the host
   // and dynamically linked: variables PAM reads from the home reach its loader.
   const foreignShells = users.filter((u) => u.shell !== opts.layout.launcher).map((u) => u.name);
-  const cellshLines = pamCellshLines(opts.pamFile);
   const findings = [
     ...checkInstall(opts.layout),
     ...checkInside(join(opts.layout.libDir, 'cellsh-inside')),
     ...checkPolicyTrust(opts.layout),
     ...policyFindings,
     ...checkCgroups(opts.layout, compiled),
-    ...checkSshd(opts, users, cellshLines.length > 0),
+    ...checkSshd(opts, users),
     ...checkMatchAddress(opts.sshdConfig),
     ...checkPam(opts.pamFile, foreignShells),
-    ...(users.length > 0 ? checkPamCellsh(opts.pamFile, opts.layout.libDir, cellshLines) : []),
+    ...(users.length > 0 ? checkPamCellsh(opts.pamFile, opts.layout.libDir) : []),
   ];
   if (opts.json) {
     opts.out.write(`${JSON.stringify({ ok: !findings.some(bad), findings }, null, 2)}\n`);
@@ -221,11 +220,12 @@ function servedUsers(opts: DoctorOptions): { users: PasswdEntry[]; compiled: Com
   return { users: [...byName.values()].sort((a, b) => a.uid - b.uid), compiled, findings };
 }
 
-/** joins: pam_cellsh is in sshd's stack, so TCP forwarding happens in the container's network. */
-function checkSshd(opts: DoctorOptions, users: PasswdEntry[], joins: boolean): Finding[] {
+function checkSshd(opts: DoctorOptions, users: PasswdEntry[]): Finding[] {
   if (users.length === 0)
     return [{ status: 'ok', area: 'sshd', message: 'no enrolled users: nothing to check for sshd' }];
   const findings: Finding[] = [];
+  // With pam_cellsh in sshd's stack, TCP forwarding happens in the container's network.
+  const joins = pamCellshLines(opts.pamFile).length > 0;
   for (const u of users) {
     const shell = u.shell;
     const r = opts.sshd(['-T', '-f', opts.sshdConfig, '-C', `user=${u.name},host=localhost,addr=127.0.0.1`]);
@@ -454,7 +454,8 @@ export function pamCellshLines(file: string): Array<{ file: string; line: number
 }
 
 /** Is pam_cellsh in sshd's session stack, and does the module it names exist? */
-export function checkPamCellsh(pamFile: string, libDir: string, lines = pamCellshLines(pamFile)): Finding[] {
+export function checkPamCellsh(pamFile: string, libDir: string): Finding[] {
+  const lines = pamCellshLines(pamFile);
   if (lines.length === 0)
     return [
       {

@@ -35,6 +35,7 @@
 #include "util.h"
 
 #define DEVPTS_SUPER_MAGIC 0x1cd1
+#define MAX_SENT_FDS 4
 
 extern char **environ;
 
@@ -123,6 +124,26 @@ static void open_agent(const struct inside_args *a, int *listener, int *dir, cha
     die_errno(EXIT_INTERNAL, "can't point %s at this session's agent", AGENT_SOCK);
 }
 
+/* One text message, with up to MAX_SENT_FDS fds, over the channel. */
+static void send_message(int channel, char *text, const int *fds, size_t n_fds) {
+  char control[CMSG_SPACE(MAX_SENT_FDS * sizeof(int))] = {0};
+  struct iovec iov = {.iov_base = text, .iov_len = strlen(text)};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (n_fds > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || n_fds > MAX_SENT_FDS) /* cmsg(3): NULL only if the control can't hold a header */
+      die(EXIT_INTERNAL, "can't pass %zu fds to cellsh", n_fds);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
+  }
+  if (RETRY(sendmsg(channel, &msg, MSG_NOSIGNAL)) < 0)
+    die_errno(EXIT_INTERNAL, "can't reach cellsh over its channel");
+}
+
 static NORETURN void session(const struct inside_args *a) {
   if (a->report >= 0)
     die_report_to(a->report); /* the session's monitor logs a failure before the program starts */
@@ -130,7 +151,7 @@ static NORETURN void session(const struct inside_args *a) {
   signal(SIGPIPE, SIG_IGN);
   tell_settings(a, a->pty_mask ? "\r\n" : "\n"); /* the terminal is raw while cellsh relays it */
   char tty[32] = "", agent[64] = "";
-  int fds[SEND_FDS_MAX];
+  int fds[MAX_SENT_FDS];
   size_t n_fds = 0;
   /* The program's own pidfd, so cellsh passes signals to it directly: the
    * monitor stays root and the user can't signal that. */
@@ -154,8 +175,7 @@ static NORETURN void session(const struct inside_args *a) {
     char msg[160];
     xsnprintf(msg, sizeof msg, STARTED_WORD " %s %s %s%s%s", a->session, a->container,
               a->created ? STARTED_CREATED : STARTED_JOINED, agent[0] ? " " : "", agent);
-    if (!send_fds(a->channel, msg, strlen(msg), fds, n_fds))
-      die_errno(EXIT_INTERNAL, "can't reach cellsh over its channel");
+    send_message(a->channel, msg, fds, n_fds);
   }
   /* Nothing but stdio crosses into the user's program (SA-05); the report
    * pipe is close-on-exec, and says why if the exec fails. */

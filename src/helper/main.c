@@ -249,7 +249,21 @@ static NORETURN void send_netns(const struct session *s) {
       die(EXIT_INTERNAL, "your container stopped while its network was looked up; try again");
   }
   int n = snprintf(msg, sizeof msg, "%s %s", fd < 0 ? NETNS_HOST : NETNS_JOINED, rec->id);
-  if (!send_fds(s->channel, msg, (size_t)n, &fd, fd >= 0))
+  char control[CMSG_SPACE(sizeof(int))] = {0};
+  struct iovec iov = {.iov_base = msg, .iov_len = (size_t)n};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (fd >= 0) {
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (!c) /* cmsg(3): NULL only if the control can't hold a header */
+      die(EXIT_INTERNAL, "can't hand your container's network to sshd");
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    *(int *)(void *)CMSG_DATA(c) = fd; /* CMSG_DATA is aligned for it */
+  }
+  if (RETRY(sendmsg(s->channel, &m, MSG_NOSIGNAL)) != n)
     die_errno(EXIT_INTERNAL, "can't hand your container's network to sshd");
   budget_settle(true);
   _exit(0);

@@ -155,26 +155,6 @@ bool write_all(int fd, const void *buf, size_t len) {
   return true;
 }
 
-bool send_fds(int sock, const void *buf, size_t len, const int *fds, size_t n_fds) {
-  char control[CMSG_SPACE(SEND_FDS_MAX * sizeof(int))] = {0};
-  struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (n_fds > SEND_FDS_MAX)
-    return false;
-  if (n_fds > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (!c) /* cmsg(3): NULL only if the control can't hold a header */
-      return false;
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
-    memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
-  }
-  return RETRY(sendmsg(sock, &msg, MSG_NOSIGNAL)) == (ssize_t)len;
-}
-
 char *read_fd(int fd, size_t max, size_t *len) {
   char *buf = malloc(max + 1);
   if (!buf)

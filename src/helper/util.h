@@ -68,11 +68,6 @@ static inline int steal_fd(int *fd) {
 
 /* Write all of buf, retrying short writes; false on error. */
 bool write_all(int fd, const void *buf, size_t len);
-
-/* One message of len bytes with n_fds (at most SEND_FDS_MAX) fds over a socket;
- * false if it was not all sent. */
-#define SEND_FDS_MAX 4
-bool send_fds(int sock, const void *buf, size_t len, const int *fds, size_t n_fds);
 /* Read all of fd (at most max bytes) into a NUL-terminated malloc'd buffer;
  * NULL with errno set on failure, EFBIG if it is larger. */
 char *read_fd(int fd, size_t max, size_t *len);
