@@ -27,7 +27,8 @@
 # members through cellsh and closes what would go around it; the PAM session
 # module pam_cellsh.so, with a line in /etc/pam.d/sshd that puts sshd's
 # session of GROUP's members into their container's network, and a second
-# drop-in (cellsh-forwarding.conf) that then opens TCP forwarding; and on systemd
+# drop-in (cellsh-forwarding.conf) that then opens the forwarding the policy
+# gives (cellsh-admin apply writes it and reloads sshd); and on systemd
 # hosts cellsh.slice and cellsh.service, which delegates to cellsh the cgroup
 # the containers live in. The list is kept in DIR/lib/cellsh/install-manifest
 # for --uninstall.
@@ -187,7 +188,9 @@ install_files() {
   "logFile": "$LOGDIR/cellsh.log",
   "cgroupName": "$CGROUP_NAME",
   "group": "$GROUP",
-  "launcher": "$LAUNCHER"
+  "launcher": "$LAUNCHER",
+  "sshdConfigDir": "$ROOT/etc/ssh/sshd_config.d",
+  "sshdPidFile": "$ROOT/run/sshd.pid"
 }
 EOF
   # What the helper runs inside a container as the user: not setuid, and not
@@ -321,10 +324,10 @@ EOF
 # namespace (pam/pam_cellsh.c), and refuses the session if it can't; for anyone
 # else it does nothing. No pam_succeed_if guard: it gives up on long /etc/group
 # lines and would skip the module where sshd's Match Group still counts the user
-# in. With the module in place, TCP forwarding is opened for GROUP
-# (cellsh-forwarding.conf, read before cellsh.conf): it then happens inside the
-# container's network. Socket forwarding, X11 and tunnels stay closed: socket
-# paths, displays and tun devices are the host's. The module must stay where
+# in. With the module in place, the forwarding the policy gives is opened for
+# GROUP (cellsh-forwarding.conf, read before cellsh.conf): it then happens inside
+# the container's network. Socket forwarding and tunnels stay closed: socket
+# paths and tun devices are the host's. The module must stay where
 # the line says (--uninstall removes the line first), or every ssh session is
 # refused; doctor checks. A private install (--root) writes its own copy of
 # Debian's stack under ROOT instead, for the tests' sshd.
@@ -360,23 +363,18 @@ sshd_pam() {
   forwarding_dropin
 }
 
-# Opened only with the PAM lines in place, removed with them.
+# Opened only with the PAM lines in place, removed with them. "cellsh-admin
+# apply" (run at the end of the install) fills it from the policy's forwarding
+# settings and reloads sshd; until then it forwards nothing, as cellsh.conf says.
 forwarding_dropin() {
   local dir=$ROOT/etc/ssh/sshd_config.d
   if [ -z "$ROOT" ] && [ ! -d "$dir" ]; then return 0; fi
   ensure_dir "$dir" 0755 root:root
-  cat > "$dir/cellsh-forwarding.conf.new" <<EOF
-# cellsh: TCP forwarding for members of group $GROUP, which pam_cellsh (in
-# /etc/pam.d/sshd) puts inside their container's network. Written by install.sh
-# with those PAM lines and removed with them; without them this file must go
-# ("cellsh-admin doctor" checks). Read before cellsh.conf, so these win.
-Match Group $GROUP
-    AllowTcpForwarding yes
-    PermitOpen any
-    PermitListen any
-EOF
-  chmod 0644 "$dir/cellsh-forwarding.conf.new"
-  mv -f "$dir/cellsh-forwarding.conf.new" "$dir/cellsh-forwarding.conf"
+  if [ ! -f "$dir/cellsh-forwarding.conf" ]; then
+    echo '# cellsh: filled by "cellsh-admin apply" from the forwarding settings of the policy' > "$dir/cellsh-forwarding.conf.new"
+    chmod 0644 "$dir/cellsh-forwarding.conf.new"
+    mv -f "$dir/cellsh-forwarding.conf.new" "$dir/cellsh-forwarding.conf"
+  fi
   record "file $dir/cellsh-forwarding.conf"
 }
 

@@ -25,6 +25,10 @@ export interface Layout {
   readonly group: string;
   /** The login shell path users get in /etc/passwd. */
   readonly launcher: string;
+  /** sshd's drop-in folder (cellsh.conf, cellsh-forwarding.conf). */
+  readonly sshdConfigDir: string;
+  /** The pid file of the sshd that reads those drop-ins (apply makes it read them again). */
+  readonly sshdPidFile: string;
 }
 
 /** The layout of a default installation under /usr/local. */
@@ -39,6 +43,8 @@ export const DEFAULT_LAYOUT: Layout = {
   cgroupName: 'cellsh',
   group: 'cellsh',
   launcher: '/usr/local/bin/cellsh',
+  sshdConfigDir: '/etc/ssh/sshd_config.d',
+  sshdPidFile: '/run/sshd.pid',
 };
 
 /** The lib folder this code runs from: dist/src/<x>.js lives two levels below it. */

@@ -3,21 +3,6 @@
 // place until the new one is complete on disk (write a temp file, fsync,
 // rename over, fsync the folder), so a crash or a bad edit never leaves the
 // helper without a valid policy.
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fchmodSync,
-  fsyncSync,
-  mkdirSync,
-  chmodSync,
-  openSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { CellshError, ExitCode } from '../errors.js';
 import type { Layout } from '../layout.js';
@@ -25,6 +10,8 @@ import { logEvent, type EventLogger } from '../log.js';
 import { errorsOf, formatCompiled, parseCompiled, plural, type PolicyEnv, type PolicySource } from '../policy/index.js';
 import { buildInstalled } from './installed.js';
 import { printDiagnostics, type TextOut } from './check.js';
+import { applyForwarding, type ForwardingResult } from './sshd-forwarding.js';
+import { writeFileAtomic } from './write-atomic.js';
 
 /** The compiled policy is readable by all (the login path reads it), writable by root. */
 export const COMPILED_MODE = 0o644;
@@ -86,64 +73,24 @@ export function runApply(opts: ApplyOptions): number {
   });
   logEvent(opts.log, 'policy-apply', { files, users: built.users.length, by_uid: opts.byUid });
   opts.out.write(`applied: ${plural(built.users.length, 'user')} -> ${layout.compiledPolicy}\n`);
-  return ExitCode.ok;
+  return reportForwarding(applyForwarding(layout, built.policy.defaults.settings.forwarding, built.forwarding), opts);
 }
 
-/** Create a folder and any missing parents with exactly `mode` (not narrowed by the umask). */
-function makeDirs(dir: string, mode: number): void {
-  const missing: string[] = [];
-  for (let d = dir; ; d = dirname(d)) {
-    try {
-      if (!statSync(d).isDirectory()) throw new CellshError('not-a-folder', `"${d}" is not a folder`);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(d) === d) throw err;
-      missing.unshift(d);
-    }
-  }
-  for (const d of missing) {
-    mkdirSync(d, { mode });
-    chmodSync(d, mode);
-  }
-}
-
-/** Replace path with data so that readers see the old file or the new one, never a part:
- * a new temp file (O_EXCL, no symlink follow) in the same folder, fsync, rename, fsync the folder. */
-export function writeFileAtomic(
-  path: string,
-  data: string,
-  opts: { mode: number; dirMode: number; beforeRename?: (() => void) | undefined },
-): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let renamed = false;
-  try {
-    makeDirs(dir, opts.dirMode);
-    const fd = openSync(
-      tmp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      opts.mode,
-    );
-    try {
-      fchmodSync(fd, opts.mode);
-      writeFileSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    opts.beforeRename?.();
-    renameSync(tmp, path);
-    renamed = true;
-    const dirFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-  } catch (err) {
-    if (err instanceof CellshError) throw err;
-    throw new CellshError('write-failed', `can't write "${path}": ${(err as Error).message}`, { cause: err });
-  } finally {
-    if (!renamed) rmSync(tmp, { force: true });
+/** Say what became of sshd's forwarding drop-in; a refusal is the exit status. */
+function reportForwarding(r: ForwardingResult, opts: ApplyOptions): number {
+  switch (r.kind) {
+    case 'absent':
+    case 'unchanged':
+      return ExitCode.ok;
+    case 'written':
+      opts.out.write(
+        `applied: ssh forwarding -> ${r.path} (${r.sshd === 'reloaded' ? 'sshd reloaded' : 'sshd reads it when it starts'})\n`,
+      );
+      return ExitCode.ok;
+    case 'refused':
+      opts.err.write(
+        `sshd refuses its configuration (sshd -t: ${r.why}), so ${r.path} is unchanged and ssh forwarding keeps its old settings; fix sshd's configuration, then run "cellsh-admin apply" again\n`,
+      );
+      return ExitCode.config;
   }
 }

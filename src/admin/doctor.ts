@@ -49,7 +49,12 @@ const MUST_BE_NO: ReadonlyArray<[key: string, option: string, why: string, statu
     "socket forwarding reaches the host's unix sockets",
     'open',
   ],
-  ['x11forwarding', 'X11Forwarding', 'X11 forwarding connects to displays on the host', 'open'],
+  [
+    'x11forwarding',
+    'X11Forwarding',
+    "X11 forwarding opens a display in the host's network (pam_cellsh is not in sshd's PAM stack to put it in the container's)",
+    'open',
+  ],
   ['permittunnel', 'PermitTunnel', 'tun devices are made on the host', 'open'],
   ['permituserrc', 'PermitUserRC', '~/.ssh/rc is run for each login', 'warn'],
   [
@@ -59,6 +64,12 @@ const MUST_BE_NO: ReadonlyArray<[key: string, option: string, why: string, statu
     'warn',
   ],
 ];
+
+/** Forwarding that pam_cellsh puts in the container's network, so the policy may open it. */
+const JOINED_FORWARDS = new Map([
+  ['allowtcpforwarding', 'TCP forwarding'],
+  ['x11forwarding', 'X11 forwarding'],
+]);
 
 /** Run every check; returns the exit code (0 nothing open or broken, 1 otherwise). */
 export function runDoctor(opts: DoctorOptions): number {
@@ -311,11 +322,11 @@ function checkUser(
   }
   for (const [key, option, why, status] of MUST_BE_NO) {
     const value = cfg.get(key)?.[0];
-    if (key === 'allowtcpforwarding' && pamJoins && value !== 'no') {
+    if (JOINED_FORWARDS.has(key) && pamJoins && value !== undefined && value !== 'no') {
       found.push({
         status: 'ok',
         area: 'sshd',
-        message: `${name}: TCP forwarding (${value}) happens in their container's network (pam_cellsh)`,
+        message: `${name}: ${JOINED_FORWARDS.get(key)} (${value}) happens in their container's network (pam_cellsh)`,
       });
     } else if (value !== undefined && value !== 'no') {
       found.push({

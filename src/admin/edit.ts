@@ -23,7 +23,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CellshError, ExitCode } from '../errors.js';
 import type { Layout } from '../layout.js';
 import { errorsOf, plural, type PolicyEnv } from '../policy/index.js';
-import { writeFileAtomic } from './apply.js';
+import { writeFileAtomic } from './write-atomic.js';
 import { printDiagnostics, type TextOut } from './check.js';
 import { buildInstalled, policyFolder, untrustedPolicyFiles } from './installed.js';
 import { readTrusted, trustMessage, untrustedFolder } from '../policy/trust.js';

@@ -10,7 +10,7 @@ import { helperArgs } from '../helper-client/protocol.js';
 import type { Layout } from '../layout.js';
 import { logEvent, type EventLogger } from '../log.js';
 import type { PasswdEntry, UserDirectory } from '../sys/users.js';
-import { writeFileAtomic } from './apply.js';
+import { writeFileAtomic } from './write-atomic.js';
 import type { TextOut } from './check.js';
 
 /** Where the shells users had before enrolment are kept (beside the compiled policy). */

@@ -7,7 +7,7 @@
 import { enrolledUsers, type PasswdEntry } from '../sys/users.js';
 import { Diagnostics, type Diagnostic, type SourceLoc } from './diagnostics.js';
 import { expandHostname } from './hostname.js';
-import { effectiveFor, type Effective, type Origin, type Policy, type PolicyEnv } from './resolve.js';
+import { effectiveFor, type Effective, type Forwarding, type Origin, type Policy, type PolicyEnv } from './resolve.js';
 import { UNLIMITED } from './sizes.js';
 import {
   compiledLimit,
@@ -25,6 +25,8 @@ import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
 /** The result of compiling: records for the users that passed, and every problem. */
 export interface Compiled {
   readonly users: readonly CompiledUser[];
+  /** What sshd forwards for each compiled user, by name (sshd enforces it, not the helper). */
+  readonly forwarding: ReadonlyMap<string, Forwarding>;
   readonly diagnostics: readonly Diagnostic[];
 }
 
@@ -119,6 +121,7 @@ function targets(policy: Policy, env: PolicyEnv, diags: Diagnostics): PasswdEntr
 export function compilePolicy(policy: Policy, env: PolicyEnv): Compiled {
   const diags = new Diagnostics();
   const users: CompiledUser[] = [];
+  const forwarding = new Map<string, Forwarding>();
   // Contradictions that reach no user yet still make the file wrong: the
   // defaults, and any one mapping that sets both.
   const toDiags =
@@ -157,23 +160,26 @@ export function compilePolicy(policy: Policy, env: PolicyEnv): Compiled {
       continue;
     }
     previous = account;
-    const record = compileUser(policy, env, account, report, where);
-    if (record) users.push(record);
+    const loginGroups = env.dir.groupsOf(account);
+    const effective = effectiveFor(policy, account.name, loginGroups);
+    const record = compileUser(env, account, loginGroups, effective, report, where);
+    if (!record) continue;
+    users.push(record);
+    forwarding.set(record.name, effective.settings.forwarding);
   }
-  return { users, diagnostics: diags.list };
+  return { users, forwarding, diagnostics: diags.list };
 }
 
 /** One user's record, or undefined after reporting why the helper could not accept it. */
 function compileUser(
-  policy: Policy,
   env: PolicyEnv,
   account: PasswdEntry,
+  loginGroups: readonly number[],
+  { settings, origins }: Effective,
   report: (at: SourceLoc | undefined, path: string, message: string) => void,
   where: [SourceLoc | undefined, string],
 ): CompiledUser | undefined {
   const { name, uid, gid, home } = account;
-  const loginGroups = env.dir.groupsOf(account);
-  const { settings, origins } = effectiveFor(policy, name, loginGroups);
   const problems: string[] = [];
   const nameBad = nameProblem(name);
   if (nameBad) problems.push(`user name "${name}" is not one cellsh supports (${nameBad})`);

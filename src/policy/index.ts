@@ -4,7 +4,7 @@ import { compilePolicy } from './compile.js';
 import type { CompiledUser } from './compiled.js';
 import { sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { loadPolicy, type PolicySource } from './load.js';
-import type { Policy, PolicyEnv } from './resolve.js';
+import type { Forwarding, Policy, PolicyEnv } from './resolve.js';
 
 export { compilePolicy, type Compiled } from './compile.js';
 export { CompiledPolicyError, fnv1a64, type CompiledUser } from './compiled.js';
@@ -29,6 +29,7 @@ export {
   effectiveFor,
   layersFor,
   type Effective,
+  type Forwarding,
   type Limits,
   type Origin,
   type Policy,
@@ -43,6 +44,8 @@ export { closestWord } from './validators.js';
 export interface Built {
   readonly policy: Policy;
   readonly users: readonly CompiledUser[];
+  /** What sshd forwards for each compiled user, by name. */
+  readonly forwarding: ReadonlyMap<string, Forwarding>;
   readonly diagnostics: readonly Diagnostic[];
 }
 
@@ -53,6 +56,7 @@ export function buildPolicy(sources: readonly PolicySource[], env: PolicyEnv): B
   return {
     policy: loaded.policy,
     users: compiled.users,
+    forwarding: compiled.forwarding,
     diagnostics: sortDiagnostics([...loaded.diagnostics, ...compiled.diagnostics]),
   };
 }

@@ -70,6 +70,15 @@ export interface Settings {
   readonly seccomp: SeccompProfile;
   /** Under seccomp default: user namespaces (and mounts in them) allowed. */
   readonly nested_userns: boolean;
+  /** What sshd forwards for the user (sshd/forwarding.ts writes it into sshd's configuration). */
+  readonly forwarding: Forwarding;
+}
+
+/** ssh forwarding a user gets: local (-L, -D, -W), remote (-R), x11 (-X, -Y). */
+export interface Forwarding {
+  readonly local: boolean;
+  readonly remote: boolean;
+  readonly x11: boolean;
 }
 
 /** Where an effective value came from: the built-in default, or a layer of a file. */
@@ -164,6 +173,11 @@ function nest(v: SettingValues): Settings {
     user_may_set: v.user_may_set,
     seccomp: v.seccomp,
     nested_userns: v.nested_userns,
+    forwarding: Object.freeze({
+      local: v['forwarding.local'],
+      remote: v['forwarding.remote'],
+      x11: v['forwarding.x11'],
+    }),
   });
 }
 

@@ -69,6 +69,12 @@ export interface SettingValues {
   'seccomp': SeccompProfile;
   /** Under seccomp default: may the user create user namespaces (and mount in them)? */
   'nested_userns': boolean;
+  /** ssh -L, -D and -W (sshd's AllowTcpForwarding local, PermitOpen). */
+  'forwarding.local': boolean;
+  /** ssh -R (AllowTcpForwarding remote, PermitListen). */
+  'forwarding.remote': boolean;
+  /** ssh -X and -Y (X11Forwarding). */
+  'forwarding.x11': boolean;
 }
 /** A setting's dotted key. */
 export type SettingKey = keyof SettingValues;
@@ -315,6 +321,35 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     userMay: false,
     description:
       'Under `seccomp: default`, let users create user namespaces of their own and mount inside them (rootless podman, buildah, bubblewrap, browser sandboxes); this opens kernel code written for root. Not with `strict`; `unconfined` filters nothing anyway.',
+    check: flag(),
+    format: (v) => String(v),
+  },
+  'forwarding.local': {
+    type: '`true` \\| `false`',
+    default: 'true',
+    example: 'false',
+    userMay: false,
+    description:
+      "`ssh -L`, `-D` and `-W`: connections sshd makes for the client, from inside the container's network (with pam_cellsh; sshd sees `-D` as `-L`, so the two go together).",
+    check: flag(),
+    format: (v) => String(v),
+  },
+  'forwarding.remote': {
+    type: '`true` \\| `false`',
+    default: 'true',
+    example: 'false',
+    userMay: false,
+    description: "`ssh -R`: ports sshd listens on for the client, in the container's network (with pam_cellsh).",
+    check: flag(),
+    format: (v) => String(v),
+  },
+  'forwarding.x11': {
+    type: '`true` \\| `false`',
+    default: 'false',
+    example: 'true',
+    userMay: false,
+    description:
+      "`ssh -X` and `-Y`: a display in the container's network that reaches the client's X server (with pam_cellsh; the host needs xauth). Programs in the container can then read the client's screen and keyboard.",
     check: flag(),
     format: (v) => String(v),
   },

@@ -101,6 +101,8 @@ export function tempLayout(): { layout: Layout; root: string; remove(): void } {
     compiledPolicy: join(root, 'var', 'lib', 'cellsh', 'policy.compiled'),
     stateDir: join(root, 'run'),
     logFile: join(root, 'log', 'cellsh.log'),
+    sshdConfigDir: join(root, 'etc', 'ssh'),
+    sshdPidFile: join(root, 'run', 'sshd.pid'),
   };
   return { layout, root, remove: () => rmSync(root, { recursive: true, force: true }) };
 }

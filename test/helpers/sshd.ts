@@ -97,7 +97,8 @@ export class TestSshd {
         `Port ${port}`,
         'ListenAddress 127.0.0.1',
         `HostKey ${join(dir, 'host_key')}`,
-        `PidFile ${join(dir, 'sshd.pid')}`,
+        // The install's own pid file for the server with its PAM stack: apply reloads that one.
+        `PidFile ${opts.pam ? join(inst.root, 'run/sshd.pid') : join(dir, 'sshd.pid')}`,
         'UsePAM yes',
         'PasswordAuthentication no',
         'KbdInteractiveAuthentication no',
@@ -142,6 +143,7 @@ export class TestSshd {
     t.after(() => {
       proc.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
+      if (opts.pam) rmSync(join(inst.root, 'run/sshd.pid'), { force: true });
     });
     const deadline = Date.now() + 10_000;
     while (!/Server listening on 127\.0\.0\.1 port/.test(log())) {
@@ -155,6 +157,21 @@ export class TestSshd {
 
   /** What sshd has logged so far. */
   logText: () => string = () => '';
+
+  /** Run action (which makes sshd reload, e.g. apply), then wait until sshd
+   * listens again: a connection made before it re-read its configuration would
+   * get the old one. */
+  async reloadedBy<T>(action: () => T): Promise<T> {
+    const listening = (): number => (this.logText().match(/Server listening on 127\.0\.0\.1 port/g) ?? []).length;
+    const before = listening();
+    const result = action();
+    const deadline = Date.now() + 10_000;
+    while (listening() === before) {
+      if (Date.now() > deadline) throw new Error(`sshd did not reload:\n${this.logText()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return result;
+  }
 
   /** The client's private key (root's, for the tests). */
   get key(): string {

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { applyPolicy, logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 import { waitFor } from '../helpers/system.js';
 import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
@@ -255,6 +255,75 @@ test("a forward joins the user's container as it is: their own settings, which s
   assert.match(again.out, /still-there/, 'what ran in the container survived the forwards');
   assert.equal(restarts(), before, 'no forward restarted the container');
 });
+
+test("the policy's forwarding settings reach a running sshd at apply, user by user: -L, -D and -W, or -R, are refused where the policy says no", {
+  skip,
+}, async (t) => {
+  const { user, sshd } = await setup(t, 'fw6');
+  const other = createUser(t, inst!, 'fw6o');
+  sshd.authorize(other);
+  const closedPort = 20000 + ((process.pid + 53) % 10000);
+  // Nothing listens there in the container: where forwarding is allowed, sshd's
+  // connect fails; where the policy says no, sshd refuses the request first.
+  const refusal = new RegExp(`refused local port forward: .* target 127\\.0\\.0\\.1 port ${closedPort}`);
+  const connectFailed = new RegExp(`connect_to 127\\.0\\.0\\.1 port ${closedPort}: failed`);
+  const w = async (u: TestUser): Promise<string> => {
+    const at = sshd.logText().length;
+    const r = await sshd.ssh(u, [], { options: ['-W', `127.0.0.1:${closedPort}`], timeoutMs: 20_000 });
+    assert.notEqual(r.status, 0);
+    return waitFor(
+      `sshd's line on -W to port ${closedPort}`,
+      async () => {
+        const said = sshd.logText().slice(at);
+        return refusal.test(said) || connectFailed.test(said) ? said : false;
+      },
+      10_000,
+    );
+  };
+  const applied = await sshd.reloadedBy(() =>
+    applyPolicy(
+      inst!,
+      `users:\n  ${user.name}:\n    forwarding: {local: false}\n  ${other.name}:\n    forwarding: {remote: false}\n`,
+    ),
+  );
+  assert.equal(applied.status, 0, applied.err);
+  assert.match(applied.out, /applied: ssh forwarding -> \S+cellsh-forwarding\.conf \(sshd reloaded\)/);
+  assert.match(await w(user), refusal);
+  const socks = await freePort();
+  tunnel(t, sshd, user, ['-D', `127.0.0.1:${socks}`]);
+  await waitFor('the SOCKS port of ssh -D', () => canConnect(socks), 20_000);
+  const at = sshd.logText().length;
+  assert.equal(await getThroughSocks(socks, closedPort), false);
+  await waitFor('sshd refusing the -D request', async () => refusal.test(sshd.logText().slice(at)), 10_000);
+  // -R is still theirs; the other user has -W but not -R.
+  const remote = 20000 + ((process.pid + 59) % 10000);
+  const r = (u: TestUser) =>
+    sshd.ssh(u, ['echo listening'], {
+      options: ['-o', 'ExitOnForwardFailure=yes', '-R', `127.0.0.1:${remote}:127.0.0.1:9`],
+      timeoutMs: 20_000,
+    });
+  const mine = await r(user);
+  assert.equal(mine.status, 0, mine.err);
+  assert.match(mine.out, /listening/);
+  const theirs = await r(other);
+  assert.notEqual(theirs.status, 0);
+  assert.match(theirs.err, /remote port forwarding failed/);
+  assert.match(await w(other), connectFailed);
+  // Back to the defaults: the next apply opens -W again for the first user.
+  await sshd.reloadedBy(() => mustApply(inst!));
+  assert.match(await w(user), connectFailed);
+});
+
+/** Whether something on the host's loopback accepts a connection on port. */
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const c = connect(port, '127.0.0.1', () => {
+      c.destroy();
+      res(true);
+    });
+    c.on('error', () => res(false));
+  });
+}
 
 test('a user in the cellsh group whom the helper refuses gets no ssh session: the module fails closed', {
   skip,

@@ -2,8 +2,8 @@
 // rejected policies leave the old file alone and are logged, root only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { runApply, type ApplyOptions } from '../../../src/admin/apply.js';
 import { CellshError } from '../../../src/errors.js';
 import { memoryLogger } from '../../../src/log.js';
@@ -165,6 +165,49 @@ test('warnings are printed and the policy is applied', { skip }, () => {
     assert.equal(r.code, 0);
     assert.match(r.err, /warning: users\.carol: carol is not enrolled/);
     assert.equal(r.out, `applied: 3 users -> ${t.layout.compiledPolicy}\n`);
+  } finally {
+    t.remove();
+  }
+});
+
+test('apply leaves sshd alone where install.sh put no forwarding drop-in (no pam_cellsh)', { skip }, () => {
+  const t = setup('users:\n  bob:\n    forwarding: {x11: true}\n');
+  try {
+    assert.equal(t.apply().code, 0);
+    assert.equal(existsSync(join(t.layout.sshdConfigDir, 'cellsh-forwarding.conf')), false);
+  } finally {
+    t.remove();
+  }
+});
+
+test("apply fills install.sh's forwarding drop-in: users unlike the defaults first, then the group", { skip }, () => {
+  const t = setup(
+    'defaults:\n  forwarding: {remote: false}\nusers:\n  bob:\n    forwarding: {local: false, x11: true}\n',
+  );
+  try {
+    const conf = join(t.layout.sshdConfigDir, 'cellsh-forwarding.conf');
+    mkdirSync(t.layout.sshdConfigDir, { recursive: true });
+    writeFileSync(conf, '# cellsh: filled by "cellsh-admin apply"\n');
+    const r = t.apply();
+    assert.equal(r.code, 0);
+    assert.match(r.out, new RegExp(`applied: ssh forwarding -> ${conf} \\(sshd reads it when it starts\\)\n$`));
+    const blocks = readFileSync(conf, 'utf8')
+      .split('\n')
+      .filter((l) => !l.startsWith('#') && l !== '');
+    assert.deepEqual(blocks, [
+      'Match Group cellsh User bob',
+      '    AllowTcpForwarding no',
+      '    PermitOpen none',
+      '    PermitListen none',
+      '    X11Forwarding yes',
+      'Match Group cellsh',
+      '    AllowTcpForwarding local',
+      '    PermitOpen any',
+      '    PermitListen none',
+      '    X11Forwarding no',
+    ]);
+    assert.equal(statSync(conf).mode & 0o777, 0o644);
+    assert.equal(t.apply().out.includes('ssh forwarding'), false, 'an unchanged drop-in is not written again');
   } finally {
     t.remove();
   }

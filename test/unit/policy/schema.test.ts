@@ -46,6 +46,9 @@ function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings'])
     'user_may_set': s.user_may_set,
     'seccomp': s.seccomp,
     'nested_userns': s.nested_userns,
+    'forwarding.local': s.forwarding.local,
+    'forwarding.remote': s.forwarding.remote,
+    'forwarding.x11': s.forwarding.x11,
   };
 }
 
@@ -151,6 +154,9 @@ const VALID: Array<[SettingKey, string, unknown]> = [
   ['seccomp', 'unconfined', 'unconfined'],
   ['nested_userns', 'true', true],
   ['nested_userns', 'false', false],
+  ['forwarding.local', 'false', false],
+  ['forwarding.remote', 'false', false],
+  ['forwarding.x11', 'true', true],
 ];
 
 for (const [key, yamlValue, want] of VALID) {
@@ -302,6 +308,8 @@ const INVALID: Array<[SettingKey, string, string]> = [
   ['nested_userns', 'yes', 'expected true or false, got "yes"'],
   ['nested_userns', '1', 'expected true or false, got 1'],
   ['nested_userns', '"true"', 'expected true or false, got "true"'],
+  ['forwarding.x11', 'yes', 'expected true or false, got "yes"'],
+  ['user_may_set', '[forwarding.local]', '"forwarding.local" is never the user\'s to set'],
 ];
 
 for (const [key, yamlValue, message] of INVALID) {
@@ -343,6 +351,9 @@ test('the built-in defaults are the documented ones', () => {
     'user_may_set': [],
     'seccomp': 'default',
     'nested_userns': false,
+    'forwarding.local': true,
+    'forwarding.remote': true,
+    'forwarding.x11': false,
   });
 });
 
