@@ -23,6 +23,11 @@ async function main(argv: readonly string[]): Promise<number> {
   const record = assertEnrolled(layout.compiledPolicy, process.getuid!());
   const mine = record ? await userSettings(record) : undefined;
   for (const line of mine?.messages ?? []) process.stderr.write(`${PROG}: ${line}\n`);
+  const display = process.env['DISPLAY'];
+  if (record && display !== undefined) {
+    const problem = (await import('../session/x11.js')).shareDisplayCookie(display, record.home);
+    if (problem) process.stderr.write(`${PROG}: ${problem}\n`);
+  }
   return runSession(layout.helper, invocation, mine?.sets);
 }
 

@@ -29,6 +29,7 @@ static const struct rule rules[] = {
     {"SSH_CLIENT", ADDR_CHARS, 128},
     {"SSH_AUTH_SOCK", PATH_CHARS, 107},
     {"SSH_ORIGINAL_COMMAND", NULL, 128 * 1024},
+    {"DISPLAY", TERM_CHARS ":", 64}, /* ssh -X: localhost:10.0 */
 };
 
 static const struct rule *rule_for(const char *name, size_t len) {

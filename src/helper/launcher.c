@@ -7,7 +7,7 @@
  *
  * Two routes skip work Node would do for nothing. Both are taken only for a
  * user in the policy with no settings of their own to read, and the helper
- * checks everything itself, as on every path; anything unusual (an agent to
+ * checks everything itself, as on every path; anything unusual (a forwarded display, an agent to
  * relay, a user not in the policy, arguments Node must explain) takes the
  * Node path. Sessions through sshd's ForceCommand route like the request
  * they carry (SSH_ORIGINAL_COMMAND, or a login when there is none).
@@ -330,6 +330,10 @@ int main(int argc, char **argv) {
   enum invocation inv = invocation_of(argc, argv, &env, &cmd);
   int ttys = terminals();
   enum session_route route = choose_route(inv, terminals_kind(ttys), plain_record, helper_runnable);
+  /* ssh -X: Node gives the display's cookie a name the container matches
+   * (src/session/x11.ts) before anything starts there. */
+  if (env_value(&env, "DISPLAY"))
+    route = ROUTE_NODE;
   /* An agent to relay (ssh -A): sshd's socket, checked as Node's relay checks
    * it; a variable naming anything else is left out, as on the Node path. */
   const char *auth = env_value(&env, "SSH_AUTH_SOCK");

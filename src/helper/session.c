@@ -32,8 +32,8 @@ static void build_env(const struct session *s, struct kept_env *out) {
   env_add(out, "LOGNAME", u->name);
   env_add(out, "SHELL", u->shell);
   env_add(out, "PATH", DEFAULT_PATH);
-  static const char *const pass[] = {"TERM", "COLORTERM", "LANG", "LANGUAGE", "SSH_CONNECTION", "SSH_CLIENT",
-                                     "SSH_ORIGINAL_COMMAND"};
+  static const char *const pass[] = {"TERM", "COLORTERM", "LANG", "LANGUAGE",
+                                     "SSH_CONNECTION", "SSH_CLIENT", "SSH_ORIGINAL_COMMAND", "DISPLAY"};
   for (size_t i = 0; i < sizeof pass / sizeof *pass; i++)
     if (env_value(s->env, pass[i]))
       env_add(out, pass[i], env_value(s->env, pass[i]));

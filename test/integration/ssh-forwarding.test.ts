@@ -7,12 +7,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { applyPolicy, logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, type TestUser } from '../helpers/users.js';
-import { waitFor } from '../helpers/system.js';
+import { must, waitFor } from '../helpers/system.js';
 import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
 
 const inst = testInstall();
@@ -312,6 +312,82 @@ test("the policy's forwarding settings reach a running sshd at apply, user by us
   // Back to the defaults: the next apply opens -W again for the first user.
   await sshd.reloadedBy(() => mustApply(inst!));
   assert.match(await w(user), connectFailed);
+});
+
+/** Why X11 can't be tried here, or false. */
+function x11Reason(): string | false {
+  for (const bin of ['/usr/bin/Xvfb', '/usr/bin/xdpyinfo', '/usr/bin/xauth'])
+    if (!existsSync(bin)) return `${bin} is not installed (test/run.sh installs xvfb, x11-utils and xauth)`;
+  return false;
+}
+
+/** An X server on the client's side (Xvfb, unix socket only), ended by pid after t; its DISPLAY. */
+async function clientDisplay(t: TestContext): Promise<string> {
+  const n = 50 + (process.pid % 40);
+  const xvfb = spawn('/usr/bin/Xvfb', [`:${n}`, '-nolisten', 'tcp', '-screen', '0', '640x480x24'], { stdio: 'ignore' });
+  t.after(() => {
+    if (xvfb.pid && xvfb.exitCode === null) process.kill(xvfb.pid, 'SIGTERM');
+  });
+  await waitFor('Xvfb', async () => existsSync(`/tmp/.X11-unix/X${n}`), 10_000);
+  return `:${n}`;
+}
+
+test("ssh -X and -Y (with -A too): xdpyinfo in the container reaches the client's X server through a display on the container's loopback, where the policy allows X11", {
+  skip: skip || x11Reason(),
+}, async (t) => {
+  const { user, sshd } = await setup(t, 'fw7');
+  const other = createUser(t, inst!, 'fw7o');
+  mustApply(inst!, 'users:\n  cellsh-t-fw7c:\n    forwarding: {x11: true}\n');
+  sshd.authorize(other);
+  const display = await clientDisplay(t);
+  const env = { PATH: '/usr/bin:/bin', HOME: '/root', DISPLAY: display };
+  const ask = 'echo "display=$DISPLAY"; hostname; xdpyinfo | grep -E "^(name of display|vendor string)"';
+  for (const flag of ['-X', '-Y']) {
+    const r = await sshd.ssh(user, [ask], { options: [flag], env, timeoutMs: 30_000 });
+    assert.equal(r.status, 0, `${flag}: ${r.err}`);
+    assert.match(r.out, /^display=localhost:\d+\.0$/m, flag);
+    assert.match(r.out, /^cellsh-t-fw7c$/m, 'the container has its own hostname, which the cookie must match');
+    assert.match(r.out, /^vendor string: +The X\.Org Foundation/m, flag);
+  }
+  // With an agent too (ssh -A): both reach the session, as without the module.
+  const dir = mkdtempSync('/tmp/cellsh-t-agent-');
+  must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'cellsh-x11-agent-key', '-f', join(dir, 'key')]);
+  const agent = must('ssh-agent', ['-a', join(dir, 'sock')]);
+  t.after(() => {
+    process.kill(Number(/SSH_AGENT_PID=(\d+)/.exec(agent.out)![1]));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const withAgent = { ...env, SSH_AUTH_SOCK: join(dir, 'sock') };
+  must('ssh-add', ['-q', join(dir, 'key')], { env: withAgent });
+  const both = await sshd.ssh(user, [`ssh-add -l; ${ask}`], { options: ['-A', '-X'], env: withAgent });
+  assert.equal(both.status, 0, both.err);
+  assert.match(both.out, /cellsh-x11-agent-key \(ED25519\)/);
+  assert.match(both.out, /^vendor string: +The X\.Org Foundation/m);
+  // The display listens in the container's network: the host's loopback has nothing there.
+  const held = spawn(
+    'ssh',
+    [...sshd.clientOptions(), '-X', '-p', String(sshd.port), sshd.target(user), 'echo "display=$DISPLAY"; sleep 30'],
+    { env, stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  t.after(() => {
+    if (held.pid && held.exitCode === null) process.kill(held.pid, 'SIGTERM');
+  });
+  let said = '';
+  held.stdout.on('data', (b: Buffer) => {
+    said += b.toString();
+  });
+  const n = Number(
+    await waitFor("the held session's display", async () => /display=localhost:(\d+)/.exec(said)?.[1] ?? false, 30_000),
+  );
+  assert.equal(
+    await canConnect(6000 + n),
+    false,
+    `the host's 127.0.0.1:${6000 + n} answered: the display is the host's`,
+  );
+  // Where the policy gives no X11, sshd sets no display.
+  const refused = await sshd.ssh(other, ['echo "display=$DISPLAY"'], { options: ['-X'], env, timeoutMs: 30_000 });
+  assert.equal(refused.status, 0, refused.err);
+  assert.match(refused.out, /^display=$/m);
 });
 
 /** Whether something on the host's loopback accepts a connection on port. */

@@ -32,6 +32,7 @@ static const struct {
     {"SSH_CLIENT", "0123456789abcdefABCDEF.:% ", 128},
     {"SSH_AUTH_SOCK", ALNUM "_./-", 107},
     {"SSH_ORIGINAL_COMMAND", NULL, 128 * 1024},
+    {"DISPLAY", ALNUM "_+.-:", 64},
 };
 #define N_ALLOWED (sizeof allowed / sizeof *allowed)
 
