@@ -8,6 +8,7 @@ import { changedFields, describeCompiled } from '../policy/describe.js';
 import { errorsOf, plural, type CompiledUser, type PolicyEnv } from '../policy/index.js';
 import { printDiagnostics, type TextOut } from './check.js';
 import { buildInstalled, readApplied } from './installed.js';
+import { forwardingPending } from './sshd-forwarding.js';
 
 /** What diff needs. */
 export interface DiffOptions {
@@ -81,9 +82,13 @@ export function runDiff(opts: DiffOptions): number {
   }
   const applied = readApplied(opts.layout);
   const changes = diffRecords(applied ?? [], built.users, (g) => opts.env.dir.groupName(g));
+  const sshd = forwardingPending(opts.layout, built.policy.defaults.settings.forwarding, built.forwarding);
+  const changed = changes.length > 0 || sshd !== undefined;
   if (opts.json) {
-    opts.out.write(JSON.stringify({ applied: applied !== undefined, changes }, null, 2) + '\n');
-    return changes.length === 0 ? ExitCode.ok : ExitCode.failure;
+    opts.out.write(
+      JSON.stringify({ applied: applied !== undefined, changes, forwarding: sshd !== undefined }, null, 2) + '\n',
+    );
+    return changed ? ExitCode.failure : ExitCode.ok;
   }
   if (applied === undefined) opts.out.write('no policy is applied yet: every user below is new\n');
   for (const c of changes) {
@@ -94,10 +99,13 @@ export function runDiff(opts: DiffOptions): number {
       for (const f of c.fields)
         opts.out.write(`  ${c.user}: ${f.key} ${f.before} -> ${f.after} (${WHEN_TEXT[f.when]})\n`);
   }
+  if (sshd) opts.out.write(`  ssh forwarding: ${sshd} changes (sshd reloads at apply; open connections keep theirs)\n`);
   opts.out.write(
-    changes.length === 0
+    !changed
       ? 'no changes: the applied policy says what the files say\n'
-      : `${plural(changes.length, 'user')} would change; "cellsh-admin apply" applies it\n`,
+      : changes.length === 0
+        ? 'ssh forwarding would change; "cellsh-admin apply" applies it\n'
+        : `${plural(changes.length, 'user')} would change; "cellsh-admin apply" applies it\n`,
   );
-  return changes.length === 0 ? ExitCode.ok : ExitCode.failure;
+  return changed ? ExitCode.failure : ExitCode.ok;
 }

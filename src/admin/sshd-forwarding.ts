@@ -83,6 +83,26 @@ export function runningSshd(pidFile: string): { pid: number; config: string } | 
   }
 }
 
+/** The drop-in's path and its current text, or undefined where install.sh put none. */
+function currentDropIn(layout: Layout): { path: string; text: string } | undefined {
+  const path = join(layout.sshdConfigDir, FORWARDING_CONF);
+  try {
+    return lstatSync(path).isFile() ? { path, text: readFileSync(path, 'utf8') } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The drop-in's path when apply would write it (it exists and its text differs), for diff. */
+export function forwardingPending(
+  layout: Layout,
+  defaults: Forwarding,
+  users: ReadonlyMap<string, Forwarding>,
+): string | undefined {
+  const now = currentDropIn(layout);
+  return now && now.text !== forwardingConf(layout.group, defaults, users) ? now.path : undefined;
+}
+
 /** Write the drop-in if install.sh put it in place and it changed; then have a
  * running sshd read it, after `sshd -t` accepts the result (a HUP on a
  * configuration sshd refuses would end it). On refusal the old text goes back. */
@@ -91,15 +111,9 @@ export function applyForwarding(
   defaults: Forwarding,
   users: ReadonlyMap<string, Forwarding>,
 ): ForwardingResult {
-  const path = join(layout.sshdConfigDir, FORWARDING_CONF);
-  let old: string;
-  try {
-    const st = lstatSync(path);
-    if (!st.isFile()) return { kind: 'absent' };
-    old = readFileSync(path, 'utf8');
-  } catch {
-    return { kind: 'absent' };
-  }
+  const now = currentDropIn(layout);
+  if (!now) return { kind: 'absent' };
+  const { path, text: old } = now;
   const text = forwardingConf(layout.group, defaults, users);
   if (text === old) return { kind: 'unchanged', path };
   const write = (data: string): void => writeFileAtomic(path, data, { mode: 0o644, dirMode: 0o755 });

@@ -311,3 +311,25 @@ test('diff: a primary group renamed on the host waits for a restart; another gro
     t.remove();
   }
 });
+
+test("diff: a forwarding change shows as a change of sshd's drop-in, where install.sh put one", { skip }, () => {
+  const t = setup(MAIN);
+  try {
+    assert.equal(t.apply(), 0);
+    t.write('policy.yaml', `${MAIN}users:\n  alice:\n    forwarding: {x11: true}\n`);
+    assert.equal(t.diff().code, 0, 'no drop-in (no pam_cellsh): nothing of sshd changes');
+    const conf = join(t.layout.sshdConfigDir, 'cellsh-forwarding.conf');
+    mkdirSync(t.layout.sshdConfigDir, { recursive: true });
+    writeFileSync(conf, '# cellsh: filled by "cellsh-admin apply"\n');
+    assert.deepEqual(t.diff(), {
+      code: 1,
+      out: `  ssh forwarding: ${conf} changes (sshd reloads at apply; open connections keep theirs)\nssh forwarding would change; "cellsh-admin apply" applies it\n`,
+      err: '',
+    });
+    assert.equal((JSON.parse(t.diff(true).out) as { forwarding: boolean }).forwarding, true);
+    assert.equal(t.apply(), 0);
+    assert.deepEqual(t.diff(), { code: 0, out: 'no changes: the applied policy says what the files say\n', err: '' });
+  } finally {
+    t.remove();
+  }
+});

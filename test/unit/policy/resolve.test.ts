@@ -26,6 +26,7 @@ test('a user with no entry gets built-in defaults overlaid with defaults:', () =
     user_may_set: [],
     seccomp: 'default',
     nested_userns: false,
+    forwarding: { local: true, remote: true, x11: false },
   });
 });
 
@@ -55,6 +56,7 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
     user_may_set: [],
     seccomp: 'default',
     nested_userns: false,
+    forwarding: { local: true, remote: true, x11: false },
   });
   assert.deepEqual(effectiveFor(policy, 'alice').settings, {
     image: 'host',
@@ -72,6 +74,7 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
     user_may_set: [],
     seccomp: 'default',
     nested_userns: false,
+    forwarding: { local: true, remote: true, x11: false },
   });
 });
 
