@@ -190,7 +190,9 @@ install_files() {
   "group": "$GROUP",
   "launcher": "$LAUNCHER",
   "sshdConfigDir": "$ROOT/etc/ssh/sshd_config.d",
-  "sshdPidFile": "$ROOT/run/sshd.pid"
+  "sshdPidFile": "$ROOT/run/sshd.pid",
+  "sshdConfig": "$ROOT/etc/ssh/sshd_config",
+  "sshdPam": "$ROOT/etc/pam.d/sshd"
 }
 EOF
   # What the helper runs inside a container as the user: not setuid, and not

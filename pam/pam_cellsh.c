@@ -334,6 +334,14 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
     free(buf);
     return PAM_IGNORE; /* not cellsh's: sshd goes on as without this module */
   }
+  if (strcmp(user, pw.pw_name) != 0) {
+    /* sshd's "Match User" in cellsh-forwarding.conf compares the name the
+     * client typed: another spelling NSS accepts (ALICE, alice@domain) would
+     * get the group's forwarding instead of the user's own. */
+    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: log in as %s, the account's own name", user, pw.pw_name);
+    free(buf);
+    return PAM_SESSION_ERR;
+  }
   int r = session_in_container(pamh, &pw);
   free(buf);
   return r;

@@ -29,6 +29,10 @@ export interface Layout {
   readonly sshdConfigDir: string;
   /** The pid file of the sshd that reads those drop-ins (apply makes it read them again). */
   readonly sshdPidFile: string;
+  /** That sshd's configuration, which apply checks with `sshd -t` before it reloads sshd. */
+  readonly sshdConfig: string;
+  /** sshd's PAM stack, where pam_cellsh must be for forwarding to be opened. */
+  readonly sshdPam: string;
 }
 
 /** The layout of a default installation under /usr/local. */
@@ -45,6 +49,8 @@ export const DEFAULT_LAYOUT: Layout = {
   launcher: '/usr/local/bin/cellsh',
   sshdConfigDir: '/etc/ssh/sshd_config.d',
   sshdPidFile: '/run/sshd.pid',
+  sshdConfig: '/etc/ssh/sshd_config',
+  sshdPam: '/etc/pam.d/sshd',
 };
 
 /** The lib folder this code runs from: dist/src/<x>.js lives two levels below it. */

@@ -49,6 +49,8 @@ export interface EventFields {
   /** A login ended the container to start it with changed settings. */
   'container-restart': { user: string; uid: number; session: string; container: string; reason: string };
   'policy-apply': { files: string[]; users: number; by_uid: number };
+  /** apply wrote sshd's forwarding drop-in (outcome: reloaded, not-running), or sshd -t refused it. */
+  'sshd-forwarding': { file: string; outcome: 'reloaded' | 'not-running' | 'refused'; by_uid: number };
   'policy-rejected': { files: string[]; problems: number; by_uid: number };
   'enroll': { user: string; uid: number; by_uid: number };
   'unenroll': { user: string; uid: number; by_uid: number };

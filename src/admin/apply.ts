@@ -30,6 +30,8 @@ export interface ApplyOptions {
   readonly byUid: number;
   /** A file of the policy whose text is given here instead of read (edit's checked copy). */
   readonly replace?: PolicySource;
+  /** The sshd that checks its configuration (default Debian's); a test seam. */
+  readonly sshd?: string;
   /** Test seam: called after the temp file is complete, before the rename. */
   readonly beforeRename?: () => void;
 }
@@ -73,19 +75,44 @@ export function runApply(opts: ApplyOptions): number {
   });
   logEvent(opts.log, 'policy-apply', { files, users: built.users.length, by_uid: opts.byUid });
   opts.out.write(`applied: ${plural(built.users.length, 'user')} -> ${layout.compiledPolicy}\n`);
-  return reportForwarding(applyForwarding(layout, built.policy.defaults.settings.forwarding, built.forwarding), opts);
+  const defaults = built.policy.defaults.settings.forwarding;
+  const opensAny = [defaults, ...built.forwarding.values()].some((f) => f.local || f.remote || f.x11);
+  const setsAny = built.policy.layers.some((l) =>
+    (['forwarding.local', 'forwarding.remote', 'forwarding.x11'] as const).some((k) => l.settings?.[k] !== undefined),
+  );
+  const result = applyForwarding(layout, defaults, built.forwarding, opts.sshd);
+  if (result.kind === 'written' || result.kind === 'refused')
+    logEvent(opts.log, 'sshd-forwarding', {
+      file: result.path,
+      outcome: result.kind === 'refused' ? 'refused' : result.sshd,
+      by_uid: opts.byUid,
+    });
+  return reportForwarding(result, opts, { opensAny, setsAny });
 }
 
 /** Say what became of sshd's forwarding drop-in; a refusal is the exit status. */
-function reportForwarding(r: ForwardingResult, opts: ApplyOptions): number {
+function reportForwarding(
+  r: ForwardingResult,
+  opts: ApplyOptions,
+  { opensAny, setsAny }: { opensAny: boolean; setsAny: boolean },
+): number {
+  const closedNote = (path: string): string =>
+    `note: pam_cellsh is not in ${opts.layout.sshdPam}, so ${path} keeps every ssh forward closed whatever the policy says; run install.sh again to put it back\n`;
   switch (r.kind) {
     case 'absent':
+      if (setsAny)
+        opts.err.write(
+          "note: the policy's forwarding settings have no effect here: pam_cellsh is not installed, so sshd keeps every forward closed (install.sh installs it)\n",
+        );
+      return ExitCode.ok;
     case 'unchanged':
+      if (r.closed && opensAny) opts.err.write(closedNote(r.path));
       return ExitCode.ok;
     case 'written':
       opts.out.write(
         `applied: ssh forwarding -> ${r.path} (${r.sshd === 'reloaded' ? 'sshd reloaded' : 'sshd reads it when it starts'})\n`,
       );
+      if (r.closed && opensAny) opts.err.write(closedNote(r.path));
       return ExitCode.ok;
     case 'refused':
       opts.err.write(

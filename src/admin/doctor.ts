@@ -83,7 +83,7 @@ export function runDoctor(opts: DoctorOptions): number {
     ...checkPolicyTrust(opts.layout),
     ...policyFindings,
     ...checkCgroups(opts.layout, compiled),
-    ...checkSshd(opts, users),
+    ...checkSshd(opts, users, compiled),
     ...checkMatchAddress(opts.sshdConfig),
     ...checkPam(opts.pamFile, foreignShells),
     ...(users.length > 0 ? checkPamCellsh(opts.pamFile, opts.layout.libDir) : []),
@@ -231,7 +231,7 @@ function servedUsers(opts: DoctorOptions): { users: PasswdEntry[]; compiled: Com
   return { users: [...byName.values()].sort((a, b) => a.uid - b.uid), compiled, findings };
 }
 
-function checkSshd(opts: DoctorOptions, users: PasswdEntry[]): Finding[] {
+function checkSshd(opts: DoctorOptions, users: PasswdEntry[], compiled: readonly CompiledUser[]): Finding[] {
   if (users.length === 0)
     return [{ status: 'ok', area: 'sshd', message: 'no enrolled users: nothing to check for sshd' }];
   const findings: Finding[] = [];
@@ -250,7 +250,16 @@ function checkSshd(opts: DoctorOptions, users: PasswdEntry[]): Finding[] {
       });
       continue;
     }
-    findings.push(...checkUser(u.name, shell, settingsOf(r.out), opts, joins));
+    const hostNetwork = compiled.find((c) => c.name === u.name)?.network === 'host';
+    findings.push(
+      ...checkUser(
+        u.name,
+        shell,
+        settingsOf(r.out),
+        opts,
+        joins && !hostNetwork ? 'container' : joins ? 'host-by-policy' : 'none',
+      ),
+    );
   }
   return findings;
 }
@@ -272,7 +281,7 @@ function checkUser(
   shell: string,
   cfg: Map<string, string[]>,
   opts: DoctorOptions,
-  pamJoins: boolean,
+  pamJoins: 'container' | 'host-by-policy' | 'none',
 ): Finding[] {
   const { launcher, group } = opts.layout;
   const where = `under "Match Group ${group}" in /etc/ssh/sshd_config.d/cellsh.conf (install.sh writes it)`;
@@ -322,11 +331,14 @@ function checkUser(
   }
   for (const [key, option, why, status] of MUST_BE_NO) {
     const value = cfg.get(key)?.[0];
-    if (JOINED_FORWARDS.has(key) && pamJoins && value !== undefined && value !== 'no') {
+    if (JOINED_FORWARDS.has(key) && pamJoins !== 'none' && value !== undefined && value !== 'no') {
       found.push({
         status: 'ok',
         area: 'sshd',
-        message: `${name}: ${JOINED_FORWARDS.get(key)} (${value}) happens in their container's network (pam_cellsh)`,
+        message:
+          pamJoins === 'container'
+            ? `${name}: ${JOINED_FORWARDS.get(key)} (${value}) happens in their container's network (pam_cellsh)`
+            : `${name}: ${JOINED_FORWARDS.get(key)} (${value}) happens in the host's network, which their policy gives them (network: host)`,
       });
     } else if (value !== undefined && value !== 'no') {
       found.push({

@@ -10,16 +10,19 @@
 // four keywords, the users whose forwarding differs from the defaults come
 // first, and the block for the whole group last.
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Layout } from '../layout.js';
 import type { Forwarding } from '../policy/index.js';
+import { pamCellshLines } from './doctor.js';
 import { writeFileAtomic } from './write-atomic.js';
 
 /** The drop-in's name: it sorts before cellsh.conf, so its values win. */
 export const FORWARDING_CONF = 'cellsh-forwarding.conf';
-/** The sshd every test and host here runs. */
-const SSHD = '/usr/sbin/sshd';
+/** Debian's sshd. */
+export const SSHD = '/usr/sbin/sshd';
+/** Nothing forwarded: the drop-in's text while pam_cellsh is not in sshd's PAM stack. */
+const CLOSED: Forwarding = { local: false, remote: false, x11: false };
 
 /** The four sshd keywords for one forwarding setting, indented for a Match block. */
 export function sshdKeywords(f: Forwarding): string[] {
@@ -54,12 +57,17 @@ export function forwardingConf(group: string, defaults: Forwarding, users: Reado
 /** What became of the drop-in. */
 export type ForwardingResult =
   | { readonly kind: 'absent' }
-  | { readonly kind: 'unchanged'; readonly path: string }
-  | { readonly kind: 'written'; readonly path: string; readonly sshd: 'reloaded' | 'not-running' }
+  | { readonly kind: 'unchanged'; readonly path: string; readonly closed: boolean }
+  | {
+      readonly kind: 'written';
+      readonly path: string;
+      readonly closed: boolean;
+      readonly sshd: 'reloaded' | 'not-running';
+    }
   | { readonly kind: 'refused'; readonly path: string; readonly why: string };
 
-/** The running sshd the layout's pid file names, and the configuration it reads; undefined if none runs. */
-export function runningSshd(pidFile: string): { pid: number; config: string } | undefined {
+/** The running sshd the layout's pid file names; undefined if none runs. */
+export function runningSshd(pidFile: string, sshd = SSHD): number | undefined {
   let text: string;
   try {
     // Only a pid file root alone could have written names a process to signal.
@@ -72,12 +80,9 @@ export function runningSshd(pidFile: string): { pid: number; config: string } | 
   const pid = Number(text.trim());
   if (!Number.isSafeInteger(pid) || pid <= 1) return undefined;
   try {
-    // A stale file may name a pid reused by another program.
-    if (readlinkSync(`/proc/${pid}/exe`) !== SSHD) return undefined;
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const at = argv.indexOf('-f');
-    const config = at > 0 ? argv[at + 1] : argv.find((a) => a.startsWith('-f') && a.length > 2)?.slice(2);
-    return { pid, config: config ?? '/etc/ssh/sshd_config' };
+    // A stale file may name a pid since reused by another program, or by a user's own sshd.
+    if (statSync(`/proc/${pid}`).uid !== 0 || readlinkSync(`/proc/${pid}/exe`) !== sshd) return undefined;
+    return pid;
   } catch {
     return undefined;
   }
@@ -93,6 +98,21 @@ function currentDropIn(layout: Layout): { path: string; text: string } | undefin
   }
 }
 
+/** The text the drop-in should have: the policy's forwarding, or none at all
+ * while pam_cellsh is missing from sshd's PAM stack (the forwards would be the
+ * host's: an upgrade of openssh-server may have replaced the stack). */
+function wanted(
+  layout: Layout,
+  defaults: Forwarding,
+  users: ReadonlyMap<string, Forwarding>,
+): { text: string; closed: boolean } {
+  const closed = pamCellshLines(layout.sshdPam).length === 0;
+  return {
+    text: closed ? forwardingConf(layout.group, CLOSED, new Map()) : forwardingConf(layout.group, defaults, users),
+    closed,
+  };
+}
+
 /** The drop-in's path when apply would write it (it exists and its text differs), for diff. */
 export function forwardingPending(
   layout: Layout,
@@ -100,32 +120,35 @@ export function forwardingPending(
   users: ReadonlyMap<string, Forwarding>,
 ): string | undefined {
   const now = currentDropIn(layout);
-  return now && now.text !== forwardingConf(layout.group, defaults, users) ? now.path : undefined;
+  return now && now.text !== wanted(layout, defaults, users).text ? now.path : undefined;
 }
 
-/** Write the drop-in if install.sh put it in place and it changed; then have a
- * running sshd read it, after `sshd -t` accepts the result (a HUP on a
- * configuration sshd refuses would end it). On refusal the old text goes back. */
+/** Write the drop-in if install.sh put it in place and it changed, check sshd's
+ * whole configuration with `sshd -t` (a HUP on one sshd refuses would end it),
+ * and have a running sshd read it. On refusal the old text goes back. */
 export function applyForwarding(
   layout: Layout,
   defaults: Forwarding,
   users: ReadonlyMap<string, Forwarding>,
+  sshd = SSHD,
 ): ForwardingResult {
   const now = currentDropIn(layout);
   if (!now) return { kind: 'absent' };
   const { path, text: old } = now;
-  const text = forwardingConf(layout.group, defaults, users);
-  if (text === old) return { kind: 'unchanged', path };
+  const { text, closed } = wanted(layout, defaults, users);
+  if (text === old) return { kind: 'unchanged', path, closed };
   const write = (data: string): void => writeFileAtomic(path, data, { mode: 0o644, dirMode: 0o755 });
   write(text);
-  const sshd = runningSshd(layout.sshdPidFile);
-  if (!sshd) return { kind: 'written', path, sshd: 'not-running' };
-  const check = spawnSync(SSHD, ['-t', '-f', sshd.config], { encoding: 'utf8' });
-  if (check.status !== 0) {
-    write(old);
-    const why = (check.stderr || check.error?.message || `exit ${check.status}`).trim().split('\n')[0] ?? '';
-    return { kind: 'refused', path, why };
+  if (existsSync(layout.sshdConfig)) {
+    const check = spawnSync(sshd, ['-t', '-f', layout.sshdConfig], { encoding: 'utf8' });
+    if (check.status !== 0) {
+      write(old);
+      const why = (check.stderr || check.error?.message || `exit ${check.status}`).trim().split('\n')[0] ?? '';
+      return { kind: 'refused', path, why };
+    }
   }
-  process.kill(sshd.pid, 'SIGHUP');
-  return { kind: 'written', path, sshd: 'reloaded' };
+  const pid = runningSshd(layout.sshdPidFile, sshd);
+  if (pid === undefined) return { kind: 'written', path, closed, sshd: 'not-running' };
+  process.kill(pid, 'SIGHUP');
+  return { kind: 'written', path, closed, sshd: 'reloaded' };
 }

@@ -280,6 +280,7 @@ export const LOG_EVENTS = {
   'restart-pending': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'pending'] },
   'container-restart': { by: 'helper', fields: ['user', 'uid', 'session', 'container', 'reason'] },
   'policy-apply': { by: 'admin', fields: ['files', 'users', 'by_uid'] },
+  'sshd-forwarding': { by: 'admin', fields: ['file', 'outcome', 'by_uid'] },
   'policy-rejected': { by: 'admin', fields: ['files', 'problems', 'by_uid'] },
   'enroll': { by: 'admin', fields: ['user', 'uid', 'by_uid'] },
   'unenroll': { by: 'admin', fields: ['user', 'uid', 'by_uid'] },

@@ -103,6 +103,8 @@ export function tempLayout(): { layout: Layout; root: string; remove(): void } {
     logFile: join(root, 'log', 'cellsh.log'),
     sshdConfigDir: join(root, 'etc', 'ssh'),
     sshdPidFile: join(root, 'run', 'sshd.pid'),
+    sshdConfig: join(root, 'etc', 'ssh', 'sshd_config'),
+    sshdPam: join(root, 'etc', 'pam.d', 'sshd'),
   };
   return { layout, root, remove: () => rmSync(root, { recursive: true, force: true }) };
 }

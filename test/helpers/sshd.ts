@@ -90,7 +90,9 @@ export class TestSshd {
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation folder
     const port = await sparePort();
     const dropIn = join(inst.root, 'etc/ssh/sshd_config.d/cellsh.conf');
-    const config = join(dir, 'sshd_config');
+    // The server with the install's PAM stack reads the install's own sshd_config,
+    // which apply checks with sshd -t before it reloads that server.
+    const config = opts.pam ? join(inst.root, 'etc/ssh/sshd_config') : join(dir, 'sshd_config');
     writeFileSync(
       config,
       [
@@ -143,7 +145,10 @@ export class TestSshd {
     t.after(() => {
       proc.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
-      if (opts.pam) rmSync(join(inst.root, 'run/sshd.pid'), { force: true });
+      if (opts.pam) {
+        rmSync(join(inst.root, 'run/sshd.pid'), { force: true });
+        rmSync(config, { force: true });
+      }
     });
     const deadline = Date.now() + 10_000;
     while (!/Server listening on 127\.0\.0\.1 port/.test(log())) {

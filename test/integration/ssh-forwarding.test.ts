@@ -337,7 +337,7 @@ test("ssh -X and -Y (with -A too): xdpyinfo in the container reaches the client'
 }, async (t) => {
   const { user, sshd } = await setup(t, 'fw7');
   const other = createUser(t, inst!, 'fw7o');
-  mustApply(inst!, 'users:\n  cellsh-t-fw7c:\n    forwarding: {x11: true}\n');
+  await sshd.reloadedBy(() => mustApply(inst!, 'users:\n  cellsh-t-fw7c:\n    forwarding: {x11: true}\n'));
   sshd.authorize(other);
   const display = await clientDisplay(t);
   const env = { PATH: '/usr/bin:/bin', HOME: '/root', DISPLAY: display };

@@ -2,9 +2,11 @@
 // rejected policies leave the old file alone and are logged, root only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { runApply, type ApplyOptions } from '../../../src/admin/apply.js';
+import { runningSshd } from '../../../src/admin/sshd-forwarding.js';
+import type { Layout } from '../../../src/layout.js';
 import { CellshError } from '../../../src/errors.js';
 import { memoryLogger } from '../../../src/log.js';
 import { parseCompiled } from '../../../src/policy/index.js';
@@ -170,10 +172,34 @@ test('warnings are printed and the policy is applied', { skip }, () => {
   }
 });
 
-test('apply leaves sshd alone where install.sh put no forwarding drop-in (no pam_cellsh)', { skip }, () => {
+/** What install.sh leaves with pam_cellsh: the module in sshd's PAM stack (unless
+ * withModule is false) and the drop-in waiting for apply; returns the drop-in's path. */
+function installDropIn(layout: Layout, withModule = true): string {
+  mkdirSync(dirname(layout.sshdPam), { recursive: true });
+  writeFileSync(
+    layout.sshdPam,
+    `${withModule ? 'session required /usr/local/lib/cellsh/pam_cellsh.so group=cellsh\n' : ''}@include common-session\n`,
+  );
+  const conf = join(layout.sshdConfigDir, 'cellsh-forwarding.conf');
+  mkdirSync(layout.sshdConfigDir, { recursive: true });
+  writeFileSync(conf, '# cellsh: filled by "cellsh-admin apply"\n');
+  return conf;
+}
+
+/** The drop-in's settings lines. */
+const blocksOf = (conf: string): string[] =>
+  readFileSync(conf, 'utf8')
+    .split('\n')
+    .filter((l) => !l.startsWith('#') && l !== '');
+
+test("apply leaves sshd alone where install.sh put no forwarding drop-in (no pam_cellsh), and says the policy's settings do nothing", {
+  skip,
+}, () => {
   const t = setup('users:\n  bob:\n    forwarding: {x11: true}\n');
   try {
-    assert.equal(t.apply().code, 0);
+    const r = t.apply();
+    assert.equal(r.code, 0);
+    assert.match(r.err, /^note: the policy's forwarding settings have no effect here: pam_cellsh is not installed/);
     assert.equal(existsSync(join(t.layout.sshdConfigDir, 'cellsh-forwarding.conf')), false);
   } finally {
     t.remove();
@@ -185,16 +211,11 @@ test("apply fills install.sh's forwarding drop-in: users unlike the defaults fir
     'defaults:\n  forwarding: {remote: false}\nusers:\n  bob:\n    forwarding: {local: false, x11: true}\n',
   );
   try {
-    const conf = join(t.layout.sshdConfigDir, 'cellsh-forwarding.conf');
-    mkdirSync(t.layout.sshdConfigDir, { recursive: true });
-    writeFileSync(conf, '# cellsh: filled by "cellsh-admin apply"\n');
+    const conf = installDropIn(t.layout);
     const r = t.apply();
     assert.equal(r.code, 0);
     assert.match(r.out, new RegExp(`applied: ssh forwarding -> ${conf} \\(sshd reads it when it starts\\)\n$`));
-    const blocks = readFileSync(conf, 'utf8')
-      .split('\n')
-      .filter((l) => !l.startsWith('#') && l !== '');
-    assert.deepEqual(blocks, [
+    assert.deepEqual(blocksOf(conf), [
       'Match Group cellsh User bob',
       '    AllowTcpForwarding no',
       '    PermitOpen none',
@@ -208,6 +229,75 @@ test("apply fills install.sh's forwarding drop-in: users unlike the defaults fir
     ]);
     assert.equal(statSync(conf).mode & 0o777, 0o644);
     assert.equal(t.apply().out.includes('ssh forwarding'), false, 'an unchanged drop-in is not written again');
+  } finally {
+    t.remove();
+  }
+});
+
+test("without pam_cellsh in sshd's PAM stack (an upgrade replaced it), apply writes a drop-in that forwards nothing, and says why", {
+  skip,
+}, () => {
+  const t = setup('users:\n  bob:\n    forwarding: {x11: true}\n');
+  try {
+    const conf = installDropIn(t.layout, false);
+    const r = t.apply();
+    assert.equal(r.code, 0);
+    assert.match(r.err, /^note: pam_cellsh is not in \S+pam\.d\/sshd, so \S+ keeps every ssh forward closed/m);
+    assert.deepEqual(blocksOf(conf), [
+      'Match Group cellsh',
+      '    AllowTcpForwarding no',
+      '    PermitOpen none',
+      '    PermitListen none',
+      '    X11Forwarding no',
+    ]);
+  } finally {
+    t.remove();
+  }
+});
+
+test('when sshd -t refuses the result, the old drop-in goes back, apply exits 78 and the refusal is logged', {
+  skip,
+}, () => {
+  const t = setup('users:\n  bob:\n    forwarding: {x11: true}\n');
+  try {
+    const conf = installDropIn(t.layout);
+    const before = readFileSync(conf);
+    writeFileSync(t.layout.sshdConfig, 'Include /nonexistent\n');
+    const sshd = join(t.root, 'fake-sshd');
+    writeFileSync(sshd, '#!/bin/sh\necho "line 1: Bad configuration option: Frobnicate" >&2\nexit 255\n', {
+      mode: 0o755,
+    });
+    const r = t.apply({ sshd });
+    assert.equal(r.code, 78);
+    assert.match(
+      r.err,
+      /^sshd refuses its configuration \(sshd -t: line 1: Bad configuration option: Frobnicate\), so \S+ is unchanged/m,
+    );
+    assert.deepEqual(readFileSync(conf), before);
+    assert.deepEqual(
+      t.records.filter((x) => x['event'] === 'sshd-forwarding').map((x) => x['outcome']),
+      ['refused'],
+    );
+    // The same with an sshd that accepts it: written, and logged as such.
+    writeFileSync(sshd, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    assert.equal(t.apply({ sshd }).code, 0);
+    assert.notDeepEqual(readFileSync(conf), before);
+  } finally {
+    t.remove();
+  }
+});
+
+test("a pid file that is not root's, or names a process that is not sshd, gets no signal", { skip }, () => {
+  const t = setup(GOOD);
+  try {
+    const pidFile = t.layout.sshdPidFile;
+    mkdirSync(dirname(pidFile), { recursive: true });
+    writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
+    // This process, as if it were sshd: root's file, the program it names.
+    assert.equal(runningSshd(pidFile, process.execPath), process.pid);
+    assert.equal(runningSshd(pidFile, '/usr/sbin/sshd'), undefined, 'a pid whose program is not sshd');
+    chownSync(pidFile, 65534, 65534);
+    assert.equal(runningSshd(pidFile, process.execPath), undefined, 'a pid file someone else could have written');
   } finally {
     t.remove();
   }
