@@ -1,7 +1,8 @@
 // The README's quick start, for real: on a fresh minimal
 // Debian 12 (no Node, no compiler; Debian's Node is 18.20), `./install.sh --demo`
 // as root installs everything it needs and ends at a prompt inside the demo
-// user's container.
+// user's container. And on such a host with OpenSSH, install.sh edits the real
+// /etc/pam.d/sshd, which --uninstall gives back as it was.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -90,4 +91,41 @@ test("quick start: on a fresh Debian 12, sudo ./install.sh --demo ends at a prom
     "inside the container, on Debian's Node 18, loopback up",
   );
   assert.equal((await term.exited).exitCode, 0);
+});
+
+test('on a fresh Debian 12 with OpenSSH, install.sh puts pam_cellsh in /etc/pam.d/sshd and --uninstall gives the file back byte for byte', {
+  skip: skipReason(),
+  timeout: QUICKSTART_TIMEOUT_MS,
+}, (t) => {
+  const npmCa = process.env['npm_config_cafile'] ? { npm_config_cafile: process.env['npm_config_cafile'] } : {};
+  const script = [
+    'set -e',
+    'apt-get update -qq >/dev/null',
+    'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null 2>&1',
+    'cp -p /etc/pam.d/sshd /tmp/sshd.orig',
+    './install.sh >/tmp/install.log 2>&1 || { tail -20 /tmp/install.log; exit 1; }',
+    // The line sits before "@include common-session", so the module runs before the session modules.
+    `awk '/pam_cellsh\\.so/ && !p {p=NR} /^@include common-session/ && !c {c=NR} END {print (p && p < c) ? "placed" : "misplaced"}' /etc/pam.d/sshd`,
+    'sshd -t && echo sshd-accepts',
+    'grep -c "^Match Group cellsh$" /etc/ssh/sshd_config.d/cellsh-forwarding.conf',
+    './install.sh --uninstall >/tmp/uninstall.log 2>&1 || { tail -20 /tmp/uninstall.log; exit 1; }',
+    'cmp /tmp/sshd.orig /etc/pam.d/sshd && echo pam-restored',
+    '[ ! -e /etc/ssh/sshd_config.d/cellsh-forwarding.conf ] && echo drop-in-gone',
+    'sshd -t && echo sshd-accepts',
+  ].join('\n');
+  const r = run(HARNESS, [script], {
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...npmCa },
+    timeoutMs: QUICKSTART_TIMEOUT_MS,
+  });
+  if (/debootstrap failed/.test(r.err))
+    return t.skip('the Debian mirror is not reachable from here, so no fresh Debian can be built');
+  assert.equal(r.status, 0, `${r.out}\n${r.err.slice(-3000)}`);
+  assert.deepEqual(r.out.trim().split('\n'), [
+    'placed',
+    'sshd-accepts',
+    '1',
+    'pam-restored',
+    'drop-in-gone',
+    'sshd-accepts',
+  ]);
 });
