@@ -120,7 +120,7 @@ test('on a fresh Debian 12 with OpenSSH, install.sh puts pam_cellsh in /etc/pam.
   if (/debootstrap failed/.test(r.err))
     return t.skip('the Debian mirror is not reachable from here, so no fresh Debian can be built');
   assert.equal(r.status, 0, `${r.out}\n${r.err.slice(-3000)}`);
-  assert.deepEqual(r.out.trim().split('\n'), [
+  assert.deepEqual(r.out.trim().split(/\r?\n/), [
     'placed',
     'sshd-accepts',
     '1',
