@@ -10,6 +10,11 @@ import { logEvent, logRecordProblem, memoryLogger } from '../../../src/log.js';
 test("the events cellsh-admin writes through pino are the contract's, field for field", () => {
   const { log, records } = memoryLogger();
   logEvent(log, 'policy-apply', { files: ['/etc/cellsh/policy.yaml'], users: 3, by_uid: 0 });
+  logEvent(log, 'sshd-forwarding', {
+    file: '/etc/ssh/sshd_config.d/cellsh-forwarding.conf',
+    outcome: 'reloaded',
+    by_uid: 0,
+  });
   logEvent(log, 'policy-rejected', { files: ['/etc/cellsh/policy.yaml'], problems: 2, by_uid: 0 });
   logEvent(log, 'enroll', { user: 'alice', uid: 1001, by_uid: 0 });
   logEvent(log, 'unenroll', { user: 'alice', uid: 1001, by_uid: 0 });
