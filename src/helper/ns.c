@@ -117,6 +117,22 @@ static NORETURN void init_loop(void) {
   }
 }
 
+/* An fd of the host's network namespace: pid 1's, or, where pid 1 is out of
+ * root's reach, kthreadd's (pid 2 with no parent: a kernel thread, in the
+ * kernel's first namespace). The helper itself may run in an old container's,
+ * from an ssh connection pam_cellsh put there and kept open across a stop. */
+static int host_netns(void) {
+  int fd = RETRY(open("/proc/1/ns/net", O_RDONLY | O_CLOEXEC));
+  if (fd >= 0)
+    return fd;
+  cleanup_free char *status = read_small_at(AT_FDCWD, "/proc/2/status", 4096, NULL);
+  if (status && !strncmp(status, "Name:\tkthreadd\n", 15) && strstr(status, "\nPPid:\t0\n"))
+    fd = RETRY(open("/proc/2/ns/net", O_RDONLY | O_CLOEXEC));
+  if (fd < 0)
+    die_errno(EXIT_INTERNAL, "can't open the host's network namespace");
+  return fd;
+}
+
 /* Die with the helper until the container is committed (SA-25). The kernel
  * clears this on every credential change, setfsuid included (commit_creds in
  * kernel/cred.c), so it is armed again after each. */
@@ -125,7 +141,7 @@ static void die_with_parent(void) {
     die_errno(EXIT_INTERNAL, "can't set the parent-death signal");
 }
 
-static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int up, int down) {
+static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int netns, int up, int down) {
   rename_init();
   die_with_parent();
   /* A session of its own: without one, /dev/tty would still reach the caller's
@@ -133,6 +149,8 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
   if (setsid() < 0)
     die_errno(EXIT_INTERNAL, "can't start a new session");
   cg_enter(entry); /* limits hold before anything else runs in the container */
+  if (netns >= 0 && (setns(netns, CLONE_NEWNET) < 0 || close(netns) < 0))
+    die_errno(EXIT_INTERNAL, "can't join the host's network namespace");
   if (unshare(CLONE_NEWCGROUP) < 0)
     die_errno(EXIT_INTERNAL, "can't create the cgroup namespace");
   cleanup_fd int home = open_home(u);
@@ -188,6 +206,8 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   struct cg_entry entry;
   if (cg->open_entry(u->uid, &u->limits, &entry) < 0)
     die(EXIT_INTERNAL, "the container's cgroup vanished while it was being created");
+  /* network: host is the host's, wherever the helper runs. */
+  int netns = u->network == NETWORK_HOST ? host_netns() : -1;
   int up[2], down[2];
   if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -202,10 +222,12 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   if (pid == 0) {
     close(up[0]);
     close(down[1]);
-    init_child(u, &entry, up[1], down[0]);
+    init_child(u, &entry, netns, up[1], down[0]);
   }
   close(up[1]);
   close(down[0]);
+  if (netns >= 0)
+    close(netns);
   for (int i = 0; i < entry.n; i++)
     close(entry.fds[i]);
   if (!expect(up[0], 'u'))

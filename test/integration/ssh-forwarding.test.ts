@@ -401,6 +401,38 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+test("a network: host container started from an ssh connection kept open across a stop gets the host's network, not the old container's", {
+  skip,
+}, async (t) => {
+  const { user, sshd } = await setup(t, 'fw8');
+  const hostPort = await hostService(t);
+  // One connection (ControlMaster); pam_cellsh puts its sshd session in the first container's network.
+  const master = [
+    '-o',
+    'ControlMaster=auto',
+    '-o',
+    `ControlPath=${join(sshd.dir, 'cm-%r')}`,
+    '-o',
+    'ControlPersist=60',
+  ];
+  t.after(() => {
+    void sshd.ssh(user, [], { options: [...master, '-O', 'exit'] });
+  });
+  const read = `python3 -c "import socket
+try:
+  print(socket.create_connection(('127.0.0.1', ${hostPort}), timeout=5).recv(100).decode().strip())
+except OSError as e:
+  print('refused', e)"`;
+  const first = await sshd.ssh(user, [read], { options: master });
+  assert.match(first.out, /^refused/, first.err);
+  mustApply(inst!, `users:\n  ${user.name}:\n    network: host\n`); // forwarding unchanged: sshd is not reloaded
+  must(inst!.admin, ['stop', user.name]);
+  // The next session on that connection starts the container from the old one's network.
+  const again = await sshd.ssh(user, [read], { options: master });
+  assert.equal(again.status, 0, again.err);
+  assert.equal(again.out.trim(), 'host secret');
+});
+
 test('a user in the cellsh group whom the helper refuses gets no ssh session: the module fails closed', {
   skip,
 }, async (t) => {
