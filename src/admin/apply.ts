@@ -7,11 +7,23 @@ import { isDeepStrictEqual } from 'node:util';
 import { CellshError, ExitCode } from '../errors.js';
 import type { Layout } from '../layout.js';
 import { logEvent, type EventLogger } from '../log.js';
-import { errorsOf, formatCompiled, parseCompiled, plural, type PolicyEnv, type PolicySource } from '../policy/index.js';
+import {
+  errorsOf,
+  FIELDS,
+  formatCompiled,
+  parseCompiled,
+  plural,
+  type PolicyEnv,
+  type PolicySource,
+  type SettingKey,
+} from '../policy/index.js';
 import { buildInstalled } from './installed.js';
 import { printDiagnostics, type TextOut } from './check.js';
 import { applyForwarding, type ForwardingResult } from './sshd-forwarding.js';
 import { writeFileAtomic } from './write-atomic.js';
+
+/** The policy's forwarding keys (forwarding.local, ...), from the schema. */
+const FORWARDING_KEYS = (Object.keys(FIELDS) as SettingKey[]).filter((k) => k.startsWith('forwarding.'));
 
 /** The compiled policy is readable by all (the login path reads it), writable by root. */
 export const COMPILED_MODE = 0o644;
@@ -77,9 +89,7 @@ export function runApply(opts: ApplyOptions): number {
   opts.out.write(`applied: ${plural(built.users.length, 'user')} -> ${layout.compiledPolicy}\n`);
   const defaults = built.policy.defaults.settings.forwarding;
   const opensAny = [defaults, ...built.forwarding.values()].some((f) => f.local || f.remote || f.x11);
-  const setsAny = built.policy.layers.some((l) =>
-    (['forwarding.local', 'forwarding.remote', 'forwarding.x11'] as const).some((k) => l.settings?.[k] !== undefined),
-  );
+  const setsAny = built.policy.layers.some((l) => FORWARDING_KEYS.some((k) => l.settings?.[k] !== undefined));
   const result = applyForwarding(layout, defaults, built.forwarding, opts.sshd);
   if (result.kind === 'written' || result.kind === 'refused')
     logEvent(opts.log, 'sshd-forwarding', {

@@ -3,7 +3,7 @@
 // kernel can't apply (doctor-cgroups.ts), with the line to change. sshd is asked for each enrolled user's effective settings
 // (`sshd -T -C user=...`), so Match blocks, includes and defaults all count.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Layout } from '../layout.js';
 import { parseCompiled, type CompiledUser } from '../policy/index.js';
 import { checkCgroups } from './doctor-cgroups.js';
@@ -11,6 +11,7 @@ import { untrustedPolicyFiles } from './installed.js';
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import { SAFE_FORCED_SHELLS } from './enroll.js';
 import type { TextOut } from './check.js';
+import { pamCellshLines, pamEnvReaders } from './pam-stack.js';
 
 /** ok: fine; warn: worth changing, not a way out; open: a way around the container; fail: broken. */
 export type Status = 'ok' | 'warn' | 'open' | 'fail';
@@ -237,6 +238,7 @@ function checkSshd(opts: DoctorOptions, users: PasswdEntry[], compiled: readonly
   const findings: Finding[] = [];
   // With pam_cellsh in sshd's stack, TCP forwarding happens in the container's network.
   const joins = pamCellshLines(opts.pamFile).length > 0;
+  const networkOf = new Map(compiled.map((c) => [c.name, c.network]));
   for (const u of users) {
     const shell = u.shell;
     const r = opts.sshd(['-T', '-f', opts.sshdConfig, '-C', `user=${u.name},host=localhost,addr=127.0.0.1`]);
@@ -250,16 +252,8 @@ function checkSshd(opts: DoctorOptions, users: PasswdEntry[], compiled: readonly
       });
       continue;
     }
-    const hostNetwork = compiled.find((c) => c.name === u.name)?.network === 'host';
-    findings.push(
-      ...checkUser(
-        u.name,
-        shell,
-        settingsOf(r.out),
-        opts,
-        joins && !hostNetwork ? 'container' : joins ? 'host-by-policy' : 'none',
-      ),
-    );
+    const forwardsIn = !joins ? 'none' : networkOf.get(u.name) === 'host' ? 'host-by-policy' : 'container';
+    findings.push(...checkUser(u.name, shell, settingsOf(r.out), opts, forwardsIn));
   }
   return findings;
 }
@@ -436,43 +430,6 @@ function checkPam(file: string, foreignShells: string[]): Finding[] {
           message: `${where}; cellsh, the login shell of every enrolled user, drops those variables, but nothing should read them`,
           fix: `change user_readenv=1 to user_readenv=0 on ${f}:${line}`,
         };
-  });
-}
-
-/** Every line of a PAM service file and the files it pulls in (`@include X`,
- *  `include X`, `substack X`), comments and blanks left out, with where it is. */
-function pamLines(file: string, seen = new Set<string>()): Array<{ file: string; line: number; text: string }> {
-  if (seen.has(file)) return [];
-  seen.add(file);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const found: Array<{ file: string; line: number; text: string }> = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.replace(/#.*/, '').trim();
-    const pulled = /^@include\s+(\S+)/.exec(line) ?? /^-?\w+\s+(?:include|substack)\s+(\S+)/.exec(line);
-    if (pulled) found.push(...pamLines(resolve(dirname(file), pulled[1]), seen));
-    else if (line) found.push({ file, line: i + 1, text: line });
-  });
-  return found;
-}
-
-/** Every pam_env line with user_readenv=1 in a PAM service file and the files it pulls in. */
-export function pamEnvReaders(file: string): Array<{ file: string; line: number }> {
-  return pamLines(file)
-    .filter((l) => /\bpam_env\.so\b/.test(l.text) && /\buser_readenv=1\b/.test(l.text))
-    .map(({ file: f, line }) => ({ file: f, line }));
-}
-
-/** The session lines of a PAM service that load pam_cellsh as required (or requisite), with the module's
- * path. A "-session" line does not count: it skips a missing module, and so would fail open. */
-export function pamCellshLines(file: string): Array<{ file: string; line: number; module: string }> {
-  return pamLines(file).flatMap((l) => {
-    const m = /^session\s+(required|requisite)\s+(\S*pam_cellsh\.so)\b/.exec(l.text);
-    return m ? [{ file: l.file, line: l.line, module: m[2]! }] : [];
   });
 }
 

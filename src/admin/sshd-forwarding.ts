@@ -14,7 +14,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'nod
 import { join } from 'node:path';
 import type { Layout } from '../layout.js';
 import type { Forwarding } from '../policy/index.js';
-import { pamCellshLines } from './doctor.js';
+import { pamCellshLines } from './pam-stack.js';
 import { writeFileAtomic } from './write-atomic.js';
 
 /** The drop-in's name: it sorts before cellsh.conf, so its values win. */

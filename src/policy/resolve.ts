@@ -70,7 +70,7 @@ export interface Settings {
   readonly seccomp: SeccompProfile;
   /** Under seccomp default: user namespaces (and mounts in them) allowed. */
   readonly nested_userns: boolean;
-  /** What sshd forwards for the user (sshd/forwarding.ts writes it into sshd's configuration). */
+  /** What sshd forwards for the user (src/admin/sshd-forwarding.ts writes it into sshd's configuration). */
   readonly forwarding: Forwarding;
 }
 

@@ -3,7 +3,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { checkInside, checkPamCellsh, pamCellshLines, pamEnvReaders } from '../../../src/admin/doctor.js';
+import { checkInside, checkPamCellsh } from '../../../src/admin/doctor.js';
+import { pamCellshLines, pamEnvReaders } from '../../../src/admin/pam-stack.js';
 
 function pamDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'cellsh-pam-'));
