@@ -47,9 +47,10 @@ CGROUP_NAME=cellsh
 SKIP_PACKAGES=0
 MODE=install
 DEMO_USER=cellsh-demo
+NAT_USER=cellsh-nat
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NODE_MIN_MAJOR=18
-PACKAGES=(nodejs npm gcc make libc6-dev libseccomp-dev libpam0g-dev ca-certificates procps logrotate)
+PACKAGES=(nodejs npm gcc make libc6-dev libseccomp-dev libpam0g-dev ca-certificates procps logrotate slirp4netns nftables)
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
@@ -166,8 +167,15 @@ install_files() {
   NEW_MANIFEST=$STAGE/manifest
   : > "$NEW_MANIFEST"
   # What an earlier install created stays ours to remove.
-  if [ -f "$MANIFEST" ]; then grep -E '^(dir|group|shells|policy|tmpfiles|user|pam) ' "$MANIFEST" >> "$NEW_MANIFEST" || true; fi
+  if [ -f "$MANIFEST" ]; then grep -E '^(dir|group|shells|policy|tmpfiles|user|natuser|pam) ' "$MANIFEST" >> "$NEW_MANIFEST" || true; fi
   if ! getent group "$GROUP" >/dev/null; then groupadd --system "$GROUP"; record "group $GROUP"; fi
+  # The account network: private's NAT runs as (src/helper/nat.h). Shared by
+  # every install on the host, so only a system-wide one removes it.
+  if ! getent passwd "$NAT_USER" >/dev/null; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+      --comment "cellsh network: private NAT" "$NAT_USER"
+    if [ -z "$ROOT" ]; then record "natuser $NAT_USER"; fi
+  fi
   ensure_dir "$PREFIX/bin" 0755 root:root
   ensure_dir "$PREFIX/sbin" 0755 root:root
   ensure_dir "$LIBDIR" 0755 root:root
@@ -467,6 +475,8 @@ uninstall() {
   while read -r kind path rest; do
     case "$kind" in
       user) userdel --remove "$path" 2>/dev/null || warn "could not remove user $path" ;;
+      natuser) nft delete table inet cellsh 2>/dev/null || true
+               userdel "$path" 2>/dev/null || warn "could not remove user $path" ;;
     esac
   done <<< "$manifest"
   while read -r kind path rest; do

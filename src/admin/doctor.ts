@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import type { Layout } from '../layout.js';
 import { parseCompiled, type CompiledUser } from '../policy/index.js';
 import { checkCgroups } from './doctor-cgroups.js';
+import { checkNat, natHost } from './doctor-nat.js';
 import { untrustedPolicyFiles } from './installed.js';
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import { SAFE_FORCED_SHELLS } from './enroll.js';
@@ -84,6 +85,7 @@ export function runDoctor(opts: DoctorOptions): number {
     ...checkPolicyTrust(opts.layout),
     ...policyFindings,
     ...checkCgroups(opts.layout, compiled),
+    ...checkNat(compiled, natHost),
     ...checkSshd(opts, users, compiled),
     ...checkMatchAddress(opts.sshdConfig),
     ...checkPam(opts.pamFile, foreignShells),

@@ -9,6 +9,7 @@ import {
   HELPER_ARGV,
   LOG_EVENTS,
   NETWORK_MODES,
+  NETWORK_OPENNESS,
   NETNS_REPLY,
   POLICY_FILE,
   RECORD_CHANGES,
@@ -92,6 +93,10 @@ export function renderCHeader(): string {
       ...Object.entries(RECORD_KEYS).map(([k, what]) => `  ${k}: ${what}`),
     ]),
     ...wordEnum('network_mode', 'NETWORK', NETWORK_MODES, '"network"'),
+    '/* How much of the network each mode reaches, by enum network_mode: a change',
+    ' * to a lower one takes access away. */',
+    `#define NETWORK_OPENNESS {${NETWORK_MODES.map((n) => NETWORK_OPENNESS[n]).join(', ')}}`,
+    '',
     ...wordEnum(
       'restart_mode',
       'RESTART',

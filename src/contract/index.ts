@@ -145,6 +145,8 @@ export function seccompStrength(profile: (typeof SECCOMP_PROFILES)[number], nest
   return profile === 'default' && nestedUserns ? SECCOMP_STRENGTH.defaultNested : SECCOMP_STRENGTH[profile];
 }
 
+const openness = (network: string): number => NETWORK_OPENNESS[network as (typeof NETWORK_MODES)[number]] ?? 0;
+
 /** When a change of `key` from `before` to `after` reaches a running container
  * (RECORD_CHANGES, with the two keys whose class depends on the direction). */
 export function changeOf(
@@ -152,7 +154,7 @@ export function changeOf(
   before: { network: string; seccomp: (typeof SECCOMP_PROFILES)[number]; nested_userns: boolean },
   after: { network: string; seccomp: (typeof SECCOMP_PROFILES)[number]; nested_userns: boolean },
 ): Change {
-  if (key === 'network' && before.network === 'host' && after.network !== 'host') return 'access';
+  if (key === 'network' && openness(after.network) < openness(before.network)) return 'access';
   if (
     (key === 'seccomp' || key === 'nested_userns') &&
     seccompStrength(after.seccomp, after.nested_userns) > seccompStrength(before.seccomp, before.nested_userns)
@@ -161,8 +163,16 @@ export function changeOf(
   return RECORD_CHANGES[key].change;
 }
 
-/** "network": a new namespace with only loopback, or the host's. */
-export const NETWORK_MODES = ['none', 'host'] as const;
+/** "network": a new namespace with only loopback, the host's, or a new one with
+ * a user-mode NAT to the host's network (src/helper/nat.h). Records store the
+ * index, so a new mode goes at the end. */
+export const NETWORK_MODES = ['none', 'host', 'private'] as const;
+/** How much of the network each mode reaches: a change to a lower one takes access away. */
+export const NETWORK_OPENNESS: { readonly [N in (typeof NETWORK_MODES)[number]]: number } = {
+  none: 0,
+  private: 1,
+  host: 2,
+};
 /** "restart": when a change cgroups can't apply live restarts the container. */
 export const RESTART_MODES = ['idle', 'login', 'manual'] as const;
 /** "seccomp": the filter the container's processes run under. */

@@ -42,7 +42,8 @@ unsigned seccomp_strength(const struct user_policy *u) {
 }
 
 bool drift_takes_access(const struct container_record *rec, const struct user_policy *u) {
-  bool taken = (rec->network == NETWORK_HOST && u->network != NETWORK_HOST) || seccomp_strength(u) > rec->seccomp_floor;
+  static const int openness[NETWORK_COUNT] = NETWORK_OPENNESS;
+  bool taken = openness[u->network] < openness[rec->network] || seccomp_strength(u) > rec->seccomp_floor;
 #define X(key, label, takes_access) taken = taken || (takes_access && DIFFERS(rec->key, u->key));
   RESTART_KEYS(X)
 #undef X

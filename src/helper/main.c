@@ -28,6 +28,7 @@
 #include "drift.h"
 #include "env.h"
 #include "log.h"
+#include "nat.h"
 #include "ns.h"
 #include "policy.h"
 #include "session.h"
@@ -79,6 +80,7 @@ static void end_container(int dir, uid_t uid, const char *id, int pidfd, const c
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     RETRY(poll(&p, 1, STOP_WAIT_MS));
   }
+  nat_remove(uid);
   cg_detect()->destroy(uid);
   state_remove(dir, uid);
   notice_remove(dir, uid); /* the sessions read it through the fds they hold */
@@ -200,8 +202,9 @@ static void bring_in_line(struct session *s, int dir, struct container_record *r
      * whatever the policy's timing. Otherwise: login, or idle when nothing of
      * the user's runs in it and no other login is on its way in. */
     int procs = s->cg->procs(u->uid);
+    int own = rec->network == NETWORK_PRIVATE ? 2 : 1; /* the init, and the NAT (nat.h) */
     bool restart_now = drift_takes_access(rec, u) || u->restart == RESTART_LOGIN ||
-                       (u->restart == RESTART_IDLE && procs >= 0 && procs <= 1 && join_idle(dir, u->uid));
+                       (u->restart == RESTART_IDLE && procs >= 0 && procs <= own && join_idle(dir, u->uid));
     if (restart_now) {
       if (enforced)
         for (int i = 0; i < s->entry.n; i++)
@@ -305,6 +308,7 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
     /* None, stale (its init died, or its pid now names someone else: SA-23),
      * or just ended for a restart: clear what is left and start afresh. */
     s.cg->destroy(caller_uid);
+    nat_remove(caller_uid);
     state_remove(dir, caller_uid);
     notice_remove(dir, caller_uid);
     int commit;

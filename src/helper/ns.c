@@ -15,8 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "privs.h"
 #include "log.h"
+#include "nat.h"
+#include "privs.h"
 #include "rootfs.h"
 #include "seccomp.h"
 #include "util.h"
@@ -57,21 +58,20 @@ static void write_map(int procfd, const char *file, const char *text) {
  * container makes in ~ are the user's on the host. setgroups is denied before
  * gid_map is written (CVE-2014-8989; shadow's fix for CVE-2018-7169), so no one
  * inside can shed a group that denies access. */
-static void write_id_maps(pid_t pid, const struct user_policy *u) {
+void write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool as_root) {
   char path[32], map[64];
   xsnprintf(path, sizeof path, "/proc/%d", (int)pid);
   cleanup_fd int procfd = RETRY(open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (procfd < 0)
     die_errno(EXIT_INTERNAL, "can't open %s", path);
   write_map(procfd, "setgroups", "deny");
-  xsnprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
+  xsnprintf(map, sizeof map, "%u %u 1\n", as_root ? 0 : (unsigned)gid, (unsigned)gid);
   write_map(procfd, "gid_map", map);
-  xsnprintf(map, sizeof map, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
+  xsnprintf(map, sizeof map, "%u %u 1\n", as_root ? 0 : (unsigned)uid, (unsigned)uid);
   write_map(procfd, "uid_map", map);
 }
 
-/* Bring up "lo" in the current network namespace; false if not allowed (EPERM). */
-static bool loopback_up(void) {
+bool loopback_up(void) {
   cleanup_fd int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct ifreq ifr = {0};
   strcpy(ifr.ifr_name, "lo");
@@ -121,7 +121,7 @@ static NORETURN void init_loop(void) {
  * root's reach, kthreadd's (pid 2 with no parent: a kernel thread, in the
  * kernel's first namespace). The helper itself may run in an old container's,
  * from an ssh connection pam_cellsh put there and kept open across a stop. */
-static int host_netns(void) {
+int host_netns(void) {
   int fd = RETRY(open("/proc/1/ns/net", O_RDONLY | O_CLOEXEC));
   if (fd >= 0)
     return fd;
@@ -141,7 +141,10 @@ static void die_with_parent(void) {
     die_errno(EXIT_INTERNAL, "can't set the parent-death signal");
 }
 
-static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int netns, int up, int down) {
+/* netns: the network namespace to join, or -1; nat_exit: the end of the NAT's
+ * pipe the init holds for as long as it lives (nat.h), or -1. */
+static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int netns, int nat_exit, int up,
+                                int down) {
   rename_init();
   die_with_parent();
   /* A session of its own: without one, /dev/tty would still reach the caller's
@@ -150,7 +153,7 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
     die_errno(EXIT_INTERNAL, "can't start a new session");
   cg_enter(entry); /* limits hold before anything else runs in the container */
   if (netns >= 0 && (setns(netns, CLONE_NEWNET) < 0 || close(netns) < 0))
-    die_errno(EXIT_INTERNAL, "can't join the host's network namespace");
+    die_errno(EXIT_INTERNAL, "can't join the container's network namespace");
   if (unshare(CLONE_NEWCGROUP) < 0)
     die_errno(EXIT_INTERNAL, "can't create the cgroup namespace");
   cleanup_fd int home = open_home(u);
@@ -183,7 +186,7 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
    * failures reach the helper as its exit status. */
   die_hook = NULL;
   log_close();
-  int keep[] = {up, down, say_handle()};
+  int keep[] = {up, down, say_handle(), nat_exit};
   close_all_but(keep, sizeof keep / sizeof *keep);
   drop_privileges(u->uid, u->gid, 1);
   say_reset();
@@ -196,7 +199,11 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
    * so a helper killed in between leaves no container that nothing tracks. */
   if (!write_all(up, "r", 1) || !expect(down, 'p') || prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
     _exit(EXIT_INTERNAL);
-  close_range(3, ~0U, 0);
+  if (nat_exit < 0) {
+    close_range(3, ~0U, 0);
+  } else if (dup2(nat_exit, 3) < 0 || close_range(4, ~0U, 0) < 0) {
+    _exit(EXIT_INTERNAL);
+  }
   seccomp_confine(u->seccomp, u->nested_userns);
   init_loop();
 }
@@ -206,8 +213,15 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   struct cg_entry entry;
   if (cg->open_entry(u->uid, &u->limits, &entry) < 0)
     die(EXIT_INTERNAL, "the container's cgroup vanished while it was being created");
-  /* network: host is the host's, wherever the helper runs. */
-  int netns = u->network == NETWORK_HOST ? host_netns() : -1;
+  char id[sizeof rec->id];
+  random_hex(id, 6);
+  /* The network the init joins: for private, one the NAT may join, made first
+   * (nat.h); for host, the host's, even where the helper runs in a container's
+   * (an ssh connection pam_cellsh put there, kept across a restart). */
+  struct nat nat = {.exit_r = -1, .exit_w = -1};
+  int netns = u->network == NETWORK_PRIVATE ? nat_prepare(u, id, &nat)
+              : u->network == NETWORK_HOST  ? host_netns()
+                                            : -1;
   int up[2], down[2];
   if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -222,7 +236,7 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   if (pid == 0) {
     close(up[0]);
     close(down[1]);
-    init_child(u, &entry, netns, up[1], down[0]);
+    init_child(u, &entry, netns, nat.exit_w, up[1], down[0]);
   }
   close(up[1]);
   close(down[0]);
@@ -232,16 +246,18 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
     close(entry.fds[i]);
   if (!expect(up[0], 'u'))
     child_failed(pid);
-  write_id_maps(pid, u);
+  write_id_maps(pid, u->uid, u->gid, false);
   if (!write_all(down[1], "g", 1) || !expect(up[0], 'r'))
     child_failed(pid);
+  if (u->network == NETWORK_PRIVATE)
+    nat_start(u, cg, id, &nat);
   close(up[0]);
   *commit = down[1];
   memset(rec, 0, sizeof *rec);
   rec->uid = u->uid;
   rec->init_pid = pid;
   rec->created_ms = now_ms();
-  random_hex(rec->id, 6);
+  memcpy(rec->id, id, sizeof rec->id);
   if (!proc_identity(pid, rec))
     child_failed(pid);
   return pidfd;

@@ -15,6 +15,17 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
 /* Let the init live on by itself (the record naming it is written). */
 void container_commit(int commit);
 
+/* Write pid's id maps: uid and gid, each to itself (or to root inside, with
+ * as_root), setgroups denied. The container's are the user's own; nat.c's the
+ * NAT's account, as root inside, which slirp4netns's sandbox needs. */
+void write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool as_root);
+
+/* An fd of the host's network namespace, or die. */
+int host_netns(void);
+
+/* Bring up "lo" in the current network namespace; false if not allowed (EPERM). */
+bool loopback_up(void);
+
 /* argv of main, so the init can rename itself in ps (cmdline) as well as comm. */
 extern char **helper_argv;
 

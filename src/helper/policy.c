@@ -21,6 +21,7 @@ const int rlimit_resource[RL_COUNT] = {RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_CORE}
 const char *const rlimit_key[RL_COUNT] = RL_NAMES;
 const char *const user_may_key[MAY_COUNT] = MAY_NAMES;
 static const char *const network_names[NETWORK_COUNT] = NETWORK_NAMES;
+static const int network_openness[NETWORK_COUNT] = NETWORK_OPENNESS;
 static const char *const restart_names[RESTART_COUNT] = RESTART_NAMES;
 static const char *const seccomp_names[SECCOMP_PROFILE_COUNT] = SECCOMP_PROFILE_NAMES;
 
@@ -528,7 +529,7 @@ bool policy_override(struct user_policy *u, const char *setting, char *err, size
   const struct cg_limits *a = &u->limits, *b = &t.limits;
   if (ok) {
     switch (m) {
-    case MAY_NETWORK: ok = t.network == NETWORK_NONE || u->network == NETWORK_HOST; break;
+    case MAY_NETWORK: ok = network_openness[t.network] <= network_openness[u->network]; break;
     case MAY_MEMORY: ok = within(b->memory, a->memory) && b->memory >= MEMORY_MIN; break;
     case MAY_MEMORY_HIGH: ok = within(b->memory_high, a->memory_high) && b->memory_high >= MEMORY_MIN; break;
     case MAY_SWAP: ok = a->swap == SWAP_ANY || (b->swap != SWAP_ANY && b->swap <= a->swap); break;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "nat.h"
 #include "privs.h"
 #include "trust.h"
 #include "util.h"
@@ -128,6 +129,8 @@ static void build_etc(int root, const struct user_policy *u) {
   xsnprintf(buf, sizeof buf, "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
             u->hostname);
   make_file(etc, "hosts", buf);
+  if (u->network == NETWORK_PRIVATE)
+    make_file(etc, "resolv.conf", "nameserver " NAT_DNS "\n"); /* the NAT's DNS forwarder (nat.h) */
   make_file(etc, "nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
                                   "networks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n");
   for (size_t i = 0; i < sizeof etc_hidden / sizeof *etc_hidden; i++)

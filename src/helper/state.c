@@ -139,7 +139,7 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
       !field_u64(buf, "uid", &v[0]) || !field_u64(buf, "init_pid", &v[1]) ||
       !field_u64(buf, "init_start", &v[2]) || !field_u64(buf, "created_ms", &v[3]) ||
       !field_u64(buf, "network", &v[4]) || !field_u64(buf, "gid", &v[5]) || v[0] != uid || v[1] < 2 ||
-      v[1] > INT32_MAX || v[4] > 1 || v[5] >= UINT32_MAX)
+      v[1] > INT32_MAX || v[4] >= NETWORK_COUNT || v[5] >= UINT32_MAX)
     return 0;
   for (int i = 0; i < NS_COUNT; i++) {
     char key[16];

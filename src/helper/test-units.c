@@ -374,8 +374,9 @@ static int parse_policy_uid(const char *buf, size_t n, const char *uid_text) {
   for (unsigned i = 0; i < u.n_groups; i++)
     printf(i ? " %u" : "%u", u.groups[i]);
   const struct cg_limits *l = &u.limits;
+  static const char *const network_names[NETWORK_COUNT] = NETWORK_NAMES;
   printf("\nhome %s\nshell %s\nhostname %s\nnetwork %s\nmemory %llu\nmemory_high %llu\n", u.home, u.shell,
-         u.hostname, u.network == NETWORK_HOST ? "host" : "none", (unsigned long long)l->memory,
+         u.hostname, network_names[u.network], (unsigned long long)l->memory,
          (unsigned long long)l->memory_high);
   if (l->swap == SWAP_ANY)
     printf("swap max\n");

@@ -62,7 +62,7 @@ export interface CompiledUser {
   /** "hostname": the container's uts name. */
   readonly hostname: string;
   /** "network": none | host. */
-  readonly network: 'none' | 'host';
+  readonly network: (typeof NETWORK_MODES)[number];
   /** "memory": bytes (0 = unlimited). */
   readonly memory: number;
   /** "memory_high": bytes (0 = none). */

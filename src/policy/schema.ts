@@ -173,7 +173,8 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     default: 'none',
     example: 'host',
     userMay: true,
-    description: "`none`: only a loopback interface; `host`: the host's network.",
+    description:
+      "`none`: only a loopback interface; `private`: a network of its own, with a user-mode NAT (slirp4netns) to what lies beyond the host, and DNS, but no way to the host itself or to other containers; `host`: the host's network.",
     check: oneOf(NETWORKS),
     format: (v) => v,
   },
@@ -297,7 +298,7 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     example: '[hostname, env, limits.memory]',
     userMay: false,
     description:
-      "Settings the user may choose in `~/.config/cellsh.yaml`: any of `shell`, `hostname`, `env`, `network`, `limits.*` but `io`, `rlimits.*`. Limits only lower than the admin's, `network` only `none` unless the admin gives `host`.",
+      "Settings the user may choose in `~/.config/cellsh.yaml`: any of `shell`, `hostname`, `env`, `network`, `limits.*` but `io`, `rlimits.*`. Limits only lower than the admin's, `network` only as open as the admin's (`none` < `private` < `host`).",
     check: wordList(
       () => USER_SETTABLE,
       (w) => ((SETTING_KEYS as string[]).includes(w) ? `"${w}" is never the user's to set` : undefined),

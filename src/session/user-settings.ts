@@ -20,7 +20,8 @@ import {
 } from '../policy/compiled.js';
 import { Diagnostics, errorsOf, formatDiagnostic, sortDiagnostics, type SourceLoc } from '../policy/diagnostics.js';
 import { expandHostname, shortHostname } from '../policy/hostname.js';
-import type { SettingKey, SettingValues } from '../policy/schema.js';
+import { NETWORK_MODES, NETWORK_OPENNESS } from '../contract/index.js';
+import type { Network, SettingKey, SettingValues } from '../policy/schema.js';
 import { formatCpu, formatSize, UNLIMITED, type Limit } from '../policy/sizes.js';
 import { ENV_MAX_VARS, hostnameProblem } from '../policy/validators.js';
 import type { RlimitValue } from '../policy/values.js';
@@ -124,8 +125,12 @@ function valueProblem(key: SettingKey, value: unknown, r: CompiledUser): string 
         : undefined;
     }
     case 'network':
-      return value === 'host' && r.network !== 'host'
-        ? 'your administrator gives you no host network; only "none"'
+      return NETWORK_OPENNESS[value as Network] > NETWORK_OPENNESS[r.network]
+        ? `your administrator gives you network: ${r.network}; you may choose only ${NETWORK_MODES.filter(
+            (n) => NETWORK_OPENNESS[n] <= NETWORK_OPENNESS[r.network],
+          )
+            .map((n) => `"${n}"`)
+            .join(' or ')}`
         : undefined;
     case 'limits.memory':
       return lower(value as Limit, r.memory, formatSize);

@@ -298,7 +298,7 @@ test("the reader applies the helper's value rules", () => {
     [L.home, 'home /home//alice', /invalid value for "home"/],
     [L.home, 'home home/alice', /invalid value for "home"/],
     [L.hostname, 'hostname -x', /invalid value for "hostname"/],
-    [L.network, 'network private', /invalid value for "network"/],
+    [L.network, 'network bridge', /invalid value for "network"/],
     [L.memory, 'memory 4611686018427387904', /invalid value for "memory"/],
     [L.memory, 'memory 1.5', /invalid value for "memory"/],
     [L.memory_high, 'memory_high max', /invalid value for "memory_high"/],

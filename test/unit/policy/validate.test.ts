@@ -42,7 +42,7 @@ test('every problem in a file is reported in one run, in file order', () => {
     'policy.yaml:3:10: defaults.image: expected "host", got "alpine"',
     'policy.yaml:4:10: defaults.shell: expected an absolute path like "/bin/bash", got "bin/bash" (not absolute)',
     'policy.yaml:5:13: defaults.hostname: unknown token "{hst}" in "{user}-{hst}"; did you mean "{host}"?',
-    'policy.yaml:6:12: defaults.network: expected "none" or "host", got "private"',
+    'policy.yaml:6:12: defaults.network: expected "none", "host" or "private", got "bridge"',
     'policy.yaml:8:13: defaults.limits.memory: expected a size like "512M", got "lots"',
     'policy.yaml:9:11: defaults.limits.pids: expected a whole number from 1 to 4194304 or "unlimited", got 0',
     'policy.yaml:10:10: defaults.limits.cpu: expected at least 0.01 CPUs (the smallest share the kernel enforces), got 0',

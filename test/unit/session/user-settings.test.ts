@@ -130,7 +130,7 @@ test('every problem is reported at its place, and the whole file is ignored', { 
       `${file}:3:11: limits.memory: at most 2G, your administrator's limit`,
       `${file}:4:9: limits.pids: at most 512, your administrator's limit`,
       `${file}:5:16: limits.memory_high: your administrator does not let you set this (you may set: shell, hostname, env, network, limits.memory, limits.swap, limits.pids, limits.cpu, limits.io_weight, rlimits.nofile)`,
-      `${file}:6:10: network: your administrator gives you no host network; only "none"`,
+      `${file}:6:10: network: your administrator gives you network: none; you may choose only "none"`,
       `${file}:7:8: image: your administrator does not let you set this (you may set: shell, hostname, env, network, limits.memory, limits.swap, limits.pids, limits.cpu, limits.io_weight, rlimits.nofile)`,
       `${file}:8:19: rlimits.nofile: the hard limit may be at most 524288, your administrator's`,
       `${file}:9:8: shell: not in /etc/shells (the login shells this host offers); a shell that can't start would lock you out`,

@@ -1,0 +1,408 @@
+#define _GNU_SOURCE
+#include "nat.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ns.h"
+#include "privs.h"
+#include "util.h"
+
+#define SLIRP4NETNS "/usr/bin/slirp4netns"
+#define NFT "/usr/sbin/nft"
+/* The NAT configures a namespace in well under a second; past this, the login fails. */
+#define NAT_WAIT_MS 15000
+/* What the NAT may write to its log (NAT_DIR/UID-ID.log) before writes fail. */
+#define NAT_LOG_MAX (1 << 20)
+#define TOOL_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* NAT_DIR, made if missing (on /run, a tmpfs) unless only looked at: root's,
+ * writable by root alone. -1 if it isn't there and create is false. */
+static int nat_dir(bool create) {
+  bool made = create && mkdir(NAT_DIR, 0700) == 0;
+  if (create && !made && errno != EEXIST)
+    die_errno(EXIT_INTERNAL, "can't create %s", NAT_DIR);
+  int fd = RETRY(open(NAT_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd < 0 && errno == ENOENT && !create)
+    return -1;
+  struct stat st;
+  /* 0711: the NAT opens its files by name; no one lists the others'. */
+  if (fd < 0 || (made && fchmod(fd, 0711) < 0) || fstat(fd, &st) < 0)
+    die_errno(EXIT_INTERNAL, "can't open %s", NAT_DIR);
+  if (st.st_uid != 0 || (st.st_mode & 022))
+    die(EXIT_CONFIG, "%s must be root's and writable by root alone; remove it and log in again", NAT_DIR);
+  return fd;
+}
+
+static void nat_path(char *buf, size_t size, uid_t uid, const char *id, const char *kind) {
+  xsnprintf(buf, size, NAT_DIR "/%u-%s.%s", (unsigned)uid, id, kind);
+}
+
+void nat_remove(uid_t uid) {
+  int fd = nat_dir(false);
+  if (fd < 0)
+    return;
+  DIR *d = fdopendir(fd);
+  if (!d)
+    die_errno(EXIT_INTERNAL, "can't read %s", NAT_DIR);
+  char prefix[16];
+  xsnprintf(prefix, sizeof prefix, "%u-", (unsigned)uid);
+  for (struct dirent *e; (e = readdir(d));) {
+    if (strncmp(e->d_name, prefix, strlen(prefix)))
+      continue;
+    char path[sizeof NAT_DIR + 256];
+    xsnprintf(path, sizeof path, NAT_DIR "/%s", e->d_name);
+    if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
+      die_errno(EXIT_INTERNAL, "can't unmount %s", path);
+    if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT)
+      die_errno(EXIT_INTERNAL, "can't remove %s", path);
+  }
+  closedir(d);
+}
+
+/* NAT_USER's uid and gid, from /etc/passwd (root's file; the account is a
+ * local system one, so NSS is not asked). */
+static void nat_account(struct nat *nat) {
+  cleanup_fd int fd = RETRY(open("/etc/passwd", O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022))
+    die(EXIT_CONFIG, "can't trust /etc/passwd (it must be root's and writable by root alone)");
+  FILE *f = fdopen(fd, "r");
+  if (!f)
+    die_errno(EXIT_INTERNAL, "can't read /etc/passwd");
+  fd = -1; /* f owns it */
+  cleanup_free char *line = NULL;
+  size_t cap = 0;
+  bool found = false;
+  unsigned long uid = 0, gid = 0;
+  while (!found && getline(&line, &cap, f) > 0) {
+    char *end;
+    if (strncmp(line, NAT_USER ":", sizeof NAT_USER))
+      continue;
+    const char *p = strchr(line + sizeof NAT_USER, ':'); /* past the password field */
+    found = p && (uid = strtoul(p + 1, &end, 10), *end == ':') && (gid = strtoul(end + 1, &end, 10), *end == ':');
+  }
+  fclose(f);
+  if (!found)
+    die(EXIT_CONFIG, "network: private needs the system account %s, which is missing; ask your administrator to "
+                     "run install.sh",
+        NAT_USER);
+  if (uid == 0 || gid == 0 || uid >= UINT32_MAX || gid >= UINT32_MAX)
+    die(EXIT_CONFIG, "the account %s must not be root's; ask your administrator to fix it", NAT_USER);
+  nat->uid = (uid_t)uid;
+  nat->gid = (gid_t)gid;
+}
+
+/* Run a root tool (fixed path and argv, a clean environment) with input on
+ * its stdin; true if it exits 0. What it printed goes to out. */
+static bool run_tool(char *const argv[], const char *input, char *out, size_t out_size) {
+  int in[2], err[2];
+  if (pipe2(in, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+    die_errno(EXIT_INTERNAL, "can't create a pipe");
+  pid_t pid = fork();
+  if (pid < 0)
+    die_errno(EXIT_INTERNAL, "can't fork");
+  if (pid == 0) {
+    if (dup2(in[0], 0) < 0 || dup2(err[1], 1) < 0 || dup2(err[1], 2) < 0)
+      _exit(EXIT_INTERNAL);
+    close_range(3, ~0U, 0);
+    char *envp[] = {TOOL_PATH, NULL};
+    execve(argv[0], argv, envp);
+    dprintf(2, "%s: %s", argv[0], strerror(errno));
+    _exit(127);
+  }
+  close(in[0]);
+  close(err[1]);
+  bool wrote = write_all(in[1], input, strlen(input)); /* far below a pipe's buffer */
+  close(in[1]);
+  cleanup_fd int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  if (pidfd < 0 || RETRY(poll(&p, 1, NAT_WAIT_MS)) != 1)
+    kill(pid, SIGKILL);
+  int status;
+  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 && wrote;
+  ssize_t n = RETRY(read(err[0], out, out_size - 1));
+  close(err[0]);
+  out[n > 0 ? n : 0] = '\0';
+  char *nl = strchr(out, '\n');
+  if (nl)
+    *nl = '\0';
+  return ok;
+}
+
+/* The host firewall's rule for NAT_USER, replaced as a whole in one
+ * transaction (so an administrator's flush is undone at the next start).
+ * Before nat_prepare returns, so no NAT runs without it. */
+static void nat_firewall(const struct nat *nat) {
+  char rules[2048], out[512];
+  unsigned u = (unsigned)nat->uid;
+  xsnprintf(rules, sizeof rules,
+            "table inet " NAT_TABLE "\n"
+            "delete table inet " NAT_TABLE "\n"
+            "table inet " NAT_TABLE " {\n"
+            "  chain nat-output {\n"
+            "    type filter hook output priority filter; policy accept;\n"
+            "    meta skuid %u ip daddr 127.0.0.0/8 meta l4proto { tcp, udp } th dport 53 accept\n"
+            "    meta skuid %u ip6 daddr ::1 meta l4proto { tcp, udp } th dport 53 accept\n"
+            "    meta skuid %u fib daddr type local meta l4proto tcp reject with tcp reset\n"
+            "    meta skuid %u fib daddr type local reject\n"
+            "    meta skuid %u fib daddr type { broadcast, multicast } drop\n"
+            "    meta skuid %u ip daddr 169.254.0.0/16 reject\n"
+            "    meta skuid %u ip6 daddr fe80::/10 reject\n"
+            "  }\n"
+            "}\n",
+            u, u, u, u, u, u, u);
+  char *argv[] = {NFT, "-f", "-", NULL};
+  if (!run_tool(argv, rules, out, sizeof out))
+    die(EXIT_CONFIG, "can't set the host firewall rule network: private needs (%s); ask your administrator "
+                     "(Debian's nftables package)",
+        out[0] ? out : "nft failed");
+}
+
+/* The child that makes the namespaces: NAT_USER, for good, in a new user and
+ * network namespace of its own; it brings up loopback there once its maps are
+ * written, and lives until the parent has bound both. */
+static NORETURN void netns_child(const struct nat *nat, int up, int down) {
+  die_hook = NULL; /* the helper says why it failed */
+  int keep[] = {up, down, 2};
+  close_all_but(keep, sizeof keep / sizeof *keep);
+  gid_t g = nat->gid;
+  if (setgroups(1, &g) < 0)
+    _exit(EXIT_INTERNAL);
+  drop_privileges(nat->uid, nat->gid, 1);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0)
+    _exit(EXIT_CONFIG);
+  char c;
+  if (!write_all(up, "u", 1) || RETRY(read(down, &c, 1)) != 1 || !loopback_up() || !write_all(up, "r", 1))
+    _exit(EXIT_INTERNAL);
+  (void)RETRY(read(down, &c, 1)); /* EOF: bound */
+  _exit(0);
+}
+
+/* Bind pid's namespace of this kind (user, net) to NAT_DIR/UID-ID.<kind>ns. */
+static void bind_ns(pid_t pid, uid_t uid, const char *id, const char *kind) {
+  char path[sizeof NAT_DIR + 64], from[48], ext[16];
+  xsnprintf(ext, sizeof ext, "%sns", kind);
+  nat_path(path, sizeof path, uid, id, ext);
+  int fd = RETRY(open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444));
+  if (fd < 0)
+    die_errno(EXIT_INTERNAL, "can't create %s", path);
+  close(fd);
+  xsnprintf(from, sizeof from, "/proc/%d/ns/%s", (int)pid, kind);
+  if (mount(from, path, NULL, MS_BIND, NULL) < 0)
+    die_errno(EXIT_INTERNAL, "can't bind the container's %s namespace to %s", kind, path);
+}
+
+int nat_prepare(const struct user_policy *u, const char *id, struct nat *nat) {
+  nat_account(nat);
+  nat_firewall(nat);
+  close(nat_dir(true));
+  nat_remove(u->uid);
+  int up[2], down[2], ends[2];
+  if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0 || pipe2(ends, O_CLOEXEC) < 0)
+    die_errno(EXIT_INTERNAL, "can't create a pipe");
+  nat->exit_r = ends[0];
+  nat->exit_w = ends[1];
+  pid_t pid = fork();
+  if (pid < 0)
+    die_errno(EXIT_INTERNAL, "can't fork");
+  if (pid == 0) {
+    close(up[0]);
+    close(down[1]);
+    netns_child(nat, up[1], down[0]);
+  }
+  close(up[1]);
+  close(down[0]);
+  char c;
+  bool ok = RETRY(read(up[0], &c, 1)) == 1 && c == 'u';
+  if (ok) {
+    write_id_maps(pid, nat->uid, nat->gid, true);
+    ok = write_all(down[1], "g", 1) && RETRY(read(up[0], &c, 1)) == 1 && c == 'r';
+  }
+  int fd = -1;
+  if (ok) {
+    bind_ns(pid, u->uid, id, "user");
+    bind_ns(pid, u->uid, id, "net");
+    char path[sizeof NAT_DIR + 64];
+    nat_path(path, sizeof path, u->uid, id, "netns");
+    fd = RETRY(open(path, O_RDONLY | O_CLOEXEC));
+  }
+  close(down[1]);
+  close(up[0]);
+  int status;
+  bool waited = RETRY(waitpid(pid, &status, 0)) == pid;
+  if (!ok || !waited || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || fd < 0)
+    die(EXIT_INTERNAL, "can't make your container's network namespace (network: private needs unprivileged user "
+                       "namespaces); ask your administrator");
+  return fd;
+}
+
+/* Bind from onto to (made here: a folder, or an empty file), read-only. */
+static void sandbox_bind(const char *from, const char *to, bool dir) {
+  int made = dir ? mkdir(to, 0755) : RETRY(open(to, O_WRONLY | O_CREAT | O_CLOEXEC, 0444));
+  if (made < 0 && !(dir && errno == EEXIST))
+    _exit(EXIT_INTERNAL);
+  if (!dir)
+    close(made);
+  if (mount(from, to, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+      mount(NULL, to, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, NULL) < 0)
+    _exit(EXIT_INTERNAL);
+}
+
+/* The NAT's whole file system: a tmpfs with the programs (/usr and the links
+ * or folders of a non-merged /usr), /etc, the two namespace files (as
+ * /ns/user and /ns/net), resolv.conf's target, and /dev/null, /dev/urandom and
+ * /dev/net/tun; all read-only. No /proc, /run, /home or /tmp: a NAT taken over
+ * from its container finds no other process or user's file to reach. */
+static void sandbox_enter(const char *userns, const char *netns) {
+  char resolv[PATH_MAX];
+  bool linked = realpath("/etc/resolv.conf", resolv) && strncmp(resolv, "/etc/", 5);
+  umask(022); /* the helper's is 077: NAT_USER must be able to walk the tree */
+  if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+      mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") < 0 || chdir("/tmp") < 0)
+    _exit(EXIT_INTERNAL);
+  sandbox_bind("/usr", "usr", true);
+  sandbox_bind("/etc", "etc", true);
+  static const char *const top[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
+  for (size_t i = 0; i < sizeof top / sizeof *top; i++) {
+    char from[16], to[PATH_MAX];
+    xsnprintf(from, sizeof from, "/%s", top[i]);
+    ssize_t n = readlink(from, to, sizeof to - 1);
+    struct stat st;
+    if (n > 0) {
+      to[n] = '\0';
+      if (symlink(to, top[i]) < 0)
+        _exit(EXIT_INTERNAL);
+    } else if (lstat(from, &st) == 0 && S_ISDIR(st.st_mode)) {
+      sandbox_bind(from, top[i], true);
+    }
+  }
+  if (mkdir("ns", 0755) < 0 || mkdir("dev", 0755) < 0 || mkdir("dev/net", 0755) < 0)
+    _exit(EXIT_INTERNAL);
+  sandbox_bind(userns, "ns/user", false);
+  sandbox_bind(netns, "ns/net", false);
+  sandbox_bind("/dev/null", "dev/null", false);
+  sandbox_bind("/dev/urandom", "dev/urandom", false);
+  sandbox_bind("/dev/net/tun", "dev/net/tun", false);
+  if (linked) { /* e.g. systemd-resolved's, under /run */
+    char dir[PATH_MAX];
+    xsnprintf(dir, sizeof dir, "%s", resolv + 1);
+    for (char *slash = strchr(dir, '/'); slash; slash = strchr(slash + 1, '/')) {
+      *slash = '\0';
+      if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        _exit(EXIT_INTERNAL);
+      *slash = '/';
+    }
+    sandbox_bind(resolv, resolv + 1, false);
+  }
+  /* pivot_root(".", "."): the old root lands on top of the new one, and goes. */
+  if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0 ||
+      mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    _exit(EXIT_INTERNAL);
+}
+
+/* The NAT, as NAT_USER for good, in the host's network and uid's cgroup, alone
+ * in a pid namespace and in sandbox_enter's file system: fd 2 its log, 3 the
+ * ready pipe, 4 the pipe whose end it watches. */
+static NORETURN void slirp_child(const struct nat *nat, struct cg_entry *entry, const char *userns,
+                                 const char *netns, int log, int ready) {
+  die_hook = NULL; /* the helper says why it failed, from the log */
+  /* Out of the helper's way (no child of the session's monitor), and pid 1 of
+   * a namespace of its own, so it can signal no other process. */
+  if (setsid() < 0 || unshare(CLONE_NEWPID) < 0 || fork() != 0)
+    _exit(0);
+  /* Its sockets are the host's: the helper may run in an older container's
+   * network, from an ssh connection pam_cellsh put there. */
+  int host = host_netns();
+  if (setns(host, CLONE_NEWNET) < 0)
+    _exit(EXIT_INTERNAL);
+  cg_enter(entry);
+  int null = RETRY(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(log, 2) < 0 || dup2(ready, 3) < 0 ||
+      dup2(nat->exit_r, 4) < 0)
+    _exit(EXIT_INTERNAL);
+  close_range(5, ~0U, 0);
+  sandbox_enter(userns, netns);
+  /* The caller's process limit counts NAT_USER's processes, every user's NAT;
+   * its log stops at NAT_LOG_MAX. */
+  struct rlimit nproc, fsize = {NAT_LOG_MAX, NAT_LOG_MAX};
+  if (getrlimit(RLIMIT_NPROC, &nproc) < 0 || (nproc.rlim_cur = nproc.rlim_max, setrlimit(RLIMIT_NPROC, &nproc)) < 0 ||
+      setrlimit(RLIMIT_FSIZE, &fsize) < 0)
+    _exit(EXIT_INTERNAL);
+  gid_t g = nat->gid;
+  if (setgroups(1, &g) < 0)
+    _exit(EXIT_INTERNAL);
+  drop_privileges(nat->uid, nat->gid, 1);
+  /* The helper's dispositions and mask would survive the exec. */
+  sigset_t none;
+  sigemptyset(&none);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      signal(sig, sig == SIGXFSZ ? SIG_IGN : SIG_DFL);
+  if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+    _exit(EXIT_INTERNAL);
+  /* --disable-host-loopback: the gateway address (10.0.2.2) is not the host's
+   * loopback. No port of the host's is forwarded in. */
+  char *argv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-seccomp",
+                  "--ready-fd=3", "--exit-fd=4", "--netns-type=path", "--userns-path=/ns/user", "/ns/net",
+                  "tap0", NULL};
+  char *envp[] = {TOOL_PATH, NULL};
+  execve(SLIRP4NETNS, argv, envp);
+  dprintf(2, "%s: %s (Debian's slirp4netns package)\n", SLIRP4NETNS, strerror(errno));
+  _exit(EXIT_CONFIG);
+}
+
+void nat_start(const struct user_policy *u, const struct cg_backend *cg, const char *id, struct nat *nat) {
+  char userns[sizeof NAT_DIR + 64], netns[sizeof NAT_DIR + 64], logpath[sizeof NAT_DIR + 64];
+  nat_path(userns, sizeof userns, u->uid, id, "userns");
+  nat_path(netns, sizeof netns, u->uid, id, "netns");
+  nat_path(logpath, sizeof logpath, u->uid, id, "log");
+  cleanup_fd int log = RETRY(open(logpath, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
+  int ready[2];
+  if (log < 0 || pipe2(ready, O_CLOEXEC) < 0)
+    die_errno(EXIT_INTERNAL, "can't set up the NAT of your container");
+  struct cg_entry entry;
+  if (cg->open_entry(u->uid, &u->limits, &entry) < 0)
+    die(EXIT_INTERNAL, "the container's cgroup vanished while it was being created");
+  pid_t pid = fork();
+  if (pid < 0)
+    die_errno(EXIT_INTERNAL, "can't fork");
+  if (pid == 0)
+    slirp_child(nat, &entry, userns, netns, log, ready[1]);
+  for (int i = 0; i < entry.n; i++)
+    close(entry.fds[i]);
+  close(ready[1]);
+  close(nat->exit_r);
+  close(nat->exit_w);
+  (void)RETRY(waitpid(pid, NULL, 0)); /* the first child; the NAT is its child */
+  /* "1" once the namespace is configured; EOF if the NAT died first. */
+  struct pollfd p = {.fd = ready[0], .events = POLLIN};
+  char c = 0;
+  bool ok = RETRY(poll(&p, 1, NAT_WAIT_MS)) == 1 && RETRY(read(ready[0], &c, 1)) == 1 && c == '1';
+  close(ready[0]);
+  if (ok)
+    return;
+  char said[512];
+  ssize_t n = RETRY(pread(log, said, sizeof said - 1, 0));
+  said[n > 0 ? n : 0] = '\0';
+  char *nl = strchr(said, '\n');
+  if (nl)
+    *nl = '\0';
+  /* A NAT still starting ends with the init, which the caller ends now. */
+  die(EXIT_INTERNAL, "the NAT of your container's network did not start%s%s", said[0] ? ": " : "", said);
+}

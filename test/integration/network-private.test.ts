@@ -1,0 +1,236 @@
+// network: private, through Debian's sshd as users reach it: the container's
+// own network namespace with a user-mode NAT (slirp4netns, as the NAT's own
+// account) to the host's network. A host beyond this one answers and names
+// resolve; the host itself never does, by any of its addresses, by TCP or UDP,
+// even from a socket bound to the NAT's interface, while a plain account on the
+// same server reaches every one of them. Stopping the container ends its NAT.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { existsSync, readdirSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { outsideHost } from '../helpers/outside-host.js';
+import { createUser, type TestUser } from '../helpers/users.js';
+import { must, run, waitFor } from '../helpers/system.js';
+import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
+
+const inst = testInstall();
+const natReason = (): string | false =>
+  !existsSync('/usr/bin/slirp4netns')
+    ? 'slirp4netns is not installed (test/run.sh installs it)'
+    : !existsSync('/usr/sbin/nft')
+      ? 'nft is not installed (test/run.sh installs nftables)'
+      : run('getent', ['passwd', 'cellsh-nat']).status !== 0
+        ? 'the cellsh-nat account is missing (install.sh creates it)'
+        : false;
+const skip = skipReason(inst) || sshSkipReason() || natReason();
+
+/** A TCP and a UDP service of the host's on addr, answering text; closed after t. */
+async function hostService(t: TestContext, addr: string, text: string): Promise<number> {
+  const tcp = createServer((c) => c.end(`${text}\n`));
+  await new Promise<void>((r) => tcp.listen(0, addr, r));
+  const port = (tcp.address() as { port: number }).port;
+  const udp = createSocket('udp4', (_m, from) => udp.send(text, from.port, from.address));
+  await new Promise<void>((r) => udp.bind(port, addr, r));
+  t.after(() => {
+    tcp.close();
+    udp.close();
+  });
+  return port;
+}
+
+/** Tries each "tcp|udp,address,port,device" at once; prints "spec answer" or "spec no: why". */
+const PROBE = `
+import socket, sys, threading
+out = {}
+def probe(spec):
+    kind, addr, port, dev = spec.split(',')
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == 'tcp' else socket.SOCK_DGRAM)
+        s.settimeout(3)
+        if dev:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, dev.encode())
+        if kind == 'tcp':
+            s.connect((addr, int(port))); got = s.recv(100)
+        else:
+            s.sendto(b'?', (addr, int(port))); got = s.recvfrom(100)[0]
+        out[spec] = got.decode().strip()
+    except OSError as e:
+        out[spec] = 'no: ' + type(e).__name__
+ts = [threading.Thread(target=probe, args=(a,)) for a in sys.argv[1:]]
+[x.start() for x in ts]; [x.join() for x in ts]
+for a in sys.argv[1:]:
+    print(a, out[a])
+`;
+
+/** Run PROBE as user over ssh; the answer for each spec. */
+async function probe(sshd: TestSshd, user: TestUser, specs: string[]): Promise<Map<string, string>> {
+  const file = join(user.home, 'probe.py');
+  writeFileSync(file, PROBE);
+  chownSync(file, user.uid, user.gid);
+  const r = await sshd.ssh(user, ['python3', 'probe.py', ...specs]);
+  assert.equal(r.status, 0, r.err);
+  return new Map(
+    r.out
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/ (.*)/s).slice(0, 2) as [string, string]),
+  );
+}
+
+/** The host's own addresses on interfaces other than loopback. */
+const hostAddresses = (): string[] =>
+  Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a && a.family === 'IPv4' && !a.internal)
+    .map((a) => a!.address);
+
+/** The live NATs cellsh-nat runs for uid: those in the user's cgroup. */
+const natPids = (uid: number): string[] =>
+  run('pgrep', ['-u', 'cellsh-nat', '-r', 'R,S,D']) // not a zombie this machine's pid 1 has yet to reap
+    .out.trim()
+    .split('\n')
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${inst!.cgroupName}/u${uid}\n`);
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+
+test("network: private: a host beyond this one answers and names resolve; none of the host's own addresses answers, by TCP or UDP, even bound to the NAT's interface; a plain account reaches them all", {
+  skip,
+}, async (t) => {
+  const outside = await outsideHost(t, 'from outside');
+  const user = createUser(t, inst!, 'np1');
+  const plain = createUser(t, inst!, 'np1p', { enrolled: false });
+  mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n`);
+  const sshd = await TestSshd.start(t, inst!, { pam: true });
+  sshd.authorize(user);
+  sshd.authorize(plain);
+  const loopback = await hostService(t, '127.0.0.1', 'host loopback');
+  const anyAddr = await hostService(t, '0.0.0.0', 'host service');
+
+  const beyond = [`tcp,${outside.addr},${outside.port},`, `udp,${outside.addr},${outside.port},`];
+  const hostOwn: string[] = [];
+  for (const dev of ['', 'tap0']) {
+    for (const kind of ['tcp', 'udp']) {
+      hostOwn.push(`${kind},127.0.0.1,${loopback},${dev}`, `${kind},127.0.0.1,${anyAddr},${dev}`);
+      for (const a of [outside.hostAddr, ...hostAddresses()]) hostOwn.push(`${kind},${a},${anyAddr},${dev}`);
+    }
+  }
+  // The NAT's gateway address, which slirp4netns would otherwise make the host's loopback.
+  hostOwn.push(`tcp,10.0.2.2,${loopback},`, `udp,10.0.2.2,${loopback},`);
+
+  // Control: a plain account on the same server reaches all of the host's and the outside host.
+  const control = await probe(sshd, plain, [
+    ...beyond,
+    ...hostOwn.filter((s) => !s.endsWith('tap0') && !s.includes('10.0.2.2')),
+  ]);
+  for (const [spec, got] of control)
+    assert.match(got, /^(host loopback|host service|from outside)$/, `plain account: ${spec}`);
+
+  const inside = await probe(sshd, user, [...beyond, ...hostOwn]);
+  for (const spec of beyond) assert.equal(inside.get(spec), 'from outside', `private: ${spec}`);
+  for (const spec of hostOwn) assert.match(inside.get(spec)!, /^no: /, `private: ${spec} must not answer`);
+
+  const r = await sshd.ssh(user, ['cat /etc/resolv.conf; grep -c "^ *[a-z0-9]*:" /proc/net/dev']);
+  assert.deepEqual(r.out.trim().split('\n'), ['nameserver 10.0.2.3', '2'], "loopback and the NAT's tap0");
+  const name = 'deb.debian.org';
+  if (
+    await lookup(name).then(
+      () => true,
+      () => false,
+    )
+  ) {
+    const dns = await sshd.ssh(user, [`getent hosts ${name}`]);
+    assert.equal(dns.status, 0, `getent: ${dns.err}`);
+    assert.match(dns.out, /\sdeb\.debian\.org$/m);
+  } else t.diagnostic(`this host resolves no ${name}: DNS inside left unchecked`);
+
+  // The NAT runs as cellsh-nat in the user's cgroup; stopping the container ends it.
+  const [nat] = natPids(user.uid);
+  assert.ok(nat, 'a NAT runs for the user');
+  const status = readFileSync(`/proc/${nat}/status`, 'utf8');
+  assert.match(status, /^NSpid:\s+\d+\s+1$/m, 'alone in a pid namespace of its own');
+  assert.deepEqual(
+    readdirSync(`/proc/${nat}/root/`).sort(),
+    ['bin', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'ns', 'sbin', 'usr'].filter(
+      (e) => existsSync(`/${e}`) || e === 'ns',
+    ),
+    'sees no /proc, /run, /home or /tmp',
+  );
+  const natFiles = (): string[] =>
+    readdirSync(join(inst!.root, 'run/cellsh-nat')).filter((f) => f.startsWith(`${user.uid}-`));
+  assert.equal(natFiles().length, 3, "the namespaces' files and the NAT's log");
+  must(inst!.admin, ['stop', user.name]);
+  assert.deepEqual(natFiles(), []);
+  await waitFor("the user's NAT to end", () => natPids(user.uid).length === 0, 10_000);
+});
+
+test("network: private: the NAT's firewall rule is put back at the next start after the host's ruleset was flushed", {
+  skip,
+}, async (t) => {
+  const user = createUser(t, inst!, 'np3');
+  mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n`);
+  const sshd = await TestSshd.start(t, inst!, { pam: true });
+  sshd.authorize(user);
+  const anyAddr = await hostService(t, '0.0.0.0', 'host service');
+  const spec = `tcp,${hostAddresses()[0] ?? '127.0.0.1'},${anyAddr},`;
+  run('nft', ['delete', 'table', 'inet', 'cellsh']);
+  assert.notEqual(run('nft', ['list', 'table', 'inet', 'cellsh']).status, 0, 'the rule is gone');
+  const got = await probe(sshd, user, [spec]);
+  assert.match(got.get(spec)!, /^no: /);
+  assert.equal(run('nft', ['list', 'table', 'inet', 'cellsh']).status, 0, 'the rule is back');
+});
+
+test("network: private: an ssh connection kept open across a stop starts the next container with its NAT in the host's network, and -W reaches a server inside", {
+  skip,
+}, async (t) => {
+  const outside = await outsideHost(t, 'from outside');
+  const user = createUser(t, inst!, 'np2');
+  mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n`);
+  const sshd = await TestSshd.start(t, inst!, { pam: true });
+  sshd.authorize(user);
+  const spec = `tcp,${outside.addr},${outside.port},`;
+  // One connection (ControlMaster), whose sshd session pam_cellsh puts in the first container's network.
+  const master = [
+    '-o',
+    'ControlMaster=auto',
+    '-o',
+    `ControlPath=${join(sshd.dir, 'cm-%r')}`,
+    '-o',
+    'ControlPersist=60',
+  ];
+  t.after(() => {
+    void sshd.ssh(user, [], { options: [...master, '-O', 'exit'] });
+  });
+  const file = join(user.home, 'probe.py');
+  writeFileSync(file, PROBE);
+  chownSync(file, user.uid, user.gid);
+  const first = await sshd.ssh(user, ['python3', 'probe.py', spec], { options: master });
+  assert.equal(first.out.trim(), `${spec} from outside`, first.err);
+  must(inst!.admin, ['stop', user.name]);
+  // The next session on that connection starts a new container from the old one's network.
+  const again = await sshd.ssh(user, ['python3', 'probe.py', spec], { options: master });
+  assert.equal(again.out.trim(), `${spec} from outside`, again.err);
+  // A new connection: -W to a web server in the container.
+  const port = 20000 + ((process.pid + 61) % 10000);
+  const web = await sshd.ssh(user, [
+    `mkdir -p ~/www && echo private-inside > ~/www/index.html && (setsid python3 -m http.server ${port} --bind 127.0.0.1 --directory ~/www </dev/null >/dev/null 2>&1 &)`,
+  ]);
+  assert.equal(web.status, 0, web.err);
+  const page = await waitFor(
+    'the page through ssh -W',
+    async () => {
+      const w = await sshd.ssh(user, [], { options: ['-W', `127.0.0.1:${port}`], input: 'GET / HTTP/1.0\r\n\r\n' });
+      return /private-inside/.test(w.out) ? w.out : false;
+    },
+    20_000,
+  );
+  assert.match(page, /^HTTP\/1\.0 200/);
+});
