@@ -11,6 +11,7 @@ import { measureCommands } from './questions/commands.js';
 import { measureEnrolled } from './questions/enrolled.js';
 import { measureInteractive } from './questions/interactive.js';
 import { measureMemory } from './questions/memory.js';
+import { measureNat } from './questions/nat.js';
 import { measureScale } from './questions/scale.js';
 import { measureSsh } from './questions/ssh.js';
 import { measureTerminal } from './questions/terminal.js';
@@ -117,6 +118,7 @@ async function main(): Promise<number> {
     const scale = measureScale(bench);
     const ssh = await measureSsh(bench);
     const enrolled = measureEnrolled(bench);
+    const nat = await measureNat(bench);
     const throughputBytes = terminal.runs.get('thru-cellsh')?.bytes[0] ?? 0;
     const expected = Number(/(\d+) bytes expected/.exec(terminal.tables[0]!.notes[0]!)?.[1] ?? throughputBytes);
     const v = verdicts({ commands, interactive, terminal, memory, scale, enrolled, ssh, throughputBytes: expected });
@@ -129,6 +131,7 @@ async function main(): Promise<number> {
       scale.table,
       ...ssh.tables,
       enrolled.table,
+      nat,
     ];
     process.stdout.write(
       `## cellsh benchmark${args.quick ? ' (--quick: few samples, a smoke check)' : ''}\n\n${machine()}\n\n${tables.map(renderTable).join('\n')}`,

@@ -1,7 +1,7 @@
 // The private installation the integration tests run against. test/run.sh
 // installs cellsh with install.sh under a root-owned test root and passes its
 // location here; nothing touches a real installation.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, type Result } from './system.js';
 import { packageRoot } from './fixtures.js';
@@ -55,6 +55,15 @@ export function testInstall(): TestInstall | undefined {
 export function skipReason(inst: TestInstall | undefined): string | false {
   if (process.getuid?.() !== 0) return 'integration tests need root (run test/run.sh as root)';
   return inst ? false : 'no private installation: run the suite through test/run.sh';
+}
+
+/** Why network: private can't run here (src/helper/nat.h), or false. */
+export function natSkipReason(): string | false {
+  if (!existsSync('/usr/bin/slirp4netns')) return 'slirp4netns is not installed (test/run.sh installs it)';
+  if (!existsSync('/usr/sbin/nft')) return 'nft is not installed (test/run.sh installs nftables)';
+  return run('getent', ['passwd', 'cellsh-nat']).status === 0
+    ? false
+    : 'the cellsh-nat account is missing (install.sh creates it)';
 }
 
 /** Write the policy YAML and apply it with the private cellsh-admin. */

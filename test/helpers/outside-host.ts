@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { must, run, waitFor } from './system.js';
 
 export interface OutsideHost {
+  /** Its network namespace, for \`ip netns exec\`. */
+  readonly ns: string;
   /** The far end's address, not the host's. */
   readonly addr: string;
   /** The host's end of the link: one of the host's own addresses. */
@@ -61,5 +63,5 @@ export async function outsideHost(t: TestContext, text: string): Promise<Outside
   let said = '';
   child.stdout.on('data', (d: Buffer) => (said += d.toString()));
   await waitFor('the outside host to listen', () => said.includes('ready'), 10_000);
-  return { addr, hostAddr, port, text };
+  return { ns, addr, hostAddr, port, text };
 }

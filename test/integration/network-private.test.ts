@@ -12,22 +12,14 @@ import { existsSync, readdirSync, readFileSync, writeFileSync, chownSync } from 
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { mustApply, natSkipReason, skipReason, testInstall } from '../helpers/install.js';
 import { outsideHost } from '../helpers/outside-host.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 import { must, run, waitFor } from '../helpers/system.js';
 import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
 
 const inst = testInstall();
-const natReason = (): string | false =>
-  !existsSync('/usr/bin/slirp4netns')
-    ? 'slirp4netns is not installed (test/run.sh installs it)'
-    : !existsSync('/usr/sbin/nft')
-      ? 'nft is not installed (test/run.sh installs nftables)'
-      : run('getent', ['passwd', 'cellsh-nat']).status !== 0
-        ? 'the cellsh-nat account is missing (install.sh creates it)'
-        : false;
-const skip = skipReason(inst) || sshSkipReason() || natReason();
+const skip = skipReason(inst) || sshSkipReason() || natSkipReason();
 
 /** A TCP and a UDP service of the host's on addr, answering text; closed after t. */
 async function hostService(t: TestContext, addr: string, text: string): Promise<number> {

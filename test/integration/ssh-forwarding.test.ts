@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { applyPolicy, logRecords, mustApply, skipReason, testInstall } from '../helpers/install.js';
+import { applyPolicy, logRecords, mustApply, natSkipReason, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 import { must, waitFor } from '../helpers/system.js';
 import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
@@ -65,10 +65,10 @@ function httpOverW(sshd: TestSshd, user: TestUser, port: number) {
   });
 }
 
-test("ssh -W and -L reach a web server on the container's loopback; the host's loopback stays out of reach", {
-  skip,
-}, async (t) => {
-  const { user, plain, sshd } = await setup(t, 'fw1');
+/** -W and -L reach a web server in the container (network as the policy says);
+ * -W at a service on the host's loopback does not, while a plain account's does. */
+async function forwardsReachInside(t: TestContext, suffix: string, policy?: string): Promise<void> {
+  const { user, plain, sshd } = await setup(t, suffix, policy);
   const hostPort = await hostService(t);
   // Control: the plain account's forwarding runs in the host's network.
   const control = await sshd.ssh(plain, [], { options: ['-W', `127.0.0.1:${hostPort}`] });
@@ -108,7 +108,23 @@ test("ssh -W and -L reach a web server on the container's loopback; the host's l
     (r) => r['msg'] === 'login' && r['uid'] === user.uid && r['mode'] === 'forwarding',
   );
   assert.ok(forwarding.length >= 1, "the module's logins are in the audit log, as forwarding");
-});
+}
+
+test(
+  "ssh -W and -L reach a web server on the container's loopback; the host's loopback stays out of reach",
+  {
+    skip,
+  },
+  (t) => forwardsReachInside(t, 'fw1'),
+);
+
+test(
+  "with network: private, ssh -W and -L reach a web server on the container's loopback; the host's loopback stays out of reach",
+  {
+    skip: skip || natSkipReason(),
+  },
+  (t) => forwardsReachInside(t, 'fw9', 'defaults:\n  network: private\n'),
+);
 
 /** A free TCP port on the host's loopback. */
 function freePort(): Promise<number> {
