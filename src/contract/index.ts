@@ -56,6 +56,9 @@ export const BOUNDS = {
   nofileMin: 64,
   /** The least memory a container may be given (32 MiB). */
   memoryMin: 32 * 1024 * 1024,
+  /** Host UDP ports a user's container may have published: the lowest port, and how many. */
+  udpPortMin: 1024,
+  udpPortsMax: 100,
   /** cpu in thousandths of a CPU: 0 (no limit) or 0.01 to 1024 CPUs. */
   cpuMin: 10,
   cpuMax: 1024000,
@@ -91,6 +94,7 @@ export const RECORD_KEYS = {
   user_may: 'USER_MAY_KEYS, space separated',
   seccomp: 'one of SECCOMP_PROFILES',
   nested_userns: 'true or false (never true with seccomp strict)',
+  udp_ports: 'LO HI: host UDP ports published into the container (network private), "0 0" for none',
 } as const;
 export type RecordKey = keyof typeof RECORD_KEYS;
 
@@ -134,6 +138,7 @@ export const RECORD_CHANGES: { readonly [K in RecordKey]: { readonly change: Cha
   user_may: { change: 'session' },
   seccomp: { change: 'session', label: 'seccomp filter' },
   nested_userns: { change: 'session', label: 'seccomp filter' },
+  udp_ports: { change: 'restart', label: 'published UDP ports' },
 };
 
 /** How much a seccomp profile confines, 0 (unconfined) to 3 (strict); default

@@ -15,12 +15,16 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ns.h"
 #include "privs.h"
+#include "seccomp.h"
 #include "util.h"
 
 #define SLIRP4NETNS "/usr/bin/slirp4netns"
@@ -69,8 +73,20 @@ void nat_remove(uid_t uid) {
     xsnprintf(path, sizeof path, NAT_DIR "/%s", e->d_name);
     if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
       die_errno(EXIT_INTERNAL, "can't unmount %s", path);
-    if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT)
+    if (e->d_type == DT_DIR) { /* the API folder, NAT_USER's: its entries, never followed */
+      int sub = RETRY(openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      DIR *sd = sub >= 0 ? fdopendir(sub) : NULL;
+      for (struct dirent *f; sd && (f = readdir(sd));)
+        if (strcmp(f->d_name, ".") && strcmp(f->d_name, ".."))
+          (void)unlinkat(sub, f->d_name, 0);
+      if (sd)
+        closedir(sd);
+      /* One the NAT filled with folders stays; it holds nothing of root's. */
+      if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT && errno != ENOTEMPTY)
+        die_errno(EXIT_INTERNAL, "can't remove %s", path);
+    } else if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT) {
       die_errno(EXIT_INTERNAL, "can't remove %s", path);
+    }
   }
   closedir(d);
 }
@@ -108,9 +124,10 @@ static void nat_account(struct nat *nat) {
   nat->gid = (gid_t)gid;
 }
 
-/* Run a root tool (fixed path and argv, a clean environment) with input on
- * its stdin; true if it exits 0. What it printed goes to out. */
-static bool run_tool(char *const argv[], const char *input, char *out, size_t out_size) {
+/* Run a root tool (fixed path and argv, a clean environment) in the network
+ * namespace netns (an fd), with input on its stdin; true if it exits 0. What
+ * it printed goes to out. */
+static bool run_tool(char *const argv[], int netns, const char *input, char *out, size_t out_size) {
   int in[2], err[2];
   if (pipe2(in, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -118,7 +135,7 @@ static bool run_tool(char *const argv[], const char *input, char *out, size_t ou
   if (pid < 0)
     die_errno(EXIT_INTERNAL, "can't fork");
   if (pid == 0) {
-    if (dup2(in[0], 0) < 0 || dup2(err[1], 1) < 0 || dup2(err[1], 2) < 0)
+    if (setns(netns, CLONE_NEWNET) < 0 || dup2(in[0], 0) < 0 || dup2(err[1], 1) < 0 || dup2(err[1], 2) < 0)
       _exit(EXIT_INTERNAL);
     close_range(3, ~0U, 0);
     char *envp[] = {TOOL_PATH, NULL};
@@ -145,20 +162,41 @@ static bool run_tool(char *const argv[], const char *input, char *out, size_t ou
   return ok;
 }
 
+/* The loopback addresses the host's resolv.conf names (slirp4netns forwards
+ * the container's DNS to them), as nft rules letting NAT_USER reach their port
+ * 53; "" if there are none. Each address is one inet_pton accepted. */
+static void loopback_resolvers(unsigned uid, char *out, size_t size) {
+  out[0] = '\0';
+  cleanup_free char *conf = read_small_at(AT_FDCWD, "/etc/resolv.conf", 1 << 16, NULL);
+  for (char *save = NULL, *line = conf ? strtok_r(conf, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+    char addr[INET6_ADDRSTRLEN];
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (sscanf(line, " nameserver %45s", addr) != 1)
+      continue;
+    bool v4 = inet_pton(AF_INET, addr, bin) == 1, v6 = !v4 && inet_pton(AF_INET6, addr, bin) == 1;
+    if ((v4 && bin[0] == 127) || (v6 && !strcmp(addr, "::1"))) {
+      size_t n = strlen(out);
+      snprintf(out + n, size - n, "    meta skuid %u %s daddr %s meta l4proto { tcp, udp } th dport 53 accept\n", uid,
+               v4 ? "ip" : "ip6", addr);
+    }
+  }
+}
+
 /* The host firewall's rule for NAT_USER, replaced as a whole in one
- * transaction (so an administrator's flush is undone at the next start).
- * Before nat_prepare returns, so no NAT runs without it. */
+ * transaction in the host's network namespace (so an administrator's flush is
+ * undone at the next start). Before nat_prepare returns, so no NAT runs
+ * without it. */
 static void nat_firewall(const struct nat *nat) {
-  char rules[2048], out[512];
+  char rules[4096], resolvers[1024], out[512];
   unsigned u = (unsigned)nat->uid;
+  loopback_resolvers(u, resolvers, sizeof resolvers);
   xsnprintf(rules, sizeof rules,
             "table inet " NAT_TABLE "\n"
             "delete table inet " NAT_TABLE "\n"
             "table inet " NAT_TABLE " {\n"
             "  chain nat-output {\n"
             "    type filter hook output priority filter; policy accept;\n"
-            "    meta skuid %u ip daddr 127.0.0.0/8 meta l4proto { tcp, udp } th dport 53 accept\n"
-            "    meta skuid %u ip6 daddr ::1 meta l4proto { tcp, udp } th dport 53 accept\n"
+            "%s"
             "    meta skuid %u fib daddr type local meta l4proto tcp reject with tcp reset\n"
             "    meta skuid %u fib daddr type local reject\n"
             "    meta skuid %u fib daddr type { broadcast, multicast } drop\n"
@@ -166,11 +204,32 @@ static void nat_firewall(const struct nat *nat) {
             "    meta skuid %u ip6 daddr fe80::/10 reject\n"
             "  }\n"
             "}\n",
-            u, u, u, u, u, u, u);
+            resolvers, u, u, u, u, u);
   char *argv[] = {NFT, "-f", "-", NULL};
-  if (!run_tool(argv, rules, out, sizeof out))
+  cleanup_fd int host = host_netns();
+  if (!run_tool(argv, host, rules, out, sizeof out))
     die(EXIT_CONFIG, "can't set the host firewall rule network: private needs (%s); ask your administrator "
                      "(Debian's nftables package)",
+        out[0] ? out : "nft failed");
+}
+
+/* The container's own rule, in its network namespace before anything joins
+ * it: out through the NAT only to what lies beyond (never 127.0.0.0/8, which
+ * a socket bound to tap0 could send there, nor the NAT's own addresses but its
+ * DNS forwarder). Nothing in the container has the capability to change it. */
+static void netns_firewall(int netns) {
+  static const char rules[] = "table inet " NAT_TABLE " {\n"
+                              "  chain output {\n"
+                              "    type filter hook output priority filter; policy accept;\n"
+                              "    oifname \"tap0\" ip daddr 127.0.0.0/8 drop\n"
+                              "    oifname \"tap0\" ip daddr " NAT_DNS " meta l4proto { tcp, udp } th dport 53 accept\n"
+                              "    oifname \"tap0\" ip daddr 10.0.2.0/24 drop\n"
+                              "  }\n"
+                              "}\n";
+  char out[512];
+  char *argv[] = {NFT, "-f", "-", NULL};
+  if (!run_tool(argv, netns, rules, out, sizeof out))
+    die(EXIT_CONFIG, "can't set the firewall rule of your container's network (%s); ask your administrator",
         out[0] ? out : "nft failed");
 }
 
@@ -241,6 +300,8 @@ int nat_prepare(const struct user_policy *u, const char *id, struct nat *nat) {
     char path[sizeof NAT_DIR + 64];
     nat_path(path, sizeof path, u->uid, id, "netns");
     fd = RETRY(open(path, O_RDONLY | O_CLOEXEC));
+    if (fd >= 0)
+      netns_firewall(fd);
   }
   close(down[1]);
   close(up[0]);
@@ -269,11 +330,13 @@ static void sandbox_bind(const char *from, const char *to, bool dir) {
  * /ns/user and /ns/net), resolv.conf's target, and /dev/null, /dev/urandom and
  * /dev/net/tun; all read-only. No /proc, /run, /home or /tmp: a NAT taken over
  * from its container finds no other process or user's file to reach. */
-static void sandbox_enter(const char *userns, const char *netns) {
+static void sandbox_enter(const char *userns, const char *netns, const char *api) {
   char resolv[PATH_MAX];
   bool linked = realpath("/etc/resolv.conf", resolv) && strncmp(resolv, "/etc/", 5);
   umask(022); /* the helper's is 077: NAT_USER must be able to walk the tree */
-  if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+  /* Its own IPC (no host shared memory), UTS and cgroup view too. */
+  if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0 ||
+      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
       mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") < 0 || chdir("/tmp") < 0)
     _exit(EXIT_INTERNAL);
   sandbox_bind("/usr", "usr", true);
@@ -299,6 +362,10 @@ static void sandbox_enter(const char *userns, const char *netns) {
   sandbox_bind("/dev/null", "dev/null", false);
   sandbox_bind("/dev/urandom", "dev/urandom", false);
   sandbox_bind("/dev/net/tun", "dev/net/tun", false);
+  /* The NAT's API socket (publishing ports), the one place it may write. */
+  if (mkdir("api", 0755) < 0 || mount(api, "api", NULL, MS_BIND, NULL) < 0 ||
+      mount(NULL, "api", NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    _exit(EXIT_INTERNAL);
   if (linked) { /* e.g. systemd-resolved's, under /run */
     char dir[PATH_MAX];
     xsnprintf(dir, sizeof dir, "%s", resolv + 1);
@@ -320,7 +387,7 @@ static void sandbox_enter(const char *userns, const char *netns) {
  * in a pid namespace and in sandbox_enter's file system: fd 2 its log, 3 the
  * ready pipe, 4 the pipe whose end it watches. */
 static NORETURN void slirp_child(const struct nat *nat, struct cg_entry *entry, const char *userns,
-                                 const char *netns, int log, int ready) {
+                                 const char *netns, const char *api, bool api_needed, int log, int ready) {
   die_hook = NULL; /* the helper says why it failed, from the log */
   /* Out of the helper's way (no child of the session's monitor), and pid 1 of
    * a namespace of its own, so it can signal no other process. */
@@ -337,7 +404,7 @@ static NORETURN void slirp_child(const struct nat *nat, struct cg_entry *entry, 
       dup2(nat->exit_r, 4) < 0)
     _exit(EXIT_INTERNAL);
   close_range(5, ~0U, 0);
-  sandbox_enter(userns, netns);
+  sandbox_enter(userns, netns, api);
   /* The caller's process limit counts NAT_USER's processes, every user's NAT;
    * its log stops at NAT_LOG_MAX. */
   struct rlimit nproc, fsize = {NAT_LOG_MAX, NAT_LOG_MAX};
@@ -356,22 +423,89 @@ static NORETURN void slirp_child(const struct nat *nat, struct cg_entry *entry, 
       signal(sig, sig == SIGXFSZ ? SIG_IGN : SIG_DFL);
   if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
     _exit(EXIT_INTERNAL);
+  seccomp_confine_nat(api_needed);
   /* --disable-host-loopback: the gateway address (10.0.2.2) is not the host's
-   * loopback. No port of the host's is forwarded in. */
+   * loopback. The API socket, only where ports are published (nat_publish). */
   char *argv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-seccomp",
-                  "--ready-fd=3", "--exit-fd=4", "--netns-type=path", "--userns-path=/ns/user", "/ns/net",
-                  "tap0", NULL};
+                  "--ready-fd=3", "--exit-fd=4", "--netns-type=path", "--userns-path=/ns/user",
+                  api_needed ? "--api-socket=/api/sock" : "/ns/net", api_needed ? "/ns/net" : "tap0",
+                  api_needed ? "tap0" : NULL, NULL};
   char *envp[] = {TOOL_PATH, NULL};
   execve(SLIRP4NETNS, argv, envp);
   dprintf(2, "%s: %s (Debian's slirp4netns package)\n", SLIRP4NETNS, strerror(errno));
   _exit(EXIT_CONFIG);
 }
 
+/* Publish the host's UDP ports in ports (policy.h) to the same ports in the
+ * container, through the NAT's API socket. Asked as NAT_USER: the folder is
+ * the NAT's, and whatever it put there in place of its socket reaches nothing
+ * that NAT_USER could not. */
+static void nat_publish(const struct nat *nat, const char *api, uint32_t ports) {
+  unsigned lo = ports >> 16, hi = ports & 0xffff;
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  xsnprintf(addr.sun_path, sizeof addr.sun_path, "%s/sock", api);
+  int err[2];
+  if (pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0)
+    die_errno(EXIT_INTERNAL, "can't create a pipe");
+  pid_t pid = fork();
+  if (pid < 0)
+    die_errno(EXIT_INTERNAL, "can't fork");
+  if (pid == 0) {
+    die_hook = NULL;
+    int keep[] = {err[1]};
+    close_all_but(keep, 1);
+    gid_t g = nat->gid;
+    if (setgroups(1, &g) < 0)
+      _exit(EXIT_INTERNAL);
+    drop_privileges(nat->uid, nat->gid, 1);
+    for (unsigned port = lo; port <= hi; port++) {
+      char req[256], reply[512];
+      int n = snprintf(req, sizeof req,
+                       "{\"execute\": \"add_hostfwd\", \"arguments\": {\"proto\": \"udp\", \"host_addr\": "
+                       "\"0.0.0.0\", \"host_port\": %u, \"guest_port\": %u}}",
+                       port, port);
+      int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (s < 0 || RETRY(connect(s, (struct sockaddr *)&addr, sizeof addr)) < 0 || !write_all(s, req, (size_t)n)) {
+        dprintf(err[1], "port %u: %s", port, strerror(errno));
+        _exit(1);
+      }
+      size_t got = 0;
+      for (ssize_t r; got < sizeof reply - 1 && (r = RETRY(read(s, reply + got, sizeof reply - 1 - got))) > 0;)
+        got += (size_t)r;
+      reply[got] = '\0';
+      close(s);
+      if (!strstr(reply, "\"return\"")) {
+        dprintf(err[1], "port %u: %s", port, got ? reply : "no answer");
+        _exit(1);
+      }
+    }
+    _exit(0);
+  }
+  close(err[1]);
+  cleanup_fd int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  if (pidfd < 0 || RETRY(poll(&p, 1, NAT_WAIT_MS)) != 1)
+    kill(pid, SIGKILL);
+  int status;
+  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  char said[600];
+  ssize_t n = RETRY(read(err[0], said, sizeof said - 1));
+  close(err[0]);
+  said[n > 0 ? n : 0] = '\0';
+  if (!ok)
+    die(EXIT_INTERNAL, "can't publish the UDP ports %u-%u into your container (%s); ask your administrator whether "
+                       "another program holds them",
+        lo, hi, said[0] ? said : "no answer in time");
+}
+
 void nat_start(const struct user_policy *u, const struct cg_backend *cg, const char *id, struct nat *nat) {
-  char userns[sizeof NAT_DIR + 64], netns[sizeof NAT_DIR + 64], logpath[sizeof NAT_DIR + 64];
+  char userns[sizeof NAT_DIR + 64], netns[sizeof NAT_DIR + 64], logpath[sizeof NAT_DIR + 64], api[sizeof NAT_DIR + 64];
   nat_path(userns, sizeof userns, u->uid, id, "userns");
   nat_path(netns, sizeof netns, u->uid, id, "netns");
   nat_path(logpath, sizeof logpath, u->uid, id, "log");
+  nat_path(api, sizeof api, u->uid, id, "api");
+  if (mkdir(api, 0700) < 0 || chown(api, nat->uid, nat->gid) < 0)
+    die_errno(EXIT_INTERNAL, "can't create %s", api);
   cleanup_fd int log = RETRY(open(logpath, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
   int ready[2];
   if (log < 0 || pipe2(ready, O_CLOEXEC) < 0)
@@ -383,7 +517,7 @@ void nat_start(const struct user_policy *u, const struct cg_backend *cg, const c
   if (pid < 0)
     die_errno(EXIT_INTERNAL, "can't fork");
   if (pid == 0)
-    slirp_child(nat, &entry, userns, netns, log, ready[1]);
+    slirp_child(nat, &entry, userns, netns, api, u->udp_ports != 0, log, ready[1]);
   for (int i = 0; i < entry.n; i++)
     close(entry.fds[i]);
   close(ready[1]);
@@ -395,8 +529,11 @@ void nat_start(const struct user_policy *u, const struct cg_backend *cg, const c
   char c = 0;
   bool ok = RETRY(poll(&p, 1, NAT_WAIT_MS)) == 1 && RETRY(read(ready[0], &c, 1)) == 1 && c == '1';
   close(ready[0]);
-  if (ok)
+  if (ok) {
+    if (u->udp_ports)
+      nat_publish(nat, api, u->udp_ports);
     return;
+  }
   char said[512];
   ssize_t n = RETRY(pread(log, said, sizeof said - 1, 0));
   said[n > 0 ? n : 0] = '\0';

@@ -243,6 +243,25 @@ static int word_index(const char *v, const char *const *names, int n) {
   return -1;
 }
 
+/* "LO HI" (UDP_PORT_MIN <= LO <= HI, at most UDP_PORTS_MAX of them) or "0 0",
+ * into LO << 16 | HI. */
+static bool parse_udp_ports(const char *v, uint32_t *out) {
+  const char *space = strchr(v, ' ');
+  char lo_text[8];
+  uint32_t lo, hi;
+  if (!space || (size_t)(space - v) >= sizeof lo_text)
+    return false;
+  memcpy(lo_text, v, (size_t)(space - v));
+  lo_text[space - v] = '\0';
+  if (!parse_u32(lo_text, &lo) || !parse_u32(space + 1, &hi))
+    return false;
+  bool none = lo == 0 && hi == 0;
+  if (!none && (lo < UDP_PORT_MIN || hi < lo || hi > 65535 || hi - lo >= UDP_PORTS_MAX))
+    return false;
+  *out = lo << 16 | hi;
+  return true;
+}
+
 static bool parse_bool(const char *v, bool *out) {
   *out = !strcmp(v, "true");
   return *out || !strcmp(v, "false");
@@ -283,6 +302,7 @@ static bool parse_field(enum record_key k, const char *v, struct user_policy *u)
     w = word_index(v, seccomp_names, SECCOMP_PROFILE_COUNT);
     return w >= 0 && (u->seccomp = (enum seccomp_profile)w, true);
   case KEY_NESTED_USERNS: return parse_bool(v, &u->nested_userns);
+  case KEY_UDP_PORTS: return parse_udp_ports(v, &u->udp_ports);
   case KEY_COUNT:
   default: return false;
   }
@@ -400,6 +420,8 @@ static int parse_record(const char *rec, size_t len, uint32_t uid, struct user_p
       /* strict denies every namespace; cellsh-admin never writes both. */
       if (cur.seccomp == SECCOMP_PROFILE_STRICT && cur.nested_userns)
         FAIL("the record for uid %u sets nested_userns with seccomp strict", uid);
+      if (cur.udp_ports && cur.network != NETWORK_PRIVATE)
+        FAIL("the record for uid %u publishes UDP ports without network private", uid);
       cur.record_hash = fnv1a64(rec, len);
       *out = cur;
       return 1;

@@ -98,6 +98,8 @@ struct user_policy {
   bool nested_userns;           /* "nested_userns": true | false; under default, lets
                                           the user create user namespaces and mount in them
                                           (never true with strict) */
+  uint32_t udp_ports;           /* "udp_ports": host UDP ports published into the
+                                          container, LO << 16 | HI; 0 for none */
   uint64_t record_hash;         /* not a key: FNV-1a 64 of the record's lines, so a
                                           container can tell the policy changed */
 };

@@ -106,12 +106,17 @@ static const uint32_t persona_strict[] = {0x0, 0xffffffff};
 enum profile { P_DEFAULT,
                P_DEFAULT_NESTED,
                P_STRICT,
+               P_NAT,
+               P_NAT_API,
                P_COUNT };
-static const char *const prog_names[P_COUNT] = {"seccomp_default", "seccomp_default_nested", "seccomp_strict"};
+static const char *const prog_names[P_COUNT] = {"seccomp_default", "seccomp_default_nested", "seccomp_strict",
+                                                "seccomp_nat", "seccomp_nat_api"};
 static const char *const prog_titles[P_COUNT] = {
     "default: the runtimes' deny list, no nested user namespaces, no mounts",
     "default with nested_userns: as default, but user namespaces, setns and mounts are allowed",
-    "strict: default, plus other processes, every namespace and most personas"};
+    "strict: default, plus other processes, every namespace and most personas",
+    "nat: network: private's NAT (nat.c): sockets of IPv4 and IPv6 only, no io_uring",
+    "nat with its API: as nat, and Unix sockets, for the socket that publishes ports"};
 
 static void fail(const char *what, int rc) {
   fprintf(stderr, "seccomp-gen: %s: %s\n", what, strerror(rc < 0 ? -rc : rc));
@@ -203,6 +208,20 @@ static scmp_filter_ctx build(enum profile p) {
    * passes a handful of compares instead of one per rule. */
   if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0)
     fail("asking for a binary tree", rc);
+
+  if (p == P_NAT || p == P_NAT_API) {
+    /* The NAT runs in the host's network namespace: no netlink (sock_diag lists
+     * every socket of the host), no packet sockets, and no Unix sockets (the
+     * host's abstract ones are per network namespace) but where its API socket
+     * is needed; io_uring would make sockets behind the filter's back. */
+    static const uint32_t inet[] = {AF_INET, AF_INET6}, with_unix[] = {AF_UNIX, AF_INET, AF_INET6};
+    if (p == P_NAT)
+      deny_all_but(ctx, SCMP_SYS(socket), "socket", 0, inet, 2);
+    else
+      deny_all_but(ctx, SCMP_SYS(socket), "socket", 0, with_unix, 3);
+    add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(io_uring_setup), "io_uring_setup", 0, NULL);
+    return ctx;
+  }
 
   deny_groups(ctx, always, sizeof always / sizeof *always);
   if (p != P_DEFAULT_NESTED)

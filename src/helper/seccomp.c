@@ -27,6 +27,13 @@ static const char *profile_name(enum seccomp_profile p) {
   }
 }
 
+void seccomp_confine_nat(bool api) {
+  struct sock_fprog prog = api ? (struct sock_fprog)PROG(seccomp_nat_api) : (struct sock_fprog)PROG(seccomp_nat);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0 ||
+      prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != SECCOMP_MODE_FILTER)
+    die_errno(EXIT_INTERNAL, "can't install the NAT's seccomp filter");
+}
+
 void seccomp_confine(enum seccomp_profile profile, bool nested_userns) {
   struct sock_fprog prog;
   switch (profile) {

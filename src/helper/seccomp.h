@@ -20,4 +20,8 @@
  * with EXIT_INTERNAL if the kernel refuses. */
 void seccomp_confine(enum seccomp_profile profile, bool nested_userns);
 
+/* The NAT's filter (nat.c): sockets of IPv4 and IPv6 only, and Unix sockets
+ * too where api is set (its API socket publishes ports). Sets no_new_privs. */
+void seccomp_confine_nat(bool api);
+
 #endif

@@ -170,6 +170,8 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
     rec->host_swapped = rec->limits_known && swapped;
     uint64_t floor;
     rec->seccomp_floor = field_u64(buf, "seccomp", &floor) && floor <= 3 ? (unsigned)floor : 0;
+    uint64_t ports;
+    rec->udp_ports = field_u64(buf, "udp_ports", &ports) && ports <= UINT32_MAX ? (uint32_t)ports : 0;
   }
   return 1;
 }
@@ -181,11 +183,11 @@ void state_write(int dir, const struct container_record *rec) {
   int n = snprintf(text, sizeof text,
                    "cellsh-state 2\nuid %u\nid %s\ninit_pid %d\ninit_start %" PRIu64
                    "\ncreated_ms %" PRIu64 "\nnetwork %d\ngid %u\nname %s\ngroup %s\nhome %s\nhostname %s\n"
-                   "policy %016" PRIx64 "\nlimits %s\nswapped %d\npending %s\nseccomp %u\n",
+                   "policy %016" PRIx64 "\nlimits %s\nswapped %d\npending %s\nseccomp %u\nudp_ports %u\n",
                    (unsigned)rec->uid, rec->id, (int)rec->init_pid, rec->init_start,
                    rec->created_ms, (int)rec->network, (unsigned)rec->gid, rec->name, rec->group, rec->home,
                    rec->hostname, rec->policy_hash, limits, rec->host_swapped, rec->pending[0] ? rec->pending : "-",
-                   rec->seccomp_floor);
+                   rec->seccomp_floor, (unsigned)rec->udp_ports);
   for (int i = 0; i < NS_COUNT; i++)
     n += snprintf(text + n, sizeof text - (size_t)n, "ns_%s %" PRIu64 "\n", ns_names[i], rec->ns[i]);
   xsnprintf(tmp, sizeof tmp, "%u.state.tmp", (unsigned)rec->uid);

@@ -55,6 +55,7 @@ struct container_record {
   char pending[96];       /* what waits for a restart, "" for nothing */
   unsigned seccomp_floor; /* the weakest seccomp filter any process in it got (drift.h's
                               seccomp_strength); 0 in a record from before filters */
+  uint32_t udp_ports;     /* the host UDP ports published into it (policy.h); 0 for none */
 };
 
 /* Open (creating if needed) and check the state folder; returns a dir fd. */

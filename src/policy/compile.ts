@@ -146,6 +146,7 @@ export function compilePolicy(policy: Policy, env: PolicyEnv): Compiled {
     }
   }
   let previous: PasswdEntry | undefined;
+  const published: Array<{ name: string; lo: number; hi: number }> = [];
   for (const account of targets(policy, env, diags)) {
     const entry = policy.users.get(account.name);
     const file = entry?.at.file ?? policy.files[0] ?? '';
@@ -164,6 +165,19 @@ export function compilePolicy(policy: Policy, env: PolicyEnv): Compiled {
     const effective = effectiveFor(policy, account.name, loginGroups);
     const record = compileUser(env, account, loginGroups, effective, report, where);
     if (!record) continue;
+    const [lo, hi] = record.udp_ports;
+    const taken = published.find((p) => lo !== 0 && p.lo <= hi && lo <= p.hi);
+    if (taken) {
+      const origin = effective.origins['publish.udp'];
+      const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.publish.udp`] : where;
+      report(
+        at,
+        path,
+        `${record.name}'s published UDP ports ${lo}-${hi} overlap ${taken.name}'s ${taken.lo}-${taken.hi}; give each user ports of their own`,
+      );
+      continue;
+    }
+    if (lo !== 0) published.push({ name: record.name, lo, hi });
     users.push(record);
     forwarding.set(record.name, effective.settings.forwarding);
   }
@@ -219,7 +233,17 @@ function compileUser(
     report(at, path, p);
   }
   const conflict = seccompConflict({ settings, origins }, report);
-  if (problems.length > 0 || hostBad || ioProblems.length > 0 || conflict) return undefined;
+  const publishBad = settings.publish.udp !== 'none' && settings.network !== 'private';
+  if (publishBad) {
+    const origin = origins['publish.udp'];
+    const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.publish.udp`] : where;
+    report(
+      at,
+      path,
+      `${name} has network: ${settings.network}, where published UDP ports reach nothing; set network: private, or publish.udp: none`,
+    );
+  }
+  if (problems.length > 0 || hostBad || ioProblems.length > 0 || conflict || publishBad) return undefined;
   return {
     uid,
     gid,
@@ -245,5 +269,6 @@ function compileUser(
     user_may: canonicalUserMay(settings.user_may_set),
     seccomp: settings.seccomp,
     nested_userns: settings.nested_userns,
+    udp_ports: settings.publish.udp === 'none' ? [0, 0] : [settings.publish.udp.lo, settings.publish.udp.hi],
   };
 }

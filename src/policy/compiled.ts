@@ -91,6 +91,8 @@ export interface CompiledUser {
   readonly seccomp: 'default' | 'strict' | 'unconfined';
   /** "nested_userns": under default, user namespaces and mounts in them allowed; never with strict. */
   readonly nested_userns: boolean;
+  /** "udp_ports": host UDP ports published into the container, [lo, hi]; [0, 0] for none. */
+  readonly udp_ports: readonly [number, number];
 }
 
 export type UserMayKey = (typeof CONTRACT_USER_MAY_KEYS)[number];
@@ -291,6 +293,8 @@ export function recordProblem(u: CompiledUser): string | undefined {
   if (!SECCOMP_PROFILES.includes(u.seccomp)) return 'seccomp: must be default, strict or unconfined';
   if (typeof u.nested_userns !== 'boolean') return 'nested_userns: must be true or false';
   if (u.seccomp === 'strict' && u.nested_userns) return 'nested_userns: never true with seccomp strict';
+  if (!udpPortsValid(u.udp_ports)) return 'udp_ports: must be 0 0 or LO HI within the published-port bounds';
+  if (u.udp_ports[0] !== 0 && u.network !== 'private') return 'udp_ports: only with network private';
   return undefined;
 }
 
@@ -324,6 +328,7 @@ const FIELD_WRITERS: { readonly [K in RecordKey]: (u: CompiledUser) => string } 
   user_may: (u) => USER_MAY_KEYS.filter((k) => u.user_may.includes(k)).join(' '),
   seccomp: (u) => u.seccomp,
   nested_userns: (u) => String(u.nested_userns),
+  udp_ports: (u) => u.udp_ports.join(' '),
 };
 
 /** A record's lines, in the contract's key order. */
@@ -408,7 +413,25 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
   },
   seccomp: (v) => SECCOMP_PROFILES.find((p) => p === v),
   nested_userns: (v) => (v === 'true' ? true : v === 'false' ? false : undefined),
+  udp_ports: (v) => {
+    const m = /^(0|[1-9]\d{0,4}) (0|[1-9]\d{0,4})$/.exec(v);
+    const pair = m ? ([Number(m[1]), Number(m[2])] as const) : undefined;
+    return pair && udpPortsValid(pair) ? pair : undefined;
+  },
 };
+
+/** [0, 0], or lo to hi: at most udpPortsMax ports, none below udpPortMin (parse_udp_ports in policy.c). */
+function udpPortsValid([lo, hi]: readonly [number, number]): boolean {
+  if (lo === 0 && hi === 0) return true;
+  return (
+    Number.isInteger(lo) &&
+    Number.isInteger(hi) &&
+    lo >= BOUNDS.udpPortMin &&
+    hi >= lo &&
+    hi <= 65535 &&
+    hi - lo < BOUNDS.udpPortsMax
+  );
+}
 
 /** A size below 2^62 that a JavaScript number holds exactly. */
 function size(v: string): number | undefined {
@@ -457,6 +480,8 @@ export function parseRecord(lines: readonly string[], first: number): CompiledUs
         fail(lineno, `the record for uid ${uid} misses ${missing.map((k) => `"${k}"`).join(', ')}`);
       if (fields.seccomp === 'strict' && fields.nested_userns)
         fail(lineno, `the record for uid ${uid} sets nested_userns with seccomp strict`);
+      if (fields.udp_ports && fields.udp_ports[0] !== 0 && fields.network !== 'private')
+        fail(lineno, `the record for uid ${uid} publishes UDP ports without network private`);
       return { uid: uid!, ...(fields as Required<Fields>) };
     }
     if (!Object.hasOwn(FIELD_READERS, key)) fail(lineno, `unknown key "${key}"`);

@@ -56,6 +56,9 @@ export function describeCompiled(u: CompiledUser, groupName: (gid: number) => st
     'user_may_set': `[${u.user_may.map(settingKeyOf).join(', ')}]`,
     'seccomp': u.seccomp,
     'nested_userns': String(u.nested_userns),
+    'publish.udp': FIELDS['publish.udp'].format(
+      u.udp_ports[0] === 0 ? 'none' : { lo: u.udp_ports[0], hi: u.udp_ports[1] },
+    ),
   };
 }
 

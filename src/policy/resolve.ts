@@ -18,7 +18,7 @@ import {
   type SettingValues,
 } from './schema.js';
 import type { Limit } from './sizes.js';
-import type { IoDevice, RlimitValue } from './values.js';
+import type { IoDevice, PortRange, RlimitValue } from './values.js';
 import { nameProblem } from './validators.js';
 import type { RawEntry, RawPolicy, RawSettings } from './raw.js';
 
@@ -70,6 +70,7 @@ export interface Settings {
   readonly seccomp: SeccompProfile;
   /** Under seccomp default: user namespaces (and mounts in them) allowed. */
   readonly nested_userns: boolean;
+  readonly publish: { readonly udp: PortRange | 'none' };
   /** What sshd forwards for the user (src/admin/sshd-forwarding.ts writes it into sshd's configuration). */
   readonly forwarding: Forwarding;
 }
@@ -173,6 +174,7 @@ function nest(v: SettingValues): Settings {
     user_may_set: v.user_may_set,
     seccomp: v.seccomp,
     nested_userns: v.nested_userns,
+    publish: Object.freeze({ udp: v['publish.udp'] }),
     forwarding: Object.freeze({
       local: v['forwarding.local'],
       remote: v['forwarding.remote'],

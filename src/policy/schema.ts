@@ -14,12 +14,14 @@ import {
   IO_WEIGHT_MAX,
   limitText,
   oneOf,
+  portRange,
   rlimit,
   size,
   weight,
   wordList,
   type Checker,
   type IoDevice,
+  type PortRange,
   type RlimitValue,
 } from './values.js';
 import { ENV_MAX_VARS } from './validators.js';
@@ -75,6 +77,8 @@ export interface SettingValues {
   'forwarding.remote': boolean;
   /** ssh -X and -Y (X11Forwarding). */
   'forwarding.x11': boolean;
+  /** Host UDP ports published into a private network's container (mosh). */
+  'publish.udp': PortRange | 'none';
 }
 /** A setting's dotted key. */
 export type SettingKey = keyof SettingValues;
@@ -353,6 +357,15 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
       "`ssh -X` and `-Y`: a display in the container's network that reaches the client's X server (with pam_cellsh; the host needs xauth). Programs in the container can then read the client's screen and keyboard.",
     check: flag(),
     format: (v) => String(v),
+  },
+  'publish.udp': {
+    type: '`none`, a port or `LO-HI`',
+    default: 'none',
+    example: '60001-60004',
+    userMay: false,
+    description: `With \`network: private\`: UDP ports of the host's, on all its addresses, that reach the same ports in the container (for \`mosh --port\`); at most ${BOUNDS.udpPortsMax}, from ${BOUNDS.udpPortMin}, and no two users' may overlap. A change waits for a restart.`,
+    check: portRange({ min: BOUNDS.udpPortMin, count: BOUNDS.udpPortsMax }),
+    format: (v) => (v === 'none' ? 'none' : v.lo === v.hi ? String(v.lo) : `${v.lo}-${v.hi}`),
   },
 };
 

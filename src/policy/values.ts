@@ -171,6 +171,28 @@ export function count(opts: { min: number; max: number }): Checker<Limit> {
   };
 }
 
+/** Host ports, lo to hi (both included). */
+export interface PortRange {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/** "none", a port, or "LO-HI": at most opts.count ports, none below opts.min. */
+export function portRange(opts: { min: number; count: number }): Checker<PortRange | 'none'> {
+  return (node, quoting) => {
+    const text = numberText(node) ?? scalarValue(node);
+    if (text === 'none') return ok('none');
+    const m = typeof text === 'string' ? /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text) : null;
+    const lo = m ? Number(m[1]) : NaN;
+    const hi = m ? Number(m[2] ?? m[1]) : NaN;
+    return lo >= opts.min && hi >= lo && hi <= 65535 && hi - lo < opts.count
+      ? ok({ lo, hi })
+      : bad(
+          `expected "none", a port or a range LO-HI of at most ${opts.count} ports from ${opts.min} to 65535, got ${describeValue(node, quoting)}`,
+        );
+  };
+}
+
 /** The smallest CPU share the kernel can enforce: a 1 ms quota per 100 ms period. */
 export const CPUS_MIN = 0.01;
 

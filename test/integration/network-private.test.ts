@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { existsSync, readdirSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync, chownSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +106,12 @@ test("network: private: a host beyond this one answers and names resolve; none o
   sshd.authorize(plain);
   const loopback = await hostService(t, '127.0.0.1', 'host loopback');
   const anyAddr = await hostService(t, '0.0.0.0', 'host service');
+  // Something on a loopback port 53 that is not the host's resolver: its datagrams are counted
+  // where they arrive, since a reply could not get back into the container anyway.
+  const port53: string[] = [];
+  const dns53 = createSocket('udp4', (m) => port53.push(m.toString()));
+  await new Promise<void>((r) => dns53.bind(53, '127.0.0.2', r));
+  t.after(() => dns53.close());
 
   const beyond = [`tcp,${outside.addr},${outside.port},`, `udp,${outside.addr},${outside.port},`];
   const hostOwn: string[] = [];
@@ -126,7 +132,14 @@ test("network: private: a host beyond this one answers and names resolve; none o
   for (const [spec, got] of control)
     assert.match(got, /^(host loopback|host service|from outside)$/, `plain account: ${spec}`);
 
-  const inside = await probe(sshd, user, [...beyond, ...hostOwn]);
+  const control53 = await probe(sshd, plain, ['udp,127.0.0.2,53,']);
+  assert.ok(
+    port53.length > 0,
+    `control: the plain account reaches 127.0.0.2:53 (${control53.get('udp,127.0.0.2,53,')})`,
+  );
+  port53.length = 0;
+  const inside = await probe(sshd, user, [...beyond, ...hostOwn, 'udp,127.0.0.2,53,tap0', 'udp,127.0.0.2,53,']);
+  assert.deepEqual(port53, [], "nothing from the container reaches a loopback port 53 that isn't the host's resolver");
   for (const spec of beyond) assert.equal(inside.get(spec), 'from outside', `private: ${spec}`);
   for (const spec of hostOwn) assert.match(inside.get(spec)!, /^no: /, `private: ${spec} must not answer`);
 
@@ -149,16 +162,23 @@ test("network: private: a host beyond this one answers and names resolve; none o
   assert.ok(nat, 'a NAT runs for the user');
   const status = readFileSync(`/proc/${nat}/status`, 'utf8');
   assert.match(status, /^NSpid:\s+\d+\s+1$/m, 'alone in a pid namespace of its own');
+  assert.match(status, /^Seccomp_filters:\s+2$/m, "its sockets filter and slirp4netns's own");
+  for (const ns of ['ipc', 'uts', 'cgroup', 'mnt'])
+    assert.notEqual(
+      readlinkSync(`/proc/${nat}/ns/${ns}`),
+      readlinkSync(`/proc/self/ns/${ns}`),
+      `its own ${ns} namespace`,
+    );
   assert.deepEqual(
     readdirSync(`/proc/${nat}/root/`).sort(),
-    ['bin', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'ns', 'sbin', 'usr'].filter(
-      (e) => existsSync(`/${e}`) || e === 'ns',
+    ['api', 'bin', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'ns', 'sbin', 'usr'].filter(
+      (e) => existsSync(`/${e}`) || e === 'ns' || e === 'api',
     ),
     'sees no /proc, /run, /home or /tmp',
   );
   const natFiles = (): string[] =>
     readdirSync(join(inst!.root, 'run/cellsh-nat')).filter((f) => f.startsWith(`${user.uid}-`));
-  assert.equal(natFiles().length, 3, "the namespaces' files and the NAT's log");
+  assert.equal(natFiles().length, 4, "the namespaces' files, the NAT's log and its API folder");
   must(inst!.admin, ['stop', user.name]);
   assert.deepEqual(natFiles(), []);
   await waitFor("the user's NAT to end", () => natPids(user.uid).length === 0, 10_000);
@@ -207,9 +227,12 @@ test("network: private: an ssh connection kept open across a stop starts the nex
   const first = await sshd.ssh(user, ['python3', 'probe.py', spec], { options: master });
   assert.equal(first.out.trim(), `${spec} from outside`, first.err);
   must(inst!.admin, ['stop', user.name]);
-  // The next session on that connection starts a new container from the old one's network.
+  run('nft', ['delete', 'table', 'inet', 'cellsh']);
+  // The next session on that connection starts a new container from the old one's network,
+  // and puts the firewall table back in the host's network, not in the old container's.
   const again = await sshd.ssh(user, ['python3', 'probe.py', spec], { options: master });
   assert.equal(again.out.trim(), `${spec} from outside`, again.err);
+  assert.equal(run('nft', ['list', 'table', 'inet', 'cellsh']).status, 0, "the table is back in the host's network");
   // A new connection: -W to a web server in the container.
   const port = 20000 + ((process.pid + 61) % 10000);
   const web = await sshd.ssh(user, [
@@ -225,4 +248,33 @@ test("network: private: an ssh connection kept open across a stop starts the nex
     20_000,
   );
   assert.match(page, /^HTTP\/1\.0 200/);
+});
+
+test('network: private with publish.udp: mosh --port from a host beyond this one reaches mosh-server in the container, which no other port does', {
+  skip: skip || (existsSync('/usr/bin/mosh') ? false : 'mosh is not installed (test/run.sh installs it)'),
+}, async (t) => {
+  const outside = await outsideHost(t, 'from outside');
+  const user = createUser(t, inst!, 'np4');
+  const port = 60000 + (process.pid % 400);
+  mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n    publish:\n      udp: ${port}-${port + 1}\n`);
+  // sshd also on the host's end of the link, where the outside host's mosh client connects.
+  const sshd = await TestSshd.start(t, inst!, { pam: true, extra: [`ListenAddress ${outside.hostAddr}`] });
+  sshd.authorize(user);
+  const tmux = join(sshd.dir, 'tmux.sock');
+  const ssh = ['ssh', ...sshd.clientOptions(), '-p', String(sshd.port)].join(' ');
+  const mosh = `LANG=C.UTF-8 mosh --ssh='${ssh}' --port=${port} --server='LANG=C.UTF-8 mosh-server' ${user.name}@${outside.hostAddr}`;
+  must('ip', ['netns', 'exec', outside.ns, 'tmux', '-S', tmux, 'new-session', '-d', '-x', '100', '-y', '30', mosh]);
+  t.after(() => run('tmux', ['-S', tmux, 'kill-server']));
+  const screen = (): string => run('tmux', ['-S', tmux, 'capture-pane', '-p']).out;
+  await waitFor('the shell through mosh', () => screen().includes('$'), 30_000);
+  must('tmux', ['-S', tmux, 'send-keys', 'echo mosh-$((6*7)) on $(hostname)', 'Enter']);
+  const seen = await waitFor('the command through mosh', () => /mosh-42 on (\S+)/.exec(screen()) ?? false, 20_000);
+  assert.equal(seen[1], user.name, "the container's hostname");
+  const server = await sshd.ssh(user, ['pgrep -x mosh-server']);
+  assert.equal(server.status, 0, 'mosh-server runs in the container');
+  // The port is published into the container only: mosh-server there answers on it; the next one,
+  // published too, has no server, and one beyond the range is not the NAT's at all.
+  const ss = run('ss', ['-Huanp', `sport = :${port + 2}`]).out;
+  assert.doesNotMatch(ss, /slirp4netns/, 'a port outside the range is not published');
+  assert.match(run('ss', ['-Huanp', `sport = :${port}`]).out, /slirp4netns/);
 });

@@ -211,6 +211,7 @@ const base: CompiledUser = {
   user_may: [],
   seccomp: 'default',
   nested_userns: false,
+  udp_ports: [0, 0],
 };
 
 /** Values of each key at the contract's bounds (good) and one past them (bad), as the record's text. */
@@ -265,6 +266,19 @@ function examples(): Array<{ key: keyof typeof RECORD_KEYS; value: string; good:
   add('user_may', ['', USER_MAY_KEYS.join(' '), ...USER_MAY_KEYS], ['io', 'image', 'shell shell']);
   add('seccomp', SECCOMP_PROFILES, ['none']);
   add('nested_userns', ['true', 'false'], ['yes']);
+  // The base record's network is none, so any published port is refused too.
+  add(
+    'udp_ports',
+    ['0 0'],
+    [
+      `${B.udpPortMin - 1} ${B.udpPortMin}`,
+      `60000 ${60000 + B.udpPortsMax}`,
+      '60010 60001',
+      '65535 65536',
+      '60001 60001',
+      '0',
+    ],
+  );
   return out;
 }
 
@@ -357,8 +371,18 @@ test('a change of each record key reaches a running container as the contract sa
           { ...base, network: b },
         ]);
   pairs.push([{ ...base, nested_userns: true }, base]);
+  // Published ports come only with a private network.
+  pairs.push([
+    { ...base, network: 'private' },
+    { ...base, network: 'private', udp_ports: [60001, 60002] },
+  ]);
+  const changed = pairs.flatMap(([made, now]) =>
+    (Object.keys(RECORD_KEYS) as Array<keyof typeof RECORD_KEYS>).filter(
+      (k) => JSON.stringify(made[k]) !== JSON.stringify(now[k]),
+    ),
+  );
   assert.deepEqual(
-    [...new Set(changes.flatMap((c) => Object.keys(c)))].sort(),
+    [...new Set(changed)].sort(),
     Object.keys(RECORD_KEYS)
       .filter((k) => k !== 'uid')
       .sort(),

@@ -21,6 +21,7 @@ const REST = {
   user_may: [],
   seccomp: 'default',
   nested_userns: false,
+  udp_ports: [0, 0],
 } as const;
 
 test('enrolled users and users named in the policy are compiled, sorted by uid, without the enrolment group', () => {
@@ -207,6 +208,7 @@ test("the limits and rlimits reach the record in the helper's units", () => {
       user_may: [],
       seccomp: 'default',
       nested_userns: false,
+      udp_ports: [0, 0],
     },
   );
 });
@@ -246,5 +248,24 @@ test('an I/O limit on a device this host lacks, or on one disk twice, is an erro
       'users:\n  alice:\n    limits:\n      io: [{device: /dev/sda, read_bps: 1M}, {device: /dev/sda1, write_bps: 1M}]\n',
     ),
     ['policy.yaml:4:11: users.alice.limits.io: /dev/sda1 is the disk 8:0 again; give each disk one entry'],
+  );
+});
+
+test('published UDP ports reach the record of a user with network: private', () => {
+  const built = buildText('users:\n  alice:\n    network: private\n    publish:\n      udp: 60001-60100\n');
+  assert.deepEqual(built.diagnostics, []);
+  assert.deepEqual(built.users.find((u) => u.name === 'alice')?.udp_ports, [60001, 60100]);
+});
+
+test("two users' published UDP ports may not overlap, nor be given to a user without network: private", () => {
+  const built = buildText(
+    'defaults:\n  network: private\nusers:\n  alice:\n    publish:\n      udp: 60001-60010\n  bob:\n    publish:\n      udp: 60010\n  carol:\n    network: none\n    publish:\n      udp: 61000\n',
+  );
+  assert.deepEqual(
+    built.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+    [
+      "bob's published UDP ports 60010-60010 overlap alice's 60001-60010; give each user ports of their own",
+      'carol has network: none, where published UDP ports reach nothing; set network: private, or publish.udp: none',
+    ],
   );
 });

@@ -50,6 +50,7 @@ const alice: CompiledUser = {
   user_may: ['hostname', 'env', 'memory'],
   seccomp: 'strict',
   nested_userns: false,
+  udp_ports: [0, 0],
 };
 const bob: CompiledUser = {
   uid: 1002,
@@ -76,10 +77,11 @@ const bob: CompiledUser = {
   user_may: [],
   seccomp: 'default',
   nested_userns: true,
+  udp_ports: [0, 0],
 };
 
 // Line numbers in a one-record file: 1 magic, 2 index header, 3 index line, 4 comment,
-// 5 user ... 29 end, 30 checksum.
+// 5 user ... 30 end, 31 checksum.
 const L = {
   user: 5,
   name: 6,
@@ -105,8 +107,9 @@ const L = {
   user_may: 26,
   seccomp: 27,
   nested_userns: 28,
-  end: 29,
-  checksum: 30,
+  udp_ports: 29,
+  end: 30,
+  checksum: 31,
 };
 
 /** Records text cut after each "end" line (policy_build's chunks in policy-build.c). */
@@ -191,6 +194,7 @@ test('the writer produces exactly the documented layout', () => {
     'user_may hostname env memory',
     'seccomp strict',
     'nested_userns false',
+    'udp_ports 0 0',
     'end',
   ]);
   assert.match(lines.at(-2)!, /^checksum [0-9a-f]{16}$/);
@@ -273,7 +277,7 @@ test('the reader refuses an index that does not list exactly the records that fo
   rejects(
     resign(body(text).replace(entry, moved)),
     4,
-    /the index line for uid 1002 does not match the record at line 31/,
+    /the index line for uid 1002 does not match the record at line 32/,
   );
   const rehashed = entry.slice(0, -16) + '0'.repeat(16);
   rejects(resign(body(text).replace(entry, rehashed)), 4, /does not match/);
@@ -283,7 +287,7 @@ test('the reader refuses an index that does not list exactly the records that fo
     [...chunks(body(text).slice(body(text).indexOf('user 1001'))), 'user 0\nend\n'],
     'x',
   );
-  rejects(unlisted, 56, /uid 0 is never served/); // after magic, index (3), comment and two records of 25 lines
+  rejects(unlisted, 58, /uid 0 is never served/); // after magic, index (3), comment and two records of 26 lines
   rejects(resign(body(text).replace(entry, entry.replace('0000001002', 'x000001002'))), 4, /not an index line/);
 });
 

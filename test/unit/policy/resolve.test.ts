@@ -26,6 +26,7 @@ test('a user with no entry gets built-in defaults overlaid with defaults:', () =
     user_may_set: [],
     seccomp: 'default',
     nested_userns: false,
+    publish: { udp: 'none' },
     forwarding: { local: true, remote: true, x11: false },
   });
 });
@@ -56,6 +57,7 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
     user_may_set: [],
     seccomp: 'default',
     nested_userns: false,
+    publish: { udp: 'none' },
     forwarding: { local: true, remote: true, x11: false },
   });
   assert.deepEqual(effectiveFor(policy, 'alice').settings, {
@@ -74,6 +76,7 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
     user_may_set: [],
     seccomp: 'default',
     nested_userns: false,
+    publish: { udp: 'none' },
     forwarding: { local: true, remote: true, x11: false },
   });
 });

@@ -49,6 +49,7 @@ function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings'])
     'forwarding.local': s.forwarding.local,
     'forwarding.remote': s.forwarding.remote,
     'forwarding.x11': s.forwarding.x11,
+    'publish.udp': s.publish.udp,
   };
 }
 
@@ -157,6 +158,7 @@ const VALID: Array<[SettingKey, string, unknown]> = [
   ['forwarding.local', 'false', false],
   ['forwarding.remote', 'false', false],
   ['forwarding.x11', 'true', true],
+  ['publish.udp', 'none', 'none'],
 ];
 
 for (const [key, yamlValue, want] of VALID) {
@@ -310,6 +312,23 @@ const INVALID: Array<[SettingKey, string, string]> = [
   ['nested_userns', '"true"', 'expected true or false, got "true"'],
   ['forwarding.x11', 'yes', 'expected true or false, got "yes"'],
   ['user_may_set', '[forwarding.local]', '"forwarding.local" is never the user\'s to set'],
+  ['publish.udp', '80', 'expected "none", a port or a range LO-HI of at most 100 ports from 1024 to 65535, got 80'],
+  [
+    'publish.udp',
+    '60001-60101',
+    'expected "none", a port or a range LO-HI of at most 100 ports from 1024 to 65535, got "60001-60101"',
+  ],
+  [
+    'publish.udp',
+    '60010-60001',
+    'expected "none", a port or a range LO-HI of at most 100 ports from 1024 to 65535, got "60010-60001"',
+  ],
+  [
+    'publish.udp',
+    '65536',
+    'expected "none", a port or a range LO-HI of at most 100 ports from 1024 to 65535, got 65536',
+  ],
+  ['user_may_set', '[publish.udp]', '"publish.udp" is never the user\'s to set'],
 ];
 
 for (const [key, yamlValue, message] of INVALID) {
@@ -354,6 +373,7 @@ test('the built-in defaults are the documented ones', () => {
     'forwarding.local': true,
     'forwarding.remote': true,
     'forwarding.x11': false,
+    'publish.udp': 'none',
   });
 });
 
