@@ -173,7 +173,7 @@ install_files() {
   # every install on the host, so only a system-wide one removes it.
   if ! getent passwd "$NAT_USER" >/dev/null; then
     useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
-      --comment "cellsh network: private NAT" "$NAT_USER"
+      --comment "cellsh NAT for private networks" "$NAT_USER"
     if [ -z "$ROOT" ]; then record "natuser $NAT_USER"; fi
   fi
   ensure_dir "$PREFIX/bin" 0755 root:root

@@ -73,16 +73,9 @@ void nat_remove(uid_t uid) {
     xsnprintf(path, sizeof path, NAT_DIR "/%s", e->d_name);
     if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
       die_errno(EXIT_INTERNAL, "can't unmount %s", path);
-    if (e->d_type == DT_DIR) { /* the API folder, NAT_USER's: its entries, never followed */
-      int sub = RETRY(openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      DIR *sd = sub >= 0 ? fdopendir(sub) : NULL;
-      for (struct dirent *f; sd && (f = readdir(sd));)
-        if (strcmp(f->d_name, ".") && strcmp(f->d_name, ".."))
-          (void)unlinkat(sub, f->d_name, 0);
-      if (sd)
-        closedir(sd);
-      /* One the NAT filled with folders stays; it holds nothing of root's. */
-      if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT && errno != ENOTEMPTY)
+    /* The API folder: root's, empty once its tmpfs (NAT_USER's) is unmounted above. */
+    if (e->d_type == DT_DIR) {
+      if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
         die_errno(EXIT_INTERNAL, "can't remove %s", path);
     } else if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT) {
       die_errno(EXIT_INTERNAL, "can't remove %s", path);
@@ -362,9 +355,10 @@ static void sandbox_enter(const char *userns, const char *netns, const char *api
   sandbox_bind("/dev/null", "dev/null", false);
   sandbox_bind("/dev/urandom", "dev/urandom", false);
   sandbox_bind("/dev/net/tun", "dev/net/tun", false);
-  /* The NAT's API socket (publishing ports), the one place it may write. */
-  if (mkdir("api", 0755) < 0 || mount(api, "api", NULL, MS_BIND, NULL) < 0 ||
-      mount(NULL, "api", NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+  /* The NAT's API socket (publishing ports), the one place it may write: a
+   * tiny tmpfs of its own (nat_start). */
+  if (api && (mkdir("api", 0755) < 0 || mount(api, "api", NULL, MS_BIND, NULL) < 0 ||
+              mount(NULL, "api", NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0))
     _exit(EXIT_INTERNAL);
   if (linked) { /* e.g. systemd-resolved's, under /run */
     char dir[PATH_MAX];
@@ -404,7 +398,7 @@ static NORETURN void slirp_child(const struct nat *nat, struct cg_entry *entry, 
       dup2(nat->exit_r, 4) < 0)
     _exit(EXIT_INTERNAL);
   close_range(5, ~0U, 0);
-  sandbox_enter(userns, netns, api);
+  sandbox_enter(userns, netns, api_needed ? api : NULL);
   /* The caller's process limit counts NAT_USER's processes, every user's NAT;
    * its log stops at NAT_LOG_MAX. */
   struct rlimit nproc, fsize = {NAT_LOG_MAX, NAT_LOG_MAX};
@@ -442,8 +436,7 @@ static NORETURN void slirp_child(const struct nat *nat, struct cg_entry *entry, 
  * that NAT_USER could not. */
 static void nat_publish(const struct nat *nat, const char *api, uint32_t ports) {
   unsigned lo = ports >> 16, hi = ports & 0xffff;
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  xsnprintf(addr.sun_path, sizeof addr.sun_path, "%s/sock", api);
+  struct sockaddr_un addr = {.sun_family = AF_UNIX, .sun_path = "/sock"};
   int err[2];
   if (pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -455,7 +448,8 @@ static void nat_publish(const struct nat *nat, const char *api, uint32_t ports) 
     int keep[] = {err[1]};
     close_all_but(keep, 1);
     gid_t g = nat->gid;
-    if (setgroups(1, &g) < 0)
+    /* Confined to the folder: a link the NAT put there resolves inside it. */
+    if (chroot(api) < 0 || chdir("/") < 0 || setgroups(1, &g) < 0)
       _exit(EXIT_INTERNAL);
     drop_privileges(nat->uid, nat->gid, 1);
     for (unsigned port = lo; port <= hi; port++) {
@@ -504,8 +498,15 @@ void nat_start(const struct user_policy *u, const struct cg_backend *cg, const c
   nat_path(netns, sizeof netns, u->uid, id, "netns");
   nat_path(logpath, sizeof logpath, u->uid, id, "log");
   nat_path(api, sizeof api, u->uid, id, "api");
-  if (mkdir(api, 0700) < 0 || chown(api, nat->uid, nat->gid) < 0)
-    die_errno(EXIT_INTERNAL, "can't create %s", api);
+  if (u->udp_ports) {
+    /* Where the NAT makes its API socket: a tmpfs NAT_USER may fill only a
+     * little of, gone with its unmount at nat_remove. */
+    char opts[96];
+    xsnprintf(opts, sizeof opts, "size=16k,nr_inodes=8,mode=0700,uid=%u,gid=%u", (unsigned)nat->uid,
+              (unsigned)nat->gid);
+    if (mkdir(api, 0700) < 0 || mount("tmpfs", api, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+      die_errno(EXIT_INTERNAL, "can't create %s", api);
+  }
   cleanup_fd int log = RETRY(open(logpath, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
   int ready[2];
   if (log < 0 || pipe2(ready, O_CLOEXEC) < 0)

@@ -8,14 +8,23 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync, chownSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { mustApply, natSkipReason, skipReason, testInstall } from '../helpers/install.js';
 import { outsideHost } from '../helpers/outside-host.js';
 import { createUser, type TestUser } from '../helpers/users.js';
-import { must, run, waitFor } from '../helpers/system.js';
+import { must, processGone, run, waitFor } from '../helpers/system.js';
 import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
 
 const inst = testInstall();
@@ -171,14 +180,14 @@ test("network: private: a host beyond this one answers and names resolve; none o
     );
   assert.deepEqual(
     readdirSync(`/proc/${nat}/root/`).sort(),
-    ['api', 'bin', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'ns', 'sbin', 'usr'].filter(
-      (e) => existsSync(`/${e}`) || e === 'ns' || e === 'api',
+    ['bin', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'ns', 'sbin', 'usr'].filter(
+      (e) => existsSync(`/${e}`) || e === 'ns',
     ),
     'sees no /proc, /run, /home or /tmp',
   );
   const natFiles = (): string[] =>
     readdirSync(join(inst!.root, 'run/cellsh-nat')).filter((f) => f.startsWith(`${user.uid}-`));
-  assert.equal(natFiles().length, 4, "the namespaces' files, the NAT's log and its API folder");
+  assert.equal(natFiles().length, 3, "the namespaces' files and the NAT's log (no API folder without ports)");
   must(inst!.admin, ['stop', user.name]);
   assert.deepEqual(natFiles(), []);
   await waitFor("the user's NAT to end", () => natPids(user.uid).length === 0, 10_000);
@@ -260,11 +269,17 @@ test('network: private with publish.udp: mosh --port from a host beyond this one
   // sshd also on the host's end of the link, where the outside host's mosh client connects.
   const sshd = await TestSshd.start(t, inst!, { pam: true, extra: [`ListenAddress ${outside.hostAddr}`] });
   sshd.authorize(user);
-  const tmux = join(sshd.dir, 'tmux.sock');
+  const tmuxDir = mkdtempSync('/tmp/cellsh-t-tmux-');
+  t.after(() => rmSync(tmuxDir, { recursive: true, force: true }));
+  const tmux = join(tmuxDir, 'sock');
   const ssh = ['ssh', ...sshd.clientOptions(), '-p', String(sshd.port)].join(' ');
   const mosh = `LANG=C.UTF-8 mosh --ssh='${ssh}' --port=${port} --server='LANG=C.UTF-8 mosh-server' ${user.name}@${outside.hostAddr}`;
   must('ip', ['netns', 'exec', outside.ns, 'tmux', '-S', tmux, 'new-session', '-d', '-x', '100', '-y', '30', mosh]);
-  t.after(() => run('tmux', ['-S', tmux, 'kill-server']));
+  // The tmux server (and the mosh client under it) ends by its pid, whatever else is gone by then.
+  const tmuxPid = Number(must('tmux', ['-S', tmux, 'display-message', '-p', '#{pid}']).out.trim());
+  t.after(() => {
+    if (!processGone(tmuxPid)) process.kill(tmuxPid, 'SIGTERM');
+  });
   const screen = (): string => run('tmux', ['-S', tmux, 'capture-pane', '-p']).out;
   await waitFor('the shell through mosh', () => screen().includes('$'), 30_000);
   must('tmux', ['-S', tmux, 'send-keys', 'echo mosh-$((6*7)) on $(hostname)', 'Enter']);
@@ -277,4 +292,13 @@ test('network: private with publish.udp: mosh --port from a host beyond this one
   const ss = run('ss', ['-Huanp', `sport = :${port + 2}`]).out;
   assert.doesNotMatch(ss, /slirp4netns/, 'a port outside the range is not published');
   assert.match(run('ss', ['-Huanp', `sport = :${port}`]).out, /slirp4netns/);
+  // The NAT's API socket lives on a tmpfs of its own, too small to fill /run.
+  const api = readdirSync(join(inst!.root, 'run/cellsh-nat')).find(
+    (f) => f.startsWith(`${user.uid}-`) && f.endsWith('.api'),
+  );
+  assert.ok(api, 'the API folder');
+  const mount = run('findmnt', ['-no', 'FSTYPE,OPTIONS', join(inst!.root, 'run/cellsh-nat', api)]).out;
+  assert.match(mount, /^tmpfs .*size=16k/, mount);
+  must(inst!.admin, ['stop', user.name]);
+  assert.equal(run('ss', ['-Huanp', `sport = :${port}`]).out.trim(), '', 'stop unpublishes the ports');
 });
