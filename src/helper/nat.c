@@ -117,6 +117,24 @@ static void nat_account(struct nat *nat) {
   nat->gid = (gid_t)gid;
 }
 
+/* Wait at most NAT_WAIT_MS for child pid (killed past it); true if it exited
+ * 0. The first line it wrote to err (its read end, closed here) goes to out. */
+static bool child_done(pid_t pid, int err, char *out, size_t out_size) {
+  cleanup_fd int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  if (pidfd < 0 || RETRY(poll(&p, 1, NAT_WAIT_MS)) != 1)
+    kill(pid, SIGKILL);
+  int status;
+  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  ssize_t n = RETRY(read(err, out, out_size - 1));
+  close(err);
+  out[n > 0 ? n : 0] = '\0';
+  char *nl = strchr(out, '\n');
+  if (nl)
+    *nl = '\0';
+  return ok;
+}
+
 /* Run a root tool (fixed path and argv, a clean environment) in the network
  * namespace netns (an fd), with input on its stdin; true if it exits 0. What
  * it printed goes to out. */
@@ -140,19 +158,7 @@ static bool run_tool(char *const argv[], int netns, const char *input, char *out
   close(err[1]);
   bool wrote = write_all(in[1], input, strlen(input)); /* far below a pipe's buffer */
   close(in[1]);
-  cleanup_fd int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  struct pollfd p = {.fd = pidfd, .events = POLLIN};
-  if (pidfd < 0 || RETRY(poll(&p, 1, NAT_WAIT_MS)) != 1)
-    kill(pid, SIGKILL);
-  int status;
-  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 && wrote;
-  ssize_t n = RETRY(read(err[0], out, out_size - 1));
-  close(err[0]);
-  out[n > 0 ? n : 0] = '\0';
-  char *nl = strchr(out, '\n');
-  if (nl)
-    *nl = '\0';
-  return ok;
+  return child_done(pid, err[0], out, out_size) && wrote;
 }
 
 /* The loopback addresses the host's resolv.conf names (slirp4netns forwards
@@ -476,17 +482,8 @@ static void nat_publish(const struct nat *nat, const char *api, uint32_t ports) 
     _exit(0);
   }
   close(err[1]);
-  cleanup_fd int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  struct pollfd p = {.fd = pidfd, .events = POLLIN};
-  if (pidfd < 0 || RETRY(poll(&p, 1, NAT_WAIT_MS)) != 1)
-    kill(pid, SIGKILL);
-  int status;
-  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   char said[600];
-  ssize_t n = RETRY(read(err[0], said, sizeof said - 1));
-  close(err[0]);
-  said[n > 0 ? n : 0] = '\0';
-  if (!ok)
+  if (!child_done(pid, err[0], said, sizeof said))
     die(EXIT_INTERNAL, "can't publish the UDP ports %u-%u into your container (%s); ask your administrator whether "
                        "another program holds them",
         lo, hi, said[0] ? said : "no answer in time");

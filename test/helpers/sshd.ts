@@ -193,6 +193,22 @@ export class TestSshd {
     chownSync(keys, user.uid, user.gid);
   }
 
+  /** Options for one shared connection of user's (ControlMaster), closed after t. */
+  controlMaster(t: TestContext, user: TestUser): string[] {
+    const options = [
+      '-o',
+      'ControlMaster=auto',
+      '-o',
+      `ControlPath=${join(this.dir, 'cm-%r')}`,
+      '-o',
+      'ControlPersist=60',
+    ];
+    t.after(() => {
+      void this.ssh(user, [], { options: [...options, '-O', 'exit'] });
+    });
+    return options;
+  }
+
   /** The client options every connection uses. */
   clientOptions(): string[] {
     return [

@@ -219,17 +219,7 @@ test("network: private: an ssh connection kept open across a stop starts the nex
   sshd.authorize(user);
   const spec = `tcp,${outside.addr},${outside.port},`;
   // One connection (ControlMaster), whose sshd session pam_cellsh puts in the first container's network.
-  const master = [
-    '-o',
-    'ControlMaster=auto',
-    '-o',
-    `ControlPath=${join(sshd.dir, 'cm-%r')}`,
-    '-o',
-    'ControlPersist=60',
-  ];
-  t.after(() => {
-    void sshd.ssh(user, [], { options: [...master, '-O', 'exit'] });
-  });
+  const master = sshd.controlMaster(t, user);
   const file = join(user.home, 'probe.py');
   writeFileSync(file, PROBE);
   chownSync(file, user.uid, user.gid);

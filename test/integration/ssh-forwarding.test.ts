@@ -423,17 +423,7 @@ test("a network: host container started from an ssh connection kept open across 
   const { user, sshd } = await setup(t, 'fw8');
   const hostPort = await hostService(t);
   // One connection (ControlMaster); pam_cellsh puts its sshd session in the first container's network.
-  const master = [
-    '-o',
-    'ControlMaster=auto',
-    '-o',
-    `ControlPath=${join(sshd.dir, 'cm-%r')}`,
-    '-o',
-    'ControlPersist=60',
-  ];
-  t.after(() => {
-    void sshd.ssh(user, [], { options: [...master, '-O', 'exit'] });
-  });
+  const master = sshd.controlMaster(t, user);
   const read = `python3 -c "import socket
 try:
   print(socket.create_connection(('127.0.0.1', ${hostPort}), timeout=5).recv(100).decode().strip())
