@@ -408,13 +408,15 @@ UNIT
 # Holds the cgroup systemd delegates to cellsh: each user's container gets a
 # cgroup below it, with the limits of cellsh's policy. The process only keeps
 # the unit (and so its cgroup) alive; cellsh moves it into a leaf of its own.
-# Stopping this unit stops every container.
+# Stopping this unit stops every container. Before it starts (at boot, before
+# sshd), the UDP ports the policy publishes are kept for the NAT again.
 [Unit]
 Description=cellsh: the delegated cgroup of users' containers
 Documentation=man:systemd.resource-control(5)
 Before=systemd-user-sessions.service ssh.service
 
 [Service]
+ExecStartPre=-$LIBDIR/cellsh-helper ports
 ExecStart=/bin/sleep infinity
 Delegate=yes
 Slice=$CGROUP_NAME.slice
@@ -497,6 +499,9 @@ uninstall() {
            fi ;;
     esac
   done <<< "$manifest"
+  # With no policy, the helper frees the UDP ports this install kept.
+  rm -f "$VARDIR/policy.compiled"
+  if [ -x "$LIBDIR/cellsh-helper" ]; then "$LIBDIR/cellsh-helper" ports || warn "could not free the published UDP ports"; fi
   while read -r kind path rest; do
     case "$kind" in
       file|tmpfiles) rm -f "$path" ;;

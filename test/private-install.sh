@@ -40,6 +40,7 @@ private_install() {
   PREFIX=$ROOT/prefix
   GROUP=cellsh-t-g$2
   CGROUP=cellsh_$1_$2
+  RESERVED_PORTS=$(cat /proc/sys/net/ipv4/ip_local_reserved_ports)
   info "installing a private copy under $ROOT"
   "$REPO/install.sh" --skip-packages --prefix "$PREFIX" --root "$ROOT" --group "$GROUP" --cgroup-name "$CGROUP" >/dev/null
 }
@@ -73,5 +74,6 @@ check_leftovers() {
   getent passwd | grep -q '^cellsh-t-' && left+=" users:$(getent passwd | grep -c '^cellsh-t-')"
   grep -q "$CGROUP" /proc/self/mountinfo && left+=" mounts"
   find /sys/fs/cgroup -maxdepth 2 \( -name "$CGROUP" -o -name 'cellsh-fresh-*' \) 2>/dev/null | grep -q . && left+=" cgroups"
+  if [ "$(cat /proc/sys/net/ipv4/ip_local_reserved_ports)" != "${RESERVED_PORTS-}" ]; then left+=" reserved-udp-ports"; fi
   [ -z "$left" ] || fatal "things were left behind:$left"
 }

@@ -20,6 +20,7 @@ import {
 import { buildInstalled } from './installed.js';
 import { printDiagnostics, type TextOut } from './check.js';
 import { applyForwarding, type ForwardingResult } from './sshd-forwarding.js';
+import { keepPublishedPorts } from './udp-ports.js';
 import { writeFileAtomic } from './write-atomic.js';
 
 /** The policy's forwarding keys (forwarding.local, ...), from the schema. */
@@ -90,6 +91,7 @@ export function runApply(opts: ApplyOptions): number {
   const defaults = built.policy.defaults.settings.forwarding;
   const opensAny = [defaults, ...built.forwarding.values()].some((f) => f.local || f.remote || f.x11);
   const setsAny = built.policy.layers.some((l) => FORWARDING_KEYS.some((k) => l.settings?.[k] !== undefined));
+  const ports = keepPublishedPorts(layout, built.users, opts.out, opts.err);
   const result = applyForwarding(layout, defaults, built.forwarding, opts.sshd);
   if (result.kind === 'written' || result.kind === 'refused')
     logEvent(opts.log, 'sshd-forwarding', {
@@ -97,7 +99,8 @@ export function runApply(opts: ApplyOptions): number {
       outcome: result.kind === 'refused' ? 'refused' : result.sshd,
       by_uid: opts.byUid,
     });
-  return reportForwarding(result, opts, { opensAny, setsAny });
+  const forwarding = reportForwarding(result, opts, { opensAny, setsAny });
+  return forwarding === ExitCode.ok ? ports : forwarding;
 }
 
 /** Say what became of sshd's forwarding drop-in; a refusal is the exit status. */

@@ -221,12 +221,15 @@ export const RESERVED_ENV = [
  *   cellsh-helper run [--pty SPEC] [--agent] [--set KEY=VALUE]... COMMAND
  *   cellsh-helper stop [UID [--notice TEXT]]
  *   cellsh-helper netns
+ *   cellsh-helper ports
  *
  * SPEC is MASK:ROWSxCOLS, MASK 1-7 (bit i: fd i gets the inner pty). netns is
  * the PAM module's (pam/pam_cellsh.c): the caller's container, started if none
- * runs, and its network namespace sent over fd 3 (NETNS_REPLY). */
+ * runs, and its network namespace sent over fd 3 (NETNS_REPLY). ports is
+ * cellsh-admin apply's and the boot unit's (root only): the UDP ports the
+ * applied policy publishes are kept for the NAT (src/helper/port-guard.h). */
 export const HELPER_ARGV = {
-  verbs: ['login', 'run', 'stop', 'netns'],
+  verbs: ['login', 'run', 'stop', 'netns', 'ports'],
   /** --set options at most. */
   maxSets: 16,
   /** Bytes of one --set KEY=VALUE at most. */

@@ -21,11 +21,13 @@ export interface PtySpec {
 }
 
 /** What to run: the login shell, a command through the shell's -c, or (as
- * root) stop a user's container, telling its sessions why. */
+ * root) stop a user's container, telling its sessions why, or keep the UDP
+ * ports the applied policy publishes for the NAT. */
 export type HelperRequest =
   | { readonly verb: 'login' }
   | { readonly verb: 'run'; readonly command: string }
-  | { readonly verb: 'stop'; readonly uid: number; readonly notice?: string | undefined };
+  | { readonly verb: 'stop'; readonly uid: number; readonly notice?: string | undefined }
+  | { readonly verb: 'ports' };
 
 const MAX_DIM = HELPER_ARGV.ptyMaxDim;
 
@@ -34,6 +36,7 @@ const MAX_DIM = HELPER_ARGV.ptyMaxDim;
 export function helperArgs(req: HelperRequest, pty?: PtySpec, agent = false, sets: readonly string[] = []): string[] {
   if (req.verb === 'stop')
     return ['stop', String(req.uid), ...(req.notice === undefined ? [] : ['--notice', req.notice])];
+  if (req.verb === 'ports') return ['ports'];
   if (sets.length > HELPER_ARGV.maxSets)
     throw new RangeError(`${sets.length} settings: the helper takes at most ${HELPER_ARGV.maxSets}`);
   const args: string[] = [req.verb];

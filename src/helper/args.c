@@ -41,7 +41,7 @@ bool parse_pty_spec(const char *s, unsigned *mask, unsigned short *rows, unsigne
 bool parse_args(int argc, char **argv, struct request *req, char *err, size_t errlen) {
   memset(req, 0, sizeof *req);
   if (argc < 2 || !argv[0]) {
-    snprintf(err, errlen, "usage: cellsh-helper login|run|stop|netns ...");
+    snprintf(err, errlen, "usage: cellsh-helper login|run|stop|netns|ports ...");
     return false;
   }
   static const char *const verbs[VERB_COUNT] = VERB_NAMES;
@@ -77,10 +77,10 @@ bool parse_args(int argc, char **argv, struct request *req, char *err, size_t er
     }
     return true;
   }
-  if (req->verb == VERB_NETNS) {
+  if (req->verb == VERB_NETNS || req->verb == VERB_PORTS) {
     if (argc == 2)
       return true;
-    snprintf(err, errlen, "usage: cellsh-helper netns");
+    snprintf(err, errlen, "usage: cellsh-helper %s", verbs[v]);
     return false;
   }
   /* run keeps its last word for the command, even if that is an option's name. */

@@ -14,6 +14,9 @@
  *                                             runs): its network namespace is sent
  *                                             over fd 3, for sshd's session (the PAM
  *                                             module, pam/pam_cellsh.c)
+ *   cellsh-helper ports                       root only: keep the UDP ports the
+ *                                             applied policy publishes for the
+ *                                             NAT's account (port-guard.h)
  *
  * SPEC is MASK:ROWSxCOLS. MASK (1-7) says which of fds 0, 1, 2 get the inner
  * pty; the pty master is then sent over fd 3, which must be an AF_UNIX

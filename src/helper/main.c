@@ -344,6 +344,27 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
   session_run(&s);
 }
 
+static void add_ports(const struct user_policy *u, void *want) {
+  if (u->udp_ports)
+    port_set_add(want, u->udp_ports >> 16, u->udp_ports & 0xffff);
+}
+
+/* cellsh-helper ports (root's: cellsh-admin apply, the boot unit): the ports
+ * the applied policy publishes, and no others, are kept for the NAT. */
+static NORETURN void do_ports(void) {
+  if (getuid() != 0)
+    die(EXIT_REFUSED, "only root keeps the published UDP ports (cellsh-admin apply does)");
+  static struct port_set want;
+  if (access(CELLSH_POLICY_PATH, F_OK) == 0 || errno != ENOENT) {
+    cleanup_fd int fd = trusted_open(CELLSH_POLICY_PATH);
+    char err[256];
+    if (policy_each_fd(fd, add_ports, &want, err, sizeof err) < 0)
+      die(EXIT_CONFIG, "the applied policy %s is invalid (%s); run \"cellsh-admin apply\"", CELLSH_POLICY_PATH, err);
+  }
+  nat_keep_ports(&want, true);
+  exit(0);
+}
+
 int main(int argc, char **argv) {
   caller_sanitize_fds_and_timers();
   helper_argv = argv;
@@ -356,6 +377,8 @@ int main(int argc, char **argv) {
     die(EXIT_USAGE, "%s", err);
   struct caller_limits limits;
   caller_check_entry(&limits);
+  if (req.verb == VERB_PORTS)
+    do_ports();
   if (req.verb == VERB_STOP) {
     int dir = state_dir();
     if (getuid() != 0)

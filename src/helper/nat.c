@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ns.h"
+#include "port-guard.h"
 #include "privs.h"
 #include "seccomp.h"
 #include "util.h"
@@ -266,9 +267,30 @@ static void bind_ns(pid_t pid, uid_t uid, const char *id, const char *kind) {
     die_errno(EXIT_INTERNAL, "can't bind the container's %s namespace to %s", kind, path);
 }
 
+void nat_keep_ports(const struct port_set *want, bool exact) {
+  struct nat nat = {0};
+  bool any = false;
+  for (size_t i = 0; i < sizeof want->bits / sizeof want->bits[0]; i++)
+    any |= want->bits[i] != 0;
+  if (any)
+    nat_account(&nat);
+  cleanup_fd int dir = nat_dir(true);
+  char err[512];
+  if (!port_guard_keep(nat.uid, want, exact, dir, err, sizeof err))
+    die(EXIT_CONFIG, "can't keep the published UDP ports for the NAT of network: private (%s); ask your administrator",
+        err);
+}
+
 int nat_prepare(const struct user_policy *u, const char *id, struct nat *nat) {
   nat_account(nat);
   nat_firewall(nat);
+  if (u->udp_ports) {
+    /* Kept before the NAT binds them, so no one else can take them over. */
+    static struct port_set mine;
+    memset(&mine, 0, sizeof mine);
+    port_set_add(&mine, u->udp_ports >> 16, u->udp_ports & 0xffff);
+    nat_keep_ports(&mine, false);
+  }
   close(nat_dir(true));
   nat_remove(u->uid);
   int up[2], down[2], ends[2];

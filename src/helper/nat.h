@@ -30,6 +30,7 @@
 
 #include "cgroup.h"
 #include "policy.h"
+#include "port-guard.h"
 
 /* The folder of the namespaces' files: root's, searchable but not listable. */
 #define NAT_DIR CELLSH_STATE_DIR "-nat"
@@ -58,6 +59,10 @@ int nat_prepare(const struct user_policy *u, const char *id, struct nat *nat);
  * configured it (it then goes on by itself). Closes both ends of nat's pipe.
  * Dies, with what the NAT said, on failure. */
 void nat_start(const struct user_policy *u, const struct cg_backend *cg, const char *id, struct nat *nat);
+
+/* Keep the ports of want for NAT_USER's sockets alone (port-guard.h; exact:
+ * and no others of this install's). Dies, saying why, if the host can't. */
+void nat_keep_ports(const struct port_set *want, bool exact);
 
 /* Remove the uid's files in NAT_DIR; quiet if there are none. */
 void nat_remove(uid_t uid);

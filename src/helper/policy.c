@@ -442,17 +442,40 @@ static int parse_record(const char *rec, size_t len, uint32_t uid, struct user_p
   FAIL("the record for uid %u has no \"end\"", uid);
 }
 
-static int lookup(const struct policy_src *src, uid_t uid, struct user_policy *out, char *err, size_t errlen) {
+/* The record index line i (e) points at, read, checked against its hash and parsed. */
+static int read_record(const struct policy_src *src, const struct index_entry *e, uint64_t i, size_t records_at,
+                       struct user_policy *out, char *err, size_t errlen) {
+  unsigned uid = (unsigned)e->uid;
+  if (e->offset < records_at || e->length == 0 || e->length > RECORD_MAX_BYTES || e->offset > src->len ||
+      e->length > src->len - e->offset)
+    FAIL("line %" PRIu64 ": the record of uid %u lies outside the file", i + 3, uid);
+  cleanup_free char *rec = malloc((size_t)e->length);
+  if (!rec || !src_read(src, (size_t)e->offset, (size_t)e->length, rec))
+    FAIL("can't read the record of uid %u", uid);
+  if (fnv1a64(rec, (size_t)e->length) != e->hash)
+    FAIL("the record of uid %u does not match its hash: the file was changed after cellsh-admin wrote it", uid);
+  return parse_record(rec, (size_t)e->length, (uint32_t)uid, out, err, errlen);
+}
+
+/* The header: how many index lines follow, and where the records start. */
+static int read_head(const struct policy_src *src, uint64_t *count, size_t *records_at, char *err, size_t errlen) {
   char head[POLICY_HEAD_LEN];
-  uint64_t count;
   if (!src_read(src, 0, sizeof head, head) || memcmp(head, POLICY_MAGIC "\n", sizeof POLICY_MAGIC) != 0)
     FAIL("line 1: expected \"%s\"", POLICY_MAGIC);
-  if (memcmp(head + sizeof POLICY_MAGIC, "index ", 6) != 0 || !fixed_decimal(head + sizeof POLICY_MAGIC + 6, 10, &count) ||
+  if (memcmp(head + sizeof POLICY_MAGIC, "index ", 6) != 0 || !fixed_decimal(head + sizeof POLICY_MAGIC + 6, 10, count) ||
       head[POLICY_HEAD_LEN - 1] != '\n')
     FAIL("line 2: expected \"index <10 digits>\"");
-  size_t records_at = POLICY_HEAD_LEN + (size_t)count * INDEX_ENTRY_LEN;
-  if (records_at > src->len)
-    FAIL("the index lists %" PRIu64 " records but the file ends inside it", count);
+  *records_at = POLICY_HEAD_LEN + (size_t)*count * INDEX_ENTRY_LEN;
+  if (*records_at > src->len)
+    FAIL("the index lists %" PRIu64 " records but the file ends inside it", *count);
+  return 1;
+}
+
+static int lookup(const struct policy_src *src, uid_t uid, struct user_policy *out, char *err, size_t errlen) {
+  uint64_t count;
+  size_t records_at;
+  if (read_head(src, &count, &records_at, err, errlen) < 0)
+    return -1;
   if (uid == 0 || uid == UINT32_MAX)
     return 0; /* never served, never written */
   /* Binary search; every line it reads must lie strictly between the uids of
@@ -473,16 +496,7 @@ static int lookup(const struct policy_src *src, uid_t uid, struct user_policy *o
       hi = mid;
       hi_uid = e.uid;
     } else {
-      if (e.offset < records_at || e.length == 0 || e.length > RECORD_MAX_BYTES || e.offset > src->len ||
-          e.length > src->len - e.offset)
-        FAIL("line %" PRIu64 ": the record of uid %u lies outside the file", mid + 3, (unsigned)uid);
-      cleanup_free char *rec = malloc((size_t)e.length);
-      if (!rec || !src_read(src, (size_t)e.offset, (size_t)e.length, rec))
-        FAIL("can't read the record of uid %u", (unsigned)uid);
-      if (fnv1a64(rec, (size_t)e.length) != e.hash)
-        FAIL("the record of uid %u does not match its hash: the file was changed after cellsh-admin wrote it",
-             (unsigned)uid);
-      return parse_record(rec, (size_t)e.length, (uint32_t)uid, out, err, errlen);
+      return read_record(src, &e, mid, records_at, out, err, errlen);
     }
   }
   return 0;
@@ -499,6 +513,31 @@ int policy_lookup_fd(int fd, uid_t uid, struct user_policy *out, char *err, size
     FAIL("not a regular file");
   struct policy_src src = {.buf = NULL, .fd = fd, .len = (size_t)st.st_size};
   return lookup(&src, uid, out, err, errlen);
+}
+
+int policy_each_fd(int fd, void (*fn)(const struct user_policy *u, void *arg), void *arg, char *err, size_t errlen) {
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+    FAIL("not a regular file");
+  struct policy_src src = {.buf = NULL, .fd = fd, .len = (size_t)st.st_size};
+  uint64_t count;
+  size_t records_at;
+  if (read_head(&src, &count, &records_at, err, errlen) < 0)
+    return -1;
+  uint64_t last = 0;
+  for (uint64_t i = 0; i < count; i++) {
+    struct index_entry e;
+    struct user_policy u;
+    if (!index_entry(&src, (size_t)i, &e))
+      FAIL("line %" PRIu64 ": not an index line", i + 3);
+    if (e.uid <= last)
+      FAIL("line %" PRIu64 ": uid %" PRIu64 " is out of order in the index", i + 3, e.uid);
+    last = e.uid;
+    if (read_record(&src, &e, i, records_at, &u, err, errlen) < 0)
+      return -1;
+    fn(&u, arg);
+  }
+  return 1;
 }
 
 void policy_load(uid_t uid, struct user_policy *out) {

@@ -119,6 +119,10 @@ void policy_load(uid_t uid, struct user_policy *out);
  * trust checks: the launcher's, which only chooses a route. */
 int policy_lookup_fd(int fd, uid_t uid, struct user_policy *out, char *err, size_t errlen);
 
+/* Call fn with every record of the policy open on fd, in uid order (root's
+ * verbs only: a login never reads the records of others). Returns 1, or -1
+ * with a reason in err if the file is invalid (fn may have seen some). */
+int policy_each_fd(int fd, void (*fn)(const struct user_policy *u, void *arg), void *arg, char *err, size_t errlen);
 /* Apply one setting the user chose ("key=value", the key one of user_may_key,
  * the value in this file's notation) on top of the admin's record: refused
  * unless the record lets the user set that key and the value is no more than

@@ -84,6 +84,9 @@ static void test_args(void) {
   char *netns[] = {"h", "netns", NULL}, *netns_more[] = {"h", "netns", "--pty", "1:1x1", NULL};
   ok(args_ok(2, netns, &r) && r.verb == VERB_NETNS && r.pty_mask == 0 && !r.agent && r.n_sets == 0, "netns alone");
   ok(!args_ok(4, netns_more, &r), "netns takes no options");
+  char *ports[] = {"h", "ports", NULL}, *ports_more[] = {"h", "ports", "60001", NULL};
+  ok(args_ok(2, ports, &r) && r.verb == VERB_PORTS && r.pty_mask == 0 && r.n_sets == 0, "ports alone");
+  ok(!args_ok(3, ports_more, &r), "ports takes no ranges: they come from the policy");
   char *stop0[] = {"h", "stop", "0", NULL};
   ok(!args_ok(3, stop0, &r), "stop 0 is refused");
   char *none[] = {"h", NULL};

@@ -23,7 +23,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { mustApply, natSkipReason, skipReason, testInstall } from '../helpers/install.js';
 import { outsideHost } from '../helpers/outside-host.js';
-import { createUser, type TestUser } from '../helpers/users.js';
+import { asUser, createUser, type TestUser } from '../helpers/users.js';
 import { must, processGone, run, waitFor } from '../helpers/system.js';
 import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
 
@@ -249,13 +249,60 @@ test("network: private: an ssh connection kept open across a stop starts the nex
   assert.match(page, /^HTTP\/1\.0 200/);
 });
 
+/** What binding UDP port (0.0.0.0, then [::] dual-stack, each with SO_REUSEADDR, as libslirp does)
+ * gives a local account on the host: "bound bound", or the errors. */
+async function bindUdp(user: TestUser, port: number): Promise<string> {
+  const script = `
+import socket
+out = []
+for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        s.bind((addr, ${port}))
+        out.append("bound")
+    except OSError as e:
+        out.append(e.strerror.replace(" ", "-"))
+print(" ".join(out))
+`;
+  const r = await asUser(user, '/usr/bin/python3', ['-c', script]);
+  assert.equal(r.status, 0, r.err);
+  return r.out.trim();
+}
+
+/** Whether port is in the host's net.ipv4.ip_local_reserved_ports. */
+function reservedPort(port: number): boolean {
+  const list = readFileSync('/proc/sys/net/ipv4/ip_local_reserved_ports', 'utf8').trim();
+  return list.split(',').some((r) => {
+    const [lo, hi = lo] = r.split('-').map(Number);
+    return lo !== undefined && hi !== undefined && port >= lo && port <= hi;
+  });
+}
+
 test('network: private with publish.udp: mosh --port from a host beyond this one reaches mosh-server in the container, which no other port does', {
   skip: skip || (existsSync('/usr/bin/mosh') ? false : 'mosh is not installed (test/run.sh installs it)'),
 }, async (t) => {
   const outside = await outsideHost(t, 'from outside');
   const user = createUser(t, inst!, 'np4');
+  const plain = createUser(t, inst!, 'np4p', { enrolled: false });
   const port = 60000 + (process.pid % 400);
   mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n    publish:\n      udp: ${port}-${port + 1}\n`);
+  // From apply on, before any login, the ports are the NAT's: no other account of the host may bind
+  // them, even sharing them with SO_REUSEADDR as libslirp binds them (which would take the user's
+  // mosh traffic), nor be given one by an implicit bind. The next port is anyone's.
+  assert.equal(await bindUdp(plain, port), 'Operation-not-permitted Operation-not-permitted', 'another account');
+  assert.equal(
+    await bindUdp(user, port + 1),
+    'Operation-not-permitted Operation-not-permitted',
+    'the user on the host',
+  );
+  assert.equal(await bindUdp(plain, port + 2), 'bound bound', 'a port outside the range');
+  assert.ok(reservedPort(port) && reservedPort(port + 1) && !reservedPort(port + 2), 'ip_local_reserved_ports');
+  const free = await asUser(user, inst!.helper, ['ports']);
+  assert.equal(free.status, 77, `only root keeps or frees the ports: ${free.err}`);
+  assert.equal(await bindUdp(plain, port), 'Operation-not-permitted Operation-not-permitted', 'still kept');
   // sshd also on the host's end of the link, where the outside host's mosh client connects.
   const sshd = await TestSshd.start(t, inst!, { pam: true, extra: [`ListenAddress ${outside.hostAddr}`] });
   sshd.authorize(user);
@@ -289,6 +336,11 @@ test('network: private with publish.udp: mosh --port from a host beyond this one
   assert.ok(api, 'the API folder');
   const mount = run('findmnt', ['-no', 'FSTYPE,OPTIONS', join(inst!.root, 'run/cellsh-nat', api)]).out;
   assert.match(mount, /^tmpfs .*size=16k/, mount);
+  assert.equal(await bindUdp(plain, port), 'Operation-not-permitted Operation-not-permitted', 'while the NAT holds it');
   must(inst!.admin, ['stop', user.name]);
   assert.equal(run('ss', ['-Huanp', `sport = :${port}`]).out.trim(), '', 'stop unpublishes the ports');
+  // A policy that no longer publishes them gives them back to everyone.
+  mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n`);
+  assert.equal(await bindUdp(plain, port), 'bound bound', 'after the range left the policy');
+  assert.ok(!reservedPort(port) && !reservedPort(port + 1), 'no longer in ip_local_reserved_ports');
 });

@@ -42,8 +42,8 @@ static int rebuild(const struct request *req, char **out, char bufs[2][32]) {
     }
     return n;
   }
-  if (req->verb == VERB_NETNS) {
-    out[n++] = "netns";
+  if (req->verb == VERB_NETNS || req->verb == VERB_PORTS) {
+    out[n++] = req->verb == VERB_NETNS ? "netns" : "ports";
     return n;
   }
   out[n++] = req->verb == VERB_RUN ? "run" : "login";
@@ -64,11 +64,12 @@ static int rebuild(const struct request *req, char **out, char bufs[2][32]) {
 }
 
 static void check_accepted(int argc, char **argv, const struct request *req) {
-  CHECK(req->verb == VERB_LOGIN || req->verb == VERB_RUN || req->verb == VERB_STOP || req->verb == VERB_NETNS, "verb %d",
-        (int)req->verb);
-  if (req->verb == VERB_NETNS) {
+  CHECK(req->verb == VERB_LOGIN || req->verb == VERB_RUN || req->verb == VERB_STOP || req->verb == VERB_NETNS ||
+            req->verb == VERB_PORTS,
+        "verb %d", (int)req->verb);
+  if (req->verb == VERB_NETNS || req->verb == VERB_PORTS) {
     CHECK(!req->command && !req->pty_mask && !req->agent && req->n_sets == 0 && !req->has_stop_uid && !req->notice,
-          "netns with anything else");
+          "%s with anything else", shown(argv[1]));
   } else if (req->verb == VERB_STOP) {
     CHECK(!req->command && !req->pty_mask && !req->agent && req->n_sets == 0, "stop with a command, pty, agent or set");
     CHECK(!req->has_stop_uid || (req->stop_uid != 0 && req->stop_uid != (uid_t)-1), "stop uid %u", (unsigned)req->stop_uid);

@@ -119,10 +119,11 @@ test("every argv form helperArgs writes is read back by the helper's parser, fie
   for (const req of [
     { verb: 'stop', uid: 1000 },
     { verb: 'stop', uid: 4294967294, notice: 'n'.repeat(HELPER_ARGV.noticeMax) },
+    { verb: 'ports' },
   ] as const) {
     cases.push({ argv: helperArgs(req), want: expectedRequest(req, undefined, false, []) });
   }
-  assert.equal(cases.length, 7 * 5 * 2 * 4 + 2);
+  assert.equal(cases.length, 7 * 5 * 2 * 4 + 3);
   const got = parseArgvs(cases.map((k) => k.argv));
   for (const [i, k] of cases.entries()) assert.equal(got[i], k.want, k.argv.join(' ').slice(0, 120));
 });
@@ -143,6 +144,7 @@ test("argv one past each of the contract's bounds is refused by the helper, and 
   assert.throws(() => helperArgs({ verb: 'login' }, { mask: 8, rows: 24, cols: 80 }), RangeError);
   refused(['stop', '1000', '--notice', 'n'.repeat(HELPER_ARGV.noticeMax + 1)]);
   refused(['stop', '0']);
+  refused(['ports', '60001']);
   refused(['start']);
 });
 

@@ -1,0 +1,397 @@
+#define _GNU_SOURCE
+#include "port-guard.h"
+
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ns.h"
+#include "util.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+#define MAP_NAME "cellsh_udp"
+#define PORTS 65536
+#define RESERVED "/proc/sys/net/ipv4/ip_local_reserved_ports"
+
+static const char *const prog_names[2] = {"cellsh_udp4", "cellsh_udp6"};
+static const enum bpf_attach_type hooks[2] = {BPF_CGROUP_INET4_BIND, BPF_CGROUP_INET6_BIND};
+
+static long sys_bpf(int cmd, union bpf_attr *a) {
+  return syscall(SYS_bpf, cmd, a, sizeof *a);
+}
+
+static uint64_t ptr(const void *p) {
+  return (uint64_t)(uintptr_t)p;
+}
+
+/* What this install writes in the map for the ports it keeps: never 0. */
+static uint32_t install_tag(void) {
+  uint32_t h = 2166136261u;
+  for (const char *p = CELLSH_STATE_DIR; *p; p++)
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  return h ? h : 1;
+}
+
+/* The root of the host's cgroup v2 hierarchy (all of it on a v2 host, the
+ * "unified" mount on a hybrid one), or -1. */
+static int cgroup2_root(void) {
+  static const char *const roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+  for (size_t i = 0; i < 2; i++) {
+    int fd = RETRY(open(roots[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct statfs fs;
+    if (fd >= 0 && fstatfs(fd, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
+      return fd;
+    if (fd >= 0)
+      close(fd);
+  }
+  return -1;
+}
+
+/* An fd of the program named name attached to hook on cg, and the id of its
+ * one map; -1 if there is none. */
+static int attached_prog(int cg, enum bpf_attach_type hook, const char *name, uint32_t *map_id) {
+  uint32_t ids[64] = {0};
+  union bpf_attr q = {.query = {.target_fd = (uint32_t)cg, .attach_type = hook, .prog_ids = ptr(ids), .prog_cnt = 64}};
+  if (sys_bpf(BPF_PROG_QUERY, &q) < 0)
+    return -1;
+  for (uint32_t i = 0; i < q.query.prog_cnt && i < 64; i++) {
+    union bpf_attr g = {.prog_id = ids[i]};
+    int prog = (int)sys_bpf(BPF_PROG_GET_FD_BY_ID, &g);
+    uint32_t map_ids[2] = {0};
+    struct bpf_prog_info info = {.nr_map_ids = 2, .map_ids = ptr(map_ids)};
+    union bpf_attr gi = {.info = {.bpf_fd = (uint32_t)prog, .info_len = sizeof info, .info = ptr(&info)}};
+    if (prog >= 0 && sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &gi) == 0 && !strcmp(info.name, name) && info.nr_map_ids == 1) {
+      *map_id = map_ids[0];
+      return prog;
+    }
+    if (prog >= 0)
+      close(prog);
+  }
+  return -1;
+}
+
+/* The map of the program named name attached to hook on cg, checked to be
+ * the one this file makes; -1 if there is none. A program of that name with
+ * another map (an older cellsh's) is taken off. */
+static int attached_map(int cg, enum bpf_attach_type hook, const char *name) {
+  uint32_t map_id;
+  cleanup_fd int prog = attached_prog(cg, hook, name, &map_id);
+  if (prog >= 0) {
+    union bpf_attr gm = {.map_id = map_id};
+    int map = (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &gm);
+    struct bpf_map_info mi = {0};
+    union bpf_attr mq = {.info = {.bpf_fd = (uint32_t)map, .info_len = sizeof mi, .info = ptr(&mi)}};
+    if (map >= 0 && sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mq) == 0 && mi.type == BPF_MAP_TYPE_ARRAY && mi.key_size == 4 &&
+        mi.value_size == 8 && mi.max_entries == PORTS && (mi.map_flags & BPF_F_MMAPABLE) && !strcmp(mi.name, MAP_NAME))
+      return map;
+    if (map >= 0)
+      close(map);
+    union bpf_attr d = {.target_fd = (uint32_t)cg, .attach_bpf_fd = (uint32_t)prog, .attach_type = hook};
+    (void)sys_bpf(BPF_PROG_DETACH, &d);
+  }
+  return -1;
+}
+
+/* Take both programs off cg (when no install keeps a port any longer). */
+static void detach_guard(int cg) {
+  for (int i = 0; i < 2; i++) {
+    uint32_t map_id;
+    cleanup_fd int prog = attached_prog(cg, hooks[i], prog_names[i], &map_id);
+    union bpf_attr d = {.target_fd = (uint32_t)cg, .attach_bpf_fd = (uint32_t)prog, .attach_type = hooks[i]};
+    if (prog >= 0)
+      (void)sys_bpf(BPF_PROG_DETACH, &d);
+  }
+}
+
+#define INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
+
+/* The program: a UDP bind(2) in the host's network namespace (cookie) to a
+ * port whose entry in the map is not 0 is refused (EPERM) unless the caller's
+ * real uid is the NAT's. Binds in containers' own namespaces are theirs. */
+static int load_prog(int map, uid_t nat_uid, uint64_t cookie, enum bpf_attach_type hook, const char *name, char *err,
+                     size_t errlen) {
+  const struct bpf_insn insns[] = {
+      INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0), /* r6 = ctx */
+      INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_get_netns_cookie),
+      INSN(BPF_LD | BPF_DW | BPF_IMM, 1, 0, 0, (int32_t)(uint32_t)cookie),
+      INSN(0, 0, 0, 0, (int32_t)(uint32_t)(cookie >> 32)),
+      INSN(BPF_JMP | BPF_JNE | BPF_X, 0, 1, 17, 0), /* another network namespace: allow */
+      INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 6, offsetof(struct bpf_sock_addr, protocol), 0),
+      INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 15, IPPROTO_UDP), /* not UDP: allow */
+      INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 6, offsetof(struct bpf_sock_addr, user_port), 0),
+      INSN(BPF_ALU | BPF_END | BPF_TO_BE, 2, 0, 0, 16), /* the port, in host order */
+      INSN(BPF_STX | BPF_MEM | BPF_W, 10, 2, -4, 0),
+      INSN(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, map),
+      INSN(0, 0, 0, 0, 0),
+      INSN(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),
+      INSN(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4),
+      INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),
+      INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 6, 0), /* no entry: allow */
+      INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 0, 0, 0),
+      INSN(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 4, 0), /* not kept: allow */
+      INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_get_current_uid_gid),
+      INSN(BPF_JMP32 | BPF_JEQ | BPF_K, 0, 0, 2, (int32_t)nat_uid), /* the NAT: allow */
+      INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
+      INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+      INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1),
+      INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+  };
+  char log[4096] = "";
+  union bpf_attr a = {.prog_type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                      .expected_attach_type = hook,
+                      .insns = ptr(insns),
+                      .insn_cnt = sizeof insns / sizeof insns[0],
+                      .license = ptr("MIT"),
+                      .log_buf = ptr(log),
+                      .log_size = sizeof log,
+                      .log_level = 1};
+  strncpy(a.prog_name, name, sizeof a.prog_name - 1);
+  int fd = (int)sys_bpf(BPF_PROG_LOAD, &a);
+  if (fd < 0) {
+    int e = errno;
+    size_t n = strlen(log);
+    while (n && log[n - 1] == '\n')
+      log[--n] = '\0';
+    const char *last = strrchr(log, '\n');
+    last = last ? last + 1 : log; /* the verifier's last word */
+    snprintf(err, errlen, "the kernel refused the port guard (%s)%s%s", strerror(e), *last ? ": " : "", last);
+  }
+  return fd;
+}
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* The host network namespace's cookie, from a socket a child makes there. */
+static bool host_cookie(uint64_t *cookie, char *err, size_t errlen) {
+  cleanup_fd int host = host_netns();
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) < 0)
+    die_errno(EXIT_INTERNAL, "can't create a pipe");
+  pid_t pid = fork();
+  if (pid < 0)
+    die_errno(EXIT_INTERNAL, "can't fork");
+  if (pid == 0) {
+    uint64_t c = 0;
+    socklen_t len = sizeof c;
+    int s = setns(host, CLONE_NEWNET) < 0 ? -1 : socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    _exit(s >= 0 && getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) == 0 && write_all(pipefd[1], &c, sizeof c)
+              ? 0
+              : 1);
+  }
+  close(pipefd[1]);
+  int status;
+  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+            RETRY(read(pipefd[0], cookie, sizeof *cookie)) == (ssize_t)sizeof *cookie;
+  close(pipefd[0]);
+  if (!ok)
+    snprintf(err, errlen, "can't read the host network namespace's cookie (Linux 5.14 or later has it)");
+  return ok;
+}
+
+/* The map, made and attached with its two programs if none is. */
+static int guard_map(int cg, uid_t nat_uid, char *err, size_t errlen) {
+  int map = -1;
+  bool have[2];
+  for (int i = 0; i < 2; i++) {
+    int m = attached_map(cg, hooks[i], prog_names[i]);
+    have[i] = m >= 0;
+    if (m >= 0 && map < 0)
+      map = m;
+    else if (m >= 0)
+      close(m);
+  }
+  uint64_t cookie;
+  if (have[0] && have[1])
+    return map;
+  if (!host_cookie(&cookie, err, errlen)) {
+    if (map >= 0)
+      close(map);
+    return -1;
+  }
+  if (map < 0) {
+    union bpf_attr a = {.map_type = BPF_MAP_TYPE_ARRAY,
+                        .key_size = 4,
+                        .value_size = 8, /* an array's entries are 8 bytes apart in any case */
+                        .max_entries = PORTS,
+                        .map_flags = BPF_F_MMAPABLE};
+    strncpy(a.map_name, MAP_NAME, sizeof a.map_name - 1);
+    map = (int)sys_bpf(BPF_MAP_CREATE, &a);
+    if (map < 0) {
+      snprintf(err, errlen, "can't create the port guard's map: %s", strerror(errno));
+      return -1;
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    if (have[i])
+      continue;
+    cleanup_fd int prog = load_prog(map, nat_uid, cookie, hooks[i], prog_names[i], err, errlen);
+    union bpf_attr at = {
+        .target_fd = (uint32_t)cg, .attach_bpf_fd = (uint32_t)prog, .attach_type = hooks[i], .attach_flags = BPF_F_ALLOW_MULTI};
+    if (prog < 0 || sys_bpf(BPF_PROG_ATTACH, &at) < 0) {
+      if (prog >= 0)
+        snprintf(err, errlen, "can't attach the port guard to the cgroup v2 root: %s", strerror(errno));
+      close(map);
+      return -1;
+    }
+  }
+  return map;
+}
+
+/* Parse the sysctl's list ("8080,9000-9100", or empty) into s. */
+static bool parse_list(const char *text, struct port_set *s) {
+  const char *p = text;
+  while (*p && *p != '\n') {
+    char *end;
+    unsigned long lo = strtoul(p, &end, 10), hi = lo;
+    if (end == p)
+      return false;
+    if (*end == '-') {
+      p = end + 1;
+      hi = strtoul(p, &end, 10);
+      if (end == p)
+        return false;
+    }
+    if (lo > hi || hi >= PORTS)
+      return false;
+    port_set_add(s, (unsigned)lo, (unsigned)hi);
+    p = end;
+    if (*p == ',')
+      p++;
+    else if (*p && *p != '\n')
+      return false;
+  }
+  return true;
+}
+
+static void format_list(const struct port_set *s, char *out, size_t size) {
+  size_t n = 0;
+  out[0] = '\0';
+  for (unsigned p = 0; p < PORTS; p++) {
+    if (!port_set_has(s, p))
+      continue;
+    unsigned hi = p;
+    while (hi + 1 < PORTS && port_set_has(s, hi + 1))
+      hi++;
+    int w = hi > p ? snprintf(out + n, size - n, "%s%u-%u", n ? "," : "", p, hi)
+                   : snprintf(out + n, size - n, "%s%u", n ? "," : "", p);
+    if (w < 0 || (size_t)w >= size - n)
+      return;
+    n += (size_t)w;
+    p = hi;
+  }
+}
+
+/* In a child in the host's network namespace: the sysctl becomes what it was,
+ * less freed, plus want. */
+static bool reserve_ports(const struct port_set *want, const struct port_set *freed, char *err, size_t errlen) {
+  cleanup_fd int host = host_netns();
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) < 0)
+    die_errno(EXIT_INTERNAL, "can't create a pipe");
+  pid_t pid = fork();
+  if (pid < 0)
+    die_errno(EXIT_INTERNAL, "can't fork");
+  if (pid == 0) {
+    static struct port_set set;
+    static char text[PORTS * 4];
+    const char *why = "can't enter the host's network namespace";
+    if (setns(host, CLONE_NEWNET) < 0)
+      goto fail;
+    why = "can't read " RESERVED;
+    int fd = open(RESERVED, O_RDWR | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+    if (n < 0)
+      goto fail;
+    text[n] = '\0';
+    why = "can't parse " RESERVED;
+    if (!parse_list(text, &set))
+      goto fail;
+    for (size_t i = 0; i < PORTS / 64; i++)
+      set.bits[i] = (set.bits[i] & ~freed->bits[i]) | want->bits[i];
+    format_list(&set, text, sizeof text);
+    if (!text[0])
+      strcpy(text, "\n");
+    why = "can't write " RESERVED;
+    if (pwrite(fd, text, strlen(text), 0) < 0)
+      goto fail;
+    _exit(0);
+  fail:
+    dprintf(pipefd[1], "%s: %s", why, strerror(errno));
+    _exit(1);
+  }
+  close(pipefd[1]);
+  int status;
+  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  ssize_t n = RETRY(read(pipefd[0], err, errlen - 1));
+  err[n > 0 ? n : 0] = '\0';
+  close(pipefd[0]);
+  return ok;
+}
+
+bool port_guard_keep(uid_t nat_uid, const struct port_set *want, bool exact, int lock_fd, char *err,
+                     size_t errlen) {
+  bool none = true;
+  for (size_t i = 0; i < PORTS / 64; i++)
+    none &= want->bits[i] == 0;
+  cleanup_fd int cg = cgroup2_root();
+  if (cg < 0) {
+    snprintf(err, errlen, "this host has no cgroup v2 hierarchy to put the port guard on");
+    return none; /* nothing to keep, so none was kept */
+  }
+  if (RETRY(flock(lock_fd, LOCK_EX)) < 0)
+    die_errno(EXIT_INTERNAL, "can't lock the port guard");
+  bool ok = false;
+  cleanup_fd int map = -1;
+  if (none && exact) { /* only free this install's ports, if a guard is there */
+    map = attached_map(cg, hooks[0], prog_names[0]);
+    if (map < 0 && (map = attached_map(cg, hooks[1], prog_names[1])) < 0) {
+      flock(lock_fd, LOCK_UN);
+      return true;
+    }
+  } else {
+    map = guard_map(cg, nat_uid, err, errlen);
+  }
+  uint64_t *entry = map < 0 ? MAP_FAILED : mmap(NULL, PORTS * 8, PROT_READ | PROT_WRITE, MAP_SHARED, map, 0);
+  if (map >= 0 && entry == MAP_FAILED)
+    snprintf(err, errlen, "can't map the port guard: %s", strerror(errno));
+  if (entry != MAP_FAILED) {
+    static struct port_set freed, reserve;
+    memset(&freed, 0, sizeof freed);
+    reserve = *want;
+    uint32_t tag = install_tag();
+    bool any = false;
+    for (unsigned p = 0; p < PORTS; p++) {
+      if (port_set_has(want, p))
+        entry[p] = tag;
+      else if (exact && entry[p] == tag) {
+        entry[p] = 0;
+        port_set_add(&freed, p, p);
+      }
+      if (entry[p]) { /* another install's ports stay reserved too */
+        port_set_add(&reserve, p, p);
+        any = true;
+      }
+    }
+    munmap(entry, PORTS * 8);
+    ok = reserve_ports(&reserve, &freed, err, errlen);
+    if (ok && !any)
+      detach_guard(cg);
+  }
+  flock(lock_fd, LOCK_UN);
+  return ok;
+}
