@@ -23,7 +23,7 @@ export interface PsOptions {
 }
 
 /** One container as the helper recorded it (src/helper/state.h). */
-interface Record_ {
+export interface ContainerRecord {
   readonly uid: number;
   readonly id: string;
   readonly initPid: number;
@@ -33,6 +33,8 @@ interface Record_ {
   readonly policyHash: string | undefined;
   /** Settings waiting for a restart ("" none). */
   readonly pending: string;
+  /** The host UDP ports its NAT publishes, [lo, hi]; [0, 0] for none. */
+  readonly udpPorts: readonly [number, number];
 }
 
 /** One row of the listing. */
@@ -59,7 +61,7 @@ export interface PsRow {
 /** List the running containers; returns the exit code. */
 export async function runPs(opts: PsOptions): Promise<number> {
   const host = cgroupHost(opts.layout.cgroupName);
-  const records = readRecords(opts.layout.stateDir).filter(alive);
+  const records = runningContainers(opts.layout.stateDir);
   const before = new Map(records.map((r) => [r.uid, containerUsage(host, r.uid)]));
   const t0 = Date.now();
   if (records.length > 0) await new Promise((res) => setTimeout(res, opts.sampleMs));
@@ -84,15 +86,20 @@ function describeHost(host: CgroupHost): { version: string; path: string } {
   return host.version === 'v2' ? { version: 'v2', path: host.base } : { version: 'v1', path: host.bases['pids']! };
 }
 
+/** The containers running now, by their records in the state folder. */
+export function runningContainers(stateDir: string): ContainerRecord[] {
+  return readRecords(stateDir).filter(alive);
+}
+
 /** The records in the state folder; damaged ones are skipped. */
-function readRecords(stateDir: string): Record_[] {
+function readRecords(stateDir: string): ContainerRecord[] {
   let names: string[];
   try {
     names = readdirSync(stateDir).filter((n) => /^\d+\.state$/.test(n));
   } catch {
     return [];
   }
-  const out: Record_[] = [];
+  const out: ContainerRecord[] = [];
   for (const name of names) {
     let text: string;
     try {
@@ -104,6 +111,7 @@ function readRecords(stateDir: string): Record_[] {
     const n = (k: string): number => Number(kv.get(k));
     if (!/^cellsh-state [12]\n/.test(text) || !/^[0-9a-f]{12}$/.test(kv.get('id') ?? '')) continue;
     const pending = kv.get('pending');
+    const ports = n('udp_ports') || 0; /* LO << 16 | HI */
     out.push({
       uid: n('uid'),
       id: kv.get('id')!,
@@ -112,13 +120,14 @@ function readRecords(stateDir: string): Record_[] {
       createdMs: n('created_ms'),
       policyHash: kv.get('policy'),
       pending: pending === undefined || pending === '-' ? '' : pending,
+      udpPorts: [Math.floor(ports / 65536), ports % 65536],
     });
   }
   return out.sort((a, b) => a.uid - b.uid);
 }
 
 /** Is the recorded init still that process (same pid, same start time)? */
-function alive(r: Record_): boolean {
+function alive(r: ContainerRecord): boolean {
   try {
     const stat = readFileSync(`/proc/${r.initPid}/stat`, 'utf8');
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) === r.initStart;
@@ -136,7 +145,7 @@ function appliedHashes(compiledPolicy: string): Map<number, string> {
   }
 }
 
-function policyState(r: Record_, current: string | undefined): Pick<PsRow, 'policy' | 'pending'> {
+function policyState(r: ContainerRecord, current: string | undefined): Pick<PsRow, 'policy' | 'pending'> {
   if (r.policyHash === undefined || current === undefined) return { policy: 'unknown', pending: '' };
   if (r.policyHash !== current) return { policy: 'changed', pending: '' };
   return r.pending ? { policy: 'pending', pending: r.pending } : { policy: 'current', pending: '' };
@@ -172,7 +181,7 @@ function sessionCounts(stateDir: string): Map<number, number> {
 }
 
 function row(
-  r: Record_,
+  r: ContainerRecord,
   dir: UserDirectory,
   before: Usage | undefined,
   after: Usage | undefined,

@@ -10,18 +10,53 @@ import { helperArgs } from '../helper-client/protocol.js';
 import type { Layout } from '../layout.js';
 import type { CompiledUser } from '../policy/compiled.js';
 import type { TextOut } from './check.js';
+import { runningContainers, type ContainerRecord } from './ps.js';
+
+type Range = readonly [number, number];
+
+function showRange([lo, hi]: Range): string {
+  return lo === hi ? String(lo) : `${lo}-${hi}`;
+}
 
 /** "60001-60004 (alice), 61000 (bob)": what the policy publishes, by user. */
-export function describePorts(users: readonly CompiledUser[]): string {
+type PortsOf = Pick<CompiledUser, 'uid' | 'name' | 'udp_ports'>;
+
+export function describePorts(users: readonly PortsOf[]): string {
   return users
     .filter((u) => u.udp_ports[0] !== 0)
-    .map(({ udp_ports: [lo, hi], name }) => `${lo === hi ? lo : `${lo}-${hi}`} (${name})`)
+    .map((u) => `${showRange(u.udp_ports)} (${u.name})`)
     .join(', ');
 }
 
+/** A note for each user whose new ports a running container of another still
+ * holds: its NAT keeps the ports it started with until it restarts, and the
+ * user's login fails until then. */
+export function heldPortNotes(
+  users: readonly PortsOf[],
+  running: readonly Pick<ContainerRecord, 'uid' | 'udpPorts'>[],
+): string[] {
+  const names = new Map(users.map((u) => [u.uid, u.name]));
+  const notes: string[] = [];
+  for (const r of running) {
+    if (r.udpPorts[0] === 0) continue;
+    for (const u of users) {
+      const lo = Math.max(u.udp_ports[0], r.udpPorts[0]);
+      const hi = Math.min(u.udp_ports[1], r.udpPorts[1]);
+      if (u.uid === r.uid || u.udp_ports[0] === 0 || lo > hi) continue;
+      const holder = names.get(r.uid);
+      const stop = holder ? `"cellsh-admin stop ${holder}" ends it` : 'stopping it ends it';
+      notes.push(
+        `note: ${u.name}'s UDP ports ${showRange([lo, hi])} are still held by the running container of ${holder ?? `uid ${r.uid}`}, which keeps them until it restarts; ${u.name}'s logins fail until then (${stop})\n`,
+      );
+    }
+  }
+  return notes;
+}
+
 /** Keep the policy's ports (and free the rest); the exit code apply ends with. */
-export function keepPublishedPorts(layout: Layout, users: readonly CompiledUser[], out: TextOut, err: TextOut): number {
+export function keepPublishedPorts(layout: Layout, users: readonly PortsOf[], out: TextOut, err: TextOut): number {
   const kept = describePorts(users);
+  for (const note of heldPortNotes(users, runningContainers(layout.stateDir))) err.write(note);
   if (!existsSync(layout.helper)) {
     if (kept) err.write(`note: ${layout.helper} is missing, so the UDP ports ${kept} are not kept for the NAT\n`);
     return ExitCode.ok;

@@ -445,7 +445,7 @@ static NORETURN void slirp_child(const struct nat *nat, struct cg_entry *entry, 
       signal(sig, sig == SIGXFSZ ? SIG_IGN : SIG_DFL);
   if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
     _exit(EXIT_INTERNAL);
-  seccomp_confine_nat(api_needed);
+  (void)seccomp_confine_nat(api_needed);
   /* --disable-host-loopback: the gateway address (10.0.2.2) is not the host's
    * loopback. The API socket, only where ports are published (nat_publish). */
   char *argv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-seccomp",

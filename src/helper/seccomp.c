@@ -27,11 +27,38 @@ static const char *profile_name(enum seccomp_profile p) {
   }
 }
 
-void seccomp_confine_nat(bool api) {
+/* Landlock's scopes (ABI 6, Linux 6.12): Debian 12's headers predate them. */
+#define LANDLOCK_ABI_SCOPES 6
+#define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ull << 0)
+#define LANDLOCK_SCOPE_SIGNAL (1ull << 1)
+#define LANDLOCK_CREATE_RULESET_VERSION (1u << 0)
+struct landlock_scoped_attr {
+  uint64_t handled_access_fs, handled_access_net, scoped;
+};
+
+/* Scope the caller (no_new_privs set) to its own Landlock domain: abstract
+ * Unix sockets and signals outside it are refused. false where the kernel
+ * has no scopes; dies if it has them and refuses. */
+static bool landlock_scope(void) {
+  long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  if (abi < LANDLOCK_ABI_SCOPES)
+    return false;
+  struct landlock_scoped_attr attr = {.scoped = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL};
+  int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+  if (fd < 0 || syscall(SYS_landlock_restrict_self, fd, 0) != 0)
+    die_errno(EXIT_INTERNAL, "can't put the NAT in a Landlock domain of its own");
+  close(fd);
+  return true;
+}
+
+bool seccomp_confine_nat(bool api) {
   struct sock_fprog prog = api ? (struct sock_fprog)PROG(seccomp_nat_api) : (struct sock_fprog)PROG(seccomp_nat);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0 ||
-      prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != SECCOMP_MODE_FILTER)
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    die_errno(EXIT_INTERNAL, "can't set no_new_privs");
+  bool scoped = landlock_scope();
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0 || prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != SECCOMP_MODE_FILTER)
     die_errno(EXIT_INTERNAL, "can't install the NAT's seccomp filter");
+  return scoped;
 }
 
 void seccomp_confine(enum seccomp_profile profile, bool nested_userns) {

@@ -20,8 +20,11 @@
  * with EXIT_INTERNAL if the kernel refuses. */
 void seccomp_confine(enum seccomp_profile profile, bool nested_userns);
 
-/* The NAT's filter (nat.c): sockets of IPv4 and IPv6 only, and Unix sockets
- * too where api is set (its API socket publishes ports). Sets no_new_privs. */
-void seccomp_confine_nat(bool api);
+/* The NAT's confinement (nat.c): a filter allowing sockets of IPv4 and IPv6
+ * only, and Unix sockets too where api is set (its API socket publishes
+ * ports); and, where the kernel has Landlock's scopes (Linux 6.12), a domain
+ * that reaches no abstract Unix socket and signals no process made outside
+ * it. Sets no_new_privs. Returns whether the Landlock scopes are in place. */
+bool seccomp_confine_nat(bool api);
 
 #endif

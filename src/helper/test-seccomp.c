@@ -6,7 +6,12 @@
  * PROFILE is default, strict or unconfined; NESTED is true or false (the
  * policy's nested_userns). no_new_privs is set first, as the helper has set it
  * by the time it confines; --keep-privs leaves it unset, to see the refusal
- * an unprivileged caller then gets. */
+ * an unprivileged caller then gets.
+ *
+ *   test-seccomp nat|nat-api COMMAND [ARG...]
+ *
+ * runs COMMAND confined as the NAT is (seccomp_confine_nat; nat-api: with its
+ * API socket), after printing "landlock scopes: yes|no" on stderr. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +25,12 @@ static const char *const profiles[] = {"default", "strict", "unconfined"}; /* en
 
 int main(int argc, char **argv) {
   prog_name = "test-seccomp";
+  if (argc > 2 && (!strcmp(argv[1], "nat") || !strcmp(argv[1], "nat-api"))) {
+    bool scoped = seccomp_confine_nat(!strcmp(argv[1], "nat-api"));
+    fprintf(stderr, "landlock scopes: %s\n", scoped ? "yes" : "no");
+    execvp(argv[2], argv + 2);
+    die_errno(127, "can't run %s", argv[2]);
+  }
   int i = 1;
   bool keep_privs = argc > 1 && !strcmp(argv[1], "--keep-privs");
   i += keep_privs;

@@ -21,7 +21,7 @@ import {
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { mustApply, natSkipReason, skipReason, testInstall } from '../helpers/install.js';
+import { applyPolicy, mustApply, natSkipReason, skipReason, testInstall } from '../helpers/install.js';
 import { outsideHost } from '../helpers/outside-host.js';
 import { asUser, createUser, type TestUser } from '../helpers/users.js';
 import { must, processGone, run, waitFor } from '../helpers/system.js';
@@ -337,6 +337,17 @@ test('network: private with publish.udp: mosh --port from a host beyond this one
   const mount = run('findmnt', ['-no', 'FSTYPE,OPTIONS', join(inst!.root, 'run/cellsh-nat', api)]).out;
   assert.match(mount, /^tmpfs .*size=16k/, mount);
   assert.equal(await bindUdp(plain, port), 'Operation-not-permitted Operation-not-permitted', 'while the NAT holds it');
+  // Giving those ports to another user while this container holds them: apply says so.
+  const other = createUser(t, inst!, 'np4o');
+  const moved = applyPolicy(
+    inst!,
+    `users:\n  ${user.name}:\n    network: private\n  ${other.name}:\n    network: private\n    publish:\n      udp: ${port}\n`,
+  );
+  assert.equal(moved.status, 0, moved.err);
+  assert.match(
+    moved.err,
+    new RegExp(`${other.name}'s UDP ports ${port} are still held by the running container of ${user.name}`),
+  );
   must(inst!.admin, ['stop', user.name]);
   assert.equal(run('ss', ['-Huanp', `sport = :${port}`]).out.trim(), '', 'stop unpublishes the ports');
   // A policy that no longer publishes them gives them back to everyone.

@@ -5,7 +5,7 @@
 // NOT refused unconfined: that control is what lets each check fail.
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +66,19 @@ function run(config: Config, args: readonly string[], wrapperFlags: readonly str
     cwd: tools!.dir,
     env: { PATH: '/usr/bin:/bin' },
     ...asNobody,
+  });
+}
+
+/** Run file with args, as root, without blocking the event loop (a server of this process answers it). */
+function spawnAsync(file: string, args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', () => resolve({ stdout, stderr }));
   });
 }
 
@@ -353,4 +366,60 @@ test("without no_new_privs an unprivileged process can't install the filter, and
   assert.equal(r.status, 70);
   assert.equal(r.stderr, 'test-seccomp: can\'t install the "default" seccomp filter: Permission denied\n');
   assert.equal(run(UNCONFINED, ['true'], ['--keep-privs']).status, 0, 'unconfined installs nothing, so needs nothing');
+});
+
+test("the NAT's confinement keeps it from the host's abstract Unix sockets (Landlock's scope), where the kernel has it", {
+  skip,
+}, async (t: TestContext) => {
+  // The host's service: a listener on an abstract name (node's net has none), until the test ends.
+  const name = `cellsh-t-abstract-${process.pid}`;
+  const server = spawn(
+    '/usr/bin/python3',
+    [
+      '-c',
+      `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\\0${name}")
+s.listen(8)
+print("listening", flush=True)
+sys.stdin.read()
+`,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.after(() => server.kill());
+  await new Promise<void>((resolve, reject) => {
+    server.stdout.once('data', () => resolve());
+    server.once('exit', () => reject(new Error('the abstract listener did not start')));
+  });
+  const script = `
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect("\\0${name}")
+    print("connected")
+except OSError as e:
+    print(e.strerror)
+`;
+  const confined = spawnAsync(tools!.wrapper, ['nat-api', '/usr/bin/python3', '-c', script]);
+  const control = spawnAsync(tools!.wrapper, ['unconfined', 'false', '/usr/bin/python3', '-c', script]);
+  const [got, plain] = await Promise.all([confined, control]);
+  assert.equal(plain.stdout.trim(), 'connected', `control: the same program unconfined reaches it (${plain.stderr})`);
+  // The kernel's Landlock ABI, asked apart from the code under test: scopes came with ABI 6.
+  const abi = spawnSync(
+    '/usr/bin/python3',
+    ['-c', 'import ctypes; print(ctypes.CDLL(None).syscall(444, None, 0, 1))'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (Number(abi.stdout) < 6) {
+    t.skip(
+      `this kernel's Landlock has no scopes (ABI ${abi.stdout.trim()}, 6 is Linux 6.12): the NAT can reach the host's abstract sockets`,
+    );
+    return;
+  }
+  assert.match(got.stderr, /landlock scopes: yes/);
+  assert.equal(got.stdout.trim(), 'Operation not permitted', got.stderr);
 });
