@@ -21,7 +21,7 @@ main() {
   [ "$(id -u)" -eq 0 ] || fatal "run me as root (sudo test/run.sh)"
   ensure_packages "${TEST_PACKAGES[@]}"
   build_tree
-  make -s -C src/helper OUT="$REPO/build" "$REPO/build/test-units" "$REPO/build/test-seccomp" "$REPO/build/test-route"
+  make -s -C src/helper OUT="$REPO/build" "$REPO/build/test-units" "$REPO/build/test-seccomp" "$REPO/build/test-route" "$REPO/build/test-port-guard"
   trap private_cleanup_on_exit EXIT
   private_install test $$
   mapfile -t files < <(find "$REPO/dist/test" -name '*.test.js' | sort | grep -F -- "${1:-}")

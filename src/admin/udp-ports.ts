@@ -4,12 +4,13 @@
 // any longer is freed. Without it, any local account could bind a user's port
 // (libslirp shares it with SO_REUSEADDR) and take their mosh traffic.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ExitCode } from '../errors.js';
 import { helperArgs } from '../helper-client/protocol.js';
 import type { Layout } from '../layout.js';
 import type { CompiledUser } from '../policy/compiled.js';
 import type { TextOut } from './check.js';
+import { NAT_USER } from './doctor-nat.js';
 import { runningContainers, type ContainerRecord } from './ps.js';
 
 type Range = readonly [number, number];
@@ -53,6 +54,57 @@ export function heldPortNotes(
   return notes;
 }
 
+/** A note for each published port that a socket of another account already
+ * holds (bound before the port was kept: the guard refuses only new binds),
+ * from /proc/net/udp and udp6's lines. The user's logins fail until it closes. */
+export function boundPortNotes(
+  users: readonly PortsOf[],
+  natUid: number | undefined,
+  tables: readonly string[],
+): string[] {
+  const holders = new Map<number, Set<number>>();
+  for (const line of tables.flatMap((t) => t.split('\n').slice(1))) {
+    const f = line.trim().split(/\s+/);
+    const port = Number.parseInt(f[1]?.split(':')[1] ?? '', 16);
+    const uid = Number(f[7]);
+    if (!Number.isInteger(port) || !Number.isInteger(uid) || uid === natUid) continue;
+    holders.set(port, (holders.get(port) ?? new Set()).add(uid));
+  }
+  const notes: string[] = [];
+  for (const u of users) {
+    for (let p = u.udp_ports[0]; p !== 0 && p <= u.udp_ports[1]; p++) {
+      const uids = holders.get(p);
+      if (uids)
+        notes.push(
+          `note: UDP port ${p} of ${u.name} is already bound by a socket of uid ${[...uids].join(', uid ')}, so ${u.name}'s logins fail until it is closed\n`,
+        );
+    }
+  }
+  return notes;
+}
+
+/** The NAT account's uid, from /etc/passwd (as the helper reads it). */
+function natUid(): number | undefined {
+  try {
+    const line = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${NAT_USER}:`));
+    return line ? Number(line.split(':')[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function udpTables(): string[] {
+  return ['/proc/net/udp', '/proc/net/udp6'].flatMap((f) => {
+    try {
+      return [readFileSync(f, 'utf8')];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** Keep the policy's ports (and free the rest); the exit code apply ends with. */
 export function keepPublishedPorts(layout: Layout, users: readonly PortsOf[], out: TextOut, err: TextOut): number {
   const kept = describePorts(users);
@@ -64,6 +116,7 @@ export function keepPublishedPorts(layout: Layout, users: readonly PortsOf[], ou
   const r = spawnSync(layout.helper, helperArgs({ verb: 'ports' }), { encoding: 'utf8' });
   if (r.status === 0) {
     if (kept) out.write(`applied: UDP ports ${kept} kept for the NAT of network: private\n`);
+    for (const note of boundPortNotes(users, natUid(), udpTables())) err.write(note);
     return ExitCode.ok;
   }
   const why = (r.stderr || r.error?.message || 'the helper failed').trim().replace(/^cellsh[^:]*: /, '');

@@ -7,6 +7,7 @@
  * Phases: entry hygiene -> parse argv -> verify (policy, caller) -> lock and
  * decide (join or create) -> session (see session.c). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -349,8 +350,35 @@ static void add_ports(const struct user_policy *u, void *want) {
     port_set_add(want, u->udp_ports >> 16, u->udp_ports & 0xffff);
 }
 
+/* Add what the running containers' NATs publish (they keep the ports they
+ * started with until they restart, whatever the policy says now). */
+static void add_running_ports(struct port_set *want) {
+  int dir = state_dir(); /* an O_PATH fd: the listing needs one of its own */
+  DIR *d = fdopendir(openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d)
+    die_errno(EXIT_INTERNAL, "can't read %s", CELLSH_STATE_DIR);
+  for (struct dirent *e; (e = readdir(d));) {
+    char *dot = strchr(e->d_name, '.');
+    uint32_t uid;
+    struct container_record rec;
+    if (!dot || strcmp(dot, ".state"))
+      continue;
+    *dot = '\0';
+    if (!parse_u32(e->d_name, &uid) || state_read(dir, uid, &rec) != 1 || !rec.udp_ports)
+      continue;
+    int pin = state_pin(&rec);
+    if (pin >= 0)
+      port_set_add(want, rec.udp_ports >> 16, rec.udp_ports & 0xffff);
+    if (pin >= 0)
+      close(pin);
+  }
+  closedir(d);
+  close(dir);
+}
+
 /* cellsh-helper ports (root's: cellsh-admin apply, the boot unit): the ports
- * the applied policy publishes, and no others, are kept for the NAT. */
+ * the applied policy publishes and those running containers still do, and no
+ * others, are kept for the NAT. */
 static NORETURN void do_ports(void) {
   if (getuid() != 0)
     die(EXIT_REFUSED, "only root keeps the published UDP ports (cellsh-admin apply does)");
@@ -361,6 +389,7 @@ static NORETURN void do_ports(void) {
     if (policy_each_fd(fd, add_ports, &want, err, sizeof err) < 0)
       die(EXIT_CONFIG, "the applied policy %s is invalid (%s); run \"cellsh-admin apply\"", CELLSH_POLICY_PATH, err);
   }
+  add_running_ports(&want);
   nat_keep_ports(&want, true);
   exit(0);
 }

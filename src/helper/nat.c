@@ -274,9 +274,9 @@ void nat_keep_ports(const struct port_set *want, bool exact) {
     any |= want->bits[i] != 0;
   if (any)
     nat_account(&nat);
-  cleanup_fd int dir = nat_dir(true);
   char err[512];
-  if (!port_guard_keep(nat.uid, want, exact, dir, err, sizeof err))
+  cleanup_fd int host = host_netns();
+  if (!port_guard_keep(nat.uid, want, exact, host, err, sizeof err))
     die(EXIT_CONFIG, "can't keep the published UDP ports for the NAT of network: private (%s); ask your administrator",
         err);
 }

@@ -10,13 +10,13 @@
 #include <sys/socket.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
-#include "ns.h"
 #include "util.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -25,6 +25,8 @@
 #define MAP_NAME "cellsh_udp"
 #define PORTS 65536
 #define RESERVED "/proc/sys/net/ipv4/ip_local_reserved_ports"
+/* Every install on the host shares the guard, so this lock is not under one's state folder. */
+#define GUARD_LOCK "/run/cellsh-port-guard.lock"
 
 static const char *const prog_names[2] = {"cellsh_udp4", "cellsh_udp6"};
 static const enum bpf_attach_type hooks[2] = {BPF_CGROUP_INET4_BIND, BPF_CGROUP_INET6_BIND};
@@ -37,7 +39,7 @@ static uint64_t ptr(const void *p) {
   return (uint64_t)(uintptr_t)p;
 }
 
-/* What this install writes in the map for the ports it keeps: never 0. */
+/* What this install writes above the uid in the entries of the ports it keeps: never 0. */
 static uint32_t install_tag(void) {
   uint32_t h = 2166136261u;
   for (const char *p = CELLSH_STATE_DIR; *p; p++)
@@ -63,11 +65,11 @@ static int cgroup2_root(void) {
 /* An fd of the program named name attached to hook on cg, and the id of its
  * one map; -1 if there is none. */
 static int attached_prog(int cg, enum bpf_attach_type hook, const char *name, uint32_t *map_id) {
-  uint32_t ids[64] = {0};
-  union bpf_attr q = {.query = {.target_fd = (uint32_t)cg, .attach_type = hook, .prog_ids = ptr(ids), .prog_cnt = 64}};
+  static uint32_t ids[4096];
+  union bpf_attr q = {.query = {.target_fd = (uint32_t)cg, .attach_type = hook, .prog_ids = ptr(ids), .prog_cnt = 4096}};
   if (sys_bpf(BPF_PROG_QUERY, &q) < 0)
     return -1;
-  for (uint32_t i = 0; i < q.query.prog_cnt && i < 64; i++) {
+  for (uint32_t i = 0; i < q.query.prog_cnt && i < 4096; i++) {
     union bpf_attr g = {.prog_id = ids[i]};
     int prog = (int)sys_bpf(BPF_PROG_GET_FD_BY_ID, &g);
     uint32_t map_ids[2] = {0};
@@ -105,32 +107,34 @@ static int attached_map(int cg, enum bpf_attach_type hook, const char *name) {
   return -1;
 }
 
-/* Take both programs off cg (when no install keeps a port any longer). */
+/* Take every program of this file's off cg (when no install keeps a port any longer). */
 static void detach_guard(int cg) {
   for (int i = 0; i < 2; i++) {
     uint32_t map_id;
-    cleanup_fd int prog = attached_prog(cg, hooks[i], prog_names[i], &map_id);
-    union bpf_attr d = {.target_fd = (uint32_t)cg, .attach_bpf_fd = (uint32_t)prog, .attach_type = hooks[i]};
-    if (prog >= 0)
-      (void)sys_bpf(BPF_PROG_DETACH, &d);
+    for (int prog; (prog = attached_prog(cg, hooks[i], prog_names[i], &map_id)) >= 0;) {
+      union bpf_attr d = {.target_fd = (uint32_t)cg, .attach_bpf_fd = (uint32_t)prog, .attach_type = hooks[i]};
+      long r = sys_bpf(BPF_PROG_DETACH, &d);
+      close(prog);
+      if (r < 0)
+        break;
+    }
   }
 }
 
 #define INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
 
 /* The program: a UDP bind(2) in the host's network namespace (cookie) to a
- * port whose entry in the map is not 0 is refused (EPERM) unless the caller's
- * real uid is the NAT's. Binds in containers' own namespaces are theirs. */
-static int load_prog(int map, uid_t nat_uid, uint64_t cookie, enum bpf_attach_type hook, const char *name, char *err,
-                     size_t errlen) {
+ * port whose map entry is set is refused (EPERM) unless the caller's real uid
+ * is the one the entry names. Binds in containers' own namespaces are theirs. */
+static int load_prog(int map, uint64_t cookie, enum bpf_attach_type hook, const char *name, char *err, size_t errlen) {
   const struct bpf_insn insns[] = {
       INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0), /* r6 = ctx */
       INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_get_netns_cookie),
       INSN(BPF_LD | BPF_DW | BPF_IMM, 1, 0, 0, (int32_t)(uint32_t)cookie),
       INSN(0, 0, 0, 0, (int32_t)(uint32_t)(cookie >> 32)),
-      INSN(BPF_JMP | BPF_JNE | BPF_X, 0, 1, 17, 0), /* another network namespace: allow */
+      INSN(BPF_JMP | BPF_JNE | BPF_X, 0, 1, 18, 0), /* another network namespace: allow */
       INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 6, offsetof(struct bpf_sock_addr, protocol), 0),
-      INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 15, IPPROTO_UDP), /* not UDP: allow */
+      INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 16, IPPROTO_UDP), /* not UDP: allow */
       INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 6, offsetof(struct bpf_sock_addr, user_port), 0),
       INSN(BPF_ALU | BPF_END | BPF_TO_BE, 2, 0, 0, 16), /* the port, in host order */
       INSN(BPF_STX | BPF_MEM | BPF_W, 10, 2, -4, 0),
@@ -139,11 +143,12 @@ static int load_prog(int map, uid_t nat_uid, uint64_t cookie, enum bpf_attach_ty
       INSN(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),
       INSN(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4),
       INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),
-      INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 6, 0), /* no entry: allow */
+      INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 7, 0), /* no entry: allow */
       INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 0, 0, 0),
-      INSN(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 4, 0), /* not kept: allow */
+      INSN(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 5, 0),   /* not kept: allow */
+      INSN(BPF_ALU64 | BPF_MOV | BPF_X, 7, 1, 0, 0), /* r7 survives the call */
       INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_get_current_uid_gid),
-      INSN(BPF_JMP32 | BPF_JEQ | BPF_K, 0, 0, 2, (int32_t)nat_uid), /* the NAT: allow */
+      INSN(BPF_JMP32 | BPF_JEQ | BPF_X, 0, 7, 2, 0), /* the uid the entry names: allow */
       INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
       INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
       INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1),
@@ -177,8 +182,7 @@ static int load_prog(int map, uid_t nat_uid, uint64_t cookie, enum bpf_attach_ty
 #endif
 
 /* The host network namespace's cookie, from a socket a child makes there. */
-static bool host_cookie(uint64_t *cookie, char *err, size_t errlen) {
-  cleanup_fd int host = host_netns();
+static bool host_cookie(int host, uint64_t *cookie, char *err, size_t errlen) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -204,7 +208,7 @@ static bool host_cookie(uint64_t *cookie, char *err, size_t errlen) {
 }
 
 /* The map, made and attached with its two programs if none is. */
-static int guard_map(int cg, uid_t nat_uid, char *err, size_t errlen) {
+static int guard_map(int cg, int host, char *err, size_t errlen) {
   int map = -1;
   bool have[2];
   for (int i = 0; i < 2; i++) {
@@ -218,7 +222,7 @@ static int guard_map(int cg, uid_t nat_uid, char *err, size_t errlen) {
   uint64_t cookie;
   if (have[0] && have[1])
     return map;
-  if (!host_cookie(&cookie, err, errlen)) {
+  if (!host_cookie(host, &cookie, err, errlen)) {
     if (map >= 0)
       close(map);
     return -1;
@@ -239,7 +243,7 @@ static int guard_map(int cg, uid_t nat_uid, char *err, size_t errlen) {
   for (int i = 0; i < 2; i++) {
     if (have[i])
       continue;
-    cleanup_fd int prog = load_prog(map, nat_uid, cookie, hooks[i], prog_names[i], err, errlen);
+    cleanup_fd int prog = load_prog(map, cookie, hooks[i], prog_names[i], err, errlen);
     union bpf_attr at = {
         .target_fd = (uint32_t)cg, .attach_bpf_fd = (uint32_t)prog, .attach_type = hooks[i], .attach_flags = BPF_F_ALLOW_MULTI};
     if (prog < 0 || sys_bpf(BPF_PROG_ATTACH, &at) < 0) {
@@ -296,10 +300,46 @@ static void format_list(const struct port_set *s, char *out, size_t size) {
   }
 }
 
+/* The sysctl's list, read whole from fd (at offset 0) into s. */
+static bool read_list(int fd, struct port_set *s) {
+  static char text[PORTS * 7];
+  size_t got = 0;
+  for (ssize_t r; got < sizeof text - 1 && (r = RETRY(pread(fd, text + got, sizeof text - 1 - got, (off_t)got))) > 0;)
+    got += (size_t)r;
+  text[got] = '\0';
+  memset(s, 0, sizeof *s);
+  return parse_list(text, s);
+}
+
+/* Write the list for s: the kernel takes at most a page per write, and a
+ * write at an offset past 0 adds to what the first one set, so it goes in
+ * pieces cut at commas, one after the other on fd. */
+static bool write_list(int fd, const struct port_set *s) {
+  static char text[PORTS * 7];
+  format_list(s, text, sizeof text);
+  if (!text[0])
+    strcpy(text, "\n");
+  size_t len = strlen(text), done = 0;
+  if (lseek(fd, 0, SEEK_SET) < 0)
+    return false;
+  while (done < len) {
+    size_t n = len - done;
+    if (n > 3000) {
+      n = 3000;
+      while (n > 0 && text[done + n - 1] != ',')
+        n--;
+    }
+    ssize_t w = RETRY(write(fd, text + done, n));
+    if (w <= 0)
+      return false;
+    done += (size_t)w;
+  }
+  return true;
+}
+
 /* In a child in the host's network namespace: the sysctl becomes what it was,
- * less freed, plus want. */
-static bool reserve_ports(const struct port_set *want, const struct port_set *freed, char *err, size_t errlen) {
-  cleanup_fd int host = host_netns();
+ * less freed, plus want, and is read back to check. */
+static bool reserve_ports(int host, const struct port_set *want, const struct port_set *freed, char *err, size_t errlen) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -307,31 +347,26 @@ static bool reserve_ports(const struct port_set *want, const struct port_set *fr
   if (pid < 0)
     die_errno(EXIT_INTERNAL, "can't fork");
   if (pid == 0) {
-    static struct port_set set;
-    static char text[PORTS * 4];
+    static struct port_set set, back;
     const char *why = "can't enter the host's network namespace";
     if (setns(host, CLONE_NEWNET) < 0)
       goto fail;
     why = "can't read " RESERVED;
     int fd = open(RESERVED, O_RDWR | O_CLOEXEC);
-    ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
-    if (n < 0)
-      goto fail;
-    text[n] = '\0';
-    why = "can't parse " RESERVED;
-    if (!parse_list(text, &set))
+    if (fd < 0 || !read_list(fd, &set))
       goto fail;
     for (size_t i = 0; i < PORTS / 64; i++)
       set.bits[i] = (set.bits[i] & ~freed->bits[i]) | want->bits[i];
-    format_list(&set, text, sizeof text);
-    if (!text[0])
-      strcpy(text, "\n");
     why = "can't write " RESERVED;
-    if (pwrite(fd, text, strlen(text), 0) < 0)
+    if (!write_list(fd, &set))
+      goto fail;
+    why = RESERVED " did not take the list";
+    errno = 0;
+    if (!read_list(fd, &back) || memcmp(&set, &back, sizeof set))
       goto fail;
     _exit(0);
   fail:
-    dprintf(pipefd[1], "%s: %s", why, strerror(errno));
+    dprintf(pipefd[1], "%s%s%s", why, errno ? ": " : "", errno ? strerror(errno) : "");
     _exit(1);
   }
   close(pipefd[1]);
@@ -343,8 +378,20 @@ static bool reserve_ports(const struct port_set *want, const struct port_set *fr
   return ok;
 }
 
-bool port_guard_keep(uid_t nat_uid, const struct port_set *want, bool exact, int lock_fd, char *err,
-                     size_t errlen) {
+/* The lock every install on the host takes around the guard, which they share. */
+static int guard_lock(void) {
+  int fd = RETRY(open(GUARD_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0)
+    die_errno(EXIT_INTERNAL, "can't open %s", GUARD_LOCK);
+  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077))
+    die(EXIT_CONFIG, "%s must be a file of root's that no one else can open; remove it and try again", GUARD_LOCK);
+  if (RETRY(flock(fd, LOCK_EX)) < 0)
+    die_errno(EXIT_INTERNAL, "can't lock %s", GUARD_LOCK);
+  return fd;
+}
+
+bool port_guard_keep(uid_t nat_uid, const struct port_set *want, bool exact, int host, char *err, size_t errlen) {
   bool none = true;
   for (size_t i = 0; i < PORTS / 64; i++)
     none &= want->bits[i] == 0;
@@ -353,45 +400,47 @@ bool port_guard_keep(uid_t nat_uid, const struct port_set *want, bool exact, int
     snprintf(err, errlen, "this host has no cgroup v2 hierarchy to put the port guard on");
     return none; /* nothing to keep, so none was kept */
   }
-  if (RETRY(flock(lock_fd, LOCK_EX)) < 0)
-    die_errno(EXIT_INTERNAL, "can't lock the port guard");
-  bool ok = false;
+  cleanup_fd int lock = guard_lock();
   cleanup_fd int map = -1;
   if (none && exact) { /* only free this install's ports, if a guard is there */
     map = attached_map(cg, hooks[0], prog_names[0]);
-    if (map < 0 && (map = attached_map(cg, hooks[1], prog_names[1])) < 0) {
-      flock(lock_fd, LOCK_UN);
+    if (map < 0 && (map = attached_map(cg, hooks[1], prog_names[1])) < 0)
       return true;
-    }
   } else {
-    map = guard_map(cg, nat_uid, err, errlen);
+    map = guard_map(cg, host, err, errlen);
   }
   uint64_t *entry = map < 0 ? MAP_FAILED : mmap(NULL, PORTS * 8, PROT_READ | PROT_WRITE, MAP_SHARED, map, 0);
   if (map >= 0 && entry == MAP_FAILED)
     snprintf(err, errlen, "can't map the port guard: %s", strerror(errno));
-  if (entry != MAP_FAILED) {
-    static struct port_set freed, reserve;
-    memset(&freed, 0, sizeof freed);
-    reserve = *want;
-    uint32_t tag = install_tag();
-    bool any = false;
-    for (unsigned p = 0; p < PORTS; p++) {
-      if (port_set_has(want, p))
-        entry[p] = tag;
-      else if (exact && entry[p] == tag) {
-        entry[p] = 0;
-        port_set_add(&freed, p, p);
-      }
-      if (entry[p]) { /* another install's ports stay reserved too */
-        port_set_add(&reserve, p, p);
-        any = true;
-      }
+  if (entry == MAP_FAILED)
+    return false;
+  /* An entry: the install's tag above, the uid that may bind the port below. */
+  uint64_t tag = install_tag();
+  for (unsigned p = 0; p < PORTS; p++)
+    if (port_set_has(want, p) && entry[p] && entry[p] >> 32 != tag) {
+      snprintf(err, errlen, "UDP port %u is kept by another cellsh installation on this host", p);
+      munmap(entry, PORTS * 8);
+      return false;
     }
-    munmap(entry, PORTS * 8);
-    ok = reserve_ports(&reserve, &freed, err, errlen);
-    if (ok && !any)
-      detach_guard(cg);
+  static struct port_set freed, reserve;
+  memset(&freed, 0, sizeof freed);
+  reserve = *want;
+  bool any = false;
+  for (unsigned p = 0; p < PORTS; p++) {
+    if (port_set_has(want, p))
+      entry[p] = tag << 32 | (uint32_t)nat_uid;
+    else if (exact && entry[p] >> 32 == tag) {
+      entry[p] = 0;
+      port_set_add(&freed, p, p);
+    }
+    if (entry[p]) { /* another install's ports stay reserved too */
+      port_set_add(&reserve, p, p);
+      any = true;
+    }
   }
-  flock(lock_fd, LOCK_UN);
+  munmap(entry, PORTS * 8);
+  bool ok = reserve_ports(host, &reserve, &freed, err, errlen);
+  if (ok && !any)
+    detach_guard(cg);
   return ok;
 }

@@ -21,6 +21,8 @@ if [ "$CELLSH_VM_SYSTEMD" = yes ]; then
   cp "$CELLSH_UNIT_DIR/$CELLSH_CGROUP_NAME.slice" "$CELLSH_UNIT_DIR/$UNIT" /etc/systemd/system/
   systemctl daemon-reload && systemctl start "$UNIT"
   result unit_start $? "$(systemctl show -p ActiveState -p Delegate -p ControlGroup "$UNIT")"
+  # Before the unit starts (at boot, before sshd), the helper keeps the policy's UDP ports.
+  result unit_ports "$(systemctl show -p ExecStartPre "$UNIT")"
 fi
 
 bash "$HERE/limits-scenario.sh" "$A" "$B"

@@ -19,15 +19,19 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { applyPolicy, mustApply, natSkipReason, skipReason, testInstall } from '../helpers/install.js';
 import { outsideHost } from '../helpers/outside-host.js';
+import { packageRoot } from '../helpers/fixtures.js';
 import { asUser, createUser, type TestUser } from '../helpers/users.js';
-import { must, processGone, run, waitFor } from '../helpers/system.js';
+import { must, processGone, run, waitFor, type Result } from '../helpers/system.js';
 import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
 
 const inst = testInstall();
+/** port-guard.c built as another installation would be (test/run.sh builds it). */
+const OTHER_INSTALL = join(packageRoot(), 'build', 'test-port-guard');
 const skip = skipReason(inst) || sshSkipReason() || natSkipReason();
 
 /** A TCP and a UDP service of the host's on addr, answering text; closed after t. */
@@ -281,7 +285,7 @@ function reservedPort(port: number): boolean {
   });
 }
 
-test('network: private with publish.udp: mosh --port from a host beyond this one reaches mosh-server in the container, which no other port does', {
+test('network: private with publish.udp: mosh --port from a host beyond this one reaches mosh-server in the container, which no other port does; no other account may bind those ports', {
   skip: skip || (existsSync('/usr/bin/mosh') ? false : 'mosh is not installed (test/run.sh installs it)'),
 }, async (t) => {
   const outside = await outsideHost(t, 'from outside');
@@ -348,10 +352,87 @@ test('network: private with publish.udp: mosh --port from a host beyond this one
     moved.err,
     new RegExp(`${other.name}'s UDP ports ${port} are still held by the running container of ${user.name}`),
   );
+  // The running NAT still publishes port + 1, which no policy gives now: it stays kept until the container ends.
+  assert.equal(
+    await bindUdp(plain, port + 1),
+    'Operation-not-permitted Operation-not-permitted',
+    'held by the running NAT',
+  );
   must(inst!.admin, ['stop', user.name]);
   assert.equal(run('ss', ['-Huanp', `sport = :${port}`]).out.trim(), '', 'stop unpublishes the ports');
   // A policy that no longer publishes them gives them back to everyone.
   mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n`);
   assert.equal(await bindUdp(plain, port), 'bound bound', 'after the range left the policy');
   assert.ok(!reservedPort(port) && !reservedPort(port + 1), 'no longer in ip_local_reserved_ports');
+});
+
+test('publish.udp: apply names a published port that a socket of another account bound before it was kept', {
+  skip,
+}, async (t) => {
+  const user = createUser(t, inst!, 'np5');
+  const plain = createUser(t, inst!, 'np5p', { enrolled: false });
+  const port = 61000 + (process.pid % 400);
+  // The other account's socket, bound while the port was anyone's, held until the test ends.
+  const holder = spawn(
+    '/usr/bin/setpriv',
+    [
+      '--reuid',
+      String(plain.uid),
+      '--regid',
+      String(plain.gid),
+      '--init-groups',
+      '--',
+      '/usr/bin/python3',
+      '-c',
+      `import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(("0.0.0.0", ${port}))\nprint("bound", flush=True)\nsys.stdin.read()`,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.after(() => holder.kill());
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once('data', () => resolve());
+    holder.once('exit', () => reject(new Error('the other account could not bind the port')));
+  });
+  const r = applyPolicy(inst!, `users:\n  ${user.name}:\n    network: private\n    publish:\n      udp: ${port}\n`);
+  assert.equal(r.status, 0, r.err);
+  assert.match(r.out, new RegExp(`UDP ports ${port} \\(${user.name}\\) kept`));
+  assert.match(
+    r.err,
+    new RegExp(
+      `UDP port ${port} of ${user.name} is already bound by a socket of uid ${plain.uid}, so ${user.name}'s logins fail`,
+    ),
+  );
+  mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n`);
+});
+
+test("publish.udp: two cellsh installations on one host keep their ports apart; neither takes nor frees the other's", {
+  skip: skip || (existsSync(OTHER_INSTALL) ? false : `${OTHER_INSTALL} is not built (test/run.sh builds it)`),
+}, async (t) => {
+  const user = createUser(t, inst!, 'np6');
+  const plain = createUser(t, inst!, 'np6p', { enrolled: false });
+  const nat = Number(must('id', ['-u', 'cellsh-nat']).out.trim());
+  const port = 62000 + (process.pid % 400);
+  const other = (...ports: number[]): Result => run(OTHER_INSTALL, [String(nat), ...ports.map(String)]);
+  t.after(() => other());
+  mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n    publish:\n      udp: ${port}-${port + 1}\n`);
+  t.after(() => mustApply(inst!, 'defaults: {}\n'));
+  const taken = other(port + 1, port + 1);
+  assert.equal(taken.status, 1);
+  assert.match(taken.out, new RegExp(`UDP port ${port + 1} is kept by another cellsh installation on this host`));
+  assert.equal(other(port + 5, port + 5).out.trim(), 'kept');
+  assert.equal(await bindUdp(plain, port + 5), 'Operation-not-permitted Operation-not-permitted', "the other's port");
+  assert.ok(reservedPort(port + 5), "the other's port is reserved");
+  // This installation's apply keeps its own ports exactly, and leaves the other's alone.
+  mustApply(inst!, `users:\n  ${user.name}:\n    network: private\n    publish:\n      udp: ${port}\n`);
+  assert.equal(
+    await bindUdp(plain, port + 5),
+    'Operation-not-permitted Operation-not-permitted',
+    "the other's port, still",
+  );
+  assert.equal(await bindUdp(plain, port + 1), 'bound bound', 'the port this one no longer has');
+  // The other frees all of its own: this one's stay kept.
+  assert.equal(other().out.trim(), 'kept');
+  assert.equal(await bindUdp(plain, port + 5), 'bound bound', "the other's port, freed");
+  assert.ok(!reservedPort(port + 5));
+  assert.equal(await bindUdp(plain, port), 'Operation-not-permitted Operation-not-permitted', "this one's port");
 });
