@@ -359,7 +359,10 @@ test("limits on cgroup v2 under systemd, in the cgroup cellsh.service delegates 
     for (const p of ['ActiveState=active', 'Delegate=yes', `ControlGroup=/${name}.slice/${name}.service`])
       assert.ok(unit.split(/[ |]/).includes(p), `${p} in ${unit}`);
     // The UDP ports of publish.udp are kept again at boot: `cellsh-helper ports` ran, and succeeded.
-    assert.match(r.get('unit_ports')!, /path=\S+\/cellsh-helper ; argv\[\]=\S+\/cellsh-helper ports ;.* status=0\/0/);
+    assert.match(
+      r.get('unit_ports')!,
+      /path=\S+\/cellsh-helper ; argv\[\]=\S+\/cellsh-helper ports ;.* code=exited ; status=0 \}/,
+    );
     const [status, cgroup, pidsMax, id, idBefore] = r.get('after_reload')!.split(' ');
     assert.equal(status, '0');
     assert.equal(cgroup, '0::/');
