@@ -471,6 +471,10 @@ uninstall() {
       "$LIBDIR/cellsh-helper" stop "$(basename "$rec" .state)" || warn "could not stop the container of uid $(basename "$rec" .state)"
     done
   fi
+  # With no policy, the helper frees the UDP ports this install kept (while
+  # the NAT's account, which a container still running would need, exists).
+  rm -f "$VARDIR/policy.compiled"
+  if [ -x "$LIBDIR/cellsh-helper" ]; then "$LIBDIR/cellsh-helper" ports || warn "could not free the published UDP ports"; fi
   local kind path rest manifest
   manifest=$(cat "$MANIFEST")
   # Users first (their shell is about to vanish), then files, then folders deepest first.
@@ -499,9 +503,6 @@ uninstall() {
            fi ;;
     esac
   done <<< "$manifest"
-  # With no policy, the helper frees the UDP ports this install kept.
-  rm -f "$VARDIR/policy.compiled"
-  if [ -x "$LIBDIR/cellsh-helper" ]; then "$LIBDIR/cellsh-helper" ports || warn "could not free the published UDP ports"; fi
   while read -r kind path rest; do
     case "$kind" in
       file|tmpfiles) rm -f "$path" ;;

@@ -351,7 +351,9 @@ static void add_ports(const struct user_policy *u, void *want) {
 }
 
 /* Add what the running containers' NATs publish (they keep the ports they
- * started with until they restart, whatever the policy says now). */
+ * started with until they restart, whatever the policy says now). Each uid's
+ * lock is taken to read its record: a login that kept its ports under an
+ * older policy holds it until its record is written. */
 static void add_running_ports(struct port_set *want) {
   int dir = state_dir(); /* an O_PATH fd: the listing needs one of its own */
   DIR *d = fdopendir(openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -361,16 +363,20 @@ static void add_running_ports(struct port_set *want) {
     char *dot = strchr(e->d_name, '.');
     uint32_t uid;
     struct container_record rec;
-    if (!dot || strcmp(dot, ".state"))
+    if (!dot || strcmp(dot, ".lock"))
       continue;
     *dot = '\0';
-    if (!parse_u32(e->d_name, &uid) || state_read(dir, uid, &rec) != 1 || !rec.udp_ports)
+    if (!parse_u32(e->d_name, &uid) || uid == 0)
       continue;
-    int pin = state_pin(&rec);
-    if (pin >= 0)
+    int lock = state_lock(dir, uid, LOCK_WAIT_S);
+    if (lock < 0)
+      die(EXIT_INTERNAL, "a container of uid %u is still starting; try again", (unsigned)uid);
+    int pin = state_read(dir, uid, &rec) == 1 && rec.udp_ports ? state_pin(&rec) : -1;
+    if (pin >= 0) {
       port_set_add(want, rec.udp_ports >> 16, rec.udp_ports & 0xffff);
-    if (pin >= 0)
       close(pin);
+    }
+    close(lock);
   }
   closedir(d);
   close(dir);

@@ -22,13 +22,13 @@
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
-#define MAP_NAME "cellsh_udp"
+#define MAP_NAME "cellsh_ports"
 #define PORTS 65536
 #define RESERVED "/proc/sys/net/ipv4/ip_local_reserved_ports"
 /* Every install on the host shares the guard, so this lock is not under one's state folder. */
 #define GUARD_LOCK "/run/cellsh-port-guard.lock"
 
-static const char *const prog_names[2] = {"cellsh_udp4", "cellsh_udp6"};
+static const char *const prog_names[2] = {"cellsh_ports4", "cellsh_ports6"};
 static const enum bpf_attach_type hooks[2] = {BPF_CGROUP_INET4_BIND, BPF_CGROUP_INET6_BIND};
 
 static long sys_bpf(int cmd, union bpf_attr *a) {
@@ -316,9 +316,8 @@ static bool read_list(int fd, struct port_set *s) {
  * pieces cut at commas, one after the other on fd. */
 static bool write_list(int fd, const struct port_set *s) {
   static char text[PORTS * 7];
-  format_list(s, text, sizeof text);
-  if (!text[0])
-    strcpy(text, "\n");
+  format_list(s, text, sizeof text - 1);
+  strcat(text, "\n");
   size_t len = strlen(text), done = 0;
   if (lseek(fd, 0, SEEK_SET) < 0)
     return false;
@@ -347,19 +346,24 @@ static bool reserve_ports(int host, const struct port_set *want, const struct po
   if (pid < 0)
     die_errno(EXIT_INTERNAL, "can't fork");
   if (pid == 0) {
-    static struct port_set set, back;
+    static struct port_set was, set, back;
     const char *why = "can't enter the host's network namespace";
     if (setns(host, CLONE_NEWNET) < 0)
       goto fail;
     why = "can't read " RESERVED;
+    errno = 0;
     int fd = open(RESERVED, O_RDWR | O_CLOEXEC);
-    if (fd < 0 || !read_list(fd, &set))
+    if (fd < 0 || !read_list(fd, &was))
       goto fail;
     for (size_t i = 0; i < PORTS / 64; i++)
-      set.bits[i] = (set.bits[i] & ~freed->bits[i]) | want->bits[i];
+      set.bits[i] = (was.bits[i] & ~freed->bits[i]) | want->bits[i];
     why = "can't write " RESERVED;
-    if (!write_list(fd, &set))
+    if (!write_list(fd, &set)) {
+      int e = errno;
+      (void)write_list(fd, &was); /* a piece that failed must not cut the admin's own entries */
+      errno = e;
       goto fail;
+    }
     why = RESERVED " did not take the list";
     errno = 0;
     if (!read_list(fd, &back) || memcmp(&set, &back, sizeof set))
@@ -422,6 +426,8 @@ bool port_guard_keep(uid_t nat_uid, const struct port_set *want, bool exact, int
       munmap(entry, PORTS * 8);
       return false;
     }
+  /* Kept at once; freed only once the reserved list no longer has them, so
+   * a failure on the way leaves them kept, to be freed by the next run. */
   static struct port_set freed, reserve;
   memset(&freed, 0, sizeof freed);
   reserve = *want;
@@ -429,17 +435,17 @@ bool port_guard_keep(uid_t nat_uid, const struct port_set *want, bool exact, int
   for (unsigned p = 0; p < PORTS; p++) {
     if (port_set_has(want, p))
       entry[p] = tag << 32 | (uint32_t)nat_uid;
-    else if (exact && entry[p] >> 32 == tag) {
-      entry[p] = 0;
+    else if (exact && entry[p] >> 32 == tag)
       port_set_add(&freed, p, p);
-    }
-    if (entry[p]) { /* another install's ports stay reserved too */
+    else if (entry[p]) /* another install's ports stay reserved too */
       port_set_add(&reserve, p, p);
-      any = true;
-    }
+    any |= entry[p] && !port_set_has(&freed, p);
   }
-  munmap(entry, PORTS * 8);
   bool ok = reserve_ports(host, &reserve, &freed, err, errlen);
+  for (unsigned p = 0; ok && p < PORTS; p++)
+    if (port_set_has(&freed, p))
+      entry[p] = 0;
+  munmap(entry, PORTS * 8);
   if (ok && !any)
     detach_guard(cg);
   return ok;
