@@ -317,6 +317,10 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
     drift_record(&rec, &user);
     hold_limits(&rec, &user.limits);
     state_write(dir, &rec);
+    /* Again, now that the record shows them: an apply between nat_prepare
+     * and here did not see them and may have freed them. */
+    if (rec.udp_ports)
+      nat_keep_published(rec.udp_ports);
     container_commit(commit);
     s.created = true;
     log_start(&s);
@@ -351,9 +355,10 @@ static void add_ports(const struct user_policy *u, void *want) {
 }
 
 /* Add what the running containers' NATs publish (they keep the ports they
- * started with until they restart, whatever the policy says now). Each uid's
- * lock is taken to read its record: a login that kept its ports under an
- * older policy holds it until its record is written. */
+ * started with until they restart, whatever the policy says now). A login
+ * that kept its ports under an older policy but has not written its record
+ * yet keeps them again once it has (login), so no lock is waited for here:
+ * apply never waits for a login. */
 static void add_running_ports(struct port_set *want) {
   int dir = state_dir(); /* an O_PATH fd: the listing needs one of its own */
   DIR *d = fdopendir(openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -363,20 +368,16 @@ static void add_running_ports(struct port_set *want) {
     char *dot = strchr(e->d_name, '.');
     uint32_t uid;
     struct container_record rec;
-    if (!dot || strcmp(dot, ".lock"))
+    if (!dot || strcmp(dot, ".state"))
       continue;
     *dot = '\0';
     if (!parse_u32(e->d_name, &uid) || uid == 0)
       continue;
-    int lock = state_lock(dir, uid, LOCK_WAIT_S);
-    if (lock < 0)
-      die(EXIT_INTERNAL, "a container of uid %u is still starting; try again", (unsigned)uid);
     int pin = state_read(dir, uid, &rec) == 1 && rec.udp_ports ? state_pin(&rec) : -1;
     if (pin >= 0) {
       port_set_add(want, rec.udp_ports >> 16, rec.udp_ports & 0xffff);
       close(pin);
     }
-    close(lock);
   }
   closedir(d);
   close(dir);

@@ -281,16 +281,18 @@ void nat_keep_ports(const struct port_set *want, bool exact) {
         err);
 }
 
+void nat_keep_published(uint32_t ports) {
+  static struct port_set mine;
+  memset(&mine, 0, sizeof mine);
+  port_set_add(&mine, ports >> 16, ports & 0xffff);
+  nat_keep_ports(&mine, false);
+}
+
 int nat_prepare(const struct user_policy *u, const char *id, struct nat *nat) {
   nat_account(nat);
   nat_firewall(nat);
-  if (u->udp_ports) {
-    /* Kept before the NAT binds them, so no one else can take them over. */
-    static struct port_set mine;
-    memset(&mine, 0, sizeof mine);
-    port_set_add(&mine, u->udp_ports >> 16, u->udp_ports & 0xffff);
-    nat_keep_ports(&mine, false);
-  }
+  if (u->udp_ports) /* kept before the NAT binds them, so no one else can take them over */
+    nat_keep_published(u->udp_ports);
   close(nat_dir(true));
   nat_remove(u->uid);
   int up[2], down[2], ends[2];

@@ -63,6 +63,8 @@ void nat_start(const struct user_policy *u, const struct cg_backend *cg, const c
 /* Keep the ports of want for NAT_USER's sockets alone (port-guard.h; exact:
  * and no others of this install's). Dies, saying why, if the host can't. */
 void nat_keep_ports(const struct port_set *want, bool exact);
+/* The same for one user's ports (policy.h's LO << 16 | HI), added. */
+void nat_keep_published(uint32_t ports);
 
 /* Remove the uid's files in NAT_DIR; quiet if there are none. */
 void nat_remove(uid_t uid);
