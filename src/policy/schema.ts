@@ -363,7 +363,7 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     default: 'none',
     example: '60001-60004',
     userMay: false,
-    description: `With \`network: private\`: UDP ports of the host's, on all its addresses, that reach the same ports in the container (for \`mosh --port\`); at most ${BOUNDS.udpPortsMax}, from ${BOUNDS.udpPortMin}, and no two users' may overlap. A change waits for a restart.`,
+    description: `With \`network: private\`: UDP ports of the host's, on all its addresses, that reach the same ports in the container (for \`mosh --port\`); at most ${BOUNDS.udpPortsMax}, from ${BOUNDS.udpPortMin}, and no two users' may overlap. No other account of the host may bind them. A change waits for a restart.`,
     check: portRange({ min: BOUNDS.udpPortMin, count: BOUNDS.udpPortsMax }),
     format: (v) => (v === 'none' ? 'none' : v.lo === v.hi ? String(v.lo) : `${v.lo}-${v.hi}`),
   },
