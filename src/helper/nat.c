@@ -269,10 +269,7 @@ static void bind_ns(pid_t pid, uid_t uid, const char *id, const char *kind) {
 
 void nat_keep_ports(const struct port_set *want, bool exact) {
   struct nat nat = {0};
-  bool any = false;
-  for (size_t i = 0; i < sizeof want->bits / sizeof want->bits[0]; i++)
-    any |= want->bits[i] != 0;
-  if (any)
+  if (!port_set_empty(want))
     nat_account(&nat);
   char err[512];
   cleanup_fd int host = host_netns();

@@ -181,8 +181,10 @@ static int load_prog(int map, uint64_t cookie, enum bpf_attach_type hook, const 
 #define SO_NETNS_COOKIE 71
 #endif
 
-/* The host network namespace's cookie, from a socket a child makes there. */
-static bool host_cookie(int host, uint64_t *cookie, char *err, size_t errlen) {
+/* Run fn in a child in the host's network namespace (host: an fd of it);
+ * true if it returned true. What it wrote to its fd (at most size - 1 bytes)
+ * lands in out. */
+static bool in_host(int host, bool (*fn)(int out, const void *arg), const void *arg, char *out, size_t size) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -190,21 +192,38 @@ static bool host_cookie(int host, uint64_t *cookie, char *err, size_t errlen) {
   if (pid < 0)
     die_errno(EXIT_INTERNAL, "can't fork");
   if (pid == 0) {
-    uint64_t c = 0;
-    socklen_t len = sizeof c;
-    int s = setns(host, CLONE_NEWNET) < 0 ? -1 : socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    _exit(s >= 0 && getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) == 0 && write_all(pipefd[1], &c, sizeof c)
-              ? 0
-              : 1);
+    if (setns(host, CLONE_NEWNET) < 0) {
+      dprintf(pipefd[1], "can't enter the host's network namespace: %s", strerror(errno));
+      _exit(1);
+    }
+    _exit(fn(pipefd[1], arg) ? 0 : 1);
   }
   close(pipefd[1]);
   int status;
-  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-            RETRY(read(pipefd[0], cookie, sizeof *cookie)) == (ssize_t)sizeof *cookie;
+  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  ssize_t n = RETRY(read(pipefd[0], out, size - 1));
+  out[n > 0 ? n : 0] = '\0';
   close(pipefd[0]);
-  if (!ok)
-    snprintf(err, errlen, "can't read the host network namespace's cookie (Linux 5.14 or later has it)");
   return ok;
+}
+
+static bool write_cookie(int out, const void *arg) {
+  (void)arg;
+  uint64_t c = 0;
+  socklen_t len = sizeof c;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  return s >= 0 && getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) == 0 && write_all(out, &c, sizeof c);
+}
+
+/* The host network namespace's cookie, from a socket made there. */
+static bool host_cookie(int host, uint64_t *cookie, char *err, size_t errlen) {
+  char got[sizeof *cookie + 1];
+  if (!in_host(host, write_cookie, NULL, got, sizeof got)) {
+    snprintf(err, errlen, "can't read the host network namespace's cookie (Linux 5.14 or later has it)");
+    return false;
+  }
+  memcpy(cookie, got, sizeof *cookie);
+  return true;
 }
 
 /* The map, made and attached with its two programs if none is. */
@@ -336,50 +355,36 @@ static bool write_list(int fd, const struct port_set *s) {
   return true;
 }
 
-/* In a child in the host's network namespace: the sysctl becomes what it was,
- * less freed, plus want, and is read back to check. */
-static bool reserve_ports(int host, const struct port_set *want, const struct port_set *freed, char *err, size_t errlen) {
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) < 0)
-    die_errno(EXIT_INTERNAL, "can't create a pipe");
-  pid_t pid = fork();
-  if (pid < 0)
-    die_errno(EXIT_INTERNAL, "can't fork");
-  if (pid == 0) {
-    static struct port_set was, set, back;
-    const char *why = "can't enter the host's network namespace";
-    if (setns(host, CLONE_NEWNET) < 0)
-      goto fail;
-    why = "can't read " RESERVED;
-    errno = 0;
-    int fd = open(RESERVED, O_RDWR | O_CLOEXEC);
-    if (fd < 0 || !read_list(fd, &was))
-      goto fail;
-    for (size_t i = 0; i < PORTS / 64; i++)
-      set.bits[i] = (was.bits[i] & ~freed->bits[i]) | want->bits[i];
-    why = "can't write " RESERVED;
-    if (!write_list(fd, &set)) {
-      int e = errno;
-      (void)write_list(fd, &was); /* a piece that failed must not cut the admin's own entries */
-      errno = e;
-      goto fail;
-    }
-    why = RESERVED " did not take the list";
-    errno = 0;
-    if (!read_list(fd, &back) || memcmp(&set, &back, sizeof set))
-      goto fail;
-    _exit(0);
-  fail:
-    dprintf(pipefd[1], "%s%s%s", why, errno ? ": " : "", errno ? strerror(errno) : "");
-    _exit(1);
+struct reserve_change {
+  const struct port_set *want, *freed;
+};
+
+/* In the host's network namespace: the sysctl becomes what it was, less
+ * freed, plus want, and is read back to check. Says why not on out. */
+static bool change_reserved(int out, const void *arg) {
+  const struct reserve_change *c = arg;
+  static struct port_set was, set, back;
+  const char *why = "can't read " RESERVED;
+  errno = 0;
+  int fd = open(RESERVED, O_RDWR | O_CLOEXEC);
+  if (fd < 0 || !read_list(fd, &was))
+    goto fail;
+  for (size_t i = 0; i < PORTS / 64; i++)
+    set.bits[i] = (was.bits[i] & ~c->freed->bits[i]) | c->want->bits[i];
+  why = "can't write " RESERVED;
+  if (!write_list(fd, &set)) {
+    int e = errno;
+    (void)write_list(fd, &was); /* a piece that failed must not cut the admin's own entries */
+    errno = e;
+    goto fail;
   }
-  close(pipefd[1]);
-  int status;
-  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  ssize_t n = RETRY(read(pipefd[0], err, errlen - 1));
-  err[n > 0 ? n : 0] = '\0';
-  close(pipefd[0]);
-  return ok;
+  why = RESERVED " did not take the list";
+  errno = 0;
+  if (read_list(fd, &back) && !memcmp(&set, &back, sizeof set))
+    return true;
+fail:
+  dprintf(out, "%s%s%s", why, errno ? ": " : "", errno ? strerror(errno) : "");
+  return false;
 }
 
 /* The lock every install on the host takes around the guard, which they share. */
@@ -396,9 +401,7 @@ static int guard_lock(void) {
 }
 
 bool port_guard_keep(uid_t nat_uid, const struct port_set *want, bool exact, int host, char *err, size_t errlen) {
-  bool none = true;
-  for (size_t i = 0; i < PORTS / 64; i++)
-    none &= want->bits[i] == 0;
+  bool none = port_set_empty(want);
   cleanup_fd int cg = cgroup2_root();
   if (cg < 0) {
     snprintf(err, errlen, "this host has no cgroup v2 hierarchy to put the port guard on");
@@ -441,7 +444,8 @@ bool port_guard_keep(uid_t nat_uid, const struct port_set *want, bool exact, int
       port_set_add(&reserve, p, p);
     any |= entry[p] && !port_set_has(&freed, p);
   }
-  bool ok = reserve_ports(host, &reserve, &freed, err, errlen);
+  struct reserve_change change = {&reserve, &freed};
+  bool ok = in_host(host, change_reserved, &change, err, errlen);
   for (unsigned p = 0; ok && p < PORTS; p++)
     if (port_set_has(&freed, p))
       entry[p] = 0;

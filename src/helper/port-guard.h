@@ -37,6 +37,13 @@ static inline void port_set_add(struct port_set *s, unsigned lo, unsigned hi) {
     s->bits[p / 64] |= 1ull << (p % 64);
 }
 
+static inline bool port_set_empty(const struct port_set *s) {
+  for (size_t i = 0; i < sizeof s->bits / sizeof s->bits[0]; i++)
+    if (s->bits[i])
+      return false;
+  return true;
+}
+
 static inline bool port_set_has(const struct port_set *s, unsigned p) {
   return p < 65536 && (s->bits[p / 64] >> (p % 64)) & 1;
 }
