@@ -28,6 +28,8 @@ export interface Sizes {
   readonly crowdLogins: number;
   /** The payload of `ssh -tt host cat FILE` (48 MiB: 50 MB). */
   readonly sshThruMiB: number;
+  /** Rounds of 5 pam_open_session calls through each PAM service. */
+  readonly pamRounds: number;
 }
 
 export const FULL: Sizes = {
@@ -44,6 +46,7 @@ export const FULL: Sizes = {
   sshRuns: 15,
   crowdLogins: 100,
   sshThruMiB: 48,
+  pamRounds: 16,
 };
 export const QUICK: Sizes = {
   runs: 6,
@@ -59,6 +62,7 @@ export const QUICK: Sizes = {
   sshRuns: 3,
   crowdLogins: 20,
   sshThruMiB: 4,
+  pamRounds: 2,
 };
 
 /** The bench's users by role; `pool` are the rest (memory, scale). */

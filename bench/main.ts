@@ -12,6 +12,7 @@ import { measureEnrolled } from './questions/enrolled.js';
 import { measureInteractive } from './questions/interactive.js';
 import { measureMemory } from './questions/memory.js';
 import { measureNat } from './questions/nat.js';
+import { measurePam } from './questions/pam.js';
 import { measureScale } from './questions/scale.js';
 import { measureSsh } from './questions/ssh.js';
 import { measureTerminal } from './questions/terminal.js';
@@ -117,11 +118,22 @@ async function main(): Promise<number> {
     const memory = await measureMemory(bench);
     const scale = measureScale(bench);
     const ssh = await measureSsh(bench);
+    const pam = measurePam(bench);
     const enrolled = measureEnrolled(bench);
     const nat = await measureNat(bench);
     const throughputBytes = terminal.runs.get('thru-cellsh')?.bytes[0] ?? 0;
     const expected = Number(/(\d+) bytes expected/.exec(terminal.tables[0]!.notes[0]!)?.[1] ?? throughputBytes);
-    const v = verdicts({ commands, interactive, terminal, memory, scale, enrolled, ssh, throughputBytes: expected });
+    const v = verdicts({
+      commands,
+      interactive,
+      terminal,
+      memory,
+      scale,
+      enrolled,
+      ssh,
+      pam,
+      throughputBytes: expected,
+    });
     const tables: Table[] = [
       targetsTable(v),
       ...commands.tables,
@@ -130,6 +142,7 @@ async function main(): Promise<number> {
       ...memory.tables,
       scale.table,
       ...ssh.tables,
+      pam.table,
       enrolled.table,
       nat,
     ];
@@ -159,6 +172,7 @@ async function main(): Promise<number> {
               applyTenthMs: enrolled.applyTenthMs,
             },
             ssh: { runs: Object.fromEntries(ssh.runs), echoes: Object.fromEntries(ssh.echoes), crowd: ssh.crowd },
+            pam: pam.samples,
           },
           null,
           2,

@@ -1,6 +1,7 @@
 // The targets of DESIGN.md ("How fast") checked against ratios from this run.
 import type { CommandResults } from './questions/commands.js';
 import type { EnrolledResults } from './questions/enrolled.js';
+import type { PamResults } from './questions/pam.js';
 import type { SshResults } from './questions/ssh.js';
 import type { InteractiveResults } from './questions/interactive.js';
 import type { MemoryResults } from './questions/memory.js';
@@ -25,6 +26,7 @@ export interface AllResults {
   readonly scale: ScaleResults;
   readonly enrolled: EnrolledResults;
   readonly ssh: SshResults;
+  readonly pam: PamResults;
   readonly throughputBytes: number;
 }
 
@@ -114,6 +116,19 @@ export function verdicts(all: AllResults): Verdict[] {
       : { path: 'echo latency, p99', target: '< 5 ms', measured: 'not measured', met: undefined },
     { path: 'idle container, host memory', target: '< 1 MiB', measured: fmtBytes(idle), met: idle < 1 << 20 },
     ...sshVerdicts(all.ssh),
+    all.pam.addedMs === undefined
+      ? {
+          path: "pam_cellsh, added to an ssh session's opening",
+          target: '≤ +5 ms',
+          measured: 'not measured',
+          met: undefined,
+        }
+      : {
+          path: "pam_cellsh, added to an ssh session's opening",
+          target: '≤ +5 ms',
+          measured: `+${all.pam.addedMs.toFixed(2)} ms`,
+          met: all.pam.addedMs <= 5,
+        },
     ...enrolledVerdicts(all.enrolled),
     {
       path: `${all.scale.rounds[0]?.users ?? 0} users at once`,

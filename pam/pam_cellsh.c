@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -49,7 +51,8 @@
 #define HELPER CELLSH_LIBDIR "/cellsh-helper"
 #define ANSWER_WAIT_MS 90000 /* all the helper may take: it waits up to 60 s for a login holding the lock */
 #define NSS_BUF_MAX (1 << 22)
-#define CTL_FD (CHANNEL_FD + 1) /* the child's socket to the module, until the exec */
+#define CTL_FD (CHANNEL_FD + 1)  /* the child's socket to the module, until the exec */
+#define SPAWN_STACK (256 * 1024) /* the child's stack until its exec */
 
 /* NSS look-ups, growing the buffer while it is too small. Each returns 1 found,
  * 0 not found, -1 on an error (the caller then refuses: never a guess). */
@@ -84,31 +87,46 @@ static int lookup_group(const char *name, gid_t *gid) {
   return -1;
 }
 
-/* Is the user (name, primary gid) a member of the group called group? */
-static int in_group(const char *user, gid_t primary, const char *group) {
+/* The user as a login of theirs has them: the account and its groups. */
+struct account {
+  struct passwd pw;
+  gid_t *groups;
+  int ngroups;
+};
+
+/* The groups a login of the user has (what initgroups sets), looked up once:
+ * the membership test and the helper's child both use them. *groups (the
+ * caller frees it) and *n; 0, or -1 on an error. */
+static int user_groups(const char *user, gid_t primary, gid_t **groups, int *n) {
+  int len = 64;
+  for (int tries = 0; tries < 4; tries++) {
+    if (!(*groups = malloc((size_t)len * sizeof **groups)))
+      return -1;
+    int want = len;
+    if (getgrouplist(user, primary, *groups, &want) >= 0) {
+      *n = want;
+      return 0;
+    }
+    free(*groups);
+    *groups = NULL;
+    if (want <= len)
+      return -1;
+    len = want;
+  }
+  return -1;
+}
+
+/* Is the group called group among the user's? 1 yes, 0 no (or no such group:
+ * nobody is in it, as pam_succeed_if and sshd's Match agree), -1 can't tell. */
+static int in_group(const gid_t *groups, int n, const char *group) {
   gid_t want = 0;
   int r = lookup_group(group, &want);
   if (r <= 0)
-    return r; /* no such group: nobody is in it (pam_succeed_if and sshd's Match agree) */
-  int n = 64;
-  for (int tries = 0; tries < 4; tries++) {
-    gid_t *groups = malloc((size_t)n * sizeof *groups);
-    if (!groups)
-      return -1;
-    int want_n = n;
-    if (getgrouplist(user, primary, groups, &want_n) >= 0) {
-      bool member = false;
-      for (int i = 0; i < want_n; i++)
-        member = member || groups[i] == want;
-      free(groups);
-      return member;
-    }
-    free(groups);
-    if (want_n <= n)
-      return -1;
-    n = want_n;
-  }
-  return -1;
+    return r;
+  for (int i = 0; i < n; i++)
+    if (groups[i] == want)
+      return 1;
+  return 0;
 }
 
 /* The helper as install.sh leaves it: root's, setuid, written by root only. */
@@ -169,15 +187,35 @@ static ssize_t recv_fd(int sock, char *buf, size_t len, int *fd, int wait_ms) {
   return n;
 }
 
+/* The child's side of spawn_helper. */
+struct spawn {
+  const struct account *who;
+  int ctl, err;               /* the child's ends */
+  int parent_ctl, parent_err; /* the module's ends, closed in the child */
+};
+
 /* In the child: become the user for the helper (with the groups a login has)
  * and exec it with nothing of sshd's: stdio on /dev/null and the stderr pipe,
  * fd 3 a channel made as the user (the helper wants its peer to be the
  * caller), whose other end goes back to the module over ctl first. The saved
  * uid stays 0 until the exec, so the user can't trace this copy of sshd or
- * replace the program it runs (ptrace wants all three uids to be theirs). */
-static void run_helper(const struct passwd *pw, int ctl, int err) {
+ * replace the program it runs (ptrace wants all three uids to be theirs).
+ *
+ * It shares sshd's memory until the exec (spawn_helper), so it changes no
+ * memory of the process but its own stack: the credentials change by raw
+ * system calls (glibc's wrappers would signal sshd's other threads, if it had
+ * any), and nothing here allocates, locks or looks anything up. */
+static int run_helper(void *arg) {
+  const struct spawn *sp = arg;
+  const struct account *who = sp->who;
+  const struct passwd *pw = &who->pw;
+  int ctl = sp->ctl, err = sp->err;
+  close(sp->parent_ctl);
+  close(sp->parent_err);
   sigset_t none;
   sigemptyset(&none);
+  /* The module blocked every signal before the clone: none reaches sshd's
+   * handlers here. Default actions first, then none blocked, as for a fork. */
   for (int sig = 1; sig < NSIG; sig++)
     signal(sig, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -189,9 +227,9 @@ static void run_helper(const struct passwd *pw, int ctl, int err) {
     _exit(126);
   int ch[2];
   /* A uid change resets "dumpable" to fs.suid_dumpable: clear it after. */
-  if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-      setresuid(pw->pw_uid, pw->pw_uid, 0) < 0 || getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
-      prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+  if (syscall(SYS_setgroups, (size_t)who->ngroups, who->groups) < 0 ||
+      syscall(SYS_setresgid, pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 || syscall(SYS_setresuid, pw->pw_uid, pw->pw_uid, 0) < 0 ||
+      getuid() != pw->pw_uid || geteuid() != pw->pw_uid || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     _exit(126);
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || !send_fd(CTL_FD, ch[0]) ||
       dup2(ch[1], CHANNEL_FD) < 0 || fcntl(CHANNEL_FD, F_SETFD, 0) < 0)
@@ -201,6 +239,30 @@ static void run_helper(const struct passwd *pw, int ctl, int err) {
   char *argv[] = {"cellsh-helper", "netns", NULL}, *envp[] = {NULL};
   execve(HELPER, argv, envp);
   _exit(127);
+}
+
+/* Start run_helper in a child that shares sshd's memory until its exec
+ * (CLONE_VM|CLONE_VFORK, as posix_spawn does): copying sshd's page tables for
+ * a fork costs more here than all the rest of the module. The module waits
+ * while the child runs, with every signal blocked; *pidfd names the child
+ * from the start. The child's uid change marks the shared memory not
+ * dumpable; that is put back once the child has its own. The child's pid, or
+ * -1. */
+static pid_t spawn_helper(struct spawn *sp, int *pidfd) {
+  size_t size = SPAWN_STACK;
+  char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED)
+    return -1;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  pid_t pid = clone(run_helper, stack + size, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, sp, pidfd);
+  if (dumpable >= 0)
+    prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  munmap(stack, size);
+  return pid;
 }
 
 /* The helper's first line on stderr, for the log (its own refusal). */
@@ -244,7 +306,8 @@ static int reap(pid_t pid, int pidfd, long long deadline) {
 /* Ask the helper for the user's container; *netns is its namespace, or -1
  * when the policy gives the user the host's network. Everything, the helper's
  * exit included, within ANSWER_WAIT_MS. */
-static int ask_helper(pam_handle_t *pamh, const struct passwd *pw, int *netns) {
+static int ask_helper(pam_handle_t *pamh, const struct account *who, int *netns) {
+  const struct passwd *pw = &who->pw;
   int ctl[2], errp[2];
   *netns = -1;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0)
@@ -257,23 +320,11 @@ static int ask_helper(pam_handle_t *pamh, const struct passwd *pw, int *netns) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   long long deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ANSWER_WAIT_MS;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(ctl[0]);
-    close(errp[0]);
-    run_helper(pw, ctl[1], errp[1]);
-  }
+  struct spawn sp = {.who = who, .ctl = ctl[1], .err = errp[1], .parent_ctl = ctl[0], .parent_err = errp[0]};
+  int pidfd = -1;
+  pid_t pid = spawn_helper(&sp, &pidfd);
   close(ctl[1]);
   close(errp[1]);
-  /* Without a pidfd the wait could not be bounded: then stop at once (the
-   * child is unreaped, so its pid is still its own). */
-  int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-  if (pid > 0 && pidfd < 0) {
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-    }
-    pid = -1;
-  }
   char msg[128], reason[512] = "";
   int channel = -1, fd = -1, status = -1;
   ssize_t n = pid < 0 ? -1 : recv_fd(ctl[0], msg, sizeof msg, &channel, left_ms(deadline));
@@ -305,7 +356,7 @@ static int ask_helper(pam_handle_t *pamh, const struct passwd *pw, int *netns) {
   return PAM_SESSION_ERR;
 }
 
-static int session_in_container(pam_handle_t *pamh, const struct passwd *pw);
+static int session_in_container(pam_handle_t *pamh, const struct account *who);
 
 PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
   (void)flags;
@@ -320,41 +371,39 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
   }
   if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !user[0])
     return PAM_SESSION_ERR;
-  struct passwd pw;
+  struct account who = {.groups = NULL};
   char *buf = NULL;
-  int found = lookup_user(user, &pw, &buf);
-  int member = found == 1 && pw.pw_uid != 0 ? in_group(pw.pw_name, pw.pw_gid, group) : 0;
-  if (found < 0 || member < 0) {
+  int found = lookup_user(user, &who.pw, &buf);
+  int member = 0;
+  if (found == 1 && who.pw.pw_uid != 0)
+    member = user_groups(who.pw.pw_name, who.pw.pw_gid, &who.groups, &who.ngroups) < 0 ? -1 : in_group(who.groups, who.ngroups, group);
+  int r = PAM_SESSION_ERR;
+  if (found < 0 || member < 0)
     /* sshd's Match Group may still count them in, and open forwarding: never guess. */
     pam_syslog(pamh, LOG_ERR, "refusing the session of %s: can't tell whether they are in group %s", user, group);
-    free(buf);
-    return PAM_SESSION_ERR;
-  }
-  if (found == 0 || member == 0) {
-    free(buf);
-    return PAM_IGNORE; /* not cellsh's: sshd goes on as without this module */
-  }
-  if (strcmp(user, pw.pw_name) != 0) {
+  else if (found == 0 || member == 0)
+    r = PAM_IGNORE; /* not cellsh's: sshd goes on as without this module */
+  else if (strcmp(user, who.pw.pw_name) != 0)
     /* sshd's "Match User" in cellsh-forwarding.conf compares the name the
      * client typed: another spelling NSS accepts (ALICE, alice@domain) would
      * get the group's forwarding instead of the user's own. */
-    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: log in as %s, the account's own name", user, pw.pw_name);
-    free(buf);
-    return PAM_SESSION_ERR;
-  }
-  int r = session_in_container(pamh, &pw);
+    pam_syslog(pamh, LOG_ERR, "refusing the session of %s: log in as %s, the account's own name", user, who.pw.pw_name);
+  else
+    r = session_in_container(pamh, &who);
+  free(who.groups);
   free(buf);
   return r;
 }
 
 /* For a member of the group: the helper's answer, then join its namespace. */
-static int session_in_container(pam_handle_t *pamh, const struct passwd *pw) {
+static int session_in_container(pam_handle_t *pamh, const struct account *who) {
+  const struct passwd *pw = &who->pw;
   if (!helper_trusted()) {
     pam_syslog(pamh, LOG_ERR, "refusing the session of %s: %s is not root's setuid helper", pw->pw_name, HELPER);
     return PAM_SESSION_ERR;
   }
   int netns;
-  int r = ask_helper(pamh, pw, &netns);
+  int r = ask_helper(pamh, who, &netns);
   if (r != PAM_SUCCESS || netns < 0)
     return r;
   r = setns(netns, CLONE_NEWNET) == 0 ? PAM_SUCCESS : PAM_SESSION_ERR;

@@ -17,6 +17,18 @@ void trusted_check_fd(int fd, const char *what) {
         what, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 }
 
+/* One step of a walk: the folder name in at, opened without following a
+ * link and checked; path's first len bytes name it in messages. */
+static int step(int at, const char *name, const char *path, int len) {
+  int next = RETRY(openat(at, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (next < 0)
+    die_errno(EXIT_CONFIG, "can't open \"%.*s\" as a real folder", len, path);
+  char what[300];
+  xsnprintf(what, sizeof what, "\"%.*s\"", len, path);
+  trusted_check_fd(next, what);
+  return next;
+}
+
 /* Walk path from "/" one component at a time with O_NOFOLLOW, checking every
  * folder; stop before the last component when leaf is true. Returns the fd of
  * the last folder checked and sets *rest to the unwalked remainder. */
@@ -38,15 +50,8 @@ static int walk(const char *path, bool leaf, const char **rest) {
       die(EXIT_INTERNAL, "internal error: bad path \"%s\"", path);
     memcpy(comp, p, n);
     comp[n] = '\0';
-    int next = RETRY(openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    int saved = errno;
+    int next = step(fd, comp, path, (int)(p - path + n));
     close(fd);
-    errno = saved;
-    if (next < 0)
-      die_errno(EXIT_CONFIG, "can't open \"%.*s\" as a real folder", (int)(p - path + n), path);
-    char what[300];
-    xsnprintf(what, sizeof what, "\"%.*s\"", (int)(p - path + n), path);
-    trusted_check_fd(next, what);
     fd = next;
     if (!slash)
       break;
@@ -66,7 +71,7 @@ int trusted_mkdir(const char *path, mode_t mode) {
   cleanup_fd int up = walk(path, true, &name);
   if (mkdirat(up, name, mode) < 0 && errno != EEXIST)
     die_errno(EXIT_CONFIG, "can't create \"%s\"", path);
-  return trusted_dir(path);
+  return step(up, name, path, (int)strlen(path)); /* the walk's last step */
 }
 
 static int open_checked(const char *path, int flags) {

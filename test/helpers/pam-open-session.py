@@ -1,9 +1,14 @@
 # Open a PAM session for a user through a service, the way sshd does, and say
-# what came of it: "<pam_open_session's return> <this process's network namespace>".
+# what came of it, as one JSON line: pam_open_session's return, this process's
+# network namespace, and what of the process a module must leave as it was
+# (whether it is dumpable, its blocked signals, a handler of its own), before
+# and after.
 #
 #   python3 pam-open-session.py SERVICE USER
 import ctypes
+import json
 import os
+import signal
 import sys
 
 pam = ctypes.CDLL("libpam.so.0")
@@ -34,10 +39,29 @@ def no_conversation(n, messages, responses, data):
     return 19  # PAM_CONV_ERR: a session module has nobody to ask
 
 
+def on_usr1(signum, frame):
+    pass
+
+
+PR_GET_DUMPABLE = 3
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def process_state():
+    return {
+        "dumpable": libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0),
+        "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+        "usr1": signal.getsignal(signal.SIGUSR1) is on_usr1,
+    }
+
+
+signal.signal(signal.SIGUSR1, on_usr1)
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
+before = process_state()
 conv = Conv(CONV(no_conversation), None)
 handle = ctypes.c_void_p()
 service, user = sys.argv[1], sys.argv[2]
 r = pam.pam_start(service.encode(), user.encode(), ctypes.byref(conv), ctypes.byref(handle))
 if r == 0:
     r = pam.pam_open_session(handle, 0)
-print(r, os.readlink("/proc/self/ns/net"))
+print(json.dumps({"code": r, "netns": os.readlink("/proc/self/ns/net"), "before": before, "after": process_state()}))

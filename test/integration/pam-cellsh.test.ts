@@ -5,6 +5,9 @@
 // never let it go on in the host's network, where sshd would forward for it.
 // The session is opened through libpam itself (test/helpers/pam-open-session.py),
 // in a private mount namespace whose /etc/group has the long line.
+//
+// The module starts the helper in a child that shares sshd's memory until its
+// exec: sshd's process must come out of it as it went in.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,9 +36,24 @@ function service(t: TestContext, name: string): string {
   return svc;
 }
 
+/** What pam-open-session.py says of the process it opened the session in. */
+interface ProcessState {
+  dumpable: number;
+  blocked: number[];
+  usr1: boolean;
+}
+
+interface Opened {
+  code: number;
+  netns: string;
+  before: ProcessState;
+  after: ProcessState;
+}
+
 /** Open a session for user with /etc/group given a bogus group of `length` bytes as its
- * first line: pam_open_session's return and the network namespace the process ended in. */
-function openSession(t: TestContext, svc: string, user: TestUser, length: number): { code: number; netns: string } {
+ * first line: pam_open_session's return, the network namespace the process ended in, and
+ * the process's own state before and after. */
+function openSession(t: TestContext, svc: string, user: TestUser, length: number): Opened {
   const fake = `/var/lib/cellsh-t-group-${process.pid}-${length}`;
   const members = Array.from({ length: Math.ceil(length / 10) }, (_, i) => `m${String(i).padStart(8, '0')}`)
     .join(',')
@@ -52,8 +70,7 @@ function openSession(t: TestContext, svc: string, user: TestUser, length: number
     `mount --bind ${fake} /etc/group && exec python3 ${script} ${svc} ${user.name}`,
   ]);
   assert.equal(r.status, 0, r.err);
-  const [code, netns] = r.out.trim().split(' ');
-  return { code: Number(code), netns: netns! };
+  return JSON.parse(r.out) as Opened;
 }
 
 test("a member's session joins the container's network even behind a group line longer than a small look-up buffer", {
@@ -77,4 +94,17 @@ test('when group membership cannot be told, the session is refused rather than l
   // Longer than any buffer the module grows to (4 MiB): the look-up fails.
   const r = openSession(t, svc, user, 5 << 20);
   assert.notEqual(r.code, 0, `pam_open_session must fail, got ${r.code} in ${r.netns}`);
+});
+
+test("opening a member's session leaves the process as it was: dumpable, its blocked signals and its handlers", {
+  skip,
+}, (t) => {
+  const user = createUser(t, inst!, 'pam3');
+  mustApply(inst!);
+  const svc = service(t, 'state');
+  const r = openSession(t, svc, user, 100);
+  assert.equal(r.code, 0, 'the session opened');
+  assert.notEqual(r.netns, readlinkSync('/proc/self/ns/net'), "the session is in the container's network");
+  assert.equal(r.before.dumpable, 1, 'the control: the process was dumpable before');
+  assert.deepEqual(r.after, r.before);
 });
