@@ -28,6 +28,8 @@ export interface Sizes {
   readonly crowdLogins: number;
   /** The payload of `ssh -tt host cat FILE` (48 MiB: 50 MB). */
   readonly sshThruMiB: number;
+  /** Interleaved runs of a whole ssh connection with and without pam_cellsh. */
+  readonly connRuns: number;
   /** Rounds of 5 pam_open_session calls through each PAM service. */
   readonly pamRounds: number;
 }
@@ -46,6 +48,7 @@ export const FULL: Sizes = {
   sshRuns: 15,
   crowdLogins: 100,
   sshThruMiB: 48,
+  connRuns: 60,
   pamRounds: 16,
 };
 export const QUICK: Sizes = {
@@ -62,6 +65,7 @@ export const QUICK: Sizes = {
   sshRuns: 3,
   crowdLogins: 20,
   sshThruMiB: 4,
+  connRuns: 4,
   pamRounds: 2,
 };
 

@@ -53,6 +53,7 @@
 #define NSS_BUF_MAX (1 << 22)
 #define CTL_FD (CHANNEL_FD + 1)  /* the child's socket to the module, until the exec */
 #define SPAWN_STACK (256 * 1024) /* the child's stack until its exec */
+#define EXEC_WAIT_S 5            /* what the child may take to reach its exec (microseconds, as a rule) */
 
 /* NSS look-ups, growing the buffer while it is too small. Each returns 1 found,
  * 0 not found, -1 on an error (the caller then refuses: never a guess). */
@@ -187,6 +188,26 @@ static ssize_t recv_fd(int sock, char *buf, size_t len, int *fd, int wait_ms) {
   return n;
 }
 
+/* The set*id calls with 32-bit ids: on i386 and 32-bit arm the plain numbers
+ * are the old 16-bit calls, which would read the group list wrongly. */
+#ifdef SYS_setresuid32
+#define SYS_SETGROUPS SYS_setgroups32
+#define SYS_SETRESGID SYS_setresgid32
+#define SYS_SETRESUID SYS_setresuid32
+#else
+#define SYS_SETGROUPS SYS_setgroups
+#define SYS_SETRESGID SYS_setresgid
+#define SYS_SETRESUID SYS_setresuid
+#endif
+
+/* The child ends, saying why on fd (its stderr pipe): the module logs it. */
+__attribute__((noreturn)) static void child_fail(int fd, const char *why) {
+  static const char prefix[] = "pam_cellsh: ";
+  (void)!write(fd, prefix, sizeof prefix - 1);
+  (void)!write(fd, why, strlen(why));
+  _exit(126);
+}
+
 /* The child's side of spawn_helper. */
 struct spawn {
   const struct account *who;
@@ -204,55 +225,67 @@ struct spawn {
  * It shares sshd's memory until the exec (spawn_helper), so it changes no
  * memory of the process but its own stack: the credentials change by raw
  * system calls (glibc's wrappers would signal sshd's other threads, if it had
- * any), and nothing here allocates, locks or looks anything up. */
+ * any), and nothing here allocates, locks or looks anything up. A failure
+ * says why on the stderr pipe, which the module logs. */
 static int run_helper(void *arg) {
   const struct spawn *sp = arg;
   const struct account *who = sp->who;
   const struct passwd *pw = &who->pw;
-  int ctl = sp->ctl, err = sp->err;
   close(sp->parent_ctl);
   close(sp->parent_err);
-  sigset_t none;
-  sigemptyset(&none);
-  /* The module blocked every signal before the clone: none reaches sshd's
-   * handlers here. Default actions first, then none blocked, as for a fork. */
+  /* First, while only root may signal it: once its uid is the user's, the user
+   * may stop it, and sshd would wait in the clone for good. The timer ends it
+   * at EXEC_WAIT_S; the exec deletes the timer. */
+  int timer;
+  struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGKILL};
+  struct itimerspec when = {.it_value = {.tv_sec = EXEC_WAIT_S}};
+  if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &timer) < 0 || syscall(SYS_timer_settime, timer, 0, &when, NULL) < 0)
+    child_fail(sp->err, "can't set the child's deadline");
+  /* The module blocked every signal before the clone, so none reaches sshd's
+   * handlers here; they stay blocked until the exec, so none ends the child
+   * (with a core) before it is not dumpable. Default actions for the helper. */
   for (int sig = 1; sig < NSIG; sig++)
     signal(sig, SIG_DFL);
-  sigprocmask(SIG_SETMASK, &none, NULL);
   int null = open("/dev/null", O_RDWR);
-  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err, 2) < 0 || dup2(ctl, CTL_FD) < 0)
-    _exit(126);
+  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(sp->err, 2) < 0 || dup2(sp->ctl, CTL_FD) < 0)
+    child_fail(sp->err, "can't set up the helper's files");
   close(CHANNEL_FD);
   if (close_range(CTL_FD + 1, ~0u, 0) < 0)
-    _exit(126);
-  int ch[2];
+    child_fail(2, "can't close sshd's files");
   /* A uid change resets "dumpable" to fs.suid_dumpable: clear it after. */
-  if (syscall(SYS_setgroups, (size_t)who->ngroups, who->groups) < 0 ||
-      syscall(SYS_setresgid, pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 || syscall(SYS_setresuid, pw->pw_uid, pw->pw_uid, 0) < 0 ||
-      getuid() != pw->pw_uid || geteuid() != pw->pw_uid || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-    _exit(126);
+  if (syscall(SYS_SETGROUPS, (size_t)who->ngroups, who->groups) < 0 ||
+      syscall(SYS_SETRESGID, pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 || syscall(SYS_SETRESUID, pw->pw_uid, pw->pw_uid, 0) < 0 ||
+      getuid() != pw->pw_uid || geteuid() != pw->pw_uid || getgid() != pw->pw_gid || getegid() != pw->pw_gid ||
+      prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    child_fail(2, "can't become the user to run the helper");
+  int ch[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || !send_fd(CTL_FD, ch[0]) ||
-      dup2(ch[1], CHANNEL_FD) < 0 || fcntl(CHANNEL_FD, F_SETFD, 0) < 0)
-    _exit(126);
-  if (close_range(CTL_FD, ~0u, 0) < 0)
-    _exit(126);
+      dup2(ch[1], CHANNEL_FD) < 0 || fcntl(CHANNEL_FD, F_SETFD, 0) < 0 || close_range(CTL_FD, ~0u, 0) < 0)
+    child_fail(2, "can't make the helper's channel");
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   char *argv[] = {"cellsh-helper", "netns", NULL}, *envp[] = {NULL};
   execve(HELPER, argv, envp);
-  _exit(127);
+  child_fail(2, "can't run the helper");
 }
 
 /* Start run_helper in a child that shares sshd's memory until its exec
  * (CLONE_VM|CLONE_VFORK, as posix_spawn does): copying sshd's page tables for
  * a fork costs more here than all the rest of the module. The module waits
- * while the child runs, with every signal blocked; *pidfd names the child
- * from the start. The child's uid change marks the shared memory not
- * dumpable; that is put back once the child has its own. The child's pid, or
- * -1. */
+ * while the child runs, with every signal blocked, for EXEC_WAIT_S at most;
+ * *pidfd names the child from the start. The child's uid change marks the
+ * shared memory not dumpable; that is put back once the child has its own.
+ * The child's pid, or -1. */
 static pid_t spawn_helper(struct spawn *sp, int *pidfd) {
-  size_t size = SPAWN_STACK;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), size = SPAWN_STACK + page;
   char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED)
     return -1;
+  if (mprotect(stack, page, PROT_NONE) < 0) { /* a guard below: an overflow faults in the child */
+    munmap(stack, size);
+    return -1;
+  }
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);

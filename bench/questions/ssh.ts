@@ -258,8 +258,14 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
       spawnSync('rsync', ['-a', '-e', rsyncE(w), `${files}/`, `${sshd.target(users[w])}:rsync-same/`]);
 
     const tunnelled = await tunnelServers(ssh, bench.sizes.sshThruMiB);
-    const cmds: Command[] = [
-      { name: 'node0', uid: users.cellsh.uid, argv: [process.execPath, '-e', '0'] },
+    const cmds: Command[] = [{ name: 'node0', uid: users.cellsh.uid, argv: [process.execPath, '-e', '0'] }];
+    // A whole connection with and without pam_cellsh: timed apart, in rounds of their
+    // own with more runs, as the module's few ms drown in a connection's spread.
+    const connCmds: Command[] = [
+      {
+        name: 'conn-cellsh',
+        argv: ['/usr/bin/ssh', ...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(users.cellsh), 'true'],
+      },
       {
         name: 'conn-nopam-cellsh',
         argv: ['/usr/bin/ssh', ...bare.clientOptions(), '-p', String(bare.port), bare.target(users.cellsh), 'true'],
@@ -272,10 +278,6 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
         { name: `agent-${w}`, argv: [...ssh(w, '-A'), 'true'], env: agentEnv },
         { name: `login-${w}`, pty: true, until: bench.prompt, send: 'exit\n', argv: ssh(w) },
         { name: `login-agent-${w}`, pty: true, until: bench.prompt, send: 'exit\n', argv: ssh(w, '-A'), env: agentEnv },
-        {
-          name: `conn-${w}`,
-          argv: ['/usr/bin/ssh', ...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(users[w]), 'true'],
-        },
         {
           name: `sftp-${w}`,
           argv: [
@@ -327,6 +329,8 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
     }
     bench.progress(`ssh: ${cmds.length} commands x ${sizes.sshRuns} runs through sshd, interleaved`);
     const runs = timeRuns(bench.timer, cmds, { runs: sizes.sshRuns, warmup: 1, timeoutS: 300 });
+    bench.progress(`ssh: whole connections with and without pam_cellsh, ${sizes.connRuns} runs each, interleaved`);
+    for (const [name, r] of timeRuns(bench.timer, connCmds, { runs: sizes.connRuns, warmup: 2 })) runs.set(name, r);
 
     bench.progress(`ssh: keystroke echo, ${sizes.pings} keystrokes`);
     const echoes = timeEchoes(
@@ -554,6 +558,7 @@ function forwardingTable(
     notes: [
       "Both forwards ride the account's open connection (ssh -M, then -S); the time is fork to exit of `ssh -W`, so it includes opening the channel. Before timing, one transfer of each was checked for every byte.",
       "With pam_cellsh, sshd's session of the cellsh user runs the helper once per connection and joins the container's network namespace; sessions on an open connection don't run it again.",
+      `The two whole-connection rows run ${bench.sizes.connRuns} times each, interleaved, apart from the other rows; the table \`pam_open_session\` below times the module alone.`,
     ],
   };
 }

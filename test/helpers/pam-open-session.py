@@ -4,7 +4,9 @@
 # (whether it is dumpable, its blocked signals, a handler of its own), before
 # and after.
 #
-#   python3 pam-open-session.py SERVICE USER
+#   python3 pam-open-session.py SERVICE USER [--wait]
+#
+# With --wait it reads a line from stdin before it opens the session.
 import ctypes
 import json
 import os
@@ -62,6 +64,8 @@ conv = Conv(CONV(no_conversation), None)
 handle = ctypes.c_void_p()
 service, user = sys.argv[1], sys.argv[2]
 r = pam.pam_start(service.encode(), user.encode(), ctypes.byref(conv), ctypes.byref(handle))
+if "--wait" in sys.argv[3:]:
+    sys.stdin.readline()
 if r == 0:
     r = pam.pam_open_session(handle, 0)
 print(json.dumps({"code": r, "netns": os.readlink("/proc/self/ns/net"), "before": before, "after": process_state()}))

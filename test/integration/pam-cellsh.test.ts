@@ -7,10 +7,13 @@
 // in a private mount namespace whose /etc/group has the long line.
 //
 // The module starts the helper in a child that shares sshd's memory until its
-// exec: sshd's process must come out of it as it went in.
+// exec: sshd's process must come out of it as it went in, and must not wait on
+// it for good when the user stops it (test/helpers/stop-child.py).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { packageRoot } from '../helpers/fixtures.js';
@@ -107,4 +110,92 @@ test("opening a member's session leaves the process as it was: dumpable, its blo
   assert.notEqual(r.netns, readlinkSync('/proc/self/ns/net'), "the session is in the container's network");
   assert.equal(r.before.dumpable, 1, 'the control: the process was dumpable before');
   assert.deepEqual(r.after, r.before);
+});
+
+/** The next line a child writes, or undefined once it ends first. */
+function lines(child: ChildProcess): () => Promise<string | undefined> {
+  const queue: string[] = [];
+  const waiting: Array<(l: string | undefined) => void> = [];
+  let ended = false;
+  const rl = createInterface({ input: child.stdout! });
+  rl.on('line', (l) => (waiting.length ? waiting.shift()!(l) : queue.push(l)));
+  rl.on('close', () => {
+    ended = true;
+    for (const w of waiting.splice(0)) w(undefined);
+  });
+  return () =>
+    queue.length
+      ? Promise.resolve(queue.shift())
+      : ended
+        ? Promise.resolve(undefined)
+        : new Promise((r) => waiting.push(r));
+}
+
+/** The child's exit, or undefined if it is still running after ms. */
+function exited(child: ChildProcess, ms: number): Promise<number | null | undefined> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+test('a user who stops the child before it runs the helper holds sshd for seconds, not for good: the session is refused', {
+  skip,
+  timeout: 300_000,
+}, async (t) => {
+  const user = createUser(t, inst!, 'pam4');
+  mustApply(inst!);
+  const svc = service(t, 'stop');
+  const opener = join(packageRoot(), 'test/helpers/pam-open-session.py');
+  const stopper = join(packageRoot(), 'test/helpers/stop-child.py');
+  // The child is the user's only from its uid change to its exec, microseconds: try until a stop lands there.
+  for (let attempt = 1; attempt <= 15; attempt++) {
+    const open = spawn('python3', [opener, svc, user.name, '--wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const stop = spawn(
+      'setpriv',
+      [
+        '--reuid',
+        user.name,
+        '--regid',
+        user.name,
+        '--init-groups',
+        '/usr/bin/python3',
+        stopper,
+        String(open.pid),
+        '10',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    t.after(() => {
+      for (const p of [open, stop]) if (p.exitCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+    });
+    const said = lines(stop);
+    const answer = lines(open);
+    let stopErr = '';
+    stop.stderr!.on('data', (d: Buffer) => (stopErr += d.toString()));
+    assert.equal(await said(), 'ready', `the stopper watches ${stopErr}`);
+    open.stdin!.write('go\n');
+    const [, pid, comm] = (await said())?.split(' ') ?? [];
+    if (comm !== 'python3') {
+      // Too late (the helper itself, which the module's deadline covers) or never: let it go, try again.
+      if (pid) process.kill(Number(pid), 'SIGCONT');
+      assert.notEqual(await exited(open, 120_000), undefined, 'the session ends once the helper goes on');
+      continue;
+    }
+    const started = Date.now();
+    const code = await exited(open, 30_000);
+    if (code === undefined) process.kill(Number(pid), 'SIGCONT'); // let it go before failing
+    assert.notEqual(code, undefined, "sshd's process stayed held in the clone while the child was stopped");
+    const took = Date.now() - started;
+    assert.ok(took < 20_000, `the session ended ${took} ms after the stop`);
+    const r = JSON.parse((await answer()) ?? '{}') as Partial<Opened>;
+    assert.notEqual(r.code, 0, 'the session is refused');
+    assert.equal(r.netns, readlinkSync('/proc/self/ns/net'), "and left where it was, in the host's network");
+    return;
+  }
+  t.skip("no stop landed between the child's uid change and its exec in 15 tries");
 });
