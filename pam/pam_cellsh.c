@@ -241,11 +241,11 @@ static int run_helper(void *arg) {
   struct itimerspec when = {.it_value = {.tv_sec = EXEC_WAIT_S}};
   if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &timer) < 0 || syscall(SYS_timer_settime, timer, 0, &when, NULL) < 0)
     child_fail(sp->err, "can't set the child's deadline");
-  /* The module blocked every signal before the clone, so none reaches sshd's
-   * handlers here; they stay blocked until the exec, so none ends the child
-   * (with a core) before it is not dumpable. Default actions for the helper. */
-  for (int sig = 1; sig < NSIG; sig++)
-    signal(sig, SIG_DFL);
+  /* The module blocked every signal before the clone, and they stay blocked
+   * through the exec: none runs sshd's handlers here or ends the child (with a
+   * core) before it is not dumpable. The exec resets the handlers, and the
+   * helper sets every disposition and its mask itself (it trusts none it is
+   * given). */
   int null = open("/dev/null", O_RDWR);
   if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(sp->err, 2) < 0 || dup2(sp->ctl, CTL_FD) < 0)
     child_fail(sp->err, "can't set up the helper's files");
@@ -262,9 +262,6 @@ static int run_helper(void *arg) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || !send_fd(CTL_FD, ch[0]) ||
       dup2(ch[1], CHANNEL_FD) < 0 || fcntl(CHANNEL_FD, F_SETFD, 0) < 0 || close_range(CTL_FD, ~0u, 0) < 0)
     child_fail(2, "can't make the helper's channel");
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
   char *argv[] = {"cellsh-helper", "netns", NULL}, *envp[] = {NULL};
   execve(HELPER, argv, envp);
   child_fail(2, "can't run the helper");
