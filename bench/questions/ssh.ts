@@ -259,13 +259,14 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
 
     const tunnelled = await tunnelServers(ssh, bench.sizes.sshThruMiB);
     const cmds: Command[] = [{ name: 'node0', uid: users.cellsh.uid, argv: [process.execPath, '-e', '0'] }];
-    // A whole connection with and without pam_cellsh: timed apart, in rounds of their
-    // own with more runs, as the module's few ms drown in a connection's spread.
+    // Whole connections (each account's, and the cellsh user's without pam_cellsh):
+    // timed apart, in rounds of their own with more runs, as the module's few ms
+    // drown in a connection's spread.
     const connCmds: Command[] = [
-      {
-        name: 'conn-cellsh',
-        argv: ['/usr/bin/ssh', ...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(users.cellsh), 'true'],
-      },
+      ...WHO.map((w) => ({
+        name: `conn-${w}`,
+        argv: ['/usr/bin/ssh', ...sshd.clientOptions(), '-p', String(sshd.port), sshd.target(users[w]), 'true'],
+      })),
       {
         name: 'conn-nopam-cellsh',
         argv: ['/usr/bin/ssh', ...bare.clientOptions(), '-p', String(bare.port), bare.target(users.cellsh), 'true'],
@@ -329,7 +330,7 @@ export async function measureSsh(bench: Bench): Promise<SshResults> {
     }
     bench.progress(`ssh: ${cmds.length} commands x ${sizes.sshRuns} runs through sshd, interleaved`);
     const runs = timeRuns(bench.timer, cmds, { runs: sizes.sshRuns, warmup: 1, timeoutS: 300 });
-    bench.progress(`ssh: whole connections with and without pam_cellsh, ${sizes.connRuns} runs each, interleaved`);
+    bench.progress(`ssh: whole connections, ${sizes.connRuns} runs each, interleaved`);
     for (const [name, r] of timeRuns(bench.timer, connCmds, { runs: sizes.connRuns, warmup: 2 })) runs.set(name, r);
 
     bench.progress(`ssh: keystroke echo, ${sizes.pings} keystrokes`);
@@ -469,7 +470,7 @@ function sessionsTable(bench: Bench, runs: ReadonlyMap<string, Runs>, noAnsible:
     head: [...TIMING_HEAD],
     rows: t,
     notes: [
-      `Debian's sshd on 127.0.0.1 with the drop-ins and PAM lines install.sh writes (ForceCommand and pam_cellsh for the cellsh group); the clients run as root, every row ${bench.sizes.sshRuns} times, all interleaved.`,
+      `Debian's sshd on 127.0.0.1 with the drop-ins and PAM lines install.sh writes (ForceCommand and pam_cellsh for the cellsh group); the clients run as root, every row ${bench.sizes.sshRuns} times, all interleaved (the whole-connection rows ${bench.sizes.connRuns} times, in rounds of their own).`,
       "A session rides an open connection (ssh -M, then -S) except in the whole-connection row; the cellsh user's container is running.",
       'Interactive logins are timed to the first byte of the prompt, then `exit` is typed; the others from fork to exit.',
     ],
@@ -558,7 +559,7 @@ function forwardingTable(
     notes: [
       "Both forwards ride the account's open connection (ssh -M, then -S); the time is fork to exit of `ssh -W`, so it includes opening the channel. Before timing, one transfer of each was checked for every byte.",
       "With pam_cellsh, sshd's session of the cellsh user runs the helper once per connection and joins the container's network namespace; sessions on an open connection don't run it again.",
-      `The two whole-connection rows run ${bench.sizes.connRuns} times each, interleaved, apart from the other rows; the table \`pam_open_session\` below times the module alone.`,
+      `The whole-connection rows run ${bench.sizes.connRuns} times each, interleaved, apart from the other rows; the table \`pam_open_session\` below times the module alone.`,
     ],
   };
 }
