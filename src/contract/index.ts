@@ -208,6 +208,7 @@ export const RESERVED_ENV = [
   'LOGNAME',
   'SHELL',
   'TERM',
+  'XDG_RUNTIME_DIR',
   'SSH_AUTH_SOCK',
   'SSH_TTY',
   'SSH_CONNECTION',

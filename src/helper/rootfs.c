@@ -197,6 +197,31 @@ static void build_dev(int root) {
   setattr(STAGE "/dev", 0, MOUNT_ATTR_RDONLY);
 }
 
+/* /run as a login on a Debian host finds it: /run/lock and /run/screen for
+ * everyone (Debian's screen is not setuid, so it wants its folder 1777), and
+ * the user's runtime folder, XDG_RUNTIME_DIR (gpg-agent, dbus --session), a
+ * tmpfs of its own as logind makes it. Written pages count against the
+ * user's memory limit. Then /run/cellsh/agents, the user's own, for the SSH
+ * agent sockets of sessions. */
+static void build_run(int root, const struct user_policy *u) {
+  make_dir(root, "run", 0755);
+  mnt("tmpfs", STAGE "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+  make_dir(root, "run/lock", 01777);
+  make_dir(root, "run/screen", 01777);
+  make_dir(root, "run/user", 0755);
+  char runtime[32], target[64];
+  xsnprintf(runtime, sizeof runtime, RUNTIME_DIR_FMT, (unsigned)u->uid);
+  xsnprintf(target, sizeof target, STAGE "%s", runtime);
+  make_dir(root, runtime + 1, 0700);
+  mnt("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=10%");
+  if (fchownat(root, runtime + 1, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    die_errno(EXIT_INTERNAL, "can't give %s to the user", runtime);
+  make_dir(root, "run/cellsh", 0755);
+  make_dir(root, AGENTS_DIR + 1, 0700);
+  if (fchownat(root, AGENTS_DIR + 1, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    die_errno(EXIT_INTERNAL, "can't give %s to the user", AGENTS_DIR);
+}
+
 /* Create each missing component of path below root (mode 0755). */
 static void make_path(int root, const char *path) {
   char rel[PATH_MAX_LEN + 1];
@@ -247,13 +272,7 @@ void rootfs_build(const struct user_policy *u, int home_fd) {
   make_dir(root, "var/tmp", 01777);
   mnt("tmpfs", STAGE "/var/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
   make_link(root, "../run", "var/run");
-  make_dir(root, "run", 0755);
-  mnt("tmpfs", STAGE "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
-  /* /run/cellsh/agents: the user's own, for the SSH agent sockets of sessions. */
-  make_dir(root, "run/cellsh", 0755);
-  make_dir(root, AGENTS_DIR + 1, 0700);
-  if (fchownat(root, AGENTS_DIR + 1, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0)
-    die_errno(EXIT_INTERNAL, "can't give %s to the user", AGENTS_DIR);
+  build_run(root, u);
   make_dir(root, "root", 0700);
   bind_home(root, home_fd, u);
   setattr(STAGE, 0, MOUNT_ATTR_RDONLY);

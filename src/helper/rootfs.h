@@ -12,6 +12,8 @@
  * the stable name programs use (SSH_AUTH_SOCK), kept up to date by the relays. */
 #define AGENTS_DIR "/run/cellsh/agents"
 #define AGENT_SOCK AGENTS_DIR "/current"
+/* The user's runtime folder, XDG_RUNTIME_DIR, by uid. */
+#define RUNTIME_DIR_FMT "/run/user/%u"
 
 /* Open the user's home for binding, with the user's file-system rights and
  * without following symlinks (SA-13); dies with EXIT_REFUSED if it is a

@@ -32,6 +32,9 @@ static void build_env(const struct session *s, struct kept_env *out) {
   env_add(out, "LOGNAME", u->name);
   env_add(out, "SHELL", u->shell);
   env_add(out, "PATH", DEFAULT_PATH);
+  char runtime[32];
+  xsnprintf(runtime, sizeof runtime, RUNTIME_DIR_FMT, (unsigned)u->uid);
+  env_add(out, "XDG_RUNTIME_DIR", runtime);
   static const char *const pass[] = {"TERM", "COLORTERM", "LANG", "LANGUAGE",
                                      "SSH_CONNECTION", "SSH_CLIENT", "SSH_ORIGINAL_COMMAND", "DISPLAY"};
   for (size_t i = 0; i < sizeof pass / sizeof *pass; i++)

@@ -187,7 +187,7 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     default: '{}',
     example: '{http_proxy: "http://proxy:3128"}',
     userMay: true,
-    description: `Variables set in every session (at most ${ENV_MAX_VARS}; not HOME, USER, LOGNAME, SHELL, TERM or SSH_*). Layers replace the whole mapping; a user's own variables are added to it.`,
+    description: `Variables set in every session (at most ${ENV_MAX_VARS}; not HOME, USER, LOGNAME, SHELL, TERM, XDG_RUNTIME_DIR or SSH_*). Layers replace the whole mapping; a user's own variables are added to it.`,
     check: envMap(),
     format: envText,
   },

@@ -2,6 +2,7 @@
 // namespace with a reaping init, the built-in host image (read-only /usr,
 // filtered /etc naming only root, nobody and the user), home at its host path,
 // private /tmp, fresh /proc, read-only /sys, minimal /dev with its own devpts,
+// /run with the user's runtime folder, /run/lock and /run/screen,
 // own uts/ipc/cgroup namespaces, network none or host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,6 +117,32 @@ test('private /tmp, fresh /proc, read-only /sys, minimal /dev with its own devpt
   assert.match(mounts, / \/proc .* - proc /);
   assert.match(mounts, / \/sys ro,/);
   assert.doesNotMatch(mounts, new RegExp(` ${inst!.stateDir} `), "no host path of cellsh's own is visible");
+});
+
+test("/run as on a Debian host: the user's own runtime folder as XDG_RUNTIME_DIR, /run/lock, and /run/screen where screen keeps its sessions", {
+  skip,
+}, async (t) => {
+  const user = createUser(t, inst!, 'p4-run');
+  mustApply(inst!);
+  const runtime = `/run/user/${user.uid}`;
+  const out = await inside(
+    user,
+    'echo "$XDG_RUNTIME_DIR"; stat -c "%a %u %n" "$XDG_RUNTIME_DIR" /run/lock /run/screen; ' +
+      'findmnt -no FSTYPE,OPTIONS --target "$XDG_RUNTIME_DIR"; touch /run/lock/mine "$XDG_RUNTIME_DIR/mine" && echo written',
+  );
+  const [dir, own, lock, screenDir, mount, written] = out.trim().split('\n');
+  assert.equal(dir, runtime);
+  assert.equal(own, `700 ${user.uid} ${runtime}`, "the runtime folder is the user's alone");
+  assert.match(lock!, /^1777 \d+ \/run\/lock$/);
+  assert.match(screenDir!, /^1777 \d+ \/run\/screen$/);
+  assert.match(mount!, /^tmpfs .*nosuid,nodev/, 'the runtime folder is a tmpfs of its own');
+  assert.equal(written, 'written');
+  const screen = await inside(
+    user,
+    'screen -dmS cellsh-t sleep 30 && sleep 0.5 && screen -ls; screen -S cellsh-t -X quit',
+  );
+  assert.match(screen, /\.cellsh-t\s.*\(Detached\)/, `screen runs a detached session: ${screen}`);
+  assert.match(screen, new RegExp(`/run/screen/S-${user.name}`));
 });
 
 test('own uts (hostname from policy), ipc and cgroup namespaces', { skip }, async (t) => {

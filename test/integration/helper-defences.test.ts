@@ -97,7 +97,7 @@ test('the environment reaching the container is the allowlist only, whatever the
     .map((kv) => kv.slice(0, kv.indexOf('=')))
     .sort();
   // What the helper sets, the allowlisted session variables, and what bash itself adds.
-  const given = ['HOME', 'LANG', 'LC_TIME', 'LOGNAME', 'PATH', 'SHELL', 'TERM', 'USER'];
+  const given = ['HOME', 'LANG', 'LC_TIME', 'LOGNAME', 'PATH', 'SHELL', 'TERM', 'USER', 'XDG_RUNTIME_DIR'];
   assert.deepEqual(
     names.filter((n) => !['PWD', 'SHLVL', '_'].includes(n)),
     given,
