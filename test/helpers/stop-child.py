@@ -1,9 +1,9 @@
 # Run as a user: stop (SIGSTOP) the first child of process PARENT that this
 # user may signal, as soon as it may, and say which program it was running:
 #   python3 stop-child.py PARENT [SECONDS]
-# prints "ready" once watching, then "stopped PID COMM", or "none" after
-# SECONDS (default 10). A child whose uid has just become the user's is still
-# the parent's program until it execs.
+# prints "ready" once watching, then "stopped PID COMM" once it is stopped, or
+# "none" after SECONDS (default 10). A child whose uid has just become the
+# user's is still the parent's program (COMM) until it execs.
 import os
 import signal
 import sys
@@ -17,6 +17,14 @@ def parent_of(pid):
         with open(f"/proc/{pid}/stat") as f:
             return int(f.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
+        return None
+
+
+def state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return None
 
 
@@ -43,6 +51,10 @@ while time.monotonic() < end:
                 continue  # still root's
             except ProcessLookupError:
                 break
+            # Say what it runs once it is stopped: a stop sent as it enters execve
+            # lands after the exec, in the new program.
+            while state(pid) not in ("T", "t", None):
+                time.sleep(0.001)
             print("stopped", pid, comm(pid), flush=True)
             sys.exit(0)
 print("none", flush=True)

@@ -131,6 +131,15 @@ function lines(child: ChildProcess): () => Promise<string | undefined> {
         : new Promise((r) => waiting.push(r));
 }
 
+/** Let a stopped process go on, if it is still there. */
+function resume(pid: number): void {
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch {
+    // gone already
+  }
+}
+
 /** The child's exit, or undefined if it is still running after ms. */
 function exited(child: ChildProcess, ms: number): Promise<number | null | undefined> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
@@ -179,16 +188,18 @@ test('a user who stops the child before it runs the helper holds sshd for second
     stop.stderr!.on('data', (d: Buffer) => (stopErr += d.toString()));
     assert.equal(await said(), 'ready', `the stopper watches ${stopErr}`);
     open.stdin!.write('go\n');
-    const [, pid, comm] = (await said())?.split(' ') ?? [];
+    const line = (await said()) ?? 'none';
+    t.diagnostic(`try ${attempt}: ${line}`);
+    const [, pid, comm] = line.split(' ');
     if (comm !== 'python3') {
       // Too late (the helper itself, which the module's deadline covers) or never: let it go, try again.
-      if (pid) process.kill(Number(pid), 'SIGCONT');
+      if (pid) resume(Number(pid));
       assert.notEqual(await exited(open, 120_000), undefined, 'the session ends once the helper goes on');
       continue;
     }
     const started = Date.now();
     const code = await exited(open, 30_000);
-    if (code === undefined) process.kill(Number(pid), 'SIGCONT'); // let it go before failing
+    if (code === undefined) resume(Number(pid)); // let it go before failing
     assert.notEqual(code, undefined, "sshd's process stayed held in the clone while the child was stopped");
     const took = Date.now() - started;
     assert.ok(took < 20_000, `the session ended ${took} ms after the stop`);
