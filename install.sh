@@ -192,6 +192,7 @@ install_files() {
   "policyFile": "$CONFDIR/policy.yaml",
   "policyDir": "$CONFDIR/policy.d",
   "compiledPolicy": "$VARDIR/policy.compiled",
+  "imageStore": "$VARDIR/images",
   "stateDir": "$STATEDIR",
   "logFile": "$LOGDIR/cellsh.log",
   "cgroupName": "$CGROUP_NAME",
@@ -208,6 +209,9 @@ EOF
   # Before the helper, so a new helper never meets an old one.
   install -o root -g root -m 0711 "$HELPER_BUILD/cellsh-inside" "$LIBDIR/cellsh-inside.new"
   mv -f "$LIBDIR/cellsh-inside.new" "$LIBDIR/cellsh-inside"
+  # What cellsh-admin image runs, as root, to unpack a layer (src/helper/unpack.c).
+  install -o root -g root -m 0700 "$HELPER_BUILD/cellsh-unpack" "$LIBDIR/cellsh-unpack.new"
+  mv -f "$LIBDIR/cellsh-unpack.new" "$LIBDIR/cellsh-unpack"
   # The helper: setuid root, runnable only by root and the enrolled group.
   install -o root -g "$GROUP" -m 4750 "$HELPER_BUILD/cellsh-helper" "$LIBDIR/cellsh-helper.new"
   mv -f "$LIBDIR/cellsh-helper.new" "$LIBDIR/cellsh-helper"
@@ -221,7 +225,7 @@ EOF
   # sshd's PAM session module: loaded by sshd as root, written by root only.
   install -o root -g root -m 0644 "$HELPER_BUILD/pam_cellsh.so" "$LIBDIR/pam_cellsh.so.new"
   mv -f "$LIBDIR/pam_cellsh.so.new" "$LIBDIR/pam_cellsh.so"
-  record "file $LIBDIR/cellsh-helper" "file $LIBDIR/cellsh-inside" "file $LIBDIR/pam_cellsh.so" "file $LAUNCHER" "file $ADMIN" "file $LIBDIR/layout.json" \
+  record "file $LIBDIR/cellsh-helper" "file $LIBDIR/cellsh-inside" "file $LIBDIR/cellsh-unpack" "file $LIBDIR/pam_cellsh.so" "file $LAUNCHER" "file $ADMIN" "file $LIBDIR/layout.json" \
     "file $LIBDIR/package.json" "tree $LIBDIR/dist" "tree $LIBDIR/node_modules"
 
   ensure_dir "$CONFDIR" 0755 root:root
@@ -518,6 +522,14 @@ uninstall() {
     if [ -d "$cg/helpers" ]; then rmdir "$cg/helpers" 2>/dev/null || true; fi
     if [ -d "$cg" ]; then rmdir "$cg" 2>/dev/null || true; fi
   done
+  # Imported images are the admin's data: kept, unless there are none.
+  if [ -d "$VARDIR/images" ]; then
+    if [ -n "$(ls -A "$VARDIR/images/images" 2>/dev/null)" ]; then
+      info "keeping the image store $VARDIR/images (remove it with rm -rf to free its space)"
+    else
+      rm -rf "$VARDIR/images"
+    fi
+  fi
   grep '^dir ' <<< "$manifest" | cut -d' ' -f2- | sort -r | while read -r dir; do rmdir "$dir" 2>/dev/null || true; done
   while read -r kind path rest; do
     case "$kind" in

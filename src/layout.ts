@@ -15,6 +15,8 @@ export interface Layout {
   readonly policyDir: string;
   /** The compiled policy the helper reads. */
   readonly compiledPolicy: string;
+  /** The image store: blobs, unpacked layers and image records (root's, 0700). */
+  readonly imageStore: string;
   /** Runtime records of running containers. */
   readonly stateDir: string;
   /** The audit log. */
@@ -42,6 +44,7 @@ export const DEFAULT_LAYOUT: Layout = {
   policyFile: '/etc/cellsh/policy.yaml',
   policyDir: '/etc/cellsh/policy.d',
   compiledPolicy: '/var/lib/cellsh/policy.compiled',
+  imageStore: '/var/lib/cellsh/images',
   stateDir: '/run/cellsh',
   logFile: '/var/log/cellsh/cellsh.log',
   cgroupName: 'cellsh',

@@ -8,7 +8,7 @@
 #   sudo test/run.sh FILTER    only test files whose path contains FILTER
 set -euo pipefail
 
-TEST_PACKAGES=(tmux screen vim procps keyutils python3 g++ make libpam0g-dev strace debootstrap systemd-container cpio iproute2 psmisc openssh-server openssh-client openssh-sftp-server rsync git xauth xvfb x11-utils slirp4netns nftables mosh qemu-system-x86 linux-image-amd64 busybox-static e2fsprogs clang-14 libclang-rt-14-dev clang-format-14 shellcheck)
+TEST_PACKAGES=(tmux screen skopeo umoci docker-registry apache2-utils openssl vim procps keyutils python3 g++ make libpam0g-dev strace debootstrap systemd-container cpio iproute2 psmisc openssh-server openssh-client openssh-sftp-server rsync git xauth xvfb x11-utils slirp4netns nftables mosh qemu-system-x86 linux-image-amd64 busybox-static e2fsprogs clang-14 libclang-rt-14-dev clang-format-14 shellcheck)
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 info() { printf 'test/run.sh: %s\n' "$*"; }

@@ -15,6 +15,15 @@ import { runLogs } from '../admin/logs.js';
 import { runPs } from '../admin/ps.js';
 import { runShow } from '../admin/show.js';
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { runImageGc, runImageImport, runImageInspect, runImageList, runImageRemove } from '../admin/image.js';
+import { ImageStore } from '../images/store.js';
+import { importImage } from '../images/import.js';
+import { pullToStore } from '../images/pull.js';
+import { ensureStoreRange, STORE_USER } from '../images/store-range.js';
+import { parseSizeText } from '../policy/sizes.js';
+import { getpwnam, listUsers } from '../sys/libc.js';
 import { CellshError, describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { loadLayout } from '../layout.js';
 import { openAuditLog } from '../log.js';
@@ -334,6 +343,110 @@ const VERBS: Readonly<Record<string, Verb>> = {
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+      }
+    },
+  },
+  image: {
+    summary: 'the image store: import, pull, ls, inspect, rm, gc (root only)',
+    usage:
+      'image import FILE|DIR [--name N] [--ref R] | pull REF [--name N] | ls [--json] | inspect NAME | rm NAME | gc',
+    help: [
+      'Images a container can be made from, kept once in the image store',
+      "(/var/lib/cellsh/images, root's) however many images and users share their layers.",
+      '',
+      '  import FILE|DIR  an OCI image layout (a folder, or its tar as skopeo copy oci: or',
+      "                   podman save --format oci-archive write), docker save's tar, or a",
+      '                   plain root file system (a tar, gzipped or not, or a folder)',
+      '  pull REF         from a registry (registry/name:tag or @sha256:...)',
+      '  ls               every image: name, digest, size, layers, when and where from',
+      '  inspect NAME     one image, with its config and layers, as JSON',
+      '  rm NAME          remove an image, and the layers no other image uses',
+      '  gc               remove layers no image uses, and what a failed import left',
+      '',
+      "Every blob is checked against its digest and every layer against the config's",
+      'DiffID; a layer is unpacked by cellsh-unpack, confined to its own folder, as ids',
+      "of the store's own range. A layer with an unsafe entry is refused whole.",
+      '',
+      'options:',
+      "  --name N          the image's name (default: from the file, folder or tag)",
+      '  --ref R           which image of a layout or archive holding several',
+      '  --max-size SIZE   the most an archive or a layer may unpack to (default 32G)',
+      '  --username U --password-stdin   pull: log in to the registry (the password is read',
+      '                    from stdin); a registry asking for a token gets it with these',
+      "  --ca-file F       pull: trust this CA (default: the host's, /etc/ssl/certs)",
+      '  --insecure        pull: plain http, for a registry on this host only',
+      '  --json            ls: print a JSON list instead',
+      '',
+      'exit status: 0, 64 usage error or no such image, 77 not root or the store is busy,',
+      '78 the image is damaged or refused, 1 other failures',
+    ].join('\n'),
+    options: {
+      name: { type: 'string' },
+      ref: { type: 'string' },
+      'max-size': { type: 'string' },
+      username: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      insecure: { type: 'boolean' },
+      'ca-file': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    maxArgs: 2,
+    run: async ({ values, positionals }, io) => {
+      const [sub, arg] = positionals;
+      const usage = 'image import|pull|ls|inspect|rm|gc; see image --help';
+      const needs = (what: string): string => {
+        if (arg === undefined) throw usageError(`image ${sub}: ${what} is needed`, usage);
+        return arg;
+      };
+      const layout = loadLayout();
+      const store = new ImageStore(layout.imageStore);
+      const opts = { store, out: io.out, err: io.err };
+      requireRoot("image commands must run as root (the image store is root's)");
+      switch (sub) {
+        case 'ls':
+          return runImageList({ ...opts, json: values['json'] === true });
+        case 'inspect':
+          return runImageInspect({ ...opts, name: needs('an image name') });
+        case 'rm':
+          return runImageRemove({ ...opts, name: needs('an image name') });
+        case 'gc':
+          return runImageGc(opts);
+        case 'import':
+        case 'pull': {
+          const maxText = values['max-size'] as string | undefined;
+          const max = maxText === undefined ? 32n << 30n : parseSizeText(maxText);
+          if (max === undefined || max <= 0n)
+            throw usageError(`image ${sub}: --max-size needs a size such as 8G, got "${maxText}"`, usage);
+          const source = needs(sub === 'import' ? 'a file or folder' : 'a reference such as registry/name:tag');
+          const username = values['username'] as string | undefined;
+          if ((username === undefined) !== (values['password-stdin'] !== true))
+            throw usageError('image pull: --username and --password-stdin go together', usage);
+          const password = username === undefined ? undefined : readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+          return await runImageImport({
+            ...opts,
+            range: () =>
+              ensureStoreRange(
+                () => getpwnam(STORE_USER)?.uid,
+                () => listUsers().flatMap((u) => [u.uid, u.gid]),
+                (line) => io.out.write(`${line}\n`),
+              ),
+            unpacker: join(layout.libDir, 'cellsh-unpack'),
+            maxBytes: Number(max),
+            name: values['name'] as string | undefined,
+            ref: values['ref'] as string | undefined,
+            bring: (o) =>
+              sub === 'import'
+                ? importImage(source, o)
+                : pullToStore(source, {
+                    ...o,
+                    auth: username === undefined ? undefined : { username, password: password! },
+                    insecure: values['insecure'] === true,
+                    caFile: values['ca-file'] as string | undefined,
+                  }),
+          });
+        }
+        default:
+          throw usageError(sub === undefined ? 'image: which command?' : `image: unknown command "${sub}"`, usage);
       }
     },
   },

@@ -62,7 +62,8 @@ export function sshSkipReason(): string | false {
   return false;
 }
 
-async function sparePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that nothing listens on (just now). */
+export async function sparePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

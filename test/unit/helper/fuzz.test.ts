@@ -25,6 +25,7 @@ const TARGETS: ReadonlyArray<readonly [string, string]> = [
   ['override', "a user's --set never takes a limit above the admin's nor changes another key"],
   ['log', "the audit log's strings are valid JSON that decodes back to the input, with no raw control byte"],
   ['route', 'the launcher skips Node only for a plain login or command, and the helper reads that command back'],
+  ['tar', "the layer unpacker's tar reader yields only clean names and exactly each file's data, and always ends"],
 ];
 
 function make(...args: string[]): { status: number | null; output: string } {
