@@ -140,7 +140,8 @@ build() {
   info "compiling the helper and the launcher"
   HELPER_BUILD=$SRC/build/helper-$(printf '%s' "$PREFIX|$ROOT|$CGROUP_NAME|$NODE" | sha256sum | cut -c1-12)
   make -s -C src/helper OUT="$HELPER_BUILD" GEN_NODE="$NODE" POLICY_PATH="$VARDIR/policy.compiled" STATE_DIR="$STATEDIR" \
-    LOG_PATH="$LOGDIR/cellsh.log" CGROUP_NAME="$CGROUP_NAME" LIBDIR="$LIBDIR" LAUNCHER="$LAUNCHER" NODE="$NODE"
+    LOG_PATH="$LOGDIR/cellsh.log" CGROUP_NAME="$CGROUP_NAME" LIBDIR="$LIBDIR" LAUNCHER="$LAUNCHER" NODE="$NODE" \
+    IMAGE_STORE="$VARDIR/images"
 }
 
 # Production node_modules, assembled apart from the checkout's.

@@ -4,6 +4,8 @@
 // files apply would not trust; FILEs named on the command line are drafts.
 import { hostname } from 'node:os';
 import type { Layout } from '../layout.js';
+import { imageFacts } from '../images/policy-facts.js';
+import { ImageStore } from '../images/store.js';
 import { blockDevice } from '../sys/block.js';
 import type { UserDirectory } from '../sys/users.js';
 import {
@@ -45,7 +47,13 @@ export interface CheckOptions {
 
 /** The accounts and host facts a layout's policy is compiled against. */
 export function policyEnv(layout: Layout, dir: UserDirectory, host: string = shortHostname(hostname())): PolicyEnv {
-  return { dir, group: layout.group, host, devices: blockDevice };
+  return {
+    dir,
+    group: layout.group,
+    host,
+    devices: blockDevice,
+    images: imageFacts(new ImageStore(layout.imageStore)),
+  };
 }
 
 /** Print each problem on its own line. */

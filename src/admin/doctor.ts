@@ -8,6 +8,10 @@ import type { Layout } from '../layout.js';
 import { parseCompiled, type CompiledUser } from '../policy/index.js';
 import { checkCgroups } from './doctor-cgroups.js';
 import { checkNat, natHost } from './doctor-nat.js';
+import { checkImages, hostImages } from './doctor-images.js';
+import { ImageStore } from '../images/store.js';
+import { STORE_USER, storeRange } from '../images/store-range.js';
+import { getpwnam } from '../sys/libc.js';
 import { untrustedPolicyFiles } from './installed.js';
 import { enrolledUsers, type PasswdEntry, type UserDirectory } from '../sys/users.js';
 import { SAFE_FORCED_SHELLS } from './enroll.js';
@@ -86,6 +90,14 @@ export function runDoctor(opts: DoctorOptions): number {
     ...policyFindings,
     ...checkCgroups(opts.layout, compiled),
     ...checkNat(compiled, natHost),
+    ...checkImages(
+      compiled,
+      hostImages(
+        new ImageStore(opts.layout.imageStore),
+        () => storeRange(getpwnam(STORE_USER)?.uid),
+        () => opts.dir.allUsers().flatMap((u) => [u.uid, u.gid]),
+      ),
+    ),
     ...checkSshd(opts, users, compiled),
     ...checkMatchAddress(opts.sshdConfig),
     ...checkPam(opts.pamFile, foreignShells),

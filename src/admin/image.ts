@@ -6,12 +6,17 @@ import { hexOf } from '../images/digest.js';
 import { checkImageName, type ImageRecord, type ImageStore } from '../images/store.js';
 import type { IdRange } from '../images/store-range.js';
 import type { TextOut } from './check.js';
+import { escapeUnsafe, prettySafeJson } from './log-text.js';
 
 /** What every image command needs. */
 export interface ImageCommandOptions {
   readonly store: ImageStore;
   readonly out: TextOut;
   readonly err: TextOut;
+  /** Users whose applied or installed policy names an image, by image name. */
+  readonly users?: () => Map<string, string[]>;
+  /** The layer lists (refs) the applied policy names: kept by gc whatever the names say now. */
+  readonly appliedRefs?: () => Set<string>;
 }
 
 /** A byte count as people read it. */
@@ -44,7 +49,7 @@ export function runImageList(opts: ImageCommandOptions & { json: boolean }): num
   const images = opts.store.images();
   if (opts.json) {
     opts.out.write(
-      `${JSON.stringify(
+      `${prettySafeJson(
         images.map((img) => ({
           name: img.name,
           digest: img.manifestDigest ?? img.configDigest,
@@ -54,8 +59,6 @@ export function runImageList(opts: ImageCommandOptions & { json: boolean }): num
           source: img.source,
           imported: img.imported,
         })),
-        null,
-        2,
       )}\n`,
     );
     return ExitCode.ok;
@@ -91,7 +94,7 @@ function mustFind(store: ImageStore, name: string): ImageRecord {
 export function runImageInspect(opts: ImageCommandOptions & { name: string }): number {
   const img = mustFind(opts.store, opts.name);
   const layers = img.layers.map((l) => ({ ...l, ...(opts.store.layerInfo(l.chainId) ?? {}) }));
-  opts.out.write(`${JSON.stringify({ ...img, size: sizeOf(opts.store, img), layers }, null, 2)}\n`);
+  opts.out.write(`${prettySafeJson({ ...img, size: sizeOf(opts.store, img), layers })}\n`);
   return ExitCode.ok;
 }
 
@@ -101,8 +104,15 @@ export function runImageRemove(opts: ImageCommandOptions & { name: string }): nu
   const release = opts.store.lock();
   try {
     const img = mustFind(opts.store, opts.name);
+    const users = opts.users?.().get(img.name) ?? [];
+    if (users.length > 0)
+      throw new CellshError(
+        'image-in-use',
+        `the policy gives ${img.name} to ${users.slice(0, 5).join(', ')}${users.length > 5 ? ` and ${users.length - 5} more` : ''}`,
+        { hint: 'give them another image in the policy and apply it first', exitCode: ExitCode.refused },
+      );
     opts.store.removeImage(img.name);
-    const freed = opts.store.collect();
+    const freed = opts.store.collect(opts.appliedRefs?.());
     opts.out.write(`removed ${img.name}; freed ${freed.layers} layers (${humanBytes(freed.bytes)})\n`);
   } finally {
     release();
@@ -114,7 +124,7 @@ export function runImageGc(opts: ImageCommandOptions): number {
   opts.store.open();
   const release = opts.store.lock();
   try {
-    const freed = opts.store.collect();
+    const freed = opts.store.collect(opts.appliedRefs?.());
     opts.out.write(`freed ${freed.layers} layers no image uses (${humanBytes(freed.bytes)})\n`);
   } finally {
     release();
@@ -146,7 +156,7 @@ export async function runImageImport(
       maxBytes: opts.maxBytes,
       name: opts.name,
       ref: opts.ref,
-      say: (line) => opts.out.write(`${line}\n`),
+      say: (line) => opts.out.write(`${escapeUnsafe(line)}\n`),
     });
     const digest = img.manifestDigest ?? img.configDigest;
     const old = before ? (before.manifestDigest ?? before.configDigest) : undefined;

@@ -68,6 +68,14 @@ export function safeJson(v: unknown): string {
   return (JSON.stringify(wellFormed(v)) ?? 'null').replace(UNSAFE, unicodeEscape);
 }
 
+/** JSON text of a value, indented, with no character a terminal acts on: the
+ * unsafe characters JSON.stringify leaves raw stand only inside strings, where
+ * they become \uXXXX (the structure's own newlines stay). */
+export function prettySafeJson(v: unknown): string {
+  return (JSON.stringify(wellFormed(v), null, 2) ?? 'null').replace(UNSAFE_IN_JSON, unicodeEscape);
+}
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]/g;
+
 /** The length of the valid UTF-8 sequence at `i`, or 0 if the bytes there are not one
  * (overlong forms, surrogates and code points past U+10FFFF are not UTF-8). */
 function sequenceLength(b: Buffer, i: number): number {

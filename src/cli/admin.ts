@@ -17,6 +17,7 @@ import { runShow } from '../admin/show.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { escapeUnsafe } from '../admin/log-text.js';
 import { runImageGc, runImageImport, runImageInspect, runImageList, runImageRemove } from '../admin/image.js';
 import { ImageStore } from '../images/store.js';
 import { importImage } from '../images/import.js';
@@ -27,7 +28,10 @@ import { getpwnam, listUsers } from '../sys/libc.js';
 import { CellshError, describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { loadLayout } from '../layout.js';
 import { openAuditLog } from '../log.js';
-import { closestWord, policyFiles } from '../policy/index.js';
+import { buildPolicy, closestWord, policyFiles } from '../policy/index.js';
+import { parseCompiled } from '../policy/compiled-file.js';
+import type { CompiledUser } from '../policy/compiled.js';
+import type { Layout } from '../layout.js';
 import { nssDirectory } from '../sys/users.js';
 import { HELPER_ARGV } from '../contract/index.js';
 
@@ -400,7 +404,13 @@ const VERBS: Readonly<Record<string, Verb>> = {
       };
       const layout = loadLayout();
       const store = new ImageStore(layout.imageStore);
-      const opts = { store, out: io.out, err: io.err };
+      const opts = {
+        store,
+        out: io.out,
+        err: io.err,
+        users: () => imageUsers(layout),
+        appliedRefs: () => new Set(appliedImages(layout).map((u) => u.id)),
+      };
       requireRoot("image commands must run as root (the image store is root's)");
       switch (sub) {
         case 'ls':
@@ -524,6 +534,34 @@ function withAdmin(io: Io, fn: (opts: EnrollOptions) => number): number {
   }
 }
 
+/** The images the applied policy gives, by user. */
+function appliedImages(layout: Layout): Array<{ user: string; name: string; id: string }> {
+  let users: CompiledUser[] = [];
+  try {
+    users = parseCompiled(readFileSync(layout.compiledPolicy));
+  } catch {
+    // none applied
+  }
+  return users.flatMap((u) => (u.image === 'host' ? [] : [{ user: u.name, name: u.image.name, id: u.image.id }]));
+}
+
+/** Users whose applied or installed policy names each image. */
+function imageUsers(layout: Layout): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (image: string, user: string): void => {
+    const list = out.get(image) ?? [];
+    if (!list.includes(user)) out.set(image, [...list, user]);
+  };
+  for (const u of appliedImages(layout)) add(u.name, u.user);
+  const { files } = policyFiles(layout.policyFile, layout.policyDir);
+  const built = buildPolicy(
+    files.map((file) => ({ file, trustedIn: policyFolder(layout) })),
+    policyEnv(layout, nssDirectory()),
+  );
+  for (const u of built.users) if (u.image !== 'host') add(u.image.name, u.name);
+  return out;
+}
+
 function requireRoot(message: string): void {
   if (process.geteuid?.() !== 0)
     throw new CellshError('not-root', message, { hint: 'run it with sudo', exitCode: ExitCode.refused });
@@ -583,7 +621,13 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (parsed.positionals.length > verb.maxArgs) throw usageError(`${name}: too many arguments`, verb.usage);
     return await verb.run(parsed, io);
   } catch (err) {
-    io.err.write(describeError(PROG, err));
+    // An image's names and a registry's words reach these messages: escaped.
+    io.err.write(
+      describeError(PROG, err)
+        .split('\n')
+        .map((line) => escapeUnsafe(line))
+        .join('\n'),
+    );
     return exitCodeOf(err);
   }
 }

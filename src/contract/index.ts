@@ -66,6 +66,11 @@ export const BOUNDS = {
   envMax: 16,
   envNameMax: 63,
   envValueMax: 255,
+  /** An image's name (a file name in the image store). */
+  imageNameMax: 64,
+  /** Layers of an image a container can be made from: overlay's lowerdir option (a
+   * page on Linux 6.1) holds this many layer names of 64 hex digits. */
+  imageLayersMax: 60,
 } as const;
 
 /** Every record key, in the order cellsh-admin writes them; each is required.
@@ -95,6 +100,7 @@ export const RECORD_KEYS = {
   seccomp: 'one of SECCOMP_PROFILES',
   nested_userns: 'true or false (never true with seccomp strict)',
   udp_ports: 'LO HI: host UDP ports published into the container (network private), "0 0" for none',
+  image: '"host", or NAME ID: an image of the store and the 64 hex digits naming its layer list',
 } as const;
 export type RecordKey = keyof typeof RECORD_KEYS;
 
@@ -139,6 +145,7 @@ export const RECORD_CHANGES: { readonly [K in RecordKey]: { readonly change: Cha
   seccomp: { change: 'session', label: 'seccomp filter' },
   nested_userns: { change: 'session', label: 'seccomp filter' },
   udp_ports: { change: 'restart', label: 'published UDP ports' },
+  image: { change: 'restart', label: 'image' },
 };
 
 /** How much a seccomp profile confines, 0 (unconfined) to 3 (strict); default

@@ -23,6 +23,9 @@
 #ifndef CELLSH_LAUNCHER /* the launcher's own path, as sshd's ForceCommand names it */
 #define CELLSH_LAUNCHER "/usr/local/bin/cellsh"
 #endif
+#ifndef CELLSH_IMAGE_STORE /* root's image store: layers, and the layer lists policies name */
+#define CELLSH_IMAGE_STORE "/var/lib/cellsh/images"
+#endif
 #ifndef CELLSH_NODE /* the Node.js binary the launcher runs */
 #define CELLSH_NODE "/usr/bin/node"
 #endif

@@ -262,6 +262,26 @@ static bool parse_udp_ports(const char *v, uint32_t *out) {
   return true;
 }
 
+bool valid_image_name(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > IMAGE_NAME_MAX || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+    return false;
+  return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+bool valid_image_value(const char *s) {
+  if (!strcmp(s, "host"))
+    return true;
+  const char *space = strchr(s, ' ');
+  char name[IMAGE_NAME_MAX + 1];
+  if (!space || (size_t)(space - s) > IMAGE_NAME_MAX)
+    return false;
+  memcpy(name, s, (size_t)(space - s));
+  name[space - s] = '\0';
+  const char *id = space + 1;
+  return valid_image_name(name) && strcmp(name, "host") && strlen(id) == 64 && strspn(id, "0123456789abcdef") == 64;
+}
+
 static bool parse_bool(const char *v, bool *out) {
   *out = !strcmp(v, "true");
   return *out || !strcmp(v, "false");
@@ -303,6 +323,7 @@ static bool parse_field(enum record_key k, const char *v, struct user_policy *u)
     return w >= 0 && (u->seccomp = (enum seccomp_profile)w, true);
   case KEY_NESTED_USERNS: return parse_bool(v, &u->nested_userns);
   case KEY_UDP_PORTS: return parse_udp_ports(v, &u->udp_ports);
+  case KEY_IMAGE: return copy_checked(u->image, sizeof u->image, v, valid_image_value);
   case KEY_COUNT:
   default: return false;
   }

@@ -40,8 +40,9 @@
 
 #include "contract.h" /* the record's keys and enums, the bounds, the file's layout */
 
-#define SIZE_LIMIT (1ull << 62) /* sizes are below this */
-#define SWAP_ANY UINT64_MAX     /* "swap max": no swap limit */
+#define SIZE_LIMIT (1ull << 62)                   /* sizes are below this */
+#define IMAGE_VALUE_MAX (IMAGE_NAME_MAX + 1 + 64) /* "image": "NAME ID" */
+#define SWAP_ANY UINT64_MAX                       /* "swap max": no swap limit */
 
 extern const char *const user_may_key[MAY_COUNT]; /* "shell", "hostname", ... */
 
@@ -92,15 +93,17 @@ struct user_policy {
   struct env_var env[ENV_MAX];         /* "env": NAME=VALUE items, space separated, each
                                           VALUE percent-encoded (may be empty) */
   unsigned n_env;
-  enum restart_mode restart;    /* "restart": idle | login | manual */
-  unsigned user_may;            /* "user_may": key names, space separated (bits) */
-  enum seccomp_profile seccomp; /* "seccomp": default | strict | unconfined */
-  bool nested_userns;           /* "nested_userns": true | false; under default, lets
+  enum restart_mode restart;       /* "restart": idle | login | manual */
+  unsigned user_may;               /* "user_may": key names, space separated (bits) */
+  enum seccomp_profile seccomp;    /* "seccomp": default | strict | unconfined */
+  bool nested_userns;              /* "nested_userns": true | false; under default, lets
                                           the user create user namespaces and mount in them
                                           (never true with strict) */
-  uint32_t udp_ports;           /* "udp_ports": host UDP ports published into the
+  uint32_t udp_ports;              /* "udp_ports": host UDP ports published into the
                                           container, LO << 16 | HI; 0 for none */
-  uint64_t record_hash;         /* not a key: FNV-1a 64 of the record's lines, so a
+  char image[IMAGE_VALUE_MAX + 1]; /* "image": "host", or "NAME ID": an image of the store
+                                          and its layer list's id (64 hex digits) */
+  uint64_t record_hash;            /* not a key: FNV-1a 64 of the record's lines, so a
                                           container can tell the policy changed */
 };
 
@@ -137,6 +140,10 @@ bool valid_env_name(const char *name);
 bool valid_name(const char *s);
 bool valid_abs_path(const char *s);
 bool valid_hostname(const char *s);
+/* An image name as the store names one: [a-z0-9][a-z0-9._-]*, at most IMAGE_NAME_MAX. */
+bool valid_image_name(const char *s);
+/* "host", or "NAME ID" with a valid name (not "host") and 64 lowercase hex digits. */
+bool valid_image_value(const char *s);
 
 /* FNV-1a 64 over len bytes. */
 uint64_t fnv1a64(const char *p, size_t len);

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -16,14 +17,30 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "image.h"
 #include "nat.h"
 #include "privs.h"
 #include "trust.h"
 #include "util.h"
 
 /* The new root is assembled on top of the state folder's path: it exists and is
- * root's, and this mount namespace is private, so the host never sees it. */
+ * root's, and this mount namespace is private, so the host never sees it. For
+ * an image, a tmpfs there holds the writable layer and the overlay's work
+ * folder beside the root, which is then STAGE/root. */
 #define STAGE CELLSH_STATE_DIR
+#define IMAGE_ROOT STAGE "/root"
+
+/* Where the root being built is: STAGE or IMAGE_ROOT. */
+static const char *base = STAGE;
+
+/* base/rel, in one of a few buffers used in turn (for mount targets). */
+static const char *at(const char *rel) {
+  static char buf[4][PATH_MAX_LEN + 64];
+  static unsigned next;
+  char *out = buf[next++ % 4];
+  xsnprintf(out, sizeof buf[0], "%s/%s", base, rel);
+  return out;
+}
 
 static const char *const usr_links[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
 
@@ -65,20 +82,49 @@ static void bind_ro(const char *src, const char *target) {
   setattr(target, AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 }
 
+/* Make dir/name a real folder with mode, each part of name too: whatever else
+ * is in the way (an image's symlink, file or device) is removed first, so no
+ * path built from it later leads anywhere else. Nothing else writes here yet. */
 static void make_dir(int dir, const char *name, mode_t mode) {
-  if (mkdirat(dir, name, mode) < 0 && errno != EEXIST)
-    die_errno(EXIT_INTERNAL, "can't create \"%s/%s\"", STAGE, name);
-  if (fchmodat(dir, name, mode, 0) < 0)
-    die_errno(EXIT_INTERNAL, "can't set the mode of \"%s/%s\"", STAGE, name);
+  char rel[PATH_MAX_LEN + 1];
+  xsnprintf(rel, sizeof rel, "%s", name);
+  cleanup_fd int cur = RETRY(openat(dir, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  for (char *part = rel, *next; part; part = next) {
+    next = strchr(part, '/');
+    if (next)
+      *next++ = '\0';
+    struct stat st;
+    if (fstatat(cur, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode) && unlinkat(cur, part, 0) < 0)
+      die_errno(EXIT_INTERNAL, "can't clear the way for \"%s\"", name);
+    if (mkdirat(cur, part, next ? 0755 : mode) < 0 && errno != EEXIST)
+      die_errno(EXIT_INTERNAL, "can't create \"%s\" in the container", name);
+    if (!next && fchmodat(cur, part, mode, 0) < 0) /* a folder, checked above: not followed anywhere */
+      die_errno(EXIT_INTERNAL, "can't set the mode of \"%s\"", name);
+    int sub = RETRY(openat(cur, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (sub < 0)
+      die_errno(EXIT_INTERNAL, "can't open \"%s\" in the container", name);
+    close(cur);
+    cur = sub;
+  }
 }
 
 static void make_file(int dir, const char *name, const char *content) {
+  struct stat st;
+  if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && unlinkat(dir, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't replace /etc/%s for the container", name);
   cleanup_fd int fd = RETRY(openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (fd < 0 || !write_all(fd, content, strlen(content)))
     die_errno(EXIT_INTERNAL, "can't write /etc/%s for the container", name);
 }
 
 static void make_link(int dir, const char *target, const char *name) {
+  struct stat st;
+  if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISDIR(st.st_mode))
+      return; /* an image's own folder: kept */
+    if (unlinkat(dir, name, 0) < 0)
+      die_errno(EXIT_INTERNAL, "can't replace \"%s\"", name);
+  }
   if (symlinkat(target, dir, name) < 0)
     die_errno(EXIT_INTERNAL, "can't create the link \"%s\"", name);
 }
@@ -106,13 +152,32 @@ int open_home(const struct user_policy *u) {
   return fd;
 }
 
+/* The container's /etc folder, made a real folder first. */
+static int open_etc(int root) {
+  make_dir(root, "etc", 0755);
+  int etc = RETRY(openat(root, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (etc < 0)
+    die_errno(EXIT_INTERNAL, "can't open the container's /etc");
+  return etc;
+}
+
+/* The container's own names: hostname, hosts, and the NAT's DNS forwarder
+ * (nat.h) for a private network. */
+static void write_names(int etc, const struct user_policy *u) {
+  char buf[512];
+  xsnprintf(buf, sizeof buf, "%s\n", u->hostname);
+  make_file(etc, "hostname", buf);
+  xsnprintf(buf, sizeof buf, "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            u->hostname);
+  make_file(etc, "hosts", buf);
+  if (u->network == NETWORK_PRIVATE)
+    make_file(etc, "resolv.conf", "nameserver " NAT_DNS "\n");
+}
+
 /* /etc: the host's, read-only, through an overlay whose upper lower layer holds
  * the synthesized files and whiteouts (0/0 character devices) for hidden ones. */
 static void build_etc(int root, const struct user_policy *u) {
-  make_dir(root, "etc", 0755);
-  cleanup_fd int etc = RETRY(openat(root, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (etc < 0)
-    die_errno(EXIT_INTERNAL, "can't open the container's /etc");
+  cleanup_fd int etc = open_etc(root);
   char buf[4 * PATH_MAX_LEN + 512];
   xsnprintf(buf, sizeof buf,
             "root:x:0:0:root:/root:/usr/sbin/nologin\n"
@@ -124,13 +189,7 @@ static void build_etc(int root, const struct user_policy *u) {
   if (u->gid != 0 && u->gid != 65534)
     xsnprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s:x:%u:\n", u->group, (unsigned)u->gid);
   make_file(etc, "group", buf);
-  xsnprintf(buf, sizeof buf, "%s\n", u->hostname);
-  make_file(etc, "hostname", buf);
-  xsnprintf(buf, sizeof buf, "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-            u->hostname);
-  make_file(etc, "hosts", buf);
-  if (u->network == NETWORK_PRIVATE)
-    make_file(etc, "resolv.conf", "nameserver " NAT_DNS "\n"); /* the NAT's DNS forwarder (nat.h) */
+  write_names(etc, u);
   make_file(etc, "nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
                                   "networks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n");
   for (size_t i = 0; i < sizeof etc_hidden / sizeof *etc_hidden; i++)
@@ -167,7 +226,7 @@ static void build_usr(int root) {
 
 static void build_dev(int root) {
   make_dir(root, "dev", 0755);
-  mnt("tmpfs", STAGE "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
+  mnt("tmpfs", at("dev"), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
   cleanup_fd int dev = RETRY(openat(root, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   static const struct {
     const char *name;
@@ -192,9 +251,9 @@ static void build_dev(int root) {
   make_dir(dev, "shm", 01777);
   /* Its own devpts instance: the container's terminals are invisible outside
    * and outside terminals are invisible in it (SA-31). */
-  mnt("devpts", STAGE "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
-  mnt("tmpfs", STAGE "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-  setattr(STAGE "/dev", 0, MOUNT_ATTR_RDONLY);
+  mnt("devpts", at("dev/pts"), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  mnt("tmpfs", at("dev/shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  setattr(at("dev"), 0, MOUNT_ATTR_RDONLY);
 }
 
 /* /run as a login on a Debian host finds it: /run/lock and /run/screen for
@@ -205,13 +264,13 @@ static void build_dev(int root) {
  * agent sockets of sessions. */
 static void build_run(int root, const struct user_policy *u) {
   make_dir(root, "run", 0755);
-  mnt("tmpfs", STAGE "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+  mnt("tmpfs", at("run"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
   make_dir(root, "run/lock", 01777);
   make_dir(root, "run/screen", 01777);
   make_dir(root, "run/user", 0755);
-  char runtime[32], target[64];
+  char runtime[32], target[PATH_MAX_LEN + 64];
   xsnprintf(runtime, sizeof runtime, RUNTIME_DIR_FMT, (unsigned)u->uid);
-  xsnprintf(target, sizeof target, STAGE "%s", runtime);
+  xsnprintf(target, sizeof target, "%s%s", base, runtime);
   make_dir(root, runtime + 1, 0700);
   mnt("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=10%");
   if (fchownat(root, runtime + 1, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0)
@@ -222,25 +281,8 @@ static void build_run(int root, const struct user_policy *u) {
     die_errno(EXIT_INTERNAL, "can't give %s to the user", AGENTS_DIR);
 }
 
-/* Create each missing component of path below root (mode 0755). */
-static void make_path(int root, const char *path) {
-  char rel[PATH_MAX_LEN + 1];
-  xsnprintf(rel, sizeof rel, "%s", path + 1);
-  for (char *p = rel;; p++) {
-    if (*p == '/' || *p == '\0') {
-      char c = *p;
-      *p = '\0';
-      if (mkdirat(root, rel, 0755) < 0 && errno != EEXIST)
-        die_errno(EXIT_INTERNAL, "can't create the mount point for your home \"%s\"", path);
-      if (c == '\0')
-        return;
-      *p = c;
-    }
-  }
-}
-
 static void bind_home(int root, int home_fd, const struct user_policy *u) {
-  make_path(root, u->home);
+  make_dir(root, u->home + 1, 0755);
   cleanup_fd int tree = (int)syscall(SYS_open_tree, home_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
   if (tree < 0)
     die_errno(EXIT_INTERNAL, "can't bind your home \"%s\"", u->home);
@@ -250,32 +292,99 @@ static void bind_home(int root, int home_fd, const struct user_policy *u) {
     die_errno(EXIT_INTERNAL, "can't bind-mount your home \"%s\"", u->home);
 }
 
+/* The lines of an image's passwd or group file but those naming the user's
+ * name or id (field 1 or 3), then the user's own line. */
+static char *with_own_line(const char *file, const char *name, unsigned id, const char *own) {
+  size_t cap = strlen(file) + strlen(own) + 2, n = 0;
+  char *out = malloc(cap);
+  if (!out)
+    die(EXIT_INTERNAL, "out of memory");
+  char idtext[16];
+  xsnprintf(idtext, sizeof idtext, "%u", id);
+  for (const char *l = file; *l;) {
+    const char *end = strchrnul(l, '\n');
+    size_t len = (size_t)(end - l), nlen = strlen(name), ilen = strlen(idtext);
+    const char *c1 = memchr(l, ':', len), *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
+    const char *c3 = c2 ? memchr(c2 + 1, ':', (size_t)(end - c2 - 1)) : NULL;
+    bool same_name = c1 && (size_t)(c1 - l) == nlen && !memcmp(l, name, nlen);
+    bool same_id = c2 && (c3 ? (size_t)(c3 - c2 - 1) : (size_t)(end - c2 - 1)) == ilen && !memcmp(c2 + 1, idtext, ilen);
+    if (len > 0 && !same_name && !same_id) {
+      memcpy(out + n, l, len);
+      n += len;
+      out[n++] = '\n';
+    }
+    l = *end ? end + 1 : end;
+  }
+  memcpy(out + n, own, strlen(own) + 1);
+  return out;
+}
+
+/* /etc of an image: the image's own, with passwd and group naming the user
+ * (any entry of theirs replaced), and the container's hostname, hosts and DNS.
+ * Written into the container's writable layer at each start. */
+static void build_image_etc(int root, const struct user_policy *u) {
+  cleanup_fd int etc = open_etc(root);
+  char own[4 * PATH_MAX_LEN + 512];
+  xsnprintf(own, sizeof own, "%s:x:%u:%u:%s:%s:%s\n", u->name, (unsigned)u->uid, (unsigned)u->gid, u->name, u->home,
+            u->shell);
+  cleanup_free char *passwd = image_read_etc(etc, "passwd", 1u << 20);
+  cleanup_free char *new_passwd = with_own_line(passwd, u->name, (unsigned)u->uid, own);
+  make_file(etc, "passwd", new_passwd);
+  xsnprintf(own, sizeof own, "%s:x:%u:\n", u->group, (unsigned)u->gid);
+  cleanup_free char *group = image_read_etc(etc, "group", 1u << 20);
+  cleanup_free char *new_group = with_own_line(group, u->group, (unsigned)u->gid, own);
+  make_file(etc, "group", new_group);
+  write_names(etc, u);
+  if (u->network == NETWORK_HOST) {
+    cleanup_free char *host = read_small_at(AT_FDCWD, "/etc/resolv.conf", 64 * 1024, NULL);
+    make_file(etc, "resolv.conf", host ? host : "");
+  }
+}
+
 void rootfs_build(const struct user_policy *u, int home_fd) {
   umask(0);
+  bool image = strcmp(u->image, "host") != 0;
   /* First act in the new namespace: nothing mounted here reaches the host (SA-20). */
   mnt(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
-  mnt("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
-  cleanup_fd int root = RETRY(open(STAGE, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (image) {
+    /* The writable layer: a tmpfs of the container's own, thrown away with it;
+     * what is written counts against the container's memory limit. */
+    mnt("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700");
+    cleanup_fd int stage = RETRY(open(STAGE, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (stage < 0)
+      die_errno(EXIT_INTERNAL, "can't open the container's writable layer");
+    make_dir(stage, "upper", 0755);
+    make_dir(stage, "work", 0700);
+    make_dir(stage, "root", 0755);
+    image_mount(u, IMAGE_ROOT, STAGE "/upper", STAGE "/work");
+    base = IMAGE_ROOT;
+  } else
+    mnt("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+  cleanup_fd int root = RETRY(open(base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (root < 0)
     die_errno(EXIT_INTERNAL, "can't open the new root");
-  build_usr(root);
-  build_etc(root, u);
+  if (image)
+    build_image_etc(root, u);
+  else {
+    build_usr(root);
+    build_etc(root, u);
+  }
   build_dev(root);
   make_dir(root, "proc", 0555);
-  mnt("proc", STAGE "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mnt("proc", at("proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   make_dir(root, "sys", 0555);
-  if (mount("sysfs", STAGE "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-    bind_ro("/sys", STAGE "/sys"); /* e.g. inside systemd-nspawn, where sysfs can't be mounted anew */
+  if (mount("sysfs", at("sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    bind_ro("/sys", at("sys")); /* e.g. inside systemd-nspawn, where sysfs can't be mounted anew */
   make_dir(root, "tmp", 01777);
-  mnt("tmpfs", STAGE "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-  make_dir(root, "var", 0755);
+  mnt("tmpfs", at("tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
   make_dir(root, "var/tmp", 01777);
-  mnt("tmpfs", STAGE "/var/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  mnt("tmpfs", at("var/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
   make_link(root, "../run", "var/run");
   build_run(root, u);
   make_dir(root, "root", 0700);
   bind_home(root, home_fd, u);
-  setattr(STAGE, 0, MOUNT_ATTR_RDONLY);
+  if (!image) /* an image's root is its writable layer */
+    setattr(STAGE, 0, MOUNT_ATTR_RDONLY);
   /* pivot_root(".", ".") stacks the old root under the new one; detach it at
    * once so no path leads back to the host (SA-06). */
   if (fchdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)

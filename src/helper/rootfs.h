@@ -1,8 +1,10 @@
-/* The container's file system for the built-in "host" image: a fresh tmpfs
- * root holding the host's /usr (and the usr-merged links) read-only, a filtered
- * read-only /etc with a passwd and group that name only root, nobody and the
- * user, the home bind-mounted at its host path, and private /tmp, /run, /proc,
- * /sys (read-only) and a minimal /dev with its own devpts instance. */
+/* The container's file system. For the built-in "host" image: a fresh tmpfs
+ * root holding the host's /usr (and the usr-merged links) read-only, and a
+ * filtered read-only /etc with a passwd and group that name only root, nobody
+ * and the user. For an image of the store: its layers under a writable tmpfs
+ * layer (image.h), with the image's /etc plus the user. Both: the home
+ * bind-mounted at its host path, and private /tmp, /run, /proc, /sys
+ * (read-only) and a minimal /dev with its own devpts instance. */
 #ifndef CELLSH_ROOTFS_H
 #define CELLSH_ROOTFS_H
 

@@ -47,6 +47,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <grp.h>
+#include <poll.h>
 
 #include "tar.h"
 #include "util.h"
@@ -54,6 +55,10 @@
 #define RANGE 65536u
 #define MAX_LOWERS 128
 #define MAX_NOTES 50
+#define DIR_TIMES_MAX (64u << 20)
+/* The longest name an entry may have: with the store's own path in front it
+ * stays below PATH_MAX, so the store's tools can always remove it. */
+#define ENTRY_NAME_MAX 3840
 /* The most parts a name may have: deeper than any real tree, and few enough
  * for the walks below to hold an fd per level. */
 #define MAX_DEPTH 512
@@ -85,7 +90,7 @@ struct unpack {
   const char *entry; /* the entry being made, for messages */
   uint64_t bytes, entries, notes;
   struct dir_time *dirs;
-  size_t ndirs, cap;
+  size_t ndirs, cap, dir_bytes; /* dir_bytes: of the names kept in dirs */
 };
 
 NORETURN static void usage(void) {
@@ -135,6 +140,21 @@ static void note(struct unpack *u, const char *fmt, ...) {
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
   printf("note: \"%s\": %s\n", shown_name(u->entry ? u->entry : ""), what);
+}
+
+/* Each inode the layer gets costs a header's worth of the byte budget (a
+ * folder a block's), and counts as an entry: a layer of empty files or of
+ * folders its names only imply is bounded like one of data. */
+static void charge(struct unpack *u, bool dir) {
+  u->bytes += dir ? 4096 : 512;
+  if (u->bytes > u->o->max_bytes)
+    refuse(u, "the layer is larger than the limit of %llu bytes", (unsigned long long)u->o->max_bytes);
+}
+
+static void count_implied(struct unpack *u) {
+  if (++u->entries > u->o->max_entries)
+    refuse(u, "the layer has more than %llu entries", (unsigned long long)u->o->max_entries);
+  charge(u, true);
 }
 
 /* name inside the layer, never leaving it, never through a magic link. */
@@ -195,6 +215,7 @@ static int parent_of(struct unpack *u, const char *name, const char **base) {
     int next = resolve(u->root, prefix, O_PATH | O_DIRECTORY);
     if (next < 0 && errno == ENOENT) {
       const char *part = prefix + start;
+      count_implied(u);
       if (mkdirat(cur, part, 0755) < 0)
         refuse(u, "its folder %s can't be made: %s", shown_name(prefix),
                errno == EEXIST ? "something that is not a folder is in the way" : strerror(errno));
@@ -314,6 +335,11 @@ static void make_dir(struct unpack *u, const struct tar_entry *e) {
     refuse(u, "can't open the folder: %s", strerror(errno));
   set_attrs(u, fd, e);
   close(fd);
+  /* Its time is set last; the names kept for that are bounded (past the
+   * bound a folder keeps the time of its making). */
+  u->dir_bytes += strlen(e->name) + 1 + sizeof *u->dirs;
+  if (u->dir_bytes > DIR_TIMES_MAX)
+    return;
   if (u->ndirs == u->cap) {
     u->cap = u->cap ? u->cap * 2 : 256;
     u->dirs = realloc(u->dirs, u->cap * sizeof *u->dirs);
@@ -437,6 +463,9 @@ static void apply(struct unpack *u, struct tar_reader *r, const struct tar_entry
     parts += *c == '/';
   if (parts > MAX_DEPTH)
     refuse(u, "its name has more than %d parts", MAX_DEPTH);
+  if (strlen(e->name) > ENTRY_NAME_MAX || strlen(e->link) > ENTRY_NAME_MAX)
+    refuse(u, "its name or link is longer than %d bytes", ENTRY_NAME_MAX);
+  charge(u, e->type == TAR_DIR);
   const char *slash = strrchr(e->name, '/');
   if (!strncmp(slash ? slash + 1 : e->name, WHITEOUT, strlen(WHITEOUT))) {
     whiteout(u, e);
@@ -475,9 +504,15 @@ NORETURN static void unpack_child(const struct options *o, int sync, const int *
   char go;
   if (RETRY(read(sync, &go, 1)) != 1)
     _exit(EXIT_INTERNAL); /* the parent could not write the id maps: it says why */
-  close(sync);
   if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
     die_errno(EXIT_INTERNAL, "can't become the store's root in the unpacker's namespace");
+  /* It dies with its parent (an import cut short), never working on alone:
+   * set after the id change, which clears it, then checked against a parent
+   * gone already (its end of the pipe, held until it has waited, closed). */
+  struct pollfd alive = {.fd = sync, .events = POLLIN};
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || poll(&alive, 1, 0) != 0)
+    _exit(EXIT_INTERNAL);
+  close(sync);
   /* Bind the layer (the cwd, which the parent chose) over /tmp, the one path
    * here sure to be reachable, and make it the root with nothing beneath. */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || mount(".", "/tmp", NULL, MS_BIND, NULL) < 0 ||
@@ -622,10 +657,16 @@ int main(int argc, char **argv) {
       die_errno(EXIT_INTERNAL, "can't read %s", o.layer);
     closedir(d);
   }
+  /* The layers below reach the child as detached read-only mounts (made here,
+   * by root, so nothing in the child's namespace can make them writable): it
+   * reads them, and can change nothing of layers other images share. */
   int lowers[MAX_LOWERS];
-  for (size_t i = 0; i < o.nlowers; i++)
-    if ((lowers[i] = open(o.lowers[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-      die_errno(EXIT_USAGE, "can't open the lower layer %s", o.lowers[i]);
+  for (size_t i = 0; i < o.nlowers; i++) {
+    lowers[i] = (int)syscall(SYS_open_tree, AT_FDCWD, o.lowers[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+    struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
+    if (lowers[i] < 0 || mount_setattr(lowers[i], "", AT_EMPTY_PATH, &ro, sizeof ro) < 0)
+      die_errno(EXIT_USAGE, "can't open the lower layer %s read-only", o.lowers[i]);
+  }
 
   struct rlimit files; /* the walk below holds an fd per level */
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 2 * MAX_DEPTH && files.rlim_max >= 2 * MAX_DEPTH) {
@@ -664,8 +705,7 @@ int main(int argc, char **argv) {
   }
   if (write(sync[1], "g", 1) != 1)
     die_errno(EXIT_INTERNAL, "can't start the unpacker");
-  close(sync[1]);
-  int status;
+  int status; /* sync[1] stays open until then: the child's sign that its parent lives */
   if (RETRY(waitpid(pid, &status, 0)) < 0)
     die_errno(EXIT_INTERNAL, "waitpid");
   if (WIFSIGNALED(status))

@@ -7,24 +7,12 @@
 // mapped like any layer, and read from there. Every blob is checked against its
 // digest and every layer against its DiffID before the layer is kept.
 import { spawn } from 'node:child_process';
-import {
-  closeSync,
-  constants,
-  createReadStream,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { createReadStream, lstatSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import { CellshError, ExitCode } from '../errors.js';
 import { chainIds, checkDigest, hexOf, Measure, sha256 } from './digest.js';
 import {
-  DOCUMENT_MAX,
   hostPlatform,
   isIndex,
   layerCompression,
@@ -38,7 +26,8 @@ import {
 } from './oci.js';
 import { checkImageName, type ImageConfig, type ImageRecord, type ImageStore, type LayerRef } from './store.js';
 import type { IdRange } from './store-range.js';
-import { sniffCompression, unpackLayer, type Compression } from './unpack.js';
+import { unpackLayer, type Compression } from './unpack.js';
+import { closeQuietly, openSource, readInside, sniffFd, sniffInside, streamInside } from './source.js';
 
 export interface ImportOptions {
   readonly store: ImageStore;
@@ -78,57 +67,11 @@ function bad(what: string, why: string): CellshError {
   return new CellshError('bad-image', `${what}: ${why}`, { exitCode: ExitCode.config });
 }
 
-/** An fd of the regular file rel inside root, reached without following any link
- * (the folder may be an unpacked archive, or anyone's). */
-function openInside(root: string, rel: string): number {
-  const parts = rel.split('/');
-  let at = root;
-  for (const part of parts.slice(0, -1)) {
-    at = join(at, part);
-    const st = lstatSync(at, { throwIfNoEntry: false });
-    if (!st?.isDirectory()) throw bad(rel, st ? 'a part of its path is not a folder' : 'missing');
-  }
-  let fd: number;
-  try {
-    fd = openSync(join(root, rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw bad(rel, code === 'ENOENT' ? 'missing' : code === 'ELOOP' ? 'a symbolic link' : `can't be opened (${code})`);
-  }
-  if (!fstatSync(fd).isFile()) {
-    closeQuietly(fd);
-    throw bad(rel, 'not a regular file');
-  }
-  return fd;
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
-
-function readInside(root: string, rel: string): Buffer {
-  const fd = openInside(root, rel);
-  try {
-    if (fstatSync(fd).size > DOCUMENT_MAX) throw bad(rel, `larger than ${DOCUMENT_MAX} bytes`);
-    return readFileSync(fd);
-  } finally {
-    closeQuietly(fd);
-  }
-}
-
 /** A blob of an OCI layout, read whole and checked against its digest. */
 function readBlob(root: string, d: Descriptor, what: string): Buffer {
   const bytes = readInside(root, `blobs/sha256/${hexOf(d.digest)}`);
   if (sha256(bytes) !== d.digest) throw bad(what, `its blob does not match its digest ${d.digest}`);
   return bytes;
-}
-
-function streamInside(root: string, rel: string): () => Readable {
-  return () => createReadStream('', { fd: openInside(root, rel) });
 }
 
 /** An OCI image layout's image: the one its index names ref, or its only one. */
@@ -204,11 +147,6 @@ function parseDockerSave(root: string, ref: string | undefined): Parsed {
     })),
     ...(tag ? { suggested: nameFromRef(tag) } : {}),
   };
-}
-
-function sniffInside(root: string, rel: string): Compression {
-  closeQuietly(openInside(root, rel)); // the same checks before the sniff reads it
-  return sniffCompression(join(root, rel));
 }
 
 /** "registry/path/name:tag" as an image name: "name", or "name-tag" for a tag but latest. */
@@ -313,22 +251,35 @@ function publish(
   store.writeLayerInfo(chainId, { diffId: got.diffId, bytes: got.bytes, entries: got.entries });
 }
 
-/** A plain root file system as a tar stream: the folder through GNU tar,
- * which reads it without following links. */
-function tarOfFolder(dir: string): () => Readable {
-  return () => {
-    const tar = spawn(
-      'tar',
-      ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--one-file-system', '-C', dir, '-cf', '-', '.'],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+/** A plain root file system as a tar stream: the folder (open at fd) through
+ * GNU tar, which reads it without following links; done says if tar read it all. */
+function tarOfFolder(fd: number, shown: string): { stream: Readable; done: Promise<void> } {
+  const tar = spawn(
+    'tar',
+    [
+      '--numeric-owner',
+      '--xattrs',
+      '--xattrs-include=*',
+      '--one-file-system',
+      '-C',
+      '/proc/self/fd/3',
+      '-cf',
+      '-',
+      '.',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe', fd] },
+  );
+  const err: Buffer[] = [];
+  tar.stderr!.on('data', (b: Buffer) => err.push(b));
+  const done = new Promise<void>((ok, fail) => {
+    tar.on('error', fail);
     tar.on('close', (code) => {
-      if (code !== 0) tar.stdout.destroy(new CellshError('tar-failed', `tar could not read ${dir} (exit ${code})`));
+      const why = Buffer.concat(err).toString('utf8').trim().split('\n')[0] ?? '';
+      if (code === 0) ok();
+      else fail(new CellshError('tar-failed', `tar could not read all of ${shown}: ${why || `exit ${code}`}`));
     });
-    return tar.stdout;
-  };
+  });
+  return { stream: tar.stdout!, done };
 }
 
 /** A root file system that is already one unpacked layer (a tar unpacked to dir). */
@@ -352,37 +303,39 @@ function kindOf(dir: string): 'oci' | 'docker' | 'rootfs' {
 
 /** Import the image at path under a name; returns its record. */
 export async function importImage(path: string, opts: ImportOptions): Promise<ImageRecord> {
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (!st) throw new CellshError('no-such-file', `${path} does not exist`, { exitCode: ExitCode.usage });
   const { store } = opts;
   if (opts.name !== undefined) checkImageName(opts.name);
   let parsed: Parsed;
   let layers: LayerRef[];
   let name: string | undefined;
+  const source = openSource(path);
   const scratch = store.tempPath('archive');
   try {
-    if (st.isDirectory()) {
-      const kind = kindOf(path);
+    if (source.dir) {
+      const kind = kindOf(source.at);
       if (kind === 'rootfs') {
         opts.say(`reading ${path} as a root file system`);
-        parsed = {
-          ...publishRootfs(
-            opts,
-            scratch,
-            await unpackLayer(tarOfFolder(path)(), 'none', scratch, { ...opts, lowers: [] }),
-          ),
-        };
-      } else parsed = kind === 'oci' ? parseLayout(path, opts.ref) : parseDockerSave(path, opts.ref);
-    } else if (st.isFile()) {
+        const tar = tarOfFolder(source.fd, path);
+        const tarFailed = tar.done.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        const got = await unpackLayer(tar.stream, 'none', scratch, { ...opts, lowers: [] }); // a refusal first
+        const failed = await tarFailed;
+        if (failed) throw failed;
+        parsed = publishRootfs(opts, scratch, got);
+      } else parsed = kind === 'oci' ? parseLayout(source.at, opts.ref) : parseDockerSave(source.at, opts.ref);
+    } else {
       // A tar of any of the three: unpacked as it is, then looked at.
-      const got = await unpackLayer(createReadStream(path), sniffCompression(path), scratch, { ...opts, lowers: [] });
+      const input = createReadStream('', { fd: source.fd, start: 0, autoClose: false });
+      const got = await unpackLayer(input, sniffFd(source.fd), scratch, { ...opts, lowers: [] });
       const kind = kindOf(scratch);
       if (kind === 'rootfs') {
         opts.say(`reading ${path} as a root file system`);
         for (const n of got.notes) opts.say(n);
         parsed = publishRootfs(opts, scratch, got);
       } else parsed = kind === 'oci' ? parseLayout(scratch, opts.ref) : parseDockerSave(scratch, opts.ref);
-    } else throw new CellshError('not-a-file', `${path} is neither a file nor a folder`, { exitCode: ExitCode.usage });
+    }
     name = opts.name ?? parsed.suggested ?? nameFromRef(basename(path).replace(/\.(tar|tgz|tar\.gz|oci)$/, ''));
     if (!name)
       throw new CellshError('no-name', `no image name can be made from ${basename(path)}`, {
@@ -396,6 +349,7 @@ export async function importImage(path: string, opts: ImportOptions): Promise<Im
         ? [{ diffId: parsed.diffIds[0]!, chainId: parsed.diffIds[0]! }]
         : await unpackLayers(parsed, opts);
   } finally {
+    closeQuietly(source.fd);
     rmSync(scratch, { recursive: true, force: true });
   }
   return saveImage(store, parsed, layers, name, resolve(path));
@@ -420,5 +374,6 @@ export function saveImage(
     imported: new Date().toISOString(),
   };
   store.writeImage(record);
+  store.ref(record);
   return record;
 }

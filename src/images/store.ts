@@ -3,6 +3,9 @@
 //   layers/HEX/        one unpacked layer, named by its ChainID, owned by the store's range
 //   layers/HEX.json    what it is: its DiffID, size and entry count
 //   images/NAME.json   an image: its digests, config and layers, bottom first
+//   refs/ID            the layer list a container mounts, named by its own digest (ID);
+//                      what a compiled policy names, so a new import under the same name
+//                      changes no running container's layers
 //   tmp/               layers being unpacked and archives being read
 //   lock               held by the one command changing the store
 import { randomBytes } from 'node:crypto';
@@ -10,6 +13,7 @@ import {
   chmodSync,
   closeSync,
   constants,
+  existsSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -21,7 +25,7 @@ import {
 import { join } from 'node:path';
 import { CellshError, ExitCode } from '../errors.js';
 import { writeFileAtomic } from '../admin/write-atomic.js';
-import { hexOf } from './digest.js';
+import { hexOf, sha256 } from './digest.js';
 
 /** What an image asks of a container: the OCI config's fields cellsh uses. */
 export interface ImageConfig {
@@ -89,10 +93,13 @@ export class ImageStore {
   get tmpDir(): string {
     return join(this.root, 'tmp');
   }
+  get refsDir(): string {
+    return join(this.root, 'refs');
+  }
 
   /** Make the store's folders (root's, 0700) where missing. */
   open(): void {
-    for (const dir of [this.root, this.layersDir, this.imagesDir, this.tmpDir]) {
+    for (const dir of [this.root, this.layersDir, this.imagesDir, this.tmpDir, this.refsDir]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const st = lstatSync(dir);
       if (!st.isDirectory() || st.uid !== 0)
@@ -184,6 +191,15 @@ export class ImageStore {
     );
   }
 
+  /** The id of an image's layer list (the sha256 hex of refText), written to refs/ if missing (by root). */
+  ref(record: ImageRecord): string {
+    const text = refText(record);
+    const id = hexOf(sha256(text));
+    const file = join(this.refsDir, id);
+    if (!existsSync(file) && process.geteuid?.() === 0) writeFileAtomic(file, text, { mode: 0o600, dirMode: 0o700 });
+    return id;
+  }
+
   removeImage(name: string): void {
     rmSync(join(this.imagesDir, `${checkImageName(name)}.json`));
   }
@@ -203,18 +219,23 @@ export class ImageStore {
       .filter((r): r is ImageRecord => r !== undefined);
   }
 
-  /** Remove every layer no image uses and everything left in tmp/ (call with the lock held). */
-  collect(): { layers: number; bytes: number } {
-    const used = new Set(this.images().flatMap((img) => img.layers.map((l) => hexOf(l.chainId))));
+  /** Remove every layer and layer list no image uses, nor the applied policy
+   * (keepRefs: the ids it names), and everything left in tmp/ (call with the lock held). */
+  collect(keepRefs: ReadonlySet<string> = new Set()): { layers: number; bytes: number } {
+    const images = this.images();
+    const refs = new Set([...keepRefs, ...images.map((img) => this.ref(img))]);
+    const used = new Set(images.flatMap((img) => img.layers.map((l) => hexOf(l.chainId))));
+    for (const id of this.list(this.refsDir)) {
+      if (!refs.has(id)) {
+        rmSync(join(this.refsDir, id), { force: true });
+        continue;
+      }
+      const text = readFileSync(join(this.refsDir, id), 'utf8');
+      for (const m of text.matchAll(/^layer ([0-9a-f]{64})$/gm)) used.add(m[1]!);
+    }
     let layers = 0;
     let bytes = 0;
-    let names: string[] = [];
-    try {
-      names = readdirSync(this.layersDir);
-    } catch {
-      // no store yet
-    }
-    for (const n of names) {
+    for (const n of this.list(this.layersDir)) {
       const hex = n.endsWith('.json') ? n.slice(0, -5) : n;
       if (used.has(hex)) continue;
       if (!n.endsWith('.json')) {
@@ -223,13 +244,28 @@ export class ImageStore {
       }
       rmSync(join(this.layersDir, n), { recursive: true, force: true });
     }
-    try {
-      for (const n of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, n), { recursive: true, force: true });
-    } catch {
-      // no tmp yet
-    }
+    for (const n of this.list(this.tmpDir)) rmSync(join(this.tmpDir, n), { recursive: true, force: true });
     return { layers, bytes };
   }
+
+  private list(dir: string): string[] {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** What the helper reads to mount an image (src/helper/image.c): its layers, bottom first. */
+export function refText(record: ImageRecord): string {
+  return [
+    'cellsh-image 1',
+    `name ${record.name}`,
+    ...record.layers.map((l) => `layer ${hexOf(l.chainId)}`),
+    'end',
+    '',
+  ].join('\n');
 }
 
 function alive(pid: number): boolean {

@@ -2,7 +2,7 @@
 // into a new folder of the store, by cellsh-unpack (src/helper/unpack.c), which
 // reads the tar confined to that folder and mapped onto the store's ids.
 import { spawn } from 'node:child_process';
-import { chownSync, closeSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { chownSync, mkdirSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -33,19 +33,8 @@ export interface UnpackOptions {
   readonly maxBytes: number;
 }
 
-/** The compression of a file, from its first bytes (the media type may not say). */
-export function sniffCompression(file: string): Compression {
-  const fd = openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(4);
-    const n = readSync(fd, head, 0, 4, 0);
-    if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-    if (n === 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-    return 'none';
-  } finally {
-    closeSync(fd);
-  }
-}
+/** The most of the unpacker's output kept. */
+const OUTPUT_MAX = 256 * 1024;
 
 /** Make dir, empty and owned by the store's range, as cellsh-unpack wants it. */
 export function makeLayerDir(dir: string, range: IdRange): void {
@@ -73,8 +62,14 @@ export async function unpackLayer(
   const child = spawn(opts.unpacker, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.on('data', (b: Buffer) => err.push(b));
+  // What it says is bounded: notes are capped by the unpacker, but trust no one's count.
+  let said = 0;
+  const keep = (into: Buffer[]) => (b: Buffer) => {
+    said += b.length;
+    if (said <= OUTPUT_MAX) into.push(b);
+  };
+  child.stdout.on('data', keep(out));
+  child.stderr.on('data', keep(err));
   const exited = new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? 9 : 0)));

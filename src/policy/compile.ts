@@ -15,12 +15,21 @@ import {
   MAX_GROUPS,
   USER_MAY_KEYS,
   userMayKeyOf,
+  encodeEnv,
+  type CompiledImage,
   type CompiledIo,
   type CompiledUser,
   type UserMayKey,
 } from './compiled.js';
-import type { IoDevice } from './values.js';
-import { hostnameProblem, nameProblem, pathProblem } from './validators.js';
+import { ENV_ENCODED_MAX, type IoDevice } from './values.js';
+import {
+  ENV_MAX_VARS,
+  envNameProblem,
+  envValueProblem,
+  hostnameProblem,
+  nameProblem,
+  pathProblem,
+} from './validators.js';
 
 /** The result of compiling: records for the users that passed, and every problem. */
 export interface Compiled {
@@ -243,7 +252,8 @@ function compileUser(
       `${name} has network: ${settings.network}, where published UDP ports reach nothing; set network: private, or publish.udp: none`,
     );
   }
-  if (problems.length > 0 || hostBad || ioProblems.length > 0 || conflict || publishBad) return undefined;
+  const fromImage = imageSettings(env, settings, origins, name, report, where);
+  if (problems.length > 0 || hostBad || ioProblems.length > 0 || conflict || publishBad || !fromImage) return undefined;
   return {
     uid,
     gid,
@@ -251,7 +261,7 @@ function compileUser(
     group: group!,
     groups,
     home,
-    shell: settings.shell,
+    shell: fromImage.shell,
     hostname,
     network: settings.network,
     memory: compiledLimit(l.memory),
@@ -264,11 +274,53 @@ function compileUser(
     nofile: compiledRlimit(settings.rlimits.nofile),
     nproc: compiledRlimit(settings.rlimits.nproc),
     core: compiledRlimit(settings.rlimits.core),
-    env: Object.entries(settings.env),
+    env: fromImage.env,
     restart: settings.restart,
     user_may: canonicalUserMay(settings.user_may_set),
     seccomp: settings.seccomp,
     nested_userns: settings.nested_userns,
     udp_ports: settings.publish.udp === 'none' ? [0, 0] : [settings.publish.udp.lo, settings.publish.udp.hi],
+    image: fromImage.image,
   };
+}
+
+/** The image a user's container is made from, and what it adds to their
+ * sessions: its Env under the policy's own variables, and its shell where the
+ * policy names none. Undefined (reported) if the store has no such image or
+ * the variables don't fit a record. */
+function imageSettings(
+  env: PolicyEnv,
+  { image, shell, env: policyVars }: Effective['settings'],
+  origins: Effective['origins'],
+  name: string,
+  report: (at: SourceLoc | undefined, path: string, message: string) => void,
+  where: [SourceLoc | undefined, string],
+): { image: CompiledImage; shell: string; env: Array<[string, string]> } | undefined {
+  const own = Object.entries(policyVars);
+  if (image === 'host') return { image: 'host', shell, env: own };
+  const origin = origins.image;
+  const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.image`] : where;
+  const facts = env.images ? env.images(image) : 'can not be looked up here (no image store)';
+  if (typeof facts === 'string') {
+    report(at, path, `${name}'s image "${image}" ${facts}; see "cellsh-admin image ls"`);
+    return undefined;
+  }
+  // The image's variables that a session may carry, under the policy's.
+  const vars: Array<[string, string]> = [];
+  for (const item of facts.env) {
+    const eq = item.indexOf('=');
+    const [k, v] = [item.slice(0, eq), item.slice(eq + 1)];
+    if (eq > 0 && !Object.hasOwn(policyVars, k) && !envNameProblem(k) && !envValueProblem(v)) vars.push([k, v]);
+  }
+  const merged = [...vars, ...own];
+  if (merged.length > ENV_MAX_VARS || Buffer.byteLength(encodeEnv(merged)) > ENV_ENCODED_MAX) {
+    report(
+      at,
+      path,
+      `${name}'s image "${image}" sets ${vars.length} variables, which with the policy's ${own.length} are more than a session carries (${ENV_MAX_VARS}, ${ENV_ENCODED_MAX} bytes); set fewer`,
+    );
+    return undefined;
+  }
+  const shellOwn = origins.shell.layer !== 'built-in';
+  return { image: { name: image, id: facts.id }, shell: shellOwn ? shell : facts.shell, env: merged };
 }

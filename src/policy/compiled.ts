@@ -93,7 +93,15 @@ export interface CompiledUser {
   readonly nested_userns: boolean;
   /** "udp_ports": host UDP ports published into the container, [lo, hi]; [0, 0] for none. */
   readonly udp_ports: readonly [number, number];
+  /** "image": the host's own system, or an image of the store and its layer list's id. */
+  readonly image: CompiledImage;
 }
+
+/** "host", or an image by name and the id (64 hex digits) of its layer list in the store. */
+export type CompiledImage = 'host' | { readonly name: string; readonly id: string };
+
+/** An image name as the store names one (valid_image_name in policy.c). */
+export const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]*$/;
 
 export type UserMayKey = (typeof CONTRACT_USER_MAY_KEYS)[number];
 /** The keys a user may be let set: compiled name -> the policy's setting key. */
@@ -295,6 +303,7 @@ export function recordProblem(u: CompiledUser): string | undefined {
   if (u.seccomp === 'strict' && u.nested_userns) return 'nested_userns: never true with seccomp strict';
   if (!udpPortsValid(u.udp_ports)) return 'udp_ports: must be 0 0 or LO HI within the published-port bounds';
   if (u.udp_ports[0] !== 0 && u.network !== 'private') return 'udp_ports: only with network private';
+  if (u.image !== 'host' && !imageValid(u.image)) return 'image: must be host or NAME ID (64 hex digits)';
   return undefined;
 }
 
@@ -329,6 +338,7 @@ const FIELD_WRITERS: { readonly [K in RecordKey]: (u: CompiledUser) => string } 
   seccomp: (u) => u.seccomp,
   nested_userns: (u) => String(u.nested_userns),
   udp_ports: (u) => u.udp_ports.join(' '),
+  image: (u) => (u.image === 'host' ? 'host' : `${u.image.name} ${u.image.id}`),
 };
 
 /** A record's lines, in the contract's key order. */
@@ -413,12 +423,24 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
   },
   seccomp: (v) => SECCOMP_PROFILES.find((p) => p === v),
   nested_userns: (v) => (v === 'true' ? true : v === 'false' ? false : undefined),
+  image: (v) => {
+    if (v === 'host') return 'host';
+    const [name, id, extra] = v.split(' ');
+    const image = name !== undefined && id !== undefined && extra === undefined ? { name, id } : undefined;
+    return image && imageValid(image) ? image : undefined;
+  },
   udp_ports: (v) => {
     const m = /^(0|[1-9]\d{0,4}) (0|[1-9]\d{0,4})$/.exec(v);
     const pair = m ? ([Number(m[1]), Number(m[2])] as const) : undefined;
     return pair && udpPortsValid(pair) ? pair : undefined;
   },
 };
+
+function imageValid(i: { name: string; id: string }): boolean {
+  return (
+    IMAGE_NAME.test(i.name) && i.name.length <= BOUNDS.imageNameMax && i.name !== 'host' && /^[0-9a-f]{64}$/.test(i.id)
+  );
+}
 
 /** [0, 0], or lo to hi: at most udpPortsMax ports, none below udpPortMin (parse_udp_ports in policy.c). */
 function udpPortsValid([lo, hi]: readonly [number, number]): boolean {

@@ -18,6 +18,7 @@ const rlimit = (r: CompiledRlimit, one: (n: number) => string): string => {
 export function describeCompiled(u: CompiledUser, groupName: (gid: number) => string | undefined): Described {
   const gid = (g: number): string => (groupName(g) === undefined ? String(g) : `${groupName(g)} (${g})`);
   return {
+    'image': u.image === 'host' ? 'host' : `${u.image.name} (${u.image.id.slice(0, 12)})`,
     'uid': String(u.uid),
     'group': `${u.group} (${u.gid})`,
     'groups': u.groups.map(gid).join(', '),

@@ -32,6 +32,18 @@ export interface PolicyEnv {
   readonly host: string;
   /** The disk a device path names, for I/O limits, or why there is none (blockDevice on a real host). */
   readonly devices: (path: string) => DiskNumbers | string;
+  /** An image of the store by name, or why a container can't be made from it (none: no store here). */
+  readonly images?: (name: string) => ImageFacts | string;
+}
+
+/** What compiling needs of an image: the id of its layer list, and what its config asks of a session. */
+export interface ImageFacts {
+  /** The 64 hex digits naming the image's layer list in the store (what the helper mounts). */
+  readonly id: string;
+  /** Its config's Env, NAME=VALUE each. */
+  readonly env: readonly string[];
+  /** The shell its config names, for a policy that names none. */
+  readonly shell: string;
 }
 
 /** Resource limits of the whole container: a number in the helper's unit

@@ -13,6 +13,7 @@ import {
   ioDevices,
   IO_WEIGHT_MAX,
   limitText,
+  imageName,
   oneOf,
   portRange,
   rlimit,
@@ -27,8 +28,8 @@ import {
 import { ENV_MAX_VARS } from './validators.js';
 import type { Limit } from './sizes.js';
 
-/** Container images cellsh can build a root from ("host": the host's /usr and a filtered /etc). */
-export type Image = 'host';
+/** What a container's root is made of: "host" (the host's /usr and a filtered /etc), or an image of the store by name. */
+export type Image = string;
 /** Network modes the helper implements (the contract's NETWORK_MODES). */
 export type Network = (typeof NETWORK_MODES)[number];
 /** When a container restarts for a change that waits for one (the contract's RESTART_MODES). */
@@ -133,7 +134,6 @@ const ioText = (list: readonly IoDevice[]): string =>
         )
         .join(', ')}]`;
 
-const IMAGES: readonly Image[] = ['host'];
 const RESTARTS: readonly RestartMode[] = RESTART_MODES;
 const envText = (v: Readonly<Record<string, string>>): string =>
   `{${Object.entries(v)
@@ -146,12 +146,13 @@ const quoted = (s: string): string => `"${s}"`;
 /** The table. The mapped type makes adding a key to SettingValues without a row a compile error. */
 export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> } = {
   'image': {
-    type: IMAGES.map((i) => `\`${i}\``).join(' \\| '),
+    type: '`host` \\| image name',
     default: 'host',
-    example: 'host',
+    example: 'debian-12',
     userMay: false,
-    description: "What the container's root is made of: `host` is the host's own /usr and a filtered /etc, read-only.",
-    check: oneOf(IMAGES),
+    description:
+      "What the container's root is made of: `host` is the host's own /usr and a filtered /etc, read-only; a name is an image of the store (`cellsh-admin image ls`), whose Env joins the session's and whose shell is used where the policy names none. A change waits for a restart.",
+    check: imageName(),
     format: (v) => v,
   },
   'shell': {

@@ -97,6 +97,17 @@ export function oneOf<T extends string>(words: readonly T[]): Checker<T> {
   };
 }
 
+/** "host", or an image name as the store has them (lower-case letters, digits, ".", "_", "-"). */
+export function imageName(): Checker<string> {
+  return (node, quoting) => {
+    const v = scalarValue(node);
+    return typeof v === 'string' &&
+      (v === 'host' || (/^[a-z0-9][a-z0-9._-]*$/.test(v) && v.length <= BOUNDS.imageNameMax))
+      ? ok(v)
+      : bad(`expected "host" or an image name like "debian-12", got ${describeValue(node, quoting)}`);
+  };
+}
+
 /** true or false (YAML's booleans; "yes", "on" and the like are words, not booleans). */
 export function flag(): Checker<boolean> {
   return (node, quoting) => {

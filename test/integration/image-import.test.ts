@@ -4,7 +4,16 @@
 // and a pull from Debian's docker-registry on 127.0.0.1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { skipReason, testInstall } from '../helpers/install.js';
@@ -208,6 +217,20 @@ test('bad input to image import is refused with one line and changes nothing', {
     assert.match(r.err, why);
     assert.ok(r.err.trim().split('\n').length <= 2, 'one or two lines');
   }
+  // A link on the way to what is imported is not followed: it could lead root anywhere.
+  symlinkSync(root, join(dir, 'link'));
+  const linked = admin('image', 'import', join(dir, 'link'), '--name', 't-link');
+  assert.equal(linked.status, 64, linked.err);
+  assert.match(linked.err, /link is a symbolic link: cellsh follows none on the way to what it imports/);
+  // What an image says reaches the terminal escaped.
+  writeLayout(join(dir, 'layout'), [
+    { tag: 'a\x1b[31mred', layers: [tarOf(root)] },
+    { tag: 'b', layers: [tarOf(root)] },
+  ]);
+  const which = admin('image', 'import', join(dir, 'layout'));
+  assert.equal(which.status, 64);
+  assert.match(which.err, /a\\u001b\[31mred/);
+  assert.ok(!which.err.includes('\x1b'), 'no raw escape reaches the terminal');
   assert.deepEqual(imageNames(), names);
   assert.deepEqual(layerDirs(), layers);
   const user = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', inst!.admin, 'image', 'ls']);

@@ -314,11 +314,15 @@ test('cellsh-unpack refuses a layer folder that is not empty or not owned by the
   assert.equal(r3.status, 64, 'a range starting at host root is refused');
 });
 
-test('the unpacker runs as the store range with no_new_privs, only its layer mounted, and only its pipes open', {
+test('the unpacker runs as the store range with no_new_privs, only its layer mounted, the layers below read-only, and dies with its parent', {
   skip,
 }, async (t) => {
   const s = scratch(t);
-  const child = spawn(unpacker(), [String(BASE), String(BASE), s.layer], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const below = scratch(t);
+  assert.equal(unpack(below.layer, pyTar([{ name: 'base', type: 'file', data: 'x' }])).status, 0);
+  const child = spawn(unpacker(), ['--lower', below.layer, String(BASE), String(BASE), s.layer], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   t.after(() => child.kill('SIGKILL'));
   child.stdin.write(corpus('hardlink-ok').subarray(0, 512)); // a header, then it waits for the data
   let inner = 0;
@@ -337,16 +341,41 @@ test('the unpacker runs as the store range with no_new_privs, only its layer mou
   assert.equal(mounts.length, 1, `only the layer is mounted:\n${mounts.join('\n')}`);
   assert.equal(mounts[0]!.split(' ')[4], '/', 'and it is the root');
   const layerDev = lstatSync(s.layer).dev;
+  let readOnly = 0;
   for (const fd of readdirSync(`/proc/${inner}/fd`).map(Number)) {
-    const st = statSync(`/proc/${inner}/fd/${fd}`);
+    const path = `/proc/${inner}/fd/${fd}`;
+    const st = statSync(path);
     if (fd <= 2) assert.ok(st.isFIFO() || st.isSocket(), `fd ${fd} is one of its pipes`);
-    else assert.ok(st.dev === layerDev && st.uid === BASE, `fd ${fd} is of the layer, not of the host`);
+    else assert.ok(st.dev === layerDev && st.uid === BASE, `fd ${fd} is of a layer, not of the host`);
+    if (st.ino === lstatSync(below.layer).ino) {
+      const flags = must(PYTHON, ['-c', 'import os,sys; print(os.statvfs(sys.argv[1]).f_flag & os.ST_RDONLY)', path]);
+      assert.notEqual(flags.out.trim(), '0', 'the layer below is a read-only mount in the unpacker');
+      readOnly++;
+    }
   }
+  assert.equal(readOnly, 1, 'the layer below is open, once');
   assert.notEqual(readlinkSync(`/proc/${inner}/ns/user`), readlinkSync('/proc/self/ns/user'));
   assert.notEqual(readlinkSync(`/proc/${inner}/ns/net`), readlinkSync('/proc/self/ns/net'));
-  child.stdin.end();
-  const code = await new Promise<number | null>((r) => child.on('close', r));
-  assert.equal(code, 77, 'the cut-off archive is refused');
+  // Its parent killed (an import cut short), it does not work on alone.
+  process.kill(child.pid!, 'SIGKILL');
+  await new Promise((r) => child.on('close', r));
+  const gone = (): boolean => {
+    try {
+      return /^State:\s+Z/m.test(readFileSync(`/proc/${inner}/status`, 'utf8')); // dead, and not reaped yet
+    } catch {
+      return true;
+    }
+  };
+  for (let i = 0; i < 100 && !gone(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(gone(), 'the child died with it');
+});
+
+test('folders a layer only implies count as entries', { skip }, (t) => {
+  const s = scratch(t);
+  const deep = Array.from({ length: 50 }, (_, i) => `d${i}`).join('/');
+  const r = unpack(s.layer, pyTar([{ name: `${deep}/f`, type: 'file', data: 'x' }]), ['--max-entries', '20']);
+  assert.equal(r.status, 77);
+  assert.match(r.err, /more than 20 entries/);
 });
 
 /** A tar made by python's tarfile from a JSON list of entries (test-only, trusted). */

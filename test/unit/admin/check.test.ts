@@ -39,7 +39,10 @@ test('errors: exit 78, every problem on stderr, the counts on stdout', () => {
   assert.equal(r.out, `${file}: 10 errors\n`);
   const lines = r.err.trimEnd().split('\n');
   assert.equal(lines.length, 10);
-  assert.equal(lines[0], `${file}:3:10: defaults.image: expected "host", got "alpine"`);
+  assert.equal(
+    lines[0],
+    `${file}:3:10: defaults.image: expected "host" or an image name like "debian-12", got "Alpine"`,
+  );
 });
 
 test('--json prints one object and nothing else', () => {

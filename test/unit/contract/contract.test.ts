@@ -214,6 +214,7 @@ const base: CompiledUser = {
   seccomp: 'default',
   nested_userns: false,
   udp_ports: [0, 0],
+  image: 'host',
 };
 
 /** Values of each key at the contract's bounds (good) and one past them (bad), as the record's text. */
@@ -279,6 +280,22 @@ function examples(): Array<{ key: keyof typeof RECORD_KEYS; value: string; good:
       '65535 65536',
       '60001 60001',
       '0',
+    ],
+  );
+  const hex = 'a'.repeat(64);
+  add(
+    'image',
+    ['host', `${word(B.imageNameMax, 'd')} ${hex}`, `debian-12.x_y ${hex}`],
+    [
+      '',
+      `host ${hex}`,
+      `${word(B.imageNameMax + 1, 'd')} ${hex}`,
+      `Debian ${hex}`,
+      `-debian ${hex}`,
+      `debian ${'A'.repeat(64)}`,
+      `debian ${hex.slice(1)}`,
+      `debian ${hex} x`,
+      'debian',
     ],
   );
   return out;
@@ -362,6 +379,7 @@ test('a change of each record key reaches a running container as the contract sa
     { seccomp: 'strict' },
     { seccomp: 'unconfined' },
     { nested_userns: true },
+    { image: { name: 'debian', id: 'b'.repeat(64) } },
   ];
   const pairs: Array<[CompiledUser, CompiledUser]> = changes.map((c) => [base, { ...base, ...c }]);
   // Every other pair of network modes, both ways: less network takes access away.

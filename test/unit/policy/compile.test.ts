@@ -22,6 +22,7 @@ const REST = {
   seccomp: 'default',
   nested_userns: false,
   udp_ports: [0, 0],
+  image: 'host',
 } as const;
 
 test('enrolled users and users named in the policy are compiled, sorted by uid, without the enrolment group', () => {
@@ -209,6 +210,7 @@ test("the limits and rlimits reach the record in the helper's units", () => {
       seccomp: 'default',
       nested_userns: false,
       udp_ports: [0, 0],
+      image: 'host',
     },
   );
 });
@@ -268,4 +270,52 @@ test("two users' published UDP ports may not overlap, nor be given to a user wit
       'carol has network: none, where published UDP ports reach nothing; set network: private, or publish.udp: none',
     ],
   );
+});
+
+/** The sample host with one image in its store, "tools". */
+function withImage(env: string[], shell = '/bin/bash') {
+  const id = 'c'.repeat(64);
+  return {
+    env: {
+      ...sampleEnv(),
+      images: (name: string) => (name === 'tools' ? { id, env, shell } : 'is not in the image store'),
+    },
+    id,
+  };
+}
+
+test("an image's record names it with its id; its Env goes under the policy's own variables, its shell where the policy names none", () => {
+  const { env, id } = withImage(['PATH=/opt/bin:/bin', 'LANG=C.UTF-8', 'HOME=/nope', 'EDITOR=nano'], '/bin/zsh');
+  const built = buildText(
+    'users:\n  alice:\n    image: tools\n    env: {EDITOR: vim}\n  bob:\n    image: tools\n    shell: /bin/dash\n',
+    env,
+  );
+  assert.deepEqual(built.diagnostics, []);
+  const [alice, bob] = built.users;
+  assert.deepEqual(alice!.image, { name: 'tools', id });
+  assert.deepEqual(
+    alice!.env,
+    [
+      ['PATH', '/opt/bin:/bin'],
+      ['LANG', 'C.UTF-8'],
+      ['EDITOR', 'vim'],
+    ],
+    "HOME is cellsh's own; EDITOR is the policy's",
+  );
+  assert.equal(alice!.shell, '/bin/zsh', "the image's shell: the policy names none");
+  assert.equal(bob!.shell, '/bin/dash', "the policy's shell");
+  assert.equal(formatCompiled(built.users, 'x').includes(`image tools ${id}\n`), true);
+});
+
+test('an image the store does not have, or whose variables overflow a record, is an error at the image key', () => {
+  const { env } = withImage(Array.from({ length: 16 }, (_, i) => `V${i}=x`));
+  assert.deepEqual(problemsOf('users:\n  alice:\n    image: other\n', env), [
+    'policy.yaml:3:12: users.alice.image: alice\'s image "other" is not in the image store; see "cellsh-admin image ls"',
+  ]);
+  const [overflow] = problemsOf('users:\n  alice:\n    image: tools\n    env: {A: b}\n', env);
+  assert.match(
+    overflow!,
+    /alice's image "tools" sets 16 variables, which with the policy's 1 are more than a session carries/,
+  );
+  assert.match(problemsOf('users:\n  alice:\n    image: tools\n', sampleEnv())[0]!, /no image store/);
 });

@@ -51,6 +51,7 @@ const alice: CompiledUser = {
   seccomp: 'strict',
   nested_userns: false,
   udp_ports: [0, 0],
+  image: 'host',
 };
 const bob: CompiledUser = {
   uid: 1002,
@@ -78,6 +79,7 @@ const bob: CompiledUser = {
   seccomp: 'default',
   nested_userns: true,
   udp_ports: [0, 0],
+  image: 'host',
 };
 
 // Line numbers in a one-record file: 1 magic, 2 index header, 3 index line, 4 comment,
@@ -108,8 +110,9 @@ const L = {
   seccomp: 27,
   nested_userns: 28,
   udp_ports: 29,
-  end: 30,
-  checksum: 31,
+  image: 30,
+  end: 31,
+  checksum: 32,
 };
 
 /** Records text cut after each "end" line (policy_build's chunks in policy-build.c). */
@@ -195,6 +198,7 @@ test('the writer produces exactly the documented layout', () => {
     'seccomp strict',
     'nested_userns false',
     'udp_ports 0 0',
+    'image host',
     'end',
   ]);
   assert.match(lines.at(-2)!, /^checksum [0-9a-f]{16}$/);
@@ -277,7 +281,7 @@ test('the reader refuses an index that does not list exactly the records that fo
   rejects(
     resign(body(text).replace(entry, moved)),
     4,
-    /the index line for uid 1002 does not match the record at line 32/,
+    /the index line for uid 1002 does not match the record at line 33/,
   );
   const rehashed = entry.slice(0, -16) + '0'.repeat(16);
   rejects(resign(body(text).replace(entry, rehashed)), 4, /does not match/);
@@ -287,7 +291,7 @@ test('the reader refuses an index that does not list exactly the records that fo
     [...chunks(body(text).slice(body(text).indexOf('user 1001'))), 'user 0\nend\n'],
     'x',
   );
-  rejects(unlisted, 58, /uid 0 is never served/); // after magic, index (3), comment and two records of 26 lines
+  rejects(unlisted, 60, /uid 0 is never served/); // after magic, index (3), comment and two records of 27 lines
   rejects(resign(body(text).replace(entry, entry.replace('0000001002', 'x000001002'))), 4, /not an index line/);
 });
 

@@ -169,8 +169,9 @@ for (const [key, yamlValue, want] of VALID) {
 
 const NOT_CANONICAL = 'not canonical: no "//", "." or ".." parts, no trailing "/"';
 const INVALID: Array<[SettingKey, string, string]> = [
-  ['image', 'alpine', 'expected "host", got "alpine"'],
-  ['image', '5', 'expected "host", got 5'],
+  ['image', 'Alpine', 'expected "host" or an image name like "debian-12", got "Alpine"'],
+  ['image', '../x', 'expected "host" or an image name like "debian-12", got "../x"'],
+  ['image', '5', 'expected "host" or an image name like "debian-12", got 5'],
   ['shell', 'bash', 'expected an absolute path like "/bin/bash", got "bash" (not absolute)'],
   ['shell', '/bin//bash', `expected an absolute path like "/bin/bash", got "/bin//bash" (${NOT_CANONICAL})`],
   ['shell', '/bin/./bash', `expected an absolute path like "/bin/bash", got "/bin/./bash" (${NOT_CANONICAL})`],

@@ -24,7 +24,10 @@ test('with nothing set every user gets the default profile and no nested user na
   const built = buildText('');
   assert.deepEqual(built.diagnostics, []);
   assert.deepEqual(seccompOf(built.users, 'alice'), ['default', false]);
-  assert.match(formatCompiled(built.users, 'x'), /\nseccomp default\nnested_userns false\nudp_ports 0 0\nend\n/);
+  assert.match(
+    formatCompiled(built.users, 'x'),
+    /\nseccomp default\nnested_userns false\nudp_ports 0 0\nimage host\nend\n/,
+  );
 });
 
 test('seccomp and nested_userns are taken from defaults, groups and users, key by key', () => {

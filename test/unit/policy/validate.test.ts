@@ -39,7 +39,7 @@ test('the top level has defaults:, groups: and users:, with hints for near misse
 
 test('every problem in a file is reported in one run, in file order', () => {
   assert.deepEqual(fixtureProblems('many-problems'), [
-    'policy.yaml:3:10: defaults.image: expected "host", got "alpine"',
+    'policy.yaml:3:10: defaults.image: expected "host" or an image name like "debian-12", got "Alpine"',
     'policy.yaml:4:10: defaults.shell: expected an absolute path like "/bin/bash", got "bin/bash" (not absolute)',
     'policy.yaml:5:13: defaults.hostname: unknown token "{hst}" in "{user}-{hst}"; did you mean "{host}"?',
     'policy.yaml:6:12: defaults.network: expected "none", "host" or "private", got "bridge"',

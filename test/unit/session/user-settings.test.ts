@@ -59,6 +59,7 @@ async function settingsFor(
       seccomp: 'default',
       nested_userns: false,
       udp_ports: [0, 0],
+      image: 'host',
       user_may: ['shell', 'hostname', 'env', 'network', 'memory', 'swap', 'pids', 'cpu', 'io_weight', 'nofile'],
     };
     return await userSettings({ ...base, ...record });
@@ -224,7 +225,12 @@ test('no message quotes a key or value the file holds, only places, known keys a
     problems.includes('~/.config/cellsh.yaml:4:11: limits.memory: expected a size like "512M", got a string'),
     problems.join('\n'),
   );
-  assert.ok(problems.includes('~/.config/cellsh.yaml:16:8: image: expected "host", got a number'), problems.join('\n'));
+  assert.ok(
+    problems.includes(
+      '~/.config/cellsh.yaml:16:8: image: expected "host" or an image name like "debian-12", got a number',
+    ),
+    problems.join('\n'),
+  );
   // A typo of a known key still gets its hint (it names the known key only).
   const typo = await settingsFor('hostnme: box\n');
   assert.deepEqual(typo.messages.slice(0, -1), ['~/.config/cellsh.yaml:1:1: unknown key; did you mean "hostname"?']);

@@ -1,0 +1,137 @@
+// Reading what an admin imports, which a user may own and change meanwhile:
+// the source is opened once, one part of its path at a time, following no
+// link on the way (a link at /home/mallory/x could lead root anywhere), and
+// everything after reads from that fd. Inside a source folder (an OCI layout,
+// docker save unpacked, or an archive cellsh-unpack has unpacked), files are
+// opened without following links, and must be regular files.
+import {
+  closeSync,
+  constants,
+  createReadStream,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { CellshError, ExitCode } from '../errors.js';
+import { DOCUMENT_MAX } from './oci.js';
+import type { Compression } from './unpack.js';
+
+function bad(what: string, why: string): CellshError {
+  return new CellshError('bad-image', `${what}: ${why}`, { exitCode: ExitCode.config });
+}
+
+export function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+/** A source opened for import: its fd, and the path that names exactly it. */
+export interface Source {
+  readonly fd: number;
+  readonly dir: boolean;
+  /** /proc/self/fd/N: this process's way back to the very file or folder opened. */
+  readonly at: string;
+}
+
+/** Open path (absolute, or from the cwd) part by part, following no link. */
+export function openSource(path: string): Source {
+  const parts = resolve(path).split('/').filter(Boolean);
+  let fd = openSync('/', constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    for (const [i, part] of parts.entries()) {
+      const last = i === parts.length - 1;
+      let next: number;
+      try {
+        next = openSync(
+          `/proc/self/fd/${fd}/${part}`,
+          constants.O_RDONLY | constants.O_NOFOLLOW | (last ? constants.O_NONBLOCK : constants.O_DIRECTORY),
+        );
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const at = `/${parts.slice(0, i + 1).join('/')}`;
+        if (code === 'ELOOP' || (code === 'ENOTDIR' && lstatSync(at, { throwIfNoEntry: false })?.isSymbolicLink()))
+          throw new CellshError(
+            'source-link',
+            `${at} is a symbolic link: cellsh follows none on the way to what it imports`,
+            {
+              hint: 'name the real path',
+              exitCode: ExitCode.usage,
+            },
+          );
+        if (code === 'ENOENT')
+          throw new CellshError('no-such-file', `${path} does not exist`, { exitCode: ExitCode.usage });
+        throw err;
+      }
+      closeSync(fd);
+      fd = next;
+    }
+    const st = fstatSync(fd);
+    if (!st.isFile() && !st.isDirectory())
+      throw new CellshError('not-a-file', `${path} is neither a file nor a folder`, { exitCode: ExitCode.usage });
+    return { fd, dir: st.isDirectory(), at: `/proc/self/fd/${fd}` };
+  } catch (err) {
+    closeQuietly(fd);
+    throw err;
+  }
+}
+
+/** An fd of the regular file rel inside root, reached without following any link. */
+export function openInside(root: string, rel: string): number {
+  let at = root;
+  for (const part of rel.split('/').slice(0, -1)) {
+    at = join(at, part);
+    const st = lstatSync(at, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) throw bad(rel, st ? 'a part of its path is not a folder' : 'missing');
+  }
+  let fd: number;
+  try {
+    fd = openSync(join(root, rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw bad(rel, code === 'ENOENT' ? 'missing' : code === 'ELOOP' ? 'a symbolic link' : `can't be opened (${code})`);
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeQuietly(fd);
+    throw bad(rel, 'not a regular file');
+  }
+  return fd;
+}
+
+export function readInside(root: string, rel: string): Buffer {
+  const fd = openInside(root, rel);
+  try {
+    if (fstatSync(fd).size > DOCUMENT_MAX) throw bad(rel, `larger than ${DOCUMENT_MAX} bytes`);
+    return readFileSync(fd);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+export function streamInside(root: string, rel: string): () => Readable {
+  return () => createReadStream('', { fd: openInside(root, rel) });
+}
+
+/** The compression of the file at fd, from its first bytes (the media type may not say). */
+export function sniffFd(fd: number): Compression {
+  const head = Buffer.alloc(4);
+  const n = readSync(fd, head, 0, 4, 0);
+  if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (n === 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+export function sniffInside(root: string, rel: string): Compression {
+  const fd = openInside(root, rel);
+  try {
+    return sniffFd(fd);
+  } finally {
+    closeQuietly(fd);
+  }
+}
