@@ -32,6 +32,8 @@ export interface Sizes {
   readonly connRuns: number;
   /** Rounds of 5 pam_open_session calls through each PAM service. */
   readonly pamRounds: number;
+  /** Interleaved imports of the Debian image, and of its umoci baseline. */
+  readonly imageRuns: number;
 }
 
 export const FULL: Sizes = {
@@ -50,6 +52,7 @@ export const FULL: Sizes = {
   sshThruMiB: 48,
   connRuns: 60,
   pamRounds: 16,
+  imageRuns: 3,
 };
 export const QUICK: Sizes = {
   runs: 6,
@@ -67,6 +70,7 @@ export const QUICK: Sizes = {
   sshThruMiB: 4,
   connRuns: 4,
   pamRounds: 2,
+  imageRuns: 1,
 };
 
 /** The bench's users by role; `pool` are the rest (memory, scale). */

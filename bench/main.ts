@@ -12,6 +12,7 @@ import { measureEnrolled } from './questions/enrolled.js';
 import { measureInteractive } from './questions/interactive.js';
 import { measureMemory } from './questions/memory.js';
 import { measureNat } from './questions/nat.js';
+import { measureImages } from './questions/images.js';
 import { measurePam } from './questions/pam.js';
 import { measureScale } from './questions/scale.js';
 import { measureSsh } from './questions/ssh.js';
@@ -99,7 +100,8 @@ async function main(): Promise<number> {
     progress(`creating ${3 + Math.max(sizes.idleContainers, sizes.scaleUsers)} users and the baselines' containers`);
     users = createUsers(inst, 3 + Math.max(sizes.idleContainers, sizes.scaleUsers), prompt);
     const [warm, cold, settings, ...pool] = users as [BenchUser, BenchUser, BenchUser, ...BenchUser[]];
-    mustApply(inst, `defaults: {}\nusers:\n  ${settings.name}:\n    user_may_set: [env]\n`);
+    const policy = `defaults: {}\nusers:\n  ${settings.name}:\n    user_may_set: [env]\n`;
+    mustApply(inst, policy);
     baselines = setUpBaselines(work, warm.uid);
     const bench: Bench = {
       inst,
@@ -122,6 +124,7 @@ async function main(): Promise<number> {
     const ssh = await measureSsh(bench);
     const enrolled = measureEnrolled(bench);
     const nat = await measureNat(bench);
+    const images = measureImages(bench, policy);
     const throughputBytes = terminal.runs.get('thru-cellsh')?.bytes[0] ?? 0;
     const expected = Number(/(\d+) bytes expected/.exec(terminal.tables[0]!.notes[0]!)?.[1] ?? throughputBytes);
     const v = verdicts({
@@ -146,6 +149,7 @@ async function main(): Promise<number> {
       pam.table,
       enrolled.table,
       nat,
+      images.table,
     ];
     process.stdout.write(
       `## cellsh benchmark${args.quick ? ' (--quick: few samples, a smoke check)' : ''}\n\n${machine()}\n\n${tables.map(renderTable).join('\n')}`,

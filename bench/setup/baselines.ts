@@ -37,7 +37,7 @@ export interface Baselines {
 
 const CRUN_ID = 'cellsh-bench';
 /** What every baseline runs in its container: what cellsh runs for `cellsh -c true`. */
-const LOGIN_TRUE = ['/bin/bash', '-c', 'true'] as const;
+export const LOGIN_TRUE = ['/bin/bash', '-c', 'true'] as const;
 const CGROUP = 'cellsh-bench';
 
 /** Runs argv to its end; ok and what it printed. */
@@ -51,7 +51,7 @@ function sh(...argv: string[]): { ok: boolean; text: string } {
 }
 
 /** The same command in a private mount namespace without the cgroup2 mount of a hybrid host. */
-function legacyView(args: readonly string[]): string[] {
+export function legacyView(args: readonly string[]): string[] {
   return [
     '/usr/bin/unshare',
     '-m',
@@ -110,7 +110,7 @@ function childOf(pid: number): number | undefined {
   return undefined;
 }
 
-function ociConfig(rootfs: string, args: readonly string[], cgroup: string): string {
+export function ociConfig(rootfs: string, args: readonly string[], cgroup: string): string {
   return JSON.stringify({
     ociVersion: '1.0.2',
     process: {

@@ -16,7 +16,7 @@ import { runPs } from '../admin/ps.js';
 import { runShow } from '../admin/show.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { escapeUnsafe } from '../admin/log-text.js';
 import { runImageGc, runImageImport, runImageInspect, runImageList, runImageRemove } from '../admin/image.js';
 import { ImageStore } from '../images/store.js';
@@ -409,7 +409,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
         out: io.out,
         err: io.err,
         users: () => imageUsers(layout),
-        appliedRefs: () => new Set(appliedImages(layout).map((u) => u.id)),
+        appliedRefs: () => new Set([...appliedImages(layout).map((u) => u.id), ...runningImages(layout)]),
       };
       requireRoot("image commands must run as root (the image store is root's)");
       switch (sub) {
@@ -543,6 +543,26 @@ function appliedImages(layout: Layout): Array<{ user: string; name: string; id: 
     // none applied
   }
   return users.flatMap((u) => (u.image === 'host' ? [] : [{ user: u.name, name: u.image.name, id: u.image.id }]));
+}
+
+/** The layer lists running containers were made from (their records' "image"). */
+function runningImages(layout: Layout): string[] {
+  const ids: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(layout.stateDir).filter((n) => n.endsWith('.state'));
+  } catch {
+    return ids;
+  }
+  for (const n of names) {
+    try {
+      const m = /^image [a-z0-9][a-z0-9._-]* ([0-9a-f]{64})$/m.exec(readFileSync(join(layout.stateDir, n), 'utf8'));
+      if (m) ids.push(m[1]!);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ids;
 }
 
 /** Users whose applied or installed policy names each image. */

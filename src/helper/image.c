@@ -68,9 +68,9 @@ void image_mount(const struct user_policy *u, const char *target, const char *up
 
   char opts[4096];
   size_t at = (size_t)snprintf(opts, sizeof opts, "lowerdir=");
-  for (size_t i = n; i-- > 0;)
+  for (size_t i = n; i-- > 0 && at < sizeof opts;)
     at += (size_t)snprintf(opts + at, sizeof opts - at, "%s%s", hex[i], i ? ":" : "");
-  if (at + strlen(upper) + strlen(work) + 32 >= sizeof opts)
+  if (at + strlen(upper) + strlen(work) + 32 >= sizeof opts) /* never, at IMAGE_LAYERS_MAX: checked all the same */
     die(EXIT_CONFIG, "the image \"%s\" has too many layers to mount", name);
   xsnprintf(opts + at, sizeof opts - at, ",upperdir=%s,workdir=%s", upper, work);
   if (fchdir(layers) < 0 || mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, opts) < 0 || chdir("/") < 0)

@@ -55,6 +55,8 @@
 #define RANGE 65536u
 #define MAX_LOWERS 128
 #define MAX_NOTES 50
+/* Where the parent binds the layers below, in its own mount namespace. */
+#define LOWERS_AT "/tmp"
 #define DIR_TIMES_MAX (64u << 20)
 /* The longest name an entry may have: with the store's own path in front it
  * stays below PATH_MAX, so the store's tools can always remove it. */
@@ -500,7 +502,7 @@ static void apply(struct unpack *u, struct tar_reader *r, const struct tar_entry
 }
 
 /* The child: into the sandbox, then every entry of stdin. */
-NORETURN static void unpack_child(const struct options *o, int sync, const int *lowers) {
+NORETURN static void unpack_child(const struct options *o, int sync) {
   char go;
   if (RETRY(read(sync, &go, 1)) != 1)
     _exit(EXIT_INTERNAL); /* the parent could not write the id maps: it says why */
@@ -513,8 +515,18 @@ NORETURN static void unpack_child(const struct options *o, int sync, const int *
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || poll(&alive, 1, 0) != 0)
     _exit(EXIT_INTERNAL);
   close(sync);
+  /* The layers below, as the parent bound them read-only: in this namespace,
+   * which a less privileged user namespace owns, the kernel has locked them so. */
+  int lowers[MAX_LOWERS];
+  for (size_t i = 0; i < o->nlowers; i++) {
+    char path[32];
+    xsnprintf(path, sizeof path, LOWERS_AT "/%zu", i);
+    if ((lowers[i] = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+      die_errno(EXIT_INTERNAL, "can't open a layer below in the unpacker");
+  }
   /* Bind the layer (the cwd, which the parent chose) over /tmp, the one path
-   * here sure to be reachable, and make it the root with nothing beneath. */
+   * here sure to be reachable (it covers the layers below), and make it the
+   * root with nothing beneath. */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || mount(".", "/tmp", NULL, MS_BIND, NULL) < 0 ||
       chdir("/tmp") < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
     die_errno(EXIT_INTERNAL, "can't confine the unpacker to the layer's folder");
@@ -641,6 +653,17 @@ int main(int argc, char **argv) {
   if (geteuid() != 0)
     die(EXIT_USAGE, "cellsh-unpack is run by cellsh-admin, as root");
 
+  /* A mount namespace of its own, where the layers below are bound read-only
+   * under LOWERS_AT: copied into the child's namespace, which a less privileged
+   * user namespace owns, those mounts are locked read-only, so even a child
+   * taken over can change nothing of layers other images share. */
+  if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    die_errno(EXIT_INTERNAL, "can't make the unpacker's mount namespace");
+  int below[MAX_LOWERS]; /* opened before anything is mounted over their paths */
+  for (size_t i = 0; i < o.nlowers; i++)
+    if ((below[i] = open(o.lowers[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+      die_errno(EXIT_USAGE, "can't open the lower layer %s", o.lowers[i]);
+
   cleanup_fd int layer = open(o.layer, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
   if (layer < 0 || fstat(layer, &st) < 0)
@@ -657,15 +680,16 @@ int main(int argc, char **argv) {
       die_errno(EXIT_INTERNAL, "can't read %s", o.layer);
     closedir(d);
   }
-  /* The layers below reach the child as detached read-only mounts (made here,
-   * by root, so nothing in the child's namespace can make them writable): it
-   * reads them, and can change nothing of layers other images share. */
-  int lowers[MAX_LOWERS];
+  if (o.nlowers > 0 && mount("tmpfs", LOWERS_AT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k") < 0)
+    die_errno(EXIT_INTERNAL, "can't prepare the layers below");
   for (size_t i = 0; i < o.nlowers; i++) {
-    lowers[i] = (int)syscall(SYS_open_tree, AT_FDCWD, o.lowers[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
-    struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
-    if (lowers[i] < 0 || mount_setattr(lowers[i], "", AT_EMPTY_PATH, &ro, sizeof ro) < 0)
-      die_errno(EXIT_USAGE, "can't open the lower layer %s read-only", o.lowers[i]);
+    char at[32], from[32];
+    xsnprintf(at, sizeof at, LOWERS_AT "/%zu", i);
+    xsnprintf(from, sizeof from, "/proc/self/fd/%d", below[i]);
+    if (mkdir(at, 0755) < 0 || mount(from, at, NULL, MS_BIND, NULL) < 0 ||
+        mount(NULL, at, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+      die_errno(EXIT_USAGE, "can't bind the lower layer %s read-only", o.lowers[i]);
+    close(below[i]);
   }
 
   struct rlimit files; /* the walk below holds an fd per level */
@@ -685,7 +709,7 @@ int main(int argc, char **argv) {
     die_errno(EXIT_INTERNAL, "can't start the unpacker in namespaces of its own");
   if (pid == 0) {
     close(sync[1]);
-    unpack_child(&o, sync[0], lowers);
+    unpack_child(&o, sync[0]);
   }
   close(sync[0]);
   if (chdir("/") < 0)

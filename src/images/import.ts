@@ -183,6 +183,7 @@ export async function unpackLayers(parsed: Parsed, opts: ImportOptions): Promise
     throw bad('the image', `its manifest has ${parsed.layers.length} layers and its config ${parsed.diffIds.length}`);
   const chains = chainIds(parsed.diffIds);
   const refs: LayerRef[] = [];
+  let budget = opts.maxBytes; // for the whole image, not each layer
   for (const [i, layer] of parsed.layers.entries()) {
     const chainId = chains[i]!;
     const what = `layer ${i + 1} of ${parsed.layers.length}`;
@@ -205,15 +206,23 @@ export async function unpackLayers(parsed: Parsed, opts: ImportOptions): Promise
         .reverse()
         .map((c) => store.layerPath(c));
       const mismatch = bad(what, `its blob does not match its digest ${layer.digest}; the image is damaged`);
-      const got = await unpackLayer(input, layer.compression, dir, { ...opts, lowers }).catch(async (err: unknown) => {
-        // A damaged blob mostly shows as a bad gzip stream or a cut-off tar:
-        // say what is wrong with it, if that is what it is.
-        if (layer.digest && (await digestOfStream(layer.open())) !== layer.digest) throw mismatch;
-        throw err;
-      });
+      if (budget <= 0)
+        throw new CellshError('too-large', `the image unpacks to more than ${opts.maxBytes} bytes`, {
+          hint: 'raise the limit with --max-size if the image is meant to be this large',
+          exitCode: ExitCode.config,
+        });
+      const got = await unpackLayer(input, layer.compression, dir, { ...opts, maxBytes: budget, lowers }).catch(
+        async (err: unknown) => {
+          // A damaged blob mostly shows as a bad gzip stream or a cut-off tar:
+          // say what is wrong with it, if that is what it is.
+          if (layer.digest && (await digestOfStream(layer.open())) !== layer.digest) throw mismatch;
+          throw err;
+        },
+      );
       if (layer.digest && blob.digest() !== layer.digest) throw mismatch;
       if (got.diffId !== parsed.diffIds[i])
         throw bad(what, `its content (${got.diffId}) is not what the config says (${parsed.diffIds[i]})`);
+      budget -= got.bytes;
       publish(store, dir, chainId, got);
       for (const n of got.notes) opts.say(`${what}: ${n}`);
       opts.say(`${what}: ${got.entries} entries, ${got.bytes} bytes`);

@@ -137,7 +137,13 @@ export class Registry {
     authOrigin = this.base.origin,
   ): Promise<IncomingMessage> {
     for (let hops = 0; ; hops++) {
-      if (url.protocol === 'http:' && !this.opts.insecure && !isLoopback(url.hostname)) {
+      // Plain http only with --insecure, or on this host when the registry itself is on
+      // this host: a remote registry must not send root's requests to a local service.
+      if (
+        url.protocol === 'http:' &&
+        !this.opts.insecure &&
+        !(isLoopback(url.hostname) && isLoopback(this.base.hostname))
+      ) {
         const why = `${this.ref.registry} sent the pull to plain http: ${url.origin}`;
         throw fail('registry-plain-http', why, `cellsh uses plain http only on this host or with ${FLAGS.insecure}`);
       }

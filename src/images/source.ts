@@ -14,7 +14,7 @@ import {
   readFileSync,
   readSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CellshError, ExitCode } from '../errors.js';
 import { DOCUMENT_MAX } from './oci.js';
@@ -82,26 +82,39 @@ export function openSource(path: string): Source {
   }
 }
 
-/** An fd of the regular file rel inside root, reached without following any link. */
+/** An fd of the regular file rel inside root, reached one part at a time
+ * without following any link (a folder swapped for a link meanwhile is refused). */
 export function openInside(root: string, rel: string): number {
-  let at = root;
-  for (const part of rel.split('/').slice(0, -1)) {
-    at = join(at, part);
-    const st = lstatSync(at, { throwIfNoEntry: false });
-    if (!st?.isDirectory()) throw bad(rel, st ? 'a part of its path is not a folder' : 'missing');
-  }
-  let fd: number;
+  const parts = rel.split('/');
+  let dir = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    fd = openSync(join(root, rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    for (const [i, part] of parts.entries()) {
+      const last = i === parts.length - 1;
+      let next: number;
+      try {
+        next = openSync(
+          `/proc/self/fd/${dir}/${part}`,
+          constants.O_RDONLY | constants.O_NOFOLLOW | (last ? constants.O_NONBLOCK : constants.O_DIRECTORY),
+        );
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw bad(rel, 'missing');
+        // O_NOFOLLOW says ELOOP for a link, but ENOTDIR where a folder was asked for.
+        const link = lstatSync(`/proc/self/fd/${dir}/${part}`, { throwIfNoEntry: false })?.isSymbolicLink();
+        if (code === 'ELOOP' || link)
+          throw bad(rel, last ? 'a symbolic link' : 'a part of its path is a symbolic link');
+        if (code === 'ENOTDIR') throw bad(rel, 'a part of its path is not a folder');
+        throw bad(rel, `can't be opened (${code})`);
+      }
+      closeSync(dir);
+      dir = next;
+    }
+    if (!fstatSync(dir).isFile()) throw bad(rel, 'not a regular file');
+    return dir;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw bad(rel, code === 'ENOENT' ? 'missing' : code === 'ELOOP' ? 'a symbolic link' : `can't be opened (${code})`);
+    closeQuietly(dir);
+    throw err;
   }
-  if (!fstatSync(fd).isFile()) {
-    closeQuietly(fd);
-    throw bad(rel, 'not a regular file');
-  }
-  return fd;
 }
 
 export function readInside(root: string, rel: string): Buffer {

@@ -9,6 +9,8 @@
 # fresh copy of it and removes the copy afterwards.
 #
 #   test/harness/fresh-debian.sh 'commands'
+#   test/harness/fresh-debian.sh --base    only make the cached base, and print its path
+#                                          (the image tests make a Debian image of it)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -42,6 +44,11 @@ make_base() {
 
 main() {
   [ "$(id -u)" -eq 0 ] || fatal "run me as root"
+  if [ "${1:-}" = --base ]; then
+    make_base
+    printf '%s\n' "$BASE"
+    return
+  fi
   command -v systemd-nspawn >/dev/null || fatal "systemd-nspawn is not installed (systemd-container)"
   make_base
   cp -a "$BASE/." "$WORK/"

@@ -222,6 +222,15 @@ test('bad input to image import is refused with one line and changes nothing', {
   const linked = admin('image', 'import', join(dir, 'link'), '--name', 't-link');
   assert.equal(linked.status, 64, linked.err);
   assert.match(linked.err, /link is a symbolic link: cellsh follows none on the way to what it imports/);
+  // Inside a layout too: a folder that is a link is not followed.
+  const linkedLayout = join(dir, 'linked-layout');
+  twoLayerLayout(join(dir, 'l2'));
+  must('cp', ['-a', join(dir, 'l2', 'layout'), linkedLayout]);
+  must('mv', [join(linkedLayout, 'blobs'), join(dir, 'blobs-elsewhere')]);
+  symlinkSync(join(dir, 'blobs-elsewhere'), join(linkedLayout, 'blobs'));
+  const inner = admin('image', 'import', linkedLayout, '--name', 't-inner-link');
+  assert.equal(inner.status, 78, inner.err);
+  assert.match(inner.err, /a part of its path is a symbolic link/);
   // What an image says reaches the terminal escaped.
   writeLayout(join(dir, 'layout'), [
     { tag: 'a\x1b[31mred', layers: [tarOf(root)] },
