@@ -23,22 +23,25 @@ import { createUsers, removeUsers, type BenchUser } from './setup/users.js';
 import { removeBulkUsers } from '../test/helpers/bulk-users.js';
 import { targetsTable, verdicts } from './targets.js';
 
-const USAGE = `usage: npm run bench [-- --quick] [-- --json FILE]
-  --quick      a short run (few samples, small payload, 8 users): a smoke check
-  --json FILE  also write every table and raw sample to FILE`;
+const USAGE = `usage: npm run bench [-- --quick] [-- --json FILE] [-- --only images]
+  --quick        a short run (few samples, small payload, 8 users): a smoke check
+  --json FILE    also write every table and raw sample to FILE
+  --only images  only the images question (its own table, no verdicts)`;
 
-function parseArgs(argv: readonly string[]): { quick: boolean; json: string | undefined } {
+function parseArgs(argv: readonly string[]): { quick: boolean; json: string | undefined; only: string | undefined } {
   let quick = false;
   let json: string | undefined;
+  let only: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--quick') quick = true;
     else if (argv[i] === '--json' && argv[i + 1]) json = argv[++i];
+    else if (argv[i] === '--only' && argv[i + 1] === 'images') only = argv[++i];
     else {
       process.stderr.write(`${argv[i] === '--help' ? '' : `bench: unknown argument "${argv[i]}"\n`}${USAGE}\n`);
       process.exit(argv[i] === '--help' ? 0 : 64);
     }
   }
-  return { quick, json };
+  return { quick, json, only };
 }
 
 function sh(cmd: string, args: string[]): string {
@@ -114,6 +117,13 @@ async function main(): Promise<number> {
       progress,
     };
 
+    if (args.only === 'images') {
+      const images = measureImages(bench, policy);
+      process.stdout.write(`## cellsh benchmark (--only images)\n\n${machine()}\n\n${renderTable(images.table)}`);
+      if (args.json)
+        writeFileSync(args.json, `${JSON.stringify({ machine: machine(), sizes, tables: [images.table] }, null, 2)}\n`);
+      return 0;
+    }
     // First, while nothing else the bench starts is still settling: its few ms drown in background work.
     const pam = measurePam(bench);
     const commands = measureCommands(bench);

@@ -8,7 +8,7 @@
 # a busy machine still blurs them.
 set -euo pipefail
 
-BENCH_PACKAGES=(bubblewrap crun lxc busybox-static util-linux bsdutils procps python3 g++ make openssh-server openssh-client openssh-sftp-server rsync git ansible)
+BENCH_PACKAGES=(bubblewrap crun lxc busybox-static util-linux bsdutils procps python3 g++ make openssh-server openssh-client openssh-sftp-server rsync git ansible skopeo umoci debootstrap systemd-container)
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 info() { printf 'bench: %s\n' "$*" >&2; }

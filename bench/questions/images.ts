@@ -7,7 +7,7 @@
 // against `crun run` of the unpacked bundle; and what a second user of the
 // image costs on disk.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mustApply } from '../../test/helpers/install.js';
 import { packageRoot } from '../../test/helpers/fixtures.js';
@@ -38,12 +38,24 @@ function diskBytes(dir: string): number {
 }
 
 export function measureImages(bench: Bench, policy: string): ImageResults {
-  const { inst, work, users } = bench;
-  const none = (why: string): ImageResults => ({
+  try {
+    return measure(bench, policy);
+  } catch (err) {
+    return notHere(`it failed: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+function notHere(why: string): ImageResults {
+  return {
     table: { title: 'Images', head: ['what', 'result'], rows: [['images', `not here: ${why}`]], notes: [] },
     importRatio: undefined,
     loginRatio: undefined,
-  });
+  };
+}
+
+function measure(bench: Bench, policy: string): ImageResults {
+  const { inst, work, users } = bench;
+  const none = notHere;
   const base = run([join(packageRoot(), 'test', 'harness', 'fresh-debian.sh'), '--base'], 900_000);
   if (!base.ok) return none(`no Debian base (${base.out.split('\n').at(-1)})`);
   const umoci = '/usr/bin/umoci';
@@ -64,7 +76,7 @@ export function measureImages(bench: Bench, policy: string): ImageResults {
     'copy',
     '--quiet',
     `oci:${join(dir, 'layout')}:debian`,
-    `oci-archive:${archive}`,
+    `oci-archive:${archive}:debian`,
   ]);
   if (!packed.ok) return none(`skopeo could not pack the image (${packed.out})`);
   const archiveBytes = Number(run(['stat', '-c', '%s', archive]).out);
@@ -85,12 +97,19 @@ export function measureImages(bench: Bench, policy: string): ImageResults {
           '-c',
           `mkdir ${extracted} && tar -xf ${archive} -C ${extracted} && ${umoci} --log error unpack --image ${extracted}:debian ${bundle}`,
         ],
-        pre: ['rm', '-rf', extracted, bundle],
+        pre: ['/bin/rm', '-rf', extracted, bundle],
       },
     ];
     const importRuns = timeRuns(bench.timer, imports, { ...sizes, timeoutS: 600 });
-    // The image stays for the logins; the bundle for crun.
+    for (const k of ['import', 'umoci'])
+      if (!sampleStats(importRuns.get(k)))
+        return none(`the ${k} runs failed: ${importRuns.get(k)?.error ?? 'no result'}`);
+    // The image stays for the logins; the bundle for crun, whose container (ids shifted,
+    // as the baselines') must reach its root through umoci's 0700 folders.
     writeFileSync(join(bundle, 'config.json'), ociConfig(join(bundle, 'rootfs'), LOGIN_TRUE, 'images'));
+    chmodSync(bundle, 0o755);
+    chmodSync(join(bundle, 'rootfs'), 0o755);
+    chmodSync(dir, 0o755);
     mustApply(
       inst,
       `${policy}  ${first.name}:\n    image: ${NAME}\n    shell: /bin/bash\n  ${second.name}:\n    image: ${NAME}\n    shell: /bin/bash\n`,

@@ -40,6 +40,12 @@ function sizeOf(store: ImageStore, img: ImageRecord): number {
   return img.layers.reduce((sum, l) => sum + (store.layerInfo(l.chainId)?.bytes ?? 0), 0);
 }
 
+/** Up to three names, then how many more; "-" for none. */
+function shortList(names: readonly string[]): string {
+  if (names.length === 0) return '-';
+  return names.length <= 3 ? names.join(',') : `${names.slice(0, 3).join(',')},+${names.length - 3}`;
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
@@ -47,6 +53,7 @@ function table(rows: string[][]): string {
 
 export function runImageList(opts: ImageCommandOptions & { json: boolean }): number {
   const images = opts.store.images();
+  const users = opts.users?.() ?? new Map<string, string[]>();
   if (opts.json) {
     opts.out.write(
       `${prettySafeJson(
@@ -58,6 +65,7 @@ export function runImageList(opts: ImageCommandOptions & { json: boolean }): num
           format: img.format,
           source: img.source,
           imported: img.imported,
+          users: users.get(img.name) ?? [],
         })),
       )}\n`,
     );
@@ -67,7 +75,7 @@ export function runImageList(opts: ImageCommandOptions & { json: boolean }): num
     opts.out.write('no images: bring one in with "cellsh-admin image import" or "image pull"\n');
     return ExitCode.ok;
   }
-  const rows = [['NAME', 'DIGEST', 'SIZE', 'LAYERS', 'IMPORTED', 'FROM']];
+  const rows = [['NAME', 'DIGEST', 'SIZE', 'LAYERS', 'IMPORTED', 'USERS', 'FROM']];
   for (const img of images)
     rows.push([
       img.name,
@@ -75,6 +83,7 @@ export function runImageList(opts: ImageCommandOptions & { json: boolean }): num
       humanBytes(sizeOf(opts.store, img)),
       String(img.layers.length),
       img.imported.slice(0, 16).replace('T', ' '),
+      shortList(users.get(img.name) ?? []),
       img.source,
     ]);
   opts.out.write(table(rows));

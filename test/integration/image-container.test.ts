@@ -178,6 +178,11 @@ test('a change of image waits for a restart, and an image a policy names cannot 
   const user = createUser(t, inst!, 'img-r');
   mustApply(inst!, `users:\n  ${user.name}:\n    image: t-bb2\n    restart: manual\n    shell: /bin/sh\n`);
   assert.equal(await inside(user, 'cat /etc/hello.txt'), 'hello from a cellsh test image\n');
+  assert.match(
+    must(inst!.admin, ['image', 'ls']).out,
+    new RegExp(`^t-bb2\\s.*\\s${user.name}\\s`, 'm'),
+    'ls names its users',
+  );
   const rm = admin('image', 'rm', 't-bb2');
   assert.equal(rm.status, 77, rm.err);
   assert.match(rm.err, new RegExp(`the policy gives t-bb2 to ${user.name}`));

@@ -116,8 +116,8 @@ test('an OCI layout, its OCI archive and its docker save archive import as one i
   ]).out;
   assert.match(xattrs, /'trusted\.overlay\.opaque'/);
   const ls = mustAdmin('image', 'ls').out;
-  assert.match(ls, /^NAME\s+DIGEST\s+SIZE\s+LAYERS\s+IMPORTED\s+FROM$/m);
-  assert.match(ls, /^t-archive\s+[0-9a-f]{12}\s+[\d.]+ MiB\s+2\s/m);
+  assert.match(ls, /^NAME\s+DIGEST\s+SIZE\s+LAYERS\s+IMPORTED\s+USERS\s+FROM$/m);
+  assert.match(ls, /^t-archive\s+[0-9a-f]{12}\s+[\d.]+ MiB\s+2\s+\S+ \S+\s+-\s/m);
 });
 
 test('a plain root file system imports from a folder, a tar and a gzipped tar, as one layer', { skip }, (t) => {
