@@ -40,10 +40,19 @@ export interface Source {
   readonly at: string;
 }
 
-/** Open path (absolute, or from the cwd) part by part, following no link. */
-export function openSource(path: string): Source {
-  const parts = resolve(path).split('/').filter(Boolean);
-  let fd = openSync('/', constants.O_RDONLY | constants.O_DIRECTORY);
+/** Why walk could not open a part: it is not there, it is a link, a folder was
+ * wanted and it is not one, or another errno. */
+type WalkFailure = 'missing' | 'link' | 'not-a-folder' | 'other';
+
+/** Open parts below the folder start one at a time through /proc/self/fd,
+ * following no link (the last part need not be a folder, and is opened
+ * non-blocking); fail says what to throw when a part can't be opened. */
+function walk(
+  start: string,
+  parts: readonly string[],
+  fail: (why: WalkFailure, i: number, code: string | undefined) => never,
+): number {
+  let fd = openSync(start, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     for (const [i, part] of parts.entries()) {
       const last = i === parts.length - 1;
@@ -55,66 +64,60 @@ export function openSource(path: string): Source {
         );
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        const at = `/${parts.slice(0, i + 1).join('/')}`;
-        if (code === 'ELOOP' || (code === 'ENOTDIR' && lstatSync(at, { throwIfNoEntry: false })?.isSymbolicLink()))
-          throw new CellshError(
-            'source-link',
-            `${at} is a symbolic link: cellsh follows none on the way to what it imports`,
-            {
-              hint: 'name the real path',
-              exitCode: ExitCode.usage,
-            },
-          );
-        if (code === 'ENOENT')
-          throw new CellshError('no-such-file', `${path} does not exist`, { exitCode: ExitCode.usage });
-        throw err;
+        if (code === 'ENOENT') fail('missing', i, code);
+        // O_NOFOLLOW says ELOOP for a link, but ENOTDIR where a folder was asked for.
+        const link = lstatSync(`/proc/self/fd/${fd}/${part}`, { throwIfNoEntry: false })?.isSymbolicLink();
+        if (code === 'ELOOP' || link) fail('link', i, code);
+        fail(code === 'ENOTDIR' ? 'not-a-folder' : 'other', i, code);
       }
       closeSync(fd);
       fd = next;
     }
-    const st = fstatSync(fd);
-    if (!st.isFile() && !st.isDirectory())
-      throw new CellshError('not-a-file', `${path} is neither a file nor a folder`, { exitCode: ExitCode.usage });
-    return { fd, dir: st.isDirectory(), at: `/proc/self/fd/${fd}` };
+    return fd;
   } catch (err) {
     closeQuietly(fd);
     throw err;
   }
 }
 
+/** Open path (absolute, or from the cwd) part by part, following no link. */
+export function openSource(path: string): Source {
+  const parts = resolve(path).split('/').filter(Boolean);
+  const fd = walk('/', parts, (why, i, code) => {
+    if (why === 'link')
+      throw new CellshError(
+        'source-link',
+        `/${parts.slice(0, i + 1).join('/')} is a symbolic link: cellsh follows none on the way to what it imports`,
+        { hint: 'name the real path', exitCode: ExitCode.usage },
+      );
+    if (why === 'missing')
+      throw new CellshError('no-such-file', `${path} does not exist`, { exitCode: ExitCode.usage });
+    throw Object.assign(new Error(`${path}: ${code}`), { code });
+  });
+  const st = fstatSync(fd);
+  if (!st.isFile() && !st.isDirectory()) {
+    closeQuietly(fd);
+    throw new CellshError('not-a-file', `${path} is neither a file nor a folder`, { exitCode: ExitCode.usage });
+  }
+  return { fd, dir: st.isDirectory(), at: `/proc/self/fd/${fd}` };
+}
+
 /** An fd of the regular file rel inside root, reached one part at a time
  * without following any link (a folder swapped for a link meanwhile is refused). */
 export function openInside(root: string, rel: string): number {
   const parts = rel.split('/');
-  let dir = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    for (const [i, part] of parts.entries()) {
-      const last = i === parts.length - 1;
-      let next: number;
-      try {
-        next = openSync(
-          `/proc/self/fd/${dir}/${part}`,
-          constants.O_RDONLY | constants.O_NOFOLLOW | (last ? constants.O_NONBLOCK : constants.O_DIRECTORY),
-        );
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') throw bad(rel, 'missing');
-        // O_NOFOLLOW says ELOOP for a link, but ENOTDIR where a folder was asked for.
-        const link = lstatSync(`/proc/self/fd/${dir}/${part}`, { throwIfNoEntry: false })?.isSymbolicLink();
-        if (code === 'ELOOP' || link)
-          throw bad(rel, last ? 'a symbolic link' : 'a part of its path is a symbolic link');
-        if (code === 'ENOTDIR') throw bad(rel, 'a part of its path is not a folder');
-        throw bad(rel, `can't be opened (${code})`);
-      }
-      closeSync(dir);
-      dir = next;
-    }
-    if (!fstatSync(dir).isFile()) throw bad(rel, 'not a regular file');
-    return dir;
-  } catch (err) {
-    closeQuietly(dir);
-    throw err;
+  const fd = walk(root, parts, (why, i, code) => {
+    const last = i === parts.length - 1;
+    if (why === 'missing') throw bad(rel, 'missing');
+    if (why === 'link') throw bad(rel, last ? 'a symbolic link' : 'a part of its path is a symbolic link');
+    if (why === 'not-a-folder') throw bad(rel, 'a part of its path is not a folder');
+    throw bad(rel, `can't be opened (${code})`);
+  });
+  if (!fstatSync(fd).isFile()) {
+    closeQuietly(fd);
+    throw bad(rel, 'not a regular file');
   }
+  return fd;
 }
 
 export function readInside(root: string, rel: string): Buffer {
