@@ -141,7 +141,7 @@ build() {
   HELPER_BUILD=$SRC/build/helper-$(printf '%s' "$PREFIX|$ROOT|$CGROUP_NAME|$NODE" | sha256sum | cut -c1-12)
   make -s -C src/helper OUT="$HELPER_BUILD" GEN_NODE="$NODE" POLICY_PATH="$VARDIR/policy.compiled" STATE_DIR="$STATEDIR" \
     LOG_PATH="$LOGDIR/cellsh.log" CGROUP_NAME="$CGROUP_NAME" LIBDIR="$LIBDIR" LAUNCHER="$LAUNCHER" NODE="$NODE" \
-    IMAGE_STORE="$VARDIR/images"
+    IMAGE_STORE="$VARDIR/images" LAYER_DIR="$VARDIR/upper"
 }
 
 # Production node_modules, assembled apart from the checkout's.
@@ -194,6 +194,7 @@ install_files() {
   "policyDir": "$CONFDIR/policy.d",
   "compiledPolicy": "$VARDIR/policy.compiled",
   "imageStore": "$VARDIR/images",
+  "layerDir": "$VARDIR/upper",
   "stateDir": "$STATEDIR",
   "logFile": "$LOGDIR/cellsh.log",
   "cgroupName": "$CGROUP_NAME",
@@ -529,6 +530,14 @@ uninstall() {
       info "keeping the image store $VARDIR/images (remove it with rm -rf to free its space)"
     else
       rm -rf "$VARDIR/images"
+    fi
+  fi
+  # So are users' persistent writable layers.
+  if [ -d "$VARDIR/upper" ]; then
+    if [ -n "$(ls -A "$VARDIR/upper" 2>/dev/null)" ]; then
+      info "keeping the users' writable layers in $VARDIR/upper (remove it with rm -rf to free their space)"
+    else
+      rmdir "$VARDIR/upper"
     fi
   fi
   grep '^dir ' <<< "$manifest" | cut -d' ' -f2- | sort -r | while read -r dir; do rmdir "$dir" 2>/dev/null || true; done

@@ -17,6 +17,8 @@ export interface Layout {
   readonly compiledPolicy: string;
   /** The image store: blobs, unpacked layers and image records (root's, 0700). */
   readonly imageStore: string;
+  /** The persistent writable layers of image containers, UID.ext4 (root's, 0700). */
+  readonly layerDir: string;
   /** Runtime records of running containers. */
   readonly stateDir: string;
   /** The audit log. */
@@ -45,6 +47,7 @@ export const DEFAULT_LAYOUT: Layout = {
   policyDir: '/etc/cellsh/policy.d',
   compiledPolicy: '/var/lib/cellsh/policy.compiled',
   imageStore: '/var/lib/cellsh/images',
+  layerDir: '/var/lib/cellsh/upper',
   stateDir: '/run/cellsh',
   logFile: '/var/log/cellsh/cellsh.log',
   cgroupName: 'cellsh',

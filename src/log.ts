@@ -54,6 +54,8 @@ export interface EventFields {
   'policy-rejected': { files: string[]; problems: number; by_uid: number };
   'enroll': { user: string; uid: number; by_uid: number };
   'unenroll': { user: string; uid: number; by_uid: number };
+  /** reset deleted a user's persistent writable layer, which held `bytes` on disk. */
+  'layer-reset': { user: string; uid: number; bytes: number; by_uid: number };
 }
 
 /** The contract's field names of an event, without the "?" of optional ones. */

@@ -9,6 +9,7 @@ import { parseCompiled, type CompiledUser } from '../policy/index.js';
 import { checkCgroups } from './doctor-cgroups.js';
 import { checkNat, natHost } from './doctor-nat.js';
 import { checkImages, hostImages } from './doctor-images.js';
+import { checkLayers, hostLayers } from './doctor-layers.js';
 import { ImageStore } from '../images/store.js';
 import { STORE_USER, storeRange } from '../images/store-range.js';
 import { getpwnam } from '../sys/libc.js';
@@ -98,6 +99,7 @@ export function runDoctor(opts: DoctorOptions): number {
         () => opts.dir.allUsers().flatMap((u) => [u.uid, u.gid]),
       ),
     ),
+    ...checkLayers(compiled, opts.layout.layerDir, hostLayers(opts.layout.layerDir)),
     ...checkSshd(opts, users, compiled),
     ...checkMatchAddress(opts.sshdConfig),
     ...checkPam(opts.pamFile, foreignShells),

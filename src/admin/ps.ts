@@ -1,9 +1,10 @@
 // `cellsh-admin ps`: every running container with what it uses against its
 // limits: memory, CPU (measured over a short sample) and processes, and how
-// often it ran into its memory or pids limit; its uptime, sessions, and whether
+// often it ran into its memory or pids limit; an image container's writable
+// layer, used against its size; its uptime, sessions, and whether
 // it runs the applied policy (current), not yet (changed: the next login
 // applies it) or waits for a restart (pending).
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Layout } from '../layout.js';
 import { formatCpu } from '../policy/index.js';
@@ -35,6 +36,10 @@ export interface ContainerRecord {
   readonly pending: string;
   /** The host UDP ports its NAT publishes, [lo, hi]; [0, 0] for none. */
   readonly udpPorts: readonly [number, number];
+  /** Made from an image (not the host's own system). */
+  readonly image: boolean;
+  /** Its writable layer's size limit in bytes (0: none). */
+  readonly diskLimit: number;
 }
 
 /** One row of the listing. */
@@ -54,6 +59,8 @@ export interface PsRow {
   /** CPUs in use over the sample, and the limit in CPUs. */
   readonly cpu: { readonly used: number | null; readonly limit: number | null };
   readonly pids: { readonly used: number | null; readonly limit: number | null };
+  /** An image container's writable layer: bytes used, and its size limit; null for the host's system. */
+  readonly disk: { readonly used: number | null; readonly limit: number | null } | null;
   readonly oom_kills: number;
   readonly pids_limit_hits: number;
 }
@@ -112,6 +119,8 @@ function readRecords(stateDir: string): ContainerRecord[] {
     if (!/^cellsh-state [12]\n/.test(text) || !/^[0-9a-f]{12}$/.test(kv.get('id') ?? '')) continue;
     const pending = kv.get('pending');
     const ports = n('udp_ports') || 0; /* LO << 16 | HI */
+    const image = kv.get('image');
+    const layer = /^(temporary|persistent) (\d+)$/.exec(kv.get('layer') ?? '');
     out.push({
       uid: n('uid'),
       id: kv.get('id')!,
@@ -121,6 +130,8 @@ function readRecords(stateDir: string): ContainerRecord[] {
       policyHash: kv.get('policy'),
       pending: pending === undefined || pending === '-' ? '' : pending,
       udpPorts: [Math.floor(ports / 65536), ports % 65536],
+      image: image !== undefined && image !== 'host' && image !== '-',
+      diskLimit: layer ? Number(layer[2]) : 0,
     });
   }
   return out.sort((a, b) => a.uid - b.uid);
@@ -133,6 +144,18 @@ function alive(r: ContainerRecord): boolean {
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) === r.initStart;
   } catch {
     return false;
+  }
+}
+
+/** What an image container's writable layer holds: the overlay at its root
+ * reports its upper file system (the tmpfs or the user's ext4). */
+function diskUse(r: ContainerRecord): PsRow['disk'] {
+  if (!r.image) return null;
+  try {
+    const s = statfsSync(`/proc/${r.initPid}/root`, { bigint: true });
+    return { used: Number((s.blocks - s.bfree) * s.bsize), limit: r.diskLimit || null };
+  } catch {
+    return { used: null, limit: r.diskLimit || null };
   }
 }
 
@@ -206,6 +229,7 @@ function row(
       limit: after?.cpu.limit === undefined ? null : after.cpu.limit / 1000,
     },
     pids: { used: after?.pids.used ?? null, limit: after?.pids.limit ?? null },
+    disk: diskUse(r),
     oom_kills: after?.oomKills ?? 0,
     pids_limit_hits: after?.pidsMax ?? 0,
   };
@@ -249,11 +273,24 @@ function table(rows: readonly PsRow[]): string {
     of(r.memory.used === null ? '?' : humanBytes(r.memory.used), r.memory.limit, humanBytes),
     of(r.cpu.used === null ? '?' : r.cpu.used.toFixed(2), r.cpu.limit, (c) => formatCpu(Math.round(c * 1000))),
     of(r.pids.used === null ? '?' : String(r.pids.used), r.pids.limit, String),
+    r.disk === null ? '-' : of(r.disk.used === null ? '?' : humanBytes(r.disk.used), r.disk.limit, humanBytes),
     [r.oom_kills ? `oom ${r.oom_kills}` : '', r.pids_limit_hits ? `pids ${r.pids_limit_hits}` : '']
       .filter((x) => x)
       .join(', ') || '-',
   ]);
-  const head = ['USER', 'UID', 'CONTAINER', 'UPTIME', 'SESSIONS', 'POLICY', 'MEMORY', 'CPU', 'PIDS', 'LIMIT HITS'];
+  const head = [
+    'USER',
+    'UID',
+    'CONTAINER',
+    'UPTIME',
+    'SESSIONS',
+    'POLICY',
+    'MEMORY',
+    'CPU',
+    'PIDS',
+    'DISK',
+    'LIMIT HITS',
+  ];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   return (
     [head, ...cells]

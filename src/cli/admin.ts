@@ -13,6 +13,7 @@ import { runDoctor } from '../admin/doctor.js';
 import { runEdit, systemEditor, terminalQuestion } from '../admin/edit.js';
 import { runLogs } from '../admin/logs.js';
 import { runPs } from '../admin/ps.js';
+import { runReset } from '../admin/reset.js';
 import { runShow } from '../admin/show.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -466,6 +467,32 @@ const VERBS: Readonly<Record<string, Verb>> = {
     'USER\'s sessions prints, as it ends, "cellsh: your container was stopped by the',
     'administrator: TEXT". The next login starts a new container.',
   ]),
+  reset: {
+    summary: "stop USER's container and discard what they wrote outside their home (root only)",
+    usage: 'reset USER [--yes]',
+    help: [
+      "Stop USER's container and delete their persistent writable layer (persist: true),",
+      'so the next login starts from their image as it is: packages they installed and',
+      'changes to /etc are gone. Their home is not touched. Asks first on a terminal.',
+      '',
+      'options:',
+      '  --yes   do it without asking (needed where there is no terminal to ask on)',
+      '',
+      'exit status: 0 reset (or nothing to reset), 77 not root, 64 usage error, no such user or not confirmed',
+    ].join('\n'),
+    options: { yes: { type: 'boolean' } },
+    maxArgs: 1,
+    run: ({ positionals, values }, io) =>
+      withAdmin(io, (opts) => {
+        const ask = terminalQuestion();
+        return runReset(requireUser(positionals, 'reset USER'), {
+          ...opts,
+          yes: values['yes'] === true,
+          confirm: ask && ((q) => /^y(es)?$/i.test(ask(q).trim())),
+          stop: (uid, notice) => stopContainer(opts.layout, uid, notice),
+        });
+      }),
+  },
   restart: stopVerb('restart', "restart USER's container: stop it now, the next login starts it afresh (root only)", [
     'Stop USER\'s container as "stop" does, telling each session "cellsh: your container',
     'was restarted by the administrator: TEXT; log in again". The next login starts a',

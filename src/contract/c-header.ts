@@ -8,6 +8,7 @@ import {
   FDS,
   HELPER_ARGV,
   LOG_EVENTS,
+  LAYER_MODES,
   NETWORK_MODES,
   NETWORK_OPENNESS,
   NETNS_REPLY,
@@ -97,6 +98,7 @@ export function renderCHeader(): string {
     ' * to a lower one takes access away. */',
     `#define NETWORK_OPENNESS {${NETWORK_MODES.map((n) => NETWORK_OPENNESS[n]).join(', ')}}`,
     '',
+    ...wordEnum('layer_mode', 'LAYER', LAYER_MODES, '"layer": what becomes of an image\'s writable layer'),
     ...wordEnum(
       'restart_mode',
       'RESTART',

@@ -71,6 +71,8 @@ export const BOUNDS = {
   /** Layers of an image a container can be made from: overlay's lowerdir option (a
    * page on Linux 6.1) holds this many layer names of 64 hex digits. */
   imageLayersMax: 60,
+  /** The least size of a writable layer (16 MiB: an ext4 with its journal fits). */
+  diskMin: 16 * 1024 * 1024,
 } as const;
 
 /** Every record key, in the order cellsh-admin writes them; each is required.
@@ -101,6 +103,7 @@ export const RECORD_KEYS = {
   nested_userns: 'true or false (never true with seccomp strict)',
   udp_ports: 'LO HI: host UDP ports published into the container (network private), "0 0" for none',
   image: '"host", or NAME ID: an image of the store and the 64 hex digits naming its layer list',
+  layer: "MODE BYTES: an image's writable layer, MODE one of LAYER_MODES; its size, 0 (none) only when temporary",
 } as const;
 export type RecordKey = keyof typeof RECORD_KEYS;
 
@@ -146,6 +149,7 @@ export const RECORD_CHANGES: { readonly [K in RecordKey]: { readonly change: Cha
   nested_userns: { change: 'session', label: 'seccomp filter' },
   udp_ports: { change: 'restart', label: 'published UDP ports' },
   image: { change: 'restart', label: 'image' },
+  layer: { change: 'restart', label: 'writable layer' },
 };
 
 /** How much a seccomp profile confines, 0 (unconfined) to 3 (strict); default
@@ -185,6 +189,9 @@ export const NETWORK_OPENNESS: { readonly [N in (typeof NETWORK_MODES)[number]]:
   private: 1,
   host: 2,
 };
+/** "layer": an image's writable layer is thrown away with the container, or kept
+ * (an ext4 image of its own per user, src/helper/layer.c). */
+export const LAYER_MODES = ['temporary', 'persistent'] as const;
 /** "restart": when a change cgroups can't apply live restarts the container. */
 export const RESTART_MODES = ['idle', 'login', 'manual'] as const;
 /** "seccomp": the filter the container's processes run under. */
@@ -310,6 +317,8 @@ export const LOG_EVENTS = {
   'policy-rejected': { by: 'admin', fields: ['files', 'problems', 'by_uid'] },
   'enroll': { by: 'admin', fields: ['user', 'uid', 'by_uid'] },
   'unenroll': { by: 'admin', fields: ['user', 'uid', 'by_uid'] },
+  /** A user's persistent writable layer discarded (bytes: what it held on disk). */
+  'layer-reset': { by: 'admin', fields: ['user', 'uid', 'bytes', 'by_uid'] },
 } as const;
 export type LogEventName = keyof typeof LOG_EVENTS;
 

@@ -23,6 +23,9 @@
 #ifndef CELLSH_LAUNCHER /* the launcher's own path, as sshd's ForceCommand names it */
 #define CELLSH_LAUNCHER "/usr/local/bin/cellsh"
 #endif
+#ifndef CELLSH_LAYER_DIR /* root's: the persistent writable layers of image containers, UID.ext4 */
+#define CELLSH_LAYER_DIR "/var/lib/cellsh/upper"
+#endif
 #ifndef CELLSH_IMAGE_STORE /* root's image store: layers, and the layer lists policies name */
 #define CELLSH_IMAGE_STORE "/var/lib/cellsh/images"
 #endif

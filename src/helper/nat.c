@@ -26,6 +26,7 @@
 #include "port-guard.h"
 #include "privs.h"
 #include "seccomp.h"
+#include "tool.h"
 #include "util.h"
 
 #define SLIRP4NETNS "/usr/bin/slirp4netns"
@@ -34,7 +35,7 @@
 #define NAT_WAIT_MS 15000
 /* What the NAT may write to its log (NAT_DIR/UID-ID.log) before writes fail. */
 #define NAT_LOG_MAX (1 << 20)
-#define TOOL_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+#define TOOL_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin" /* slirp4netns's */
 
 /* NAT_DIR, made if missing (on /run, a tmpfs) unless only looked at: root's,
  * writable by root alone. -1 if it isn't there and create is false. */
@@ -118,50 +119,6 @@ static void nat_account(struct nat *nat) {
   nat->gid = (gid_t)gid;
 }
 
-/* Wait at most NAT_WAIT_MS for child pid (killed past it); true if it exited
- * 0. The first line it wrote to err (its read end, closed here) goes to out. */
-static bool child_done(pid_t pid, int err, char *out, size_t out_size) {
-  cleanup_fd int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  struct pollfd p = {.fd = pidfd, .events = POLLIN};
-  if (pidfd < 0 || RETRY(poll(&p, 1, NAT_WAIT_MS)) != 1)
-    kill(pid, SIGKILL);
-  int status;
-  bool ok = RETRY(waitpid(pid, &status, 0)) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  ssize_t n = RETRY(read(err, out, out_size - 1));
-  close(err);
-  out[n > 0 ? n : 0] = '\0';
-  char *nl = strchr(out, '\n');
-  if (nl)
-    *nl = '\0';
-  return ok;
-}
-
-/* Run a root tool (fixed path and argv, a clean environment) in the network
- * namespace netns (an fd), with input on its stdin; true if it exits 0. What
- * it printed goes to out. */
-static bool run_tool(char *const argv[], int netns, const char *input, char *out, size_t out_size) {
-  int in[2], err[2];
-  if (pipe2(in, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
-    die_errno(EXIT_INTERNAL, "can't create a pipe");
-  pid_t pid = fork();
-  if (pid < 0)
-    die_errno(EXIT_INTERNAL, "can't fork");
-  if (pid == 0) {
-    if (setns(netns, CLONE_NEWNET) < 0 || dup2(in[0], 0) < 0 || dup2(err[1], 1) < 0 || dup2(err[1], 2) < 0)
-      _exit(EXIT_INTERNAL);
-    close_range(3, ~0U, 0);
-    char *envp[] = {TOOL_PATH, NULL};
-    execve(argv[0], argv, envp);
-    dprintf(2, "%s: %s", argv[0], strerror(errno));
-    _exit(127);
-  }
-  close(in[0]);
-  close(err[1]);
-  bool wrote = write_all(in[1], input, strlen(input)); /* far below a pipe's buffer */
-  close(in[1]);
-  return child_done(pid, err[0], out, out_size) && wrote;
-}
-
 /* The loopback addresses the host's resolv.conf names (slirp4netns forwards
  * the container's DNS to them), as nft rules letting NAT_USER reach their port
  * 53; "" if there are none. Each address is one inet_pton accepted. */
@@ -207,7 +164,7 @@ static void nat_firewall(const struct nat *nat) {
             resolvers, u, u, u, u, u);
   char *argv[] = {NFT, "-f", "-", NULL};
   cleanup_fd int host = host_netns();
-  if (!run_tool(argv, host, rules, out, sizeof out))
+  if (!tool_run(argv, host, rules, NAT_WAIT_MS, out, sizeof out))
     die(EXIT_CONFIG, "can't set the host firewall rule network: private needs (%s); ask your administrator "
                      "(Debian's nftables package)",
         out[0] ? out : "nft failed");
@@ -228,7 +185,7 @@ static void netns_firewall(int netns) {
                               "}\n";
   char out[512];
   char *argv[] = {NFT, "-f", "-", NULL};
-  if (!run_tool(argv, netns, rules, out, sizeof out))
+  if (!tool_run(argv, netns, rules, NAT_WAIT_MS, out, sizeof out))
     die(EXIT_CONFIG, "can't set the firewall rule of your container's network (%s); ask your administrator",
         out[0] ? out : "nft failed");
 }
@@ -504,7 +461,7 @@ static void nat_publish(const struct nat *nat, const char *api, uint32_t ports) 
   }
   close(err[1]);
   char said[600];
-  if (!child_done(pid, err[0], said, sizeof said))
+  if (!tool_wait(pid, err[0], NAT_WAIT_MS, said, sizeof said))
     die(EXIT_INTERNAL, "can't publish the UDP ports %u-%u into your container (%s); ask your administrator whether "
                        "another program holds them",
         lo, hi, said[0] ? said : "no answer in time");

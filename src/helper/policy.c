@@ -282,6 +282,30 @@ bool valid_image_value(const char *s) {
   return valid_image_name(name) && strcmp(name, "host") && strlen(id) == 64 && strspn(id, "0123456789abcdef") == 64;
 }
 
+bool layer_parse(const char *s, enum layer_mode *mode, uint64_t *bytes) {
+  static const char *const names[LAYER_COUNT] = LAYER_NAMES;
+  const char *space = strchr(s, ' ');
+  char word[16];
+  if (!space || (size_t)(space - s) >= sizeof word)
+    return false;
+  memcpy(word, s, (size_t)(space - s));
+  word[space - s] = '\0';
+  int w = word_index(word, names, LAYER_COUNT);
+  uint64_t n;
+  if (w < 0 || !parse_u64(space + 1, &n) || n >= SIZE_LIMIT || (n != 0 && n < DISK_MIN) ||
+      (w == LAYER_PERSISTENT && n == 0))
+    return false;
+  *mode = (enum layer_mode)w;
+  *bytes = n;
+  return true;
+}
+
+bool valid_layer_value(const char *s) {
+  enum layer_mode mode;
+  uint64_t bytes;
+  return layer_parse(s, &mode, &bytes);
+}
+
 static bool parse_bool(const char *v, bool *out) {
   *out = !strcmp(v, "true");
   return *out || !strcmp(v, "false");
@@ -324,6 +348,7 @@ static bool parse_field(enum record_key k, const char *v, struct user_policy *u)
   case KEY_NESTED_USERNS: return parse_bool(v, &u->nested_userns);
   case KEY_UDP_PORTS: return parse_udp_ports(v, &u->udp_ports);
   case KEY_IMAGE: return copy_checked(u->image, sizeof u->image, v, valid_image_value);
+  case KEY_LAYER: return copy_checked(u->layer, sizeof u->layer, v, valid_layer_value);
   case KEY_COUNT:
   default: return false;
   }

@@ -42,6 +42,7 @@
 
 #define SIZE_LIMIT (1ull << 62)                   /* sizes are below this */
 #define IMAGE_VALUE_MAX (IMAGE_NAME_MAX + 1 + 64) /* "image": "NAME ID" */
+#define LAYER_VALUE_MAX 40                        /* "layer": "persistent BYTES" */
 #define SWAP_ANY UINT64_MAX                       /* "swap max": no swap limit */
 
 extern const char *const user_may_key[MAY_COUNT]; /* "shell", "hostname", ... */
@@ -103,6 +104,8 @@ struct user_policy {
                                           container, LO << 16 | HI; 0 for none */
   char image[IMAGE_VALUE_MAX + 1]; /* "image": "host", or "NAME ID": an image of the store
                                           and its layer list's id (64 hex digits) */
+  char layer[LAYER_VALUE_MAX + 1]; /* "layer": "temporary BYTES" or "persistent BYTES", an
+                                          image's writable layer and its size (layer_parse) */
   uint64_t record_hash;            /* not a key: FNV-1a 64 of the record's lines, so a
                                           container can tell the policy changed */
 };
@@ -144,6 +147,11 @@ bool valid_hostname(const char *s);
 bool valid_image_name(const char *s);
 /* "host", or "NAME ID" with a valid name (not "host") and 64 lowercase hex digits. */
 bool valid_image_value(const char *s);
+
+/* "layer": "MODE BYTES", MODE a word of LAYER_NAMES; BYTES 0 (no limit:
+ * temporary only) or DISK_MIN up to below SIZE_LIMIT. */
+bool layer_parse(const char *s, enum layer_mode *mode, uint64_t *bytes);
+bool valid_layer_value(const char *s);
 
 /* FNV-1a 64 over len bytes. */
 uint64_t fnv1a64(const char *p, size_t len);

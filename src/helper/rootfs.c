@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "image.h"
+#include "layer.h"
 #include "nat.h"
 #include "privs.h"
 #include "trust.h"
@@ -347,9 +348,7 @@ void rootfs_build(const struct user_policy *u, int home_fd) {
   /* First act in the new namespace: nothing mounted here reaches the host (SA-20). */
   mnt(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
   if (image) {
-    /* The writable layer: a tmpfs of the container's own, thrown away with it;
-     * what is written counts against the container's memory limit. */
-    mnt("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700");
+    layer_mount(u, STAGE); /* its root is root's: the user writes only below upper */
     cleanup_fd int stage = RETRY(open(STAGE, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (stage < 0)
       die_errno(EXIT_INTERNAL, "can't open the container's writable layer");

@@ -253,7 +253,18 @@ function compileUser(
     );
   }
   const fromImage = imageSettings(env, settings, origins, name, report, where);
-  if (problems.length > 0 || hostBad || ioProblems.length > 0 || conflict || publishBad || !fromImage) return undefined;
+  const unsized = settings.persist && l.disk === UNLIMITED;
+  if (unsized) {
+    const origin = origins.persist;
+    const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.persist`] : where;
+    report(
+      at,
+      path,
+      `${name} has persist: true but no limits.disk, the size of the file system that keeps the layer; set one`,
+    );
+  }
+  if (problems.length > 0 || hostBad || ioProblems.length > 0 || conflict || publishBad || !fromImage || unsized)
+    return undefined;
   return {
     uid,
     gid,
@@ -281,6 +292,7 @@ function compileUser(
     nested_userns: settings.nested_userns,
     udp_ports: settings.publish.udp === 'none' ? [0, 0] : [settings.publish.udp.lo, settings.publish.udp.hi],
     image: fromImage.image,
+    layer: { mode: settings.persist ? 'persistent' : 'temporary', bytes: compiledLimit(l.disk) },
   };
 }
 

@@ -5,6 +5,7 @@
 // around the records (header, index, checksum) is compiled-file.ts.
 import {
   BOUNDS,
+  LAYER_MODES,
   NETWORK_MODES,
   POLICY_FILE,
   RECORD_KEYS,
@@ -95,6 +96,14 @@ export interface CompiledUser {
   readonly udp_ports: readonly [number, number];
   /** "image": the host's own system, or an image of the store and its layer list's id. */
   readonly image: CompiledImage;
+  /** "layer": an image container's writable layer, kept or not, and its size in bytes (0: none, only when not kept). */
+  readonly layer: CompiledLayer;
+}
+
+/** "layer": MODE BYTES. */
+export interface CompiledLayer {
+  readonly mode: (typeof LAYER_MODES)[number];
+  readonly bytes: number;
 }
 
 /** "host", or an image by name and the id (64 hex digits) of its layer list in the store. */
@@ -304,6 +313,8 @@ export function recordProblem(u: CompiledUser): string | undefined {
   if (!udpPortsValid(u.udp_ports)) return 'udp_ports: must be 0 0 or LO HI within the published-port bounds';
   if (u.udp_ports[0] !== 0 && u.network !== 'private') return 'udp_ports: only with network private';
   if (u.image !== 'host' && !imageValid(u.image)) return 'image: must be host or NAME ID (64 hex digits)';
+  if (!layerValid(u.layer))
+    return `layer: must be temporary or persistent, and 0 (temporary only) or ${BOUNDS.diskMin} bytes or more`;
   return undefined;
 }
 
@@ -339,6 +350,7 @@ const FIELD_WRITERS: { readonly [K in RecordKey]: (u: CompiledUser) => string } 
   nested_userns: (u) => String(u.nested_userns),
   udp_ports: (u) => u.udp_ports.join(' '),
   image: (u) => (u.image === 'host' ? 'host' : `${u.image.name} ${u.image.id}`),
+  layer: (u) => `${u.layer.mode} ${u.layer.bytes}`,
 };
 
 /** A record's lines, in the contract's key order. */
@@ -429,12 +441,26 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
     const image = name !== undefined && id !== undefined && extra === undefined ? { name, id } : undefined;
     return image && imageValid(image) ? image : undefined;
   },
+  layer: (v) => {
+    const m = /^([a-z]+) (0|[1-9]\d{0,18})$/.exec(v);
+    const layer = m ? { mode: m[1] as CompiledLayer['mode'], bytes: Number(m[2]) } : undefined;
+    return layer && layerValid(layer) ? layer : undefined;
+  },
   udp_ports: (v) => {
     const m = /^(0|[1-9]\d{0,4}) (0|[1-9]\d{0,4})$/.exec(v);
     const pair = m ? ([Number(m[1]), Number(m[2])] as const) : undefined;
     return pair && udpPortsValid(pair) ? pair : undefined;
   },
 };
+
+/** layer_parse in policy.c. */
+function layerValid(l: CompiledLayer): boolean {
+  return (
+    LAYER_MODES.includes(l.mode) &&
+    Number.isSafeInteger(l.bytes) &&
+    (l.bytes === 0 ? l.mode === 'temporary' : l.bytes >= BOUNDS.diskMin)
+  );
+}
 
 function imageValid(i: { name: string; id: string }): boolean {
   return (

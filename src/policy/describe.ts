@@ -26,6 +26,8 @@ export function describeCompiled(u: CompiledUser, groupName: (gid: number) => st
     'shell': u.shell,
     'hostname': u.hostname,
     'network': u.network,
+    'persist': String(u.layer.mode === 'persistent'),
+    'limits.disk': bytes(u.layer.bytes),
     'limits.memory': bytes(u.memory),
     'limits.memory_high': bytes(u.memory_high),
     'limits.swap': u.swap === 'max' ? 'unlimited' : bytes(u.swap, '0'),

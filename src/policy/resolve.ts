@@ -56,6 +56,8 @@ export interface Limits {
   readonly cpu: Limit;
   readonly io_weight: number | 'default';
   readonly io: readonly IoDevice[];
+  /** An image container's writable layer. */
+  readonly disk: Limit;
 }
 
 /** Limits of each process (setrlimit). */
@@ -68,6 +70,8 @@ export interface Rlimits {
 /** One user's effective settings, every key present. */
 export interface Settings {
   readonly image: Image;
+  /** Keep an image container's writable layer across restarts. */
+  readonly persist: boolean;
   readonly shell: string;
   /** The template; expanded per user when compiling. */
   readonly hostname: string;
@@ -168,6 +172,7 @@ function merge(layers: readonly Pick<PolicyLayer, 'name' | 'settings'>[]): Effec
 function nest(v: SettingValues): Settings {
   return Object.freeze({
     image: v.image,
+    persist: v.persist,
     shell: v.shell,
     hostname: v.hostname,
     network: v.network,
@@ -180,6 +185,7 @@ function nest(v: SettingValues): Settings {
       cpu: v['limits.cpu'],
       io_weight: v['limits.io_weight'],
       io: v['limits.io'],
+      disk: v['limits.disk'],
     }),
     rlimits: Object.freeze({ nofile: v['rlimits.nofile'], nproc: v['rlimits.nproc'], core: v['rlimits.core'] }),
     restart: v.restart,

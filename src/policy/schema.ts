@@ -40,6 +40,8 @@ export type SeccompProfile = (typeof PROFILES)[number];
 /** Every setting by its dotted key, with the type of its checked value. */
 export interface SettingValues {
   'image': Image;
+  /** Keep an image container's writable layer across restarts. */
+  'persist': boolean;
   'shell': string;
   /** A template; see hostname.ts. */
   'hostname': string;
@@ -60,6 +62,8 @@ export interface SettingValues {
   'limits.io_weight': number | 'default';
   /** Bandwidth limits per block device. */
   'limits.io': readonly IoDevice[];
+  /** Bytes of an image container's writable layer. */
+  'limits.disk': Limit;
   /** Open files per process. */
   'rlimits.nofile': RlimitValue;
   /** Processes of the user (the kernel counts per uid). */
@@ -154,6 +158,16 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
       "What the container's root is made of: `host` is the host's own /usr and a filtered /etc, read-only; a name is an image of the store (`cellsh-admin image ls`), whose Env joins the session's and whose shell is used where the policy names none. A change waits for a restart.",
     check: imageName(),
     format: (v) => v,
+  },
+  'persist': {
+    type: '`true` \\| `false`',
+    default: 'false',
+    example: 'true',
+    userMay: false,
+    description:
+      'With an image: `true` keeps what the user writes outside their home (packages, /etc) across restarts and reboots, in a file system of its own per user (`limits.disk` big, which it needs); `false` throws it away when the container stops. `cellsh-admin reset USER` discards it.',
+    check: flag(),
+    format: (v) => String(v),
   },
   'shell': {
     type: 'absolute path',
@@ -258,6 +272,15 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
       'Bandwidth caps per block device: bytes (read_bps, write_bps: sizes per second) and operations (read_iops, write_iops) per second. A partition stands for its disk.',
     check: ioDevices({ bps: size({ min: BPS_MIN, max: BYTES_MAX }), iops: count({ min: 1, max: 2 ** 32 - 1 }) }),
     format: ioText,
+  },
+  'limits.disk': {
+    type: 'size or `unlimited`',
+    default: 'unlimited',
+    example: '10G',
+    userMay: false,
+    description: `With an image: the most the writable layer may hold (at least ${BOUNDS.diskMin / 2 ** 20}M); writing past it fails with "No space left on device". Without \`persist\` the layer is in memory, within \`limits.memory\` too. A change waits for a restart.`,
+    check: size({ min: BOUNDS.diskMin, max: MEMORY_MAX_BYTES }),
+    format: limitText.size,
   },
   'rlimits.nofile': {
     type: 'integer, `unlimited` or `{soft, hard}`',

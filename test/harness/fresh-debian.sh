@@ -11,6 +11,8 @@
 #   test/harness/fresh-debian.sh 'commands'
 #   test/harness/fresh-debian.sh --base    only make the cached base, and print its path
 #                                          (the image tests make a Debian image of it)
+#   test/harness/fresh-debian.sh --tools   the same with what ssh's file transfers run on the
+#                                          far side (sftp-server, rsync, git), cached apart
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -42,11 +44,33 @@ make_base() {
   mv "$BASE.tmp" "$BASE"
 }
 
+# The base and the packages ssh's transfers need, installed by the base's own
+# apt (chroot; apt needs nothing of /proc) from the host's mirror.
+make_tools() {
+  make_base
+  [ -x "$BASE-tools/usr/bin/rsync" ] && return
+  rm -rf "$BASE-tools.tmp"
+  cp -a "$BASE" "$BASE-tools.tmp"
+  cp /etc/resolv.conf "$BASE-tools.tmp/etc/" 2>/dev/null || true
+  cp /etc/apt/apt.conf.d/99artifact-registry "$BASE-tools.tmp/etc/apt/apt.conf.d/" 2>/dev/null || true
+  { chroot "$BASE-tools.tmp" apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive chroot "$BASE-tools.tmp" apt-get install -y -qq --no-install-recommends \
+      openssh-sftp-server rsync git && chroot "$BASE-tools.tmp" apt-get clean; } > "$BASE-tools.log" 2>&1 ||
+    fatal "apt-get install in the base failed (see $BASE-tools.log)"
+  rm -rf "$BASE-tools.tmp/var/lib/apt/lists/"*
+  mv "$BASE-tools.tmp" "$BASE-tools"
+}
+
 main() {
   [ "$(id -u)" -eq 0 ] || fatal "run me as root"
   if [ "${1:-}" = --base ]; then
     make_base
     printf '%s\n' "$BASE"
+    return
+  fi
+  if [ "${1:-}" = --tools ]; then
+    make_tools
+    printf '%s\n' "$BASE-tools"
     return
   fi
   command -v systemd-nspawn >/dev/null || fatal "systemd-nspawn is not installed (systemd-container)"

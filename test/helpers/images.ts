@@ -6,7 +6,8 @@ import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { must } from './system.js';
+import { packageRoot } from './fixtures.js';
+import { must, run } from './system.js';
 
 export const OCI_MEDIA = {
   index: 'application/vnd.oci.image.index.v1+json',
@@ -116,4 +117,11 @@ export function ociArchive(layout: string, tag: string, file: string): string {
 export function dockerArchive(layout: string, tag: string, file: string, repoTag: string): string {
   must('/usr/bin/skopeo', ['copy', '--quiet', `oci:${layout}:${tag}`, `docker-archive:${file}:${repoTag}`]);
   return file;
+}
+
+/** A Debian 12 minbase root, cached by the quick-start harness (`tools`: with
+ * openssh-sftp-server, rsync and git), or why there is none here. */
+export function debianRoot(variant: 'base' | 'tools'): string | { skip: string } {
+  const r = run(join(packageRoot(), 'test', 'harness', 'fresh-debian.sh'), [`--${variant}`], { timeoutMs: 900_000 });
+  return r.status === 0 ? r.out.trim() : { skip: `no Debian base here: ${r.err.trim().split('\n').at(-1)}` };
 }

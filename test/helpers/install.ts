@@ -22,6 +22,8 @@ export interface TestInstall {
   readonly compiledPolicy: string;
   readonly stateDir: string;
   readonly logFile: string;
+  /** The persistent writable layers, UID.ext4. */
+  readonly layerDir: string;
   /** The C unit-test binary (built by test/run.sh). */
   readonly testUnits: string;
 }
@@ -47,6 +49,7 @@ export function testInstall(): TestInstall | undefined {
     compiledPolicy: layout['compiledPolicy']!,
     stateDir: layout['stateDir']!,
     logFile: layout['logFile']!,
+    layerDir: layout['layerDir']!,
     testUnits: join(packageRoot(), 'build', 'test-units'),
   };
 }

@@ -3,6 +3,7 @@
 // drop-in included), key logins for cellsh-t-* users, and the real ssh, scp,
 // sftp, rsync and git clients run as root against it. Stopped after the test.
 import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   chownSync,
@@ -290,4 +291,36 @@ export async function deploy(
   const sshd = await TestSshd.start(t, inst, { dropIn: mode === 'force-command' });
   sshd.authorize(user);
   return { user, sshd };
+}
+
+/** rsync -a of a tree up and back, then git over ssh: a bare repository in the
+ * home, cloned, pushed to and cloned again, all from a client folder `local`. */
+export async function rsyncAndGit(sshd: TestSshd, user: TestUser, local: string): Promise<void> {
+  const at = (path: string): string => `${sshd.target(user)}:${path}`;
+  const env = { PATH: '/usr/bin:/bin', HOME: '/root', GIT_SSH_COMMAND: sshd.sshCommand() };
+  const ok = async (what: string, p: Promise<Result>): Promise<void> => {
+    const r = await p;
+    assert.equal(r.status, 0, `${what}: ${r.out}${r.err}`);
+  };
+  mkdirSync(join(local, 'tree/sub'), { recursive: true });
+  writeFileSync(join(local, 'tree/sub/f'), 'deep\n');
+  await ok('rsync up', runAsync('rsync', ['-a', '-e', sshd.sshCommand(), join(local, 'tree'), at('rtree')], { env }));
+  await ok(
+    'rsync down',
+    runAsync('rsync', ['-a', '-e', sshd.sshCommand(), at('rtree/'), join(local, 'rback')], { env }),
+  );
+  assert.equal(readFileSync(join(local, 'rback/tree/sub/f'), 'utf8'), 'deep\n');
+  await ok('git init', sshd.ssh(user, ['git init -q --bare repo.git']));
+  await ok('git clone', runAsync('git', ['clone', '-q', at('repo.git'), join(local, 'c1')], { env }));
+  writeFileSync(join(local, 'c1/README'), 'pushed\n');
+  const git = (...args: string[]): Promise<void> =>
+    ok(
+      `git ${args[0]}`,
+      runAsync('git', ['-C', join(local, 'c1'), '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { env }),
+    );
+  await git('add', 'README');
+  await git('commit', '-q', '-m', 'first');
+  await git('push', '-q', 'origin', 'HEAD:main');
+  await ok('git clone 2', runAsync('git', ['clone', '-q', '-b', 'main', at('repo.git'), join(local, 'c2')], { env }));
+  assert.equal(readFileSync(join(local, 'c2/README'), 'utf8'), 'pushed\n');
 }

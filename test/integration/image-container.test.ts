@@ -9,10 +9,9 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyPolicy, mustApply, skipReason, testInstall } from '../helpers/install.js';
-import { busyboxRoot, tarOf, writeLayout } from '../helpers/images.js';
+import { busyboxRoot, debianRoot, tarOf, writeLayout } from '../helpers/images.js';
 import { cellshCommand } from '../helpers/session.js';
 import { must, run } from '../helpers/system.js';
-import { packageRoot } from '../helpers/fixtures.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 const inst = testInstall();
@@ -84,16 +83,10 @@ test("a container from an image: the image's files, nobody's and read-only, the 
   assert.notEqual(host.status, 0, "the host's /usr is not in the container");
 });
 
-/** A Debian 12 minbase root (debootstrap, cached by the quick-start harness), or why there is none. */
-function debianBase(): string | { skip: string } {
-  const r = run(join(packageRoot(), 'test', 'harness', 'fresh-debian.sh'), ['--base'], { timeoutMs: 900_000 });
-  return r.status === 0 ? r.out.trim() : { skip: `no Debian base here: ${r.err.trim().split('\n').at(-1)}` };
-}
-
 test('a Debian 12 image (debootstrap minbase), as an OCI layout and as docker save: a login gets its bash, apt and /etc', {
   skip,
 }, async (t) => {
-  const base = debianBase();
+  const base = debianRoot('base');
   if (typeof base !== 'string') return t.skip(base.skip);
   const dir = scratch(t);
   const layout = join(dir, 'layout');

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipReason, testInstall } from '../helpers/install.js';
 import { runAsync } from '../helpers/system.js';
-import { deploy, sshSkipReason } from '../helpers/sshd.js';
+import { deploy, rsyncAndGit, sshSkipReason } from '../helpers/sshd.js';
 
 const inst = testInstall();
 const skip = skipReason(inst) || sshSkipReason();
@@ -62,27 +62,8 @@ for (const mode of ['login-shell', 'force-command'] as const) {
       assert.notEqual(r.status, 0, `scp ${proto.join(' ')} must not reach ${HOST_ONLY}`);
     }
 
-    // rsync -a, up and down, with a tree.
-    await ok('mkdir', runAsync('mkdir', ['-p', join(local, 'tree/sub')]));
-    writeFileSync(join(local, 'tree/sub/f'), 'deep\n');
-    await ok('rsync up', runAsync('rsync', ['-a', '-e', sshd.sshCommand(), join(local, 'tree'), at('rtree')], { env }));
-    await ok(
-      'rsync down',
-      runAsync('rsync', ['-a', '-e', sshd.sshCommand(), at('rtree/'), join(local, 'rback')], { env }),
-    );
-    assert.equal(readFileSync(join(local, 'rback/tree/sub/f'), 'utf8'), 'deep\n');
-
-    // git: a bare repository in the home, cloned, pushed to, cloned again.
-    await ok('git init', sshd.ssh(user, ['git init -q --bare repo.git']));
-    await ok('git clone', runAsync('git', ['clone', '-q', at('repo.git'), join(local, 'c1')], { env }));
-    writeFileSync(join(local, 'c1/README'), 'pushed\n');
-    const git = (dir: string, ...args: string[]): Promise<string> =>
-      ok(`git ${args[0]}`, runAsync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { env }));
-    await git(join(local, 'c1'), 'add', 'README');
-    await git(join(local, 'c1'), 'commit', '-q', '-m', 'first');
-    await git(join(local, 'c1'), 'push', '-q', 'origin', 'HEAD:main');
-    await ok('git clone 2', runAsync('git', ['clone', '-q', '-b', 'main', at('repo.git'), join(local, 'c2')], { env }));
-    assert.equal(readFileSync(join(local, 'c2/README'), 'utf8'), 'pushed\n');
+    // rsync -a both ways, and git over ssh.
+    await rsyncAndGit(sshd, user, local);
 
     // Everything landed in the user's home, as the user.
     const listing = await ok(

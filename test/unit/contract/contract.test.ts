@@ -13,6 +13,7 @@ import {
   EXIT_CODES,
   FDS,
   HELPER_ARGV,
+  LAYER_MODES,
   NETWORK_MODES,
   POLICY_FILE,
   RECORD_CHANGES,
@@ -41,6 +42,7 @@ test('the helper is built from the contract as it stands', { skip }, () => {
     `bounds ${Object.values(BOUNDS).join(' ')}`,
     `keys ${Object.keys(RECORD_KEYS).join(' ')}`,
     `network ${NETWORK_MODES.join(' ')}`,
+    `layer ${LAYER_MODES.join(' ')}`,
     `restart ${RESTART_MODES.join(' ')}`,
     `seccomp ${SECCOMP_PROFILES.join(' ')}`,
     `rlimits ${RLIMIT_KEYS.join(' ')}`,
@@ -215,6 +217,7 @@ const base: CompiledUser = {
   nested_userns: false,
   udp_ports: [0, 0],
   image: 'host',
+  layer: { mode: 'temporary', bytes: 0 },
 };
 
 /** Values of each key at the contract's bounds (good) and one past them (bad), as the record's text. */
@@ -296,6 +299,22 @@ function examples(): Array<{ key: keyof typeof RECORD_KEYS; value: string; good:
       `debian ${hex.slice(1)}`,
       `debian ${hex} x`,
       'debian',
+    ],
+  );
+  const t = 'temporary';
+  add(
+    'layer',
+    [`${t} 0`, `${t} ${B.diskMin}`, `persistent ${B.diskMin}`, `persistent ${2 ** 53 - 1}`],
+    [
+      '',
+      `${t}`,
+      `${t} ${B.diskMin - 1}`,
+      'persistent 0',
+      `persistent 0${B.diskMin}`,
+      `persistent ${(2n ** 62n).toString()}`,
+      `kept ${B.diskMin}`,
+      `${t} ${B.diskMin} x`,
+      `${t}  ${B.diskMin}`,
     ],
   );
   return out;
@@ -380,6 +399,7 @@ test('a change of each record key reaches a running container as the contract sa
     { seccomp: 'unconfined' },
     { nested_userns: true },
     { image: { name: 'debian', id: 'b'.repeat(64) } },
+    { layer: { mode: 'persistent', bytes: 2 ** 30 } },
   ];
   const pairs: Array<[CompiledUser, CompiledUser]> = changes.map((c) => [base, { ...base, ...c }]);
   // Every other pair of network modes, both ways: less network takes access away.

@@ -18,6 +18,7 @@ test("the events cellsh-admin writes through pino are the contract's, field for 
   logEvent(log, 'policy-rejected', { files: ['/etc/cellsh/policy.yaml'], problems: 2, by_uid: 0 });
   logEvent(log, 'enroll', { user: 'alice', uid: 1001, by_uid: 0 });
   logEvent(log, 'unenroll', { user: 'alice', uid: 1001, by_uid: 0 });
+  logEvent(log, 'layer-reset', { user: 'alice', uid: 1001, bytes: 4096, by_uid: 0 });
   assert.deepEqual(
     records.map((r) => r['event']),
     Object.entries(LOG_EVENTS)

@@ -23,6 +23,7 @@ const REST = {
   nested_userns: false,
   udp_ports: [0, 0],
   image: 'host',
+  layer: { mode: 'temporary', bytes: 0 },
 } as const;
 
 test('enrolled users and users named in the policy are compiled, sorted by uid, without the enrolment group', () => {
@@ -211,6 +212,7 @@ test("the limits and rlimits reach the record in the helper's units", () => {
       nested_userns: false,
       udp_ports: [0, 0],
       image: 'host',
+      layer: { mode: 'temporary', bytes: 0 },
     },
   );
 });
@@ -318,4 +320,25 @@ test('an image the store does not have, or whose variables overflow a record, is
     /alice's image "tools" sets 16 variables, which with the policy's 1 are more than a session carries/,
   );
   assert.match(problemsOf('users:\n  alice:\n    image: tools\n', sampleEnv())[0]!, /no image store/);
+});
+
+test('persist and limits.disk reach the record as the writable layer; persist without a size is an error at persist', () => {
+  const { env } = withImage([]);
+  const built = buildText(
+    'defaults:\n  image: tools\n  limits:\n    disk: 10G\nusers:\n  alice:\n    persist: true\n  bob: {}\n',
+    env,
+  );
+  assert.deepEqual(built.diagnostics, []);
+  const [alice, bob] = built.users;
+  assert.deepEqual(alice!.layer, { mode: 'persistent', bytes: 10 * G });
+  assert.deepEqual(bob!.layer, { mode: 'temporary', bytes: 10 * G });
+  assert.equal(formatCompiled(built.users, 'x').includes(`layer persistent ${10 * G}\n`), true);
+  assert.deepEqual(buildText('users:\n  alice:\n    image: tools\n', env).users[0]!.layer, {
+    mode: 'temporary',
+    bytes: 0,
+  });
+  assert.deepEqual(problemsOf('users:\n  alice:\n    image: tools\n    persist: true\n', env), [
+    'policy.yaml:4:14: users.alice.persist: alice has persist: true but no limits.disk, the size of the file system that keeps the layer; set one',
+  ]);
+  assert.match(problemsOf('users:\n  alice:\n    limits:\n      disk: 1M\n', env)[0]!, /limits.disk/);
 });

@@ -52,6 +52,7 @@ const alice: CompiledUser = {
   nested_userns: false,
   udp_ports: [0, 0],
   image: 'host',
+  layer: { mode: 'temporary', bytes: 0 },
 };
 const bob: CompiledUser = {
   uid: 1002,
@@ -80,6 +81,7 @@ const bob: CompiledUser = {
   nested_userns: true,
   udp_ports: [0, 0],
   image: 'host',
+  layer: { mode: 'temporary', bytes: 0 },
 };
 
 // Line numbers in a one-record file: 1 magic, 2 index header, 3 index line, 4 comment,
@@ -111,8 +113,9 @@ const L = {
   nested_userns: 28,
   udp_ports: 29,
   image: 30,
-  end: 31,
-  checksum: 32,
+  layer: 31,
+  end: 32,
+  checksum: 33,
 };
 
 /** Records text cut after each "end" line (policy_build's chunks in policy-build.c). */
@@ -199,6 +202,7 @@ test('the writer produces exactly the documented layout', () => {
     'nested_userns false',
     'udp_ports 0 0',
     'image host',
+    'layer temporary 0',
     'end',
   ]);
   assert.match(lines.at(-2)!, /^checksum [0-9a-f]{16}$/);
@@ -281,7 +285,7 @@ test('the reader refuses an index that does not list exactly the records that fo
   rejects(
     resign(body(text).replace(entry, moved)),
     4,
-    /the index line for uid 1002 does not match the record at line 33/,
+    /the index line for uid 1002 does not match the record at line 34/,
   );
   const rehashed = entry.slice(0, -16) + '0'.repeat(16);
   rejects(resign(body(text).replace(entry, rehashed)), 4, /does not match/);
@@ -291,7 +295,7 @@ test('the reader refuses an index that does not list exactly the records that fo
     [...chunks(body(text).slice(body(text).indexOf('user 1001'))), 'user 0\nend\n'],
     'x',
   );
-  rejects(unlisted, 60, /uid 0 is never served/); // after magic, index (3), comment and two records of 27 lines
+  rejects(unlisted, 62, /uid 0 is never served/); // after magic, index (3), comment and two records of 28 lines
   rejects(resign(body(text).replace(entry, entry.replace('0000001002', 'x000001002'))), 4, /not an index line/);
 });
 

@@ -12,10 +12,20 @@ test('a user with no entry gets built-in defaults overlaid with defaults:', () =
   const { policy } = buildText(layering);
   assert.deepEqual(effectiveFor(policy, 'carol').settings, {
     image: 'host',
+    persist: false,
     shell: '/bin/bash',
     hostname: '{user}',
     network: 'host',
-    limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
+    limits: {
+      memory: 2 ** 30,
+      pids: 256,
+      cpu: 1500,
+      memory_high: 'unlimited',
+      swap: 0,
+      io_weight: 'default',
+      io: [],
+      disk: 'unlimited',
+    },
     rlimits: {
       nofile: { soft: 1024, hard: 524288 },
       nproc: { soft: 'unlimited', hard: 'unlimited' },
@@ -35,6 +45,7 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
   const { policy } = buildText(layering);
   assert.deepEqual(effectiveFor(policy, 'bob').settings, {
     image: 'host',
+    persist: false,
     shell: '/bin/bash',
     hostname: '{user}',
     network: 'host',
@@ -46,6 +57,7 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
       swap: 0,
       io_weight: 'default',
       io: [],
+      disk: 'unlimited',
     },
     rlimits: {
       nofile: { soft: 1024, hard: 524288 },
@@ -62,10 +74,20 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
   });
   assert.deepEqual(effectiveFor(policy, 'alice').settings, {
     image: 'host',
+    persist: false,
     shell: '/usr/bin/zsh',
     hostname: '{user}-{host}',
     network: 'host',
-    limits: { memory: 2 ** 30, pids: 256, cpu: 1500, memory_high: 'unlimited', swap: 0, io_weight: 'default', io: [] },
+    limits: {
+      memory: 2 ** 30,
+      pids: 256,
+      cpu: 1500,
+      memory_high: 'unlimited',
+      swap: 0,
+      io_weight: 'default',
+      io: [],
+      disk: 'unlimited',
+    },
     rlimits: {
       nofile: { soft: 1024, hard: 524288 },
       nproc: { soft: 'unlimited', hard: 'unlimited' },

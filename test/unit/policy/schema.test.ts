@@ -28,6 +28,7 @@ function accepted(key: SettingKey, yamlValue: string): unknown {
 function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings']): Record<SettingKey, unknown> {
   return {
     'image': s.image,
+    'persist': s.persist,
     'shell': s.shell,
     'hostname': s.hostname,
     'network': s.network,
@@ -38,6 +39,7 @@ function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings'])
     'limits.cpu': s.limits.cpu,
     'limits.io_weight': s.limits.io_weight,
     'limits.io': s.limits.io,
+    'limits.disk': s.limits.disk,
     'rlimits.nofile': s.rlimits.nofile,
     'rlimits.nproc': s.rlimits.nproc,
     'rlimits.core': s.rlimits.core,
@@ -346,13 +348,14 @@ test('an empty value is reported at its key', () => {
 
 test('limits must be a mapping', () => {
   assert.deepEqual(problemsOf('defaults:\n  limits: 5\n'), [
-    'policy.yaml:2:11: defaults.limits: expected a mapping with memory, memory_high, swap, pids, cpu, io_weight, io, got 5',
+    'policy.yaml:2:11: defaults.limits: expected a mapping with memory, memory_high, swap, pids, cpu, io_weight, io, disk, got 5',
   ]);
 });
 
 test('the built-in defaults are the documented ones', () => {
   assert.deepEqual(BUILTIN_DEFAULTS, {
     'image': 'host',
+    'persist': false,
     'shell': '/bin/bash',
     'hostname': '{user}',
     'network': 'none',
@@ -363,6 +366,7 @@ test('the built-in defaults are the documented ones', () => {
     'limits.cpu': 1500,
     'limits.io_weight': 'default',
     'limits.io': [],
+    'limits.disk': 'unlimited',
     'rlimits.nofile': { soft: 1024, hard: 524288 },
     'rlimits.nproc': { soft: 'unlimited', hard: 'unlimited' },
     'rlimits.core': { soft: 0, hard: 'unlimited' },
@@ -411,7 +415,7 @@ test('renderPolicyTable has a header and one row per setting', () => {
   assert.equal(lines[0], '| key | type | default | example | description |');
   assert.equal(lines.length, 2 + SETTING_KEYS.length);
   assert.equal(
-    lines[7],
+    lines[8],
     '| `limits.memory` | size or `unlimited` | `2G` | `512M` | Memory the whole container may use (binary units: K, M, G, T; at least 32M). |',
   );
   for (const line of lines) assert.equal(line.split(/(?<!\\)\|/).length, 7, line);
