@@ -3,9 +3,10 @@
 // archive): importing it with `cellsh-admin image import` against extracting
 // the same archive and `umoci unpack`-ing it (the store emptied, and the
 // bundle removed, before each run, untimed); a first login into a container
-// made from it (`cellsh -c true`, the container stopped before each run)
-// against `crun run` of the unpacked bundle; and what a second user of the
-// image costs on disk.
+// made from it (`cellsh -c true`, the container stopped before each run),
+// with a throw-away layer, a kept one, and a kept one made anew, against
+// `crun run` of the unpacked bundle; and what a second user of the image costs
+// on disk.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,8 +64,10 @@ function measure(bench: Bench, policy: string): ImageResults {
   const archive = join(dir, 'debian.oci.tar');
   const extracted = join(dir, 'extracted');
   const bundle = join(dir, 'bundle');
-  const store = (JSON.parse(readFileSync(join(inst.libDir, 'layout.json'), 'utf8')) as { imageStore: string })
-    .imageStore;
+  const { imageStore: store, layerDir } = JSON.parse(readFileSync(join(inst.libDir, 'layout.json'), 'utf8')) as {
+    imageStore: string;
+    layerDir: string;
+  };
   const [first, second] = users.pool as [(typeof users.pool)[0], (typeof users.pool)[0]];
   mkdirSync(dir, { recursive: true });
   bench.progress('images: packing the Debian base as a gzipped OCI archive');
@@ -112,9 +115,18 @@ function measure(bench: Bench, policy: string): ImageResults {
     chmodSync(dir, 0o755);
     mustApply(
       inst,
-      `${policy}  ${first.name}:\n    image: ${NAME}\n    shell: /bin/bash\n  ${second.name}:\n    image: ${NAME}\n    shell: /bin/bash\n`,
+      `${policy}  ${first.name}:\n    image: ${NAME}\n    shell: /bin/bash\n  ${second.name}:\n    image: ${NAME}\n    shell: /bin/bash\n    persist: true\n    limits: {disk: 1G}\n`,
     );
-    bench.progress(`images: first login into the image's container against crun run, ${bench.sizes.runs} runs each`);
+    // Disk: the store before and after a second user's first login, and their
+    // kept layer: the file on the host, and what it holds (df inside).
+    const kept = join(layerDir, `${second.uid}.ext4`);
+    run(['rm', '-f', kept]);
+    const before = diskBytes(store);
+    const used = spawnSync('su', ['-', second.name, '-c', 'df -B1 / | tail -1'], { encoding: 'utf8' }).stdout ?? '';
+    const after = diskBytes(store);
+    const upper = Number(used.trim().split(/\s+/)[2] ?? Number.NaN);
+    const layerFile = diskBytes(kept);
+    bench.progress(`images: first logins into the image's containers against crun run, ${bench.sizes.runs} runs each`);
     const logins: Command[] = [
       {
         name: 'image-cold',
@@ -124,6 +136,20 @@ function measure(bench: Bench, policy: string): ImageResults {
         pre: [inst.helper, 'stop', String(first.uid)],
       },
       {
+        name: 'image-kept',
+        file: inst.launcher,
+        argv: ['cellsh', '-c', 'true'],
+        uid: second.uid,
+        pre: [inst.helper, 'stop', String(second.uid)],
+      },
+      {
+        name: 'image-new-layer',
+        file: inst.launcher,
+        argv: ['cellsh', '-c', 'true'],
+        uid: second.uid,
+        pre: ['/bin/sh', '-c', `${inst.helper} stop ${second.uid} && rm -f ${kept}`],
+      },
+      {
         name: 'crun-image',
         legacy: bench.baselines.legacyNote !== undefined,
         argv: ['/usr/bin/crun', 'run', '--bundle', bundle, 'cellsh-bench-image'],
@@ -131,17 +157,13 @@ function measure(bench: Bench, policy: string): ImageResults {
     ];
     const loginRuns = timeRuns(bench.timer, logins, { runs: bench.sizes.runs, warmup: bench.sizes.warmup });
 
-    // Disk: the store before and after a second user's first login, and that user's writable layer.
-    const before = diskBytes(store);
-    const used = spawnSync('su', ['-', second.name, '-c', 'df -B1 / | tail -1'], { encoding: 'utf8' }).stdout ?? '';
-    const after = diskBytes(store);
-    const upper = Number(used.trim().split(/\s+/)[2] ?? Number.NaN);
-
     const st = (m: ReturnType<typeof timeRuns>, k: string) => sampleStats(m.get(k));
-    const [imp, umo, cold, crun] = [
+    const [imp, umo, cold, keptLogin, newLayer, crun] = [
       st(importRuns, 'import'),
       st(importRuns, 'umoci'),
       st(loginRuns, 'image-cold'),
+      st(loginRuns, 'image-kept'),
+      st(loginRuns, 'image-new-layer'),
       st(loginRuns, 'crun-image'),
     ];
     const row = (label: string, s: typeof imp, vs: typeof imp, vsLabel: string, target: string): string[] =>
@@ -174,12 +196,20 @@ function measure(bench: Bench, policy: string): ImageResults {
           ),
           row('`tar -x` of the archive, then `umoci unpack` (as root)', umo, undefined, '', ''),
           row(
-            "launcher alone: `cellsh -c true`, first login into the image's container",
+            "launcher alone: `cellsh -c true`, first login into the image's container (throw-away layer)",
             cold,
             crun,
             'crun run',
             `at most 1× (${loginRatio !== undefined && loginRatio <= 1 ? 'met' : 'not met'})`,
           ),
+          row(
+            'the same with a kept 1 GiB layer (persist: true): loop device, ext4 mount',
+            keptLogin,
+            cold,
+            'throw-away',
+            '',
+          ),
+          row('the same, the kept layer made anew (mkfs.ext4 first)', newLayer, cold, 'throw-away', ''),
           row('`crun run` of the unpacked bundle, `bash -c true` (as root)', crun, undefined, '', ''),
           [
             "a second user's first login: the store",
@@ -191,25 +221,26 @@ function measure(bench: Bench, policy: string): ImageResults {
             'only their writable layer',
           ],
           [
-            "a second user's first login: their writable layer (tmpfs, memory)",
-            Number.isFinite(upper) ? fmtBytes(upper) : 'unknown',
+            "a second user's first login: their kept layer's file on the host (1 GiB, sparse)",
+            fmtBytes(layerFile),
             '',
             '',
             '1',
-            '',
+            Number.isFinite(upper) ? `${fmtBytes(upper)} used inside` : '',
             '',
           ],
         ],
         notes: [
           'The import row runs `cellsh-admin` (Node) as an admin does; its store is emptied (`image rm`, `image gc`) before each run, untimed. The umoci row extracts the same archive and unpacks its layout into a bundle, removed before each run, untimed.',
-          "The login rows start a container each run: cellsh's mounts the image's layers under a tmpfs writable layer and builds /etc; crun's runs in the bundle's root, read-only, with ids shifted by 100000 and memory/pids/cpu limits.",
-          'The second user logs in once through `su -`; the store is measured with `du` before and after, and the writable layer with `df` inside.',
+          "The login rows start a container each run: cellsh's mounts the image's layers under a writable layer (a tmpfs, or the user's ext4 file on a loop device) and builds /etc; crun's runs in the bundle's root, read-only, with ids shifted by 100000 and memory/pids/cpu limits. The made-anew row deletes the layer's file before each run, untimed.",
+          "The second user (persist: true, limits.disk 1G) logs in once through `su -`; the store is measured with `du` before and after, their layer's file with `du`, and what it holds with `df` inside.",
         ],
       },
     };
   } finally {
     mustApply(inst, policy);
     for (const u of [first, second]) run([inst.helper, 'stop', String(u.uid)]);
+    run(['rm', '-f', join(layerDir, `${second.uid}.ext4`)]);
     run(['/bin/sh', '-c', forget]);
     rmSync(dir, { recursive: true, force: true });
   }

@@ -54,7 +54,7 @@ static void create(int dir, const char *name, const char *path, uint64_t size) {
   if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
     die_errno(EXIT_INTERNAL, "can't create your writable layer \"%s\"", tmp_path);
   char *mkfs[] = {MKFS, "-q", "-F", "-b", "4096", "-m", "0", "-L", "cellsh", "-E",
-                  "root_owner=0:0,nodiscard,lazy_itable_init=1", tmp_path, NULL};
+                  "root_owner=0:0,nodiscard,lazy_itable_init=1,lazy_journal_init=1", tmp_path, NULL};
   run("create", mkfs);
   cleanup_fd int sync_dir = RETRY(openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fsync(fd) < 0 || renameat(dir, tmp, dir, name) < 0 || sync_dir < 0 || fsync(sync_dir) < 0)
