@@ -221,7 +221,7 @@ function measure(bench: Bench, policy: string): ImageResults {
             'only their writable layer',
           ],
           [
-            "a second user's first login: their kept layer's file on the host (1 GiB, sparse)",
+            "a second user's first login: their kept layer's file on the host (limits.disk 1G, taken whole)",
             fmtBytes(layerFile),
             '',
             '',

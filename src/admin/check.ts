@@ -6,6 +6,8 @@ import { hostname } from 'node:os';
 import type { Layout } from '../layout.js';
 import { imageFacts } from '../images/policy-facts.js';
 import { ImageStore } from '../images/store.js';
+import { accountRange, STORE_USER, storeRange } from '../images/store-range.js';
+import { getpwnam } from '../sys/libc.js';
 import { blockDevice } from '../sys/block.js';
 import type { UserDirectory } from '../sys/users.js';
 import {
@@ -53,6 +55,11 @@ export function policyEnv(layout: Layout, dir: UserDirectory, host: string = sho
     host,
     devices: blockDevice,
     images: imageFacts(new ImageStore(layout.imageStore)),
+    subIds: (name) => {
+      const uid = dir.user(name)?.uid;
+      return uid === undefined ? undefined : accountRange(name, uid);
+    },
+    storeIds: () => storeRange(getpwnam(STORE_USER)?.uid),
   };
 }
 

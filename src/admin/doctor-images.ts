@@ -48,7 +48,10 @@ export function hostImages(
   };
 }
 
-export function checkImages(compiled: ReadonlyArray<Pick<CompiledUser, 'name' | 'image'>>, host: ImageHost): Finding[] {
+export function checkImages(
+  compiled: ReadonlyArray<Pick<CompiledUser, 'name' | 'image'> & Partial<Pick<CompiledUser, 'root'>>>,
+  host: ImageHost,
+): Finding[] {
   const users = compiled.filter((u) => u.image !== 'host');
   const range = host.storeRange();
   const out: Finding[] = [];
@@ -68,8 +71,28 @@ export function checkImages(compiled: ReadonlyArray<Pick<CompiledUser, 'name' | 
         fix: `import it again (cellsh-admin image import), then cellsh-admin apply`,
       });
   }
+  const { uid: subUids, gid: subGids } = host.subIds();
+  const others = (entries: SubIdEntry[], owner: string, start: number): string[] =>
+    entries
+      .filter((e) => e.owner !== owner && e.start < start + RANGE_SIZE && start < e.start + e.count)
+      .map((e) => e.owner);
+  for (const u of compiled) {
+    if (!u.root || u.root === 'none') continue;
+    const { subUid, subGid } = u.root;
+    const shared = [...new Set([...others(subUids, u.name, subUid), ...others(subGids, u.name, subGid)])];
+    const real = host
+      .ids()
+      .filter((id) => (id >= subUid && id < subUid + RANGE_SIZE) || (id >= subGid && id < subGid + RANGE_SIZE));
+    if (shared.length > 0 || real.length > 0)
+      out.push({
+        status: 'fail',
+        area: 'policy',
+        message: `${u.name}'s subordinate ids ${subUid}-${subUid + RANGE_SIZE - 1} (root inside) are also ${shared.length > 0 ? `${shared.join(', ')}'s` : `account ids (${real.slice(0, 3).join(', ')})`}: their root could own what is someone else's`,
+        fix: `give ${u.name} a range of their own in /etc/subuid and /etc/subgid (usermod --del-subuids / --add-subuids), then cellsh-admin apply`,
+      });
+  }
   if (range) {
-    const { uid, gid } = host.subIds();
+    const [uid, gid] = [subUids, subGids];
     const overlaps = (entries: SubIdEntry[], start: number): string[] =>
       entries
         .filter((e) => e.owner !== STORE_USER && e.start < start + RANGE_SIZE && start < e.start + e.count)

@@ -11,6 +11,7 @@ import type { Layout } from '../layout.js';
 import { logEvent, type EventLogger } from '../log.js';
 import type { PasswdEntry, UserDirectory } from '../sys/users.js';
 import { writeFileAtomic } from './write-atomic.js';
+import { accountRange, freeRangeStart, RANGE_SIZE, readSubIds } from '../images/store-range.js';
 import type { TextOut } from './check.js';
 
 /** Where the shells users had before enrolment are kept (beside the compiled policy). */
@@ -41,16 +42,48 @@ function accountTool(file: string, args: string[], user: string): void {
   }
 }
 
-function readSaved(layout: Layout): Record<string, string> {
+/** The subordinate id ranges enroll gave (name -> first id), which unenroll takes back. */
+export function savedIdsFile(layout: Layout): string {
+  return join(dirname(layout.compiledPolicy), 'enrolled-ids.json');
+}
+
+function readSaved(file: string): Record<string, string> {
   try {
-    return JSON.parse(readFileSync(savedShellsFile(layout), 'utf8')) as Record<string, string>;
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
   } catch {
     return {};
   }
 }
 
-function writeSaved(layout: Layout, saved: Record<string, string>): void {
-  writeFileAtomic(savedShellsFile(layout), `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600, dirMode: 0o755 });
+function writeSaved(file: string, saved: Record<string, string>): void {
+  writeFileAtomic(file, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600, dirMode: 0o755 });
+}
+
+/** Give the user 65536 subordinate uids and gids (for root inside an image
+ * container) unless they have some: a block above every range and account id
+ * (usermod takes shadow's locks). Returns what it said, or "". */
+function giveRange(user: PasswdEntry, opts: EnrollOptions): string {
+  if (accountRange(user.name, user.uid)) return '';
+  const ids = opts.dir.allUsers().flatMap((u) => [u.uid, u.gid]);
+  const start = freeRangeStart([...readSubIds('/etc/subuid'), ...readSubIds('/etc/subgid')], ids);
+  const span = `${start}-${start + RANGE_SIZE - 1}`;
+  accountTool('usermod', ['--add-subuids', span, '--add-subgids', span, user.name], user.name);
+  const saved = readSaved(savedIdsFile(opts.layout));
+  saved[user.name] = String(start);
+  writeSaved(savedIdsFile(opts.layout), saved);
+  return `, subordinate ids ${span}`;
+}
+
+/** Take back the range giveRange gave (one the user had before stays). */
+function takeRange(user: PasswdEntry, opts: EnrollOptions): string {
+  const saved = readSaved(savedIdsFile(opts.layout));
+  const start = saved[user.name];
+  if (start === undefined) return '';
+  const span = `${start}-${Number(start) + RANGE_SIZE - 1}`;
+  accountTool('usermod', ['--del-subuids', span, '--del-subgids', span, user.name], user.name);
+  delete saved[user.name];
+  writeSaved(savedIdsFile(opts.layout), saved);
+  return `, subordinate ids ${span} freed`;
 }
 
 function lookup(dir: UserDirectory, name: string): PasswdEntry {
@@ -80,15 +113,16 @@ export function runEnroll(name: string, opts: EnrollOptions & { keepShell?: bool
     );
   }
   if (!opts.keepShell && user.shell !== layout.launcher) {
-    const saved = readSaved(layout);
+    const saved = readSaved(savedShellsFile(layout));
     saved[user.name] = user.shell;
-    writeSaved(layout, saved);
+    writeSaved(savedShellsFile(layout), saved);
     accountTool('usermod', ['--shell', layout.launcher, user.name], user.name);
   }
   accountTool('usermod', ['--append', '--groups', layout.group, user.name], user.name);
+  const ids = giveRange(user, opts);
   logEvent(opts.log, 'enroll', { user: user.name, uid: user.uid, by_uid: opts.byUid });
   opts.out.write(
-    `enrolled ${user.name}: login shell ${opts.keepShell ? user.shell : layout.launcher}, group ${layout.group}\n`,
+    `enrolled ${user.name}: login shell ${opts.keepShell ? user.shell : layout.launcher}, group ${layout.group}${ids}\n`,
   );
   return opts.apply();
 }
@@ -98,16 +132,19 @@ export function runUnenroll(name: string, opts: EnrollOptions & { stop: (uid: nu
   const user = lookup(opts.dir, name);
   const { layout } = opts;
   opts.stop(user.uid);
-  const saved = readSaved(layout);
+  const saved = readSaved(savedShellsFile(layout));
   const shell = saved[user.name] ?? '/bin/sh';
   if (user.shell === layout.launcher) accountTool('usermod', ['--shell', shell, user.name], user.name);
   delete saved[user.name];
-  writeSaved(layout, saved);
+  writeSaved(savedShellsFile(layout), saved);
+  const ids = takeRange(user, opts);
   if (opts.dir.group(layout.group)?.members.includes(user.name)) {
     accountTool('gpasswd', ['--delete', user.name, layout.group], user.name);
   }
   logEvent(opts.log, 'unenroll', { user: user.name, uid: user.uid, by_uid: opts.byUid });
-  opts.out.write(`unenrolled ${user.name}: container stopped, login shell ${shell}, left group ${layout.group}\n`);
+  opts.out.write(
+    `unenrolled ${user.name}: container stopped, login shell ${shell}, left group ${layout.group}${ids}\n`,
+  );
   return opts.apply();
 }
 

@@ -3,7 +3,7 @@
 // persistent layer's file (layerDir/UID.ext4, src/helper/layer.h) is then
 // deleted, so the next login starts from the image as it is. The home is never
 // touched.
-import { lstatSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { CellshError, ExitCode } from '../errors.js';
 import type { Layout } from '../layout.js';
@@ -66,11 +66,13 @@ export function runReset(name: string, opts: ResetOptions): number {
       return ExitCode.ok;
     }
   }
+  // The name goes first: a login from here on makes a new layer, and the stop
+  // ends whatever container a login raced in meanwhile.
+  const aside = `${file}.reset`;
+  if (bytes !== undefined) renameSync(file, aside);
   opts.stop(user.uid, RESET_NOTICE);
   if (bytes !== undefined) {
-    // A loop device the old container's mount still holds keeps the data until
-    // it lets go; the name is gone now, so the next login makes a new layer.
-    unlinkSync(file);
+    unlinkSync(aside);
     try {
       unlinkSync(`${file}.new`);
     } catch {
@@ -79,5 +81,26 @@ export function runReset(name: string, opts: ResetOptions): number {
     logEvent(opts.log, 'layer-reset', { user: name, uid: user.uid, bytes, by_uid: opts.byUid });
   }
   opts.out.write(`reset ${name}: ${what.replace(/^stop /, 'stopped ').replace(/delete /, 'deleted ')}\n`);
+  // A login that had opened the old layer before it was renamed, and mounted
+  // it after the stop, keeps it until its container ends.
+  if (bytes !== undefined && loopBackingFiles().some((f) => f.startsWith(aside)))
+    opts.out.write(`a login of ${name} during the reset still holds the old layer: run the reset again\n`);
   return ExitCode.ok;
+}
+
+/** The files loop devices are bound to now (a deleted one ends in " (deleted)"). */
+function loopBackingFiles(): string[] {
+  try {
+    return readdirSync('/sys/block')
+      .filter((d) => /^loop\d+$/.test(d))
+      .flatMap((d) => {
+        try {
+          return [readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').trim()];
+        } catch {
+          return [];
+        }
+      });
+  } catch {
+    return [];
+  }
 }

@@ -71,6 +71,8 @@ export const BOUNDS = {
   /** Layers of an image a container can be made from: overlay's lowerdir option (a
    * page on Linux 6.1) holds this many layer names of 64 hex digits. */
   imageLayersMax: 60,
+  /** Ids of a user namespace: 0..idRange-1 inside (a subordinate range's size). */
+  idRange: 65536,
   /** The least size of a writable layer (16 MiB: an ext4 with its journal fits). */
   diskMin: 16 * 1024 * 1024,
 } as const;
@@ -104,6 +106,7 @@ export const RECORD_KEYS = {
   udp_ports: 'LO HI: host UDP ports published into the container (network private), "0 0" for none',
   image: '"host", or NAME ID: an image of the store and the 64 hex digits naming its layer list',
   layer: "MODE BYTES: an image's writable layer, MODE one of LAYER_MODES; its size, 0 (none) only when temporary",
+  root: '"none", or SUBUID SUBGID STOREUID STOREGID: root inside; the first ids of the user\'s 65536 subordinate ones, and of the store\'s',
 } as const;
 export type RecordKey = keyof typeof RECORD_KEYS;
 
@@ -150,6 +153,7 @@ export const RECORD_CHANGES: { readonly [K in RecordKey]: { readonly change: Cha
   udp_ports: { change: 'restart', label: 'published UDP ports' },
   image: { change: 'restart', label: 'image' },
   layer: { change: 'restart', label: 'writable layer' },
+  root: { change: 'access', label: 'root inside' },
 };
 
 /** How much a seccomp profile confines, 0 (unconfined) to 3 (strict); default

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -18,7 +19,7 @@
 
 static bool is_hex64(const char *s, size_t n) { return n == HEX_LEN && strspn(s, "0123456789abcdef") >= HEX_LEN; }
 
-void image_mount(const struct user_policy *u, const char *target, const char *upper, const char *work) {
+void image_mount(const struct user_policy *u, const char *target, const char *upper, const char *work, int idmap) {
   /* u->image is "NAME ID" (policy.c checked it). */
   char name[IMAGE_NAME_MAX + 1];
   const char *space = strchr(u->image, ' ');
@@ -73,7 +74,19 @@ void image_mount(const struct user_policy *u, const char *target, const char *up
   if (at + strlen(upper) + strlen(work) + 32 >= sizeof opts) /* never, at IMAGE_LAYERS_MAX: checked all the same */
     die(EXIT_CONFIG, "the image \"%s\" has too many layers to mount", name);
   xsnprintf(opts + at, sizeof opts - at, ",upperdir=%s,workdir=%s", upper, work);
-  if (fchdir(layers) < 0 || mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, opts) < 0 || chdir("/") < 0)
+  /* With root inside, the layers are seen through an idmapped mount: the
+   * store's ids as the user's subordinate ones, so the image's root-owned
+   * files are root's inside (overlay takes idmapped layers since Linux 5.19).
+   * The mount is never attached: the overlay keeps what it needs of it. */
+  cleanup_fd int tree = -1;
+  if (idmap >= 0) {
+    tree = (int)syscall(SYS_open_tree, layers, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)idmap};
+    if (tree < 0 || mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+      die_errno(EXIT_INTERNAL, "can't map the ids of the image \"%s\" for root inside", name);
+  }
+  if (fchdir(tree >= 0 ? tree : layers) < 0 ||
+      mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, opts) < 0 || chdir("/") < 0)
     die_errno(EXIT_INTERNAL, "can't mount the image \"%s\"", name);
 }
 

@@ -12,8 +12,10 @@
  * work folder in work (both empty folders on a file system of their own).
  * The layer list is CELLSH_IMAGE_STORE/refs/<u->image_id>, written by
  * cellsh-admin: it and the folders above it must be root's alone. Dies with
- * EXIT_CONFIG (the store is not as it must be) or EXIT_INTERNAL. */
-void image_mount(const struct user_policy *u, const char *target, const char *upper, const char *work);
+ * EXIT_CONFIG (the store is not as it must be) or EXIT_INTERNAL. With idmap
+ * (a user namespace fd, ns.h's idmap_userns; -1 for none) the layers are seen
+ * through a mount idmapped by it: root inside owns the image's root files. */
+void image_mount(const struct user_policy *u, const char *target, const char *upper, const char *work, int idmap);
 
 /* A file of the image's /etc (etc, name) for the new one rootfs.c writes: at
  * most max bytes of a regular file, not followed through a link; "" if it is

@@ -30,46 +30,64 @@
 #define DETACH_WAIT_MS 3000
 #define LOOP_TRIES 32
 
-static void run(const char *what, char *const argv[]) {
+/* The tools get the layer's file as their fd 3, never by name: they act on
+ * the very file that is then mounted. */
+#define FD_PATH "/proc/self/fd/3"
+
+static void run(const char *what, int fd, char *const argv[]) {
   char out[256];
-  if (!tool_run(argv, -1, NULL, TOOL_WAIT_MS, out, sizeof out))
+  if (!tool_run(argv, -1, fd, NULL, TOOL_WAIT_MS, out, sizeof out))
     die(EXIT_INTERNAL, "can't %s your writable layer (%s): ask your administrator", what, out[0] ? out : argv[0]);
 }
 
 /* e2fsck -p exits 1 when it repaired something: a second run then finds it clean. */
-static void check(char *path) {
-  char *fsck[] = {E2FSCK, "-f", "-p", path, NULL}, out[256];
-  if (!tool_run(fsck, -1, NULL, TOOL_WAIT_MS, out, sizeof out))
-    run("check", fsck);
+static void check(int fd) {
+  char *fsck[] = {E2FSCK, "-f", "-p", FD_PATH, NULL}, out[256];
+  if (!tool_run(fsck, -1, fd, NULL, TOOL_WAIT_MS, out, sizeof out))
+    run("check", fd, fsck);
+}
+
+/* Take size bytes of the host's disk for the file now (from..size), so that
+ * a full host disk refuses this start instead of failing writes of a mounted
+ * layer later, and one user's layer can't eat the room of another's. */
+static void reserve(int fd, uint64_t from, uint64_t size) {
+  int e = size > from ? posix_fallocate(fd, (off_t)from, (off_t)(size - from)) : 0;
+  if (e == ENOSPC || e == EDQUOT)
+    die(EXIT_CONFIG, "the host has no room for your writable layer of %" PRIu64 " MiB: ask your administrator",
+        size >> 20);
+  if (e != 0) {
+    errno = e;
+    die_errno(EXIT_INTERNAL, "can't reserve the room of your writable layer");
+  }
 }
 
 /* Make dir/name (path) an empty ext4 of size bytes, whole or not at all. */
 static void create(int dir, const char *name, const char *path, uint64_t size) {
-  char tmp[64], tmp_path[PATH_MAX_LEN + 64];
+  char tmp[64];
   xsnprintf(tmp, sizeof tmp, "%s.new", name);
-  xsnprintf(tmp_path, sizeof tmp_path, "%s.new", path);
   if (unlinkat(dir, tmp, 0) < 0 && errno != ENOENT)
-    die_errno(EXIT_INTERNAL, "can't clear \"%s\"", tmp_path);
+    die_errno(EXIT_INTERNAL, "can't clear \"%s.new\"", path);
   cleanup_fd int fd = RETRY(openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
-    die_errno(EXIT_INTERNAL, "can't create your writable layer \"%s\"", tmp_path);
+  if (fd < 0)
+    die_errno(EXIT_INTERNAL, "can't create your writable layer \"%s.new\"", path);
+  reserve(fd, 0, size);
   char *mkfs[] = {MKFS, "-q", "-F", "-b", "4096", "-m", "0", "-L", "cellsh", "-E",
-                  "root_owner=0:0,nodiscard,lazy_itable_init=1,lazy_journal_init=1", tmp_path, NULL};
-  run("create", mkfs);
+                  "root_owner=0:0,nodiscard,lazy_itable_init=1,lazy_journal_init=1", FD_PATH, NULL};
+  run("create", fd, mkfs);
   cleanup_fd int sync_dir = RETRY(openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fsync(fd) < 0 || renameat(dir, tmp, dir, name) < 0 || sync_dir < 0 || fsync(sync_dir) < 0)
     die_errno(EXIT_INTERNAL, "can't keep your writable layer \"%s\"", path);
 }
 
-/* Grow or shrink the ext4 in fd (path) from have to want bytes, offline. */
-static void resize(int fd, char *path, uint64_t have, uint64_t want) {
+/* Grow or shrink the ext4 in fd from have to want bytes, offline. */
+static void resize(int fd, uint64_t have, uint64_t want) {
   char size[32], out[256];
   xsnprintf(size, sizeof size, "%" PRIu64 "K", want / 1024);
-  char *resize2fs[] = {RESIZE2FS, path, size, NULL};
-  check(path);
-  if (want > have && ftruncate(fd, (off_t)want) < 0)
-    die_errno(EXIT_INTERNAL, "can't grow your writable layer");
-  if (!tool_run(resize2fs, -1, NULL, TOOL_WAIT_MS, out, sizeof out)) {
+  char *resize2fs[] = {RESIZE2FS, FD_PATH, size, NULL};
+  check(fd);
+  if (want > have)
+    reserve(fd, have, want);
+  if (!tool_run(resize2fs, -1, fd, NULL, TOOL_WAIT_MS, out, sizeof out)) {
     if (want < have)
       die(EXIT_REFUSED, "your writable layer holds more than its new size of %" PRIu64 " MiB: ask your administrator "
                         "to raise limits.disk, or to reset your layer",
@@ -190,11 +208,11 @@ static void mount_persistent(const struct user_policy *u, uint64_t size, const c
     die(EXIT_CONFIG, "your writable layer \"%s\" is not root's own file: ask your administrator", path);
   wait_unbound(&st, path);
   if ((uint64_t)st.st_size != size)
-    resize(file, path, (uint64_t)st.st_size, size);
+    resize(file, (uint64_t)st.st_size, size);
   if (!mount_ext4(file, path, target)) {
     /* Damaged (a host that went down mid-write and a journal that could not
      * mend it): e2fsck repairs what it safely can, once. */
-    check(path);
+    check(file);
     if (!mount_ext4(file, path, target))
       die_errno(EXIT_INTERNAL, "can't mount your writable layer \"%s\": ask your administrator", path);
   }

@@ -293,7 +293,11 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
   load_settings(req, &user);
   caller_name = user.name;
   struct container_record rec;
-  struct session s = {.req = req, .user = &user, .env = env, .container = &rec, .channel = channel, .slot = slot, .umask = user_umask, .limits = *limits, .started_ms = now_ms(), .cg = cg_detect(), .inside = -1};
+  struct session s = {.req = req, .user = &user, .env = env, .container = &rec, .channel = channel, .slot = slot, .umask = user_umask, .limits = *limits, .started_ms = now_ms(), .cg = cg_detect(), .inside = -1, .root_command = root_request(req)};
+  struct root_ids root;
+  bool root_valid;
+  if (s.root_command && !root_parse(user.root, user.uid, user.gid, &root, &root_valid))
+    die(EXIT_REFUSED, "your administrator has not given you root in your container (policy \"root\")");
   random_hex(s.id, 6);
   log_login(&s);
   s.init_pidfd = state_read(dir, caller_uid, &rec) ? state_pin(&rec) : -1;

@@ -164,7 +164,7 @@ static void nat_firewall(const struct nat *nat) {
             resolvers, u, u, u, u, u);
   char *argv[] = {NFT, "-f", "-", NULL};
   cleanup_fd int host = host_netns();
-  if (!tool_run(argv, host, rules, NAT_WAIT_MS, out, sizeof out))
+  if (!tool_run(argv, host, -1, rules, NAT_WAIT_MS, out, sizeof out))
     die(EXIT_CONFIG, "can't set the host firewall rule network: private needs (%s); ask your administrator "
                      "(Debian's nftables package)",
         out[0] ? out : "nft failed");
@@ -185,7 +185,7 @@ static void netns_firewall(int netns) {
                               "}\n";
   char out[512];
   char *argv[] = {NFT, "-f", "-", NULL};
-  if (!tool_run(argv, netns, rules, NAT_WAIT_MS, out, sizeof out))
+  if (!tool_run(argv, netns, -1, rules, NAT_WAIT_MS, out, sizeof out))
     die(EXIT_CONFIG, "can't set the firewall rule of your container's network (%s); ask your administrator",
         out[0] ? out : "nft failed");
 }
@@ -267,7 +267,7 @@ int nat_prepare(const struct user_policy *u, const char *id, struct nat *nat) {
   char c;
   bool ok = RETRY(read(up[0], &c, 1)) == 1 && c == 'u';
   if (ok) {
-    write_id_maps(pid, nat->uid, nat->gid, true);
+    write_id_maps(pid, nat->uid, nat->gid, true, NULL);
     ok = write_all(down[1], "g", 1) && RETRY(read(up[0], &c, 1)) == 1 && c == 'r';
   }
   int fd = -1;

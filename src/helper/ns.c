@@ -44,31 +44,105 @@ static void write_map(int procfd, const char *file, const char *text) {
   if (!write_file_at(procfd, file, text))
     die_errno(EXIT_INTERNAL, "can't write %s of the container", file);
   cleanup_free char *back = read_small_at(procfd, file, 4096, NULL);
-  unsigned a, b, c, want_a, want_b, want_c;
-  bool same = back && (!strcmp(file, "setgroups")
-                           ? !strcmp(back, "deny\n")
-                           : sscanf(back, "%u %u %u", &a, &b, &c) == 3 &&
-                                 sscanf(text, "%u %u %u", &want_a, &want_b, &want_c) == 3 &&
-                                 a == want_a && b == want_b && c == want_c && !strchr(strchr(back, '\n') + 1, '\n'));
+  bool same = back != NULL, groups = !strcmp(file, "setgroups");
+  if (same && groups)
+    same = !strncmp(back, text, strlen(text)) && back[strlen(text)] == '\n';
+  for (const char *w = text, *g = back; same && !groups && *w;) { /* line by line, as numbers */
+    unsigned a, b, c, want_a, want_b, want_c;
+    int nw = 0, ng = 0;
+    same = sscanf(w, "%u %u %u%n", &want_a, &want_b, &want_c, &nw) == 3 &&
+           sscanf(g, "%u %u %u%n", &a, &b, &c, &ng) == 3 && a == want_a && b == want_b && c == want_c;
+    w = strchr(w + nw, '\n');
+    g = strchr(g + ng, '\n');
+    same = same && w && g;
+    if (same) {
+      w++;
+      g++;
+      same = !*w == !*g;
+    }
+  }
   if (!same)
     die(EXIT_INTERNAL, "the container's %s did not take effect", file);
+}
+
+/* Ids 0..ID_RANGE-1 inside onto the range at sub, but id itself to itself:
+ * "0 SUB ID", "ID ID 1", "ID+1 SUB+ID+1 REST" (or the range whole, then id,
+ * when id is past it). */
+static void root_map(char *out, size_t size, unsigned id, unsigned sub) {
+  if (id >= ID_RANGE) {
+    xsnprintf(out, size, "0 %u %u\n%u %u 1\n", sub, (unsigned)ID_RANGE, id, id);
+    return;
+  }
+  size_t n = 0;
+  if (id > 0)
+    n += (size_t)snprintf(out, size, "0 %u %u\n", sub, id);
+  n += (size_t)snprintf(out + n, size - n, "%u %u 1\n", id, id);
+  if (id + 1 < ID_RANGE)
+    xsnprintf(out + n, size - n, "%u %u %u\n", id + 1, sub + id + 1, (unsigned)ID_RANGE - id - 1);
 }
 
 /* Only the user's own uid and gid are mapped, each to itself, so files the
  * container makes in ~ are the user's on the host. setgroups is denied before
  * gid_map is written (CVE-2014-8989; shadow's fix for CVE-2018-7169), so no one
- * inside can shed a group that denies access. */
-void write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool as_root) {
-  char path[32], map[64];
+ * inside can shed a group that denies access. With root inside, the user's
+ * subordinate ranges are mapped around their own ids, and setgroups stays
+ * allowed (apt and every daemon that drops to an account of its own call it):
+ * as with shadow's newgidmap, groups of the user's that deny access are not
+ * mapped, and nothing inside holds them to shed. */
+void write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool as_root, const struct root_ids *root) {
+  char path[32], map[256];
   xsnprintf(path, sizeof path, "/proc/%d", (int)pid);
   cleanup_fd int procfd = RETRY(open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (procfd < 0)
     die_errno(EXIT_INTERNAL, "can't open %s", path);
+  if (root && root->sub_uid) {
+    root_map(map, sizeof map, (unsigned)gid, root->sub_gid);
+    write_map(procfd, "gid_map", map);
+    root_map(map, sizeof map, (unsigned)uid, root->sub_uid);
+    write_map(procfd, "uid_map", map);
+    return;
+  }
   write_map(procfd, "setgroups", "deny");
   xsnprintf(map, sizeof map, "%u %u 1\n", as_root ? 0 : (unsigned)gid, (unsigned)gid);
   write_map(procfd, "gid_map", map);
   xsnprintf(map, sizeof map, "%u %u 1\n", as_root ? 0 : (unsigned)uid, (unsigned)uid);
   write_map(procfd, "uid_map", map);
+}
+
+int idmap_userns(const struct root_ids *r) {
+  int sync[2];
+  if (pipe2(sync, O_CLOEXEC) < 0)
+    die_errno(EXIT_INTERNAL, "can't create a pipe");
+  /* clone(2) with no new stack behaves like fork(2) here: one thread, no CLONE_VM. */
+  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
+  if (pid < 0)
+    die_errno(EXIT_INTERNAL, "can't create the user namespace of the image's ids");
+  if (pid == 0) { /* holds the namespace until the parent has opened it */
+    char c;
+    close(sync[1]);
+    _exit(read(sync[0], &c, 1) < 0);
+  }
+  close(sync[0]);
+  char path[48], map[64];
+  xsnprintf(path, sizeof path, "/proc/%d", (int)pid);
+  cleanup_fd int procfd = RETRY(open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (procfd >= 0) {
+    /* And root to itself: the layers folder the overlay looks its layers up in
+     * is root's, 0700, and stays root's to the mounter. */
+    xsnprintf(map, sizeof map, "0 0 1\n%u %u %u\n", r->store_gid, r->sub_gid, (unsigned)ID_RANGE);
+    write_map(procfd, "gid_map", map);
+    xsnprintf(map, sizeof map, "0 0 1\n%u %u %u\n", r->store_uid, r->sub_uid, (unsigned)ID_RANGE);
+    write_map(procfd, "uid_map", map);
+  }
+  int fd = procfd < 0 ? -1 : RETRY(openat(procfd, "ns/user", O_RDONLY | O_CLOEXEC));
+  int saved = errno;
+  close(sync[1]);
+  RETRY(waitpid(pid, NULL, 0));
+  if (fd < 0) {
+    errno = saved;
+    die_errno(EXIT_INTERNAL, "can't open the user namespace of the image's ids");
+  }
+  return fd;
 }
 
 bool loopback_up(void) {
@@ -144,7 +218,7 @@ static void die_with_parent(void) {
 /* netns: the network namespace to join, or -1; nat_exit: the end of the NAT's
  * pipe the init holds for as long as it lives (nat.h), or -1. */
 static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int netns, int nat_exit, int up,
-                                int down) {
+                                int down, int idmap) {
   rename_init();
   die_with_parent();
   /* A session of its own: without one, /dev/tty would still reach the caller's
@@ -158,7 +232,9 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
     die_errno(EXIT_INTERNAL, "can't create the cgroup namespace");
   cleanup_fd int home = open_home(u);
   die_with_parent();
-  rootfs_build(u, home);
+  rootfs_build(u, home, idmap);
+  if (idmap >= 0)
+    close(idmap);
   if (sethostname(u->hostname, strlen(u->hostname)) < 0)
     die_errno(EXIT_INTERNAL, "can't set the container's hostname");
   /* Where root lacks CAP_NET_ADMIN (systemd-nspawn without a private network
@@ -222,6 +298,11 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   int netns = u->network == NETWORK_PRIVATE ? nat_prepare(u, id, &nat)
               : u->network == NETWORK_HOST  ? host_netns()
                                             : -1;
+  /* With root inside: the namespace the image's layers are seen through,
+   * made here, where /proc shows this pid namespace's pids. */
+  struct root_ids root;
+  bool valid;
+  int idmap = root_parse(u->root, u->uid, u->gid, &root, &valid) ? idmap_userns(&root) : -1;
   int up[2], down[2];
   if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -236,8 +317,10 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   if (pid == 0) {
     close(up[0]);
     close(down[1]);
-    init_child(u, &entry, netns, nat.exit_w, up[1], down[0]);
+    init_child(u, &entry, netns, nat.exit_w, up[1], down[0], idmap);
   }
+  if (idmap >= 0)
+    close(idmap);
   close(up[1]);
   close(down[0]);
   if (netns >= 0)
@@ -246,7 +329,7 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
     close(entry.fds[i]);
   if (!expect(up[0], 'u'))
     child_failed(pid);
-  write_id_maps(pid, u->uid, u->gid, false);
+  write_id_maps(pid, u->uid, u->gid, false, &root); /* root: policy.c checked it */
   if (!write_all(down[1], "g", 1) || !expect(up[0], 'r'))
     child_failed(pid);
   if (u->network == NETWORK_PRIVATE)

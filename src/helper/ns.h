@@ -17,8 +17,16 @@ void container_commit(int commit);
 
 /* Write pid's id maps: uid and gid, each to itself (or to root inside, with
  * as_root), setgroups denied. The container's are the user's own; nat.c's the
- * NAT's account, as root inside, which slirp4netns's sandbox needs. */
-void write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool as_root);
+ * NAT's account, as root inside, which slirp4netns's sandbox needs. With root
+ * (non-NULL, its sub_uid set): ids 0..ID_RANGE-1 inside onto the user's
+ * subordinate ones, their own uid and gid to themselves, setgroups allowed. */
+void write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool as_root, const struct root_ids *root);
+
+/* An fd of a new user namespace, for an idmapped mount of the image store's
+ * layers: ids r->store_* + n (as the layers hold them) show as r->sub_* + n,
+ * the ids root inside and the image's accounts have, for n < ID_RANGE; 0 (the
+ * store's own folders) stays 0. Made in the caller's pid namespace (/proc). */
+int idmap_userns(const struct root_ids *r);
 
 /* An fd of the host's network namespace, or die. */
 int host_netns(void);

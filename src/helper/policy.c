@@ -306,6 +306,35 @@ bool valid_layer_value(const char *s) {
   return layer_parse(s, &mode, &bytes);
 }
 
+bool root_parse(const char *s, uid_t uid, gid_t gid, struct root_ids *out, bool *valid) {
+  memset(out, 0, sizeof *out);
+  *valid = !strcmp(s, "none");
+  if (*valid)
+    return false;
+  char w[4][12];
+  char tail;
+  uint32_t v[4];
+  if (sscanf(s, "%11[0-9] %11[0-9] %11[0-9] %11[0-9]%c", w[0], w[1], w[2], w[3], &tail) != 4)
+    return false;
+  size_t len = strlen(w[0]) + strlen(w[1]) + strlen(w[2]) + strlen(w[3]) + 3;
+  for (int i = 0; i < 4; i++)
+    if (!parse_u32(w[i], &v[i]) || v[i] == 0 || (uint64_t)v[i] + ID_RANGE > UINT32_MAX)
+      return false;
+  if (len != strlen(s) || ((uint64_t)uid >= v[0] && (uint64_t)uid < (uint64_t)v[0] + ID_RANGE) ||
+      ((uint64_t)gid >= v[1] && (uint64_t)gid < (uint64_t)v[1] + ID_RANGE))
+    return false;
+  *out = (struct root_ids){v[0], v[1], v[2], v[3]};
+  *valid = true;
+  return true;
+}
+
+bool valid_root_value(const char *s) {
+  struct root_ids ids;
+  bool valid;
+  root_parse(s, 0, 0, &ids, &valid); /* the user's own ids are checked with the record's */
+  return valid;
+}
+
 static bool parse_bool(const char *v, bool *out) {
   *out = !strcmp(v, "true");
   return *out || !strcmp(v, "false");
@@ -349,6 +378,7 @@ static bool parse_field(enum record_key k, const char *v, struct user_policy *u)
   case KEY_UDP_PORTS: return parse_udp_ports(v, &u->udp_ports);
   case KEY_IMAGE: return copy_checked(u->image, sizeof u->image, v, valid_image_value);
   case KEY_LAYER: return copy_checked(u->layer, sizeof u->layer, v, valid_layer_value);
+  case KEY_ROOT: return copy_checked(u->root, sizeof u->root, v, valid_root_value);
   case KEY_COUNT:
   default: return false;
   }
@@ -468,6 +498,12 @@ static int parse_record(const char *rec, size_t len, uint32_t uid, struct user_p
         FAIL("the record for uid %u sets nested_userns with seccomp strict", uid);
       if (cur.udp_ports && cur.network != NETWORK_PRIVATE)
         FAIL("the record for uid %u publishes UDP ports without network private", uid);
+      struct root_ids ids;
+      bool root_ok;
+      if (root_parse(cur.root, cur.uid, cur.gid, &ids, &root_ok) && !strcmp(cur.image, "host"))
+        FAIL("the record for uid %u gives root inside the host image", uid);
+      if (!root_ok)
+        FAIL("the record for uid %u maps its own ids into its subordinate ones", uid);
       cur.record_hash = fnv1a64(rec, len);
       *out = cur;
       return 1;

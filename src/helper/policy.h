@@ -43,6 +43,7 @@
 #define SIZE_LIMIT (1ull << 62)                   /* sizes are below this */
 #define IMAGE_VALUE_MAX (IMAGE_NAME_MAX + 1 + 64) /* "image": "NAME ID" */
 #define LAYER_VALUE_MAX 40                        /* "layer": "persistent BYTES" */
+#define ROOT_VALUE_MAX 48                         /* "root": four ids */
 #define SWAP_ANY UINT64_MAX                       /* "swap max": no swap limit */
 
 extern const char *const user_may_key[MAY_COUNT]; /* "shell", "hostname", ... */
@@ -106,6 +107,7 @@ struct user_policy {
                                           and its layer list's id (64 hex digits) */
   char layer[LAYER_VALUE_MAX + 1]; /* "layer": "temporary BYTES" or "persistent BYTES", an
                                           image's writable layer and its size (layer_parse) */
+  char root[ROOT_VALUE_MAX + 1];   /* "root": "none", or root inside on these ids (root_parse) */
   uint64_t record_hash;            /* not a key: FNV-1a 64 of the record's lines, so a
                                           container can tell the policy changed */
 };
@@ -152,6 +154,18 @@ bool valid_image_value(const char *s);
  * temporary only) or DISK_MIN up to below SIZE_LIMIT. */
 bool layer_parse(const char *s, enum layer_mode *mode, uint64_t *bytes);
 bool valid_layer_value(const char *s);
+
+/* "root": the first host ids of the user's ID_RANGE subordinate uids and gids,
+ * which ids 0..ID_RANGE-1 inside map onto (but their own uid and gid, mapped to
+ * themselves), and of the image store's, which its layers are mapped from. */
+struct root_ids {
+  uint32_t sub_uid, sub_gid, store_uid, store_gid;
+};
+/* "none" (false, *out zeroed) or four ids, each range within 32 bits and
+ * above 0, the user's own uid and gid in neither of theirs: true. *valid says
+ * whether s was either. */
+bool root_parse(const char *s, uid_t uid, gid_t gid, struct root_ids *out, bool *valid);
+bool valid_root_value(const char *s);
 
 /* FNV-1a 64 over len bytes. */
 uint64_t fnv1a64(const char *p, size_t len);

@@ -2,6 +2,7 @@
 #include "privs.h"
 
 #include <grp.h>
+#include <stdint.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
 #include <sys/fsuid.h>
@@ -23,13 +24,16 @@ static int capset_raw(struct __user_cap_data_struct data[2]) {
 
 /* The bounding set can only shrink, and only with CAP_SETPCAP, so this comes
  * before the uid change. prctl answers EINVAL past the kernel's last cap. */
-static void drop_bounding_set(void) {
+static void keep_bounding_set(uint64_t keep) {
   for (int cap = 0; cap < 64; cap++) {
     if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
       break;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+    if (!(keep & (1ull << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
       die_errno(EXIT_INTERNAL, "can't drop capability %d from the bounding set", cap);
   }
+}
+static void drop_bounding_set(void) {
+  keep_bounding_set(0);
 }
 
 static void verify_dropped(uid_t uid, gid_t gid, unsigned n_groups) {
@@ -115,6 +119,41 @@ void drop_privileges(uid_t uid, gid_t gid, unsigned n_groups) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     die_errno(EXIT_INTERNAL, "can't set no_new_privs");
   verify_dropped(uid, gid, n_groups);
+}
+
+/* What root inside keeps: Docker's default set without CAP_MKNOD, CAP_NET_RAW
+ * and CAP_AUDIT_WRITE. Each counts only in the container's user namespace,
+ * over what it owns: its files (the image's, the layer's, the home) and its
+ * processes. The mount, network, uts, ipc, pid and cgroup namespaces are host
+ * root's, so none of these reaches them. */
+#define ROOT_CAPS                                                                                   \
+  ((1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_FOWNER) | (1ull << CAP_FSETID) | \
+   (1ull << CAP_KILL) | (1ull << CAP_SETGID) | (1ull << CAP_SETUID) | (1ull << CAP_SETPCAP) |       \
+   (1ull << CAP_NET_BIND_SERVICE) | (1ull << CAP_SYS_CHROOT) | (1ull << CAP_SETFCAP))
+
+void become_root_inside(void) {
+  gid_t root_group = 0;
+  if (setgroups(1, &root_group) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't become root in your container");
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) /* as drop_privileges: until exec */
+    die_errno(EXIT_INTERNAL, "can't stay non-dumpable");
+  keep_bounding_set(ROOT_CAPS);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't clear the ambient capabilities");
+  struct __user_cap_data_struct caps[2] = {
+      {(uint32_t)ROOT_CAPS, (uint32_t)ROOT_CAPS, 0},
+      {(uint32_t)(ROOT_CAPS >> 32), (uint32_t)(ROOT_CAPS >> 32), 0},
+  };
+  if (capset_raw(caps) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    die_errno(EXIT_INTERNAL, "can't confine root in your container");
+  uid_t r, e, s;
+  gid_t rg, eg, sg;
+  if (getresuid(&r, &e, &s) < 0 || r || e || s || getresgid(&rg, &eg, &sg) < 0 || rg || eg || sg ||
+      capget_raw(caps) < 0 || caps[0].permitted != (uint32_t)ROOT_CAPS ||
+      caps[1].permitted != (uint32_t)(ROOT_CAPS >> 32) || caps[0].inheritable || caps[1].inheritable ||
+      prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 ||
+      getgroups(0, NULL) != 1)
+    die(EXIT_INTERNAL, "becoming root in your container did not take the shape it should");
 }
 
 void fs_as_user(uid_t uid, gid_t gid) {

@@ -24,6 +24,13 @@ void drop_privileges(uid_t uid, gid_t gid, unsigned n_groups);
  * it has CAP_KILL there (user_namespaces(7), "Capabilities"). */
 void confine_monitor(void);
 
+/* In the container's user namespace, once joined (with root inside): become
+ * uid and gid 0 there, with group 0 alone, a bounding, permitted and effective
+ * set of ROOT_CAPS (privs.c) and nothing more, no ambient or inheritable
+ * capability, no_new_privs; checked after. An exec as root keeps exactly
+ * these. The process stays non-dumpable until it execs. */
+void become_root_inside(void);
+
 /* Join a new, empty session keyring of this process's own (or die). */
 void fresh_session_keyring(void);
 

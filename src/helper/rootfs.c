@@ -33,6 +33,16 @@
 
 /* Where the root being built is: STAGE or IMAGE_ROOT. */
 static const char *base = STAGE;
+/* With root inside: the host ids of root there (policy.h's root_ids), who owns
+ * the root folder, /root and the files written into /etc. */
+static struct root_ids root_ids;
+static bool root_inside;
+
+/* Give dir/name (made here just now, not a link) to root inside, if there is one. */
+static void give_root(int dir, const char *name) {
+  if (root_inside && fchownat(dir, name, root_ids.sub_uid, root_ids.sub_gid, AT_SYMLINK_NOFOLLOW) < 0)
+    die_errno(EXIT_INTERNAL, "can't give \"%s\" to root inside", name);
+}
 
 /* base/rel, in one of a few buffers used in turn (for mount targets). */
 static const char *at(const char *rel) {
@@ -340,11 +350,31 @@ static void build_image_etc(int root, const struct user_policy *u) {
     cleanup_free char *host = read_small_at(AT_FDCWD, "/etc/resolv.conf", 64 * 1024, NULL);
     make_file(etc, "resolv.conf", host ? host : "");
   }
+  static const char *const written[] = {"passwd", "group", "hostname", "hosts", "resolv.conf"};
+  for (size_t i = 0; i < sizeof written / sizeof *written; i++)
+    if (i < 4 || u->network != NETWORK_NONE)
+      give_root(etc, written[i]);
 }
 
-void rootfs_build(const struct user_policy *u, int home_fd) {
+/* /etc/passwd and /etc/group as the last start wrote them into a kept layer
+ * go before the overlay is mounted, so the image's own, as it is now, show
+ * through again: a user can't change them (/etc is root's), and an updated
+ * or other image must not meet the old image's accounts. */
+static void forget_etc_copies(int stage) {
+  cleanup_fd int etc = RETRY(openat(stage, "upper/etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  static const char *const names[] = {"passwd", "group"};
+  for (size_t i = 0; etc >= 0 && i < sizeof names / sizeof *names; i++) {
+    struct stat st;
+    if (fstatat(etc, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        unlinkat(etc, names[i], S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+      die_errno(EXIT_INTERNAL, "can't renew /etc/%s in your writable layer", names[i]);
+  }
+}
+
+void rootfs_build(const struct user_policy *u, int home_fd, int idmap) {
   umask(0);
-  bool image = strcmp(u->image, "host") != 0;
+  bool image = strcmp(u->image, "host") != 0, valid;
+  root_inside = image && root_parse(u->root, u->uid, u->gid, &root_ids, &valid);
   /* First act in the new namespace: nothing mounted here reaches the host (SA-20). */
   mnt(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
   if (image) {
@@ -353,9 +383,13 @@ void rootfs_build(const struct user_policy *u, int home_fd) {
     if (stage < 0)
       die_errno(EXIT_INTERNAL, "can't open the container's writable layer");
     make_dir(stage, "upper", 0755);
+    if (root_inside) /* the root folder is root's inside, and /etc/passwd theirs to change */
+      give_root(stage, "upper");
+    else
+      forget_etc_copies(stage);
     make_dir(stage, "work", 0700);
     make_dir(stage, "root", 0755);
-    image_mount(u, IMAGE_ROOT, STAGE "/upper", STAGE "/work");
+    image_mount(u, IMAGE_ROOT, STAGE "/upper", STAGE "/work", idmap);
     base = IMAGE_ROOT;
   } else
     mnt("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
@@ -381,6 +415,7 @@ void rootfs_build(const struct user_policy *u, int home_fd) {
   make_link(root, "../run", "var/run");
   build_run(root, u);
   make_dir(root, "root", 0700);
+  give_root(root, "root");
   bind_home(root, home_fd, u);
   if (!image) /* an image's root is its writable layer */
     setattr(STAGE, 0, MOUNT_ATTR_RDONLY);

@@ -23,7 +23,7 @@
 int open_home(const struct user_policy *u);
 
 /* Build the root in the calling process's fresh mount namespace, pivot into it
- * and drop the old root. home_fd comes from open_home. */
-void rootfs_build(const struct user_policy *u, int home_fd);
+ * and drop the old root. home_fd comes from open_home; idmap is image.h's. */
+void rootfs_build(const struct user_policy *u, int home_fd, int idmap);
 
 #endif

@@ -95,9 +95,30 @@ static const char *settings_notice(const struct session *s) {
   return s->user->restart == RESTART_MANUAL ? INSIDE_NOTICE_PENDING_MANUAL : INSIDE_NOTICE_PENDING;
 }
 
-/* In the child: enter every namespace of the pinned init, become the user,
- * confine, and exec cellsh-inside (inside.c), which does what is left as the user. */
-static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *entry, int report) {
+const char *root_request(const struct request *req) {
+  const char *c = req->verb == VERB_RUN ? req->command : NULL;
+  if (!c || strncmp(c, "root", 4) || (c[4] && c[4] != ' ' && c[4] != '\t'))
+    return NULL;
+  for (c += 4; *c == ' ' || *c == '\t';)
+    c++;
+  return c;
+}
+
+/* In the child: enter every namespace of the pinned init, become the user (or
+ * root inside), confine, and exec cellsh-inside (inside.c), which does what is
+ * left as them. */
+static NORETURN void enter_and_exec(const struct session *given, struct cg_entry *entry, int report) {
+  /* A root session is the user's in all but its identity inside: root's name
+   * and home, its shell as a login shell or with the command after "root". */
+  struct user_policy as_root = *given->user;
+  struct session root_session = *given;
+  const struct session *s = given;
+  if (given->root_command) {
+    xsnprintf(as_root.name, sizeof as_root.name, "root");
+    xsnprintf(as_root.home, sizeof as_root.home, "/root");
+    root_session.user = &as_root;
+    s = &root_session;
+  }
   const struct user_policy *u = s->user;
   if (setsid() < 0) /* no controlling terminal from outside, ever (SA-31) */
     die_errno(EXIT_INTERNAL, "can't start a new session");
@@ -105,8 +126,9 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   if (setns(s->init_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container");
   close(s->join_lock); /* inside: the container counts this process now */
-  set_groups(u);       /* before the user namespace, where setgroups(2) is denied */
-  set_rlimits(u);      /* and raising a hard limit needs root in the host's */
+  if (!s->root_command)
+    set_groups(u); /* before the user namespace, where setgroups(2) is denied */
+  set_rlimits(u);  /* and raising a hard limit needs root in the host's */
   if (setns(s->init_pidfd, CLONE_NEWUSER) < 0)
     die_errno(EXIT_INTERNAL, "can't enter your container's user namespace");
   /* Once this process is the user's, the container's processes can see it,
@@ -119,7 +141,10 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   log_close();
   int keep[] = {s->channel, report, say_handle(), s->inside};
   close_all_but(keep, sizeof keep / sizeof *keep);
-  drop_privileges(u->uid, u->gid, u->n_groups);
+  if (s->root_command)
+    become_root_inside();
+  else
+    drop_privileges(u->uid, u->gid, u->n_groups);
   say_reset(); /* a write that blocks now blocks only the user's own process */
   fresh_session_keyring();
   umask(s->umask);
@@ -127,8 +152,11 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
   build_env(s, &env);
   if (chdir(u->home) < 0 && chdir("/") < 0)
     die_errno(EXIT_INTERNAL, "can't change to your home");
+  bool root_login = s->root_command && !s->root_command[0];
+  bool with_c = s->req->verb == VERB_RUN && !root_login;
+  const char *command = s->root_command ? s->root_command : s->req->command;
   char arg0[PATH_MAX_LEN + 2];
-  xsnprintf(arg0, sizeof arg0, "%s%s", s->req->verb == VERB_LOGIN ? "-" : "", strrchr(u->shell, '/') + 1);
+  xsnprintf(arg0, sizeof arg0, "%s%s", s->req->verb == VERB_LOGIN || root_login ? "-" : "", strrchr(u->shell, '/') + 1);
   /* The program's argv, after cellsh-inside's own arguments when it runs first
    * (session_needs_inside). */
   char pty[32] = "-", channel[16] = "-", report_arg[16], started[24];
@@ -154,8 +182,8 @@ static NORETURN void enter_and_exec(const struct session *s, struct cg_entry *en
       [INSIDE_USER] = (char *)(uintptr_t)u->name,
       [INSIDE_PROGRAM] = (char *)(uintptr_t)u->shell,
       [INSIDE_PROGRAM + 1] = arg0,
-      [INSIDE_PROGRAM + 2] = s->req->verb == VERB_RUN ? "-c" : NULL,
-      [INSIDE_PROGRAM + 3] = s->req->verb == VERB_RUN ? s->req->command : NULL,
+      [INSIDE_PROGRAM + 2] = with_c ? "-c" : NULL,
+      [INSIDE_PROGRAM + 3] = with_c ? (char *)(uintptr_t)command : NULL,
   };
   /* The caller's own limits last: a small address space must not fail an
    * allocation of this process's on the way. */

@@ -36,7 +36,12 @@ struct session {
   mode_t umask;                /* the caller's, restored for the program */
   struct caller_limits limits; /* the caller's, restored for the program */
   uint64_t started_ms;
+  const char *root_command; /* a root session's command ("" a login shell), or NULL */
 };
+
+/* "root" or "root COMMAND" asked for a session as root inside (policy "root"):
+ * the command ("" for a login shell), or NULL for an ordinary session. */
+const char *root_request(const struct request *req);
 
 /* The line end of what the helper tells the person: with a pty, their
  * terminal is raw while cellsh relays (or soon will be), so "\r\n". */

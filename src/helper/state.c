@@ -161,6 +161,7 @@ int state_read(int dir, uid_t uid, struct container_record *rec) {
     field_str(buf, "hostname", rec->hostname, sizeof rec->hostname, valid_hostname);
     field_str(buf, "image", rec->image, sizeof rec->image, valid_image_value);
     field_str(buf, "layer", rec->layer, sizeof rec->layer, valid_layer_value);
+    field_str(buf, "root", rec->root, sizeof rec->root, valid_root_value);
     field_str(buf, "pending", rec->pending, sizeof rec->pending, valid_pending);
     if (!strcmp(rec->pending, "-"))
       rec->pending[0] = '\0';
@@ -185,12 +186,12 @@ void state_write(int dir, const struct container_record *rec) {
   int n = snprintf(text, sizeof text,
                    "cellsh-state 2\nuid %u\nid %s\ninit_pid %d\ninit_start %" PRIu64
                    "\ncreated_ms %" PRIu64 "\nnetwork %d\ngid %u\nname %s\ngroup %s\nhome %s\nhostname %s\n"
-                   "policy %016" PRIx64 "\nlimits %s\nswapped %d\npending %s\nseccomp %u\nudp_ports %u\nimage %s\nlayer %s\n",
+                   "policy %016" PRIx64 "\nlimits %s\nswapped %d\npending %s\nseccomp %u\nudp_ports %u\nimage %s\nlayer %s\nroot %s\n",
                    (unsigned)rec->uid, rec->id, (int)rec->init_pid, rec->init_start,
                    rec->created_ms, (int)rec->network, (unsigned)rec->gid, rec->name, rec->group, rec->home,
                    rec->hostname, rec->policy_hash, limits, rec->host_swapped, rec->pending[0] ? rec->pending : "-",
                    rec->seccomp_floor, (unsigned)rec->udp_ports, rec->image[0] ? rec->image : "-",
-                   rec->layer[0] ? rec->layer : "-");
+                   rec->layer[0] ? rec->layer : "-", rec->root[0] ? rec->root : "-");
   for (int i = 0; i < NS_COUNT; i++)
     n += snprintf(text + n, sizeof text - (size_t)n, "ns_%s %" PRIu64 "\n", ns_names[i], rec->ns[i]);
   xsnprintf(tmp, sizeof tmp, "%u.state.tmp", (unsigned)rec->uid);

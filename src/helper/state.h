@@ -5,7 +5,7 @@
  * Record file "<uid>.state" (text, one "key value" per line):
  *   cellsh-state 2 / uid / id / init_pid / init_start / created_ms / network / gid /
  *   ns_pid ns_mnt ns_uts ns_ipc ns_net ns_cgroup ns_user (namespace inode numbers) /
- *   name / group / home / hostname / image / layer (what the container was made with) /
+ *   name / group / home / hostname / image / layer / root (what the container was made with) /
  *   policy (the admin's record it was last brought in line with, 16 hex digits) /
  *   limits (the cgroup limits it holds: struct cg_limits's bytes in hex, "-" for
  *   unknown) / swapped (1 if the host swapped when they were written) / pending (changes waiting
@@ -48,6 +48,7 @@ struct container_record {
   char home[PATH_MAX_LEN + 1], hostname[HOSTNAME_MAX_LEN + 1];
   char image[IMAGE_VALUE_MAX + 1]; /* policy.h's "image": "host" or "NAME ID" */
   char layer[LAYER_VALUE_MAX + 1]; /* policy.h's "layer": "temporary BYTES" or "persistent BYTES" */
+  char root[ROOT_VALUE_MAX + 1];   /* policy.h's "root": "none" or four ids */
   uint64_t policy_hash;            /* record_hash of the admin's record at the last login */
   /* The limits its cgroup holds for certain, written when the host swapped or
    * not: unknown (limits_known false) while new ones are being written, or

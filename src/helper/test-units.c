@@ -127,7 +127,7 @@ static void test_env(void) {
 }
 
 /* The limit keys of a record, every one set to something plain. */
-#define EXTRA "env \nrestart idle\nuser_may \nseccomp default\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\n"
+#define EXTRA "env \nrestart idle\nuser_may \nseccomp default\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\n"
 #define LIMITS "memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 1024 4096\nnproc max max\ncore 0 max\n" EXTRA
 
 static const char *good_record =
@@ -135,7 +135,7 @@ static const char *good_record =
     "hostname alice\nnetwork none\nmemory 2147483648\nmemory_high 1073741824\nswap max\npids 512\ncpu 1500\n"
     "io_weight 50\nio 8:0 1048576 0 0 100 254:16 0 2097152 0 0\nnofile 1024 524288\nnproc 100 200\ncore 0 max\n"
     "env http_proxy=http://proxy:3128 GREETING=hello%20world%21\nrestart manual\nuser_may hostname memory pids network env nofile\n"
-    "seccomp strict\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nend\n";
+    "seccomp strict\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\nend\n";
 
 /* A record for uid 1001 with the given extra lines in place of the limits. */
 static const char *record_with(const char *limits) {
@@ -169,7 +169,7 @@ static void test_policy_extras(void) {
      "env (percent-decoded), restart and user_may parse");
   ok(u.seccomp == SECCOMP_PROFILE_STRICT && !u.nested_userns, "seccomp and nested_userns parse");
   ok(parse(with_envelope(record_with("memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\n"
-                                     "nproc max max\ncore 0 max\nenv \nrestart idle\nuser_may \nseccomp default\nnested_userns true\nudp_ports 0 0\nimage host\nlayer temporary 0\n")),
+                                     "nproc max max\ncore 0 max\nenv \nrestart idle\nuser_may \nseccomp default\nnested_userns true\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\n")),
            1001, &u) == 1 &&
          u.seccomp == SECCOMP_PROFILE_DEFAULT && u.nested_userns,
      "nested user namespaces under the default profile parse");
@@ -177,25 +177,40 @@ static void test_policy_extras(void) {
   uint64_t bytes;
   ok(parse(with_envelope(record_with("memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\n"
                                      "nproc max max\ncore 0 max\nenv \nrestart idle\nuser_may \nseccomp default\n"
-                                     "nested_userns false\nudp_ports 0 0\nimage host\nlayer persistent 1073741824\n")),
+                                     "nested_userns false\nudp_ports 0 0\nimage host\nlayer persistent 1073741824\nroot none\n")),
            1001, &u) == 1 &&
          layer_parse(u.layer, &mode, &bytes) && mode == LAYER_PERSISTENT && bytes == 1073741824,
      "a persistent writable layer of 1 GiB parses");
+  struct root_ids ids;
+  bool valid;
+  ok(root_parse("165536 165536 131072 131072", 1001, 1001, &ids, &valid) && valid && ids.sub_uid == 165536 &&
+         ids.store_gid == 131072,
+     "root inside on a subordinate range parses");
+  ok(!root_parse("none", 1001, 1001, &ids, &valid) && valid && ids.sub_uid == 0, "root none parses as no root");
+  static const char *const bad_roots[] = {"100000 100000 200000", "0 100000 200000 200000",
+                                          "100000 100000 200000 4294967295", "0100000 100000 200000 200000",
+                                          "100000  100000 200000 200000", "100000 100000 200000 200000 ",
+                                          "1000 100000 200000 200000", "100000 1000 200000 200000", "yes"};
+  for (size_t i = 0; i < sizeof bad_roots / sizeof *bad_roots; i++) {
+    char what[96];
+    snprintf(what, sizeof what, "root \"%s\" (uid and gid 1001) is refused", bad_roots[i]);
+    ok(!root_parse(bad_roots[i], 1001, 1001, &ids, &valid) && !valid, what);
+  }
   static const char private_record[] =
       "user 1001\nname a\ngid 1\ngroup a\ngroups \nhome /h\nshell /bin/sh\nhostname a\nnetwork private\nmemory 0\n"
       "memory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\nnproc max max\ncore 0 max\nenv \n"
-      "restart idle\nuser_may \nseccomp default\nnested_userns false\nudp_ports 60001 60100\nimage host\nlayer temporary 0\nend\n";
+      "restart idle\nuser_may \nseccomp default\nnested_userns false\nudp_ports 60001 60100\nimage host\nlayer temporary 0\nroot none\nend\n";
   ok(parse(with_envelope(private_record), 1001, &u) == 1 &&
          u.udp_ports == (60001u << 16 | 60100u),
      "a range of 100 published UDP ports parses");
   ok(parse(with_envelope(record_with("memory 0\nmemory_high 0\nswap 0\npids 0\ncpu 0\nio_weight 0\nio \nnofile 64 64\n"
                                      "nproc max max\ncore 0 max\nenv \nrestart idle\nuser_may \nseccomp default\n"
-                                     "nested_userns false\nudp_ports 60001 60001\nimage host\nlayer temporary 0\n")),
+                                     "nested_userns false\nudp_ports 60001 60001\nimage host\nlayer temporary 0\nroot none\n")),
            1001, &u) < 0,
      "invalid record: published UDP ports without network private");
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define NO_LAYER "seccomp default\nnested_userns false\nudp_ports 0 0\nimage host\n"
-#define SC "seccomp default\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\n"
+#define SC "seccomp default\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\n"
   const char *bad_extra[][2] = {
       {"a reserved variable", "env HOME=/x\nrestart idle\nuser_may \n" SC},
       {"a variable twice", "env A=1 A=2\nrestart idle\nuser_may \n" SC},
@@ -207,33 +222,35 @@ static void test_policy_extras(void) {
       {"an unknown user_may key", "env \nrestart idle\nuser_may mounts\n" SC},
       {"a user_may key twice", "env \nrestart idle\nuser_may shell shell\n" SC},
       {"no restart", "env \nuser_may \n" SC},
-      {"an unknown seccomp profile", "env \nrestart idle\nuser_may \nseccomp none\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\n"},
-      {"nested_userns not a boolean", "env \nrestart idle\nuser_may \nseccomp default\nnested_userns yes\nudp_ports 0 0\nimage host\nlayer temporary 0\n"},
-      {"nested user namespaces under strict", "env \nrestart idle\nuser_may \nseccomp strict\nnested_userns true\nudp_ports 0 0\nimage host\nlayer temporary 0\n"},
-      {"no seccomp", "env \nrestart idle\nuser_may \nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\n"},
-      {"no nested_userns", "env \nrestart idle\nuser_may \nseccomp default\nudp_ports 0 0\nimage host\nlayer temporary 0\n"},
+      {"an unknown seccomp profile", "env \nrestart idle\nuser_may \nseccomp none\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\n"},
+      {"nested_userns not a boolean", "env \nrestart idle\nuser_may \nseccomp default\nnested_userns yes\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\n"},
+      {"nested user namespaces under strict", "env \nrestart idle\nuser_may \nseccomp strict\nnested_userns true\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\n"},
+      {"no seccomp", "env \nrestart idle\nuser_may \nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\n"},
+      {"no nested_userns", "env \nrestart idle\nuser_may \nseccomp default\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\n"},
       {"published ports below 1024", "env \nrestart idle\nuser_may \n"
-                                     "seccomp default\nnested_userns false\nudp_ports 1000 1001\nimage host\nlayer temporary 0\n"},
+                                     "seccomp default\nnested_userns false\nudp_ports 1000 1001\nimage host\nlayer temporary 0\nroot none\n"},
       {"more than 100 published ports", "env \nrestart idle\nuser_may \n"
-                                        "seccomp default\nnested_userns false\nudp_ports 60000 60100\nimage host\nlayer temporary 0\n"},
+                                        "seccomp default\nnested_userns false\nudp_ports 60000 60100\nimage host\nlayer temporary 0\nroot none\n"},
       {"a published range ending below its start", "env \nrestart idle\nuser_may \n"
-                                                   "seccomp default\nnested_userns false\nudp_ports 60010 60001\nimage host\nlayer temporary 0\n"},
+                                                   "seccomp default\nnested_userns false\nudp_ports 60010 60001\nimage host\nlayer temporary 0\nroot none\n"},
       {"a published port above 65535", "env \nrestart idle\nuser_may \n"
-                                       "seccomp default\nnested_userns false\nudp_ports 65535 65536\nimage host\nlayer temporary 0\n"},
-      {"no udp_ports", "env \nrestart idle\nuser_may \nseccomp default\nnested_userns false\nimage host\nlayer temporary 0\n"},
+                                       "seccomp default\nnested_userns false\nudp_ports 65535 65536\nimage host\nlayer temporary 0\nroot none\n"},
+      {"no udp_ports", "env \nrestart idle\nuser_may \nseccomp default\nnested_userns false\nimage host\nlayer temporary 0\nroot none\n"},
       {"an image name with a capital", "env \nrestart idle\nuser_may \n"
-                                       "seccomp default\nnested_userns false\nudp_ports 0 0\nimage Debian " HEX64 "\nlayer temporary 0\n"},
+                                       "seccomp default\nnested_userns false\nudp_ports 0 0\nimage Debian " HEX64 "\nlayer temporary 0\nroot none\n"},
       {"an image id too short", "env \nrestart idle\nuser_may \n"
-                                "seccomp default\nnested_userns false\nudp_ports 0 0\nimage debian abc\nlayer temporary 0\n"},
+                                "seccomp default\nnested_userns false\nudp_ports 0 0\nimage debian abc\nlayer temporary 0\nroot none\n"},
       {"an image named host with an id", "env \nrestart idle\nuser_may \n"
-                                         "seccomp default\nnested_userns false\nudp_ports 0 0\nimage host " HEX64 "\nlayer temporary 0\n"},
-      {"no image", "env \nrestart idle\nuser_may \nseccomp default\nnested_userns false\nudp_ports 0 0\nlayer temporary 0\n"},
-      {"an unknown layer mode", "env \nrestart idle\nuser_may \n" NO_LAYER "layer kept 1073741824\n"},
-      {"a persistent layer of no size", "env \nrestart idle\nuser_may \n" NO_LAYER "layer persistent 0\n"},
-      {"a layer below the least size", "env \nrestart idle\nuser_may \n" NO_LAYER "layer temporary 4096\n"},
-      {"a layer size with a leading zero", "env \nrestart idle\nuser_may \n" NO_LAYER "layer temporary 01073741824\n"},
-      {"a layer size past 2^62", "env \nrestart idle\nuser_may \n" NO_LAYER "layer persistent 4611686018427387904\n"},
-      {"no layer", "env \nrestart idle\nuser_may \n" NO_LAYER},
+                                         "seccomp default\nnested_userns false\nudp_ports 0 0\nimage host " HEX64 "\nlayer temporary 0\nroot none\n"},
+      {"no image", "env \nrestart idle\nuser_may \nseccomp default\nnested_userns false\nudp_ports 0 0\nlayer temporary 0\nroot none\n"},
+      {"an unknown layer mode", "env \nrestart idle\nuser_may \n" NO_LAYER "layer kept 1073741824\nroot none\n"},
+      {"a persistent layer of no size", "env \nrestart idle\nuser_may \n" NO_LAYER "layer persistent 0\nroot none\n"},
+      {"a layer below the least size", "env \nrestart idle\nuser_may \n" NO_LAYER "layer temporary 4096\nroot none\n"},
+      {"a layer size with a leading zero", "env \nrestart idle\nuser_may \n" NO_LAYER "layer temporary 01073741824\nroot none\n"},
+      {"a layer size past 2^62", "env \nrestart idle\nuser_may \n" NO_LAYER "layer persistent 4611686018427387904\nroot none\n"},
+      {"no layer", "env \nrestart idle\nuser_may \n" NO_LAYER "root none\n"},
+      {"root inside the host image", "env \nrestart idle\nuser_may \n" NO_LAYER "layer temporary 0\nroot 100000 100000 200000 200000\n"},
+      {"no root", "env \nrestart idle\nuser_may \n" NO_LAYER "layer temporary 0\n"},
   };
   for (size_t i = 0; i < sizeof bad_extra / sizeof *bad_extra; i++) {
     char what[80], limits[512];
@@ -462,9 +479,9 @@ static int parse_policy_uid(const char *buf, size_t n, const char *uid_text) {
       first = false;
     }
   static const char *const profiles[] = {"default", "strict", "unconfined"};
-  printf("%s\nseccomp %s\nnested_userns %s\nudp_ports %u %u\nimage %s\nlayer %s\nend\n", first ? " " : "",
+  printf("%s\nseccomp %s\nnested_userns %s\nudp_ports %u %u\nimage %s\nlayer %s\nroot %s\nend\n", first ? " " : "",
          profiles[u.seccomp], u.nested_userns ? "true" : "false", (unsigned)(u.udp_ports >> 16),
-         (unsigned)(u.udp_ports & 0xffff), u.image, u.layer);
+         (unsigned)(u.udp_ports & 0xffff), u.image, u.layer, u.root);
   return 0;
 }
 
@@ -600,10 +617,10 @@ static int contract_out(void) {
                            *const layers[LAYER_COUNT] = LAYER_NAMES;
   printf("exit usage %d internal %d refused %d config %d\n", EXIT_USAGE, EXIT_INTERNAL, EXIT_REFUSED, EXIT_CONFIG);
   printf("policy %s %d %d %u %d\n", POLICY_MAGIC, POLICY_HEAD_LEN, INDEX_ENTRY_LEN, RECORD_MAX_BYTES, POLICY_LINE_MAX);
-  printf("bounds %d %d %d %d %d %d %d %d %d %d %d %ld %d %d %d %d %d %d %d %d %d %ld\n", NAME_MAX_LEN, PATH_MAX_LEN,
+  printf("bounds %d %d %d %d %d %d %d %d %d %d %d %ld %d %d %d %d %d %d %d %d %d %d %ld\n", NAME_MAX_LEN, PATH_MAX_LEN,
          HOSTNAME_MAX_LEN, MAX_GROUPS, MAX_IO_DEVICES, IO_WEIGHT_MIN, IO_WEIGHT_MAX, PIDS_MAX, MAJOR_MAX, MINOR_MAX,
          NOFILE_MIN, (long)MEMORY_MIN, UDP_PORT_MIN, UDP_PORTS_MAX, CPU_MIN, CPU_MAX, ENV_MAX, ENV_NAME_MAX,
-         ENV_VALUE_MAX, IMAGE_NAME_MAX, IMAGE_LAYERS_MAX, (long)DISK_MIN);
+         ENV_VALUE_MAX, IMAGE_NAME_MAX, IMAGE_LAYERS_MAX, ID_RANGE, (long)DISK_MIN);
   print_names("keys", keys, KEY_COUNT);
   print_names("network", networks, NETWORK_COUNT);
   print_names("layer", layers, LAYER_COUNT);

@@ -35,7 +35,7 @@ export function parseSubIds(text: string): SubIdEntry[] {
   return out;
 }
 
-function readSubIds(file: string): SubIdEntry[] {
+export function readSubIds(file: string): SubIdEntry[] {
   try {
     return parseSubIds(readFileSync(file, 'utf8'));
   } catch (err) {
@@ -52,7 +52,7 @@ export function freeRangeStart(entries: readonly SubIdEntry[], idsInUse: readonl
   for (const id of idsInUse) if (id < 0xfffffffe) end = Math.max(end, id + 1);
   const start = Math.ceil(end / RANGE_SIZE) * RANGE_SIZE;
   if (start + RANGE_SIZE > 0xfffffffe)
-    throw new CellshError('no-free-ids', 'no free block of 65536 ids is left for the image store', {
+    throw new CellshError('no-free-ids', 'no free block of 65536 ids is left in /etc/subuid and /etc/subgid', {
       hint: 'free a range in /etc/subuid and /etc/subgid',
     });
   return start;
@@ -63,13 +63,18 @@ function rangeOf(entries: readonly SubIdEntry[], names: readonly string[]): numb
   return entries.find((e) => names.includes(e.owner) && e.count >= RANGE_SIZE)?.start;
 }
 
+/** An account's ranges of RANGE_SIZE ids as /etc/subuid and /etc/subgid record
+ * them (by name or uid), or undefined unless it has both. */
+export function accountRange(name: string, uid: number): IdRange | undefined {
+  const names = [name, String(uid)];
+  const u = rangeOf(readSubIds('/etc/subuid'), names);
+  const g = rangeOf(readSubIds('/etc/subgid'), names);
+  return u !== undefined && g !== undefined ? { uid: u, gid: g } : undefined;
+}
+
 /** The store's range as /etc/subuid and /etc/subgid record it, or undefined. */
 export function storeRange(storeUid: number | undefined): IdRange | undefined {
-  if (storeUid === undefined) return undefined;
-  const names = [STORE_USER, String(storeUid)];
-  const uid = rangeOf(readSubIds('/etc/subuid'), names);
-  const gid = rangeOf(readSubIds('/etc/subgid'), names);
-  return uid !== undefined && gid !== undefined ? { uid, gid } : undefined;
+  return storeUid === undefined ? undefined : accountRange(STORE_USER, storeUid);
 }
 
 function tool(file: string, args: string[]): void {

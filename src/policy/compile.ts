@@ -4,6 +4,7 @@
 // change of membership takes effect at the next apply.
 // Account facts the helper cannot look up itself (group names, supplementary
 // groups, home) are taken here, and checked against the helper's rules.
+import { BOUNDS } from '../contract/index.js';
 import { enrolledUsers, type PasswdEntry } from '../sys/users.js';
 import { Diagnostics, type Diagnostic, type SourceLoc } from './diagnostics.js';
 import { expandHostname } from './hostname.js';
@@ -18,6 +19,7 @@ import {
   encodeEnv,
   type CompiledImage,
   type CompiledIo,
+  type CompiledRoot,
   type CompiledUser,
   type UserMayKey,
 } from './compiled.js';
@@ -263,7 +265,17 @@ function compileUser(
       `${name} has persist: true but no limits.disk, the size of the file system that keeps the layer; set one`,
     );
   }
-  if (problems.length > 0 || hostBad || ioProblems.length > 0 || conflict || publishBad || !fromImage || unsized)
+  const root = rootSettings(env, settings, origins, account, report, where);
+  if (
+    problems.length > 0 ||
+    hostBad ||
+    ioProblems.length > 0 ||
+    conflict ||
+    publishBad ||
+    !fromImage ||
+    unsized ||
+    root === undefined
+  )
     return undefined;
   return {
     uid,
@@ -293,7 +305,40 @@ function compileUser(
     udp_ports: settings.publish.udp === 'none' ? [0, 0] : [settings.publish.udp.lo, settings.publish.udp.hi],
     image: fromImage.image,
     layer: { mode: settings.persist ? 'persistent' : 'temporary', bytes: compiledLimit(l.disk) },
+    root,
   };
+}
+
+/** Root inside: the user's subordinate ids and the store's, or none. Undefined
+ * (reported at the root key) where it can't be given: the host image, no
+ * range of the user's, or one that holds their own ids or the store's. */
+function rootSettings(
+  env: PolicyEnv,
+  { root, image }: Effective['settings'],
+  origins: Effective['origins'],
+  account: { name: string; uid: number; gid: number },
+  report: (at: SourceLoc | undefined, path: string, message: string) => void,
+  where: [SourceLoc | undefined, string],
+): CompiledRoot | undefined {
+  if (!root) return 'none';
+  const origin = origins.root;
+  const [at, path] = 'at' in origin ? [origin.at, `${origin.layer}.root`] : where;
+  const { name, uid, gid } = account;
+  const fail = (why: string): undefined => {
+    report(at, path, `${name} has root: true, but ${why}`);
+    return undefined;
+  };
+  if (image === 'host') return fail("the host's own system can't be theirs: give them an image");
+  const sub = env.subIds?.(name);
+  if (!sub)
+    return fail(`has no 65536 subordinate ids in /etc/subuid and /etc/subgid; run "cellsh-admin enroll ${name}"`);
+  const store = env.storeIds?.();
+  if (!store) return fail('the image store has no ids yet; import an image first');
+  const within = (id: number, start: number): boolean => id >= start && id < start + BOUNDS.idRange;
+  if (within(uid, sub.uid) || within(gid, sub.gid)) return fail('their subordinate ids hold their own uid or gid');
+  if (Math.abs(sub.uid - store.uid) < BOUNDS.idRange || Math.abs(sub.gid - store.gid) < BOUNDS.idRange)
+    return fail("their subordinate ids overlap the image store's; give them another range");
+  return { subUid: sub.uid, subGid: sub.gid, storeUid: store.uid, storeGid: store.gid };
 }
 
 /** The image a user's container is made from, and what it adds to their

@@ -98,7 +98,14 @@ export interface CompiledUser {
   readonly image: CompiledImage;
   /** "layer": an image container's writable layer, kept or not, and its size in bytes (0: none, only when not kept). */
   readonly layer: CompiledLayer;
+  /** "root": root inside, on the user's subordinate ids, the image store's mapped onto them; or none. */
+  readonly root: CompiledRoot;
 }
+
+/** "root": none, or the first ids of the user's subordinate ranges and of the store's. */
+export type CompiledRoot =
+  | 'none'
+  | { readonly subUid: number; readonly subGid: number; readonly storeUid: number; readonly storeGid: number };
 
 /** "layer": MODE BYTES. */
 export interface CompiledLayer {
@@ -313,6 +320,9 @@ export function recordProblem(u: CompiledUser): string | undefined {
   if (!udpPortsValid(u.udp_ports)) return 'udp_ports: must be 0 0 or LO HI within the published-port bounds';
   if (u.udp_ports[0] !== 0 && u.network !== 'private') return 'udp_ports: only with network private';
   if (u.image !== 'host' && !imageValid(u.image)) return 'image: must be host or NAME ID (64 hex digits)';
+  if (u.root !== 'none' && !rootValid(u.root, u.uid, u.gid))
+    return "root: must be none or four id range starts, each range within 32 bits and clear of the user's ids";
+  if (u.root !== 'none' && u.image === 'host') return 'root: only with an image';
   if (!layerValid(u.layer))
     return `layer: must be temporary or persistent, and 0 (temporary only) or ${BOUNDS.diskMin} bytes or more`;
   return undefined;
@@ -351,6 +361,7 @@ const FIELD_WRITERS: { readonly [K in RecordKey]: (u: CompiledUser) => string } 
   udp_ports: (u) => u.udp_ports.join(' '),
   image: (u) => (u.image === 'host' ? 'host' : `${u.image.name} ${u.image.id}`),
   layer: (u) => `${u.layer.mode} ${u.layer.bytes}`,
+  root: (u) => (u.root === 'none' ? 'none' : `${u.root.subUid} ${u.root.subGid} ${u.root.storeUid} ${u.root.storeGid}`),
 };
 
 /** A record's lines, in the contract's key order. */
@@ -441,6 +452,13 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
     const image = name !== undefined && id !== undefined && extra === undefined ? { name, id } : undefined;
     return image && imageValid(image) ? image : undefined;
   },
+  root: (v) => {
+    if (v === 'none') return 'none';
+    const m = /^(0|[1-9]\d{0,9}) (0|[1-9]\d{0,9}) (0|[1-9]\d{0,9}) (0|[1-9]\d{0,9})$/.exec(v);
+    return m
+      ? { subUid: Number(m[1]), subGid: Number(m[2]), storeUid: Number(m[3]), storeGid: Number(m[4]) }
+      : undefined;
+  },
   layer: (v) => {
     const m = /^([a-z]+) (0|[1-9]\d{0,18})$/.exec(v);
     const layer = m ? { mode: m[1] as CompiledLayer['mode'], bytes: Number(m[2]) } : undefined;
@@ -452,6 +470,14 @@ const FIELD_READERS: { readonly [K in FieldKey]: (v: string) => CompiledUser[K] 
     return pair && udpPortsValid(pair) ? pair : undefined;
   },
 };
+
+/** root_parse in policy.c: each range of 65536 starts above 0 and ends within 32 bits, and the user's own
+ * uid and gid are in neither of theirs (they stay mapped to themselves). */
+function rootValid(r: Exclude<CompiledRoot, 'none'>, uid: number, gid: number): boolean {
+  const ok = (start: number): boolean => start > 0 && start + BOUNDS.idRange <= 0xffffffff;
+  const outside = (id: number, start: number): boolean => id < start || id >= start + BOUNDS.idRange;
+  return [r.subUid, r.subGid, r.storeUid, r.storeGid].every(ok) && outside(uid, r.subUid) && outside(gid, r.subGid);
+}
 
 /** layer_parse in policy.c. */
 function layerValid(l: CompiledLayer): boolean {
@@ -530,6 +556,10 @@ export function parseRecord(lines: readonly string[], first: number): CompiledUs
         fail(lineno, `the record for uid ${uid} sets nested_userns with seccomp strict`);
       if (fields.udp_ports && fields.udp_ports[0] !== 0 && fields.network !== 'private')
         fail(lineno, `the record for uid ${uid} publishes UDP ports without network private`);
+      if (fields.root && fields.root !== 'none' && fields.image === 'host')
+        fail(lineno, `the record for uid ${uid} gives root inside the host image`);
+      if (fields.root && fields.root !== 'none' && !rootValid(fields.root, uid!, fields.gid!))
+        fail(lineno, `the record for uid ${uid} maps its own ids into its subordinate ones`);
       return { uid: uid!, ...(fields as Required<Fields>) };
     }
     if (!Object.hasOwn(FIELD_READERS, key)) fail(lineno, `unknown key "${key}"`);

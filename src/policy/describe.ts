@@ -27,6 +27,7 @@ export function describeCompiled(u: CompiledUser, groupName: (gid: number) => st
     'hostname': u.hostname,
     'network': u.network,
     'persist': String(u.layer.mode === 'persistent'),
+    'root': u.root === 'none' ? 'false' : `true (ids ${u.root.subUid}-${u.root.subUid + 65535})`,
     'limits.disk': bytes(u.layer.bytes),
     'limits.memory': bytes(u.memory),
     'limits.memory_high': bytes(u.memory_high),

@@ -34,6 +34,16 @@ export interface PolicyEnv {
   readonly devices: (path: string) => DiskNumbers | string;
   /** An image of the store by name, or why a container can't be made from it (none: no store here). */
   readonly images?: (name: string) => ImageFacts | string;
+  /** The first ids of a user's 65536 subordinate uids and gids (/etc/subuid, /etc/subgid), if they have them. */
+  readonly subIds?: (name: string) => IdStarts | undefined;
+  /** The first ids of the image store's range, if it has one. */
+  readonly storeIds?: () => IdStarts | undefined;
+}
+
+/** The first uid and gid of a range of 65536. */
+export interface IdStarts {
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** What compiling needs of an image: the id of its layer list, and what its config asks of a session. */
@@ -72,6 +82,8 @@ export interface Settings {
   readonly image: Image;
   /** Keep an image container's writable layer across restarts. */
   readonly persist: boolean;
+  /** uid 0 inside mapped onto the user's subordinate ids; sessions started with `root` are root there. */
+  readonly root: boolean;
   readonly shell: string;
   /** The template; expanded per user when compiling. */
   readonly hostname: string;
@@ -173,6 +185,7 @@ function nest(v: SettingValues): Settings {
   return Object.freeze({
     image: v.image,
     persist: v.persist,
+    root: v.root,
     shell: v.shell,
     hostname: v.hostname,
     network: v.network,

@@ -42,6 +42,8 @@ export interface SettingValues {
   'image': Image;
   /** Keep an image container's writable layer across restarts. */
   'persist': boolean;
+  /** Root inside an image container, on the user's subordinate ids. */
+  'root': boolean;
   'shell': string;
   /** A template; see hostname.ts. */
   'hostname': string;
@@ -166,6 +168,16 @@ export const FIELDS: { readonly [K in SettingKey]: FieldSpec<SettingValues[K]> }
     userMay: false,
     description:
       'With an image: `true` keeps what the user writes outside their home (packages, /etc) across restarts and reboots, in a file system of its own per user (`limits.disk` big, which it needs); `false` throws it away when the container stops. `cellsh-admin reset USER` discards it.',
+    check: flag(),
+    format: (v) => String(v),
+  },
+  'root': {
+    type: '`true` \\| `false`',
+    default: 'false',
+    example: 'true',
+    userMay: false,
+    description:
+      'With an image: the user may be root in their own container (`ssh -t host root`, `ssh host root apt-get install htop`), on their subordinate ids (`cellsh-admin enroll` gives them 65536); root there has no power over the host. A change restarts the container at the next login.',
     check: flag(),
     format: (v) => String(v),
   },

@@ -85,7 +85,8 @@ export function closestWord(word: string, known: readonly string[]): string | un
   for (const k of known) {
     const d = editDistance(lower, k.toLowerCase());
     const prefix = lower.length > 0 && (k.startsWith(lower) || lower.startsWith(k));
-    const score = d <= MAX_DISTANCE ? d : prefix ? MAX_DISTANCE + 1 : Infinity;
+    // A known key the word begins ("host": "hostname") beats all but a one-letter slip.
+    const score = Math.min(d <= MAX_DISTANCE ? d : Infinity, prefix ? 1.5 : Infinity);
     if (score !== Infinity && (!best || score < best.score)) best = { word: k, score };
   }
   return best?.word;

@@ -4,7 +4,7 @@
 // mounted twice; shown by ps; discarded by `cellsh-admin reset`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { busyboxRoot, tarOf, writeLayout } from '../helpers/images.js';
@@ -78,6 +78,7 @@ test('a persistent writable layer keeps what the user wrote across restarts, in 
   assert.equal(st.mode & 0o777, 0o600, "the layer's file is root's alone");
   assert.equal(statSync(inst!.layerDir).mode & 0o777, 0o700);
   assert.equal(st.size, 64 * 2 ** 20);
+  assert.ok(st.blocks * 512 >= st.size, 'the whole size is taken on the host when the layer is made');
   const df = (await inside(user, 'df -k / | tail -1')).trim().split(/\s+/);
   assert.ok(Number(df[1]) > 40 * 1024 && Number(df[1]) <= 64 * 1024, `/ is the 64M layer: ${df.join(' ')}`);
   const mine = await cellshCommand(inst!, user, `cat ${file}`);
@@ -225,4 +226,64 @@ test("a layer file that is not root's own regular file is refused, and nothing i
   assert.equal(run('blkid', ['-p', target]).out.trim(), '', 'no file system was made through the link');
   rmSync(file);
   assert.equal(await inside(user, 'echo ok'), 'ok\n', 'with the link gone, a layer of its own');
+});
+
+test('a host disk without room for a kept layer refuses the start, and no half-made layer stays', {
+  skip,
+}, async (t) => {
+  layerImage(t);
+  const user = createUser(t, inst!, 'lay-f');
+  layerFile(t, user);
+  mkdirSync(inst!.layerDir, { recursive: true, mode: 0o700 });
+  // A small file system in place of the host's disk, and a limit past its room.
+  must('mount', ['-t', 'tmpfs', '-o', 'size=24m,mode=0700', 'tmpfs', inst!.layerDir]);
+  t.after(() => {
+    run(inst!.helper, ['stop', String(user.uid)]);
+    run('umount', [inst!.layerDir]);
+  });
+  mustApply(inst!, policy(user, 'persist: true\nlimits:\n  disk: 64M'));
+  const r = await cellshCommand(inst!, user, 'true');
+  assert.notEqual(r.status, 0);
+  assert.match(r.err, /the host has no room for your writable layer of 64 MiB/);
+  assert.deepEqual(
+    must('ls', ['-A', inst!.layerDir])
+      .out.trim()
+      .split('\n')
+      .filter((n) => n.startsWith(String(user.uid)) && !n.endsWith('.new')),
+    [],
+    'no layer was kept',
+  );
+  mustApply(inst!, policy(user, 'persist: true\nlimits:\n  disk: 16M'));
+  assert.equal(await inside(user, 'echo fits'), 'fits\n', 'a layer the disk has room for is made');
+});
+
+test("a kept layer shows the image's /etc/passwd and /etc/group as the image has them now", { skip }, async (t) => {
+  const dir = mkdtempSync(join(inst!.root, 'image-layer-etc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const importWith = (account: string): void => {
+    const root = busyboxRoot(join(dir, account));
+    writeFileSync(join(root, 'etc/passwd'), `root:x:0:0:root:/root:/bin/sh\n${account}:x:101:101::/:/bin/false\n`);
+    writeFileSync(join(root, 'etc/group'), `root:x:0:\n${account}:x:101:\n`);
+    writeLayout(join(dir, `${account}-layout`), [{ tag: 'e', layers: [tarOf(root)], env: ['PATH=/bin'] }]);
+    const r = admin('image', 'import', join(dir, `${account}-layout`), '--name', 't-layer-etc');
+    assert.equal(r.status, 0, r.err);
+  };
+  importWith('svcone');
+  t.after(() => {
+    mustApply(inst!);
+    admin('image', 'rm', 't-layer-etc');
+  });
+  const user = createUser(t, inst!, 'lay-e');
+  layerFile(t, user);
+  const yaml = `users:\n  ${user.name}:\n    image: t-layer-etc\n    shell: /bin/sh\n    persist: true\n    limits: {disk: 32M}\n`;
+  mustApply(inst!, yaml);
+  assert.match(await inside(user, 'cat /etc/passwd /etc/group'), /^svcone:x:101:/m);
+  importWith('svctwo');
+  mustApply(inst!, yaml);
+  must(inst!.admin, ['restart', user.name, '--reason', 'test']);
+  const etc = await inside(user, 'cat /etc/passwd /etc/group');
+  assert.match(etc, /^svctwo:x:101:101:/m, "the updated image's account");
+  assert.match(etc, /^svctwo:x:101:$/m);
+  assert.doesNotMatch(etc, /svcone/, "the old image's accounts are gone");
+  assert.match(etc, new RegExp(`^${user.name}:x:${user.uid}:`, 'm'), 'and the user is in it');
 });

@@ -12,7 +12,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { applyPolicy, logRecords, mustApply, natSkipReason, skipReason, testInstall } from '../helpers/install.js';
 import { createUser, type TestUser } from '../helpers/users.js';
-import { must, waitFor } from '../helpers/system.js';
+import { must, run, waitFor } from '../helpers/system.js';
 import { sshSkipReason, TestSshd } from '../helpers/sshd.js';
 
 const inst = testInstall();
@@ -337,14 +337,16 @@ function x11Reason(): string | false {
   return false;
 }
 
-/** An X server on the client's side (Xvfb, unix socket only), ended by pid after t; its DISPLAY. */
+/** An X server on the client's side (Xvfb, unix socket only), ended by pid after t; its DISPLAY:
+ * a display number no other server holds, once it answers (not only once its socket exists). */
 async function clientDisplay(t: TestContext): Promise<string> {
-  const n = 50 + (process.pid % 40);
+  let n = 50 + (process.pid % 40);
+  while (existsSync(`/tmp/.X${n}-lock`) || existsSync(`/tmp/.X11-unix/X${n}`)) n++;
   const xvfb = spawn('/usr/bin/Xvfb', [`:${n}`, '-nolisten', 'tcp', '-screen', '0', '640x480x24'], { stdio: 'ignore' });
   t.after(() => {
     if (xvfb.pid && xvfb.exitCode === null) process.kill(xvfb.pid, 'SIGTERM');
   });
-  await waitFor('Xvfb', async () => existsSync(`/tmp/.X11-unix/X${n}`), 10_000);
+  await waitFor('Xvfb', async () => run('/usr/bin/xdpyinfo', ['-display', `:${n}`]).status === 0, 10_000);
   return `:${n}`;
 }
 

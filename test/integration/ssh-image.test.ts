@@ -1,5 +1,6 @@
 // A container from an image, reached as users reach it: through sshd with
-// cellsh as the login shell. A command, a terminal, sftp, scp (both protocols),
+// cellsh as the login shell. A command, a terminal, root inside (`ssh host
+// root`), sftp, scp (both protocols),
 // rsync both ways and git over ssh run in the image (Debian 12 with the far
 // sides of those tools), and what scp writes outside the home stays in the
 // user's kept writable layer across a restart.
@@ -15,7 +16,7 @@ import { deploy, rsyncAndGit, sshSkipReason } from '../helpers/sshd.js';
 const inst = testInstall();
 const skip = skipReason(inst) || sshSkipReason();
 
-test('ssh into a container from a Debian image with a kept layer: a command, a terminal, sftp, scp, rsync and git', {
+test('ssh into a container from a Debian image with a kept layer and root inside: a command, a terminal, root, sftp, scp, rsync and git', {
   skip,
 }, async (t) => {
   const base = debianRoot('tools');
@@ -52,7 +53,7 @@ test('ssh into a container from a Debian image with a kept layer: a command, a t
   });
   mustApply(
     inst!,
-    `users:\n  ${user.name}:\n    image: t-tools\n    shell: /bin/bash\n    persist: true\n    limits: {disk: 128M}\n`,
+    `users:\n  ${user.name}:\n    image: t-tools\n    shell: /bin/bash\n    persist: true\n    root: true\n    limits: {disk: 128M}\n`,
   );
   const o = sshd.clientOptions();
   const port = String(sshd.port);
@@ -83,6 +84,15 @@ test('ssh into a container from a Debian image with a kept layer: a command, a t
   const [, entries] = await term.expect(/(\d+)\r?\n\/dev\/pts\/\d+/);
   assert.ok(Number(entries) > 10, "Debian's accounts and the user's, on the container's own terminal");
   term.kill();
+
+  // root inside: `ssh host root CMD`, and `ssh -t host root` for a root shell
+  assert.equal(await ok('ssh root', sshd.ssh(user, ['root', 'id', '-u'])), '0\n');
+  const rootTerm = sshd.terminal(user, ['root']);
+  t.after(() => rootTerm.kill());
+  await rootTerm.expect(/root@[^:]*:[^#]*# /);
+  await rootTerm.type('id -un; tty\n');
+  await rootTerm.expect(/root\r?\n\/dev\/pts\/\d+/);
+  rootTerm.kill();
 
   // sftp: the subsystem runs the image's sftp-server
   writeFileSync(join(local, 'up.txt'), 'from the client\n');

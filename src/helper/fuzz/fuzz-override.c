@@ -26,11 +26,11 @@ static const char admin_text[] =
     "cpu 1500\nio_weight 50\nio 8:0 1048576 0 0 100\nnofile 1024 524288\nnproc 100 200\ncore 0 max\n"
     "env http_proxy=http://proxy:3128 GREETING=gr%C3%BC%C3%9F%20dich\nrestart manual\n"
     "user_may shell hostname env network memory memory_high swap pids cpu io_weight nofile nproc core\n"
-    "seccomp strict\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nend\n"
+    "seccomp strict\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\nend\n"
     "user 1002\nname bob.smith\ngid 100\ngroup users\ngroups \nhome /srv/home/bob.smith\nshell /usr/bin/zsh\n"
     "hostname bob\nnetwork host\nmemory 0\nmemory_high 0\nswap max\npids 0\ncpu 0\nio_weight 0\nio \n"
     "nofile 64 64\nnproc max max\ncore max max\nenv EDITOR=vim\nrestart idle\n"
-    "user_may hostname env network memory swap pids cpu io_weight nproc\nseccomp default\nnested_userns true\nudp_ports 0 0\nimage host\nlayer temporary 0\nend\n";
+    "user_may hostname env network memory swap pids cpu io_weight nproc\nseccomp default\nnested_userns true\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\nend\n";
 
 static void load_admin(uid_t uid, struct user_policy *out) {
   static char *file;

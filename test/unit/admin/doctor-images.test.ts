@@ -39,3 +39,26 @@ test("doctor fails for an image the store lost, and for a store range that is an
   assert.match(checkImages(users, shared)[0]!.message, /also subordinate ids of carol/);
   assert.match(checkImages([], host({ ids: () => [196700] }))[0]!.message, /also account ids \(196700\)/);
 });
+
+test("doctor fails a root-inside user whose subordinate ids are another user's or an account's", () => {
+  const root = { subUid: 300000, subGid: 300000, storeUid: 196608, storeGid: 196608 };
+  const dana = { name: 'dana', image: { name: 'tools', id }, root };
+  assert.deepEqual(
+    checkImages([dana], host({ subIds: () => ({ uid: [{ owner: 'dana', start: 300000, count: 65536 }], gid: [] }) })),
+    [],
+  );
+  const shared = host({
+    subIds: () => ({
+      uid: [
+        { owner: 'dana', start: 300000, count: 65536 },
+        { owner: 'erin', start: 330000, count: 65536 },
+      ],
+      gid: [],
+    }),
+  });
+  assert.match(
+    checkImages([dana], shared)[0]!.message,
+    /dana's subordinate ids 300000-365535 \(root inside\) are also erin's/,
+  );
+  assert.match(checkImages([dana], host({ ids: () => [300001] }))[0]!.message, /are also account ids \(300001\)/);
+});

@@ -218,6 +218,7 @@ const base: CompiledUser = {
   udp_ports: [0, 0],
   image: 'host',
   layer: { mode: 'temporary', bytes: 0 },
+  root: 'none',
 };
 
 /** Values of each key at the contract's bounds (good) and one past them (bad), as the record's text. */
@@ -317,6 +318,21 @@ function examples(): Array<{ key: keyof typeof RECORD_KEYS; value: string; good:
       `${t}  ${B.diskMin}`,
     ],
   );
+  // The base record is uid and gid 1001, with the host image: root is refused with it.
+  const last = 2 ** 32 - 1 - B.idRange;
+  add(
+    'root',
+    ['none'],
+    [
+      '100000 100000 200000 200000',
+      '',
+      'yes',
+      `${last + 1} 100000 200000 200000`,
+      '0 100000 200000 200000',
+      '100000 100000 200000',
+      '0100000 100000 200000 200000',
+    ],
+  );
   return out;
 }
 
@@ -411,6 +427,9 @@ test('a change of each record key reaches a running container as the contract sa
           { ...base, network: b },
         ]);
   pairs.push([{ ...base, nested_userns: true }, base]);
+  // Root inside comes only with an image.
+  const debian = { ...base, image: { name: 'debian', id: 'b'.repeat(64) } };
+  pairs.push([debian, { ...debian, root: { subUid: 165536, subGid: 165536, storeUid: 100000, storeGid: 100000 } }]);
   // Published ports come only with a private network.
   pairs.push([
     { ...base, network: 'private' },

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { formatCompiled } from '../../../src/policy/index.js';
+import type { PolicyEnv } from '../../../src/policy/resolve.js';
 import { buildText, fixturePath, problemsOf, sampleEnv, tableDirectory, type UserRow } from '../../helpers/fixtures.js';
 
 const G = 2 ** 30;
@@ -24,6 +25,7 @@ const REST = {
   udp_ports: [0, 0],
   image: 'host',
   layer: { mode: 'temporary', bytes: 0 },
+  root: 'none',
 } as const;
 
 test('enrolled users and users named in the policy are compiled, sorted by uid, without the enrolment group', () => {
@@ -213,6 +215,7 @@ test("the limits and rlimits reach the record in the helper's units", () => {
       udp_ports: [0, 0],
       image: 'host',
       layer: { mode: 'temporary', bytes: 0 },
+      root: 'none',
     },
   );
 });
@@ -341,4 +344,38 @@ test('persist and limits.disk reach the record as the writable layer; persist wi
     'policy.yaml:4:14: users.alice.persist: alice has persist: true but no limits.disk, the size of the file system that keeps the layer; set one',
   ]);
   assert.match(problemsOf('users:\n  alice:\n    limits:\n      disk: 1M\n', env)[0]!, /limits.disk/);
+});
+
+test("root: true compiles to the user's subordinate ids and the store's, and is an error at root where it can't be given", () => {
+  const { env } = withImage([]);
+  const ids: PolicyEnv = {
+    ...env,
+    subIds: (name: string) => (name === 'alice' ? { uid: 165536, gid: 231072 } : undefined),
+    storeIds: () => ({ uid: 100000, gid: 100000 }),
+  };
+  const built = buildText('users:\n  alice:\n    image: tools\n    root: true\n', ids);
+  assert.deepEqual(built.diagnostics, []);
+  assert.deepEqual(built.users[0]!.root, { subUid: 165536, subGid: 231072, storeUid: 100000, storeGid: 100000 });
+  assert.equal(formatCompiled(built.users, 'x').includes('root 165536 231072 100000 100000\n'), true);
+  assert.equal(buildText('users:\n  alice:\n    image: tools\n', ids).users[0]!.root, 'none');
+  const problem = (yaml: string, e: PolicyEnv = ids): string => problemsOf(yaml, e)[0] ?? '';
+  assert.match(
+    problem('users:\n  alice:\n    root: true\n'),
+    /alice has root: true, but the host's own system can't be theirs/,
+  );
+  assert.match(
+    problem('users:\n  bob:\n    image: tools\n    root: true\n'),
+    /bob has root: true, but has no 65536 subordinate ids in \/etc\/subuid and \/etc\/subgid; run "cellsh-admin enroll bob"/,
+  );
+  assert.match(
+    problem('users:\n  alice:\n    image: tools\n    root: true\n', {
+      ...ids,
+      storeIds: () => ({ uid: 200000, gid: 100000 }),
+    }),
+    /overlap the image store's/,
+  );
+  assert.match(
+    problem('users:\n  alice:\n    image: tools\n    root: true\n', { ...ids, storeIds: () => undefined }),
+    /the image store has no ids yet/,
+  );
 });

@@ -53,6 +53,7 @@ const alice: CompiledUser = {
   udp_ports: [0, 0],
   image: 'host',
   layer: { mode: 'temporary', bytes: 0 },
+  root: 'none',
 };
 const bob: CompiledUser = {
   uid: 1002,
@@ -82,6 +83,7 @@ const bob: CompiledUser = {
   udp_ports: [0, 0],
   image: 'host',
   layer: { mode: 'temporary', bytes: 0 },
+  root: 'none',
 };
 
 // Line numbers in a one-record file: 1 magic, 2 index header, 3 index line, 4 comment,
@@ -114,8 +116,9 @@ const L = {
   udp_ports: 29,
   image: 30,
   layer: 31,
-  end: 32,
-  checksum: 33,
+  root: 32,
+  end: 33,
+  checksum: 34,
 };
 
 /** Records text cut after each "end" line (policy_build's chunks in policy-build.c). */
@@ -203,6 +206,7 @@ test('the writer produces exactly the documented layout', () => {
     'udp_ports 0 0',
     'image host',
     'layer temporary 0',
+    'root none',
     'end',
   ]);
   assert.match(lines.at(-2)!, /^checksum [0-9a-f]{16}$/);
@@ -285,7 +289,7 @@ test('the reader refuses an index that does not list exactly the records that fo
   rejects(
     resign(body(text).replace(entry, moved)),
     4,
-    /the index line for uid 1002 does not match the record at line 34/,
+    /the index line for uid 1002 does not match the record at line 35/,
   );
   const rehashed = entry.slice(0, -16) + '0'.repeat(16);
   rejects(resign(body(text).replace(entry, rehashed)), 4, /does not match/);
@@ -295,7 +299,7 @@ test('the reader refuses an index that does not list exactly the records that fo
     [...chunks(body(text).slice(body(text).indexOf('user 1001'))), 'user 0\nend\n'],
     'x',
   );
-  rejects(unlisted, 62, /uid 0 is never served/); // after magic, index (3), comment and two records of 28 lines
+  rejects(unlisted, 64, /uid 0 is never served/); // after magic, index (3), comment and two records of 29 lines
   rejects(resign(body(text).replace(entry, entry.replace('0000001002', 'x000001002'))), 4, /not an index line/);
 });
 

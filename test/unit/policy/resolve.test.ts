@@ -13,6 +13,7 @@ test('a user with no entry gets built-in defaults overlaid with defaults:', () =
   assert.deepEqual(effectiveFor(policy, 'carol').settings, {
     image: 'host',
     persist: false,
+    root: false,
     shell: '/bin/bash',
     hostname: '{user}',
     network: 'host',
@@ -46,6 +47,7 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
   assert.deepEqual(effectiveFor(policy, 'bob').settings, {
     image: 'host',
     persist: false,
+    root: false,
     shell: '/bin/bash',
     hostname: '{user}',
     network: 'host',
@@ -75,6 +77,7 @@ test('a user entry overrides key by key, and limits merge per limit', () => {
   assert.deepEqual(effectiveFor(policy, 'alice').settings, {
     image: 'host',
     persist: false,
+    root: false,
     shell: '/usr/bin/zsh',
     hostname: '{user}-{host}',
     network: 'host',

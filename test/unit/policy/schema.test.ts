@@ -29,6 +29,7 @@ function flat(s: ReturnType<typeof buildText>['policy']['defaults']['settings'])
   return {
     'image': s.image,
     'persist': s.persist,
+    'root': s.root,
     'shell': s.shell,
     'hostname': s.hostname,
     'network': s.network,
@@ -356,6 +357,7 @@ test('the built-in defaults are the documented ones', () => {
   assert.deepEqual(BUILTIN_DEFAULTS, {
     'image': 'host',
     'persist': false,
+    'root': false,
     'shell': '/bin/bash',
     'hostname': '{user}',
     'network': 'none',
@@ -415,7 +417,7 @@ test('renderPolicyTable has a header and one row per setting', () => {
   assert.equal(lines[0], '| key | type | default | example | description |');
   assert.equal(lines.length, 2 + SETTING_KEYS.length);
   assert.equal(
-    lines[8],
+    lines[9],
     '| `limits.memory` | size or `unlimited` | `2G` | `512M` | Memory the whole container may use (binary units: K, M, G, T; at least 32M). |',
   );
   for (const line of lines) assert.equal(line.split(/(?<!\\)\|/).length, 7, line);

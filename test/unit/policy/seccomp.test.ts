@@ -26,7 +26,7 @@ test('with nothing set every user gets the default profile and no nested user na
   assert.deepEqual(seccompOf(built.users, 'alice'), ['default', false]);
   assert.match(
     formatCompiled(built.users, 'x'),
-    /\nseccomp default\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nend\n/,
+    /\nseccomp default\nnested_userns false\nudp_ports 0 0\nimage host\nlayer temporary 0\nroot none\nend\n/,
   );
 });
 

@@ -17,7 +17,7 @@ test('unknown keys at every level are errors, with a hint when a known key is cl
     'policy.yaml:4:5: defaults.limits.memroy: unknown key "memroy"; did you mean "memory"?',
     'policy.yaml:5:5: defaults.limits.cpus: unknown key "cpus"; did you mean "cpu"?',
     'policy.yaml:8:5: users.alice.shel: unknown key "shel"; did you mean "shell"?',
-    'policy.yaml:9:5: users.alice.colour: unknown key "colour"; expected one of: image, persist, shell, hostname, network, env, limits, rlimits, restart, user_may_set, seccomp, nested_userns, forwarding, publish',
+    'policy.yaml:9:5: users.alice.colour: unknown key "colour"; expected one of: image, persist, root, shell, hostname, network, env, limits, rlimits, restart, user_may_set, seccomp, nested_userns, forwarding, publish',
     'policy.yaml:10:1: usres: unknown key "usres"; did you mean "users"?',
   ]);
 });

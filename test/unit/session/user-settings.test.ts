@@ -61,6 +61,7 @@ async function settingsFor(
       udp_ports: [0, 0],
       image: 'host',
       layer: { mode: 'temporary', bytes: 0 },
+      root: 'none',
       user_may: ['shell', 'hostname', 'env', 'network', 'memory', 'swap', 'pids', 'cpu', 'io_weight', 'nofile'],
     };
     return await userSettings({ ...base, ...record });
@@ -137,7 +138,7 @@ test('every problem is reported at its place, and the whole file is ignored', { 
       `${file}:7:8: image: your administrator does not let you set this (you may set: shell, hostname, env, network, limits.memory, limits.swap, limits.pids, limits.cpu, limits.io_weight, rlimits.nofile)`,
       `${file}:8:19: rlimits.nofile: the hard limit may be at most 524288, your administrator's`,
       `${file}:9:8: shell: not in /etc/shells (the login shells this host offers); a shell that can't start would lock you out`,
-      `${file}:10:1: unknown key; expected one of: image, persist, shell, hostname, network, env, limits, rlimits, restart, user_may_set, seccomp, nested_userns, forwarding, publish`,
+      `${file}:10:1: unknown key; expected one of: image, persist, root, shell, hostname, network, env, limits, rlimits, restart, user_may_set, seccomp, nested_userns, forwarding, publish`,
     ].sort((a, b) => Number(a.split(':')[1]) - Number(b.split(':')[1])),
   );
   assert.match(got.messages.at(-1)!, IGNORED);
@@ -219,7 +220,7 @@ test('no message quotes a key or value the file holds, only places, known keys a
   assert.doesNotMatch(problems.join('\n'), /12345/);
   assert.ok(
     problems.includes(
-      '~/.config/cellsh.yaml:1:1: unknown key; expected one of: image, persist, shell, hostname, network, env, limits, rlimits, restart, user_may_set, seccomp, nested_userns, forwarding, publish',
+      '~/.config/cellsh.yaml:1:1: unknown key; expected one of: image, persist, root, shell, hostname, network, env, limits, rlimits, restart, user_may_set, seccomp, nested_userns, forwarding, publish',
     ),
   );
   assert.ok(
