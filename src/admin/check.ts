@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { Layout } from '../layout.js';
 import { imageFacts } from '../images/policy-facts.js';
 import { ImageStore } from '../images/store.js';
-import { accountRange, STORE_USER, storeRange } from '../images/store-range.js';
+import { accountRange, readSubIds, STORE_USER, storeRange } from '../images/store-range.js';
 import { getpwnam } from '../sys/libc.js';
 import { blockDevice } from '../sys/block.js';
 import type { UserDirectory } from '../sys/users.js';
@@ -60,6 +60,20 @@ export function policyEnv(layout: Layout, dir: UserDirectory, host: string = sho
       return uid === undefined ? undefined : accountRange(name, uid);
     },
     storeIds: () => storeRange(getpwnam(STORE_USER)?.uid),
+    idClaims: once(() => ({
+      uid: readSubIds('/etc/subuid'),
+      gid: readSubIds('/etc/subgid'),
+      ids: dir.allUsers().flatMap((u) => [u.uid, u.gid]),
+    })),
+  };
+}
+
+/** fn's value, worked out at the first call. */
+function once<T>(fn: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => {
+    if (!value) value = { v: fn() };
+    return value.v;
   };
 }
 

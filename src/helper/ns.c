@@ -109,7 +109,7 @@ void write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool as_root, const struct r
   write_map(procfd, "uid_map", map);
 }
 
-int idmap_userns(const struct root_ids *r) {
+int idmap_userns(const char *uid_map, const char *gid_map) {
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -123,16 +123,12 @@ int idmap_userns(const struct root_ids *r) {
     _exit(read(sync[0], &c, 1) < 0);
   }
   close(sync[0]);
-  char path[48], map[64];
+  char path[48];
   xsnprintf(path, sizeof path, "/proc/%d", (int)pid);
   cleanup_fd int procfd = RETRY(open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (procfd >= 0) {
-    /* And root to itself: the layers folder the overlay looks its layers up in
-     * is root's, 0700, and stays root's to the mounter. */
-    xsnprintf(map, sizeof map, "0 0 1\n%u %u %u\n", r->store_gid, r->sub_gid, (unsigned)ID_RANGE);
-    write_map(procfd, "gid_map", map);
-    xsnprintf(map, sizeof map, "0 0 1\n%u %u %u\n", r->store_uid, r->sub_uid, (unsigned)ID_RANGE);
-    write_map(procfd, "uid_map", map);
+    write_map(procfd, "gid_map", gid_map);
+    write_map(procfd, "uid_map", uid_map);
   }
   int fd = procfd < 0 ? -1 : RETRY(openat(procfd, "ns/user", O_RDONLY | O_CLOEXEC));
   int saved = errno;
@@ -218,7 +214,7 @@ static void die_with_parent(void) {
 /* netns: the network namespace to join, or -1; nat_exit: the end of the NAT's
  * pipe the init holds for as long as it lives (nat.h), or -1. */
 static NORETURN void init_child(const struct user_policy *u, struct cg_entry *entry, int netns, int nat_exit, int up,
-                                int down, int idmap) {
+                                int down, struct idmaps idmaps) {
   rename_init();
   die_with_parent();
   /* A session of its own: without one, /dev/tty would still reach the caller's
@@ -232,9 +228,11 @@ static NORETURN void init_child(const struct user_policy *u, struct cg_entry *en
     die_errno(EXIT_INTERNAL, "can't create the cgroup namespace");
   cleanup_fd int home = open_home(u);
   die_with_parent();
-  rootfs_build(u, home, idmap);
-  if (idmap >= 0)
-    close(idmap);
+  rootfs_build(u, home, idmaps);
+  if (idmaps.layers >= 0)
+    close(idmaps.layers);
+  if (idmaps.home >= 0)
+    close(idmaps.home);
   if (sethostname(u->hostname, strlen(u->hostname)) < 0)
     die_errno(EXIT_INTERNAL, "can't set the container's hostname");
   /* Where root lacks CAP_NET_ADMIN (systemd-nspawn without a private network
@@ -298,11 +296,26 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   int netns = u->network == NETWORK_PRIVATE ? nat_prepare(u, id, &nat)
               : u->network == NETWORK_HOST  ? host_netns()
                                             : -1;
-  /* With root inside: the namespace the image's layers are seen through,
-   * made here, where /proc shows this pid namespace's pids. */
+  /* With root inside: the namespaces the image's layers and the home are
+   * seen through, made here, where /proc shows this pid namespace's pids. */
   struct root_ids root;
   bool valid;
-  int idmap = root_parse(u->root, u->uid, u->gid, &root, &valid) ? idmap_userns(&root) : -1;
+  struct idmaps idmaps = {-1, -1};
+  if (root_parse(u->root, u->uid, u->gid, &root, &valid)) {
+    char uids[96], gids[96];
+    /* The store's range onto the user's, so the image is root's inside; and
+     * root to itself: the store's own folders the overlay looks its layers up
+     * in are root's, 0700, and stay root's to the mounter. */
+    xsnprintf(uids, sizeof uids, "0 0 1\n%u %u %u\n", root.store_uid, root.sub_uid, (unsigned)ID_RANGE);
+    xsnprintf(gids, sizeof gids, "0 0 1\n%u %u %u\n", root.store_gid, root.sub_gid, (unsigned)ID_RANGE);
+    idmaps.layers = idmap_userns(uids, gids);
+    /* The home maps the user's own uid and gid alone: root inside may read and
+     * change what is there, but no file in it can become a subordinate id's
+     * (a setuid binary of root-inside's, left on the host), nor can it chown. */
+    xsnprintf(uids, sizeof uids, "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
+    xsnprintf(gids, sizeof gids, "%u %u 1\n", (unsigned)u->gid, (unsigned)u->gid);
+    idmaps.home = idmap_userns(uids, gids);
+  }
   int up[2], down[2];
   if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0)
     die_errno(EXIT_INTERNAL, "can't create a pipe");
@@ -317,10 +330,12 @@ int container_create(const struct user_policy *u, const struct cg_backend *cg, s
   if (pid == 0) {
     close(up[0]);
     close(down[1]);
-    init_child(u, &entry, netns, nat.exit_w, up[1], down[0], idmap);
+    init_child(u, &entry, netns, nat.exit_w, up[1], down[0], idmaps);
   }
-  if (idmap >= 0)
-    close(idmap);
+  if (idmaps.layers >= 0)
+    close(idmaps.layers);
+  if (idmaps.home >= 0)
+    close(idmaps.home);
   close(up[1]);
   close(down[0]);
   if (netns >= 0)

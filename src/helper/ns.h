@@ -22,11 +22,11 @@ void container_commit(int commit);
  * subordinate ones, their own uid and gid to themselves, setgroups allowed. */
 void write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool as_root, const struct root_ids *root);
 
-/* An fd of a new user namespace, for an idmapped mount of the image store's
- * layers: ids r->store_* + n (as the layers hold them) show as r->sub_* + n,
- * the ids root inside and the image's accounts have, for n < ID_RANGE; 0 (the
- * store's own folders) stays 0. Made in the caller's pid namespace (/proc). */
-int idmap_userns(const struct root_ids *r);
+/* An fd of a new user namespace with these maps ("INSIDE OUTSIDE COUNT"
+ * lines), for an idmapped mount: a file whose id is INSIDE + n on disk shows as
+ * OUTSIDE + n, and an id no line maps can't be given. Made in the caller's pid
+ * namespace (its /proc). */
+int idmap_userns(const char *uid_map, const char *gid_map);
 
 /* An fd of the host's network namespace, or die. */
 int host_netns(void);

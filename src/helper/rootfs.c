@@ -119,10 +119,22 @@ static void make_dir(int dir, const char *name, mode_t mode) {
   }
 }
 
-static void make_file(int dir, const char *name, const char *content) {
+/* Clear dir/name out of the way, whatever it is, following nothing: a folder
+ * with something in it (root inside may make one where a file goes) is moved
+ * aside within the folder, for its owner to remove. */
+static void clear_entry(int dir, const char *name) {
   struct stat st;
-  if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && unlinkat(dir, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+  if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || unlinkat(dir, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) == 0)
+    return;
+  char hex[13], aside[64];
+  random_hex(hex, 6);
+  xsnprintf(aside, sizeof aside, ".cellsh-moved-%s", hex);
+  if ((errno != ENOTEMPTY && errno != EEXIST) || renameat(dir, name, dir, aside) < 0)
     die_errno(EXIT_INTERNAL, "can't replace /etc/%s for the container", name);
+}
+
+static void make_file(int dir, const char *name, const char *content) {
+  clear_entry(dir, name);
   cleanup_fd int fd = RETRY(openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (fd < 0 || !write_all(fd, content, strlen(content)))
     die_errno(EXIT_INTERNAL, "can't write /etc/%s for the container", name);
@@ -292,12 +304,19 @@ static void build_run(int root, const struct user_policy *u) {
     die_errno(EXIT_INTERNAL, "can't give %s to the user", AGENTS_DIR);
 }
 
-static void bind_home(int root, int home_fd, const struct user_policy *u) {
+static void bind_home(int root, int home_fd, const struct user_policy *u, int idmap) {
   make_dir(root, u->home + 1, 0755);
   cleanup_fd int tree = (int)syscall(SYS_open_tree, home_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
   if (tree < 0)
     die_errno(EXIT_INTERNAL, "can't bind your home \"%s\"", u->home);
   struct mount_attr a = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+  if (idmap >= 0) { /* root inside: the user's own ids alone (ns.c) */
+    struct mount_attr m = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)idmap};
+    if (mount_setattr(tree, "", AT_EMPTY_PATH, &m, sizeof m) < 0)
+      die_errno(EXIT_CONFIG, "root inside needs your home \"%s\" on a file system that takes idmapped mounts "
+                             "(ext4, xfs, btrfs); ask your administrator",
+                u->home);
+  }
   if (mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof a) < 0 ||
       move_mount(tree, "", root, u->home + 1, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     die_errno(EXIT_INTERNAL, "can't bind-mount your home \"%s\"", u->home);
@@ -363,15 +382,11 @@ static void build_image_etc(int root, const struct user_policy *u) {
 static void forget_etc_copies(int stage) {
   cleanup_fd int etc = RETRY(openat(stage, "upper/etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   static const char *const names[] = {"passwd", "group"};
-  for (size_t i = 0; etc >= 0 && i < sizeof names / sizeof *names; i++) {
-    struct stat st;
-    if (fstatat(etc, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        unlinkat(etc, names[i], S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
-      die_errno(EXIT_INTERNAL, "can't renew /etc/%s in your writable layer", names[i]);
-  }
+  for (size_t i = 0; etc >= 0 && i < sizeof names / sizeof *names; i++)
+    clear_entry(etc, names[i]);
 }
 
-void rootfs_build(const struct user_policy *u, int home_fd, int idmap) {
+void rootfs_build(const struct user_policy *u, int home_fd, struct idmaps idmaps) {
   umask(0);
   bool image = strcmp(u->image, "host") != 0, valid;
   root_inside = image && root_parse(u->root, u->uid, u->gid, &root_ids, &valid);
@@ -389,7 +404,7 @@ void rootfs_build(const struct user_policy *u, int home_fd, int idmap) {
       forget_etc_copies(stage);
     make_dir(stage, "work", 0700);
     make_dir(stage, "root", 0755);
-    image_mount(u, IMAGE_ROOT, STAGE "/upper", STAGE "/work", idmap);
+    image_mount(u, IMAGE_ROOT, STAGE "/upper", STAGE "/work", idmaps.layers);
     base = IMAGE_ROOT;
   } else
     mnt("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
@@ -416,7 +431,7 @@ void rootfs_build(const struct user_policy *u, int home_fd, int idmap) {
   build_run(root, u);
   make_dir(root, "root", 0700);
   give_root(root, "root");
-  bind_home(root, home_fd, u);
+  bind_home(root, home_fd, u, idmaps.home);
   if (!image) /* an image's root is its writable layer */
     setattr(STAGE, 0, MOUNT_ATTR_RDONLY);
   /* pivot_root(".", ".") stacks the old root under the new one; detach it at

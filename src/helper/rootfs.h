@@ -22,8 +22,14 @@
  * symlink, not a folder, or not the user's. */
 int open_home(const struct user_policy *u);
 
+/* With root inside: user namespace fds (ns.h's idmap_userns) the image's
+ * layers (image.h) and the home are mounted through; -1 each for none. */
+struct idmaps {
+  int layers, home;
+};
+
 /* Build the root in the calling process's fresh mount namespace, pivot into it
- * and drop the old root. home_fd comes from open_home; idmap is image.h's. */
-void rootfs_build(const struct user_policy *u, int home_fd, int idmap);
+ * and drop the old root. home_fd comes from open_home. */
+void rootfs_build(const struct user_policy *u, int home_fd, struct idmaps idmaps);
 
 #endif

@@ -8,7 +8,15 @@ import { BOUNDS } from '../contract/index.js';
 import { enrolledUsers, type PasswdEntry } from '../sys/users.js';
 import { Diagnostics, type Diagnostic, type SourceLoc } from './diagnostics.js';
 import { expandHostname } from './hostname.js';
-import { effectiveFor, type Effective, type Forwarding, type Origin, type Policy, type PolicyEnv } from './resolve.js';
+import {
+  effectiveFor,
+  type Effective,
+  type Forwarding,
+  type IdClaims,
+  type Origin,
+  type Policy,
+  type PolicyEnv,
+} from './resolve.js';
 import { UNLIMITED } from './sizes.js';
 import {
   compiledLimit,
@@ -338,6 +346,19 @@ function rootSettings(
   if (within(uid, sub.uid) || within(gid, sub.gid)) return fail('their subordinate ids hold their own uid or gid');
   if (Math.abs(sub.uid - store.uid) < BOUNDS.idRange || Math.abs(sub.gid - store.gid) < BOUNDS.idRange)
     return fail("their subordinate ids overlap the image store's; give them another range");
+  // Root inside may own files as any of these ids: none may be anyone else's.
+  const claims = env.idClaims?.();
+  const overlaps = (list: IdClaims['uid'], start: number): string[] =>
+    list
+      .filter((e) => e.owner !== name && e.owner !== String(uid))
+      .filter((e) => e.start < start + BOUNDS.idRange && start < e.start + e.count)
+      .map((e) => e.owner);
+  const others = [...new Set([...overlaps(claims?.uid ?? [], sub.uid), ...overlaps(claims?.gid ?? [], sub.gid)])];
+  if (others.length > 0)
+    return fail(`their subordinate ids are also ${others.join(', ')}'s; give them a range of their own`);
+  const held = (claims?.ids ?? []).find((id) => within(id, sub.uid) || within(id, sub.gid));
+  if (held !== undefined)
+    return fail(`their subordinate ids hold the account id ${held}; give them a range of their own`);
   return { subUid: sub.uid, subGid: sub.gid, storeUid: store.uid, storeGid: store.gid };
 }
 

@@ -38,6 +38,15 @@ export interface PolicyEnv {
   readonly subIds?: (name: string) => IdStarts | undefined;
   /** The first ids of the image store's range, if it has one. */
   readonly storeIds?: () => IdStarts | undefined;
+  /** Every subordinate range by owner (/etc/subuid, /etc/subgid), and every account's uid and gid. */
+  readonly idClaims?: () => IdClaims;
+}
+
+/** Who holds which ids on the host. */
+export interface IdClaims {
+  readonly uid: ReadonlyArray<{ readonly owner: string; readonly start: number; readonly count: number }>;
+  readonly gid: ReadonlyArray<{ readonly owner: string; readonly start: number; readonly count: number }>;
+  readonly ids: readonly number[];
 }
 
 /** The first uid and gid of a range of 65536. */

@@ -6,7 +6,7 @@
 // cgroup, reach another container, or gain anything from a setuid binary.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyPolicy, mustApply, skipReason, testInstall } from '../helpers/install.js';
 import { debianRoot, tarOf, writeLayout } from '../helpers/images.js';
@@ -16,14 +16,6 @@ import { createUser, type TestUser } from '../helpers/users.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
-
-/** The user's first subordinate uid, as /etc/subuid has it. */
-function subUid(user: TestUser): number {
-  const line = must('grep', [`^${user.name}:`, '/etc/subuid'])
-    .out.trim()
-    .split('\n')[0]!;
-  return Number(line.split(':')[1]);
-}
 
 async function inside(user: TestUser, command: string): Promise<string> {
   const r = await cellshCommand(inst!, user, command);
@@ -92,7 +84,7 @@ function helloDeb(user: TestUser): string {
   }
 }
 
-test("root inside: `root` gives a root session in the container, the image is root's, and apt installs into the kept layer", {
+test("root inside: `root` gives a root session in the container, the image is root's, apt installs into the kept layer, and the home stays the user's", {
   skip,
 }, async (t) => {
   if (!rootImage(t)) return;
@@ -110,10 +102,23 @@ test("root inside: `root` gives a root session in the container, the image is ro
   );
   must(inst!.admin, ['restart', user.name, '--reason', 'test']);
   assert.equal(await inside(user, 'cellsh-t-hello'), 'hello from a package\n', 'the package is in the kept layer');
-  // On the host, root inside is the user's first subordinate uid, never root.
-  await inside(user, `root touch ${user.home}/by-root`);
-  assert.equal(statSync(join(user.home, 'by-root')).uid, subUid(user));
-  assert.equal(await inside(user, 'rm ~/by-root && echo gone'), 'gone\n', 'the user can remove it from their home');
+  // The home is seen with the user's own ids alone: root may change what is there, never
+  // make a file in it or give one away (a setuid binary of a subordinate id, left on the host).
+  await inside(user, 'echo mine > ~/mine');
+  assert.equal(
+    await inside(user, `root sh -c 'echo more >> ${user.home}/mine && cat ${user.home}/mine'`),
+    'mine\nmore\n',
+  );
+  const made = await cellshCommand(inst!, user, `root touch ${user.home}/by-root`);
+  assert.notEqual(made.status, 0, 'root makes no file in the home');
+  const given = await cellshCommand(inst!, user, `root chown 0:0 ${user.home}/mine`);
+  assert.notEqual(given.status, 0, 'root gives no file in the home away');
+  assert.equal(statSync(join(user.home, 'mine')).uid, user.uid);
+  assert.equal(existsSync(join(user.home, 'by-root')), false);
+  // What root plants where the helper writes at the next start moves aside, and the start goes on.
+  await inside(user, "root sh -c 'rm /etc/group && mkdir -p /etc/group/x'");
+  must(inst!.admin, ['restart', user.name, '--reason', 'test']);
+  assert.match(await inside(user, 'test -f /etc/group && grep -c . /etc/group'), /^\d+\n$/);
 });
 
 test('root inside reaches nothing of the host: no mount, module, hostname or cgroup, no other container, no gain from setuid', {

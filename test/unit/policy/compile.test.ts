@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { formatCompiled } from '../../../src/policy/index.js';
-import type { PolicyEnv } from '../../../src/policy/resolve.js';
+import type { IdClaims, PolicyEnv } from '../../../src/policy/resolve.js';
 import { buildText, fixturePath, problemsOf, sampleEnv, tableDirectory, type UserRow } from '../../helpers/fixtures.js';
 
 const G = 2 ** 30;
@@ -377,5 +377,22 @@ test("root: true compiles to the user's subordinate ids and the store's, and is 
   assert.match(
     problem('users:\n  alice:\n    image: tools\n    root: true\n', { ...ids, storeIds: () => undefined }),
     /the image store has no ids yet/,
+  );
+  const claims = (uid: IdClaims['uid'], accountIds: number[] = []): PolicyEnv => ({
+    ...ids,
+    idClaims: () => ({ uid, gid: [], ids: accountIds }),
+  });
+  const mine = { owner: 'alice', start: 165536, count: 65536 };
+  assert.deepEqual(problemsOf('users:\n  alice:\n    image: tools\n    root: true\n', claims([mine])), []);
+  assert.match(
+    problem(
+      'users:\n  alice:\n    image: tools\n    root: true\n',
+      claims([mine, { owner: 'erin', start: 200000, count: 65536 }]),
+    ),
+    /alice has root: true, but their subordinate ids are also erin's; give them a range of their own/,
+  );
+  assert.match(
+    problem('users:\n  alice:\n    image: tools\n    root: true\n', claims([mine], [0, 1001, 165600])),
+    /their subordinate ids hold the account id 165600/,
   );
 });
