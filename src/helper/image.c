@@ -19,53 +19,80 @@
 
 static bool is_hex64(const char *s, size_t n) { return n == HEX_LEN && strspn(s, "0123456789abcdef") >= HEX_LEN; }
 
-void image_mount(const struct user_policy *u, const char *target, const char *upper, const char *work, int idmap) {
+/* u's layer list from the store (trusted: root's alone, through the trust
+ * walk); its image's name goes to name. The caller frees it. */
+static char *read_list(const struct user_policy *u, char *name, size_t name_size) {
   /* u->image is "NAME ID" (policy.c checked it). */
-  char name[IMAGE_NAME_MAX + 1];
   const char *space = strchr(u->image, ' ');
-  xsnprintf(name, sizeof name, "%.*s", (int)(space - u->image), u->image);
-  const char *id = space + 1;
+  xsnprintf(name, name_size, "%.*s", (int)(space - u->image), u->image);
   cleanup_fd int store = trusted_dir(CELLSH_IMAGE_STORE);
   cleanup_fd int refs = RETRY(openat(store, "refs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  cleanup_fd int layers = RETRY(openat(store, "layers", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (refs < 0 || layers < 0)
+  if (refs < 0)
     die_errno(EXIT_CONFIG, "the image store %s has no layers: ask your administrator", CELLSH_IMAGE_STORE);
   trusted_check_fd(refs, CELLSH_IMAGE_STORE "/refs");
-  trusted_check_fd(layers, CELLSH_IMAGE_STORE "/layers");
-  cleanup_fd int ref = RETRY(openat(refs, id, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  cleanup_fd int ref = RETRY(openat(refs, space + 1, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (ref < 0)
     die_errno(EXIT_CONFIG, "your image \"%s\" is not in the image store: ask your administrator", name);
   trusted_check_fd(ref, "the image's layer list");
-  cleanup_free char *text = read_fd(ref, REF_MAX, NULL);
+  char *text = read_fd(ref, REF_MAX, NULL);
   if (!text)
     die_errno(EXIT_CONFIG, "can't read the layer list of the image \"%s\"", name);
+  return text;
+}
 
-  /* "cellsh-image 1", "name NAME", "layer HEX" bottom first, "end". The
-   * overlay takes the top first, by names relative to the layers folder (its
-   * cwd here), so the option holds IMAGE_LAYERS_MAX of them on Linux 6.1. */
+/* "cellsh-image 1", "name NAME", "workdir PATH" (optional: the image's
+ * WorkingDir), "layer HEX" bottom first, "end". Each layer's hex goes to hex
+ * (n of them), the workdir to workdir ("" if none); dies if it is damaged. */
+static size_t parse_list(char *text, const char *name, const char **hex, char *workdir, size_t workdir_size) {
   char name_line[IMAGE_NAME_MAX + 8];
   xsnprintf(name_line, sizeof name_line, "name %s", name);
-  const char *hex[IMAGE_LAYERS_MAX];
   size_t n = 0, line = 0;
   bool ended = false;
+  workdir[0] = '\0';
   for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save), line++) {
     if (ended || (line == 0 && strcmp(l, "cellsh-image 1")) || (line == 1 && strcmp(l, name_line)))
       die(EXIT_CONFIG, "the layer list of the image \"%s\" is damaged: ask your administrator", name);
     if (line < 2)
       continue;
+    if (line == 2 && !strncmp(l, "workdir ", 8) && valid_abs_path(l + 8)) {
+      xsnprintf(workdir, workdir_size, "%s", l + 8);
+      continue;
+    }
     if (!strcmp(l, "end")) {
       ended = true;
       continue;
     }
     if (strncmp(l, "layer ", 6) || !is_hex64(l + 6, strlen(l + 6)) || n == IMAGE_LAYERS_MAX)
       die(EXIT_CONFIG, "the layer list of the image \"%s\" is damaged: ask your administrator", name);
-    struct stat st;
-    if (fstatat(layers, l + 6, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-      die(EXIT_CONFIG, "a layer of the image \"%s\" is missing from the store: ask your administrator", name);
     hex[n++] = l + 6;
   }
   if (!ended || n == 0)
     die(EXIT_CONFIG, "the layer list of the image \"%s\" is damaged: ask your administrator", name);
+  return n;
+}
+
+void image_workdir(const struct user_policy *u, char *out, size_t size) {
+  char name[IMAGE_NAME_MAX + 1];
+  const char *hex[IMAGE_LAYERS_MAX];
+  cleanup_free char *text = read_list(u, name, sizeof name);
+  parse_list(text, name, hex, out, size); /* the one the container was made from: read then, whole */
+}
+
+void image_mount(const struct user_policy *u, const char *target, const char *upper, const char *work, int idmap) {
+  char name[IMAGE_NAME_MAX + 1], workdir[PATH_MAX_LEN + 1];
+  const char *hex[IMAGE_LAYERS_MAX];
+  cleanup_free char *text = read_list(u, name, sizeof name);
+  size_t n = parse_list(text, name, hex, workdir, sizeof workdir);
+  cleanup_fd int store = trusted_dir(CELLSH_IMAGE_STORE);
+  cleanup_fd int layers = RETRY(openat(store, "layers", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (layers < 0)
+    die_errno(EXIT_CONFIG, "the image store %s has no layers: ask your administrator", CELLSH_IMAGE_STORE);
+  trusted_check_fd(layers, CELLSH_IMAGE_STORE "/layers");
+  for (size_t i = 0; i < n; i++) {
+    struct stat st;
+    if (fstatat(layers, hex[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+      die(EXIT_CONFIG, "a layer of the image \"%s\" is missing from the store: ask your administrator", name);
+  }
 
   char opts[4096];
   size_t at = (size_t)snprintf(opts, sizeof opts, "lowerdir=");

@@ -17,6 +17,10 @@
  * through a mount idmapped by it: root inside owns the image's root files. */
 void image_mount(const struct user_policy *u, const char *target, const char *upper, const char *work, int idmap);
 
+/* The image's WorkingDir as its layer list in the store has it (an absolute
+ * path policy.c's valid_abs_path takes), or "" in out. Dies as image_mount. */
+void image_workdir(const struct user_policy *u, char *out, size_t size);
+
 /* A file of the image's /etc (etc, name) for the new one rootfs.c writes: at
  * most max bytes of a regular file, not followed through a link; "" if it is
  * missing or anything else. The caller frees it. */

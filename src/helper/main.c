@@ -27,6 +27,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "drift.h"
+#include "image.h"
 #include "env.h"
 #include "log.h"
 #include "nat.h"
@@ -330,6 +331,13 @@ static NORETURN __attribute__((noinline)) void login(const struct request *req, 
     log_start(&s);
     if (s.cg->open_entry(caller_uid, &user.limits, &s.entry) < 0)
       die(EXIT_INTERNAL, "can't enter the cgroup of the container just made");
+  }
+  /* A login shell starts where the image says (its WorkingDir), as in docker
+   * run; commands (ssh host cmd, scp, rsync, git) start in the home. */
+  static char workdir[PATH_MAX_LEN + 1];
+  if (strcmp(user.image, "host") && (req->verb == VERB_LOGIN || (s.root_command && !s.root_command[0]))) {
+    image_workdir(&user, workdir, sizeof workdir);
+    s.workdir = workdir[0] ? workdir : NULL;
   }
   if (req->verb == VERB_NETNS) {
     for (int i = 0; i < s.entry.n; i++)

@@ -150,7 +150,7 @@ static NORETURN void enter_and_exec(const struct session *given, struct cg_entry
   umask(s->umask);
   struct kept_env env;
   build_env(s, &env);
-  if (chdir(u->home) < 0 && chdir("/") < 0)
+  if ((!s->workdir || chdir(s->workdir) < 0) && chdir(u->home) < 0 && chdir("/") < 0)
     die_errno(EXIT_INTERNAL, "can't change to your home");
   bool root_login = s->root_command && !s->root_command[0];
   bool with_c = s->req->verb == VERB_RUN && !root_login;

@@ -37,6 +37,7 @@ struct session {
   struct caller_limits limits; /* the caller's, restored for the program */
   uint64_t started_ms;
   const char *root_command; /* a root session's command ("" a login shell), or NULL */
+  const char *workdir;      /* where a login shell starts (an image's WorkingDir), or NULL: the home */
 };
 
 /* "root" or "root COMMAND" asked for a session as root inside (policy "root"):

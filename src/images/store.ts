@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { CellshError, ExitCode } from '../errors.js';
 import { writeFileAtomic } from '../admin/write-atomic.js';
 import { hexOf, sha256 } from './digest.js';
+import { pathProblem } from '../policy/validators.js';
 
 /** What an image asks of a container: the OCI config's fields cellsh uses. */
 export interface ImageConfig {
@@ -257,11 +258,14 @@ export class ImageStore {
   }
 }
 
-/** What the helper reads to mount an image (src/helper/image.c): its layers, bottom first. */
+/** What the helper reads to mount an image (src/helper/image.c): its layers, bottom first, and
+ * the folder a login shell starts in (the config's WorkingDir, where it is a path the helper takes). */
 export function refText(record: ImageRecord): string {
+  const workdir = record.config.workingDir.replace(/(.)\/+$/, '$1');
   return [
     'cellsh-image 1',
     `name ${record.name}`,
+    ...(workdir && pathProblem(workdir) === undefined ? [`workdir ${workdir}`] : []),
     ...record.layers.map((l) => `layer ${hexOf(l.chainId)}`),
     'end',
     '',

@@ -12,7 +12,7 @@ import { applyPolicy, mustApply, skipReason, testInstall } from '../helpers/inst
 import { busyboxRoot, debianRoot, tarOf, writeLayout } from '../helpers/images.js';
 import { cellshCommand } from '../helpers/session.js';
 import { must, run } from '../helpers/system.js';
-import { createUser, type TestUser } from '../helpers/users.js';
+import { asUser, createUser, type TestUser } from '../helpers/users.js';
 
 const inst = testInstall();
 const skip = skipReason(inst);
@@ -204,4 +204,21 @@ test('apply refuses a policy naming an image the store does not have, and change
   const bad = applyPolicy(inst!, `users:\n  ${user.name}:\n    image: Not/A-Name\n`);
   assert.equal(bad.status, 78);
   assert.match(bad.err, /expected "host" or an image name/);
+});
+
+test("a login shell starts in the image's WorkingDir; a command starts in the home", {
+  skip,
+}, async (t) => {
+  const dir = scratch(t);
+  const root = busyboxRoot(join(dir, 'root'));
+  mkdirSync(join(root, 'srv/app'), { recursive: true, mode: 0o755 });
+  const layout = join(dir, 'layout');
+  writeLayout(layout, [{ tag: 'w', layers: [tarOf(root)], env: ['PATH=/bin'], workingDir: '/srv/app/' }]);
+  importImage(t, layout, 't-workdir');
+  const user = createUser(t, inst!, 'img-w');
+  mustApply(inst!, `users:\n  ${user.name}:\n    image: t-workdir\n    shell: /bin/sh\n`);
+  const login = await asUser(user, inst!.launcher, ['-l'], { input: 'pwd\n' });
+  assert.equal(login.status, 0, login.err);
+  assert.equal(login.out, '/srv/app\n', 'a login shell starts in WorkingDir');
+  assert.equal(await inside(user, 'pwd'), `${user.home}\n`, 'a command starts in the home');
 });
